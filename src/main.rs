@@ -1,1 +1,127 @@
-fn main(){}
+//! The `strangler` binary: parse the command line, set up logging, call into the library,
+//! map the outcome to an exit code.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use strangler::cli::{Cli, Command, LogFormat};
+use strangler::config::LoadError;
+use strangler::state::Table;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve { config } => match serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("strangler: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check { file } => check(&file),
+        Command::Explain {
+            config,
+            json,
+            method,
+            path,
+        } => explain(&config, json, &method, &path),
+    }
+}
+
+fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let app = strangler::App::load(config)?;
+        let listeners = app.bind().await?;
+        let proxy_addr = listeners.proxy.local_addr()?;
+        let admin_addr = listeners.admin.local_addr()?;
+        let snapshot = app.state().snapshot();
+        tracing::info!(
+            proxy = %proxy_addr,
+            admin = %admin_addr,
+            version = %snapshot.config().version,
+            routes = snapshot.routes.len(),
+            "strangler listening"
+        );
+        // One plain line on stdout for scripts and tests that started us on port 0.
+        println!("strangler ready: proxy http://{proxy_addr} admin http://{admin_addr}");
+        strangler::run(app, listeners, strangler::shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+fn check(file: &std::path::Path) -> ExitCode {
+    match Table::load(file) {
+        Ok(table) => {
+            let c = &table.config;
+            println!(
+                "{}: ok: {} upstreams, {} routes, default upstream `{}`, version {}",
+                file.display(),
+                c.upstreams.len(),
+                c.routes.len(),
+                c.proxy.default_upstream,
+                c.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Invalid(errors)) => {
+            for error in &errors.0 {
+                println!("{error}");
+            }
+            eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain(config: &std::path::Path, json: bool, method: &str, path: &str) -> ExitCode {
+    let table = match Table::load(config) {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match strangler::explain::explain(&table, method, path) {
+        Ok(explanation) if json => match serde_json::to_string_pretty(&explanation) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("strangler: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(explanation) => {
+            print!("{explanation}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}

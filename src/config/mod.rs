@@ -1,0 +1,793 @@
+//! Loading and validating `routes.toml`.
+//!
+//! ```text
+//! routes.toml --(toml parser, recoverable)--> DeTable with spans
+//!             --(serde, one section at a time)--> raw::* (deny_unknown_fields)
+//!             --(validate)--> Config
+//! ```
+//!
+//! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
+//! offending value and says what is wrong in one line. Sections are deserialised one at a
+//! time so that one bad route does not hide the errors of the next: `strangler check`
+//! reports every error in the file. Nothing here does IO except [`load_file`], which the
+//! caller runs off the async workers.
+//!
+//! Route conflicts (two routes that match the same request with equal specificity) are
+//! found when the routes are compiled by [`crate::router::RouteTable::build`], which
+//! reports them with the locations kept in [`RouteConfig::location`].
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{Method, Uri};
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use toml::de::{DeTable, DeValue};
+
+use crate::path::normalize_path;
+
+/// A place in a config file, 1-based, as editors count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// Line number, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{}:{}: {message}", location.line, location.column)]
+pub struct ConfigError {
+    /// The file as the user named it.
+    pub file: String,
+    /// Where the offending value starts.
+    pub location: Location,
+    /// One line: what is wrong.
+    pub message: String,
+}
+
+/// Every problem found in one config file, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Why a config file could not be loaded at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid routing table.
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+}
+
+/// A validated routing table file. Immutable once built.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, as named by the user.
+    pub source: String,
+    /// Hex digest of the file's bytes: equal files give equal versions on every replica.
+    pub version: String,
+    /// The `[proxy]` section.
+    pub proxy: ProxySettings,
+    /// Upstreams by name, sorted by name.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Routes in file order (order does not affect matching).
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Settings of the `[proxy]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// Public listener. Changing it needs a restart.
+    pub listen: SocketAddr,
+    /// Admin listener (admin API, metrics). Changing it needs a restart.
+    pub admin_listen: SocketAddr,
+    /// Upstream for requests that no route matches.
+    pub default_upstream: String,
+    /// How long a client may take to send its request headers (slowloris guard).
+    pub client_header_timeout: Duration,
+    /// Largest request head accepted; larger heads get 431.
+    pub max_header_bytes: usize,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+/// One `[upstreams.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// The table key.
+    pub name: String,
+    /// Base URL: scheme and authority only (a path prefix is not supported).
+    pub url: Uri,
+    /// Time allowed to establish a TCP connection.
+    pub connect_timeout: Duration,
+    /// Time allowed until the first byte of the response (its head).
+    pub request_timeout: Duration,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+}
+
+/// How a route's path is matched against the normalised request path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathPattern {
+    /// Only this exact path.
+    Exact(String),
+    /// A template with `{param}` segments and an optional trailing `{*rest}`, matched
+    /// against the whole path.
+    Template(String),
+    /// A segment-aware prefix: `/api/thoughts/` matches `/api/thoughts`,
+    /// `/api/thoughts/` and everything below, never `/api/thoughtsX`.
+    Prefix(String),
+}
+
+impl PathPattern {
+    /// The kind as the admin API and `explain` name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PathPattern::Exact(_) => "exact",
+            PathPattern::Template(_) => "template",
+            PathPattern::Prefix(_) => "prefix",
+        }
+    }
+
+    /// The path or template as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PathPattern::Exact(p) | PathPattern::Template(p) | PathPattern::Prefix(p) => p,
+        }
+    }
+}
+
+/// Where a route sends its traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Everything goes to the legacy upstream.
+    Legacy,
+    /// Everything goes to the new upstream.
+    New,
+}
+
+impl Stage {
+    /// The name used in routes.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Legacy => "legacy",
+            Stage::New => "new",
+        }
+    }
+}
+
+/// One `[[routes]]` entry, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Unique name, used in logs, metrics and the admin API.
+    pub name: String,
+    /// What paths it matches.
+    pub pattern: PathPattern,
+    /// Methods it matches; `None` means all methods.
+    pub methods: Option<Vec<Method>>,
+    /// Which side gets the traffic.
+    pub stage: Stage,
+    /// The legacy upstream (defaults to `proxy.default_upstream`).
+    pub legacy: String,
+    /// The new upstream, if one is set.
+    pub new: Option<String>,
+    /// Where the route's path is written, for errors found later (conflicts).
+    pub location: Location,
+}
+
+impl RouteConfig {
+    /// The upstream that gets this route's requests at its current stage.
+    pub fn target(&self) -> &str {
+        match (self.stage, &self.new) {
+            (Stage::New, Some(new)) => new,
+            _ => &self.legacy,
+        }
+    }
+}
+
+/// Reads and validates a config file. Blocking: call it from `spawn_blocking` or a
+/// synchronous context.
+pub fn load_file(path: &Path) -> Result<Config, LoadError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    parse_str(&display, &text).map_err(LoadError::Invalid)
+}
+
+/// Parses and validates config text. `file` is only used in error messages and
+/// [`Config::source`].
+pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
+    let mut errors = Errors::new(file, text);
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    for error in &syntax_errors {
+        errors.push(
+            error.span().map_or(0, |s| s.start),
+            error.message().trim_end().replace('\n', "; "),
+        );
+    }
+    if !syntax_errors.is_empty() {
+        return Err(errors.finish());
+    }
+    let root_span = root.span();
+    let root = root.into_inner();
+
+    let mut proxy = None;
+    let mut upstreams = None;
+    let mut routes = None;
+    for (key, value) in root.iter() {
+        match key.get_ref().as_ref() {
+            "proxy" => proxy = Some(value),
+            "upstreams" => upstreams = Some(value),
+            "routes" => routes = Some(value),
+            other => errors.push(
+                key.span().start,
+                format!("unknown section `{other}`, expected one of `proxy`, `upstreams`, `routes`"),
+            ),
+        }
+    }
+
+    let proxy = match proxy {
+        Some(value) => errors.deserialize::<raw::Proxy>(value),
+        None => {
+            errors.push(root_span.start, "missing section `[proxy]`".to_owned());
+            None
+        }
+    };
+
+    // Upstreams, each deserialised on its own so that every error is reported.
+    let mut raw_upstreams: Vec<(String, usize, raw::Upstream)> = Vec::new();
+    match upstreams {
+        Some(value) => match value.get_ref() {
+            DeValue::Table(table) => {
+                for (name, body) in table.iter() {
+                    if let Some(upstream) = errors.deserialize::<raw::Upstream>(body) {
+                        raw_upstreams.push((name.get_ref().to_string(), name.span().start, upstream));
+                    }
+                }
+            }
+            _ => errors.push(value.span().start, "`upstreams` must be a table of tables".to_owned()),
+        },
+        None => errors.push(root_span.start, "missing section `[upstreams]`".to_owned()),
+    }
+
+    let mut raw_routes: Vec<raw::Route> = Vec::new();
+    if let Some(value) = routes {
+        match value.get_ref() {
+            DeValue::Array(array) => {
+                for item in array.iter() {
+                    if let Some(route) = errors.deserialize::<raw::Route>(item) {
+                        raw_routes.push(route);
+                    }
+                }
+            }
+            _ => errors.push(
+                value.span().start,
+                "`routes` must be an array of tables (`[[routes]]`)".to_owned(),
+            ),
+        }
+    }
+
+    let upstream_names: Vec<&str> = raw_upstreams.iter().map(|(n, _, _)| n.as_str()).collect();
+    let mut upstream_configs = BTreeMap::new();
+    for (name, at, upstream) in &raw_upstreams {
+        if let Some(config) = validate_upstream(&mut errors, name, *at, upstream) {
+            upstream_configs.insert(name.clone(), config);
+        }
+    }
+
+    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names));
+    let default_upstream = proxy.as_ref().map(|p| p.default_upstream.clone());
+
+    let mut route_configs = Vec::new();
+    let mut seen_names: BTreeMap<String, Location> = BTreeMap::new();
+    for route in &raw_routes {
+        let name = route.name.get_ref();
+        if let Some(first) = seen_names.get(name) {
+            errors.push(
+                route.name.span().start,
+                format!("duplicate route name `{name}` (first defined at line {})", first.line),
+            );
+        } else {
+            seen_names.insert(name.clone(), errors.location(route.name.span().start));
+        }
+        if let Some(config) = validate_route(&mut errors, route, &upstream_names, default_upstream.as_deref()) {
+            route_configs.push(config);
+        }
+    }
+
+    match proxy {
+        Some(proxy) if errors.is_empty() => Ok(Config {
+            source: file.to_owned(),
+            version: version_of(text),
+            proxy,
+            upstreams: upstream_configs,
+            routes: route_configs,
+        }),
+        _ => Err(errors.finish()),
+    }
+}
+
+/// The version of a table: a short hex digest of its bytes.
+pub fn version_of(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str]) -> Option<ProxySettings> {
+    let before = errors.len();
+    let listen = parse_addr(errors, &raw.listen);
+    let admin_listen = parse_addr(errors, &raw.admin_listen);
+    if let (Some(a), Some(b)) = (listen, admin_listen)
+        && a == b
+        && a.port() != 0
+    {
+        {
+            errors.push(
+                raw.admin_listen.span().start,
+                "`admin_listen` must differ from `listen`: the admin API is never served on the public listener"
+                    .to_owned(),
+            );
+        }
+    }
+    if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
+        errors.push(
+            raw.default_upstream.span().start,
+            unknown_upstream(raw.default_upstream.get_ref(), upstreams),
+        );
+    }
+    let client_header_timeout = duration_or(errors, raw.client_header_timeout.as_ref(), Duration::from_secs(10));
+    let drain_timeout = duration_or(errors, raw.drain_timeout.as_ref(), Duration::from_secs(30));
+    let max_header_bytes = match &raw.max_header_bytes {
+        None => 65_536,
+        Some(v) if (8_192..=1_048_576).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!(
+                    "`max_header_bytes` must be between 8192 and 1048576, got {}",
+                    v.get_ref()
+                ),
+            );
+            0
+        }
+    };
+    if errors.len() != before {
+        return None;
+    }
+    Some(ProxySettings {
+        listen: listen?,
+        admin_listen: admin_listen?,
+        default_upstream: raw.default_upstream.get_ref().clone(),
+        client_header_timeout,
+        max_header_bytes,
+        drain_timeout,
+    })
+}
+
+fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::Upstream) -> Option<UpstreamConfig> {
+    let before = errors.len();
+    if !valid_name(name) {
+        errors.push(
+            at,
+            format!("upstream name `{name}` must be letters, digits, `-` or `_`"),
+        );
+    }
+    let url = match raw.url.get_ref().parse::<Uri>() {
+        Ok(uri) => {
+            let scheme_ok = uri.scheme_str() == Some("http");
+            let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+            if !scheme_ok {
+                errors.push(
+                    raw.url.span().start,
+                    format!(
+                        "upstream url `{}` must start with http:// (https upstreams are not supported yet)",
+                        raw.url.get_ref()
+                    ),
+                );
+            } else if uri.authority().is_none() {
+                errors.push(
+                    raw.url.span().start,
+                    format!("upstream url `{}` has no host", raw.url.get_ref()),
+                );
+            } else if !path_ok {
+                errors.push(
+                    raw.url.span().start,
+                    format!(
+                        "upstream url `{}` must not have a path or query: requests keep their own path",
+                        raw.url.get_ref()
+                    ),
+                );
+            }
+            Some(uri)
+        }
+        Err(e) => {
+            errors.push(
+                raw.url.span().start,
+                format!("bad upstream url `{}`: {e}", raw.url.get_ref()),
+            );
+            None
+        }
+    };
+    let connect_timeout = duration_or(errors, raw.connect_timeout.as_ref(), Duration::from_secs(2));
+    let request_timeout = duration_or(errors, raw.request_timeout.as_ref(), Duration::from_secs(30));
+    let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
+    if errors.len() != before {
+        return None;
+    }
+    Some(UpstreamConfig {
+        name: name.to_owned(),
+        url: url?,
+        connect_timeout,
+        request_timeout,
+        pool_idle_timeout,
+    })
+}
+
+fn validate_route(
+    errors: &mut Errors<'_>,
+    raw: &raw::Route,
+    upstreams: &[&str],
+    default_upstream: Option<&str>,
+) -> Option<RouteConfig> {
+    let before = errors.len();
+    let name = raw.name.get_ref();
+    if !valid_name(name) {
+        errors.push(
+            raw.name.span().start,
+            format!("route name `{name}` must be letters, digits, `-` or `_`"),
+        );
+    }
+    if name == "default" {
+        errors.push(
+            raw.name.span().start,
+            "route name `default` is reserved for requests that no route matches".to_owned(),
+        );
+    }
+
+    let (pattern, at) = match (&raw.path, &raw.exact) {
+        (Some(_), Some(exact)) => {
+            errors.push(
+                exact.span().start,
+                "a route has either `path` or `exact`, not both".to_owned(),
+            );
+            (None, exact.span().start)
+        }
+        (None, None) => {
+            errors.push(raw.name.span().start, format!("route `{name}` needs `path` or `exact`"));
+            (None, raw.name.span().start)
+        }
+        (Some(path), None) => {
+            let p = path.get_ref();
+            let pattern = if p.contains(['{', '}']) {
+                check_template(p).map(|()| PathPattern::Template(p.clone()))
+            } else {
+                check_plain_path(p).map(|()| PathPattern::Prefix(p.clone()))
+            };
+            (
+                pattern.map_err(|m| errors.push(path.span().start, m)).ok(),
+                path.span().start,
+            )
+        }
+        (None, Some(exact)) => {
+            let p = exact.get_ref();
+            let pattern = if p.contains(['{', '}']) {
+                Err(format!(
+                    "`exact` path `{p}` cannot hold a template; use `path` for templates"
+                ))
+            } else {
+                check_plain_path(p).map(|()| PathPattern::Exact(p.clone()))
+            };
+            (
+                pattern.map_err(|m| errors.push(exact.span().start, m)).ok(),
+                exact.span().start,
+            )
+        }
+    };
+
+    let methods = match &raw.methods {
+        None => None,
+        Some(list) => {
+            if list.is_empty() {
+                errors.push(
+                    raw.name.span().start,
+                    "`methods` is empty: leave it out to match every method".to_owned(),
+                );
+            }
+            let mut methods: Vec<Method> = Vec::with_capacity(list.len());
+            for m in list {
+                match parse_method(m.get_ref()) {
+                    Ok(method) if methods.contains(&method) => {
+                        errors.push(m.span().start, format!("method `{method}` is listed twice"))
+                    }
+                    Ok(method) => methods.push(method),
+                    Err(msg) => errors.push(m.span().start, msg),
+                }
+            }
+            Some(methods)
+        }
+    };
+
+    let stage_at = raw.stage.as_ref().map_or(raw.name.span().start, |s| s.span().start);
+    let stage = match raw.stage.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("legacy") => Some(Stage::Legacy),
+        Some("new") => Some(Stage::New),
+        Some(other @ ("shadow" | "canary")) => {
+            errors.push(
+                stage_at,
+                format!("stage `{other}` is not supported yet; use `legacy` or `new`"),
+            );
+            None
+        }
+        Some(other) => {
+            errors.push(stage_at, format!("unknown stage `{other}`, expected `legacy` or `new`"));
+            None
+        }
+    };
+
+    let legacy = match &raw.legacy {
+        Some(l) => {
+            if !upstreams.contains(&l.get_ref().as_str()) {
+                errors.push(l.span().start, unknown_upstream(l.get_ref(), upstreams));
+            }
+            Some(l.get_ref().clone())
+        }
+        None => default_upstream.map(str::to_owned),
+    };
+    let new = raw.new.as_ref().map(|n| {
+        if !upstreams.contains(&n.get_ref().as_str()) {
+            errors.push(n.span().start, unknown_upstream(n.get_ref(), upstreams));
+        }
+        n.get_ref().clone()
+    });
+    if stage == Some(Stage::New) && new.is_none() {
+        errors.push(
+            stage_at,
+            format!("route `{name}` is at stage `new` but names no `new` upstream"),
+        );
+    }
+
+    if errors.len() != before {
+        return None;
+    }
+    Some(RouteConfig {
+        name: name.clone(),
+        pattern: pattern?,
+        methods,
+        stage: stage?,
+        legacy: legacy?,
+        new,
+        location: errors.location(at),
+    })
+}
+
+/// A route path (prefix or exact) must be absolute and already normalised, so that what
+/// is written is what matches.
+fn check_plain_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("path `{p}` must start with `/`"));
+    }
+    if p.contains(['?', '#']) {
+        return Err(format!("path `{p}` must not contain a query or fragment"));
+    }
+    match normalize_path(p) {
+        Ok(n) if n == p => Ok(()),
+        Ok(n) => Err(format!("path `{p}` is not normalised; write `{n}`")),
+        Err(e) => Err(format!("bad path `{p}`: {e}")),
+    }
+}
+
+/// A template is a normalised path whose segments may be `{name}` (one segment) or,
+/// last, `{*name}` (the rest of the path).
+fn check_template(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("template `{p}` must start with `/`"));
+    }
+    let segments: Vec<&str> = p[1..].split('/').collect();
+    let mut names: Vec<&str> = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        if !segment.contains(['{', '}']) {
+            continue;
+        }
+        let inner = segment
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .filter(|s| !s.contains(['{', '}']))
+            .ok_or_else(|| format!("bad template `{p}`: a parameter must be a whole segment, like `{{id}}`"))?;
+        let (catch_all, name) = match inner.strip_prefix('*') {
+            Some(name) => (true, name),
+            None => (false, inner),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "bad template `{p}`: parameter name `{name}` must be letters, digits or `_`"
+            ));
+        }
+        if catch_all && i + 1 != segments.len() {
+            return Err(format!("bad template `{p}`: `{{*{name}}}` must be the last segment"));
+        }
+        if names.contains(&name) {
+            return Err(format!("bad template `{p}`: parameter `{name}` appears twice"));
+        }
+        names.push(name);
+    }
+    // The literal parts must be normalised too.
+    let literal: String = segments
+        .iter()
+        .map(|s| if s.starts_with('{') { "x" } else { s })
+        .fold(String::new(), |acc, s| acc + "/" + s);
+    match normalize_path(&literal) {
+        Ok(n) if n == literal => Ok(()),
+        Ok(_) => Err(format!(
+            "template `{p}` is not normalised (dot-segments, empty segments or percent-encoded unreserved characters)"
+        )),
+        Err(e) => Err(format!("bad template `{p}`: {e}")),
+    }
+}
+
+fn parse_method(m: &str) -> Result<Method, String> {
+    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(format!("bad method `{m}`: methods are upper-case tokens like `GET`"));
+    }
+    match m {
+        "CONNECT" => Err("method `CONNECT` is never proxied".to_owned()),
+        _ => Method::from_bytes(m.as_bytes()).map_err(|e| format!("bad method `{m}`: {e}")),
+    }
+}
+
+fn parse_addr(errors: &mut Errors<'_>, value: &toml::Spanned<String>) -> Option<SocketAddr> {
+    match value.get_ref().parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            errors.push(
+                value.span().start,
+                format!(
+                    "bad address `{}`: expected IP:PORT, like `127.0.0.1:8000`",
+                    value.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn duration_or(errors: &mut Errors<'_>, value: Option<&toml::Spanned<String>>, default: Duration) -> Duration {
+    let Some(value) = value else { return default };
+    match parse_duration(value.get_ref()) {
+        Ok(d) => d,
+        Err(msg) => {
+            errors.push(value.span().start, msg);
+            default
+        }
+    }
+}
+
+/// Parses durations written as `250ms`, `2s`, `1m`, `1h` (also `1m30s`). Zero is refused:
+/// every duration here is a timeout.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!("bad duration `{text}`: must be more than zero")),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!(
+            "bad duration `{text}`: expected a number and a unit, like `250ms`, `2s` or `1m`"
+        )),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn unknown_upstream(name: &str, known: &[&str]) -> String {
+    format!("unknown upstream `{name}`; defined upstreams: {}", known.join(", "))
+}
+
+/// Collects errors with their byte offsets, turned into line:column at the end.
+struct Errors<'a> {
+    file: &'a str,
+    text: &'a str,
+    found: Vec<(usize, String)>,
+}
+
+impl<'a> Errors<'a> {
+    fn new(file: &'a str, text: &'a str) -> Self {
+        Self {
+            file,
+            text,
+            found: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, offset: usize, message: String) {
+        self.found.push((offset, message));
+    }
+
+    fn len(&self) -> usize {
+        self.found.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    /// Deserialises one section; on failure records the error at the span serde names,
+    /// or at the section itself.
+    fn deserialize<T: Deserialize<'a>>(&mut self, value: &toml::Spanned<DeValue<'a>>) -> Option<T> {
+        let span = value.span();
+        match T::deserialize(value.clone().into_deserializer()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let at = e.span().map_or(span.start, |s| s.start);
+                self.push(at, e.message().trim_end().replace('\n', "; "));
+                None
+            }
+        }
+    }
+
+    fn location(&self, offset: usize) -> Location {
+        location_of(self.text, offset)
+    }
+
+    fn finish(mut self) -> ConfigErrors {
+        self.found.sort_by_key(|(at, _)| *at);
+        let file = self.file;
+        let text = self.text;
+        ConfigErrors(
+            self.found
+                .into_iter()
+                .map(|(at, message)| ConfigError {
+                    file: file.to_owned(),
+                    location: location_of(text, at),
+                    message,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Byte offset → 1-based line and column (in characters).
+pub fn location_of(text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    Location { line, column }
+}
+
+/// The path given on the command line, or `./routes.toml`.
+pub fn default_path() -> PathBuf {
+    PathBuf::from("routes.toml")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,40 @@
+//! The file as serde sees it: every table refuses unknown keys, and every value that a
+//! later check may reject keeps its span so the error can point at it.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[proxy]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Proxy {
+    pub listen: Spanned<String>,
+    pub admin_listen: Spanned<String>,
+    pub default_upstream: Spanned<String>,
+    pub client_header_timeout: Option<Spanned<String>>,
+    pub max_header_bytes: Option<Spanned<i64>>,
+    pub drain_timeout: Option<Spanned<String>>,
+}
+
+/// `[upstreams.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Upstream {
+    pub url: Spanned<String>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub request_timeout: Option<Spanned<String>>,
+    pub pool_idle_timeout: Option<Spanned<String>>,
+}
+
+/// `[[routes]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Route {
+    pub name: Spanned<String>,
+    pub path: Option<Spanned<String>>,
+    pub exact: Option<Spanned<String>>,
+    pub methods: Option<Vec<Spanned<String>>>,
+    pub stage: Option<Spanned<String>>,
+    pub new: Option<Spanned<String>>,
+    pub legacy: Option<Spanned<String>>,
+}

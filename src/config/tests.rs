@@ -1,0 +1,223 @@
+use super::*;
+
+const GOOD: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+client_header_timeout = "5s"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+connect_timeout = "250ms"
+request_timeout = "1m"
+
+[[routes]]
+name = "thoughts-api"
+path = "/api/thoughts/"
+methods = ["GET", "HEAD"]
+stage = "new"
+new = "thoughts"
+
+[[routes]]
+name = "one-thought"
+path = "/api/thoughts/{id}/"
+new = "thoughts"
+
+[[routes]]
+name = "login"
+exact = "/api/login/"
+"#;
+
+fn errors_of(text: &str) -> Vec<String> {
+    parse_str("routes.toml", text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn good_file_parses_with_defaults() {
+    let c = parse_str("routes.toml", GOOD).unwrap();
+    assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:8000");
+    assert_eq!(c.proxy.client_header_timeout, Duration::from_secs(5));
+    assert_eq!(c.proxy.max_header_bytes, 65_536);
+    assert_eq!(c.proxy.drain_timeout, Duration::from_secs(30));
+    let thoughts = &c.upstreams["thoughts"];
+    assert_eq!(thoughts.connect_timeout, Duration::from_millis(250));
+    assert_eq!(thoughts.request_timeout, Duration::from_secs(60));
+    assert_eq!(thoughts.pool_idle_timeout, Duration::from_secs(90));
+    assert_eq!(c.routes.len(), 3);
+    assert_eq!(c.routes[0].pattern, PathPattern::Prefix("/api/thoughts/".into()));
+    assert_eq!(c.routes[0].methods, Some(vec![Method::GET, Method::HEAD]));
+    assert_eq!(c.routes[0].target(), "thoughts");
+    assert_eq!(c.routes[1].pattern, PathPattern::Template("/api/thoughts/{id}/".into()));
+    assert_eq!(c.routes[1].stage, Stage::Legacy, "stage defaults to legacy");
+    assert_eq!(c.routes[1].target(), "legacy");
+    assert_eq!(c.routes[2].pattern, PathPattern::Exact("/api/login/".into()));
+    assert_eq!(c.routes[2].legacy, "legacy");
+    assert_eq!(c.version.len(), 12);
+}
+
+#[test]
+fn version_depends_on_content_only() {
+    let a = parse_str("a.toml", GOOD).unwrap();
+    let b = parse_str("b.toml", GOOD).unwrap();
+    assert_eq!(a.version, b.version);
+    let c = parse_str("a.toml", &GOOD.replace("250ms", "300ms")).unwrap();
+    assert_ne!(a.version, c.version);
+}
+
+#[test]
+fn unknown_key_points_at_it() {
+    let text = GOOD.replace("stage = \"new\"", "stage = \"new\"\nstrip_prefix = true");
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let line = text.lines().position(|l| l.starts_with("strip_prefix")).unwrap() + 1;
+    assert!(
+        errors[0].starts_with(&format!("routes.toml:{line}:1: ")),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("strip_prefix"), "{}", errors[0]);
+}
+
+#[test]
+fn every_error_is_reported_in_file_order() {
+    let text = r#"
+[proxy]
+listen = "nowhere"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "missing"
+
+[upstreams.legacy]
+url = "ftp://x"
+connect_timeout = "soon"
+
+[[routes]]
+name = "a"
+path = "api/"
+stage = "sideways"
+
+[[routes]]
+name = "b"
+path = "/x/"
+methods = ["get"]
+new = "nope"
+
+[[routes]]
+name = "b"
+path = "/y/"
+"#;
+    let errors = errors_of(text);
+    let expected = [
+        ("3:10", "bad address `nowhere`"),
+        ("5:20", "unknown upstream `missing`"),
+        ("8:7", "must start with http://"),
+        ("9:19", "bad duration `soon`"),
+        ("13:8", "must start with `/`"),
+        ("14:9", "unknown stage `sideways`"),
+        ("19:12", "bad method `get`"),
+        ("20:7", "unknown upstream `nope`"),
+        ("23:8", "duplicate route name `b`"),
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (error, (at, what)) in errors.iter().zip(expected) {
+        assert!(
+            error.starts_with(&format!("routes.toml:{at}: ")),
+            "{error} should be at {at}"
+        );
+        assert!(error.contains(what), "{error} should say {what}");
+    }
+}
+
+#[test]
+fn syntax_error_has_location() {
+    let errors = errors_of("[proxy]\nlisten = \"127.0.0.1:1\nx = 1\n");
+    assert!(!errors.is_empty());
+    assert!(errors[0].starts_with("routes.toml:2:"), "{errors:?}");
+}
+
+#[test]
+fn missing_sections_and_fields() {
+    let errors = errors_of("");
+    assert!(
+        errors.iter().any(|e| e.contains("missing section `[proxy]`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("missing section `[upstreams]`")),
+        "{errors:?}"
+    );
+    let errors = errors_of("[proxy]\nlisten = \"127.0.0.1:1\"\n[upstreams.a]\nurl = \"http://a\"\n");
+    assert!(errors.iter().any(|e| e.contains("admin_listen")), "{errors:?}");
+}
+
+#[test]
+fn bad_paths_and_templates() {
+    for (path, what) in [
+        ("/api//x/", "not normalised"),
+        ("/api/./x/", "not normalised"),
+        ("/a/%2e%2e/", "not normalised"),
+        ("/a%2Fb/", "encoded slash"),
+        ("/a/{id", "parameter must be a whole segment"),
+        ("/a/x{id}/", "parameter must be a whole segment"),
+        ("/a/{*rest}/b", "must be the last segment"),
+        ("/a/{id}/{id}/", "appears twice"),
+        ("/a/{}/", "parameter name"),
+        ("/a?x=1", "query"),
+    ] {
+        let text = GOOD.replace("path = \"/api/thoughts/\"", &format!("path = \"{path}\""));
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{path}: {errors:?}");
+        assert!(errors[0].contains(what), "{path}: {errors:?}");
+    }
+}
+
+#[test]
+fn stage_new_needs_new_upstream() {
+    let errors = errors_of(&GOOD.replace(
+        "new = \"thoughts\"\n\n[[routes]]\nname = \"one-thought\"",
+        "\n[[routes]]\nname = \"one-thought\"",
+    ));
+    assert!(
+        errors.iter().any(|e| e.contains("names no `new` upstream")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+    assert!(parse_duration("0s").is_err());
+    assert!(parse_duration("5").is_err());
+    assert!(parse_duration("").is_err());
+}
+
+#[test]
+fn locations_count_characters() {
+    let text = "ab\ncdé\nf";
+    assert_eq!(location_of(text, 0), Location { line: 1, column: 1 });
+    assert_eq!(location_of(text, 3), Location { line: 2, column: 1 });
+    assert_eq!(location_of(text, 7), Location { line: 2, column: 4 });
+    assert_eq!(location_of(text, 100), Location { line: 3, column: 2 });
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    for text in [
+        "[[routes]]\n[[routes]]",
+        "proxy = 1\nupstreams = []\nroutes = {}",
+        "[proxy.x.y]\nz=1",
+        "\u{0}",
+        "[upstreams]\na = 1",
+    ] {
+        assert!(parse_str("f", text).is_err());
+    }
+}

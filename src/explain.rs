@@ -1,0 +1,275 @@
+//! `strangler explain`: which route a request takes, and why.
+//!
+//! For operators about to flip a route: the answer uses the same normaliser and the same
+//! [`RouteTable`](crate::router::RouteTable) as the proxy, so what it says is what the
+//! proxy does.
+
+use http::Method;
+use serde::Serialize;
+
+use crate::path::normalize_path;
+use crate::router::{Candidate, MatchKind};
+use crate::state::Table;
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The method.
+    pub method: String,
+    /// The path as given (query stripped).
+    pub path: String,
+    /// The path after normalisation, as matched and as sent upstream.
+    pub normalized_path: String,
+    /// The route taken, or `None` for the default upstream.
+    pub route: Option<String>,
+    /// `exact`, `template`, `prefix`, or `default`.
+    pub kind: String,
+    /// The route's pattern.
+    pub pattern: Option<String>,
+    /// The route's stage (`legacy` for the default upstream).
+    pub stage: String,
+    /// The upstream the request goes to.
+    pub upstream: String,
+    /// Its URL.
+    pub upstream_url: String,
+    /// Why this route wins, in one sentence.
+    pub reason: String,
+    /// Other routes whose path matched, and why each lost.
+    pub also_matched: Vec<Loser>,
+}
+
+/// A route whose path matched but that did not win.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Loser {
+    /// Route name.
+    pub route: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its pattern.
+    pub pattern: String,
+    /// Why it lost.
+    pub reason: String,
+}
+
+/// Why a request cannot be explained.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainError {
+    /// Not a method token.
+    #[error("bad method `{0}`")]
+    Method(String),
+    /// The proxy would answer 400 or 405 itself.
+    #[error("the proxy refuses this request itself: {0}")]
+    Refused(String),
+}
+
+/// Explains where `METHOD target` goes under `table`. `target` is a path with an optional
+/// query, like `/api/thoughts/?search=x`.
+pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation, ExplainError> {
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| ExplainError::Method(method.to_owned()))?;
+    if method == Method::CONNECT {
+        return Err(ExplainError::Refused("405: CONNECT is never proxied".to_owned()));
+    }
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    let path = if path.is_empty() { "/" } else { path };
+    let normalized = normalize_path(path).map_err(|e| ExplainError::Refused(format!("400: bad request path: {e}")))?;
+    let config = &table.config;
+    let candidates = table.routes.candidates(&method, &normalized);
+    let winner = table.routes.lookup(&method, &normalized);
+
+    let (route, kind, pattern, stage, upstream, reason) = match winner {
+        Some(m) => {
+            let r = &config.routes[m.route];
+            let reason = match m.kind {
+                MatchKind::Exact => "an exact route on this path beats templates and prefixes".to_owned(),
+                MatchKind::Template => {
+                    "its template matches the whole path; templates beat prefixes, exact routes would beat it"
+                        .to_owned()
+                }
+                MatchKind::Prefix => {
+                    "it is the longest prefix that matches; exact routes and templates would beat it".to_owned()
+                }
+            };
+            let reason = if m.by_method {
+                format!("{reason}; it lists {method}, which beats routes for every method on the same path")
+            } else {
+                reason
+            };
+            (
+                Some(r.name.clone()),
+                m.kind.as_str().to_owned(),
+                Some(r.pattern.as_str().to_owned()),
+                r.stage.as_str().to_owned(),
+                r.target().to_owned(),
+                reason,
+            )
+        }
+        None => (
+            None,
+            "default".to_owned(),
+            None,
+            "legacy".to_owned(),
+            config.proxy.default_upstream.clone(),
+            if candidates.is_empty() {
+                "no route matches this path, so it goes to `proxy.default_upstream`".to_owned()
+            } else {
+                format!("routes match this path but none accepts {method}, so it goes to `proxy.default_upstream`")
+            },
+        ),
+    };
+
+    let winner_id = winner.map(|m| m.route);
+    let also_matched = candidates
+        .iter()
+        .filter(|c| Some(c.route) != winner_id)
+        .map(|c| loser(table, c, winner, &method))
+        .collect();
+    let upstream_url = config
+        .upstreams
+        .get(&upstream)
+        .map(|u| u.url.to_string())
+        .unwrap_or_default();
+    Ok(Explanation {
+        method: method.to_string(),
+        path: path.to_owned(),
+        normalized_path: normalized.into_owned(),
+        route,
+        kind,
+        pattern,
+        stage,
+        upstream,
+        upstream_url,
+        reason,
+        also_matched,
+    })
+}
+
+fn loser(table: &Table, c: &Candidate, winner: Option<crate::router::RouteMatch>, method: &Method) -> Loser {
+    let r = &table.config.routes[c.route];
+    let reason = if !c.accepts_method {
+        format!("it does not accept {method}")
+    } else {
+        let winner_pattern = winner.map(|w| table.config.routes[w.route].pattern.as_str());
+        match winner {
+            Some(w)
+                if w.kind == MatchKind::Prefix
+                    && c.kind == MatchKind::Prefix
+                    && winner_pattern != Some(r.pattern.as_str()) =>
+            {
+                "a longer prefix matches".to_owned()
+            }
+            Some(w) if w.kind == c.kind => format!("the winner lists {method}; this one accepts every method"),
+            Some(w) => format!("{} beats {}", w.kind.as_str(), c.kind.as_str()),
+            None => "not chosen".to_owned(),
+        }
+    };
+    Loser {
+        route: r.name.clone(),
+        kind: c.kind.as_str().to_owned(),
+        pattern: r.pattern.as_str().to_owned(),
+        reason,
+    }
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.route, &self.pattern) {
+            (Some(route), Some(pattern)) => writeln!(
+                f,
+                "{} {} -> route `{route}` ({} `{pattern}`), stage {} -> upstream `{}` ({})",
+                self.method, self.normalized_path, self.kind, self.stage, self.upstream, self.upstream_url
+            )?,
+            _ => writeln!(
+                f,
+                "{} {} -> no route -> default upstream `{}` ({})",
+                self.method, self.normalized_path, self.upstream, self.upstream_url
+            )?,
+        }
+        if self.normalized_path != self.path {
+            writeln!(f, "  path normalised from {}", self.path)?;
+        }
+        writeln!(f, "  why: {}", self.reason)?;
+        for loser in &self.also_matched {
+            writeln!(
+                f,
+                "  also matched: route `{}` ({} `{}`): {}",
+                loser.route, loser.kind, loser.pattern, loser.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+
+[[routes]]
+name = "api"
+path = "/api/"
+
+[[routes]]
+name = "thoughts-api"
+path = "/api/thoughts/"
+methods = ["GET", "HEAD"]
+stage = "new"
+new = "thoughts"
+
+[[routes]]
+name = "login"
+exact = "/api/login/"
+methods = ["POST"]
+"#;
+
+    #[test]
+    fn explains_longest_prefix() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let e = explain(&table, "get", "/api//thoughts/5?x=1").unwrap();
+        assert_eq!(e.route.as_deref(), Some("thoughts-api"));
+        assert_eq!(e.upstream, "thoughts");
+        assert_eq!(e.stage, "new");
+        assert_eq!(e.normalized_path, "/api/thoughts/5");
+        assert_eq!(e.also_matched.len(), 1);
+        assert_eq!(e.also_matched[0].route, "api");
+        assert_eq!(e.also_matched[0].reason, "a longer prefix matches");
+        let text = e.to_string();
+        assert!(text.contains("route `thoughts-api`"), "{text}");
+    }
+
+    #[test]
+    fn explains_method_fallthrough_and_default() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let e = explain(&table, "POST", "/api/thoughts/").unwrap();
+        assert_eq!(e.route.as_deref(), Some("api"));
+        assert!(
+            e.also_matched
+                .iter()
+                .any(|l| l.route == "thoughts-api" && l.reason.contains("does not accept POST"))
+        );
+        let e = explain(&table, "GET", "/thoughts/").unwrap();
+        assert_eq!(e.route, None);
+        assert_eq!(e.upstream, "legacy");
+        assert_eq!(e.kind, "default");
+    }
+
+    #[test]
+    fn refuses_what_the_proxy_refuses() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        assert!(matches!(
+            explain(&table, "GET", "/api/..%2f..%2fadmin"),
+            Err(ExplainError::Refused(_))
+        ));
+        assert!(matches!(explain(&table, "CONNECT", "/"), Err(ExplainError::Refused(_))));
+    }
+}

@@ -1,0 +1,245 @@
+//! strangler: a reverse proxy for strangler-fig migrations.
+//!
+//! A team puts strangler in front of a legacy monolith; users keep one URL; operators move
+//! traffic route by route to new services by editing `routes.toml`, which the running
+//! proxy reloads without dropping a request.
+//!
+//! Map of the crate:
+//! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
+//! - [`path`]: request path normalisation (what matches is what the upstream sees);
+//! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
+//! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
+//! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
+//! - [`server`]: accept loops, connection settings, graceful drain;
+//! - [`reload`]: file watch, SIGHUP and admin reloads;
+//! - [`admin`]: health, readiness, metrics, routes, reload;
+//! - [`metrics`]: the Prometheus metrics;
+//! - [`explain`]: why a request goes where it goes (`strangler explain`);
+//! - [`cli`]: the command line; `main.rs` only wires it up.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod explain;
+pub mod metrics;
+pub mod path;
+pub mod proxy;
+pub mod reload;
+pub mod router;
+pub mod server;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::Admin;
+use crate::config::{LoadError, ProxySettings};
+use crate::metrics::{Metrics, MetricsError};
+use crate::proxy::Proxy;
+use crate::reload::{Reloader, Trigger};
+use crate::server::{ConnectionSettings, accept_loop, drain};
+use crate::state::{Snapshot, SnapshotError, State, Table};
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The first routing table could not be loaded.
+    #[error(transparent)]
+    Config(#[from] LoadError),
+    /// Metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The table could not be turned into a snapshot.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A proxy with its first table loaded, not yet serving.
+#[derive(Debug)]
+pub struct App {
+    state: Arc<State>,
+}
+
+impl App {
+    /// Loads and validates the config file (blocking IO: call before serving, or from
+    /// `spawn_blocking`). The first load counts as a reload in the metrics.
+    pub fn load(config_path: PathBuf) -> Result<Self, StartError> {
+        let metrics = Metrics::new()?;
+        let table = match Table::load(&config_path) {
+            Ok(table) => table,
+            Err(e) => {
+                metrics.config_reloads.with_label_values(&["error"]).inc();
+                return Err(e.into());
+            }
+        };
+        let snapshot = Snapshot::build(table, None, &metrics)?;
+        metrics.config_reloads.with_label_values(&["ok"]).inc();
+        Ok(Self {
+            state: Arc::new(State::new(config_path, snapshot, metrics)),
+        })
+    }
+
+    /// The `[proxy]` settings of the loaded table.
+    pub fn settings(&self) -> ProxySettings {
+        self.state.snapshot().config().proxy.clone()
+    }
+
+    /// Shared state (for tests and embedding).
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Binds the listeners named in the config.
+    pub async fn bind(&self) -> Result<Listeners, StartError> {
+        let settings = self.settings();
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
+        };
+        Ok(Listeners {
+            proxy: bind(settings.listen).await?,
+            admin: bind(settings.admin_listen).await?,
+        })
+    }
+}
+
+/// The two listeners, bound by the caller (tests bind `127.0.0.1:0`).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Where end users connect.
+    pub proxy: TcpListener,
+    /// The admin API.
+    pub admin: TcpListener,
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+/// finish for up to `drain_timeout`, and returns.
+pub async fn run(app: App, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+    let state = app.state;
+    let reloader = Arc::new(Reloader::new(state.clone()));
+    let _watch = match reload::watch(reloader.clone(), &state.config_path) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the routing table for changes; use SIGHUP or POST /admin/reload");
+            None
+        }
+    };
+    let sighup = spawn_sighup(reloader.clone());
+
+    let (stop, stopped) = watch::channel(false);
+    let proxy = Proxy::new(state.clone());
+    let settings_state = state.clone();
+    let settings = move || {
+        let snapshot = settings_state.snapshot();
+        let proxy = &snapshot.config().proxy;
+        ConnectionSettings {
+            header_read_timeout: proxy.client_header_timeout,
+            max_header_bytes: proxy.max_header_bytes,
+        }
+    };
+    let proxy_loop = tokio::spawn(accept_loop(
+        listeners.proxy,
+        "proxy",
+        settings.clone(),
+        move |request, peer| {
+            let proxy = proxy.clone();
+            async move { proxy.handle(request, peer).await }
+        },
+        stopped.clone(),
+    ));
+    let admin = Admin::new(state.clone(), reloader);
+    let admin_loop = tokio::spawn(accept_loop(
+        listeners.admin,
+        "admin",
+        settings,
+        move |request, _peer| {
+            let admin = admin.clone();
+            async move { admin.handle(request).await }
+        },
+        stopped,
+    ));
+
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    state.set_not_ready();
+    let _ = stop.send(true);
+    if let Some(task) = sighup {
+        task.abort();
+    }
+    let drain_timeout = state.snapshot().config().proxy.drain_timeout;
+    let (proxy_connections, admin_connections) = (proxy_loop.await, admin_loop.await);
+    if let Ok(connections) = proxy_connections
+        && !drain(connections, drain_timeout).await
+    {
+        tracing::warn!(timeout = ?drain_timeout, "drain timeout passed; closing remaining connections");
+    }
+    if let Ok(connections) = admin_connections {
+        drain(connections, Duration::from_secs(1)).await;
+    }
+    tracing::info!("stopped");
+}
+
+#[cfg(unix)]
+fn spawn_sighup(reloader: Arc<Reloader>) -> Option<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => Some(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                reloader.reload(Trigger::Signal).await;
+            }
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_reloader: Arc<Reloader>) -> Option<tokio::task::JoinHandle<()>> {
+    None
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

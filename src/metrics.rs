@@ -1,0 +1,171 @@
+//! Prometheus metrics. The names and labels are a contract with dashboards and alerts;
+//! see README. Labels are bounded: route name (or `default`), upstream name, method
+//! (unknown methods fold into `OTHER`), status code — never the raw path.
+//!
+//! A [`Metrics`] owns its own [`Registry`] (not the process-wide default one), so tests
+//! can run several proxies in one process and read each one's figures.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the proxy exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `strangler_requests_total{route,upstream,method,status}`
+    pub requests: IntCounterVec,
+    /// `strangler_request_duration_seconds{route,upstream}`
+    pub request_duration: HistogramVec,
+    /// `strangler_upstream_errors_total{upstream,kind}`
+    pub upstream_errors: IntCounterVec,
+    /// `strangler_config_reloads_total{result}`
+    pub config_reloads: IntCounterVec,
+    /// `strangler_config_info{version}` = 1 for the table in force.
+    pub config_info: IntGaugeVec,
+    /// `strangler_inflight_requests`
+    pub inflight: IntGauge,
+    /// `strangler_rejected_requests_total{reason}`: requests answered by the proxy itself
+    /// before any route was chosen (bad path, CONNECT).
+    pub rejected: IntCounterVec,
+}
+
+/// Metric construction failed; only possible through a programming error (bad names).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot register metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    /// Creates and registers every metric in a fresh registry.
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "strangler_requests_total",
+                "Requests proxied, by route, upstream, method and status",
+            ),
+            &["route", "upstream", "method", "status"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "strangler_request_duration_seconds",
+                "Time from request head received to response body finished",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["route", "upstream"],
+        )?;
+        let upstream_errors = IntCounterVec::new(
+            Opts::new("strangler_upstream_errors_total", "Failed upstream exchanges, by kind"),
+            &["upstream", "kind"],
+        )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "strangler_config_reloads_total",
+                "Routing table load attempts, by result",
+            ),
+            &["result"],
+        )?;
+        let config_info = IntGaugeVec::new(
+            Opts::new("strangler_config_info", "The routing table in force (value 1)"),
+            &["version"],
+        )?;
+        let inflight = IntGauge::new("strangler_inflight_requests", "Requests being proxied now")?;
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "strangler_rejected_requests_total",
+                "Requests refused before routing, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(upstream_errors.clone()))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(config_info.clone()))?;
+        registry.register(Box::new(inflight.clone()))?;
+        registry.register(Box::new(rejected.clone()))?;
+        // Pre-create the reload series so that dashboards see zeros rather than gaps.
+        for result in ["ok", "error"] {
+            config_reloads.with_label_values(&[result]);
+        }
+        Ok(Self {
+            registry,
+            requests,
+            request_duration,
+            upstream_errors,
+            config_reloads,
+            config_info,
+            inflight,
+            rejected,
+        })
+    }
+
+    /// Marks `version` as the table in force.
+    pub fn set_config_version(&self, version: &str) {
+        self.config_info.reset();
+        self.config_info.with_label_values(&[version]).set(1);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// A method as a bounded label value.
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_contract_names() {
+        let m = Metrics::new().unwrap();
+        m.requests.with_label_values(&["r", "u", "GET", "200"]).inc();
+        m.request_duration.with_label_values(&["r", "u"]).observe(0.01);
+        m.upstream_errors.with_label_values(&["u", "connect"]).inc();
+        m.set_config_version("abc");
+        m.set_config_version("def");
+        m.inflight.inc();
+        let text = m.render();
+        for name in [
+            "strangler_requests_total{method=\"GET\",route=\"r\",status=\"200\",upstream=\"u\"} 1",
+            "strangler_request_duration_seconds_bucket",
+            "strangler_upstream_errors_total{kind=\"connect\",upstream=\"u\"} 1",
+            "strangler_config_reloads_total{result=\"ok\"} 0",
+            "strangler_config_info{version=\"def\"} 1",
+            "strangler_inflight_requests 1",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+        assert!(!text.contains("version=\"abc\""), "old version still exported");
+    }
+
+    #[test]
+    fn unknown_methods_fold() {
+        assert_eq!(method_label(&http::Method::from_bytes(b"PROPFIND").unwrap()), "OTHER");
+        assert_eq!(method_label(&http::Method::GET), "GET");
+    }
+}

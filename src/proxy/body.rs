@@ -1,0 +1,181 @@
+//! The response body handed to our HTTP server, and the bookkeeping that runs when a
+//! response is finished.
+//!
+//! Upstream bodies stream through frame by frame (no buffering); synthetic answers (400,
+//! 502, 504 …) are one small chunk. Every response carries a [`Finish`] that counts its
+//! bytes and, when the body is done or dropped (client gone), records the request's
+//! metrics and emits its access-log line. That keeps duration and bytes honest for
+//! streamed bodies and keeps `strangler_inflight_requests` exact.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use prometheus::Histogram;
+
+use crate::metrics::{Metrics, method_label};
+
+/// Target of the access log, so it can be filtered on its own (`RUST_LOG=strangler::access=off`).
+pub const ACCESS_LOG: &str = "strangler::access";
+
+enum Inner {
+    Upstream(Incoming),
+    Full(Option<Bytes>),
+}
+
+/// A response body: streamed from an upstream, or made here.
+pub struct ResponseBody {
+    inner: Inner,
+    finish: Option<Finish>,
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+impl ResponseBody {
+    /// A body streamed from an upstream.
+    pub fn upstream(body: Incoming) -> Self {
+        Self {
+            inner: Inner::Upstream(body),
+            finish: None,
+        }
+    }
+
+    /// A body made here.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self {
+            inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
+            finish: None,
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self {
+            inner: Inner::Full(None),
+            finish: None,
+        }
+    }
+
+    /// Attaches the bookkeeping that runs when the body is done.
+    pub fn with_finish(mut self, finish: Finish) -> Self {
+        self.finish = Some(finish);
+        self
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = match &mut this.inner {
+            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Inner::Full(chunk) => Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
+        };
+        if let (Poll::Ready(Some(Ok(frame))), Some(finish)) = (&polled, &mut this.finish)
+            && let Some(data) = frame.data_ref()
+        {
+            finish.bytes += data.len() as u64;
+        }
+        if let (Poll::Ready(Some(Err(_))), Some(finish)) = (&polled, &mut this.finish) {
+            finish.aborted = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Upstream(body) => body.is_end_stream(),
+            Inner::Full(chunk) => chunk.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Upstream(body) => body.size_hint(),
+            Inner::Full(chunk) => SizeHint::with_exact(chunk.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
+/// What is known about a request when its response starts; recorded when it ends.
+#[derive(Debug)]
+pub struct Finish {
+    /// Shared metrics.
+    pub metrics: Arc<Metrics>,
+    /// Duration histogram of the route and upstream, when a route was chosen.
+    pub duration: Option<Histogram>,
+    /// Route label: a route name, `default`, or `-` for requests refused before routing.
+    pub route: Arc<str>,
+    /// Upstream label, or `-`.
+    pub upstream: Arc<str>,
+    /// Method.
+    pub method: Method,
+    /// Status sent to the client.
+    pub status: StatusCode,
+    /// When the request head arrived.
+    pub started: Instant,
+    /// The request id, as sent back to the client.
+    pub request_id: HeaderValue,
+    /// Normalised path (or the raw one for refused requests); only kept when the access log
+    /// is on.
+    pub path: Option<String>,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// Body bytes sent so far.
+    pub bytes: u64,
+    /// Whether the upstream body failed mid-stream.
+    pub aborted: bool,
+    /// Whether requests_total is counted (false for requests refused before routing,
+    /// which have their own counter).
+    pub count_request: bool,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        self.metrics.inflight.dec();
+        if self.count_request {
+            self.metrics
+                .requests
+                .with_label_values(&[
+                    &*self.route,
+                    &*self.upstream,
+                    method_label(&self.method),
+                    self.status.as_str(),
+                ])
+                .inc();
+        }
+        if let Some(histogram) = &self.duration {
+            histogram.observe(elapsed.as_secs_f64());
+        }
+        if let Some(path) = &self.path {
+            tracing::info!(
+                target: ACCESS_LOG,
+                request_id = self.request_id.to_str().unwrap_or("-"),
+                client = %self.client,
+                method = %self.method,
+                path = %path,
+                route = &*self.route,
+                upstream = &*self.upstream,
+                status = self.status.as_u16(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                bytes = self.bytes,
+                aborted = self.aborted,
+                "request"
+            );
+        }
+    }
+}

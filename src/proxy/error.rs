@@ -1,0 +1,136 @@
+//! Failures of a proxied exchange and the one place that turns them into responses.
+//!
+//! Client mistakes get a 4xx with a message that helps the client. Upstream failures get
+//! 502 (refused, reset, other) or 504 (timed out) with a short text body naming the route
+//! and upstream, so whoever reads it knows which side of the migration failed; the detail
+//! goes to the log with the request id.
+
+use std::error::Error as StdError;
+use std::io;
+
+use http::StatusCode;
+
+use crate::path::PathError;
+
+/// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// The connection could not be established (refused, unreachable, DNS).
+    Connect,
+    /// The connect or response-head deadline passed.
+    Timeout,
+    /// The connection was reset or closed before a complete response head.
+    Reset,
+    /// Anything else (malformed response, …).
+    Other,
+}
+
+impl UpstreamErrorKind {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Connect => "connect",
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::Reset => "reset",
+            UpstreamErrorKind::Other => "other",
+        }
+    }
+
+    /// The status the client gets.
+    pub fn status(self) -> StatusCode {
+        match self {
+            UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// A few words for the response body.
+    pub fn describe(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Connect => "refused the connection or could not be reached",
+            UpstreamErrorKind::Timeout => "did not answer in time",
+            UpstreamErrorKind::Reset => "closed the connection before answering",
+            UpstreamErrorKind::Other => "sent no valid answer",
+        }
+    }
+}
+
+/// Classifies a client error by walking its chain of causes.
+pub fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamErrorKind {
+    let mut timed_out = false;
+    let mut reset = false;
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::TimedOut => timed_out = true,
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof => reset = true,
+                _ => {}
+            }
+        }
+        if let Some(h) = cause.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            reset = true;
+        }
+        source = cause.source();
+    }
+    if timed_out {
+        UpstreamErrorKind::Timeout
+    } else if error.is_connect() {
+        UpstreamErrorKind::Connect
+    } else if reset {
+        UpstreamErrorKind::Reset
+    } else {
+        UpstreamErrorKind::Other
+    }
+}
+
+/// A request the proxy refuses before routing it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The path cannot be normalised safely.
+    #[error("bad request path: {0}")]
+    BadPath(#[from] PathError),
+    /// CONNECT: strangler only talks to its configured upstreams.
+    #[error("CONNECT is not supported: strangler only forwards to its configured upstreams")]
+    Connect,
+}
+
+impl Refusal {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::BadPath(_) => StatusCode::BAD_REQUEST,
+            Refusal::Connect => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// Label value for `strangler_rejected_requests_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::BadPath(_) => "bad_path",
+            Refusal::Connect => "connect_method",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(UpstreamErrorKind::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(UpstreamErrorKind::Connect.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(UpstreamErrorKind::Reset.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(Refusal::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            Refusal::BadPath(PathError::EncodedSlash).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The proxy service: one request in, one response out, never an error.
+//!
+//! The phases of a request, in order:
+//! 1. load the [`Snapshot`](crate::state::Snapshot) once; the request keeps it to the end;
+//! 2. refuse what must not be forwarded (CONNECT → 405, unsafe path → 400);
+//! 3. route on the normalised path (absolute-form targets are routed by their path only:
+//!    the host they name is never contacted);
+//! 4. rewrite headers (hop-by-hop out; `X-Forwarded-*`, `Via`, `x-request-id` in) and
+//!    send to the chosen upstream over its pooled client, streaming the body;
+//! 5. stream the response back, or turn the failure into 502/504 ([`error`]);
+//! 6. when the response body ends, record metrics and the access log ([`body`]).
+
+pub mod body;
+pub mod error;
+pub mod headers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+
+use crate::metrics::Metrics;
+use crate::path::normalize_path;
+use crate::state::{Snapshot, State};
+use body::{ACCESS_LOG, Finish, ResponseBody};
+use error::{Refusal, UpstreamErrorKind, classify};
+use headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
+
+/// The request-handling half of the proxy (the accept loop is in [`crate::server`]).
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+}
+
+impl Proxy {
+    /// A proxy over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        let metrics = Arc::new(state.metrics.clone());
+        Self { state, metrics }
+    }
+
+    /// Handles one request from `client`.
+    pub async fn handle(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
+        let started = Instant::now();
+        self.metrics.inflight.inc();
+        let snapshot = self.state.snapshot();
+        let request_id = request_id(request.headers());
+        let log_on = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
+        let mut finish = Finish {
+            metrics: self.metrics.clone(),
+            duration: None,
+            route: Arc::from("-"),
+            upstream: Arc::from("-"),
+            method: request.method().clone(),
+            status: StatusCode::OK,
+            started,
+            request_id: request_id.clone(),
+            path: None,
+            client,
+            bytes: 0,
+            aborted: false,
+            count_request: false,
+        };
+
+        if request.method() == Method::CONNECT {
+            return self.refuse(Refusal::Connect, finish, log_on.then(|| request.uri().to_string()));
+        }
+        let path = match normalize_path(request.uri().path()) {
+            Ok(path) => path.into_owned(),
+            Err(e) => {
+                return self.refuse(
+                    Refusal::BadPath(e),
+                    finish,
+                    log_on.then(|| request.uri().path().to_owned()),
+                );
+            }
+        };
+
+        let matched = snapshot.table.routes.lookup(request.method(), &path);
+        let (route_name, upstream_id, duration) = match matched {
+            Some(m) => {
+                let route = &snapshot.routes[m.route];
+                (route.name.clone(), route.upstream, route.duration.clone())
+            }
+            None => {
+                let upstream = &snapshot.upstreams[snapshot.default_upstream];
+                (
+                    Arc::from("default"),
+                    snapshot.default_upstream,
+                    upstream.default_duration.clone(),
+                )
+            }
+        };
+        let upstream = &snapshot.upstreams[upstream_id];
+        finish.route = route_name;
+        finish.upstream = upstream.name.clone();
+        finish.duration = Some(duration);
+        finish.count_request = true;
+
+        let uri = match upstream_uri(upstream, &path, request.uri().query()) {
+            Ok(uri) => uri,
+            Err(_) => {
+                // The normalised path failed to re-parse: only malformed input gets here.
+                finish.path = log_on.then_some(path);
+                return self.respond_text(StatusCode::BAD_REQUEST, "bad request path\n".to_owned(), finish);
+            }
+        };
+        finish.path = log_on.then_some(path);
+
+        let upgrade = headers::is_upgrade_request(request.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        prepare_request_headers(&mut parts.headers, &request_id, client, upgrade);
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let upstream_request = Request::from_parts(parts, body);
+
+        let timeout = upstream.config.request_timeout;
+        let outcome = tokio::time::timeout(timeout, upstream.client.request(upstream_request)).await;
+        let mut response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let kind = classify(&e);
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route = &*finish.route,
+                    upstream = &*finish.upstream,
+                    kind = kind.as_str(),
+                    error = %error_chain(&e),
+                    "upstream request failed"
+                );
+                return self.upstream_failure(kind, &snapshot, upstream_id, finish);
+            }
+            Err(_elapsed) => {
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route = &*finish.route,
+                    upstream = &*finish.upstream,
+                    timeout_ms = timeout.as_millis() as u64,
+                    "upstream did not answer in time"
+                );
+                return self.upstream_failure(UpstreamErrorKind::Timeout, &snapshot, upstream_id, finish);
+            }
+        };
+
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switching {
+            match client_upgrade {
+                Some(client_upgrade) => {
+                    spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response), request_id.clone())
+                }
+                None => {
+                    // An upstream must not switch protocols unasked.
+                    tracing::warn!(
+                        upstream = &*finish.upstream,
+                        "upstream sent 101 to a request that asked for no upgrade"
+                    );
+                    return self.upstream_failure(UpstreamErrorKind::Other, &snapshot, upstream_id, finish);
+                }
+            }
+        }
+        let headers = response.headers_mut();
+        headers::remove_hop_by_hop(headers, switching);
+        headers::append_via(headers);
+        headers.insert(&X_REQUEST_ID, request_id);
+        finish.status = response.status();
+        response.map(|body| ResponseBody::upstream(body).with_finish(finish))
+    }
+
+    fn refuse(&self, refusal: Refusal, mut finish: Finish, path: Option<String>) -> Response<ResponseBody> {
+        self.metrics.rejected.with_label_values(&[refusal.reason()]).inc();
+        finish.path = path;
+        let mut response = self.respond_text(refusal.status(), format!("{refusal}\n"), finish);
+        if matches!(refusal, Refusal::Connect) {
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
+            );
+        }
+        response
+    }
+
+    fn upstream_failure(
+        &self,
+        kind: UpstreamErrorKind,
+        snapshot: &Snapshot,
+        upstream: usize,
+        finish: Finish,
+    ) -> Response<ResponseBody> {
+        let name = &snapshot.upstreams[upstream].name;
+        self.metrics
+            .upstream_errors
+            .with_label_values(&[name, kind.as_str()])
+            .inc();
+        let status = kind.status();
+        let body = format!(
+            "{} {}: upstream `{name}` (route `{}`) {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            finish.route,
+            kind.describe()
+        );
+        self.respond_text(status, body, finish)
+    }
+
+    fn respond_text(&self, status: StatusCode, body: String, mut finish: Finish) -> Response<ResponseBody> {
+        finish.status = status;
+        let request_id = finish.request_id.clone();
+        let mut response = Response::new(ResponseBody::full(body).with_finish(finish));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(&X_REQUEST_ID, request_id);
+        response
+    }
+}
+
+/// The client's `x-request-id` if it sent a usable one, else a fresh UUID.
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(&X_REQUEST_ID)
+        && !id.is_empty()
+        && id.len() <= 200
+    {
+        return id.clone();
+    }
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+fn upstream_uri(upstream: &crate::state::Upstream, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
+    let path_and_query = match query {
+        Some(q) => PathAndQuery::try_from(format!("{path}?{q}"))?,
+        None => PathAndQuery::try_from(path)?,
+    };
+    Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+}
+
+fn prepare_request_headers(headers: &mut http::HeaderMap, request_id: &HeaderValue, client: SocketAddr, upgrade: bool) {
+    headers::remove_hop_by_hop(headers, upgrade);
+    headers.remove(header::EXPECT);
+    headers::append_forwarded_for(headers, client.ip());
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(&X_FORWARDED_HOST, host);
+    }
+    headers::append_via(headers);
+    headers.insert(&X_REQUEST_ID, request_id.clone());
+}
+
+/// Joins both upgraded connections and copies bytes both ways until one side closes.
+fn spawn_tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, request_id: HeaderValue) {
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(request_id = request_id.to_str().unwrap_or("-"), error = %e, "protocol upgrade failed");
+                return;
+            }
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            Ok((up, down)) => tracing::debug!(
+                request_id = request_id.to_str().unwrap_or("-"),
+                up,
+                down,
+                "upgraded connection closed"
+            ),
+            Err(e) => {
+                tracing::debug!(request_id = request_id.to_str().unwrap_or("-"), error = %e, "upgraded connection ended with an error")
+            }
+        }
+    });
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

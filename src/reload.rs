@@ -1,0 +1,201 @@
+//! Hot reload of `routes.toml`.
+//!
+//! Three triggers lead to the same [`Reloader::reload`]: a change in the file's parent
+//! directory (watched rather than the file, so that editors that write a temp file and
+//! rename it, and Kubernetes ConfigMap volumes that swap a `..data` symlink, are seen),
+//! SIGHUP, and `POST /admin/reload`.
+//!
+//! A reload reads and validates the whole file off the async workers, compiles it into a
+//! new [`Snapshot`] and swaps it in atomically. A file that fails validation is rejected:
+//! the old table keeps serving, and the errors are logged with file:line:column, counted
+//! in `strangler_config_reloads_total{result="error"}` and shown on the admin API. Reloads
+//! run one at a time. Watcher events whose file content is unchanged are ignored.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::{Mutex, Notify};
+
+use crate::config::LoadError;
+use crate::state::{Snapshot, State, Table};
+
+/// How long to wait after a file event before reading, so that an editor's burst of
+/// writes becomes one reload.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new table is in force.
+    Applied {
+        /// Its version.
+        version: String,
+    },
+    /// The file's content equals the table in force; nothing changed.
+    Unchanged {
+        /// The version in force.
+        version: String,
+    },
+    /// The file was rejected; the old table keeps serving.
+    Rejected {
+        /// Every error, as `file:line:col: message` (or an IO error).
+        errors: Vec<String>,
+    },
+}
+
+/// Why a reload was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The watched directory changed.
+    FileChange,
+    /// SIGHUP.
+    Signal,
+    /// `POST /admin/reload`.
+    Admin,
+}
+
+/// Performs reloads, one at a time.
+#[derive(Debug)]
+pub struct Reloader {
+    state: Arc<State>,
+    running: Mutex<()>,
+}
+
+impl Reloader {
+    /// A reloader for the state's config file.
+    pub fn new(state: Arc<State>) -> Self {
+        Self {
+            state,
+            running: Mutex::new(()),
+        }
+    }
+
+    /// Reads, validates and installs the config file. Never panics, never leaves the
+    /// proxy without a table.
+    pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
+        let _one_at_a_time = self.running.lock().await;
+        let path = self.state.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || read_and_parse(&path)).await;
+        let current = self.state.snapshot();
+        let outcome = match loaded {
+            Ok(Ok((text_version, _))) if trigger == Trigger::FileChange && text_version == current.config().version => {
+                return ReloadOutcome::Unchanged { version: text_version };
+            }
+            Ok(Ok((_, table))) => {
+                let version = table.config.version.clone();
+                let old = &current.config().proxy;
+                let new = &table.config.proxy;
+                if old.listen != new.listen || old.admin_listen != new.admin_listen {
+                    tracing::warn!(
+                        listen = %new.listen,
+                        admin_listen = %new.admin_listen,
+                        "listen addresses changed: restart strangler to apply them; still serving on the old ones"
+                    );
+                }
+                match Snapshot::build(table, Some(&current), &self.state.metrics) {
+                    Ok(snapshot) => {
+                        self.state.install(snapshot);
+                        ReloadOutcome::Applied { version }
+                    }
+                    Err(e) => ReloadOutcome::Rejected {
+                        errors: vec![e.to_string()],
+                    },
+                }
+            }
+            Ok(Err(LoadError::Invalid(errors))) => ReloadOutcome::Rejected {
+                errors: errors.0.iter().map(ToString::to_string).collect(),
+            },
+            Ok(Err(e @ LoadError::Read { .. })) => ReloadOutcome::Rejected {
+                errors: vec![e.to_string()],
+            },
+            Err(join) => ReloadOutcome::Rejected {
+                errors: vec![format!("reload task failed: {join}")],
+            },
+        };
+        match &outcome {
+            ReloadOutcome::Applied { version } => {
+                self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(?trigger, %version, routes = self.state.snapshot().routes.len(), "routing table reloaded");
+            }
+            ReloadOutcome::Rejected { errors } => {
+                self.state.metrics.config_reloads.with_label_values(&["error"]).inc();
+                for error in errors {
+                    tracing::error!(?trigger, "routing table rejected, keeping the old one: {error}");
+                }
+                self.state.set_last_error(Some(errors.clone()));
+            }
+            ReloadOutcome::Unchanged { .. } => {}
+        }
+        outcome
+    }
+}
+
+fn read_and_parse(path: &Path) -> Result<(String, Table), LoadError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let version = crate::config::version_of(&text);
+    let table = Table::parse(&display, &text).map_err(LoadError::Invalid)?;
+    Ok((version, table))
+}
+
+/// A running directory watcher; dropping it stops the watch.
+#[derive(Debug)]
+pub struct FileWatch {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watches the config file's parent directory and reloads on relevant changes, until the
+/// returned watch is dropped. Events are coalesced: a burst of changes gives one reload.
+pub fn watch(reloader: Arc<Reloader>, config_path: &Path) -> Result<FileWatch, notify::Error> {
+    let file_name = config_path.file_name().map(|n| n.to_os_string());
+    let dir: PathBuf = match config_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let pending = Arc::new(Notify::new());
+    let signal = pending.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) => {
+            if event.kind.is_access() {
+                return;
+            }
+            let relevant = event.paths.is_empty()
+                || event.paths.iter().any(|p| {
+                    let name = p.file_name();
+                    name == file_name.as_deref() || name.is_some_and(|n| n.to_string_lossy().starts_with(".."))
+                });
+            if relevant {
+                signal.notify_one();
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "config watcher error; reloading to be safe");
+            signal.notify_one();
+        }
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    let task = tokio::spawn(async move {
+        loop {
+            pending.notified().await;
+            tokio::time::sleep(SETTLE).await;
+            reloader.reload(Trigger::FileChange).await;
+        }
+    });
+    tracing::info!(dir = %dir.display(), "watching for routing table changes");
+    Ok(FileWatch {
+        _watcher: watcher,
+        task,
+    })
+}

@@ -1,0 +1,256 @@
+//! The running proxy's state: one immutable [`Snapshot`] behind one [`ArcSwap`].
+//!
+//! A snapshot is everything a request needs to be routed and forwarded: the validated
+//! config, the compiled [`RouteTable`], the upstreams with their pooled clients and the
+//! per-route metric handles. A request loads the snapshot once, at its start, and uses
+//! that one to the end, so a reload never changes the table under a request. Reloads
+//! build a new snapshot off the request path and swap it in atomically; upstream clients
+//! (and so their pools of warm connections) are carried over when an upstream's settings
+//! did not change.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use http::uri::{Authority, Scheme};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use prometheus::Histogram;
+
+use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, UpstreamConfig};
+use crate::metrics::Metrics;
+use crate::router::RouteTable;
+
+/// The pooled HTTP client used for one upstream.
+pub type UpstreamClient = Client<HttpConnector, Incoming>;
+
+/// Index of an upstream in [`Snapshot::upstreams`].
+pub type UpstreamId = usize;
+
+/// A validated config and its compiled routes: what `strangler check` and `explain`
+/// need, and what a reload builds before anything is swapped.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The validated file.
+    pub config: Config,
+    /// Its compiled routes; route ids index `config.routes`.
+    pub routes: RouteTable,
+}
+
+impl Table {
+    /// Validates config text completely, route conflicts included.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigErrors> {
+        let config = config::parse_str(file, text)?;
+        let routes = RouteTable::build(&config.routes).map_err(|conflicts| {
+            ConfigErrors(
+                conflicts
+                    .into_iter()
+                    .map(|c| ConfigError {
+                        file: file.to_owned(),
+                        location: config.routes[c.route].location.clone(),
+                        message: c.message,
+                    })
+                    .collect(),
+            )
+        })?;
+        Ok(Self { config, routes })
+    }
+
+    /// Reads and validates a file. Blocking.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Self::parse(&display, &text).map_err(LoadError::Invalid)
+    }
+}
+
+/// An upstream as requests use it.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Name from routes.toml, shared with every response that goes to it (labels, logs).
+    pub name: Arc<str>,
+    /// Its settings.
+    pub config: UpstreamConfig,
+    /// Scheme of its URL, used to build request URIs.
+    pub scheme: Scheme,
+    /// Authority of its URL.
+    pub authority: Authority,
+    /// Pooled keep-alive client.
+    pub client: UpstreamClient,
+    /// Duration histogram for requests that matched no route and came here.
+    pub default_duration: Histogram,
+}
+
+/// A route as requests use it.
+#[derive(Debug)]
+pub struct Route {
+    /// Name from routes.toml.
+    pub name: Arc<str>,
+    /// The upstream its stage sends traffic to.
+    pub upstream: UpstreamId,
+    /// Duration histogram for this route and its upstream.
+    pub duration: Histogram,
+}
+
+/// Everything a request needs, immutable.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The validated config and compiled routes.
+    pub table: Table,
+    /// Routes, indexed by route id.
+    pub routes: Vec<Route>,
+    /// Upstreams, sorted by name.
+    pub upstreams: Vec<Upstream>,
+    /// The upstream for requests no route matches.
+    pub default_upstream: UpstreamId,
+    /// When this table was swapped in.
+    pub loaded_at: SystemTime,
+}
+
+/// An upstream the config names could not be turned into a client (a validated config
+/// makes this impossible; kept as an error rather than a panic).
+#[derive(Debug, thiserror::Error)]
+#[error("upstream `{0}` is not usable: {1}")]
+pub struct SnapshotError(String, String);
+
+impl Snapshot {
+    /// Builds a snapshot, reusing the clients of `previous` for upstreams whose settings
+    /// are unchanged so their connection pools stay warm across reloads.
+    pub fn build(table: Table, previous: Option<&Snapshot>, metrics: &Metrics) -> Result<Self, SnapshotError> {
+        let mut upstreams = Vec::with_capacity(table.config.upstreams.len());
+        for (name, config) in &table.config.upstreams {
+            let reused = previous
+                .and_then(|p| p.upstreams.iter().find(|u| u.config == *config))
+                .map(|u| u.client.clone());
+            let client = reused.unwrap_or_else(|| new_client(config));
+            let scheme = config
+                .url
+                .scheme()
+                .cloned()
+                .ok_or_else(|| SnapshotError(name.clone(), "no scheme".into()))?;
+            let authority = config
+                .url
+                .authority()
+                .cloned()
+                .ok_or_else(|| SnapshotError(name.clone(), "no host".into()))?;
+            upstreams.push(Upstream {
+                name: Arc::from(name.as_str()),
+                config: config.clone(),
+                scheme,
+                authority,
+                client,
+                default_duration: metrics.request_duration.with_label_values(&["default", name]),
+            });
+        }
+        let find = |name: &str| {
+            upstreams
+                .iter()
+                .position(|u| &*u.name == name)
+                .ok_or_else(|| SnapshotError(name.to_owned(), "not defined".into()))
+        };
+        let default_upstream = find(&table.config.proxy.default_upstream)?;
+        let mut routes = Vec::with_capacity(table.config.routes.len());
+        for route in &table.config.routes {
+            let target = route.target();
+            routes.push(Route {
+                name: Arc::from(route.name.as_str()),
+                upstream: find(target)?,
+                duration: metrics.request_duration.with_label_values(&[&route.name, target]),
+            });
+        }
+        Ok(Self {
+            table,
+            routes,
+            upstreams,
+            default_upstream,
+            loaded_at: SystemTime::now(),
+        })
+    }
+
+    /// The config this snapshot was built from.
+    pub fn config(&self) -> &Config {
+        &self.table.config
+    }
+}
+
+fn new_client(config: &UpstreamConfig) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(config.connect_timeout));
+    connector.set_nodelay(true);
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// What every part of the running proxy shares.
+#[derive(Debug)]
+pub struct State {
+    snapshot: ArcSwap<Snapshot>,
+    /// The config file, as given on the command line.
+    pub config_path: PathBuf,
+    /// Metrics, exported on the admin listener.
+    pub metrics: Metrics,
+    /// The errors of the last failed load, cleared by the next successful one.
+    last_error: Mutex<Option<Vec<String>>>,
+    /// Readiness latch: set once the first table is in force, cleared on shutdown.
+    ready: AtomicBool,
+}
+
+impl State {
+    /// State around a first snapshot; ready at once.
+    pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics) -> Self {
+        metrics.set_config_version(&snapshot.config().version);
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            config_path,
+            metrics,
+            last_error: Mutex::new(None),
+            ready: AtomicBool::new(true),
+        }
+    }
+
+    /// The snapshot in force. Load it once per request and keep the `Arc`.
+    #[inline]
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Swaps in a new snapshot; requests already routed keep the one they loaded.
+    pub fn install(&self, snapshot: Snapshot) {
+        self.metrics.set_config_version(&snapshot.config().version);
+        self.snapshot.store(Arc::new(snapshot));
+        self.set_last_error(None);
+    }
+
+    /// Records the errors of a failed load (or clears them).
+    pub fn set_last_error(&self, errors: Option<Vec<String>>) {
+        if let Ok(mut guard) = self.last_error.lock() {
+            *guard = errors;
+        }
+    }
+
+    /// The errors of the last failed load since the last good one.
+    pub fn last_error(&self) -> Option<Vec<String>> {
+        self.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Whether the proxy should receive traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the proxy as not ready (draining).
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+}
