@@ -124,7 +124,7 @@ impl Reloader {
                 for error in errors {
                     tracing::error!(?trigger, "routing table rejected, keeping the old one: {error}");
                 }
-                self.state.set_last_error(Some(errors.clone()));
+                self.state.record_rejection(errors.clone());
             }
             ReloadOutcome::Unchanged { .. } => {}
         }

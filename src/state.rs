@@ -9,8 +9,8 @@
 //! did not change.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -20,6 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::Histogram;
+use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, UpstreamConfig};
 use crate::metrics::Metrics;
@@ -192,6 +193,18 @@ fn new_client(config: &UpstreamConfig) -> UpstreamClient {
         .build(connector)
 }
 
+/// The outcome of the load attempts so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadStatus {
+    /// Loads that applied or rejected a table, the first included (unchanged files and
+    /// no-op reloads do not count).
+    pub attempts: u64,
+    /// The version in force.
+    pub version: String,
+    /// The errors of the last failed load, cleared by the next good one.
+    pub last_error: Option<Vec<String>>,
+}
+
 /// What every part of the running proxy shares.
 #[derive(Debug)]
 pub struct State {
@@ -200,8 +213,8 @@ pub struct State {
     pub config_path: PathBuf,
     /// Metrics, exported on the admin listener.
     pub metrics: Metrics,
-    /// The errors of the last failed load, cleared by the next successful one.
-    last_error: Mutex<Option<Vec<String>>>,
+    /// The outcome of load attempts, observable (admin API, tests, future hooks).
+    status: watch::Sender<LoadStatus>,
     /// Readiness latch: set once the first table is in force, cleared on shutdown.
     ready: AtomicBool,
 }
@@ -209,12 +222,17 @@ pub struct State {
 impl State {
     /// State around a first snapshot; ready at once.
     pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics) -> Self {
-        metrics.set_config_version(&snapshot.config().version);
+        let version = snapshot.config().version.clone();
+        metrics.set_config_version(&version);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             config_path,
             metrics,
-            last_error: Mutex::new(None),
+            status: watch::Sender::new(LoadStatus {
+                attempts: 1,
+                version,
+                last_error: None,
+            }),
             ready: AtomicBool::new(true),
         }
     }
@@ -227,21 +245,32 @@ impl State {
 
     /// Swaps in a new snapshot; requests already routed keep the one they loaded.
     pub fn install(&self, snapshot: Snapshot) {
-        self.metrics.set_config_version(&snapshot.config().version);
+        let version = snapshot.config().version.clone();
+        self.metrics.set_config_version(&version);
         self.snapshot.store(Arc::new(snapshot));
-        self.set_last_error(None);
+        self.status.send_modify(|status| {
+            status.attempts += 1;
+            status.version = version;
+            status.last_error = None;
+        });
     }
 
-    /// Records the errors of a failed load (or clears them).
-    pub fn set_last_error(&self, errors: Option<Vec<String>>) {
-        if let Ok(mut guard) = self.last_error.lock() {
-            *guard = errors;
-        }
+    /// Records a rejected load; the table in force stays.
+    pub fn record_rejection(&self, errors: Vec<String>) {
+        self.status.send_modify(|status| {
+            status.attempts += 1;
+            status.last_error = Some(errors);
+        });
     }
 
     /// The errors of the last failed load since the last good one.
     pub fn last_error(&self) -> Option<Vec<String>> {
-        self.last_error.lock().ok().and_then(|g| g.clone())
+        self.status.borrow().last_error.clone()
+    }
+
+    /// Watches load outcomes: every reload that applies or rejects a table changes it.
+    pub fn subscribe(&self) -> watch::Receiver<LoadStatus> {
+        self.status.subscribe()
     }
 
     /// Whether the proxy should receive traffic.

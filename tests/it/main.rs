@@ -1,0 +1,7 @@
+//! strangler's integration tests: one test binary (faster to build and link), a module
+//! per area. Every test starts real servers on ephemeral loopback ports and talks real
+//! HTTP; nothing sleeps to synchronise.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+
+mod common;
+mod smoke;
