@@ -130,6 +130,17 @@ pub struct Listeners {
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
 /// finish for up to `drain_timeout`, and returns.
 pub async fn run(app: App, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+    run_with_ready(app, listeners, shutdown, || {}).await;
+}
+
+/// Like [`run`], and calls `on_ready` once reload triggers (watcher, SIGHUP) are in place
+/// and the listeners are being served: the moment to tell a supervisor we are up.
+pub async fn run_with_ready(
+    app: App,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(),
+) {
     let state = app.state;
     let reloader = Arc::new(Reloader::new(state.clone()));
     let _watch = match reload::watch(reloader.clone(), &state.config_path) {
@@ -174,6 +185,7 @@ pub async fn run(app: App, listeners: Listeners, shutdown: impl Future<Output = 
         stopped,
     ));
 
+    on_ready();
     shutdown.await;
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     state.set_not_ready();
@@ -215,31 +227,47 @@ fn spawn_sighup(_reloader: Arc<Reloader>) -> Option<tokio::task::JoinHandle<()>>
     None
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this function is called, not when the future is first polled, so a signal that arrives
+/// in between is not lost (and does not kill the process with the default action).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
+        let install = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(stream) => Some(stream),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                tracing::warn!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        let mut terminate = install(SignalKind::terminate(), "SIGTERM");
+        let mut interrupt = install(SignalKind::interrupt(), "SIGINT");
+        async move {
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = terminated => tracing::info!("SIGTERM received"),
+                _ = interrupted => tracing::info!("SIGINT received"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

@@ -80,7 +80,11 @@ impl Reloader {
         let loaded = tokio::task::spawn_blocking(move || read_and_parse(&path)).await;
         let current = self.state.snapshot();
         let outcome = match loaded {
-            Ok(Ok((text_version, _))) if trigger == Trigger::FileChange && text_version == current.config().version => {
+            Ok(Ok((text_version, _)))
+                if trigger == Trigger::FileChange
+                    && text_version == current.config().version
+                    && self.state.last_error().is_none() =>
+            {
                 return ReloadOutcome::Unchanged { version: text_version };
             }
             Ok(Ok((_, table))) => {

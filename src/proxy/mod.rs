@@ -35,13 +35,22 @@ use headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 pub struct Proxy {
     state: Arc<State>,
     metrics: Arc<Metrics>,
+    /// Label for "no route/upstream" (requests refused before routing), shared.
+    none_label: Arc<str>,
+    /// Route label of requests that no route matched, shared.
+    default_route: Arc<str>,
 }
 
 impl Proxy {
     /// A proxy over shared state.
     pub fn new(state: Arc<State>) -> Self {
         let metrics = Arc::new(state.metrics.clone());
-        Self { state, metrics }
+        Self {
+            state,
+            metrics,
+            none_label: Arc::from("-"),
+            default_route: Arc::from("default"),
+        }
     }
 
     /// Handles one request from `client`.
@@ -54,8 +63,8 @@ impl Proxy {
         let mut finish = Finish {
             metrics: self.metrics.clone(),
             duration: None,
-            route: Arc::from("-"),
-            upstream: Arc::from("-"),
+            route: self.none_label.clone(),
+            upstream: self.none_label.clone(),
             method: request.method().clone(),
             status: StatusCode::OK,
             started,
