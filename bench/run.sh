@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# HTTP load benchmark: strangler vs nginx vs the upstream hit directly.
+#
+#   bash bench/run.sh
+#
+# Starts, all on 127.0.0.1 with ports picked by the OS:
+#   direct     examples/bench_upstream.rs, a minimal hyper server (the "fast upstream")
+#   nginx      a private nginx instance (own prefix/config in a temp dir) proxying to it
+#   strangler  target/release/strangler proxying to it (route /api/ -> stage "new")
+# then loads each with wrk (warm-up, then a measured run with --latency), in the
+# order direct, nginx, strangler, repeated ROUNDS times; the best req/s round per
+# target is reported. Everything it starts is stopped on exit.
+#
+# Environment knobs (defaults in brackets):
+#   CONNECTIONS [100]   wrk -c for the measured run
+#   DURATION    [10s]   wrk -d for the measured run (wrk syntax: 10s, 1m, ...)
+#   THREADS     [2]     wrk -t
+#   ROUNDS      [2]     how many times the direct/nginx/strangler trio is run
+#   WARMUP      [2s]    wrk -d of the warm-up (always -t2 -c50)
+#   STRANGLER_BIN=path  use this strangler binary instead of building it
+#   UPSTREAM_BIN=path   use this bench_upstream binary instead of building it
+#   SKIP_STRANGLER=1    leave out the strangler row (bench direct and nginx only)
+#   KEEP_TMP=1          keep the temp dir (configs, logs, raw wrk outputs)
+#
+# Needs: bash, cargo, and apt-get (as root, or sudo) if nginx/wrk/curl/python3
+# are missing. Note: installing Debian's nginx package may start the system's
+# nginx service on port 80 where the machine runs services; this script never
+# uses it.
+set -euo pipefail
+
+CONNECTIONS="${CONNECTIONS:-100}"
+DURATION="${DURATION:-10s}"
+THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-2}"
+WARMUP="${WARMUP:-2s}"
+SKIP_STRANGLER="${SKIP_STRANGLER:-0}"
+KEEP_TMP="${KEEP_TMP:-0}"
+EXPECTED_BODY="hello from the upstream"
+
+LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+    printf '[bench] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+case "$ROUNDS" in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer, got '$ROUNDS'" ;; esac
+case "$CONNECTIONS" in '' | *[!0-9]* | 0) die "CONNECTIONS must be a positive integer, got '$CONNECTIONS'" ;; esac
+case "$THREADS" in '' | *[!0-9]* | 0) die "THREADS must be a positive integer, got '$THREADS'" ;; esac
+
+# wrk duration (e.g. 10, 10s, 2m, 1h) -> whole seconds, for timeouts.
+dur_secs() {
+    local d="$1"
+    case "$d" in
+        *[0-9]) echo "$d" ;;
+        *s) echo "${d%s}" ;;
+        *m) echo $((${d%m} * 60)) ;;
+        *h) echo $((${d%h} * 3600)) ;;
+        *) die "cannot parse duration '$d' (use e.g. 10s, 1m)" ;;
+    esac
+}
+DURATION_S="$(dur_secs "$DURATION")"
+WARMUP_S="$(dur_secs "$WARMUP")"
+case "$DURATION_S$WARMUP_S" in *[!0-9]*) die "DURATION/WARMUP must be whole numbers with an optional s/m/h suffix" ;; esac
+
+# --- 1. tools ---------------------------------------------------------------
+find_nginx() {
+    command -v nginx 2>/dev/null && return 0
+    [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx && return 0
+    return 1
+}
+
+missing=()
+find_nginx >/dev/null || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if ((${#missing[@]})); then
+    log "installing with apt-get: ${missing[*]}"
+    SUDO=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo to install ${missing[*]}"
+        SUDO=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 ||
+        die "apt-get update failed"
+    timeout 600 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+fi
+NGINX="$(find_nginx)" || die "nginx not found after install"
+
+# --- 2. build -----------------------------------------------------------------
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null)" ||
+    TARGET_DIR=""
+[[ -n "$TARGET_DIR" ]] || TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+
+build_args=()
+[[ -n "${UPSTREAM_BIN:-}" ]] || build_args+=(--example bench_upstream)
+[[ "$SKIP_STRANGLER" == 1 || -n "${STRANGLER_BIN:-}" ]] || build_args+=(--bin strangler)
+if ((${#build_args[@]})); then
+    log "cargo build --release ${build_args[*]}"
+    cargo build --release "${build_args[@]}" >&2 || die "cargo build failed"
+fi
+UPSTREAM_BIN="${UPSTREAM_BIN:-$TARGET_DIR/release/examples/bench_upstream}"
+[[ -x "$UPSTREAM_BIN" ]] || die "upstream binary not found: $UPSTREAM_BIN"
+if [[ "$SKIP_STRANGLER" != 1 ]]; then
+    STRANGLER_BIN="${STRANGLER_BIN:-$TARGET_DIR/release/strangler}"
+    [[ -x "$STRANGLER_BIN" ]] || die "strangler binary not found: $STRANGLER_BIN"
+fi
+
+# --- process bookkeeping and cleanup -----------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-bench.XXXXXX")"
+# nginx workers drop root privileges; let them reach their temp paths.
+chmod 755 "$WORK"
+UPSTREAM_PID=""
+NGINX_PID=""
+STRANGLER_PID=""
+
+stop_pid() { # stop_pid PID NAME: TERM, wait up to 5 s, then KILL
+    local pid="$1" i
+    [[ -n "$pid" ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    { wait "$pid"; } 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? workers=""
+    trap - EXIT INT TERM
+    stop_pid "$STRANGLER_PID"
+    if [[ -n "$NGINX_PID" ]]; then
+        # Remember the workers so none survive a master that had to be KILLed.
+        workers="$(pgrep -P "$NGINX_PID" 2>/dev/null || true)"
+        stop_pid "$NGINX_PID"
+        for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
+    fi
+    stop_pid "$UPSTREAM_PID"
+    if [[ "$KEEP_TMP" == 1 ]]; then
+        log "kept temp dir $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Raise the soft open-files limit as far as the hard limit allows (inherited
+# by wrk and the servers); nginx is told the same figure.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE="$(ulimit -n)"
+[[ "$NOFILE" =~ ^[0-9]+$ ]] || NOFILE=65536 # "unlimited"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL PID NAME TRIES: poll URL (0.1 s apart) until it answers 200.
+wait_http() {
+    local url="$1" pid="$2" name="$3" tries="$4" i code
+    for ((i = 0; i < tries; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null || true)"
+        [[ "$code" == 200 ]] && return 0
+        sleep 0.1
+    done
+    log "$name did not answer 200 at $url after $tries tries (last status: ${code:-none})"
+    return 1
+}
+
+# --- 3a. upstream --------------------------------------------------------------
+log "starting upstream: $UPSTREAM_BIN"
+: >"$WORK/upstream.out" # exists before the background job opens it
+"$UPSTREAM_BIN" --listen 127.0.0.1:0 >"$WORK/upstream.out" 2>"$WORK/upstream.err" &
+UPSTREAM_PID=$!
+UPSTREAM_PORT=""
+for ((i = 0; i < 100; i++)); do
+    UPSTREAM_PORT="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/upstream.out")"
+    [[ -n "$UPSTREAM_PORT" ]] && break
+    kill -0 "$UPSTREAM_PID" 2>/dev/null || break
+    sleep 0.1
+done
+[[ -n "$UPSTREAM_PORT" ]] || {
+    cat "$WORK/upstream.out" "$WORK/upstream.err" >&2
+    die "upstream did not report its port"
+}
+log "upstream on 127.0.0.1:$UPSTREAM_PORT (pid $UPSTREAM_PID)"
+
+# --- 3b. nginx -----------------------------------------------------------------
+NGINX_PORT="$(free_port)"
+NG="$WORK/nginx"
+mkdir -p "$NG/tmp"
+cat >"$NG/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile $NOFILE;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+
+events {
+    worker_connections $((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096));
+}
+
+http {
+    access_log off;
+    client_body_temp_path $NG/tmp/client_body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fastcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    # The default (1000) would make nginx close wrk's connections every 1000
+    # requests; a proxy benchmark should keep client connections alive.
+    keepalive_requests 1000000;
+
+    upstream app {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+"$NGINX" -q -t -p "$NG/" -e "$NG/error.log" -c "$NG/nginx.conf" >&2 || {
+    cat "$NG/error.log" >&2 2>/dev/null || true
+    die "nginx config test failed"
+}
+log "starting nginx: $NGINX (port $NGINX_PORT)"
+"$NGINX" -p "$NG/" -e "$NG/error.log" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NGINX_PORT/api/bench" "$NGINX_PID" nginx 100 || {
+    cat "$NG/error.log" "$NG/stdout.log" >&2 2>/dev/null || true
+    die "nginx did not become ready"
+}
+log "nginx ready (master pid $NGINX_PID)"
+
+# --- 4. strangler --------------------------------------------------------------
+if [[ "$SKIP_STRANGLER" != 1 ]]; then
+    STRANGLER_PORT="$(free_port)"
+    ADMIN_PORT="$(free_port)"
+    while [[ "$ADMIN_PORT" == "$STRANGLER_PORT" ]]; do ADMIN_PORT="$(free_port)"; done
+    cat >"$WORK/routes.toml" <<EOF
+[proxy]
+listen = "127.0.0.1:$STRANGLER_PORT"
+admin_listen = "127.0.0.1:$ADMIN_PORT"
+default_upstream = "app"
+
+[upstreams.app]
+url = "http://127.0.0.1:$UPSTREAM_PORT"
+
+[[routes]]
+name = "api"
+path = "/api/"
+stage = "new"
+new = "app"
+EOF
+    log "starting strangler: $STRANGLER_BIN (port $STRANGLER_PORT, admin $ADMIN_PORT)"
+    RUST_LOG=warn "$STRANGLER_BIN" serve --config "$WORK/routes.toml" >"$WORK/strangler.log" 2>&1 &
+    STRANGLER_PID=$!
+    wait_http "http://127.0.0.1:$ADMIN_PORT/readyz" "$STRANGLER_PID" strangler 300 || {
+        tail -n 50 "$WORK/strangler.log" >&2 || true
+        die "strangler did not become ready (see its log above)"
+    }
+    log "strangler ready (pid $STRANGLER_PID)"
+fi
+
+# --- 5. load -------------------------------------------------------------------
+TARGETS=(direct nginx)
+declare -A PORT=([direct]="$UPSTREAM_PORT" [nginx]="$NGINX_PORT")
+if [[ "$SKIP_STRANGLER" != 1 ]]; then
+    TARGETS+=(strangler)
+    PORT[strangler]="$STRANGLER_PORT"
+fi
+
+# Every target must really serve the upstream's answer before it is loaded:
+# a proxy answering 502 quickly would otherwise look fast.
+for t in "${TARGETS[@]}"; do
+    url="http://127.0.0.1:${PORT[$t]}/api/bench"
+    code="$(curl -s -o "$WORK/check-$t.body" -w '%{http_code}' --max-time 5 "$url" || true)"
+    [[ "$code" == 200 ]] || die "$t: GET $url answered '${code:-nothing}', expected 200"
+    grep -qF "$EXPECTED_BODY" "$WORK/check-$t.body" ||
+        die "$t: GET $url did not return the upstream's body"
+done
+
+# "271.00us" / "1.20ms" / "2.00s" / "1.00m" -> milliseconds
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") f = 0.001; else if (u == "ms") f = 1; else if (u == "s") f = 1000;
+        else if (u == "m") f = 60000; else if (u == "h") f = 3600000; else exit 1
+        printf "%.3f", n * f }'
+}
+
+declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ROUND BEST_ERRS ALL_RPS
+RSS_KIB=""
+
+wrk_run() { # wrk_run OUTFILE SECONDS ARGS... (bounded even if wrk hangs)
+    local out="$1" secs="$2"
+    shift 2
+    timeout --foreground -k 5 $((secs + 30)) wrk "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "wrk failed: wrk $*"
+    }
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    for t in "${TARGETS[@]}"; do
+        url="http://127.0.0.1:${PORT[$t]}/api/bench"
+        log "round $round/$ROUNDS: $t: warm-up ${WARMUP}, then -t$THREADS -c$CONNECTIONS -d$DURATION"
+        wrk_run "$WORK/warmup-$t-$round.txt" "$WARMUP_S" -t2 -c50 -d"$WARMUP" "$url"
+        out="$WORK/wrk-$t-$round.txt"
+        wrk_run "$out" "$DURATION_S" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url"
+
+        rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+        p50="$(awk '$1 == "50%" { print $2 }' "$out")"
+        p99="$(awk '$1 == "99%" { print $2 }' "$out")"
+        [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || {
+            cat "$out" >&2
+            die "could not parse wrk output for $t"
+        }
+        p50="$(to_ms "$p50")" || die "unknown latency unit in '$p50'"
+        p99="$(to_ms "$p99")" || die "unknown latency unit in '$p99'"
+        errs="$(grep -E '^ *(Socket errors|Non-2xx or 3xx responses):' "$out" | sed 's/^ *//' | paste -sd ';' - || true)"
+        log "  $t: $rps req/s, p50 $p50 ms, p99 $p99 ms${errs:+ ($errs)}"
+
+        ALL_RPS[$t]="${ALL_RPS[$t]:+${ALL_RPS[$t]}, }$(printf '%.0f' "$rps")"
+        if [[ -z "${BEST_RPS[$t]:-}" ]] || awk -v a="$rps" -v b="${BEST_RPS[$t]}" 'BEGIN { exit !(a > b) }'; then
+            BEST_RPS[$t]="$rps"
+            BEST_P50[$t]="$p50"
+            BEST_P99[$t]="$p99"
+            BEST_ROUND[$t]="$round"
+            BEST_ERRS[$t]="$errs"
+        fi
+
+        if [[ "$t" == strangler ]]; then
+            # VmHWM is the peak resident set since the process started, so
+            # reading it right after the load run captures the peak under load.
+            kill -0 "$STRANGLER_PID" 2>/dev/null || {
+                tail -n 50 "$WORK/strangler.log" >&2 || true
+                die "strangler exited during the benchmark"
+            }
+            RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$STRANGLER_PID/status")"
+        fi
+    done
+done
+
+# --- 6. report -------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo
+echo "## strangler HTTP benchmark"
+echo
+echo "Best req/s round of $ROUNDS per target (p50/p99 from that same round)."
+echo
+echo "| target | req/s | p50 ms | p99 ms |"
+echo "| --- | ---: | ---: | ---: |"
+for t in "${TARGETS[@]}"; do
+    printf '| %s | %.0f | %.3f | %.3f |\n' "$t" "${BEST_RPS[$t]}" "${BEST_P50[$t]}" "${BEST_P99[$t]}"
+done
+echo
+if [[ "$SKIP_STRANGLER" != 1 ]]; then
+    echo "strangler/nginx req/s ratio: $(ratio "${BEST_RPS[strangler]}" "${BEST_RPS[nginx]}")"
+    echo "strangler/direct req/s ratio: $(ratio "${BEST_RPS[strangler]}" "${BEST_RPS[direct]}")"
+    echo "strangler/nginx p99 ratio: $(ratio "${BEST_P99[strangler]}" "${BEST_P99[nginx]}")"
+    echo "strangler peak RSS: $(awk -v k="$RSS_KIB" 'BEGIN { printf "%.1f", k / 1024 }') MiB (VmHWM)"
+else
+    echo "strangler: skipped (SKIP_STRANGLER=1)"
+fi
+echo "nginx/direct req/s ratio: $(ratio "${BEST_RPS[nginx]}" "${BEST_RPS[direct]}")"
+echo
+echo "req/s per round:"
+for t in "${TARGETS[@]}"; do
+    echo "- $t: ${ALL_RPS[$t]} (best: round ${BEST_ROUND[$t]})"
+done
+for t in "${TARGETS[@]}"; do
+    [[ -z "${BEST_ERRS[$t]}" ]] || echo "WARNING: $t (round ${BEST_ROUND[$t]}): ${BEST_ERRS[$t]}"
+done
+echo
+echo "load average before the run: $LOADAVG_START (other work on the machine skews the figures)"
+echo "machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
+echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency http://127.0.0.1:PORT/api/bench, after a warm-up wrk -t2 -c50 -d$WARMUP; wrk, upstream and proxy share the same CPUs"
+echo "versions: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (worker_processes auto, upstream keepalive 64)"
