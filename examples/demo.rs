@@ -36,7 +36,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot start the echo upstream `{}` on {addr}: {e}", upstream.name))?;
-        banner.push(format!("  upstream {:<12} http://{addr}  (echo stand-in)", upstream.name));
+        banner.push(format!(
+            "  upstream {:<12} http://{addr}  (echo stand-in)",
+            upstream.name
+        ));
         tokio::spawn(echo(listener, upstream.name.to_string()));
     }
     let listeners = app.bind().await?;
@@ -56,7 +59,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Answers every request with a line naming this upstream and the request it got.
 async fn echo(listener: TcpListener, name: String) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let name = name.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
@@ -67,9 +72,10 @@ async fn echo(listener: TcpListener, name: String) {
                 );
                 async move {
                     let mut response = Response::new(Full::new(Bytes::from(text)));
-                    response
-                        .headers_mut()
-                        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    response.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
                     Ok::<_, Infallible>(response)
                 }
             });

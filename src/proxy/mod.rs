@@ -99,7 +99,7 @@ impl Proxy {
             None => {
                 let upstream = &snapshot.upstreams[snapshot.default_upstream];
                 (
-                    Arc::from("default"),
+                    self.default_route.clone(),
                     snapshot.default_upstream,
                     upstream.default_duration.clone(),
                 )

@@ -156,9 +156,18 @@ impl TestProxy {
         let addr = listeners.proxy.local_addr().unwrap();
         let admin = listeners.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(strangler::run(app, listeners, async move {
-            let _ = stopped.await;
-        }));
+        let (ready, is_ready) = oneshot::channel::<()>();
+        let task = tokio::spawn(strangler::run_with_ready(
+            app,
+            listeners,
+            async move {
+                let _ = stopped.await;
+            },
+            move || {
+                let _ = ready.send(());
+            },
+        ));
+        is_ready.await.expect("the proxy stopped before it was ready");
         TestProxy {
             addr,
             admin,
@@ -301,4 +310,378 @@ pub fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers for forwarding.rs and attacks.rs: raw HTTP/1.1 connections, counting upstreams,
+// generated bodies, routes.toml with extra settings, metric polling.
+// ---------------------------------------------------------------------------------------
+
+/// How long a raw read may wait before the test fails.
+pub const RAW_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A routes.toml like [`routes_toml`], with extra lines in `[proxy]` and in each upstream
+/// (`(name, url, extra_lines)`).
+#[allow(dead_code)]
+pub fn routes_toml_with(proxy_extra: &str, upstreams: &[(&str, &str, &str)], routes: &str) -> String {
+    let mut text = String::from(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"legacy\"\n",
+    );
+    text.push_str(proxy_extra);
+    text.push_str("\n\n");
+    for (name, url, extra) in upstreams {
+        text.push_str(&format!("[upstreams.{name}]\nurl = \"{url}\"\n{extra}\n"));
+    }
+    text.push('\n');
+    text.push_str(routes);
+    text
+}
+
+/// A response read off a raw connection.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[allow(dead_code)]
+impl RawResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body_text()))
+    }
+}
+
+/// A raw client connection with a read buffer, for requests a hyper client would not
+/// send as written (odd paths, hop-by-hop headers, `Expect`, upgrades, stalls).
+pub struct RawConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+#[allow(dead_code)]
+impl RawConn {
+    pub async fn connect(addr: SocketAddr) -> RawConn {
+        RawConn {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads more bytes into the buffer; false at EOF or on a read error.
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout(RAW_READ_TIMEOUT, self.stream.read(&mut chunk)).await {
+            Err(_) => panic!("no bytes from the server within {RAW_READ_TIMEOUT:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => false,
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// Reads one response head (status line and headers); panics on EOF or timeout.
+    pub async fn read_head(&mut self) -> (u16, Vec<(String, String)>) {
+        let end = loop {
+            if let Some(at) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at;
+            }
+            assert!(
+                self.fill().await,
+                "connection closed before a response head; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end + 4);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        (status, headers)
+    }
+
+    /// Reads exactly `n` bytes (after whatever is buffered).
+    pub async fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(
+                self.fill().await,
+                "connection closed after {} of {n} bytes",
+                self.buf.len()
+            );
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    async fn read_line(&mut self) -> String {
+        loop {
+            if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..at]).into_owned();
+                self.buf.drain(..at + 2);
+                return line;
+            }
+            assert!(self.fill().await, "connection closed inside a chunked body");
+        }
+    }
+
+    /// Reads one whole response: head, then a Content-Length, chunked or until-EOF body.
+    pub async fn read_response(&mut self) -> RawResponse {
+        let (status, headers) = self.read_head().await;
+        let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let body = if status < 200 || status == 204 || status == 304 {
+            Vec::new()
+        } else if let Some(len) = find("content-length") {
+            self.read_exact_bytes(len.parse().unwrap()).await
+        } else if find("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+            let mut body = Vec::new();
+            loop {
+                let size_line = self.read_line().await;
+                let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).unwrap();
+                if size == 0 {
+                    // Trailers, then the blank line.
+                    while !self.read_line().await.is_empty() {}
+                    break;
+                }
+                body.extend(self.read_exact_bytes(size).await);
+                assert_eq!(self.read_line().await, "", "chunk not followed by CRLF");
+            }
+            body
+        } else {
+            while self.fill().await {}
+            std::mem::take(&mut self.buf)
+        };
+        RawResponse { status, headers, body }
+    }
+
+    /// Waits (up to `limit`) for the server to close the connection; returns what it sent
+    /// before closing, or None if it was still open after `limit`.
+    pub async fn closed_within(&mut self, limit: Duration) -> Option<Vec<u8>> {
+        let mut chunk = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(std::mem::take(&mut self.buf)),
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// Sends `bytes` on a fresh connection and reads one response. Write errors are ignored:
+/// a server may answer (431, 400) and close before it has read everything.
+#[allow(dead_code)]
+pub async fn raw_response(addr: SocketAddr, bytes: &[u8]) -> RawResponse {
+    let mut conn = RawConn::connect(addr).await;
+    let _ = conn.stream.write_all(bytes).await;
+    conn.read_response().await
+}
+
+/// Like [`upstream_with`], and also counts the TCP connections it accepted.
+#[allow(dead_code)]
+pub async fn upstream_counting<H, F>(handler: H) -> (Upstream, Arc<std::sync::atomic::AtomicUsize>)
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<BoxBody>> + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let handler = Arc::new(handler);
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let record = seen.clone();
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = &mut stopped => break,
+                accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let handler = handler.clone();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    record.lock().unwrap().push(Seen {
+                        method: request.method().clone(),
+                        uri: request.uri().clone(),
+                        headers: request.headers().clone(),
+                    });
+                    let response = handler(request);
+                    async move { Ok::<_, Infallible>(response.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    (
+        Upstream {
+            addr,
+            seen,
+            _stop: stop,
+        },
+        connections,
+    )
+}
+
+/// A body of `total` bytes made on the fly, 64 KiB at a time (never held in memory), with
+/// no size hint, so it goes out chunked.
+#[allow(dead_code)]
+pub fn generated_body(total: u64) -> BoxBody {
+    struct Generated {
+        remaining: u64,
+        chunk: Bytes,
+    }
+    impl hyper::body::Body for Generated {
+        type Data = Bytes;
+        type Error = Box<dyn std::error::Error + Send + Sync>;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            if self.remaining == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            let n = self.remaining.min(self.chunk.len() as u64);
+            self.remaining -= n;
+            let data = self.chunk.slice(..n as usize);
+            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+        }
+    }
+    let chunk: Bytes = (0..64 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    BodyExt::boxed(Generated {
+        remaining: total,
+        chunk,
+    })
+}
+
+/// Counts the data bytes of a body without keeping them.
+#[allow(dead_code)]
+pub async fn count_body_bytes<B>(mut body: B) -> Result<u64, B::Error>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            total += data.len() as u64;
+        }
+    }
+    Ok(total)
+}
+
+/// Polls the metrics endpoint (up to 5 s) until `series` has a value `accept` likes;
+/// returns the last value seen. For metrics recorded when a response body is dropped,
+/// which can trail the client's last read by a moment.
+#[allow(dead_code)]
+pub async fn wait_metric(proxy: &TestProxy, series: &str, accept: impl Fn(Option<f64>) -> bool) -> Option<f64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let value = metric(proxy, series).await;
+        if accept(value) || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+// ---- Helpers added for reload.rs, admin.rs and cli.rs ----
+
+impl TestProxy {
+    /// Like [`TestProxy::wait_for`], with the caller's deadline (e.g. "live within 2 s").
+    pub async fn wait_for_within(
+        &self,
+        limit: Duration,
+        done: impl FnMut(&strangler::state::LoadStatus) -> bool,
+    ) -> strangler::state::LoadStatus {
+        let mut status = self.state.subscribe();
+        let seen = tokio::time::timeout(limit, status.wait_for(done))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the expected load outcome did not happen within {limit:?}; last status: {:?}",
+                    self.state.subscribe().borrow()
+                )
+            })
+            .expect("state dropped");
+        seen.clone()
+    }
+
+    /// Returns once the admin listener answers. `run` installs the file watcher and the
+    /// SIGHUP handler before it starts accepting, so after this a change to the file is
+    /// seen (`start` returns as soon as `run` is spawned, possibly before the watch).
+    pub async fn until_serving(&self) {
+        let answer = get(&self.admin_url("/healthz")).await;
+        assert_eq!(answer.status, 200, "admin /healthz: {}", answer.body);
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens (a port bound, then released).
+pub async fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// One sample (`name{labels}` exactly as rendered) from a Prometheus text exposition.
+pub fn sample(metrics_text: &str, series: &str) -> Option<f64> {
+    metrics_text
+        .lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `(line, column)` of the `FILE:LINE:COL: message` error that follows `file_suffix`
+/// (e.g. `routes.toml`), if the error has that shape.
+pub fn error_location(error: &str, file_suffix: &str) -> Option<(usize, usize)> {
+    let (_, rest) = error.split_once(&format!("{file_suffix}:"))?;
+    let mut parts = rest.splitn(3, ':');
+    let line = parts.next()?.parse().ok()?;
+    let column = parts.next()?.parse().ok()?;
+    parts.next()?.strip_prefix(' ')?;
+    Some((line, column))
+}
+
+/// 1-based line and column where `needle` first occurs in `text`.
+pub fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in the text"));
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    (line, column)
 }

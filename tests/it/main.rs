@@ -3,5 +3,10 @@
 //! HTTP; nothing sleeps to synchronise.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
+mod admin;
+mod attacks;
+mod cli;
 mod common;
+mod forwarding;
+mod reload;
 mod smoke;

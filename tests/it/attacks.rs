@@ -1,0 +1,223 @@
+//! Hostile requests: path tricks, CONNECT, absolute-form targets, slowloris, huge heads.
+//! Each gets the right status, and what is refused never reaches an upstream.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const THOUGHTS_ROUTE: &str =
+    "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
+
+struct Setup {
+    legacy: Upstream,
+    thoughts: Upstream,
+    proxy: TestProxy,
+}
+
+async fn setup(proxy_extra: &str) -> Setup {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = TestProxy::start(&routes_toml_with(
+        proxy_extra,
+        &[("legacy", &legacy.url(), ""), ("thoughts", &thoughts.url(), "")],
+        THOUGHTS_ROUTE,
+    ))
+    .await;
+    Setup {
+        legacy,
+        thoughts,
+        proxy,
+    }
+}
+
+impl Setup {
+    fn assert_no_upstream_contacted(&self, what: &str) {
+        assert!(
+            self.legacy.seen().is_empty(),
+            "{what} reached legacy: {:?}",
+            self.legacy.seen()
+        );
+        assert!(
+            self.thoughts.seen().is_empty(),
+            "{what} reached thoughts: {:?}",
+            self.thoughts.seen()
+        );
+    }
+}
+
+fn get_request(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+#[tokio::test]
+async fn path_attacks_are_refused_with_400() {
+    let s = setup("").await;
+    for target in [
+        "/api/thoughts/..%2f..%2fadmin",
+        "/%2e%2e/etc/passwd",
+        "/..",
+        "/a/../../b",
+        "/a%00b",
+        "/a%zz",
+        "/a%5Cb",
+        "/api/thoughts/..;/admin",
+    ] {
+        let answer = raw(s.proxy.addr, &get_request(target)).await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{target}: {answer:?}");
+        assert!(
+            answer.to_ascii_lowercase().contains("\r\nx-request-id: "),
+            "{target}: no x-request-id in {answer:?}"
+        );
+    }
+    s.assert_no_upstream_contacted("a path attack");
+    assert_eq!(
+        metric(&s.proxy, "strangler_rejected_requests_total{reason=\"bad_path\"}").await,
+        Some(8.0)
+    );
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_slashes_are_collapsed_and_routed() {
+    let s = setup("").await;
+    let response = raw_response(s.proxy.addr, &get_request("//api//thoughts")).await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["upstream"], "thoughts");
+    let seen = s.thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri.path(), "/api/thoughts");
+    assert!(s.legacy.seen().is_empty());
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn encoded_dot_segments_are_resolved_before_routing() {
+    let s = setup("").await;
+    let response = raw_response(s.proxy.addr, &get_request("/api/x/%2e%2e/thoughts/1")).await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["upstream"], "thoughts");
+    assert_eq!(response.json()["path"], "/api/thoughts/1");
+    let seen = s.thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri.path(), "/api/thoughts/1");
+    assert!(
+        s.legacy.seen().is_empty(),
+        "routed on the raw path instead of the normalised one"
+    );
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn connect_is_refused_with_405() {
+    let s = setup("").await;
+    let response = raw_response(
+        s.proxy.addr,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 405, "{}", response.body_text());
+    let allow = response.header("allow").unwrap_or_default();
+    assert!(allow.contains("GET") && !allow.contains("CONNECT"), "Allow: {allow:?}");
+    s.assert_no_upstream_contacted("CONNECT");
+    assert_eq!(
+        metric(&s.proxy, "strangler_rejected_requests_total{reason=\"connect_method\"}").await,
+        Some(1.0)
+    );
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn absolute_form_target_is_routed_by_path_to_the_configured_upstream() {
+    let s = setup("").await;
+    let response = raw_response(
+        s.proxy.addr,
+        b"GET http://evil.example/api/thoughts/1?x=1 HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["upstream"], "thoughts");
+    let seen = s.thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri.path(), "/api/thoughts/1");
+    assert_eq!(seen[0].uri.query(), Some("x=1"));
+    // The upstream got an origin-form target, not the client's absolute URI.
+    assert!(seen[0].uri.authority().is_none(), "upstream saw {}", seen[0].uri);
+    assert!(s.legacy.seen().is_empty());
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn slowloris_connection_is_closed_after_the_header_timeout() {
+    let s = setup("client_header_timeout = \"300ms\"").await;
+    let mut conn = RawConn::connect(s.proxy.addr).await;
+    conn.send(b"GET /api/thou").await;
+    let started = Instant::now();
+    let closed = conn.closed_within(Duration::from_secs(3)).await;
+    let sent = closed.unwrap_or_else(|| panic!("connection still open {:?} after a stalled head", started.elapsed()));
+    let text = String::from_utf8_lossy(&sent);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer to a stalled head: {text:?}"
+    );
+    s.assert_no_upstream_contacted("a stalled head");
+
+    // A prompt client on a new connection is still served.
+    let response = raw_response(s.proxy.addr, &get_request("/api/thoughts/1")).await;
+    assert_eq!(response.status, 200);
+    s.proxy.stop().await;
+}
+
+fn request_with_header_of(bytes: usize) -> Vec<u8> {
+    let mut request = b"GET /api/thoughts/1 HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\nX-Big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', bytes));
+    request.extend_from_slice(b"\r\n\r\n");
+    request
+}
+
+#[tokio::test]
+async fn oversized_header_gets_431_with_the_default_limit() {
+    let s = setup("").await;
+    let response = raw_response(s.proxy.addr, &request_with_header_of(100 * 1024)).await;
+    assert_eq!(response.status, 431, "{}", response.body_text());
+    s.assert_no_upstream_contacted("an oversized head");
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_header_gets_431_with_a_configured_limit() {
+    let s = setup("max_header_bytes = 16384").await;
+    let response = raw_response(s.proxy.addr, &request_with_header_of(20 * 1024)).await;
+    assert_eq!(response.status, 431, "{}", response.body_text());
+    s.assert_no_upstream_contacted("an oversized head");
+
+    // Below the limit is fine.
+    let response = raw_response(s.proxy.addr, &request_with_header_of(4 * 1024)).await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(s.thoughts.seen().len(), 1);
+    s.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn content_length_with_chunked_is_not_forwarded_ambiguously() {
+    // Request smuggling (CL.TE): the body is framed by Transfer-Encoding; a Content-Length
+    // that disagrees must not reach the upstream, or the upstream would frame it differently.
+    let s = setup("").await;
+    let response = raw_response(
+        s.proxy.addr,
+        b"POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+          b\r\nhello world\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["body_len"], 11);
+    let seen = s.thoughts.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].headers.get("content-length").is_none_or(|v| v == "11"),
+        "upstream got a conflicting Content-Length: {:?}",
+        header_map(&seen[0].headers)
+    );
+    assert!(s.legacy.seen().is_empty());
+    s.proxy.stop().await;
+}

@@ -1,0 +1,542 @@
+//! The `strangler` binary: `check`, `explain`, `serve` (ready line, SIGHUP, SIGTERM with a
+//! request in flight, JSON access log) and `--help`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{Notify, mpsc};
+
+use crate::common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_strangler");
+
+/// A table on fixed (never bound) addresses for `check` and `explain`.
+const TABLE: &str = r#"[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+
+[[routes]]
+name = "api"
+path = "/api/"
+
+[[routes]]
+name = "thoughts-api"
+path = "/api/thoughts/"
+stage = "new"
+new = "thoughts"
+"#;
+
+/// Three errors, on lines 8 (bad duration), 16 (unknown key) and 22 (unknown upstream).
+const BROKEN: &str = r#"[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+request_timeout = "5 parsecs"
+
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+
+[[routes]]
+name = "api"
+path = "/api/"
+colour = "blue"
+
+[[routes]]
+name = "thoughts-api"
+path = "/api/thoughts/"
+stage = "new"
+new = "thoughtz"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_accepts_a_good_table_with_a_one_line_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "good.toml", TABLE);
+    let output = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let out = stdout(&output);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with(&format!("{}: ok", file.display())), "{out}");
+    assert!(out.contains(&strangler::config::version_of(TABLE)), "{out}");
+    assert!(out.contains("2 routes"), "{out}");
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "broken.toml", BROKEN);
+    let name = file.to_str().unwrap();
+    let output = run(&["check", name]);
+    assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let expected = [
+        (position_of(BROKEN, "\"5 parsecs\""), "bad duration `5 parsecs`"),
+        (position_of(BROKEN, "colour"), "unknown field `colour`"),
+        (position_of(BROKEN, "\"thoughtz\""), "unknown upstream `thoughtz`"),
+    ];
+    assert_eq!(
+        expected.map(|((line, _), _)| line),
+        [8, 16, 22],
+        "the fixture's errors moved"
+    );
+    for (printed, ((line, column), message)) in lines.iter().zip(expected) {
+        let prefix = format!("{name}:{line}:{column}: ");
+        assert!(printed.starts_with(&prefix), "expected `{prefix}…`, got `{printed}`");
+        assert!(printed.contains(message), "expected `{message}` in `{printed}`");
+    }
+    assert!(stderr(&output).contains("3 error(s)"), "{}", stderr(&output));
+}
+
+#[test]
+fn check_fails_on_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let output = run(&["check", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let all = stdout(&output) + &stderr(&output);
+    assert!(all.contains("missing.toml") && all.contains("cannot read"), "{all}");
+}
+
+#[test]
+fn explain_names_route_stage_and_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "routes.toml", TABLE);
+    let config = file.to_str().unwrap();
+
+    let output = run(&["explain", "--config", config, "GET", "/api/thoughts/5"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    let first = out.lines().next().unwrap_or_default();
+    for part in [
+        "route `thoughts-api`",
+        "stage new",
+        "upstream `thoughts`",
+        "http://127.0.0.1:8002",
+    ] {
+        assert!(first.contains(part), "`{part}` not in `{first}`");
+    }
+    assert!(out.contains("also matched: route `api`"), "{out}");
+
+    let output = run(&["explain", "--config", config, "--json", "GET", "/api/thoughts/5"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["route"], "thoughts-api", "{json}");
+    assert_eq!(json["upstream"], "thoughts", "{json}");
+    assert_eq!(json["kind"], "prefix", "{json}");
+    assert_eq!(json["stage"], "new", "{json}");
+    assert!(json["reason"].as_str().is_some_and(|r| !r.is_empty()), "{json}");
+    let also = json["also_matched"].as_array().unwrap();
+    assert_eq!(also.len(), 1, "{json}");
+    assert_eq!(also[0]["route"], "api", "{json}");
+
+    let output = run(&["explain", "--config", config, "--json", "GET", "/elsewhere"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["route"], serde_json::Value::Null, "{json}");
+    assert_eq!(
+        (json["kind"].as_str(), json["upstream"].as_str()),
+        (Some("default"), Some("legacy"))
+    );
+}
+
+#[test]
+fn explain_refuses_a_path_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "routes.toml", TABLE);
+    for path in ["/api/..%2f..%2fadmin", "/api/%2e%2e/%2e%2e/etc/passwd%00"] {
+        let output = run(&["explain", "--config", file.to_str().unwrap(), "GET", path]);
+        assert_ne!(output.status.code(), Some(0), "{path}: {}", stdout(&output));
+        assert!(stderr(&output).contains("refuses"), "{path}: {}", stderr(&output));
+        assert_eq!(stdout(&output), "", "{path}");
+    }
+}
+
+#[test]
+fn help_exits_zero() {
+    let output = run(&["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let out = stdout(&output);
+    for word in ["serve", "check", "explain", "--log-format"] {
+        assert!(out.contains(word), "`{word}` not in --help:\n{out}");
+    }
+    let output = run(&["serve", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("--config"), "{}", stdout(&output));
+}
+
+/// A `strangler serve` child process.
+struct Served {
+    child: tokio::process::Child,
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    stderr: mpsc::UnboundedReceiver<String>,
+    stderr_seen: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A table for `serve`: listeners on port 0, the given upstreams and routes.
+fn serve_table(upstreams: &[(&str, &str)], routes: &str) -> String {
+    routes_toml(upstreams, routes).replacen(
+        "default_upstream = \"legacy\"\n",
+        "default_upstream = \"legacy\"\ndrain_timeout = \"3s\"\n",
+        1,
+    )
+}
+
+impl Served {
+    async fn start(table: &str, global_args: &[&str]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write(dir.path(), "routes.toml", table);
+        let mut child = tokio::process::Command::new(BIN)
+            .args(global_args)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = mpsc::unbounded_channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(10), out.next_line())
+            .await
+            .expect("no ready line within 10 s")
+            .unwrap()
+            .expect("stdout closed before the ready line");
+        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+        let addrs: Vec<SocketAddr> = first
+            .strip_prefix("strangler ready: proxy http://")
+            .and_then(|rest| rest.split_once(" admin http://"))
+            .map(|(proxy, admin)| vec![proxy.parse().unwrap(), admin.parse().unwrap()])
+            .unwrap_or_else(|| panic!("unexpected first stdout line: `{first}`"));
+        assert_eq!(
+            first,
+            format!("strangler ready: proxy http://{} admin http://{}", addrs[0], addrs[1])
+        );
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() != 0), "{first}");
+        Served {
+            child,
+            proxy: addrs[0],
+            admin: addrs[1],
+            stderr,
+            stderr_seen: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("the process has exited")
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Reads stderr until a line satisfies `found` (up to `limit`), and returns it.
+    async fn stderr_until(&mut self, limit: Duration, mut found: impl FnMut(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stderr.recv()).await {
+                Ok(Some(line)) => {
+                    self.stderr_seen.push(line.clone());
+                    if found(&line) {
+                        return line;
+                    }
+                }
+                Ok(None) => {
+                    let status = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await;
+                    panic!(
+                        "stderr closed (exit: {status:?}); it said:\n{}",
+                        self.stderr_seen.join("\n")
+                    )
+                }
+                Err(_) => panic!(
+                    "not seen on stderr within {limit:?}; it said:\n{}",
+                    self.stderr_seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        let answer = get(&format!("http://{}/metrics", self.admin)).await;
+        assert_eq!(answer.status, 200);
+        answer.body
+    }
+
+    async fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still running after {limit:?}"))
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_proxies_and_sighup_reloads() {
+    let legacy = echo_upstream("legacy").await;
+    let mut served = Served::start(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
+
+    let answer = get(&format!("http://{}/hello", served.proxy)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["upstream"], "legacy");
+    let metrics = served.metrics().await;
+    assert_eq!(
+        sample(&metrics, "strangler_config_reloads_total{result=\"ok\"}"),
+        Some(1.0)
+    );
+
+    // The file is unchanged, so the watcher stays quiet: only SIGHUP can cause this reload,
+    // and an explicit reload counts even when the content is the same.
+    served.signal("HUP");
+    served
+        .stderr_until(Duration::from_secs(5), |l| {
+            l.contains("routing table reloaded") && l.contains("Signal")
+        })
+        .await;
+    let metrics = served.metrics().await;
+    assert_eq!(
+        sample(&metrics, "strangler_config_reloads_total{result=\"ok\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&metrics, "strangler_config_reloads_total{result=\"error\"}"),
+        Some(0.0)
+    );
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "SIGHUP must not end the process"
+    );
+    assert_eq!(get(&format!("http://{}/again", served.proxy)).await.status, 200);
+
+    served.signal("TERM");
+    assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_zero() {
+    let legacy = echo_upstream("legacy").await;
+    let mut served = Served::start(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
+    assert_eq!(get(&format!("http://{}/x", served.proxy)).await.status, 200);
+    served.signal("TERM");
+    let status = served.exit_within(Duration::from_secs(3 + 2)).await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("stopped"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let legacy = echo_upstream("legacy").await;
+    let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<()>();
+    let release = Arc::new(Notify::new());
+    let slow = {
+        let release = release.clone();
+        upstream_with(move |_request| {
+            let (arrived_tx, release) = (arrived_tx.clone(), release.clone());
+            async move {
+                let _ = arrived_tx.send(());
+                release.notified().await;
+                Response::builder().body(full("slow but sure")).unwrap()
+            }
+        })
+        .await
+    };
+    let table = serve_table(
+        &[("legacy", &legacy.url()), ("slow", &slow.url())],
+        "[[routes]]\nname = \"slow\"\npath = \"/slow/\"\nlegacy = \"slow\"\n",
+    );
+    let mut served = Served::start(&table, &[]).await;
+
+    let url = format!("http://{}/slow/report", served.proxy);
+    let in_flight = tokio::spawn(async move { get(&url).await });
+    tokio::time::timeout(Duration::from_secs(5), arrived.recv())
+        .await
+        .expect("the request did not reach the slow upstream")
+        .unwrap();
+
+    served.signal("TERM");
+    served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("shutting down"))
+        .await;
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    let started = std::time::Instant::now();
+    release.notify_one();
+
+    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the in-flight request did not complete")
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "slow but sure");
+    let status = served.exit_within(Duration::from_secs(3)).await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "drain took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_log_format_writes_parseable_access_lines() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let table = serve_table(
+        &[("legacy", &legacy.url()), ("thoughts", &thoughts.url())],
+        "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n",
+    );
+    let mut served = Served::start(&table, &["--log-format", "json"]).await;
+
+    let request = Request::get(format!("http://{}/api//thoughts/5?q=1", served.proxy))
+        .header("x-request-id", "cli-json-log-1")
+        .body(full(""))
+        .unwrap();
+    let answer = send(&client(), request).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["upstream"], "thoughts");
+
+    let line = served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("cli-json-log-1"))
+        .await;
+    let entry: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("access log line is not JSON ({e}): {line}"));
+    assert_eq!(entry["request_id"], "cli-json-log-1", "{entry}");
+    assert_eq!(entry["method"], "GET", "{entry}");
+    assert_eq!(entry["path"], "/api/thoughts/5", "{entry}");
+    assert_eq!(entry["route"], "thoughts-api", "{entry}");
+    assert_eq!(entry["upstream"], "thoughts", "{entry}");
+    assert_eq!(entry["status"], 200, "{entry}");
+    for line in &served.stderr_seen {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "stderr line is not JSON: {line}"
+        );
+    }
+    served.signal("TERM");
+    assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
+}
+
+/// A shell started in advance whose builtin `kill` signals a process as soon as it is told
+/// to: microseconds after the test reads a line, where spawning `kill` takes milliseconds.
+struct QuickKill {
+    _shell: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    acks: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl QuickKill {
+    fn start() -> QuickKill {
+        let mut shell = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"while read sig pid; do kill -s "$sig" "$pid"; echo "sent $?"; done"#)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        QuickKill {
+            stdin: shell.stdin.take().unwrap(),
+            acks: BufReader::new(shell.stdout.take().unwrap()).lines(),
+            _shell: shell,
+        }
+    }
+
+    async fn signal(&mut self, signal: &str, pid: u32) {
+        self.stdin
+            .write_all(format!("{signal} {pid}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+        let ack = tokio::time::timeout(Duration::from_secs(5), self.acks.next_line())
+            .await
+            .expect("the signalling shell did not answer")
+            .unwrap();
+        assert_eq!(ack.as_deref(), Some("sent 0"), "kill -s {signal} {pid}");
+    }
+}
+
+/// "ready" is a promise to scripts and supervisors: from that line on, SIGHUP reloads (it
+/// must not kill the process, which is SIGHUP's default action) and SIGTERM drains and
+/// exits with status 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_are_handled_as_soon_as_ready_is_printed() {
+    let legacy = echo_upstream("legacy").await;
+    let table = serve_table(&[("legacy", &legacy.url())], "");
+    let mut quick = QuickKill::start();
+
+    let mut served = Served::start(&table, &[]).await;
+    quick.signal("HUP", served.pid()).await;
+    served
+        .stderr_until(Duration::from_secs(5), |l| {
+            l.contains("routing table reloaded") && l.contains("Signal")
+        })
+        .await;
+    assert!(served.child.try_wait().unwrap().is_none(), "SIGHUP ended the process");
+    served.signal("TERM");
+    assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
+
+    let mut served = Served::start(&table, &[]).await;
+    quick.signal("TERM", served.pid()).await;
+    let status = served.exit_within(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "SIGTERM right after the ready line: {status:?}");
+}

@@ -1,0 +1,831 @@
+//! What crosses the proxy and how: headers, request ids, pooling, routing, streaming,
+//! `Expect`, chunked bodies, upgrades, upstream failures, graceful shutdown, metrics.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+
+use crate::common::*;
+
+const THOUGHTS_ROUTE: &str =
+    "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
+
+/// A proxy with `legacy` as default and the `thoughts-api` prefix route to `thoughts`.
+async fn thoughts_proxy(legacy: &Upstream, thoughts: &Upstream) -> TestProxy {
+    TestProxy::start(&routes_toml(
+        &[("legacy", &legacy.url()), ("thoughts", &thoughts.url())],
+        THOUGHTS_ROUTE,
+    ))
+    .await
+}
+
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_removed_towards_the_upstream() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let response = raw_response(
+        proxy.addr,
+        b"GET /api/thoughts/1 HTTP/1.1\r\n\
+          Host: app.example\r\n\
+          Connection: keep-alive, X-Custom-Hop\r\n\
+          Keep-Alive: timeout=5\r\n\
+          TE: trailers\r\n\
+          Trailer: X-Checksum\r\n\
+          Proxy-Authorization: Basic Zm9vOmJhcg==\r\n\
+          Proxy-Connection: keep-alive\r\n\
+          Upgrade: h2c\r\n\
+          X-Custom-Hop: secret\r\n\
+          Authorization: Bearer end-to-end\r\n\
+          Cookie: session=abc\r\n\
+          X-End-To-End: kept\r\n\
+          \r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["upstream"], "thoughts");
+
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    let headers = &seen[0].headers;
+    for hop in [
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "proxy-connection",
+        "upgrade",
+        "x-custom-hop",
+    ] {
+        assert!(
+            !headers.contains_key(hop),
+            "hop-by-hop `{hop}` reached the upstream: {:?}",
+            header_map(headers)
+        );
+    }
+    assert_eq!(headers["authorization"], "Bearer end-to-end");
+    assert_eq!(headers["cookie"], "session=abc");
+    assert_eq!(headers["x-end-to-end"], "kept");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_removed_towards_the_client() {
+    let legacy = upstream_with(|_request: Request<Incoming>| async {
+        Response::builder()
+            .header("connection", "x-hop")
+            .header("x-hop", "1")
+            .header("keep-alive", "timeout=5")
+            .header("x-end-to-end", "kept")
+            .header("set-cookie", "a=b")
+            .body(full("hello"))
+            .unwrap()
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
+
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(b"GET /page HTTP/1.1\r\nHost: app.example\r\n\r\n").await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), "hello");
+    assert!(!response.has_header("x-hop"), "{:?}", response.headers);
+    assert!(!response.has_header("keep-alive"), "{:?}", response.headers);
+    assert!(
+        response
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "connection")
+            .all(|(_, v)| !v.to_ascii_lowercase().contains("x-hop")),
+        "{:?}",
+        response.headers
+    );
+    assert_eq!(response.header("x-end-to-end"), Some("kept"));
+    assert_eq!(response.header("set-cookie"), Some("a=b"));
+    assert_eq!(legacy.seen().len(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn forwarding_headers_and_via_are_set_and_host_is_kept() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let request = Request::get(proxy.url("/api/thoughts/7"))
+        .header("host", "app.example.com:8443")
+        .header("x-forwarded-for", "203.0.113.7")
+        .body(full(""))
+        .unwrap();
+    let answer = send(&client(), request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers["via"], "1.1 strangler");
+
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    let headers = &seen[0].headers;
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(headers.get_all("x-forwarded-for").iter().count(), 1);
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-host"], "app.example.com:8443");
+    assert_eq!(headers["via"], "1.1 strangler");
+    assert_eq!(headers["host"], "app.example.com:8443");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn request_id_is_kept_when_sent() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let request = Request::get(proxy.url("/api/thoughts/1"))
+        .header("x-request-id", "client-chosen-42")
+        .body(full(""))
+        .unwrap();
+    let answer = send(&client(), request).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["x-request-id"], "client-chosen-42");
+    let seen = thoughts.seen();
+    assert_eq!(seen[0].headers["x-request-id"], "client-chosen-42");
+    assert_eq!(seen[0].headers.get_all("x-request-id").iter().count(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn request_id_is_generated_and_the_same_both_ways() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let first = get(&proxy.url("/api/thoughts/1")).await;
+    let second = get(&proxy.url("/api/thoughts/2")).await;
+    let ids: Vec<String> = [&first, &second]
+        .iter()
+        .map(|a| a.headers["x-request-id"].to_str().unwrap().to_owned())
+        .collect();
+    for id in &ids {
+        assert!(is_uuid(id), "not a UUID: {id:?}");
+    }
+    assert_ne!(ids[0], ids[1], "two requests got the same id");
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].headers["x-request-id"], ids[0].as_str());
+    assert_eq!(seen[1].headers["x-request-id"], ids[1].as_str());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn request_id_is_on_a_502_too() {
+    let gone = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &format!("http://{gone}"))], "")).await;
+
+    let generated = get(&proxy.url("/anything")).await;
+    assert_eq!(generated.status, 502);
+    let id = generated.headers["x-request-id"].to_str().unwrap();
+    assert!(is_uuid(id), "not a UUID: {id:?}");
+
+    let request = Request::get(proxy.url("/anything"))
+        .header("x-request-id", "trace-me-502")
+        .body(full(""))
+        .unwrap();
+    let kept = send(&client(), request).await;
+    assert_eq!(kept.status, 502);
+    assert_eq!(kept.headers["x-request-id"], "trace-me-502");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_reuses_pooled_upstream_connections() {
+    let (legacy, connections) =
+        upstream_counting(|_request: Request<Incoming>| async { Response::new(full("ok")) }).await;
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
+
+    // One client connection, 50 requests in sequence.
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let requests = 50;
+    let all = tokio::time::timeout(Duration::from_secs(10), async {
+        for i in 0..requests {
+            sender.ready().await.unwrap();
+            let request = Request::get(format!("/item/{i}"))
+                .header("host", "app.example")
+                .body(full(""))
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok");
+        }
+    })
+    .await;
+    assert!(all.is_ok(), "50 sequential requests took over 10 s");
+    assert_eq!(legacy.seen().len(), requests);
+    let opened = connections.load(Ordering::SeqCst);
+    assert!(
+        opened <= 2,
+        "{opened} upstream connections for {requests} sequential requests: not pooled"
+    );
+    assert!(!driver.is_finished(), "the client connection was closed by the proxy");
+    drop(sender);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn routes_by_exact_template_prefix_and_method() {
+    let legacy = echo_upstream("legacy").await;
+    let exact = echo_upstream("exact").await;
+    let template = echo_upstream("template").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let orders = echo_upstream("orders").await;
+    let routes = "[[routes]]\nname = \"health\"\nexact = \"/api/health\"\nstage = \"new\"\nnew = \"exact\"\n\n\
+                  [[routes]]\nname = \"user-posts\"\npath = \"/api/users/{id}/posts\"\nstage = \"new\"\nnew = \"template\"\n\n\
+                  [[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n\n\
+                  [[routes]]\nname = \"orders-write\"\npath = \"/api/orders/\"\nmethods = [\"POST\"]\nstage = \"new\"\nnew = \"orders\"\n";
+    let proxy = TestProxy::start(&routes_toml(
+        &[
+            ("legacy", &legacy.url()),
+            ("exact", &exact.url()),
+            ("template", &template.url()),
+            ("thoughts", &thoughts.url()),
+            ("orders", &orders.url()),
+        ],
+        routes,
+    ))
+    .await;
+
+    let cases: [(&str, &str, &str); 10] = [
+        ("GET", "/api/health", "exact"),
+        ("GET", "/api/health/deep", "legacy"),
+        ("GET", "/api/users/42/posts", "template"),
+        ("GET", "/api/users/42/posts/7", "legacy"),
+        ("GET", "/api/thoughts", "thoughts"),
+        ("GET", "/api/thoughts/5/replies", "thoughts"),
+        ("GET", "/api/thoughtsX", "legacy"),
+        ("POST", "/api/orders/9", "orders"),
+        ("GET", "/api/orders/9", "legacy"),
+        ("PUT", "/api/orders", "legacy"),
+    ];
+    for (method, path, expected) in cases {
+        let request = Request::builder()
+            .method(method)
+            .uri(proxy.url(path))
+            .body(full(""))
+            .unwrap();
+        let answer = send(&client(), request).await;
+        assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
+        let json = answer.json();
+        assert_eq!(json["upstream"], expected, "{method} {path}");
+        assert_eq!(json["path"], path, "{method} {path}");
+        assert_eq!(json["method"], method, "{method} {path}");
+    }
+    assert_eq!(exact.seen().len(), 1);
+    assert_eq!(template.seen().len(), 1);
+    assert_eq!(thoughts.seen().len(), 2);
+    assert_eq!(orders.seen().len(), 1);
+    assert_eq!(legacy.seen().len(), 5);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn query_string_is_passed_untouched() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    for query in [
+        "a=b&c=%2F",
+        "q=hello%20world&x=%41%2e&empty=&flag",
+        "path=/a/../b&%2e%2e=%00",
+    ] {
+        let response = raw_response(
+            proxy.addr,
+            format!("GET /api/thoughts/5?{query} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+        assert_eq!(response.status, 200, "?{query}: {}", response.body_text());
+        assert_eq!(response.json()["path"], "/api/thoughts/5");
+        assert_eq!(response.json()["query"], query);
+    }
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].uri.query(), Some("a=b&c=%2F"));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn normalised_path_is_sent_upstream() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let response = raw_response(
+        proxy.addr,
+        b"GET /api/./thoughts//5?x=%2e HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["upstream"], "thoughts");
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri.path(), "/api/thoughts/5");
+    assert_eq!(seen[0].uri.query(), Some("x=%2e"));
+    assert!(legacy.seen().is_empty());
+    proxy.stop().await;
+}
+
+// --- streaming through the real binary -------------------------------------------------
+
+const BIG: u64 = 256 * 1024 * 1024;
+const FLAT_MEMORY_KIB: u64 = 64 * 1024;
+
+/// The `strangler` binary, serving a routes file from a temp dir. Killed on drop.
+struct BinaryProxy {
+    child: tokio::process::Child,
+    pid: u32,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl BinaryProxy {
+    async fn start(routes: &str) -> BinaryProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("routes.toml");
+        std::fs::write(&config, routes).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await;
+        assert!(
+            matches!(read, Ok(Ok(n)) if n > 0),
+            "no ready line from strangler: {read:?}"
+        );
+        // strangler ready: proxy http://ADDR admin http://ADDR
+        let addr = line
+            .trim()
+            .strip_prefix("strangler ready: proxy http://")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+            .parse()
+            .unwrap();
+        BinaryProxy {
+            child,
+            pid,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// Peak resident set size of the proxy process so far, in KiB.
+    fn vm_hwm_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in /proc/{}/status", self.pid))
+    }
+
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_a_256_mib_download_with_flat_memory() {
+    let legacy = upstream_with(|_request: Request<Incoming>| async { Response::new(generated_body(BIG)) }).await;
+    let proxy = BinaryProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
+
+    let transfer = tokio::time::timeout(Duration::from_secs(60), async {
+        let response = client()
+            .request(
+                Request::get(format!("http://{}/download", proxy.addr))
+                    .body(full(""))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        count_body_bytes(response.into_body()).await.unwrap()
+    })
+    .await
+    .expect("the download did not finish within 60 s");
+    assert_eq!(transfer, BIG, "download arrived incomplete");
+
+    let peak = proxy.vm_hwm_kib();
+    assert!(
+        peak < FLAT_MEMORY_KIB,
+        "proxy peak RSS {peak} KiB for a {BIG}-byte download: the body is being buffered"
+    );
+    proxy.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_a_256_mib_chunked_upload_with_flat_memory() {
+    let legacy = upstream_with(|request: Request<Incoming>| async move {
+        let chunked = request
+            .headers()
+            .get("transfer-encoding")
+            .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"chunked"));
+        let counted = count_body_bytes(request.into_body()).await;
+        let json = match counted {
+            Ok(n) => serde_json::json!({"bytes": n, "chunked": chunked}),
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        };
+        Response::new(full(json.to_string()))
+    })
+    .await;
+    let proxy = BinaryProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
+
+    let answer = tokio::time::timeout(Duration::from_secs(60), async {
+        send(
+            &client(),
+            Request::post(format!("http://{}/upload", proxy.addr))
+                .body(generated_body(BIG))
+                .unwrap(),
+        )
+        .await
+    })
+    .await
+    .expect("the upload did not finish within 60 s");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.json()["bytes"],
+        BIG,
+        "upload arrived incomplete: {}",
+        answer.body
+    );
+    assert_eq!(answer.json()["chunked"], true);
+
+    let peak = proxy.vm_hwm_kib();
+    assert!(
+        peak < FLAT_MEMORY_KIB,
+        "proxy peak RSS {peak} KiB for a {BIG}-byte upload: the body is being buffered"
+    );
+    proxy.kill().await;
+}
+
+// --- request bodies and upgrades from raw clients ---------------------------------------
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(
+        b"POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\nContent-Length: 11\r\n\
+          Expect: 100-continue\r\nContent-Type: text/plain\r\n\r\n",
+    )
+    .await;
+    let (status, _) = conn.read_head().await;
+    assert_eq!(status, 100, "expected `HTTP/1.1 100 Continue` before sending the body");
+    conn.send(b"hello world").await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["body_len"], 11);
+    assert_eq!(response.json()["upstream"], "thoughts");
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(!seen[0].headers.contains_key("expect"), "Expect was forwarded");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn chunked_request_body_arrives_whole() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(
+        b"POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n1\r\n \r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
+    )
+    .await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["body_len"], 22);
+    assert_eq!(response.json()["method"], "POST");
+    assert_eq!(thoughts.seen().len(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_tunnels_bytes_both_ways() {
+    let echo = upstream_with(|mut request: Request<Incoming>| async move {
+        let wants = request.headers().get("upgrade").is_some_and(|v| v == "echo");
+        if !wants {
+            return Response::builder().status(400).body(full("no upgrade asked")).unwrap();
+        }
+        let upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "echo")
+            .body(full(""))
+            .unwrap()
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &echo.url())], "")).await;
+
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await;
+    let (status, headers) = conn.read_head().await;
+    assert_eq!(status, 101, "{headers:?}");
+    assert!(
+        headers.iter().any(|(k, v)| k == "upgrade" && v == "echo"),
+        "{headers:?}"
+    );
+    conn.send(b"ping").await;
+    assert_eq!(conn.read_exact_bytes(4).await, b"ping");
+    conn.send(b"second message").await;
+    assert_eq!(conn.read_exact_bytes(14).await, b"second message");
+
+    let seen = echo.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["upgrade"], "echo");
+    assert!(
+        seen[0].headers["connection"]
+            .to_str()
+            .unwrap()
+            .eq_ignore_ascii_case("upgrade")
+    );
+    drop(conn);
+    proxy.stop().await;
+}
+
+// --- upstream failures -------------------------------------------------------------------
+
+#[tokio::test]
+async fn connection_refused_is_a_502_naming_route_and_upstream() {
+    let legacy = echo_upstream("legacy").await;
+    let gone = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy.url()), ("gone", &format!("http://{gone}"))],
+        "[[routes]]\nname = \"vanished\"\npath = \"/api/gone/\"\nstage = \"new\"\nnew = \"gone\"\n",
+    ))
+    .await;
+
+    let answer = tokio::time::timeout(Duration::from_secs(5), get(&proxy.url("/api/gone/1")))
+        .await
+        .expect("no answer within 5 s");
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(
+        answer.body.contains("`gone`"),
+        "body does not name the upstream: {}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("`vanished`"),
+        "body does not name the route: {}",
+        answer.body
+    );
+    assert!(legacy.seen().is_empty());
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_upstream_errors_total{kind=\"connect\",upstream=\"gone\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn slow_upstream_is_a_504_after_its_request_timeout() {
+    let legacy = echo_upstream("legacy").await;
+    let slow = upstream_with(|_request: Request<Incoming>| async {
+        std::future::pending::<()>().await;
+        Response::new(full("never"))
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_toml_with(
+        "",
+        &[
+            ("legacy", &legacy.url(), ""),
+            ("slow", &slow.url(), "request_timeout = \"200ms\""),
+        ],
+        "[[routes]]\nname = \"sluggish\"\npath = \"/api/slow/\"\nstage = \"new\"\nnew = \"slow\"\n",
+    ))
+    .await;
+
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(5), get(&proxy.url("/api/slow/1")))
+        .await
+        .expect("no answer within 5 s: the request timeout was not applied");
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "504 before the timeout"
+    );
+    assert!(
+        answer.body.contains("`slow`"),
+        "body does not name the upstream: {}",
+        answer.body
+    );
+    assert_eq!(slow.seen().len(), 1);
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_upstream_errors_total{kind=\"timeout\",upstream=\"slow\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_closing_the_connection_is_a_502_reset() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closer_addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let closer = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &format!("http://{closer_addr}"))], "")).await;
+
+    let answer = tokio::time::timeout(Duration::from_secs(5), get(&proxy.url("/page")))
+        .await
+        .expect("no answer within 5 s");
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(answer.body.contains("`legacy`"), "{}", answer.body);
+    assert!(answer.body.contains("`default`"), "{}", answer.body);
+    assert!(accepted.load(Ordering::SeqCst) >= 1, "the proxy never connected");
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_upstream_errors_total{kind=\"reset\",upstream=\"legacy\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    closer.abort();
+    proxy.stop().await;
+}
+
+// --- shutdown and metrics ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let arrived = Arc::new(Notify::new());
+    let (release, released) = oneshot::channel::<()>();
+    let released = Arc::new(Mutex::new(Some(released)));
+    let legacy = {
+        let arrived = arrived.clone();
+        upstream_with(move |_request: Request<Incoming>| {
+            let arrived = arrived.clone();
+            let released = released.lock().unwrap().take();
+            async move {
+                arrived.notify_one();
+                if let Some(released) = released {
+                    let _ = released.await;
+                }
+                Response::new(full("finished"))
+            }
+        })
+        .await
+    };
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
+    let addr = proxy.addr;
+
+    let in_flight = tokio::spawn(get_owned(proxy.url("/slow")));
+    tokio::time::timeout(Duration::from_secs(5), arrived.notified())
+        .await
+        .expect("the request never reached the upstream");
+
+    let state = proxy.state.clone();
+    let mut stopping = tokio::spawn(proxy.stop());
+    // The listener closes once the proxy has stopped accepting; the request is still open.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while TcpStream::connect(addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the proxy kept accepting connections after stop()");
+    // Not a synchronisation: a bounded window in which stop() must NOT return, because a
+    // request is still in flight (a proxy that does not drain returns at once).
+    let early = tokio::time::timeout(Duration::from_millis(200), &mut stopping).await;
+    assert!(early.is_err(), "stop() returned while a request was in flight");
+    assert!(
+        !in_flight.is_finished(),
+        "the in-flight request ended before the upstream answered"
+    );
+
+    release.send(()).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the in-flight request did not finish")
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "finished");
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("stop() did not return after the last request finished")
+        .unwrap();
+    assert_eq!(
+        state.metrics.inflight.get(),
+        0,
+        "stop() returned before the in-flight response was finished"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "a new connection was accepted after stop()"
+    );
+}
+
+async fn get_owned(url: String) -> Answer {
+    get(&url).await
+}
+
+#[tokio::test]
+async fn metrics_count_default_route_inflight_and_durations() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+    let duration_count = "strangler_request_duration_seconds_count{route=\"thoughts-api\",upstream=\"thoughts\"}";
+    let before = metric(&proxy, duration_count).await.unwrap_or(0.0);
+
+    let unmatched = get(&proxy.url("/not/routed")).await;
+    assert_eq!(unmatched.status, 200);
+    assert_eq!(unmatched.json()["upstream"], "legacy");
+    for i in 0..3 {
+        let answer = get(&proxy.url(&format!("/api/thoughts/{i}"))).await;
+        assert_eq!(answer.status, 200);
+    }
+
+    let default_series =
+        "strangler_requests_total{method=\"GET\",route=\"default\",status=\"200\",upstream=\"legacy\"}";
+    assert_eq!(wait_metric(&proxy, default_series, |v| v == Some(1.0)).await, Some(1.0));
+    assert_eq!(
+        wait_metric(&proxy, duration_count, |v| v == Some(before + 3.0)).await,
+        Some(before + 3.0)
+    );
+    assert_eq!(
+        wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(0.0)).await,
+        Some(0.0),
+        "inflight gauge did not return to 0"
+    );
+    proxy.stop().await;
+}
