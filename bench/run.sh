@@ -235,6 +235,16 @@ http {
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The same per-request work strangler does: keep Host, forwarding headers,
+            # a request id sent upstream and returned, and Via both ways.
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_set_header X-Request-Id \$request_id;
+            proxy_set_header Via "1.1 nginx";
+            add_header X-Request-Id \$request_id always;
+            add_header Via "1.1 nginx" always;
         }
     }
 }
@@ -397,4 +407,4 @@ echo
 echo "load average before the run: $LOADAVG_START (other work on the machine skews the figures)"
 echo "machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
 echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency http://127.0.0.1:PORT/api/bench, after a warm-up wrk -t2 -c50 -d$WARMUP; wrk, upstream and proxy share the same CPUs"
-echo "versions: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (worker_processes auto, upstream keepalive 64)"
+echo "versions: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (worker_processes auto, upstream keepalive 64, forwarding headers + request id + Via like strangler)"

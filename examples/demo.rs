@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{line}");
     }
     println!("Edit {} to move routes; Ctrl-C stops.", config.display());
-    strangler::run(app, listeners, strangler::shutdown_signal()).await;
+    strangler::run(app, listeners, strangler::shutdown_signal()).await?;
     Ok(())
 }
 

@@ -43,7 +43,7 @@ use crate::config::{LoadError, ProxySettings};
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::Proxy;
 use crate::reload::{Reloader, Trigger};
-use crate::server::{ConnectionSettings, accept_loop, drain};
+use crate::server::{ConnectionSettings, WorkerError, accept_loop, drain, spawn_workers};
 use crate::state::{Snapshot, SnapshotError, State, Table};
 
 /// Why the proxy could not start.
@@ -58,6 +58,9 @@ pub enum StartError {
     /// The table could not be turned into a snapshot.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// A proxy worker could not be started.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -86,10 +89,15 @@ impl App {
                 return Err(e.into());
             }
         };
-        let snapshot = Snapshot::build(table, None, &metrics)?;
+        let workers = table
+            .config
+            .proxy
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let snapshot = Snapshot::build(table, None, &metrics, workers)?;
         metrics.config_reloads.with_label_values(&["ok"]).inc();
         Ok(Self {
-            state: Arc::new(State::new(config_path, snapshot, metrics)),
+            state: Arc::new(State::new(config_path, snapshot, metrics, workers)),
         })
     }
 
@@ -128,9 +136,10 @@ pub struct Listeners {
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
-/// finish for up to `drain_timeout`, and returns.
-pub async fn run(app: App, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-    run_with_ready(app, listeners, shutdown, || {}).await;
+/// finish for up to `drain_timeout`, and returns. Fails only if the proxy workers cannot
+/// be started.
+pub async fn run(app: App, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    run_with_ready(app, listeners, shutdown, || {}).await
 }
 
 /// Like [`run`], and calls `on_ready` once reload triggers (watcher, SIGHUP) are in place
@@ -140,7 +149,7 @@ pub async fn run_with_ready(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(),
-) {
+) -> Result<(), StartError> {
     let state = app.state;
     let reloader = Arc::new(Reloader::new(state.clone()));
     let _watch = match reload::watch(reloader.clone(), &state.config_path) {
@@ -163,16 +172,32 @@ pub async fn run_with_ready(
             max_header_bytes: proxy.max_header_bytes,
         }
     };
-    let proxy_loop = tokio::spawn(accept_loop(
-        listeners.proxy,
-        "proxy",
-        settings.clone(),
-        move |request, peer| {
-            let proxy = proxy.clone();
-            async move { proxy.handle(request, peer).await }
-        },
-        stopped.clone(),
-    ));
+    let drain_state = state.clone();
+    let drain_timeout = move || drain_state.snapshot().config().proxy.drain_timeout;
+    let workers = listeners
+        .proxy
+        .into_std()
+        .map_err(|source| WorkerError::Listener { index: 0, source })
+        .and_then(|listener| {
+            spawn_workers(
+                listener,
+                state.workers,
+                settings.clone(),
+                drain_timeout,
+                move |request, peer| {
+                    let proxy = proxy.clone();
+                    async move { proxy.handle(request, peer).await }
+                },
+                stopped.clone(),
+            )
+        });
+    let workers = match workers {
+        Ok(workers) => workers,
+        Err(e) => {
+            let _ = stop.send(true);
+            return Err(e.into());
+        }
+    };
     let admin = Admin::new(state.clone(), reloader);
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
@@ -193,17 +218,14 @@ pub async fn run_with_ready(
     if let Some(task) = sighup {
         task.abort();
     }
-    let drain_timeout = state.snapshot().config().proxy.drain_timeout;
-    let (proxy_connections, admin_connections) = (proxy_loop.await, admin_loop.await);
-    if let Ok(connections) = proxy_connections
-        && !drain(connections, drain_timeout).await
-    {
-        tracing::warn!(timeout = ?drain_timeout, "drain timeout passed; closing remaining connections");
+    for worker in workers {
+        let _ = worker.await;
     }
-    if let Ok(connections) = admin_connections {
+    if let Ok(connections) = admin_loop.await {
         drain(connections, Duration::from_secs(1)).await;
     }
     tracing::info!("stopped");
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -11,6 +11,11 @@ use strangler::config::LoadError;
 use strangler::state::Table;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: a proxy allocates and frees many small buffers per request across threads;
+/// mimalloc's thread-local free lists cost less than glibc malloc's arenas there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
@@ -56,7 +61,7 @@ fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
             // printed once signal handlers and the config watcher are in place.
             println!("strangler ready: proxy http://{proxy_addr} admin http://{admin_addr}");
         })
-        .await;
+        .await?;
         Ok(())
     })
 }

@@ -91,14 +91,14 @@ impl Reloader {
                 let version = table.config.version.clone();
                 let old = &current.config().proxy;
                 let new = &table.config.proxy;
-                if old.listen != new.listen || old.admin_listen != new.admin_listen {
+                if old.listen != new.listen || old.admin_listen != new.admin_listen || old.workers != new.workers {
                     tracing::warn!(
                         listen = %new.listen,
                         admin_listen = %new.admin_listen,
-                        "listen addresses changed: restart strangler to apply them; still serving on the old ones"
+                        "listen addresses or worker count changed: restart strangler to apply them; still serving on the old ones"
                     );
                 }
-                match Snapshot::build(table, Some(&current), &self.state.metrics) {
+                match Snapshot::build(table, Some(&current), &self.state.metrics, self.state.workers) {
                     Ok(snapshot) => {
                         self.state.install(snapshot);
                         ReloadOutcome::Applied { version }

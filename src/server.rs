@@ -6,6 +6,13 @@
 //! (431 beyond it), read from the snapshot in force when the connection is accepted.
 //! Connections are tracked by a [`GracefulShutdown`] so that shutdown can stop accepting,
 //! let in-flight requests finish, and give up after the drain timeout.
+//!
+//! The public listener is served thread-per-core, the way nginx runs one event loop per
+//! worker process: each worker thread runs a single-threaded tokio runtime that accepts
+//! from its own handle on the shared listening socket and drives both the client
+//! connection and, through its own pooled clients, the upstream connections its requests
+//! use. A request never hops between threads, so there are no cross-thread wake-ups on the
+//! hot path; the shared state is only the snapshot (`ArcSwap`) and the metrics.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +28,105 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+thread_local! {
+    /// Index of the proxy worker running on this thread (0 elsewhere).
+    static WORKER_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Index of the proxy worker running on the calling thread (0 on other threads).
+#[inline]
+pub fn worker_index() -> usize {
+    WORKER_INDEX.with(std::cell::Cell::get)
+}
+
+/// A worker thread could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The listening socket could not be shared with the worker.
+    #[error("cannot share the listening socket with worker {index}: {source}")]
+    Listener {
+        /// The worker.
+        index: usize,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The thread or its runtime could not be created.
+    #[error("cannot start worker {index}: {source}")]
+    Spawn {
+        /// The worker.
+        index: usize,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Starts `count` worker threads that each serve `listener` with `service` until
+/// `shutdown` turns true, then drain their connections for up to `drain_timeout()`.
+/// Returns one receiver per worker that completes (with whether draining finished in
+/// time) when the worker has stopped.
+pub fn spawn_workers<S, F, B>(
+    listener: std::net::TcpListener,
+    count: usize,
+    settings: impl Fn() -> ConnectionSettings + Clone + Send + 'static,
+    drain_timeout: impl Fn() -> Duration + Clone + Send + 'static,
+    service: S,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<tokio::sync::oneshot::Receiver<bool>>, WorkerError>
+where
+    S: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut done = Vec::with_capacity(count);
+    for index in 0..count.max(1) {
+        let listener = listener
+            .try_clone()
+            .map_err(|source| WorkerError::Listener { index, source })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| WorkerError::Spawn { index, source })?;
+        let (finished, finished_rx) = tokio::sync::oneshot::channel();
+        let (settings, drain_timeout, service, shutdown) = (
+            settings.clone(),
+            drain_timeout.clone(),
+            service.clone(),
+            shutdown.clone(),
+        );
+        std::thread::Builder::new()
+            .name(format!("strangler-worker-{index}"))
+            .spawn(move || {
+                WORKER_INDEX.with(|w| w.set(index));
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            tracing::error!(worker = index, error = %e, "worker cannot use the listener");
+                            let _ = finished.send(true);
+                            return;
+                        }
+                    };
+                    let connections = accept_loop(listener, "proxy", settings, service, shutdown).await;
+                    let timeout = drain_timeout();
+                    let drained = drain(connections, timeout).await;
+                    if !drained {
+                        tracing::warn!(
+                            worker = index,
+                            ?timeout,
+                            "drain timeout passed; closing remaining connections"
+                        );
+                    }
+                    let _ = finished.send(drained);
+                });
+            })
+            .map_err(|source| WorkerError::Spawn { index, source })?;
+        done.push(finished_rx);
+    }
+    Ok(done)
+}
 
 /// Per-connection HTTP settings.
 #[derive(Debug, Clone, Copy)]

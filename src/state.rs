@@ -83,10 +83,20 @@ pub struct Upstream {
     pub scheme: Scheme,
     /// Authority of its URL.
     pub authority: Authority,
-    /// Pooled keep-alive client.
-    pub client: UpstreamClient,
+    /// Pooled keep-alive clients, one per proxy worker thread, so that a request and the
+    /// upstream connection it uses are driven by the same thread (see [`crate::server`]).
+    clients: Box<[UpstreamClient]>,
     /// Duration histogram for requests that matched no route and came here.
     pub default_duration: Histogram,
+}
+
+impl Upstream {
+    /// The client of the calling worker thread.
+    #[inline]
+    pub fn client(&self) -> &UpstreamClient {
+        let worker = crate::server::worker_index();
+        &self.clients[worker % self.clients.len()]
+    }
 }
 
 /// A route as requests use it.
@@ -124,13 +134,21 @@ pub struct SnapshotError(String, String);
 impl Snapshot {
     /// Builds a snapshot, reusing the clients of `previous` for upstreams whose settings
     /// are unchanged so their connection pools stay warm across reloads.
-    pub fn build(table: Table, previous: Option<&Snapshot>, metrics: &Metrics) -> Result<Self, SnapshotError> {
+    ///
+    /// `workers` is the number of proxy worker threads; each gets its own client per upstream.
+    pub fn build(
+        table: Table,
+        previous: Option<&Snapshot>,
+        metrics: &Metrics,
+        workers: usize,
+    ) -> Result<Self, SnapshotError> {
         let mut upstreams = Vec::with_capacity(table.config.upstreams.len());
         for (name, config) in &table.config.upstreams {
             let reused = previous
                 .and_then(|p| p.upstreams.iter().find(|u| u.config == *config))
-                .map(|u| u.client.clone());
-            let client = reused.unwrap_or_else(|| new_client(config));
+                .filter(|u| u.clients.len() == workers)
+                .map(|u| u.clients.clone());
+            let clients = reused.unwrap_or_else(|| (0..workers.max(1)).map(|_| new_client(config)).collect());
             let scheme = config
                 .url
                 .scheme()
@@ -146,7 +164,7 @@ impl Snapshot {
                 config: config.clone(),
                 scheme,
                 authority,
-                client,
+                clients,
                 default_duration: metrics.request_duration.with_label_values(&["default", name]),
             });
         }
@@ -217,11 +235,13 @@ pub struct State {
     status: watch::Sender<LoadStatus>,
     /// Readiness latch: set once the first table is in force, cleared on shutdown.
     ready: AtomicBool,
+    /// Number of proxy worker threads, fixed at start.
+    pub workers: usize,
 }
 
 impl State {
     /// State around a first snapshot; ready at once.
-    pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics) -> Self {
+    pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics, workers: usize) -> Self {
         let version = snapshot.config().version.clone();
         metrics.set_config_version(&version);
         Self {
@@ -234,6 +254,7 @@ impl State {
                 last_error: None,
             }),
             ready: AtomicBool::new(true),
+            workers,
         }
     }
 

@@ -116,6 +116,8 @@ pub struct ProxySettings {
     pub max_header_bytes: usize,
     /// How long in-flight requests may run after a shutdown signal.
     pub drain_timeout: Duration,
+    /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
+    pub workers: Option<usize>,
 }
 
 /// One `[upstreams.NAME]` table.
@@ -381,10 +383,22 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str])
             0
         }
     };
+    let workers = match &raw.workers {
+        None => None,
+        Some(v) if (1..=1024).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`workers` must be between 1 and 1024, got {}", v.get_ref()),
+            );
+            None
+        }
+    };
     if errors.len() != before {
         return None;
     }
     Some(ProxySettings {
+        workers,
         listen: listen?,
         admin_listen: admin_listen?,
         default_upstream: raw.default_upstream.get_ref().clone(),

@@ -14,6 +14,7 @@ pub mod body;
 pub mod error;
 pub mod headers;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,8 +80,28 @@ impl Proxy {
         if request.method() == Method::CONNECT {
             return self.refuse(Refusal::Connect, finish, log_on.then(|| request.uri().to_string()));
         }
-        let path = match normalize_path(request.uri().path()) {
-            Ok(path) => path.into_owned(),
+        // The path and query the upstream gets. An already-normal path (the common case)
+        // reuses the request's own, without copying or re-parsing it.
+        let path_and_query = match normalize_path(request.uri().path()) {
+            Ok(Cow::Borrowed(_)) => request
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            Ok(Cow::Owned(path)) => {
+                let rebuilt = match request.uri().query() {
+                    Some(query) => PathAndQuery::try_from(format!("{path}?{query}")),
+                    None => PathAndQuery::try_from(path),
+                };
+                match rebuilt {
+                    Ok(path_and_query) => path_and_query,
+                    Err(_) => {
+                        // Only malformed input can fail to re-parse after normalisation.
+                        let refusal = Refusal::BadPath(crate::path::PathError::BadPercentEncoding);
+                        return self.refuse(refusal, finish, log_on.then(|| request.uri().path().to_owned()));
+                    }
+                }
+            }
             Err(e) => {
                 return self.refuse(
                     Refusal::BadPath(e),
@@ -89,8 +110,9 @@ impl Proxy {
                 );
             }
         };
+        let path = path_and_query.path();
 
-        let matched = snapshot.table.routes.lookup(request.method(), &path);
+        let matched = snapshot.table.routes.lookup(request.method(), path);
         let (route_name, upstream_id, duration) = match matched {
             Some(m) => {
                 let route = &snapshot.routes[m.route];
@@ -110,16 +132,17 @@ impl Proxy {
         finish.upstream = upstream.name.clone();
         finish.duration = Some(duration);
         finish.count_request = true;
+        finish.path = log_on.then(|| path.to_owned());
 
-        let uri = match upstream_uri(upstream, &path, request.uri().query()) {
+        let uri = match Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+        {
             Ok(uri) => uri,
-            Err(_) => {
-                // The normalised path failed to re-parse: only malformed input gets here.
-                finish.path = log_on.then_some(path);
-                return self.respond_text(StatusCode::BAD_REQUEST, "bad request path\n".to_owned(), finish);
-            }
+            Err(_) => return self.respond_text(StatusCode::BAD_REQUEST, "bad request target\n".to_owned(), finish),
         };
-        finish.path = log_on.then_some(path);
 
         let upgrade = headers::is_upgrade_request(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
@@ -130,7 +153,7 @@ impl Proxy {
         let upstream_request = Request::from_parts(parts, body);
 
         let timeout = upstream.config.request_timeout;
-        let outcome = tokio::time::timeout(timeout, upstream.client.request(upstream_request)).await;
+        let outcome = tokio::time::timeout(timeout, upstream.client().request(upstream_request)).await;
         let mut response = match outcome {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
@@ -244,18 +267,6 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
-}
-
-fn upstream_uri(upstream: &crate::state::Upstream, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-    let path_and_query = match query {
-        Some(q) => PathAndQuery::try_from(format!("{path}?{q}"))?,
-        None => PathAndQuery::try_from(path)?,
-    };
-    Uri::builder()
-        .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
 }
 
 fn prepare_request_headers(headers: &mut http::HeaderMap, request_id: &HeaderValue, client: SocketAddr, upgrade: bool) {

@@ -127,7 +127,7 @@ pub struct TestProxy {
     pub config: PathBuf,
     pub state: Arc<strangler::state::State>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), strangler::StartError>>>,
 }
 
 impl TestProxy {
@@ -223,7 +223,7 @@ impl TestProxy {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.unwrap();
+            task.await.unwrap().unwrap();
         }
     }
 }
