@@ -67,7 +67,8 @@ impl Proxy {
             route: self.none_label.clone(),
             upstream: self.none_label.clone(),
             method: request.method().clone(),
-            status: StatusCode::OK,
+            // Until a response exists, a dropped request means the client went away (nginx's 499).
+            status: client_closed_request(),
             started,
             request_id: request_id.clone(),
             path: None,
@@ -254,6 +255,12 @@ impl Proxy {
         headers.insert(&X_REQUEST_ID, request_id);
         response
     }
+}
+
+/// 499, nginx's "client closed request": recorded for requests whose client disconnected
+/// before the response head was ready.
+fn client_closed_request() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// The client's `x-request-id` if it sent a usable one, else a fresh UUID.

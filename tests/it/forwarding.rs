@@ -829,3 +829,38 @@ async fn metrics_count_default_route_inflight_and_durations() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_leaving_before_the_answer_is_counted_as_499() {
+    let legacy = echo_upstream("legacy").await;
+    let (reached, reached_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let slow = upstream_with(move |_request: Request<Incoming>| {
+        let _ = reached.send(());
+        async {
+            std::future::pending::<()>().await;
+            Response::new(full("never"))
+        }
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy.url()), ("slow", &slow.url())],
+        "[[routes]]\nname = \"sluggish\"\npath = \"/api/slow/\"\nstage = \"new\"\nnew = \"slow\"\n",
+    ))
+    .await;
+
+    let mut reached_rx = reached_rx;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(b"GET /api/slow/1 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    tokio::time::timeout(Duration::from_secs(5), reached_rx.recv())
+        .await
+        .expect("the request never reached the upstream");
+    drop(conn);
+
+    let series = "strangler_requests_total{method=\"GET\",route=\"sluggish\",status=\"499\",upstream=\"slow\"}";
+    assert_eq!(wait_metric(&proxy, series, |v| v == Some(1.0)).await, Some(1.0));
+    assert_eq!(
+        wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(0.0)).await,
+        Some(0.0)
+    );
+    proxy.stop().await;
+}
