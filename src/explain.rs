@@ -90,9 +90,9 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
                     "it is the longest prefix that matches; exact routes and templates would beat it".to_owned()
                 }
             };
-            let beat_a_catch_all = candidates.iter().any(|c| {
-                c.route != m.route && !c.by_method && config.routes[c.route].pattern == r.pattern
-            });
+            let beat_a_catch_all = candidates
+                .iter()
+                .any(|c| c.route != m.route && !c.by_method && config.routes[c.route].pattern == r.pattern);
             let reason = if m.by_method && beat_a_catch_all {
                 format!("{reason}; it lists {method}, which beats routes for every method on the same path")
             } else {

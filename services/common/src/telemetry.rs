@@ -1,0 +1,299 @@
+//! Logs and metrics, the same for every MyThoughts service.
+//!
+//! - [`init_tracing`]: human-readable logs on stderr (stdout is kept for the "listening" line), filtered by
+//!   `RUST_LOG`.
+//! - [`Metrics`]: a Prometheus registry owned by the service (not the process-global default one) with
+//!   `requests_total{endpoint,method,status}` and `request_duration_seconds{endpoint}`.
+//! - [`instrument`]: wraps a router so that every request runs inside a `request` span carrying the incoming
+//!   `x-request-id`, and is counted and timed.
+//!
+//! Invariant: label values are bounded. `endpoint` is the matched route *template* (`/api/thoughts/{id}/`),
+//! never the raw path; requests that match no route share [`UNMATCHED_ENDPOINT`]; unusual methods share
+//! `OTHER`; `status` is a three-digit code.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use tracing::Instrument;
+
+/// Building the metrics registry failed (a duplicate or invalid metric).
+pub use prometheus::Error as MetricsError;
+
+/// The `endpoint` label of requests that matched no route.
+pub const UNMATCHED_ENDPOINT: &str = "unmatched";
+
+/// The request header whose value is attached to the request's span.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Content type of [`Metrics::render`]'s output.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Longest request id kept in logs; longer ones are cut (a client must not be able to bloat every log line).
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Installs a stderr `fmt` subscriber (colours only on a terminal) filtered by `RUST_LOG`, or by `default_filter` when it is unset or
+/// invalid. Does nothing if a subscriber is already installed (tests may call it repeatedly).
+pub fn init_tracing(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The service's request metrics and the registry they live in. Cheap to clone (shared handles).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests_total: IntCounterVec,
+    request_duration_seconds: HistogramVec,
+}
+
+impl Metrics {
+    /// A fresh registry with both request metrics registered.
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let requests_total = IntCounterVec::new(
+            Opts::new(
+                "requests_total",
+                "HTTP requests answered, by route template, method and status",
+            ),
+            &["endpoint", "method", "status"],
+        )?;
+        let request_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "Time to answer an HTTP request, by route template",
+            ),
+            &["endpoint"],
+        )?;
+        registry.register(Box::new(requests_total.clone()))?;
+        registry.register(Box::new(request_duration_seconds.clone()))?;
+        Ok(Self {
+            registry,
+            requests_total,
+            request_duration_seconds,
+        })
+    }
+
+    /// The registry, for services that want to add metrics of their own.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Records one answered request.
+    pub fn observe(&self, endpoint: &str, method: &Method, status: u16, seconds: f64) {
+        self.requests_total
+            .with_label_values(&[endpoint, method_label(method), &status.to_string()])
+            .inc();
+        self.request_duration_seconds
+            .with_label_values(&[endpoint])
+            .observe(seconds);
+    }
+
+    /// The registry in Prometheus text exposition format ([`METRICS_CONTENT_TYPE`]).
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%err, "cannot encode metrics");
+        }
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}
+
+/// The matched route template, carried from the routing layer to [`track_requests`] in the response's
+/// extensions.
+#[derive(Debug, Clone)]
+pub struct Endpoint(pub Arc<str>);
+
+/// Marks `response` as answered by the route `matched`. [`instrument`] does this for every route; a
+/// `method_not_allowed_fallback` handler calls it itself (route layers do not wrap that fallback).
+pub fn tag_endpoint(response: &mut Response, matched: &MatchedPath) {
+    response.extensions_mut().insert(Endpoint(Arc::from(matched.as_str())));
+}
+
+/// Adds metrics and request spans to `router`. Call it after every route is added (route layers only wrap
+/// routes that exist) and before `with_state`.
+pub fn instrument<S>(router: Router<S>, metrics: Metrics) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router
+        .route_layer(middleware::from_fn(tag_matched_path))
+        .layer(middleware::from_fn_with_state(metrics, track_requests))
+}
+
+/// Route layer: copies the matched template into the response for [`track_requests`] to read.
+async fn tag_matched_path(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(matched) = matched {
+        tag_endpoint(&mut response, &matched);
+    }
+    response
+}
+
+/// Outer layer: runs the request inside a `request` span with its method, path and `x-request-id`, then
+/// logs and records it.
+pub async fn track_requests(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(|id| truncate(id, MAX_REQUEST_ID_LEN).to_owned())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %request.uri().path(),
+        request_id = %request_id,
+        endpoint = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let endpoint = response
+        .extensions()
+        .get::<Endpoint>()
+        .map_or(UNMATCHED_ENDPOINT, |e| &e.0);
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.observe(endpoint, &method, status, elapsed.as_secs_f64());
+    span.record("endpoint", tracing::field::display(endpoint));
+    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered"));
+    response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn router(metrics: Metrics) -> Router {
+        instrument(
+            Router::new()
+                .route("/things/{id}/", get(|| async { "thing" }))
+                .route("/", get(|| async { "home" })),
+            metrics,
+        )
+    }
+
+    async fn call(app: Router, method: &str, uri: &str) -> u16 {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-request-id", "abc-123")
+            .body(Body::empty());
+        app.oneshot(request.unwrap()).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn records_route_templates_not_raw_paths() {
+        let metrics = Metrics::new().unwrap();
+        let app = router(metrics.clone());
+        assert_eq!(call(app.clone(), "GET", "/things/1/").await, 200);
+        assert_eq!(call(app.clone(), "GET", "/things/2/").await, 200);
+        assert_eq!(call(app.clone(), "GET", "/nowhere/42").await, 404);
+        assert_eq!(call(app.clone(), "POST", "/things/3/").await, 405);
+        assert_eq!(call(app, "BREW", "/").await, 405);
+
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"requests_total{endpoint="/things/{id}/",method="GET",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"requests_total{endpoint="unmatched",method="GET",status="404"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"method="OTHER""#), "{text}");
+        assert!(
+            text.contains(r#"requests_total{endpoint="/things/{id}/",method="POST",status="405"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"request_duration_seconds_count{endpoint="/things/{id}/"} 3"#),
+            "{text}"
+        );
+        assert!(!text.contains("/things/1/"), "raw paths must not become labels: {text}");
+        assert!(!text.contains("/nowhere"), "raw paths must not become labels: {text}");
+    }
+
+    /// A `MakeWriter` that appends everything to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn request_id_and_endpoint_are_on_the_span() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        assert_eq!(call(router(Metrics::new().unwrap()), "GET", "/things/7/").await, 200);
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("request_id=abc-123"), "{logs}");
+        assert!(logs.contains("endpoint=/things/{id}/"), "{logs}");
+        assert!(logs.contains("status=200"), "{logs}");
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        assert_eq!(truncate("ééé", 3), "é");
+    }
+
+    #[test]
+    fn init_tracing_is_idempotent() {
+        init_tracing("warn");
+        init_tracing("warn");
+    }
+}
