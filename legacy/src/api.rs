@@ -8,18 +8,23 @@
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{MatchedPath, Path, State};
-use axum::http::header::{CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use mythoughts_common::api::parse_id;
 use mythoughts_common::model::{MAX_THOUGHT_CHARS, MAX_USERNAME_CHARS};
-use mythoughts_common::telemetry::{METRICS_CONTENT_TYPE, tag_endpoint};
+use mythoughts_common::telemetry::METRICS_CONTENT_TYPE;
 use mythoughts_common::{ApiError, Thought, Timestamp, User};
 use serde::Serialize;
 
 use crate::auth::{self, Bearer};
 use crate::input::Fields;
 use crate::{AppState, VersionInfo, store};
+
+/// The trailing-slash (308) and wrong-method (405) rules, and what counts as an API path, are shared with
+/// the microservices; re-exported here under their old paths.
+pub use mythoughts_common::api::{add_trailing_slash, is_api_path, method_not_allowed};
 
 /// `{"Authorized": "Bearer <jwt>"}`, the body of a successful login.
 #[derive(Debug, Serialize)]
@@ -155,74 +160,4 @@ pub async fn healthz() -> &'static str {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], state.metrics.render())
-}
-
-/// An API path without its trailing slash: 308 to the same path with `/` (query kept), like Werkzeug's
-/// strict slashes. 308 keeps the method and body, so a `POST` follows through.
-pub async fn add_trailing_slash(uri: Uri) -> Response {
-    let location = match uri.query() {
-        Some(query) => format!("{}/?{query}", uri.path()),
-        None => format!("{}/", uri.path()),
-    };
-    match HeaderValue::try_from(location) {
-        Ok(location) => (StatusCode::PERMANENT_REDIRECT, [(LOCATION, location)]).into_response(),
-        Err(_) => ApiError::NotFound.into_response(),
-    }
-}
-
-/// Whether `path` belongs to the JSON API (and so gets JSON errors).
-pub fn is_api_path(path: &str) -> bool {
-    ["/api", "/admin"]
-        .iter()
-        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
-}
-
-/// 405 for a known path with an unsupported method. The router adds the `Allow` header to whatever this
-/// returns.
-pub async fn method_not_allowed(matched: Option<MatchedPath>, uri: Uri) -> Response {
-    let mut response = if is_api_path(uri.path()) {
-        ApiError::MethodNotAllowed.into_response()
-    } else {
-        (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response()
-    };
-    if let Some(matched) = matched {
-        tag_endpoint(&mut response, &matched);
-    }
-    response
-}
-
-/// Parses a path id like Werkzeug's `int` converter: ASCII digits only, else the route does not exist (404).
-fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
-    let Ok(Path(id)) = id else {
-        return Err(ApiError::NotFound);
-    };
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::NotFound);
-    }
-    id.parse().map_err(|_| ApiError::NotFound)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_paths() {
-        for path in ["/api", "/api/thoughts/", "/admin/users/", "/admin"] {
-            assert!(is_api_path(path), "{path}");
-        }
-        for path in ["/", "/apiary", "/login/", "/administrator", "/static/style.css"] {
-            assert!(!is_api_path(path), "{path}");
-        }
-    }
-
-    #[test]
-    fn ids_are_plain_non_negative_integers() {
-        let ok = |s: &str| parse_id(Ok(Path(s.to_owned())));
-        assert_eq!(ok("42").unwrap(), 42);
-        assert!(ok("-1").is_err());
-        assert!(ok("1e3").is_err());
-        assert!(ok("").is_err());
-        assert!(ok("99999999999999999999999").is_err());
-    }
 }

@@ -8,7 +8,8 @@
 //! - [`app`] builds the whole [`axum::Router`] from an [`AppState`]; tests call it with `oneshot`, no socket.
 //! - [`api`]: the JSON endpoints (`/api/…`, `/admin/…`, `/healthz`, `/metrics`) and the trailing-slash and
 //!   405 rules.
-//! - [`pages`] and [`html`]: the HTML pages and their markup (all user text escaped).
+//! - [`pages`]: the HTML pages; their markup ([`html`]), cookie and shared responses come from
+//!   [`mythoughts_common`] so the frontend service renders the very same pages.
 //! - [`auth`]: bearer header and session cookie, and the shared login check.
 //! - [`input`]: request fields from JSON, query string or form, as Flask-RESTPlus read them.
 //! - [`store`]: every SQL statement; [`db`]: the connection pool that runs them off the async workers.
@@ -20,6 +21,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{any, delete, get, post};
 use mythoughts_common::telemetry;
 use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier};
@@ -29,7 +31,6 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod db;
-pub mod html;
 pub mod input;
 pub mod pages;
 pub mod server;
@@ -37,6 +38,8 @@ pub mod startup;
 pub mod store;
 
 pub use db::Db;
+/// The page markup, shared with the frontend service.
+pub use mythoughts_common::html;
 
 /// What `GET /admin/version/` reports. Field order is the wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,6 +75,13 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Served at `/admin/version/`.
     pub version: Arc<VersionInfo>,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    /// Lets the shared [`mythoughts_common::session::Session`] extractor check cookies with our key.
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
 }
 
 /// The whole application: HTML pages, JSON API, health and metrics, with request metrics and spans.

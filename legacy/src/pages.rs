@@ -1,54 +1,26 @@
 //! The server-rendered pages of the classic monolith: log in, read and post your thoughts, search everyone's.
 //!
-//! Logged-in state is the `session` cookie ([`crate::auth::Session`]). Forms post back and are answered with
-//! 303 redirects (post/redirect/get). The cookie is `SameSite=Lax`, which keeps other sites' forms from
-//! posting with it.
+//! Logged-in state is the `session` cookie ([`Session`]). The data comes from SQLite; the markup, the cookie,
+//! the redirects and the error pages come from [`mythoughts_common::pages`] and [`mythoughts_common::html`],
+//! which the frontend service uses too, so both render the same page from the same data.
 
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
-use axum::http::{StatusCode, Uri};
-use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
-use mythoughts_common::model::MAX_THOUGHT_CHARS;
-use mythoughts_common::{ApiError, Timestamp};
-use serde::Deserialize;
+use axum::http::Uri;
+use axum::response::{Html, IntoResponse, Response};
+use mythoughts_common::pages::{self as shared, LoginForm, NewThought, NewThoughtForm, SearchQuery};
+use mythoughts_common::{ApiError, Timestamp, html};
+
+pub use mythoughts_common::pages::{login_form, logout, stylesheet};
 
 use crate::auth::{self, Session};
-use crate::{AppState, api, html, store};
-
-/// The stylesheet, compiled into the binary.
-pub const STYLESHEET: &str = include_str!("../static/style.css");
-
-/// Fields of the login form.
-#[derive(Debug, Default, Deserialize)]
-pub struct LoginForm {
-    username: Option<String>,
-    password: Option<String>,
-}
-
-/// Fields of the new-thought form.
-#[derive(Debug, Default, Deserialize)]
-pub struct NewThoughtForm {
-    text: Option<String>,
-}
-
-/// Query of the search page.
-#[derive(Debug, Default, Deserialize)]
-pub struct SearchQuery {
-    search: Option<String>,
-}
-
-fn internal_error(err: impl std::fmt::Display) -> Response {
-    tracing::error!(cause = %err, "page failed");
-    let page = html::error_page(None, "Something went wrong", "Please try again in a moment.");
-    (StatusCode::INTERNAL_SERVER_ERROR, Html(page)).into_response()
-}
+use crate::{AppState, api, store};
 
 /// `GET /` and `GET /thoughts/`: the user's thoughts, newest first; to the login page without a session.
 pub async fn thoughts(State(state): State<AppState>, session: Session) -> Response {
     let Some(username) = session.username().map(str::to_owned) else {
-        return Redirect::to("/login/").into_response();
+        return shared::to_login();
     };
     let name = username.clone();
     match state
@@ -57,13 +29,8 @@ pub async fn thoughts(State(state): State<AppState>, session: Session) -> Respon
         .await
     {
         Ok(thoughts) => Html(html::thoughts_page(&username, &thoughts)).into_response(),
-        Err(err) => internal_error(err),
+        Err(err) => shared::internal_error(err),
     }
-}
-
-/// `GET /login/`: the login form.
-pub async fn login_form() -> Html<String> {
-    Html(html::login_page(None, ""))
 }
 
 /// `POST /login/`: on success a session cookie and a redirect to `/`; otherwise the form again, with an error.
@@ -77,23 +44,10 @@ pub async fn login_submit(State(state): State<AppState>, form: Result<Form<Login
         auth::authenticate(&state, &username, &password).await
     };
     match token {
-        Ok(Some(token)) => (
-            AppendHeaders([(SET_COOKIE, auth::session_cookie(&token))]),
-            Redirect::to("/"),
-        )
-            .into_response(),
-        Ok(None) => Html(html::login_page(Some(html::INVALID_LOGIN), &username)).into_response(),
-        Err(err) => internal_error(err),
+        Ok(Some(token)) => shared::logged_in(&token),
+        Ok(None) => shared::login_failed(&username),
+        Err(err) => shared::internal_error(err),
     }
-}
-
-/// `GET /logout/`: clears the session cookie, back to `/`.
-pub async fn logout() -> Response {
-    (
-        AppendHeaders([(SET_COOKIE, auth::cleared_session_cookie())]),
-        Redirect::to("/"),
-    )
-        .into_response()
 }
 
 /// `POST /thoughts/new`: stores the thought (an empty one is ignored) and goes back to `/thoughts/`.
@@ -103,26 +57,22 @@ pub async fn new_thought(
     form: Result<Form<NewThoughtForm>, FormRejection>,
 ) -> Response {
     let Some(username) = session.username().map(str::to_owned) else {
-        return Redirect::to("/login/").into_response();
+        return shared::to_login();
     };
     let Form(form) = form.unwrap_or_default();
-    let text = form.text.unwrap_or_default();
-    if text.trim().is_empty() {
-        return Redirect::to("/thoughts/").into_response();
-    }
-    if text.chars().count() > MAX_THOUGHT_CHARS {
-        let explanation = format!("A thought can be at most {MAX_THOUGHT_CHARS} characters long.");
-        let page = html::error_page(Some(&username), "Thought too long", &explanation);
-        return (StatusCode::BAD_REQUEST, Html(page)).into_response();
-    }
+    let text = match NewThought::check(form.text) {
+        NewThought::Blank => return shared::to_thoughts(),
+        NewThought::TooLong => return shared::thought_too_long(&username),
+        NewThought::Text(text) => text,
+    };
     let timestamp = Timestamp::now_utc();
     match state
         .db
         .call(move |conn| store::insert_thought(conn, &username, &text, timestamp))
         .await
     {
-        Ok(_) => Redirect::to("/thoughts/").into_response(),
-        Err(err) => internal_error(err),
+        Ok(_) => shared::to_thoughts(),
+        Err(err) => shared::internal_error(err),
     }
 }
 
@@ -135,12 +85,7 @@ pub async fn search(
 ) -> Response {
     let username = session.username();
     let Some(term) = query.ok().and_then(|Query(q)| q.search) else {
-        let page = html::error_page(
-            username,
-            "Bad request",
-            "Give something to search for: /search?search=…",
-        );
-        return (StatusCode::BAD_REQUEST, Html(page)).into_response();
+        return shared::missing_search_term(username);
     };
     let needle = term.clone();
     match state
@@ -149,19 +94,8 @@ pub async fn search(
         .await
     {
         Ok(results) => Html(html::search_page(username, &term, &results)).into_response(),
-        Err(err) => internal_error(err),
+        Err(err) => shared::internal_error(err),
     }
-}
-
-/// `GET /static/style.css`.
-pub async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
 }
 
 /// Anything that matched no route: JSON 404 under the API prefixes, an HTML page elsewhere.
@@ -169,6 +103,5 @@ pub async fn not_found(session: Session, uri: Uri) -> Response {
     if api::is_api_path(uri.path()) {
         return ApiError::NotFound.into_response();
     }
-    let page = html::error_page(session.username(), "Not found", "There is no page at this address.");
-    (StatusCode::NOT_FOUND, Html(page)).into_response()
+    shared::not_found(session.username())
 }

@@ -15,12 +15,21 @@
 //! Invariants: nothing here reads the environment or global state except [`telemetry::init_tracing`]; keys
 //! and registries are values passed in, so tests build their own.
 
+pub mod api;
+pub mod db;
 pub mod errors;
+pub mod html;
+pub mod input;
 pub mod jwt;
 pub mod model;
+pub mod pages;
 pub mod password;
 pub mod seed;
+pub mod server;
+pub mod session;
 pub mod telemetry;
+pub mod thought_store;
+pub mod user_store;
 
 pub use errors::ApiError;
 pub use jwt::{Claims, TokenIssuer, TokenVerifier};

@@ -1,12 +1,21 @@
-//! The HTML pages, as plain functions from data to markup.
+//! The HTML pages, as plain functions from data to markup, and the one stylesheet they link to.
 //!
-//! Invariant: every piece of user-controlled text (usernames, thought texts, the search term) goes through
-//! [`escape`] before it reaches markup. Nothing else is interpolated except constants and numbers.
+//! Shared by the monolith and the frontend service so that both render the same page from the same data:
+//! the proxy's parity checks then compare where the data came from, not two copies of a template.
+//!
+//! Invariants:
+//! - every piece of user-controlled text (usernames, thought texts, the search term) goes through [`escape`]
+//!   before it reaches markup; nothing else is interpolated except constants and numbers;
+//! - lists are shown in the order given; [`sort_newest_first`] is the one definition of "newest first".
 
+use std::cmp::Reverse;
 use std::fmt::Write as _;
 
-use mythoughts_common::Thought;
-use mythoughts_common::model::MAX_THOUGHT_CHARS;
+use crate::Thought;
+use crate::model::MAX_THOUGHT_CHARS;
+
+/// The stylesheet every page links to (`/static/style.css`), compiled into the binary.
+pub const STYLESHEET: &str = include_str!("../static/style.css");
 
 /// Shown when a login fails.
 pub const INVALID_LOGIN: &str = "Invalid login/password, please try again.";
@@ -28,6 +37,12 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// Orders thoughts the way the pages list them: newest first, the higher id first on equal timestamps (the
+/// monolith's `ORDER BY timestamp DESC, id DESC`).
+pub fn sort_newest_first(thoughts: &mut [Thought]) {
+    thoughts.sort_by_key(|t| Reverse((t.timestamp, t.id)));
 }
 
 /// The page frame: navigation bar (brand, search box, user and logout link) around `content`.
@@ -193,6 +208,29 @@ mod tests {
     fn times_are_shown_to_the_minute() {
         assert_eq!(human_time("2019-05-07T13:47:34.123456"), "2019-05-07 13:47 UTC");
         assert_eq!(human_time("2019-05-07T13:47:34"), "2019-05-07 13:47 UTC");
+    }
+
+    #[test]
+    fn newest_first_breaks_timestamp_ties_by_id() {
+        let at = |id: i64, timestamp: &str| Thought {
+            id,
+            username: "bruce".into(),
+            text: format!("t{id}"),
+            timestamp: timestamp.parse().unwrap(),
+        };
+        let mut thoughts = vec![
+            at(1, "2019-05-07T13:47:34"),
+            at(2, "2019-05-07T13:47:34.500000"),
+            at(3, "2019-05-07T13:47:34"),
+            at(4, "2019-05-06T00:00:00"),
+        ];
+        sort_newest_first(&mut thoughts);
+        assert_eq!(thoughts.iter().map(|t| t.id).collect::<Vec<_>>(), [2, 3, 1, 4]);
+    }
+
+    #[test]
+    fn stylesheet_is_embedded() {
+        assert!(STYLESHEET.contains("body {"));
     }
 
     #[test]

@@ -1,0 +1,147 @@
+//! The real executable: flags, the "listening" line, a request over loopback, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::support::key_pair;
+
+const BIN: &str = env!("CARGO_BIN_EXE_frontend-service");
+
+/// A command with no inherited configuration from the environment.
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    for var in [
+        "FRONTEND_LISTEN",
+        "THOUGHTS_URL",
+        "USERS_URL",
+        "FRONTEND_JWT_PUBLIC_KEY",
+        "FRONTEND_DEV_KEYS",
+        "FRONTEND_BACKEND_TIMEOUT",
+        "FRONTEND_CONNECT_TIMEOUT",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status code and the body.
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// Waits for the child to exit (on another thread, woken by the exit itself), killing it after `limit`.
+fn wait_with_limit(child: Child, limit: Duration) -> ExitStatus {
+    let pid = child.id().to_string();
+    let (sender, receiver) = mpsc::channel();
+    let mut child = child;
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait());
+    });
+    match receiver.recv_timeout(limit) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("process did not exit within {limit:?}");
+        }
+    }
+}
+
+fn stderr_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn serves_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = dir.path().join("jwt_public.pem");
+    std::fs::write(&public_key, &key_pair().public_pem).unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = command()
+        .args(["--listen", "127.0.0.1:0", "--jwt-public-key"])
+        .arg(&public_key)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim_end()
+        .strip_prefix("frontend-service listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", stderr_of(&log)))
+        .to_owned();
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+        "{address}"
+    );
+
+    assert_eq!(http_get(&address, "/healthz"), (200, "ok".to_owned()));
+    let (status, _) = http_get(&address, "/login/");
+    assert_eq!(status, 200);
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = wait_with_limit(child, Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", stderr_of(&log));
+}
+
+#[test]
+fn help_lists_the_flags() {
+    let output = command().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--thoughts-url",
+        "--users-url",
+        "--jwt-public-key",
+        "--dev-keys",
+        "--backend-timeout",
+        "FRONTEND_LISTEN",
+        "THOUGHTS_URL",
+        "USERS_URL",
+        "8004",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn refuses_to_start_without_a_key_or_with_a_bad_one() {
+    let output = command().args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let output = command()
+        .args(["--listen", "127.0.0.1:0", "--jwt-public-key"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "must not announce readiness");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+}

@@ -1,0 +1,183 @@
+//! The real executable: startup with development keys and a temporary database, the "listening" line, a
+//! login over loopback, request ids in the logs, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use mythoughts_common::jwt::{DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE};
+
+use crate::support::{key_pair, verifier};
+
+const BIN: &str = env!("CARGO_BIN_EXE_users-service");
+
+/// A command with no inherited configuration from the environment.
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    for var in [
+        "USERS_LISTEN",
+        "USERS_DB",
+        "USERS_JWT_PRIVATE_KEY",
+        "USERS_JWT_PUBLIC_KEY",
+        "USERS_DEV_KEYS",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", "info");
+    command
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status code and the body.
+fn http(address: &str, method: &str, path: &str, request_id: &str, form: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nx-request-id: {request_id}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// Waits for the child to exit, killing it if it takes longer than `limit`.
+fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A development key directory holding a pre-generated 1024-bit pair (generating 2048 bits in a debug build
+/// would dominate the test's run time; `--dev-keys` uses whatever pair it finds).
+fn dev_keys(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &key_pair().private_pem).unwrap();
+    std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &key_pair().public_pem).unwrap();
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    dev_keys(&keys);
+    let log = dir.path().join("stderr.log");
+    let mut child = command()
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("users.sqlite"))
+        .arg("--dev-keys")
+        .arg(&keys)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim_end()
+        .strip_prefix("users-service listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", logs()))
+        .to_owned();
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+        "{address}"
+    );
+
+    assert_eq!(http(&address, "GET", "/healthz", "probe-1", ""), (200, "ok".to_owned()));
+    // The seed users exist (hashed with the production cost) and the token verifies with the public key.
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/login/",
+        "login-2",
+        "username=bruce&password=password",
+    );
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let claims = verifier().verify_authorization(body["Authorized"].as_str()).unwrap();
+    assert_eq!(claims.username, "bruce");
+    let (status, body) = http(&address, "GET", "/admin/version/", "version-3", "");
+    assert_eq!(
+        (status, body.contains(r#""commit":"test-commit""#)),
+        (200, true),
+        "{body}"
+    );
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = wait_with_limit(&mut child, Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
+    let logs = logs();
+    assert!(
+        logs.contains("request_id=login-2"),
+        "request ids must be logged:\n{logs}"
+    );
+}
+
+#[test]
+fn help_lists_the_flags_and_bad_keys_stop_startup() {
+    let output = command().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--db",
+        "--jwt-private-key",
+        "--jwt-public-key",
+        "--dev-keys",
+        "--no-seed",
+        "USERS_LISTEN",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+
+    let output = command().args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let private_key = dir.path().join("private.pem");
+    std::fs::write(&private_key, &key_pair().private_pem).unwrap();
+    let wrong_public = dir.path().join("wrong.pem");
+    std::fs::write(
+        &wrong_public,
+        mythoughts_common::jwt::generate_key_pair(512).unwrap().public_pem,
+    )
+    .unwrap();
+    let output = command()
+        .args(["--listen", "127.0.0.1:0", "--no-seed", "--db"])
+        .arg(dir.path().join("db.sqlite"))
+        .arg("--jwt-private-key")
+        .arg(&private_key)
+        .arg("--jwt-public-key")
+        .arg(&wrong_public)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "must not announce readiness");
+    assert!(stderr(&output).contains("does not verify"), "{}", stderr(&output));
+}
