@@ -1,11 +1,11 @@
 //! The running proxy's state: one immutable [`Snapshot`] behind one [`ArcSwap`].
 //!
 //! A snapshot is everything a request needs to be routed and forwarded: the validated
-//! config, the compiled [`RouteTable`], the upstreams with their pooled clients and the
+//! config, the compiled [`RouteTable`], the upstreams with their connection pools and the
 //! per-route metric handles. A request loads the snapshot once, at its start, and uses
 //! that one to the end, so a reload never changes the table under a request. Reloads
-//! build a new snapshot off the request path and swap it in atomically; upstream clients
-//! (and so their pools of warm connections) are carried over when an upstream's settings
+//! build a new snapshot off the request path and swap it in atomically; upstream connection
+//! pools (and so their warm connections) are carried over when an upstream's settings
 //! did not change.
 
 use std::path::{Path, PathBuf};
@@ -15,19 +15,13 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use http::uri::{Authority, Scheme};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::Histogram;
 use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, UpstreamConfig};
 use crate::metrics::Metrics;
+use crate::proxy::pool::ConnectionPool;
 use crate::router::RouteTable;
-
-/// The pooled HTTP client used for one upstream.
-pub type UpstreamClient = Client<HttpConnector, Incoming>;
 
 /// Index of an upstream in [`Snapshot::upstreams`].
 pub type UpstreamId = usize;
@@ -83,19 +77,19 @@ pub struct Upstream {
     pub scheme: Scheme,
     /// Authority of its URL.
     pub authority: Authority,
-    /// Pooled keep-alive clients, one per proxy worker thread, so that a request and the
+    /// Keep-alive connection pools, one per proxy worker thread, so that a request and the
     /// upstream connection it uses are driven by the same thread (see [`crate::server`]).
-    clients: Box<[UpstreamClient]>,
+    pools: Arc<[Arc<ConnectionPool>]>,
     /// Duration histogram for requests that matched no route and came here.
     pub default_duration: Histogram,
 }
 
 impl Upstream {
-    /// The client of the calling worker thread.
+    /// The connection pool of the calling worker thread.
     #[inline]
-    pub fn client(&self) -> &UpstreamClient {
+    pub fn pool(&self) -> &Arc<ConnectionPool> {
         let worker = crate::server::worker_index();
-        &self.clients[worker % self.clients.len()]
+        &self.pools[worker % self.pools.len()]
     }
 }
 
@@ -125,17 +119,17 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
 }
 
-/// An upstream the config names could not be turned into a client (a validated config
+/// An upstream the config names could not be turned into a pool (a validated config
 /// makes this impossible; kept as an error rather than a panic).
 #[derive(Debug, thiserror::Error)]
 #[error("upstream `{0}` is not usable: {1}")]
 pub struct SnapshotError(String, String);
 
 impl Snapshot {
-    /// Builds a snapshot, reusing the clients of `previous` for upstreams whose settings
+    /// Builds a snapshot, reusing the connection pools of `previous` for upstreams whose settings
     /// are unchanged so their connection pools stay warm across reloads.
     ///
-    /// `workers` is the number of proxy worker threads; each gets its own client per upstream.
+    /// `workers` is the number of proxy worker threads; each gets its own pool per upstream.
     pub fn build(
         table: Table,
         previous: Option<&Snapshot>,
@@ -146,9 +140,9 @@ impl Snapshot {
         for (name, config) in &table.config.upstreams {
             let reused = previous
                 .and_then(|p| p.upstreams.iter().find(|u| u.config == *config))
-                .filter(|u| u.clients.len() == workers)
-                .map(|u| u.clients.clone());
-            let clients = reused.unwrap_or_else(|| (0..workers.max(1)).map(|_| new_client(config)).collect());
+                .filter(|u| u.pools.len() == workers.max(1))
+                .map(|u| u.pools.clone());
+            let pools = reused.unwrap_or_else(|| (0..workers.max(1)).map(|_| new_pool(config)).collect());
             let scheme = config
                 .url
                 .scheme()
@@ -164,7 +158,7 @@ impl Snapshot {
                 config: config.clone(),
                 scheme,
                 authority,
-                clients,
+                pools,
                 default_duration: metrics.request_duration.with_label_values(&["default", name]),
             });
         }
@@ -199,16 +193,20 @@ impl Snapshot {
     }
 }
 
-fn new_client(config: &UpstreamConfig) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(config.connect_timeout));
-    connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(config.pool_idle_timeout)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
+fn new_pool(config: &UpstreamConfig) -> Arc<ConnectionPool> {
+    let address = config
+        .url
+        .authority()
+        .map(|a| match a.port_u16() {
+            Some(_) => a.as_str().to_owned(),
+            None => format!("{}:80", a.host()),
+        })
+        .unwrap_or_default();
+    Arc::new(ConnectionPool::new(
+        address,
+        config.connect_timeout,
+        config.pool_idle_timeout,
+    ))
 }
 
 /// The outcome of the load attempts so far.

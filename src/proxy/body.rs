@@ -20,12 +20,14 @@ use hyper::body::Incoming;
 use prometheus::Histogram;
 
 use crate::metrics::{Metrics, method_label};
+use crate::proxy::pool::Lease;
 
 /// Target of the access log, so it can be filtered on its own (`RUST_LOG=strangler::access=off`).
 pub const ACCESS_LOG: &str = "strangler::access";
 
 enum Inner {
-    Upstream(Incoming),
+    /// A streamed upstream body, and the connection it arrives on until it is complete.
+    Upstream(Incoming, Option<Lease>),
     Full(Option<Bytes>),
 }
 
@@ -42,10 +44,18 @@ impl std::fmt::Debug for ResponseBody {
 }
 
 impl ResponseBody {
-    /// A body streamed from an upstream.
-    pub fn upstream(body: Incoming) -> Self {
+    /// A body streamed from an upstream; `lease` goes back to its pool once the body is
+    /// complete (at once if it is empty).
+    pub fn upstream(body: Incoming, lease: Option<Lease>) -> Self {
+        let lease = match lease {
+            Some(lease) if body.is_end_stream() => {
+                lease.give_back();
+                None
+            }
+            other => other,
+        };
         Self {
-            inner: Inner::Upstream(body),
+            inner: Inner::Upstream(body, lease),
             finish: None,
         }
     }
@@ -81,7 +91,18 @@ impl Body for ResponseBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
         let polled = match &mut this.inner {
-            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Inner::Upstream(body, lease) => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                let complete = match &polled {
+                    Poll::Ready(None) => true,
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                    _ => false,
+                };
+                if complete && let Some(lease) = lease.take() {
+                    lease.give_back();
+                }
+                polled
+            }
             Inner::Full(chunk) => Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
         };
         if let (Poll::Ready(Some(Ok(frame))), Some(finish)) = (&polled, &mut this.finish)
@@ -97,14 +118,14 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
-            Inner::Upstream(body) => body.is_end_stream(),
+            Inner::Upstream(body, _) => body.is_end_stream(),
             Inner::Full(chunk) => chunk.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Upstream(body) => body.size_hint(),
+            Inner::Upstream(body, _) => body.size_hint(),
             Inner::Full(chunk) => SizeHint::with_exact(chunk.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }

@@ -11,6 +11,7 @@ use std::io;
 use http::StatusCode;
 
 use crate::path::PathError;
+use crate::proxy::pool::SendError;
 
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,37 +56,34 @@ impl UpstreamErrorKind {
     }
 }
 
-/// Classifies a client error by walking its chain of causes.
-pub fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamErrorKind {
-    let mut timed_out = false;
-    let mut reset = false;
-    let mut source: Option<&(dyn StdError + 'static)> = error.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            match io.kind() {
-                io::ErrorKind::TimedOut => timed_out = true,
-                io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe
-                | io::ErrorKind::UnexpectedEof => reset = true,
-                _ => {}
+/// Classifies a failed exchange.
+pub fn classify(error: &SendError) -> UpstreamErrorKind {
+    match error {
+        SendError::ConnectTimeout => UpstreamErrorKind::Timeout,
+        SendError::Connect(e) if e.kind() == io::ErrorKind::TimedOut => UpstreamErrorKind::Timeout,
+        SendError::Connect(_) => UpstreamErrorKind::Connect,
+        SendError::Handshake(e) | SendError::Exchange(e) => {
+            let mut reset = e.is_incomplete_message() || e.is_canceled() || e.is_closed();
+            let mut source: Option<&(dyn StdError + 'static)> = e.source();
+            while let Some(cause) = source {
+                if let Some(io) = cause.downcast_ref::<io::Error>() {
+                    match io.kind() {
+                        io::ErrorKind::TimedOut => return UpstreamErrorKind::Timeout,
+                        io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::UnexpectedEof => reset = true,
+                        _ => {}
+                    }
+                }
+                source = cause.source();
+            }
+            if reset {
+                UpstreamErrorKind::Reset
+            } else {
+                UpstreamErrorKind::Other
             }
         }
-        if let Some(h) = cause.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_canceled())
-        {
-            reset = true;
-        }
-        source = cause.source();
-    }
-    if timed_out {
-        UpstreamErrorKind::Timeout
-    } else if error.is_connect() {
-        UpstreamErrorKind::Connect
-    } else if reset {
-        UpstreamErrorKind::Reset
-    } else {
-        UpstreamErrorKind::Other
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod body;
 pub mod error;
 pub mod headers;
+pub mod pool;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -135,28 +136,26 @@ impl Proxy {
         finish.count_request = true;
         finish.path = log_on.then(|| path.to_owned());
 
-        let uri = match Uri::builder()
-            .scheme(upstream.scheme.clone())
-            .authority(upstream.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-        {
-            Ok(uri) => uri,
-            Err(_) => return self.respond_text(StatusCode::BAD_REQUEST, "bad request target\n".to_owned(), finish),
-        };
+        // Origin-form towards the upstream: the path and query only.
+        let uri = Uri::from(path_and_query);
 
         let upgrade = headers::is_upgrade_request(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         prepare_request_headers(&mut parts.headers, &request_id, client, upgrade);
+        if !parts.headers.contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let upstream_request = Request::from_parts(parts, body);
 
         let timeout = upstream.config.request_timeout;
-        let outcome = tokio::time::timeout(timeout, upstream.client().request(upstream_request)).await;
-        let mut response = match outcome {
-            Ok(Ok(response)) => response,
+        let outcome = tokio::time::timeout(timeout, upstream.pool().send(upstream_request)).await;
+        let (mut response, lease) = match outcome {
+            Ok(Ok(exchange)) => exchange,
             Ok(Err(e)) => {
                 let kind = classify(&e);
                 tracing::warn!(
@@ -202,7 +201,9 @@ impl Proxy {
         headers::append_via(headers);
         headers.insert(&X_REQUEST_ID, request_id);
         finish.status = response.status();
-        response.map(|body| ResponseBody::upstream(body).with_finish(finish))
+        // An upgraded connection belongs to the tunnel now; never back to the pool.
+        let lease = (!switching).then_some(lease);
+        response.map(|body| ResponseBody::upstream(body, lease).with_finish(finish))
     }
 
     fn refuse(&self, refusal: Refusal, mut finish: Finish, path: Option<String>) -> Response<ResponseBody> {
