@@ -685,3 +685,122 @@ pub fn position_of(text: &str, needle: &str) -> (usize, usize) {
     let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
     (line, column)
 }
+
+// ---- Helpers for mythoughts.rs and browser.rs: the MyThoughts demo behind the proxy ----
+
+/// How long a changed routes file may take to be in force in the demo.
+pub const DEMO_RELOAD_WITHIN: Duration = Duration::from_secs(5);
+
+/// The whole MyThoughts demo (monolith, services, proxy) on ephemeral loopback ports, its
+/// data (SQLite, JWT keys, the routes copy) in a fresh temp dir. Keep the dir alive as long
+/// as the demo; call `demo.shutdown()` at the end.
+pub async fn start_demo() -> (tempfile::TempDir, mythoughts_demo::Demo) {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = mythoughts_demo::Demo::start(mythoughts_demo::Options {
+        routes: mythoughts_demo::repository_routes(),
+        data_dir: dir.path().join("data"),
+        placement: mythoughts_demo::Placement::Ephemeral,
+        fast_passwords: true,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the demo did not start: {e}"));
+    (dir, demo)
+}
+
+/// `text` (a routes.toml) with the `stage = ...` line of each named route replaced.
+/// Comments and everything else are kept; each route must have exactly one uncommented
+/// `stage` line after its `name` line.
+pub fn with_stages(text: &str, stages: &[(&str, &str)]) -> String {
+    let mut current: Option<String> = None;
+    let mut replaced = vec![0usize; stages.len()];
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            current = None;
+        }
+        if let Some(rest) = trimmed.strip_prefix("name") {
+            let value = rest
+                .trim_start()
+                .strip_prefix('=')
+                .map(|v| v.trim().trim_matches('"').to_owned());
+            current = value.or(current);
+        }
+        let target = current
+            .as_deref()
+            .and_then(|name| stages.iter().position(|(route, _)| *route == name));
+        match target {
+            Some(index) if trimmed.starts_with("stage") => {
+                out.push_str(&format!("stage = \"{}\"\n", stages[index].1));
+                replaced[index] += 1;
+            }
+            _ => out.push_str(line),
+        }
+    }
+    for ((route, _), count) in stages.iter().zip(replaced) {
+        assert_eq!(count, 1, "route `{route}` has {count} `stage` lines in the routes file");
+    }
+    out
+}
+
+/// Sets the stage of the named routes in the demo's routes file (write a temp file,
+/// rename it over, as editors do) and waits until the proxy has that table in force.
+/// Returns its version.
+pub async fn set_stages(demo: &mythoughts_demo::Demo, stages: &[(&str, &str)]) -> String {
+    let text = tokio::fs::read_to_string(&demo.routes).await.unwrap();
+    let updated = with_stages(&text, stages);
+    let version = strangler::config::version_of(&updated);
+    let mut status = demo.proxy_state.subscribe();
+    let tmp = demo.routes.with_file_name(".routes.toml.tmp");
+    tokio::fs::write(&tmp, &updated).await.unwrap();
+    tokio::fs::rename(&tmp, &demo.routes).await.unwrap();
+    let seen = tokio::time::timeout(DEMO_RELOAD_WITHIN, status.wait_for(|s| s.version == version))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "stages {stages:?} (version {version}) not in force within {DEMO_RELOAD_WITHIN:?}; last status: {:?}",
+                demo.proxy_state.subscribe().borrow()
+            )
+        })
+        .expect("state dropped")
+        .clone();
+    assert_eq!(seen.last_error, None, "the flipped table was rejected");
+    version
+}
+
+/// The Prometheus text of the admin listener at `admin`.
+pub async fn metrics_text(admin: SocketAddr) -> String {
+    let answer = get(&format!("http://{admin}/metrics")).await;
+    assert_eq!(answer.status, 200, "admin /metrics: {}", answer.body);
+    answer.body
+}
+
+/// The sum of the `strangler_requests_total` samples whose labels include every
+/// `key="value"` of `labels` (other labels, e.g. method and status, summed over).
+pub fn requests_total(metrics_text: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics_text
+        .lines()
+        .filter_map(|line| line.strip_prefix("strangler_requests_total{"))
+        .filter_map(|rest| rest.split_once("} "))
+        .filter(|(set, _)| {
+            labels
+                .iter()
+                .all(|(key, value)| set.split(',').any(|pair| pair == format!("{key}=\"{value}\"")))
+        })
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// The `strangler_requests_total` count for `labels` (see [`requests_total`]), once it
+/// satisfies `accept` or 5 s have passed (a request is counted when its response body
+/// finishes, which can trail the client's last read by a moment). Returns the last count.
+pub async fn wait_requests_total(admin: SocketAddr, labels: &[(&str, &str)], accept: impl Fn(f64) -> bool) -> f64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let value = requests_total(&metrics_text(admin).await, labels);
+        if accept(value) || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::task::yield_now().await;
+    }
+}

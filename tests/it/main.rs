@@ -5,8 +5,10 @@
 
 mod admin;
 mod attacks;
+mod browser;
 mod cli;
 mod common;
 mod forwarding;
+mod mythoughts;
 mod reload;
 mod smoke;

@@ -1,0 +1,338 @@
+//! A real browser through the proxy: headless Chromium, driven over WebDriver by
+//! chromedriver, logs in on the monolith, posts a thought and finds it on the search page
+//! that the frontend service renders from the thoughts service. Screenshots of the list
+//! and search pages go to `target/screenshots/` (or `$CARGO_TARGET_DIR/screenshots/`).
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test says it is
+//! skipped and passes, unless `STRANGLER_REQUIRE_BROWSER=1` (as in CI), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use crate::common::*;
+
+/// Set to `1` to fail, rather than skip, when the browser is missing.
+const REQUIRE_BROWSER: &str = "STRANGLER_REQUIRE_BROWSER";
+const INSTALL_HINT: &str = "apt-get install chromium chromium-driver";
+
+/// How long chromedriver may take to start and answer `/status`.
+const DRIVER_READY_WITHIN: Duration = Duration::from_secs(20);
+/// How long the whole browser session may take.
+const SESSION_WITHIN: Duration = Duration::from_secs(120);
+/// How long one page may take to show what the test waits for.
+const PAGE_WITHIN: Duration = Duration::from_secs(15);
+
+/// Bruce's oldest seed thought, shown on his list page.
+const SEED_TEXT: &str = "Gamma ray test in a few minutes. What could possibly go wrong?";
+
+/// The first of `names` found on `PATH` (or in /usr/bin).
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .collect();
+    names
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Where screenshots go: `$CARGO_TARGET_DIR/screenshots` or the workspace's `target/screenshots`.
+fn screenshot_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| if dir.is_absolute() { dir } else { workspace.join(dir) })
+        .unwrap_or_else(|| workspace.join("target"));
+    target.join("screenshots")
+}
+
+/// A running chromedriver in its own process group. Dropping it kills the group, so a
+/// browser it started does not outlive a failed test.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver on a free loopback port (chromedriver has no `--port=0`: a port
+    /// is found by binding `127.0.0.1:0`, and the start retried once if another process
+    /// took it meanwhile) and waits until `/status` says it is ready.
+    async fn start(program: &Path, dir: &Path) -> ChromeDriver {
+        let log = dir.join("chromedriver.log");
+        for attempt in 1..=2 {
+            let port = {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                listener.local_addr().unwrap().port()
+            };
+            let mut child = Command::new(program)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+            let stdout = child.stdout.take().unwrap();
+            let mut lines = BufReader::new(stdout).lines();
+            // It prints "ChromeDriver was started successfully on port N." once listening,
+            // and exits if the port is taken.
+            let started = tokio::time::timeout(DRIVER_READY_WITHIN, async {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.contains("started successfully") {
+                        return true;
+                    }
+                }
+                false
+            })
+            .await
+            .unwrap_or_else(|_| panic!("chromedriver did not start within {DRIVER_READY_WITHIN:?}"));
+            if !started {
+                // Its stdout closed: it exited, or is about to.
+                let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+                assert!(attempt < 2, "chromedriver stopped ({status:?}) twice; log:\n{log_text}");
+                continue;
+            }
+            // Keep draining its stdout so that it never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            let driver = ChromeDriver {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log,
+            };
+            driver.until_ready().await;
+            return driver;
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// Polls `/status` (every 100 ms, at most [`DRIVER_READY_WITHIN`]) until `ready`.
+    async fn until_ready(&self) {
+        let http = client();
+        let status_url = format!("{}/status", self.url);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let attempts = DRIVER_READY_WITHIN.as_millis() / 100;
+        let mut last = String::from("no answer");
+        for _ in 0..attempts {
+            tick.tick().await;
+            let request = http::Request::get(&status_url).body(full("")).unwrap();
+            let answer = tokio::time::timeout(Duration::from_secs(2), http.request(request)).await;
+            if let Ok(Ok(response)) = answer {
+                use http_body_util::BodyExt;
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let status: Value = serde_json::from_slice(&body).unwrap_or_default();
+                if status["value"]["ready"] == json!(true) {
+                    return;
+                }
+                last = String::from_utf8_lossy(&body).into_owned();
+            }
+        }
+        panic!(
+            "chromedriver at {} not ready within {DRIVER_READY_WITHIN:?}: {last}\nlog:\n{}",
+            self.url,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    async fn stop(mut self) {
+        self.kill_group();
+        let _ = self.child.kill().await;
+    }
+
+    /// Kills chromedriver's process group: chromedriver and the browser it launched.
+    fn kill_group(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
+}
+
+/// Opens a WebDriver session on headless Chromium with a profile in `profile`.
+async fn open_browser(driver: &ChromeDriver, chromium: &Path, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("browserName".into(), json!("chrome"));
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1200,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connect = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await;
+    connect.unwrap_or_else(|e| {
+        panic!(
+            "no browser session: {e}\nchromedriver log:\n{}",
+            std::fs::read_to_string(&driver.log).unwrap_or_default()
+        )
+    })
+}
+
+/// The texts of the thought cards on the current page, in page order.
+async fn card_texts(browser: &Client) -> Vec<String> {
+    let mut texts = Vec::new();
+    for card in browser.find_all(Locator::Css("article.card p")).await.unwrap() {
+        texts.push(card.text().await.unwrap());
+    }
+    texts
+}
+
+/// Waits until the browser is at `path` (with query) on the current origin.
+async fn until_at(browser: &Client, path: &str) {
+    let want = browser.current_url().await.unwrap().join(path).unwrap();
+    let reached = browser.wait().at_most(PAGE_WITHIN).for_url(&want).await;
+    if let Err(e) = reached {
+        let at = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        panic!("the browser did not reach {want} within {PAGE_WITHIN:?} (at {at}): {e}");
+    }
+}
+
+/// Saves a screenshot of the current page as `dir/name` and returns the path.
+async fn screenshot(browser: &Client, dir: &Path, name: &str) -> PathBuf {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {} bytes", png.len());
+    let path = dir.join(name);
+    std::fs::write(&path, &png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    println!("screenshot: {}", path.display());
+    path
+}
+
+/// Finds the element `css` selects (failing the test if there is none).
+async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    let found = browser.find(Locator::Css(css)).await;
+    found.unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
+}
+
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    element(browser, css).await.send_keys(text).await.unwrap();
+}
+
+async fn click(browser: &Client, css: &str) {
+    element(browser, css).await.click().await.unwrap();
+}
+
+/// The journey: log in, see the seed thoughts, post one, search for it.
+async fn drive(browser: &Client, proxy: std::net::SocketAddr, shots: &Path) -> Vec<PathBuf> {
+    let word = "quasarpickle";
+    let text = format!("Found a <b>{word}</b> & it's \"green\"");
+
+    // Log in on the monolith's form.
+    browser.goto(&format!("http://{proxy}/login/")).await.unwrap();
+    type_into(browser, "form[action='/login/'] input[name='username']", "bruce").await;
+    let password = mythoughts_common::seed::SEED_PASSWORD;
+    type_into(browser, "form[action='/login/'] input[name='password']", password).await;
+    click(browser, "form[action='/login/'] button[type='submit']").await;
+    until_at(browser, "/").await;
+    assert_eq!(browser.title().await.unwrap(), "Your thoughts · MyThoughts");
+    let texts = card_texts(browser).await;
+    assert!(texts.iter().any(|t| t == SEED_TEXT), "{SEED_TEXT:?} not in {texts:?}");
+
+    // Post through the form on the list page (to the monolith's /thoughts/new).
+    type_into(browser, "form[action='/thoughts/new'] textarea[name='text']", &text).await;
+    click(browser, "form[action='/thoughts/new'] button[type='submit']").await;
+    until_at(browser, "/thoughts/").await;
+    let texts = card_texts(browser).await;
+    assert_eq!(texts.first(), Some(&text), "the new thought is not first: {texts:?}");
+    assert!(texts.iter().any(|t| t == SEED_TEXT), "{texts:?}");
+    let injected = browser.find_all(Locator::Css("article.card b")).await.unwrap();
+    assert!(injected.is_empty(), "the thought's markup was rendered, not escaped");
+    let list = screenshot(browser, shots, "mythoughts-list.png").await;
+
+    // Search with the search box in the navigation bar (to the frontend service).
+    type_into(browser, "form[role='search'] input[name='search']", word).await;
+    click(browser, "form[role='search'] button[type='submit']").await;
+    until_at(browser, &format!("/search?search={word}")).await;
+    let heading = element(browser, "main h1").await.text().await.unwrap();
+    assert_eq!(heading, format!("Search: {word}"));
+    let texts = card_texts(browser).await;
+    assert_eq!(texts, std::slice::from_ref(&text), "search results");
+    let found = screenshot(browser, shots, "mythoughts-search.png").await;
+    vec![list, found]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_logs_in_posts_and_finds_the_thought_through_the_proxy() {
+    let (Some(chromium), Some(chromedriver)) = (
+        find_program(&["chromium", "chromium-browser"]),
+        find_program(&["chromedriver"]),
+    ) else {
+        let required = std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{REQUIRE_BROWSER}=1 but chromium or chromedriver is not installed; install them with `{INSTALL_HINT}`"
+        );
+        eprintln!("skipped: chromium not installed ({INSTALL_HINT})");
+        return;
+    };
+
+    let (dir, demo) = start_demo().await;
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("cannot create {}: {e}", shots.display()));
+    let driver = ChromeDriver::start(&chromedriver, dir.path()).await;
+    let profile = dir.path().join("chromium-profile");
+    let browser = open_browser(&driver, &chromium, &profile).await;
+
+    let journey = tokio::time::timeout(SESSION_WITHIN, drive(&browser, demo.proxy, &shots)).await;
+    let saved = journey.unwrap_or_else(|_| panic!("the browser session took longer than {SESSION_WITHIN:?}"));
+    for path in &saved {
+        let size = std::fs::metadata(path).unwrap().len();
+        assert!(size > 10_000, "{} is only {size} bytes: a blank page?", path.display());
+    }
+
+    // The requests went where routes.toml says: pages and the form post to the monolith,
+    // the search page to the frontend.
+    let metrics = metrics_text(demo.admin).await;
+    let search = requests_total(&metrics, &[("route", "search-page"), ("upstream", "frontend")]);
+    assert!(
+        search >= 1.0,
+        "the search page was not served by the frontend:\n{metrics}"
+    );
+    let posted = [("route", "default"), ("upstream", "legacy"), ("method", "POST")];
+    assert!(
+        requests_total(&metrics, &posted) >= 2.0,
+        "login and post not on the monolith:\n{metrics}"
+    );
+
+    browser.close().await.unwrap();
+    driver.stop().await;
+    demo.shutdown().await;
+}
