@@ -1,7 +1,7 @@
 //! A real browser through the proxy: headless Chromium, driven over WebDriver by
 //! chromedriver, logs in on the monolith, posts a thought and finds it on the search page
 //! that the frontend service renders from the thoughts service. Screenshots of the list
-//! and search pages go to `target/screenshots/` (or `$CARGO_TARGET_DIR/screenshots/`).
+//! and search pages go to the workspace's `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test says it is
 //! skipped and passes, unless `STRANGLER_REQUIRE_BROWSER=1` (as in CI), where it fails.
@@ -45,14 +45,10 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Where screenshots go: `$CARGO_TARGET_DIR/screenshots` or the workspace's `target/screenshots`.
+/// Where screenshots go: the workspace's `target/screenshots`, even when builds go to a
+/// `CARGO_TARGET_DIR` elsewhere (CI keeps them as artifacts of the clone).
 fn screenshot_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| if dir.is_absolute() { dir } else { workspace.join(dir) })
-        .unwrap_or_else(|| workspace.join("target"));
-    target.join("screenshots")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots")
 }
 
 /// A running chromedriver in its own process group. Dropping it kills the group, so a
