@@ -27,6 +27,7 @@ fn table(n: usize) -> (Vec<RouteConfig>, RouteTable) {
                 stage: Stage::New,
                 legacy: "legacy".into(),
                 new: Some("new".into()),
+                canary: None,
                 location: Location::default(),
             }
         })

@@ -84,6 +84,10 @@ impl Admin {
                     "stage": r.stage.as_str(),
                     "legacy": r.legacy,
                     "new": r.new,
+                    "canary": r.canary.as_ref().map(|c| json!({
+                        "percent": f64::from(c.basis_points) / 100.0,
+                        "sticky": c.sticky.as_ref().map(ToString::to_string),
+                    })),
                 })
             })
             .collect();

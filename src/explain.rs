@@ -98,6 +98,19 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
             } else {
                 reason
             };
+            let reason = match (&r.canary, &r.new) {
+                (Some(split), Some(new)) if r.stage == crate::config::Stage::Canary => format!(
+                    "{reason}; stage canary: {}% of requests go to `{new}`{}, the rest to `{}`",
+                    f64::from(split.basis_points) / 100.0,
+                    split
+                        .sticky
+                        .as_ref()
+                        .map(|k| format!(" (sticky by {k})"))
+                        .unwrap_or_default(),
+                    r.legacy
+                ),
+                _ => reason,
+            };
             (
                 Some(r.name.clone()),
                 m.kind.as_str().to_owned(),

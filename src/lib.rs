@@ -8,6 +8,7 @@
 //! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
 //! - [`path`]: request path normalisation (what matches is what the upstream sees);
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
+//! - [`canary`]: consistent placement of requests on a canary route;
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
 //! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
 //! - [`server`]: accept loops, connection settings, graceful drain;
@@ -18,6 +19,7 @@
 //! - [`cli`]: the command line; `main.rs` only wires it up.
 
 pub mod admin;
+pub mod canary;
 pub mod cli;
 pub mod config;
 pub mod explain;

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub config_info: IntGaugeVec,
     /// `strangler_inflight_requests`
     pub inflight: IntGauge,
+    /// `strangler_canary_requests_total{route,side}`: where canary routes placed requests.
+    pub canary: IntCounterVec,
     /// `strangler_rejected_requests_total{reason}`: requests answered by the proxy itself
     /// before any route was chosen (bad path, CONNECT).
     pub rejected: IntCounterVec,
@@ -79,6 +81,14 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let canary = IntCounterVec::new(
+            Opts::new(
+                "strangler_canary_requests_total",
+                "Requests of canary routes, by side (legacy, new)",
+            ),
+            &["route", "side"],
+        )?;
+        registry.register(Box::new(canary.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -99,6 +109,7 @@ impl Metrics {
             config_info,
             inflight,
             rejected,
+            canary,
         })
     }
 

@@ -389,6 +389,7 @@ mod tests {
             stage: Stage::Legacy,
             legacy: "legacy".to_owned(),
             new: None,
+            canary: None,
             location: Location::default(),
         }
     }

@@ -15,10 +15,10 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use http::uri::{Authority, Scheme};
-use prometheus::Histogram;
+use prometheus::{Histogram, IntCounter};
 use tokio::sync::watch;
 
-use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, UpstreamConfig};
+use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, Stage, UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::proxy::pool::ConnectionPool;
 use crate::router::RouteTable;
@@ -98,10 +98,29 @@ impl Upstream {
 pub struct Route {
     /// Name from routes.toml.
     pub name: Arc<str>,
-    /// The upstream its stage sends traffic to.
+    /// The upstream its stage sends traffic to (for a canary: the legacy side).
     pub upstream: UpstreamId,
     /// Duration histogram for this route and its upstream.
     pub duration: Histogram,
+    /// At stage `canary`: the split.
+    pub canary: Option<CanarySplit>,
+}
+
+/// How a canary route splits its traffic.
+#[derive(Debug)]
+pub struct CanarySplit {
+    /// Share of the new side, in basis points.
+    pub basis_points: u32,
+    /// What keeps a user on one side.
+    pub sticky: Option<crate::config::StickyKey>,
+    /// The new upstream.
+    pub new: UpstreamId,
+    /// Duration histogram for this route and its new upstream.
+    pub new_duration: Histogram,
+    /// `strangler_canary_requests_total{route, side="legacy"}`
+    pub to_legacy: IntCounter,
+    /// `strangler_canary_requests_total{route, side="new"}`
+    pub to_new: IntCounter,
 }
 
 /// Everything a request needs, immutable.
@@ -172,10 +191,22 @@ impl Snapshot {
         let mut routes = Vec::with_capacity(table.config.routes.len());
         for route in &table.config.routes {
             let target = route.target();
+            let canary = match (route.stage, &route.canary, &route.new) {
+                (Stage::Canary, Some(split), Some(new)) => Some(CanarySplit {
+                    basis_points: split.basis_points,
+                    sticky: split.sticky.clone(),
+                    new: find(new)?,
+                    new_duration: metrics.request_duration.with_label_values(&[&route.name, new]),
+                    to_legacy: metrics.canary.with_label_values(&[&route.name, "legacy"]),
+                    to_new: metrics.canary.with_label_values(&[&route.name, "new"]),
+                }),
+                _ => None,
+            };
             routes.push(Route {
                 name: Arc::from(route.name.as_str()),
                 upstream: find(target)?,
                 duration: metrics.request_duration.with_label_values(&[&route.name, target]),
+                canary,
             });
         }
         Ok(Self {

@@ -171,6 +171,8 @@ impl PathPattern {
 pub enum Stage {
     /// Everything goes to the legacy upstream.
     Legacy,
+    /// `canary.percent` of the traffic goes to the new upstream, the rest to legacy.
+    Canary,
     /// Everything goes to the new upstream.
     New,
 }
@@ -180,9 +182,41 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Legacy => "legacy",
+            Stage::Canary => "canary",
             Stage::New => "new",
         }
     }
+}
+
+/// What keeps one user on one side of a canary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickyKey {
+    /// The value of this cookie.
+    Cookie(String),
+    /// The value of this request header.
+    Header(http::HeaderName),
+    /// The client's IP address.
+    ClientIp,
+}
+
+impl std::fmt::Display for StickyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StickyKey::Cookie(name) => write!(f, "cookie:{name}"),
+            StickyKey::Header(name) => write!(f, "header:{name}"),
+            StickyKey::ClientIp => f.write_str("client_ip"),
+        }
+    }
+}
+
+/// A route's canary settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryConfig {
+    /// Share of requests (or of sticky keys) sent to the new upstream, in basis points
+    /// (1/100 of a percent): `percent = 12.5` is 1250.
+    pub basis_points: u32,
+    /// What keeps a user on one side; without it each request is placed on its own.
+    pub sticky: Option<StickyKey>,
 }
 
 /// One `[[routes]]` entry, validated.
@@ -200,12 +234,15 @@ pub struct RouteConfig {
     pub legacy: String,
     /// The new upstream, if one is set.
     pub new: Option<String>,
+    /// Canary split, if the route has one (used at stage `canary`).
+    pub canary: Option<CanaryConfig>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
 }
 
 impl RouteConfig {
-    /// The upstream that gets this route's requests at its current stage.
+    /// The upstream that gets this route's requests at its current stage (for a canary,
+    /// the side that gets the rest: legacy).
     pub fn target(&self) -> &str {
         match (self.stage, &self.new) {
             (Stage::New, Some(new)) => new,
@@ -554,19 +591,56 @@ fn validate_route(
     let stage_at = raw.stage.as_ref().map_or(raw.name.span().start, |s| s.span().start);
     let stage = match raw.stage.as_ref().map(|s| s.get_ref().as_str()) {
         None | Some("legacy") => Some(Stage::Legacy),
+        Some("canary") => Some(Stage::Canary),
         Some("new") => Some(Stage::New),
-        Some(other @ ("shadow" | "canary")) => {
+        Some(other @ "shadow") => {
             errors.push(
                 stage_at,
-                format!("stage `{other}` is not supported yet; use `legacy` or `new`"),
+                format!("stage `{other}` is not supported yet; use `legacy`, `canary` or `new`"),
             );
             None
         }
         Some(other) => {
-            errors.push(stage_at, format!("unknown stage `{other}`, expected `legacy` or `new`"));
+            errors.push(
+                stage_at,
+                format!("unknown stage `{other}`, expected `legacy`, `canary` or `new`"),
+            );
             None
         }
     };
+    let canary = raw.canary.as_ref().and_then(|canary| {
+        let table = canary.get_ref();
+        let percent = *table.percent.get_ref();
+        let basis_points = if (0.0..=100.0).contains(&percent) {
+            Some((percent * 100.0).round() as u32)
+        } else {
+            errors.push(
+                table.percent.span().start,
+                format!("`canary.percent` must be between 0 and 100, got {percent}"),
+            );
+            None
+        };
+        let sticky = match &table.sticky {
+            None => Some(None),
+            Some(sticky) => match parse_sticky(sticky.get_ref()) {
+                Ok(key) => Some(Some(key)),
+                Err(message) => {
+                    errors.push(sticky.span().start, message);
+                    None
+                }
+            },
+        };
+        Some(CanaryConfig {
+            basis_points: basis_points?,
+            sticky: sticky?,
+        })
+    });
+    if stage == Some(Stage::Canary) && raw.canary.is_none() {
+        errors.push(
+            stage_at,
+            format!("route `{name}` is at stage `canary` but has no `canary = {{ percent = … }}`"),
+        );
+    }
 
     let legacy = match &raw.legacy {
         Some(l) => {
@@ -583,10 +657,13 @@ fn validate_route(
         }
         n.get_ref().clone()
     });
-    if stage == Some(Stage::New) && new.is_none() {
+    if matches!(stage, Some(Stage::New | Stage::Canary)) && new.is_none() {
         errors.push(
             stage_at,
-            format!("route `{name}` is at stage `new` but names no `new` upstream"),
+            format!(
+                "route `{name}` is at stage `{}` but names no `new` upstream",
+                raw.stage.as_ref().map_or("new", |s| s.get_ref().as_str())
+            ),
         );
     }
 
@@ -600,6 +677,7 @@ fn validate_route(
         stage: stage?,
         legacy: legacy?,
         new,
+        canary,
         location: errors.location(at),
     })
 }
@@ -665,6 +743,23 @@ fn check_template(p: &str) -> Result<(), String> {
             "template `{p}` is not normalised (dot-segments, empty segments or percent-encoded unreserved characters)"
         )),
         Err(e) => Err(format!("bad template `{p}`: {e}")),
+    }
+}
+
+/// `cookie:NAME`, `header:NAME` or `client_ip`.
+fn parse_sticky(text: &str) -> Result<StickyKey, String> {
+    let bad = || format!("bad `canary.sticky` `{text}`: expected `cookie:NAME`, `header:NAME` or `client_ip`");
+    match text.split_once(':') {
+        None if text == "client_ip" => Ok(StickyKey::ClientIp),
+        Some(("cookie", name))
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'=' && b != b';') =>
+        {
+            Ok(StickyKey::Cookie(name.to_owned()))
+        }
+        Some(("header", name)) => http::HeaderName::from_bytes(name.as_bytes())
+            .map(StickyKey::Header)
+            .map_err(|_| bad()),
+        _ => Err(bad()),
     }
 }
 

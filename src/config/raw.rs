@@ -38,4 +38,13 @@ pub(super) struct Route {
     pub stage: Option<Spanned<String>>,
     pub new: Option<Spanned<String>>,
     pub legacy: Option<Spanned<String>>,
+    pub canary: Option<Spanned<Canary>>,
+}
+
+/// `canary = { percent = 10, sticky = "cookie:session" }` in a route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Canary {
+    pub percent: Spanned<f64>,
+    pub sticky: Option<Spanned<String>>,
 }

@@ -221,3 +221,39 @@ fn arbitrary_bytes_never_panic() {
         assert!(parse_str("f", text).is_err());
     }
 }
+
+#[test]
+fn canary_stage_and_settings() {
+    let text = GOOD.replace(
+        "stage = \"new\"\nnew = \"thoughts\"",
+        "stage = \"canary\"\nnew = \"thoughts\"\ncanary = { percent = 12.5, sticky = \"cookie:session\" }",
+    );
+    let c = parse_str("routes.toml", &text).unwrap();
+    assert_eq!(c.routes[0].stage, Stage::Canary);
+    assert_eq!(
+        c.routes[0].canary,
+        Some(CanaryConfig {
+            basis_points: 1250,
+            sticky: Some(StickyKey::Cookie("session".into()))
+        })
+    );
+    for (canary, what) in [
+        ("canary = { percent = 120.0 }", "between 0 and 100"),
+        ("canary = { percent = 10.0, sticky = \"ip\" }", "bad `canary.sticky`"),
+        (
+            "canary = { percent = 10.0, sticky = \"header:bad header\" }",
+            "bad `canary.sticky`",
+        ),
+        ("canary = { percent = 10.0, share = 1 }", "share"),
+    ] {
+        let text = GOOD.replace(
+            "stage = \"new\"\nnew = \"thoughts\"",
+            &format!("stage = \"canary\"\nnew = \"thoughts\"\n{canary}"),
+        );
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{canary}: {errors:?}");
+        assert!(errors[0].contains(what), "{canary}: {errors:?}");
+    }
+    let errors = errors_of(&GOOD.replace("stage = \"new\"", "stage = \"canary\""));
+    assert!(errors.iter().any(|e| e.contains("has no `canary")), "{errors:?}");
+}

@@ -118,7 +118,26 @@ impl Proxy {
         let (route_name, upstream_id, duration) = match matched {
             Some(m) => {
                 let route = &snapshot.routes[m.route];
-                (route.name.clone(), route.upstream, route.duration.clone())
+                match &route.canary {
+                    Some(split)
+                        if crate::canary::place(
+                            &route.name,
+                            split.basis_points,
+                            split.sticky.as_ref(),
+                            request.headers(),
+                            client.ip(),
+                            request_id.as_bytes(),
+                        ) =>
+                    {
+                        split.to_new.inc();
+                        (route.name.clone(), split.new, split.new_duration.clone())
+                    }
+                    Some(split) => {
+                        split.to_legacy.inc();
+                        (route.name.clone(), route.upstream, route.duration.clone())
+                    }
+                    None => (route.name.clone(), route.upstream, route.duration.clone()),
+                }
             }
             None => {
                 let upstream = &snapshot.upstreams[snapshot.default_upstream];

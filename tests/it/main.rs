@@ -6,6 +6,7 @@
 mod admin;
 mod attacks;
 mod browser;
+mod canary;
 mod cli;
 mod common;
 mod forwarding;
