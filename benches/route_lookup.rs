@@ -28,6 +28,7 @@ fn table(n: usize) -> (Vec<RouteConfig>, RouteTable) {
                 legacy: "legacy".into(),
                 new: Some("new".into()),
                 canary: None,
+                fallback_max_body: None,
                 location: Location::default(),
             }
         })

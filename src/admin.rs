@@ -76,7 +76,7 @@ impl Admin {
             .routes
             .iter()
             .map(|r| {
-                json!({
+                let mut route = json!({
                     "name": r.name,
                     "kind": r.pattern.kind(),
                     "path": r.pattern.as_str(),
@@ -84,11 +84,23 @@ impl Admin {
                     "stage": r.stage.as_str(),
                     "legacy": r.legacy,
                     "new": r.new,
-                    "canary": r.canary.as_ref().map(|c| json!({
-                        "percent": f64::from(c.basis_points) / 100.0,
-                        "sticky": c.sticky.as_ref().map(ToString::to_string),
-                    })),
-                })
+                });
+                // Optional settings appear only on the routes that have them.
+                if let Some(fields) = route.as_object_mut() {
+                    if let Some(canary) = &r.canary {
+                        fields.insert(
+                            "canary".to_owned(),
+                            json!({
+                                "percent": f64::from(canary.basis_points) / 100.0,
+                                "sticky": canary.sticky.as_ref().map(ToString::to_string),
+                            }),
+                        );
+                    }
+                    if let Some(max_body) = r.fallback_max_body {
+                        fields.insert("fallback".to_owned(), json!({ "max_body": max_body }));
+                    }
+                }
+                route
             })
             .collect();
         json!({

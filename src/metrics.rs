@@ -27,6 +27,9 @@ pub struct Metrics {
     pub inflight: IntGauge,
     /// `strangler_canary_requests_total{route,side}`: where canary routes placed requests.
     pub canary: IntCounterVec,
+    /// `strangler_fallbacks_total{route,reason}`: requests the new upstream failed that were
+    /// replayed to legacy (reason: connect, timeout, status_5xx).
+    pub fallbacks: IntCounterVec,
     /// `strangler_rejected_requests_total{reason}`: requests answered by the proxy itself
     /// before any route was chosen (bad path, CONNECT).
     pub rejected: IntCounterVec,
@@ -89,6 +92,14 @@ impl Metrics {
             &["route", "side"],
         )?;
         registry.register(Box::new(canary.clone()))?;
+        let fallbacks = IntCounterVec::new(
+            Opts::new(
+                "strangler_fallbacks_total",
+                "Requests replayed to legacy after the new upstream failed",
+            ),
+            &["route", "reason"],
+        )?;
+        registry.register(Box::new(fallbacks.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -110,6 +121,7 @@ impl Metrics {
             inflight,
             rejected,
             canary,
+            fallbacks,
         })
     }
 

@@ -390,6 +390,7 @@ mod tests {
             legacy: "legacy".to_owned(),
             new: None,
             canary: None,
+            fallback_max_body: None,
             location: Location::default(),
         }
     }

@@ -104,6 +104,21 @@ pub struct Route {
     pub duration: Histogram,
     /// At stage `canary`: the split.
     pub canary: Option<CanarySplit>,
+    /// With `fallback = true`: where requests the new upstream fails are replayed.
+    pub fallback: Option<Fallback>,
+}
+
+/// How a route falls back to legacy when its new upstream fails.
+#[derive(Debug)]
+pub struct Fallback {
+    /// The new upstream (fallback applies only to requests sent there).
+    pub new: UpstreamId,
+    /// The legacy upstream.
+    pub legacy: UpstreamId,
+    /// Duration histogram for this route and its legacy upstream.
+    pub legacy_duration: Histogram,
+    /// The largest request body buffered for a replay.
+    pub max_body: usize,
 }
 
 /// How a canary route splits its traffic.
@@ -202,11 +217,23 @@ impl Snapshot {
                 }),
                 _ => None,
             };
+            let fallback = match (route.fallback_max_body, &route.new) {
+                (Some(max_body), Some(new)) => Some(Fallback {
+                    new: find(new)?,
+                    legacy: find(&route.legacy)?,
+                    legacy_duration: metrics
+                        .request_duration
+                        .with_label_values(&[&route.name, &route.legacy]),
+                    max_body,
+                }),
+                _ => None,
+            };
             routes.push(Route {
                 name: Arc::from(route.name.as_str()),
                 upstream: find(target)?,
                 duration: metrics.request_duration.with_label_values(&[&route.name, target]),
                 canary,
+                fallback,
             });
         }
         Ok(Self {

@@ -236,6 +236,9 @@ pub struct RouteConfig {
     pub new: Option<String>,
     /// Canary split, if the route has one (used at stage `canary`).
     pub canary: Option<CanaryConfig>,
+    /// With `fallback = true`: the largest request body (bytes) buffered so that a request
+    /// the new upstream fails can be replayed to legacy. `None`: no fallback.
+    pub fallback_max_body: Option<usize>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
 }
@@ -657,6 +660,44 @@ fn validate_route(
         }
         n.get_ref().clone()
     });
+    let fallback_max_body = match (&raw.fallback, &raw.fallback_max_body) {
+        (Some(on), limit) if *on.get_ref() => {
+            if new.is_none() {
+                errors.push(
+                    on.span().start,
+                    "`fallback = true` needs a `new` upstream to fall back from".to_owned(),
+                );
+            }
+            if new.is_some() && new == legacy {
+                errors.push(
+                    on.span().start,
+                    "`fallback = true` needs `new` and `legacy` to differ".to_owned(),
+                );
+            }
+            match limit {
+                None => Some(65_536),
+                Some(v) if (0..=16 * 1024 * 1024).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+                Some(v) => {
+                    errors.push(
+                        v.span().start,
+                        format!(
+                            "`fallback_max_body` must be between 0 and 16777216 bytes, got {}",
+                            v.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        (_, Some(v)) => {
+            errors.push(
+                v.span().start,
+                "`fallback_max_body` is only used with `fallback = true`".to_owned(),
+            );
+            None
+        }
+        _ => None,
+    };
     if matches!(stage, Some(Stage::New | Stage::Canary)) && new.is_none() {
         errors.push(
             stage_at,
@@ -678,6 +719,7 @@ fn validate_route(
         legacy: legacy?,
         new,
         canary,
+        fallback_max_body,
         location: errors.location(at),
     })
 }

@@ -39,6 +39,8 @@ pub(super) struct Route {
     pub new: Option<Spanned<String>>,
     pub legacy: Option<Spanned<String>>,
     pub canary: Option<Spanned<Canary>>,
+    pub fallback: Option<Spanned<bool>>,
+    pub fallback_max_body: Option<Spanned<i64>>,
 }
 
 /// `canary = { percent = 10, sticky = "cookie:session" }` in a route.

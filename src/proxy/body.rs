@@ -131,6 +131,42 @@ impl Body for ResponseBody {
     }
 }
 
+/// A request body on its way upstream: streamed from the client, or buffered so that it
+/// can be sent twice (a fallback replays it to the legacy upstream).
+#[derive(Debug)]
+pub enum RequestBody {
+    /// Streamed as it arrives.
+    Streaming(Incoming),
+    /// Buffered in full (bounded by the route's `fallback_max_body`).
+    Buffered(Option<Bytes>),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut *self {
+            RequestBody::Streaming(body) => Pin::new(body).poll_frame(cx),
+            RequestBody::Buffered(chunk) => Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Streaming(body) => body.is_end_stream(),
+            RequestBody::Buffered(chunk) => chunk.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Streaming(body) => body.size_hint(),
+            RequestBody::Buffered(chunk) => SizeHint::with_exact(chunk.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
 /// What is known about a request when its response starts; recorded when it ends.
 #[derive(Debug)]
 pub struct Finish {

@@ -27,10 +27,12 @@ use hyper::body::Incoming;
 
 use crate::metrics::Metrics;
 use crate::path::normalize_path;
-use crate::state::{Snapshot, State};
-use body::{ACCESS_LOG, Finish, ResponseBody};
+use crate::state::{Snapshot, State, Upstream};
+use body::{ACCESS_LOG, Finish, RequestBody, ResponseBody};
 use error::{Refusal, UpstreamErrorKind, classify};
 use headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
+use http_body_util::BodyExt;
+use pool::Lease;
 
 /// The request-handling half of the proxy (the accept loop is in [`crate::server`]).
 #[derive(Debug, Clone)]
@@ -115,10 +117,10 @@ impl Proxy {
         let path = path_and_query.path();
 
         let matched = snapshot.table.routes.lookup(request.method(), path);
-        let (route_name, upstream_id, duration) = match matched {
+        let (route_name, upstream_id, duration, fallback) = match matched {
             Some(m) => {
                 let route = &snapshot.routes[m.route];
-                match &route.canary {
+                let (upstream, duration) = match &route.canary {
                     Some(split)
                         if crate::canary::place(
                             &route.name,
@@ -130,14 +132,17 @@ impl Proxy {
                         ) =>
                     {
                         split.to_new.inc();
-                        (route.name.clone(), split.new, split.new_duration.clone())
+                        (split.new, split.new_duration.clone())
                     }
                     Some(split) => {
                         split.to_legacy.inc();
-                        (route.name.clone(), route.upstream, route.duration.clone())
+                        (route.upstream, route.duration.clone())
                     }
-                    None => (route.name.clone(), route.upstream, route.duration.clone()),
-                }
+                    None => (route.upstream, route.duration.clone()),
+                };
+                // Fallback only ever applies to requests placed on the new upstream.
+                let fallback = route.fallback.as_ref().filter(|f| f.new == upstream);
+                (route.name.clone(), upstream, duration, fallback)
             }
             None => {
                 let upstream = &snapshot.upstreams[snapshot.default_upstream];
@@ -145,6 +150,7 @@ impl Proxy {
                     self.default_route.clone(),
                     snapshot.default_upstream,
                     upstream.default_duration.clone(),
+                    None,
                 )
             }
         };
@@ -159,6 +165,8 @@ impl Proxy {
         let uri = Uri::from(path_and_query);
 
         let upgrade = headers::is_upgrade_request(request.headers());
+        // Read before the hop-by-hop headers (Transfer-Encoding among them) are removed.
+        let declared_length = replayable_length(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         prepare_request_headers(&mut parts.headers, &request_id, client, upgrade);
@@ -169,33 +177,72 @@ impl Proxy {
         }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        let upstream_request = Request::from_parts(parts, body);
-
-        let timeout = upstream.config.request_timeout;
-        let outcome = tokio::time::timeout(timeout, upstream.pool().send(upstream_request)).await;
-        let (mut response, lease) = match outcome {
-            Ok(Ok(exchange)) => exchange,
-            Ok(Err(e)) => {
-                let kind = classify(&e);
-                tracing::warn!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route = &*finish.route,
-                    upstream = &*finish.upstream,
-                    kind = kind.as_str(),
-                    error = %error_chain(&e),
-                    "upstream request failed"
-                );
-                return self.upstream_failure(kind, &snapshot, upstream_id, finish);
+        // With a fallback, a body of known, bounded size is buffered so that it can be
+        // replayed; anything else streams and is not replayed.
+        let replay = match fallback {
+            Some(fallback) if !upgrade => match declared_length {
+                Some(length) if length <= fallback.max_body as u64 => {
+                    match http_body_util::Limited::new(body, fallback.max_body).collect().await {
+                        Ok(collected) => Ok((fallback, collected.to_bytes())),
+                        Err(_) => {
+                            return self.respond_text(
+                                StatusCode::BAD_REQUEST,
+                                "could not read the request body\n".to_owned(),
+                                finish,
+                            );
+                        }
+                    }
+                }
+                _ => Err(body),
+            },
+            _ => Err(body),
+        };
+        let (mut response, lease) = match replay {
+            Err(body) => {
+                let request = Request::from_parts(parts, RequestBody::Streaming(body));
+                match self.exchange(upstream, request, &request_id, &finish.route).await {
+                    Ok(exchange) => exchange,
+                    Err(kind) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                }
             }
-            Err(_elapsed) => {
-                tracing::warn!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route = &*finish.route,
-                    upstream = &*finish.upstream,
-                    timeout_ms = timeout.as_millis() as u64,
-                    "upstream did not answer in time"
-                );
-                return self.upstream_failure(UpstreamErrorKind::Timeout, &snapshot, upstream_id, finish);
+            Ok((fallback, bytes)) => {
+                let head = RequestHead::from(&parts);
+                let first = self
+                    .exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)
+                    .await;
+                let idempotent = is_idempotent(&head.method);
+                let reason = match &first {
+                    Err(UpstreamErrorKind::Connect) => Some("connect"),
+                    Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
+                    Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
+                    _ => None,
+                };
+                match (first, reason) {
+                    (first, Some(reason)) => {
+                        drop(first);
+                        let legacy = &snapshot.upstreams[fallback.legacy];
+                        self.metrics.fallbacks.with_label_values(&[&finish.route, reason]).inc();
+                        tracing::warn!(
+                            request_id = request_id.to_str().unwrap_or("-"),
+                            route = &*finish.route,
+                            new = &*upstream.name,
+                            legacy = &*legacy.name,
+                            reason,
+                            "new upstream failed; falling back to legacy"
+                        );
+                        finish.upstream = legacy.name.clone();
+                        finish.duration = Some(fallback.legacy_duration.clone());
+                        match self
+                            .exchange(legacy, head.request(bytes), &request_id, &finish.route)
+                            .await
+                        {
+                            Ok(exchange) => exchange,
+                            Err(kind) => return self.upstream_failure(kind, &snapshot, fallback.legacy, finish),
+                        }
+                    }
+                    (Ok(exchange), None) => exchange,
+                    (Err(kind), None) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                }
             }
         };
 
@@ -211,6 +258,10 @@ impl Proxy {
                         upstream = &*finish.upstream,
                         "upstream sent 101 to a request that asked for no upgrade"
                     );
+                    self.metrics
+                        .upstream_errors
+                        .with_label_values(&[&finish.upstream, UpstreamErrorKind::Other.as_str()])
+                        .inc();
                     return self.upstream_failure(UpstreamErrorKind::Other, &snapshot, upstream_id, finish);
                 }
             }
@@ -223,6 +274,52 @@ impl Proxy {
         // An upgraded connection belongs to the tunnel now; never back to the pool.
         let lease = (!switching).then_some(lease);
         response.map(|body| ResponseBody::upstream(body, lease).with_finish(finish))
+    }
+
+    /// One exchange with one upstream, bounded by its `request_timeout`; failures are
+    /// logged and classified here.
+    async fn exchange(
+        &self,
+        upstream: &Upstream,
+        request: Request<RequestBody>,
+        request_id: &HeaderValue,
+        route: &str,
+    ) -> Result<(Response<Incoming>, Lease), UpstreamErrorKind> {
+        let timeout = upstream.config.request_timeout;
+        match tokio::time::timeout(timeout, upstream.pool().send(request)).await {
+            Ok(Ok(exchange)) => Ok(exchange),
+            Ok(Err(e)) => {
+                let kind = classify(&e);
+                self.metrics
+                    .upstream_errors
+                    .with_label_values(&[&upstream.name, kind.as_str()])
+                    .inc();
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route,
+                    upstream = &*upstream.name,
+                    kind = kind.as_str(),
+                    error = %error_chain(&e),
+                    "upstream request failed"
+                );
+                Err(kind)
+            }
+            Err(_elapsed) => {
+                let kind = UpstreamErrorKind::Timeout;
+                self.metrics
+                    .upstream_errors
+                    .with_label_values(&[&upstream.name, kind.as_str()])
+                    .inc();
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route,
+                    upstream = &*upstream.name,
+                    timeout_ms = timeout.as_millis() as u64,
+                    "upstream did not answer in time"
+                );
+                Err(kind)
+            }
+        }
     }
 
     fn refuse(&self, refusal: Refusal, mut finish: Finish, path: Option<String>) -> Response<ResponseBody> {
@@ -245,11 +342,8 @@ impl Proxy {
         upstream: usize,
         finish: Finish,
     ) -> Response<ResponseBody> {
+        // Counted in strangler_upstream_errors_total where the exchange failed.
         let name = &snapshot.upstreams[upstream].name;
-        self.metrics
-            .upstream_errors
-            .with_label_values(&[name, kind.as_str()])
-            .inc();
         let status = kind.status();
         let body = format!(
             "{} {}: upstream `{name}` (route `{}`) {}\n",
@@ -275,6 +369,51 @@ impl Proxy {
         headers.insert(&X_REQUEST_ID, request_id);
         response
     }
+}
+
+/// The head of a request kept aside so that the request can be sent twice.
+struct RequestHead {
+    method: Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+}
+
+impl RequestHead {
+    fn from(parts: &http::request::Parts) -> Self {
+        Self {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        }
+    }
+
+    fn request(&self, body: bytes::Bytes) -> Request<RequestBody> {
+        let mut request = Request::new(RequestBody::Buffered((!body.is_empty()).then_some(body)));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// The body length of a request if it is known up front (`Content-Length`, or no body at
+/// all); `None` for chunked bodies, which are never buffered for a replay.
+fn replayable_length(headers: &http::HeaderMap) -> Option<u64> {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Some(0),
+        Some(value) => value.to_str().ok()?.trim().parse().ok(),
+    }
+}
+
+/// Methods that may be sent twice (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 /// 499, nginx's "client closed request": recorded for requests whose client disconnected

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+
+use crate::proxy::body::RequestBody;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -53,14 +55,14 @@ pub struct ConnectionPool {
 
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<RequestBody>,
     since: Instant,
 }
 
 /// A connection lent to one exchange; [`Lease::give_back`] returns it to the pool.
 #[derive(Debug)]
 pub struct Lease {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<RequestBody>,
     pool: Arc<ConnectionPool>,
 }
 
@@ -93,7 +95,7 @@ impl ConnectionPool {
     /// Sends `request` (origin-form URI) on a pooled connection, or a new one.
     pub async fn send(
         self: &Arc<Self>,
-        mut request: Request<Incoming>,
+        mut request: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         // Connections still finishing their last exchange: kept, not waited for.
         let mut busy = Vec::new();
@@ -145,7 +147,7 @@ impl ConnectionPool {
         self.idle.lock().ok().and_then(|mut idle| idle.pop())
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, SendError> {
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, SendError> {
         let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&*self.address)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(SendError::Connect(e)),

@@ -9,6 +9,7 @@ mod browser;
 mod canary;
 mod cli;
 mod common;
+mod fallback;
 mod forwarding;
 mod mythoughts;
 mod reload;
