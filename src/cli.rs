@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A reverse proxy for strangler-fig migrations.
 #[derive(Debug, Parser)]
@@ -53,4 +53,88 @@ pub enum Command {
         /// Request path, optionally with a query, e.g. /api/thoughts/5.
         path: String,
     },
+    /// Move a route to another stage by editing routes.toml in place (comments and layout
+    /// kept); a step forward to canary or new needs parity evidence.
+    ///
+    /// Prints the diff, validates the new table like a reload would, and replaces the file
+    /// atomically. Exit 0 done, 1 refused (evidence, validation), 2 usage or unknown route.
+    Flip(FlipArgs),
+    /// The migration board of running proxies: each route's stage, share to new and
+    /// parity, and whether every replica runs the same table. Exit 1 if they disagree or
+    /// one is down.
+    Status(StatusArgs),
+}
+
+/// `strangler flip ROUTE STAGE`.
+#[derive(Debug, Args)]
+pub struct FlipArgs {
+    /// The routing table to edit.
+    #[arg(long, short, default_value = "routes.toml")]
+    pub config: PathBuf,
+    /// The route's `name`.
+    pub route: String,
+    /// The stage to move it to (legacy → shadow → canary → new is forward).
+    #[arg(value_enum)]
+    pub stage: StageArg,
+    /// At stage canary: the share of traffic for the new upstream, 0 to 100 (keeps `sticky`).
+    #[arg(long, value_name = "N")]
+    pub percent: Option<f64>,
+    /// Admin API of a running proxy to read parity evidence from, `http://host:port`
+    /// (default: the table's `proxy.admin_listen`).
+    #[arg(long, value_name = "URL", conflicts_with = "parity_report")]
+    pub admin: Option<String>,
+    /// Read parity evidence from this JSON report (from `strangler parity`) instead.
+    #[arg(long, value_name = "FILE")]
+    pub parity_report: Option<PathBuf>,
+    /// Least number of compared requests (match + noise + mismatch) for a step forward.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub min_requests: u64,
+    /// Least match rate, (match + noise) / (match + noise + mismatch + error).
+    #[arg(long, value_name = "RATE", default_value_t = 0.999)]
+    pub min_match_rate: f64,
+    /// Step forward even without enough evidence (prints a warning).
+    #[arg(long)]
+    pub force: bool,
+    /// Show the diff and the decision; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A stage on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StageArg {
+    /// Everything to the legacy upstream.
+    Legacy,
+    /// Legacy serves; new gets a mirrored copy to compare.
+    Shadow,
+    /// A share (`--percent`) goes to the new upstream.
+    Canary,
+    /// Everything to the new upstream.
+    New,
+}
+
+impl From<StageArg> for crate::flip::Stage {
+    fn from(stage: StageArg) -> Self {
+        match stage {
+            StageArg::Legacy => Self::Legacy,
+            StageArg::Shadow => Self::Shadow,
+            StageArg::Canary => Self::Canary,
+            StageArg::New => Self::New,
+        }
+    }
+}
+
+/// `strangler status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Admin API of a replica, `http://host:port`; repeat for every replica (default: the
+    /// `proxy.admin_listen` of --config).
+    #[arg(long = "admin", value_name = "URL")]
+    pub admins: Vec<String>,
+    /// The table whose `proxy.admin_listen` is asked when no --admin is given.
+    #[arg(long, short, default_value = "routes.toml")]
+    pub config: PathBuf,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
 }

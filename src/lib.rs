@@ -15,7 +15,10 @@
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
 //! - [`admin`]: health, readiness, metrics, routes, reload;
 //! - [`metrics`]: the Prometheus metrics;
+//! - [`parity`]: comparing legacy and new answers (shadow traffic, `strangler parity`);
 //! - [`explain`]: why a request goes where it goes (`strangler explain`);
+//! - [`flip`]: move a route to another stage in `routes.toml`, evidence first (`strangler flip`);
+//! - [`status`]: the migration board across replicas (`strangler status`), the admin API client;
 //! - [`cli`]: the command line; `main.rs` only wires it up.
 
 pub mod admin;
@@ -23,13 +26,16 @@ pub mod canary;
 pub mod cli;
 pub mod config;
 pub mod explain;
+pub mod flip;
 pub mod metrics;
+pub mod parity;
 pub mod path;
 pub mod proxy;
 pub mod reload;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;

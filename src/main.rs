@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use strangler::cli::{Cli, Command, LogFormat};
+use strangler::cli::{Cli, Command, FlipArgs, LogFormat, StatusArgs};
 use strangler::config::LoadError;
 use strangler::state::Table;
 use tracing_subscriber::EnvFilter;
@@ -34,6 +34,8 @@ fn main() -> ExitCode {
             method,
             path,
         } => explain(&config, json, &method, &path),
+        Command::Flip(args) => flip(args),
+        Command::Status(args) => status(args),
     }
 }
 
@@ -119,6 +121,50 @@ fn explain(config: &std::path::Path, json: bool, method: &str, path: &str) -> Ex
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flip(args: FlipArgs) -> ExitCode {
+    let options = strangler::flip::Options {
+        config: args.config,
+        route: args.route,
+        stage: args.stage.into(),
+        percent: args.percent,
+        admin: args.admin,
+        parity_report: args.parity_report,
+        thresholds: strangler::flip::Thresholds {
+            min_requests: args.min_requests,
+            min_match_rate: args.min_match_rate,
+        },
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    match strangler::flip::run(&options, &mut std::io::stdout(), &mut std::io::stderr()) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("strangler: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn status(args: StatusArgs) -> ExitCode {
+    let options = strangler::status::Options {
+        admins: args.admins,
+        config: args.config,
+        json: args.json,
+    };
+    match strangler::status::run(&options, &mut std::io::stdout()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e @ strangler::status::StatusError::NoAdmin { .. }) => {
+            eprintln!("strangler: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("strangler: {e}");
             ExitCode::FAILURE
         }
     }

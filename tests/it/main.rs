@@ -10,6 +10,7 @@ mod canary;
 mod cli;
 mod common;
 mod fallback;
+mod flip;
 mod forwarding;
 mod mythoughts;
 mod reload;

@@ -1,0 +1,910 @@
+//! `strangler flip ROUTE STAGE`: move one route to another stage by editing `routes.toml`
+//! in place, with parity evidence required for every step forward.
+//!
+//! ```text
+//! routes.toml --(edit: toml_edit, comments and layout kept)--> new text --> unified diff
+//!    new text --(state::Table::parse, the proxy's own validator)--> errors as file:line:col
+//!    a step forward to canary or new --(GET /admin/parity, or --parity-report FILE)--> judge
+//!    --(write_atomically: temp file in the same directory, fsync, rename)--> proxy reloads
+//! ```
+//!
+//! Invariants: nothing is written unless the new text passes the same validation as a
+//! reload, and (without `--force`) unless a step forward to `canary` or `new` is backed by
+//! enough parity evidence. A step back (toward `legacy`, or a smaller canary share) never
+//! needs evidence: rolling back must always be possible. The running proxy sees either the
+//! old file or the new one, never a part of one. [`edit`], [`judge`] and [`Edit::direction`]
+//! are pure; [`run`] does the IO around them.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
+
+use crate::config::{location_of, version_of};
+use crate::state::Table;
+use crate::status::{self, ParityReport, RouteParity};
+
+/// The stages in migration order: each step forward moves traffic closer to the new
+/// upstream. `shadow` is known here even while this build's validator refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// All traffic to legacy.
+    Legacy,
+    /// All traffic served by legacy, mirrored to new and compared.
+    Shadow,
+    /// A share of the traffic served by new.
+    Canary,
+    /// All traffic to new.
+    New,
+}
+
+impl Stage {
+    /// The name in routes.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Legacy => "legacy",
+            Stage::Shadow => "shadow",
+            Stage::Canary => "canary",
+            Stage::New => "new",
+        }
+    }
+
+    /// A stage name as written in routes.toml.
+    pub fn parse(text: &str) -> Option<Stage> {
+        match text {
+            "legacy" => Some(Stage::Legacy),
+            "shadow" => Some(Stage::Shadow),
+            "canary" => Some(Stage::Canary),
+            "new" => Some(Stage::New),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which way a flip moves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Toward `new`, or a larger canary share: needs evidence when it lands on canary or new.
+    Forward,
+    /// Toward `legacy`, or a smaller canary share: always allowed.
+    Back,
+    /// Stage and share stay as they are.
+    Unchanged,
+}
+
+/// The result of [`edit`]: the route before and after, and the new file text.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    /// The route's name.
+    pub route: String,
+    /// Its stage as written (`legacy` when the key is absent).
+    pub from_text: String,
+    /// Its stage, if it is one this build knows.
+    pub from: Option<Stage>,
+    /// Its canary share before, in basis points (1/100 %), if it has one.
+    pub from_basis_points: Option<u32>,
+    /// The stage after.
+    pub to: Stage,
+    /// The canary share after, in basis points.
+    pub to_basis_points: Option<u32>,
+    /// The whole file after the edit.
+    pub text: String,
+}
+
+impl Edit {
+    /// Forward, back, or no move at all.
+    pub fn direction(&self) -> Direction {
+        let Some(from) = self.from else {
+            // A stage this build does not know: only legacy is surely behind it.
+            return if self.to == Stage::Legacy {
+                Direction::Back
+            } else {
+                Direction::Forward
+            };
+        };
+        if from != self.to {
+            return if from < self.to {
+                Direction::Forward
+            } else {
+                Direction::Back
+            };
+        }
+        match (self.to, self.from_basis_points, self.to_basis_points) {
+            (Stage::Canary, Some(a), Some(b)) if b > a => Direction::Forward,
+            (Stage::Canary, Some(a), Some(b)) if b < a => Direction::Back,
+            (Stage::Canary, None, Some(_)) => Direction::Forward,
+            _ => Direction::Unchanged,
+        }
+    }
+
+    /// Whether the flip needs parity evidence: a step forward that lands on canary or new.
+    pub fn needs_evidence(&self) -> bool {
+        self.direction() == Direction::Forward && matches!(self.to, Stage::Canary | Stage::New)
+    }
+
+    /// `canary (10 %)`, `new`.
+    fn describe(stage: &str, basis_points: Option<u32>, is_canary: bool) -> String {
+        match basis_points {
+            Some(bp) if is_canary => format!("{stage} ({})", status::format_percent(f64::from(bp) / 100.0)),
+            _ => stage.to_owned(),
+        }
+    }
+
+    /// `legacy -> canary (10 %)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} -> {}",
+            Self::describe(
+                &self.from_text,
+                self.from_basis_points,
+                self.from == Some(Stage::Canary)
+            ),
+            Self::describe(self.to.as_str(), self.to_basis_points, self.to == Stage::Canary)
+        )
+    }
+}
+
+/// Why [`edit`] could not make the change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EditError {
+    /// The file is not TOML; `at` is a byte offset.
+    #[error("{message}")]
+    Syntax {
+        /// Byte offset of the problem.
+        at: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// No `[[routes]]` entry has that name.
+    #[error("no route named `{route}`; routes: {}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") })]
+    UnknownRoute {
+        /// The name asked for.
+        route: String,
+        /// The names in the file.
+        known: Vec<String>,
+    },
+    /// A bad `--percent`.
+    #[error("{0}")]
+    Percent(String),
+    /// The route's `canary` is not a table.
+    #[error("route `{0}` has a `canary` that is not a table; fix it by hand")]
+    CanaryShape(String),
+}
+
+/// Sets `stage` of the route named `route` (adding the key if absent) and, with `percent`,
+/// its `canary.percent` (adding `canary = { percent = N }` if absent, keeping `sticky`).
+/// Everything else in `text` is kept byte for byte, comments after the edited values
+/// included.
+pub fn edit(text: &str, route: &str, to: Stage, percent: Option<f64>) -> Result<Edit, EditError> {
+    let to_basis_points = match percent {
+        None => None,
+        Some(_) if to != Stage::Canary => {
+            return Err(EditError::Percent(format!("--percent is for stage canary, not {to}")));
+        }
+        Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => Some((p * 100.0).round() as u32),
+        Some(p) => {
+            return Err(EditError::Percent(format!(
+                "--percent must be between 0 and 100, got {p}"
+            )));
+        }
+    };
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| EditError::Syntax {
+        at: e.span().map_or(0, |s| s.start),
+        message: e.message().trim_end().replace('\n', "; "),
+    })?;
+    let mut tables = route_tables(&mut doc);
+    let known: Vec<String> = tables
+        .iter()
+        .filter_map(|(_, t)| t.get("name").and_then(Item::as_str).map(str::to_owned))
+        .collect();
+    let Some((inline, table)) = tables
+        .iter_mut()
+        .find(|(_, t)| t.get("name").and_then(Item::as_str) == Some(route))
+    else {
+        return Err(EditError::UnknownRoute {
+            route: route.to_owned(),
+            known,
+        });
+    };
+    let from_text = match table.get("stage") {
+        None => Stage::Legacy.as_str().to_owned(),
+        Some(item) => item
+            .as_str()
+            .map_or_else(|| item.to_string().trim().to_owned(), str::to_owned),
+    };
+    let from_basis_points = canary_basis_points(&**table);
+
+    if from_text != to.as_str() {
+        set_value(&mut **table, *inline, "stage", Value::from(to.as_str()));
+    }
+    if let (Some(p), Some(bp)) = (percent, to_basis_points)
+        && from_basis_points != Some(bp)
+    {
+        let number = if p.fract() == 0.0 {
+            Value::from(p as i64)
+        } else {
+            Value::from(p)
+        };
+        match table.get_mut("canary") {
+            None => {
+                let mut canary = InlineTable::new();
+                canary.insert("percent", number);
+                set_value(&mut **table, *inline, "canary", Value::InlineTable(canary));
+            }
+            Some(item) => {
+                let canary_inline = item.is_inline_table();
+                match item.as_table_like_mut() {
+                    Some(canary) => set_value(canary, canary_inline, "percent", number),
+                    None => return Err(EditError::CanaryShape(route.to_owned())),
+                }
+            }
+        }
+    }
+    let to_basis_points = to_basis_points.or(from_basis_points);
+    Ok(Edit {
+        route: route.to_owned(),
+        from: Stage::parse(&from_text),
+        from_text,
+        from_basis_points,
+        to,
+        to_basis_points,
+        text: doc.to_string(),
+    })
+}
+
+/// The route entries: `[[routes]]` tables, or inline tables in `routes = [...]` (`true`).
+fn route_tables(doc: &mut DocumentMut) -> Vec<(bool, &mut dyn TableLike)> {
+    match doc.get_mut("routes") {
+        Some(Item::ArrayOfTables(array)) => array.iter_mut().map(|t| (false, t as &mut dyn TableLike)).collect(),
+        Some(Item::Value(Value::Array(array))) => array
+            .iter_mut()
+            .filter_map(|v| v.as_inline_table_mut().map(|t| (true, t as &mut dyn TableLike)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn canary_basis_points(route: &dyn TableLike) -> Option<u32> {
+    let percent = route.get("canary")?.as_table_like()?.get("percent")?;
+    let p = percent.as_float().or_else(|| percent.as_integer().map(|i| i as f64))?;
+    (p.is_finite() && (0.0..=100.0).contains(&p)).then(|| (p * 100.0).round() as u32)
+}
+
+/// Replaces a value and keeps the whitespace and comment around it; adds the key at the
+/// end if absent. In an inline table the space before `}` moves to the new last value, so
+/// `{ a = 1 }` becomes `{ a = 1, b = 2 }`.
+fn set_value(table: &mut dyn TableLike, inline: bool, key: &str, mut new: Value) {
+    if let Some(old) = table.get_mut(key).and_then(Item::as_value_mut) {
+        *new.decor_mut() = old.decor().clone();
+        *old = new;
+        return;
+    }
+    if inline && let Some(last) = table.iter_mut().last().and_then(|(_, item)| item.as_value_mut()) {
+        let suffix = last.decor().suffix().cloned();
+        last.decor_mut().set_suffix("");
+        new.decor_mut().set_suffix(suffix.unwrap_or_else(|| " ".into()));
+    }
+    table.insert(key, Item::Value(new));
+}
+
+/// The unified diff of a change, `file` naming both sides.
+pub fn unified_diff(file: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(file, file)
+        .to_string()
+}
+
+/// How much parity evidence a step forward needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Least number of compared pairs (match + noise + mismatch).
+    pub min_requests: u64,
+    /// Least (match + noise) / (match + noise + mismatch + error).
+    pub min_match_rate: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_requests: 100,
+            min_match_rate: 0.999,
+        }
+    }
+}
+
+/// Evidence that met the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sufficient {
+    /// Compared pairs.
+    pub compared: u64,
+    /// The match rate.
+    pub match_rate: f64,
+}
+
+/// Evidence that fell short, with how far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortfall {
+    /// The route was not in the report at all.
+    pub missing: bool,
+    /// Compared pairs.
+    pub compared: u64,
+    /// The match rate, if any pair was compared or failed.
+    pub match_rate: Option<f64>,
+    /// Mismatched pairs.
+    pub mismatches: u64,
+    /// Failed pairs.
+    pub errors: u64,
+    /// The thresholds it was judged against.
+    pub thresholds: Thresholds,
+}
+
+impl fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.thresholds;
+        let mut parts = Vec::new();
+        if self.missing {
+            parts.push("the route has no parity counts".to_owned());
+        }
+        if self.compared < t.min_requests {
+            parts.push(format!("{} of {} required comparisons", self.compared, t.min_requests));
+        }
+        match self.match_rate {
+            Some(rate) if rate < t.min_match_rate => {
+                let (mut a, mut b) = (format!("{rate:.4}"), format!("{:.4}", t.min_match_rate));
+                if a == b {
+                    (a, b) = (format!("{rate:.6}"), format!("{:.6}", t.min_match_rate));
+                }
+                parts.push(format!(
+                    "match rate {a} < {b} ({} mismatches, {} errors)",
+                    self.mismatches, self.errors
+                ));
+            }
+            Some(_) => {}
+            None => parts.push("no match rate yet".to_owned()),
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Judges one route's parity counts (`None`: the route is not in the report).
+pub fn judge(parity: Option<&RouteParity>, thresholds: Thresholds) -> Result<Sufficient, Shortfall> {
+    let counts = parity.cloned().unwrap_or_default();
+    let compared = counts.compared();
+    match counts.match_rate() {
+        Some(match_rate)
+            if parity.is_some() && compared >= thresholds.min_requests && match_rate >= thresholds.min_match_rate =>
+        {
+            Ok(Sufficient { compared, match_rate })
+        }
+        match_rate => Err(Shortfall {
+            missing: parity.is_none(),
+            compared,
+            match_rate,
+            mismatches: counts.mismatch,
+            errors: counts.error,
+            thresholds,
+        }),
+    }
+}
+
+/// Where parity evidence comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceSource {
+    /// `GET {base}/admin/parity` of a running proxy.
+    Admin(String),
+    /// A report file written by `strangler parity`.
+    Report(PathBuf),
+}
+
+impl EvidenceSource {
+    /// Where to look, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            EvidenceSource::Admin(base) => format!("GET {base}/admin/parity"),
+            EvidenceSource::Report(path) => format!("the report {}", path.display()),
+        }
+    }
+
+    /// Reads the evidence. Blocking.
+    pub fn load(&self) -> Result<ParityReport, String> {
+        match self {
+            EvidenceSource::Admin(base) => {
+                let url = format!("{base}/admin/parity");
+                match status::http_get(&url, status::TIMEOUT)? {
+                    (200, body) => serde_json::from_str(&body).map_err(|e| format!("{url}: not a parity report: {e}")),
+                    (404, _) => Err(format!(
+                        "{url} answered 404: that proxy has no parity endpoint (a build without parity checks)"
+                    )),
+                    (code, _) => Err(format!("{url} answered {code}")),
+                }
+            }
+            EvidenceSource::Report(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+                serde_json::from_str(&text).map_err(|e| format!("{}: not a parity report: {e}", path.display()))
+            }
+        }
+    }
+}
+
+/// What `strangler flip` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The routing table to edit.
+    pub config: PathBuf,
+    /// The route's name.
+    pub route: String,
+    /// The stage to move it to.
+    pub stage: Stage,
+    /// At stage canary: the new share, in percent.
+    pub percent: Option<f64>,
+    /// Admin URL to read evidence from (default: the table's `proxy.admin_listen`).
+    pub admin: Option<String>,
+    /// A report file to read evidence from instead.
+    pub parity_report: Option<PathBuf>,
+    /// How much evidence a step forward needs.
+    pub thresholds: Thresholds,
+    /// Flip even without enough evidence.
+    pub force: bool,
+    /// Show the diff and the decision; write nothing.
+    pub dry_run: bool,
+}
+
+/// How a flip ended (errors aside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file was replaced.
+    Written {
+        /// The table version before.
+        from: String,
+        /// The table version after.
+        to: String,
+    },
+    /// The route already was where it was asked to go.
+    Unchanged,
+    /// `--dry-run`: the flip would have been written.
+    WouldWrite,
+    /// Not enough evidence (with `--dry-run` too).
+    Refused,
+    /// The new table would not pass validation.
+    Invalid,
+}
+
+impl Outcome {
+    /// The process exit code: 0 done (or would be), 1 refused.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Written { .. } | Outcome::Unchanged | Outcome::WouldWrite => 0,
+            Outcome::Refused | Outcome::Invalid => 1,
+        }
+    }
+}
+
+/// Why a flip could not be attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum FlipError {
+    /// A bad command line (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// No route of that name (exit 2).
+    #[error("{file}: {source}")]
+    Edit {
+        /// The table.
+        file: String,
+        /// What went wrong.
+        source: EditError,
+    },
+    /// The file is not TOML.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        /// The table.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The table could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The table.
+        file: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The new table could not be written (the old one is untouched).
+    #[error("{file}: cannot write: {source}; the file is unchanged")]
+    Write {
+        /// The table.
+        file: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// Someone else changed the file while the flip was being decided.
+    #[error("{0}: changed by someone else during the flip; nothing written, run it again")]
+    Raced(String),
+    /// Writing to stdout or stderr failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl FlipError {
+    /// The process exit code: 2 for usage errors and unknown routes, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            FlipError::Usage(_)
+            | FlipError::Edit {
+                source: EditError::UnknownRoute { .. } | EditError::Percent(_),
+                ..
+            } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs a flip: edit, print the diff, validate, judge the evidence, write. The diff and
+/// the decision go to `out`; refusals, validation errors and warnings to `err`.
+pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, FlipError> {
+    let thresholds = options.thresholds;
+    if !(0.0..=1.0).contains(&thresholds.min_match_rate) {
+        return Err(FlipError::Usage(format!(
+            "--min-match-rate must be between 0 and 1, got {}",
+            thresholds.min_match_rate
+        )));
+    }
+    let file = options.config.display().to_string();
+    let old = std::fs::read_to_string(&options.config).map_err(|source| FlipError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let edit = edit(&old, &options.route, options.stage, options.percent).map_err(|source| match source {
+        EditError::Syntax { at, message } => {
+            let at = location_of(&old, at);
+            FlipError::Syntax {
+                file: file.clone(),
+                line: at.line,
+                column: at.column,
+                message,
+            }
+        }
+        source => FlipError::Edit {
+            file: file.clone(),
+            source,
+        },
+    })?;
+    if edit.direction() == Direction::Unchanged && edit.text == old {
+        writeln!(
+            out,
+            "route `{}` is already at {}; nothing to change",
+            edit.route,
+            Edit::describe(edit.to.as_str(), edit.to_basis_points, edit.to == Stage::Canary)
+        )?;
+        return Ok(Outcome::Unchanged);
+    }
+    write!(out, "{}", unified_diff(&file, &old, &edit.text))?;
+
+    let step = match edit.direction() {
+        Direction::Forward if edit.needs_evidence() => "a step forward: needs parity evidence",
+        Direction::Forward => "a step forward",
+        Direction::Back => "a step back: no evidence needed",
+        Direction::Unchanged => "no change of stage or share",
+    };
+    writeln!(out, "route `{}`: {} ({step})", edit.route, edit.summary())?;
+
+    if let Err(errors) = Table::parse(&file, &edit.text) {
+        for error in &errors.0 {
+            writeln!(err, "{error}")?;
+        }
+        if edit.to == Stage::Canary && edit.to_basis_points.is_none() {
+            writeln!(err, "hint: give the canary its share with --percent N")?;
+        }
+        writeln!(
+            err,
+            "refused: the edited table would be invalid ({} error(s); line numbers are those of the edited text); \
+             nothing written",
+            errors.0.len()
+        )?;
+        return Ok(Outcome::Invalid);
+    }
+
+    if edit.needs_evidence() {
+        match weigh_evidence(options, &old, &file, &edit.route) {
+            Ok(enough) => writeln!(out, "{enough}")?,
+            Err(why) if options.force => {
+                writeln!(
+                    err,
+                    "WARNING: --force: moving `{}` to {} WITHOUT sufficient parity evidence",
+                    edit.route, edit.to
+                )?;
+                writeln!(err, "WARNING: {why}")?;
+            }
+            Err(why) => {
+                let dry = if options.dry_run { "dry run: would be " } else { "" };
+                writeln!(err, "{dry}refused: {why}")?;
+                writeln!(err, "nothing written; --force overrides (at your own risk)")?;
+                return Ok(Outcome::Refused);
+            }
+        }
+    }
+
+    let (from, to) = (version_of(&old), version_of(&edit.text));
+    if options.dry_run {
+        writeln!(
+            out,
+            "dry run: would write {file} (version {from} -> {to}); nothing written"
+        )?;
+        return Ok(Outcome::WouldWrite);
+    }
+    write_atomically(&options.config, &edit.text, &old).map_err(|e| match e {
+        WriteError::Raced => FlipError::Raced(file.clone()),
+        WriteError::Io(source) => FlipError::Write {
+            file: file.clone(),
+            source,
+        },
+    })?;
+    writeln!(out, "wrote {file}: version {from} -> {to}")?;
+    Ok(Outcome::Written { from, to })
+}
+
+/// Reads the evidence for `route` from the report, the `--admin` URL or the table's
+/// `admin_listen`, and judges it: a line saying what it showed, or why it is not enough.
+fn weigh_evidence(options: &Options, old: &str, file: &str, route: &str) -> Result<String, String> {
+    let source = match (&options.parity_report, &options.admin) {
+        (Some(path), _) => EvidenceSource::Report(path.clone()),
+        (None, Some(admin)) => EvidenceSource::Admin(status::admin_base(admin)),
+        (None, None) => status::admin_url_of(old).map(EvidenceSource::Admin).map_err(|e| {
+            format!("no parity evidence: no admin URL in {file} ({e}); pass --admin URL or --parity-report FILE")
+        })?,
+    };
+    let report = source.load().map_err(|e| format!("no parity evidence: {e}"))?;
+    let t = options.thresholds;
+    match judge(report.routes.get(route), t) {
+        Ok(enough) => Ok(format!(
+            "parity evidence from {}: {} comparisons (>= {}), match rate {:.4} (>= {:.4})",
+            source.describe(),
+            enough.compared,
+            t.min_requests,
+            enough.match_rate,
+            t.min_match_rate
+        )),
+        Err(shortfall) => Err(format!("{shortfall}; see {}", source.describe())),
+    }
+}
+
+/// Why [`write_atomically`] did not replace the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The file no longer holds the text the edit started from.
+    #[error("the file changed meanwhile")]
+    Raced,
+    /// An IO error; the old file is untouched.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Replaces `path` with `text` so that a reader sees the old file or the new one, never a
+/// part: a temp file in the same directory (same filesystem), written, fsynced, renamed
+/// over, and the directory fsynced. Refuses if the file no longer holds `expected`. A
+/// symlink is followed: the file it points to is replaced, the link stays. Blocking.
+pub fn write_atomically(path: &Path, text: &str, expected: &str) -> Result<(), WriteError> {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map_or_else(|| "routes.toml".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.flip-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(&target) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        if std::fs::read_to_string(&target)? != expected {
+            return Err(WriteError::Raced);
+        }
+        std::fs::rename(&tmp, &target)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // The rename is durable once the directory entry is on disk.
+    #[cfg(unix)]
+    std::fs::File::open(&dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"# head comment
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+
+# the API
+[[routes]]
+name = "api"
+path = "/api/"
+stage   =   "new"    # moved last week
+new = "thoughts"
+
+# no stage key at all
+[[routes]]
+name = "bare"
+path = "/bare/"
+new = "thoughts"
+canary = { percent = 5, sticky = "cookie:session" } # keep sticky
+
+[[routes]]
+name = "c"
+exact = "/c"
+new = "thoughts"
+"#;
+
+    #[test]
+    fn changes_only_the_value_and_keeps_its_comment() {
+        let e = edit(TABLE, "api", Stage::Legacy, None).unwrap();
+        assert_eq!(
+            e.text,
+            TABLE.replace(r#"stage   =   "new"    # moved"#, r#"stage   =   "legacy"    # moved"#)
+        );
+        assert_eq!(e.direction(), Direction::Back);
+        assert!(!e.needs_evidence());
+        assert_eq!(e.summary(), "new -> legacy");
+    }
+
+    #[test]
+    fn adds_a_missing_stage_and_sets_the_canary_share() {
+        let e = edit(TABLE, "bare", Stage::Canary, Some(12.5)).unwrap();
+        assert_eq!(
+            e.text,
+            TABLE.replace(
+                "canary = { percent = 5, sticky = \"cookie:session\" } # keep sticky\n",
+                "canary = { percent = 12.5, sticky = \"cookie:session\" } # keep sticky\nstage = \"canary\"\n"
+            )
+        );
+        assert_eq!(e.from, Some(Stage::Legacy));
+        assert_eq!((e.from_basis_points, e.to_basis_points), (Some(500), Some(1250)));
+        assert!(e.needs_evidence());
+        assert_eq!(e.summary(), "legacy -> canary (12.5 %)");
+
+        let e = edit(TABLE, "c", Stage::Canary, Some(10.0)).unwrap();
+        assert!(
+            e.text
+                .ends_with("new = \"thoughts\"\nstage = \"canary\"\ncanary = { percent = 10 }\n"),
+            "{}",
+            e.text
+        );
+        Table::parse("t", &e.text).unwrap();
+    }
+
+    #[test]
+    fn canary_share_direction() {
+        let at_canary = edit(TABLE, "bare", Stage::Canary, Some(20.0)).unwrap().text;
+        let down = edit(&at_canary, "bare", Stage::Canary, Some(5.0)).unwrap();
+        assert_eq!(down.direction(), Direction::Back);
+        let up = edit(&at_canary, "bare", Stage::Canary, Some(50.0)).unwrap();
+        assert_eq!(up.direction(), Direction::Forward);
+        let same = edit(&at_canary, "bare", Stage::Canary, None).unwrap();
+        assert_eq!(same.direction(), Direction::Unchanged);
+        assert_eq!(same.text, at_canary);
+        let new_to_canary = edit(TABLE, "api", Stage::Canary, Some(99.0)).unwrap();
+        assert_eq!(new_to_canary.direction(), Direction::Back);
+        let to_shadow = edit(TABLE, "c", Stage::Shadow, None).unwrap();
+        assert_eq!(to_shadow.direction(), Direction::Forward);
+        assert!(!to_shadow.needs_evidence());
+    }
+
+    #[test]
+    fn refuses_bad_requests() {
+        assert_eq!(
+            edit(TABLE, "nope", Stage::New, None).unwrap_err().to_string(),
+            "no route named `nope`; routes: api, bare, c"
+        );
+        assert!(matches!(
+            edit(TABLE, "api", Stage::New, Some(5.0)),
+            Err(EditError::Percent(_))
+        ));
+        assert!(matches!(
+            edit(TABLE, "api", Stage::Canary, Some(101.0)),
+            Err(EditError::Percent(_))
+        ));
+        assert!(matches!(
+            edit("[[routes]\n", "api", Stage::New, None),
+            Err(EditError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn an_absent_stage_is_legacy_and_an_unknown_one_is_behind_everything_but_legacy() {
+        let e = edit(TABLE, "c", Stage::Legacy, None).unwrap();
+        assert_eq!((e.direction(), e.text.as_str()), (Direction::Unchanged, TABLE));
+        let odd = TABLE.replace("stage   =   \"new\"", "stage = \"dark-launch\"");
+        let e = edit(&odd, "api", Stage::Canary, Some(1.0)).unwrap();
+        assert_eq!((e.from, e.from_text.as_str()), (None, "dark-launch"));
+        assert!(e.needs_evidence());
+        assert_eq!(
+            edit(&odd, "api", Stage::Legacy, None).unwrap().direction(),
+            Direction::Back
+        );
+    }
+
+    #[test]
+    fn inline_route_arrays_are_edited_too() {
+        let text = "routes = [ { name = \"a\", path = \"/a/\" } ]\n";
+        let e = edit(text, "a", Stage::New, None).unwrap();
+        assert_eq!(
+            e.text,
+            "routes = [ { name = \"a\", path = \"/a/\", stage = \"new\" } ]\n"
+        );
+    }
+
+    #[test]
+    fn judges_evidence() {
+        let t = Thresholds::default();
+        let good = RouteParity {
+            matched: 150,
+            noise: 10,
+            ..RouteParity::default()
+        };
+        assert_eq!(
+            judge(Some(&good), t),
+            Ok(Sufficient {
+                compared: 160,
+                match_rate: 1.0
+            })
+        );
+        let thin = RouteParity {
+            matched: 33,
+            noise: 1,
+            mismatch: 3,
+            ..RouteParity::default()
+        };
+        assert_eq!(
+            judge(Some(&thin), t).unwrap_err().to_string(),
+            "37 of 100 required comparisons; match rate 0.9189 < 0.9990 (3 mismatches, 0 errors)"
+        );
+        let errors = RouteParity {
+            matched: 1000,
+            error: 2,
+            ..RouteParity::default()
+        };
+        assert_eq!(
+            judge(Some(&errors), t).unwrap_err().to_string(),
+            "match rate 0.9980 < 0.9990 (0 mismatches, 2 errors)"
+        );
+        assert_eq!(
+            judge(None, t).unwrap_err().to_string(),
+            "the route has no parity counts; 0 of 100 required comparisons; no match rate yet"
+        );
+    }
+}

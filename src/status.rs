@@ -1,0 +1,679 @@
+//! `strangler status`: the migration board, read from the admin APIs of running replicas,
+//! and the client side of the admin API that `strangler flip` reuses.
+//!
+//! ```text
+//! --admin URL … (or routes.toml's proxy.admin_listen)
+//!   --(fetch: GET /admin/routes and /admin/parity, one thread per replica)--> [Replica]
+//!   --(Board::build: pure)--> Board --(Display, or JSON)--> stdout
+//! ```
+//!
+//! A replica that does not answer is reported, never skipped; the board is healthy only
+//! when every replica answers and all of them run the same table version (the digest of
+//! routes.toml's bytes, see [`crate::config::version_of`]). Only [`fetch`], [`http_get`] and
+//! [`run`] do IO.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How long one admin request may take, connect included.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A blocking `GET` of `url` (plain `http://` only): the status code and the body.
+///
+/// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on
+/// loopback or an internal network, and a proxy in the environment must not reroute them.
+pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| format!("GET {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("GET {url}: cannot read the body: {e}"))?;
+    Ok((status, body))
+}
+
+/// An admin base URL as given on the command line: `http://host:port`, or `host:port`
+/// (taken as `http://`), without a trailing slash.
+pub fn admin_base(arg: &str) -> String {
+    let arg = arg.trim().trim_end_matches('/');
+    if arg.contains("://") {
+        arg.to_owned()
+    } else {
+        format!("http://{arg}")
+    }
+}
+
+/// The admin base URL of the proxy that runs `text` (a routes.toml): its
+/// `proxy.admin_listen`, with an unspecified address (`0.0.0.0`, `[::]`) read as loopback.
+pub fn admin_url_of(text: &str) -> Result<String, String> {
+    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let listen = doc
+        .get("proxy")
+        .and_then(|p| p.get("admin_listen"))
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| "it has no `proxy.admin_listen`".to_owned())?;
+    let mut addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| format!("`proxy.admin_listen` `{listen}` is not IP:PORT"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("http://{addr}"))
+}
+
+/// `GET /admin/parity`, and the reports of `strangler parity`: per-route comparison counts.
+/// Unknown fields are ignored, missing counts read as zero.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ParityReport {
+    /// Counts by route name.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteParity>,
+}
+
+/// One route's comparison counts.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RouteParity {
+    /// The route's stage when the counts were taken.
+    pub stage: Option<String>,
+    /// Pairs whose responses were equal.
+    #[serde(rename = "match")]
+    pub matched: u64,
+    /// Pairs that differed only where the compare rules allow (noise).
+    pub noise: u64,
+    /// Pairs that differed.
+    pub mismatch: u64,
+    /// Pairs where one side failed (connect, timeout, …).
+    pub error: u64,
+    /// Mirrored requests dropped (queue full, body too large).
+    pub dropped: u64,
+    /// Requests not mirrored on purpose (unsafe method, sampling).
+    pub skipped: u64,
+    /// Requests seen (reports of `strangler parity` only).
+    pub requests: Option<u64>,
+    /// The rate as the producer computed it (informational; flip recomputes it).
+    pub match_rate: Option<f64>,
+    /// The rate over the producer's recent window (informational).
+    pub window_match_rate: Option<f64>,
+}
+
+impl RouteParity {
+    /// Pairs compared to the end: match + noise + mismatch.
+    pub fn compared(&self) -> u64 {
+        self.matched + self.noise + self.mismatch
+    }
+
+    /// (match + noise) / (match + noise + mismatch + error); `None` before any pair.
+    pub fn match_rate(&self) -> Option<f64> {
+        let total = self.compared() + self.error;
+        (total > 0).then(|| (self.matched + self.noise) as f64 / total as f64)
+    }
+
+    /// Adds another replica's counts to these.
+    fn add(&mut self, other: &RouteParity) {
+        self.matched += other.matched;
+        self.noise += other.noise;
+        self.mismatch += other.mismatch;
+        self.error += other.error;
+        self.dropped += other.dropped;
+        self.skipped += other.skipped;
+    }
+}
+
+/// A route as `GET /admin/routes` lists it (only what the board needs).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ListedRoute {
+    /// Route name.
+    pub name: String,
+    /// Stage in force.
+    pub stage: String,
+    /// Canary settings, if any.
+    #[serde(default)]
+    pub canary: Option<ListedCanary>,
+}
+
+/// `canary` of a listed route.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ListedCanary {
+    /// Share of traffic for the new upstream, in percent.
+    pub percent: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RoutesAnswer {
+    version: String,
+    routes: Vec<ListedRoute>,
+}
+
+impl ListedRoute {
+    /// The share of the route's traffic that the new upstream serves, in percent; `None`
+    /// for a stage this build does not know, or a canary without settings.
+    pub fn new_share(&self) -> Option<f64> {
+        match self.stage.as_str() {
+            "legacy" | "shadow" => Some(0.0),
+            "new" => Some(100.0),
+            "canary" => self.canary.as_ref().map(|c| c.percent),
+            _ => None,
+        }
+    }
+}
+
+/// What `/admin/parity` said.
+#[derive(Debug, Clone)]
+pub enum ParityAnswer {
+    /// 404: this build has no parity endpoint.
+    Absent,
+    /// The report.
+    Report(ParityReport),
+    /// Another status, or a body that is not a report.
+    Unreadable(String),
+}
+
+/// One replica as the board sees it.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// Its admin base URL.
+    pub admin: String,
+    /// What it answered.
+    pub state: ReplicaState,
+}
+
+/// Whether a replica answered, and what.
+#[derive(Debug, Clone)]
+pub enum ReplicaState {
+    /// `/admin/routes` failed: why.
+    Down(String),
+    /// It answered.
+    Up {
+        /// The table version in force.
+        version: String,
+        /// Its routes.
+        routes: Vec<ListedRoute>,
+        /// Its parity counts.
+        parity: ParityAnswer,
+    },
+}
+
+/// Asks one replica for its routes and parity counts. Blocking.
+pub fn fetch(admin: &str) -> Replica {
+    let admin = admin_base(admin);
+    let state = match http_get(&format!("{admin}/admin/routes"), TIMEOUT) {
+        Err(e) => ReplicaState::Down(e),
+        Ok((200, body)) => match serde_json::from_str::<RoutesAnswer>(&body) {
+            Ok(answer) => ReplicaState::Up {
+                version: answer.version,
+                routes: answer.routes,
+                parity: fetch_parity(&admin),
+            },
+            Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
+        },
+        Ok((status, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {status}")),
+    };
+    Replica { admin, state }
+}
+
+fn fetch_parity(admin: &str) -> ParityAnswer {
+    let url = format!("{admin}/admin/parity");
+    match http_get(&url, TIMEOUT) {
+        Ok((200, body)) => match serde_json::from_str(&body) {
+            Ok(report) => ParityAnswer::Report(report),
+            Err(e) => ParityAnswer::Unreadable(format!("GET {url}: not a parity report: {e}")),
+        },
+        Ok((404, _)) => ParityAnswer::Absent,
+        Ok((status, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {status}")),
+        Err(e) => ParityAnswer::Unreadable(e),
+    }
+}
+
+/// The migration board: one row per replica, one per route.
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    /// The replicas, in the order given.
+    pub replicas: Vec<ReplicaRow>,
+    /// Every route any replica has, in the order first seen.
+    pub routes: Vec<RouteRow>,
+    /// Every replica answered.
+    pub all_up: bool,
+    /// Every replica that answered runs the same table version.
+    pub same_version: bool,
+}
+
+/// A replica on the board.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaRow {
+    /// Admin base URL.
+    pub admin: String,
+    /// Whether it answered.
+    pub up: bool,
+    /// Its table version.
+    pub version: Option<String>,
+    /// Why it is down, or why its parity counts could not be read.
+    pub error: Option<String>,
+    /// Whether it serves `/admin/parity` (`None` when down or unreadable).
+    pub parity_endpoint: Option<bool>,
+}
+
+/// A route on the board.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteRow {
+    /// Route name.
+    pub name: String,
+    /// Stage on the first replica that has the route.
+    pub stage: String,
+    /// Share of traffic to the new upstream there, in percent.
+    pub new_share_percent: Option<f64>,
+    /// Parity counts summed over the replicas that report them; `None` when no replica
+    /// has a parity endpoint.
+    pub parity: Option<RouteParity>,
+    /// (match + noise) / (match + noise + mismatch + error) over those counts.
+    pub match_rate: Option<f64>,
+    /// Whether the replicas that answered disagree on this route (stage, share, or
+    /// whether they have it at all).
+    pub differs: bool,
+    /// The route on each replica that answered (`stage: null` where it is missing).
+    pub per_replica: Vec<Placement>,
+}
+
+/// A route on one replica.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    /// Admin base URL of the replica.
+    pub admin: String,
+    /// The route's stage there; `None` if that replica has no such route.
+    pub stage: Option<String>,
+    /// Share to new there, in percent.
+    pub new_share_percent: Option<f64>,
+}
+
+impl Board {
+    /// Builds the board from what the replicas answered.
+    pub fn build(replicas: &[Replica]) -> Board {
+        let mut names: Vec<&str> = Vec::new();
+        for replica in replicas {
+            if let ReplicaState::Up { routes, .. } = &replica.state {
+                for route in routes {
+                    if !names.contains(&route.name.as_str()) {
+                        names.push(&route.name);
+                    }
+                }
+            }
+        }
+        let up: Vec<(&str, &Vec<ListedRoute>, &ParityAnswer)> = replicas
+            .iter()
+            .filter_map(|r| match &r.state {
+                ReplicaState::Up { routes, parity, .. } => Some((r.admin.as_str(), routes, parity)),
+                ReplicaState::Down(_) => None,
+            })
+            .collect();
+        let any_parity = up.iter().any(|(_, _, p)| matches!(p, ParityAnswer::Report(_)));
+        let routes = names
+            .iter()
+            .map(|name| {
+                let per_replica: Vec<Placement> = up
+                    .iter()
+                    .map(|(admin, routes, _)| {
+                        let route = routes.iter().find(|r| r.name == *name);
+                        Placement {
+                            admin: (*admin).to_owned(),
+                            stage: route.map(|r| r.stage.clone()),
+                            new_share_percent: route.and_then(ListedRoute::new_share),
+                        }
+                    })
+                    .collect();
+                let first = per_replica.iter().find(|p| p.stage.is_some());
+                let differs = per_replica.iter().any(|p| {
+                    p.stage != per_replica[0].stage || p.new_share_percent != per_replica[0].new_share_percent
+                });
+                let parity = any_parity.then(|| {
+                    let mut sum = RouteParity::default();
+                    for (_, _, answer) in &up {
+                        if let ParityAnswer::Report(report) = answer
+                            && let Some(counts) = report.routes.get(*name)
+                        {
+                            sum.add(counts);
+                        }
+                    }
+                    sum
+                });
+                RouteRow {
+                    name: (*name).to_owned(),
+                    stage: first.and_then(|p| p.stage.clone()).unwrap_or_default(),
+                    new_share_percent: first.and_then(|p| p.new_share_percent),
+                    match_rate: parity.as_ref().and_then(RouteParity::match_rate),
+                    parity,
+                    differs,
+                    per_replica,
+                }
+            })
+            .collect();
+        let replica_rows: Vec<ReplicaRow> = replicas
+            .iter()
+            .map(|r| match &r.state {
+                ReplicaState::Down(e) => ReplicaRow {
+                    admin: r.admin.clone(),
+                    up: false,
+                    version: None,
+                    error: Some(e.clone()),
+                    parity_endpoint: None,
+                },
+                ReplicaState::Up { version, parity, .. } => ReplicaRow {
+                    admin: r.admin.clone(),
+                    up: true,
+                    version: Some(version.clone()),
+                    error: match parity {
+                        ParityAnswer::Unreadable(e) => Some(e.clone()),
+                        _ => None,
+                    },
+                    parity_endpoint: match parity {
+                        ParityAnswer::Absent => Some(false),
+                        ParityAnswer::Report(_) => Some(true),
+                        ParityAnswer::Unreadable(_) => None,
+                    },
+                },
+            })
+            .collect();
+        let mut versions = replica_rows.iter().filter_map(|r| r.version.as_deref());
+        let same_version = match versions.next() {
+            Some(first) => versions.all(|v| v == first),
+            None => false,
+        };
+        Board {
+            all_up: replica_rows.iter().all(|r| r.up),
+            same_version,
+            replicas: replica_rows,
+            routes,
+        }
+    }
+
+    /// Every replica answered and all run the same table.
+    pub fn healthy(&self) -> bool {
+        self.all_up && self.same_version
+    }
+}
+
+/// `10 %`, `12.5 %`.
+pub fn format_percent(percent: f64) -> String {
+    let text = format!("{percent:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} %")
+}
+
+impl fmt::Display for Board {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let admin_width = self.replicas.iter().map(|r| r.admin.len()).max().unwrap_or(0);
+        for r in &self.replicas {
+            match (&r.version, r.up) {
+                (Some(version), true) => {
+                    let parity = match r.parity_endpoint {
+                        Some(true) => "parity: yes".to_owned(),
+                        Some(false) => "parity: no endpoint".to_owned(),
+                        None => format!("parity: {}", r.error.as_deref().unwrap_or("unreadable")),
+                    };
+                    writeln!(f, "{:<admin_width$}  up    version {version}  {parity}", r.admin)?;
+                }
+                _ => writeln!(
+                    f,
+                    "{:<admin_width$}  DOWN  {}",
+                    r.admin,
+                    r.error.as_deref().unwrap_or("no answer")
+                )?,
+            }
+        }
+        writeln!(f)?;
+        let up: Vec<&ReplicaRow> = self.replicas.iter().filter(|r| r.up).collect();
+        if up.is_empty() {
+            return writeln!(f, "no replica answered; {} DOWN", self.replicas.len());
+        }
+        let rows: Vec<[String; 4]> = self
+            .routes
+            .iter()
+            .map(|r| {
+                let marker = if r.differs { " *" } else { "" };
+                let share = r.new_share_percent.map_or_else(|| "?".to_owned(), format_percent);
+                let parity = match (&r.parity, r.match_rate) {
+                    (None, _) => "-".to_owned(),
+                    (Some(_), None) => "no comparisons yet".to_owned(),
+                    (Some(p), Some(rate)) => format!("{rate:.4} ({} compared, {} errors)", p.compared(), p.error),
+                };
+                [format!("{}{marker}", r.name), r.stage.clone(), share, parity]
+            })
+            .collect();
+        let header = ["route", "stage", "to new", "parity"];
+        let width = |i: usize| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        writeln!(
+            f,
+            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
+            header[0], header[1], header[2], header[3]
+        )?;
+        for row in &rows {
+            writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}  {}", row[0], row[1], row[2], row[3])?;
+        }
+        if self.routes.is_empty() {
+            writeln!(f, "(no routes)")?;
+        }
+        for r in self.routes.iter().filter(|r| r.differs) {
+            let places: Vec<String> = r
+                .per_replica
+                .iter()
+                .map(|p| match (&p.stage, p.new_share_percent) {
+                    (Some(stage), Some(share)) => format!("{}: {stage} {}", p.admin, format_percent(share)),
+                    (Some(stage), None) => format!("{}: {stage}", p.admin),
+                    (None, _) => format!("{}: no such route", p.admin),
+                })
+                .collect();
+            writeln!(f, "* `{}` differs: {}", r.name, places.join("; "))?;
+        }
+        writeln!(f)?;
+        let down = self.replicas.len() - up.len();
+        if self.same_version {
+            let version = up.first().and_then(|r| r.version.as_deref()).unwrap_or_default();
+            write!(f, "versions: all {} answering replica(s) run {version}", up.len())?;
+        } else {
+            let list: Vec<String> = up
+                .iter()
+                .map(|r| format!("{} runs {}", r.admin, r.version.as_deref().unwrap_or("?")))
+                .collect();
+            write!(f, "versions DIFFER: {}", list.join("; "))?;
+        }
+        if down > 0 {
+            write!(f, "; {down} replica(s) DOWN")?;
+        }
+        writeln!(f)
+    }
+}
+
+/// What `strangler status` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Admin URLs; empty means the `admin_listen` of `config`.
+    pub admins: Vec<String>,
+    /// The table whose `proxy.admin_listen` is the default replica.
+    pub config: PathBuf,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// Why `strangler status` could not even ask.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// No `--admin`, and the default could not be read from the table.
+    #[error("no --admin URL given and none found in {file}: {reason}")]
+    NoAdmin {
+        /// The table.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// Writing the output failed.
+    #[error("cannot write the board: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Asks every replica (in parallel) and prints the board. Returns whether it is healthy.
+pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> {
+    let admins = if options.admins.is_empty() {
+        let file = options.config.display().to_string();
+        let text = std::fs::read_to_string(&options.config).map_err(|e| StatusError::NoAdmin {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        vec![admin_url_of(&text).map_err(|reason| StatusError::NoAdmin { file, reason })?]
+    } else {
+        options.admins.clone()
+    };
+    let replicas: Vec<Replica> = std::thread::scope(|scope| {
+        let asks: Vec<_> = admins
+            .iter()
+            .map(|admin| (admin, scope.spawn(move || fetch(admin))))
+            .collect();
+        asks.into_iter()
+            .map(|(admin, ask)| {
+                ask.join().unwrap_or_else(|_| Replica {
+                    admin: admin_base(admin),
+                    state: ReplicaState::Down("the request thread panicked".to_owned()),
+                })
+            })
+            .collect()
+    });
+    let board = Board::build(&replicas);
+    if options.json {
+        let text = serde_json::to_string_pretty(&board).map_err(std::io::Error::other)?;
+        writeln!(out, "{text}")?;
+    } else {
+        write!(out, "{board}")?;
+    }
+    Ok(board.healthy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, stage: &str, percent: Option<f64>) -> ListedRoute {
+        ListedRoute {
+            name: name.to_owned(),
+            stage: stage.to_owned(),
+            canary: percent.map(|percent| ListedCanary { percent }),
+        }
+    }
+
+    fn up(admin: &str, version: &str, routes: Vec<ListedRoute>, parity: ParityAnswer) -> Replica {
+        Replica {
+            admin: admin.to_owned(),
+            state: ReplicaState::Up {
+                version: version.to_owned(),
+                routes,
+                parity,
+            },
+        }
+    }
+
+    #[test]
+    fn admin_urls() {
+        assert_eq!(admin_base("127.0.0.1:9100/"), "http://127.0.0.1:9100");
+        assert_eq!(admin_base("http://h:1"), "http://h:1");
+        let table = "[proxy]\nlisten = \"0.0.0.0:8000\"\nadmin_listen = \"0.0.0.0:9100\"\n";
+        assert_eq!(admin_url_of(table).unwrap(), "http://127.0.0.1:9100");
+        assert_eq!(
+            admin_url_of("[proxy]\nadmin_listen = \"[::]:9\"\n").unwrap(),
+            "http://[::1]:9"
+        );
+        assert!(admin_url_of("[proxy]\n").unwrap_err().contains("admin_listen"));
+    }
+
+    #[test]
+    fn shares_and_rates() {
+        assert_eq!(route("a", "legacy", None).new_share(), Some(0.0));
+        assert_eq!(route("a", "new", None).new_share(), Some(100.0));
+        assert_eq!(route("a", "canary", Some(12.5)).new_share(), Some(12.5));
+        assert_eq!(route("a", "canary", None).new_share(), None);
+        assert_eq!(format_percent(12.5), "12.5 %");
+        assert_eq!(format_percent(100.0), "100 %");
+        assert_eq!(format_percent(0.0), "0 %");
+        let p = RouteParity {
+            matched: 90,
+            noise: 7,
+            mismatch: 2,
+            error: 1,
+            ..RouteParity::default()
+        };
+        assert_eq!(p.compared(), 99);
+        assert_eq!(p.match_rate(), Some(0.97));
+        assert_eq!(RouteParity::default().match_rate(), None);
+    }
+
+    #[test]
+    fn same_tables_are_healthy() {
+        let routes = vec![route("a", "new", None), route("b", "canary", Some(10.0))];
+        let board = Board::build(&[
+            up("http://x", "v1", routes.clone(), ParityAnswer::Absent),
+            up("http://y", "v1", routes, ParityAnswer::Absent),
+        ]);
+        assert!(board.healthy());
+        assert!(board.routes.iter().all(|r| !r.differs && r.parity.is_none()));
+        let text = board.to_string();
+        assert!(text.contains("versions: all 2 answering replica(s) run v1"), "{text}");
+        assert!(text.contains("10 %"), "{text}");
+    }
+
+    #[test]
+    fn differing_and_down_replicas_are_named() {
+        let mut report = ParityReport::default();
+        report.routes.insert(
+            "a".to_owned(),
+            RouteParity {
+                matched: 10,
+                ..RouteParity::default()
+            },
+        );
+        let board = Board::build(&[
+            up(
+                "http://x",
+                "v1",
+                vec![route("a", "legacy", None)],
+                ParityAnswer::Report(report),
+            ),
+            up("http://y", "v2", vec![route("a", "new", None)], ParityAnswer::Absent),
+            Replica {
+                admin: "http://z".to_owned(),
+                state: ReplicaState::Down("connection refused".to_owned()),
+            },
+        ]);
+        assert!(!board.healthy());
+        assert!(!board.same_version && !board.all_up);
+        assert!(board.routes[0].differs);
+        assert_eq!(board.routes[0].match_rate, Some(1.0));
+        let text = board.to_string();
+        assert!(
+            text.contains("versions DIFFER: http://x runs v1; http://y runs v2"),
+            "{text}"
+        );
+        assert!(text.contains("http://z  DOWN  connection refused"), "{text}");
+        assert!(
+            text.contains("* `a` differs: http://x: legacy 0 %; http://y: new 100 %"),
+            "{text}"
+        );
+    }
+}
