@@ -24,7 +24,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use http::{Method, Uri};
+
+use crate::parity::CompareRules;
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
 use toml::de::{DeTable, DeValue};
@@ -209,6 +213,38 @@ impl std::fmt::Display for StickyKey {
     }
 }
 
+/// A route's shadow-traffic settings: bounds that keep mirroring from costing the
+/// client anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowConfig {
+    /// Share of eligible requests mirrored, 0.0–1.0.
+    pub sample: f64,
+    /// Mirrored requests in flight at once for this route; beyond it they are dropped (and
+    /// counted).
+    pub max_inflight: usize,
+    /// Largest request body mirrored (bytes); larger requests are skipped (and counted).
+    pub max_body: usize,
+    /// How long a mirrored request may take.
+    pub timeout: Duration,
+    /// Mirror methods other than GET, HEAD and OPTIONS (writes would usually run twice).
+    pub unsafe_methods: bool,
+    /// Share of compared requests also sent to legacy a second time to detect noise.
+    pub noise_sample: f64,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        Self {
+            sample: 1.0,
+            max_inflight: 64,
+            max_body: 65_536,
+            timeout: Duration::from_secs(2),
+            unsafe_methods: false,
+            noise_sample: 0.0,
+        }
+    }
+}
+
 /// A route's canary settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanaryConfig {
@@ -220,7 +256,7 @@ pub struct CanaryConfig {
 }
 
 /// One `[[routes]]` entry, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RouteConfig {
     /// Unique name, used in logs, metrics and the admin API.
     pub name: String,
@@ -236,6 +272,11 @@ pub struct RouteConfig {
     pub new: Option<String>,
     /// Canary split, if the route has one (used at stage `canary`).
     pub canary: Option<CanaryConfig>,
+    /// How this route's legacy and new answers are compared (shadow traffic, `strangler
+    /// parity`); compiled once per load.
+    pub compare: Arc<CompareRules>,
+    /// Shadow-traffic settings (used at stage `shadow`).
+    pub shadow: ShadowConfig,
     /// With `fallback = true`: the largest request body (bytes) buffered so that a request
     /// the new upstream fails can be replayed to legacy. `None`: no fallback.
     pub fallback_max_body: Option<usize>,
@@ -698,6 +739,20 @@ fn validate_route(
         }
         _ => None,
     };
+    let compare = match &raw.compare {
+        None => Some(Arc::new(CompareRules::default())),
+        Some(spec) => match CompareRules::from_spec(spec.get_ref()) {
+            Ok(rules) => Some(Arc::new(rules)),
+            Err(e) => {
+                errors.push(spec.span().start, format!("bad `compare`: {e}"));
+                None
+            }
+        },
+    };
+    let shadow = match &raw.shadow {
+        None => Some(ShadowConfig::default()),
+        Some(table) => validate_shadow(errors, table.get_ref()),
+    };
     if matches!(stage, Some(Stage::New | Stage::Canary)) && new.is_none() {
         errors.push(
             stage_at,
@@ -719,6 +774,8 @@ fn validate_route(
         legacy: legacy?,
         new,
         canary,
+        compare: compare?,
+        shadow: shadow?,
         fallback_max_body,
         location: errors.location(at),
     })
@@ -786,6 +843,54 @@ fn check_template(p: &str) -> Result<(), String> {
         )),
         Err(e) => Err(format!("bad template `{p}`: {e}")),
     }
+}
+
+fn validate_shadow(errors: &mut Errors<'_>, raw: &raw::Shadow) -> Option<ShadowConfig> {
+    let before = errors.len();
+    let defaults = ShadowConfig::default();
+    let mut share = |value: &Option<toml::Spanned<f64>>, name: &str, default: f64| match value {
+        None => default,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`shadow.{name}` must be between 0.0 and 1.0, got {}", v.get_ref()),
+            );
+            default
+        }
+    };
+    let sample = share(&raw.sample, "sample", defaults.sample);
+    let noise_sample = share(&raw.noise_sample, "noise_sample", defaults.noise_sample);
+    let mut count =
+        |value: &Option<toml::Spanned<i64>>, name: &str, range: std::ops::RangeInclusive<i64>, default: usize| {
+            match value {
+                None => default,
+                Some(v) if range.contains(v.get_ref()) => *v.get_ref() as usize,
+                Some(v) => {
+                    errors.push(
+                        v.span().start,
+                        format!(
+                            "`shadow.{name}` must be between {} and {}, got {}",
+                            range.start(),
+                            range.end(),
+                            v.get_ref()
+                        ),
+                    );
+                    default
+                }
+            }
+        };
+    let max_inflight = count(&raw.max_inflight, "max_inflight", 1..=100_000, defaults.max_inflight);
+    let max_body = count(&raw.max_body, "max_body", 0..=16 * 1024 * 1024, defaults.max_body);
+    let timeout = duration_or(errors, raw.timeout.as_ref(), defaults.timeout);
+    (errors.len() == before).then(|| ShadowConfig {
+        sample,
+        max_inflight,
+        max_body,
+        timeout,
+        unsafe_methods: raw.unsafe_methods.unwrap_or(false),
+        noise_sample,
+    })
 }
 
 /// `cookie:NAME`, `header:NAME` or `client_ip`.

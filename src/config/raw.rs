@@ -41,6 +41,20 @@ pub(super) struct Route {
     pub canary: Option<Spanned<Canary>>,
     pub fallback: Option<Spanned<bool>>,
     pub fallback_max_body: Option<Spanned<i64>>,
+    pub compare: Option<Spanned<crate::parity::CompareSpec>>,
+    pub shadow: Option<Spanned<Shadow>>,
+}
+
+/// `shadow = { sample = 0.1, max_inflight = 64, max_body = 65536, timeout = "2s", unsafe_methods = false, noise_sample = 0.05 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Shadow {
+    pub sample: Option<Spanned<f64>>,
+    pub max_inflight: Option<Spanned<i64>>,
+    pub max_body: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<String>>,
+    pub unsafe_methods: Option<bool>,
+    pub noise_sample: Option<Spanned<f64>>,
 }
 
 /// `canary = { percent = 10, sticky = "cookie:session" }` in a route.

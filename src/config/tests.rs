@@ -257,3 +257,47 @@ fn canary_stage_and_settings() {
     let errors = errors_of(&GOOD.replace("stage = \"new\"", "stage = \"canary\""));
     assert!(errors.iter().any(|e| e.contains("has no `canary")), "{errors:?}");
 }
+
+#[test]
+fn compare_and_shadow_settings() {
+    let extra = "compare = { ignore = [\"/timestamp\"], normalize = [{ pattern = \"[0-9a-f-]{36}\", replace = \"<uuid>\" }] }\n\
+                 shadow = { sample = 0.25, max_inflight = 8, timeout = \"500ms\", noise_sample = 0.1 }";
+    let text = GOOD.replace("name = \"login\"", &format!("name = \"login\"\n{extra}"));
+    let c = parse_str("routes.toml", &text).unwrap();
+    let login = &c.routes[2];
+    assert_eq!(login.shadow.sample, 0.25);
+    assert_eq!(login.shadow.max_inflight, 8);
+    assert_eq!(login.shadow.timeout, Duration::from_millis(500));
+    assert_eq!(login.shadow.noise_sample, 0.1);
+    assert_eq!(login.shadow.max_body, ShadowConfig::default().max_body);
+    assert_eq!(c.routes[0].shadow, ShadowConfig::default());
+
+    for (extra, what) in [
+        (
+            "compare = { normalize = [{ pattern = \"(\", replace = \"x\" }] }",
+            "bad `compare`",
+        ),
+        ("compare = { ignore = [\"no-slash\"] }", "bad `compare`"),
+        ("compare = { colour = 1 }", "colour"),
+        (
+            "shadow = { sample = 2.0 }",
+            "`shadow.sample` must be between 0.0 and 1.0",
+        ),
+        ("shadow = { max_inflight = 0 }", "`shadow.max_inflight` must be between"),
+        ("shadow = { timeout = \"soon\" }", "bad duration"),
+    ] {
+        let text = GOOD.replace("name = \"login\"", &format!("name = \"login\"\n{extra}"));
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{extra}: {errors:?}");
+        assert!(errors[0].contains(what), "{extra}: {errors:?}");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with(extra.split(' ').next().unwrap()))
+            .unwrap()
+            + 1;
+        assert!(
+            errors[0].starts_with(&format!("routes.toml:{line}:")),
+            "{extra}: {errors:?}"
+        );
+    }
+}
