@@ -6,6 +6,7 @@
 //! | `GET /readyz` | 200 once a table is loaded, 503 while draining |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
+//! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 
 use std::sync::Arc;
@@ -54,6 +55,18 @@ impl Admin {
                 response
             }
             ("/admin/routes", Method::GET) => json_response(StatusCode::OK, &self.routes_json()),
+            ("/admin/parity", Method::GET) => {
+                let snapshot = self.state.snapshot();
+                let stage_of = |name: &str| {
+                    snapshot
+                        .config()
+                        .routes
+                        .iter()
+                        .find(|r| r.name == name)
+                        .map(|r| r.stage.as_str())
+                };
+                json_response(StatusCode::OK, &self.state.ledger.to_json(stage_of))
+            }
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
                     json_response(StatusCode::OK, &json!({"result": "ok", "version": version}))
@@ -63,7 +76,7 @@ impl Admin {
                     &json!({"result": "error", "errors": errors}),
                 ),
             },
-            ("/healthz" | "/readyz" | "/metrics" | "/admin/routes", _) => method_not_allowed("GET"),
+            ("/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/parity", _) => method_not_allowed("GET"),
             ("/admin/reload", _) => method_not_allowed("POST"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }

@@ -9,6 +9,7 @@
 //! - [`path`]: request path normalisation (what matches is what the upstream sees);
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
 //! - [`canary`]: consistent placement of requests on a canary route;
+//! - [`shadow`]: mirroring to the new upstream, and the live parity ledger;
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
 //! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
 //! - [`server`]: accept loops, connection settings, graceful drain;
@@ -34,6 +35,7 @@ pub mod proxy;
 pub mod reload;
 pub mod router;
 pub mod server;
+pub mod shadow;
 pub mod state;
 pub mod status;
 

@@ -27,6 +27,9 @@ pub struct Metrics {
     pub inflight: IntGauge,
     /// `strangler_canary_requests_total{route,side}`: where canary routes placed requests.
     pub canary: IntCounterVec,
+    /// `strangler_shadow_comparisons_total{route,result}`: shadowed requests by outcome
+    /// (match, mismatch, noise, error, dropped, skipped).
+    pub shadow_comparisons: IntCounterVec,
     /// `strangler_fallbacks_total{route,reason}`: requests the new upstream failed that were
     /// replayed to legacy (reason: connect, timeout, status_5xx).
     pub fallbacks: IntCounterVec,
@@ -100,6 +103,14 @@ impl Metrics {
             &["route", "reason"],
         )?;
         registry.register(Box::new(fallbacks.clone()))?;
+        let shadow_comparisons = IntCounterVec::new(
+            Opts::new(
+                "strangler_shadow_comparisons_total",
+                "Shadowed requests by comparison outcome",
+            ),
+            &["route", "result"],
+        )?;
+        registry.register(Box::new(shadow_comparisons.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -122,6 +133,7 @@ impl Metrics {
             rejected,
             canary,
             fallbacks,
+            shadow_comparisons,
         })
     }
 

@@ -106,6 +106,21 @@ pub struct Route {
     pub canary: Option<CanarySplit>,
     /// With `fallback = true`: where requests the new upstream fails are replayed.
     pub fallback: Option<Fallback>,
+    /// At stage `shadow`: where copies go and how they are bounded and compared.
+    pub shadow: Option<ShadowRoute>,
+}
+
+/// How a shadowed route mirrors its traffic.
+#[derive(Debug)]
+pub struct ShadowRoute {
+    /// The new upstream that gets the copies.
+    pub new: UpstreamId,
+    /// Sample, caps and timeout.
+    pub config: crate::config::ShadowConfig,
+    /// How the answers are compared.
+    pub rules: Arc<crate::parity::CompareRules>,
+    /// Mirrors in flight for this route (bounded by `config.max_inflight`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
 
 /// How a route falls back to legacy when its new upstream fails.
@@ -228,12 +243,22 @@ impl Snapshot {
                 }),
                 _ => None,
             };
+            let shadow = match (route.stage, &route.new) {
+                (Stage::Shadow, Some(new)) => Some(ShadowRoute {
+                    new: find(new)?,
+                    config: route.shadow.clone(),
+                    rules: route.compare.clone(),
+                    inflight: Arc::new(tokio::sync::Semaphore::new(route.shadow.max_inflight)),
+                }),
+                _ => None,
+            };
             routes.push(Route {
                 name: Arc::from(route.name.as_str()),
                 upstream: find(target)?,
                 duration: metrics.request_duration.with_label_values(&[&route.name, target]),
                 canary,
                 fallback,
+                shadow,
             });
         }
         Ok(Self {
@@ -293,6 +318,8 @@ pub struct State {
     ready: AtomicBool,
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
+    /// Shadow-traffic evidence, per route name, since the start.
+    pub ledger: crate::shadow::ParityLedger,
 }
 
 impl State {
@@ -311,6 +338,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
+            ledger: crate::shadow::ParityLedger::default(),
         }
     }
 

@@ -175,6 +175,9 @@ impl PathPattern {
 pub enum Stage {
     /// Everything goes to the legacy upstream.
     Legacy,
+    /// Clients get legacy's answers; a copy of each request goes to the new upstream and
+    /// the answers are compared.
+    Shadow,
     /// `canary.percent` of the traffic goes to the new upstream, the rest to legacy.
     Canary,
     /// Everything goes to the new upstream.
@@ -186,6 +189,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Legacy => "legacy",
+            Stage::Shadow => "shadow",
             Stage::Canary => "canary",
             Stage::New => "new",
         }
@@ -635,19 +639,13 @@ fn validate_route(
     let stage_at = raw.stage.as_ref().map_or(raw.name.span().start, |s| s.span().start);
     let stage = match raw.stage.as_ref().map(|s| s.get_ref().as_str()) {
         None | Some("legacy") => Some(Stage::Legacy),
+        Some("shadow") => Some(Stage::Shadow),
         Some("canary") => Some(Stage::Canary),
         Some("new") => Some(Stage::New),
-        Some(other @ "shadow") => {
-            errors.push(
-                stage_at,
-                format!("stage `{other}` is not supported yet; use `legacy`, `canary` or `new`"),
-            );
-            None
-        }
         Some(other) => {
             errors.push(
                 stage_at,
-                format!("unknown stage `{other}`, expected `legacy`, `canary` or `new`"),
+                format!("unknown stage `{other}`, expected `legacy`, `shadow`, `canary` or `new`"),
             );
             None
         }
@@ -753,7 +751,7 @@ fn validate_route(
         None => Some(ShadowConfig::default()),
         Some(table) => validate_shadow(errors, table.get_ref()),
     };
-    if matches!(stage, Some(Stage::New | Stage::Canary)) && new.is_none() {
+    if matches!(stage, Some(Stage::New | Stage::Canary | Stage::Shadow)) && new.is_none() {
         errors.push(
             stage_at,
             format!(

@@ -21,6 +21,7 @@ use prometheus::Histogram;
 
 use crate::metrics::{Metrics, method_label};
 use crate::proxy::pool::Lease;
+use crate::shadow::Capture;
 
 /// Target of the access log, so it can be filtered on its own (`RUST_LOG=strangler::access=off`).
 pub const ACCESS_LOG: &str = "strangler::access";
@@ -35,6 +36,8 @@ enum Inner {
 pub struct ResponseBody {
     inner: Inner,
     finish: Option<Finish>,
+    /// A bounded copy for a shadow comparison, if this answer is being compared.
+    capture: Option<Capture>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -57,6 +60,7 @@ impl ResponseBody {
         Self {
             inner: Inner::Upstream(body, lease),
             finish: None,
+            capture: None,
         }
     }
 
@@ -66,6 +70,7 @@ impl ResponseBody {
         Self {
             inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
             finish: None,
+            capture: None,
         }
     }
 
@@ -74,7 +79,19 @@ impl ResponseBody {
         Self {
             inner: Inner::Full(None),
             finish: None,
+            capture: None,
         }
+    }
+
+    /// Copies the body, bounded, for a shadow comparison.
+    pub fn with_capture(mut self, capture: Option<Capture>) -> Self {
+        self.capture = capture;
+        if self.is_end_stream()
+            && let Some(capture) = self.capture.as_mut()
+        {
+            capture.complete();
+        }
+        self
     }
 
     /// Attaches the bookkeeping that runs when the body is done.
@@ -98,8 +115,18 @@ impl Body for ResponseBody {
                     Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
                     _ => false,
                 };
-                if complete && let Some(lease) = lease.take() {
-                    lease.give_back();
+                if let (Poll::Ready(Some(Ok(frame))), Some(capture)) = (&polled, this.capture.as_mut())
+                    && let Some(data) = frame.data_ref()
+                {
+                    capture.data(data);
+                }
+                if complete {
+                    if let Some(lease) = lease.take() {
+                        lease.give_back();
+                    }
+                    if let Some(capture) = this.capture.as_mut() {
+                        capture.complete();
+                    }
                 }
                 polled
             }

@@ -27,7 +27,8 @@ use hyper::body::Incoming;
 
 use crate::metrics::Metrics;
 use crate::path::normalize_path;
-use crate::state::{Snapshot, State, Upstream};
+use crate::shadow::{Capture, ShadowResult};
+use crate::state::{ShadowRoute, Snapshot, State, Upstream};
 use body::{ACCESS_LOG, Finish, RequestBody, ResponseBody};
 use error::{Refusal, UpstreamErrorKind, classify};
 use headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
@@ -117,7 +118,7 @@ impl Proxy {
         let path = path_and_query.path();
 
         let matched = snapshot.table.routes.lookup(request.method(), path);
-        let (route_name, upstream_id, duration, fallback) = match matched {
+        let (route_name, upstream_id, duration, fallback, shadow) = match matched {
             Some(m) => {
                 let route = &snapshot.routes[m.route];
                 let (upstream, duration) = match &route.canary {
@@ -142,7 +143,7 @@ impl Proxy {
                 };
                 // Fallback only ever applies to requests placed on the new upstream.
                 let fallback = route.fallback.as_ref().filter(|f| f.new == upstream);
-                (route.name.clone(), upstream, duration, fallback)
+                (route.name.clone(), upstream, duration, fallback, route.shadow.as_ref())
             }
             None => {
                 let upstream = &snapshot.upstreams[snapshot.default_upstream];
@@ -150,6 +151,7 @@ impl Proxy {
                     self.default_route.clone(),
                     snapshot.default_upstream,
                     upstream.default_duration.clone(),
+                    None,
                     None,
                 )
             }
@@ -177,35 +179,82 @@ impl Proxy {
         }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
+        // Shadow: decide whether this request is mirrored; the decision never fails it.
+        let mirror = match shadow {
+            Some(shadow) if !upgrade => {
+                self.admit_mirror(shadow, &finish.route, &parts.method, declared_length, &request_id)
+            }
+            _ => None,
+        };
+        let mut pending_mirror = None;
+        let replay = if let Some((shadow, permit)) = mirror {
+            let bytes = match http_body_util::Limited::new(body, shadow.config.max_body)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => {
+                    return self.respond_text(
+                        StatusCode::BAD_REQUEST,
+                        "could not read the request body\n".to_owned(),
+                        finish,
+                    );
+                }
+            };
+            let head = RequestHead::from(&parts);
+            let sent = self
+                .exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)
+                .await;
+            match sent {
+                Ok((response, lease)) => {
+                    pending_mirror = Some((shadow, permit, head, bytes));
+                    Ok((response, lease))
+                }
+                Err(kind) => {
+                    self.state.ledger.record(&finish.route, ShadowResult::Error);
+                    self.metrics
+                        .shadow_comparisons
+                        .with_label_values(&[&finish.route, ShadowResult::Error.as_str()])
+                        .inc();
+                    return self.upstream_failure(kind, &snapshot, upstream_id, finish);
+                }
+            }
+        } else {
+            Err(body)
+        };
         // With a fallback, a body of known, bounded size is buffered so that it can be
         // replayed; anything else streams and is not replayed.
-        let replay = match fallback {
-            Some(fallback) if !upgrade => match declared_length {
-                Some(length) if length <= fallback.max_body as u64 => {
-                    match http_body_util::Limited::new(body, fallback.max_body).collect().await {
-                        Ok(collected) => Ok((fallback, collected.to_bytes())),
-                        Err(_) => {
-                            return self.respond_text(
-                                StatusCode::BAD_REQUEST,
-                                "could not read the request body\n".to_owned(),
-                                finish,
-                            );
+        let replay = match replay {
+            Ok(exchange) => Ok(exchange),
+            Err(body) => Err(match fallback {
+                Some(fallback) if !upgrade => match declared_length {
+                    Some(length) if length <= fallback.max_body as u64 => {
+                        match http_body_util::Limited::new(body, fallback.max_body).collect().await {
+                            Ok(collected) => Ok((fallback, collected.to_bytes())),
+                            Err(_) => {
+                                return self.respond_text(
+                                    StatusCode::BAD_REQUEST,
+                                    "could not read the request body\n".to_owned(),
+                                    finish,
+                                );
+                            }
                         }
                     }
-                }
+                    _ => Err(body),
+                },
                 _ => Err(body),
-            },
-            _ => Err(body),
+            }),
         };
         let (mut response, lease) = match replay {
-            Err(body) => {
+            Ok(exchange) => exchange,
+            Err(Err(body)) => {
                 let request = Request::from_parts(parts, RequestBody::Streaming(body));
                 match self.exchange(upstream, request, &request_id, &finish.route).await {
                     Ok(exchange) => exchange,
                     Err(kind) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
                 }
             }
-            Ok((fallback, bytes)) => {
+            Err(Ok((fallback, bytes))) => {
                 let head = RequestHead::from(&parts);
                 let first = self
                     .exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)
@@ -269,11 +318,77 @@ impl Proxy {
         let headers = response.headers_mut();
         headers::remove_hop_by_hop(headers, switching);
         headers::append_via(headers);
-        headers.insert(&X_REQUEST_ID, request_id);
+        headers.insert(&X_REQUEST_ID, request_id.clone());
         finish.status = response.status();
         // An upgraded connection belongs to the tunnel now; never back to the pool.
         let lease = (!switching).then_some(lease);
-        response.map(|body| ResponseBody::upstream(body, lease).with_finish(finish))
+        let capture = match pending_mirror {
+            Some((shadow, permit, head, bytes)) if !switching => {
+                let (capture, legacy_answer) = Capture::new(response.status().as_u16(), response.headers().clone());
+                let mirror = Mirror {
+                    state: self.state.clone(),
+                    snapshot: snapshot.clone(),
+                    route: finish.route.clone(),
+                    path: path_for_report(&head.uri),
+                    head,
+                    body: bytes,
+                    request_id: request_id.clone(),
+                };
+                let new = shadow.new;
+                let config = shadow.config.clone();
+                let rules = shadow.rules.clone();
+                let legacy = upstream_id;
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    mirror.run(new, legacy, config, rules, legacy_answer).await;
+                });
+                Some(capture)
+            }
+            _ => None,
+        };
+        response.map(|body| {
+            ResponseBody::upstream(body, lease)
+                .with_capture(capture)
+                .with_finish(finish)
+        })
+    }
+
+    /// Whether a request of a shadowed route is mirrored: safe method (unless the route
+    /// opts in), sampled, body of known size within the cap (else skipped), and a free slot
+    /// (else dropped). Skips and drops are counted here.
+    fn admit_mirror<'s>(
+        &self,
+        shadow: &'s ShadowRoute,
+        route: &str,
+        method: &Method,
+        declared_length: Option<u64>,
+        request_id: &HeaderValue,
+    ) -> Option<(&'s ShadowRoute, tokio::sync::OwnedSemaphorePermit)> {
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe && !shadow.config.unsafe_methods {
+            return None;
+        }
+        let sampled = shadow.config.sample >= 1.0
+            || f64::from(crate::canary::bucket(route, request_id.as_bytes()))
+                < shadow.config.sample * f64::from(crate::canary::BUCKETS);
+        if !sampled {
+            return None;
+        }
+        let outcome = match declared_length {
+            Some(length) if length <= shadow.config.max_body as u64 => {
+                match shadow.inflight.clone().try_acquire_owned() {
+                    Ok(permit) => return Some((shadow, permit)),
+                    Err(_) => ShadowResult::Dropped,
+                }
+            }
+            _ => ShadowResult::Skipped,
+        };
+        self.state.ledger.record(route, outcome);
+        self.metrics
+            .shadow_comparisons
+            .with_label_values(&[route, outcome.as_str()])
+            .inc();
+        None
     }
 
     /// One exchange with one upstream, bounded by its `request_timeout`; failures are
@@ -372,6 +487,7 @@ impl Proxy {
 }
 
 /// The head of a request kept aside so that the request can be sent twice.
+#[derive(Clone)]
 struct RequestHead {
     method: Method,
     uri: Uri,
@@ -394,6 +510,113 @@ impl RequestHead {
         *request.headers_mut() = self.headers.clone();
         request
     }
+}
+
+/// The copy of one shadowed request, sent to the new upstream off the request path.
+struct Mirror {
+    state: Arc<State>,
+    /// Keeps the upstreams (and their pools) alive until the mirror is done.
+    snapshot: Arc<Snapshot>,
+    route: Arc<str>,
+    path: String,
+    head: RequestHead,
+    body: bytes::Bytes,
+    request_id: HeaderValue,
+}
+
+impl Mirror {
+    /// Sends the copy, waits for the legacy answer's capture, compares, records.
+    async fn run(
+        self,
+        new: usize,
+        legacy: usize,
+        config: crate::config::ShadowConfig,
+        rules: Arc<crate::parity::CompareRules>,
+        legacy_answer: tokio::sync::oneshot::Receiver<Option<crate::parity::Captured>>,
+    ) {
+        let mut head = self.head.clone();
+        head.headers.insert(
+            http::HeaderName::from_static("x-strangler-shadow"),
+            HeaderValue::from_static("1"),
+        );
+        let new_upstream = &self.snapshot.upstreams[new];
+        let new_answer = fetch(new_upstream, head.request(self.body.clone()), config.timeout).await;
+        let noise_probe = config.noise_sample > 0.0
+            && f64::from(crate::canary::bucket(
+                &format!("{}#noise", self.route),
+                self.request_id.as_bytes(),
+            )) < config.noise_sample * f64::from(crate::canary::BUCKETS);
+        let legacy_again = if noise_probe {
+            let legacy_upstream = &self.snapshot.upstreams[legacy];
+            fetch(legacy_upstream, self.head.request(self.body.clone()), config.timeout).await
+        } else {
+            None
+        };
+        // The client may read slowly; the capture is bounded in size, and so is this wait.
+        let legacy_answer = tokio::time::timeout(config.timeout + std::time::Duration::from_secs(30), legacy_answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let comparison = match (&legacy_answer, &new_answer) {
+            (Some(legacy), Some(new)) => crate::parity::compare(&rules, legacy, new, legacy_again.as_ref()),
+            _ => crate::parity::Comparison::error(),
+        };
+        let result = ShadowResult::from_outcome(comparison.outcome);
+        self.state.ledger.record(&self.route, result);
+        self.state
+            .metrics
+            .shadow_comparisons
+            .with_label_values(&[&self.route, result.as_str()])
+            .inc();
+        if result == ShadowResult::Mismatch {
+            let status = [
+                legacy_answer.as_ref().map_or(0, |c| c.status),
+                new_answer.as_ref().map_or(0, |c| c.status),
+            ];
+            self.state
+                .ledger
+                .record_mismatch(&self.route, self.head.method.as_str(), &self.path, status, &comparison);
+            tracing::info!(
+                request_id = self.request_id.to_str().unwrap_or("-"),
+                route = &*self.route,
+                path = %self.path,
+                diffs = comparison.diffs.len(),
+                first = comparison.diffs.first().map_or("", |d| d.pointer.as_str()),
+                "shadow mismatch"
+            );
+        }
+    }
+}
+
+/// One bounded exchange for a comparison: the whole answer, or `None` if the upstream
+/// failed, took longer than `timeout` or answered more than the capture limit.
+async fn fetch(
+    upstream: &Upstream,
+    request: Request<RequestBody>,
+    timeout: std::time::Duration,
+) -> Option<crate::parity::Captured> {
+    let exchange = async {
+        let (response, lease) = upstream.pool().send(request).await.ok()?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, crate::shadow::CAPTURE_LIMIT)
+            .collect()
+            .await
+            .ok()?;
+        lease.give_back();
+        Some(crate::parity::Captured {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.to_bytes(),
+        })
+    };
+    tokio::time::timeout(timeout, exchange).await.ok().flatten()
+}
+
+/// The path and query of a request, as reports show it.
+fn path_for_report(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
 }
 
 /// The body length of a request if it is known up front (`Content-Length`, or no body at

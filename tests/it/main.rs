@@ -14,4 +14,5 @@ mod flip;
 mod forwarding;
 mod mythoughts;
 mod reload;
+mod shadow;
 mod smoke;
