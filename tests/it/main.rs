@@ -12,6 +12,7 @@ mod common;
 mod fallback;
 mod flip;
 mod forwarding;
+mod migration;
 mod mythoughts;
 mod reload;
 mod shadow;
