@@ -10,6 +10,7 @@
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
 //! - [`canary`]: consistent placement of requests on a canary route;
 //! - [`shadow`]: mirroring to the new upstream, and the live parity ledger;
+//! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
 //! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
 //! - [`server`]: accept loops, connection settings, graceful drain;
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod parity;
 pub mod path;
 pub mod proxy;
+pub mod record;
 pub mod reload;
 pub mod router;
 pub mod server;

@@ -30,6 +30,9 @@ pub struct Metrics {
     /// `strangler_shadow_comparisons_total{route,result}`: shadowed requests by outcome
     /// (match, mismatch, noise, error, dropped, skipped).
     pub shadow_comparisons: IntCounterVec,
+    /// `strangler_recorded_requests_total{result}`: traffic recording (recorded, dropped,
+    /// skipped).
+    pub recorded: IntCounterVec,
     /// `strangler_fallbacks_total{route,reason}`: requests the new upstream failed that were
     /// replayed to legacy (reason: connect, timeout, status_5xx).
     pub fallbacks: IntCounterVec,
@@ -111,6 +114,14 @@ impl Metrics {
             &["route", "result"],
         )?;
         registry.register(Box::new(shadow_comparisons.clone()))?;
+        let recorded = IntCounterVec::new(
+            Opts::new(
+                "strangler_recorded_requests_total",
+                "Sampled requests offered to the traffic recording",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(recorded.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -134,6 +145,7 @@ impl Metrics {
             canary,
             fallbacks,
             shadow_comparisons,
+            recorded,
         })
     }
 

@@ -166,12 +166,14 @@ pub struct Snapshot {
     pub default_upstream: UpstreamId,
     /// When this table was swapped in.
     pub loaded_at: SystemTime,
+    /// The traffic recording, when `[record]` is set.
+    pub recorder: Option<Arc<crate::record::Recorder>>,
 }
 
 /// An upstream the config names could not be turned into a pool (a validated config
 /// makes this impossible; kept as an error rather than a panic).
 #[derive(Debug, thiserror::Error)]
-#[error("upstream `{0}` is not usable: {1}")]
+#[error("`{0}` is not usable: {1}")]
 pub struct SnapshotError(String, String);
 
 impl Snapshot {
@@ -261,12 +263,30 @@ impl Snapshot {
                 shadow,
             });
         }
+        let recorder = match &table.config.record {
+            None => None,
+            Some(config) => match previous
+                .and_then(|p| p.recorder.as_ref())
+                .filter(|r| r.config() == config)
+            {
+                Some(running) => Some(running.clone()),
+                None => Some(Arc::new(
+                    crate::record::Recorder::start(config.clone(), metrics.recorded.clone()).map_err(|e| {
+                        SnapshotError(
+                            "record.path".to_owned(),
+                            format!("cannot open {}: {e}", config.path.display()),
+                        )
+                    })?,
+                )),
+            },
+        };
         Ok(Self {
             table,
             routes,
             upstreams,
             default_upstream,
             loaded_at: SystemTime::now(),
+            recorder,
         })
     }
 

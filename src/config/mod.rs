@@ -103,6 +103,21 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// Routes in file order (order does not affect matching).
     pub routes: Vec<RouteConfig>,
+    /// `[record]`: sampled traffic written as a parity corpus.
+    pub record: Option<RecordConfig>,
+}
+
+/// The `[record]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordConfig {
+    /// The JSON Lines file (relative paths are relative to the config file's directory).
+    pub path: PathBuf,
+    /// Share of requests recorded, 0.0–1.0.
+    pub sample: f64,
+    /// The file is rotated to `PATH.1` when it would grow past this.
+    pub max_bytes: u64,
+    /// Headers redacted besides authorization, cookie, set-cookie and proxy-authorization.
+    pub redact: Vec<http::HeaderName>,
 }
 
 /// Settings of the `[proxy]` section.
@@ -330,14 +345,16 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
     let mut proxy = None;
     let mut upstreams = None;
     let mut routes = None;
+    let mut record = None;
     for (key, value) in root.iter() {
         match key.get_ref().as_ref() {
             "proxy" => proxy = Some(value),
             "upstreams" => upstreams = Some(value),
             "routes" => routes = Some(value),
+            "record" => record = Some(value),
             other => errors.push(
                 key.span().start,
-                format!("unknown section `{other}`, expected one of `proxy`, `upstreams`, `routes`"),
+                format!("unknown section `{other}`, expected one of `proxy`, `upstreams`, `routes`, `record`"),
             ),
         }
     }
@@ -411,6 +428,10 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
+    let record = record
+        .and_then(|value| errors.deserialize::<raw::Record>(value))
+        .and_then(|raw| validate_record(&mut errors, &raw, file));
+
     match proxy {
         Some(proxy) if errors.is_empty() => Ok(Config {
             source: file.to_owned(),
@@ -418,6 +439,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
             proxy,
             upstreams: upstream_configs,
             routes: route_configs,
+            record,
         }),
         _ => Err(errors.finish()),
     }
@@ -888,6 +910,53 @@ fn validate_shadow(errors: &mut Errors<'_>, raw: &raw::Shadow) -> Option<ShadowC
         timeout,
         unsafe_methods: raw.unsafe_methods.unwrap_or(false),
         noise_sample,
+    })
+}
+
+fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: &str) -> Option<RecordConfig> {
+    let before = errors.len();
+    let sample = match &raw.sample {
+        None => 1.0,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`record.sample` must be between 0.0 and 1.0, got {}", v.get_ref()),
+            );
+            1.0
+        }
+    };
+    let max_bytes = match &raw.max_bytes {
+        None => 100 * 1024 * 1024,
+        Some(v) if *v.get_ref() >= 4096 => *v.get_ref() as u64,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`record.max_bytes` must be at least 4096, got {}", v.get_ref()),
+            );
+            0
+        }
+    };
+    let mut redact = Vec::new();
+    for name in raw.redact_headers.iter().flatten() {
+        match http::HeaderName::from_bytes(name.get_ref().as_bytes()) {
+            Ok(header) => redact.push(header),
+            Err(_) => errors.push(name.span().start, format!("bad header name `{}`", name.get_ref())),
+        }
+    }
+    if raw.path.get_ref().is_empty() {
+        errors.push(raw.path.span().start, "`record.path` is empty".to_owned());
+    }
+    let written = PathBuf::from(raw.path.get_ref());
+    let path = match Path::new(file).parent() {
+        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
+        _ => written,
+    };
+    (errors.len() == before).then_some(RecordConfig {
+        path,
+        sample,
+        max_bytes,
+        redact,
     })
 }
 

@@ -64,3 +64,13 @@ pub(super) struct Canary {
     pub percent: Spanned<f64>,
     pub sticky: Option<Spanned<String>>,
 }
+
+/// `[record]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Record {
+    pub path: Spanned<String>,
+    pub sample: Option<Spanned<f64>>,
+    pub max_bytes: Option<Spanned<i64>>,
+    pub redact_headers: Option<Vec<Spanned<String>>>,
+}

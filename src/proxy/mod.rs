@@ -162,6 +162,15 @@ impl Proxy {
         finish.duration = Some(duration);
         finish.count_request = true;
         finish.path = log_on.then(|| path.to_owned());
+        if let Some(recorder) = &snapshot.recorder {
+            recorder.offer(
+                &finish.route,
+                request.method(),
+                path_and_query.as_str(),
+                request.headers(),
+                request_id.as_bytes(),
+            );
+        }
 
         // Origin-form towards the upstream: the path and query only.
         let uri = Uri::from(path_and_query);
