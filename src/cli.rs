@@ -63,6 +63,14 @@ pub enum Command {
     /// parity, and whether every replica runs the same table. Exit 1 if they disagree or
     /// one is down.
     Status(StatusArgs),
+    /// Replay a corpus of requests against each route's legacy and new upstreams and
+    /// compare the answers with the route's compare rules (parity evidence for CI).
+    ///
+    /// Prints a table per route and every mismatch; writes JUnit XML (--junit) and a JSON
+    /// report that `strangler flip --parity-report` reads (--json). Exit 0 when every
+    /// compared request matched (or differed only by noise), 1 on any mismatch or error,
+    /// 2 when the replay could not run (usage, table, corpus).
+    Parity(ParityArgs),
 }
 
 /// `strangler flip ROUTE STAGE`.
@@ -122,6 +130,47 @@ impl From<StageArg> for crate::flip::Stage {
             StageArg::New => Self::New,
         }
     }
+}
+
+/// `strangler parity`.
+#[derive(Debug, Args)]
+pub struct ParityArgs {
+    /// The routing table: routes, upstreams and compare rules.
+    #[arg(long, short, default_value = "routes.toml")]
+    pub config: PathBuf,
+    /// The corpus: JSON Lines (one `{"method", "path", "headers", "body"}` per line) or a
+    /// HAR file.
+    #[arg(long, value_name = "FILE")]
+    pub requests: PathBuf,
+    /// Replay only this route's requests; repeat for more (default: every route).
+    #[arg(long = "route", value_name = "NAME")]
+    pub routes: Vec<String>,
+    /// Send every request's legacy side here instead of its route's upstream, `http://host:port`.
+    #[arg(long, value_name = "URL")]
+    pub legacy: Option<String>,
+    /// Send every request's new side here instead of its route's `new` upstream.
+    #[arg(long, value_name = "URL")]
+    pub new: Option<String>,
+    /// A header for every request that does not set it, `'NAME: VALUE'` (e.g. an
+    /// Authorization); repeatable. Its value is never printed.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Share of requests (0 to 1) also sent to legacy a second time, so that fields legacy
+    /// changes by itself count as noise; the same requests are picked on every run.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub noise_sample: f64,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+    /// How long each side may take to answer one request, body included.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Write JUnit XML here: a testsuite per route, a testcase per request.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the report as JSON here, in the shape of the admin API's /admin/parity.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// `strangler status`.

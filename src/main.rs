@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use strangler::cli::{Cli, Command, FlipArgs, LogFormat, StatusArgs};
+use strangler::cli::{Cli, Command, FlipArgs, LogFormat, ParityArgs, StatusArgs};
 use strangler::config::LoadError;
 use strangler::state::Table;
 use tracing_subscriber::EnvFilter;
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         } => explain(&config, json, &method, &path),
         Command::Flip(args) => flip(args),
         Command::Status(args) => status(args),
+        Command::Parity(args) => parity(args),
     }
 }
 
@@ -166,6 +167,30 @@ fn status(args: StatusArgs) -> ExitCode {
         Err(e) => {
             eprintln!("strangler: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn parity(args: ParityArgs) -> ExitCode {
+    let options = strangler::parity::replay::Options {
+        config: args.config,
+        requests: args.requests,
+        routes: args.routes,
+        legacy: args.legacy,
+        new: args.new,
+        headers: args.headers,
+        noise_sample: args.noise_sample,
+        concurrency: args.concurrency,
+        timeout: args.timeout,
+        junit: args.junit,
+        json: args.json,
+    };
+    match strangler::parity::replay::run(&options, &mut std::io::stdout()) {
+        Ok(run) if run.failed() => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strangler: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

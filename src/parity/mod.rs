@@ -21,6 +21,9 @@
 //! decide (a side failed to answer).
 
 mod compare;
+pub mod corpus;
+pub mod replay;
+pub mod report;
 mod rules;
 
 #[cfg(test)]

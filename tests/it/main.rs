@@ -14,6 +14,7 @@ mod flip;
 mod forwarding;
 mod migration;
 mod mythoughts;
+mod parity_cli;
 mod record;
 mod reload;
 mod shadow;

@@ -1,0 +1,457 @@
+//! Request corpora for `strangler parity`: JSON Lines written by hand, or HAR files saved
+//! from a browser or a recording proxy.
+//!
+//! ```text
+//! FILE --(.har, or a JSON object with log.entries)--> HAR entries  --\
+//!      --(otherwise)--> one JSON object per line ---------------------+--> [CorpusRequest]
+//! ```
+//!
+//! A JSON Lines corpus has one request per line:
+//! `{"method": "GET", "path": "/api/thoughts/?search=x", "headers": {"accept": "application/json"}, "body": "..."}`.
+//! `headers` is optional, each value a string or a list of strings; an empty list means
+//! "this request has no such header", so `--header` does not add one either. `body` (text)
+//! or `body_base64` (bytes) is optional. Blank lines and lines starting with `#` are
+//! ignored. Every problem names `file:line`.
+//!
+//! Headers that describe one connection or one encoding of the body are dropped from both
+//! formats, because the replaying client sets its own: hop-by-hop headers,
+//! `content-length`, HTTP/2 pseudo-headers (`:authority`, …), and `accept-encoding` (the
+//! answers must come back uncompressed to be compared field by field).
+//!
+//! Parsing ([`parse`]) is pure; only [`load`] reads the file.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::Value;
+
+/// One request of a corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorpusRequest {
+    /// Where it is written: the line of a JSON Lines file, the entry of a HAR file (from 1).
+    pub line: usize,
+    /// The method.
+    pub method: Method,
+    /// Path and query as written (normalised later, the way the proxy does).
+    pub target: String,
+    /// Its headers, connection headers already dropped.
+    pub headers: HeaderMap,
+    /// Headers this request must not have (an empty list in the corpus): `--header`
+    /// does not add them.
+    pub without: Vec<HeaderName>,
+    /// The body (empty when none).
+    pub body: Bytes,
+}
+
+/// Why a corpus could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file as named on the command line.
+        file: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// One request is malformed: `file:line: message` (for a HAR file, `line` is the entry,
+    /// from 1).
+    #[error("{file}:{line}: {message}")]
+    Request {
+        /// The file.
+        file: String,
+        /// The line (JSON Lines) or entry (HAR), from 1.
+        line: usize,
+        /// What is wrong, in one line.
+        message: String,
+    },
+    /// The file as a whole is not a corpus.
+    #[error("{file}: {message}")]
+    File {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The two formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    JsonLines,
+    /// HTTP Archive 1.2.
+    Har,
+}
+
+/// Reads and parses a corpus file. Blocking.
+pub fn load(path: &Path) -> Result<Vec<CorpusRequest>, CorpusError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| CorpusError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let har_extension = path
+        .extension()
+        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("har"));
+    parse(&file, &text, har_extension)
+}
+
+/// Parses a corpus; `har_extension` says that the file name ends in `.har`. Fails on an
+/// empty corpus: a replay of nothing proves nothing.
+pub fn parse(file: &str, text: &str, har_extension: bool) -> Result<Vec<CorpusRequest>, CorpusError> {
+    let requests = match detect(text, har_extension) {
+        (Format::Har, Some(doc)) => parse_har(file, &doc)?,
+        (Format::Har, None) => {
+            let doc: Value = serde_json::from_str(text).map_err(|e| CorpusError::Request {
+                file: file.to_owned(),
+                line: e.line(),
+                message: format!("not a HAR file (JSON): {e}"),
+            })?;
+            parse_har(file, &doc)?
+        }
+        (Format::JsonLines, _) => parse_json_lines(file, text)?,
+    };
+    if requests.is_empty() {
+        return Err(CorpusError::File {
+            file: file.to_owned(),
+            message: "no requests in the corpus".to_owned(),
+        });
+    }
+    Ok(requests)
+}
+
+/// Which format `text` is in, with the parsed document when it was parsed to find out.
+fn detect(text: &str, har_extension: bool) -> (Format, Option<Value>) {
+    if har_extension {
+        return (Format::Har, None);
+    }
+    // A HAR file is one JSON object with `log.entries`; a corpus line never has `log`.
+    if text.trim_start().starts_with('{')
+        && let Ok(doc) = serde_json::from_str::<Value>(text)
+        && doc.get("log").is_some_and(Value::is_object)
+    {
+        return (Format::Har, Some(doc));
+    }
+    (Format::JsonLines, None)
+}
+
+fn parse_json_lines(file: &str, text: &str) -> Result<Vec<CorpusRequest>, CorpusError> {
+    let mut requests = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let error = |message: String| CorpusError::Request {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let value: Value = serde_json::from_str(trimmed).map_err(|e| error(format!("not JSON: {e}")))?;
+        requests.push(json_line(line, &value).map_err(error)?);
+    }
+    Ok(requests)
+}
+
+/// One JSON Lines request.
+fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
+    let object = value
+        .as_object()
+        .ok_or("a request must be a JSON object like {\"method\": \"GET\", \"path\": \"/\"}")?;
+    for key in object.keys() {
+        if !matches!(key.as_str(), "method" | "path" | "headers" | "body" | "body_base64") {
+            return Err(format!(
+                "unknown field `{key}`, expected one of `method`, `path`, `headers`, `body`, `body_base64`"
+            ));
+        }
+    }
+    let string = |key: &str| -> Result<Option<&str>, String> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("`{key}` must be a string")),
+        }
+    };
+    let method = parse_method(string("method")?.ok_or("missing field `method`")?)?;
+    let target = parse_target(string("path")?.ok_or("missing field `path`")?)?;
+    let body = match (string("body")?, string("body_base64")?) {
+        (Some(_), Some(_)) => return Err("give `body` or `body_base64`, not both".to_owned()),
+        (Some(text), None) => Bytes::from(text.to_owned()),
+        (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map(Bytes::from)
+            .map_err(|e| format!("`body_base64` is not base64: {e}"))?,
+        (None, None) => Bytes::new(),
+    };
+    let mut headers = HeaderMap::new();
+    let mut without = Vec::new();
+    match object.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, values) in map {
+                let values: Vec<&str> = match values {
+                    Value::String(s) => vec![s.as_str()],
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|v| v.as_str().ok_or(()))
+                        .collect::<Result<_, ()>>()
+                        .map_err(|()| format!("header `{name}`: a list must hold strings only"))?,
+                    _ => return Err(format!("header `{name}`: must be a string or a list of strings")),
+                };
+                let Some(name) = header_name(name)? else { continue };
+                if values.is_empty() {
+                    without.push(name);
+                    continue;
+                }
+                for value in values {
+                    headers.append(name.clone(), header_value(&name, value)?);
+                }
+            }
+        }
+        Some(_) => return Err("`headers` must be an object of name: value".to_owned()),
+    }
+    Ok(CorpusRequest {
+        line,
+        method,
+        target,
+        headers,
+        without,
+        body,
+    })
+}
+
+fn parse_har(file: &str, doc: &Value) -> Result<Vec<CorpusRequest>, CorpusError> {
+    let whole = |message: &str| CorpusError::File {
+        file: file.to_owned(),
+        message: format!("not a HAR file: {message}"),
+    };
+    let entries = doc
+        .get("log")
+        .ok_or_else(|| whole("no `log`"))?
+        .get("entries")
+        .and_then(Value::as_array)
+        .ok_or_else(|| whole("no `log.entries` list"))?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            har_entry(index + 1, entry).map_err(|message| CorpusError::Request {
+                file: file.to_owned(),
+                line: index + 1,
+                message: format!("log.entries[{index}]: {message}"),
+            })
+        })
+        .collect()
+}
+
+/// One HAR entry: `request.method`, `request.url` (its path and query), `request.headers`,
+/// `request.postData.text`.
+fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
+    let request = entry.get("request").ok_or("no `request`")?;
+    let field = |key: &str| {
+        request
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("`request.{key}` must be a string"))
+    };
+    let method = parse_method(field("method")?)?;
+    let url = field("url")?;
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad `request.url` `{url}`: {e}"))?;
+    let target = parse_target(uri.path_and_query().map_or("/", PathAndQuery::as_str))?;
+    let mut headers = HeaderMap::new();
+    if let Some(list) = request.get("headers") {
+        let list = list.as_array().ok_or("`request.headers` must be a list")?;
+        for header in list {
+            let (Some(name), Some(value)) = (
+                header.get("name").and_then(Value::as_str),
+                header.get("value").and_then(Value::as_str),
+            ) else {
+                return Err("each of `request.headers` needs a string `name` and `value`".to_owned());
+            };
+            if let Some(name) = header_name(name)? {
+                let value = header_value(&name, value)?;
+                headers.append(name, value);
+            }
+        }
+    }
+    let body = request
+        .get("postData")
+        .and_then(|p| p.get("text"))
+        .and_then(Value::as_str)
+        .map_or_else(Bytes::new, |text| Bytes::from(text.to_owned()));
+    Ok(CorpusRequest {
+        line: number,
+        method,
+        target,
+        headers,
+        without: Vec::new(),
+        body,
+    })
+}
+
+fn parse_method(method: &str) -> Result<Method, String> {
+    Method::from_bytes(method.as_bytes()).map_err(|_| format!("bad method `{method}`"))
+}
+
+/// A request target as the proxy would receive it: origin form, path and optional query.
+fn parse_target(target: &str) -> Result<String, String> {
+    if !target.starts_with('/') {
+        return Err(format!(
+            "path `{target}` must start with `/` (a path and optional query, not a URL)"
+        ));
+    }
+    PathAndQuery::try_from(target).map_err(|e| format!("path `{target}` is not a valid request target: {e}"))?;
+    Ok(target.to_owned())
+}
+
+/// The header's name, or `None` for a header the replaying client sets itself.
+fn header_name(name: &str) -> Result<Option<HeaderName>, String> {
+    if name.starts_with(':') {
+        return Ok(None);
+    }
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name `{name}`"))?;
+    Ok((!is_connection_header(&name)).then_some(name))
+}
+
+fn header_value(name: &HeaderName, value: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(value).map_err(|_| format!("header `{name}`: the value has characters a header cannot carry"))
+}
+
+/// Headers about the connection or the body's encoding, which the replaying client owns.
+pub fn is_connection_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "content-length"
+            | "accept-encoding"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Result<Vec<CorpusRequest>, String> {
+        parse("c.jsonl", text, false).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn json_lines_with_comments_headers_and_bodies() {
+        let text = r#"
+# reads
+{"method": "GET", "path": "/api/thoughts/?search=x", "headers": {"Accept": "application/json"}}
+
+{"method": "POST", "path": "/api/login/", "headers": {"x-a": ["1", "2"], "authorization": [], "Content-Length": "9"}, "body": "a=1"}
+  # indented comment
+{"method": "PUT", "path": "/b", "body_base64": "AAEC/w=="}
+"#;
+        let got = lines(text).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].line, 3);
+        assert_eq!(got[0].method, Method::GET);
+        assert_eq!(got[0].target, "/api/thoughts/?search=x");
+        assert_eq!(got[0].headers["accept"], "application/json");
+        assert_eq!(got[1].line, 5);
+        let values: Vec<_> = got[1].headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(got[1].without, [http::header::AUTHORIZATION]);
+        assert!(!got[1].headers.contains_key("content-length"), "the client sets it");
+        assert_eq!(got[1].body, "a=1");
+        assert_eq!(got[2].line, 7);
+        assert_eq!(&got[2].body[..], [0, 1, 2, 255]);
+    }
+
+    #[test]
+    fn bad_lines_name_file_and_line() {
+        let cases = [
+            ("{\"method\": \"GET\"}", "c.jsonl:1: missing field `path`"),
+            (
+                "\n\n{\"method\": \"GET\", \"path\": \"/\", \"hedaers\": {}}",
+                "c.jsonl:3: unknown field `hedaers`",
+            ),
+            ("{\"method\": \"GET\", \"path\": \"/\"\n", "c.jsonl:1: not JSON"),
+            ("[1]", "c.jsonl:1: a request must be a JSON object"),
+            (
+                "{\"method\": \"G ET\", \"path\": \"/\"}",
+                "c.jsonl:1: bad method `G ET`",
+            ),
+            (
+                "{\"method\": \"GET\", \"path\": \"api\"}",
+                "c.jsonl:1: path `api` must start with `/`",
+            ),
+            (
+                "{\"method\": \"GET\", \"path\": \"/a b\"}",
+                "c.jsonl:1: path `/a b` is not a valid request target",
+            ),
+            (
+                "{\"method\": \"GET\", \"path\": \"/\", \"headers\": {\"a\": 1}}",
+                "c.jsonl:1: header `a`: must be a string or a list of strings",
+            ),
+            (
+                "{\"method\": \"GET\", \"path\": \"/\", \"headers\": {\"a\": \"x\\ny\"}}",
+                "c.jsonl:1: header `a`: the value",
+            ),
+            (
+                "{\"method\": \"GET\", \"path\": \"/\", \"body\": \"a\", \"body_base64\": \"YQ==\"}",
+                "c.jsonl:1: give `body` or `body_base64`, not both",
+            ),
+            (
+                "{\"method\": \"GET\", \"path\": \"/\", \"body_base64\": \"!!\"}",
+                "c.jsonl:1: `body_base64` is not base64",
+            ),
+            ("# only a comment\n", "c.jsonl: no requests in the corpus"),
+        ];
+        for (text, want) in cases {
+            let got = lines(text).unwrap_err();
+            assert!(got.starts_with(want), "{text:?}: got {got:?}, want {want:?}");
+            assert!(!got.contains('\n'), "{got:?}");
+        }
+    }
+
+    const HAR: &str = r#"{"log": {"version": "1.2", "entries": [
+        {"request": {"method": "GET", "url": "https://example.com/api/thoughts/?search=x",
+                     "headers": [{"name": ":authority", "value": "example.com"},
+                                 {"name": "Accept", "value": "application/json"},
+                                 {"name": "Accept-Encoding", "value": "gzip, br"},
+                                 {"name": "Cookie", "value": "session=s"}]}},
+        {"request": {"method": "POST", "url": "http://example.com/api/login/", "headers": [],
+                     "postData": {"mimeType": "application/x-www-form-urlencoded", "text": "username=bruce"}}},
+        {"request": {"method": "GET", "url": "http://example.com", "headers": []}}
+    ]}}"#;
+
+    #[test]
+    fn har_entries_by_extension_or_content() {
+        for (file, by_extension) in [("x.har", true), ("x.json", false)] {
+            let got = parse(file, HAR, by_extension).unwrap();
+            assert_eq!(got.len(), 3);
+            assert_eq!(got[0].target, "/api/thoughts/?search=x");
+            assert_eq!(got[0].headers.len(), 2, "{:?}", got[0].headers);
+            assert_eq!(got[0].headers["cookie"], "session=s");
+            assert_eq!(got[1].method, Method::POST);
+            assert_eq!(got[1].body, "username=bruce");
+            assert_eq!((got[2].line, got[2].target.as_str()), (3, "/"));
+        }
+    }
+
+    #[test]
+    fn bad_har_entries_are_named() {
+        let bad = HAR.replace("\"POST\"", "1");
+        let got = parse("x.har", &bad, true).unwrap_err().to_string();
+        assert_eq!(got, "x.har:2: log.entries[1]: `request.method` must be a string");
+        let got = parse("x.har", "{\"log\": {}}", true).unwrap_err().to_string();
+        assert_eq!(got, "x.har: not a HAR file: no `log.entries` list");
+        let got = parse("x.har", "{\n\"log\": ", true).unwrap_err().to_string();
+        assert!(got.starts_with("x.har:2: not a HAR file (JSON)"), "{got}");
+    }
+}

@@ -1,0 +1,922 @@
+//! `strangler parity`: replays a corpus of requests against the legacy and the new
+//! upstream of each request's route and compares the answers with the route's `compare`
+//! rules: parity evidence before any real traffic reaches the new service.
+//!
+//! ```text
+//! routes.toml --(Table::load)--------> Table ------------------------------\
+//! --requests FILE --(corpus::load)--> [CorpusRequest] --(plan: pure)--> [Planned]
+//!   --(replay: both sides at once, bounded concurrency, a timeout per request)--> [Record]
+//!   --(report::Run)--> table and failures on stdout, --junit FILE, --json FILE
+//! ```
+//!
+//! Requests are routed exactly as the proxy routes them: the same [`normalize_path`] (a
+//! path it would refuse with 400 is an error for that request), the same
+//! [`crate::router::RouteTable::lookup`], and the normalised path is what both upstreams
+//! get. Each request goes to its route's `legacy` and `new` upstreams; `--legacy` and
+//! `--new` replace them for every request. A request without a new side (a route with no
+//! `new`, or no route at all) is skipped and counted. With `--noise-sample F` a fraction F
+//! of the requests, chosen by a hash of their position in the corpus (the same ones on
+//! every run), is sent to legacy a second time so that fields legacy does not repeat
+//! itself on count as noise rather than mismatches.
+//!
+//! Writes are replayed as they are: a `POST` in the corpus reaches both sides (and legacy
+//! twice when sampled for noise). Secrets never reach the output: request headers are
+//! shown through [`redact_headers`], with every `--header` name treated as a secret too,
+//! and differences in such headers show `[redacted]` values.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::corpus::{self, CorpusError, CorpusRequest};
+use super::report::{DEFAULT_ROUTE, Record, RouteRow, Run, Verdict};
+use super::{Captured, CompareRules, Diff, REDACTED, compare, redact_headers};
+use crate::config::LoadError;
+use crate::path::normalize_path;
+use crate::state::Table;
+
+/// Largest response body read from one side; a larger one makes the request an error.
+pub const MAX_BODY: usize = 10 << 20;
+
+/// What `strangler parity` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The routing table: routes, upstreams and compare rules.
+    pub config: PathBuf,
+    /// The corpus (JSON Lines or HAR).
+    pub requests: PathBuf,
+    /// Replay only the requests of these routes (all when empty).
+    pub routes: Vec<String>,
+    /// Send every request's legacy side here instead (`http://host:port`).
+    pub legacy: Option<String>,
+    /// Send every request's new side here instead.
+    pub new: Option<String>,
+    /// `K: V` headers added to every request that does not set K itself.
+    pub headers: Vec<String>,
+    /// Share of requests also sent to legacy a second time, 0 to 1.
+    pub noise_sample: f64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// How long one side may take for one request, body included.
+    pub timeout: Duration,
+    /// Write JUnit XML here.
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here.
+    pub json: Option<PathBuf>,
+}
+
+/// Why a replay could not be run or reported (mismatches are not errors: see [`Run`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ParityError {
+    /// A bad command line.
+    #[error("{0}")]
+    Usage(String),
+    /// The routing table is unusable.
+    #[error("{0}")]
+    Config(#[from] LoadError),
+    /// The corpus is unusable.
+    #[error("{0}")]
+    Corpus(#[from] CorpusError),
+    /// A report file could not be written.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The file.
+        file: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The async runtime could not be started.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// Writing to stdout failed.
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+}
+
+impl ParityError {
+    /// The process exit code: 2, "could not tell" (1 is kept for mismatches and errors).
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
+/// One side of a replayed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side {
+    /// How messages name it: `upstream `legacy` (127.0.0.1:8001)`, `--new (…)`.
+    pub label: String,
+    /// Where it listens.
+    pub authority: Authority,
+}
+
+/// The upstreams given on the command line, replacing the table's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--legacy`.
+    pub legacy: Option<Side>,
+    /// `--new`.
+    pub new: Option<Side>,
+}
+
+/// What to do with one corpus request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send it to both sides (`again`: to legacy a second time, for noise) and compare.
+    Replay {
+        /// The legacy side.
+        legacy: Side,
+        /// The new side.
+        new: Side,
+        /// Whether legacy also answers a second time.
+        again: bool,
+    },
+    /// Not replayed: the route has no new side. Why.
+    Skip(String),
+    /// The proxy would refuse the request itself: an error. Why.
+    Refuse(String),
+    /// Its route was not named with `--route`: not replayed, not reported.
+    Outside,
+}
+
+/// One corpus request, routed.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Line or entry in the corpus.
+    pub line: usize,
+    /// The route's name, or [`DEFAULT_ROUTE`].
+    pub route: String,
+    /// The method.
+    pub method: Method,
+    /// What both sides get: the normalised path and the query (as written when refused).
+    pub target: String,
+    /// Every header sent: the corpus's, then `--header` defaults.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The route's compare rules.
+    pub rules: Arc<CompareRules>,
+    /// What to do.
+    pub action: Action,
+}
+
+/// Routes every corpus request as the proxy would and decides what to do with it. Pure.
+///
+/// `only`: the `--route` names (empty: all routes); `defaults`: the `--header` headers,
+/// added where a request does not set (or explicitly unset) that header.
+pub fn plan(
+    table: &Table,
+    corpus: Vec<CorpusRequest>,
+    overrides: &Overrides,
+    only: &[String],
+    defaults: &[(HeaderName, HeaderValue)],
+    noise_sample: f64,
+) -> Vec<Planned> {
+    let config = &table.config;
+    let side_of = |name: &str| {
+        config.upstreams.get(name).and_then(|u| {
+            let authority = u.url.authority()?.clone();
+            Some(Side {
+                label: format!("upstream `{name}` ({authority})"),
+                authority,
+            })
+        })
+    };
+    let default_rules = Arc::new(CompareRules::default());
+    corpus
+        .into_iter()
+        .enumerate()
+        .map(|(index, request)| {
+            let mut headers = request.headers;
+            for (name, value) in defaults {
+                if !request.without.contains(name) && !headers.contains_key(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+            for name in &request.without {
+                headers.remove(name);
+            }
+            let mut planned = Planned {
+                line: request.line,
+                route: DEFAULT_ROUTE.to_owned(),
+                method: request.method,
+                target: request.target,
+                headers,
+                body: request.body,
+                rules: default_rules.clone(),
+                action: Action::Outside,
+            };
+            if planned.method == Method::CONNECT {
+                planned.action = Action::Refuse("the proxy answers CONNECT with 405 itself".to_owned());
+                return planned;
+            }
+            let written = planned.target.clone();
+            let (path, query) = match written.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (written.as_str(), None),
+            };
+            let normalized = match normalize_path(path) {
+                Ok(normalized) => normalized.into_owned(),
+                Err(e) => {
+                    planned.action = Action::Refuse(format!("the proxy answers 400 itself: bad request path: {e}"));
+                    return planned;
+                }
+            };
+            let matched = table.routes.lookup(&planned.method, &normalized);
+            planned.target = match query {
+                Some(query) => format!("{normalized}?{query}"),
+                None => normalized,
+            };
+            let route = matched.and_then(|m| config.routes.get(m.route));
+            if let Some(route) = route {
+                planned.route = route.name.clone();
+                planned.rules = route.compare.clone();
+            }
+            if !only.is_empty() && !route.is_some_and(|r| only.contains(&r.name)) {
+                return planned;
+            }
+            let legacy_name = route.map_or(config.proxy.default_upstream.as_str(), |r| r.legacy.as_str());
+            let legacy = overrides.legacy.clone().or_else(|| side_of(legacy_name));
+            let new = overrides
+                .new
+                .clone()
+                .or_else(|| route.and_then(|r| r.new.as_deref()).and_then(side_of));
+            planned.action = match (legacy, new) {
+                (Some(legacy), Some(new)) => Action::Replay {
+                    legacy,
+                    new,
+                    again: sampled(index, noise_sample),
+                },
+                (None, _) => Action::Refuse(format!("no upstream `{legacy_name}` in the table")),
+                (Some(_), None) => Action::Skip(match route {
+                    Some(r) => format!("route `{}` has no new upstream", r.name),
+                    None => format!(
+                        "no route matches: the default upstream `{legacy_name}` has no new side (give --new to compare)"
+                    ),
+                }),
+            };
+            planned
+        })
+        .collect()
+}
+
+/// Whether the request at `index` is also sent to legacy a second time: a hash of the
+/// index, so that the same requests are sampled on every run.
+pub fn sampled(index: usize, fraction: f64) -> bool {
+    if fraction >= 1.0 {
+        return true;
+    }
+    if fraction <= 0.0 || fraction.is_nan() {
+        return false;
+    }
+    let hash = twox_hash::XxHash64::oneshot(0x7061_7269_7479, &(index as u64).to_le_bytes());
+    let unit = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    unit < fraction
+}
+
+/// How requests are sent.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// How long one side may take for one request, body included.
+    pub timeout: Duration,
+    /// Largest response body read.
+    pub max_body: usize,
+    /// Header names whose values are never shown (besides the usual secrets): the
+    /// `--header` names.
+    pub secret_headers: Vec<HeaderName>,
+}
+
+type ReplayClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Replays the planned requests; returns one record per request that is not
+/// [`Action::Outside`], in corpus order. `progress` advances by one per request.
+pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &ProgressBar) -> Vec<Record> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(settings.timeout));
+    let client: ReplayClient = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector);
+    let settings = Arc::new(settings);
+    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let planned: Vec<Planned> = planned.into_iter().filter(|p| p.action != Action::Outside).collect();
+    let mut records: Vec<Option<Record>> = vec![None; planned.len()];
+    let mut slots = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let mut lines = Vec::with_capacity(planned.len());
+    for (slot, planned) in planned.into_iter().enumerate() {
+        lines.push((
+            planned.line,
+            planned.route.clone(),
+            planned.method.clone(),
+            planned.target.clone(),
+        ));
+        let headers = redact_headers(&planned.headers, &settings.secret_headers);
+        let verdict = match &planned.action {
+            Action::Skip(why) => Some(Verdict::Skipped(why.clone())),
+            Action::Refuse(why) => Some(Verdict::Error(why.clone())),
+            Action::Replay { .. } | Action::Outside => None,
+        };
+        if let Some(verdict) = verdict {
+            records[slot] = Some(record_of(&planned, headers, verdict, Duration::ZERO));
+            progress.inc(1);
+            continue;
+        }
+        // Bounded: a task is started only when a permit is free.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (client, settings) = (client.clone(), settings.clone());
+        let handle = tasks.spawn(async move {
+            let _permit = permit;
+            let started = Instant::now();
+            let verdict = exchange(&client, &planned, &settings).await;
+            record_of(&planned, headers, verdict, started.elapsed())
+        });
+        slots.insert(handle.id(), slot);
+        while let Some(done) = tasks.try_join_next_with_id() {
+            collect(done, &slots, &mut records, progress);
+        }
+    }
+    while let Some(done) = tasks.join_next_with_id().await {
+        collect(done, &slots, &mut records, progress);
+    }
+    records
+        .into_iter()
+        .zip(lines)
+        .map(|(record, (line, route, method, path))| {
+            record.unwrap_or_else(|| Record {
+                line,
+                route,
+                method: method.to_string(),
+                path,
+                headers: Vec::new(),
+                verdict: Verdict::Error("the replay of this request failed (internal error)".to_owned()),
+                at: SystemTime::now(),
+                elapsed: Duration::ZERO,
+            })
+        })
+        .collect()
+}
+
+fn collect(
+    done: Result<(tokio::task::Id, Record), tokio::task::JoinError>,
+    slots: &HashMap<tokio::task::Id, usize>,
+    records: &mut [Option<Record>],
+    progress: &ProgressBar,
+) {
+    progress.inc(1);
+    // A task that panicked leaves its slot empty; it is reported as an error.
+    if let Ok((id, record)) = done
+        && let Some(slot) = slots.get(&id).and_then(|&slot| records.get_mut(slot))
+    {
+        *slot = Some(record);
+    }
+}
+
+fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: Verdict, elapsed: Duration) -> Record {
+    Record {
+        line: planned.line,
+        route: planned.route.clone(),
+        method: planned.method.to_string(),
+        path: planned.target.clone(),
+        headers,
+        verdict,
+        at: SystemTime::now(),
+        elapsed,
+    }
+}
+
+/// Sends one request to both sides (and legacy again when sampled) and compares.
+async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> Verdict {
+    let Action::Replay { legacy, new, again } = &planned.action else {
+        return Verdict::Error("not a replayed request".to_owned());
+    };
+    let (first, second) = tokio::join!(
+        fetch(client, legacy, planned, settings),
+        fetch(client, new, planned, settings)
+    );
+    let (legacy_answer, new_answer) = match (first, second) {
+        (Ok(l), Ok(n)) => (l, n),
+        (l, n) => {
+            let mut failures = Vec::new();
+            if let Err(e) = l {
+                failures.push(format!("legacy, {}: {e}", legacy.label));
+            }
+            if let Err(e) = n {
+                failures.push(format!("new, {}: {e}", new.label));
+            }
+            return Verdict::Error(failures.join("; "));
+        }
+    };
+    let legacy_again = if *again {
+        match fetch(client, legacy, planned, settings).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                return Verdict::Error(format!("legacy (second answer, for noise), {}: {e}", legacy.label));
+            }
+        }
+    } else {
+        None
+    };
+    let status = [legacy_answer.status, new_answer.status];
+    let rules = planned.rules.clone();
+    // Parsing two bodies of up to 10 MiB is CPU work: off the async workers.
+    let compared =
+        tokio::task::spawn_blocking(move || compare(&rules, &legacy_answer, &new_answer, legacy_again.as_ref())).await;
+    match compared {
+        Ok(comparison) => Verdict::Compared {
+            outcome: comparison.outcome,
+            status,
+            diffs: comparison
+                .diffs
+                .into_iter()
+                .map(|d| redact_diff(d, &settings.secret_headers))
+                .collect(),
+            truncated: comparison.truncated,
+        },
+        Err(e) => Verdict::Error(format!("the comparison failed: {e}")),
+    }
+}
+
+/// One side's answer, body read to the end (at most [`Settings::max_body`] bytes), within
+/// the timeout.
+async fn fetch(client: &ReplayClient, side: &Side, planned: &Planned, settings: &Settings) -> Result<Captured, String> {
+    let uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(side.authority.clone())
+        .path_and_query(planned.target.as_str())
+        .build()
+        .map_err(|e| format!("cannot build the request URI: {e}"))?;
+    let mut request = Request::new(Full::new(planned.body.clone()));
+    *request.method_mut() = planned.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = planned.headers.clone();
+    let max_body = settings.max_body;
+    let work = async move {
+        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, max_body).collect().await.map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                format!("the answer's body is larger than {max_body} bytes")
+            } else {
+                format!("reading the body: {}", error_chain(&*e))
+            }
+        })?;
+        Ok(Captured {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.to_bytes(),
+        })
+    };
+    match tokio::time::timeout(settings.timeout, work).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!(
+            "no whole answer within {}",
+            humantime::format_duration(settings.timeout)
+        )),
+    }
+}
+
+/// An error and its causes on one line: `client error (Connect): tcp connect error: Connection refused`.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A difference with the values of a secret header replaced by [`REDACTED`].
+fn redact_diff(mut diff: Diff, secret: &[HeaderName]) -> Diff {
+    if let Some(name) = diff.pointer.strip_prefix("header:")
+        && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+        && is_secret(&name, secret)
+    {
+        for value in [&mut diff.legacy, &mut diff.new] {
+            if value != super::ABSENT {
+                *value = REDACTED.to_owned();
+            }
+        }
+    }
+    diff
+}
+
+/// Whether [`redact_headers`] hides the values of `name`: one place decides what is secret.
+fn is_secret(name: &HeaderName, extra: &[HeaderName]) -> bool {
+    let mut probe = HeaderMap::new();
+    probe.insert(name.clone(), HeaderValue::from_static("probe"));
+    redact_headers(&probe, extra).iter().any(|(_, shown)| shown == REDACTED)
+}
+
+/// `--legacy` / `--new`: `http://host:port` (or `host:port`), no path.
+pub fn parse_side(flag: &str, url: &str) -> Result<Side, ParityError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let full = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let bad = |why: &str| ParityError::Usage(format!("{flag} `{url}`: {why}"));
+    let uri: Uri = full.parse().map_err(|_| bad("not a URL like http://127.0.0.1:8001"))?;
+    if uri.scheme() != Some(&Scheme::HTTP) {
+        return Err(bad("must start with http:// (https upstreams are not supported)"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad("must not have a path or query: requests keep their own path"));
+    }
+    let authority = uri.authority().cloned().ok_or_else(|| bad("has no host"))?;
+    Ok(Side {
+        label: format!("{flag} ({authority})"),
+        authority,
+    })
+}
+
+/// `--header 'K: V'`.
+pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ParityError> {
+    // The value is never quoted back: it is likely a secret.
+    let bad = |why: String| ParityError::Usage(format!("--header: {why}"));
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| bad("expected `NAME: VALUE`".to_owned()))?;
+    let name = name.trim();
+    let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("`{name}` is not a header name")))?;
+    if corpus::is_connection_header(&parsed) {
+        return Err(bad(format!("`{name}` is set by the replaying client itself")));
+    }
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| bad(format!("the value of `{name}` has characters a header cannot carry")))?;
+    Ok((parsed, value))
+}
+
+/// The routes of the report: those a request went to or `--route` named, in the table's
+/// order, then [`DEFAULT_ROUTE`].
+fn report_routes(table: &Table, records: &[Record], only: &[String]) -> Vec<RouteRow> {
+    let used = |name: &str| records.iter().any(|r| r.route == name);
+    let mut rows: Vec<RouteRow> = table
+        .config
+        .routes
+        .iter()
+        .filter(|r| used(&r.name) || only.contains(&r.name))
+        .map(|r| RouteRow {
+            name: r.name.clone(),
+            stage: Some(r.stage.as_str().to_owned()),
+        })
+        .collect();
+    if used(DEFAULT_ROUTE) && !rows.iter().any(|r| r.name == DEFAULT_ROUTE) {
+        rows.push(RouteRow {
+            name: DEFAULT_ROUTE.to_owned(),
+            stage: None,
+        });
+    }
+    rows
+}
+
+/// Writes `--junit` and `--json`, when asked for.
+fn write_reports(options: &Options, run: &Run) -> Result<(), ParityError> {
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|source| ParityError::Write {
+            file: path.display().to_string(),
+            source,
+        })
+    };
+    if let Some(path) = &options.junit {
+        write(path, run.junit())?;
+    }
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&run.json()).map_err(|e| ParityError::Write {
+            file: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        write(path, text + "\n")?;
+    }
+    Ok(())
+}
+
+/// Runs `strangler parity`: loads the table and the corpus, replays, writes `--junit` and
+/// `--json`, prints the table and every failure to `out`. The progress bar is drawn on
+/// stderr when it is a terminal. Whether the run passed is [`Run::failed`].
+pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
+    if !(0.0..=1.0).contains(&options.noise_sample) {
+        return Err(ParityError::Usage(format!(
+            "--noise-sample must be between 0 and 1, got {}",
+            options.noise_sample
+        )));
+    }
+    if options.concurrency == 0 {
+        return Err(ParityError::Usage("--concurrency must be at least 1".to_owned()));
+    }
+    if options.timeout.is_zero() {
+        return Err(ParityError::Usage("--timeout must be more than 0".to_owned()));
+    }
+    let overrides = Overrides {
+        legacy: options
+            .legacy
+            .as_deref()
+            .map(|u| parse_side("--legacy", u))
+            .transpose()?,
+        new: options.new.as_deref().map(|u| parse_side("--new", u)).transpose()?,
+    };
+    let defaults = options
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let table = Table::load(&options.config)?;
+    let known: Vec<&str> = table.config.routes.iter().map(|r| r.name.as_str()).collect();
+    for name in &options.routes {
+        if !known.contains(&name.as_str()) {
+            return Err(ParityError::Usage(format!(
+                "--route `{name}`: no such route in {}; routes: {}",
+                options.config.display(),
+                known.join(", ")
+            )));
+        }
+    }
+    let corpus = corpus::load(&options.requests)?;
+    let planned = plan(
+        &table,
+        corpus,
+        &overrides,
+        &options.routes,
+        &defaults,
+        options.noise_sample,
+    );
+    let outside = planned.iter().filter(|p| p.action == Action::Outside).count();
+    let settings = Settings {
+        concurrency: options.concurrency,
+        timeout: options.timeout,
+        max_body: MAX_BODY,
+        secret_headers: defaults.iter().map(|(name, _)| name.clone()).collect(),
+    };
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new((planned.len() - outside) as u64);
+        if let Ok(style) = ProgressStyle::with_template("parity {bar:40} {pos}/{len} requests {elapsed}") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ParityError::Runtime)?;
+    let records = runtime.block_on(replay(planned, settings, &progress));
+    progress.finish_and_clear();
+    let run = Run {
+        corpus: options.requests.display().to_string(),
+        routes: report_routes(&table, &records, &options.routes),
+        records,
+        outside,
+    };
+    let written = write_reports(options, &run);
+    // The results are shown even when a report file cannot be written.
+    run.write_text(out).map_err(ParityError::Output)?;
+    written.map(|()| run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+
+[[routes]]
+name = "thoughts-api"
+path = "/api/thoughts/"
+methods = ["GET"]
+stage = "new"
+new = "thoughts"
+compare = { ignore = ["/timestamp"] }
+
+[[routes]]
+name = "login"
+exact = "/api/login/"
+"#;
+
+    fn request(method: &str, target: &str) -> CorpusRequest {
+        CorpusRequest {
+            line: 1,
+            method: Method::from_bytes(method.as_bytes()).unwrap(),
+            target: target.to_owned(),
+            headers: HeaderMap::new(),
+            without: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    fn planned(corpus: Vec<CorpusRequest>, overrides: &Overrides, only: &[&str]) -> Vec<Planned> {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let only: Vec<String> = only.iter().map(|s| (*s).to_owned()).collect();
+        plan(&table, corpus, overrides, &only, &[], 0.0)
+    }
+
+    fn side(label: &str, authority: &str) -> Side {
+        Side {
+            label: label.to_owned(),
+            authority: authority.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn requests_are_routed_like_the_proxy_routes_them() {
+        let got = planned(
+            vec![
+                request("GET", "//api//thoughts/./1/?search=a%2Fb"),
+                request("GET", "/api/%2e%2e/%2e%2e/etc"),
+                request("CONNECT", "/"),
+                request("POST", "/api/thoughts/"),
+                request("POST", "/api/login/"),
+            ],
+            &Overrides::default(),
+            &[],
+        );
+        assert_eq!(got[0].route, "thoughts-api");
+        assert_eq!(got[0].target, "/api/thoughts/1/?search=a%2Fb");
+        assert_eq!(
+            got[0].action,
+            Action::Replay {
+                legacy: side("upstream `legacy` (127.0.0.1:8001)", "127.0.0.1:8001"),
+                new: side("upstream `thoughts` (127.0.0.1:8002)", "127.0.0.1:8002"),
+                again: false,
+            }
+        );
+        assert_eq!(got[1].route, DEFAULT_ROUTE);
+        assert!(
+            matches!(&got[1].action, Action::Refuse(why) if why.contains("400") && why.contains("above")),
+            "{:?}",
+            got[1].action
+        );
+        assert!(matches!(&got[2].action, Action::Refuse(why) if why.contains("405")));
+        // POST is not a method of thoughts-api: the default upstream, no new side.
+        assert_eq!(got[3].route, DEFAULT_ROUTE);
+        assert!(matches!(&got[3].action, Action::Skip(why) if why.contains("no route matches")));
+        assert_eq!(got[4].route, "login");
+        assert_eq!(
+            got[4].action,
+            Action::Skip("route `login` has no new upstream".to_owned())
+        );
+    }
+
+    #[test]
+    fn overrides_send_everything_to_the_two_given_sides() {
+        let overrides = Overrides {
+            legacy: Some(side("--legacy (127.0.0.1:9)", "127.0.0.1:9")),
+            new: Some(side("--new (127.0.0.1:10)", "127.0.0.1:10")),
+        };
+        let got = planned(
+            vec![
+                request("GET", "/api/thoughts/"),
+                request("POST", "/api/login/"),
+                request("GET", "/"),
+            ],
+            &overrides,
+            &[],
+        );
+        for p in &got {
+            match &p.action {
+                Action::Replay { legacy, new, .. } => {
+                    assert_eq!(
+                        (legacy.authority.as_str(), new.authority.as_str()),
+                        ("127.0.0.1:9", "127.0.0.1:10")
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            got.iter().map(|p| p.route.as_str()).collect::<Vec<_>>(),
+            ["thoughts-api", "login", DEFAULT_ROUTE]
+        );
+    }
+
+    #[test]
+    fn only_the_named_routes_are_replayed() {
+        let got = planned(
+            vec![
+                request("GET", "/api/thoughts/"),
+                request("POST", "/api/login/"),
+                request("GET", "/"),
+                request("GET", "/%2f"),
+            ],
+            &Overrides::default(),
+            &["thoughts-api"],
+        );
+        assert!(matches!(got[0].action, Action::Replay { .. }));
+        assert_eq!(got[1].action, Action::Outside);
+        assert_eq!(got[2].action, Action::Outside);
+        // A path the proxy refuses is an error whatever the filter: no route can own it.
+        assert!(matches!(got[3].action, Action::Refuse(_)));
+    }
+
+    #[test]
+    fn header_defaults_fill_in_but_never_override() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let mut own = request("GET", "/api/thoughts/");
+        own.headers
+            .insert("authorization", HeaderValue::from_static("Bearer own"));
+        let mut without = request("GET", "/api/thoughts/");
+        without.without.push(http::header::AUTHORIZATION);
+        let plain = request("GET", "/api/thoughts/");
+        let defaults = [
+            parse_header("Authorization: Bearer given").unwrap(),
+            parse_header("x-extra:1").unwrap(),
+        ];
+        let got = plan(
+            &table,
+            vec![own, without, plain],
+            &Overrides::default(),
+            &[],
+            &defaults,
+            0.0,
+        );
+        let auth = |p: &Planned| p.headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(auth(&got[0]).as_deref(), Some("Bearer own"));
+        assert_eq!(auth(&got[1]), None);
+        assert_eq!(auth(&got[2]).as_deref(), Some("Bearer given"));
+        assert!(got.iter().all(|p| p.headers["x-extra"] == "1"));
+    }
+
+    #[test]
+    fn noise_sampling_is_deterministic_and_proportional() {
+        assert!((0..100).all(|i| sampled(i, 1.0)));
+        assert!((0..100).all(|i| !sampled(i, 0.0)));
+        let picked: Vec<usize> = (0..10_000).filter(|&i| sampled(i, 0.25)).collect();
+        let again: Vec<usize> = (0..10_000).filter(|&i| sampled(i, 0.25)).collect();
+        assert_eq!(picked, again);
+        assert!((2_200..2_800).contains(&picked.len()), "{}", picked.len());
+    }
+
+    #[test]
+    fn command_line_values_are_checked() {
+        assert_eq!(parse_side("--new", "127.0.0.1:9/").unwrap().authority, "127.0.0.1:9");
+        assert_eq!(
+            parse_side("--new", "http://localhost:9").unwrap().label,
+            "--new (localhost:9)"
+        );
+        for (url, why) in [
+            ("https://x:1", "https"),
+            ("http://x:1/api", "path"),
+            ("http://x:1/?a=1", "path or query"),
+        ] {
+            let e = parse_side("--legacy", url).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--legacy `{url}`")) && e.contains(why), "{e}");
+        }
+        let e = parse_header("Authorization Bearer secret").unwrap_err().to_string();
+        assert!(!e.contains("secret") && e.contains("NAME: VALUE"), "{e}");
+        let e = parse_header("x y: 1").unwrap_err().to_string();
+        assert!(e.contains("`x y` is not a header name"), "{e}");
+        assert!(parse_header("content-length: 5").is_err());
+    }
+
+    #[test]
+    fn secret_headers_are_redacted_in_diffs() {
+        let diff = |pointer: &str| Diff {
+            pointer: pointer.to_owned(),
+            legacy: "a=1".to_owned(),
+            new: super::super::ABSENT.to_owned(),
+        };
+        let extra = [HeaderName::from_static("x-api-key")];
+        for pointer in ["header:set-cookie", "header:x-api-key", "header:authorization"] {
+            let d = redact_diff(diff(pointer), &extra);
+            assert_eq!(
+                (d.legacy.as_str(), d.new.as_str()),
+                (REDACTED, super::super::ABSENT),
+                "{pointer}"
+            );
+        }
+        for pointer in ["header:content-type", "/set-cookie", "status"] {
+            assert_eq!(redact_diff(diff(pointer), &extra).legacy, "a=1", "{pointer}");
+        }
+    }
+}

@@ -1,0 +1,688 @@
+//! What `strangler parity` reports: a [`Run`] (one [`Record`] per corpus request) rendered
+//! as a per-route table with every mismatch and error for people, as JUnit XML for CI, and
+//! as JSON in the shape of the admin API's `/admin/parity` (which `strangler flip
+//! --parity-report` reads, through [`crate::status::ParityReport`]).
+//!
+//! Everything here is pure. Secrets are removed before a record is built (see
+//! [`crate::parity::replay`]): nothing in a [`Record`] needs redacting again.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Diff, Outcome};
+use crate::status::RouteParity;
+
+/// The route name of requests that match no route (as in the proxy's metrics).
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// What happened to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Both sides answered and were compared: match, noise or mismatch.
+    Compared {
+        /// The verdict of [`crate::parity::compare()`].
+        outcome: Outcome,
+        /// The legacy and the new status.
+        status: [u16; 2],
+        /// The real differences (none for match and noise).
+        diffs: Vec<Diff>,
+        /// More differences existed than `diffs` holds.
+        truncated: bool,
+    },
+    /// Nothing to compare: a side failed, or the proxy would refuse the request. Why.
+    Error(String),
+    /// Not replayed on purpose (no new upstream). Why.
+    Skipped(String),
+}
+
+/// One corpus request and its verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Line (JSON Lines) or entry (HAR) of the corpus, from 1.
+    pub line: usize,
+    /// The route it matched, or [`DEFAULT_ROUTE`].
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path and query as sent (normalised like the proxy does), or as written when
+    /// the proxy would refuse it.
+    pub path: String,
+    /// The request headers sent, secrets redacted.
+    pub headers: Vec<(String, String)>,
+    /// What happened.
+    pub verdict: Verdict,
+    /// When the comparison was made.
+    pub at: SystemTime,
+    /// How long the exchanges took.
+    pub elapsed: Duration,
+}
+
+impl Record {
+    /// The outcome, or `None` for a skipped request.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match &self.verdict {
+            Verdict::Compared { outcome, .. } => Some(*outcome),
+            Verdict::Error(_) => Some(Outcome::Error),
+            Verdict::Skipped(_) => None,
+        }
+    }
+
+    /// Whether this request fails the run (a mismatch or an error).
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome(), Some(Outcome::Mismatch | Outcome::Error))
+    }
+
+    /// `METHOD path`.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// What went wrong, several lines, for the terminal and for JUnit: the statuses and
+    /// every difference, or the error; then the request headers.
+    pub fn detail(&self) -> String {
+        let mut text = String::new();
+        match &self.verdict {
+            Verdict::Compared {
+                status,
+                diffs,
+                truncated,
+                ..
+            } => {
+                let _ = writeln!(text, "status: legacy {} new {}", status[0], status[1]);
+                for diff in diffs {
+                    let pointer = if diff.pointer.is_empty() {
+                        "(whole body)"
+                    } else {
+                        &diff.pointer
+                    };
+                    let _ = writeln!(text, "{pointer}: legacy {} new {}", diff.legacy, diff.new);
+                }
+                if *truncated {
+                    let _ = writeln!(text, "(more differences not shown)");
+                }
+            }
+            Verdict::Error(why) => {
+                let _ = writeln!(text, "error: {why}");
+            }
+            Verdict::Skipped(why) => {
+                let _ = writeln!(text, "skipped: {why}");
+            }
+        }
+        if !self.headers.is_empty() {
+            let shown: Vec<String> = self.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let _ = writeln!(text, "request headers: {}", shown.join(", "));
+        }
+        text
+    }
+}
+
+/// A route of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRow {
+    /// Its name ([`DEFAULT_ROUTE`] for requests no route matched).
+    pub name: String,
+    /// Its stage in the table (`None` for the default route).
+    pub stage: Option<String>,
+}
+
+/// A whole replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The corpus, as named on the command line.
+    pub corpus: String,
+    /// The reported routes, in the table's order, then [`DEFAULT_ROUTE`]: every route a
+    /// replayed request matched, and every route named with `--route`.
+    pub routes: Vec<RouteRow>,
+    /// The replayed requests, in corpus order.
+    pub records: Vec<Record>,
+    /// Requests of routes not named with `--route`: not replayed, not reported.
+    pub outside: usize,
+}
+
+/// `strangler parity --json`: the shape of `GET /admin/parity`, plus the errors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JsonReport {
+    /// Counts by route name.
+    pub routes: BTreeMap<String, RouteParity>,
+    /// Every mismatch, in corpus order.
+    pub mismatches: Vec<JsonMismatch>,
+    /// Every request that could not be compared, in corpus order.
+    pub errors: Vec<JsonError>,
+}
+
+/// One mismatch in [`JsonReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonMismatch {
+    /// The route.
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// The legacy and the new status.
+    pub status: [u16; 2],
+    /// The differences.
+    pub diffs: Vec<JsonDiff>,
+    /// More differences existed than listed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// One difference in [`JsonMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonDiff {
+    /// `status`, `header:NAME` or a JSON Pointer into the body (`""`: the whole body).
+    pub pointer: String,
+    /// The legacy value, rendered.
+    pub legacy: String,
+    /// The new value, rendered.
+    pub new: String,
+}
+
+/// One request that could not be compared, in [`JsonReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonError {
+    /// The route.
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Why.
+    pub error: String,
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+impl Run {
+    /// Whether any request mismatched or failed.
+    pub fn failed(&self) -> bool {
+        self.records.iter().any(Record::failed)
+    }
+
+    /// The counts of one route, in the admin API's shape. The match rate covers the whole
+    /// run, which is also the window.
+    pub fn counts(&self, route: &RouteRow) -> RouteParity {
+        let mut counts = RouteParity {
+            stage: route.stage.clone(),
+            requests: Some(0),
+            ..RouteParity::default()
+        };
+        let mut requests = 0;
+        for record in self.records.iter().filter(|r| r.route == route.name) {
+            requests += 1;
+            match record.outcome() {
+                Some(Outcome::Match) => counts.matched += 1,
+                Some(Outcome::Noise) => counts.noise += 1,
+                Some(Outcome::Mismatch) => counts.mismatch += 1,
+                Some(Outcome::Error) => counts.error += 1,
+                None => counts.skipped += 1,
+            }
+        }
+        counts.requests = Some(requests);
+        counts.match_rate = counts.match_rate();
+        counts.window_match_rate = counts.match_rate;
+        counts
+    }
+
+    /// The counts of every route, summed.
+    pub fn total(&self) -> RouteParity {
+        let mut total = RouteParity::default();
+        for route in &self.routes {
+            let c = self.counts(route);
+            total.matched += c.matched;
+            total.noise += c.noise;
+            total.mismatch += c.mismatch;
+            total.error += c.error;
+            total.skipped += c.skipped;
+        }
+        total.requests = Some(self.records.len() as u64);
+        total
+    }
+
+    /// The `--json` report.
+    pub fn json(&self) -> JsonReport {
+        let routes = self
+            .routes
+            .iter()
+            .map(|route| (route.name.clone(), self.counts(route)))
+            .collect();
+        let mut mismatches = Vec::new();
+        let mut errors = Vec::new();
+        for record in &self.records {
+            match &record.verdict {
+                Verdict::Compared {
+                    outcome: Outcome::Mismatch,
+                    status,
+                    diffs,
+                    truncated,
+                } => mismatches.push(JsonMismatch {
+                    route: record.route.clone(),
+                    method: record.method.clone(),
+                    path: record.path.clone(),
+                    at: rfc3339(record.at),
+                    status: *status,
+                    diffs: diffs
+                        .iter()
+                        .map(|d| JsonDiff {
+                            pointer: d.pointer.clone(),
+                            legacy: d.legacy.clone(),
+                            new: d.new.clone(),
+                        })
+                        .collect(),
+                    truncated: *truncated,
+                }),
+                Verdict::Error(why) => errors.push(JsonError {
+                    route: record.route.clone(),
+                    method: record.method.clone(),
+                    path: record.path.clone(),
+                    at: rfc3339(record.at),
+                    error: why.clone(),
+                }),
+                Verdict::Compared { .. } | Verdict::Skipped(_) => {}
+            }
+        }
+        JsonReport {
+            routes,
+            mismatches,
+            errors,
+        }
+    }
+
+    /// The table, every mismatch and error, and a closing line.
+    pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let header = [
+            "route",
+            "stage",
+            "requests",
+            "match",
+            "noise",
+            "mismatch",
+            "error",
+            "skipped",
+            "match rate",
+        ];
+        let rows: Vec<[String; 9]> = self
+            .routes
+            .iter()
+            .map(|route| {
+                let c = self.counts(route);
+                [
+                    route.name.clone(),
+                    route.stage.clone().unwrap_or_else(|| "-".to_owned()),
+                    c.requests.unwrap_or_default().to_string(),
+                    c.matched.to_string(),
+                    c.noise.to_string(),
+                    c.mismatch.to_string(),
+                    c.error.to_string(),
+                    c.skipped.to_string(),
+                    c.match_rate.map_or_else(|| "-".to_owned(), |r| format!("{r:.4}")),
+                ]
+            })
+            .collect();
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|row| row[i].chars().count())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[&str]| {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let width = widths[i];
+                if i > 0 {
+                    text.push_str("  ");
+                }
+                // Names left, numbers right.
+                if i < 2 {
+                    let _ = write!(text, "{cell:<width$}");
+                } else {
+                    let _ = write!(text, "{cell:>width$}");
+                }
+            }
+            text.trim_end().to_owned()
+        };
+        writeln!(out, "{}", line(&header))?;
+        for row in &rows {
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            writeln!(out, "{}", line(&cells))?;
+        }
+        if self.routes.is_empty() {
+            writeln!(out, "(no routes)")?;
+        }
+        if self.outside > 0 {
+            writeln!(
+                out,
+                "{} request(s) of other routes than those given with --route: not replayed",
+                self.outside
+            )?;
+        }
+        for record in self.records.iter().filter(|r| r.failed()) {
+            let kind = match record.outcome() {
+                Some(Outcome::Mismatch) => "MISMATCH",
+                _ => "ERROR",
+            };
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{kind} {}  (route {}, {}:{})",
+                record.name(),
+                record.route,
+                self.corpus,
+                record.line
+            )?;
+            for detail in record.detail().lines() {
+                writeln!(out, "  {detail}")?;
+            }
+        }
+        let t = self.total();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "parity: {} request(s) from {}: {} match, {} noise, {} mismatch, {} error, {} skipped: {}",
+            self.records.len(),
+            self.corpus,
+            t.matched,
+            t.noise,
+            t.mismatch,
+            t.error,
+            t.skipped,
+            if self.failed() { "FAILED" } else { "ok" }
+        )?;
+        if t.compared() == 0 && !self.failed() {
+            writeln!(out, "warning: no request was compared")?;
+        }
+        Ok(())
+    }
+
+    /// JUnit XML: a `<testsuite>` per route, a `<testcase name="METHOD path">` per
+    /// request; a mismatch or an error is a `<failure>` with the differences, a skipped
+    /// request `<skipped/>`.
+    pub fn junit(&self) -> String {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let t = self.total();
+        let failures = t.mismatch + t.error;
+        let seconds = |d: Duration| format!("{:.3}", d.as_secs_f64());
+        let all_time: Duration = self.records.iter().map(|r| r.elapsed).sum();
+        let _ = writeln!(
+            xml,
+            "<testsuites name=\"strangler parity\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
+            self.records.len(),
+            t.skipped,
+            seconds(all_time)
+        );
+        for route in &self.routes {
+            let records: Vec<&Record> = self.records.iter().filter(|r| r.route == route.name).collect();
+            let c = self.counts(route);
+            let time: Duration = records.iter().map(|r| r.elapsed).sum();
+            let _ = writeln!(
+                xml,
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
+                escape(&route.name),
+                records.len(),
+                c.mismatch + c.error,
+                c.skipped,
+                seconds(time)
+            );
+            for record in records {
+                let _ = write!(
+                    xml,
+                    "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{}\"",
+                    escape(&record.name()),
+                    escape(&route.name),
+                    escape(&self.corpus),
+                    record.line,
+                    seconds(record.elapsed)
+                );
+                match (&record.verdict, record.outcome()) {
+                    (Verdict::Skipped(why), _) => {
+                        let _ = writeln!(xml, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(why));
+                    }
+                    (_, Some(outcome @ (Outcome::Mismatch | Outcome::Error))) => {
+                        let message = match &record.verdict {
+                            Verdict::Error(why) => why.clone(),
+                            Verdict::Compared { diffs, truncated, .. } => format!(
+                                "{} difference(s){}",
+                                diffs.len(),
+                                if *truncated { " and more" } else { "" }
+                            ),
+                            Verdict::Skipped(why) => why.clone(),
+                        };
+                        let _ = writeln!(
+                            xml,
+                            ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                            outcome.as_str(),
+                            escape(&message),
+                            escape_text(&record.detail())
+                        );
+                    }
+                    _ => xml.push_str("/>\n"),
+                }
+            }
+            xml.push_str("  </testsuite>\n");
+        }
+        xml.push_str("</testsuites>\n");
+        xml
+    }
+}
+
+/// Text made safe for an XML 1.0 attribute value: markup characters become entities, line
+/// breaks and tabs character references (a parser would turn them into spaces otherwise),
+/// and characters XML cannot carry at all (most C0 controls, U+FFFE, U+FFFF) U+FFFD.
+pub fn escape(text: &str) -> String {
+    escape_as(text, true)
+}
+
+/// Text made safe for XML 1.0 element content: like [`escape`], but line breaks (other
+/// than `\r`) and tabs stay as they are, for people reading the file.
+pub fn escape_text(text: &str) -> String {
+    escape_as(text, false)
+}
+
+fn escape_as(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\r' => out.push_str("&#13;"),
+            '\n' | '\t' => out.push(c),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::ParityReport;
+
+    fn record(line: usize, route: &str, path: &str, verdict: Verdict) -> Record {
+        Record {
+            line,
+            route: route.to_owned(),
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            headers: vec![("authorization".to_owned(), crate::parity::REDACTED.to_owned())],
+            verdict,
+            at: SystemTime::UNIX_EPOCH,
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    fn compared(outcome: Outcome, diffs: Vec<Diff>) -> Verdict {
+        Verdict::Compared {
+            outcome,
+            status: [200, 200],
+            diffs,
+            truncated: false,
+        }
+    }
+
+    fn run() -> Run {
+        let diff = Diff {
+            pointer: "/0/text".to_owned(),
+            legacy: "\"a <b> & 'c'\"".to_owned(),
+            new: "\"\u{1}x\"".to_owned(),
+        };
+        Run {
+            corpus: "c.jsonl".to_owned(),
+            routes: vec![
+                RouteRow {
+                    name: "thoughts-api".to_owned(),
+                    stage: Some("new".to_owned()),
+                },
+                RouteRow {
+                    name: DEFAULT_ROUTE.to_owned(),
+                    stage: None,
+                },
+            ],
+            records: vec![
+                record(1, "thoughts-api", "/api/thoughts/", compared(Outcome::Match, vec![])),
+                record(
+                    2,
+                    "thoughts-api",
+                    "/api/thoughts/?q=\"x\"",
+                    compared(Outcome::Mismatch, vec![diff]),
+                ),
+                record(3, "thoughts-api", "/api/thoughts/3/", compared(Outcome::Noise, vec![])),
+                record(
+                    4,
+                    "thoughts-api",
+                    "/api/thoughts/4/",
+                    Verdict::Error("new: timeout".to_owned()),
+                ),
+                record(5, DEFAULT_ROUTE, "/", Verdict::Skipped("no new upstream".to_owned())),
+            ],
+            outside: 2,
+        }
+    }
+
+    #[test]
+    fn counts_per_route_and_in_total() {
+        let run = run();
+        let c = run.counts(&run.routes[0]);
+        assert_eq!(
+            (c.requests, c.matched, c.noise, c.mismatch, c.error, c.skipped),
+            (Some(4), 1, 1, 1, 1, 0)
+        );
+        assert_eq!(c.match_rate, Some(0.5));
+        assert_eq!(c.window_match_rate, Some(0.5));
+        let d = run.counts(&run.routes[1]);
+        assert_eq!((d.requests, d.skipped, d.match_rate), (Some(1), 1, None));
+        assert!(run.failed());
+        let t = run.total();
+        assert_eq!((t.requests, t.compared(), t.error, t.skipped), (Some(5), 3, 1, 1));
+    }
+
+    #[test]
+    fn json_is_a_parity_report() {
+        let run = run();
+        let json = serde_json::to_string(&run.json()).unwrap();
+        let read: ParityReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(read.routes["thoughts-api"], run.counts(&run.routes[0]));
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let route = &value["routes"]["thoughts-api"];
+        for key in [
+            "stage",
+            "requests",
+            "match",
+            "noise",
+            "mismatch",
+            "error",
+            "dropped",
+            "skipped",
+            "match_rate",
+            "window_match_rate",
+        ] {
+            assert!(route.get(key).is_some(), "{key} missing: {route}");
+        }
+        let mismatch = &value["mismatches"][0];
+        assert_eq!(mismatch["status"], serde_json::json!([200, 200]));
+        assert_eq!(mismatch["diffs"][0]["pointer"], "/0/text");
+        assert_eq!(mismatch["at"], "1970-01-01T00:00:00.000Z");
+        assert!(mismatch.get("truncated").is_none());
+        assert_eq!(value["errors"][0]["error"], "new: timeout");
+        let back: JsonReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, run.json());
+    }
+
+    #[test]
+    fn text_has_the_table_and_every_failure() {
+        let mut out = Vec::new();
+        run().write_text(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("route         stage  requests  match"), "{text}");
+        assert!(
+            text.contains("thoughts-api  new           4      1      1         1      1        0      0.5000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("MISMATCH GET /api/thoughts/?q=\"x\"  (route thoughts-api, c.jsonl:2)"),
+            "{text}"
+        );
+        assert!(text.contains("  /0/text: legacy \"a <b> & 'c'\" new"), "{text}");
+        assert!(text.contains("ERROR GET /api/thoughts/4/"), "{text}");
+        assert!(text.contains("  error: new: timeout"), "{text}");
+        assert!(text.contains("request headers: authorization: [redacted]"), "{text}");
+        assert!(text.contains("2 request(s) of other routes"), "{text}");
+        assert!(text.ends_with("1 mismatch, 1 error, 1 skipped: FAILED\n"), "{text}");
+    }
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let xml = run().junit();
+        assert!(
+            xml.contains("<testsuites name=\"strangler parity\" tests=\"5\" failures=\"2\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testsuite name=\"thoughts-api\" tests=\"4\" failures=\"2\" errors=\"0\" skipped=\"0\""),
+            "{xml}"
+        );
+        assert!(xml.contains("name=\"GET /api/thoughts/?q=&quot;x&quot;\""), "{xml}");
+        assert!(
+            xml.contains("legacy &quot;a &lt;b&gt; &amp; &apos;c&apos;&quot;"),
+            "{xml}"
+        );
+        assert!(xml.contains("new &quot;\u{fffd}x&quot;"), "{xml}");
+        assert!(!xml.contains('\u{1}'));
+        assert!(
+            xml.contains("<failure type=\"error\" message=\"new: timeout\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("<skipped message=\"no new upstream\"/>"), "{xml}");
+        assert_eq!(xml.matches("<testcase ").count(), 5);
+        assert_eq!(xml.matches("</testcase>").count(), 3);
+    }
+
+    #[test]
+    fn escape_covers_markup_and_controls() {
+        assert_eq!(escape("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+        assert_eq!(escape("x\ny\tz\r"), "x&#10;y&#9;z&#13;");
+        assert_eq!(escape("\u{0}\u{1b}\u{fffe}é🦀"), "\u{fffd}\u{fffd}\u{fffd}é🦀");
+        assert_eq!(escape_text("x\ny\tz\r<"), "x\ny\tz&#13;&lt;");
+        assert_eq!(escape_text("\u{7}"), "\u{fffd}");
+    }
+}
