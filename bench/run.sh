@@ -41,27 +41,14 @@ LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() {
-    printf '[bench] ERROR: %s\n' "$*" >&2
-    exit 1
-}
+LOG_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
-case "$ROUNDS" in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer, got '$ROUNDS'" ;; esac
-case "$CONNECTIONS" in '' | *[!0-9]* | 0) die "CONNECTIONS must be a positive integer, got '$CONNECTIONS'" ;; esac
-case "$THREADS" in '' | *[!0-9]* | 0) die "THREADS must be a positive integer, got '$THREADS'" ;; esac
+require_positive_int ROUNDS "$ROUNDS"
+require_positive_int CONNECTIONS "$CONNECTIONS"
+require_positive_int THREADS "$THREADS"
 
-# wrk duration (e.g. 10, 10s, 2m, 1h) -> whole seconds, for timeouts.
-dur_secs() {
-    local d="$1"
-    case "$d" in
-        *[0-9]) echo "$d" ;;
-        *s) echo "${d%s}" ;;
-        *m) echo $((${d%m} * 60)) ;;
-        *h) echo $((${d%h} * 3600)) ;;
-        *) die "cannot parse duration '$d' (use e.g. 10s, 1m)" ;;
-    esac
-}
 DURATION_S="$(dur_secs "$DURATION")"
 WARMUP_S="$(dur_secs "$WARMUP")"
 case "$DURATION_S$WARMUP_S" in *[!0-9]*) die "DURATION/WARMUP must be whole numbers with an optional s/m/h suffix" ;; esac
@@ -78,26 +65,11 @@ find_nginx >/dev/null || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-if ((${#missing[@]})); then
-    log "installing with apt-get: ${missing[*]}"
-    SUDO=()
-    if [[ "$(id -u)" != 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || die "need root or sudo to install ${missing[*]}"
-        SUDO=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 600 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 ||
-        die "apt-get update failed"
-    timeout 600 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
-fi
+((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 NGINX="$(find_nginx)" || die "nginx not found after install"
 
 # --- 2. build -----------------------------------------------------------------
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null)" ||
-    TARGET_DIR=""
-[[ -n "$TARGET_DIR" ]] || TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+TARGET_DIR="$(cargo_target_dir)"
 
 build_args=()
 [[ -n "${UPSTREAM_BIN:-}" ]] || build_args+=(--example bench_upstream)
@@ -120,18 +92,6 @@ chmod 755 "$WORK"
 UPSTREAM_PID=""
 NGINX_PID=""
 STRANGLER_PID=""
-
-stop_pid() { # stop_pid PID NAME: TERM, wait up to 5 s, then KILL
-    local pid="$1" i
-    [[ -n "$pid" ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    { wait "$pid"; } 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$? workers=""
@@ -161,39 +121,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE="$(ulimit -n)"
 [[ "$NOFILE" =~ ^[0-9]+$ ]] || NOFILE=65536 # "unlimited"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# wait_http URL PID NAME TRIES: poll URL (0.1 s apart) until it answers 200.
-wait_http() {
-    local url="$1" pid="$2" name="$3" tries="$4" i code
-    for ((i = 0; i < tries; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null || true)"
-        [[ "$code" == 200 ]] && return 0
-        sleep 0.1
-    done
-    log "$name did not answer 200 at $url after $tries tries (last status: ${code:-none})"
-    return 1
-}
-
 # --- 3a. upstream --------------------------------------------------------------
 log "starting upstream: $UPSTREAM_BIN"
-: >"$WORK/upstream.out" # exists before the background job opens it
-"$UPSTREAM_BIN" --listen 127.0.0.1:0 >"$WORK/upstream.out" 2>"$WORK/upstream.err" &
-UPSTREAM_PID=$!
 UPSTREAM_PORT=""
-for ((i = 0; i < 100; i++)); do
-    UPSTREAM_PORT="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/upstream.out")"
-    [[ -n "$UPSTREAM_PORT" ]] && break
-    kill -0 "$UPSTREAM_PID" 2>/dev/null || break
-    sleep 0.1
-done
-[[ -n "$UPSTREAM_PORT" ]] || {
-    cat "$WORK/upstream.out" "$WORK/upstream.err" >&2
-    die "upstream did not report its port"
-}
+start_upstream upstream UPSTREAM_PID UPSTREAM_PORT
 log "upstream on 127.0.0.1:$UPSTREAM_PORT (pid $UPSTREAM_PID)"
 
 # --- 3b. nginx -----------------------------------------------------------------
@@ -310,26 +241,8 @@ for t in "${TARGETS[@]}"; do
         die "$t: GET $url did not return the upstream's body"
 done
 
-# "271.00us" / "1.20ms" / "2.00s" / "1.00m" -> milliseconds
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") f = 0.001; else if (u == "ms") f = 1; else if (u == "s") f = 1000;
-        else if (u == "m") f = 60000; else if (u == "h") f = 3600000; else exit 1
-        printf "%.3f", n * f }'
-}
-
 declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ROUND BEST_ERRS ALL_RPS
 RSS_KIB=""
-
-wrk_run() { # wrk_run OUTFILE SECONDS ARGS... (bounded even if wrk hangs)
-    local out="$1" secs="$2"
-    shift 2
-    timeout --foreground -k 5 $((secs + 30)) wrk "$@" >"$out" 2>&1 || {
-        cat "$out" >&2
-        die "wrk failed: wrk $*"
-    }
-}
 
 for ((round = 1; round <= ROUNDS; round++)); do
     for t in "${TARGETS[@]}"; do
@@ -339,16 +252,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
         out="$WORK/wrk-$t-$round.txt"
         wrk_run "$out" "$DURATION_S" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url"
 
-        rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
-        p50="$(awk '$1 == "50%" { print $2 }' "$out")"
-        p99="$(awk '$1 == "99%" { print $2 }' "$out")"
-        [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || {
-            cat "$out" >&2
-            die "could not parse wrk output for $t"
-        }
-        p50="$(to_ms "$p50")" || die "unknown latency unit in '$p50'"
-        p99="$(to_ms "$p99")" || die "unknown latency unit in '$p99'"
-        errs="$(grep -E '^ *(Socket errors|Non-2xx or 3xx responses):' "$out" | sed 's/^ *//' | paste -sd ';' - || true)"
+        wrk_parse "$out" "$t"
+        rps="$WRK_RPS" p50="$WRK_P50" p99="$WRK_P99" errs="$WRK_ERRS"
         log "  $t: $rps req/s, p50 $p50 ms, p99 $p99 ms${errs:+ ($errs)}"
 
         ALL_RPS[$t]="${ALL_RPS[$t]:+${ALL_RPS[$t]}, }$(printf '%.0f' "$rps")"
@@ -373,8 +278,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # --- 6. report -------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-
 echo
 echo "## strangler HTTP benchmark"
 echo

@@ -1,0 +1,145 @@
+# shellcheck shell=bash
+# Helpers shared by bench/run.sh and bench/shadow.sh; not a script of its own.
+#
+# Source it after `set -euo pipefail`. Log lines are prefixed with [$LOG_TAG]
+# (default: bench). Helpers that start or load servers use $WORK (the temp dir)
+# and $UPSTREAM_BIN, which the sourcing script sets before calling them.
+
+log() { printf '[%s] %s\n' "${LOG_TAG:-bench}" "$*" >&2; }
+die() {
+    printf '[%s] ERROR: %s\n' "${LOG_TAG:-bench}" "$*" >&2
+    exit 1
+}
+
+# require_positive_int NAME VALUE
+require_positive_int() {
+    case "$2" in '' | *[!0-9]* | 0) die "$1 must be a positive integer, got '$2'" ;; esac
+}
+
+# wrk duration (e.g. 10, 10s, 2m, 1h) -> whole seconds, for timeouts.
+dur_secs() {
+    local d="$1"
+    case "$d" in
+        *[0-9]) echo "$d" ;;
+        *s) echo "${d%s}" ;;
+        *m) echo $((${d%m} * 60)) ;;
+        *h) echo $((${d%h} * 3600)) ;;
+        *) die "cannot parse duration '$d' (use e.g. 10s, 1m)" ;;
+    esac
+}
+
+# apt_install PACKAGE...: install with apt-get (as root, or with sudo).
+apt_install() {
+    local sudo=()
+    log "installing with apt-get: $*"
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo to install $*"
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 ||
+        die "apt-get update failed"
+    timeout 600 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "$@" >&2 || die "apt-get install $* failed"
+}
+
+# cargo_target_dir: prints cargo's target directory (run from the repository).
+cargo_target_dir() {
+    local dir
+    dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null)" ||
+        dir=""
+    [[ -n "$dir" ]] || dir="${CARGO_TARGET_DIR:-$PWD/target}"
+    echo "$dir"
+}
+
+stop_pid() { # stop_pid PID: TERM, wait up to 5 s, then KILL
+    local pid="$1" i
+    [[ -n "$pid" ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    { wait "$pid"; } 2>/dev/null || true
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL PID NAME TRIES: poll URL (0.1 s apart) until it answers 200.
+wait_http() {
+    local url="$1" pid="$2" name="$3" tries="$4" i code
+    for ((i = 0; i < tries; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null || true)"
+        [[ "$code" == 200 ]] && return 0
+        sleep 0.1
+    done
+    log "$name did not answer 200 at $url after $tries tries (last status: ${code:-none})"
+    return 1
+}
+
+# start_upstream NAME PID_VAR PORT_VAR: starts $UPSTREAM_BIN on a port picked by
+# the OS (output in $WORK/NAME.out and NAME.err) and stores its pid in PID_VAR
+# (at once, so the caller's cleanup can stop it) and its port in PORT_VAR.
+start_upstream() {
+    local name="$1" pid_var="$2" port_var="$3" pid port="" i
+    : >"$WORK/$name.out" # exists before the background job opens it
+    "$UPSTREAM_BIN" --listen 127.0.0.1:0 >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    pid=$!
+    printf -v "$pid_var" '%s' "$pid"
+    for ((i = 0; i < 100; i++)); do
+        port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")"
+        [[ -n "$port" ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n "$port" ]] || {
+        cat "$WORK/$name.out" "$WORK/$name.err" >&2
+        die "$name did not report its port"
+    }
+    printf -v "$port_var" '%s' "$port"
+}
+
+# "271.00us" / "1.20ms" / "2.00s" / "1.00m" -> milliseconds
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") f = 0.001; else if (u == "ms") f = 1; else if (u == "s") f = 1000;
+        else if (u == "m") f = 60000; else if (u == "h") f = 3600000; else exit 1
+        printf "%.3f", n * f }'
+}
+
+wrk_run() { # wrk_run OUTFILE SECONDS ARGS... (bounded even if wrk hangs)
+    local out="$1" secs="$2"
+    shift 2
+    timeout --foreground -k 5 $((secs + 30)) wrk "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "wrk failed: wrk $*"
+    }
+}
+
+# wrk_parse OUTFILE LABEL: reads a `wrk --latency` report into WRK_RPS,
+# WRK_P50 and WRK_P99 (ms), WRK_REQUESTS (completed requests) and WRK_ERRS
+# (socket errors and non-2xx/3xx counts, ';'-separated; empty when none).
+# shellcheck disable=SC2034 # the WRK_* globals are read by the sourcing script
+wrk_parse() {
+    local out="$1" label="$2"
+    WRK_RPS="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+    WRK_P50="$(awk '$1 == "50%" { print $2 }' "$out")"
+    WRK_P99="$(awk '$1 == "99%" { print $2 }' "$out")"
+    WRK_REQUESTS="$(awk '/ requests in / { print $1 }' "$out")"
+    [[ -n "$WRK_RPS" && -n "$WRK_P50" && -n "$WRK_P99" ]] || {
+        cat "$out" >&2
+        die "could not parse wrk output for $label"
+    }
+    WRK_P50="$(to_ms "$WRK_P50")" || die "unknown latency unit in '$WRK_P50'"
+    WRK_P99="$(to_ms "$WRK_P99")" || die "unknown latency unit in '$WRK_P99'"
+    WRK_ERRS="$(grep -E '^ *(Socket errors|Non-2xx or 3xx responses):' "$out" | sed 's/^ *//' | paste -sd ';' - || true)"
+}
+
+# ratio A B: A / B with two decimals ("n/a" when B is not positive)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
