@@ -7,18 +7,16 @@
 //! As in the book, `POST /api/me/thoughts/` validates its arguments before it checks credentials.
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use mythoughts_common::api::parse_id;
-use mythoughts_common::model::{MAX_THOUGHT_CHARS, MAX_USERNAME_CHARS};
+use mythoughts_common::model::MAX_USERNAME_CHARS;
 use mythoughts_common::telemetry::METRICS_CONTENT_TYPE;
-use mythoughts_common::{ApiError, Thought, Timestamp, User};
+use mythoughts_common::{ApiError, Timestamp, User};
 use serde::Serialize;
 
-use crate::auth::{self, Bearer};
+use crate::auth;
 use crate::input::Fields;
 use crate::{AppState, VersionInfo, store};
 
@@ -32,68 +30,6 @@ pub struct LoginBody {
     /// The ready-made `Authorization` header value.
     #[serde(rename = "Authorized")]
     pub authorized: String,
-}
-
-/// `GET /api/thoughts/[?search=]`: every thought, by id, optionally filtered (case-insensitive).
-pub async fn list_thoughts(State(state): State<AppState>, fields: Fields) -> Result<Json<Vec<Thought>>, ApiError> {
-    let search = fields.optional("search").filter(|s| !s.is_empty()).map(str::to_owned);
-    let thoughts = state
-        .db
-        .call(move |conn| store::thoughts(conn, search.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(thoughts))
-}
-
-/// `GET /api/thoughts/{id}/`: one thought, or 404 with the all-null thought.
-pub async fn get_thought(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Thought>, ApiError> {
-    let id = parse_id(id)?;
-    state
-        .db
-        .call(move |conn| store::thought(conn, id))
-        .await
-        .map_err(ApiError::internal)?
-        .map(Json)
-        .ok_or(ApiError::ThoughtNotFound)
-}
-
-/// `GET /api/me/thoughts/`: the caller's thoughts, by id.
-pub async fn my_thoughts(
-    State(state): State<AppState>,
-    Bearer(claims): Bearer,
-) -> Result<Json<Vec<Thought>>, ApiError> {
-    let thoughts = state
-        .db
-        .call(move |conn| store::thoughts_of(conn, &claims.username))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(thoughts))
-}
-
-/// `POST /api/me/thoughts/` with `text`: 201 and the new thought. An empty text is accepted, as in the book.
-pub async fn create_thought(
-    State(state): State<AppState>,
-    bearer: Result<Bearer, ApiError>,
-    fields: Fields,
-) -> Result<(StatusCode, Json<Thought>), ApiError> {
-    let text = fields.required("text")?.to_owned();
-    if text.chars().count() > MAX_THOUGHT_CHARS {
-        return Err(ApiError::InvalidField {
-            field: "text",
-            problem: format!("Text is longer than {MAX_THOUGHT_CHARS} characters"),
-        });
-    }
-    let Bearer(claims) = bearer?;
-    let timestamp = Timestamp::now_utc();
-    let thought = state
-        .db
-        .call(move |conn| store::insert_thought(conn, &claims.username, &text, timestamp))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(thought)))
 }
 
 /// `POST /api/login/` with `username`, `password`: the `Authorization` header to use, or 401 `""`.
@@ -131,20 +67,6 @@ pub async fn create_user(State(state): State<AppState>, fields: Fields) -> Resul
         .map_err(ApiError::internal)?
         .map(|user| (StatusCode::CREATED, Json(user)))
         .ok_or(ApiError::Conflict(mythoughts_common::errors::USER_EXISTS_MESSAGE))
-}
-
-/// `DELETE /admin/thoughts/{id}/`: 204 with an empty body, whether or not the thought existed.
-pub async fn delete_thought(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
-    let id = parse_id(id)?;
-    state
-        .db
-        .call(move |conn| store::delete_thought(conn, id))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /admin/version/`: `{"commit", "version"}`.

@@ -24,6 +24,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{any, delete, get, post};
 use mythoughts_common::telemetry;
+use mythoughts_common::thoughts_api;
 use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier};
 use serde::Serialize;
 
@@ -85,6 +86,13 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 }
 
 /// The whole application: HTML pages, JSON API, health and metrics, with request metrics and spans.
+/// Hands the database to the shared thoughts endpoints ([`mythoughts_common::thoughts_api`]).
+impl FromRef<AppState> for mythoughts_common::db::Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         // HTML pages.
@@ -96,12 +104,15 @@ pub fn app(state: AppState) -> Router {
         .route("/search", get(pages::search))
         .route("/static/style.css", get(pages::stylesheet))
         // JSON API (the book's Thoughts and Users backends).
-        .route("/api/thoughts/", get(api::list_thoughts))
-        .route("/api/thoughts/{id}/", get(api::get_thought))
-        .route("/api/me/thoughts/", get(api::my_thoughts).post(api::create_thought))
+        .route("/api/thoughts/", get(thoughts_api::list_thoughts))
+        .route("/api/thoughts/{id}/", get(thoughts_api::get_thought))
+        .route(
+            "/api/me/thoughts/",
+            get(thoughts_api::my_thoughts).post(thoughts_api::create_thought),
+        )
         .route("/api/login/", post(api::login))
         .route("/admin/users/", post(api::create_user))
-        .route("/admin/thoughts/{id}/", delete(api::delete_thought))
+        .route("/admin/thoughts/{id}/", delete(thoughts_api::delete_thought))
         .route("/admin/version/", get(api::version))
         // The same API paths without their trailing slash: 308 to the canonical path.
         .route("/api/thoughts", any(api::add_trailing_slash))

@@ -29,6 +29,7 @@ pub mod server;
 pub mod session;
 pub mod telemetry;
 pub mod thought_store;
+pub mod thoughts_api;
 pub mod user_store;
 
 pub use errors::ApiError;

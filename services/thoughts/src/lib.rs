@@ -24,6 +24,7 @@ use axum::routing::{any, delete, get};
 use mythoughts_common::api::{add_trailing_slash, method_not_allowed};
 use mythoughts_common::db::Db;
 use mythoughts_common::telemetry;
+use mythoughts_common::thoughts_api;
 use mythoughts_common::{Metrics, TokenVerifier};
 use serde::Serialize;
 
@@ -72,12 +73,22 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 }
 
 /// The whole service: the thoughts API, health and metrics, with request metrics and spans.
+/// Hands the database to the shared thoughts endpoints ([`mythoughts_common::thoughts_api`]).
+impl FromRef<AppState> for mythoughts_common::db::Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
-        .route("/api/thoughts/", get(api::list_thoughts))
-        .route("/api/thoughts/{id}/", get(api::get_thought))
-        .route("/api/me/thoughts/", get(api::my_thoughts).post(api::create_thought))
-        .route("/admin/thoughts/{id}/", delete(api::delete_thought))
+        .route("/api/thoughts/", get(thoughts_api::list_thoughts))
+        .route("/api/thoughts/{id}/", get(thoughts_api::get_thought))
+        .route(
+            "/api/me/thoughts/",
+            get(thoughts_api::my_thoughts).post(thoughts_api::create_thought),
+        )
+        .route("/admin/thoughts/{id}/", delete(thoughts_api::delete_thought))
         .route("/admin/version/", get(api::version))
         // The same paths without their trailing slash: 308 to the canonical path, like the monolith.
         .route("/api/thoughts", any(add_trailing_slash))
