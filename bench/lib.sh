@@ -85,10 +85,11 @@ wait_http() {
 # start_upstream NAME PID_VAR PORT_VAR: starts $UPSTREAM_BIN on a port picked by
 # the OS (output in $WORK/NAME.out and NAME.err) and stores its pid in PID_VAR
 # (at once, so the caller's cleanup can stop it) and its port in PORT_VAR.
+# start_upstream NAME PID_VAR PORT_VAR [NICENESS]: NICENESS (default 0) runs it under `nice`.
 start_upstream() {
-    local name="$1" pid_var="$2" port_var="$3" pid port="" i
+    local name="$1" pid_var="$2" port_var="$3" niceness="${4:-0}" pid port="" i
     : >"$WORK/$name.out" # exists before the background job opens it
-    "$UPSTREAM_BIN" --listen 127.0.0.1:0 >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    nice -n "$niceness" "$UPSTREAM_BIN" --listen 127.0.0.1:0 >"$WORK/$name.out" 2>"$WORK/$name.err" &
     pid=$!
     printf -v "$pid_var" '%s' "$pid"
     for ((i = 0; i < 100; i++)); do

@@ -210,6 +210,12 @@ pub async fn run_with_ready(
             return Err(e.into());
         }
     };
+    match server::spawn_mirror_runtime(state.workers, stopped.clone()) {
+        Ok(handle) => {
+            let _ = state.mirrors.set(handle);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot start the shadow thread; mirrors run on the proxy workers"),
+    }
     let admin = Admin::new(state.clone(), reloader);
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,

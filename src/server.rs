@@ -128,6 +128,31 @@ where
     Ok(done)
 }
 
+/// Starts the thread that runs shadow mirrors: a single-threaded runtime at the lowest
+/// CPU priority, so that under load the kernel serves client requests first and mirrors
+/// only get spare cycles (then queue, and the per-route cap drops the excess). It uses
+/// its own upstream pools (index `workers`). Returns its handle; the thread ends when
+/// `shutdown` turns true.
+pub fn spawn_mirror_runtime(
+    workers: usize,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("strangler-shadow".to_owned())
+        .spawn(move || {
+            WORKER_INDEX.with(|w| w.set(workers.max(1)));
+            if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+                tracing::warn!(error = ?e, "cannot lower the shadow thread's priority; mirrors compete with clients");
+            }
+            runtime.block_on(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            });
+        })?;
+    Ok(handle)
+}
+
 /// Per-connection HTTP settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSettings {

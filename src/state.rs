@@ -191,9 +191,10 @@ impl Snapshot {
         for (name, config) in &table.config.upstreams {
             let reused = previous
                 .and_then(|p| p.upstreams.iter().find(|u| u.config == *config))
-                .filter(|u| u.pools.len() == workers.max(1))
+                .filter(|u| u.pools.len() == workers.max(1) + 1)
                 .map(|u| u.pools.clone());
-            let pools = reused.unwrap_or_else(|| (0..workers.max(1)).map(|_| new_pool(config)).collect());
+            // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
+            let pools = reused.unwrap_or_else(|| (0..=workers.max(1)).map(|_| new_pool(config)).collect());
             let scheme = config
                 .url
                 .scheme()
@@ -340,6 +341,9 @@ pub struct State {
     pub workers: usize,
     /// Shadow-traffic evidence, per route name, since the start.
     pub ledger: crate::shadow::ParityLedger,
+    /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
+    /// run on the calling runtime).
+    pub mirrors: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl State {
@@ -359,6 +363,7 @@ impl State {
             ready: AtomicBool::new(true),
             workers,
             ledger: crate::shadow::ParityLedger::default(),
+            mirrors: std::sync::OnceLock::new(),
         }
     }
 

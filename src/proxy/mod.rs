@@ -347,10 +347,14 @@ impl Proxy {
                 let config = shadow.config.clone();
                 let rules = shadow.rules.clone();
                 let legacy = upstream_id;
-                tokio::spawn(async move {
+                let task = async move {
                     let _permit = permit;
                     mirror.run(new, legacy, config, rules, legacy_answer).await;
-                });
+                };
+                match self.state.mirrors.get() {
+                    Some(mirrors) => drop(mirrors.spawn(task)),
+                    None => drop(tokio::spawn(task)),
+                }
                 Some(capture)
             }
             _ => None,
