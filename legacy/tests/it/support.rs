@@ -1,32 +1,14 @@
-//! Shared helpers: a seeded app on an in-memory database, cached test keys, request builders and a response
-//! type that is easy to assert on.
+//! Helpers: a seeded app on an in-memory database. Keys, request builders and the response type are the
+//! shared [`mythoughts_testkit`]'s.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
-use mythoughts_common::jwt::{PemKeyPair, generate_key_pair};
-use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier};
+use axum::body::Body;
+use axum::http::{Method, Request};
+use mythoughts_common::{Metrics, PasswordHasher};
 use mythoughts_legacy::{AppState, Db, VersionInfo, app, startup};
-use serde_json::Value;
-use tower::ServiceExt;
-
-/// Commit reported by test apps.
-pub const TEST_COMMIT: &str = "0123abc";
-
-/// Key pairs generated once per test binary: index 0 is the app's, index 1 a stranger's. 1024 bits keeps a
-/// debug build fast; the code paths are those of 2048-bit keys.
-pub fn key_pair(index: usize) -> &'static PemKeyPair {
-    static PAIRS: OnceLock<[PemKeyPair; 2]> = OnceLock::new();
-    &PAIRS.get_or_init(|| [generate_key_pair(1024).unwrap(), generate_key_pair(1024).unwrap()])[index]
-}
-
-/// An issuer with the app's private key (index 0) or a stranger's (index 1).
-pub fn issuer(index: usize) -> TokenIssuer {
-    TokenIssuer::from_pem(key_pair(index).private_pem.as_bytes()).unwrap()
-}
+pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, positions, req, send, verifier};
 
 /// A seeded app on a private in-memory database.
 pub struct TestApp {
@@ -42,7 +24,7 @@ impl TestApp {
         let state = AppState {
             db,
             issuer: Arc::new(issuer(0)),
-            verifier: Arc::new(TokenVerifier::from_pem(key_pair(0).public_pem.as_bytes()).unwrap()),
+            verifier: Arc::new(verifier()),
             passwords,
             metrics: Metrics::new().unwrap(),
             version: Arc::new(VersionInfo::new(TEST_COMMIT)),
@@ -54,11 +36,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        TestResponse { status, headers, body }
+        send(&self.router, request).await
     }
 
     pub async fn get(&self, uri: &str) -> TestResponse {
@@ -69,72 +47,4 @@ impl TestApp {
     pub fn bearer(&self, username: &str) -> String {
         self.state.issuer.issue_bearer(username).unwrap()
     }
-}
-
-/// A response with its body already read.
-#[derive(Debug)]
-pub struct TestResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl TestResponse {
-    pub fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).unwrap()
-    }
-
-    pub fn json(&self) -> Value {
-        assert_eq!(
-            self.header(header::CONTENT_TYPE.as_str()).as_deref(),
-            Some("application/json"),
-            "{self:?}"
-        );
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
-    }
-}
-
-/// Starts a request; finish it with one of [`RequestExt`]'s methods.
-pub fn req(method: Method, uri: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(uri)
-}
-
-pub trait RequestExt {
-    fn empty(self) -> Request<Body>;
-    fn form(self, body: &str) -> Request<Body>;
-    fn json(self, body: &Value) -> Request<Body>;
-}
-
-impl RequestExt for axum::http::request::Builder {
-    fn empty(self) -> Request<Body> {
-        self.body(Body::empty()).unwrap()
-    }
-
-    fn form(self, body: &str) -> Request<Body> {
-        self.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body.to_owned()))
-            .unwrap()
-    }
-
-    fn json(self, body: &Value) -> Request<Body> {
-        self.header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap()
-    }
-}
-
-/// Positions of `needles` in `haystack`, asserting each is present.
-pub fn positions(haystack: &str, needles: &[&str]) -> Vec<usize> {
-    needles
-        .iter()
-        .map(|n| {
-            haystack
-                .find(n)
-                .unwrap_or_else(|| panic!("{n:?} not found in:\n{haystack}"))
-        })
-        .collect()
 }

@@ -70,7 +70,7 @@ fn stderr_of(path: &Path) -> String {
 fn serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let public_key = dir.path().join("jwt_public.pem");
-    std::fs::write(&public_key, &key_pair().public_pem).unwrap();
+    std::fs::write(&public_key, &key_pair(0).public_pem).unwrap();
     let log = dir.path().join("stderr.log");
     let mut child = command()
         .args(["--listen", "127.0.0.1:0", "--jwt-public-key"])

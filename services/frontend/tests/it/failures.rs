@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use mythoughts_common::jwt::generate_key_pair;
 use mythoughts_common::{TokenIssuer, html};
 
-use crate::support::{Frontend, Monolith, RequestExt, TestResponse, dead_url, get_with_session, issuer, req, serve};
+use crate::support::{
+    Frontend, Monolith, PageResponse, RequestExt, TestResponse, dead_url, get_with_session, issuer, req, serve,
+};
 
 const QUICK: Duration = Duration::from_secs(10);
 

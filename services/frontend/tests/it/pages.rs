@@ -3,7 +3,7 @@
 use axum::http::{Method, StatusCode};
 use mythoughts_common::html::{INVALID_LOGIN, NO_RESULTS};
 
-use crate::support::{Frontend, Monolith, RequestExt, get_with_session, login_via, positions, req};
+use crate::support::{Frontend, Monolith, PageResponse, RequestExt, get_with_session, login_via, positions, req};
 
 const BRUCE_TEXTS: [&str; 3] = [
     "Gamma ray test in a few minutes. What could possibly go wrong?",

@@ -1,34 +1,22 @@
 //! Shared helpers: the monolith as a backend on a loopback socket, stub backends, the frontend under test,
 //! and a response type that is easy to assert on.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use frontend_service::backend::{BackendConfig, Backends};
 use frontend_service::{AppState, app};
-use http_body_util::BodyExt;
-use mythoughts_common::jwt::{PemKeyPair, generate_key_pair};
-use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier};
+use mythoughts_common::{Metrics, PasswordHasher};
 use mythoughts_legacy::{Db, VersionInfo, startup};
+pub use mythoughts_testkit::{RequestExt, TestResponse, key_pair, positions, req, send, verifier};
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
-/// The key pair every test app shares (the monolith signs with it, the frontend verifies with it). 1024 bits
-/// keeps a debug build fast; the code paths are those of 2048-bit keys.
-pub fn key_pair() -> &'static PemKeyPair {
-    static PAIR: OnceLock<PemKeyPair> = OnceLock::new();
-    PAIR.get_or_init(|| generate_key_pair(1024).unwrap())
-}
-
-pub fn issuer() -> TokenIssuer {
-    TokenIssuer::from_pem(key_pair().private_pem.as_bytes()).unwrap()
-}
-
-pub fn verifier() -> TokenVerifier {
-    TokenVerifier::from_pem(key_pair().public_pem.as_bytes()).unwrap()
+/// The apps' issuer (the monolith signs with it, the frontend verifies with its public half).
+pub fn issuer() -> mythoughts_common::TokenIssuer {
+    mythoughts_testkit::issuer(0)
 }
 
 /// Serves `router` on an ephemeral loopback port for the rest of the test; returns its base URL.
@@ -120,14 +108,6 @@ impl Frontend {
     }
 }
 
-async fn send(router: &Router, request: Request<Body>) -> TestResponse {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    TestResponse { status, headers, body }
-}
-
 /// `GET uri` with the `session` cookie (among others).
 pub fn get_with_session(uri: &str, token: &str) -> Request<Body> {
     req(Method::GET, uri)
@@ -135,25 +115,16 @@ pub fn get_with_session(uri: &str, token: &str) -> Request<Body> {
         .empty()
 }
 
-/// A response with its body already read.
-#[derive(Debug)]
-pub struct TestResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+/// What the page tests ask of a response besides the shared [`TestResponse`]'s.
+pub trait PageResponse {
+    /// The token in a `Set-Cookie: session=<token>; …` header.
+    fn session_token(&self) -> String;
+    /// Whether the body is an HTML page.
+    fn is_html(&self) -> bool;
 }
 
-impl TestResponse {
-    pub fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).unwrap()
-    }
-
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
-    }
-
-    /// The token in a `Set-Cookie: session=<token>; …` header.
-    pub fn session_token(&self) -> String {
+impl PageResponse for TestResponse {
+    fn session_token(&self) -> String {
         let cookie = self.header("set-cookie").unwrap();
         cookie
             .strip_prefix("session=")
@@ -164,31 +135,9 @@ impl TestResponse {
             .to_owned()
     }
 
-    pub fn is_html(&self) -> bool {
+    fn is_html(&self) -> bool {
         self.header(header::CONTENT_TYPE.as_str())
             .is_some_and(|ct| ct.starts_with("text/html"))
-    }
-}
-
-/// Starts a request; finish it with one of [`RequestExt`]'s methods.
-pub fn req(method: Method, uri: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(uri)
-}
-
-pub trait RequestExt {
-    fn empty(self) -> Request<Body>;
-    fn form(self, body: &str) -> Request<Body>;
-}
-
-impl RequestExt for axum::http::request::Builder {
-    fn empty(self) -> Request<Body> {
-        self.body(Body::empty()).unwrap()
-    }
-
-    fn form(self, body: &str) -> Request<Body> {
-        self.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body.to_owned()))
-            .unwrap()
     }
 }
 
@@ -202,18 +151,6 @@ pub async fn login_via(send: impl AsyncFnOnce(Request<Body>) -> TestResponse, us
         assert!(cookie.contains(attribute), "{cookie}");
     }
     response.session_token()
-}
-
-/// Positions of `needles` in `haystack`, asserting each is present.
-pub fn positions(haystack: &str, needles: &[&str]) -> Vec<usize> {
-    needles
-        .iter()
-        .map(|n| {
-            haystack
-                .find(n)
-                .unwrap_or_else(|| panic!("{n:?} not found in:\n{haystack}"))
-        })
-        .collect()
 }
 
 /// The visible text of each thought card (`<article class="card" …>…</article>`), tags stripped, entities

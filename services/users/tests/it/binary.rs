@@ -66,8 +66,8 @@ fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStat
 /// would dominate the test's run time; `--dev-keys` uses whatever pair it finds).
 fn dev_keys(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &key_pair().private_pem).unwrap();
-    std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &key_pair().public_pem).unwrap();
+    std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &key_pair(0).private_pem).unwrap();
+    std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &key_pair(0).public_pem).unwrap();
 }
 
 fn stderr(output: &Output) -> String {
@@ -161,7 +161,7 @@ fn help_lists_the_flags_and_bad_keys_stop_startup() {
 
     let dir = tempfile::tempdir().unwrap();
     let private_key = dir.path().join("private.pem");
-    std::fs::write(&private_key, &key_pair().private_pem).unwrap();
+    std::fs::write(&private_key, &key_pair(0).private_pem).unwrap();
     let wrong_public = dir.path().join("wrong.pem");
     std::fs::write(
         &wrong_public,
