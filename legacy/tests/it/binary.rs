@@ -1,11 +1,12 @@
 //! The real executable: flags, startup with generated development keys, the "listening" line, a couple of
 //! requests over loopback, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use mythoughts_testkit::process::{http_get, wait_with_limit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mythoughts-legacy");
 
@@ -23,37 +24,6 @@ fn command() -> Command {
     }
     command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", "warn");
     command
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the status code and the body.
-fn http_get(address: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
-
-/// Waits for the child to exit, killing it if it takes longer than `limit`.
-fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn stderr_of(path: &Path) -> String {
@@ -118,7 +88,7 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(terminated.success());
-    let status = wait_with_limit(&mut child, Duration::from_secs(15));
+    let status = wait_with_limit(child, Duration::from_secs(15));
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", stderr_of(&log));
 }
 

@@ -4,6 +4,8 @@
 //! app-specific fixtures (a seeded app of each kind) stay in each crate's `tests/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod process;
+
 use std::sync::OnceLock;
 
 use axum::Router;

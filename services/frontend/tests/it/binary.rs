@@ -1,13 +1,13 @@
 //! The real executable: flags, the "listening" line, a request over loopback, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::key_pair;
+
+use mythoughts_testkit::process::{http_get, wait_with_limit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_frontend-service");
 
@@ -27,39 +27,6 @@ fn command() -> Command {
     }
     command.env("RUST_LOG", "warn");
     command
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the status code and the body.
-fn http_get(address: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
-
-/// Waits for the child to exit (on another thread, woken by the exit itself), killing it after `limit`.
-fn wait_with_limit(child: Child, limit: Duration) -> ExitStatus {
-    let pid = child.id().to_string();
-    let (sender, receiver) = mpsc::channel();
-    let mut child = child;
-    std::thread::spawn(move || {
-        let _ = sender.send(child.wait());
-    });
-    match receiver.recv_timeout(limit) {
-        Ok(status) => status.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("process did not exit within {limit:?}");
-        }
-    }
 }
 
 fn stderr_of(path: &Path) -> String {

@@ -2,16 +2,14 @@
 //! idempotent), then serving the imported rows with development keys on an ephemeral loopback port, request
 //! ids in the logs, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mythoughts_common::jwt::{DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE};
 use mythoughts_common::{PasswordHasher, Timestamp};
 
-use crate::support::key_pair;
+use mythoughts_testkit::process::{dev_keys, http, wait_with_limit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_thoughts-service");
 
@@ -30,37 +28,6 @@ fn command() -> Command {
     command
 }
 
-/// One HTTP/1.1 GET with `Connection: close`; returns the status code and the body.
-fn http_get(address: &str, path: &str, request_id: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nx-request-id: {request_id}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
-
-/// Waits for the child to exit, killing it if it takes longer than `limit`.
-fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A database file made by the monolith's own schema and seed code, plus one thought of its own (id 6).
 fn legacy_database(path: &Path) {
     let mut conn = rusqlite::Connection::open(path).unwrap();
@@ -70,14 +37,6 @@ fn legacy_database(path: &Path) {
     mythoughts_legacy::store::insert_seed(&mut conn, &hashes).unwrap();
     let ts: Timestamp = "2026-01-02T03:04:05.678901".parse().unwrap();
     mythoughts_legacy::store::insert_thought(&conn, "tony", "Imported from the monolith", ts).unwrap();
-}
-
-/// A development key directory holding a pre-generated 1024-bit pair (generating 2048 bits in a debug build
-/// would dominate the test's run time; `--dev-keys` uses whatever pair it finds).
-fn dev_keys(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &key_pair(0).private_pem).unwrap();
-    std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &key_pair(0).public_pem).unwrap();
 }
 
 fn stdout(output: &Output) -> String {
@@ -139,8 +98,11 @@ fn imports_twice_then_serves_the_rows_and_exits_cleanly_on_sigterm() {
         "{address}"
     );
 
-    assert_eq!(http_get(&address, "/healthz", "probe-1"), (200, "ok".to_owned()));
-    let (status, body) = http_get(&address, "/api/thoughts/", "list-2");
+    assert_eq!(
+        http(&address, "GET", "/healthz", Some("probe-1"), None),
+        (200, "ok".to_owned())
+    );
+    let (status, body) = http(&address, "GET", "/api/thoughts/", Some("list-2"), None);
     assert_eq!(status, 200);
     let thoughts: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -152,7 +114,7 @@ fn imports_twice_then_serves_the_rows_and_exits_cleanly_on_sigterm() {
         thoughts[5]["timestamp"], "2026-01-02T03:04:05.678901",
         "timestamps survive the import"
     );
-    let (status, body) = http_get(&address, "/admin/version/", "version-3");
+    let (status, body) = http(&address, "GET", "/admin/version/", Some("version-3"), None);
     assert_eq!(
         (status, body.contains(r#""commit":"test-commit""#)),
         (200, true),
@@ -164,7 +126,7 @@ fn imports_twice_then_serves_the_rows_and_exits_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(terminated.success());
-    let status = wait_with_limit(&mut child, Duration::from_secs(15));
+    let status = wait_with_limit(child, Duration::from_secs(15));
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
     let logs = logs();
     assert!(

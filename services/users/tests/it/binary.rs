@@ -1,15 +1,13 @@
 //! The real executable: startup with development keys and a temporary database, the "listening" line, a
 //! login over loopback, request ids in the logs, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mythoughts_common::jwt::{DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE};
-
 use crate::support::{key_pair, verifier};
+
+use mythoughts_testkit::process::{dev_keys, http, wait_with_limit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_users-service");
 
@@ -27,47 +25,6 @@ fn command() -> Command {
     }
     command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", "info");
     command
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the status code and the body.
-fn http(address: &str, method: &str, path: &str, request_id: &str, form: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nx-request-id: {request_id}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
-
-/// Waits for the child to exit, killing it if it takes longer than `limit`.
-fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A development key directory holding a pre-generated 1024-bit pair (generating 2048 bits in a debug build
-/// would dominate the test's run time; `--dev-keys` uses whatever pair it finds).
-fn dev_keys(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &key_pair(0).private_pem).unwrap();
-    std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &key_pair(0).public_pem).unwrap();
 }
 
 fn stderr(output: &Output) -> String {
@@ -105,20 +62,23 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         "{address}"
     );
 
-    assert_eq!(http(&address, "GET", "/healthz", "probe-1", ""), (200, "ok".to_owned()));
+    assert_eq!(
+        http(&address, "GET", "/healthz", Some("probe-1"), Some("")),
+        (200, "ok".to_owned())
+    );
     // The seed users exist (hashed with the production cost) and the token verifies with the public key.
     let (status, body) = http(
         &address,
         "POST",
         "/api/login/",
-        "login-2",
-        "username=bruce&password=password",
+        Some("login-2"),
+        Some("username=bruce&password=password"),
     );
     assert_eq!(status, 200, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     let claims = verifier().verify_authorization(body["Authorized"].as_str()).unwrap();
     assert_eq!(claims.username, "bruce");
-    let (status, body) = http(&address, "GET", "/admin/version/", "version-3", "");
+    let (status, body) = http(&address, "GET", "/admin/version/", Some("version-3"), Some(""));
     assert_eq!(
         (status, body.contains(r#""commit":"test-commit""#)),
         (200, true),
@@ -130,7 +90,7 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(terminated.success());
-    let status = wait_with_limit(&mut child, Duration::from_secs(15));
+    let status = wait_with_limit(child, Duration::from_secs(15));
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
     let logs = logs();
     assert!(

@@ -1,0 +1,71 @@
+//! Helpers for tests that start a real executable: one blocking HTTP/1.1 exchange over
+//! loopback, a bounded wait for the process to exit (woken by the exit itself, never by
+//! polling), and a development key directory with the cached test keys.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mythoughts_common::jwt::{DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE};
+
+/// One request with `Connection: close`; `request_id` goes in `x-request-id`, `form` (when
+/// given, even empty) as an urlencoded body. Returns the status code and the body.
+pub fn http(address: &str, method: &str, path: &str, request_id: Option<&str>, form: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\n");
+    if let Some(id) = request_id {
+        head.push_str(&format!("x-request-id: {id}\r\n"));
+    }
+    if let Some(form) = form {
+        head.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    if let Some(form) = form {
+        stream.write_all(form.as_bytes()).unwrap();
+    }
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// `GET path` without extra headers.
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    http(address, "GET", path, None, None)
+}
+
+/// Waits for the child to exit (on another thread, woken by the exit itself), killing it
+/// after `limit`.
+pub fn wait_with_limit(child: Child, limit: Duration) -> ExitStatus {
+    let pid = child.id().to_string();
+    let (sender, receiver) = mpsc::channel();
+    let mut child = child;
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait());
+    });
+    match receiver.recv_timeout(limit) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("process did not exit within {limit:?}");
+        }
+    }
+}
+
+/// A development key directory holding the cached 1024-bit test pair (generating 2048 bits
+/// in a debug build would dominate a test's run time; `--dev-keys` uses whatever pair it
+/// finds).
+pub fn dev_keys(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &crate::key_pair(0).private_pem).unwrap();
+    std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &crate::key_pair(0).public_pem).unwrap();
+}
