@@ -77,17 +77,19 @@ impl Reloader {
     pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
         let _one_at_a_time = self.running.lock().await;
         let path = self.state.config_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || read_and_parse(&path)).await;
+        let loaded = tokio::task::spawn_blocking(move || Table::load(&path)).await;
         let current = self.state.snapshot();
         let outcome = match loaded {
-            Ok(Ok((text_version, _)))
+            Ok(Ok(table))
                 if trigger == Trigger::FileChange
-                    && text_version == current.config().version
+                    && table.config.version == current.config().version
                     && self.state.last_error().is_none() =>
             {
-                return ReloadOutcome::Unchanged { version: text_version };
+                return ReloadOutcome::Unchanged {
+                    version: table.config.version,
+                };
             }
-            Ok(Ok((_, table))) => {
+            Ok(Ok(table)) => {
                 let version = table.config.version.clone();
                 let old = &current.config().proxy;
                 let new = &table.config.proxy;
@@ -134,17 +136,6 @@ impl Reloader {
         }
         outcome
     }
-}
-
-fn read_and_parse(path: &Path) -> Result<(String, Table), LoadError> {
-    let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: display.clone(),
-        source,
-    })?;
-    let version = crate::config::version_of(&text);
-    let table = Table::parse(&display, &text).map_err(LoadError::Invalid)?;
-    Ok((version, table))
 }
 
 /// A running directory watcher; dropping it stops the watch.

@@ -9,8 +9,8 @@
 //! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
 //! offending value and says what is wrong in one line. Sections are deserialised one at a
 //! time so that one bad route does not hide the errors of the next: `strangler check`
-//! reports every error in the file. Nothing here does IO except [`load_file`], which the
-//! caller runs off the async workers.
+//! reports every error in the file. Nothing here does IO: [`crate::state::Table::load`] reads
+//! the file, and its callers run it off the async workers.
 //!
 //! Route conflicts (two routes that match the same request with equal specificity) are
 //! found when the routes are compiled by [`crate::router::RouteTable::build`], which
@@ -312,17 +312,6 @@ impl RouteConfig {
             _ => &self.legacy,
         }
     }
-}
-
-/// Reads and validates a config file. Blocking: call it from `spawn_blocking` or a
-/// synchronous context.
-pub fn load_file(path: &Path) -> Result<Config, LoadError> {
-    let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: display.clone(),
-        source,
-    })?;
-    parse_str(&display, &text).map_err(LoadError::Invalid)
 }
 
 /// Parses and validates config text. `file` is only used in error messages and
@@ -1105,11 +1094,6 @@ pub fn location_of(text: &str, offset: usize) -> Location {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     Location { line, column }
-}
-
-/// The path given on the command line, or `./routes.toml`.
-pub fn default_path() -> PathBuf {
-    PathBuf::from("routes.toml")
 }
 
 #[cfg(test)]

@@ -74,15 +74,6 @@ impl ResponseBody {
         }
     }
 
-    /// An empty body.
-    pub fn empty() -> Self {
-        Self {
-            inner: Inner::Full(None),
-            finish: None,
-            capture: None,
-        }
-    }
-
     /// Copies the body, bounded, for a shadow comparison.
     pub fn with_capture(mut self, capture: Option<Capture>) -> Self {
         self.capture = capture;

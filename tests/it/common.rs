@@ -638,14 +638,6 @@ impl TestProxy {
             .expect("state dropped");
         seen.clone()
     }
-
-    /// Returns once the admin listener answers. `run` installs the file watcher and the
-    /// SIGHUP handler before it starts accepting, so after this a change to the file is
-    /// seen (`start` returns as soon as `run` is spawned, possibly before the watch).
-    pub async fn until_serving(&self) {
-        let answer = get(&self.admin_url("/healthz")).await;
-        assert_eq!(answer.status, 200, "admin /healthz: {}", answer.body);
-    }
 }
 
 /// A URL on 127.0.0.1 where nothing listens (a port bound, then released).

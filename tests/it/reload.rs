@@ -47,7 +47,6 @@ async fn rename_over_the_file_flips_a_route() {
     let legacy = echo_upstream("legacy").await;
     let thoughts = echo_upstream("thoughts").await;
     let proxy = TestProxy::start(&thoughts_table(&legacy, &thoughts, "legacy")).await;
-    proxy.until_serving().await;
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "legacy");
 
     let flipped = thoughts_table(&legacy, &thoughts, "new");
@@ -69,7 +68,6 @@ async fn in_place_write_is_picked_up() {
     let legacy = echo_upstream("legacy").await;
     let thoughts = echo_upstream("thoughts").await;
     let proxy = TestProxy::start(&thoughts_table(&legacy, &thoughts, "legacy")).await;
-    proxy.until_serving().await;
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "legacy");
 
     let flipped = thoughts_table(&legacy, &thoughts, "new");
@@ -102,7 +100,6 @@ async fn kubernetes_configmap_symlink_swap_is_picked_up() {
     symlink("..2026_11_27_01", base.join("..data")).unwrap();
     symlink("..data/routes.toml", base.join("routes.toml")).unwrap();
     let proxy = TestProxy::start_at(dir, base.join("routes.toml")).await;
-    proxy.until_serving().await;
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "legacy");
 
     let flipped = thoughts_table(&legacy, &thoughts, "new");
@@ -125,7 +122,6 @@ async fn invalid_table_keeps_the_old_one_and_says_where() {
     let thoughts = echo_upstream("thoughts").await;
     let good = thoughts_table(&legacy, &thoughts, "new");
     let proxy = TestProxy::start(&good).await;
-    proxy.until_serving().await;
     let version = version_of(&good);
     assert_eq!(proxy.version(), version);
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
@@ -215,7 +211,6 @@ async fn reverting_a_rejected_file_clears_the_error() {
     let thoughts = echo_upstream("thoughts").await;
     let good = thoughts_table(&legacy, &thoughts, "new");
     let proxy = TestProxy::start(&good).await;
-    proxy.until_serving().await;
 
     proxy.write_config(&good.replace("new = \"thoughts\"", "new = \"nope\""));
     proxy.wait_for(|s| s.last_error.is_some()).await;
@@ -272,7 +267,6 @@ async fn reload_storm_drops_no_request() {
     };
     let tables = [table("new"), table("legacy")];
     let proxy = TestProxy::start(&tables[1]).await;
-    proxy.until_serving().await;
 
     let next = Arc::new(AtomicUsize::new(0));
     let clients_done = Arc::new(AtomicBool::new(false));
@@ -359,7 +353,6 @@ async fn admin_reload_answers_ok_or_422_and_keeps_serving() {
     let legacy = echo_upstream("legacy").await;
     let thoughts = echo_upstream("thoughts").await;
     let proxy = TestProxy::start(&thoughts_table(&legacy, &thoughts, "legacy")).await;
-    proxy.until_serving().await;
 
     let flipped = thoughts_table(&legacy, &thoughts, "new");
     let version = version_of(&flipped);
@@ -394,7 +387,6 @@ async fn listen_address_change_applies_routes_and_keeps_the_old_listeners() {
     let legacy = echo_upstream("legacy").await;
     let thoughts = echo_upstream("thoughts").await;
     let proxy = TestProxy::start(&thoughts_table(&legacy, &thoughts, "legacy")).await;
-    proxy.until_serving().await;
     let (addr, admin) = (proxy.addr, proxy.admin);
 
     let moved = thoughts_table(&legacy, &thoughts, "new")
