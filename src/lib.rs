@@ -13,7 +13,8 @@
 //! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
 //! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
-//! - [`server`]: accept loops, connection settings, graceful drain;
+//! - [`server`]: accept loops, HTTP/1.1 and HTTP/2 (ALPN, h2c), connection settings, graceful drain;
+//! - [`tls`]: listener certificates (SNI, hot reload) and TLS to `https://` upstreams;
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
 //! - [`admin`]: health, readiness, metrics, routes, reload;
 //! - [`metrics`]: the Prometheus metrics;
@@ -40,6 +41,7 @@ pub mod server;
 pub mod shadow;
 pub mod state;
 pub mod status;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +59,7 @@ use crate::proxy::Proxy;
 use crate::reload::{Reloader, Trigger};
 use crate::server::{ConnectionSettings, WorkerError, accept_loop, drain, spawn_workers};
 use crate::state::{Snapshot, SnapshotError, State, Table};
+use crate::tls::ServerTls;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,9 @@ pub enum StartError {
     /// A proxy worker could not be started.
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    /// The listener's certificates could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -87,6 +93,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct App {
     state: Arc<State>,
+    /// TLS on the public listener, when `[proxy.tls]` is set at start.
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl App {
@@ -106,11 +114,21 @@ impl App {
             .proxy
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let tls = match &table.config.proxy.tls {
+            Some(settings) => Some(Arc::new(ServerTls::load(settings, metrics.tls_reloads.clone())?)),
+            None => None,
+        };
         let snapshot = Snapshot::build(table, None, &metrics, workers)?;
         metrics.config_reloads.with_label_values(&["ok"]).inc();
         Ok(Self {
             state: Arc::new(State::new(config_path, snapshot, metrics, workers)),
+            tls,
         })
+    }
+
+    /// Whether the public listener speaks TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The `[proxy]` settings of the loaded table.
@@ -162,8 +180,9 @@ pub async fn run_with_ready(
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(),
 ) -> Result<(), StartError> {
-    let state = app.state;
+    let App { state, tls } = app;
     let reloader = Arc::new(Reloader::new(state.clone()));
+    let _tls_watch = tls.as_ref().map(|tls| tls::watch(tls.clone(), state.clone()));
     let _watch = match reload::watch(reloader.clone(), &state.config_path) {
         Ok(watch) => Some(watch),
         Err(e) => {
@@ -174,7 +193,7 @@ pub async fn run_with_ready(
     let sighup = spawn_sighup(reloader.clone());
 
     let (stop, stopped) = watch::channel(false);
-    let proxy = Proxy::new(state.clone());
+    let proxy = Proxy::new(state.clone()).over_tls(tls.is_some());
     let settings_state = state.clone();
     let settings = move || {
         let snapshot = settings_state.snapshot();
@@ -196,6 +215,7 @@ pub async fn run_with_ready(
                 state.workers,
                 settings.clone(),
                 drain_timeout,
+                tls,
                 move |request, peer| {
                     let proxy = proxy.clone();
                     async move { proxy.handle(request, peer).await }
@@ -221,6 +241,7 @@ pub async fn run_with_ready(
         listeners.admin,
         "admin",
         settings,
+        None,
         move |request, _peer| {
             let admin = admin.clone();
             async move { admin.handle(request).await }

@@ -58,11 +58,12 @@ fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
             routes = snapshot.routes.len(),
             "strangler listening"
         );
+        let scheme = if app.serves_tls() { "https" } else { "http" };
         let shutdown = strangler::shutdown_signal();
         strangler::run_with_ready(app, listeners, shutdown, || {
             // One plain line on stdout for scripts and tests that started us on port 0;
             // printed once signal handlers and the config watcher are in place.
-            println!("strangler ready: proxy http://{proxy_addr} admin http://{admin_addr}");
+            println!("strangler ready: proxy {scheme}://{proxy_addr} admin http://{admin_addr}");
         })
         .await?;
         Ok(())

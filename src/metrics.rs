@@ -39,6 +39,10 @@ pub struct Metrics {
     /// `strangler_rejected_requests_total{reason}`: requests answered by the proxy itself
     /// before any route was chosen (bad path, CONNECT).
     pub rejected: IntCounterVec,
+    /// `strangler_tls_reloads_total{result}`: listener certificate pairs (re)loaded after
+    /// their files changed (ok), or left as they were because the new files are unusable
+    /// (error: unreadable, not PEM, key not matching the certificate).
+    pub tls_reloads: IntCounterVec,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -129,9 +133,18 @@ impl Metrics {
         registry.register(Box::new(config_info.clone()))?;
         registry.register(Box::new(inflight.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
+        let tls_reloads = IntCounterVec::new(
+            Opts::new(
+                "strangler_tls_reloads_total",
+                "Listener certificate reloads after their files changed, by result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(tls_reloads.clone()))?;
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
         for result in ["ok", "error"] {
             config_reloads.with_label_values(&[result]);
+            tls_reloads.with_label_values(&[result]);
         }
         Ok(Self {
             registry,
@@ -146,6 +159,7 @@ impl Metrics {
             fallbacks,
             shadow_comparisons,
             recorded,
+            tls_reloads,
         })
     }
 
@@ -204,6 +218,7 @@ mod tests {
             "strangler_config_reloads_total{result=\"ok\"} 0",
             "strangler_config_info{version=\"def\"} 1",
             "strangler_inflight_requests 1",
+            "strangler_tls_reloads_total{result=\"error\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

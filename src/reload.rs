@@ -93,20 +93,33 @@ impl Reloader {
                 let version = table.config.version.clone();
                 let old = &current.config().proxy;
                 let new = &table.config.proxy;
-                if old.listen != new.listen || old.admin_listen != new.admin_listen || old.workers != new.workers {
+                if old.listen != new.listen
+                    || old.admin_listen != new.admin_listen
+                    || old.workers != new.workers
+                    || old.tls.is_some() != new.tls.is_some()
+                {
                     tracing::warn!(
                         listen = %new.listen,
                         admin_listen = %new.admin_listen,
-                        "listen addresses or worker count changed: restart strangler to apply them; still serving on the old ones"
+                        "listen addresses, worker count or TLS on/off changed: restart strangler to apply them; still serving as before"
                     );
                 }
-                match Snapshot::build(table, Some(&current), &self.state.metrics, self.state.workers) {
-                    Ok(snapshot) => {
+                // Building reads upstream TLS files: off the async workers.
+                let (state, previous) = (self.state.clone(), current.clone());
+                let built = tokio::task::spawn_blocking(move || {
+                    Snapshot::build(table, Some(&previous), &state.metrics, state.workers)
+                })
+                .await;
+                match built {
+                    Ok(Ok(snapshot)) => {
                         self.state.install(snapshot);
                         ReloadOutcome::Applied { version }
                     }
-                    Err(e) => ReloadOutcome::Rejected {
+                    Ok(Err(e)) => ReloadOutcome::Rejected {
                         errors: vec![e.to_string()],
+                    },
+                    Err(join) => ReloadOutcome::Rejected {
+                        errors: vec![format!("reload task failed: {join}")],
                     },
                 }
             }

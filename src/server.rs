@@ -3,9 +3,19 @@
 //! An accept error (EMFILE, ECONNABORTED …) is logged and backed off, never returned:
 //! one bad moment must not end the server. Each connection is served by hyper's HTTP/1.1
 //! server with a header-read timeout (slowloris) and a cap on the request head size
-//! (431 beyond it), read from the snapshot in force when the connection is accepted.
-//! Connections are tracked by a [`GracefulShutdown`] so that shutdown can stop accepting,
-//! let in-flight requests finish, and give up after the drain timeout.
+//! (431 beyond it), or by its HTTP/2 server with the same cap on header lists; the
+//! settings are read from the snapshot in force when the connection is accepted.
+//!
+//! Which protocol: on a TLS listener the handshake (bounded by the header timeout) decides,
+//! by ALPN (`h2` or `http/1.1`). On a plain listener, a client that opens with the HTTP/2
+//! connection preface gets h2c (prior knowledge); anyone else HTTP/1.1, on the same port.
+//! The preface is peeked from the socket, not read, so an HTTP/1.1 connection is handed to
+//! hyper untouched; a client that sends nothing within the header timeout is closed.
+//!
+//! Every connection watches the shutdown signal: on it, HTTP/1.1 connections finish their
+//! request and close, HTTP/2 connections send GOAWAY and finish their open streams.
+//! [`Connections`] counts them so that shutdown can stop accepting, let in-flight requests
+//! finish, and give up after the drain timeout.
 //!
 //! The public listener is served thread-per-core, the way nginx runs one event loop per
 //! worker process: each worker thread runs a single-threaded tokio runtime that accepts
@@ -20,14 +30,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use crate::tls::{ALPN_H2, ServerTls};
 
 thread_local! {
     /// Index of the proxy worker running on this thread (0 elsewhere).
@@ -61,15 +76,16 @@ pub enum WorkerError {
     },
 }
 
-/// Starts `count` worker threads that each serve `listener` with `service` until
-/// `shutdown` turns true, then drain their connections for up to `drain_timeout()`.
-/// Returns one receiver per worker that completes (with whether draining finished in
-/// time) when the worker has stopped.
+/// Starts `count` worker threads that each serve `listener` with `service` (over TLS when
+/// `tls` is set) until `shutdown` turns true, then drain their connections for up to
+/// `drain_timeout()`. Returns one receiver per worker that completes (with whether draining
+/// finished in time) when the worker has stopped.
 pub fn spawn_workers<S, F, B>(
     listener: std::net::TcpListener,
     count: usize,
     settings: impl Fn() -> ConnectionSettings + Clone + Send + 'static,
     drain_timeout: impl Fn() -> Duration + Clone + Send + 'static,
+    tls: Option<Arc<ServerTls>>,
     service: S,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<tokio::sync::oneshot::Receiver<bool>>, WorkerError>
@@ -90,9 +106,10 @@ where
             .build()
             .map_err(|source| WorkerError::Spawn { index, source })?;
         let (finished, finished_rx) = tokio::sync::oneshot::channel();
-        let (settings, drain_timeout, service, shutdown) = (
+        let (settings, drain_timeout, tls, service, shutdown) = (
             settings.clone(),
             drain_timeout.clone(),
+            tls.clone(),
             service.clone(),
             shutdown.clone(),
         );
@@ -109,7 +126,7 @@ where
                             return;
                         }
                     };
-                    let connections = accept_loop(listener, "proxy", settings, service, shutdown).await;
+                    let connections = accept_loop(listener, "proxy", settings, tls, service, shutdown).await;
                     let timeout = drain_timeout();
                     let drained = drain(connections, timeout).await;
                     if !drained {
@@ -156,21 +173,43 @@ pub fn spawn_mirror_runtime(
 /// Per-connection HTTP settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSettings {
-    /// Time allowed for a request head to arrive.
+    /// Time allowed for a request head to arrive (and, before it, the TLS handshake or the
+    /// first bytes of the connection).
     pub header_read_timeout: Duration,
-    /// Largest request head; hyper answers 431 beyond it.
+    /// Largest request head; hyper answers 431 beyond it (HTTP/2: largest header list).
     pub max_header_bytes: usize,
 }
 
-/// Serves `listener` until `shutdown` turns true, then returns the tracker of the
-/// connections still open so the caller can drain them.
+/// The connections of one listener that are still open, for draining.
+#[derive(Debug)]
+pub struct Connections {
+    /// Each connection task holds a receiver; all dropped means all closed.
+    open: watch::Sender<()>,
+}
+
+impl Connections {
+    fn new() -> Self {
+        Self {
+            open: watch::Sender::new(()),
+        }
+    }
+
+    /// How many connections are open.
+    pub fn count(&self) -> usize {
+        self.open.receiver_count()
+    }
+}
+
+/// Serves `listener` (over TLS when `tls` is set) until `shutdown` turns true, then
+/// returns the connections still open so the caller can drain them.
 pub async fn accept_loop<S, F, B>(
     listener: TcpListener,
     name: &'static str,
     settings: impl Fn() -> ConnectionSettings,
+    tls: Option<Arc<ServerTls>>,
     service: S,
     mut shutdown: watch::Receiver<bool>,
-) -> GracefulShutdown
+) -> Connections
 where
     S: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
@@ -179,7 +218,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let service = Arc::new(service);
-    let graceful = GracefulShutdown::new();
+    let connections = Connections::new();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -197,32 +236,210 @@ where
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let settings = settings();
-        let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_read_timeout)
-            .max_buf_size(settings.max_header_bytes)
-            .keep_alive(true);
-        let service = service.clone();
-        let hyper_service = service_fn(move |request| {
-            let response = service(request, peer);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_service);
-        let connection = graceful.watch(connection.into_owned());
+        let connection = Connection {
+            peer,
+            settings: settings(),
+            service: service.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let open = connections.open.subscribe();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let _open = open;
+            let served = match tls {
+                Some(tls) => connection.serve_tls(stream, &tls).await,
+                None => connection.serve_plain(stream).await,
+            };
+            if let Err(e) = served {
                 tracing::debug!(listener = name, %peer, error = %e, "connection ended with an error");
             }
         });
     }
     tracing::debug!(listener = name, "stopped accepting");
-    graceful
+    connections
 }
 
 /// Waits for in-flight connections to finish, up to `timeout`. Returns whether all did.
-pub async fn drain(graceful: GracefulShutdown, timeout: Duration) -> bool {
-    tokio::time::timeout(timeout, graceful.shutdown()).await.is_ok()
+pub async fn drain(connections: Connections, timeout: Duration) -> bool {
+    tokio::time::timeout(timeout, connections.open.closed()).await.is_ok()
+}
+
+/// The first bytes of an HTTP/2 connection (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// One accepted connection and what serving it needs.
+struct Connection<S> {
+    peer: SocketAddr,
+    settings: ConnectionSettings,
+    service: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Runs a hyper connection to its end, starting its graceful shutdown when the listener's
+/// shutdown signal turns true.
+macro_rules! serve_gracefully {
+    ($connection:expr, $shutdown:expr) => {{
+        let connection = $connection;
+        tokio::pin!(connection);
+        let mut shutdown = $shutdown;
+        tokio::select! {
+            served = connection.as_mut() => served,
+            () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
+    }};
+}
+
+impl<S, F, B> Connection<S>
+where
+    S: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// TLS handshake within the header timeout, then HTTP/2 or HTTP/1.1 as ALPN chose.
+    async fn serve_tls(self, stream: TcpStream, tls: &ServerTls) -> Result<(), hyper::Error> {
+        let accept = tls.acceptor().accept(stream);
+        let stream = match tokio::time::timeout(self.settings.header_read_timeout, accept).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                return Ok(());
+            }
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+        self.serve(stream, h2).await
+    }
+
+    /// h2c for a client that opens with the HTTP/2 preface, HTTP/1.1 for anyone else.
+    async fn serve_plain(self, stream: TcpStream) -> Result<(), hyper::Error> {
+        let mut first = [0u8; H2_PREFACE.len()];
+        let peeked = match tokio::time::timeout(self.settings.header_read_timeout, stream.peek(&mut first)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(()),
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "no request within the header timeout; closing");
+                return Ok(());
+            }
+        };
+        if first[..peeked] != H2_PREFACE[..peeked] {
+            return self.serve(stream, false).await;
+        }
+        if peeked == H2_PREFACE.len() {
+            return self.serve(stream, true).await;
+        }
+        // A prefix of the preface so far (`P…`, as in `POST` too): read until it is told
+        // apart, then replay what was read.
+        let mut read = Vec::with_capacity(H2_PREFACE.len());
+        let sniff = async {
+            let mut chunk = [0u8; H2_PREFACE.len()];
+            let mut stream = stream;
+            loop {
+                let n = stream.read(&mut chunk[..H2_PREFACE.len() - read.len()]).await?;
+                read.extend_from_slice(&chunk[..n]);
+                let h2 = read[..] == H2_PREFACE[..read.len()];
+                if n == 0 || !h2 || read.len() == H2_PREFACE.len() {
+                    return Ok::<_, std::io::Error>((stream, h2 && n > 0));
+                }
+            }
+        };
+        match tokio::time::timeout(self.settings.header_read_timeout, sniff).await {
+            Ok(Ok((stream, h2))) => self.serve(Replay { read, at: 0, stream }, h2).await,
+            Ok(Err(_)) => Ok(()),
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "no request within the header timeout; closing");
+                Ok(())
+            }
+        }
+    }
+
+    /// Serves HTTP/2 or HTTP/1.1 (with upgrades) on `io` until it closes.
+    async fn serve<I>(self, io: I, h2: bool) -> Result<(), hyper::Error>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            peer,
+            settings,
+            service,
+            shutdown,
+        } = self;
+        let hyper_service = service_fn(move |request| {
+            let response = service(request, peer);
+            async move { Ok::<_, Infallible>(response.await) }
+        });
+        if h2 {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+            serve_gracefully!(builder.serve_connection(TokioIo::new(io), hyper_service), shutdown)
+        } else {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(settings.header_read_timeout)
+                .max_buf_size(settings.max_header_bytes)
+                .keep_alive(true);
+            serve_gracefully!(
+                builder
+                    .serve_connection(TokioIo::new(io), hyper_service)
+                    .with_upgrades(),
+                shutdown
+            )
+        }
+    }
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+struct Replay<I> {
+    read: Vec<u8>,
+    at: usize,
+    stream: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.read.len() {
+            let n = buf.remaining().min(this.read.len() - this.at);
+            buf.put_slice(&this.read[this.at..this.at + n]);
+            this.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }

@@ -80,6 +80,9 @@ pub struct Upstream {
     /// Keep-alive connection pools, one per proxy worker thread, so that a request and the
     /// upstream connection it uses are driven by the same thread (see [`crate::server`]).
     pools: Arc<[Arc<ConnectionPool>]>,
+    /// Digest of the TLS files (CA, client certificate) the pools were built with: pools
+    /// are carried over a reload only when these are unchanged too.
+    tls_fingerprint: Option<[u8; 32]>,
     /// Duration histogram for requests that matched no route and came here.
     pub default_duration: Histogram,
 }
@@ -180,6 +183,8 @@ impl Snapshot {
     /// Builds a snapshot, reusing the connection pools of `previous` for upstreams whose settings
     /// are unchanged so their connection pools stay warm across reloads.
     ///
+    /// Reads the TLS files of `https://` upstreams (blocking IO: call it off the async workers).
+    ///
     /// `workers` is the number of proxy worker threads; each gets its own pool per upstream.
     pub fn build(
         table: Table,
@@ -189,12 +194,19 @@ impl Snapshot {
     ) -> Result<Self, SnapshotError> {
         let mut upstreams = Vec::with_capacity(table.config.upstreams.len());
         for (name, config) in &table.config.upstreams {
+            let tls =
+                crate::tls::ClientTls::for_upstream(config).map_err(|e| SnapshotError(name.clone(), e.to_string()))?;
+            let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint);
             let reused = previous
-                .and_then(|p| p.upstreams.iter().find(|u| u.config == *config))
+                .and_then(|p| {
+                    p.upstreams
+                        .iter()
+                        .find(|u| u.config == *config && u.tls_fingerprint == tls_fingerprint)
+                })
                 .filter(|u| u.pools.len() == workers.max(1) + 1)
                 .map(|u| u.pools.clone());
             // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
-            let pools = reused.unwrap_or_else(|| (0..=workers.max(1)).map(|_| new_pool(config)).collect());
+            let pools = reused.unwrap_or_else(|| (0..=workers.max(1)).map(|_| new_pool(config, tls.clone())).collect());
             let scheme = config
                 .url
                 .scheme()
@@ -211,6 +223,7 @@ impl Snapshot {
                 scheme,
                 authority,
                 pools,
+                tls_fingerprint,
                 default_duration: metrics.request_duration.with_label_values(&["default", name]),
             });
         }
@@ -297,19 +310,22 @@ impl Snapshot {
     }
 }
 
-fn new_pool(config: &UpstreamConfig) -> Arc<ConnectionPool> {
+fn new_pool(config: &UpstreamConfig, tls: Option<Arc<crate::tls::ClientTls>>) -> Arc<ConnectionPool> {
+    let default_port = if tls.is_some() { 443 } else { 80 };
     let address = config
         .url
         .authority()
         .map(|a| match a.port_u16() {
             Some(_) => a.as_str().to_owned(),
-            None => format!("{}:80", a.host()),
+            None => format!("{}:{default_port}", a.host()),
         })
         .unwrap_or_default();
     Arc::new(ConnectionPool::new(
         address,
         config.connect_timeout,
         config.pool_idle_timeout,
+        tls,
+        config.http2,
     ))
 }
 

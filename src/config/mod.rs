@@ -137,6 +137,66 @@ pub struct ProxySettings {
     pub drain_timeout: Duration,
     /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
     pub workers: Option<usize>,
+    /// `[proxy.tls]`: the public listener speaks TLS. Turning it on or off needs a restart;
+    /// certificate paths and SNI entries follow reloads.
+    pub tls: Option<TlsSettings>,
+}
+
+/// A file named in routes.toml: its path (a relative path is resolved against the config
+/// file's directory) and where it was written, for errors found when the file is read.
+/// Two references are equal when they name the same path wherever they are written, so
+/// that moving a line is not a change of settings.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    /// The file.
+    pub path: PathBuf,
+    /// `file:line:column` of the value in routes.toml.
+    pub written_at: String,
+}
+
+impl PartialEq for FileRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for FileRef {}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertKeyPair {
+    /// The chain, leaf first.
+    pub cert: FileRef,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: FileRef,
+}
+
+/// `[proxy.tls]`: TLS on the public listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Served when the client names no host (no SNI) or a host that no `certs` entry lists.
+    pub default: CertKeyPair,
+    /// `[[proxy.tls.certs]]`: certificates chosen by the host name the client asks for.
+    pub sni: Vec<SniCertificate>,
+}
+
+/// One `[[proxy.tls.certs]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniCertificate {
+    /// Lower-case host names; `*.example.com` matches one label below `example.com`.
+    pub hosts: Vec<String>,
+    /// The certificate and key served for them.
+    pub pair: CertKeyPair,
+}
+
+/// TLS towards an `https://` upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamTls {
+    /// CA certificates that the upstream's certificate must chain to, instead of the
+    /// built-in web PKI roots.
+    pub ca_file: Option<FileRef>,
+    /// A client certificate presented to the upstream (mutual TLS).
+    pub client: Option<CertKeyPair>,
 }
 
 /// One `[upstreams.NAME]` table.
@@ -152,6 +212,11 @@ pub struct UpstreamConfig {
     pub request_timeout: Duration,
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout: Duration,
+    /// Speak HTTP/2 to it (over TLS for https, prior-knowledge h2c for http), multiplexing
+    /// requests on one connection per proxy worker.
+    pub http2: bool,
+    /// TLS settings; `Some` exactly when the URL is `https://`.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// How a route's path is matched against the normalised request path.
@@ -392,12 +457,12 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
     let upstream_names: Vec<&str> = raw_upstreams.iter().map(|(n, _, _)| n.as_str()).collect();
     let mut upstream_configs = BTreeMap::new();
     for (name, at, upstream) in &raw_upstreams {
-        if let Some(config) = validate_upstream(&mut errors, name, *at, upstream) {
+        if let Some(config) = validate_upstream(&mut errors, file, name, *at, upstream) {
             upstream_configs.insert(name.clone(), config);
         }
     }
 
-    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names));
+    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, file, &p, &upstream_names));
     let default_upstream = proxy.as_ref().map(|p| p.default_upstream.clone());
 
     let mut route_configs = Vec::new();
@@ -441,7 +506,7 @@ pub fn version_of(text: &str) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str]) -> Option<ProxySettings> {
+fn validate_proxy(errors: &mut Errors<'_>, file: &str, raw: &raw::Proxy, upstreams: &[&str]) -> Option<ProxySettings> {
     let before = errors.len();
     let listen = parse_addr(errors, &raw.listen);
     let admin_listen = parse_addr(errors, &raw.admin_listen);
@@ -490,10 +555,15 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str])
             None
         }
     };
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|tls| validate_tls(errors, file, tls.get_ref()));
     if errors.len() != before {
         return None;
     }
     Some(ProxySettings {
+        tls,
         workers,
         listen: listen?,
         admin_listen: admin_listen?,
@@ -504,7 +574,13 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str])
     })
 }
 
-fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::Upstream) -> Option<UpstreamConfig> {
+fn validate_upstream(
+    errors: &mut Errors<'_>,
+    file: &str,
+    name: &str,
+    at: usize,
+    raw: &raw::Upstream,
+) -> Option<UpstreamConfig> {
     let before = errors.len();
     if !valid_name(name) {
         errors.push(
@@ -514,13 +590,13 @@ fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::
     }
     let url = match raw.url.get_ref().parse::<Uri>() {
         Ok(uri) => {
-            let scheme_ok = uri.scheme_str() == Some("http");
+            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
             let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
             if !scheme_ok {
                 errors.push(
                     raw.url.span().start,
                     format!(
-                        "upstream url `{}` must start with http:// (https upstreams are not supported yet)",
+                        "upstream url `{}` must start with http:// or https://",
                         raw.url.get_ref()
                     ),
                 );
@@ -551,6 +627,8 @@ fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::
     let connect_timeout = duration_or(errors, raw.connect_timeout.as_ref(), Duration::from_secs(2));
     let request_timeout = duration_or(errors, raw.request_timeout.as_ref(), Duration::from_secs(30));
     let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
+    let https = url.as_ref().is_some_and(|u| u.scheme_str() == Some("https"));
+    let tls = validate_upstream_tls(errors, file, raw, https);
     if errors.len() != before {
         return None;
     }
@@ -560,6 +638,8 @@ fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::
         connect_timeout,
         request_timeout,
         pool_idle_timeout,
+        http2: raw.http2.as_ref().is_some_and(|v| *v.get_ref()),
+        tls,
     })
 }
 
@@ -790,6 +870,140 @@ fn validate_route(
     })
 }
 
+/// `ca_file`, `client_cert` and `client_key` of an upstream: only for `https://` URLs, and
+/// the client certificate and key come together.
+fn validate_upstream_tls(errors: &mut Errors<'_>, file: &str, raw: &raw::Upstream, https: bool) -> Option<UpstreamTls> {
+    if !https {
+        for (key, value) in [
+            ("ca_file", &raw.ca_file),
+            ("client_cert", &raw.client_cert),
+            ("client_key", &raw.client_key),
+        ] {
+            if let Some(value) = value {
+                errors.push(
+                    value.span().start,
+                    format!("`{key}` only applies to https:// upstreams"),
+                );
+            }
+        }
+        return None;
+    }
+    let ca_file = raw.ca_file.as_ref().and_then(|v| file_ref(errors, file, v, "ca_file"));
+    let client = match (&raw.client_cert, &raw.client_key) {
+        (Some(cert), Some(key)) => {
+            let cert = file_ref(errors, file, cert, "client_cert");
+            let key = file_ref(errors, file, key, "client_key");
+            cert.zip(key).map(|(cert, key)| CertKeyPair { cert, key })
+        }
+        (Some(cert), None) => {
+            errors.push(
+                cert.span().start,
+                "`client_cert` needs `client_key`: the private key of the client certificate".to_owned(),
+            );
+            None
+        }
+        (None, Some(key)) => {
+            errors.push(
+                key.span().start,
+                "`client_key` needs `client_cert`: the certificate it belongs to".to_owned(),
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    Some(UpstreamTls { ca_file, client })
+}
+
+/// `[proxy.tls]`: a default pair, and SNI entries whose hosts are valid DNS names (or
+/// `*.` wildcards) listed once across all entries.
+fn validate_tls(errors: &mut Errors<'_>, file: &str, raw: &raw::ProxyTls) -> Option<TlsSettings> {
+    let before = errors.len();
+    let default = pair(errors, file, &raw.cert, &raw.key);
+    let mut sni = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in raw.certs.iter().flatten() {
+        if entry.hosts.get_ref().is_empty() {
+            errors.push(
+                entry.hosts.span().start,
+                "`hosts` is empty: list the host names this certificate is served for".to_owned(),
+            );
+        }
+        let mut hosts = Vec::new();
+        for host in entry.hosts.get_ref() {
+            match check_sni_host(host.get_ref()) {
+                Ok(name) => {
+                    if let Some(first) = seen.get(&name) {
+                        let line = errors.location(*first).line;
+                        errors.push(
+                            host.span().start,
+                            format!("host `{name}` is already listed for another certificate (line {line})"),
+                        );
+                    } else {
+                        seen.insert(name.clone(), host.span().start);
+                        hosts.push(name);
+                    }
+                }
+                Err(message) => errors.push(host.span().start, message),
+            }
+        }
+        if let Some(pair) = pair(errors, file, &entry.cert, &entry.key) {
+            sni.push(SniCertificate { hosts, pair });
+        }
+    }
+    (errors.len() == before).then_some(TlsSettings { default: default?, sni })
+}
+
+/// A host name a certificate is chosen for: a DNS name, or `*.` and a DNS name; never an IP
+/// address (SNI carries names only). Returned in lower case.
+fn check_sni_host(host: &str) -> Result<String, String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!(
+            "`{host}` is an IP address; clients send no SNI for addresses, so they get the default certificate"
+        ));
+    }
+    let lower = host.to_ascii_lowercase();
+    let name = lower.strip_prefix("*.").unwrap_or(&lower);
+    match rustls::pki_types::DnsName::try_from(name) {
+        Ok(_) if !name.contains('*') => Ok(lower),
+        _ => Err(format!(
+            "bad host `{host}`: expected a DNS name like `app.example.com` or a wildcard like `*.example.com`"
+        )),
+    }
+}
+
+fn pair(
+    errors: &mut Errors<'_>,
+    file: &str,
+    cert: &toml::Spanned<String>,
+    key: &toml::Spanned<String>,
+) -> Option<CertKeyPair> {
+    let cert = file_ref(errors, file, cert, "cert");
+    let key = file_ref(errors, file, key, "key");
+    Some(CertKeyPair { cert: cert?, key: key? })
+}
+
+/// A file path written in routes.toml, resolved against the config file's directory.
+fn file_ref(errors: &mut Errors<'_>, file: &str, value: &toml::Spanned<String>, what: &str) -> Option<FileRef> {
+    let at = errors.location(value.span().start);
+    if value.get_ref().is_empty() {
+        errors.push(value.span().start, format!("`{what}` is empty: name a PEM file"));
+        return None;
+    }
+    Some(FileRef {
+        path: relative_to_config(file, value.get_ref()),
+        written_at: format!("{file}:{}:{}", at.line, at.column),
+    })
+}
+
+/// `written` as a path: relative paths are relative to the config file's directory.
+fn relative_to_config(file: &str, written: &str) -> PathBuf {
+    let written = PathBuf::from(written);
+    match Path::new(file).parent() {
+        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
+        _ => written,
+    }
+}
+
 /// A route path (prefix or exact) must be absolute and already normalised, so that what
 /// is written is what matches.
 fn check_plain_path(p: &str) -> Result<(), String> {
@@ -936,11 +1150,7 @@ fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: &str) -> Op
     if raw.path.get_ref().is_empty() {
         errors.push(raw.path.span().start, "`record.path` is empty".to_owned());
     }
-    let written = PathBuf::from(raw.path.get_ref());
-    let path = match Path::new(file).parent() {
-        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
-        _ => written,
-    };
+    let path = relative_to_config(file, raw.path.get_ref());
     (errors.len() == before).then_some(RecordConfig {
         path,
         sample,

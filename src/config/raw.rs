@@ -15,6 +15,25 @@ pub(super) struct Proxy {
     pub max_header_bytes: Option<Spanned<i64>>,
     pub drain_timeout: Option<Spanned<String>>,
     pub workers: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<ProxyTls>>,
+}
+
+/// `[proxy.tls]`: the default certificate, and more chosen by SNI.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProxyTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    pub certs: Option<Vec<SniCert>>,
+}
+
+/// `[[proxy.tls.certs]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SniCert {
+    pub hosts: Spanned<Vec<Spanned<String>>>,
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
 }
 
 /// `[upstreams.NAME]`
@@ -25,6 +44,10 @@ pub(super) struct Upstream {
     pub connect_timeout: Option<Spanned<String>>,
     pub request_timeout: Option<Spanned<String>>,
     pub pool_idle_timeout: Option<Spanned<String>>,
+    pub http2: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
 }
 
 /// `[[routes]]`

@@ -20,6 +20,9 @@ pub enum UpstreamErrorKind {
     Connect,
     /// The connect or response-head deadline passed.
     Timeout,
+    /// The TLS handshake with an `https://` upstream failed (certificate not trusted,
+    /// wrong name, client certificate refused …).
+    Tls,
     /// The connection was reset or closed before a complete response head.
     Reset,
     /// Anything else (malformed response, …).
@@ -32,6 +35,7 @@ impl UpstreamErrorKind {
         match self {
             UpstreamErrorKind::Connect => "connect",
             UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::Tls => "tls",
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Other => "other",
         }
@@ -50,6 +54,7 @@ impl UpstreamErrorKind {
         match self {
             UpstreamErrorKind::Connect => "refused the connection or could not be reached",
             UpstreamErrorKind::Timeout => "did not answer in time",
+            UpstreamErrorKind::Tls => "failed the TLS handshake (certificate not trusted or not for its host?)",
             UpstreamErrorKind::Reset => "closed the connection before answering",
             UpstreamErrorKind::Other => "sent no valid answer",
         }
@@ -60,6 +65,9 @@ impl UpstreamErrorKind {
 pub fn classify(error: &SendError) -> UpstreamErrorKind {
     match error {
         SendError::ConnectTimeout => UpstreamErrorKind::Timeout,
+        SendError::Shared(error) => classify(error),
+        SendError::Tls(e) if e.kind() == io::ErrorKind::TimedOut => UpstreamErrorKind::Timeout,
+        SendError::Tls(_) => UpstreamErrorKind::Tls,
         SendError::Connect(e) if e.kind() == io::ErrorKind::TimedOut => UpstreamErrorKind::Timeout,
         SendError::Connect(_) => UpstreamErrorKind::Connect,
         SendError::Handshake(e) | SendError::Exchange(e) => {
@@ -125,6 +133,7 @@ mod tests {
         assert_eq!(UpstreamErrorKind::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(UpstreamErrorKind::Connect.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(UpstreamErrorKind::Reset.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(UpstreamErrorKind::Tls.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(Refusal::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(
             Refusal::BadPath(PathError::EncodedSlash).status(),

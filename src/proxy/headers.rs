@@ -4,6 +4,12 @@
 //! below plus every header the `Connection` header names. Protocol upgrades are the
 //! exception: `Connection: upgrade` and `Upgrade` are forwarded so the upstream can
 //! accept the switch, and the 101 answer carries them back.
+//!
+//! HTTP/2 on either side: a request from an HTTP/2 client names its host in `:authority`
+//! (the URI) and usually has no `Host` header, so [`host_from_authority`] gives the
+//! upstream the same `Host` (and `X-Forwarded-Host`) an HTTP/1.1 client would have caused.
+//! Towards an HTTP/2 upstream, [`remove_connection_specific`] drops what RFC 9113 §8.2.2
+//! forbids, keeping `TE: trailers` (gRPC needs it).
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -78,6 +84,45 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if let Some(upgrade) = upgrade {
         headers.insert(header::UPGRADE, upgrade);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Whether a request's `TE` accepts trailers. `TE` is hop-by-hop: when the client accepts
+/// trailers, the proxy says so again to an HTTP/2 upstream.
+pub fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+}
+
+/// Removes what HTTP/2 forbids in a request (RFC 9113 §8.2.2): every hop-by-hop header,
+/// `Upgrade` included (HTTP/2 has no upgrades), except `TE: trailers`.
+pub fn remove_connection_specific(headers: &mut HeaderMap) {
+    let trailers = accepts_trailers(headers);
+    remove_hop_by_hop(headers, false);
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Gives a request without `Host` the one its URI names: HTTP/2 clients send the host as
+/// `:authority`, which hyper puts in the URI. A request with a `Host` header is left alone
+/// (one map lookup), so HTTP/1.1 requests pay nothing more.
+pub fn host_from_authority(headers: &mut HeaderMap, uri: &http::Uri) {
+    if headers.contains_key(header::HOST) {
+        return;
+    }
+    if let Some(authority) = uri.authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(header::HOST, host);
     }
 }
 
@@ -157,6 +202,39 @@ mod tests {
     fn not_an_upgrade_without_connection_token() {
         assert!(!is_upgrade_request(&map(&[("upgrade", "websocket")])));
         assert!(!is_upgrade_request(&map(&[("connection", "keep-alive")])));
+    }
+
+    #[test]
+    fn h2_requests_keep_only_te_trailers() {
+        let mut h = map(&[
+            ("connection", "upgrade, x-hop"),
+            ("upgrade", "websocket"),
+            ("x-hop", "1"),
+            ("te", "gzip, trailers"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("content-type", "application/grpc"),
+        ]);
+        remove_connection_specific(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "te"]);
+        assert_eq!(h.get("te").unwrap(), "trailers");
+        let mut h = map(&[("te", "gzip")]);
+        remove_connection_specific(&mut h);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn host_comes_from_the_authority_only_when_missing() {
+        let mut h = HeaderMap::new();
+        host_from_authority(&mut h, &"https://app.example:8443/x".parse().unwrap());
+        assert_eq!(h.get("host").unwrap(), "app.example:8443");
+        let mut h = map(&[("host", "kept.example")]);
+        host_from_authority(&mut h, &"https://other.example/x".parse().unwrap());
+        assert_eq!(h.get("host").unwrap(), "kept.example");
+        let mut h = HeaderMap::new();
+        host_from_authority(&mut h, &"/x".parse().unwrap());
+        assert!(h.is_empty());
     }
 
     #[test]

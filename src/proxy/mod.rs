@@ -44,6 +44,8 @@ pub struct Proxy {
     none_label: Arc<str>,
     /// Route label of requests that no route matched, shared.
     default_route: Arc<str>,
+    /// Whether clients reach this proxy over TLS (`X-Forwarded-Proto: https`).
+    over_tls: bool,
 }
 
 impl Proxy {
@@ -55,7 +57,14 @@ impl Proxy {
             metrics,
             none_label: Arc::from("-"),
             default_route: Arc::from("default"),
+            over_tls: false,
         }
+    }
+
+    /// Marks the listener this proxy serves as TLS: upstreams get `X-Forwarded-Proto: https`.
+    pub fn over_tls(mut self, over_tls: bool) -> Self {
+        self.over_tls = over_tls;
+        self
     }
 
     /// Handles one request from `client`.
@@ -179,8 +188,15 @@ impl Proxy {
         // Read before the hop-by-hop headers (Transfer-Encoding among them) are removed.
         let declared_length = replayable_length(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
+        let te_trailers = upstream.config.http2 && headers::accepts_trailers(request.headers());
         let (mut parts, body) = request.into_parts();
-        prepare_request_headers(&mut parts.headers, &request_id, client, upgrade);
+        // HTTP/2 clients name the host in `:authority` (the URI), not in `Host`.
+        headers::host_from_authority(&mut parts.headers, &parts.uri);
+        prepare_request_headers(&mut parts.headers, &request_id, client, upgrade, self.over_tls);
+        if te_trailers {
+            parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
         if !parts.headers.contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str())
         {
@@ -270,7 +286,8 @@ impl Proxy {
                     .await;
                 let idempotent = is_idempotent(&head.method);
                 let reason = match &first {
-                    Err(UpstreamErrorKind::Connect) => Some("connect"),
+                    // Nothing was sent: a refused connection or a failed TLS handshake.
+                    Err(UpstreamErrorKind::Connect | UpstreamErrorKind::Tls) => Some("connect"),
                     Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
                     Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
                     _ => None,
@@ -671,11 +688,18 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-fn prepare_request_headers(headers: &mut http::HeaderMap, request_id: &HeaderValue, client: SocketAddr, upgrade: bool) {
+fn prepare_request_headers(
+    headers: &mut http::HeaderMap,
+    request_id: &HeaderValue,
+    client: SocketAddr,
+    upgrade: bool,
+    over_tls: bool,
+) {
     headers::remove_hop_by_hop(headers, upgrade);
     headers.remove(header::EXPECT);
     headers::append_forwarded_for(headers, client.ip());
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = if over_tls { "https" } else { "http" };
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = headers.get(header::HOST).cloned() {
         headers.insert(&X_FORWARDED_HOST, host);
     }

@@ -11,20 +11,33 @@
 //! end; a response abandoned half-way, or an upgraded (101) connection, is never reused.
 //! A request that a pooled connection refused before sending a byte (the upstream closed
 //! it meanwhile) is retried on another connection: never a request that was sent.
+//!
+//! For an `https://` upstream, connections are TLS ([`ClientTls`]: SNI and verification
+//! against the URL's host); `connect_timeout` bounds the TCP connect and the handshake
+//! together. With `http2 = true` a pool keeps one multiplexed HTTP/2 connection instead of
+//! a list: every request of the worker is a stream on it. The first request opens it on a
+//! task of its own; requests that arrive meanwhile wait for that connect rather than open
+//! one each, and share its failure. Once the upstream closes it (or it has been idle longer
+//! than `pool_idle_timeout`) the next request opens a new one.
 
 use std::future::poll_fn;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, Uri, header};
 use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use crate::proxy::body::RequestBody;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use crate::proxy::headers;
+use crate::tls::ClientTls;
 
 /// Why an exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +45,21 @@ pub enum SendError {
     /// The TCP connection could not be made.
     #[error("connect: {0}")]
     Connect(#[source] io::Error),
-    /// The TCP connection was not made within `connect_timeout`.
+    /// The TCP connection (and TLS handshake) was not made within `connect_timeout`.
     #[error("connect timed out")]
     ConnectTimeout,
-    /// The HTTP/1 handshake failed.
+    /// The TLS handshake failed (certificate not trusted, no common protocol …).
+    #[error("TLS handshake: {0}")]
+    Tls(#[source] io::Error),
+    /// The HTTP handshake failed.
     #[error("handshake: {0}")]
     Handshake(#[source] hyper::Error),
     /// Sending the request or reading the response head failed.
     #[error("{0}")]
     Exchange(#[source] hyper::Error),
+    /// The HTTP/2 connection this request waited for could not be opened.
+    #[error(transparent)]
+    Shared(Arc<SendError>),
 }
 
 /// The pool of one upstream for one worker.
@@ -50,45 +69,84 @@ pub struct ConnectionPool {
     address: String,
     connect_timeout: Duration,
     idle_timeout: Duration,
+    /// TLS for `https://` upstreams.
+    tls: Option<Arc<ClientTls>>,
+    /// Idle HTTP/1.1 connections.
     idle: Mutex<Vec<Idle>>,
+    /// The multiplexed connection of an `http2 = true` upstream.
+    h2: Option<Mutex<H2Slot>>,
 }
 
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<RequestBody>,
+    sender: http1::SendRequest<RequestBody>,
     since: Instant,
+}
+
+/// The state of a pool's HTTP/2 connection.
+#[derive(Debug)]
+enum H2Slot {
+    Empty,
+    /// A task is connecting; it wakes the waiters when done.
+    Connecting(Arc<Notify>),
+    Ready {
+        sender: http2::SendRequest<RequestBody>,
+        last_used: Instant,
+    },
+    /// The last connect failed; requests that waited for it share the error, the next
+    /// request tries again.
+    Failed(Arc<SendError>),
 }
 
 /// A connection lent to one exchange; [`Lease::give_back`] returns it to the pool.
 #[derive(Debug)]
 pub struct Lease {
-    sender: SendRequest<RequestBody>,
-    pool: Arc<ConnectionPool>,
+    /// An HTTP/1.1 connection and its pool; `None` for an HTTP/2 stream (its connection is
+    /// shared, never lent).
+    held: Option<(http1::SendRequest<RequestBody>, Arc<ConnectionPool>)>,
 }
 
 impl Lease {
     /// Returns the connection to its pool (call once the response body is complete).
     pub fn give_back(self) {
-        if self.sender.is_closed() {
+        let Some((sender, pool)) = self.held else {
+            return;
+        };
+        if sender.is_closed() {
             return;
         }
-        if let Ok(mut idle) = self.pool.idle.lock() {
+        if let Ok(mut idle) = pool.idle.lock() {
             idle.push(Idle {
-                sender: self.sender,
+                sender,
                 since: Instant::now(),
             });
         }
     }
 }
 
+/// A connected socket, plain or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
 impl ConnectionPool {
-    /// An empty pool for `address` (`host:port`).
-    pub fn new(address: String, connect_timeout: Duration, idle_timeout: Duration) -> Self {
+    /// An empty pool for `address` (`host:port`); TLS when `tls` is set; one multiplexed
+    /// HTTP/2 connection when `http2`.
+    pub fn new(
+        address: String,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        tls: Option<Arc<ClientTls>>,
+        http2: bool,
+    ) -> Self {
         Self {
             address,
             connect_timeout,
             idle_timeout,
+            tls,
             idle: Mutex::new(Vec::new()),
+            h2: http2.then(|| Mutex::new(H2Slot::Empty)),
         }
     }
 
@@ -97,11 +155,15 @@ impl ConnectionPool {
         self: &Arc<Self>,
         mut request: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
+        if let Some(slot) = &self.h2 {
+            let response = self.send_h2(slot, request).await?;
+            return Ok((response, Lease { held: None }));
+        }
         // Connections still finishing their last exchange: kept, not waited for.
         let mut busy = Vec::new();
         let exchange = loop {
             let Some(mut idle) = self.pop() else {
-                let mut sender = match self.connect().await {
+                let mut sender = match self.connect_h1().await {
                     Ok(sender) => sender,
                     Err(e) => break Err(e),
                 };
@@ -137,8 +199,7 @@ impl ConnectionPool {
         Ok((
             response,
             Lease {
-                sender,
-                pool: self.clone(),
+                held: Some((sender, self.clone())),
             },
         ))
     }
@@ -147,23 +208,180 @@ impl ConnectionPool {
         self.idle.lock().ok().and_then(|mut idle| idle.pop())
     }
 
-    async fn connect(&self) -> Result<SendRequest<RequestBody>, SendError> {
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&*self.address)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(SendError::Connect(e)),
-            Err(_) => return Err(SendError::ConnectTimeout),
+    /// Connects to the upstream, with TLS for `https://`, within `connect_timeout`.
+    async fn open(&self) -> Result<Stream, SendError> {
+        let connect = async {
+            let stream = TcpStream::connect(&*self.address).await.map_err(SendError::Connect)?;
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY upstream");
+            }
+            match &self.tls {
+                None => Ok(Stream::Plain(stream)),
+                Some(tls) => tls
+                    .connect(stream)
+                    .await
+                    .map(|stream| Stream::Tls(Box::new(stream)))
+                    .map_err(SendError::Tls),
+            }
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY upstream");
+        match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::ConnectTimeout),
         }
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(stream))
+    }
+
+    async fn connect_h1(&self) -> Result<http1::SendRequest<RequestBody>, SendError> {
+        match self.open().await? {
+            Stream::Plain(stream) => self.handshake_h1(stream).await,
+            Stream::Tls(stream) => self.handshake_h1(stream).await,
+        }
+    }
+
+    async fn handshake_h1<I>(&self, io: I) -> Result<http1::SendRequest<RequestBody>, SendError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(io))
             .await
             .map_err(SendError::Handshake)?;
         let address = self.address.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(upstream = %address, error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Sends a request as a stream of the pool's HTTP/2 connection. A request the
+    /// connection refused before sending it (it was closing) is retried once on a new one.
+    async fn send_h2(
+        self: &Arc<Self>,
+        slot: &Mutex<H2Slot>,
+        mut request: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        self.to_h2_form(&mut request);
+        let mut retried = false;
+        loop {
+            let mut sender = self.h2_sender(slot).await?;
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(response),
+                Err(mut refused) => match refused.take_message() {
+                    Some(unsent) if !retried => {
+                        retried = true;
+                        request = unsent;
+                    }
+                    _ => return Err(SendError::Exchange(refused.into_error())),
+                },
+            }
+        }
+    }
+
+    /// HTTP/2 requests carry scheme and authority as pseudo-headers: the URI becomes
+    /// absolute, with the `Host` the upstream would have got as its authority, and
+    /// connection-specific headers go (RFC 9113 §8.2.2, §8.3.1).
+    fn to_h2_form(&self, request: &mut Request<RequestBody>) {
+        let authority = request
+            .headers_mut()
+            .remove(header::HOST)
+            .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+            .or_else(|| Authority::try_from(self.address.as_str()).ok());
+        let mut parts = std::mem::take(request.uri_mut()).into_parts();
+        parts.scheme = Some(if self.tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        });
+        parts.authority = authority;
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+        *request.version_mut() = http::Version::HTTP_2;
+        headers::remove_connection_specific(request.headers_mut());
+    }
+
+    /// The pool's HTTP/2 connection: the open one, or the one being opened, or a new one.
+    async fn h2_sender(self: &Arc<Self>, slot: &Mutex<H2Slot>) -> Result<http2::SendRequest<RequestBody>, SendError> {
+        let mut waited = false;
+        loop {
+            let notify = {
+                let mut state = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                match &mut *state {
+                    H2Slot::Ready { sender, last_used }
+                        if !sender.is_closed() && last_used.elapsed() < self.idle_timeout =>
+                    {
+                        *last_used = Instant::now();
+                        return Ok(sender.clone());
+                    }
+                    H2Slot::Connecting(notify) => notify.clone(),
+                    H2Slot::Failed(error) if waited => return Err(SendError::Shared(error.clone())),
+                    _ => {
+                        let notify = Arc::new(Notify::new());
+                        *state = H2Slot::Connecting(notify.clone());
+                        self.spawn_h2_connect(notify.clone());
+                        notify
+                    }
+                }
+            };
+            // The connect task runs on this thread (the pool's worker) and so cannot finish
+            // before this wait is registered; elsewhere `notify_waiters` would still reach a
+            // waiter created before it, and `Connecting` is re-checked on every pass.
+            let notified = notify.notified();
+            let still_connecting = matches!(
+                &*slot.lock().unwrap_or_else(PoisonError::into_inner),
+                H2Slot::Connecting(current) if Arc::ptr_eq(current, &notify)
+            );
+            if still_connecting {
+                notified.await;
+            }
+            waited = true;
+        }
+    }
+
+    /// Opens the HTTP/2 connection on a task of its own, so that a request that gives up
+    /// waiting (client gone, timeout) does not leave the slot connecting forever.
+    fn spawn_h2_connect(self: &Arc<Self>, notify: Arc<Notify>) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let outcome = pool.connect_h2().await;
+            if let Some(slot) = &pool.h2 {
+                let mut state = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                *state = match outcome {
+                    Ok(sender) => H2Slot::Ready {
+                        sender,
+                        last_used: Instant::now(),
+                    },
+                    Err(error) => H2Slot::Failed(Arc::new(error)),
+                };
+            }
+            notify.notify_waiters();
+        });
+    }
+
+    async fn connect_h2(&self) -> Result<http2::SendRequest<RequestBody>, SendError> {
+        match self.open().await? {
+            Stream::Plain(stream) => self.handshake_h2(stream).await,
+            Stream::Tls(stream) => self.handshake_h2(stream).await,
+        }
+    }
+
+    async fn handshake_h2<I>(&self, io: I) -> Result<http2::SendRequest<RequestBody>, SendError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(SendError::Handshake)?;
+        let address = self.address.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(upstream = %address, error = %e, "upstream HTTP/2 connection ended with an error");
             }
         });
         Ok(sender)
