@@ -287,6 +287,34 @@ pub struct ServerTls {
     loaded: Mutex<Loaded>,
 }
 
+/// What re-reading one pair found.
+enum Attempt {
+    /// The files hold what is loaded.
+    Unchanged,
+    /// New content that loads, and its digest.
+    Loaded(CertifiedKey, [u8; 32]),
+    /// New content that does not load, and a digest of what failed (the content, or the
+    /// read error's text), so that the same failure is reported once.
+    Failed(TlsError, [u8; 32]),
+}
+
+fn attempt(pair: &CertKeyPair, state: &PairState) -> Attempt {
+    let files = match read_pair(pair) {
+        Ok(files) => files,
+        Err(error) => {
+            let digest = Sha256::digest(error.to_string().as_bytes()).into();
+            return Attempt::Failed(error, digest);
+        }
+    };
+    if state.digest == Some(files.digest) {
+        return Attempt::Unchanged;
+    }
+    match certified_key(pair, &files) {
+        Ok(key) => Attempt::Loaded(key, files.digest),
+        Err(error) => Attempt::Failed(error, files.digest),
+    }
+}
+
 /// The pairs of a `[proxy.tls]` section: the default first, then the SNI entries.
 fn pairs_of(settings: &TlsSettings) -> impl Iterator<Item = &CertKeyPair> {
     std::iter::once(&settings.default).chain(settings.sni.iter().map(|s| &s.pair))
@@ -362,27 +390,9 @@ impl ServerTls {
                 continue;
             }
             let mut state = loaded.pairs.remove(&id).unwrap_or_default();
-            let attempt = read_pair(pair).and_then(|files| {
-                if state.digest == Some(files.digest) {
-                    // Unchanged (or back to what is loaded after a bad write).
-                    state.failure = None;
-                    return Ok(None);
-                }
-                if state.failure == Some(files.digest) {
-                    // The same bad content as before: already reported.
-                    return Ok(None);
-                }
-                certified_key(pair, &files)
-                    .map(|key| Some((key, files.digest)))
-                    .map_err(|e| (e, files.digest))
-                    .or_else(|(e, digest)| {
-                        state.failure = Some(digest);
-                        Err(e)
-                    })
-            });
-            match attempt {
-                Ok(None) => {}
-                Ok(Some((key, digest))) => {
+            match attempt(pair, &state) {
+                Attempt::Unchanged => state.failure = None,
+                Attempt::Loaded(key, digest) => {
                     state.key = Some(Arc::new(key));
                     state.digest = Some(digest);
                     state.failure = None;
@@ -394,23 +404,17 @@ impl ServerTls {
                         "TLS certificate loaded"
                     );
                 }
-                Err(e) => {
-                    // Read errors have no content digest: report each distinct one once.
-                    if let TlsError::Read { .. } = e {
-                        let digest: [u8; 32] = Sha256::digest(e.to_string().as_bytes()).into();
-                        if state.failure == Some(digest) {
-                            next.insert(id, state);
-                            continue;
-                        }
-                        state.failure = Some(digest);
-                    }
+                // The same bad content (or read error) as last time: already reported.
+                Attempt::Failed(_, failure) if state.failure == Some(failure) => {}
+                Attempt::Failed(error, failure) => {
+                    state.failure = Some(failure);
                     self.reloads.with_label_values(&["error"]).inc();
                     let keeping = if state.key.is_some() {
                         "keeping the certificate loaded before"
                     } else {
                         "its hosts get the default certificate"
                     };
-                    tracing::error!("TLS certificate not reloaded, {keeping}: {e}");
+                    tracing::error!("TLS certificate not reloaded, {keeping}: {error}");
                 }
             }
             next.insert(id, state);

@@ -357,7 +357,11 @@ fn tls_settings_parse_with_paths_next_to_the_config() {
     assert_eq!(thoughts.tls, None);
     let public = &c.upstreams["public"];
     assert!(!public.http2);
-    assert_eq!(public.tls, Some(UpstreamTls::default()), "web PKI roots, no client certificate");
+    assert_eq!(
+        public.tls,
+        Some(UpstreamTls::default()),
+        "web PKI roots, no client certificate"
+    );
     assert!(parse_str("routes.toml", GOOD).unwrap().proxy.tls.is_none());
 }
 
@@ -413,7 +417,10 @@ client_cert = "client.pem"
         ("12:23", "`10.0.0.1` is an IP address"),
         ("12:35", "bad host `bad host`"),
         ("12:47", "bad host `*.*.example`"),
-        ("17:10", "host `a.example` is already listed for another certificate (line 12)"),
+        (
+            "17:10",
+            "host `a.example` is already listed for another certificate (line 12)",
+        ),
         ("22:9", "`hosts` is empty"),
         ("28:11", "`ca_file` only applies to https:// upstreams"),
         ("31:15", "`client_cert` needs `client_key`"),

@@ -53,14 +53,26 @@ async fn h2_over_tls_by_alpn_with_http1_on_the_same_port() {
     let legacy = version_upstream(UpstreamOptions::plain()).await;
     let proxy = tls_proxy(&ca, &format!("http://{}", legacy.addr), "").await;
 
-    let reply = https_get(proxy.addr, "app.example", client_config(&ca, ANY_TLS, &[b"h2", b"http/1.1"]), "/a").await;
+    let reply = https_get(
+        proxy.addr,
+        "app.example",
+        client_config(&ca, ANY_TLS, &[b"h2", b"http/1.1"]),
+        "/a",
+    )
+    .await;
     assert_eq!(reply.version, Version::HTTP_2);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "ok");
     // The upstream is HTTP/1.1: the proxy spoke HTTP/1.1 to it.
     assert_eq!(reply.headers["x-upstream-version"], "HTTP/1.1");
 
-    let reply = https_get(proxy.addr, "app.example", client_config(&ca, ANY_TLS, &[b"http/1.1"]), "/b").await;
+    let reply = https_get(
+        proxy.addr,
+        "app.example",
+        client_config(&ca, ANY_TLS, &[b"http/1.1"]),
+        "/b",
+    )
+    .await;
     assert_eq!(reply.version, Version::HTTP_11);
     assert_eq!(reply.status, 200);
 
@@ -73,7 +85,10 @@ async fn h2_over_tls_by_alpn_with_http1_on_the_same_port() {
         assert_eq!(request.headers["host"], authority.as_str(), "{}", request.uri);
         assert_eq!(request.headers["x-forwarded-host"], authority.as_str());
         assert_eq!(request.headers["x-forwarded-proto"], "https");
-        assert_eq!(request.uri.to_string(), if request.uri.path() == "/a" { "/a" } else { "/b" });
+        assert_eq!(
+            request.uri.to_string(),
+            if request.uri.path() == "/a" { "/a" } else { "/b" }
+        );
     }
     proxy.stop().await;
 }
@@ -285,10 +300,12 @@ async fn streaming_bodies_and_trailers_cross_http2_both_ways() {
     let proxy = TestProxy::start(&routes).await;
 
     let stream = TcpStream::connect(proxy.addr).await.unwrap();
-    let (mut client, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
+    let (mut client, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
     tokio::spawn(connection);
     let (mut request_body, body) = channel_body();
     let request = Request::post(format!("http://app.example:{}/stream", proxy.addr.port()))
@@ -304,7 +321,10 @@ async fn streaming_bodies_and_trailers_cross_http2_both_ways() {
     request_body.send_trailers(trailers).await.unwrap();
     drop(request_body);
 
-    let response = tokio::time::timeout(Duration::from_secs(5), responding).await.unwrap().unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), responding)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
     let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
@@ -314,11 +334,17 @@ async fn streaming_bodies_and_trailers_cross_http2_both_ways() {
         .unwrap();
     assert_eq!(first.into_data().unwrap(), "first;");
     release.notify_one();
-    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect()).await.unwrap().unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .unwrap()
+        .unwrap();
     let trailers = rest.trailers().cloned().expect("no trailers reached the client");
     assert_eq!(rest.to_bytes(), "second");
     assert_eq!(trailers["x-received"], "10");
-    assert_eq!(trailers["x-request-checksum"], "c0ffee", "request trailers reached the upstream");
+    assert_eq!(
+        trailers["x-request-checksum"], "c0ffee",
+        "request trailers reached the upstream"
+    );
     // TE is hop-by-hop, yet an HTTP/2 upstream hears `te: trailers` again (gRPC needs it).
     assert_eq!(upstream.seen()[0].headers["te"], "trailers");
     proxy.stop().await;
@@ -333,10 +359,12 @@ async fn shutdown_lets_an_http2_stream_finish() {
     let state = proxy.state.clone();
 
     let stream = TcpStream::connect(proxy.addr).await.unwrap();
-    let (mut client, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
+    let (mut client, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
     tokio::spawn(connection);
     let request = Request::get(format!("http://app.example:{}/slow", proxy.addr.port()))
         .body(full(""))
@@ -353,7 +381,10 @@ async fn shutdown_lets_an_http2_stream_finish() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     release.notify_one();
-    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect()).await.unwrap().unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rest.to_bytes(), "second");
     tokio::time::timeout(Duration::from_secs(10), stopping)
         .await
@@ -388,7 +419,10 @@ fn tool(tool: &str, package: &str) -> bool {
 async fn run(program: &str, args: &[&str]) -> String {
     let output = tokio::time::timeout(
         Duration::from_secs(60),
-        tokio::process::Command::new(program).args(args).kill_on_drop(true).output(),
+        tokio::process::Command::new(program)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .unwrap_or_else(|_| panic!("{program} {args:?} ran longer than 60 s"))
@@ -421,13 +455,26 @@ async fn curl_speaks_http2_over_tls_and_h2c_and_http1_on_the_same_ports() {
     let ca_path = ca_file.to_str().unwrap();
 
     let cases: [(&[&str], &str); 4] = [
-        (&["--http2", "--cacert", ca_path, "--resolve", &resolve, &https_url], "2"),
-        (&["--http1.1", "--cacert", ca_path, "--resolve", &resolve, &https_url], "1.1"),
+        (
+            &["--http2", "--cacert", ca_path, "--resolve", &resolve, &https_url],
+            "2",
+        ),
+        (
+            &["--http1.1", "--cacert", ca_path, "--resolve", &resolve, &https_url],
+            "1.1",
+        ),
         (&["--http2-prior-knowledge", &h2c_url], "2"),
         (&["--http1.1", &h2c_url], "1.1"),
     ];
     for (args, version) in cases {
-        let mut all = vec!["--silent", "--show-error", "--max-time", "20", "--write-out", " %{http_code} %{http_version}"];
+        let mut all = vec![
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "20",
+            "--write-out",
+            " %{http_code} %{http_version}",
+        ];
         all.extend_from_slice(args);
         let out = run("curl", &all).await;
         assert_eq!(out, format!("ok 200 {version}"), "curl {args:?}");
@@ -465,12 +512,7 @@ async fn h2load_over_tls_and_h2c_with_an_http2_upstream() {
     .await;
     let url = format!("http://{}", upstream.addr);
     let tls = tls_proxy(&ca, &url, "http2 = true").await;
-    let plain = TestProxy::start(&routes_toml_with(
-        "",
-        &[("legacy", &url, "http2 = true")],
-        "",
-    ))
-    .await;
+    let plain = TestProxy::start(&routes_toml_with("", &[("legacy", &url, "http2 = true")], "")).await;
     let requests = 2000;
     for (target, protocol) in [
         (format!("https://127.0.0.1:{}/load", tls.addr.port()), "h2"),

@@ -65,7 +65,8 @@ impl Ca {
 
     /// A certificate for `names` (DNS names or IP addresses), usable by servers and clients.
     pub fn leaf(&self, names: &[&str]) -> Leaf {
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         params.extended_key_usages = vec![
             rcgen::ExtendedKeyUsagePurpose::ServerAuth,
@@ -303,7 +304,9 @@ where
             tokio::spawn(async move {
                 match acceptor {
                     Some(acceptor) => {
-                        let Ok(stream) = acceptor.accept(stream).await else { return };
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
                         let client_cert = stream
                             .get_ref()
                             .1
@@ -467,7 +470,10 @@ async fn tls12_and_tls13_clients_are_served_with_forwarded_proto_https() {
     assert_eq!(seen.len(), 2);
     for request in &seen {
         assert_eq!(request.headers["x-forwarded-proto"], "https");
-        assert_eq!(request.headers["x-forwarded-host"], format!("app.example:{}", proxy.addr.port()));
+        assert_eq!(
+            request.headers["x-forwarded-host"],
+            format!("app.example:{}", proxy.addr.port())
+        );
         assert_eq!(request.uri.path(), "/hello");
     }
     // Plain HTTP on the TLS port is not served.
@@ -523,7 +529,11 @@ async fn certificate_replaced_by_rename_is_served_within_3s() {
         &[("legacy", &format!("http://{}", legacy.addr), "")],
         "",
     );
-    let proxy = proxy_with_files(&[("default.pem", &old.cert_pem), ("default.key", &old.key_pem)], &routes).await;
+    let proxy = proxy_with_files(
+        &[("default.pem", &old.cert_pem), ("default.key", &old.key_pem)],
+        &routes,
+    )
+    .await;
     assert_eq!(served_cert(proxy.addr, "app.example", &ca).await, old.der);
 
     // A key and certificate in one PEM file would be one rename; two files are two.
@@ -590,7 +600,11 @@ async fn mismatched_pair_keeps_the_old_certificate_until_the_key_arrives() {
         &[("legacy", &format!("http://{}", legacy.addr), "")],
         "",
     );
-    let proxy = proxy_with_files(&[("default.pem", &old.cert_pem), ("default.key", &old.key_pem)], &routes).await;
+    let proxy = proxy_with_files(
+        &[("default.pem", &old.cert_pem), ("default.key", &old.key_pem)],
+        &routes,
+    )
+    .await;
     assert_eq!(metric(&proxy, TLS_ERROR).await, Some(0.0));
 
     // Half an update: the new certificate next to the old key.
@@ -610,7 +624,11 @@ async fn mismatched_pair_keeps_the_old_certificate_until_the_key_arrives() {
     replace_file(&proxy.dir.path().join("default.key"), &new.key_pem);
     wait_for_cert(proxy.addr, "app.example", &ca, &new.der, RELOAD_WITHIN).await;
     assert_eq!(metric(&proxy, TLS_OK).await, Some(1.0));
-    assert_eq!(metric(&proxy, TLS_ERROR).await, Some(2.0), "each bad content counted once");
+    assert_eq!(
+        metric(&proxy, TLS_ERROR).await,
+        Some(2.0),
+        "each bad content counted once"
+    );
     proxy.stop().await;
 }
 
@@ -630,10 +648,7 @@ async fn a_proxy_with_a_mismatched_pair_does_not_start() {
     .unwrap();
     let error = strangler::App::load(config.clone()).unwrap_err().to_string();
     // `key = …` is on line 7 of the generated file.
-    assert!(
-        error.starts_with(&format!("{}:7:7: key ", config.display())),
-        "{error}"
-    );
+    assert!(error.starts_with(&format!("{}:7:7: key ", config.display())), "{error}");
     assert!(error.contains("does not match certificate"), "{error}");
 }
 
@@ -658,7 +673,11 @@ async fn https_upstream_is_verified_against_its_ca_file() {
         "",
         &[
             ("legacy", &format!("https://{}", secure.addr), "ca_file = \"ca.pem\""),
-            ("stranger", &format!("https://{}", stranger.addr), "ca_file = \"ca.pem\""),
+            (
+                "stranger",
+                &format!("https://{}", stranger.addr),
+                "ca_file = \"ca.pem\"",
+            ),
             ("public", &format!("https://{}", secure.addr), ""),
         ],
         "[[routes]]\nname = \"stranger\"\npath = \"/stranger/\"\nlegacy = \"stranger\"\n\n\
@@ -683,7 +702,11 @@ async fn https_upstream_is_verified_against_its_ca_file() {
     assert_eq!(answer.status, 502);
     assert!(answer.body.contains("upstream `public`"), "{}", answer.body);
     assert_eq!(
-        metric(&proxy, "strangler_upstream_errors_total{kind=\"tls\",upstream=\"stranger\"}").await,
+        metric(
+            &proxy,
+            "strangler_upstream_errors_total{kind=\"tls\",upstream=\"stranger\"}"
+        )
+        .await,
         Some(1.0)
     );
     assert_eq!(secure.seen().len(), 1);
