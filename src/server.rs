@@ -12,10 +12,9 @@
 //! The preface is peeked from the socket, not read, so an HTTP/1.1 connection is handed to
 //! hyper untouched; a client that sends nothing within the header timeout is closed.
 //!
-//! Every connection watches the shutdown signal: on it, HTTP/1.1 connections finish their
-//! request and close, HTTP/2 connections send GOAWAY and finish their open streams.
-//! [`Connections`] counts them so that shutdown can stop accepting, let in-flight requests
-//! finish, and give up after the drain timeout.
+//! Shutdown stops accepting, then [`drain`] tells the accept loop's [`Connections`] to
+//! finish: HTTP/1.1 connections complete their request and close, HTTP/2 connections send
+//! GOAWAY and complete their open streams; after the drain timeout the rest are dropped.
 //!
 //! The public listener is served thread-per-core, the way nginx runs one event loop per
 //! worker process: each worker thread runs a single-threaded tokio runtime that accepts
@@ -180,23 +179,20 @@ pub struct ConnectionSettings {
     pub max_header_bytes: usize,
 }
 
-/// The connections of one listener that are still open, for draining.
+/// The connections of one accept loop that are still open: how they are told to shut down
+/// gracefully, and how draining knows they are done. Each connection holds a receiver of
+/// `signal` to its end. It is per accept loop (so per worker thread): the connections
+/// polling it never contend across threads.
 #[derive(Debug)]
 pub struct Connections {
-    /// Each connection task holds a receiver; all dropped means all closed.
-    open: watch::Sender<()>,
+    signal: watch::Sender<()>,
 }
 
 impl Connections {
     fn new() -> Self {
         Self {
-            open: watch::Sender::new(()),
+            signal: watch::Sender::new(()),
         }
-    }
-
-    /// How many connections are open.
-    pub fn count(&self) -> usize {
-        self.open.receiver_count()
     }
 }
 
@@ -240,12 +236,10 @@ where
             peer,
             settings: settings(),
             service: service.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: connections.signal.subscribe(),
         };
-        let open = connections.open.subscribe();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _open = open;
             let served = match tls {
                 Some(tls) => connection.serve_tls(stream, &tls).await,
                 None => connection.serve_plain(stream).await,
@@ -259,9 +253,11 @@ where
     connections
 }
 
-/// Waits for in-flight connections to finish, up to `timeout`. Returns whether all did.
+/// Tells the connections to finish (HTTP/1.1: after the request in flight; HTTP/2: GOAWAY,
+/// then the open streams) and waits for them, up to `timeout`. Returns whether all did.
 pub async fn drain(connections: Connections, timeout: Duration) -> bool {
-    tokio::time::timeout(timeout, connections.open.closed()).await.is_ok()
+    connections.signal.send_replace(());
+    tokio::time::timeout(timeout, connections.signal.closed()).await.is_ok()
 }
 
 /// The first bytes of an HTTP/2 connection (RFC 9113 §3.4).
@@ -272,11 +268,12 @@ struct Connection<S> {
     peer: SocketAddr,
     settings: ConnectionSettings,
     service: Arc<S>,
-    shutdown: watch::Receiver<bool>,
+    /// Held until the connection ends (it counts as open); changes when it must shut down.
+    shutdown: watch::Receiver<()>,
 }
 
-/// Runs a hyper connection to its end, starting its graceful shutdown when the listener's
-/// shutdown signal turns true.
+/// Runs a hyper connection to its end, starting its graceful shutdown when [`drain`]
+/// signals (or its accept loop's [`Connections`] is dropped).
 macro_rules! serve_gracefully {
     ($connection:expr, $shutdown:expr) => {{
         let connection = $connection;
@@ -284,7 +281,7 @@ macro_rules! serve_gracefully {
         let mut shutdown = $shutdown;
         tokio::select! {
             served = connection.as_mut() => served,
-            () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
+            () = async { drop(shutdown.changed().await) } => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
@@ -386,6 +383,9 @@ where
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(settings.header_read_timeout)
+                // The exact head limit (431 beyond it); the buffer cap alone is not exact: a
+                // head that arrives in one large read would get past it.
+                .max_header_size(settings.max_header_bytes)
                 .max_buf_size(settings.max_header_bytes)
                 .keep_alive(true);
             serve_gracefully!(
