@@ -74,6 +74,14 @@ fn check(file: &std::path::Path) -> ExitCode {
     match Table::load(file) {
         Ok(table) => {
             let c = &table.config;
+            let problems = strangler::tls::check_files(c);
+            if !problems.is_empty() {
+                for problem in &problems {
+                    println!("{problem}");
+                }
+                eprintln!("{}: {} error(s)", file.display(), problems.len());
+                return ExitCode::FAILURE;
+            }
             println!(
                 "{}: ok: {} upstreams, {} routes, default upstream `{}`, version {}",
                 file.display(),

@@ -567,6 +567,31 @@ fn watch_dirs(settings: &TlsSettings, pending: Arc<Notify>) -> Option<notify::Re
     Some(watcher)
 }
 
+/// Reads every certificate, key and CA file a config names and reports what would keep it
+/// from loading (`strangler check`): the files themselves are not part of the config's
+/// validation, which does no IO. Blocking.
+pub fn check_files(config: &crate::config::Config) -> Vec<TlsError> {
+    let mut problems = Vec::new();
+    if let Some(settings) = &config.proxy.tls {
+        let mut seen = Vec::new();
+        for pair in pairs_of(settings) {
+            if seen.contains(&pair) {
+                continue;
+            }
+            seen.push(pair);
+            if let Err(e) = load_pair(pair) {
+                problems.push(e);
+            }
+        }
+    }
+    for upstream in config.upstreams.values() {
+        if let Err(e) = ClientTls::for_upstream(upstream) {
+            problems.push(e);
+        }
+    }
+    problems
+}
+
 // ---------------------------------------------------------------------------------------
 // Upstreams
 // ---------------------------------------------------------------------------------------

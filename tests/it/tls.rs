@@ -785,3 +785,53 @@ async fn a_client_key_that_does_not_match_rejects_the_table() {
     assert!(error.contains("`legacy` is not usable"), "{error}");
     assert!(error.contains("client.key` does not match certificate"), "{error}");
 }
+
+/// `strangler check` reads the certificate and key files too: a half-finished update is
+/// caught before it is deployed, at the line that names the key.
+#[test]
+fn check_reports_a_mismatched_pair_and_an_unreadable_ca_file() {
+    let ca = Ca::new("listener CA");
+    let (one, two) = (ca.leaf(&["app.example"]), ca.leaf(&["app.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("default.pem"), &one.cert_pem).unwrap();
+    std::fs::write(dir.path().join("default.key"), &two.key_pem).unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(
+        &config,
+        routes_toml_with(
+            &tls_section(&[]),
+            &[("legacy", "https://127.0.0.1:9", "ca_file = \"missing-ca.pem\"")],
+            "",
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(["check", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let name = config.display();
+    assert!(lines[0].starts_with(&format!("{name}:7:7: key ")), "{out}");
+    assert!(lines[0].contains("does not match certificate"), "{out}");
+    assert!(
+        lines[1].starts_with(&format!("{name}:12:11: cannot read CA file ")),
+        "{out}"
+    );
+
+    // Matching files: ok.
+    std::fs::write(dir.path().join("default.key"), &one.key_pem).unwrap();
+    std::fs::write(dir.path().join("missing-ca.pem"), &ca.pem).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(["check", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
