@@ -3,10 +3,11 @@
 //! | endpoint | answer |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process runs |
-//! | `GET /readyz` | 200 once a table is loaded, 503 while draining |
+//! | `GET /readyz` | 200 once a table is loaded; 503 while draining or while the default upstream fails its health check |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
 //! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
+//! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 
 use std::sync::Arc;
@@ -67,6 +68,11 @@ impl Admin {
                 };
                 json_response(StatusCode::OK, &self.state.ledger.to_json(stage_of))
             }
+            ("/admin/upstreams", Method::GET) => {
+                let snapshot = self.state.snapshot();
+                let upstreams: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
+                json_response(StatusCode::OK, &json!({ "upstreams": upstreams }))
+            }
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
                     json_response(StatusCode::OK, &json!({"result": "ok", "version": version}))
@@ -76,7 +82,9 @@ impl Admin {
                     &json!({"result": "error", "errors": errors}),
                 ),
             },
-            ("/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/parity", _) => method_not_allowed("GET"),
+            ("/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/parity" | "/admin/upstreams", _) => {
+                method_not_allowed("GET")
+            }
             ("/admin/reload", _) => method_not_allowed("POST"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }

@@ -12,6 +12,7 @@
 //! - [`shadow`]: mirroring to the new upstream, and the live parity ledger;
 //! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
+//! - [`health`]: active health checks, outlier ejection and the retry budget per upstream;
 //! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
 //! - [`server`]: accept loops, connection settings, graceful drain;
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod explain;
 pub mod flip;
+pub mod health;
 pub mod metrics;
 pub mod parity;
 pub mod path;
@@ -216,6 +218,7 @@ pub async fn run_with_ready(
         }
         Err(e) => tracing::warn!(error = %e, "cannot start the shadow thread; mirrors run on the proxy workers"),
     }
+    state.start_health_checks(tokio::runtime::Handle::current());
     let admin = Admin::new(state.clone(), reloader);
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,

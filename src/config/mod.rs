@@ -137,6 +137,8 @@ pub struct ProxySettings {
     pub drain_timeout: Duration,
     /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
     pub workers: Option<usize>,
+    /// `/readyz` fails while the default upstream's health check says it is unhealthy.
+    pub ready_requires_healthy_default: bool,
 }
 
 /// One `[upstreams.NAME]` table.
@@ -152,6 +154,56 @@ pub struct UpstreamConfig {
     pub request_timeout: Duration,
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout: Duration,
+    /// Active health checks, when `[upstreams.NAME.health]` is set.
+    pub health: Option<HealthCheckConfig>,
+    /// Passive outlier detection (on by default).
+    pub outlier: OutlierConfig,
+    /// Retries allowed on top of the requests, in thousandths (`retry_budget = 0.2` → 200).
+    pub retry_budget_permille: u32,
+    /// Most connections open to this upstream at once, over all workers; `None`: no limit.
+    pub max_connections: Option<usize>,
+}
+
+/// `[upstreams.NAME.health]`: what an active health check asks and how its answers count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// Path (and query) of the `GET` request; a 2xx or 3xx answer is a pass.
+    pub path: http::uri::PathAndQuery,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time allowed for one check (connect and response head).
+    pub timeout: Duration,
+    /// Consecutive passes that make an unhealthy upstream healthy.
+    pub healthy_threshold: u32,
+    /// Consecutive failures that make a healthy upstream unhealthy.
+    pub unhealthy_threshold: u32,
+}
+
+/// `[upstreams.NAME.outlier]`: when real traffic ejects an upstream, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierConfig {
+    /// Off: the upstream is never ejected.
+    pub enabled: bool,
+    /// Consecutive failures (connect error, timeout, reset, 5xx) that eject the upstream.
+    pub consecutive_failures: u32,
+    /// The failures must all fall within this window, counted from the first of them.
+    pub interval: Duration,
+    /// The first ejection's length; each further ejection in a row doubles it.
+    pub base_ejection: Duration,
+    /// The longest ejection.
+    pub max_ejection: Duration,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            consecutive_failures: 5,
+            interval: Duration::from_secs(10),
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+        }
+    }
 }
 
 /// How a route's path is matched against the normalised request path.
@@ -501,6 +553,7 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str])
         client_header_timeout,
         max_header_bytes,
         drain_timeout,
+        ready_requires_healthy_default: raw.ready_requires_healthy_default.unwrap_or(true),
     })
 }
 
@@ -551,6 +604,33 @@ fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::
     let connect_timeout = duration_or(errors, raw.connect_timeout.as_ref(), Duration::from_secs(2));
     let request_timeout = duration_or(errors, raw.request_timeout.as_ref(), Duration::from_secs(30));
     let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
+    let health = raw.health.as_ref().and_then(|h| validate_health(errors, h.get_ref()));
+    let outlier = match &raw.outlier {
+        Some(o) => validate_outlier(errors, o.get_ref()),
+        None => OutlierConfig::default(),
+    };
+    let retry_budget_permille = match &raw.retry_budget {
+        None => 200,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => (v.get_ref() * 1000.0).round() as u32,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`retry_budget` must be between 0.0 and 1.0, got {}", v.get_ref()),
+            );
+            0
+        }
+    };
+    let max_connections = match &raw.max_connections {
+        None => None,
+        Some(v) if (1..=1_000_000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`max_connections` must be between 1 and 1000000, got {}", v.get_ref()),
+            );
+            None
+        }
+    };
     if errors.len() != before {
         return None;
     }
@@ -560,7 +640,111 @@ fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::
         connect_timeout,
         request_timeout,
         pool_idle_timeout,
+        health,
+        outlier,
+        retry_budget_permille,
+        max_connections,
     })
+}
+
+/// A count setting of `section` within `range`, or `default` when absent.
+fn count_in(
+    errors: &mut Errors<'_>,
+    value: Option<&toml::Spanned<i64>>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: u32,
+) -> u32 {
+    match value {
+        None => default,
+        Some(v) if range.contains(v.get_ref()) => *v.get_ref() as u32,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!(
+                    "`{name}` must be between {} and {}, got {}",
+                    range.start(),
+                    range.end(),
+                    v.get_ref()
+                ),
+            );
+            default
+        }
+    }
+}
+
+fn validate_health(errors: &mut Errors<'_>, raw: &raw::Health) -> Option<HealthCheckConfig> {
+    let before = errors.len();
+    let text = raw.path.get_ref();
+    let path = match http::uri::PathAndQuery::try_from(text.as_str()) {
+        Ok(path) if text.starts_with('/') => Some(path),
+        _ => {
+            errors.push(
+                raw.path.span().start,
+                format!("bad `health.path` `{text}`: expected an absolute path like `/healthz`"),
+            );
+            None
+        }
+    };
+    let interval = duration_or(errors, raw.interval.as_ref(), Duration::from_secs(5));
+    let timeout = duration_or(errors, raw.timeout.as_ref(), Duration::from_secs(1));
+    let healthy_threshold = count_in(
+        errors,
+        raw.healthy_threshold.as_ref(),
+        "health.healthy_threshold",
+        1..=100,
+        2,
+    );
+    let unhealthy_threshold = count_in(
+        errors,
+        raw.unhealthy_threshold.as_ref(),
+        "health.unhealthy_threshold",
+        1..=100,
+        3,
+    );
+    if errors.len() != before {
+        return None;
+    }
+    Some(HealthCheckConfig {
+        path: path?,
+        interval,
+        timeout,
+        healthy_threshold,
+        unhealthy_threshold,
+    })
+}
+
+fn validate_outlier(errors: &mut Errors<'_>, raw: &raw::Outlier) -> OutlierConfig {
+    let defaults = OutlierConfig::default();
+    let consecutive_failures = count_in(
+        errors,
+        raw.consecutive_failures.as_ref(),
+        "outlier.consecutive_failures",
+        1..=10_000,
+        defaults.consecutive_failures,
+    );
+    let interval = duration_or(errors, raw.interval.as_ref(), defaults.interval);
+    let base_ejection = duration_or(errors, raw.base_ejection.as_ref(), defaults.base_ejection);
+    let max_ejection = match &raw.max_ejection {
+        Some(v) => {
+            let max = duration_or(errors, Some(v), defaults.max_ejection);
+            if max < base_ejection {
+                errors.push(
+                    v.span().start,
+                    "`outlier.max_ejection` must not be shorter than `outlier.base_ejection`".to_owned(),
+                );
+            }
+            max
+        }
+        None => defaults.max_ejection.max(base_ejection),
+    };
+    OutlierConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        consecutive_failures,
+        interval,
+        base_ejection,
+        max_ejection,
+    }
 }
 
 fn validate_route(

@@ -24,6 +24,9 @@ pub enum UpstreamErrorKind {
     Reset,
     /// Anything else (malformed response, …).
     Other,
+    /// Not tried: ejected by outlier detection or failing its health check (503). Not an
+    /// upstream error: counted in `strangler_rejected_requests_total{reason="upstream_unavailable"}`.
+    Unavailable(crate::health::Unavailable),
 }
 
 impl UpstreamErrorKind {
@@ -34,6 +37,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "timeout",
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Other => "other",
+            UpstreamErrorKind::Unavailable(_) => "unavailable",
         }
     }
 
@@ -41,6 +45,7 @@ impl UpstreamErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamErrorKind::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -52,6 +57,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "did not answer in time",
             UpstreamErrorKind::Reset => "closed the connection before answering",
             UpstreamErrorKind::Other => "sent no valid answer",
+            UpstreamErrorKind::Unavailable(why) => why.describe(),
         }
     }
 }
@@ -125,6 +131,10 @@ mod tests {
         assert_eq!(UpstreamErrorKind::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(UpstreamErrorKind::Connect.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(UpstreamErrorKind::Reset.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            UpstreamErrorKind::Unavailable(crate::health::Unavailable::Ejected).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(Refusal::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(
             Refusal::BadPath(PathError::EncodedSlash).status(),

@@ -156,6 +156,18 @@ impl Proxy {
                 )
             }
         };
+        // A route with a fallback whose new upstream is out of service goes to legacy at
+        // once: nothing is buffered, and a body of any size can still be sent.
+        let (upstream_id, duration, fallback) = match fallback {
+            Some(fallback) if snapshot.upstreams[upstream_id].health.unavailable().is_some() => {
+                self.metrics
+                    .fallbacks
+                    .with_label_values(&[&route_name, "unavailable"])
+                    .inc();
+                (fallback.legacy, fallback.legacy_duration.clone(), None)
+            }
+            other => (upstream_id, duration, other),
+        };
         let upstream = &snapshot.upstreams[upstream_id];
         finish.route = route_name;
         finish.upstream = upstream.name.clone();
@@ -270,6 +282,7 @@ impl Proxy {
                     .await;
                 let idempotent = is_idempotent(&head.method);
                 let reason = match &first {
+                    Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
                     Err(UpstreamErrorKind::Connect) => Some("connect"),
                     Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
                     Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
@@ -413,10 +426,30 @@ impl Proxy {
         request_id: &HeaderValue,
         route: &str,
     ) -> Result<(Response<Incoming>, Lease), UpstreamErrorKind> {
+        let ticket = match upstream.health.admit() {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                self.metrics.rejected.with_label_values(&["upstream_unavailable"]).inc();
+                tracing::debug!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route,
+                    upstream = &*upstream.name,
+                    "{}",
+                    why.describe()
+                );
+                return Err(UpstreamErrorKind::Unavailable(why));
+            }
+        };
         let timeout = upstream.config.request_timeout;
-        match tokio::time::timeout(timeout, upstream.pool().send(request)).await {
-            Ok(Ok(exchange)) => Ok(exchange),
+        let health = &upstream.health;
+        let sent = upstream.pool().send_with_retry(request, || health.try_retry());
+        match tokio::time::timeout(timeout, sent).await {
+            Ok(Ok(exchange)) => {
+                health.record(ticket, !exchange.0.status().is_server_error());
+                Ok(exchange)
+            }
             Ok(Err(e)) => {
+                health.record(ticket, false);
                 let kind = classify(&e);
                 self.metrics
                     .upstream_errors
@@ -433,6 +466,7 @@ impl Proxy {
                 Err(kind)
             }
             Err(_elapsed) => {
+                health.record(ticket, false);
                 let kind = UpstreamErrorKind::Timeout;
                 self.metrics
                     .upstream_errors
@@ -609,8 +643,17 @@ async fn fetch(
     request: Request<RequestBody>,
     timeout: std::time::Duration,
 ) -> Option<crate::parity::Captured> {
+    let ticket = upstream.health.admit().ok()?;
     let exchange = async {
-        let (response, lease) = upstream.pool().send(request).await.ok()?;
+        let sent = upstream.pool().send(request).await;
+        let (response, lease) = match sent {
+            Ok(exchange) => exchange,
+            Err(_) => {
+                upstream.health.record(ticket, false);
+                return None;
+            }
+        };
+        upstream.health.record(ticket, !response.status().is_server_error());
         let (parts, body) = response.into_parts();
         let body = http_body_util::Limited::new(body, crate::shadow::CAPTURE_LIMIT)
             .collect()

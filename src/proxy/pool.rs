@@ -95,14 +95,32 @@ impl ConnectionPool {
     /// Sends `request` (origin-form URI) on a pooled connection, or a new one.
     pub async fn send(
         self: &Arc<Self>,
+        request: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        self.send_with_retry(request, || false).await
+    }
+
+    /// Like [`send`](Self::send); when a new connection is refused (nothing was sent, so any
+    /// method may be tried again) and `may_retry` grants it, connects once more after a
+    /// short pause. `may_retry` is where the caller's retry budget is spent.
+    pub async fn send_with_retry(
+        self: &Arc<Self>,
         mut request: Request<RequestBody>,
+        may_retry: impl Fn() -> bool,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         // Connections still finishing their last exchange: kept, not waited for.
         let mut busy = Vec::new();
+        let mut retried = false;
         let exchange = loop {
             let Some(mut idle) = self.pop() else {
                 let mut sender = match self.connect().await {
                     Ok(sender) => sender,
+                    Err(SendError::Connect(e)) if !retried && e.kind() != io::ErrorKind::TimedOut && may_retry() => {
+                        retried = true;
+                        tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
+                        tokio::time::sleep(retry_pause()).await;
+                        continue;
+                    }
                     Err(e) => break Err(e),
                 };
                 let response = sender.send_request(request).await;
@@ -168,4 +186,12 @@ impl ConnectionPool {
         });
         Ok(sender)
     }
+}
+
+/// 10–30 ms, jittered so that retries of many requests do not arrive together.
+fn retry_pause() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_millis(10 + u64::from(nanos % 20))
 }
