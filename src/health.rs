@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime};
 
 use http::{Method, Request, StatusCode};
-use prometheus::{IntCounter, IntGauge};
+use prometheus::{IntCounter, IntGauge, IntGaugeVec};
 
 use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
 use crate::metrics::Metrics;
@@ -151,7 +151,8 @@ pub struct UpstreamHealth {
     /// Retry tokens, in thousandths.
     retry_tokens: AtomicU64,
     checker_started: AtomicBool,
-    healthy_gauge: Option<IntGauge>,
+    /// `strangler_upstream_healthy`; its series appears with the first verdict.
+    healthy_gauge: Option<IntGaugeVec>,
     ejected_gauge: IntGauge,
     retries: IntCounter,
 }
@@ -201,10 +202,7 @@ impl UpstreamHealth {
             active: Mutex::new(Active::default()),
             retry_tokens: AtomicU64::new(RETRY_BURST * 1000),
             checker_started: AtomicBool::new(false),
-            healthy_gauge: config
-                .health
-                .as_ref()
-                .map(|_| metrics.upstream_healthy.with_label_values(&[name])),
+            healthy_gauge: config.health.as_ref().map(|_| metrics.upstream_healthy.clone()),
             ejected_gauge,
             retries: metrics.retries.with_label_values(&[name]),
         })
@@ -433,7 +431,9 @@ impl UpstreamHealth {
         if after != before {
             self.verdict.store(after.as_u8(), Ordering::Relaxed);
             if let Some(gauge) = &self.healthy_gauge {
-                gauge.set(i64::from(after == Verdict::Healthy));
+                gauge
+                    .with_label_values(&[self.name.as_str()])
+                    .set(i64::from(after == Verdict::Healthy));
             }
             match after {
                 Verdict::Unhealthy => tracing::warn!(

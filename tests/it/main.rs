@@ -17,5 +17,6 @@ mod mythoughts;
 mod parity_cli;
 mod record;
 mod reload;
+mod resilience;
 mod shadow;
 mod smoke;
