@@ -6,7 +6,7 @@
 //! [`UpstreamHealth::record`], which costs another. Everything else (ejecting, half-open
 //! probing, health-check bookkeeping) takes a lock, but only on failures and state changes.
 //!
-//! - **Passive** (on by default): `consecutive_failures` failures in a row (connect error,
+//! - **Passive** (on for upstreams with `[upstreams.NAME.outlier]`): `consecutive_failures` failures in a row (connect error,
 //!   timeout, reset, or a 5xx answer), all within `interval`, eject the upstream for
 //!   `base_ejection`, doubled for every further ejection in a row up to `max_ejection`.
 //!   While ejected, requests fail fast (503) or, on routes with `fallback = true`, go to

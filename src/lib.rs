@@ -128,16 +128,40 @@ impl App {
     /// Binds the listeners named in the config.
     pub async fn bind(&self) -> Result<Listeners, StartError> {
         let settings = self.settings();
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })
-        };
+        let bind = |addr: SocketAddr| async move { listen(addr).map_err(|source| StartError::Bind { addr, source }) };
         Ok(Listeners {
             proxy: bind(settings.listen).await?,
             admin: bind(settings.admin_listen).await?,
         })
     }
+}
+
+/// Once a second, closes pooled upstream connections idle for longer than their
+/// `pool_idle_timeout` (checking a connection out also skips expired ones).
+async fn reap_idle_connections(state: Arc<State>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let snapshot = state.snapshot();
+        let closed: usize = snapshot.upstreams.iter().map(|u| u.reap_idle()).sum();
+        if closed > 0 {
+            tracing::trace!(closed, "closed idle upstream connections");
+        }
+    }
+}
+
+/// A listening socket with a deep accept queue (the kernel caps it at `somaxconn`): a burst
+/// of thousands of connects is queued rather than dropped and retried a second later.
+/// `SO_REUSEADDR` lets a restarted proxy bind while old connections sit in TIME_WAIT.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// The two listeners, bound by the caller (tests bind `127.0.0.1:0`).
@@ -219,6 +243,7 @@ pub async fn run_with_ready(
         Err(e) => tracing::warn!(error = %e, "cannot start the shadow thread; mirrors run on the proxy workers"),
     }
     state.start_health_checks(tokio::runtime::Handle::current());
+    let reaper = tokio::spawn(reap_idle_connections(state.clone()));
     let admin = Admin::new(state.clone(), reloader);
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
@@ -239,6 +264,7 @@ pub async fn run_with_ready(
     if let Some(task) = sighup {
         task.abort();
     }
+    reaper.abort();
     for worker in workers {
         let _ = worker.await;
     }

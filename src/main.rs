@@ -41,6 +41,11 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
+    // Every connection is a file: take the hard limit rather than a 1024 soft default.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -90,6 +90,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// Closes expired idle connections in every worker's pool (and the health checks').
+    pub fn reap_idle(&self) -> usize {
+        self.pools
+            .iter()
+            .chain(std::iter::once(&self.check_pool))
+            .map(|p| p.reap())
+            .sum()
+    }
+
     /// The connection pool of the calling worker thread.
     #[inline]
     pub fn pool(&self) -> &Arc<ConnectionPool> {

@@ -156,7 +156,7 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     /// Active health checks, when `[upstreams.NAME.health]` is set.
     pub health: Option<HealthCheckConfig>,
-    /// Passive outlier detection (on by default).
+    /// Passive outlier detection (on when `[upstreams.NAME.outlier]` is present).
     pub outlier: OutlierConfig,
     /// Retries allowed on top of the requests, in thousandths (`retry_budget = 0.2` → 200).
     pub retry_budget_permille: u32,
@@ -605,9 +605,14 @@ fn validate_upstream(errors: &mut Errors<'_>, name: &str, at: usize, raw: &raw::
     let request_timeout = duration_or(errors, raw.request_timeout.as_ref(), Duration::from_secs(30));
     let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
     let health = raw.health.as_ref().and_then(|h| validate_health(errors, h.get_ref()));
+    // Off unless the table is there: an upstream is usually one address, and ejecting the
+    // only one turns a burst of errors into an outage (nginx never ejects a lone server).
     let outlier = match &raw.outlier {
         Some(o) => validate_outlier(errors, o.get_ref()),
-        None => OutlierConfig::default(),
+        None => OutlierConfig {
+            enabled: false,
+            ..OutlierConfig::default()
+        },
     };
     let retry_budget_permille = match &raw.retry_budget {
         None => 200,

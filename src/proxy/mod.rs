@@ -285,6 +285,8 @@ impl Proxy {
                     Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
                     Err(UpstreamErrorKind::Connect) => Some("connect"),
                     Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
+                    Err(UpstreamErrorKind::Reset) if idempotent => Some("reset"),
+                    Err(UpstreamErrorKind::Other) if idempotent => Some("other"),
                     Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
                     _ => None,
                 };

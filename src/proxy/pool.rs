@@ -161,6 +161,16 @@ impl ConnectionPool {
         ))
     }
 
+    /// Closes the connections that have been idle longer than `pool_idle_timeout` or that
+    /// the upstream closed. Called periodically, so that an upstream that gets no more
+    /// traffic does not keep connections open forever.
+    pub fn reap(&self) -> usize {
+        let Ok(mut idle) = self.idle.lock() else { return 0 };
+        let before = idle.len();
+        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < self.idle_timeout);
+        before - idle.len()
+    }
+
     fn pop(&self) -> Option<Idle> {
         self.idle.lock().ok().and_then(|mut idle| idle.pop())
     }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod attacks;
+mod binary;
 mod browser;
 mod canary;
 mod cli;
@@ -16,6 +17,7 @@ mod migration;
 mod mythoughts;
 mod parity_cli;
 mod record;
+mod reliability;
 mod reload;
 mod resilience;
 mod shadow;
