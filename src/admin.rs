@@ -2,11 +2,13 @@
 //!
 //! | endpoint | answer |
 //! |---|---|
+//! | `GET /` | the migration dashboard, a self-contained HTML page ([`crate::dashboard`]) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 once a table is loaded, 503 while draining |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
 //! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
+//! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 
 use std::sync::Arc;
@@ -67,6 +69,8 @@ impl Admin {
                 };
                 json_response(StatusCode::OK, &self.state.ledger.to_json(stage_of))
             }
+            ("/", Method::GET | Method::HEAD) => crate::dashboard::page(),
+            ("/admin/traffic", Method::GET) => self.traffic(),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
                     json_response(StatusCode::OK, &json!({"result": "ok", "version": version}))
@@ -78,7 +82,21 @@ impl Admin {
             },
             ("/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/parity", _) => method_not_allowed("GET"),
             ("/admin/reload", _) => method_not_allowed("POST"),
+            ("/", _) => method_not_allowed("GET, HEAD"),
+            ("/admin/traffic", _) => method_not_allowed("GET"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    /// `GET /admin/traffic`, from the metrics of this process and the table in force.
+    fn traffic(&self) -> Response<Full<Bytes>> {
+        let traffic = crate::dashboard::Traffic::gather(&self.state.snapshot(), &self.state.metrics);
+        match serde_json::to_value(&traffic) {
+            Ok(value) => json_response(StatusCode::OK, &value),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode /admin/traffic");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the traffic figures\n")
+            }
         }
     }
 
