@@ -2,12 +2,14 @@
 //!
 //! | endpoint | answer |
 //! |---|---|
+//! | `GET /` | the migration dashboard, a self-contained HTML page ([`crate::dashboard`]) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 once a table is loaded; 503 while draining or while the default upstream fails its health check |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
 //! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
 //! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
+//! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 
 use std::sync::Arc;
@@ -73,6 +75,8 @@ impl Admin {
                 let upstreams: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
                 json_response(StatusCode::OK, &json!({ "upstreams": upstreams }))
             }
+            ("/", Method::GET | Method::HEAD) => crate::dashboard::page(),
+            ("/admin/traffic", Method::GET) => self.traffic(),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
                     json_response(StatusCode::OK, &json!({"result": "ok", "version": version}))
@@ -86,7 +90,21 @@ impl Admin {
                 method_not_allowed("GET")
             }
             ("/admin/reload", _) => method_not_allowed("POST"),
+            ("/", _) => method_not_allowed("GET, HEAD"),
+            ("/admin/traffic", _) => method_not_allowed("GET"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    /// `GET /admin/traffic`, from the metrics of this process and the table in force.
+    fn traffic(&self) -> Response<Full<Bytes>> {
+        let traffic = crate::dashboard::Traffic::gather(&self.state.snapshot(), &self.state.metrics);
+        match serde_json::to_value(&traffic) {
+            Ok(value) => json_response(StatusCode::OK, &value),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode /admin/traffic");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the traffic figures\n")
+            }
         }
     }
 

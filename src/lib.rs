@@ -17,6 +17,7 @@
 //! - [`server`]: accept loops, connection settings, graceful drain;
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
 //! - [`admin`]: health, readiness, metrics, routes, reload;
+//! - [`dashboard`]: the migration dashboard page of the admin API and its traffic figures;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`parity`]: comparing legacy and new answers (shadow traffic, `strangler parity`);
 //! - [`explain`]: why a request goes where it goes (`strangler explain`);
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod canary;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod explain;
 pub mod flip;
 pub mod health;

@@ -10,6 +10,7 @@ mod browser;
 mod canary;
 mod cli;
 mod common;
+mod dashboard;
 mod fallback;
 mod flip;
 mod forwarding;
