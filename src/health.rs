@@ -411,7 +411,8 @@ impl UpstreamHealth {
                 active.failures = 0;
                 active.last_error = None;
                 match before {
-                    // The first verdict comes from the first check, either way.
+                    // Until a verdict, traffic flows: one pass is enough to say healthy, and
+                    // it takes `unhealthy_threshold` failures to say unhealthy.
                     Verdict::Unknown => Verdict::Healthy,
                     Verdict::Unhealthy if active.passes >= check.healthy_threshold => Verdict::Healthy,
                     other => other,
@@ -422,8 +423,9 @@ impl UpstreamHealth {
                 active.passes = 0;
                 active.last_error = Some(reason);
                 match before {
-                    Verdict::Unknown => Verdict::Unhealthy,
-                    Verdict::Healthy if active.failures >= check.unhealthy_threshold => Verdict::Unhealthy,
+                    Verdict::Unknown | Verdict::Healthy if active.failures >= check.unhealthy_threshold => {
+                        Verdict::Unhealthy
+                    }
                     other => other,
                 }
             }
@@ -645,6 +647,9 @@ mod tests {
         config.health = Some(check.clone());
         let health = UpstreamHealth::new(&config, &metrics);
         assert_eq!(health.verdict(), Verdict::Unknown);
+        health.note_check(&check, Err("refused".into()));
+        assert_eq!(health.verdict(), Verdict::Unknown, "one failure is not a verdict");
+        assert!(health.admit().is_ok(), "traffic flows until a verdict");
         health.note_check(&check, Ok(StatusCode::OK));
         assert_eq!(health.verdict(), Verdict::Healthy);
         health.note_check(&check, Err("refused".into()));
