@@ -8,7 +8,16 @@
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
 //! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
+//!
+//! With `[proxy] admin_token_file`, every request except `GET`/`HEAD` of `/healthz` and
+//! `/readyz` (which load balancers and probes call without credentials) needs
+//! `Authorization: Bearer <token>`, else 401. Without it, the admin API serves only on a
+//! loopback address: the config refuses another `admin_listen`, startup refuses another
+//! bound address, and should the listener be on another address anyway (a reload removed
+//! the setting; listeners are kept until a restart), every request but the health checks
+//! gets 403.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,16 +35,79 @@ use crate::state::State;
 pub struct Admin {
     state: Arc<State>,
     reloader: Arc<Reloader>,
+    /// The listener is on a non-loopback address: without a token, nothing but the health
+    /// checks is served.
+    beyond_loopback: bool,
 }
 
 impl Admin {
     /// An admin API over the proxy's state.
     pub fn new(state: Arc<State>, reloader: Arc<Reloader>) -> Self {
-        Self { state, reloader }
+        Self {
+            state,
+            reloader,
+            beyond_loopback: false,
+        }
+    }
+
+    /// Tells the admin API the address it is served on.
+    pub fn listening_on(mut self, addr: SocketAddr) -> Self {
+        self.beyond_loopback = !addr.ip().is_loopback();
+        self
+    }
+
+    /// `None` if the request may be served, else the refusal. Health checks are always
+    /// served; everything else needs the bearer token when one is configured.
+    fn refusal(&self, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+        let health = matches!(request.uri().path(), "/healthz" | "/readyz")
+            && matches!(*request.method(), Method::GET | Method::HEAD);
+        if health {
+            return None;
+        }
+        let snapshot = self.state.snapshot();
+        let Some(token) = &snapshot.config().proxy.admin_token else {
+            if self.beyond_loopback {
+                tracing::warn!(
+                    path = request.uri().path(),
+                    "admin request refused: the admin API is not on loopback and no `admin_token_file` is set"
+                );
+                return Some(text(
+                    StatusCode::FORBIDDEN,
+                    "forbidden: the admin API is not on loopback and no admin_token_file is set\n",
+                ));
+            }
+            return None;
+        };
+        let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+        let presented = match (values.next(), values.next()) {
+            (Some(value), None) => bearer(value.as_bytes()),
+            _ => None,
+        };
+        if presented.is_some_and(|presented| token.matches(presented)) {
+            return None;
+        }
+        tracing::info!(
+            path = request.uri().path(),
+            method = %request.method(),
+            credentials = if presented.is_some() { "wrong" } else { "missing" },
+            "admin request refused: bearer token required"
+        );
+        let mut response = text(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: send Authorization: Bearer <token>\n",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"strangler admin\""),
+        );
+        Some(response)
     }
 
     /// Handles one admin request.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some(refusal) = self.refusal(&request) {
+            return refusal;
+        }
         let method = request.method().clone();
         match (request.uri().path(), method) {
             ("/healthz", Method::GET | Method::HEAD) => text(StatusCode::OK, "ok\n"),
@@ -112,6 +184,9 @@ impl Admin {
                     if let Some(max_body) = r.fallback_max_body {
                         fields.insert("fallback".to_owned(), json!({ "max_body": max_body }));
                     }
+                    if let Some(max_body) = r.max_body {
+                        fields.insert("max_body".to_owned(), json!(max_body));
+                    }
                 }
                 route
             })
@@ -125,6 +200,17 @@ impl Admin {
             "routes": routes,
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 9110
+/// §11.1), or `None` for another scheme or an empty token.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
@@ -153,4 +239,21 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer  abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"BEARER abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Bearer "), None);
+        assert_eq!(bearer(b"Bearer"), None);
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bearerabc"), None);
+        assert_eq!(bearer(b""), None);
+    }
 }
