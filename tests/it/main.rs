@@ -12,6 +12,7 @@ mod common;
 mod fallback;
 mod flip;
 mod forwarding;
+mod hostile;
 mod migration;
 mod mythoughts;
 mod parity_cli;
