@@ -58,9 +58,8 @@ impl Admin {
 
     /// `None` if the request may be served, else the refusal. Health checks are always
     /// served; everything else needs the bearer token when one is configured.
-    fn refusal(&self, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
-        let health = matches!(request.uri().path(), "/healthz" | "/readyz")
-            && matches!(*request.method(), Method::GET | Method::HEAD);
+    fn refusal(&self, method: &Method, path: &str, headers: &http::HeaderMap) -> Option<Response<Full<Bytes>>> {
+        let health = matches!(path, "/healthz" | "/readyz") && matches!(*method, Method::GET | Method::HEAD);
         if health {
             return None;
         }
@@ -68,7 +67,7 @@ impl Admin {
         let Some(token) = &snapshot.config().proxy.admin_token else {
             if self.beyond_loopback {
                 tracing::warn!(
-                    path = request.uri().path(),
+                    path,
                     "admin request refused: the admin API is not on loopback and no `admin_token_file` is set"
                 );
                 return Some(text(
@@ -78,7 +77,7 @@ impl Admin {
             }
             return None;
         };
-        let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let presented = match (values.next(), values.next()) {
             (Some(value), None) => bearer(value.as_bytes()),
             _ => None,
@@ -87,8 +86,8 @@ impl Admin {
             return None;
         }
         tracing::info!(
-            path = request.uri().path(),
-            method = %request.method(),
+            path,
+            %method,
             credentials = if presented.is_some() { "wrong" } else { "missing" },
             "admin request refused: bearer token required"
         );
@@ -105,7 +104,7 @@ impl Admin {
 
     /// Handles one admin request.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        if let Some(refusal) = self.refusal(&request) {
+        if let Some(refusal) = self.refusal(request.method(), request.uri().path(), request.headers()) {
             return refusal;
         }
         let method = request.method().clone();
@@ -244,6 +243,49 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
+    use crate::state::{Snapshot, Table};
+
+    fn admin(token: bool, listening_on: &str) -> Admin {
+        let text = "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"a\"\n\
+                    [upstreams.a]\nurl = \"http://127.0.0.1:1\"\n";
+        let mut table = Table::parse("routes.toml", text).unwrap();
+        if token {
+            table.config.proxy.admin_token = Some(crate::config::AdminToken::new(b"t0ken"));
+        }
+        let metrics = Metrics::new().unwrap();
+        let snapshot = Snapshot::build(table, None, &metrics, 1).unwrap();
+        let state = Arc::new(State::new("routes.toml".into(), snapshot, metrics, 1));
+        let reloader = Arc::new(Reloader::new(state.clone()));
+        Admin::new(state, reloader).listening_on(listening_on.parse().unwrap())
+    }
+
+    fn status(admin: &Admin, method: Method, path: &str, authorization: Option<&str>) -> StatusCode {
+        let mut headers = http::HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        admin
+            .refusal(&method, path, &headers)
+            .map_or(StatusCode::OK, |refused| refused.status())
+    }
+
+    #[test]
+    fn beyond_loopback_without_a_token_only_health_checks_are_served() {
+        // A reload can remove `admin_token_file` while the listener (kept until a restart)
+        // is on a public address: fail closed.
+        let exposed = admin(false, "0.0.0.0:9100");
+        assert_eq!(status(&exposed, Method::GET, "/healthz", None), StatusCode::OK);
+        assert_eq!(status(&exposed, Method::HEAD, "/readyz", None), StatusCode::OK);
+        for path in ["/metrics", "/admin/routes", "/admin/parity", "/admin/reload"] {
+            assert_eq!(status(&exposed, Method::GET, path, None), StatusCode::FORBIDDEN, "{path}");
+        }
+        let local = admin(false, "127.0.0.1:9100");
+        assert_eq!(status(&local, Method::GET, "/metrics", None), StatusCode::OK);
+        let protected = admin(true, "0.0.0.0:9100");
+        assert_eq!(status(&protected, Method::GET, "/metrics", None), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(&protected, Method::GET, "/metrics", Some("Bearer t0ken")), StatusCode::OK);
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_needs_a_token() {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
 mod admin;
+mod admin_auth;
 mod attacks;
 mod browser;
 mod canary;
