@@ -278,13 +278,23 @@ mod tests {
         assert_eq!(status(&exposed, Method::GET, "/healthz", None), StatusCode::OK);
         assert_eq!(status(&exposed, Method::HEAD, "/readyz", None), StatusCode::OK);
         for path in ["/metrics", "/admin/routes", "/admin/parity", "/admin/reload"] {
-            assert_eq!(status(&exposed, Method::GET, path, None), StatusCode::FORBIDDEN, "{path}");
+            assert_eq!(
+                status(&exposed, Method::GET, path, None),
+                StatusCode::FORBIDDEN,
+                "{path}"
+            );
         }
         let local = admin(false, "127.0.0.1:9100");
         assert_eq!(status(&local, Method::GET, "/metrics", None), StatusCode::OK);
         let protected = admin(true, "0.0.0.0:9100");
-        assert_eq!(status(&protected, Method::GET, "/metrics", None), StatusCode::UNAUTHORIZED);
-        assert_eq!(status(&protected, Method::GET, "/metrics", Some("Bearer t0ken")), StatusCode::OK);
+        assert_eq!(
+            status(&protected, Method::GET, "/metrics", None),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(&protected, Method::GET, "/metrics", Some("Bearer t0ken")),
+            StatusCode::OK
+        );
     }
 
     #[test]

@@ -640,9 +640,21 @@ impl Mirror {
                 legacy_answer.as_ref().map_or(0, |c| c.status),
                 new_answer.as_ref().map_or(0, |c| c.status),
             ];
-            self.state
-                .ledger
-                .record_mismatch(&self.route, self.head.method.as_str(), &self.path, status, &comparison);
+            // Headers `[record]` treats as secret are secret in `/admin/parity` too.
+            let secret = self
+                .snapshot
+                .config()
+                .record
+                .as_ref()
+                .map_or(&[][..], |r| &r.redact[..]);
+            self.state.ledger.record_mismatch(
+                &self.route,
+                self.head.method.as_str(),
+                &self.path,
+                status,
+                &comparison,
+                secret,
+            );
             tracing::info!(
                 request_id = self.request_id.to_str().unwrap_or("-"),
                 route = &*self.route,

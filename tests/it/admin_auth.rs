@@ -16,7 +16,11 @@ async fn proxy_with_token(legacy: &Upstream) -> TestProxy {
     let config = dir.path().join("routes.toml");
     std::fs::write(
         &config,
-        routes_toml_with("admin_token_file = \"admin-token\"", &[("legacy", &legacy.url(), "")], ""),
+        routes_toml_with(
+            "admin_token_file = \"admin-token\"",
+            &[("legacy", &legacy.url(), "")],
+            "",
+        ),
     )
     .unwrap();
     TestProxy::start_at(dir, config).await
@@ -64,7 +68,11 @@ async fn admin_requests_need_the_bearer_token() {
     for (method, path) in &PROTECTED {
         for authorization in refusals {
             let answer = admin(&proxy, method.clone(), path, authorization).await;
-            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{method} {path} with {authorization:?}");
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {authorization:?}"
+            );
             assert_eq!(answer.headers["www-authenticate"], "Bearer realm=\"strangler admin\"");
             assert!(!answer.body.contains("strangler_"), "{path} leaked: {}", answer.body);
             refused += 1;
@@ -81,7 +89,11 @@ async fn admin_requests_need_the_bearer_token() {
     }
     for path in ["/healthz", "/readyz"] {
         for method in [Method::GET, Method::HEAD] {
-            assert_eq!(admin(&proxy, method.clone(), path, &[]).await.status, 200, "{method} {path}");
+            assert_eq!(
+                admin(&proxy, method.clone(), path, &[]).await.status,
+                200,
+                "{method} {path}"
+            );
         }
         // Other methods on the health paths are not health checks: token first.
         assert_eq!(admin(&proxy, Method::POST, path, &[]).await.status, 401, "POST {path}");
@@ -115,7 +127,10 @@ async fn the_token_file_is_read_again_on_reload() {
     assert_eq!(answer.status, 422, "{}", answer.body);
     let errors = answer.json()["errors"].to_string();
     let config = proxy.config.display().to_string();
-    assert!(errors.contains(&format!("{config}:5:20: `admin_token_file`")), "{errors}");
+    assert!(
+        errors.contains(&format!("{config}:5:20: `admin_token_file`")),
+        "{errors}"
+    );
     assert!(errors.contains("is empty"), "{errors}");
     assert_eq!(admin(&proxy, Method::GET, "/admin/routes", &[new]).await.status, 200);
     proxy.stop().await;
@@ -146,10 +161,8 @@ async fn the_public_listener_never_serves_the_admin_api() {
 fn serve_refuses_an_exposed_admin_api_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("routes.toml");
-    let table = routes_toml(&[("legacy", "http://127.0.0.1:1")], "").replace(
-        "admin_listen = \"127.0.0.1:0\"",
-        "admin_listen = \"0.0.0.0:0\"",
-    );
+    let table = routes_toml(&[("legacy", "http://127.0.0.1:1")], "")
+        .replace("admin_listen = \"127.0.0.1:0\"", "admin_listen = \"0.0.0.0:0\"");
     std::fs::write(&config, &table).unwrap();
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
@@ -162,9 +175,15 @@ fn serve_refuses_an_exposed_admin_api_without_a_token() {
     let output = run();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("routes.toml:3:16: `admin_listen` 0.0.0.0:0 is not a loopback address"), "{stderr}");
+    assert!(
+        stderr.contains("routes.toml:3:16: `admin_listen` 0.0.0.0:0 is not a loopback address"),
+        "{stderr}"
+    );
     assert!(stderr.contains("set `admin_token_file`"), "{stderr}");
-    assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "it said it was ready");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).is_empty(),
+        "it said it was ready"
+    );
 
     // With the setting, but the file missing: refused, at the setting.
     let with_token = table.replace(
@@ -175,5 +194,8 @@ fn serve_refuses_an_exposed_admin_api_without_a_token() {
     let output = run();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("routes.toml:5:20: cannot read `admin_token_file`"), "{stderr}");
+    assert!(
+        stderr.contains("routes.toml:5:20: cannot read `admin_token_file`"),
+        "{stderr}"
+    );
 }

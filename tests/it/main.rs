@@ -19,5 +19,6 @@ mod mythoughts;
 mod parity_cli;
 mod record;
 mod reload;
+mod secrets;
 mod shadow;
 mod smoke;
