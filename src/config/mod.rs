@@ -459,10 +459,14 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
 
     // Upstreams, each deserialised on its own so that every error is reported.
     let mut raw_upstreams: Vec<(String, usize, raw::Upstream)> = Vec::new();
+    // Every upstream the file defines, also those with errors of their own: a reference to
+    // one is not an error too (that would be reported first, and be misleading).
+    let mut defined_upstreams: Vec<String> = Vec::new();
     match upstreams {
         Some(value) => match value.get_ref() {
             DeValue::Table(table) => {
                 for (name, body) in table.iter() {
+                    defined_upstreams.push(name.get_ref().to_string());
                     if let Some(upstream) = errors.deserialize::<raw::Upstream>(body) {
                         raw_upstreams.push((name.get_ref().to_string(), name.span().start, upstream));
                     }
@@ -490,7 +494,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    let upstream_names: Vec<&str> = raw_upstreams.iter().map(|(n, _, _)| n.as_str()).collect();
+    let upstream_names: Vec<&str> = defined_upstreams.iter().map(String::as_str).collect();
     let mut upstream_configs = BTreeMap::new();
     for (name, at, upstream) in &raw_upstreams {
         if let Some(config) = validate_upstream(&mut errors, name, *at, upstream) {

@@ -514,3 +514,15 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_broken_upstream_is_still_defined_for_references() {
+    // Only the upstream's own error: no "unknown upstream `legacy`" for the references to it.
+    let text = GOOD.replace(
+        "url = \"http://127.0.0.1:8001\"",
+        "url = \"http://127.0.0.1:8001\"\ntimeout = \"5s\"",
+    );
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("unknown field `timeout`"), "{errors:?}");
+}

@@ -6,6 +6,7 @@
 mod admin;
 mod admin_auth;
 mod attacks;
+mod bad_configs;
 mod browser;
 mod canary;
 mod cli;
