@@ -618,3 +618,35 @@ async fn max_body_counts_chunked_bodies_and_cuts_them() {
     );
     s.proxy.stop().await;
 }
+
+/// Proves that a bare LF cannot smuggle a header inside another one's value: it ends the
+/// line for the proxy (RFC 9112 §2.2), the upstream gets the same two separate headers
+/// (written with CRLF), and a `Transfer-Encoding` hidden that way is judged like any other
+/// (here: 400 for `gzip, chunked`).
+#[tokio::test]
+async fn a_bare_lf_ends_a_header_line_and_hides_nothing() {
+    let s = Setup::start().await;
+    let response = raw_response(
+        s.proxy.addr,
+        b"GET /api/thoughts/1 HTTP/1.1\r\nHost: app.example\r\nX-A: a\nX-Injected: 1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    let seen = s.thoughts.0.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["x-a"], "a");
+    assert_eq!(seen[0].headers["x-injected"], "1");
+
+    let response = raw_response(
+        s.proxy.addr,
+        b"POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\nX-A: a\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 400, "{}", response.body_text());
+    assert_eq!(
+        s.upstream_traffic().0,
+        1,
+        "the hidden Transfer-Encoding reached an upstream"
+    );
+    s.proxy.stop().await;
+}
