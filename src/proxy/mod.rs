@@ -490,6 +490,12 @@ impl Proxy {
                 HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
             );
         }
+        if matches!(refusal, Refusal::Malformed(_)) {
+            // The framing of what follows on this connection cannot be trusted.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 
