@@ -30,7 +30,7 @@
 //! One shape needs help from below hyper: hyper drops a `Content-Length` that arrives with
 //! `Transfer-Encoding` before any service sees the request (it frames by the chunked
 //! encoding and closes the connection after the response, as RFC 9112 §6.1 allows). So the
-//! public listener reads through a [`FramingCheck`], which follows the request framing on
+//! listeners read through a [`FramingCheck`] (over the decrypted stream, when there is TLS), which follows the request framing on
 //! the connection (heads, then `Content-Length` or chunked bodies) with httparse, the parser
 //! hyper uses, and renames such a `Content-Length` to [`AMBIGUOUS_LENGTH`] in place before
 //! hyper parses the head; [`check`] then refuses the request like any other ambiguous head.
