@@ -220,14 +220,15 @@ impl RequestBodyError {
 
 impl RequestBody {
     /// A client body to stream upstream, at most `limit` bytes. A chunked body under a
-    /// limit has its first frame read here, before the upstream is contacted, so that a
-    /// body whose first read is already too large is refused with nothing sent upstream;
-    /// beyond that the limit is enforced while streaming (and noted in `fault`). A body
-    /// with a `Content-Length` over the limit never gets here (the handler answers 413 from
-    /// the header).
+    /// limit has its first frame read here (if it comes within `first_wait`), before the
+    /// upstream is contacted, so that a body whose first read is already too large is
+    /// refused with nothing sent upstream; beyond that the limit is enforced while streaming
+    /// (and noted in `fault`). A body with a `Content-Length` over the limit never gets here
+    /// (the handler answers 413 from the header).
     pub async fn streaming(
         mut body: Incoming,
         limit: Option<u64>,
+        first_wait: std::time::Duration,
         fault: Arc<OnceLock<BodyFault>>,
     ) -> Result<Self, BodyFault> {
         let mut first = None;
@@ -236,10 +237,11 @@ impl RequestBody {
             && !body.is_end_stream()
             && body.size_hint().exact().is_none()
         {
-            match body.frame().await {
-                None => {}
-                Some(Err(_)) => return Err(BodyFault::Unreadable),
-                Some(Ok(frame)) => {
+            match tokio::time::timeout(first_wait, body.frame()).await {
+                // A slow client: stream as it comes (the limit still holds).
+                Err(_) | Ok(None) => {}
+                Ok(Some(Err(_))) => return Err(BodyFault::Unreadable),
+                Ok(Some(Ok(frame))) => {
                     let size = frame.data_ref().map_or(0, |d| d.len() as u64);
                     remaining = Some(limit.checked_sub(size).ok_or(BodyFault::TooLarge { limit })?);
                     first = Some(frame);

@@ -276,7 +276,8 @@ impl Proxy {
             Ok(exchange) => exchange,
             Err(Err(body)) => {
                 let fault = Arc::new(std::sync::OnceLock::new());
-                let body = match RequestBody::streaming(body, max_body, fault.clone()).await {
+                let first_wait = snapshot.config().proxy.client_header_timeout;
+                let body = match RequestBody::streaming(body, max_body, first_wait, fault.clone()).await {
                     Ok(body) => body,
                     Err(fault) => return self.body_failure(fault, finish),
                 };

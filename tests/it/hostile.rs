@@ -507,6 +507,10 @@ struct Limited {
 
 impl Limited {
     async fn start() -> Limited {
+        Limited::start_with("").await
+    }
+
+    async fn start_with(proxy_extra: &str) -> Limited {
         let complete_bodies = Arc::new(AtomicUsize::new(0));
         let complete = complete_bodies.clone();
         let upstream = upstream_counting(move |request: Request<Incoming>| {
@@ -524,7 +528,12 @@ impl Limited {
         })
         .await;
         let routes = "[[routes]]\nname = \"upload\"\npath = \"/upload/\"\nmax_body = 1024\n";
-        let proxy = TestProxy::start(&routes_toml(&[("legacy", &upstream.0.url())], routes)).await;
+        let proxy = TestProxy::start(&routes_toml_with(
+            proxy_extra,
+            &[("legacy", &upstream.0.url(), "")],
+            routes,
+        ))
+        .await;
         Limited {
             upstream,
             complete_bodies,
@@ -673,5 +682,26 @@ async fn a_bare_lf_ends_a_header_line_and_hides_nothing() {
         1,
         "the hidden Transfer-Encoding reached an upstream"
     );
+    s.proxy.stop().await;
+}
+
+/// Proves that a chunked body whose first bytes are slow (beyond `client_header_timeout`)
+/// is not held up by the first-read check: the request goes upstream, streams, and is
+/// answered normally when it stays within `max_body`.
+#[tokio::test]
+async fn max_body_does_not_stall_a_slow_chunked_body() {
+    let s = Limited::start_with("client_header_timeout = \"200ms\"").await;
+    let mut conn = RawConn::connect(s.proxy.addr).await;
+    conn.send(&upload("Transfer-Encoding: chunked\r\n", b"")).await;
+    // The head alone reaches the upstream once the proxy stops waiting for a first chunk.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.requests_seen() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(s.requests_seen(), 1, "the request waited for its first chunk");
+    conn.send(b"5\r\nhello\r\n0\r\n\r\n").await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.json()["body_len"], 5);
     s.proxy.stop().await;
 }
