@@ -400,7 +400,7 @@ async fn content_length_with_chunked_is_refused_and_nothing_is_smuggled() {
         "content-length with chunked: {}/{} header orders refused with 400, upstream saw {} of them and 0 smuggled requests",
         shapes.len(),
         shapes.len(),
-        seen.len() - shapes.len()
+        seen.iter().filter(|r| !r.starts_with("GET /api/thoughts/1")).count()
     );
     assert_eq!(
         seen,
