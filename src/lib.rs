@@ -77,6 +77,15 @@ pub enum StartError {
     /// A proxy worker could not be started.
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    /// The admin API would listen beyond loopback with no token to protect it.
+    #[error(
+        "refusing to serve the admin API on {addr}: it is not a loopback address and `[proxy] admin_token_file` \
+         is not set (set it, so that admin requests need a bearer token, or listen on 127.0.0.1)"
+    )]
+    AdminWithoutToken {
+        /// The admin listener's address.
+        addr: SocketAddr,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -98,7 +107,11 @@ impl App {
     /// `spawn_blocking`). The first load counts as a reload in the metrics.
     pub fn load(config_path: PathBuf) -> Result<Self, StartError> {
         let metrics = Metrics::new()?;
-        let table = match Table::load(&config_path) {
+        let loaded = Table::load(&config_path).and_then(|mut table| {
+            table.config.read_admin_token().map_err(LoadError::Invalid)?;
+            Ok(table)
+        });
+        let table = match loaded {
             Ok(table) => table,
             Err(e) => {
                 metrics.config_reloads.with_label_values(&["error"]).inc();
@@ -131,6 +144,7 @@ impl App {
     pub async fn bind(&self) -> Result<Listeners, StartError> {
         let settings = self.settings();
         let bind = |addr: SocketAddr| async move { listen(addr).map_err(|source| StartError::Bind { addr, source }) };
+        admin_exposure(settings.admin_listen, &settings)?;
         Ok(Listeners {
             proxy: bind(settings.listen).await?,
             admin: bind(settings.admin_listen).await?,
@@ -166,6 +180,15 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+/// Refuses an admin API on a non-loopback address unless `admin_token_file` is set.
+fn admin_exposure(addr: SocketAddr, settings: &ProxySettings) -> Result<(), StartError> {
+    if addr.ip().is_loopback() || settings.admin_token_file.is_some() {
+        Ok(())
+    } else {
+        Err(StartError::AdminWithoutToken { addr })
+    }
+}
+
 /// The two listeners, bound by the caller (tests bind `127.0.0.1:0`).
 #[derive(Debug)]
 pub struct Listeners {
@@ -191,6 +214,12 @@ pub async fn run_with_ready(
     on_ready: impl FnOnce(),
 ) -> Result<(), StartError> {
     let state = app.state;
+    // Listeners may come from the caller: check the address really bound.
+    let admin_addr = listeners.admin.local_addr().map_err(|source| StartError::Bind {
+        addr: state.snapshot().config().proxy.admin_listen,
+        source,
+    })?;
+    admin_exposure(admin_addr, &state.snapshot().config().proxy)?;
     let reloader = Arc::new(Reloader::new(state.clone()));
     let _watch = match reload::watch(reloader.clone(), &state.config_path) {
         Ok(watch) => Some(watch),
@@ -246,7 +275,7 @@ pub async fn run_with_ready(
     }
     state.start_health_checks(tokio::runtime::Handle::current());
     let reaper = tokio::spawn(reap_idle_connections(state.clone()));
-    let admin = Admin::new(state.clone(), reloader);
+    let admin = Admin::new(state.clone(), reloader).listening_on(admin_addr);
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
         "admin",
@@ -339,6 +368,44 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(admin_token_file: bool) -> ProxySettings {
+        let text = format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"a\"\n{}\
+             [upstreams.a]\nurl = \"http://127.0.0.1:1\"\n",
+            if admin_token_file {
+                "admin_token_file = \"token\"\n"
+            } else {
+                ""
+            }
+        );
+        match config::parse_str("routes.toml", &text) {
+            Ok(config) => config.proxy,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn admin_beyond_loopback_needs_a_token_file() {
+        let exposed: SocketAddr = "0.0.0.0:9100".parse().unwrap();
+        let error = admin_exposure(exposed, &settings(false)).unwrap_err().to_string();
+        assert!(error.contains("0.0.0.0:9100"), "{error}");
+        assert!(error.contains("admin_token_file"), "{error}");
+        assert!(admin_exposure(exposed, &settings(true)).is_ok());
+        let v6: SocketAddr = "[::]:9100".parse().unwrap();
+        assert!(admin_exposure(v6, &settings(false)).is_err());
+        for loopback in ["127.0.0.1:9100", "[::1]:9100", "127.0.0.2:1"] {
+            assert!(
+                admin_exposure(loopback.parse().unwrap(), &settings(false)).is_ok(),
+                "{loopback}"
+            );
         }
     }
 }

@@ -210,6 +210,9 @@ where
             let response = service(request, peer);
             async move { Ok::<_, Infallible>(response.await) }
         });
+        // Request heads are seen before hyper parses them (request smuggling, see `guard`).
+        let stream =
+            crate::proxy::guard::FramingCheck::new(stream, settings.max_header_bytes, settings.header_read_timeout);
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {

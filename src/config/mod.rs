@@ -139,6 +139,104 @@ pub struct ProxySettings {
     pub workers: Option<usize>,
     /// `/readyz` fails while the default upstream's health check says it is unhealthy.
     pub ready_requires_healthy_default: bool,
+    /// `admin_token_file`: the file the admin API's bearer token is read from. With it,
+    /// every admin request except the health checks needs `Authorization: Bearer <token>`;
+    /// without it the admin API must listen on a loopback address.
+    pub admin_token_file: Option<TokenFile>,
+    /// The token itself, once [`Config::read_admin_token`] has read the file (the serving
+    /// proxy does, at start and on every reload; `check` and `explain` never read it).
+    pub admin_token: Option<AdminToken>,
+}
+
+/// Where `admin_token_file` points, and where that setting is written (for the errors
+/// found when the file is read, after validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFile {
+    /// The file (relative paths are relative to the config file's directory).
+    pub path: PathBuf,
+    /// Where the setting's value starts in the config file.
+    pub location: Location,
+}
+
+/// The admin API's bearer token. Only its SHA-256 digest is kept, so the token is not
+/// held in memory after loading and never printed (`Debug` shows `[redacted]`); a
+/// presented token is hashed the same way and the two digests are compared in constant
+/// time, so neither the token's content nor its length leaks through timing.
+#[derive(Clone)]
+pub struct AdminToken([u8; 32]);
+
+impl AdminToken {
+    /// The token whose text is `token`.
+    pub fn new(token: &[u8]) -> Self {
+        Self(digest(token))
+    }
+
+    /// Whether `presented` is this token; constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        digest(presented).ct_eq(&self.0).into()
+    }
+}
+
+impl PartialEq for AdminToken {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for AdminToken {}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken([redacted])")
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+impl Config {
+    /// Reads `admin_token_file` into [`ProxySettings::admin_token`] (blocking IO). An
+    /// unreadable or empty file, or one holding characters a client could not send in an
+    /// `Authorization` header, is an error at the setting's file:line:col. Errors never
+    /// quote the file's content.
+    pub fn read_admin_token(&mut self) -> Result<(), ConfigErrors> {
+        let Some(file) = &self.proxy.admin_token_file else {
+            self.proxy.admin_token = None;
+            return Ok(());
+        };
+        let problem = match std::fs::read(&file.path) {
+            Err(e) => Err(format!("cannot read `admin_token_file` {}: {e}", file.path.display())),
+            Ok(bytes) => {
+                let token = bytes.trim_ascii();
+                if token.is_empty() {
+                    Err(format!("`admin_token_file` {} is empty", file.path.display()))
+                } else if !token.iter().all(u8::is_ascii_graphic) {
+                    Err(format!(
+                        "`admin_token_file` {}: the token must be printable ASCII without spaces, \
+                         as it is sent in an `Authorization: Bearer` header",
+                        file.path.display()
+                    ))
+                } else {
+                    Ok(AdminToken::new(token))
+                }
+            }
+        };
+        match problem {
+            Ok(token) => {
+                self.proxy.admin_token = Some(token);
+                Ok(())
+            }
+            Err(message) => Err(ConfigErrors(vec![ConfigError {
+                file: self.source.clone(),
+                location: file.location.clone(),
+                message,
+            }])),
+        }
+    }
 }
 
 /// One `[upstreams.NAME]` table.
@@ -351,6 +449,9 @@ pub struct RouteConfig {
     /// With `fallback = true`: the largest request body (bytes) buffered so that a request
     /// the new upstream fails can be replayed to legacy. `None`: no fallback.
     pub fallback_max_body: Option<usize>,
+    /// `max_body`: the largest request body (bytes) this route forwards; larger ones get
+    /// 413. `None`: no limit.
+    pub max_body: Option<u64>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
 }
@@ -410,10 +511,14 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
 
     // Upstreams, each deserialised on its own so that every error is reported.
     let mut raw_upstreams: Vec<(String, usize, raw::Upstream)> = Vec::new();
+    // Every upstream the file defines, also those with errors of their own: a reference to
+    // one is not an error too (that would be reported first, and be misleading).
+    let mut defined_upstreams: Vec<String> = Vec::new();
     match upstreams {
         Some(value) => match value.get_ref() {
             DeValue::Table(table) => {
                 for (name, body) in table.iter() {
+                    defined_upstreams.push(name.get_ref().to_string());
                     if let Some(upstream) = errors.deserialize::<raw::Upstream>(body) {
                         raw_upstreams.push((name.get_ref().to_string(), name.span().start, upstream));
                     }
@@ -441,7 +546,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    let upstream_names: Vec<&str> = raw_upstreams.iter().map(|(n, _, _)| n.as_str()).collect();
+    let upstream_names: Vec<&str> = defined_upstreams.iter().map(String::as_str).collect();
     let mut upstream_configs = BTreeMap::new();
     for (name, at, upstream) in &raw_upstreams {
         if let Some(config) = validate_upstream(&mut errors, name, *at, upstream) {
@@ -449,7 +554,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names));
+    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names, file));
     let default_upstream = proxy.as_ref().map(|p| p.default_upstream.clone());
 
     let mut route_configs = Vec::new();
@@ -493,7 +598,7 @@ pub fn version_of(text: &str) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str]) -> Option<ProxySettings> {
+fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str], file: &str) -> Option<ProxySettings> {
     let before = errors.len();
     let listen = parse_addr(errors, &raw.listen);
     let admin_listen = parse_addr(errors, &raw.admin_listen);
@@ -508,6 +613,29 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str])
                     .to_owned(),
             );
         }
+    }
+    let admin_token_file = match &raw.admin_token_file {
+        None => None,
+        Some(value) if value.get_ref().trim().is_empty() => {
+            errors.push(value.span().start, "`admin_token_file` is empty".to_owned());
+            None
+        }
+        Some(value) => Some(TokenFile {
+            path: relative_to(file, value.get_ref()),
+            location: errors.location(value.span().start),
+        }),
+    };
+    if let Some(admin) = admin_listen
+        && !admin.ip().is_loopback()
+        && raw.admin_token_file.is_none()
+    {
+        errors.push(
+            raw.admin_listen.span().start,
+            format!(
+                "`admin_listen` {admin} is not a loopback address: set `admin_token_file` so that admin \
+                 requests need a bearer token"
+            ),
+        );
     }
     if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
         errors.push(
@@ -554,6 +682,8 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str])
         max_header_bytes,
         drain_timeout,
         ready_requires_healthy_default: raw.ready_requires_healthy_default.unwrap_or(true),
+        admin_token_file,
+        admin_token: None,
     })
 }
 
@@ -937,6 +1067,17 @@ fn validate_route(
         }
         _ => None,
     };
+    let max_body = match &raw.max_body {
+        None => None,
+        Some(v) if *v.get_ref() >= 0 => Some(*v.get_ref() as u64),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`max_body` must be a number of bytes, 0 or more, got {}", v.get_ref()),
+            );
+            None
+        }
+    };
     let compare = match &raw.compare {
         None => Some(Arc::new(CompareRules::default())),
         Some(spec) => match CompareRules::from_spec(spec.get_ref()) {
@@ -975,6 +1116,7 @@ fn validate_route(
         compare: compare?,
         shadow: shadow?,
         fallback_max_body,
+        max_body,
         location: errors.location(at),
     })
 }
@@ -1125,17 +1267,22 @@ fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: &str) -> Op
     if raw.path.get_ref().is_empty() {
         errors.push(raw.path.span().start, "`record.path` is empty".to_owned());
     }
-    let written = PathBuf::from(raw.path.get_ref());
-    let path = match Path::new(file).parent() {
-        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
-        _ => written,
-    };
+    let path = relative_to(file, raw.path.get_ref());
     (errors.len() == before).then_some(RecordConfig {
         path,
         sample,
         max_bytes,
         redact,
     })
+}
+
+/// A path written in the config file: relative paths are relative to the file's directory.
+fn relative_to(config_file: &str, written: &str) -> PathBuf {
+    let written = PathBuf::from(written);
+    match Path::new(config_file).parent() {
+        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
+        _ => written,
+    }
 }
 
 /// `cookie:NAME`, `header:NAME` or `client_ip`.

@@ -16,6 +16,7 @@ pub(super) struct Proxy {
     pub drain_timeout: Option<Spanned<String>>,
     pub workers: Option<Spanned<i64>>,
     pub ready_requires_healthy_default: Option<bool>,
+    pub admin_token_file: Option<Spanned<String>>,
 }
 
 /// `[upstreams.NAME]`
@@ -70,6 +71,7 @@ pub(super) struct Route {
     pub fallback_max_body: Option<Spanned<i64>>,
     pub compare: Option<Spanned<crate::parity::CompareSpec>>,
     pub shadow: Option<Spanned<Shadow>>,
+    pub max_body: Option<Spanned<i64>>,
 }
 
 /// `shadow = { sample = 0.1, max_inflight = 64, max_body = 65536, timeout = "2s", unsafe_methods = false, noise_sample = 0.05 }`

@@ -11,6 +11,7 @@ use std::io;
 use http::StatusCode;
 
 use crate::path::PathError;
+use crate::proxy::guard::Violation;
 use crate::proxy::pool::SendError;
 
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
@@ -102,13 +103,16 @@ pub enum Refusal {
     /// CONNECT: strangler only talks to its configured upstreams.
     #[error("CONNECT is not supported: strangler only forwards to its configured upstreams")]
     Connect,
+    /// A head whose framing or fields implementations read differently ([`crate::proxy::guard`]).
+    #[error("malformed request: {0}")]
+    Malformed(#[from] Violation),
 }
 
 impl Refusal {
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::BadPath(_) => StatusCode::BAD_REQUEST,
+            Refusal::BadPath(_) | Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
             Refusal::Connect => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -118,6 +122,7 @@ impl Refusal {
         match self {
             Refusal::BadPath(_) => "bad_path",
             Refusal::Connect => "connect_method",
+            Refusal::Malformed(_) => "malformed",
         }
     }
 }
@@ -136,6 +141,10 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(Refusal::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            Refusal::Malformed(Violation::LengthAndChunked).status(),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(
             Refusal::BadPath(PathError::EncodedSlash).status(),
             StatusCode::BAD_REQUEST

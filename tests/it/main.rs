@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
 mod admin;
+mod admin_auth;
 mod attacks;
+mod bad_configs;
 mod binary;
 mod browser;
 mod canary;
@@ -14,6 +16,7 @@ mod dashboard;
 mod fallback;
 mod flip;
 mod forwarding;
+mod hostile;
 mod migration;
 mod mythoughts;
 mod parity_cli;
@@ -21,5 +24,6 @@ mod record;
 mod reliability;
 mod reload;
 mod resilience;
+mod secrets;
 mod shadow;
 mod smoke;
