@@ -200,3 +200,38 @@ fn serve_refuses_an_exposed_admin_api_without_a_token() {
         "{stderr}"
     );
 }
+
+/// Proves that `strangler status` (the admin API client `flip` shares) is refused by a proxy
+/// with a token until it is given `--admin-token-file`, and then reads the table.
+#[tokio::test]
+async fn status_sends_the_token_from_its_token_file() {
+    let legacy = echo_upstream("legacy").await;
+    let proxy = proxy_with_token(&legacy).await;
+    let admin = format!("http://{}", proxy.admin);
+    let token_file = proxy.dir.path().join("admin-token");
+    let run = |with_token: bool| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_strangler"));
+        command.args(["status", "--json", "--admin", &admin]);
+        command.env_remove("STRANGLER_ADMIN_TOKEN_FILE");
+        if with_token {
+            command.arg("--admin-token-file").arg(&token_file);
+        }
+        command.stdin(Stdio::null()).output()
+    };
+    let refused = run(false).await.unwrap();
+    assert!(!refused.status.success(), "status without the token must fail");
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("401"),
+        "the failure names the 401: {}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
+    let served = run(true).await.unwrap();
+    let stdout = String::from_utf8_lossy(&served.stdout);
+    assert!(
+        served.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    assert!(stdout.contains(&proxy.version()), "{stdout}");
+    proxy.stop().await;
+}
