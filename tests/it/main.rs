@@ -9,6 +9,7 @@ mod browser;
 mod canary;
 mod cli;
 mod common;
+mod deploy;
 mod fallback;
 mod flip;
 mod forwarding;
