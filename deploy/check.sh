@@ -78,7 +78,9 @@ if [ -z "$PROMTOOL" ]; then
     if [ ! -x "$PROMTOOL" ]; then
         echo "== installing: promtool (from Debian's prometheus package, extracted)"
         apt_update
-        (cd "$TOOLS" && rm -f prometheus_*.deb && apt-get download -qq prometheus >/dev/null \
+        # (apt's "download is performed unsandboxed as root" notice goes to the log.)
+        (cd "$TOOLS" && rm -f prometheus_*.deb \
+            && { apt-get download -qq prometheus >apt-download.log 2>&1 || { cat apt-download.log; false; }; } \
             && dpkg-deb -x prometheus_*.deb "$TOOLS/prometheus") || failed+=("install promtool")
     fi
 fi
