@@ -13,6 +13,7 @@ mod canary;
 mod cli;
 mod common;
 mod dashboard;
+mod deploy;
 mod fallback;
 mod flip;
 mod forwarding;
