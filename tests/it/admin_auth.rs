@@ -100,7 +100,7 @@ async fn admin_requests_need_the_bearer_token() {
         assert_eq!(admin(&proxy, Method::POST, path, &[]).await.status, 401, "POST {path}");
     }
     println!(
-        "admin auth: {refused}/{} requests without the right token refused with 401; health checks served without one",
+        "figure: admin auth: {refused}/{} requests without the right token refused with 401; health checks served without one",
         PROTECTED.len() * refusals.len()
     );
     proxy.stop().await;

@@ -83,7 +83,7 @@ fn every_bad_config_is_rejected_at_its_line_and_column() {
         }
     }
     println!(
-        "bad configs: {}/{} rejected at the expected file:line:col, {panics} panicked",
+        "figure: bad configs: {}/{} rejected at the expected file:line:col, {panics} panicked",
         corpus.len() - wrong.len(),
         corpus.len()
     );
@@ -116,7 +116,7 @@ fn strangler_check_reports_each_bad_config_with_file_line_col() {
         }
     }
     println!(
-        "strangler check: {}/{} bad configs exit 1 with file:line:col first",
+        "figure: strangler check: {}/{} bad configs exit 1 with file:line:col first",
         corpus.len() - wrong.len(),
         corpus.len()
     );

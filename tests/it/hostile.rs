@@ -331,7 +331,7 @@ async fn hostile_requests_are_refused_and_never_reach_an_upstream() {
     }
     let (requests, connections) = s.upstream_traffic();
     println!(
-        "hostile requests: {}/{} refused with the expected status, {requests} reached an upstream ({connections} upstream connections)",
+        "figure: hostile requests: {}/{} refused with the expected status, {requests} reached an upstream ({connections} upstream connections)",
         corpus.len() - wrong.len(),
         corpus.len()
     );
@@ -397,7 +397,7 @@ async fn content_length_with_chunked_is_refused_and_nothing_is_smuggled() {
         .map(|r| format!("{} {}", r.method, r.uri))
         .collect();
     println!(
-        "content-length with chunked: {}/{} header orders refused with 400, upstream saw {} of them and 0 smuggled requests",
+        "figure: content-length with chunked: {}/{} header orders refused with 400, upstream saw {} of them and 0 smuggled requests",
         shapes.len(),
         shapes.len(),
         seen.iter().filter(|r| !r.starts_with("GET /api/thoughts/1")).count()
@@ -468,7 +468,7 @@ async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
     }
     let trap_seen = trap_connections.load(Ordering::SeqCst);
     println!(
-        "absolute-form targets: {routed}/{} routed by path to configured upstreams, {trap_seen} connections to the hosts they named",
+        "figure: absolute-form targets: {routed}/{} routed by path to configured upstreams, {trap_seen} connections to the hosts they named",
         targets.len()
     );
     assert_eq!(trap_seen, 0, "the named host was contacted");
@@ -591,7 +591,7 @@ async fn max_body_refuses_a_declared_length_over_the_limit_up_front() {
     assert_eq!(other.status, 200, "routes without max_body have no limit");
     let status_413 = wait_requests_total(s.proxy.admin, &[("route", "upload"), ("status", "413")], |v| v >= 2.0).await;
     assert_eq!(status_413, 2.0);
-    println!("max_body by Content-Length: 2/2 over-limit requests got 413 with 0 upstream connections");
+    println!("figure: max_body by Content-Length: 2/2 over-limit requests got 413 with 0 upstream connections");
     s.proxy.stop().await;
 }
 
@@ -641,7 +641,7 @@ async fn max_body_counts_chunked_bodies_and_cuts_them() {
     assert_eq!(response.json()["body_len"], 1000);
     let complete = s.complete_bodies.load(Ordering::SeqCst);
     println!(
-        "max_body for chunked bodies: 2/2 over-limit requests got 413; complete over-limit bodies upstream: {}",
+        "figure: max_body for chunked bodies: 2/2 over-limit requests got 413; complete over-limit bodies upstream: {}",
         complete - 1
     );
     assert_eq!(complete, 1, "an over-limit body reached the upstream complete");

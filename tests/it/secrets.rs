@@ -265,7 +265,7 @@ async fn secrets_never_appear_in_logs_metrics_admin_output_or_recordings() {
     }
     let names: Vec<&str> = outputs.iter().map(|(name, _)| name.as_str()).collect();
     println!(
-        "secrets: {} secret values x {} outputs ({}): {} appearances",
+        "figure: secrets: {} secret values x {} outputs ({}): {} appearances",
         SECRETS.len(),
         outputs.len(),
         names.join(", "),
