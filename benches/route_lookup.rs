@@ -29,6 +29,7 @@ fn table(n: usize) -> (Vec<RouteConfig>, RouteTable) {
                 new: Some("new".into()),
                 canary: None,
                 fallback_max_body: None,
+                max_body: None,
                 compare: Default::default(),
                 shadow: Default::default(),
                 location: Location::default(),

@@ -91,6 +91,9 @@ pub struct FlipArgs {
     /// (default: the table's `proxy.admin_listen`).
     #[arg(long, value_name = "URL", conflicts_with = "parity_report")]
     pub admin: Option<String>,
+    /// File holding the admin API's bearer token (for a proxy with `admin_token_file`).
+    #[arg(long, value_name = "FILE", env = "STRANGLER_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Read parity evidence from this JSON report (from `strangler parity`) instead.
     #[arg(long, value_name = "FILE")]
     pub parity_report: Option<PathBuf>,
@@ -180,6 +183,9 @@ pub struct StatusArgs {
     /// `proxy.admin_listen` of --config).
     #[arg(long = "admin", value_name = "URL")]
     pub admins: Vec<String>,
+    /// File holding the admin APIs' bearer token (for proxies with `admin_token_file`).
+    #[arg(long, value_name = "FILE", env = "STRANGLER_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// The table whose `proxy.admin_listen` is asked when no --admin is given.
     #[arg(long, short, default_value = "routes.toml")]
     pub config: PathBuf,

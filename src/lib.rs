@@ -12,11 +12,13 @@
 //! - [`shadow`]: mirroring to the new upstream, and the live parity ledger;
 //! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
+//! - [`health`]: active health checks, outlier ejection and the retry budget per upstream;
 //! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
 //! - [`server`]: accept loops, HTTP/1.1 and HTTP/2 (ALPN, h2c), connection settings, graceful drain;
 //! - [`tls`]: listener certificates (SNI, hot reload) and TLS to `https://` upstreams;
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
 //! - [`admin`]: health, readiness, metrics, routes, reload;
+//! - [`dashboard`]: the migration dashboard page of the admin API and its traffic figures;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`parity`]: comparing legacy and new answers (shadow traffic, `strangler parity`);
 //! - [`explain`]: why a request goes where it goes (`strangler explain`);
@@ -28,8 +30,10 @@ pub mod admin;
 pub mod canary;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod explain;
 pub mod flip;
+pub mod health;
 pub mod metrics;
 pub mod parity;
 pub mod path;
@@ -79,6 +83,15 @@ pub enum StartError {
     /// The listener's certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The admin API would listen beyond loopback with no token to protect it.
+    #[error(
+        "refusing to serve the admin API on {addr}: it is not a loopback address and `[proxy] admin_token_file` \
+         is not set (set it, so that admin requests need a bearer token, or listen on 127.0.0.1)"
+    )]
+    AdminWithoutToken {
+        /// The admin listener's address.
+        addr: SocketAddr,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -102,7 +115,11 @@ impl App {
     /// `spawn_blocking`). The first load counts as a reload in the metrics.
     pub fn load(config_path: PathBuf) -> Result<Self, StartError> {
         let metrics = Metrics::new()?;
-        let table = match Table::load(&config_path) {
+        let loaded = Table::load(&config_path).and_then(|mut table| {
+            table.config.read_admin_token().map_err(LoadError::Invalid)?;
+            Ok(table)
+        });
+        let table = match loaded {
             Ok(table) => table,
             Err(e) => {
                 metrics.config_reloads.with_label_values(&["error"]).inc();
@@ -144,15 +161,49 @@ impl App {
     /// Binds the listeners named in the config.
     pub async fn bind(&self) -> Result<Listeners, StartError> {
         let settings = self.settings();
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })
-        };
+        let bind = |addr: SocketAddr| async move { listen(addr).map_err(|source| StartError::Bind { addr, source }) };
+        admin_exposure(settings.admin_listen, &settings)?;
         Ok(Listeners {
             proxy: bind(settings.listen).await?,
             admin: bind(settings.admin_listen).await?,
         })
+    }
+}
+
+/// Once a second, closes pooled upstream connections idle for longer than their
+/// `pool_idle_timeout` (checking a connection out also skips expired ones).
+async fn reap_idle_connections(state: Arc<State>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let snapshot = state.snapshot();
+        let closed: usize = snapshot.upstreams.iter().map(|u| u.reap_idle()).sum();
+        if closed > 0 {
+            tracing::trace!(closed, "closed idle upstream connections");
+        }
+    }
+}
+
+/// A listening socket with a deep accept queue (the kernel caps it at `somaxconn`): a burst
+/// of thousands of connects is queued rather than dropped and retried a second later.
+/// `SO_REUSEADDR` lets a restarted proxy bind while old connections sit in TIME_WAIT.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Refuses an admin API on a non-loopback address unless `admin_token_file` is set.
+fn admin_exposure(addr: SocketAddr, settings: &ProxySettings) -> Result<(), StartError> {
+    if addr.ip().is_loopback() || settings.admin_token_file.is_some() {
+        Ok(())
+    } else {
+        Err(StartError::AdminWithoutToken { addr })
     }
 }
 
@@ -181,6 +232,12 @@ pub async fn run_with_ready(
     on_ready: impl FnOnce(),
 ) -> Result<(), StartError> {
     let App { state, tls } = app;
+    // Listeners may come from the caller: check the address really bound.
+    let admin_addr = listeners.admin.local_addr().map_err(|source| StartError::Bind {
+        addr: state.snapshot().config().proxy.admin_listen,
+        source,
+    })?;
+    admin_exposure(admin_addr, &state.snapshot().config().proxy)?;
     let reloader = Arc::new(Reloader::new(state.clone()));
     let _tls_watch = tls.as_ref().map(|tls| tls::watch(tls.clone(), state.clone()));
     let _watch = match reload::watch(reloader.clone(), &state.config_path) {
@@ -236,7 +293,9 @@ pub async fn run_with_ready(
         }
         Err(e) => tracing::warn!(error = %e, "cannot start the shadow thread; mirrors run on the proxy workers"),
     }
-    let admin = Admin::new(state.clone(), reloader);
+    state.start_health_checks(tokio::runtime::Handle::current());
+    let reaper = tokio::spawn(reap_idle_connections(state.clone()));
+    let admin = Admin::new(state.clone(), reloader).listening_on(admin_addr);
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
         "admin",
@@ -257,6 +316,7 @@ pub async fn run_with_ready(
     if let Some(task) = sighup {
         task.abort();
     }
+    reaper.abort();
     for worker in workers {
         let _ = worker.await;
     }
@@ -329,6 +389,44 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(admin_token_file: bool) -> ProxySettings {
+        let text = format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"a\"\n{}\
+             [upstreams.a]\nurl = \"http://127.0.0.1:1\"\n",
+            if admin_token_file {
+                "admin_token_file = \"token\"\n"
+            } else {
+                ""
+            }
+        );
+        match config::parse_str("routes.toml", &text) {
+            Ok(config) => config.proxy,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn admin_beyond_loopback_needs_a_token_file() {
+        let exposed: SocketAddr = "0.0.0.0:9100".parse().unwrap();
+        let error = admin_exposure(exposed, &settings(false)).unwrap_err().to_string();
+        assert!(error.contains("0.0.0.0:9100"), "{error}");
+        assert!(error.contains("admin_token_file"), "{error}");
+        assert!(admin_exposure(exposed, &settings(true)).is_ok());
+        let v6: SocketAddr = "[::]:9100".parse().unwrap();
+        assert!(admin_exposure(v6, &settings(false)).is_err());
+        for loopback in ["127.0.0.1:9100", "[::1]:9100", "127.0.0.2:1"] {
+            assert!(
+                admin_exposure(loopback.parse().unwrap(), &settings(false)).is_ok(),
+                "{loopback}"
+            );
         }
     }
 }

@@ -41,6 +41,11 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
+    // Every connection is a file: take the hard limit rather than a 1024 soft default.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,7 +141,25 @@ fn explain(config: &std::path::Path, json: bool, method: &str, path: &str) -> Ex
     }
 }
 
+/// Reads `--admin-token-file` for the admin API client; exit code 2 when it cannot be read.
+fn use_admin_token(file: Option<&std::path::Path>) -> Result<(), ExitCode> {
+    let Some(file) = file else { return Ok(()) };
+    match strangler::status::read_admin_token(file) {
+        Ok(token) => {
+            strangler::status::use_admin_token(token);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("strangler: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn flip(args: FlipArgs) -> ExitCode {
+    if let Err(code) = use_admin_token(args.admin_token_file.as_deref()) {
+        return code;
+    }
     let options = strangler::flip::Options {
         config: args.config,
         route: args.route,
@@ -161,6 +184,9 @@ fn flip(args: FlipArgs) -> ExitCode {
 }
 
 fn status(args: StatusArgs) -> ExitCode {
+    if let Err(code) = use_admin_token(args.admin_token_file.as_deref()) {
+        return code;
+    }
     let options = strangler::status::Options {
         admins: args.admins,
         config: args.config,

@@ -39,6 +39,14 @@ pub struct Metrics {
     /// `strangler_rejected_requests_total{reason}`: requests answered by the proxy itself
     /// before any route was chosen (bad path, CONNECT).
     pub rejected: IntCounterVec,
+    /// `strangler_route_info{route,stage,legacy,new}` = 1 per route of the table in force.
+    pub route_info: IntGaugeVec,
+    /// `strangler_upstream_healthy{upstream}`: the active health check's verdict (1/0).
+    pub upstream_healthy: IntGaugeVec,
+    /// `strangler_upstream_ejected{upstream}`: 1 while outlier detection has it ejected.
+    pub upstream_ejected: IntGaugeVec,
+    /// `strangler_retries_total{upstream}`
+    pub retries: IntCounterVec,
     /// `strangler_tls_reloads_total{result}`: listener certificate pairs (re)loaded after
     /// their files changed (ok), or left as they were because the new files are unusable
     /// (error: unreadable, not PEM, key not matching the certificate).
@@ -126,6 +134,38 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(recorded.clone()))?;
+        let route_info = IntGaugeVec::new(
+            Opts::new(
+                "strangler_route_info",
+                "Routes of the table in force (value 1), with their stage and upstreams",
+            ),
+            &["route", "stage", "legacy", "new"],
+        )?;
+        registry.register(Box::new(route_info.clone()))?;
+        let upstream_healthy = IntGaugeVec::new(
+            Opts::new(
+                "strangler_upstream_healthy",
+                "Active health check verdict per upstream (1 healthy, 0 unhealthy)",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(upstream_healthy.clone()))?;
+        let upstream_ejected = IntGaugeVec::new(
+            Opts::new(
+                "strangler_upstream_ejected",
+                "1 while outlier detection keeps the upstream out of service",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(upstream_ejected.clone()))?;
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "strangler_retries_total",
+                "Requests sent again after a connect error, within the retry budget",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(retries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -159,6 +199,10 @@ impl Metrics {
             fallbacks,
             shadow_comparisons,
             recorded,
+            route_info,
+            upstream_healthy,
+            upstream_ejected,
+            retries,
             tls_reloads,
         })
     }

@@ -603,8 +603,101 @@ mod tests {
         }
     }
 
+    /// The rules of the module docs written the slow, obvious way: split at `/`, decode
+    /// each segment, resolve dot-segments on a stack. The real normaliser (fast path,
+    /// single-pass rebuild) must agree with it on every input, errors included.
+    fn model(raw: &str) -> Result<String, PathError> {
+        let rest = raw.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let mut kept: Vec<String> = Vec::new();
+        let mut trailing_slash = false;
+        for (i, segment) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            if segment.is_empty() {
+                trailing_slash = last;
+                continue;
+            }
+            let decoded = model_decode(segment)?;
+            match decoded.as_str() {
+                "." => trailing_slash = last,
+                ".." => {
+                    kept.pop().ok_or(PathError::ClimbsAboveRoot)?;
+                    trailing_slash = last;
+                }
+                d if d.starts_with(".;") || d.starts_with("..;") => return Err(PathError::DotSegmentWithParams),
+                _ => {
+                    kept.push(decoded);
+                    trailing_slash = false;
+                }
+            }
+        }
+        let mut out = format!("/{}", kept.join("/"));
+        if trailing_slash && !kept.is_empty() {
+            out.push('/');
+        }
+        Ok(out)
+    }
+
+    fn model_decode(segment: &str) -> Result<String, PathError> {
+        let mut out = String::new();
+        let mut chars = segment.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\0' => return Err(PathError::Nul),
+                '\\' => return Err(PathError::Backslash),
+                '%' => {
+                    let hex: String = chars.clone().take(2).collect();
+                    let value = (hex.len() == 2 && hex.chars().all(|h| h.is_ascii_hexdigit()))
+                        .then(|| u8::from_str_radix(&hex, 16).ok())
+                        .flatten()
+                        .ok_or(PathError::BadPercentEncoding)?;
+                    chars.nth(1);
+                    match value {
+                        0 => return Err(PathError::Nul),
+                        b'/' => return Err(PathError::EncodedSlash),
+                        b'\\' => return Err(PathError::EncodedBackslash),
+                        v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => out.push(char::from(v)),
+                        v => out.push_str(&format!("%{v:02X}")),
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_model_agrees_with_the_tables() {
+        for (input, want) in [
+            ("/a/b/../c", Ok("/a/c")),
+            ("/a/%2e%2e/..", Err(PathError::ClimbsAboveRoot)),
+            ("/a/.", Ok("/a/")),
+            ("//", Ok("/")),
+            ("/%7e%3a", Ok("/~%3A")),
+            ("/..;/x", Err(PathError::DotSegmentWithParams)),
+        ] {
+            assert_eq!(model(input), want.map(str::to_owned), "{input:?}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Same answer as the obvious model, for every input (also the first error).
+        #[test]
+        fn agrees_with_the_model(s in any_path()) {
+            prop_assert_eq!(normalize_path(&s).map(Cow::into_owned), model(&s), "input {:?}", s);
+        }
+
+        /// Never emits a `..` segment, `//`, or an encoded dot, for any input.
+        #[test]
+        fn never_emits_dot_dot_or_double_slash(s in any_path()) {
+            if let Ok(out) = normalize_path(&s) {
+                prop_assert!(!out.contains("//"), "{:?} -> {:?}", s, out);
+                prop_assert!(!out.split('/').any(|seg| seg == ".." || seg == "."), "{:?} -> {:?}", s, out);
+                prop_assert!(!out.to_ascii_lowercase().contains("%2e"), "{:?} -> {:?}", s, out);
+            }
+        }
 
         #[test]
         fn never_panics(s in any_path(), raw in any::<String>()) {

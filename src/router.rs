@@ -391,6 +391,7 @@ mod tests {
             new: None,
             canary: None,
             fallback_max_body: None,
+            max_body: None,
             compare: Default::default(),
             shadow: Default::default(),
             location: Location::default(),

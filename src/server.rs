@@ -388,6 +388,10 @@ where
                 .max_header_size(settings.max_header_bytes)
                 .max_buf_size(settings.max_header_bytes)
                 .keep_alive(true);
+            // Request heads are seen before hyper parses them (request smuggling, see
+            // `guard`); HTTP/2 frames its messages itself and needs no such check.
+            let io =
+                crate::proxy::guard::FramingCheck::new(io, settings.max_header_bytes, settings.header_read_timeout);
             serve_gracefully!(
                 builder
                     .serve_connection(TokioIo::new(io), hyper_service)

@@ -138,8 +138,17 @@ impl ParityLedger {
         }
     }
 
-    /// Keeps a mismatch for `/admin/parity`.
-    pub fn record_mismatch(&self, route: &str, method: &str, path: &str, status: [u16; 2], comparison: &Comparison) {
+    /// Keeps a mismatch for `/admin/parity`, the values of secret headers (see
+    /// [`crate::parity::redact_headers`], plus `secret`) redacted.
+    pub fn record_mismatch(
+        &self,
+        route: &str,
+        method: &str,
+        path: &str,
+        status: [u16; 2],
+        comparison: &Comparison,
+        secret: &[http::HeaderName],
+    ) {
         let Ok(mut kept) = self.mismatches.lock() else { return };
         if kept.len() == KEPT_MISMATCHES {
             kept.pop_back();
@@ -153,7 +162,8 @@ impl ParityLedger {
             diffs: comparison
                 .diffs
                 .iter()
-                .map(|d| (d.pointer.clone(), d.legacy.clone(), d.new.clone()))
+                .map(|d| crate::parity::redact_diff(d.clone(), secret))
+                .map(|d| (d.pointer, d.legacy, d.new))
                 .collect(),
         });
     }

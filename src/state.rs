@@ -19,6 +19,7 @@ use prometheus::{Histogram, IntCounter};
 use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, Stage, UpstreamConfig};
+use crate::health::UpstreamHealth;
 use crate::metrics::Metrics;
 use crate::proxy::pool::ConnectionPool;
 use crate::router::RouteTable;
@@ -85,9 +86,22 @@ pub struct Upstream {
     tls_fingerprint: Option<[u8; 32]>,
     /// Duration histogram for requests that matched no route and came here.
     pub default_duration: Histogram,
+    /// Health checks, outlier detection and retry budget; kept across reloads.
+    pub health: Arc<UpstreamHealth>,
+    /// The pool the active health checks use (apart from the traffic's).
+    check_pool: Arc<ConnectionPool>,
 }
 
 impl Upstream {
+    /// Closes expired idle connections in every worker's pool (and the health checks').
+    pub fn reap_idle(&self) -> usize {
+        self.pools
+            .iter()
+            .chain(std::iter::once(&self.check_pool))
+            .map(|p| p.reap())
+            .sum()
+    }
+
     /// The connection pool of the calling worker thread.
     #[inline]
     pub fn pool(&self) -> &Arc<ConnectionPool> {
@@ -205,6 +219,17 @@ impl Snapshot {
                 })
                 .filter(|u| u.pools.len() == workers.max(1) + 1)
                 .map(|u| u.pools.clone());
+            let (health, check_pool) = previous
+                .and_then(|p| p.upstreams.iter().find(|u| *u.name == **name && u.health.fits(config)))
+                .map(|u| {
+                    let check_pool = if u.tls_fingerprint == tls_fingerprint {
+                        u.check_pool.clone()
+                    } else {
+                        new_pool(config, tls.clone())
+                    };
+                    (u.health.clone(), check_pool)
+                })
+                .unwrap_or_else(|| (UpstreamHealth::new(config, metrics), new_pool(config, tls.clone())));
             // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
             let pools = reused.unwrap_or_else(|| (0..=workers.max(1)).map(|_| new_pool(config, tls.clone())).collect());
             let scheme = config
@@ -225,6 +250,8 @@ impl Snapshot {
                 pools,
                 tls_fingerprint,
                 default_duration: metrics.request_duration.with_label_values(&["default", name]),
+                health,
+                check_pool,
             });
         }
         let find = |name: &str| {
@@ -308,6 +335,50 @@ impl Snapshot {
     pub fn config(&self) -> &Config {
         &self.table.config
     }
+
+    /// Starts the active health checks of upstreams that have them (once per upstream).
+    pub fn start_health_checks(&self, runtime: &tokio::runtime::Handle) {
+        for upstream in &self.upstreams {
+            upstream.health.start_checker(runtime, upstream.check_pool.clone());
+        }
+    }
+
+    /// Whether the default upstream's health check (if any) currently fails.
+    pub fn default_upstream_unhealthy(&self) -> bool {
+        self.upstreams
+            .get(self.default_upstream)
+            .is_some_and(|u| u.health.verdict() == crate::health::Verdict::Unhealthy)
+    }
+
+    /// Publishes the per-route and per-upstream gauges of this table.
+    fn publish_gauges(&self, metrics: &Metrics) {
+        metrics.route_info.reset();
+        for route in &self.table.config.routes {
+            metrics
+                .route_info
+                .with_label_values(&[
+                    route.name.as_str(),
+                    route.stage.as_str(),
+                    route.legacy.as_str(),
+                    route.new.as_deref().unwrap_or(""),
+                ])
+                .set(1);
+        }
+        // Upstreams that left the table leave the health gauges too.
+        for gauge in [&metrics.upstream_ejected, &metrics.upstream_healthy] {
+            for family in prometheus::core::Collector::collect(gauge) {
+                for metric in family.get_metric() {
+                    let Some(label) = metric.get_label().iter().find(|l| l.name() == "upstream") else {
+                        continue;
+                    };
+                    let name = label.value();
+                    if !self.upstreams.iter().any(|u| &*u.name == name) {
+                        let _ = gauge.remove_label_values(&[name]);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn new_pool(config: &UpstreamConfig, tls: Option<Arc<crate::tls::ClientTls>>) -> Arc<ConnectionPool> {
@@ -360,6 +431,8 @@ pub struct State {
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
     /// run on the calling runtime).
     pub mirrors: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// The runtime that runs active health checks (set by `run`).
+    checks: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl State {
@@ -367,6 +440,7 @@ impl State {
     pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics, workers: usize) -> Self {
         let version = snapshot.config().version.clone();
         metrics.set_config_version(&version);
+        snapshot.publish_gauges(&metrics);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             config_path,
@@ -380,6 +454,7 @@ impl State {
             workers,
             ledger: crate::shadow::ParityLedger::default(),
             mirrors: std::sync::OnceLock::new(),
+            checks: std::sync::OnceLock::new(),
         }
     }
 
@@ -393,6 +468,10 @@ impl State {
     pub fn install(&self, snapshot: Snapshot) {
         let version = snapshot.config().version.clone();
         self.metrics.set_config_version(&version);
+        snapshot.publish_gauges(&self.metrics);
+        if let Some(runtime) = self.checks.get() {
+            snapshot.start_health_checks(runtime);
+        }
         self.snapshot.store(Arc::new(snapshot));
         self.status.send_modify(|status| {
             status.attempts += 1;
@@ -419,9 +498,21 @@ impl State {
         self.status.subscribe()
     }
 
-    /// Whether the proxy should receive traffic.
+    /// Starts active health checks on `runtime`, now and after every reload.
+    pub fn start_health_checks(&self, runtime: tokio::runtime::Handle) {
+        let runtime = self.checks.get_or_init(|| runtime);
+        self.snapshot().start_health_checks(runtime);
+    }
+
+    /// Whether the proxy should receive traffic: a table is in force, it is not draining,
+    /// and (unless `ready_requires_healthy_default = false`) the default upstream does not
+    /// fail its health check.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        if !self.ready.load(Ordering::Acquire) {
+            return false;
+        }
+        let snapshot = self.snapshot();
+        !(snapshot.config().proxy.ready_requires_healthy_default && snapshot.default_upstream_unhealthy())
     }
 
     /// Marks the proxy as not ready (draining).

@@ -24,6 +24,26 @@ use serde::{Deserialize, Serialize};
 /// How long one admin request may take, connect included.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The admin bearer token this process sends, if any (see [`use_admin_token`]).
+static ADMIN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sends `Authorization: Bearer <token>` with every admin request of this process (`strangler
+/// status` and `flip` against proxies that set `admin_token_file`). The first call wins.
+pub fn use_admin_token(token: String) {
+    let _ = ADMIN_TOKEN.set(token);
+}
+
+/// Reads a token file the way the proxy does: surrounding whitespace trimmed, empty refused.
+pub fn read_admin_token(file: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the admin token file {}: {e}", file.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("the admin token file {} is empty", file.display()));
+    }
+    Ok(token.to_owned())
+}
+
 /// A blocking `GET` of `url` (plain `http://` only): the status code and the body.
 ///
 /// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on
@@ -35,7 +55,11 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
         .proxy(None)
         .build()
         .into();
-    let mut response = agent.get(url).call().map_err(|e| format!("GET {url}: {e}"))?;
+    let mut request = agent.get(url);
+    if let Some(token) = ADMIN_TOKEN.get() {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()

@@ -137,9 +137,109 @@ pub struct ProxySettings {
     pub drain_timeout: Duration,
     /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
     pub workers: Option<usize>,
+    /// `/readyz` fails while the default upstream's health check says it is unhealthy.
+    pub ready_requires_healthy_default: bool,
+    /// `admin_token_file`: the file the admin API's bearer token is read from. With it,
+    /// every admin request except the health checks needs `Authorization: Bearer <token>`;
+    /// without it the admin API must listen on a loopback address.
+    pub admin_token_file: Option<TokenFile>,
+    /// The token itself, once [`Config::read_admin_token`] has read the file (the serving
+    /// proxy does, at start and on every reload; `check` and `explain` never read it).
+    pub admin_token: Option<AdminToken>,
     /// `[proxy.tls]`: the public listener speaks TLS. Turning it on or off needs a restart;
     /// certificate paths and SNI entries follow reloads.
     pub tls: Option<TlsSettings>,
+}
+
+/// Where `admin_token_file` points, and where that setting is written (for the errors
+/// found when the file is read, after validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFile {
+    /// The file (relative paths are relative to the config file's directory).
+    pub path: PathBuf,
+    /// Where the setting's value starts in the config file.
+    pub location: Location,
+}
+
+/// The admin API's bearer token. Only its SHA-256 digest is kept, so the token is not
+/// held in memory after loading and never printed (`Debug` shows `[redacted]`); a
+/// presented token is hashed the same way and the two digests are compared in constant
+/// time, so neither the token's content nor its length leaks through timing.
+#[derive(Clone)]
+pub struct AdminToken([u8; 32]);
+
+impl AdminToken {
+    /// The token whose text is `token`.
+    pub fn new(token: &[u8]) -> Self {
+        Self(digest(token))
+    }
+
+    /// Whether `presented` is this token; constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        digest(presented).ct_eq(&self.0).into()
+    }
+}
+
+impl PartialEq for AdminToken {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for AdminToken {}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken([redacted])")
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+impl Config {
+    /// Reads `admin_token_file` into [`ProxySettings::admin_token`] (blocking IO). An
+    /// unreadable or empty file, or one holding characters a client could not send in an
+    /// `Authorization` header, is an error at the setting's file:line:col. Errors never
+    /// quote the file's content.
+    pub fn read_admin_token(&mut self) -> Result<(), ConfigErrors> {
+        let Some(file) = &self.proxy.admin_token_file else {
+            self.proxy.admin_token = None;
+            return Ok(());
+        };
+        let problem = match std::fs::read(&file.path) {
+            Err(e) => Err(format!("cannot read `admin_token_file` {}: {e}", file.path.display())),
+            Ok(bytes) => {
+                let token = bytes.trim_ascii();
+                if token.is_empty() {
+                    Err(format!("`admin_token_file` {} is empty", file.path.display()))
+                } else if !token.iter().all(u8::is_ascii_graphic) {
+                    Err(format!(
+                        "`admin_token_file` {}: the token must be printable ASCII without spaces, \
+                         as it is sent in an `Authorization: Bearer` header",
+                        file.path.display()
+                    ))
+                } else {
+                    Ok(AdminToken::new(token))
+                }
+            }
+        };
+        match problem {
+            Ok(token) => {
+                self.proxy.admin_token = Some(token);
+                Ok(())
+            }
+            Err(message) => Err(ConfigErrors(vec![ConfigError {
+                file: self.source.clone(),
+                location: file.location.clone(),
+                message,
+            }])),
+        }
+    }
 }
 
 /// A file named in routes.toml: its path (a relative path is resolved against the config
@@ -217,6 +317,56 @@ pub struct UpstreamConfig {
     pub http2: bool,
     /// TLS settings; `Some` exactly when the URL is `https://`.
     pub tls: Option<UpstreamTls>,
+    /// Active health checks, when `[upstreams.NAME.health]` is set.
+    pub health: Option<HealthCheckConfig>,
+    /// Passive outlier detection (on when `[upstreams.NAME.outlier]` is present).
+    pub outlier: OutlierConfig,
+    /// Retries allowed on top of the requests, in thousandths (`retry_budget = 0.2` → 200).
+    pub retry_budget_permille: u32,
+    /// Most connections open to this upstream at once, over all workers; `None`: no limit.
+    pub max_connections: Option<usize>,
+}
+
+/// `[upstreams.NAME.health]`: what an active health check asks and how its answers count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// Path (and query) of the `GET` request; a 2xx or 3xx answer is a pass.
+    pub path: http::uri::PathAndQuery,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time allowed for one check (connect and response head).
+    pub timeout: Duration,
+    /// Consecutive passes that make an unhealthy upstream healthy.
+    pub healthy_threshold: u32,
+    /// Consecutive failures that make a healthy upstream unhealthy.
+    pub unhealthy_threshold: u32,
+}
+
+/// `[upstreams.NAME.outlier]`: when real traffic ejects an upstream, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierConfig {
+    /// Off: the upstream is never ejected.
+    pub enabled: bool,
+    /// Consecutive failures (connect error, timeout, reset, 5xx) that eject the upstream.
+    pub consecutive_failures: u32,
+    /// The failures must all fall within this window, counted from the first of them.
+    pub interval: Duration,
+    /// The first ejection's length; each further ejection in a row doubles it.
+    pub base_ejection: Duration,
+    /// The longest ejection.
+    pub max_ejection: Duration,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            consecutive_failures: 5,
+            interval: Duration::from_secs(10),
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+        }
+    }
 }
 
 /// How a route's path is matched against the normalised request path.
@@ -364,6 +514,9 @@ pub struct RouteConfig {
     /// With `fallback = true`: the largest request body (bytes) buffered so that a request
     /// the new upstream fails can be replayed to legacy. `None`: no fallback.
     pub fallback_max_body: Option<usize>,
+    /// `max_body`: the largest request body (bytes) this route forwards; larger ones get
+    /// 413. `None`: no limit.
+    pub max_body: Option<u64>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
 }
@@ -423,10 +576,14 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
 
     // Upstreams, each deserialised on its own so that every error is reported.
     let mut raw_upstreams: Vec<(String, usize, raw::Upstream)> = Vec::new();
+    // Every upstream the file defines, also those with errors of their own: a reference to
+    // one is not an error too (that would be reported first, and be misleading).
+    let mut defined_upstreams: Vec<String> = Vec::new();
     match upstreams {
         Some(value) => match value.get_ref() {
             DeValue::Table(table) => {
                 for (name, body) in table.iter() {
+                    defined_upstreams.push(name.get_ref().to_string());
                     if let Some(upstream) = errors.deserialize::<raw::Upstream>(body) {
                         raw_upstreams.push((name.get_ref().to_string(), name.span().start, upstream));
                     }
@@ -454,7 +611,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    let upstream_names: Vec<&str> = raw_upstreams.iter().map(|(n, _, _)| n.as_str()).collect();
+    let upstream_names: Vec<&str> = defined_upstreams.iter().map(String::as_str).collect();
     let mut upstream_configs = BTreeMap::new();
     for (name, at, upstream) in &raw_upstreams {
         if let Some(config) = validate_upstream(&mut errors, file, name, *at, upstream) {
@@ -462,7 +619,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, file, &p, &upstream_names));
+    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names, file));
     let default_upstream = proxy.as_ref().map(|p| p.default_upstream.clone());
 
     let mut route_configs = Vec::new();
@@ -506,7 +663,7 @@ pub fn version_of(text: &str) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-fn validate_proxy(errors: &mut Errors<'_>, file: &str, raw: &raw::Proxy, upstreams: &[&str]) -> Option<ProxySettings> {
+fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str], file: &str) -> Option<ProxySettings> {
     let before = errors.len();
     let listen = parse_addr(errors, &raw.listen);
     let admin_listen = parse_addr(errors, &raw.admin_listen);
@@ -521,6 +678,29 @@ fn validate_proxy(errors: &mut Errors<'_>, file: &str, raw: &raw::Proxy, upstrea
                     .to_owned(),
             );
         }
+    }
+    let admin_token_file = match &raw.admin_token_file {
+        None => None,
+        Some(value) if value.get_ref().trim().is_empty() => {
+            errors.push(value.span().start, "`admin_token_file` is empty".to_owned());
+            None
+        }
+        Some(value) => Some(TokenFile {
+            path: relative_to(file, value.get_ref()),
+            location: errors.location(value.span().start),
+        }),
+    };
+    if let Some(admin) = admin_listen
+        && !admin.ip().is_loopback()
+        && raw.admin_token_file.is_none()
+    {
+        errors.push(
+            raw.admin_listen.span().start,
+            format!(
+                "`admin_listen` {admin} is not a loopback address: set `admin_token_file` so that admin \
+                 requests need a bearer token"
+            ),
+        );
     }
     if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
         errors.push(
@@ -571,6 +751,9 @@ fn validate_proxy(errors: &mut Errors<'_>, file: &str, raw: &raw::Proxy, upstrea
         client_header_timeout,
         max_header_bytes,
         drain_timeout,
+        ready_requires_healthy_default: raw.ready_requires_healthy_default.unwrap_or(true),
+        admin_token_file,
+        admin_token: None,
     })
 }
 
@@ -629,6 +812,38 @@ fn validate_upstream(
     let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
     let https = url.as_ref().is_some_and(|u| u.scheme_str() == Some("https"));
     let tls = validate_upstream_tls(errors, file, raw, https);
+    let health = raw.health.as_ref().and_then(|h| validate_health(errors, h.get_ref()));
+    // Off unless the table is there: an upstream is usually one address, and ejecting the
+    // only one turns a burst of errors into an outage (nginx never ejects a lone server).
+    let outlier = match &raw.outlier {
+        Some(o) => validate_outlier(errors, o.get_ref()),
+        None => OutlierConfig {
+            enabled: false,
+            ..OutlierConfig::default()
+        },
+    };
+    let retry_budget_permille = match &raw.retry_budget {
+        None => 200,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => (v.get_ref() * 1000.0).round() as u32,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`retry_budget` must be between 0.0 and 1.0, got {}", v.get_ref()),
+            );
+            0
+        }
+    };
+    let max_connections = match &raw.max_connections {
+        None => None,
+        Some(v) if (1..=1_000_000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`max_connections` must be between 1 and 1000000, got {}", v.get_ref()),
+            );
+            None
+        }
+    };
     if errors.len() != before {
         return None;
     }
@@ -640,7 +855,111 @@ fn validate_upstream(
         pool_idle_timeout,
         http2: raw.http2.as_ref().is_some_and(|v| *v.get_ref()),
         tls,
+        health,
+        outlier,
+        retry_budget_permille,
+        max_connections,
     })
+}
+
+/// A count setting of `section` within `range`, or `default` when absent.
+fn count_in(
+    errors: &mut Errors<'_>,
+    value: Option<&toml::Spanned<i64>>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: u32,
+) -> u32 {
+    match value {
+        None => default,
+        Some(v) if range.contains(v.get_ref()) => *v.get_ref() as u32,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!(
+                    "`{name}` must be between {} and {}, got {}",
+                    range.start(),
+                    range.end(),
+                    v.get_ref()
+                ),
+            );
+            default
+        }
+    }
+}
+
+fn validate_health(errors: &mut Errors<'_>, raw: &raw::Health) -> Option<HealthCheckConfig> {
+    let before = errors.len();
+    let text = raw.path.get_ref();
+    let path = match http::uri::PathAndQuery::try_from(text.as_str()) {
+        Ok(path) if text.starts_with('/') => Some(path),
+        _ => {
+            errors.push(
+                raw.path.span().start,
+                format!("bad `health.path` `{text}`: expected an absolute path like `/healthz`"),
+            );
+            None
+        }
+    };
+    let interval = duration_or(errors, raw.interval.as_ref(), Duration::from_secs(5));
+    let timeout = duration_or(errors, raw.timeout.as_ref(), Duration::from_secs(1));
+    let healthy_threshold = count_in(
+        errors,
+        raw.healthy_threshold.as_ref(),
+        "health.healthy_threshold",
+        1..=100,
+        2,
+    );
+    let unhealthy_threshold = count_in(
+        errors,
+        raw.unhealthy_threshold.as_ref(),
+        "health.unhealthy_threshold",
+        1..=100,
+        3,
+    );
+    if errors.len() != before {
+        return None;
+    }
+    Some(HealthCheckConfig {
+        path: path?,
+        interval,
+        timeout,
+        healthy_threshold,
+        unhealthy_threshold,
+    })
+}
+
+fn validate_outlier(errors: &mut Errors<'_>, raw: &raw::Outlier) -> OutlierConfig {
+    let defaults = OutlierConfig::default();
+    let consecutive_failures = count_in(
+        errors,
+        raw.consecutive_failures.as_ref(),
+        "outlier.consecutive_failures",
+        1..=10_000,
+        defaults.consecutive_failures,
+    );
+    let interval = duration_or(errors, raw.interval.as_ref(), defaults.interval);
+    let base_ejection = duration_or(errors, raw.base_ejection.as_ref(), defaults.base_ejection);
+    let max_ejection = match &raw.max_ejection {
+        Some(v) => {
+            let max = duration_or(errors, Some(v), defaults.max_ejection);
+            if max < base_ejection {
+                errors.push(
+                    v.span().start,
+                    "`outlier.max_ejection` must not be shorter than `outlier.base_ejection`".to_owned(),
+                );
+            }
+            max
+        }
+        None => defaults.max_ejection.max(base_ejection),
+    };
+    OutlierConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        consecutive_failures,
+        interval,
+        base_ejection,
+        max_ejection,
+    }
 }
 
 fn validate_route(
@@ -828,6 +1147,17 @@ fn validate_route(
         }
         _ => None,
     };
+    let max_body = match &raw.max_body {
+        None => None,
+        Some(v) if *v.get_ref() >= 0 => Some(*v.get_ref() as u64),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`max_body` must be a number of bytes, 0 or more, got {}", v.get_ref()),
+            );
+            None
+        }
+    };
     let compare = match &raw.compare {
         None => Some(Arc::new(CompareRules::default())),
         Some(spec) => match CompareRules::from_spec(spec.get_ref()) {
@@ -866,6 +1196,7 @@ fn validate_route(
         compare: compare?,
         shadow: shadow?,
         fallback_max_body,
+        max_body,
         location: errors.location(at),
     })
 }
@@ -990,18 +1321,9 @@ fn file_ref(errors: &mut Errors<'_>, file: &str, value: &toml::Spanned<String>, 
         return None;
     }
     Some(FileRef {
-        path: relative_to_config(file, value.get_ref()),
+        path: relative_to(file, value.get_ref()),
         written_at: format!("{file}:{}:{}", at.line, at.column),
     })
-}
-
-/// `written` as a path: relative paths are relative to the config file's directory.
-fn relative_to_config(file: &str, written: &str) -> PathBuf {
-    let written = PathBuf::from(written);
-    match Path::new(file).parent() {
-        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
-        _ => written,
-    }
 }
 
 /// A route path (prefix or exact) must be absolute and already normalised, so that what
@@ -1150,13 +1472,22 @@ fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: &str) -> Op
     if raw.path.get_ref().is_empty() {
         errors.push(raw.path.span().start, "`record.path` is empty".to_owned());
     }
-    let path = relative_to_config(file, raw.path.get_ref());
+    let path = relative_to(file, raw.path.get_ref());
     (errors.len() == before).then_some(RecordConfig {
         path,
         sample,
         max_bytes,
         redact,
     })
+}
+
+/// A path written in the config file: relative paths are relative to the file's directory.
+fn relative_to(config_file: &str, written: &str) -> PathBuf {
+    let written = PathBuf::from(written);
+    match Path::new(config_file).parent() {
+        Some(dir) if written.is_relative() && !dir.as_os_str().is_empty() => dir.join(written),
+        _ => written,
+    }
 }
 
 /// `cookie:NAME`, `header:NAME` or `client_ip`.

@@ -15,6 +15,8 @@ pub(super) struct Proxy {
     pub max_header_bytes: Option<Spanned<i64>>,
     pub drain_timeout: Option<Spanned<String>>,
     pub workers: Option<Spanned<i64>>,
+    pub ready_requires_healthy_default: Option<bool>,
+    pub admin_token_file: Option<Spanned<String>>,
     pub tls: Option<Spanned<ProxyTls>>,
 }
 
@@ -48,6 +50,32 @@ pub(super) struct Upstream {
     pub ca_file: Option<Spanned<String>>,
     pub client_cert: Option<Spanned<String>>,
     pub client_key: Option<Spanned<String>>,
+    pub health: Option<Spanned<Health>>,
+    pub outlier: Option<Spanned<Outlier>>,
+    pub retry_budget: Option<Spanned<f64>>,
+    pub max_connections: Option<Spanned<i64>>,
+}
+
+/// `[upstreams.NAME.health]`: active health checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Health {
+    pub path: Spanned<String>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub healthy_threshold: Option<Spanned<i64>>,
+    pub unhealthy_threshold: Option<Spanned<i64>>,
+}
+
+/// `[upstreams.NAME.outlier]`: passive outlier detection (circuit breaker).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Outlier {
+    pub enabled: Option<bool>,
+    pub consecutive_failures: Option<Spanned<i64>>,
+    pub interval: Option<Spanned<String>>,
+    pub base_ejection: Option<Spanned<String>>,
+    pub max_ejection: Option<Spanned<String>>,
 }
 
 /// `[[routes]]`
@@ -66,6 +94,7 @@ pub(super) struct Route {
     pub fallback_max_body: Option<Spanned<i64>>,
     pub compare: Option<Spanned<crate::parity::CompareSpec>>,
     pub shadow: Option<Spanned<Shadow>>,
+    pub max_body: Option<Spanned<i64>>,
 }
 
 /// `shadow = { sample = 0.1, max_inflight = 64, max_body = 65536, timeout = "2s", unsafe_methods = false, noise_sample = 0.05 }`

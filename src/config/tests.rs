@@ -302,6 +302,231 @@ fn compare_and_shadow_settings() {
     }
 }
 
+#[test]
+fn route_max_body() {
+    let text = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = 1048576");
+    let c = parse_str("routes.toml", &text).unwrap();
+    assert_eq!(c.routes[2].max_body, Some(1_048_576));
+    assert_eq!(c.routes[0].max_body, None, "no limit unless set");
+    let zero = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = 0");
+    assert_eq!(parse_str("routes.toml", &zero).unwrap().routes[2].max_body, Some(0));
+
+    let text = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = -1");
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("`max_body` must be a number of bytes"), "{errors:?}");
+    let line = text.lines().position(|l| l.starts_with("max_body")).unwrap() + 1;
+    assert!(errors[0].starts_with(&format!("routes.toml:{line}:12: ")), "{errors:?}");
+    let errors = errors_of(&GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = \"1MB\""));
+    assert!(errors[0].contains("invalid type"), "{errors:?}");
+}
+
+/// GOOD with `admin_token_file = "<token>"` (and the admin listener on `admin`).
+fn with_token_file(token: &str, admin: &str) -> String {
+    GOOD.replace(
+        "admin_listen = \"127.0.0.1:9100\"",
+        &format!("admin_listen = \"{admin}\"\nadmin_token_file = \"{token}\""),
+    )
+}
+
+#[test]
+fn admin_token_file_is_relative_to_the_config_file() {
+    let text = with_token_file("secrets/admin-token", "127.0.0.1:9100");
+    let c = parse_str("/etc/strangler/routes.toml", &text).unwrap();
+    let file = c.proxy.admin_token_file.unwrap();
+    assert_eq!(file.path, PathBuf::from("/etc/strangler/secrets/admin-token"));
+    assert_eq!(file.location, Location { line: 5, column: 20 });
+    assert_eq!(c.proxy.admin_token, None, "parsing never reads the token file");
+    let absolute = parse_str(
+        "/etc/strangler/routes.toml",
+        &with_token_file("/run/token", "127.0.0.1:9100"),
+    )
+    .unwrap();
+    assert_eq!(
+        absolute.proxy.admin_token_file.unwrap().path,
+        PathBuf::from("/run/token")
+    );
+    let errors = errors_of(&with_token_file("  ", "127.0.0.1:9100"));
+    assert_eq!(errors, ["routes.toml:5:20: `admin_token_file` is empty"]);
+}
+
+#[test]
+fn admin_beyond_loopback_needs_a_token_file() {
+    for admin in ["0.0.0.0:9100", "10.1.2.3:9100", "[::]:9100"] {
+        let text = GOOD.replace("127.0.0.1:9100", admin);
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("routes.toml:4:16: `admin_listen`"), "{errors:?}");
+        assert!(
+            errors[0].contains(admin) && errors[0].contains("admin_token_file"),
+            "{errors:?}"
+        );
+        assert!(
+            parse_str("routes.toml", &with_token_file("t", admin)).is_ok(),
+            "{admin}"
+        );
+    }
+    assert!(parse_str("routes.toml", &GOOD.replace("127.0.0.1:9100", "[::1]:9100")).is_ok());
+}
+
+#[test]
+fn admin_token_is_read_checked_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("routes.toml");
+    let config_name = config_file.to_str().unwrap();
+    let token_path = dir.path().join("token");
+    let load = |content: Option<&[u8]>| {
+        match content {
+            Some(bytes) => std::fs::write(&token_path, bytes).unwrap(),
+            None => drop(std::fs::remove_file(&token_path)),
+        }
+        let mut config = parse_str(config_name, &with_token_file("token", "127.0.0.1:9100")).unwrap();
+        config.read_admin_token().map(|()| config)
+    };
+
+    let config = load(Some(b"s3cret-T0ken\n")).unwrap();
+    let token = config.proxy.admin_token.as_ref().unwrap();
+    assert!(token.matches(b"s3cret-T0ken"));
+    assert!(!token.matches(b"s3cret-T0ke"));
+    assert!(!token.matches(b"s3cret-T0ken\n"));
+    assert!(!token.matches(b""));
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("AdminToken([redacted])"), "{shown}");
+
+    for (content, what) in [
+        (None, "cannot read `admin_token_file`"),
+        (Some(&b""[..]), "is empty"),
+        (Some(&b" \n\t\n"[..]), "is empty"),
+        (Some(&b"two words"[..]), "printable ASCII without spaces"),
+        (Some(&b"caf\xc3\xa9"[..]), "printable ASCII without spaces"),
+    ] {
+        let errors = load(content).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = errors[0].to_string();
+        assert!(
+            error.starts_with(&format!("{config_name}:5:20: ")),
+            "{content:?}: {error}"
+        );
+        assert!(error.contains(what), "{content:?}: {error}");
+        assert!(
+            !error.contains("words") && !error.contains("caf"),
+            "the token leaked: {error}"
+        );
+    }
+
+    // Without the setting there is nothing to read.
+    let mut config = parse_str("routes.toml", GOOD).unwrap();
+    config.read_admin_token().unwrap();
+    assert_eq!(config.proxy.admin_token, None);
+}
+
+mod properties {
+    //! The loader takes any bytes an editor can save: it must answer with errors that point
+    //! into the file, never panic.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text close to a valid table: GOOD with a few characters replaced, inserted or
+    /// removed, so that validation (not only the TOML parser) is exercised.
+    fn mutated_good() -> impl Strategy<Value = String> {
+        let edit = (
+            any::<prop::sample::Index>(),
+            0u8..3,
+            prop::sample::select(vec![
+                "\"",
+                "[",
+                "]",
+                "=",
+                "\n",
+                "{",
+                "}",
+                ",",
+                "-1",
+                "0",
+                "x",
+                "/",
+                "..",
+                "%",
+                "\u{0}",
+                "é",
+                "[[routes]]\n",
+                "stage = \"canary\"\n",
+                "max_body = -5\n",
+                "admin_token_file = \"\"\n",
+                "[proxy]\n",
+            ]),
+        );
+        prop::collection::vec(edit, 1..6).prop_map(|edits| {
+            let mut text = GOOD.to_owned();
+            for (at, kind, piece) in edits {
+                let boundaries: Vec<usize> = (0..=text.len()).filter(|i| text.is_char_boundary(*i)).collect();
+                let i = boundaries[at.index(boundaries.len())];
+                match kind {
+                    0 => text.insert_str(i, piece),
+                    1 => {
+                        let end = boundaries.iter().copied().find(|&j| j > i).unwrap_or(i);
+                        text.replace_range(i..end, "");
+                    }
+                    _ => {
+                        let end = boundaries.iter().copied().find(|&j| j > i).unwrap_or(i);
+                        text.replace_range(i..end, piece);
+                    }
+                }
+            }
+            text
+        })
+    }
+
+    fn check_never_panics(text: &str) -> Result<(), TestCaseError> {
+        let lines = text.split('\n').count();
+        if let Err(errors) = parse_str("f.toml", text) {
+            prop_assert!(!errors.0.is_empty());
+            for error in &errors.0 {
+                prop_assert!(
+                    error.location.line >= 1 && error.location.line <= lines,
+                    "{error} outside {lines} lines"
+                );
+                prop_assert!(error.location.column >= 1, "{error}");
+                prop_assert!(!error.message.is_empty() && !error.message.contains('\n'), "{error}");
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            check_never_panics(&String::from_utf8_lossy(&bytes))?;
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            check_never_panics(&text)?;
+        }
+
+        #[test]
+        fn near_valid_tables_never_panic(text in mutated_good()) {
+            check_never_panics(&text)?;
+        }
+    }
+}
+
+#[test]
+fn a_broken_upstream_is_still_defined_for_references() {
+    // Only the upstream's own error: no "unknown upstream `legacy`" for the references to it.
+    let text = GOOD.replace(
+        "url = \"http://127.0.0.1:8001\"",
+        "url = \"http://127.0.0.1:8001\"\ntimeout = \"5s\"",
+    );
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("unknown field `timeout`"), "{errors:?}");
+}
+
 const TLS: &str = r#"
 [proxy]
 listen = "127.0.0.1:8443"

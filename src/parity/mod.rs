@@ -34,7 +34,7 @@ mod tests;
 use std::fmt;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use compare::{MAX_DIFFS, MAX_NOISY, MAX_VALUE_CHARS, compare};
 pub use rules::{CompareRuleError, CompareRules, CompareSpec, NormalizeSpec, UnorderedArrays};
@@ -163,4 +163,27 @@ pub fn redact_headers(headers: &HeaderMap, extra: &[HeaderName]) -> Vec<(String,
             (name.as_str().to_owned(), shown)
         })
         .collect()
+}
+
+/// A difference with the values of a secret header (see [`redact_headers`]; `secret` adds
+/// names) replaced by [`REDACTED`]: for reports, `/admin/parity` and logs.
+pub fn redact_diff(mut diff: Diff, secret: &[HeaderName]) -> Diff {
+    if let Some(name) = diff.pointer.strip_prefix("header:")
+        && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+        && is_secret(&name, secret)
+    {
+        for value in [&mut diff.legacy, &mut diff.new] {
+            if value != ABSENT {
+                *value = REDACTED.to_owned();
+            }
+        }
+    }
+    diff
+}
+
+/// Whether [`redact_headers`] hides the values of `name`: one place decides what is secret.
+fn is_secret(name: &HeaderName, extra: &[HeaderName]) -> bool {
+    let mut probe = HeaderMap::new();
+    probe.insert(name.clone(), HeaderValue::from_static("probe"));
+    redact_headers(&probe, extra).iter().any(|(_, shown)| shown == REDACTED)
 }

@@ -43,7 +43,7 @@ use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
 use super::report::{DEFAULT_ROUTE, Record, RouteRow, Run, Verdict};
-use super::{Captured, CompareRules, Diff, REDACTED, compare, redact_headers};
+use super::{Captured, CompareRules, compare, redact_diff, redact_headers};
 use crate::config::LoadError;
 use crate::path::normalize_path;
 use crate::state::Table;
@@ -507,28 +507,6 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// A difference with the values of a secret header replaced by [`REDACTED`].
-fn redact_diff(mut diff: Diff, secret: &[HeaderName]) -> Diff {
-    if let Some(name) = diff.pointer.strip_prefix("header:")
-        && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
-        && is_secret(&name, secret)
-    {
-        for value in [&mut diff.legacy, &mut diff.new] {
-            if value != super::ABSENT {
-                *value = REDACTED.to_owned();
-            }
-        }
-    }
-    diff
-}
-
-/// Whether [`redact_headers`] hides the values of `name`: one place decides what is secret.
-fn is_secret(name: &HeaderName, extra: &[HeaderName]) -> bool {
-    let mut probe = HeaderMap::new();
-    probe.insert(name.clone(), HeaderValue::from_static("probe"));
-    redact_headers(&probe, extra).iter().any(|(_, shown)| shown == REDACTED)
-}
-
 /// `--legacy` / `--new`: `http://host:port` (or `host:port`), no path.
 pub fn parse_side(flag: &str, url: &str) -> Result<Side, ParityError> {
     let trimmed = url.trim().trim_end_matches('/');
@@ -699,6 +677,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parity::{Diff, REDACTED};
 
     const TABLE: &str = r#"[proxy]
 listen = "127.0.0.1:8000"

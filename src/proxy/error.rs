@@ -11,6 +11,7 @@ use std::io;
 use http::StatusCode;
 
 use crate::path::PathError;
+use crate::proxy::guard::Violation;
 use crate::proxy::pool::SendError;
 
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
@@ -27,6 +28,9 @@ pub enum UpstreamErrorKind {
     Reset,
     /// Anything else (malformed response, …).
     Other,
+    /// Not tried: ejected by outlier detection or failing its health check (503). Not an
+    /// upstream error: counted in `strangler_rejected_requests_total{reason="upstream_unavailable"}`.
+    Unavailable(crate::health::Unavailable),
 }
 
 impl UpstreamErrorKind {
@@ -38,6 +42,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Tls => "tls",
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Other => "other",
+            UpstreamErrorKind::Unavailable(_) => "unavailable",
         }
     }
 
@@ -45,6 +50,7 @@ impl UpstreamErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamErrorKind::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -57,6 +63,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Tls => "failed the TLS handshake (certificate not trusted or not for its host?)",
             UpstreamErrorKind::Reset => "closed the connection before answering",
             UpstreamErrorKind::Other => "sent no valid answer",
+            UpstreamErrorKind::Unavailable(why) => why.describe(),
         }
     }
 }
@@ -104,13 +111,16 @@ pub enum Refusal {
     /// CONNECT: strangler only talks to its configured upstreams.
     #[error("CONNECT is not supported: strangler only forwards to its configured upstreams")]
     Connect,
+    /// A head whose framing or fields implementations read differently ([`crate::proxy::guard`]).
+    #[error("malformed request: {0}")]
+    Malformed(#[from] Violation),
 }
 
 impl Refusal {
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::BadPath(_) => StatusCode::BAD_REQUEST,
+            Refusal::BadPath(_) | Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
             Refusal::Connect => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -120,6 +130,7 @@ impl Refusal {
         match self {
             Refusal::BadPath(_) => "bad_path",
             Refusal::Connect => "connect_method",
+            Refusal::Malformed(_) => "malformed",
         }
     }
 }
@@ -134,7 +145,15 @@ mod tests {
         assert_eq!(UpstreamErrorKind::Connect.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(UpstreamErrorKind::Reset.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(UpstreamErrorKind::Tls.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            UpstreamErrorKind::Unavailable(crate::health::Unavailable::Ejected).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(Refusal::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            Refusal::Malformed(Violation::LengthAndChunked).status(),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(
             Refusal::BadPath(PathError::EncodedSlash).status(),
             StatusCode::BAD_REQUEST

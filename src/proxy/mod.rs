@@ -2,7 +2,8 @@
 //!
 //! The phases of a request, in order:
 //! 1. load the [`Snapshot`](crate::state::Snapshot) once; the request keeps it to the end;
-//! 2. refuse what must not be forwarded (CONNECT → 405, unsafe path → 400);
+//! 2. refuse what must not be forwarded (CONNECT → 405, ambiguous framing or head →
+//!    400 ([`guard`]), unsafe path → 400);
 //! 3. route on the normalised path (absolute-form targets are routed by their path only:
 //!    the host they name is never contacted);
 //! 4. rewrite headers (hop-by-hop out; `X-Forwarded-*`, `Via`, `x-request-id` in) and
@@ -12,6 +13,7 @@
 
 pub mod body;
 pub mod error;
+pub mod guard;
 pub mod headers;
 pub mod pool;
 
@@ -29,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::path::normalize_path;
 use crate::shadow::{Capture, ShadowResult};
 use crate::state::{ShadowRoute, Snapshot, State, Upstream};
-use body::{ACCESS_LOG, Finish, RequestBody, ResponseBody};
+use body::{ACCESS_LOG, BodyFault, Finish, RequestBody, ResponseBody};
 use error::{Refusal, UpstreamErrorKind, classify};
 use headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use http_body_util::BodyExt;
@@ -94,6 +96,13 @@ impl Proxy {
         if request.method() == Method::CONNECT {
             return self.refuse(Refusal::Connect, finish, log_on.then(|| request.uri().to_string()));
         }
+        if let Err(violation) = guard::check(&request) {
+            return self.refuse(
+                violation.into(),
+                finish,
+                log_on.then(|| request.uri().path().to_owned()),
+            );
+        }
         // The path and query the upstream gets. An already-normal path (the common case)
         // reuses the request's own, without copying or re-parsing it.
         let path_and_query = match normalize_path(request.uri().path()) {
@@ -127,6 +136,10 @@ impl Proxy {
         let path = path_and_query.path();
 
         let matched = snapshot.table.routes.lookup(request.method(), path);
+        let max_body = matched
+            .as_ref()
+            .and_then(|m| snapshot.config().routes.get(m.route))
+            .and_then(|route| route.max_body);
         let (route_name, upstream_id, duration, fallback, shadow) = match matched {
             Some(m) => {
                 let route = &snapshot.routes[m.route];
@@ -165,6 +178,18 @@ impl Proxy {
                 )
             }
         };
+        // A route with a fallback whose new upstream is out of service goes to legacy at
+        // once: nothing is buffered, and a body of any size can still be sent.
+        let (upstream_id, duration, fallback) = match fallback {
+            Some(fallback) if snapshot.upstreams[upstream_id].health.unavailable().is_some() => {
+                self.metrics
+                    .fallbacks
+                    .with_label_values(&[&route_name, "unavailable"])
+                    .inc();
+                (fallback.legacy, fallback.legacy_duration.clone(), None)
+            }
+            other => (upstream_id, duration, other),
+        };
         let upstream = &snapshot.upstreams[upstream_id];
         finish.route = route_name;
         finish.upstream = upstream.name.clone();
@@ -187,6 +212,11 @@ impl Proxy {
         let upgrade = headers::is_upgrade_request(request.headers());
         // Read before the hop-by-hop headers (Transfer-Encoding among them) are removed.
         let declared_length = replayable_length(request.headers());
+        if let (Some(limit), Some(length)) = (max_body, declared_length)
+            && length > limit
+        {
+            return self.body_failure(BodyFault::TooLarge { limit }, finish);
+        }
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
         let te_trailers = upstream.config.http2 && headers::accepts_trailers(request.headers());
@@ -273,10 +303,20 @@ impl Proxy {
         let (mut response, lease) = match replay {
             Ok(exchange) => exchange,
             Err(Err(body)) => {
-                let request = Request::from_parts(parts, RequestBody::Streaming(body));
+                let fault = Arc::new(std::sync::OnceLock::new());
+                let first_wait = snapshot.config().proxy.client_header_timeout;
+                let body = match RequestBody::streaming(body, max_body, first_wait, fault.clone()).await {
+                    Ok(body) => body,
+                    Err(fault) => return self.body_failure(fault, finish),
+                };
+                let request = Request::from_parts(parts, body);
                 match self.exchange(upstream, request, &request_id, &finish.route).await {
                     Ok(exchange) => exchange,
-                    Err(kind) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                    Err(kind) => match fault.get() {
+                        // The client's body failed, not the upstream: answer for that.
+                        Some(&fault) => return self.body_failure(fault, finish),
+                        None => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                    },
                 }
             }
             Err(Ok((fallback, bytes))) => {
@@ -286,9 +326,12 @@ impl Proxy {
                     .await;
                 let idempotent = is_idempotent(&head.method);
                 let reason = match &first {
+                    Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
                     // Nothing was sent: a refused connection or a failed TLS handshake.
                     Err(UpstreamErrorKind::Connect | UpstreamErrorKind::Tls) => Some("connect"),
                     Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
+                    Err(UpstreamErrorKind::Reset) if idempotent => Some("reset"),
+                    Err(UpstreamErrorKind::Other) if idempotent => Some("other"),
                     Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
                     _ => None,
                 };
@@ -430,10 +473,36 @@ impl Proxy {
         request_id: &HeaderValue,
         route: &str,
     ) -> Result<(Response<Incoming>, Lease), UpstreamErrorKind> {
+        let ticket = match upstream.health.admit() {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                self.metrics.rejected.with_label_values(&["upstream_unavailable"]).inc();
+                tracing::debug!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route,
+                    upstream = &*upstream.name,
+                    "{}",
+                    why.describe()
+                );
+                return Err(UpstreamErrorKind::Unavailable(why));
+            }
+        };
         let timeout = upstream.config.request_timeout;
-        match tokio::time::timeout(timeout, upstream.pool().send(request)).await {
-            Ok(Ok(exchange)) => Ok(exchange),
+        let health = &upstream.health;
+        let sent = upstream.pool().send_with_retry(request, || health.try_retry());
+        match tokio::time::timeout(timeout, sent).await {
+            Ok(Ok(exchange)) => {
+                health.record(ticket, !exchange.0.status().is_server_error());
+                Ok(exchange)
+            }
+            // The request body failed (too large, unreadable): the client's doing, not an
+            // upstream error; the caller answers for it (and the upstream's record is untouched).
+            Ok(Err(e)) if body::RequestBodyError::behind(&e).is_some() => {
+                drop(ticket);
+                Err(classify(&e))
+            }
             Ok(Err(e)) => {
+                health.record(ticket, false);
                 let kind = classify(&e);
                 self.metrics
                     .upstream_errors
@@ -450,6 +519,7 @@ impl Proxy {
                 Err(kind)
             }
             Err(_elapsed) => {
+                health.record(ticket, false);
                 let kind = UpstreamErrorKind::Timeout;
                 self.metrics
                     .upstream_errors
@@ -477,6 +547,35 @@ impl Proxy {
                 HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
             );
         }
+        if matches!(refusal, Refusal::Malformed(_)) {
+            // The framing of what follows on this connection cannot be trusted.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+
+    /// 413 for a body over the route's `max_body`, 400 for one that could not be read.
+    fn body_failure(&self, fault: BodyFault, finish: Finish) -> Response<ResponseBody> {
+        let (status, body) = match fault {
+            BodyFault::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "413 Payload Too Large: route `{}` accepts request bodies of at most {limit} bytes\n",
+                    finish.route
+                ),
+            ),
+            BodyFault::Unreadable => (
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: could not read the request body\n".to_owned(),
+            ),
+        };
+        let mut response = self.respond_text(status, body, finish);
+        // The rest of the body is not read: this connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         response
     }
 
@@ -604,9 +703,21 @@ impl Mirror {
                 legacy_answer.as_ref().map_or(0, |c| c.status),
                 new_answer.as_ref().map_or(0, |c| c.status),
             ];
-            self.state
-                .ledger
-                .record_mismatch(&self.route, self.head.method.as_str(), &self.path, status, &comparison);
+            // Headers `[record]` treats as secret are secret in `/admin/parity` too.
+            let secret = self
+                .snapshot
+                .config()
+                .record
+                .as_ref()
+                .map_or(&[][..], |r| &r.redact[..]);
+            self.state.ledger.record_mismatch(
+                &self.route,
+                self.head.method.as_str(),
+                &self.path,
+                status,
+                &comparison,
+                secret,
+            );
             tracing::info!(
                 request_id = self.request_id.to_str().unwrap_or("-"),
                 route = &*self.route,
@@ -626,8 +737,17 @@ async fn fetch(
     request: Request<RequestBody>,
     timeout: std::time::Duration,
 ) -> Option<crate::parity::Captured> {
+    let ticket = upstream.health.admit().ok()?;
     let exchange = async {
-        let (response, lease) = upstream.pool().send(request).await.ok()?;
+        let sent = upstream.pool().send(request).await;
+        let (response, lease) = match sent {
+            Ok(exchange) => exchange,
+            Err(_) => {
+                upstream.health.record(ticket, false);
+                return None;
+            }
+        };
+        upstream.health.record(ticket, !response.status().is_server_error());
         let (parts, body) = response.into_parts();
         let body = http_body_util::Limited::new(body, crate::shadow::CAPTURE_LIMIT)
             .collect()

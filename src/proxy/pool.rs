@@ -153,18 +153,36 @@ impl ConnectionPool {
     /// Sends `request` (origin-form URI) on a pooled connection, or a new one.
     pub async fn send(
         self: &Arc<Self>,
+        request: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        self.send_with_retry(request, || false).await
+    }
+
+    /// Like [`send`](Self::send); when a new connection is refused (nothing was sent, so any
+    /// method may be tried again) and `may_retry` grants it, connects once more after a
+    /// short pause. `may_retry` is where the caller's retry budget is spent.
+    pub async fn send_with_retry(
+        self: &Arc<Self>,
         mut request: Request<RequestBody>,
+        may_retry: impl Fn() -> bool,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         if let Some(slot) = &self.h2 {
-            let response = self.send_h2(slot, request).await?;
+            let response = self.send_h2(slot, request, may_retry).await?;
             return Ok((response, Lease { held: None }));
         }
         // Connections still finishing their last exchange: kept, not waited for.
         let mut busy = Vec::new();
+        let mut retried = false;
         let exchange = loop {
             let Some(mut idle) = self.pop() else {
                 let mut sender = match self.connect_h1().await {
                     Ok(sender) => sender,
+                    Err(SendError::Connect(e)) if !retried && e.kind() != io::ErrorKind::TimedOut && may_retry() => {
+                        retried = true;
+                        tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
+                        tokio::time::sleep(retry_pause()).await;
+                        continue;
+                    }
                     Err(e) => break Err(e),
                 };
                 let response = sender.send_request(request).await;
@@ -202,6 +220,27 @@ impl ConnectionPool {
                 held: Some((sender, self.clone())),
             },
         ))
+    }
+
+    /// Closes the connections that have been idle longer than `pool_idle_timeout` or that
+    /// the upstream closed. Called periodically, so that an upstream that gets no more
+    /// traffic does not keep connections open forever.
+    pub fn reap(&self) -> usize {
+        let mut closed = 0;
+        if let Some(slot) = &self.h2 {
+            let mut state = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if let H2Slot::Ready { sender, last_used } = &*state
+                && (sender.is_closed() || last_used.elapsed() >= self.idle_timeout)
+            {
+                // Streams still open keep their clones; the connection closes after them.
+                *state = H2Slot::Empty;
+                closed += 1;
+            }
+        }
+        let Ok(mut idle) = self.idle.lock() else { return closed };
+        let before = idle.len();
+        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < self.idle_timeout);
+        closed + before - idle.len()
     }
 
     fn pop(&self) -> Option<Idle> {
@@ -260,11 +299,23 @@ impl ConnectionPool {
         self: &Arc<Self>,
         slot: &Mutex<H2Slot>,
         mut request: Request<RequestBody>,
+        may_retry: impl Fn() -> bool,
     ) -> Result<Response<Incoming>, SendError> {
         self.to_h2_form(&mut request);
         let mut retried = false;
+        let mut reconnected = false;
         loop {
-            let mut sender = self.h2_sender(slot).await?;
+            let mut sender = match self.h2_sender(slot).await {
+                Ok(sender) => sender,
+                // A refused connect sent nothing: one more, as for HTTP/1.1, if the budget allows.
+                Err(e) if !reconnected && is_refused(&e) && may_retry() => {
+                    reconnected = true;
+                    tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
+                    tokio::time::sleep(retry_pause()).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(response),
                 Err(mut refused) => match refused.take_message() {
@@ -386,4 +437,21 @@ impl ConnectionPool {
         });
         Ok(sender)
     }
+}
+
+/// Whether a failed connect was refused (nothing sent; not a timeout).
+fn is_refused(error: &SendError) -> bool {
+    match error {
+        SendError::Connect(e) => e.kind() != io::ErrorKind::TimedOut,
+        SendError::Shared(inner) => is_refused(inner),
+        _ => false,
+    }
+}
+
+/// 10–30 ms, jittered so that retries of many requests do not arrive together.
+fn retry_pause() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_millis(10 + u64::from(nanos % 20))
 }

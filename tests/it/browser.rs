@@ -20,21 +20,21 @@ use tokio::process::{Child, Command};
 use crate::common::*;
 
 /// Set to `1` to fail, rather than skip, when the browser is missing.
-const REQUIRE_BROWSER: &str = "STRANGLER_REQUIRE_BROWSER";
-const INSTALL_HINT: &str = "apt-get install chromium chromium-driver";
+pub(crate) const REQUIRE_BROWSER: &str = "STRANGLER_REQUIRE_BROWSER";
+pub(crate) const INSTALL_HINT: &str = "apt-get install chromium chromium-driver";
 
 /// How long chromedriver may take to start and answer `/status`.
 const DRIVER_READY_WITHIN: Duration = Duration::from_secs(20);
 /// How long the whole browser session may take.
 const SESSION_WITHIN: Duration = Duration::from_secs(120);
 /// How long one page may take to show what the test waits for.
-const PAGE_WITHIN: Duration = Duration::from_secs(15);
+pub(crate) const PAGE_WITHIN: Duration = Duration::from_secs(15);
 
 /// Bruce's oldest seed thought, shown on his list page.
 const SEED_TEXT: &str = "Gamma ray test in a few minutes. What could possibly go wrong?";
 
 /// The first of `names` found on `PATH` (or in /usr/bin).
-fn find_program(names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin")])
@@ -47,13 +47,13 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
 
 /// Where screenshots go: the workspace's `target/screenshots`, even when builds go to a
 /// `CARGO_TARGET_DIR` elsewhere (CI keeps them as artifacts of the clone).
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots")
 }
 
 /// A running chromedriver in its own process group. Dropping it kills the group, so a
 /// browser it started does not outlive a failed test.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
     log: PathBuf,
@@ -63,7 +63,7 @@ impl ChromeDriver {
     /// Starts chromedriver on a free loopback port (chromedriver has no `--port=0`: a port
     /// is found by binding `127.0.0.1:0`, and the start retried once if another process
     /// took it meanwhile) and waits until `/status` says it is ready.
-    async fn start(program: &Path, dir: &Path) -> ChromeDriver {
+    pub(crate) async fn start(program: &Path, dir: &Path) -> ChromeDriver {
         let log = dir.join("chromedriver.log");
         for attempt in 1..=2 {
             let port = {
@@ -147,7 +147,7 @@ impl ChromeDriver {
         );
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.kill_group();
         let _ = self.child.kill().await;
     }
@@ -170,7 +170,7 @@ impl Drop for ChromeDriver {
 }
 
 /// Opens a WebDriver session on headless Chromium with a profile in `profile`.
-async fn open_browser(driver: &ChromeDriver, chromium: &Path, profile: &Path) -> Client {
+pub(crate) async fn open_browser(driver: &ChromeDriver, chromium: &Path, profile: &Path) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("browserName".into(), json!("chrome"));
     capabilities.insert(
@@ -223,7 +223,7 @@ async fn until_at(browser: &Client, path: &str) {
 }
 
 /// Saves a screenshot of the current page as `dir/name` and returns the path.
-async fn screenshot(browser: &Client, dir: &Path, name: &str) -> PathBuf {
+pub(crate) async fn screenshot(browser: &Client, dir: &Path, name: &str) -> PathBuf {
     let png = browser.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {} bytes", png.len());
     let path = dir.join(name);
@@ -233,16 +233,16 @@ async fn screenshot(browser: &Client, dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Finds the element `css` selects (failing the test if there is none).
-async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
     let found = browser.find(Locator::Css(css)).await;
     found.unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
 }
 
-async fn type_into(browser: &Client, css: &str, text: &str) {
+pub(crate) async fn type_into(browser: &Client, css: &str, text: &str) {
     element(browser, css).await.send_keys(text).await.unwrap();
 }
 
-async fn click(browser: &Client, css: &str) {
+pub(crate) async fn click(browser: &Client, css: &str) {
     element(browser, css).await.click().await.unwrap();
 }
 

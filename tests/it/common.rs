@@ -51,13 +51,21 @@ pub fn full(body: impl Into<Bytes>) -> BoxBody {
     Full::new(body.into()).map_err(|never| match never {}).boxed()
 }
 
+/// A listener on 127.0.0.1:0 with a deep accept queue, so that a burst of thousands of
+/// connects from the proxy is queued rather than dropped.
+pub fn deep_listener() -> TcpListener {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket.listen(4096).unwrap()
+}
+
 /// Starts an upstream whose responses come from `handler`.
 pub async fn upstream_with<H, F>(handler: H) -> Upstream
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<BoxBody>> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = deep_listener();
     let addr = listener.local_addr().unwrap();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let handler = Arc::new(handler);

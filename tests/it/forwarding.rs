@@ -9,10 +9,11 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
+use crate::binary::BinaryProxy;
 use crate::common::*;
 
 const THOUGHTS_ROUTE: &str =
@@ -361,73 +362,6 @@ async fn normalised_path_is_sent_upstream() {
 
 const BIG: u64 = 256 * 1024 * 1024;
 const FLAT_MEMORY_KIB: u64 = 64 * 1024;
-
-/// The `strangler` binary, serving a routes file from a temp dir. Killed on drop.
-struct BinaryProxy {
-    child: tokio::process::Child,
-    pid: u32,
-    addr: std::net::SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl BinaryProxy {
-    async fn start(routes: &str) -> BinaryProxy {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("routes.toml");
-        std::fs::write(&config, routes).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let pid = child.id().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        let read = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::io::BufReader::new(stdout).read_line(&mut line),
-        )
-        .await;
-        assert!(
-            matches!(read, Ok(Ok(n)) if n > 0),
-            "no ready line from strangler: {read:?}"
-        );
-        // strangler ready: proxy http://ADDR admin http://ADDR
-        let addr = line
-            .trim()
-            .strip_prefix("strangler ready: proxy http://")
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .parse()
-            .unwrap();
-        BinaryProxy {
-            child,
-            pid,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    /// Peak resident set size of the proxy process so far, in KiB.
-    fn vm_hwm_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmHWM in /proc/{}/status", self.pid))
-    }
-
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_a_256_mib_download_with_flat_memory() {

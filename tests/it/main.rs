@@ -4,20 +4,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
 mod admin;
+mod admin_auth;
 mod attacks;
+mod bad_configs;
+mod binary;
 mod browser;
 mod canary;
 mod cli;
 mod common;
+mod dashboard;
+mod deploy;
 mod fallback;
 mod flip;
 mod forwarding;
+mod hostile;
 mod http2;
 mod migration;
 mod mythoughts;
 mod parity_cli;
 mod record;
+mod reliability;
 mod reload;
+mod resilience;
+mod secrets;
 mod shadow;
 mod smoke;
 mod tls;

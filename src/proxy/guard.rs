@@ -1,0 +1,828 @@
+//! Request-shape checks: requests whose framing or head different HTTP implementations
+//! read differently are refused with 400 before anything reaches an upstream.
+//!
+//! Request smuggling works by sending a request that the proxy frames one way and the
+//! upstream another, so that part of one request becomes the start of the next. strangler
+//! re-frames every body it forwards (hyper's client writes its own `Content-Length` or
+//! chunked encoding, `Transfer-Encoding` is hop-by-hop and never forwarded), so an upstream
+//! never sees the client's framing; refusing ambiguous shapes outright also means no
+//! upstream, log or parity report ever has to make sense of one.
+//!
+//! Who refuses what (HTTP/1.1; `tests/it/hostile.rs` sends each shape over a raw socket):
+//! - hyper's parser (httparse underneath) answers 400 itself, before the proxy sees the
+//!   request, to: differing duplicate `Content-Length`s, a `Content-Length` that is not
+//!   digits, obs-fold (a header line starting with whitespace), a bare CR or a NUL in a
+//!   header, whitespace before a header's colon, `Transfer-Encoding` whose last coding is
+//!   not `chunked`, `Transfer-Encoding` in HTTP/1.0, methods that are not tokens, targets
+//!   with spaces or control characters; 431 to heads over `max_header_bytes` or with too
+//!   many headers. A CR or LF can therefore never be inside a header value that reaches
+//!   [`check`] (and `http::HeaderValue` cannot hold one).
+//! - [`check`] refuses, with 400, what hyper accepts but is ambiguous: `Content-Length`
+//!   together with `Transfer-Encoding`, `Transfer-Encoding` other than exactly one
+//!   `chunked` (hyper accepts `gzip, chunked` and repeated lines), more than one
+//!   `Content-Length` value, no `Host` (HTTP/1.1), several `Host`s or one that is not a
+//!   `host[:port]`, methods that are not upper-case (`get` would miss a `methods = ["GET"]`
+//!   route and still be read as GET by a lenient upstream), and absolute-form targets of
+//!   another scheme than http(s).
+//! - Path tricks (`..`, `%2e`, `%2f`, `%00`, `\`) are refused by [`crate::path`]; CONNECT
+//!   gets 405 before this runs.
+//!
+//! One shape needs help from below hyper: hyper drops a `Content-Length` that arrives with
+//! `Transfer-Encoding` before any service sees the request (it frames by the chunked
+//! encoding and closes the connection after the response, as RFC 9112 §6.1 allows). So the
+//! listeners read through a [`FramingCheck`] (over the decrypted stream, when there is TLS), which follows the request framing on
+//! the connection (heads, then `Content-Length` or chunked bodies) with httparse, the parser
+//! hyper uses, and renames such a `Content-Length` to [`AMBIGUOUS_LENGTH`] in place before
+//! hyper parses the head; [`check`] then refuses the request like any other ambiguous head.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Request, Uri, Version};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Why a request's shape was refused. Every variant is answered with 400; the `Display`
+/// text is the response body's explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// Both `Content-Length` and `Transfer-Encoding`: the two framings could disagree.
+    #[error("both Content-Length and Transfer-Encoding")]
+    LengthAndChunked,
+    /// `Transfer-Encoding` other than one `chunked` coding.
+    #[error("Transfer-Encoding other than a single `chunked`")]
+    TransferEncoding,
+    /// More than one `Content-Length` value, or one that is not a number.
+    #[error("more than one or a malformed Content-Length")]
+    ContentLength,
+    /// No `Host` header in an HTTP/1.1 request (RFC 9112 §3.2).
+    #[error("no Host header")]
+    MissingHost,
+    /// More than one `Host` header, or one that is not `host[:port]`.
+    #[error("more than one or a malformed Host header")]
+    BadHost,
+    /// A method that is not an upper-case token of at most 32 characters.
+    #[error("method must be an upper-case token like GET")]
+    Method,
+    /// An absolute-form target whose scheme is not http or https.
+    #[error("absolute-form target with a scheme other than http or https")]
+    Scheme,
+}
+
+/// The longest method accepted (the registered ones are at most 17 characters).
+const MAX_METHOD_LEN: usize = 32;
+
+/// Checks the shape of a request's head (see the module docs). Cheap: a few header
+/// lookups and, for unusual requests only, a short scan.
+pub fn check<B>(request: &Request<B>) -> Result<(), Violation> {
+    check_method(request.method())?;
+    check_target(request.uri())?;
+    check_framing(request.headers())?;
+    check_host(request.headers(), request.version())
+}
+
+fn check_method(method: &Method) -> Result<(), Violation> {
+    // The common methods are interned by `http`; only extension methods need a scan.
+    let standard = matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::PATCH
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::CONNECT
+    );
+    let text = method.as_str();
+    if standard
+        || (text.len() <= MAX_METHOD_LEN
+            && !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_'))
+    {
+        Ok(())
+    } else {
+        Err(Violation::Method)
+    }
+}
+
+fn check_target(uri: &Uri) -> Result<(), Violation> {
+    match uri.scheme_str() {
+        None => Ok(()),
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => Ok(()),
+        Some(_) => Err(Violation::Scheme),
+    }
+}
+
+fn check_framing(headers: &HeaderMap) -> Result<(), Violation> {
+    if headers.contains_key(AMBIGUOUS_LENGTH) {
+        return Err(Violation::LengthAndChunked);
+    }
+    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
+    let length = lengths.next();
+    if let Some(length) = length
+        && (lengths.next().is_some() || length.is_empty() || !length.as_bytes().iter().all(u8::is_ascii_digit))
+    {
+        return Err(Violation::ContentLength);
+    }
+    let mut codings = headers.get_all(TRANSFER_ENCODING).iter();
+    if let Some(coding) = codings.next() {
+        if length.is_some() {
+            return Err(Violation::LengthAndChunked);
+        }
+        let chunked = coding.to_str().is_ok_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        if !chunked || codings.next().is_some() {
+            return Err(Violation::TransferEncoding);
+        }
+    }
+    Ok(())
+}
+
+fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Violation> {
+    let mut hosts = headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        // HTTP/2 and later carry the authority in the target, not in Host.
+        (None, _) if version == Version::HTTP_11 => Err(Violation::MissingHost),
+        (None, _) => Ok(()),
+        (Some(_), Some(_)) => Err(Violation::BadHost),
+        (Some(host), None) if is_host_and_port(host.as_bytes()) => Ok(()),
+        (Some(_), None) => Err(Violation::BadHost),
+    }
+}
+
+/// `host[:port]` (RFC 9110 §7.2): an authority without user info, the port digits only.
+fn is_host_and_port(value: &[u8]) -> bool {
+    if value.contains(&b'@') {
+        return false;
+    }
+    let Ok(authority) = http::uri::Authority::try_from(value) else {
+        return false;
+    };
+    let host = authority.host();
+    let port = authority.as_str().get(host.len()..).unwrap_or_default();
+    !host.is_empty()
+        && match port.strip_prefix(':') {
+            None => port.is_empty(),
+            Some(digits) => digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()),
+        }
+}
+
+/// The name [`FramingCheck`] gives a `Content-Length` that came with `Transfer-Encoding`:
+/// as long as `content-length`, so the head is rewritten in place. A client that sends it
+/// itself gets the same 400.
+pub const AMBIGUOUS_LENGTH: &str = "x-ambiguous-cl";
+
+/// As many headers as hyper's HTTP/1 server parses (beyond it hyper answers 431).
+const MAX_HEADERS: usize = 100;
+
+/// Longest chunk-size or trailer line followed; a longer one ends the inspection (hyper
+/// refuses such bodies itself).
+const MAX_LINE: usize = 4096;
+
+/// Reads a client connection for hyper, following the request framing so that each
+/// request head is seen before hyper parses it (see the module docs). Bytes are passed on
+/// unchanged, except for the name of a `Content-Length` sent with `Transfer-Encoding`. A
+/// head split across reads is held back until it is complete (at most `max_head` bytes;
+/// beyond that it is passed on and hyper answers 431); as hyper's header-read timeout
+/// cannot run on bytes it has not seen, a head held longer than `head_timeout` ends the
+/// connection (slowloris). Input the check cannot follow
+/// (a parse error hyper will refuse, an upgrade or CONNECT, whose bytes after the head are
+/// not HTTP) ends the inspection for the rest of the connection. Writes pass straight
+/// through.
+#[derive(Debug)]
+pub struct FramingCheck<IO> {
+    io: IO,
+    framing: Framing,
+    /// The start of a head that has not fully arrived.
+    held: Vec<u8>,
+    /// Checked bytes not yet handed to the reader.
+    ready: Vec<u8>,
+    /// How much of `ready` was handed out.
+    ready_at: usize,
+    max_head: usize,
+    head_timeout: std::time::Duration,
+    /// When the head being held must be complete.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// Where the connection's byte stream is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Framing {
+    /// At the start of a request head.
+    Head,
+    /// Inside a body of known length: this many bytes to go.
+    Length(u64),
+    /// Inside a chunked body.
+    Chunked(Chunk),
+    /// No longer inspected.
+    Opaque,
+}
+
+/// Where a chunked body is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Chunk {
+    /// Reading a chunk-size line (its start so far).
+    Size(Vec<u8>),
+    /// Inside chunk data: this many bytes to go.
+    Data(u64),
+    /// After chunk data: this many bytes of its CRLF seen.
+    DataEnd(u8),
+    /// In the trailer section, after the last chunk (the current line so far).
+    Trailer(Vec<u8>),
+}
+
+impl<IO> FramingCheck<IO> {
+    /// Follows the requests read from `io`; heads larger than `max_head` are not held back,
+    /// a head still incomplete after `head_timeout` ends the connection.
+    pub fn new(io: IO, max_head: usize, head_timeout: std::time::Duration) -> Self {
+        Self {
+            io,
+            framing: Framing::Head,
+            held: Vec::new(),
+            ready: Vec::new(),
+            ready_at: 0,
+            max_head,
+            head_timeout,
+            deadline: None,
+        }
+    }
+
+    /// Follows the framing through `data`, rewriting ambiguous heads in place. Returns how
+    /// many bytes from the start are checked; the rest is the start of an incomplete head.
+    fn follow(&mut self, data: &mut [u8]) -> usize {
+        let mut at = 0;
+        while at < data.len() {
+            let rest = &mut data[at..];
+            let used = match &mut self.framing {
+                Framing::Opaque => rest.len(),
+                Framing::Length(left) => {
+                    let used = usize::try_from(*left).map_or(rest.len(), |left| left.min(rest.len()));
+                    *left -= used as u64;
+                    if *left == 0 {
+                        self.framing = Framing::Head;
+                    }
+                    used
+                }
+                Framing::Chunked(_) => self.follow_chunked(rest),
+                Framing::Head => match self.follow_head(rest) {
+                    Some(used) => used,
+                    None => return at,
+                },
+            };
+            at += used;
+        }
+        at
+    }
+
+    /// Parses the head at the start of `data`; `None` if it is incomplete.
+    fn follow_head(&mut self, data: &mut [u8]) -> Option<usize> {
+        // Uninitialised slots, as hyper does: zeroing 100 headers per request costs more
+        // than parsing a typical head.
+        let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut []);
+        let length = match request.parse_with_uninit_headers(data, &mut headers) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => return None,
+            Err(_) => {
+                // hyper refuses it and closes the connection.
+                self.framing = Framing::Opaque;
+                return Some(data.len());
+            }
+        };
+        let base = data.as_ptr() as usize;
+        let mut lengths = Vec::new();
+        let mut content_length: Option<Option<u64>> = None;
+        let mut chunked = None;
+        let mut upgrade = request.method == Some("CONNECT");
+        for header in request.headers.iter() {
+            if header.name.eq_ignore_ascii_case("content-length") {
+                lengths.push(header.name.as_ptr() as usize - base);
+                let value = std::str::from_utf8(header.value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok());
+                content_length = match content_length {
+                    Some(seen) if seen != value => Some(None),
+                    _ => Some(value),
+                };
+            } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                let last = header.value.rsplit(|b| *b == b',').next().unwrap_or_default();
+                chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if header.name.eq_ignore_ascii_case("upgrade") {
+                upgrade = true;
+            }
+        }
+        let http_10 = request.version == Some(0);
+        if chunked == Some(true) && !http_10 {
+            // hyper would drop these and frame by the chunked encoding: make them visible.
+            for at in lengths {
+                if let Some(name) = data.get_mut(at..at + AMBIGUOUS_LENGTH.len()) {
+                    name.copy_from_slice(AMBIGUOUS_LENGTH.as_bytes());
+                }
+            }
+        }
+        self.framing = match (chunked, content_length) {
+            _ if upgrade => Framing::Opaque,
+            (Some(true), _) if !http_10 => Framing::Chunked(Chunk::Size(Vec::new())),
+            // hyper refuses the rest (TE not ending in chunked, TE in HTTP/1.0, bad lengths).
+            (Some(_), _) | (None, Some(None)) => Framing::Opaque,
+            (None, Some(Some(0)) | None) => Framing::Head,
+            (None, Some(Some(length))) => Framing::Length(length),
+        };
+        Some(length)
+    }
+
+    /// Follows a chunked body through `data`; returns the bytes used.
+    fn follow_chunked(&mut self, data: &[u8]) -> usize {
+        let Framing::Chunked(chunk) = &mut self.framing else {
+            return 0;
+        };
+        let mut at = 0;
+        while at < data.len() {
+            match chunk {
+                Chunk::Data(left) => {
+                    let used = usize::try_from(*left).map_or(data.len() - at, |left| left.min(data.len() - at));
+                    *left -= used as u64;
+                    at += used;
+                    if *left == 0 {
+                        *chunk = Chunk::DataEnd(0);
+                    }
+                }
+                Chunk::DataEnd(seen) => {
+                    let want = if *seen == 0 { b'\r' } else { b'\n' };
+                    if data[at] != want {
+                        self.framing = Framing::Opaque;
+                        return data.len();
+                    }
+                    at += 1;
+                    *seen += 1;
+                    if *seen == 2 {
+                        *chunk = Chunk::Size(Vec::new());
+                    }
+                }
+                Chunk::Size(line) | Chunk::Trailer(line) => {
+                    let end = data[at..].iter().position(|b| *b == b'\n');
+                    let take = end.map_or(data.len() - at, |end| end + 1);
+                    line.extend_from_slice(&data[at..at + take]);
+                    at += take;
+                    if line.len() > MAX_LINE {
+                        self.framing = Framing::Opaque;
+                        return data.len();
+                    }
+                    if end.is_none() {
+                        continue;
+                    }
+                    let next = match chunk {
+                        Chunk::Size(line) => match httparse::parse_chunk_size(line) {
+                            Ok(httparse::Status::Complete((_, 0))) => Some(Chunk::Trailer(Vec::new())),
+                            Ok(httparse::Status::Complete((_, size))) => Some(Chunk::Data(size)),
+                            _ => None,
+                        },
+                        // An empty line ends the trailers, and the request.
+                        Chunk::Trailer(line) if line.as_slice() == b"\r\n" => {
+                            self.framing = Framing::Head;
+                            return at;
+                        }
+                        Chunk::Trailer(line) => {
+                            line.clear();
+                            continue;
+                        }
+                        _ => None,
+                    };
+                    match next {
+                        Some(next) => *chunk = next,
+                        None => {
+                            self.framing = Framing::Opaque;
+                            return data.len();
+                        }
+                    }
+                }
+            }
+        }
+        at
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if this.ready_at < this.ready.len() {
+                let n = buf.remaining().min(this.ready.len() - this.ready_at);
+                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
+                this.ready_at += n;
+                if this.ready_at == this.ready.len() {
+                    this.ready.clear();
+                    this.ready_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let before = buf.filled().len();
+            match Pin::new(&mut this.io).poll_read(cx, buf) {
+                Poll::Ready(read) => read?,
+                Poll::Pending => {
+                    if this.held.is_empty() {
+                        this.deadline = None;
+                    } else {
+                        let timeout = this.head_timeout;
+                        let deadline = this
+                            .deadline
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                        ready!(deadline.as_mut().poll(cx));
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "request head not complete within client_header_timeout",
+                        )));
+                    }
+                    return Poll::Pending;
+                }
+            }
+            let read = buf.filled().len() - before;
+            if read == 0 {
+                // End of input: whatever was held goes to hyper as it is.
+                if this.held.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                this.ready = std::mem::take(&mut this.held);
+                this.framing = Framing::Opaque;
+                this.deadline = None;
+                continue;
+            }
+            if this.held.is_empty() {
+                let checked = this.follow(&mut buf.filled_mut()[before..]);
+                if checked < read {
+                    this.held.extend_from_slice(&buf.filled()[before + checked..]);
+                    buf.set_filled(before + checked);
+                }
+                if checked > 0 {
+                    return Poll::Ready(Ok(()));
+                }
+            } else {
+                this.held.extend_from_slice(&buf.filled()[before..]);
+                buf.set_filled(before);
+                let mut held = std::mem::take(&mut this.held);
+                let checked = if held.len() > this.max_head {
+                    // Too large to hold: hyper answers 431.
+                    this.framing = Framing::Opaque;
+                    held.len()
+                } else {
+                    this.follow(&mut held)
+                };
+                this.held = held.split_off(checked);
+                this.ready = held;
+                if this.held.is_empty() {
+                    // The head is complete: its deadline is over.
+                    this.deadline = None;
+                }
+            }
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingCheck<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().method(method).uri(target);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn verdict(method: &str, target: &str, headers: &[(&str, &str)]) -> Result<(), Violation> {
+        check(&request(method, target, headers))
+    }
+
+    const HOST_ONLY: &[(&str, &str)] = &[("host", "app.example")];
+
+    #[test]
+    fn ordinary_requests_pass() {
+        for (method, target, headers) in [
+            ("GET", "/", HOST_ONLY),
+            ("GET", "/api/thoughts/?q=1", &[("host", "app.example:8000")][..]),
+            ("POST", "/x", &[("host", "a"), ("content-length", "5")][..]),
+            ("POST", "/x", &[("host", "a"), ("transfer-encoding", "chunked")][..]),
+            ("PUT", "/x", &[("host", "a"), ("transfer-encoding", " Chunked ")][..]),
+            ("PROPFIND", "/dav/", HOST_ONLY),
+            ("VERSION-CONTROL", "/dav/", HOST_ONLY),
+            ("GET", "http://app.example/x", HOST_ONLY),
+            ("GET", "https://app.example/x", HOST_ONLY),
+            ("GET", "/", &[("host", "[::1]:8000")][..]),
+            ("GET", "/", &[("host", "127.0.0.1")][..]),
+        ] {
+            assert_eq!(
+                verdict(method, target, headers),
+                Ok(()),
+                "{method} {target} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        for (headers, want) in [
+            (
+                &[("content-length", "5"), ("transfer-encoding", "chunked")][..],
+                Violation::LengthAndChunked,
+            ),
+            (
+                &[("transfer-encoding", "chunked"), ("content-length", "0")][..],
+                Violation::LengthAndChunked,
+            ),
+            (
+                &[("transfer-encoding", "gzip, chunked")][..],
+                Violation::TransferEncoding,
+            ),
+            (
+                &[("transfer-encoding", "chunked, chunked")][..],
+                Violation::TransferEncoding,
+            ),
+            (&[("transfer-encoding", "identity")][..], Violation::TransferEncoding),
+            (
+                &[("transfer-encoding", "gzip"), ("transfer-encoding", "chunked")][..],
+                Violation::TransferEncoding,
+            ),
+            (
+                &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")][..],
+                Violation::TransferEncoding,
+            ),
+            (
+                &[("content-length", "5"), ("content-length", "5")][..],
+                Violation::ContentLength,
+            ),
+            (&[("content-length", "5, 5")][..], Violation::ContentLength),
+            (&[("content-length", "+5")][..], Violation::ContentLength),
+            (&[("content-length", "")][..], Violation::ContentLength),
+        ] {
+            let mut all = vec![("host", "app.example")];
+            all.extend_from_slice(headers);
+            assert_eq!(verdict("POST", "/x", &all), Err(want), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn host_must_be_one_valid_authority_on_http_1_1() {
+        assert_eq!(verdict("GET", "/", &[]), Err(Violation::MissingHost));
+        for hosts in [
+            &[("host", "a.example"), ("host", "b.example")][..],
+            &[("host", "a.example"), ("host", "a.example")][..],
+            &[("host", "user@a.example")][..],
+            &[("host", "a b")][..],
+            &[("host", "")][..],
+            &[("host", "a.example/path")][..],
+            &[("host", "a.example:port")][..],
+        ] {
+            assert_eq!(verdict("GET", "/", hosts), Err(Violation::BadHost), "{hosts:?}");
+        }
+        // HTTP/1.0 and HTTP/2 requests may come without Host.
+        for version in [Version::HTTP_10, Version::HTTP_2] {
+            let mut request = request("GET", "/", &[]);
+            *request.version_mut() = version;
+            assert_eq!(check(&request), Ok(()), "{version:?}");
+        }
+    }
+
+    #[test]
+    fn methods_must_be_upper_case_tokens() {
+        for method in ["get", "Get", "GET1", "G.T", "X!", &"A".repeat(33)] {
+            assert_eq!(verdict(method, "/", HOST_ONLY), Err(Violation::Method), "{method}");
+        }
+        assert_eq!(verdict(&"A".repeat(32), "/", HOST_ONLY), Ok(()));
+    }
+
+    #[test]
+    fn absolute_form_must_be_http() {
+        for target in [
+            "ftp://app.example/x",
+            "gopher://app.example/x",
+            "file://localhost/etc/passwd",
+        ] {
+            assert_eq!(verdict("GET", target, HOST_ONLY), Err(Violation::Scheme), "{target}");
+        }
+    }
+
+    // ---- FramingCheck ----
+
+    use std::collections::VecDeque;
+    use tokio::io::AsyncReadExt;
+
+    /// A reader that hands out the input in the given pieces, one per read.
+    struct Pieces(VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Pieces {
+        fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            if let Some(mut piece) = self.0.pop_front() {
+                let n = piece.len().min(buf.remaining());
+                buf.put_slice(&piece[..n]);
+                if n < piece.len() {
+                    self.0.push_front(piece.split_off(n));
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Reads `input`, cut at `cuts`, through a check with `max_head`, in reads of at most
+    /// `read_size` bytes.
+    fn read_through(input: &[u8], cuts: &[usize], max_head: usize, read_size: usize) -> Vec<u8> {
+        let mut pieces = VecDeque::new();
+        let mut start = 0;
+        for &cut in cuts.iter().filter(|&&c| c > 0 && c < input.len()) {
+            if cut > start {
+                pieces.push_back(input[start..cut].to_vec());
+                start = cut;
+            }
+        }
+        pieces.push_back(input[start..].to_vec());
+        let mut check = FramingCheck::new(Pieces(pieces), max_head, std::time::Duration::from_secs(10));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let mut out = Vec::new();
+            let mut chunk = vec![0u8; read_size];
+            loop {
+                let n = check.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    return out;
+                }
+                out.extend_from_slice(&chunk[..n]);
+            }
+        })
+    }
+
+    /// A keep-alive connection's worth of requests: each framing once, the ambiguous one
+    /// (Content-Length with chunked, in both orders) after bodies that contain text looking
+    /// like heads, so that only a check that follows the framing gets them right.
+    fn pipeline() -> (Vec<u8>, Vec<u8>) {
+        let fake_head = "GET /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let fake_chunk = "GET /y HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let parts: [(String, String); 7] = [
+            ("GET /a HTTP/1.1\r\nHost: a\r\n\r\n".into(), String::new()),
+            (
+                format!(
+                    "POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+                    fake_head.len()
+                ),
+                fake_head.into(),
+            ),
+            (
+                "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+                format!(
+                    "5;ext=1\r\nhello\r\n{:X}\r\n{fake_chunk}\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                    fake_chunk.len()
+                ),
+            ),
+            (
+                "POST /d HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+                "3\r\nabc\r\n0\r\n\r\n".into(),
+            ),
+            (
+                "POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\ncontent-length: 99\r\n\r\n".into(),
+                "0\r\n\r\n".into(),
+            ),
+            (
+                "GET /f HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n".into(),
+                String::new(),
+            ),
+            ("GET /g HTTP/1.1\r\nHost: a\r\n\r\n".into(), String::new()),
+        ];
+        let input: String = parts.iter().map(|(head, body)| format!("{head}{body}")).collect();
+        let expected = input
+            .replacen("Content-Length: 3\r\nTransfer", "x-ambiguous-cl: 3\r\nTransfer", 1)
+            .replacen("content-length: 99", "x-ambiguous-cl: 99", 1);
+        assert_ne!(input, expected);
+        (input.into_bytes(), expected.into_bytes())
+    }
+
+    #[test]
+    fn framing_is_followed_and_only_ambiguous_lengths_are_renamed() {
+        let (input, expected) = pipeline();
+        // Whole, byte by byte, and cut everywhere in between.
+        assert_eq!(read_through(&input, &[], 65_536, 8192), expected);
+        let every: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(read_through(&input, &every, 65_536, 8192), expected);
+        for cut in 1..input.len() {
+            assert_eq!(read_through(&input, &[cut], 65_536, 8192), expected, "cut at {cut}");
+        }
+        // Small reads on the consumer's side.
+        assert_eq!(read_through(&input, &[], 65_536, 7), expected);
+    }
+
+    #[test]
+    fn what_cannot_be_followed_is_passed_on_unchanged() {
+        for input in [
+            // An upgrade: what follows the head is not HTTP.
+            &b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            // CONNECT.
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            // A head hyper refuses.
+            b"G@T / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            // A malformed chunk.
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            // Transfer-Encoding in HTTP/1.0 (hyper refuses it).
+            b"POST / HTTP/1.0\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            // An incomplete head at the end of the input.
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Le",
+        ] {
+            assert_eq!(read_through(input, &[], 65_536, 8192), input, "{}", String::from_utf8_lossy(input));
+            assert_eq!(read_through(input, &[3, 20, 40], 65_536, 8192), input);
+        }
+    }
+
+    #[test]
+    fn a_head_over_the_limit_is_not_held_back() {
+        let mut input = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 10_000));
+        // Still incomplete: released once more than the limit is held, for hyper's 431.
+        let cuts: Vec<usize> = (1..input.len()).step_by(1000).collect();
+        assert_eq!(read_through(&input, &cuts, 8192, 16_384), input);
+    }
+
+    /// Hands out one piece, then never anything again.
+    struct Stalls(Option<Vec<u8>>);
+
+    impl AsyncRead for Stalls {
+        fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            match self.0.take() {
+                Some(piece) => {
+                    buf.put_slice(&piece);
+                    Poll::Ready(Ok(()))
+                }
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_head_that_stalls_ends_the_connection_after_the_timeout() {
+        let timeout = std::time::Duration::from_secs(10);
+        let started = tokio::time::Instant::now();
+        let mut check = FramingCheck::new(Stalls(Some(b"GET /api/thou".to_vec())), 65_536, timeout);
+        let mut out = [0u8; 64];
+        let error = check.read(&mut out).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), timeout);
+
+        // Nothing held (between requests): no deadline, the connection just waits.
+        let mut idle = FramingCheck::new(
+            Stalls(Some(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())),
+            65_536,
+            timeout,
+        );
+        assert_eq!(idle.read(&mut out).await.unwrap(), 27);
+        let waited = tokio::time::timeout(timeout * 3, idle.read(&mut out)).await;
+        assert!(waited.is_err(), "an idle connection was ended: {waited:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// However the pipeline is cut, the same bytes come out.
+        #[test]
+        fn any_cuts_give_the_same_bytes(cuts in proptest::collection::vec(0usize..400, 0..12), read in 1usize..300) {
+            let (input, expected) = pipeline();
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            proptest::prop_assert_eq!(read_through(&input, &cuts, 65_536, read), expected);
+        }
+
+        /// Arbitrary input never panics and keeps its length (only names are rewritten).
+        #[test]
+        fn arbitrary_input_keeps_its_length(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), cut in 0usize..600) {
+            let out = read_through(&input, &[cut], 1024, 64);
+            proptest::prop_assert_eq!(out.len(), input.len());
+        }
+    }
+}

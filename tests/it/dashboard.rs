@@ -1,0 +1,540 @@
+//! The migration dashboard of the admin API: `GET /admin/traffic` against the traffic a
+//! test sends, the page's headers, and the page itself in headless Chromium (the route's
+//! stage, parity, traffic and latency rendered from a running proxy; the token form when
+//! the admin API answers 401; no request to any other origin). The screenshot goes to
+//! the workspace's `target/screenshots/dashboard.png`.
+//!
+//! The browser test needs Debian's `chromium` and `chromium-driver`, and is skipped
+//! without them unless `STRANGLER_REQUIRE_BROWSER=1` (see `browser.rs`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use crate::browser::{
+    ChromeDriver, INSTALL_HINT, PAGE_WITHIN, REQUIRE_BROWSER, click, element, find_program, open_browser, screenshot,
+    screenshot_dir, type_into,
+};
+use crate::common::*;
+
+/// How long the whole browser session may take (one page waits for a second refresh, 5 s).
+const SESSION_WITHIN: Duration = Duration::from_secs(90);
+/// How long counted requests may take to show in `/admin/traffic` (a request is counted
+/// when its response body is finished, which can trail the client's read).
+const COUNTED_WITHIN: Duration = Duration::from_secs(5);
+
+/// An upstream answering `{"id": 1, "text": …}`; with `every` > 0, every `every`-th answer
+/// (by arrival) says `"different"` instead of `"same"`.
+async fn json_upstream(every: u64) -> Upstream {
+    let counter = Arc::new(AtomicU64::new(0));
+    upstream_with(move |_request: Request<Incoming>| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        async move {
+            let text = if every > 0 && n.is_multiple_of(every) {
+                "different"
+            } else {
+                "same"
+            };
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(full(format!("{{\"id\": 1, \"text\": \"{text}\"}}")))
+                .unwrap()
+        }
+    })
+    .await
+}
+
+/// A canary route `users-api` (50 % to `users`), a shadow route `thoughts-api` (copies to
+/// `thoughts`), a legacy-only route `pages`; everything else to `legacy`.
+fn three_routes(legacy: &Upstream, users: &Upstream, thoughts: &Upstream) -> String {
+    routes_toml(
+        &[
+            ("legacy", &legacy.url()),
+            ("users", &users.url()),
+            ("thoughts", &thoughts.url()),
+        ],
+        "[[routes]]\nname = \"users-api\"\npath = \"/api/users/\"\nstage = \"canary\"\nnew = \"users\"\n\
+         canary = { percent = 50 }\n\n\
+         [[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"shadow\"\nnew = \"thoughts\"\n\n\
+         [[routes]]\nname = \"pages\"\npath = \"/pages/\"\n",
+    )
+}
+
+/// Sends `count` GETs to `path` (numbered) and checks each got `status`.
+async fn send_many(proxy: &TestProxy, path: &str, count: usize, status: u16) {
+    let http = client();
+    for i in 0..count {
+        let request = Request::get(proxy.url(&format!("{path}{i}"))).body(full("")).unwrap();
+        let answer = send(&http, request).await;
+        assert_eq!(answer.status.as_u16(), status, "{path}{i}: {}", answer.body);
+    }
+}
+
+/// The total requests `/admin/traffic` counts over every route and the default.
+fn counted(traffic: &Value) -> u64 {
+    let side = |s: &Value| s["requests"].as_u64().unwrap_or(0);
+    let routes: u64 = traffic["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| side(&r["legacy"]) + side(&r["new"]) + r["other_requests"].as_u64().unwrap_or(0))
+        .sum();
+    routes + side(&traffic["default"])
+}
+
+/// Polls `/admin/traffic` (bounded) until it counts `total` requests; returns it.
+async fn traffic_when(admin: SocketAddr, total: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + COUNTED_WITHIN;
+    loop {
+        let answer = get(&format!("http://{admin}/admin/traffic")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let traffic = answer.json();
+        if counted(&traffic) >= total || tokio::time::Instant::now() >= deadline {
+            return traffic;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Polls `/admin/parity` (bounded) until the route has `total` shadow outcomes.
+async fn parity_when(admin: SocketAddr, route: &str, total: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let parity = get(&format!("http://{admin}/admin/parity")).await.json();
+        let r = &parity["routes"][route];
+        let seen: u64 = ["match", "noise", "mismatch", "error", "dropped", "skipped"]
+            .iter()
+            .map(|k| r[k].as_u64().unwrap_or(0))
+            .sum();
+        if seen >= total || tokio::time::Instant::now() >= deadline {
+            return parity;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+fn route<'t>(traffic: &'t Value, name: &str) -> &'t Value {
+    traffic["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == name)
+        .unwrap_or_else(|| panic!("no route {name} in {traffic}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_counts_each_side_of_each_route() {
+    let legacy = echo_upstream("legacy").await;
+    // The canary's new side fails every request: its 5xx must be counted on its side only.
+    let users = upstream_with(|_request: Request<Incoming>| async {
+        Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(full("boom"))
+            .unwrap()
+    })
+    .await;
+    let thoughts = json_upstream(0).await;
+    let proxy = TestProxy::start(&three_routes(&legacy, &users, &thoughts)).await;
+
+    // The canary places each request on its own (no sticky key): read the sides back
+    // from the answers.
+    let http = client();
+    let (mut to_legacy, mut to_new) = (0u64, 0u64);
+    for i in 0..40 {
+        let request = Request::get(proxy.url(&format!("/api/users/{i}")))
+            .body(full(""))
+            .unwrap();
+        match send(&http, request).await.status.as_u16() {
+            200 => to_legacy += 1,
+            500 => to_new += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(to_legacy > 0 && to_new > 0, "40 requests at 50 % all on one side");
+    send_many(&proxy, "/api/thoughts/", 10, 200).await;
+    send_many(&proxy, "/pages/", 5, 200).await;
+    send_many(&proxy, "/elsewhere/", 3, 200).await;
+
+    let traffic = traffic_when(proxy.admin, 58).await;
+    assert_eq!(counted(&traffic), 58, "{traffic:#}");
+    assert_eq!(traffic["version"], proxy.version().as_str());
+
+    let canary = route(&traffic, "users-api");
+    assert_eq!(canary["stage"], "canary");
+    assert_eq!(canary["legacy"]["upstream"], "legacy");
+    assert_eq!(canary["legacy"]["requests"], to_legacy, "{traffic:#}");
+    assert_eq!(canary["legacy"]["status_5xx"], 0);
+    assert_eq!(canary["new"]["upstream"], "users");
+    assert_eq!(canary["new"]["requests"], to_new, "{traffic:#}");
+    assert_eq!(canary["new"]["status_5xx"], to_new);
+    assert_eq!(users.seen().len() as u64, to_new);
+    assert_eq!(canary["other_requests"], 0);
+    let share = canary["new_share"].as_f64().unwrap();
+    assert!((share - to_new as f64 / 40.0).abs() < 1e-9, "{share} vs {to_new}/40");
+    for side in ["legacy", "new"] {
+        let p50 = canary[side]["p50_seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {side} p50: {canary}"));
+        let p99 = canary[side]["p99_seconds"].as_f64().unwrap();
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= 30.0, "{side}: p50 {p50}, p99 {p99}");
+    }
+
+    // Shadow: clients were all answered by legacy; the copies are not client requests.
+    let shadow = route(&traffic, "thoughts-api");
+    assert_eq!(shadow["stage"], "shadow");
+    assert_eq!(shadow["legacy"]["requests"], 10);
+    assert_eq!(shadow["new"]["requests"], 0);
+    assert_eq!(shadow["new"]["p50_seconds"], Value::Null);
+    assert_eq!(shadow["new_share"], 0.0);
+
+    let pages = route(&traffic, "pages");
+    assert_eq!(pages["stage"], "legacy");
+    assert_eq!(pages["legacy"]["requests"], 5);
+    assert_eq!(pages["new"], Value::Null);
+
+    assert_eq!(traffic["default"]["upstream"], "legacy");
+    assert_eq!(traffic["default"]["requests"], 3);
+
+    // The same figures as the Prometheus text.
+    let metrics = metrics_text(proxy.admin).await;
+    let new_total = requests_total(&metrics, &[("route", "users-api"), ("upstream", "users")]);
+    assert_eq!(new_total, to_new as f64);
+
+    let refused = post(&proxy.admin_url("/admin/traffic"), "").await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.headers["allow"], "GET");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_self_contained_and_locked_to_its_origin() {
+    let legacy = echo_upstream("legacy").await;
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
+    let page = get(&proxy.admin_url("/")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "connect-src 'self'",
+        "style-src 'unsafe-inline'",
+        "img-src 'self' data:",
+        "script-src 'sha256-",
+    ] {
+        assert!(policy.contains(directive), "{directive} not in {policy}");
+    }
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert!(page.body.contains("<table id=\"routes\">"), "{}", page.body);
+    assert!(page.body.contains("/admin/traffic"));
+    for other_origin in ["http://", "https://", "\"//", "'//"] {
+        assert!(!page.body.contains(other_origin), "the page names {other_origin}");
+    }
+
+    let head = send(&client(), Request::head(proxy.admin_url("/")).body(full("")).unwrap()).await;
+    assert_eq!((head.status.as_u16(), head.body.as_str()), (200, ""));
+    let refused = post(&proxy.admin_url("/"), "").await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.headers["allow"], "GET, HEAD");
+    proxy.stop().await;
+}
+
+// ---- In a browser ----
+
+/// The text of the element `css` selects.
+async fn text_of(browser: &Client, css: &str) -> String {
+    element(browser, css).await.text().await.unwrap()
+}
+
+/// Polls (every 200 ms, at most [`PAGE_WITHIN`]) until the text of `css` satisfies
+/// `accept`; returns it.
+async fn until_text(browser: &Client, css: &str, accept: impl Fn(&str) -> bool) -> String {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let attempts = PAGE_WITHIN.as_millis() / 200;
+    let mut last = String::new();
+    for _ in 0..attempts {
+        tick.tick().await;
+        if let Ok(found) = browser.find(Locator::Css(css)).await {
+            last = found.text().await.unwrap_or_default();
+            if accept(&last) {
+                return last;
+            }
+        }
+    }
+    panic!("`{css}` did not show what was expected within {PAGE_WITHIN:?}; last text: {last:?}");
+}
+
+/// Every URL the page loaded (itself, and each `fetch`), as the browser recorded them.
+async fn loaded_urls(browser: &Client) -> (String, Vec<String>) {
+    let found = browser
+        .execute(
+            "return [location.origin, location.href, \
+             performance.getEntriesByType('resource').map((e) => e.name)];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let origin = found[0].as_str().unwrap().to_owned();
+    let mut urls = vec![found[1].as_str().unwrap().to_owned()];
+    urls.extend(
+        found[2]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_owned()),
+    );
+    (origin, urls)
+}
+
+/// The page against the real admin API: the shadowed route's row shows its stage, its
+/// parity and its traffic; recent rates after a second refresh; no other origin touched.
+async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path::Path) {
+    browser.goto(&format!("http://{admin}/")).await.unwrap();
+    let row = "tr[data-route='thoughts-api']";
+    let found = browser.wait().at_most(PAGE_WITHIN).for_element(Locator::Css(row)).await;
+    found.unwrap_or_else(|e| panic!("no row for thoughts-api within {PAGE_WITHIN:?}: {e}"));
+    assert_eq!(browser.title().await.unwrap(), "strangler · migration dashboard");
+
+    assert_eq!(text_of(browser, &format!("{row} td.stage")).await, "shadow");
+    let parity = text_of(browser, &format!("{row} td.parity")).await;
+    assert!(parity.contains("⚠ 80.0 % match"), "parity cell: {parity:?}");
+    assert!(parity.contains("below 99.9 %"), "parity cell: {parity:?}");
+    assert!(
+        parity.contains("30 compared") && parity.contains("6 mismatches"),
+        "parity cell: {parity:?}"
+    );
+    let requests = text_of(browser, &format!("{row} td.requests")).await;
+    assert!(requests.contains("legacy 30 · 5xx: 0"), "requests cell: {requests:?}");
+    assert!(requests.contains("new 0 · 5xx: 0"), "requests cell: {requests:?}");
+    assert_eq!(text_of(browser, &format!("{row} td.share")).await, "0.0 %");
+    let latency = text_of(browser, &format!("{row} td.latency")).await;
+    assert!(
+        latency.starts_with("legacy ") && latency.contains(" ms / "),
+        "latency cell: {latency:?}"
+    );
+    let upstreams = text_of(browser, &format!("{row} td.upstreams")).await;
+    // The real /admin/upstreams: neither upstream has a health check configured.
+    assert_eq!(
+        upstreams, "legacy: legacy · not checked\nnew: thoughts · not checked",
+        "upstreams cell: {upstreams:?}"
+    );
+
+    let canary = "tr[data-route='users-api']";
+    assert_eq!(
+        text_of(browser, &format!("{canary} td.stage")).await,
+        "canary\ncanary 50 % to new"
+    );
+    let share = text_of(browser, &format!("{canary} td.share")).await;
+    assert!(share.ends_with(" %") && share != "0.0 %", "canary share: {share:?}");
+    assert_eq!(text_of(browser, "tr[data-route='pages'] td.stage").await, "legacy");
+
+    let mismatches = browser
+        .find_all(Locator::Css("#mismatches-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(mismatches.len(), 6, "one row per mismatch");
+    let first_diff = text_of(browser, "#mismatches-table tbody tr ul.diffs").await;
+    assert_eq!(first_diff, "/text: legacy \"same\", new \"different\"");
+    // The proxy's own /admin/upstreams fills the upstreams table.
+    let legacy_health = text_of(browser, "#upstreams-table tr[data-upstream='legacy'] td.health").await;
+    assert_eq!(legacy_health, "not checked");
+    assert!(text_of(browser, "#refresh").await.starts_with("Updated "));
+    assert!(!element(browser, "#auth").await.is_displayed().await.unwrap());
+
+    // The second refresh (5 s later) turns counts into recent rates.
+    until_text(browser, &format!("{row} td.requests"), |t| t.contains("req/s")).await;
+
+    let (origin, urls) = loaded_urls(browser).await;
+    assert_eq!(origin, format!("http://{admin}"));
+    for url in &urls {
+        assert!(
+            url.starts_with(&format!("{origin}/")),
+            "the page loaded {url} (origin {origin})"
+        );
+    }
+    for endpoint in ["/admin/routes", "/admin/traffic", "/admin/parity", "/admin/upstreams"] {
+        assert!(
+            urls.iter().any(|u| u.ends_with(endpoint)),
+            "{endpoint} not fetched: {urls:?}"
+        );
+    }
+    let path = screenshot(browser, shots, "dashboard.png").await;
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 10_000, "{} is only {size} bytes: a blank page?", path.display());
+}
+
+/// The admin token the gate in front of the admin API wants.
+const TOKEN: &str = "s3cret-token";
+
+/// `/admin/upstreams` in the planned shape: one healthy, one ejected, one unchecked.
+fn planned_upstreams() -> Value {
+    let health = |checked: bool, healthy: Value, error: Value| {
+        json!({"checked": checked, "healthy": healthy,
+               "last_check": if checked { json!("2025-06-01T12:00:00Z") } else { Value::Null },
+               "last_error": error})
+    };
+    json!({"upstreams": [
+        {"name": "legacy", "url": "http://127.0.0.1:1", "health": health(true, json!(true), Value::Null),
+         "ejected": false, "ejected_until": null, "consecutive_failures": 0},
+        {"name": "thoughts", "url": "http://127.0.0.1:2", "health": health(true, json!(false), json!("connection refused")),
+         "ejected": true, "ejected_until": "2025-06-01T12:00:10Z", "consecutive_failures": 5},
+        {"name": "users", "url": "http://127.0.0.1:3", "health": health(false, Value::Null, Value::Null),
+         "ejected": false, "ejected_until": null, "consecutive_failures": 0},
+    ]})
+}
+
+/// An admin API that wants a bearer token: serves the dashboard page, answers 401 to
+/// admin requests without `Authorization: Bearer TOKEN`, forwards the others to the real
+/// admin API, and answers `/admin/upstreams` (not on this branch's proxy) itself.
+async fn token_gate(admin: SocketAddr) -> Upstream {
+    upstream_with(move |request: Request<Incoming>| async move {
+        let path = request.uri().path().to_owned();
+        if path == "/" {
+            let page = strangler::dashboard::page();
+            let (parts, body) = page.into_parts();
+            use http_body_util::BodyExt;
+            let body = body.collect().await.unwrap().to_bytes();
+            return Response::from_parts(parts, full(body));
+        }
+        let authorized = request
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
+        if !authorized {
+            return Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("www-authenticate", "Bearer")
+                .body(full("unauthorized\n"))
+                .unwrap();
+        }
+        if path == "/admin/upstreams" {
+            return Response::builder()
+                .header("content-type", "application/json")
+                .body(full(planned_upstreams().to_string()))
+                .unwrap();
+        }
+        let answer = get(&format!("http://{admin}{path}")).await;
+        Response::builder()
+            .status(answer.status)
+            .header("content-type", "application/json")
+            .body(full(answer.body))
+            .unwrap()
+    })
+    .await
+}
+
+/// The page behind a token: the form shows, the token is kept and sent, and the planned
+/// `/admin/upstreams` shape is rendered.
+async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path::Path) {
+    let gate = token_gate(admin).await;
+    browser.goto(&format!("{}/", gate.url())).await.unwrap();
+    let form = browser
+        .wait()
+        .at_most(PAGE_WITHIN)
+        .for_element(Locator::Css("#auth:not([hidden]) #token"))
+        .await;
+    form.unwrap_or_else(|e| panic!("no token form within {PAGE_WITHIN:?}: {e}"));
+    until_text(browser, "#refresh", |t| {
+        t.contains("Refresh failed") && t.contains("401")
+    })
+    .await;
+    assert!(
+        browser
+            .find_all(Locator::Css("tr[data-route]"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A wrong token is refused and said so.
+    type_into(browser, "#token", "wrong").await;
+    click(browser, "#auth-form button[type='submit']").await;
+    until_text(browser, "#auth-message", |t| t.contains("refused the token")).await;
+
+    type_into(browser, "#token", TOKEN).await;
+    click(browser, "#auth-form button[type='submit']").await;
+    until_text(browser, "tr[data-route='thoughts-api'] td.stage", |t| t == "shadow").await;
+    assert!(!element(browser, "#auth").await.is_displayed().await.unwrap());
+    let kept = browser
+        .execute("return sessionStorage.getItem('strangler-admin-token');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(TOKEN));
+    let sent: Vec<String> = gate
+        .seen()
+        .iter()
+        .filter(|s| s.uri.path() == "/admin/traffic")
+        .filter_map(|s| s.headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()))
+        .collect();
+    assert!(sent.contains(&format!("Bearer {TOKEN}")), "{sent:?}");
+
+    // The planned /admin/upstreams shape, in the route rows and the upstreams table.
+    let upstreams = text_of(browser, "tr[data-route='thoughts-api'] td.upstreams").await;
+    assert!(
+        upstreams.starts_with("legacy: legacy · healthy\nnew: thoughts · ejected until "),
+        "{upstreams:?}"
+    );
+    assert_eq!(
+        text_of(browser, "tr[data-upstream='users'] td.health").await,
+        "not checked"
+    );
+    let ejected = text_of(browser, "tr[data-upstream='thoughts']").await;
+    assert!(
+        ejected.contains("connection refused") && ejected.contains('5'),
+        "{ejected}"
+    );
+    screenshot(browser, shots, "dashboard-token.png").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_shows_the_migration_of_a_shadowed_route() {
+    let (Some(chromium), Some(chromedriver)) = (
+        find_program(&["chromium", "chromium-browser"]),
+        find_program(&["chromedriver"]),
+    ) else {
+        let required = std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{REQUIRE_BROWSER}=1 but chromium or chromedriver is not installed; install them with `{INSTALL_HINT}`"
+        );
+        eprintln!("skipped: chromium not installed ({INSTALL_HINT})");
+        return;
+    };
+
+    // The shadow's new upstream disagrees on every fifth answer: 24 of 30 match.
+    let legacy = json_upstream(0).await;
+    let users = json_upstream(0).await;
+    let thoughts = json_upstream(5).await;
+    let proxy = TestProxy::start(&three_routes(&legacy, &users, &thoughts)).await;
+    send_many(&proxy, "/api/thoughts/", 30, 200).await;
+    send_many(&proxy, "/api/users/", 40, 200).await;
+    send_many(&proxy, "/pages/", 8, 200).await;
+    send_many(&proxy, "/", 4, 200).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 30).await;
+    assert_eq!(parity["routes"]["thoughts-api"]["mismatch"], 6, "{parity:#}");
+    let traffic = traffic_when(proxy.admin, 82).await;
+    assert_eq!(counted(&traffic), 82, "{traffic:#}");
+
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("cannot create {}: {e}", shots.display()));
+    let driver = ChromeDriver::start(&chromedriver, proxy.dir.path()).await;
+    let browser = open_browser(&driver, &chromium, &proxy.dir.path().join("chromium-profile")).await;
+    browser.set_window_size(1280, 800).await.unwrap();
+
+    let session = async {
+        check_live_page(&browser, proxy.admin, &shots).await;
+        check_token_form(&browser, proxy.admin, &shots).await;
+    };
+    tokio::time::timeout(SESSION_WITHIN, session)
+        .await
+        .unwrap_or_else(|_| panic!("the browser session took longer than {SESSION_WITHIN:?}"));
+
+    browser.close().await.unwrap();
+    driver.stop().await;
+    proxy.stop().await;
+}

@@ -1,0 +1,334 @@
+//! Health checks, outlier ejection, half-open recovery, the retry budget and readiness, over
+//! real sockets. Each test says what it proves.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::common::*;
+
+/// An upstream that answers 200 `{"upstream": name}` while `broken` is false, and
+/// `status` otherwise; `/healthz` follows the same switch.
+async fn switchable(name: &'static str, broken: Arc<AtomicBool>, status: StatusCode) -> Upstream {
+    upstream_with(move |_request: Request<Incoming>| {
+        let broken = broken.load(Ordering::SeqCst);
+        async move {
+            let status = if broken { status } else { StatusCode::OK };
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(full(serde_json::json!({ "upstream": name }).to_string()))
+                .unwrap()
+        }
+    })
+    .await
+}
+
+fn new_route(new_extra: &str, route_extra: &str, legacy: &str, new: &str) -> String {
+    routes_toml_with(
+        "",
+        &[("legacy", legacy, ""), ("thoughts", new, new_extra)],
+        &format!(
+            "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n{route_extra}\n"
+        ),
+    )
+}
+
+async fn upstreams_json(proxy: &TestProxy) -> serde_json::Value {
+    let answer = get(&proxy.admin_url("/admin/upstreams")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.json()
+}
+
+fn upstream_entry<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["upstreams"]
+        .as_array()
+        .and_then(|all| all.iter().find(|u| u["name"] == name))
+        .unwrap_or_else(|| panic!("no upstream `{name}` in {json}"))
+}
+
+/// Proves: N failures in a row eject the upstream; then requests fail fast with a 503 that
+/// names the route and upstream, and the upstream sees none of them.
+#[tokio::test]
+async fn consecutive_5xx_eject_the_upstream_and_requests_fail_fast_with_503() {
+    let legacy = echo_upstream("legacy").await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let new = switchable("thoughts", broken, StatusCode::INTERNAL_SERVER_ERROR).await;
+    let outlier = "[upstreams.thoughts.outlier]\nconsecutive_failures = 3\nbase_ejection = \"1h\"\n";
+    let proxy = TestProxy::start(&new_route(outlier, "", &legacy.url(), &new.url())).await;
+
+    for _ in 0..3 {
+        assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 500);
+    }
+    let started = Instant::now();
+    let answer = get(&proxy.url("/api/thoughts/1")).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.body.contains("`thoughts`"), "{}", answer.body);
+    assert!(answer.body.contains("`thoughts-api`"), "{}", answer.body);
+    assert!(answer.body.contains("ejected"), "{}", answer.body);
+    assert!(started.elapsed() < Duration::from_secs(1), "fail fast");
+    assert_eq!(new.seen().len(), 3, "the ejected upstream must see nothing more");
+
+    assert_eq!(
+        metric(&proxy, "strangler_upstream_ejected{upstream=\"thoughts\"}").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&proxy, "strangler_upstream_ejected{upstream=\"legacy\"}").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_rejected_requests_total{reason=\"upstream_unavailable\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    let json = upstreams_json(&proxy).await;
+    let thoughts = upstream_entry(&json, "thoughts");
+    assert_eq!(thoughts["ejected"], true, "{json}");
+    assert!(thoughts["ejected_until"].is_string(), "{json}");
+    assert_eq!(thoughts["health"]["checked"], false, "{json}");
+    assert_eq!(upstream_entry(&json, "legacy")["ejected"], false, "{json}");
+    proxy.stop().await;
+}
+
+/// Proves: with `fallback = true`, an ejected new upstream sends every request straight to
+/// legacy — any method, and a streamed (chunked) body too, since nothing is buffered.
+#[tokio::test]
+async fn with_fallback_an_ejected_new_upstream_sends_everything_to_legacy() {
+    let legacy = echo_upstream("legacy").await;
+    let new = switchable(
+        "thoughts",
+        Arc::new(AtomicBool::new(true)),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    let outlier = "[upstreams.thoughts.outlier]\nconsecutive_failures = 2\nbase_ejection = \"1h\"\n";
+    let proxy = TestProxy::start(&new_route(outlier, "fallback = true", &legacy.url(), &new.url())).await;
+
+    // Two 503s (each replayed to legacy) eject the new upstream.
+    for _ in 0..2 {
+        let answer = get(&proxy.url("/api/thoughts/1")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(new.seen().len(), 2);
+    let client = client();
+    for _ in 0..5 {
+        let answer = send(
+            &client,
+            Request::post(proxy.url("/api/thoughts/"))
+                .body(generated_body(300_000))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.json()["upstream"], "legacy");
+        assert_eq!(answer.json()["body_len"], 300_000);
+    }
+    assert_eq!(new.seen().len(), 2, "nothing more reached the ejected upstream");
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_fallbacks_total{reason=\"unavailable\",route=\"thoughts-api\"}"
+        )
+        .await,
+        Some(5.0)
+    );
+    proxy.stop().await;
+}
+
+/// Proves: when the ejection runs out, one request probes (half-open); a healthy answer
+/// brings the upstream back, with the gauge back to 0.
+#[tokio::test]
+async fn a_half_open_probe_brings_a_recovered_upstream_back() {
+    let legacy = echo_upstream("legacy").await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let new = switchable("thoughts", broken.clone(), StatusCode::BAD_GATEWAY).await;
+    let outlier = "[upstreams.thoughts.outlier]\nconsecutive_failures = 2\nbase_ejection = \"300ms\"\n";
+    let proxy = TestProxy::start(&new_route(outlier, "", &legacy.url(), &new.url())).await;
+
+    for _ in 0..2 {
+        assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 502);
+    }
+    assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 503);
+    broken.store(false, Ordering::SeqCst);
+    let ejected_at = Instant::now();
+    let deadline = ejected_at + Duration::from_secs(5);
+    let back = loop {
+        let answer = get(&proxy.url("/api/thoughts/1")).await;
+        if answer.status == 200 {
+            break ejected_at.elapsed();
+        }
+        assert_eq!(
+            answer.status, 503,
+            "only fail-fast answers while ejected: {}",
+            answer.body
+        );
+        assert!(Instant::now() < deadline, "not back within 5 s");
+        tokio::task::yield_now().await;
+    };
+    println!("figure: ejected upstream back in service {back:?} after it recovered (base_ejection 300ms)");
+    assert!(
+        back >= Duration::from_millis(200),
+        "came back before the ejection ran out: {back:?}"
+    );
+    assert_eq!(
+        metric(&proxy, "strangler_upstream_ejected{upstream=\"thoughts\"}").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        upstream_entry(&upstreams_json(&proxy).await, "thoughts")["ejected"],
+        false
+    );
+    proxy.stop().await;
+}
+
+/// Proves: an active health check that fails takes the upstream out of service (503, no
+/// request reaches it), is visible on the admin API and in the gauge, and brings it back
+/// after `healthy_threshold` passes.
+#[tokio::test]
+async fn a_failing_health_check_takes_the_upstream_out_and_back_in() {
+    let legacy = echo_upstream("legacy").await;
+    let broken = Arc::new(AtomicBool::new(false));
+    let new = switchable("thoughts", broken.clone(), StatusCode::INTERNAL_SERVER_ERROR).await;
+    let health = "[upstreams.thoughts.health]\npath = \"/healthz\"\ninterval = \"50ms\"\ntimeout = \"500ms\"\nhealthy_threshold = 2\nunhealthy_threshold = 2\n";
+    let proxy = TestProxy::start(&new_route(health, "", &legacy.url(), &new.url())).await;
+
+    let healthy = "strangler_upstream_healthy{upstream=\"thoughts\"}";
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(1.0)).await, Some(1.0));
+    assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
+
+    broken.store(true, Ordering::SeqCst);
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(0.0)).await, Some(0.0));
+    let traffic_before = new.seen().iter().filter(|s| s.uri.path() != "/healthz").count();
+    let answer = get(&proxy.url("/api/thoughts/1")).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.body.contains("health check"), "{}", answer.body);
+    let traffic_after = new.seen().iter().filter(|s| s.uri.path() != "/healthz").count();
+    assert_eq!(traffic_before, traffic_after, "an unhealthy upstream gets no traffic");
+    let json = upstreams_json(&proxy).await;
+    let thoughts = upstream_entry(&json, "thoughts");
+    assert_eq!(thoughts["health"]["checked"], true, "{json}");
+    assert_eq!(thoughts["health"]["healthy"], false, "{json}");
+    assert!(
+        thoughts["health"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
+        "{json}"
+    );
+    assert!(thoughts["health"]["last_check"].is_string(), "{json}");
+    let checks = new.seen();
+    let check = checks.iter().find(|s| s.uri.path() == "/healthz").unwrap();
+    assert_eq!(check.method, http::Method::GET);
+    assert_eq!(check.headers["user-agent"], "strangler-health-check");
+
+    broken.store(false, Ordering::SeqCst);
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(1.0)).await, Some(1.0));
+    assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
+    proxy.stop().await;
+}
+
+/// Proves: /readyz fails while the default upstream fails its health check, and the setting
+/// `ready_requires_healthy_default = false` turns that off.
+#[tokio::test]
+async fn readyz_follows_the_default_upstreams_health_check() {
+    let broken = Arc::new(AtomicBool::new(true));
+    let legacy = switchable("legacy", broken.clone(), StatusCode::SERVICE_UNAVAILABLE).await;
+    let health = "[upstreams.legacy.health]\npath = \"/healthz\"\ninterval = \"50ms\"\nhealthy_threshold = 1\nunhealthy_threshold = 1\n";
+    let text = routes_toml_with("", &[("legacy", &legacy.url(), health)], "");
+    let proxy = TestProxy::start(&text).await;
+    let healthy = "strangler_upstream_healthy{upstream=\"legacy\"}";
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(0.0)).await, Some(0.0));
+    assert_eq!(get(&proxy.admin_url("/readyz")).await.status, 503);
+    assert_eq!(
+        get(&proxy.admin_url("/healthz")).await.status,
+        200,
+        "liveness is not readiness"
+    );
+    broken.store(false, Ordering::SeqCst);
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(1.0)).await, Some(1.0));
+    assert_eq!(get(&proxy.admin_url("/readyz")).await.status, 200);
+
+    // Turned off: ready whatever the check says.
+    broken.store(true, Ordering::SeqCst);
+    let relaxed = routes_toml_with(
+        "ready_requires_healthy_default = false",
+        &[("legacy", &legacy.url(), health)],
+        "",
+    );
+    proxy.write_config(&relaxed);
+    proxy.wait_for_version(&strangler::config::version_of(&relaxed)).await;
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(0.0)).await, Some(0.0));
+    assert_eq!(get(&proxy.admin_url("/readyz")).await.status, 200);
+    proxy.stop().await;
+}
+
+/// Proves: refused connects are retried, but never beyond the budget (20 % of the traffic
+/// plus a burst of 10), so retries cannot multiply an outage.
+#[tokio::test]
+async fn retries_of_refused_connects_stay_within_the_budget() {
+    let dead = dead_url().await;
+    let outlier = "[upstreams.legacy.outlier]\nenabled = false\n";
+    let text = routes_toml_with("", &[("legacy", &dead, outlier)], "");
+    let proxy = TestProxy::start(&text).await;
+    let client = client();
+    let requests = 100;
+    for _ in 0..requests {
+        let answer = send(&client, Request::get(proxy.url("/x")).body(full("")).unwrap()).await;
+        assert_eq!(answer.status, 502, "{}", answer.body);
+    }
+    let retries = metric(&proxy, "strangler_retries_total{upstream=\"legacy\"}")
+        .await
+        .unwrap_or(0.0);
+    println!("figure: {requests} requests to a dead upstream → {retries} retries (budget 20 % + 10)");
+    assert!(retries >= 10.0, "the burst allows retries: {retries}");
+    assert!(
+        retries <= 10.0 + 0.2 * f64::from(requests) + 1.0,
+        "over budget: {retries}"
+    );
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_upstream_errors_total{kind=\"connect\",upstream=\"legacy\"}"
+        )
+        .await,
+        Some(f64::from(requests)),
+        "one error per request, whatever the retries"
+    );
+    proxy.stop().await;
+}
+
+/// Proves: outlier and health settings are validated with file:line:col.
+#[test]
+fn bad_resilience_settings_are_rejected_with_their_position() {
+    let text = routes_toml_with(
+        "",
+        &[(
+            "legacy",
+            "http://127.0.0.1:1",
+            "retry_budget = 2.0\n[upstreams.legacy.health]\npath = \"healthz\"\nunhealthy_threshold = 0\n[upstreams.legacy.outlier]\nbase_ejection = \"1m\"\nmax_ejection = \"10s\"\n",
+        )],
+        "",
+    );
+    let errors = strangler::state::Table::parse("routes.toml", &text)
+        .expect_err("must be rejected")
+        .to_string();
+    for (needle, message) in [
+        ("2.0", "retry_budget"),
+        ("\"healthz\"", "health.path"),
+        ("= 0", "unhealthy_threshold"),
+        ("\"10s\"", "max_ejection"),
+    ] {
+        let (line, col) = position_of(&text, needle);
+        let col = if needle.starts_with('=') { col + 2 } else { col };
+        assert!(
+            errors.contains(&format!("routes.toml:{line}:{col}:")) && errors.contains(message),
+            "expected {message} at {line}:{col} in:\n{errors}"
+        );
+    }
+}
