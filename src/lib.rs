@@ -262,6 +262,7 @@ pub async fn run_with_ready(
     };
     let drain_state = state.clone();
     let drain_timeout = move || drain_state.snapshot().config().proxy.drain_timeout;
+    let max_connections = state.snapshot().config().proxy.max_connections;
     let workers = listeners
         .proxy
         .into_std()
@@ -272,7 +273,10 @@ pub async fn run_with_ready(
                 state.workers,
                 settings.clone(),
                 drain_timeout,
-                tls,
+                server::ListenerGuards {
+                    tls,
+                    limit: Some(server::ConnectionLimit::new(max_connections)),
+                },
                 move |request, peer| {
                     let proxy = proxy.clone();
                     async move { proxy.handle(request, peer).await }
@@ -300,6 +304,8 @@ pub async fn run_with_ready(
         listeners.admin,
         "admin",
         settings,
+        None,
+        // The admin API keeps answering when the public listener is full.
         None,
         move |request, _peer| {
             let admin = admin.clone();

@@ -84,7 +84,7 @@ pub fn spawn_workers<S, F, B>(
     count: usize,
     settings: impl Fn() -> ConnectionSettings + Clone + Send + 'static,
     drain_timeout: impl Fn() -> Duration + Clone + Send + 'static,
-    tls: Option<Arc<ServerTls>>,
+    guards: ListenerGuards,
     service: S,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<tokio::sync::oneshot::Receiver<bool>>, WorkerError>
@@ -105,10 +105,11 @@ where
             .build()
             .map_err(|source| WorkerError::Spawn { index, source })?;
         let (finished, finished_rx) = tokio::sync::oneshot::channel();
-        let (settings, drain_timeout, tls, service, shutdown) = (
+        let (settings, drain_timeout, tls, limit, service, shutdown) = (
             settings.clone(),
             drain_timeout.clone(),
-            tls.clone(),
+            guards.tls.clone(),
+            guards.limit.clone(),
             service.clone(),
             shutdown.clone(),
         );
@@ -125,7 +126,7 @@ where
                             return;
                         }
                     };
-                    let connections = accept_loop(listener, "proxy", settings, tls, service, shutdown).await;
+                    let connections = accept_loop(listener, "proxy", settings, tls, limit, service, shutdown).await;
                     let timeout = drain_timeout();
                     let drained = drain(connections, timeout).await;
                     if !drained {
@@ -179,6 +180,37 @@ pub struct ConnectionSettings {
     pub max_header_bytes: usize,
 }
 
+/// What stands between a public listener and its connections: TLS, and the connection limit.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerGuards {
+    /// Terminate TLS (`[proxy.tls]`).
+    pub tls: Option<Arc<ServerTls>>,
+    /// `[proxy] max_connections`.
+    pub limit: Option<Arc<ConnectionLimit>>,
+}
+
+/// `[proxy] max_connections`: client connections open at once, over every worker.
+#[derive(Debug)]
+pub struct ConnectionLimit {
+    max: usize,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` open connections.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            permits: Arc::new(tokio::sync::Semaphore::new(max)),
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+}
+
 /// The connections of one accept loop that are still open: how they are told to shut down
 /// gracefully, and how draining knows they are done. Each connection holds a receiver of
 /// `signal` to its end. It is per accept loop (so per worker thread): the connections
@@ -203,6 +235,7 @@ pub async fn accept_loop<S, F, B>(
     name: &'static str,
     settings: impl Fn() -> ConnectionSettings,
     tls: Option<Arc<ServerTls>>,
+    limit: Option<Arc<ConnectionLimit>>,
     service: S,
     mut shutdown: watch::Receiver<bool>,
 ) -> Connections
@@ -216,6 +249,29 @@ where
     let service = Arc::new(service);
     let connections = Connections::new();
     loop {
+        // At the limit, accepting pauses (new connections wait in the kernel's queue) until
+        // a connection closes.
+        let permit = match &limit {
+            None => None,
+            Some(limit) => match limit.permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::warn!(
+                        listener = name,
+                        max_connections = limit.max,
+                        "connection limit reached: accepting paused until a connection closes"
+                    );
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                        permit = limit.permits.clone().acquire_owned() => match permit {
+                            Ok(permit) => Some(permit),
+                            Err(_) => break,
+                        },
+                    }
+                }
+            },
+        };
         let accepted = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -240,6 +296,7 @@ where
         };
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let served = match tls {
                 Some(tls) => connection.serve_tls(stream, &tls).await,
                 None => connection.serve_plain(stream).await,

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, Stage, UpstreamConfig};
 use crate::health::UpstreamHealth;
 use crate::metrics::Metrics;
-use crate::proxy::pool::ConnectionPool;
+use crate::proxy::pool::{ConnectionLimit, ConnectionPool};
 use crate::router::RouteTable;
 
 /// Index of an upstream in [`Snapshot::upstreams`].
@@ -225,13 +225,23 @@ impl Snapshot {
                     let check_pool = if u.tls_fingerprint == tls_fingerprint {
                         u.check_pool.clone()
                     } else {
-                        new_pool(config, tls.clone())
+                        new_pool(config, tls.clone(), None)
                     };
                     (u.health.clone(), check_pool)
                 })
-                .unwrap_or_else(|| (UpstreamHealth::new(config, metrics), new_pool(config, tls.clone())));
+                .unwrap_or_else(|| {
+                    (
+                        UpstreamHealth::new(config, metrics),
+                        new_pool(config, tls.clone(), None),
+                    )
+                });
             // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
-            let pools = reused.unwrap_or_else(|| (0..=workers.max(1)).map(|_| new_pool(config, tls.clone())).collect());
+            let pools = reused.unwrap_or_else(|| {
+                let limit = config.max_connections.map(ConnectionLimit::new);
+                (0..=workers.max(1))
+                    .map(|_| new_pool(config, tls.clone(), limit.clone()))
+                    .collect()
+            });
             let scheme = config
                 .url
                 .scheme()
@@ -381,7 +391,11 @@ impl Snapshot {
     }
 }
 
-fn new_pool(config: &UpstreamConfig, tls: Option<Arc<crate::tls::ClientTls>>) -> Arc<ConnectionPool> {
+fn new_pool(
+    config: &UpstreamConfig,
+    tls: Option<Arc<crate::tls::ClientTls>>,
+    limit: Option<Arc<ConnectionLimit>>,
+) -> Arc<ConnectionPool> {
     let default_port = if tls.is_some() { 443 } else { 80 };
     let address = config
         .url
@@ -391,13 +405,14 @@ fn new_pool(config: &UpstreamConfig, tls: Option<Arc<crate::tls::ClientTls>>) ->
             None => format!("{}:{default_port}", a.host()),
         })
         .unwrap_or_default();
-    Arc::new(ConnectionPool::new(
+    ConnectionPool::new(
         address,
         config.connect_timeout,
         config.pool_idle_timeout,
         tls,
         config.http2,
-    ))
+        limit,
+    )
 }
 
 /// The outcome of the load attempts so far.

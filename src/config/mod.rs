@@ -139,6 +139,9 @@ pub struct ProxySettings {
     pub workers: Option<usize>,
     /// `/readyz` fails while the default upstream's health check says it is unhealthy.
     pub ready_requires_healthy_default: bool,
+    /// Client connections open at once on the public listener; beyond it accepting pauses.
+    /// Needs a restart to change.
+    pub max_connections: usize,
     /// `admin_token_file`: the file the admin API's bearer token is read from. With it,
     /// every admin request except the health checks needs `Authorization: Bearer <token>`;
     /// without it the admin API must listen on a loopback address.
@@ -724,6 +727,17 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str],
             0
         }
     };
+    let max_connections = match &raw.max_connections {
+        None => 10_000,
+        Some(v) if (1..=10_000_000).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`max_connections` must be between 1 and 10000000, got {}", v.get_ref()),
+            );
+            0
+        }
+    };
     let workers = match &raw.workers {
         None => None,
         Some(v) if (1..=1024).contains(v.get_ref()) => Some(*v.get_ref() as usize),
@@ -752,6 +766,7 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str],
         max_header_bytes,
         drain_timeout,
         ready_requires_healthy_default: raw.ready_requires_healthy_default.unwrap_or(true),
+        max_connections,
         admin_token_file,
         admin_token: None,
     })

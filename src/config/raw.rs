@@ -16,6 +16,7 @@ pub(super) struct Proxy {
     pub drain_timeout: Option<Spanned<String>>,
     pub workers: Option<Spanned<i64>>,
     pub ready_requires_healthy_default: Option<bool>,
+    pub max_connections: Option<Spanned<i64>>,
     pub admin_token_file: Option<Spanned<String>>,
     pub tls: Option<Spanned<ProxyTls>>,
 }

@@ -31,6 +31,9 @@ pub enum UpstreamErrorKind {
     /// Not tried: ejected by outlier detection or failing its health check (503). Not an
     /// upstream error: counted in `strangler_rejected_requests_total{reason="upstream_unavailable"}`.
     Unavailable(crate::health::Unavailable),
+    /// Not tried: every connection its `max_connections` allows stayed busy (503). Not an
+    /// upstream error either: `strangler_rejected_requests_total{reason="upstream_saturated"}`.
+    Saturated,
 }
 
 impl UpstreamErrorKind {
@@ -43,6 +46,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Other => "other",
             UpstreamErrorKind::Unavailable(_) => "unavailable",
+            UpstreamErrorKind::Saturated => "saturated",
         }
     }
 
@@ -50,7 +54,7 @@ impl UpstreamErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamErrorKind::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamErrorKind::Unavailable(_) | UpstreamErrorKind::Saturated => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -64,6 +68,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Reset => "closed the connection before answering",
             UpstreamErrorKind::Other => "sent no valid answer",
             UpstreamErrorKind::Unavailable(why) => why.describe(),
+            UpstreamErrorKind::Saturated => "has every connection max_connections allows busy; not tried",
         }
     }
 }
@@ -71,6 +76,7 @@ impl UpstreamErrorKind {
 /// Classifies a failed exchange.
 pub fn classify(error: &SendError) -> UpstreamErrorKind {
     match error {
+        SendError::Saturated(_) => UpstreamErrorKind::Saturated,
         SendError::ConnectTimeout => UpstreamErrorKind::Timeout,
         SendError::Shared(error) => classify(error),
         SendError::Tls(e) if e.kind() == io::ErrorKind::TimedOut => UpstreamErrorKind::Timeout,

@@ -327,6 +327,7 @@ impl Proxy {
                 let idempotent = is_idempotent(&head.method);
                 let reason = match &first {
                     Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
+                    Err(UpstreamErrorKind::Saturated) => Some("saturated"),
                     // Nothing was sent: a refused connection or a failed TLS handshake.
                     Err(UpstreamErrorKind::Connect | UpstreamErrorKind::Tls) => Some("connect"),
                     Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
@@ -500,6 +501,19 @@ impl Proxy {
             Ok(Err(e)) if body::RequestBodyError::behind(&e).is_some() => {
                 drop(ticket);
                 Err(classify(&e))
+            }
+            // Our own limit, not the upstream's failure: not held against it.
+            Ok(Err(pool::SendError::Saturated(max))) => {
+                drop(ticket);
+                self.metrics.rejected.with_label_values(&["upstream_saturated"]).inc();
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route,
+                    upstream = &*upstream.name,
+                    max_connections = max,
+                    "upstream connection limit reached; request not sent"
+                );
+                Err(UpstreamErrorKind::Saturated)
             }
             Ok(Err(e)) => {
                 health.record(ticket, false);

@@ -19,6 +19,14 @@
 //! task of its own; requests that arrive meanwhile wait for that connect rather than open
 //! one each, and share its failure. Once the upstream closes it (or it has been idle longer
 //! than `pool_idle_timeout`) the next request opens a new one.
+//!
+//! `max_connections` bounds the HTTP/1.1 connections of one upstream over all its pools
+//! ([`ConnectionLimit`]): every connection holds a permit. A request that finds no idle
+//! connection in its worker's pool and no free permit closes an idle connection of another
+//! worker's pool (freeing its permit), or waits — up to `connect_timeout` — for a
+//! connection to be released; meanwhile connections given back are closed rather than kept
+//! idle, so the waiters get their permits. A request that waited in vain fails with
+//! [`SendError::Saturated`] (503).
 
 use std::future::poll_fn;
 use std::io;
@@ -33,7 +41,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::proxy::body::RequestBody;
 use crate::proxy::headers;
@@ -60,6 +68,93 @@ pub enum SendError {
     /// The HTTP/2 connection this request waited for could not be opened.
     #[error(transparent)]
     Shared(Arc<SendError>),
+    /// Every connection `max_connections` allows was busy for `connect_timeout`.
+    #[error("all {0} connections allowed by max_connections stayed busy")]
+    Saturated(usize),
+}
+
+/// The `max_connections` of one upstream, shared by its pools.
+#[derive(Debug)]
+pub struct ConnectionLimit {
+    max: usize,
+    permits: Arc<Semaphore>,
+    /// Requests waiting for a slot: connections given back meanwhile wake one of them.
+    waiting: std::sync::atomic::AtomicUsize,
+    released: Notify,
+    /// The pools sharing the limit, to close an idle connection of another worker.
+    pools: Mutex<Vec<std::sync::Weak<ConnectionPool>>>,
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` connections.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            permits: Arc::new(Semaphore::new(max)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            released: Notify::new(),
+            pools: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Connections open now under this limit.
+    pub fn in_use(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+
+    fn has_waiters(&self) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+
+    /// Takes an idle connection from any pool under this limit (another worker's included:
+    /// a connection can be used from any thread).
+    fn take_idle(&self) -> Option<Idle> {
+        let pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        pools
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .find_map(|pool| pool.pop())
+    }
+
+    /// A slot for one exchange: a free permit for a new connection, or an idle connection
+    /// (of any worker) once one is given back, waiting up to `patience`.
+    async fn acquire(&self, patience: Duration) -> Result<Slot, SendError> {
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        loop {
+            // Registered before looking, so that a connection given back meanwhile wakes us.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                return Ok(Slot::Permit(permit));
+            }
+            if let Some(idle) = self.take_idle() {
+                return Ok(Slot::Idle(idle));
+            }
+            tokio::select! {
+                permit = self.permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => return Ok(Slot::Permit(permit)),
+                    Err(_) => return Err(SendError::Saturated(self.max)),
+                },
+                () = &mut released => {}
+                () = tokio::time::sleep_until(deadline) => return Err(SendError::Saturated(self.max)),
+            }
+        }
+    }
+}
+
+/// What a request under `max_connections` got: room for a new connection, or an idle one.
+enum Slot {
+    Permit(OwnedSemaphorePermit),
+    Idle(Idle),
 }
 
 /// The pool of one upstream for one worker.
@@ -75,12 +170,16 @@ pub struct ConnectionPool {
     idle: Mutex<Vec<Idle>>,
     /// The multiplexed connection of an `http2 = true` upstream.
     h2: Option<Mutex<H2Slot>>,
+    /// `max_connections` of the upstream, shared with its other pools.
+    limit: Option<Arc<ConnectionLimit>>,
 }
 
 #[derive(Debug)]
 struct Idle {
     sender: http1::SendRequest<RequestBody>,
     since: Instant,
+    /// Its slot under `max_connections`, freed when the connection is dropped.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// The state of a pool's HTTP/2 connection.
@@ -103,13 +202,17 @@ enum H2Slot {
 pub struct Lease {
     /// An HTTP/1.1 connection and its pool; `None` for an HTTP/2 stream (its connection is
     /// shared, never lent).
-    held: Option<(http1::SendRequest<RequestBody>, Arc<ConnectionPool>)>,
+    held: Option<(
+        http1::SendRequest<RequestBody>,
+        Arc<ConnectionPool>,
+        Option<OwnedSemaphorePermit>,
+    )>,
 }
 
 impl Lease {
     /// Returns the connection to its pool (call once the response body is complete).
     pub fn give_back(self) {
-        let Some((sender, pool)) = self.held else {
+        let Some((sender, pool, permit)) = self.held else {
             return;
         };
         if sender.is_closed() {
@@ -119,7 +222,14 @@ impl Lease {
             idle.push(Idle {
                 sender,
                 since: Instant::now(),
+                permit,
             });
+        }
+        // A request of any worker waiting for a slot under max_connections takes it.
+        if let Some(limit) = &pool.limit
+            && limit.has_waiters()
+        {
+            limit.released.notify_one();
         }
     }
 }
@@ -139,15 +249,23 @@ impl ConnectionPool {
         idle_timeout: Duration,
         tls: Option<Arc<ClientTls>>,
         http2: bool,
-    ) -> Self {
-        Self {
+        limit: Option<Arc<ConnectionLimit>>,
+    ) -> Arc<Self> {
+        let pool = Arc::new(Self {
             address,
             connect_timeout,
             idle_timeout,
             tls,
             idle: Mutex::new(Vec::new()),
             h2: http2.then(|| Mutex::new(H2Slot::Empty)),
+            limit,
+        });
+        if let Some(limit) = &pool.limit {
+            let mut pools = limit.pools.lock().unwrap_or_else(PoisonError::into_inner);
+            pools.retain(|p| p.strong_count() > 0);
+            pools.push(Arc::downgrade(&pool));
         }
+        pool
     }
 
     /// Sends `request` (origin-form URI) on a pooled connection, or a new one.
@@ -174,19 +292,38 @@ impl ConnectionPool {
         let mut busy = Vec::new();
         let mut retried = false;
         let exchange = loop {
-            let Some(mut idle) = self.pop() else {
-                let mut sender = match self.connect_h1().await {
-                    Ok(sender) => sender,
-                    Err(SendError::Connect(e)) if !retried && e.kind() != io::ErrorKind::TimedOut && may_retry() => {
-                        retried = true;
-                        tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
-                        tokio::time::sleep(retry_pause()).await;
-                        continue;
-                    }
-                    Err(e) => break Err(e),
-                };
-                let response = sender.send_request(request).await;
-                break response.map(|response| (response, sender)).map_err(SendError::Exchange);
+            let next = match (self.pop(), &self.limit) {
+                (Some(idle), _) => Ok(idle),
+                (None, None) => Err(None),
+                (None, Some(limit)) => match limit.permits.clone().try_acquire_owned() {
+                    Ok(permit) => Err(Some(permit)),
+                    Err(_) => match limit.acquire(self.connect_timeout).await {
+                        Ok(Slot::Idle(idle)) => Ok(idle),
+                        Ok(Slot::Permit(permit)) => Err(Some(permit)),
+                        Err(e) => break Err(e),
+                    },
+                },
+            };
+            let mut idle = match next {
+                Ok(idle) => idle,
+                Err(permit) => {
+                    let mut sender = match self.connect_h1().await {
+                        Ok(sender) => sender,
+                        Err(SendError::Connect(e))
+                            if !retried && e.kind() != io::ErrorKind::TimedOut && may_retry() =>
+                        {
+                            retried = true;
+                            tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
+                            tokio::time::sleep(retry_pause()).await;
+                            continue;
+                        }
+                        Err(e) => break Err(e),
+                    };
+                    let response = sender.send_request(request).await;
+                    break response
+                        .map(|response| (response, sender, permit))
+                        .map_err(SendError::Exchange);
+                }
             };
             if idle.sender.is_closed() || idle.since.elapsed() >= self.idle_timeout {
                 continue;
@@ -200,7 +337,7 @@ impl ConnectionPool {
                 }
             }
             match idle.sender.try_send_request(request).await {
-                Ok(response) => break Ok((response, idle.sender)),
+                Ok(response) => break Ok((response, idle.sender, idle.permit)),
                 Err(mut refused) => match refused.take_message() {
                     // Never sent: safe to try another connection.
                     Some(unsent) => request = unsent,
@@ -213,11 +350,11 @@ impl ConnectionPool {
         {
             idle.extend(busy);
         }
-        let (response, sender) = exchange?;
+        let (response, sender, permit) = exchange?;
         Ok((
             response,
             Lease {
-                held: Some((sender, self.clone())),
+                held: Some((sender, self.clone(), permit)),
             },
         ))
     }

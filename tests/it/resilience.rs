@@ -332,3 +332,152 @@ fn bad_resilience_settings_are_rejected_with_their_position() {
         );
     }
 }
+
+/// An upstream whose answers wait until `gate` opens; counts the connections it accepted.
+async fn gated_upstream(gate: tokio::sync::watch::Receiver<bool>) -> (Upstream, Arc<std::sync::atomic::AtomicUsize>) {
+    upstream_counting(move |_request: Request<Incoming>| {
+        let mut gate = gate.clone();
+        async move {
+            let _ = gate.wait_for(|open| *open).await;
+            Response::new(full("done\n"))
+        }
+    })
+    .await
+}
+
+/// Proves: `max_connections` on an upstream bounds the connections the proxy opens to it,
+/// over all workers; the requests beyond it wait for a free connection and then succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_max_connections_bounds_the_connections_opened() {
+    let (gate, gate_rx) = tokio::sync::watch::channel(false);
+    let (legacy, accepted) = gated_upstream(gate_rx).await;
+    let text = routes_toml_with(
+        "",
+        &[(
+            "legacy",
+            &legacy.url(),
+            "max_connections = 3\nconnect_timeout = \"10s\"\n",
+        )],
+        "",
+    );
+    let proxy = TestProxy::start(&text).await;
+    let requests: Vec<_> = (0..10)
+        .map(|i| {
+            let url = proxy.url(&format!("/r{i}"));
+            tokio::spawn(async move { get(&url).await.status })
+        })
+        .collect();
+    // All ten are inside the proxy; three reached the upstream, seven wait for a connection.
+    assert_eq!(
+        wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(10.0)).await,
+        Some(10.0)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while legacy.seen().len() < 3 {
+        assert!(Instant::now() < deadline, "three requests should reach the upstream");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "max_connections = 3");
+    assert_eq!(legacy.seen().len(), 3);
+    gate.send_replace(true);
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let opened = accepted.load(Ordering::SeqCst);
+    println!("figure: upstream max_connections = 3: 10 concurrent requests, {opened} connections opened, 10 × 200");
+    assert!(opened <= 3, "{opened} connections for max_connections = 3");
+    proxy.stop().await;
+}
+
+/// Proves: a request that waits longer than `connect_timeout` for a connection under the
+/// upstream's `max_connections` gets a 503 that says so, without being sent.
+#[tokio::test]
+async fn a_saturated_upstream_answers_503_after_connect_timeout() {
+    let (gate, gate_rx) = tokio::sync::watch::channel(false);
+    let (legacy, _accepted) = gated_upstream(gate_rx).await;
+    let text = routes_toml_with(
+        "",
+        &[(
+            "legacy",
+            &legacy.url(),
+            "max_connections = 1\nconnect_timeout = \"200ms\"\n",
+        )],
+        "",
+    );
+    let proxy = TestProxy::start(&text).await;
+    let first = tokio::spawn({
+        let url = proxy.url("/first");
+        async move { get(&url).await.status }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while legacy.seen().is_empty() {
+        assert!(Instant::now() < deadline, "the first request should reach the upstream");
+        tokio::task::yield_now().await;
+    }
+    let second = get(&proxy.url("/second")).await;
+    assert_eq!(second.status, 503, "{}", second.body);
+    assert!(second.body.contains("max_connections"), "{}", second.body);
+    assert_eq!(legacy.seen().len(), 1, "the second request was not sent");
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_rejected_requests_total{reason=\"upstream_saturated\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    gate.send_replace(true);
+    assert_eq!(first.await.unwrap(), 200);
+    proxy.stop().await;
+}
+
+/// Proves: at `[proxy] max_connections` the proxy stops accepting (the connection waits in
+/// the kernel's queue, unanswered), keeps serving the open ones and its admin API, and
+/// accepts again as soon as one closes.
+#[tokio::test]
+async fn max_connections_pauses_accepting_until_a_connection_closes() {
+    let legacy = echo_upstream("legacy").await;
+    let proxy = TestProxy::start(&routes_toml_with(
+        "max_connections = 2",
+        &[("legacy", &legacy.url(), "")],
+        "",
+    ))
+    .await;
+    let request = b"GET /x HTTP/1.1\r\nHost: app.example\r\n\r\n";
+    let mut first = RawConn::connect(proxy.addr).await;
+    first.send(request).await;
+    assert_eq!(first.read_response().await.status, 200);
+    let mut second = RawConn::connect(proxy.addr).await;
+    second.send(request).await;
+    assert_eq!(second.read_response().await.status, 200);
+
+    // The third connects (the kernel queues it) but is not served while two are open.
+    let mut third = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut third, request).await.unwrap();
+    let mut buffer = [0u8; 64];
+    let early = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::io::AsyncReadExt::read(&mut third, &mut buffer),
+    )
+    .await;
+    assert!(early.is_err(), "the third connection was served beyond max_connections");
+    // The open ones and the admin API still answer.
+    second.send(request).await;
+    assert_eq!(second.read_response().await.status, 200);
+    assert_eq!(get(&proxy.admin_url("/healthz")).await.status, 200);
+
+    drop(first);
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut third, &mut buffer),
+    )
+    .await
+    .expect("the third connection was not served after one closed")
+    .unwrap();
+    assert!(
+        buffer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buffer[..n])
+    );
+    proxy.stop().await;
+}
