@@ -213,3 +213,26 @@ async fn content_length_with_chunked_is_refused() {
     s.assert_no_upstream_contacted("Content-Length with Transfer-Encoding");
     s.proxy.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let s = setup("client_header_timeout = \"300ms\"").await;
+    let mut conn = RawConn::connect(s.proxy.addr).await;
+    conn.send(&get_request_keep_alive("/api/thoughts/1")).await;
+    assert_eq!(conn.read_response().await.status, 200);
+    // Nothing more is sent: waiting for the next request head is bounded by the same
+    // client_header_timeout, so the idle keep-alive connection is closed.
+    let started = Instant::now();
+    let closed = conn.closed_within(Duration::from_secs(3)).await;
+    assert!(
+        closed.is_some(),
+        "idle connection still open after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    s.proxy.stop().await;
+}
+
+fn get_request_keep_alive(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: app.example\r\n\r\n").into_bytes()
+}
