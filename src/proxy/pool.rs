@@ -417,7 +417,9 @@ impl ConnectionPool {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        // Flat writes, like the server side (see `server`): head and small body in one copy.
         let (sender, connection) = http1::Builder::new()
+            .writev(false)
             .handshake(TokioIo::new(io))
             .await
             .map_err(SendError::Handshake)?;
