@@ -426,7 +426,9 @@ where
             shutdown,
         } = self;
         let hyper_service = service_fn(move |request| {
-            let response = service(request, peer);
+            // The request's future is kilobytes (the proxy's whole state machine); hyper
+            // moves the future it gets into the connection's slot, so hand it a pointer.
+            let response = Box::pin(service(request, peer));
             async move { Ok::<_, Infallible>(response.await) }
         });
         if h2 {

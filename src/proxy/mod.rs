@@ -243,10 +243,9 @@ impl Proxy {
         };
         let mut pending_mirror = None;
         let replay = if let Some((shadow, permit)) = mirror {
-            let bytes = match http_body_util::Limited::new(body, shadow.config.max_body)
-                .collect()
-                .await
-            {
+            // Rare paths are boxed: an awaited future is stored inline in this one, and this
+            // one is moved (copied) for every request, whatever path it takes.
+            let bytes = match Box::pin(http_body_util::Limited::new(body, shadow.config.max_body).collect()).await {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => {
                     return self.respond_text(
@@ -257,9 +256,7 @@ impl Proxy {
                 }
             };
             let head = RequestHead::from(&parts);
-            let sent = self
-                .exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)
-                .await;
+            let sent = Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)).await;
             match sent {
                 Ok((response, lease)) => {
                     pending_mirror = Some((shadow, permit, head, bytes));
@@ -284,7 +281,7 @@ impl Proxy {
             Err(body) => Err(match fallback {
                 Some(fallback) if !upgrade => match declared_length {
                     Some(length) if length <= fallback.max_body as u64 => {
-                        match http_body_util::Limited::new(body, fallback.max_body).collect().await {
+                        match Box::pin(http_body_util::Limited::new(body, fallback.max_body).collect()).await {
                             Ok(collected) => Ok((fallback, collected.to_bytes())),
                             Err(_) => {
                                 return self.respond_text(
@@ -321,9 +318,8 @@ impl Proxy {
             }
             Err(Ok((fallback, bytes))) => {
                 let head = RequestHead::from(&parts);
-                let first = self
-                    .exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)
-                    .await;
+                let first =
+                    Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)).await;
                 let idempotent = is_idempotent(&head.method);
                 let reason = match &first {
                     Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
@@ -351,10 +347,7 @@ impl Proxy {
                         );
                         finish.upstream = legacy.name.clone();
                         finish.duration = Some(fallback.legacy_duration.clone());
-                        match self
-                            .exchange(legacy, head.request(bytes), &request_id, &finish.route)
-                            .await
-                        {
+                        match Box::pin(self.exchange(legacy, head.request(bytes), &request_id, &finish.route)).await {
                             Ok(exchange) => exchange,
                             Err(kind) => return self.upstream_failure(kind, &snapshot, fallback.legacy, finish),
                         }

@@ -285,7 +285,9 @@ impl ConnectionPool {
         may_retry: impl Fn() -> bool,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         if let Some(slot) = &self.h2 {
-            let response = self.send_h2(slot, request, may_retry).await?;
+            // Boxed, like every path but the pooled HTTP/1.1 one: this future is moved for every
+            // request, and an awaited future is stored inline in it.
+            let response = Box::pin(self.send_h2(slot, request, may_retry)).await?;
             return Ok((response, Lease { held: None }));
         }
         // Connections still finishing their last exchange: kept, not waited for.
@@ -297,7 +299,7 @@ impl ConnectionPool {
                 (None, None) => Err(None),
                 (None, Some(limit)) => match limit.permits.clone().try_acquire_owned() {
                     Ok(permit) => Err(Some(permit)),
-                    Err(_) => match limit.acquire(self.connect_timeout).await {
+                    Err(_) => match Box::pin(limit.acquire(self.connect_timeout)).await {
                         Ok(Slot::Idle(idle)) => Ok(idle),
                         Ok(Slot::Permit(permit)) => Err(Some(permit)),
                         Err(e) => break Err(e),
@@ -307,14 +309,14 @@ impl ConnectionPool {
             let mut idle = match next {
                 Ok(idle) => idle,
                 Err(permit) => {
-                    let mut sender = match self.connect_h1().await {
+                    let mut sender = match Box::pin(self.connect_h1()).await {
                         Ok(sender) => sender,
                         Err(SendError::Connect(e))
                             if !retried && e.kind() != io::ErrorKind::TimedOut && may_retry() =>
                         {
                             retried = true;
                             tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
-                            tokio::time::sleep(retry_pause()).await;
+                            Box::pin(tokio::time::sleep(retry_pause())).await;
                             continue;
                         }
                         Err(e) => break Err(e),
