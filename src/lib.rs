@@ -17,7 +17,7 @@
 //! - [`server`]: accept loops, HTTP/1.1 and HTTP/2 (ALPN, h2c), connection settings, graceful drain;
 //! - [`tls`]: listener certificates (SNI, hot reload) and TLS to `https://` upstreams;
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
-//! - [`admin`]: health, readiness, metrics, routes, reload;
+//! - [`admin`]: health, readiness, metrics, routes, upstreams, reload; the bearer token;
 //! - [`dashboard`]: the migration dashboard page of the admin API and its traffic figures;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`parity`]: comparing legacy and new answers (shadow traffic, `strangler parity`);
