@@ -516,6 +516,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
             pool_idle_timeout: Duration::from_secs(1),
+            pool_max_idle: 256,
             health: None,
             outlier: OutlierConfig {
                 enabled: true,

@@ -409,6 +409,7 @@ fn new_pool(
         address,
         config.connect_timeout,
         config.pool_idle_timeout,
+        config.pool_max_idle,
         tls,
         config.http2,
         limit,

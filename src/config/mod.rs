@@ -315,6 +315,9 @@ pub struct UpstreamConfig {
     pub request_timeout: Duration,
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout: Duration,
+    /// Idle keep-alive connections kept per worker; more are closed when given back (like
+    /// nginx's `keepalive N`), so a burst does not leave thousands of idle connections.
+    pub pool_max_idle: usize,
     /// Speak HTTP/2 to it (over TLS for https, prior-knowledge h2c for http), multiplexing
     /// requests on one connection per proxy worker.
     pub http2: bool,
@@ -825,6 +828,7 @@ fn validate_upstream(
     let connect_timeout = duration_or(errors, raw.connect_timeout.as_ref(), Duration::from_secs(2));
     let request_timeout = duration_or(errors, raw.request_timeout.as_ref(), Duration::from_secs(30));
     let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
+    let pool_max_idle = count_in(errors, raw.pool_max_idle.as_ref(), "pool_max_idle", 0..=1_000_000, 256) as usize;
     let https = url.as_ref().is_some_and(|u| u.scheme_str() == Some("https"));
     let tls = validate_upstream_tls(errors, file, raw, https);
     let health = raw.health.as_ref().and_then(|h| validate_health(errors, h.get_ref()));
@@ -868,6 +872,7 @@ fn validate_upstream(
         connect_timeout,
         request_timeout,
         pool_idle_timeout,
+        pool_max_idle,
         http2: raw.http2.as_ref().is_some_and(|v| *v.get_ref()),
         tls,
         health,

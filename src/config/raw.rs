@@ -47,6 +47,7 @@ pub(super) struct Upstream {
     pub connect_timeout: Option<Spanned<String>>,
     pub request_timeout: Option<Spanned<String>>,
     pub pool_idle_timeout: Option<Spanned<String>>,
+    pub pool_max_idle: Option<Spanned<i64>>,
     pub http2: Option<Spanned<bool>>,
     pub ca_file: Option<Spanned<String>>,
     pub client_cert: Option<Spanned<String>>,

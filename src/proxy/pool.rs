@@ -5,7 +5,8 @@
 //! connection out is an uncontended lock and a `Vec::pop`, with no connect future built
 //! per request. Connections are HTTP/1.1 keep-alive (hyper's client connection), reused
 //! most-recently-used first, dropped when the upstream closes them or when they have been
-//! idle longer than `pool_idle_timeout`.
+//! idle longer than `pool_idle_timeout`; beyond `pool_max_idle` idle ones per worker, a
+//! connection given back is closed.
 //!
 //! A connection goes back to its pool only once the response body has been read to the
 //! end; a response abandoned half-way, or an upgraded (101) connection, is never reused.
@@ -164,6 +165,8 @@ pub struct ConnectionPool {
     address: String,
     connect_timeout: Duration,
     idle_timeout: Duration,
+    /// Most idle connections kept; more are closed when given back.
+    max_idle: usize,
     /// TLS for `https://` upstreams.
     tls: Option<Arc<ClientTls>>,
     /// Idle HTTP/1.1 connections.
@@ -218,7 +221,9 @@ impl Lease {
         if sender.is_closed() {
             return;
         }
-        if let Ok(mut idle) = pool.idle.lock() {
+        if let Ok(mut idle) = pool.idle.lock()
+            && idle.len() < pool.max_idle
+        {
             idle.push(Idle {
                 sender,
                 since: Instant::now(),
@@ -247,6 +252,7 @@ impl ConnectionPool {
         address: String,
         connect_timeout: Duration,
         idle_timeout: Duration,
+        max_idle: usize,
         tls: Option<Arc<ClientTls>>,
         http2: bool,
         limit: Option<Arc<ConnectionLimit>>,
@@ -255,6 +261,7 @@ impl ConnectionPool {
             address,
             connect_timeout,
             idle_timeout,
+            max_idle,
             tls,
             idle: Mutex::new(Vec::new()),
             h2: http2.then(|| Mutex::new(H2Slot::Empty)),

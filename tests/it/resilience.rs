@@ -481,3 +481,72 @@ async fn max_connections_pauses_accepting_until_a_connection_closes() {
     );
     proxy.stop().await;
 }
+
+/// Proves: after a burst, at most `pool_max_idle` connections per worker stay open to the
+/// upstream; the others are closed as they are given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_max_idle_closes_the_connections_a_burst_leaves_behind() {
+    use std::sync::atomic::AtomicUsize;
+    let open = Arc::new(AtomicUsize::new(0));
+    let (gate, gate_rx) = tokio::sync::watch::channel(false);
+    let listener = deep_listener();
+    let addr = listener.local_addr().unwrap();
+    let counter = open.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (counter, gate) = (counter.clone(), gate_rx.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_request: Request<Incoming>| {
+                    let mut gate = gate.clone();
+                    async move {
+                        let _ = gate.wait_for(|open| *open).await;
+                        Ok::<_, std::convert::Infallible>(Response::new(full("done\n")))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                counter.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let text = routes_toml_with(
+        "workers = 1",
+        &[("legacy", &format!("http://{addr}"), "pool_max_idle = 1\n")],
+        "",
+    );
+    let proxy = TestProxy::start(&text).await;
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            let url = proxy.url(&format!("/burst/{i}"));
+            tokio::spawn(async move { get(&url).await.status })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open.load(Ordering::SeqCst) < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "the burst should open 8 upstream connections"
+        );
+        tokio::task::yield_now().await;
+    }
+    gate.send_replace(true);
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open.load(Ordering::SeqCst) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{} upstream connections still open with pool_max_idle = 1",
+            open.load(Ordering::SeqCst)
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(open.load(Ordering::SeqCst), 1, "one idle connection is kept");
+    proxy.stop().await;
+}
