@@ -204,11 +204,6 @@ impl ConnectionLimit {
             permits: Arc::new(tokio::sync::Semaphore::new(max)),
         })
     }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.max - self.permits.available_permits()
-    }
 }
 
 /// The connections of one accept loop that are still open: how they are told to shut down

@@ -730,28 +730,17 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str],
             0
         }
     };
-    let max_connections = match &raw.max_connections {
-        None => 10_000,
-        Some(v) if (1..=10_000_000).contains(v.get_ref()) => *v.get_ref() as usize,
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!("`max_connections` must be between 1 and 10000000, got {}", v.get_ref()),
-            );
-            0
-        }
-    };
-    let workers = match &raw.workers {
-        None => None,
-        Some(v) if (1..=1024).contains(v.get_ref()) => Some(*v.get_ref() as usize),
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!("`workers` must be between 1 and 1024, got {}", v.get_ref()),
-            );
-            None
-        }
-    };
+    let max_connections = count_in(
+        errors,
+        raw.max_connections.as_ref(),
+        "max_connections",
+        1..=10_000_000,
+        10_000,
+    ) as usize;
+    let workers = raw
+        .workers
+        .as_ref()
+        .map(|v| count_in(errors, Some(v), "workers", 1..=1024, 1) as usize);
     let tls = raw
         .tls
         .as_ref()
@@ -852,17 +841,10 @@ fn validate_upstream(
             0
         }
     };
-    let max_connections = match &raw.max_connections {
-        None => None,
-        Some(v) if (1..=1_000_000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!("`max_connections` must be between 1 and 1000000, got {}", v.get_ref()),
-            );
-            None
-        }
-    };
+    let max_connections = raw
+        .max_connections
+        .as_ref()
+        .map(|v| count_in(errors, Some(v), "max_connections", 1..=1_000_000, 1) as usize);
     if errors.len() != before {
         return None;
     }
@@ -882,7 +864,7 @@ fn validate_upstream(
     })
 }
 
-/// A count setting of `section` within `range`, or `default` when absent.
+/// A count setting `name` within `range` (an error at its position otherwise), or `default` when absent.
 fn count_in(
     errors: &mut Errors<'_>,
     value: Option<&toml::Spanned<i64>>,

@@ -98,11 +98,6 @@ impl ConnectionLimit {
         })
     }
 
-    /// Connections open now under this limit.
-    pub fn in_use(&self) -> usize {
-        self.max - self.permits.available_permits()
-    }
-
     fn has_waiters(&self) -> bool {
         self.waiting.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
