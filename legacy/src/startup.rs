@@ -98,10 +98,11 @@ fn load_keys(keys: &KeySource) -> Result<(TokenIssuer, TokenVerifier), KeyError>
             paths
         }
     };
-    Ok((
-        TokenIssuer::from_pem_file(&paths.private_key)?,
-        TokenVerifier::from_pem_file(&paths.public_key)?,
-    ))
+    // The private key must sign and the public key must verify what it signs: a public key
+    // given as the private one, or a mismatched pair, stops the monolith here.
+    let issuer = jwt::load_signing_key(&paths.private_key)?;
+    let verifier = jwt::load_matching_verifier(&issuer, &paths.private_key, &paths.public_key)?;
+    Ok((issuer, verifier))
 }
 
 /// Creates the tables and, when `seed` is set and the database is empty, inserts the demo users and thoughts.

@@ -104,6 +104,62 @@ pub enum KeyError {
     /// RSA key generation or encoding failed.
     #[error("cannot generate an RSA key: {0}")]
     Generate(String),
+    /// The private key parsed but cannot sign (parsing accepts some PEMs, such as a public key
+    /// given as the private one, that cannot).
+    #[error("the private key {private_key} cannot sign tokens: {source}")]
+    UnusablePrivateKey {
+        /// The private key file.
+        private_key: PathBuf,
+        /// The signing error.
+        source: TokenError,
+    },
+    /// The public key is not the private key's other half.
+    #[error("the public key {public_key} does not verify tokens signed with the private key {private_key}: {source}")]
+    Mismatch {
+        /// The private key file.
+        private_key: PathBuf,
+        /// The public key file.
+        public_key: PathBuf,
+        /// Why the probe token failed.
+        source: TokenError,
+    },
+}
+
+/// Loads a signing key and proves that it signs: parsing accepts some PEMs (a public key given
+/// as the private one) that cannot, and such a key should stop a service at start rather than
+/// fail every login. Blocking.
+pub fn load_signing_key(private_key: &Path) -> Result<TokenIssuer, KeyError> {
+    let issuer = TokenIssuer::from_pem_file(private_key)?;
+    probe(&issuer, private_key)?;
+    Ok(issuer)
+}
+
+/// Loads the public key of `issuer`'s pair and proves that it is the other half: a token
+/// `issuer` signs must verify with it (a mismatched pair issues tokens the other services
+/// refuse). Blocking.
+pub fn load_matching_verifier(
+    issuer: &TokenIssuer,
+    private_key: &Path,
+    public_key: &Path,
+) -> Result<TokenVerifier, KeyError> {
+    let verifier = TokenVerifier::from_pem_file(public_key)?;
+    verifier
+        .verify(&probe(issuer, private_key)?)
+        .map_err(|source| KeyError::Mismatch {
+            private_key: private_key.to_owned(),
+            public_key: public_key.to_owned(),
+            source,
+        })?;
+    Ok(verifier)
+}
+
+fn probe(issuer: &TokenIssuer, private_key: &Path) -> Result<String, KeyError> {
+    issuer
+        .issue("key-pair-check")
+        .map_err(|source| KeyError::UnusablePrivateKey {
+            private_key: private_key.to_owned(),
+            source,
+        })
 }
 
 /// Signs tokens with the RSA private key. Only the service that logs users in needs one.
@@ -527,5 +583,32 @@ mod tests {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn signing_keys_are_proved_before_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, pem: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, pem).unwrap();
+            path
+        };
+        let private_0 = write("private-0.pem", &pair(0).private_pem);
+        let public_0 = write("public-0.pem", &pair(0).public_pem);
+        let public_1 = write("public-1.pem", &pair(1).public_pem);
+
+        let issuer = load_signing_key(&private_0).unwrap();
+        let verifier = load_matching_verifier(&issuer, &private_0, &public_0).unwrap();
+        assert!(verifier.verify(&issuer.issue("ann").unwrap()).is_ok());
+        // The other pair's public key is not this key's other half.
+        assert!(matches!(
+            load_matching_verifier(&issuer, &private_0, &public_1),
+            Err(KeyError::Mismatch { .. })
+        ));
+        // A public key given as the private one never becomes an issuer.
+        assert!(matches!(
+            load_signing_key(&public_0),
+            Err(KeyError::Parse { .. } | KeyError::UnusablePrivateKey { .. })
+        ));
     }
 }

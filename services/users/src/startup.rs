@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mythoughts_common::db::{DEFAULT_POOL_SIZE, Db, DbError};
-use mythoughts_common::jwt::{self, KeyError, TokenError};
+use mythoughts_common::jwt::{self, KeyError};
 use mythoughts_common::password::PasswordError;
 use mythoughts_common::telemetry::MetricsError;
-use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier, seed, user_store};
+use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, seed, user_store};
 
 use crate::{AppState, VersionInfo};
 
@@ -52,24 +52,6 @@ pub enum StartupError {
     /// A key could not be loaded or generated.
     #[error(transparent)]
     Keys(#[from] KeyError),
-    /// The private key parsed but cannot sign.
-    #[error("the private key {private_key} cannot sign tokens: {source}")]
-    UnusablePrivateKey {
-        /// The private key file.
-        private_key: PathBuf,
-        /// The signing error.
-        source: TokenError,
-    },
-    /// The public key is not the private key's other half.
-    #[error("the public key {public_key} does not verify tokens signed with the private key {private_key}: {source}")]
-    KeyMismatch {
-        /// The private key file.
-        private_key: PathBuf,
-        /// The public key file.
-        public_key: PathBuf,
-        /// Why the probe token failed.
-        source: TokenError,
-    },
     /// The database could not be opened, migrated or seeded.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -117,24 +99,9 @@ fn load_issuer(keys: &KeySource) -> Result<TokenIssuer, StartupError> {
             (paths.private_key, Some(paths.public_key))
         }
     };
-    let issuer = TokenIssuer::from_pem_file(&private_key)?;
-    // Parsing accepts some PEMs that cannot sign (a public key given as the private one): sign once now so
-    // such a key stops the service here rather than failing every login with a 500.
-    let probe = issuer
-        .issue("key-pair-check")
-        .map_err(|source| StartupError::UnusablePrivateKey {
-            private_key: private_key.clone(),
-            source,
-        })?;
+    let issuer = jwt::load_signing_key(&private_key)?;
     if let Some(public_key) = public_key {
-        let verifier = TokenVerifier::from_pem_file(&public_key)?;
-        if let Err(source) = verifier.verify(&probe) {
-            return Err(StartupError::KeyMismatch {
-                private_key,
-                public_key,
-                source,
-            });
-        }
+        jwt::load_matching_verifier(&issuer, &private_key, &public_key)?;
     }
     Ok(issuer)
 }
@@ -220,7 +187,7 @@ mod tests {
         assert!(load_issuer(&files(Some(&public_key))).is_ok());
         assert!(load_issuer(&files(None)).is_ok());
         let err = load_issuer(&files(Some(&foreign))).unwrap_err();
-        assert!(matches!(err, StartupError::KeyMismatch { .. }), "{err}");
+        assert!(matches!(err, StartupError::Keys(KeyError::Mismatch { .. })), "{err}");
         assert!(err.to_string().contains("foreign.pem"), "{err}");
 
         let missing = KeySource::Files {
@@ -238,7 +205,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                StartupError::Keys(KeyError::Parse { .. }) | StartupError::UnusablePrivateKey { .. }
+                StartupError::Keys(KeyError::Parse { .. } | KeyError::UnusablePrivateKey { .. })
             ),
             "{err}"
         );
