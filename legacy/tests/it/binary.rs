@@ -4,26 +4,24 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use mythoughts_testkit::process::{http_get, wait_with_limit};
+use mythoughts_testkit::process::{clean_command, http_get, terminate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mythoughts-legacy");
 
 /// A command with no inherited configuration from the environment.
 fn command() -> Command {
-    let mut command = Command::new(BIN);
-    for var in [
-        "LEGACY_LISTEN",
-        "LEGACY_DB",
-        "LEGACY_JWT_PRIVATE_KEY",
-        "LEGACY_JWT_PUBLIC_KEY",
-        "LEGACY_DEV_KEYS",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", "warn");
-    command
+    clean_command(
+        BIN,
+        &[
+            "LEGACY_LISTEN",
+            "LEGACY_DB",
+            "LEGACY_JWT_PRIVATE_KEY",
+            "LEGACY_JWT_PUBLIC_KEY",
+            "LEGACY_DEV_KEYS",
+        ],
+        "warn",
+    )
 }
 
 fn stderr_of(path: &Path) -> String {
@@ -83,12 +81,7 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         "{body}"
     );
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let status = wait_with_limit(child, Duration::from_secs(15));
+    let status = terminate(child);
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", stderr_of(&log));
 }
 

@@ -43,6 +43,27 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
     http(address, "GET", path, None, None)
 }
 
+/// `bin` with none of `cleared` inherited from the environment (so a developer's settings
+/// never leak into a test), `GIT_COMMIT=test-commit` and `RUST_LOG=rust_log`.
+pub fn clean_command(bin: &str, cleared: &[&str], rust_log: &str) -> Command {
+    let mut command = Command::new(bin);
+    for var in cleared {
+        command.env_remove(var);
+    }
+    command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", rust_log);
+    command
+}
+
+/// Sends SIGTERM to the child and waits (up to 15 s) for it to exit; returns its status.
+pub fn terminate(child: Child) -> ExitStatus {
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success(), "kill -TERM failed");
+    wait_with_limit(child, Duration::from_secs(15))
+}
+
 /// Waits for the child to exit (on another thread, woken by the exit itself), killing it
 /// after `limit`.
 pub fn wait_with_limit(child: Child, limit: Duration) -> ExitStatus {

@@ -3,30 +3,28 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::support::key_pair;
 
-use mythoughts_testkit::process::{http_get, wait_with_limit};
+use mythoughts_testkit::process::{clean_command, http_get, terminate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_frontend-service");
 
 /// A command with no inherited configuration from the environment.
 fn command() -> Command {
-    let mut command = Command::new(BIN);
-    for var in [
-        "FRONTEND_LISTEN",
-        "THOUGHTS_URL",
-        "USERS_URL",
-        "FRONTEND_JWT_PUBLIC_KEY",
-        "FRONTEND_DEV_KEYS",
-        "FRONTEND_BACKEND_TIMEOUT",
-        "FRONTEND_CONNECT_TIMEOUT",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("RUST_LOG", "warn");
-    command
+    clean_command(
+        BIN,
+        &[
+            "FRONTEND_LISTEN",
+            "THOUGHTS_URL",
+            "USERS_URL",
+            "FRONTEND_JWT_PUBLIC_KEY",
+            "FRONTEND_DEV_KEYS",
+            "FRONTEND_BACKEND_TIMEOUT",
+            "FRONTEND_CONNECT_TIMEOUT",
+        ],
+        "warn",
+    )
 }
 
 fn stderr_of(path: &Path) -> String {
@@ -65,12 +63,7 @@ fn serves_and_exits_cleanly_on_sigterm() {
     let (status, _) = http_get(&address, "/login/");
     assert_eq!(status, 200);
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let status = wait_with_limit(child, Duration::from_secs(15));
+    let status = terminate(child);
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", stderr_of(&log));
 }
 

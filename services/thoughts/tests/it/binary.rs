@@ -5,27 +5,25 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use mythoughts_common::{PasswordHasher, Timestamp};
 
-use mythoughts_testkit::process::{dev_keys, http, wait_with_limit};
+use mythoughts_testkit::process::{clean_command, dev_keys, http, terminate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_thoughts-service");
 
 /// A command with no inherited configuration from the environment.
 fn command() -> Command {
-    let mut command = Command::new(BIN);
-    for var in [
-        "THOUGHTS_LISTEN",
-        "THOUGHTS_DB",
-        "THOUGHTS_JWT_PUBLIC_KEY",
-        "THOUGHTS_DEV_KEYS",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", "info");
-    command
+    clean_command(
+        BIN,
+        &[
+            "THOUGHTS_LISTEN",
+            "THOUGHTS_DB",
+            "THOUGHTS_JWT_PUBLIC_KEY",
+            "THOUGHTS_DEV_KEYS",
+        ],
+        "info",
+    )
 }
 
 /// A database file made by the monolith's own schema and seed code, plus one thought of its own (id 6).
@@ -121,12 +119,7 @@ fn imports_twice_then_serves_the_rows_and_exits_cleanly_on_sigterm() {
         "{body}"
     );
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let status = wait_with_limit(child, Duration::from_secs(15));
+    let status = terminate(child);
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
     let logs = logs();
     assert!(

@@ -3,28 +3,26 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use crate::support::{key_pair, verifier};
 
-use mythoughts_testkit::process::{dev_keys, http, wait_with_limit};
+use mythoughts_testkit::process::{clean_command, dev_keys, http, terminate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_users-service");
 
 /// A command with no inherited configuration from the environment.
 fn command() -> Command {
-    let mut command = Command::new(BIN);
-    for var in [
-        "USERS_LISTEN",
-        "USERS_DB",
-        "USERS_JWT_PRIVATE_KEY",
-        "USERS_JWT_PUBLIC_KEY",
-        "USERS_DEV_KEYS",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("GIT_COMMIT", "test-commit").env("RUST_LOG", "info");
-    command
+    clean_command(
+        BIN,
+        &[
+            "USERS_LISTEN",
+            "USERS_DB",
+            "USERS_JWT_PRIVATE_KEY",
+            "USERS_JWT_PUBLIC_KEY",
+            "USERS_DEV_KEYS",
+        ],
+        "info",
+    )
 }
 
 fn stderr(output: &Output) -> String {
@@ -85,12 +83,7 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         "{body}"
     );
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let status = wait_with_limit(child, Duration::from_secs(15));
+    let status = terminate(child);
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
     let logs = logs();
     assert!(
