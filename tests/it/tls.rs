@@ -394,6 +394,23 @@ pub fn tls_section(sni: &[(&[&str], &str)]) -> String {
 }
 
 /// Starts a proxy whose config directory holds `files` (name, contents) and `routes`.
+/// A TLS proxy over a plain upstream (returned: it stops when dropped), whose default
+/// certificate is `pair` in `default.pem` and `default.key` next to routes.toml.
+pub async fn proxy_serving_pair(pair: &Leaf) -> (TestProxy, TestUpstream) {
+    let legacy = ok_upstream(UpstreamOptions::plain()).await;
+    let routes = routes_toml_with(
+        &tls_section(&[]),
+        &[("legacy", &format!("http://{}", legacy.addr), "")],
+        "",
+    );
+    let proxy = proxy_with_files(
+        &[("default.pem", &pair.cert_pem), ("default.key", &pair.key_pem)],
+        &routes,
+    )
+    .await;
+    (proxy, legacy)
+}
+
 pub async fn proxy_with_files(files: &[(&str, &str)], routes: &str) -> TestProxy {
     let dir = tempfile::tempdir().unwrap();
     for (name, contents) in files {
@@ -441,17 +458,7 @@ const RELOAD_WITHIN: Duration = Duration::from_secs(3);
 async fn tls12_and_tls13_clients_are_served_with_forwarded_proto_https() {
     let ca = Ca::new("listener CA");
     let default = ca.leaf(&["app.example", "127.0.0.1"]);
-    let legacy = ok_upstream(UpstreamOptions::plain()).await;
-    let routes = routes_toml_with(
-        &tls_section(&[]),
-        &[("legacy", &format!("http://{}", legacy.addr), "")],
-        "",
-    );
-    let proxy = proxy_with_files(
-        &[("default.pem", &default.cert_pem), ("default.key", &default.key_pem)],
-        &routes,
-    )
-    .await;
+    let (proxy, legacy) = proxy_serving_pair(&default).await;
 
     for (versions, expected) in [
         (TLS12, rustls::ProtocolVersion::TLSv1_2),
@@ -523,17 +530,7 @@ async fn certificate_replaced_by_rename_is_served_within_3s() {
     let ca = Ca::new("listener CA");
     let old = ca.leaf(&["app.example"]);
     let new = ca.leaf(&["app.example"]);
-    let legacy = ok_upstream(UpstreamOptions::plain()).await;
-    let routes = routes_toml_with(
-        &tls_section(&[]),
-        &[("legacy", &format!("http://{}", legacy.addr), "")],
-        "",
-    );
-    let proxy = proxy_with_files(
-        &[("default.pem", &old.cert_pem), ("default.key", &old.key_pem)],
-        &routes,
-    )
-    .await;
+    let (proxy, _legacy) = proxy_serving_pair(&old).await;
     assert_eq!(served_cert(proxy.addr, "app.example", &ca).await, old.der);
 
     // A key and certificate in one PEM file would be one rename; two files are two.
@@ -594,17 +591,7 @@ async fn mismatched_pair_keeps_the_old_certificate_until_the_key_arrives() {
     let ca = Ca::new("listener CA");
     let old = ca.leaf(&["app.example"]);
     let new = ca.leaf(&["app.example"]);
-    let legacy = ok_upstream(UpstreamOptions::plain()).await;
-    let routes = routes_toml_with(
-        &tls_section(&[]),
-        &[("legacy", &format!("http://{}", legacy.addr), "")],
-        "",
-    );
-    let proxy = proxy_with_files(
-        &[("default.pem", &old.cert_pem), ("default.key", &old.key_pem)],
-        &routes,
-    )
-    .await;
+    let (proxy, _legacy) = proxy_serving_pair(&old).await;
     assert_eq!(metric(&proxy, TLS_ERROR).await, Some(0.0));
 
     // Half an update: the new certificate next to the old key.
