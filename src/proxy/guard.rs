@@ -154,20 +154,54 @@ fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Violation> {
 }
 
 /// `host[:port]` (RFC 9110 §7.2): an authority without user info, the port digits only.
+/// The host is an IP literal (`[v6]`) or a reg-name / IPv4 address (RFC 3986 §3.2.2:
+/// unreserved, sub-delims and percent signs). Checked in place: this runs for every request.
 fn is_host_and_port(value: &[u8]) -> bool {
-    if value.contains(&b'@') {
-        return false;
-    }
-    let Ok(authority) = http::uri::Authority::try_from(value) else {
-        return false;
-    };
-    let host = authority.host();
-    let port = authority.as_str().get(host.len()..).unwrap_or_default();
-    !host.is_empty()
-        && match port.strip_prefix(':') {
-            None => port.is_empty(),
-            Some(digits) => digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()),
+    let (host_ok, rest) = match value.strip_prefix(b"[") {
+        Some(literal) => match literal.iter().position(|&b| b == b']') {
+            Some(end) => (
+                std::str::from_utf8(&literal[..end]).is_ok_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok()),
+                &literal[end + 1..],
+            ),
+            None => (false, &b""[..]),
+        },
+        None => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            let host = &value[..end];
+            (
+                !host.is_empty() && host.iter().all(|&b| is_reg_name_byte(b)),
+                &value[end..],
+            )
         }
+    };
+    host_ok
+        && match rest.strip_prefix(b":") {
+            None => rest.is_empty(),
+            Some(digits) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        }
+}
+
+/// A byte of a reg-name or IPv4 address: unreserved, sub-delims, or `%` (RFC 3986 §3.2.2).
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b'%'
+        )
 }
 
 /// The name [`FramingCheck`] gives a `Content-Length` that came with `Transfer-Encoding`:
@@ -604,6 +638,13 @@ mod tests {
             &[("host", "")][..],
             &[("host", "a.example/path")][..],
             &[("host", "a.example:port")][..],
+            &[("host", "a.example:1:2")][..],
+            &[("host", "a.example:123456")][..],
+            &[("host", "[::1")][..],
+            &[("host", "[not-v6]:80")][..],
+            &[("host", "[::1]x")][..],
+            &[("host", "a<b")][..],
+            &[("host", ":80")][..],
         ] {
             assert_eq!(verdict("GET", "/", hosts), Err(Violation::BadHost), "{hosts:?}");
         }

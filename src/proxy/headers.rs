@@ -133,22 +133,40 @@ pub fn append_via(headers: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For` (one comma-separated header).
 pub fn append_forwarded_for(headers: &mut HeaderMap, client: std::net::IpAddr) {
-    let client = client.to_string();
-    let joined = {
-        let existing: Vec<&str> = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if existing.is_empty() {
-            client
-        } else {
-            format!("{}, {client}", existing.join(", "))
-        }
+    let mut existing = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok());
+    let Some(first) = existing.next() else {
+        headers.insert(&X_FORWARDED_FOR, client_address_value(client));
+        return;
     };
+    let mut joined = first.to_owned();
+    for value in existing {
+        joined.push_str(", ");
+        joined.push_str(value);
+    }
+    joined.push_str(", ");
+    joined.push_str(&client.to_string());
     if let Ok(value) = HeaderValue::from_str(&joined) {
         headers.insert(&X_FORWARDED_FOR, value);
     }
+}
+
+/// The client address as a header value. A connection sends many requests, and a proxy
+/// behind a load balancer sees few addresses: the last one formatted on this thread is
+/// kept, and its value shared (no formatting or copy per request).
+fn client_address_value(client: std::net::IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(std::net::IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((ip, value)) if *ip == client => value.clone(),
+        _ => {
+            let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(client.to_string()))
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+            *last = Some((client, value.clone()));
+            value
+        }
+    })
 }
 
 #[cfg(test)]
@@ -246,5 +264,15 @@ mod tests {
         let mut h = HeaderMap::new();
         append_forwarded_for(&mut h, "::1".parse().unwrap());
         assert_eq!(h.get("x-forwarded-for").unwrap(), "::1");
+    }
+
+    #[test]
+    fn forwarded_for_follows_the_client_from_request_to_request() {
+        // The last address is kept per thread: a different client must never get it.
+        for client in ["10.1.1.1", "10.1.1.1", "10.2.2.2", "::1", "10.1.1.1"] {
+            let mut h = HeaderMap::new();
+            append_forwarded_for(&mut h, client.parse().unwrap());
+            assert_eq!(h.get("x-forwarded-for").unwrap(), client);
+        }
     }
 }

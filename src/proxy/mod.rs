@@ -25,7 +25,7 @@ use std::time::Instant;
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 
 use crate::metrics::Metrics;
 use crate::path::normalize_path;
@@ -69,8 +69,10 @@ impl Proxy {
         self
     }
 
-    /// Handles one request from `client`.
-    pub async fn handle(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
+    /// Handles one request from `client`. The future owns its handle on the proxy (no
+    /// wrapper future around a borrowing one: this state machine is kilobytes, and every
+    /// wrapper would hold, and copy, another one).
+    pub async fn handle(self: Arc<Self>, mut request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
         let started = Instant::now();
         self.metrics.inflight.inc();
         let snapshot = self.state.snapshot();
@@ -299,10 +301,18 @@ impl Proxy {
         };
         let (mut response, lease) = match replay {
             Ok(exchange) => exchange,
+            // No body (most GETs): nothing to stream, nothing that can fail on the client's side.
+            Err(Err(body)) if body.is_end_stream() && !upgrade => {
+                let request = Request::from_parts(parts, RequestBody::Buffered(None));
+                match self.exchange(upstream, request, &request_id, &finish.route).await {
+                    Ok(exchange) => exchange,
+                    Err(kind) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                }
+            }
             Err(Err(body)) => {
                 let fault = Arc::new(std::sync::OnceLock::new());
                 let first_wait = snapshot.config().proxy.client_header_timeout;
-                let body = match RequestBody::streaming(body, max_body, first_wait, fault.clone()).await {
+                let body = match Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone())).await {
                     Ok(body) => body,
                     Err(fault) => return self.body_failure(fault, finish),
                 };
@@ -483,8 +493,9 @@ impl Proxy {
         };
         let timeout = upstream.config.request_timeout;
         let health = &upstream.health;
-        let sent = upstream.pool().send_with_retry(request, || health.try_retry());
-        match tokio::time::timeout(timeout, sent).await {
+        // One expression: a named future moved into the timeout would be stored twice in
+        // this state machine.
+        match tokio::time::timeout(timeout, upstream.pool().send_with_retry(request, || health.try_retry())).await {
             Ok(Ok(exchange)) => {
                 health.record(ticket, !exchange.0.status().is_server_error());
                 Ok(exchange)
@@ -812,7 +823,24 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     }
     let mut buffer = uuid::Uuid::encode_buffer();
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    HeaderValue::from_maybe_shared(id_bytes(text.as_bytes())).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// A copy of a generated request id. The id is sent upstream, returned to the client and
+/// logged: its bytes are cut from a per-thread block shared by many ids, so that each copy
+/// is a reference count, not an allocation.
+fn id_bytes(id: &[u8]) -> bytes::Bytes {
+    const BLOCK: usize = 4096;
+    thread_local! {
+        static BLOCK_LEFT: std::cell::RefCell<bytes::BytesMut> = std::cell::RefCell::new(bytes::BytesMut::new());
+    }
+    BLOCK_LEFT.with_borrow_mut(|block| {
+        if block.capacity() < id.len() {
+            *block = bytes::BytesMut::with_capacity(BLOCK.max(id.len()));
+        }
+        block.extend_from_slice(id);
+        block.split().freeze()
+    })
 }
 
 fn prepare_request_headers(
@@ -869,4 +897,31 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_request_ids_are_distinct_uuids_across_blocks() {
+        let mut seen = std::collections::HashSet::new();
+        // Well past one shared block (4 KiB holds 113 ids): ids of old blocks stay intact.
+        let ids: Vec<HeaderValue> = (0..500).map(|_| request_id(&http::HeaderMap::new())).collect();
+        for id in &ids {
+            let text = id.to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(text).is_ok(), "{text}");
+            assert_eq!(text.len(), 36);
+            assert!(seen.insert(text.to_owned()), "duplicate id {text}");
+        }
+    }
+
+    #[test]
+    fn a_client_request_id_is_kept() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&headers), "abc-123");
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static(""));
+        assert_ne!(request_id(&headers), "");
+    }
 }
