@@ -301,25 +301,24 @@ impl Proxy {
         };
         let (mut response, lease) = match replay {
             Ok(exchange) => exchange,
-            // No body (most GETs): nothing to stream, nothing that can fail on the client's side.
-            Err(Err(body)) if body.is_end_stream() && !upgrade => {
-                let request = Request::from_parts(parts, RequestBody::Buffered(None));
-                match self.exchange(upstream, request, &request_id, &finish.route).await {
-                    Ok(exchange) => exchange,
-                    Err(kind) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
-                }
-            }
             Err(Err(body)) => {
-                let fault = Arc::new(std::sync::OnceLock::new());
-                let first_wait = snapshot.config().proxy.client_header_timeout;
-                let body = match Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone())).await {
-                    Ok(body) => body,
-                    Err(fault) => return self.body_failure(fault, finish),
+                // No body (most GETs): nothing to stream, nothing that can fail on the client's
+                // side. One exchange below for both: each awaited site is its own kilobytes
+                // in this state machine.
+                let (body, fault) = if body.is_end_stream() && !upgrade {
+                    (RequestBody::Buffered(None), None)
+                } else {
+                    let fault = Arc::new(std::sync::OnceLock::new());
+                    let first_wait = snapshot.config().proxy.client_header_timeout;
+                    match Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone())).await {
+                        Ok(body) => (body, Some(fault)),
+                        Err(fault) => return self.body_failure(fault, finish),
+                    }
                 };
                 let request = Request::from_parts(parts, body);
                 match self.exchange(upstream, request, &request_id, &finish.route).await {
                     Ok(exchange) => exchange,
-                    Err(kind) => match fault.get() {
+                    Err(kind) => match fault.as_deref().and_then(std::sync::OnceLock::get) {
                         // The client's body failed, not the upstream: answer for that.
                         Some(&fault) => return self.body_failure(fault, finish),
                         None => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
