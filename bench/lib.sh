@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by bench/run.sh and bench/shadow.sh; not a script of its own.
+# Helpers shared by bench/run.sh, bench/shadow.sh and bench/instructions.sh; not a
+# script of its own.
 #
 # Source it after `set -euo pipefail`. Log lines are prefixed with [$LOG_TAG]
 # (default: bench). Helpers that start or load servers use $WORK (the temp dir)
@@ -140,6 +141,67 @@ wrk_parse() {
     WRK_P50="$(to_ms "$WRK_P50")" || die "unknown latency unit in '$WRK_P50'"
     WRK_P99="$(to_ms "$WRK_P99")" || die "unknown latency unit in '$WRK_P99'"
     WRK_ERRS="$(grep -E '^ *(Socket errors|Non-2xx or 3xx responses):' "$out" | sed 's/^ *//' | paste -sd ';' - || true)"
+}
+
+# write_nginx_conf DIR LISTEN_PORT UPSTREAM_PORT WORKER_CONNECTIONS [DIRECTIVE...]:
+# writes DIR/nginx.conf (and creates DIR/tmp) for a private nginx listening on
+# 127.0.0.1:LISTEN_PORT and proxying everything to 127.0.0.1:UPSTREAM_PORT, doing
+# the same per-request work as strangler. Each DIRECTIVE is one top-level line
+# placed after `daemon off;` (e.g. "master_process on;" "worker_processes auto;").
+# bench/run.sh and bench/instructions.sh both use it, so they measure the same nginx.
+write_nginx_conf() {
+    local dir="$1" listen_port="$2" upstream_port="$3" worker_connections="$4" line
+    shift 4
+    mkdir -p "$dir/tmp"
+    {
+        echo "daemon off;"
+        for line in "$@"; do echo "$line"; done
+        cat <<EOF
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+
+events {
+    worker_connections $worker_connections;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/client_body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    # The default (1000) would make nginx close wrk's connections every 1000
+    # requests; a proxy benchmark should keep client connections alive.
+    keepalive_requests 1000000;
+
+    upstream app {
+        server 127.0.0.1:$upstream_port;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+
+    server {
+        listen 127.0.0.1:$listen_port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # The same per-request work strangler does: keep Host, forwarding headers,
+            # a request id sent upstream and returned, and Via both ways.
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_set_header X-Request-Id \$request_id;
+            proxy_set_header Via "1.1 nginx";
+            add_header X-Request-Id \$request_id always;
+            add_header Via "1.1 nginx" always;
+        }
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
 }
 
 # ratio A B: A / B with two decimals ("n/a" when B is not positive)

@@ -22,6 +22,9 @@
 #   SKIP_STRANGLER=1    leave out the strangler row (bench direct and nginx only)
 #   KEEP_TMP=1          keep the temp dir (configs, logs, raw wrk outputs)
 #
+# bench/instructions.sh measures the same nginx and strangler setups by callgrind
+# instruction counts instead (deterministic, for changes of a few percent).
+#
 # Needs: bash, cargo, and apt-get (as root, or sudo) if nginx/wrk/curl/python3
 # are missing. Note: installing Debian's nginx package may start the system's
 # nginx service on port 80 where the machine runs services; this script never
@@ -130,56 +133,9 @@ log "upstream on 127.0.0.1:$UPSTREAM_PORT (pid $UPSTREAM_PID)"
 # --- 3b. nginx -----------------------------------------------------------------
 NGINX_PORT="$(free_port)"
 NG="$WORK/nginx"
-mkdir -p "$NG/tmp"
-cat >"$NG/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes auto;
-worker_rlimit_nofile $NOFILE;
-pid $NG/nginx.pid;
-error_log $NG/error.log warn;
-
-events {
-    worker_connections $((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096));
-}
-
-http {
-    access_log off;
-    client_body_temp_path $NG/tmp/client_body;
-    proxy_temp_path $NG/tmp/proxy;
-    fastcgi_temp_path $NG/tmp/fastcgi;
-    uwsgi_temp_path $NG/tmp/uwsgi;
-    scgi_temp_path $NG/tmp/scgi;
-    # The default (1000) would make nginx close wrk's connections every 1000
-    # requests; a proxy benchmark should keep client connections alive.
-    keepalive_requests 1000000;
-
-    upstream app {
-        server 127.0.0.1:$UPSTREAM_PORT;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # The same per-request work strangler does: keep Host, forwarding headers,
-            # a request id sent upstream and returned, and Via both ways.
-            proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$http_host;
-            proxy_set_header X-Request-Id \$request_id;
-            proxy_set_header Via "1.1 nginx";
-            add_header X-Request-Id \$request_id always;
-            add_header Via "1.1 nginx" always;
-        }
-    }
-}
-EOF
+write_nginx_conf "$NG" "$NGINX_PORT" "$UPSTREAM_PORT" \
+    "$((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096))" \
+    "master_process on;" "worker_processes auto;" "worker_rlimit_nofile $NOFILE;"
 "$NGINX" -q -t -p "$NG/" -e "$NG/error.log" -c "$NG/nginx.conf" >&2 || {
     cat "$NG/error.log" >&2 2>/dev/null || true
     die "nginx config test failed"
@@ -198,7 +154,10 @@ if [[ "$SKIP_STRANGLER" != 1 ]]; then
     STRANGLER_PORT="$(free_port)"
     ADMIN_PORT="$(free_port)"
     while [[ "$ADMIN_PORT" == "$STRANGLER_PORT" ]]; do ADMIN_PORT="$(free_port)"; done
-    cat >"$WORK/routes.toml" <<EOF
+    # In its own directory: strangler watches the config file's directory, and the
+    # files this script writes to $WORK must not wake it.
+    mkdir -p "$WORK/strangler"
+    cat >"$WORK/strangler/routes.toml" <<EOF
 [proxy]
 listen = "127.0.0.1:$STRANGLER_PORT"
 admin_listen = "127.0.0.1:$ADMIN_PORT"
@@ -214,7 +173,7 @@ stage = "new"
 new = "app"
 EOF
     log "starting strangler: $STRANGLER_BIN (port $STRANGLER_PORT, admin $ADMIN_PORT)"
-    RUST_LOG=warn "$STRANGLER_BIN" serve --config "$WORK/routes.toml" >"$WORK/strangler.log" 2>&1 &
+    RUST_LOG=warn "$STRANGLER_BIN" serve --config "$WORK/strangler/routes.toml" >"$WORK/strangler.log" 2>&1 &
     STRANGLER_PID=$!
     wait_http "http://127.0.0.1:$ADMIN_PORT/readyz" "$STRANGLER_PID" strangler 300 || {
         tail -n 50 "$WORK/strangler.log" >&2 || true
