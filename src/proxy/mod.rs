@@ -247,7 +247,8 @@ impl Proxy {
         let replay = if let Some((shadow, permit)) = mirror {
             // Rare paths are boxed: an awaited future is stored inline in this one, and this
             // one is moved (copied) for every request, whatever path it takes.
-            let bytes = match Box::pin(http_body_util::Limited::new(body, shadow.config.max_body).collect()).await {
+            let collect = Box::pin(http_body_util::Limited::new(body, shadow.config.max_body).collect());
+            let bytes = match collect.await {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => {
                     return self.respond_text(
@@ -258,7 +259,8 @@ impl Proxy {
                 }
             };
             let head = RequestHead::from(&parts);
-            let sent = Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)).await;
+            let exchange = Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route));
+            let sent = exchange.await;
             match sent {
                 Ok((response, lease)) => {
                     pending_mirror = Some((shadow, permit, head, bytes));
@@ -283,7 +285,8 @@ impl Proxy {
             Err(body) => Err(match fallback {
                 Some(fallback) if !upgrade => match declared_length {
                     Some(length) if length <= fallback.max_body as u64 => {
-                        match Box::pin(http_body_util::Limited::new(body, fallback.max_body).collect()).await {
+                        let collect = Box::pin(http_body_util::Limited::new(body, fallback.max_body).collect());
+                        match collect.await {
                             Ok(collected) => Ok((fallback, collected.to_bytes())),
                             Err(_) => {
                                 return self.respond_text(
@@ -310,7 +313,8 @@ impl Proxy {
                 } else {
                     let fault = Arc::new(std::sync::OnceLock::new());
                     let first_wait = snapshot.config().proxy.client_header_timeout;
-                    match Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone())).await {
+                    let streaming = Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone()));
+                    match streaming.await {
                         Ok(body) => (body, Some(fault)),
                         Err(fault) => return self.body_failure(fault, finish),
                     }
@@ -327,8 +331,9 @@ impl Proxy {
             }
             Err(Ok((fallback, bytes))) => {
                 let head = RequestHead::from(&parts);
-                let first =
-                    Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route)).await;
+                let exchange =
+                    Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route));
+                let first = exchange.await;
                 let idempotent = is_idempotent(&head.method);
                 let reason = match &first {
                     Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
@@ -356,7 +361,8 @@ impl Proxy {
                         );
                         finish.upstream = legacy.name.clone();
                         finish.duration = Some(fallback.legacy_duration.clone());
-                        match Box::pin(self.exchange(legacy, head.request(bytes), &request_id, &finish.route)).await {
+                        let exchange = Box::pin(self.exchange(legacy, head.request(bytes), &request_id, &finish.route));
+                        match exchange.await {
                             Ok(exchange) => exchange,
                             Err(kind) => return self.upstream_failure(kind, &snapshot, fallback.legacy, finish),
                         }
