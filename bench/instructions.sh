@@ -77,19 +77,7 @@ command -v valgrind >/dev/null 2>&1 || die "valgrind not found after install"
 command -v h2load >/dev/null 2>&1 || die "h2load not found after install"
 
 # --- 2. build -----------------------------------------------------------------
-TARGET_DIR="$(cargo_target_dir)"
-
-build_args=()
-[[ -n "${UPSTREAM_BIN:-}" ]] || build_args+=(--example bench_upstream)
-[[ -n "${STRANGLER_BIN:-}" ]] || build_args+=(--bin strangler)
-if ((${#build_args[@]})); then
-    log "cargo build --release ${build_args[*]}"
-    cargo build --release "${build_args[@]}" >&2 || die "cargo build failed"
-fi
-UPSTREAM_BIN="${UPSTREAM_BIN:-$TARGET_DIR/release/examples/bench_upstream}"
-STRANGLER_BIN="${STRANGLER_BIN:-$TARGET_DIR/release/strangler}"
-[[ -x "$UPSTREAM_BIN" ]] || die "upstream binary not found: $UPSTREAM_BIN"
-[[ -x "$STRANGLER_BIN" ]] || die "strangler binary not found: $STRANGLER_BIN"
+build_bench_bins all
 
 # --- process bookkeeping and cleanup -----------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-instructions.XXXXXX")"
@@ -105,16 +93,9 @@ cleanup() {
     stop_pid "$LOAD_PID"
     stop_pid "$SERVER_PID"
     stop_pid "$UPSTREAM_PID"
-    if [[ "$KEEP_TMP" == 1 ]]; then
-        log "kept temp dir $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
+    finish_cleanup "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit_run_cleanup
 
 # --- 3. upstream ---------------------------------------------------------------
 log "starting upstream: $UPSTREAM_BIN"

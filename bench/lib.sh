@@ -54,6 +54,49 @@ cargo_target_dir() {
     echo "$dir"
 }
 
+# build_bench_bins all|upstream: builds (release) what STRANGLER_BIN / UPSTREAM_BIN do not
+# already name, then sets both to the binaries to run (`upstream`: UPSTREAM_BIN only) and
+# TARGET_DIR to cargo's target directory. Dies if one is missing.
+build_bench_bins() {
+    local with_strangler=1 build_args=()
+    case "$1" in
+        all) ;;
+        upstream) with_strangler=0 ;;
+        *) die "build_bench_bins: unknown mode '$1'" ;;
+    esac
+    TARGET_DIR="$(cargo_target_dir)"
+    [[ -n "${UPSTREAM_BIN:-}" ]] || build_args+=(--example bench_upstream)
+    [[ "$with_strangler" == 0 || -n "${STRANGLER_BIN:-}" ]] || build_args+=(--bin strangler)
+    if ((${#build_args[@]})); then
+        log "cargo build --release ${build_args[*]}"
+        cargo build --release "${build_args[@]}" >&2 || die "cargo build failed"
+    fi
+    UPSTREAM_BIN="${UPSTREAM_BIN:-$TARGET_DIR/release/examples/bench_upstream}"
+    [[ -x "$UPSTREAM_BIN" ]] || die "upstream binary not found: $UPSTREAM_BIN"
+    if [[ "$with_strangler" == 1 ]]; then
+        STRANGLER_BIN="${STRANGLER_BIN:-$TARGET_DIR/release/strangler}"
+        [[ -x "$STRANGLER_BIN" ]] || die "strangler binary not found: $STRANGLER_BIN"
+    fi
+}
+
+# on_exit_run_cleanup: the sourcing script's `cleanup` function runs on exit, also after
+# Ctrl-C (exit 130) or SIGTERM (exit 143). `cleanup` should end with `finish_cleanup`.
+on_exit_run_cleanup() {
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# finish_cleanup RC: removes $WORK (unless KEEP_TMP=1) and exits with RC.
+finish_cleanup() {
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+        log "kept temp dir $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$1"
+}
+
 stop_pid() { # stop_pid PID: TERM, wait up to 5 s, then KILL
     local pid="$1" i
     [[ -n "$pid" ]] || return 0

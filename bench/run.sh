@@ -72,21 +72,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 NGINX="$(find_nginx)" || die "nginx not found after install"
 
 # --- 2. build -----------------------------------------------------------------
-TARGET_DIR="$(cargo_target_dir)"
-
-build_args=()
-[[ -n "${UPSTREAM_BIN:-}" ]] || build_args+=(--example bench_upstream)
-[[ "$SKIP_STRANGLER" == 1 || -n "${STRANGLER_BIN:-}" ]] || build_args+=(--bin strangler)
-if ((${#build_args[@]})); then
-    log "cargo build --release ${build_args[*]}"
-    cargo build --release "${build_args[@]}" >&2 || die "cargo build failed"
-fi
-UPSTREAM_BIN="${UPSTREAM_BIN:-$TARGET_DIR/release/examples/bench_upstream}"
-[[ -x "$UPSTREAM_BIN" ]] || die "upstream binary not found: $UPSTREAM_BIN"
-if [[ "$SKIP_STRANGLER" != 1 ]]; then
-    STRANGLER_BIN="${STRANGLER_BIN:-$TARGET_DIR/release/strangler}"
-    [[ -x "$STRANGLER_BIN" ]] || die "strangler binary not found: $STRANGLER_BIN"
-fi
+if [[ "$SKIP_STRANGLER" == 1 ]]; then build_bench_bins upstream; else build_bench_bins all; fi
 
 # --- process bookkeeping and cleanup -----------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-bench.XXXXXX")"
@@ -107,16 +93,9 @@ cleanup() {
         for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
     fi
     stop_pid "$UPSTREAM_PID"
-    if [[ "$KEEP_TMP" == 1 ]]; then
-        log "kept temp dir $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
+    finish_cleanup "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit_run_cleanup
 
 # Raise the soft open-files limit as far as the hard limit allows (inherited
 # by wrk and the servers); nginx is told the same figure.

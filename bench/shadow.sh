@@ -69,18 +69,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 
 # --- 2. build -----------------------------------------------------------------
-TARGET_DIR="$(cargo_target_dir)"
-build_args=()
-[[ -n "${STRANGLER_BIN:-}" ]] || build_args+=(--bin strangler)
-[[ -n "${UPSTREAM_BIN:-}" ]] || build_args+=(--example bench_upstream)
-if ((${#build_args[@]})); then
-    log "cargo build --release ${build_args[*]}"
-    cargo build --release "${build_args[@]}" >&2 || die "cargo build failed"
-fi
-UPSTREAM_BIN="${UPSTREAM_BIN:-$TARGET_DIR/release/examples/bench_upstream}"
-STRANGLER_BIN="${STRANGLER_BIN:-$TARGET_DIR/release/strangler}"
-[[ -x "$UPSTREAM_BIN" ]] || die "upstream binary not found: $UPSTREAM_BIN"
-[[ -x "$STRANGLER_BIN" ]] || die "strangler binary not found: $STRANGLER_BIN"
+build_bench_bins all
 
 # --- process bookkeeping and cleanup -----------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-shadow.XXXXXX")"
@@ -98,16 +87,9 @@ cleanup() {
     stop_pid "$STRANGLER_PID"
     stop_pid "$NEW_PID"
     stop_pid "$LEGACY_PID"
-    if [[ "$KEEP_TMP" == 1 ]]; then
-        log "kept temp dir $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
+    finish_cleanup "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit_run_cleanup
 
 # Raise the soft open-files limit as far as the hard limit allows (inherited by wrk and
 # the servers).
