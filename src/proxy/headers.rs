@@ -133,20 +133,22 @@ pub fn append_via(headers: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For` (one comma-separated header).
 pub fn append_forwarded_for(headers: &mut HeaderMap, client: std::net::IpAddr) {
-    let mut existing = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok());
-    let Some(first) = existing.next() else {
-        headers.insert(&X_FORWARDED_FOR, client_address_value(client));
-        return;
+    // One lookup: most requests come without the header, and get the client's address.
+    let mut entry = match headers.entry(&X_FORWARDED_FOR) {
+        header::Entry::Vacant(vacant) => {
+            vacant.insert(client_address_value(client));
+            return;
+        }
+        header::Entry::Occupied(occupied) => occupied,
     };
-    let mut joined = first.to_owned();
-    for value in existing {
-        joined.push_str(", ");
+    let mut joined = String::new();
+    for value in entry.iter().filter_map(|v| v.to_str().ok()) {
         joined.push_str(value);
+        joined.push_str(", ");
     }
-    joined.push_str(", ");
     joined.push_str(&client.to_string());
     if let Ok(value) = HeaderValue::from_str(&joined) {
-        headers.insert(&X_FORWARDED_FOR, value);
+        entry.insert(value);
     }
 }
 

@@ -225,13 +225,11 @@ impl Proxy {
         let (mut parts, body) = request.into_parts();
         // HTTP/2 clients name the host in `:authority` (the URI), not in `Host`.
         headers::host_from_authority(&mut parts.headers, &parts.uri);
-        prepare_request_headers(&mut parts.headers, &request_id, client, upgrade, self.over_tls);
+        let has_host = prepare_request_headers(&mut parts.headers, &request_id, client, upgrade, self.over_tls);
         if te_trailers {
             parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
         }
-        if !parts.headers.contains_key(header::HOST)
-            && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str())
-        {
+        if !has_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
             parts.headers.insert(header::HOST, host);
         }
         parts.uri = uri;
@@ -848,23 +846,28 @@ fn id_bytes(id: &[u8]) -> bytes::Bytes {
     })
 }
 
+/// Rewrites a request's headers for the upstream (see [`headers`]); returns whether the
+/// request has a `Host`.
 fn prepare_request_headers(
     headers: &mut http::HeaderMap,
     request_id: &HeaderValue,
     client: SocketAddr,
     upgrade: bool,
     over_tls: bool,
-) {
+) -> bool {
     headers::remove_hop_by_hop(headers, upgrade);
     headers.remove(header::EXPECT);
     headers::append_forwarded_for(headers, client.ip());
     let proto = if over_tls { "https" } else { "http" };
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Some(host) = headers.get(header::HOST).cloned() {
+    let host = headers.get(header::HOST).cloned();
+    let has_host = host.is_some();
+    if let Some(host) = host {
         headers.insert(&X_FORWARDED_HOST, host);
     }
     headers::append_via(headers);
     headers.insert(&X_REQUEST_ID, request_id.clone());
+    has_host
 }
 
 /// Joins both upgraded connections and copies bytes both ways until one side closes.
