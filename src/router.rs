@@ -150,17 +150,22 @@ impl MethodSet {
     }
 }
 
+/// The maps looked up for every request, by the request's path and its segments: built
+/// from routes.toml only, so a fast (foldhash) hasher is enough; a client's path can only
+/// be looked up in them, never add keys that collide.
+type PathMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 /// A node of the prefix trie, keyed by path segment.
 #[derive(Debug, Default, Clone)]
 struct PrefixNode {
-    children: HashMap<Box<str>, PrefixNode>,
+    children: PathMap<PrefixNode>,
     routes: Option<MethodSet>,
 }
 
 /// The compiled, immutable routing table.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
-    exact: HashMap<Box<str>, MethodSet>,
+    exact: PathMap<MethodSet>,
     templates: matchit::Router<usize>,
     template_sets: Vec<MethodSet>,
     prefixes: PrefixNode,
@@ -172,7 +177,7 @@ impl RouteTable {
     pub fn build(routes: &[RouteConfig]) -> Result<Self, Vec<RouteConflict>> {
         let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
         let mut conflicts = Vec::new();
-        let mut exact: HashMap<Box<str>, MethodSet> = HashMap::new();
+        let mut exact: PathMap<MethodSet> = PathMap::default();
         let mut templates = matchit::Router::new();
         let mut template_sets: Vec<MethodSet> = Vec::new();
         // Canonical template (parameter names erased) → index into template_sets.
