@@ -59,19 +59,7 @@ require_positive_int N2 "$N2"
 ((N2 > N1)) || die "N2 ($N2) must be larger than N1 ($N1)"
 
 # --- 1. tools ---------------------------------------------------------------
-find_nginx() {
-    command -v nginx 2>/dev/null && return 0
-    [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx && return 0
-    return 1
-}
-
-missing=()
-command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
-find_nginx >/dev/null || missing+=(nginx)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+ensure_tools valgrind=valgrind nginx=nginx curl=curl h2load=nghttp2-client python3=python3
 NGINX="$(find_nginx)" || die "nginx not found after install"
 command -v valgrind >/dev/null 2>&1 || die "valgrind not found after install"
 command -v h2load >/dev/null 2>&1 || die "h2load not found after install"

@@ -44,6 +44,37 @@ apt_install() {
         --no-install-recommends "$@" >&2 || die "apt-get install $* failed"
 }
 
+# find_nginx: prints the nginx binary (on PATH, or Debian's /usr/sbin/nginx); fails if none.
+find_nginx() {
+    command -v nginx 2>/dev/null && return 0
+    [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx && return 0
+    return 1
+}
+
+# ensure_tools COMMAND=PACKAGE...: installs with apt-get the packages of the commands
+# that are missing (nginx is looked for with find_nginx), all in one apt-get run.
+ensure_tools() {
+    local pair cmd missing=()
+    for pair in "$@"; do
+        cmd="${pair%%=*}"
+        if [[ "$cmd" == nginx ]]; then
+            find_nginx >/dev/null && continue
+        else
+            command -v "$cmd" >/dev/null 2>&1 && continue
+        fi
+        missing+=("${pair#*=}")
+    done
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+}
+
+# parse_wrk_durations DURATION WARMUP: sets DURATION_S and WARMUP_S (whole seconds) from
+# the two wrk durations, or dies.
+parse_wrk_durations() {
+    DURATION_S="$(dur_secs "$1")"
+    WARMUP_S="$(dur_secs "$2")"
+    case "$DURATION_S$WARMUP_S" in *[!0-9]*) die "DURATION/WARMUP must be whole numbers with an optional s/m/h suffix" ;; esac
+}
+
 # cargo_target_dir: prints cargo's target directory (run from the repository).
 cargo_target_dir() {
     local dir

@@ -52,23 +52,10 @@ require_positive_int ROUNDS "$ROUNDS"
 require_positive_int CONNECTIONS "$CONNECTIONS"
 require_positive_int THREADS "$THREADS"
 
-DURATION_S="$(dur_secs "$DURATION")"
-WARMUP_S="$(dur_secs "$WARMUP")"
-case "$DURATION_S$WARMUP_S" in *[!0-9]*) die "DURATION/WARMUP must be whole numbers with an optional s/m/h suffix" ;; esac
+parse_wrk_durations "$DURATION" "$WARMUP"
 
 # --- 1. tools ---------------------------------------------------------------
-find_nginx() {
-    command -v nginx 2>/dev/null && return 0
-    [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx && return 0
-    return 1
-}
-
-missing=()
-find_nginx >/dev/null || missing+=(nginx)
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+ensure_tools nginx=nginx wrk=wrk curl=curl python3=python3
 NGINX="$(find_nginx)" || die "nginx not found after install"
 
 # --- 2. build -----------------------------------------------------------------

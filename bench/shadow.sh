@@ -57,16 +57,10 @@ source "$REPO/bench/lib.sh"
 require_positive_int ROUNDS "$ROUNDS"
 require_positive_int CONNECTIONS "$CONNECTIONS"
 require_positive_int THREADS "$THREADS"
-DURATION_S="$(dur_secs "$DURATION")"
-WARMUP_S="$(dur_secs "$WARMUP")"
-case "$DURATION_S$WARMUP_S" in *[!0-9]*) die "DURATION/WARMUP must be whole numbers with an optional s/m/h suffix" ;; esac
+parse_wrk_durations "$DURATION" "$WARMUP"
 
 # --- 1. tools ---------------------------------------------------------------
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+ensure_tools wrk=wrk curl=curl python3=python3
 
 # --- 2. build -----------------------------------------------------------------
 build_bench_bins all
