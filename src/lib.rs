@@ -115,10 +115,7 @@ impl App {
     /// `spawn_blocking`). The first load counts as a reload in the metrics.
     pub fn load(config_path: PathBuf) -> Result<Self, StartError> {
         let metrics = Metrics::new()?;
-        let loaded = Table::load(&config_path).and_then(|mut table| {
-            table.config.read_admin_token().map_err(LoadError::Invalid)?;
-            Ok(table)
-        });
+        let loaded = Table::load_for_serving(&config_path);
         let table = match loaded {
             Ok(table) => table,
             Err(e) => {
@@ -162,7 +159,6 @@ impl App {
     pub async fn bind(&self) -> Result<Listeners, StartError> {
         let settings = self.settings();
         let bind = |addr: SocketAddr| async move { listen(addr).map_err(|source| StartError::Bind { addr, source }) };
-        admin_exposure(settings.admin_listen, &settings)?;
         Ok(Listeners {
             proxy: bind(settings.listen).await?,
             admin: bind(settings.admin_listen).await?,

@@ -144,7 +144,7 @@ fn explain(config: &std::path::Path, json: bool, method: &str, path: &str) -> Ex
 /// Reads `--admin-token-file` for the admin API client; exit code 2 when it cannot be read.
 fn use_admin_token(file: Option<&std::path::Path>) -> Result<(), ExitCode> {
     let Some(file) = file else { return Ok(()) };
-    match strangler::status::read_admin_token(file) {
+    match strangler::config::read_token_file(file, "`--admin-token-file`") {
         Ok(token) => {
             strangler::status::use_admin_token(token);
             Ok(())

@@ -77,13 +77,7 @@ impl Reloader {
     pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
         let _one_at_a_time = self.running.lock().await;
         let path = self.state.config_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let mut table = Table::load(&path)?;
-            // The admin token is read again on every reload (a rotated token takes effect).
-            table.config.read_admin_token().map_err(LoadError::Invalid)?;
-            Ok(table)
-        })
-        .await;
+        let loaded = tokio::task::spawn_blocking(move || Table::load_for_serving(&path)).await;
         let current = self.state.snapshot();
         let outcome = match loaded {
             Ok(Ok(table))

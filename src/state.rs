@@ -65,6 +65,14 @@ impl Table {
         })?;
         Self::parse(&display, &text).map_err(LoadError::Invalid)
     }
+
+    /// [`load`](Self::load) for serving: also reads the secrets the table names (the admin
+    /// token file), again on every reload, so a rotated token takes effect. Blocking.
+    pub fn load_for_serving(path: &Path) -> Result<Self, LoadError> {
+        let mut table = Self::load(path)?;
+        table.config.read_admin_token().map_err(LoadError::Invalid)?;
+        Ok(table)
+    }
 }
 
 /// An upstream as requests use it.

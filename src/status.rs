@@ -33,17 +33,6 @@ pub fn use_admin_token(token: String) {
     let _ = ADMIN_TOKEN.set(token);
 }
 
-/// Reads a token file the way the proxy does: surrounding whitespace trimmed, empty refused.
-pub fn read_admin_token(file: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read the admin token file {}: {e}", file.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(format!("the admin token file {} is empty", file.display()));
-    }
-    Ok(token.to_owned())
-}
-
 /// A blocking `GET` of `url` (plain `http://` only): the status code and the body.
 ///
 /// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on

@@ -205,32 +205,14 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 }
 
 impl Config {
-    /// Reads `admin_token_file` into [`ProxySettings::admin_token`] (blocking IO). An
-    /// unreadable or empty file, or one holding characters a client could not send in an
-    /// `Authorization` header, is an error at the setting's file:line:col. Errors never
-    /// quote the file's content.
+    /// Reads `admin_token_file` into [`ProxySettings::admin_token`] (blocking IO) with
+    /// [`read_token_file`]; its errors are at the setting's file:line:col.
     pub fn read_admin_token(&mut self) -> Result<(), ConfigErrors> {
         let Some(file) = &self.proxy.admin_token_file else {
             self.proxy.admin_token = None;
             return Ok(());
         };
-        let problem = match std::fs::read(&file.path) {
-            Err(e) => Err(format!("cannot read `admin_token_file` {}: {e}", file.path.display())),
-            Ok(bytes) => {
-                let token = bytes.trim_ascii();
-                if token.is_empty() {
-                    Err(format!("`admin_token_file` {} is empty", file.path.display()))
-                } else if !token.iter().all(u8::is_ascii_graphic) {
-                    Err(format!(
-                        "`admin_token_file` {}: the token must be printable ASCII without spaces, \
-                         as it is sent in an `Authorization: Bearer` header",
-                        file.path.display()
-                    ))
-                } else {
-                    Ok(AdminToken::new(token))
-                }
-            }
-        };
+        let problem = read_token_file(&file.path, "`admin_token_file`").map(|token| AdminToken::new(token.as_bytes()));
         match problem {
             Ok(token) => {
                 self.proxy.admin_token = Some(token);
@@ -243,6 +225,28 @@ impl Config {
             }])),
         }
     }
+}
+
+/// Reads an admin token file: surrounding ASCII whitespace trimmed. An unreadable or empty
+/// file, or one holding characters a client could not send in an `Authorization: Bearer`
+/// header, is an error naming the file as `what`; errors never quote the file's content.
+/// The proxy reads `admin_token_file` with it and the admin clients (`strangler status`,
+/// `flip`) their `--admin-token-file`, so both accept the same files.
+pub fn read_token_file(path: &Path, what: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let token = bytes.trim_ascii();
+    if token.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    if !token.iter().all(u8::is_ascii_graphic) {
+        return Err(format!(
+            "{what} {}: the token must be printable ASCII without spaces, as it is sent in an \
+             `Authorization: Bearer` header",
+            path.display()
+        ));
+    }
+    // Printable ASCII is UTF-8: nothing is replaced.
+    Ok(String::from_utf8_lossy(token).into_owned())
 }
 
 /// A file named in routes.toml: its path (a relative path is resolved against the config
@@ -363,10 +367,14 @@ pub struct OutlierConfig {
     pub max_ejection: Duration,
 }
 
+/// What an upstream without an `[outlier]` table gets: off (an upstream is usually one
+/// address, and ejecting the only one turns a burst of errors into an outage; nginx never
+/// ejects a lone server). A table switches it on unless it says `enabled = false`; its
+/// other settings default to these.
 impl Default for OutlierConfig {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: false,
             consecutive_failures: 5,
             interval: Duration::from_secs(10),
             base_ejection: Duration::from_secs(10),
@@ -821,26 +829,12 @@ fn validate_upstream(
     let https = url.as_ref().is_some_and(|u| u.scheme_str() == Some("https"));
     let tls = validate_upstream_tls(errors, file, raw, https);
     let health = raw.health.as_ref().and_then(|h| validate_health(errors, h.get_ref()));
-    // Off unless the table is there: an upstream is usually one address, and ejecting the
-    // only one turns a burst of errors into an outage (nginx never ejects a lone server).
-    let outlier = match &raw.outlier {
-        Some(o) => validate_outlier(errors, o.get_ref()),
-        None => OutlierConfig {
-            enabled: false,
-            ..OutlierConfig::default()
-        },
-    };
-    let retry_budget_permille = match &raw.retry_budget {
-        None => 200,
-        Some(v) if (0.0..=1.0).contains(v.get_ref()) => (v.get_ref() * 1000.0).round() as u32,
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!("`retry_budget` must be between 0.0 and 1.0, got {}", v.get_ref()),
-            );
-            0
-        }
-    };
+    let outlier = raw
+        .outlier
+        .as_ref()
+        .map_or_else(OutlierConfig::default, |o| validate_outlier(errors, o.get_ref()));
+    let retry_budget_permille =
+        (share_in(errors, raw.retry_budget.as_ref(), "retry_budget", 0.2) * 1000.0).round() as u32;
     let max_connections = raw
         .max_connections
         .as_ref()
@@ -884,6 +878,22 @@ fn count_in(
                     range.end(),
                     v.get_ref()
                 ),
+            );
+            default
+        }
+    }
+}
+
+/// A share setting `name` within 0.0..=1.0 (an error at its position otherwise), or
+/// `default` when absent.
+fn share_in(errors: &mut Errors<'_>, value: Option<&toml::Spanned<f64>>, name: &str, default: f64) -> f64 {
+    match value {
+        None => default,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!("`{name}` must be between 0.0 and 1.0, got {}", v.get_ref()),
             );
             default
         }
@@ -1395,40 +1405,27 @@ fn check_template(p: &str) -> Result<(), String> {
 fn validate_shadow(errors: &mut Errors<'_>, raw: &raw::Shadow) -> Option<ShadowConfig> {
     let before = errors.len();
     let defaults = ShadowConfig::default();
-    let mut share = |value: &Option<toml::Spanned<f64>>, name: &str, default: f64| match value {
-        None => default,
-        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!("`shadow.{name}` must be between 0.0 and 1.0, got {}", v.get_ref()),
-            );
-            default
-        }
-    };
-    let sample = share(&raw.sample, "sample", defaults.sample);
-    let noise_sample = share(&raw.noise_sample, "noise_sample", defaults.noise_sample);
-    let mut count =
-        |value: &Option<toml::Spanned<i64>>, name: &str, range: std::ops::RangeInclusive<i64>, default: usize| {
-            match value {
-                None => default,
-                Some(v) if range.contains(v.get_ref()) => *v.get_ref() as usize,
-                Some(v) => {
-                    errors.push(
-                        v.span().start,
-                        format!(
-                            "`shadow.{name}` must be between {} and {}, got {}",
-                            range.start(),
-                            range.end(),
-                            v.get_ref()
-                        ),
-                    );
-                    default
-                }
-            }
-        };
-    let max_inflight = count(&raw.max_inflight, "max_inflight", 1..=100_000, defaults.max_inflight);
-    let max_body = count(&raw.max_body, "max_body", 0..=16 * 1024 * 1024, defaults.max_body);
+    let sample = share_in(errors, raw.sample.as_ref(), "shadow.sample", defaults.sample);
+    let noise_sample = share_in(
+        errors,
+        raw.noise_sample.as_ref(),
+        "shadow.noise_sample",
+        defaults.noise_sample,
+    );
+    let max_inflight = count_in(
+        errors,
+        raw.max_inflight.as_ref(),
+        "shadow.max_inflight",
+        1..=100_000,
+        defaults.max_inflight as u32,
+    ) as usize;
+    let max_body = count_in(
+        errors,
+        raw.max_body.as_ref(),
+        "shadow.max_body",
+        0..=16 * 1024 * 1024,
+        defaults.max_body as u32,
+    ) as usize;
     let timeout = duration_or(errors, raw.timeout.as_ref(), defaults.timeout);
     (errors.len() == before).then(|| ShadowConfig {
         sample,
@@ -1442,17 +1439,7 @@ fn validate_shadow(errors: &mut Errors<'_>, raw: &raw::Shadow) -> Option<ShadowC
 
 fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: &str) -> Option<RecordConfig> {
     let before = errors.len();
-    let sample = match &raw.sample {
-        None => 1.0,
-        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!("`record.sample` must be between 0.0 and 1.0, got {}", v.get_ref()),
-            );
-            1.0
-        }
-    };
+    let sample = share_in(errors, raw.sample.as_ref(), "record.sample", 1.0);
     let max_bytes = match &raw.max_bytes {
         None => 100 * 1024 * 1024,
         Some(v) if *v.get_ref() >= 4096 => *v.get_ref() as u64,
