@@ -95,6 +95,7 @@ pub struct Ticket {
 
 impl Ticket {
     /// Whether this request is the half-open probe.
+    #[cfg(test)]
     pub fn is_probe(&self) -> bool {
         self.probe.is_some()
     }

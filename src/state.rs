@@ -133,6 +133,8 @@ pub struct Route {
     pub fallback: Option<Fallback>,
     /// At stage `shadow`: where copies go and how they are bounded and compared.
     pub shadow: Option<ShadowRoute>,
+    /// `max_body`: the largest request body (bytes) forwarded; larger ones get 413.
+    pub max_body: Option<u64>,
 }
 
 /// How a shadowed route mirrors its traffic.
@@ -320,6 +322,7 @@ impl Snapshot {
                 canary,
                 fallback,
                 shadow,
+                max_body: route.max_body,
             });
         }
         let recorder = match &table.config.record {

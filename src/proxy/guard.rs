@@ -75,12 +75,15 @@ pub enum Violation {
 const MAX_METHOD_LEN: usize = 32;
 
 /// Checks the shape of a request's head (see the module docs). Cheap: a few header
-/// lookups and, for unusual requests only, a short scan.
-pub fn check<B>(request: &Request<B>) -> Result<(), Violation> {
+/// lookups and, for unusual requests only, a short scan. Returns the body length the head
+/// declares: its `Content-Length` (0 without one), or `None` for a chunked body (or a
+/// length beyond `u64`).
+pub fn check<B>(request: &Request<B>) -> Result<Option<u64>, Violation> {
     check_method(request.method())?;
     check_target(request.uri())?;
-    check_framing(request.headers())?;
-    check_host(request.headers(), request.version())
+    let declared_length = check_framing(request.headers())?;
+    check_host(request.headers(), request.version())?;
+    Ok(declared_length)
 }
 
 fn check_method(method: &Method) -> Result<(), Violation> {
@@ -117,7 +120,7 @@ fn check_target(uri: &Uri) -> Result<(), Violation> {
     }
 }
 
-fn check_framing(headers: &HeaderMap) -> Result<(), Violation> {
+fn check_framing(headers: &HeaderMap) -> Result<Option<u64>, Violation> {
     if headers.contains_key(AMBIGUOUS_LENGTH) {
         return Err(Violation::LengthAndChunked);
     }
@@ -137,8 +140,10 @@ fn check_framing(headers: &HeaderMap) -> Result<(), Violation> {
         if !chunked || codings.next().is_some() {
             return Err(Violation::TransferEncoding);
         }
+        return Ok(None);
     }
-    Ok(())
+    // Checked above: digits only.
+    Ok(length.map_or(Some(0), |length| length.to_str().ok()?.parse().ok()))
 }
 
 fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Violation> {
@@ -662,7 +667,20 @@ mod tests {
     }
 
     fn verdict(method: &str, target: &str, headers: &[(&str, &str)]) -> Result<(), Violation> {
-        check(&request(method, target, headers))
+        check(&request(method, target, headers)).map(drop)
+    }
+
+    #[test]
+    fn check_returns_the_declared_body_length() {
+        let length = |headers: &[(&str, &str)]| {
+            let mut all = vec![("host", "app.example")];
+            all.extend_from_slice(headers);
+            check(&request("POST", "/x", &all))
+        };
+        assert_eq!(length(&[]), Ok(Some(0)));
+        assert_eq!(length(&[("content-length", "42")]), Ok(Some(42)));
+        assert_eq!(length(&[("transfer-encoding", "chunked")]), Ok(None));
+        assert_eq!(length(&[("content-length", "99999999999999999999999")]), Ok(None));
     }
 
     const HOST_ONLY: &[(&str, &str)] = &[("host", "app.example")];
@@ -757,7 +775,7 @@ mod tests {
         for version in [Version::HTTP_10, Version::HTTP_2] {
             let mut request = request("GET", "/", &[]);
             *request.version_mut() = version;
-            assert_eq!(check(&request), Ok(()), "{version:?}");
+            assert_eq!(check(&request).map(drop), Ok(()), "{version:?}");
         }
     }
 

@@ -98,13 +98,18 @@ impl Proxy {
         if request.method() == Method::CONNECT {
             return self.refuse(Refusal::Connect, finish, log_on.then(|| request.uri().to_string()));
         }
-        if let Err(violation) = guard::check(&request) {
-            return self.refuse(
-                violation.into(),
-                finish,
-                log_on.then(|| request.uri().path().to_owned()),
-            );
-        }
+        // The body length the head declares (read before the hop-by-hop headers,
+        // Transfer-Encoding among them, are removed).
+        let declared_length = match guard::check(&request) {
+            Ok(declared_length) => declared_length,
+            Err(violation) => {
+                return self.refuse(
+                    violation.into(),
+                    finish,
+                    log_on.then(|| request.uri().path().to_owned()),
+                );
+            }
+        };
         // The path and query the upstream gets. An already-normal path (the common case)
         // reuses the request's own, without copying or re-parsing it.
         let path_and_query = match normalize_path(request.uri().path()) {
@@ -138,11 +143,7 @@ impl Proxy {
         let path = path_and_query.path();
 
         let matched = snapshot.table.routes.lookup(request.method(), path);
-        let max_body = matched
-            .as_ref()
-            .and_then(|m| snapshot.config().routes.get(m.route))
-            .and_then(|route| route.max_body);
-        let (route_name, upstream_id, duration, fallback, shadow) = match matched {
+        let (route_name, upstream_id, duration, fallback, shadow, max_body) = match matched {
             Some(m) => {
                 let route = &snapshot.routes[m.route];
                 let (upstream, duration) = match &route.canary {
@@ -167,7 +168,14 @@ impl Proxy {
                 };
                 // Fallback only ever applies to requests placed on the new upstream.
                 let fallback = route.fallback.as_ref().filter(|f| f.new == upstream);
-                (route.name.clone(), upstream, duration, fallback, route.shadow.as_ref())
+                (
+                    route.name.clone(),
+                    upstream,
+                    duration,
+                    fallback,
+                    route.shadow.as_ref(),
+                    route.max_body,
+                )
             }
             None => {
                 let upstream = &snapshot.upstreams[snapshot.default_upstream];
@@ -175,6 +183,7 @@ impl Proxy {
                     self.default_route.clone(),
                     snapshot.default_upstream,
                     upstream.default_duration.clone(),
+                    None,
                     None,
                     None,
                 )
@@ -212,8 +221,6 @@ impl Proxy {
         let uri = Uri::from(path_and_query);
 
         let upgrade = headers::is_upgrade_request(request.headers());
-        // Read before the hop-by-hop headers (Transfer-Encoding among them) are removed.
-        let declared_length = replayable_length(request.headers());
         if let (Some(limit), Some(length)) = (max_body, declared_length)
             && length > limit
         {
@@ -788,18 +795,6 @@ async fn fetch(
 fn path_for_report(uri: &Uri) -> String {
     uri.path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
-}
-
-/// The body length of a request if it is known up front (`Content-Length`, or no body at
-/// all); `None` for chunked bodies, which are never buffered for a replay.
-fn replayable_length(headers: &http::HeaderMap) -> Option<u64> {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        return None;
-    }
-    match headers.get(header::CONTENT_LENGTH) {
-        None => Some(0),
-        Some(value) => value.to_str().ok()?.trim().parse().ok(),
-    }
 }
 
 /// Methods that may be sent twice (RFC 9110 §9.2.2).

@@ -313,9 +313,7 @@ impl ConnectionPool {
                 Err(permit) => {
                     let mut sender = match Box::pin(self.connect_h1()).await {
                         Ok(sender) => sender,
-                        Err(SendError::Connect(e))
-                            if !retried && e.kind() != io::ErrorKind::TimedOut && may_retry() =>
-                        {
+                        Err(e) if !retried && is_refused(&e) && may_retry() => {
                             retried = true;
                             tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
                             Box::pin(tokio::time::sleep(retry_pause())).await;
