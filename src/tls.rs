@@ -665,10 +665,8 @@ impl ClientTls {
             Some(pair) => {
                 let files = read_pair(pair)?;
                 fingerprint.update(files.digest);
-                let chain = parse_chain(&pair.cert, &files.cert)?;
-                let key = parse_key(&pair.key, &files.key)?;
-                check_pair(pair, chain.clone(), key.clone_key())?;
-                builder.with_client_auth_cert(chain, key)?
+                let certified = certified_key(pair, &files)?;
+                builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)))
             }
         };
         client.alpn_protocols = vec![if config.http2 { ALPN_H2 } else { ALPN_HTTP11 }.to_vec()];
