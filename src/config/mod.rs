@@ -1233,11 +1233,7 @@ fn validate_upstream_tls(errors: &mut Errors<'_>, file: &str, raw: &raw::Upstrea
     }
     let ca_file = raw.ca_file.as_ref().and_then(|v| file_ref(errors, file, v, "ca_file"));
     let client = match (&raw.client_cert, &raw.client_key) {
-        (Some(cert), Some(key)) => {
-            let cert = file_ref(errors, file, cert, "client_cert");
-            let key = file_ref(errors, file, key, "client_key");
-            cert.zip(key).map(|(cert, key)| CertKeyPair { cert, key })
-        }
+        (Some(cert), Some(key)) => pair(errors, file, (cert, key), ("client_cert", "client_key")),
         (Some(cert), None) => {
             errors.push(
                 cert.span().start,
@@ -1261,7 +1257,7 @@ fn validate_upstream_tls(errors: &mut Errors<'_>, file: &str, raw: &raw::Upstrea
 /// `*.` wildcards) listed once across all entries.
 fn validate_tls(errors: &mut Errors<'_>, file: &str, raw: &raw::ProxyTls) -> Option<TlsSettings> {
     let before = errors.len();
-    let default = pair(errors, file, &raw.cert, &raw.key);
+    let default = pair(errors, file, (&raw.cert, &raw.key), ("cert", "key"));
     let mut sni = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for entry in raw.certs.iter().flatten() {
@@ -1289,7 +1285,7 @@ fn validate_tls(errors: &mut Errors<'_>, file: &str, raw: &raw::ProxyTls) -> Opt
                 Err(message) => errors.push(host.span().start, message),
             }
         }
-        if let Some(pair) = pair(errors, file, &entry.cert, &entry.key) {
+        if let Some(pair) = pair(errors, file, (&entry.cert, &entry.key), ("cert", "key")) {
             sni.push(SniCertificate { hosts, pair });
         }
     }
@@ -1317,11 +1313,11 @@ fn check_sni_host(host: &str) -> Result<String, String> {
 fn pair(
     errors: &mut Errors<'_>,
     file: &str,
-    cert: &toml::Spanned<String>,
-    key: &toml::Spanned<String>,
+    (cert, key): (&toml::Spanned<String>, &toml::Spanned<String>),
+    (cert_name, key_name): (&str, &str),
 ) -> Option<CertKeyPair> {
-    let cert = file_ref(errors, file, cert, "cert");
-    let key = file_ref(errors, file, key, "key");
+    let cert = file_ref(errors, file, cert, cert_name);
+    let key = file_ref(errors, file, key, key_name);
     Some(CertKeyPair { cert: cert?, key: key? })
 }
 
