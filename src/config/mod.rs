@@ -1310,6 +1310,8 @@ fn check_sni_host(host: &str) -> Result<String, String> {
     }
 }
 
+/// A certificate chain and its private key, each a file named by the settings `cert_name`
+/// and `key_name`.
 fn pair(
     errors: &mut Errors<'_>,
     file: &str,
