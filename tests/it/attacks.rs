@@ -5,53 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-const THOUGHTS_ROUTE: &str =
-    "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
-
-struct Setup {
-    legacy: Upstream,
-    thoughts: Upstream,
-    proxy: TestProxy,
-}
-
-async fn setup(proxy_extra: &str) -> Setup {
-    let legacy = echo_upstream("legacy").await;
-    let thoughts = echo_upstream("thoughts").await;
-    let proxy = TestProxy::start(&routes_toml_with(
-        proxy_extra,
-        &[("legacy", &legacy.url(), ""), ("thoughts", &thoughts.url(), "")],
-        THOUGHTS_ROUTE,
-    ))
-    .await;
-    Setup {
-        legacy,
-        thoughts,
-        proxy,
-    }
-}
-
-impl Setup {
-    fn assert_no_upstream_contacted(&self, what: &str) {
-        assert!(
-            self.legacy.seen().is_empty(),
-            "{what} reached legacy: {:?}",
-            self.legacy.seen()
-        );
-        assert!(
-            self.thoughts.seen().is_empty(),
-            "{what} reached thoughts: {:?}",
-            self.thoughts.seen()
-        );
-    }
-}
-
-fn get_request(target: &str) -> Vec<u8> {
-    format!("GET {target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").into_bytes()
-}
-
 #[tokio::test]
 async fn path_attacks_are_refused_with_400() {
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     for target in [
         "/api/thoughts/..%2f..%2fadmin",
         "/%2e%2e/etc/passwd",
@@ -79,7 +35,7 @@ async fn path_attacks_are_refused_with_400() {
 
 #[tokio::test]
 async fn repeated_slashes_are_collapsed_and_routed() {
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(s.proxy.addr, &get_request("//api//thoughts")).await;
     assert_eq!(response.status, 200, "{}", response.body_text());
     assert_eq!(response.json()["upstream"], "thoughts");
@@ -92,7 +48,7 @@ async fn repeated_slashes_are_collapsed_and_routed() {
 
 #[tokio::test]
 async fn encoded_dot_segments_are_resolved_before_routing() {
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(s.proxy.addr, &get_request("/api/x/%2e%2e/thoughts/1")).await;
     assert_eq!(response.status, 200, "{}", response.body_text());
     assert_eq!(response.json()["upstream"], "thoughts");
@@ -109,7 +65,7 @@ async fn encoded_dot_segments_are_resolved_before_routing() {
 
 #[tokio::test]
 async fn connect_is_refused_with_405() {
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n",
@@ -128,7 +84,7 @@ async fn connect_is_refused_with_405() {
 
 #[tokio::test]
 async fn absolute_form_target_is_routed_by_path_to_the_configured_upstream() {
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
         b"GET http://evil.example/api/thoughts/1?x=1 HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
@@ -148,7 +104,7 @@ async fn absolute_form_target_is_routed_by_path_to_the_configured_upstream() {
 
 #[tokio::test]
 async fn slowloris_connection_is_closed_after_the_header_timeout() {
-    let s = setup("client_header_timeout = \"300ms\"").await;
+    let s = ThoughtsSetup::start("client_header_timeout = \"300ms\"").await;
     let mut conn = RawConn::connect(s.proxy.addr).await;
     conn.send(b"GET /api/thou").await;
     let started = Instant::now();
@@ -176,7 +132,7 @@ fn request_with_header_of(bytes: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn oversized_header_gets_431_with_the_default_limit() {
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(s.proxy.addr, &request_with_header_of(100 * 1024)).await;
     assert_eq!(response.status, 431, "{}", response.body_text());
     s.assert_no_upstream_contacted("an oversized head");
@@ -185,7 +141,7 @@ async fn oversized_header_gets_431_with_the_default_limit() {
 
 #[tokio::test]
 async fn oversized_header_gets_431_with_a_configured_limit() {
-    let s = setup("max_header_bytes = 16384").await;
+    let s = ThoughtsSetup::start("max_header_bytes = 16384").await;
     let response = raw_response(s.proxy.addr, &request_with_header_of(20 * 1024)).await;
     assert_eq!(response.status, 431, "{}", response.body_text());
     s.assert_no_upstream_contacted("an oversized head");
@@ -201,7 +157,7 @@ async fn oversized_header_gets_431_with_a_configured_limit() {
 async fn content_length_with_chunked_is_refused() {
     // Request smuggling (CL.TE): a Content-Length next to Transfer-Encoding could be framed
     // differently by another server; the proxy refuses it (more shapes in hostile.rs).
-    let s = setup("").await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
         b"POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\
@@ -216,7 +172,7 @@ async fn content_length_with_chunked_is_refused() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
-    let s = setup("client_header_timeout = \"300ms\"").await;
+    let s = ThoughtsSetup::start("client_header_timeout = \"300ms\"").await;
     let mut conn = RawConn::connect(s.proxy.addr).await;
     conn.send(&get_request_keep_alive("/api/thoughts/1")).await;
     assert_eq!(conn.read_response().await.status, 200);

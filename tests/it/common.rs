@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,8 +60,9 @@ pub fn deep_listener() -> TcpListener {
     socket.listen(4096).unwrap()
 }
 
-/// Starts an upstream whose responses come from `handler`.
-pub async fn upstream_with<H, F>(handler: H) -> Upstream
+/// Starts an upstream whose responses come from `handler`; also counts the TCP
+/// connections it accepted.
+pub async fn upstream_counting<H, F>(handler: H) -> (Upstream, Arc<AtomicUsize>)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<BoxBody>> + Send + 'static,
@@ -68,15 +70,18 @@ where
     let listener = deep_listener();
     let addr = listener.local_addr().unwrap();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let connections = Arc::new(AtomicUsize::new(0));
     let handler = Arc::new(handler);
     let (stop, mut stopped) = oneshot::channel::<()>();
     let record = seen.clone();
+    let counter = connections.clone();
     tokio::spawn(async move {
         loop {
             let (stream, _) = tokio::select! {
                 _ = &mut stopped => break,
                 accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
             };
+            counter.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             let record = record.clone();
             tokio::spawn(async move {
@@ -96,17 +101,34 @@ where
             });
         }
     });
-    Upstream {
-        addr,
-        seen,
-        _stop: stop,
-    }
+    (
+        Upstream {
+            addr,
+            seen,
+            _stop: stop,
+        },
+        connections,
+    )
+}
+
+/// Starts an upstream whose responses come from `handler`.
+pub async fn upstream_with<H, F>(handler: H) -> Upstream
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<BoxBody>> + Send + 'static,
+{
+    upstream_counting(handler).await.0
 }
 
 /// An upstream that answers every request with JSON naming itself and echoing the
 /// request: `{"upstream", "method", "path", "query", "body_len"}`.
 pub async fn echo_upstream(name: &'static str) -> Upstream {
-    upstream_with(move |request: Request<Incoming>| async move {
+    echo_upstream_counting(name).await.0
+}
+
+/// Like [`echo_upstream`], and also counts the TCP connections it accepted.
+pub async fn echo_upstream_counting(name: &'static str) -> (Upstream, Arc<AtomicUsize>) {
+    upstream_counting(move |request: Request<Incoming>| async move {
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
         let query = request.uri().query().map(str::to_owned);
@@ -512,56 +534,65 @@ pub async fn raw_response(addr: SocketAddr, bytes: &[u8]) -> RawResponse {
     conn.read_response().await
 }
 
-/// Like [`upstream_with`], and also counts the TCP connections it accepted.
-#[allow(dead_code)]
-pub async fn upstream_counting<H, F>(handler: H) -> (Upstream, Arc<std::sync::atomic::AtomicUsize>)
-where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = Response<BoxBody>> + Send + 'static,
-{
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let handler = Arc::new(handler);
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    let record = seen.clone();
-    let counter = connections.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
-            };
-            counter.fetch_add(1, Ordering::SeqCst);
-            let handler = handler.clone();
-            let record = record.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    record.lock().unwrap().push(Seen {
-                        method: request.method().clone(),
-                        uri: request.uri().clone(),
-                        headers: request.headers().clone(),
-                    });
-                    let response = handler(request);
-                    async move { Ok::<_, Infallible>(response.await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
+/// `GET {target}` with a Host and `Connection: close`, as raw bytes.
+pub fn get_request(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// The route `/api/thoughts/` (stage new, to `thoughts`) of [`ThoughtsSetup`].
+pub const THOUGHTS_ROUTE: &str =
+    "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
+
+/// Two echo upstreams that count their connections, `legacy` (the default) and `thoughts`
+/// (behind [`THOUGHTS_ROUTE`]), and a proxy in front of them; for hostile requests.
+pub struct ThoughtsSetup {
+    pub legacy: Upstream,
+    pub legacy_connections: Arc<AtomicUsize>,
+    pub thoughts: Upstream,
+    pub thoughts_connections: Arc<AtomicUsize>,
+    pub proxy: TestProxy,
+}
+
+impl ThoughtsSetup {
+    /// Starts the upstreams and the proxy, with `proxy_extra` lines in `[proxy]`.
+    pub async fn start(proxy_extra: &str) -> ThoughtsSetup {
+        let (legacy, legacy_connections) = echo_upstream_counting("legacy").await;
+        let (thoughts, thoughts_connections) = echo_upstream_counting("thoughts").await;
+        let proxy = TestProxy::start(&routes_toml_with(
+            proxy_extra,
+            &[("legacy", &legacy.url(), ""), ("thoughts", &thoughts.url(), "")],
+            THOUGHTS_ROUTE,
+        ))
+        .await;
+        ThoughtsSetup {
+            legacy,
+            legacy_connections,
+            thoughts,
+            thoughts_connections,
+            proxy,
         }
-    });
-    (
-        Upstream {
-            addr,
-            seen,
-            _stop: stop,
-        },
-        connections,
-    )
+    }
+
+    /// Requests and connections the upstreams have seen.
+    pub fn upstream_traffic(&self) -> (usize, usize) {
+        (
+            self.legacy.seen().len() + self.thoughts.seen().len(),
+            self.legacy_connections.load(Ordering::SeqCst) + self.thoughts_connections.load(Ordering::SeqCst),
+        )
+    }
+
+    pub fn assert_no_upstream_contacted(&self, what: &str) {
+        assert!(
+            self.legacy.seen().is_empty(),
+            "{what} reached legacy: {:?}",
+            self.legacy.seen()
+        );
+        assert!(
+            self.thoughts.seen().is_empty(),
+            "{what} reached thoughts: {:?}",
+            self.thoughts.seen()
+        );
+    }
 }
 
 /// A body of `total` bytes made on the fly, 64 KiB at a time (never held in memory), with

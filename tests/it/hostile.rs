@@ -13,59 +13,6 @@ use hyper::body::Incoming;
 
 use crate::common::*;
 
-/// An upstream that counts connections and echoes what it got (see [`echo_upstream`]).
-async fn counting_echo(name: &'static str) -> (Upstream, Arc<AtomicUsize>) {
-    upstream_counting(move |request: Request<Incoming>| async move {
-        let method = request.method().to_string();
-        let path = request.uri().path().to_owned();
-        let body = request
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        let json = serde_json::json!({"upstream": name, "method": method, "path": path, "body_len": body.len()});
-        Response::builder()
-            .header("content-type", "application/json")
-            .body(full(json.to_string()))
-            .unwrap()
-    })
-    .await
-}
-
-struct Setup {
-    legacy: (Upstream, Arc<AtomicUsize>),
-    thoughts: (Upstream, Arc<AtomicUsize>),
-    proxy: TestProxy,
-}
-
-impl Setup {
-    async fn start() -> Setup {
-        let legacy = counting_echo("legacy").await;
-        let thoughts = counting_echo("thoughts").await;
-        let routes =
-            "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
-        let proxy = TestProxy::start(&routes_toml(
-            &[("legacy", &legacy.0.url()), ("thoughts", &thoughts.0.url())],
-            routes,
-        ))
-        .await;
-        Setup {
-            legacy,
-            thoughts,
-            proxy,
-        }
-    }
-
-    /// Requests and connections the upstreams have seen.
-    fn upstream_traffic(&self) -> (usize, usize) {
-        (
-            self.legacy.0.seen().len() + self.thoughts.0.seen().len(),
-            self.legacy.1.load(Ordering::SeqCst) + self.thoughts.1.load(Ordering::SeqCst),
-        )
-    }
-}
-
 /// One hostile request and the status it must get.
 struct Case {
     what: &'static str,
@@ -83,11 +30,6 @@ fn case(what: &'static str, bytes: impl AsRef<[u8]>, status: u16) -> Case {
 
 async fn get_text(url: &str) -> String {
     crate::common::get(url).await.body
-}
-
-/// `GET {target}` with a Host and `Connection: close`.
-fn get(target: &str) -> Vec<u8> {
-    format!("GET {target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
 /// A POST to a routed path with the given header lines (each ending in CRLF) and body.
@@ -254,10 +196,10 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "an absolute-form target of another scheme",
-            get("ftp://app.example/api/thoughts/"),
+            get_request("ftp://app.example/api/thoughts/"),
             400,
         ),
-        case("an asterisk-form target on GET", get("*"), 400),
+        case("an asterisk-form target on GET", get_request("*"), 400),
         case("CONNECT", b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n", 405),
         case(
             "CONNECT to a loopback port",
@@ -265,17 +207,17 @@ fn corpus() -> Vec<Case> {
             405,
         ),
         // Path confusion.
-        case("`..` above the root", get("/.."), 400),
-        case("`..` climbing out of a route", get("/api/thoughts/../../../etc/passwd"), 400),
-        case("encoded dots `%2e%2e`", get("/%2e%2e/etc/passwd"), 400),
-        case("mixed encoded dots `.%2E`", get("/api/.%2E/.%2e/x"), 400),
-        case("an encoded slash `%2f`", get("/api/thoughts/..%2f..%2fadmin"), 400),
-        case("an upper-case encoded slash `%2F`", get("/api/thoughts%2F1"), 400),
-        case("an encoded NUL `%00`", get("/api/thoughts/1%00.json"), 400),
-        case("an encoded backslash `%5c`", get("/api/thoughts/..%5c..%5cadmin"), 400),
-        case("a raw backslash", get("/api/thoughts/..\\admin"), 400),
-        case("`..;` (servlet path parameters)", get("/api/thoughts/..;/admin"), 400),
-        case("a malformed escape", get("/api/thoughts/%zz"), 400),
+        case("`..` above the root", get_request("/.."), 400),
+        case("`..` climbing out of a route", get_request("/api/thoughts/../../../etc/passwd"), 400),
+        case("encoded dots `%2e%2e`", get_request("/%2e%2e/etc/passwd"), 400),
+        case("mixed encoded dots `.%2E`", get_request("/api/.%2E/.%2e/x"), 400),
+        case("an encoded slash `%2f`", get_request("/api/thoughts/..%2f..%2fadmin"), 400),
+        case("an upper-case encoded slash `%2F`", get_request("/api/thoughts%2F1"), 400),
+        case("an encoded NUL `%00`", get_request("/api/thoughts/1%00.json"), 400),
+        case("an encoded backslash `%5c`", get_request("/api/thoughts/..%5c..%5cadmin"), 400),
+        case("a raw backslash", get_request("/api/thoughts/..\\admin"), 400),
+        case("`..;` (servlet path parameters)", get_request("/api/thoughts/..;/admin"), 400),
+        case("a malformed escape", get_request("/api/thoughts/%zz"), 400),
         // Sizes.
         case(
             "a 100 KiB header",
@@ -295,7 +237,7 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "a 100 KiB target",
-            get(&format!("/api/thoughts/{}", "a".repeat(100 * 1024))),
+            get_request(&format!("/api/thoughts/{}", "a".repeat(100 * 1024))),
             431,
         ),
     ];
@@ -303,7 +245,7 @@ fn corpus() -> Vec<Case> {
         ("an absolute-form `..` climb", "http://app.example/../etc/passwd"),
         ("an absolute-form `%2f`", "http://app.example/api/thoughts/..%2fadmin"),
     ] {
-        cases.push(case(what, get(target), 400));
+        cases.push(case(what, get_request(target), 400));
     }
     cases
 }
@@ -313,7 +255,7 @@ fn corpus() -> Vec<Case> {
 /// accepted).
 #[tokio::test]
 async fn hostile_requests_are_refused_and_never_reach_an_upstream() {
-    let s = Setup::start().await;
+    let s = ThoughtsSetup::start("").await;
     let corpus = corpus();
     assert!(corpus.len() >= 30, "the corpus has only {} requests", corpus.len());
     let mut wrong = Vec::new();
@@ -339,7 +281,7 @@ async fn hostile_requests_are_refused_and_never_reach_an_upstream() {
     assert_eq!((requests, connections), (0, 0), "hostile requests reached an upstream");
 
     // The proxy is still serving, and it does contact upstreams for a good request.
-    let response = raw_response(s.proxy.addr, &get("/api/thoughts/1")).await;
+    let response = raw_response(s.proxy.addr, &get_request("/api/thoughts/1")).await;
     assert_eq!(response.status, 200, "{}", response.body_text());
     assert_eq!(s.upstream_traffic().0, 1);
     s.proxy.stop().await;
@@ -352,7 +294,7 @@ async fn hostile_requests_are_refused_and_never_reach_an_upstream() {
 /// proxy's framing check makes it visible (see the `guard` module).
 #[tokio::test]
 async fn content_length_with_chunked_is_refused_and_nothing_is_smuggled() {
-    let s = Setup::start().await;
+    let s = ThoughtsSetup::start("").await;
     let smuggled = "GET /smuggled HTTP/1.1\r\nHost: app.example\r\n\r\n";
     let shapes = [
         ("CL then TE", "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"),
@@ -390,10 +332,9 @@ async fn content_length_with_chunked_is_refused_and_nothing_is_smuggled() {
     }
     let seen: Vec<String> = s
         .thoughts
-        .0
         .seen()
         .iter()
-        .chain(s.legacy.0.seen().iter())
+        .chain(s.legacy.seen().iter())
         .map(|r| format!("{} {}", r.method, r.uri))
         .collect();
     println!(
@@ -416,8 +357,8 @@ async fn content_length_with_chunked_is_refused_and_nothing_is_smuggled() {
 /// the server they name is never contacted.
 #[tokio::test]
 async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
-    let s = Setup::start().await;
-    let (trap, trap_connections) = counting_echo("trap").await;
+    let s = ThoughtsSetup::start("").await;
+    let (trap, trap_connections) = echo_upstream_counting("trap").await;
     let trap_authority = trap.addr.to_string();
     let targets = [
         (
@@ -459,7 +400,7 @@ async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
         assert_eq!(answer["path"], *path, "{target}: {answer}");
         routed += 1;
     }
-    for seen in s.thoughts.0.seen().iter().chain(s.legacy.0.seen().iter()) {
+    for seen in s.thoughts.seen().iter().chain(s.legacy.seen().iter()) {
         assert!(
             seen.uri.authority().is_none(),
             "an upstream got an absolute target: {}",
@@ -480,7 +421,7 @@ async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
 /// counted as an upstream error), not 502.
 #[tokio::test]
 async fn malformed_chunked_body_gets_400_not_502() {
-    let s = Setup::start().await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
         &post("Transfer-Encoding: chunked\r\n", "zz\r\nabc\r\n0\r\n\r\n"),
@@ -659,14 +600,14 @@ async fn max_body_counts_chunked_bodies_and_cuts_them() {
 /// (here: 400 for `gzip, chunked`).
 #[tokio::test]
 async fn a_bare_lf_ends_a_header_line_and_hides_nothing() {
-    let s = Setup::start().await;
+    let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
         b"GET /api/thoughts/1 HTTP/1.1\r\nHost: app.example\r\nX-A: a\nX-Injected: 1\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(response.status, 200, "{}", response.body_text());
-    let seen = s.thoughts.0.seen();
+    let seen = s.thoughts.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].headers["x-a"], "a");
     assert_eq!(seen[0].headers["x-injected"], "1");
