@@ -644,9 +644,18 @@ where
 /// Polls the metrics endpoint (up to 5 s) until `series` has a value `accept` likes;
 /// returns the last value seen. For metrics recorded when a response body is dropped,
 /// which can trail the client's last read by a moment.
-#[allow(dead_code)]
 pub async fn wait_metric(proxy: &TestProxy, series: &str, accept: impl Fn(Option<f64>) -> bool) -> Option<f64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    wait_metric_within(proxy, series, Duration::from_secs(5), accept).await
+}
+
+/// Like [`wait_metric`], with the caller's deadline (e.g. "reloaded within 3 s").
+pub async fn wait_metric_within(
+    proxy: &TestProxy,
+    series: &str,
+    limit: Duration,
+    accept: impl Fn(Option<f64>) -> bool,
+) -> Option<f64> {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         let value = metric(proxy, series).await;
         if accept(value) || tokio::time::Instant::now() >= deadline {

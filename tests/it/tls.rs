@@ -433,18 +433,13 @@ const TLS_ERROR: &str = "strangler_tls_reloads_total{result=\"error\"}";
 
 /// Polls the metric until it reaches `at_least` (up to `within`).
 async fn wait_for_metric(proxy: &TestProxy, series: &str, at_least: f64, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let value = metric(proxy, series).await.unwrap_or(0.0);
-        if value >= at_least {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{series} is {value}, expected at least {at_least} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let value = wait_metric_within(proxy, series, within, |v| v.unwrap_or(0.0) >= at_least)
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        value >= at_least,
+        "{series} is {value}, expected at least {at_least} within {within:?}"
+    );
 }
 
 /// How soon a changed certificate must be served.
