@@ -11,19 +11,15 @@ const TOKEN: &str = "Adm1n-t0ken-for-tests";
 
 /// A proxy whose admin API needs `TOKEN` (read from `admin-token` next to routes.toml).
 async fn proxy_with_token(legacy: &Upstream) -> TestProxy {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("admin-token"), format!("{TOKEN}\n")).unwrap();
-    let config = dir.path().join("routes.toml");
-    std::fs::write(
-        &config,
-        routes_toml_with(
+    proxy_with_files(
+        &[("admin-token", &format!("{TOKEN}\n"))],
+        &routes_toml_with(
             "admin_token_file = \"admin-token\"",
             &[("legacy", &legacy.url(), "")],
             "",
         ),
     )
-    .unwrap();
-    TestProxy::start_at(dir, config).await
+    .await
 }
 
 async fn admin(proxy: &TestProxy, method: Method, path: &str, authorization: &[&str]) -> Answer {

@@ -164,10 +164,7 @@ impl TestProxy {
     /// Writes `routes` (a full routes.toml) into a temp dir and starts the proxy on
     /// ephemeral ports (the file's listen addresses are not used).
     pub async fn start(routes: &str) -> TestProxy {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("routes.toml");
-        std::fs::write(&config, routes).unwrap();
-        Self::start_at(dir, config).await
+        proxy_with_files(&[], routes).await
     }
 
     pub async fn start_at(dir: tempfile::TempDir, config: PathBuf) -> TestProxy {
@@ -264,6 +261,18 @@ impl Drop for TestProxy {
             let _ = stop.send(());
         }
     }
+}
+
+/// Like [`TestProxy::start`], with `files` (`(name, contents)`, e.g. certificates or a
+/// token file) written next to routes.toml first.
+pub async fn proxy_with_files(files: &[(&str, &str)], routes: &str) -> TestProxy {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    TestProxy::start_at(dir, config).await
 }
 
 /// A routes.toml with `legacy` as default upstream and the given extra upstreams and routes.

@@ -411,16 +411,6 @@ pub async fn proxy_serving_pair(pair: &Leaf) -> (TestProxy, TestUpstream) {
     (proxy, legacy)
 }
 
-pub async fn proxy_with_files(files: &[(&str, &str)], routes: &str) -> TestProxy {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, contents) in files {
-        std::fs::write(dir.path().join(name), contents).unwrap();
-    }
-    let config = dir.path().join("routes.toml");
-    std::fs::write(&config, routes).unwrap();
-    TestProxy::start_at(dir, config).await
-}
-
 /// Replaces `path` the way editors and cert tools do: write a temp file, rename it over.
 fn replace_file(path: &Path, contents: &str) {
     let tmp = path.with_extension("tmp-new");
