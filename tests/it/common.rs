@@ -275,6 +275,50 @@ pub async fn proxy_with_files(files: &[(&str, &str)], routes: &str) -> TestProxy
     TestProxy::start_at(dir, config).await
 }
 
+/// A ConfigMap or Secret volume as the kubelet lays it out
+/// (pkg/volume/util/atomic_writer.go): the payload in a timestamped directory, `..data`
+/// pointing at it, and each key a symlink through `..data`.
+#[cfg(unix)]
+pub struct ConfigMapVolume {
+    dir: PathBuf,
+    current: String,
+}
+
+#[cfg(unix)]
+impl ConfigMapVolume {
+    /// Lays out `files` (`(key, contents)`) in `dir` (created if missing) under `timestamp`.
+    pub fn create(dir: &std::path::Path, timestamp: &str, files: &[(&str, &str)]) -> ConfigMapVolume {
+        use std::os::unix::fs::symlink;
+        std::fs::create_dir_all(dir.join(timestamp)).unwrap();
+        for (key, contents) in files {
+            std::fs::write(dir.join(timestamp).join(key), contents).unwrap();
+        }
+        symlink(timestamp, dir.join("..data")).unwrap();
+        for (key, _) in files {
+            symlink(format!("..data/{key}"), dir.join(key)).unwrap();
+        }
+        ConfigMapVolume {
+            dir: dir.to_path_buf(),
+            current: timestamp.to_owned(),
+        }
+    }
+
+    /// An update, step for step as the kubelet does it: write the new payload into a new
+    /// timestamped directory, point `..data_tmp` at it, rename `..data_tmp` over `..data`
+    /// (the atomic swap), then delete the old timestamped directory.
+    pub fn update(&mut self, timestamp: &str, files: &[(&str, &str)]) {
+        use std::os::unix::fs::symlink;
+        std::fs::create_dir(self.dir.join(timestamp)).unwrap();
+        for (key, contents) in files {
+            std::fs::write(self.dir.join(timestamp).join(key), contents).unwrap();
+        }
+        symlink(timestamp, self.dir.join("..data_tmp")).unwrap();
+        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+        std::fs::remove_dir_all(self.dir.join(&self.current)).unwrap();
+        self.current = timestamp.to_owned();
+    }
+}
+
 /// A routes.toml with `legacy` as default upstream and the given extra upstreams and routes.
 pub fn routes_toml(upstreams: &[(&str, &str)], routes: &str) -> String {
     let mut text = String::from(

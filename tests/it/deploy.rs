@@ -238,43 +238,6 @@ impl Served {
     }
 }
 
-/// A ConfigMap volume as the kubelet lays it out (pkg/volume/util/atomic_writer.go): the
-/// payload in a timestamped directory, `..data` pointing at it, and each key a symlink
-/// through `..data`.
-#[cfg(unix)]
-struct ConfigMapVolume {
-    dir: PathBuf,
-    current: String,
-}
-
-#[cfg(unix)]
-impl ConfigMapVolume {
-    fn create(dir: &Path, timestamp: &str, routes: &str) -> ConfigMapVolume {
-        use std::os::unix::fs::symlink;
-        std::fs::create_dir(dir.join(timestamp)).unwrap();
-        std::fs::write(dir.join(timestamp).join("routes.toml"), routes).unwrap();
-        symlink(timestamp, dir.join("..data")).unwrap();
-        symlink("..data/routes.toml", dir.join("routes.toml")).unwrap();
-        ConfigMapVolume {
-            dir: dir.to_path_buf(),
-            current: timestamp.to_owned(),
-        }
-    }
-
-    /// An update, step for step as the kubelet does it: write the new payload into a new
-    /// timestamped directory, point `..data_tmp` at it, rename `..data_tmp` over `..data`
-    /// (the atomic swap), then delete the old timestamped directory.
-    fn update(&mut self, timestamp: &str, routes: &str) {
-        use std::os::unix::fs::symlink;
-        std::fs::create_dir(self.dir.join(timestamp)).unwrap();
-        std::fs::write(self.dir.join(timestamp).join("routes.toml"), routes).unwrap();
-        symlink(timestamp, self.dir.join("..data_tmp")).unwrap();
-        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(&self.current)).unwrap();
-        self.current = timestamp.to_owned();
-    }
-}
-
 #[cfg(unix)]
 fn stage_table(legacy: &Upstream, thoughts: &Upstream, stage: &str) -> String {
     routes_toml(
@@ -300,7 +263,7 @@ async fn kubelet_configmap_update_is_live_within_two_seconds() {
     let thoughts = echo_upstream("thoughts").await;
     let dir = tempfile::tempdir().unwrap();
     let first = stage_table(&legacy, &thoughts, "legacy");
-    let mut volume = ConfigMapVolume::create(dir.path(), "..2026_11_27_10_00_00.123", &first);
+    let mut volume = ConfigMapVolume::create(dir.path(), "..2026_11_27_10_00_00.123", &[("routes.toml", &first)]);
     let served = Served::start(&dir.path().join("routes.toml")).await;
     assert_eq!(served.routes().await["version"], version_of(&first));
     assert_eq!(served_by(&served, "/api/me/thoughts/").await, "legacy");
@@ -313,7 +276,7 @@ async fn kubelet_configmap_update_is_live_within_two_seconds() {
     ] {
         let table = stage_table(&legacy, &thoughts, stage);
         let version = version_of(&table);
-        volume.update(timestamp, &table);
+        volume.update(timestamp, &[("routes.toml", &table)]);
         let (took, routes) = served.wait_for_version(&version, LIVE_WITHIN).await;
         assert!(took < LIVE_WITHIN, "{took:?}");
         assert_eq!(routes["last_error"], serde_json::Value::Null, "{routes}");

@@ -533,20 +533,17 @@ async fn certificate_replaced_by_rename_is_served_within_3s() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn certificate_swapped_by_symlink_is_served_within_3s() {
-    use std::os::unix::fs::symlink;
-
     let ca = Ca::new("listener CA");
     let old = ca.leaf(&["app.example"]);
     let new = ca.leaf(&["app.example"]);
     let legacy = ok_upstream(UpstreamOptions::plain()).await;
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("secret");
-    std::fs::create_dir_all(base.join("..2026_01_01")).unwrap();
-    std::fs::write(base.join("..2026_01_01/tls.crt"), &old.cert_pem).unwrap();
-    std::fs::write(base.join("..2026_01_01/tls.key"), &old.key_pem).unwrap();
-    symlink("..2026_01_01", base.join("..data")).unwrap();
-    symlink("..data/tls.crt", base.join("tls.crt")).unwrap();
-    symlink("..data/tls.key", base.join("tls.key")).unwrap();
+    let mut volume = ConfigMapVolume::create(
+        &base,
+        "..2026_01_01",
+        &[("tls.crt", &old.cert_pem), ("tls.key", &old.key_pem)],
+    );
     let routes = routes_toml_with(
         "[proxy.tls]\ncert = \"secret/tls.crt\"\nkey = \"secret/tls.key\"\n",
         &[("legacy", &format!("http://{}", legacy.addr), "")],
@@ -557,12 +554,7 @@ async fn certificate_swapped_by_symlink_is_served_within_3s() {
     let proxy = TestProxy::start_at(dir, config).await;
     assert_eq!(served_cert(proxy.addr, "app.example", &ca).await, old.der);
 
-    std::fs::create_dir(base.join("..2026_01_02")).unwrap();
-    std::fs::write(base.join("..2026_01_02/tls.crt"), &new.cert_pem).unwrap();
-    std::fs::write(base.join("..2026_01_02/tls.key"), &new.key_pem).unwrap();
-    symlink("..2026_01_02", base.join("..data_tmp")).unwrap();
-    std::fs::rename(base.join("..data_tmp"), base.join("..data")).unwrap();
-    std::fs::remove_dir_all(base.join("..2026_01_01")).unwrap();
+    volume.update("..2026_01_02", &[("tls.crt", &new.cert_pem), ("tls.key", &new.key_pem)]);
 
     wait_for_cert(proxy.addr, "app.example", &ca, &new.der, RELOAD_WITHIN).await;
     // Both files changed in one swap: no half-finished pair was ever seen.
