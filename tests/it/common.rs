@@ -897,3 +897,21 @@ pub async fn wait_requests_total(admin: SocketAddr, labels: &[(&str, &str)], acc
         tokio::task::yield_now().await;
     }
 }
+
+/// Polls `/admin/parity` on `admin` (up to 10 s) until `route` has `total` shadow
+/// outcomes; returns the last answer.
+pub async fn parity_when(admin: SocketAddr, route: &str, total: u64) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let parity = get(&format!("http://{admin}/admin/parity")).await.json();
+        let r = &parity["routes"][route];
+        let seen: u64 = ["match", "noise", "mismatch", "error", "dropped", "skipped"]
+            .iter()
+            .map(|k| r[k].as_u64().unwrap_or(0))
+            .sum();
+        if seen >= total || tokio::time::Instant::now() >= deadline {
+            return parity;
+        }
+        tokio::task::yield_now().await;
+    }
+}

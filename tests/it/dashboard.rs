@@ -102,23 +102,6 @@ async fn traffic_when(admin: SocketAddr, total: u64) -> Value {
     }
 }
 
-/// Polls `/admin/parity` (bounded) until the route has `total` shadow outcomes.
-async fn parity_when(admin: SocketAddr, route: &str, total: u64) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let parity = get(&format!("http://{admin}/admin/parity")).await.json();
-        let r = &parity["routes"][route];
-        let seen: u64 = ["match", "noise", "mismatch", "error", "dropped", "skipped"]
-            .iter()
-            .map(|k| r[k].as_u64().unwrap_or(0))
-            .sum();
-        if seen >= total || tokio::time::Instant::now() >= deadline {
-            return parity;
-        }
-        tokio::task::yield_now().await;
-    }
-}
-
 fn route<'t>(traffic: &'t Value, name: &str) -> &'t Value {
     traffic["routes"]
         .as_array()

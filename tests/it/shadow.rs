@@ -39,23 +39,6 @@ fn shadow_routes(legacy: &Upstream, new: &str, shadow: &str) -> String {
     )
 }
 
-/// Waits (bounded) until /admin/parity counts `total` shadowed requests for the route.
-async fn parity_when(proxy: &TestProxy, total: u64) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let parity = get(&proxy.admin_url("/admin/parity")).await.json();
-        let r = &parity["routes"]["thoughts-api"];
-        let seen: u64 = ["match", "noise", "mismatch", "error", "dropped", "skipped"]
-            .iter()
-            .map(|k| r[k].as_u64().unwrap_or(0))
-            .sum();
-        if seen >= total || tokio::time::Instant::now() >= deadline {
-            return parity;
-        }
-        tokio::task::yield_now().await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_answers_match_and_clients_get_legacy() {
     let legacy = json_upstream("same", false).await;
@@ -66,7 +49,7 @@ async fn identical_answers_match_and_clients_get_legacy() {
         assert_eq!(answer.status, 200);
         assert_eq!(answer.json()["text"], "same");
     }
-    let parity = parity_when(&proxy, 20).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 20).await;
     let r = &parity["routes"]["thoughts-api"];
     assert_eq!(r["match"], 20, "{parity}");
     assert_eq!(r["stage"], "shadow");
@@ -98,7 +81,7 @@ async fn a_divergent_new_answer_is_a_mismatch_naming_the_pointer() {
             "legacy text"
         );
     }
-    let parity = parity_when(&proxy, 3).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 3).await;
     assert_eq!(parity["routes"]["thoughts-api"]["mismatch"], 3, "{parity}");
     let mismatch = &parity["mismatches"][0];
     assert_eq!(mismatch["route"], "thoughts-api");
@@ -118,7 +101,7 @@ async fn noisy_fields_are_noise_not_mismatch() {
     for _ in 0..5 {
         assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
     }
-    let parity = parity_when(&proxy, 5).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 5).await;
     let r = &parity["routes"]["thoughts-api"];
     // `text` differs for real ("same" vs "same!"): noise on `n` never hides it.
     assert_eq!(r["mismatch"], 5, "{parity}");
@@ -139,7 +122,7 @@ async fn noisy_fields_are_noise_not_mismatch() {
     for _ in 0..5 {
         assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
     }
-    let parity = parity_when(&proxy, 5).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 5).await;
     let r = &parity["routes"]["thoughts-api"];
     assert_eq!(r["noise"], 5, "{parity}");
     assert_eq!(r["mismatch"], 0, "{parity}");
@@ -171,7 +154,7 @@ async fn a_slow_or_dead_new_upstream_does_not_delay_the_client() {
         "clients waited for the mirror: {:?}",
         started.elapsed()
     );
-    let parity = parity_when(&proxy, 5).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 5).await;
     let r = &parity["routes"]["thoughts-api"];
     assert_eq!(
         r["error"].as_u64().unwrap() + r["dropped"].as_u64().unwrap(),
@@ -187,7 +170,7 @@ async fn a_slow_or_dead_new_upstream_does_not_delay_the_client() {
     let dead = dead_url().await;
     let proxy = TestProxy::start(&shadow_routes(&legacy, &dead, "")).await;
     assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
-    let parity = parity_when(&proxy, 1).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 1).await;
     assert_eq!(parity["routes"]["thoughts-api"]["error"], 1, "{parity}");
     proxy.stop().await;
 }
@@ -209,7 +192,7 @@ async fn large_bodies_are_skipped_and_unsafe_methods_mirror_when_asked() {
             .status,
         200
     );
-    let parity = parity_when(&proxy, 2).await;
+    let parity = parity_when(proxy.admin, "thoughts-api", 2).await;
     let r = &parity["routes"]["thoughts-api"];
     assert_eq!(r["skipped"], 1, "{parity}");
     assert_eq!(r["match"], 1, "{parity}");
