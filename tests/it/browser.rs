@@ -20,8 +20,8 @@ use tokio::process::{Child, Command};
 use crate::common::*;
 
 /// Set to `1` to fail, rather than skip, when the browser is missing.
-pub(crate) const REQUIRE_BROWSER: &str = "STRANGLER_REQUIRE_BROWSER";
-pub(crate) const INSTALL_HINT: &str = "apt-get install chromium chromium-driver";
+const REQUIRE_BROWSER: &str = "STRANGLER_REQUIRE_BROWSER";
+const INSTALL_HINT: &str = "apt-get install chromium chromium-driver";
 
 /// How long chromedriver may take to start and answer `/status`.
 const DRIVER_READY_WITHIN: Duration = Duration::from_secs(20);
@@ -34,7 +34,7 @@ pub(crate) const PAGE_WITHIN: Duration = Duration::from_secs(15);
 const SEED_TEXT: &str = "Gamma ray test in a few minutes. What could possibly go wrong?";
 
 /// The first of `names` found on `PATH` (or in /usr/bin).
-pub(crate) fn find_program(names: &[&str]) -> Option<PathBuf> {
+fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin")])
@@ -43,6 +43,25 @@ pub(crate) fn find_program(names: &[&str]) -> Option<PathBuf> {
         .iter()
         .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
         .find(|candidate| candidate.is_file())
+}
+
+/// The chromium and chromedriver programs. If either is missing: None, and the caller
+/// skips its test (the reason is printed), unless `STRANGLER_REQUIRE_BROWSER=1`, where
+/// this fails the test.
+pub(crate) fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let (Some(chromium), Some(chromedriver)) = (
+        find_program(&["chromium", "chromium-browser"]),
+        find_program(&["chromedriver"]),
+    ) else {
+        let required = std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{REQUIRE_BROWSER}=1 but chromium or chromedriver is not installed; install them with `{INSTALL_HINT}`"
+        );
+        eprintln!("skipped: chromium not installed ({INSTALL_HINT})");
+        return None;
+    };
+    Some((chromium, chromedriver))
 }
 
 /// Where screenshots go: the workspace's `target/screenshots`, even when builds go to a
@@ -287,16 +306,7 @@ async fn drive(browser: &Client, proxy: std::net::SocketAddr, shots: &Path) -> V
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_logs_in_posts_and_finds_the_thought_through_the_proxy() {
-    let (Some(chromium), Some(chromedriver)) = (
-        find_program(&["chromium", "chromium-browser"]),
-        find_program(&["chromedriver"]),
-    ) else {
-        let required = std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "{REQUIRE_BROWSER}=1 but chromium or chromedriver is not installed; install them with `{INSTALL_HINT}`"
-        );
-        eprintln!("skipped: chromium not installed ({INSTALL_HINT})");
+    let Some((chromium, chromedriver)) = browser_programs() else {
         return;
     };
 

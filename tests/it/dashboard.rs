@@ -18,8 +18,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use crate::browser::{
-    ChromeDriver, INSTALL_HINT, PAGE_WITHIN, REQUIRE_BROWSER, click, element, find_program, open_browser, screenshot,
-    screenshot_dir, type_into,
+    ChromeDriver, PAGE_WITHIN, browser_programs, click, element, open_browser, screenshot, screenshot_dir, type_into,
 };
 use crate::common::*;
 
@@ -476,16 +475,7 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_shows_the_migration_of_a_shadowed_route() {
-    let (Some(chromium), Some(chromedriver)) = (
-        find_program(&["chromium", "chromium-browser"]),
-        find_program(&["chromedriver"]),
-    ) else {
-        let required = std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "{REQUIRE_BROWSER}=1 but chromium or chromedriver is not installed; install them with `{INSTALL_HINT}`"
-        );
-        eprintln!("skipped: chromium not installed ({INSTALL_HINT})");
+    let Some((chromium, chromedriver)) = browser_programs() else {
         return;
     };
 
