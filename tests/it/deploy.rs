@@ -375,20 +375,6 @@ fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
     out
 }
 
-/// `[upstreams.thoughts.health]`, if this build knows upstream health checks (they came
-/// with the upstream-resilience work): `strangler_upstream_healthy` has series only for
-/// upstreams that have one. `None` where the setting is still unknown, and then the metric
-/// is reported missing below.
-fn health_check_section() -> Option<&'static str> {
-    const SECTION: &str = "[upstreams.thoughts.health]\npath = \"/\"\ninterval = \"1s\"\n";
-    let upstreams = [("legacy", "http://127.0.0.1:1"), ("thoughts", "http://127.0.0.1:2")];
-    // The probe is valid without the section: only the section can make it fail.
-    strangler::state::Table::parse("probe.toml", &routes_toml(&upstreams, "")).unwrap_or_else(|e| panic!("{e}"));
-    strangler::state::Table::parse("probe.toml", &routes_toml(&upstreams, SECTION))
-        .ok()
-        .map(|_| SECTION)
-}
-
 /// A proxy with a route at every stage that produces series (new, shadow, canary, a new
 /// side that fails and falls back), traffic recording on, a health-checked upstream, and
 /// some traffic, so that the label-vec metrics have series to show.
@@ -407,10 +393,9 @@ async fn busy_proxy() -> (TestProxy, Vec<Upstream>) {
              [[routes]]\nname = \"canaried\"\npath = \"/canaried/\"\nstage = \"canary\"\nnew = \"thoughts\"\ncanary = { percent = 50 }\n\n\
              [[routes]]\nname = \"falling-back\"\npath = \"/falling-back/\"\nstage = \"new\"\nnew = \"gone\"\nfallback = true\n",
     );
-    let table = format!(
-        "{routes}\n{}\n[record]\npath = \"traffic.jsonl\"\nsample = 1.0\n",
-        health_check_section().unwrap_or_default()
-    );
+    // `strangler_upstream_healthy` has series only for upstreams with a health check.
+    let health = "[upstreams.thoughts.health]\npath = \"/\"\ninterval = \"1s\"\n";
+    let table = format!("{routes}\n{health}\n[record]\npath = \"traffic.jsonl\"\nsample = 1.0\n");
     let proxy = TestProxy::start(&table).await;
     for path in [
         "/migrated/1",
