@@ -770,6 +770,12 @@ async fn fetch(
         let sent = upstream.pool().send(request).await;
         let (response, lease) = match sent {
             Ok(exchange) => exchange,
+            // Our own max_connections, not the upstream's failure: not held against it (as
+            // in `exchange`).
+            Err(pool::SendError::Saturated(_)) => {
+                drop(ticket);
+                return None;
+            }
             Err(_) => {
                 upstream.health.record(ticket, false);
                 return None;
