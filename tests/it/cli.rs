@@ -1,7 +1,6 @@
 //! The `strangler` binary: `check`, `explain`, `serve` (ready line, SIGHUP, SIGTERM with a
 //! request in flight, JSON access log) and `--help`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use http::{Request, Response};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
+use crate::binary::{BinaryProxy, ServeOptions, Stderr};
 use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_strangler");
@@ -203,14 +203,33 @@ fn help_exits_zero() {
     assert!(stdout(&output).contains("--config"), "{}", stdout(&output));
 }
 
-/// A `strangler serve` child process.
-struct Served {
-    child: tokio::process::Child,
-    proxy: SocketAddr,
-    admin: SocketAddr,
-    stderr: mpsc::UnboundedReceiver<String>,
-    stderr_seen: Vec<String>,
-    _dir: tempfile::TempDir,
+/// A `strangler serve` child process on `table` (in a temp dir), its stderr read line by
+/// line; checks that the ready line names two loopback addresses with real ports.
+async fn serve(table: &str, global_args: &'static [&'static str]) -> BinaryProxy {
+    let served = BinaryProxy::start_with(
+        table,
+        ServeOptions {
+            global_args,
+            rust_log: "info",
+            stderr: Stderr::Lines,
+        },
+    )
+    .await;
+    let first = &served.ready_line;
+    assert_eq!(
+        *first,
+        format!(
+            "strangler ready: proxy http://{} admin http://{}",
+            served.addr, served.admin
+        )
+    );
+    assert!(
+        [served.addr, served.admin]
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() != 0),
+        "{first}"
+    );
+    served
 }
 
 /// A table for `serve`: listeners on port 0, the given upstreams and routes.
@@ -222,117 +241,20 @@ fn serve_table(upstreams: &[(&str, &str)], routes: &str) -> String {
     )
 }
 
-impl Served {
-    async fn start(table: &str, global_args: &[&str]) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let config = write(dir.path(), "routes.toml", table);
-        let mut child = tokio::process::Command::new(BIN)
-            .args(global_args)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let (tx, stderr) = mpsc::unbounded_channel();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(10), out.next_line())
-            .await
-            .expect("no ready line within 10 s")
-            .unwrap()
-            .expect("stdout closed before the ready line");
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-        let addrs: Vec<SocketAddr> = first
-            .strip_prefix("strangler ready: proxy http://")
-            .and_then(|rest| rest.split_once(" admin http://"))
-            .map(|(proxy, admin)| vec![proxy.parse().unwrap(), admin.parse().unwrap()])
-            .unwrap_or_else(|| panic!("unexpected first stdout line: `{first}`"));
-        assert_eq!(
-            first,
-            format!("strangler ready: proxy http://{} admin http://{}", addrs[0], addrs[1])
-        );
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() != 0), "{first}");
-        Served {
-            child,
-            proxy: addrs[0],
-            admin: addrs[1],
-            stderr,
-            stderr_seen: Vec::new(),
-            _dir: dir,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("the process has exited")
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// Reads stderr until a line satisfies `found` (up to `limit`), and returns it.
-    async fn stderr_until(&mut self, limit: Duration, mut found: impl FnMut(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, self.stderr.recv()).await {
-                Ok(Some(line)) => {
-                    self.stderr_seen.push(line.clone());
-                    if found(&line) {
-                        return line;
-                    }
-                }
-                Ok(None) => {
-                    let status = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await;
-                    panic!(
-                        "stderr closed (exit: {status:?}); it said:\n{}",
-                        self.stderr_seen.join("\n")
-                    )
-                }
-                Err(_) => panic!(
-                    "not seen on stderr within {limit:?}; it said:\n{}",
-                    self.stderr_seen.join("\n")
-                ),
-            }
-        }
-    }
-
+impl BinaryProxy {
     async fn metrics(&self) -> String {
         let answer = get(&format!("http://{}/metrics", self.admin)).await;
         assert_eq!(answer.status, 200);
         answer.body
-    }
-
-    async fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(limit, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("still running after {limit:?}"))
-            .unwrap()
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_proxies_and_sighup_reloads() {
     let legacy = echo_upstream("legacy").await;
-    let mut served = Served::start(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
+    let mut served = serve(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
 
-    let answer = get(&format!("http://{}/hello", served.proxy)).await;
+    let answer = get(&format!("http://{}/hello", served.addr)).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["upstream"], "legacy");
     let metrics = served.metrics().await;
@@ -358,11 +280,8 @@ async fn serve_proxies_and_sighup_reloads() {
         sample(&metrics, "strangler_config_reloads_total{result=\"error\"}"),
         Some(0.0)
     );
-    assert!(
-        served.child.try_wait().unwrap().is_none(),
-        "SIGHUP must not end the process"
-    );
-    assert_eq!(get(&format!("http://{}/again", served.proxy)).await.status, 200);
+    assert!(served.try_wait().is_none(), "SIGHUP must not end the process");
+    assert_eq!(get(&format!("http://{}/again", served.addr)).await.status, 200);
 
     served.signal("TERM");
     assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
@@ -371,8 +290,8 @@ async fn serve_proxies_and_sighup_reloads() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_exits_zero() {
     let legacy = echo_upstream("legacy").await;
-    let mut served = Served::start(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
-    assert_eq!(get(&format!("http://{}/x", served.proxy)).await.status, 200);
+    let mut served = serve(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
+    assert_eq!(get(&format!("http://{}/x", served.addr)).await.status, 200);
     served.signal("TERM");
     let status = served.exit_within(Duration::from_secs(3 + 2)).await;
     assert_eq!(status.code(), Some(0), "{status:?}");
@@ -402,9 +321,9 @@ async fn sigterm_lets_a_request_in_flight_finish() {
         &[("legacy", &legacy.url()), ("slow", &slow.url())],
         "[[routes]]\nname = \"slow\"\npath = \"/slow/\"\nlegacy = \"slow\"\n",
     );
-    let mut served = Served::start(&table, &[]).await;
+    let mut served = serve(&table, &[]).await;
 
-    let url = format!("http://{}/slow/report", served.proxy);
+    let url = format!("http://{}/slow/report", served.addr);
     let in_flight = tokio::spawn(async move { get(&url).await });
     tokio::time::timeout(Duration::from_secs(5), arrived.recv())
         .await
@@ -415,10 +334,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     served
         .stderr_until(Duration::from_secs(5), |l| l.contains("shutting down"))
         .await;
-    assert!(
-        served.child.try_wait().unwrap().is_none(),
-        "exited with a request in flight"
-    );
+    assert!(served.try_wait().is_none(), "exited with a request in flight");
     let started = std::time::Instant::now();
     release.notify_one();
 
@@ -445,9 +361,9 @@ async fn json_log_format_writes_parseable_access_lines() {
         &[("legacy", &legacy.url()), ("thoughts", &thoughts.url())],
         "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n",
     );
-    let mut served = Served::start(&table, &["--log-format", "json"]).await;
+    let mut served = serve(&table, &["--log-format", "json"]).await;
 
-    let request = Request::get(format!("http://{}/api//thoughts/5?q=1", served.proxy))
+    let request = Request::get(format!("http://{}/api//thoughts/5?q=1", served.addr))
         .header("x-request-id", "cli-json-log-1")
         .body(full(""))
         .unwrap();
@@ -524,19 +440,19 @@ async fn signals_are_handled_as_soon_as_ready_is_printed() {
     let table = serve_table(&[("legacy", &legacy.url())], "");
     let mut quick = QuickKill::start();
 
-    let mut served = Served::start(&table, &[]).await;
-    quick.signal("HUP", served.pid()).await;
+    let mut served = serve(&table, &[]).await;
+    quick.signal("HUP", served.pid).await;
     served
         .stderr_until(Duration::from_secs(5), |l| {
             l.contains("routing table reloaded") && l.contains("Signal")
         })
         .await;
-    assert!(served.child.try_wait().unwrap().is_none(), "SIGHUP ended the process");
+    assert!(served.try_wait().is_none(), "SIGHUP ended the process");
     served.signal("TERM");
     assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
 
-    let mut served = Served::start(&table, &[]).await;
-    quick.signal("TERM", served.pid()).await;
+    let mut served = serve(&table, &[]).await;
+    quick.signal("TERM", served.pid).await;
     let status = served.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "SIGTERM right after the ready line: {status:?}");
 }

@@ -4,17 +4,15 @@
 //! exactly as the kubelet does it, must be live in the real binary within 2 s.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::{Expr, VectorSelector};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use strangler::config::version_of;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::binary::{BinaryProxy, ServeOptions, Stderr};
 use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_strangler");
@@ -150,54 +148,20 @@ fn both_tables_pass_strangler_check() {
 
 /// The real `strangler` binary, started as the Kubernetes Deployment starts it.
 #[cfg(unix)]
-struct Served {
-    child: tokio::process::Child,
-    proxy: SocketAddr,
-    admin: SocketAddr,
-    stderr: Arc<Mutex<Vec<String>>>,
+async fn serve_as_deployed(config: &Path) -> BinaryProxy {
+    BinaryProxy::serve(
+        config.to_path_buf(),
+        ServeOptions {
+            global_args: &["--log-format", "json"],
+            rust_log: "info",
+            stderr: Stderr::Lines,
+        },
+    )
+    .await
 }
 
 #[cfg(unix)]
-impl Served {
-    async fn start(config: &Path) -> Served {
-        let mut child = tokio::process::Command::new(BIN)
-            .args(["--log-format", "json", "serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stderr: Arc<Mutex<Vec<String>>> = Arc::default();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let keep = stderr.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(10), out.next_line())
-            .await
-            .expect("no ready line within 10 s")
-            .unwrap()
-            .unwrap_or_else(|| panic!("stdout closed; stderr:\n{}", stderr.lock().unwrap().join("\n")));
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-        let (proxy, admin) = ready
-            .strip_prefix("strangler ready: proxy http://")
-            .and_then(|rest| rest.split_once(" admin http://"))
-            .map(|(p, a)| (p.parse().unwrap(), a.parse().unwrap()))
-            .unwrap_or_else(|| panic!("unexpected ready line `{ready}`"));
-        Served {
-            child,
-            proxy,
-            admin,
-            stderr,
-        }
-    }
-
+impl BinaryProxy {
     async fn routes(&self) -> serde_json::Value {
         let answer = get(&format!("http://{}/admin/routes", self.admin)).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
@@ -205,7 +169,7 @@ impl Served {
     }
 
     /// Polls GET /admin/routes until it reports `version`; panics after `limit`.
-    async fn wait_for_version(&self, version: &str, limit: Duration) -> (Duration, serde_json::Value) {
+    async fn wait_for_version(&mut self, version: &str, limit: Duration) -> (Duration, serde_json::Value) {
         let started = Instant::now();
         let mut poll = tokio::time::interval(Duration::from_millis(20));
         loop {
@@ -217,24 +181,10 @@ impl Served {
             if started.elapsed() > limit {
                 panic!(
                     "version {version} not live within {limit:?}; /admin/routes: {routes}\nstderr:\n{}",
-                    self.stderr.lock().unwrap().join("\n")
+                    self.stderr_so_far()
                 );
             }
         }
-    }
-
-    async fn stop(mut self) {
-        let pid = self.child.id().expect("exited early").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("no exit within 10 s of SIGTERM")
-            .unwrap();
-        assert!(exit.success(), "{exit:?}");
     }
 }
 
@@ -249,8 +199,8 @@ fn stage_table(legacy: &Upstream, thoughts: &Upstream, stage: &str) -> String {
 }
 
 #[cfg(unix)]
-async fn served_by(served: &Served, path: &str) -> String {
-    let answer = get(&format!("http://{}{path}", served.proxy)).await;
+async fn served_by(served: &BinaryProxy, path: &str) -> String {
+    let answer = get(&format!("http://{}{path}", served.addr)).await;
     assert_eq!(answer.status, 200, "GET {path}: {}", answer.body);
     answer.json()["upstream"].as_str().unwrap_or_default().to_owned()
 }
@@ -264,7 +214,7 @@ async fn kubelet_configmap_update_is_live_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let first = stage_table(&legacy, &thoughts, "legacy");
     let mut volume = ConfigMapVolume::create(dir.path(), "..2026_11_27_10_00_00.123", &[("routes.toml", &first)]);
-    let served = Served::start(&dir.path().join("routes.toml")).await;
+    let mut served = serve_as_deployed(&dir.path().join("routes.toml")).await;
     assert_eq!(served.routes().await["version"], version_of(&first));
     assert_eq!(served_by(&served, "/api/me/thoughts/").await, "legacy");
 
@@ -292,7 +242,9 @@ async fn kubelet_configmap_update_is_live_within_two_seconds() {
             "the volume is not laid out as the kubelet leaves it"
         );
     }
-    served.stop().await;
+    served.signal("TERM");
+    let exit = served.exit_within(Duration::from_secs(10)).await;
+    assert!(exit.success(), "{exit:?}");
 }
 
 // ---------------------------------------------------------------------------------------

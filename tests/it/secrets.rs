@@ -2,15 +2,13 @@
 //! `Cookie`, `Proxy-Authorization`, a header `[record]` is told to redact, upstream
 //! `Set-Cookie`) and the admin token never appear in what the proxy writes or serves.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use crate::binary::{BinaryProxy, ServeOptions, Stderr};
 use crate::common::*;
 
 /// Values that must never be written anywhere by the proxy. Each is distinctive enough
@@ -50,47 +48,17 @@ async fn secret_upstream(cookie: &'static str, key: &'static str) -> Upstream {
     .await
 }
 
-/// `strangler --log-format json serve`, stderr into a file.
-struct Served {
-    child: tokio::process::Child,
-    proxy: SocketAddr,
-    admin: SocketAddr,
-    stdout: tokio::process::ChildStdout,
-}
-
-async fn serve(dir: &Path, log: &Path) -> Served {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(dir.join("routes.toml"))
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    tokio::time::timeout(Duration::from_secs(10), stdout.read_line(&mut first))
-        .await
-        .expect("no ready line within 10 s")
-        .unwrap();
-    let (proxy, admin) = first
-        .trim_end()
-        .strip_prefix("strangler ready: proxy http://")
-        .and_then(|rest| rest.split_once(" admin http://"))
-        .unwrap_or_else(|| {
-            panic!(
-                "unexpected first line {first:?}; log: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        });
-    Served {
-        child,
-        proxy: proxy.parse().unwrap(),
-        admin: admin.parse().unwrap(),
-        stdout: stdout.into_inner(),
-    }
+/// `strangler --log-format json serve` on `dir`'s routes.toml, stderr into `log`.
+async fn serve(dir: &Path, log: &Path) -> BinaryProxy {
+    BinaryProxy::serve(
+        dir.join("routes.toml"),
+        ServeOptions {
+            global_args: &["--log-format", "json"],
+            rust_log: "debug",
+            stderr: Stderr::File(log.to_path_buf()),
+        },
+    )
+    .await
 }
 
 async fn request(method: Method, url: String, headers: &[(&str, String)]) -> Answer {
@@ -131,7 +99,7 @@ async fn secrets_never_appear_in_logs_metrics_admin_output_or_recordings() {
     std::fs::write(dir.path().join("routes.toml"), routes).unwrap();
     let log = dir.path().join("stderr.log");
     let mut served = serve(dir.path(), &log).await;
-    let proxy = |path: &str| format!("http://{}{path}", served.proxy);
+    let proxy = |path: &str| format!("http://{}{path}", served.addr);
     let admin_url = |path: &str| format!("http://{}{path}", served.admin);
 
     let secret_headers = [
@@ -226,18 +194,10 @@ async fn secrets_never_appear_in_logs_metrics_admin_output_or_recordings() {
     assert!(recorded.contains("[redacted]"), "{recorded}");
     outputs.push(("recording".to_owned(), recorded));
 
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &served.child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), served.child.wait())
-        .await
-        .expect("still running 10 s after SIGTERM")
-        .unwrap();
+    served.signal("TERM");
+    let status = served.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
-    let mut stdout = String::new();
-    served.stdout.read_to_string(&mut stdout).await.unwrap();
+    let stdout = served.stdout_rest().await;
     let stderr = std::fs::read_to_string(&log).unwrap();
     // Positive control: the log did record the traffic, as JSON.
     let access_lines = stderr
