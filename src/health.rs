@@ -152,6 +152,10 @@ pub struct UpstreamHealth {
     /// Retry tokens, in thousandths.
     retry_tokens: AtomicU64,
     checker_started: AtomicBool,
+    /// The pool the active checks use: replaced on a reload that keeps this state but
+    /// changes how connections are made (TLS files, timeouts, HTTP/2), so that the running
+    /// checker follows it.
+    check_pool: arc_swap::ArcSwapOption<ConnectionPool>,
     /// `strangler_upstream_healthy`; its series appears with the first verdict.
     healthy_gauge: Option<IntGaugeVec>,
     ejected_gauge: IntGauge,
@@ -203,6 +207,7 @@ impl UpstreamHealth {
             active: Mutex::new(Active::default()),
             retry_tokens: AtomicU64::new(RETRY_BURST * 1000),
             checker_started: AtomicBool::new(false),
+            check_pool: arc_swap::ArcSwapOption::empty(),
             healthy_gauge: config.health.as_ref().map(|_| metrics.upstream_healthy.clone()),
             ejected_gauge,
             retries: metrics.retries.with_label_values(&[name]),
@@ -391,15 +396,25 @@ impl UpstreamHealth {
         }
     }
 
+    /// Sets the pool the active checks use from their next check on.
+    pub fn use_check_pool(&self, pool: Arc<ConnectionPool>) {
+        self.check_pool.store(Some(pool));
+    }
+
+    /// The pool the active checks use now.
+    pub fn check_pool(&self) -> Option<Arc<ConnectionPool>> {
+        self.check_pool.load_full()
+    }
+
     /// Starts the active checker on `runtime` (once; a no-op without `[health]`). The task
     /// holds only a weak reference and ends when no snapshot uses this upstream any more.
-    pub fn start_checker(self: &Arc<Self>, runtime: &tokio::runtime::Handle, pool: Arc<ConnectionPool>) {
+    pub fn start_checker(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
         let Some(check) = self.check.clone() else { return };
         if self.checker_started.swap(true, Ordering::AcqRel) {
             return;
         }
         let weak = Arc::downgrade(self);
-        runtime.spawn(run_checks(weak, check, pool));
+        runtime.spawn(run_checks(weak, check));
     }
 
     fn note_check(&self, check: &HealthCheckConfig, outcome: Result<StatusCode, String>) {
@@ -451,12 +466,15 @@ impl UpstreamHealth {
 }
 
 /// The checker loop: check, wait `interval`, again, until the upstream is gone.
-async fn run_checks(health: Weak<UpstreamHealth>, check: HealthCheckConfig, pool: Arc<ConnectionPool>) {
+async fn run_checks(health: Weak<UpstreamHealth>, check: HealthCheckConfig) {
     let mut ticker = tokio::time::interval(check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let Some(authority) = health.upgrade().and_then(|h| h.url.authority().cloned()) else {
+        let Some((authority, pool)) = health
+            .upgrade()
+            .and_then(|h| Some((h.url.authority().cloned()?, h.check_pool()?)))
+        else {
             return;
         };
         let outcome = check_once(&pool, &check, &authority).await;

@@ -232,7 +232,8 @@ impl Snapshot {
             let (health, check_pool) = previous
                 .and_then(|p| p.upstreams.iter().find(|u| *u.name == **name && u.health.fits(config)))
                 .map(|u| {
-                    let check_pool = if u.tls_fingerprint == tls_fingerprint {
+                    // Connections made the same way: the checks keep their pool.
+                    let check_pool = if u.config == *config && u.tls_fingerprint == tls_fingerprint {
                         u.check_pool.clone()
                     } else {
                         new_pool(config, tls.clone(), None)
@@ -245,6 +246,8 @@ impl Snapshot {
                         new_pool(config, tls.clone(), None),
                     )
                 });
+            // A checker already running takes the new pool from its next check on.
+            health.use_check_pool(check_pool.clone());
             // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
             let pools = reused.unwrap_or_else(|| {
                 let limit = config.max_connections.map(ConnectionLimit::new);
@@ -360,7 +363,7 @@ impl Snapshot {
     /// Starts the active health checks of upstreams that have them (once per upstream).
     pub fn start_health_checks(&self, runtime: &tokio::runtime::Handle) {
         for upstream in &self.upstreams {
-            upstream.health.start_checker(runtime, upstream.check_pool.clone());
+            upstream.health.start_checker(runtime);
         }
     }
 
@@ -545,5 +548,41 @@ impl State {
     /// Marks the proxy as not ready (draining).
     pub fn set_not_ready(&self) {
         self.ready.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(connect_timeout: &str) -> Table {
+        let text = format!(
+            "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+             default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+             connect_timeout = \"{connect_timeout}\"\n\n[upstreams.app.health]\npath = \"/healthz\"\n"
+        );
+        Table::parse("routes.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn a_reload_that_changes_how_connections_are_made_gives_the_health_checks_a_new_pool() {
+        let metrics = Metrics::new().unwrap();
+        let first = Snapshot::build(table("1s"), None, &metrics, 1).unwrap();
+        let health = first.upstreams[0].health.clone();
+        let pool = health.check_pool().unwrap();
+        assert!(Arc::ptr_eq(&pool, &first.upstreams[0].check_pool));
+
+        // Same settings: health state and check pool both carry over.
+        let same = Snapshot::build(table("1s"), Some(&first), &metrics, 1).unwrap();
+        assert!(Arc::ptr_eq(&same.upstreams[0].health, &health));
+        assert!(Arc::ptr_eq(&health.check_pool().unwrap(), &pool));
+
+        // Another connect timeout: the health state carries over, the checks' pool does not,
+        // and the (already running) checker sees the new one.
+        let changed = Snapshot::build(table("2s"), Some(&same), &metrics, 1).unwrap();
+        assert!(Arc::ptr_eq(&changed.upstreams[0].health, &health));
+        let now = health.check_pool().unwrap();
+        assert!(!Arc::ptr_eq(&now, &pool));
+        assert!(Arc::ptr_eq(&now, &changed.upstreams[0].check_pool));
     }
 }
