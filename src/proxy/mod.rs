@@ -255,13 +255,7 @@ impl Proxy {
             let collect = Box::pin(http_body_util::Limited::new(body, shadow.config.max_body).collect());
             let bytes = match collect.await {
                 Ok(collected) => collected.to_bytes(),
-                Err(_) => {
-                    return self.respond_text(
-                        StatusCode::BAD_REQUEST,
-                        "could not read the request body\n".to_owned(),
-                        finish,
-                    );
-                }
+                Err(_) => return self.body_failure(BodyFault::Unreadable, finish),
             };
             let head = RequestHead::from(&parts);
             let exchange = Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route));
@@ -293,13 +287,7 @@ impl Proxy {
                         let collect = Box::pin(http_body_util::Limited::new(body, fallback.max_body).collect());
                         match collect.await {
                             Ok(collected) => Ok((fallback, collected.to_bytes())),
-                            Err(_) => {
-                                return self.respond_text(
-                                    StatusCode::BAD_REQUEST,
-                                    "could not read the request body\n".to_owned(),
-                                    finish,
-                                );
-                            }
+                            Err(_) => return self.body_failure(BodyFault::Unreadable, finish),
                         }
                     }
                     _ => Err(body),
