@@ -36,9 +36,11 @@ enum Inner {
 /// A response body: streamed from an upstream, or made here.
 pub struct ResponseBody {
     inner: Inner,
-    finish: Option<Finish>,
+    finish: Option<Box<Finish>>,
     /// A bounded copy for a shadow comparison, if this answer is being compared.
-    capture: Option<Capture>,
+    /// Boxed: a `Response<ResponseBody>` is moved several times on its way to the
+    /// client, and most answers have no capture.
+    capture: Option<Box<Capture>>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -77,7 +79,7 @@ impl ResponseBody {
 
     /// Copies the body, bounded, for a shadow comparison.
     pub fn with_capture(mut self, capture: Option<Capture>) -> Self {
-        self.capture = capture;
+        self.capture = capture.map(Box::new);
         if self.is_end_stream()
             && let Some(capture) = self.capture.as_mut()
         {
@@ -88,7 +90,7 @@ impl ResponseBody {
 
     /// Attaches the bookkeeping that runs when the body is done.
     pub fn with_finish(mut self, finish: Finish) -> Self {
-        self.finish = Some(finish);
+        self.finish = Some(Box::new(finish));
         self
     }
 }
