@@ -2,8 +2,9 @@
 //!
 //! An accept error (EMFILE, ECONNABORTED …) is logged and backed off, never returned:
 //! one bad moment must not end the server. Each connection is served by hyper's HTTP/1.1
-//! server with a header-read timeout (slowloris) and a cap on the request head size
-//! (431 beyond it), or by its HTTP/2 server with the same cap on header lists; the
+//! server, read through a [`FramingCheck`] whose head clock bounds the wait for each
+//! request head (slowloris, idle keep-alive), with a cap on the request head size (431
+//! beyond it), or by its HTTP/2 server with the same cap on header lists; the
 //! settings are read from the snapshot in force when the connection is accepted.
 //!
 //! Which protocol: on a TLS listener the handshake (bounded by the header timeout) decides,
@@ -41,6 +42,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::proxy::guard::FramingCheck;
+use crate::proxy::head_clock::{Answered, Exchanges, HeadClock};
 use crate::tls::{ALPN_H2, ServerTls};
 
 thread_local! {
@@ -91,7 +94,7 @@ pub fn spawn_workers<S, F, B>(
 where
     S: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
-    B: http_body::Body + Send + 'static,
+    B: http_body::Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -237,7 +240,7 @@ pub async fn accept_loop<S, F, B>(
 where
     S: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
-    B: http_body::Body + Send + 'static,
+    B: http_body::Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -345,7 +348,7 @@ impl<S, F, B> Connection<S>
 where
     S: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
-    B: http_body::Body + Send + 'static,
+    B: http_body::Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -420,27 +423,37 @@ where
             service,
             shutdown,
         } = self;
-        let hyper_service = service_fn(move |request| {
-            // The request's future is kilobytes (the proxy's whole state machine); hyper
-            // moves the future it gets into the connection's slot, so hand it a pointer.
-            let response = Box::pin(service(request, peer));
-            async move { Ok::<_, Infallible>(response.await) }
-        });
         if h2 {
+            let hyper_service = service_fn(move |request| {
+                // The request's future is kilobytes (the proxy's whole state machine); hyper
+                // moves the future it gets into the connection's slot, so hand it a pointer.
+                let response = Box::pin(service(request, peer));
+                async move { Ok::<_, Infallible>(response.await) }
+            });
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
             serve_gracefully!(builder.serve_connection(TokioIo::new(io), hyper_service), shutdown)
         } else {
+            // Requests are counted begun and answered, so that the head clock knows when
+            // the connection is idle.
+            let exchanges = Arc::new(Exchanges::default());
+            let clock = HeadClock::new(settings.header_read_timeout, exchanges.clone());
+            let hyper_service = service_fn(move |request| {
+                let in_flight = exchanges.begin();
+                let response = Box::pin(service(request, peer));
+                async move { Ok::<_, Infallible>(Answered::wrap(response.await, in_flight)) }
+            });
             let mut builder = http1::Builder::new();
             // One flat write buffer per response rather than writev of head and body: for
             // the small answers of an API it is one copy instead of an iovec walk in the
             // kernel, +10 % req/s in bench/run.sh (measured against writev in the same run).
             builder.writev(false);
             builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(settings.header_read_timeout)
+                // The head clock in the framing check bounds the wait for request heads;
+                // hyper's own header timer would cost a timer per request (see head_clock).
+                .header_read_timeout(None::<Duration>)
                 // The exact head limit (431 beyond it); the buffer cap alone is not exact: a
                 // head that arrives in one large read would get past it.
                 .max_header_size(settings.max_header_bytes)
@@ -448,8 +461,7 @@ where
                 .keep_alive(true);
             // Request heads are seen before hyper parses them (request smuggling, see
             // `guard`); HTTP/2 frames its messages itself and needs no such check.
-            let io =
-                crate::proxy::guard::FramingCheck::new(io, settings.max_header_bytes, settings.header_read_timeout);
+            let io = FramingCheck::new(io, settings.max_header_bytes, clock);
             serve_gracefully!(
                 builder
                     .serve_connection(TokioIo::new(io), hyper_service)

@@ -35,7 +35,6 @@
 //! hyper uses, and renames such a `Content-Length` to [`AMBIGUOUS_LENGTH`] in place before
 //! hyper parses the head; [`check`] then refuses the request like any other ambiguous head.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -43,6 +42,8 @@ use std::task::{Context, Poll, ready};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, Uri, Version};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::head_clock::HeadClock;
 
 /// Why a request's shape was refused. Every variant is answered with 400; the `Display`
 /// text is the response body's explanation.
@@ -225,9 +226,9 @@ const MAX_LINE: usize = 4096;
 /// request head is seen before hyper parses it (see the module docs). Bytes are passed on
 /// unchanged, except for the name of a `Content-Length` sent with `Transfer-Encoding`. A
 /// head split across reads is held back until it is complete (at most `max_head` bytes;
-/// beyond that it is passed on and hyper answers 431); as hyper's header-read timeout
-/// cannot run on bytes it has not seen, a head held longer than `head_timeout` ends the
-/// connection (slowloris). Input the check cannot follow
+/// beyond that it is passed on and hyper answers 431). Waiting for a head, held or not yet
+/// begun on an idle connection, is bounded by a [`HeadClock`] (`client_header_timeout`):
+/// the connection ends when it runs out (slowloris, idle keep-alive). Input the check cannot follow
 /// (a parse error hyper will refuse, an upgrade or CONNECT, whose bytes after the head are
 /// not HTTP) ends the inspection for the rest of the connection. (A head that httparse
 /// refuses but the quick scan of [`PlainHead`] can frame is followed on: hyper answers it
@@ -244,9 +245,8 @@ pub struct FramingCheck<IO> {
     /// How much of `ready` was handed out.
     ready_at: usize,
     max_head: usize,
-    head_timeout: std::time::Duration,
-    /// When the head being held must be complete.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bounds the wait for a head (held, or not yet started on an idle connection).
+    clock: HeadClock,
 }
 
 /// Where the connection's byte stream is.
@@ -276,9 +276,9 @@ enum Chunk {
 }
 
 impl<IO> FramingCheck<IO> {
-    /// Follows the requests read from `io`; heads larger than `max_head` are not held back,
-    /// a head still incomplete after `head_timeout` ends the connection.
-    pub fn new(io: IO, max_head: usize, head_timeout: std::time::Duration) -> Self {
+    /// Follows the requests read from `io`; heads larger than `max_head` are not held back;
+    /// a connection that waits for a head longer than `clock` allows ends.
+    pub fn new(io: IO, max_head: usize, clock: HeadClock) -> Self {
         Self {
             io,
             framing: Framing::Head,
@@ -286,8 +286,7 @@ impl<IO> FramingCheck<IO> {
             ready: Vec::new(),
             ready_at: 0,
             max_head,
-            head_timeout,
-            deadline: None,
+            clock,
         }
     }
 
@@ -570,20 +569,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
             match Pin::new(&mut this.io).poll_read(cx, buf) {
                 Poll::Ready(read) => read?,
                 Poll::Pending => {
-                    if this.held.is_empty() {
-                        this.deadline = None;
-                    } else {
-                        let timeout = this.head_timeout;
-                        let deadline = this
-                            .deadline
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                        ready!(deadline.as_mut().poll(cx));
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "request head not complete within client_header_timeout",
-                        )));
-                    }
-                    return Poll::Pending;
+                    let expired = ready!(this.clock.poll_expired(cx, !this.held.is_empty()));
+                    return Poll::Ready(Err(expired));
                 }
             }
             let read = buf.filled().len() - before;
@@ -594,7 +581,6 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
                 }
                 this.ready = std::mem::take(&mut this.held);
                 this.framing = Framing::Opaque;
-                this.deadline = None;
                 continue;
             }
             if this.held.is_empty() {
@@ -620,8 +606,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
                 this.held = held.split_off(checked);
                 this.ready = held;
                 if this.held.is_empty() {
-                    // The head is complete: its deadline is over.
-                    this.deadline = None;
+                    this.clock.head_complete();
                 }
             }
         }
@@ -657,6 +642,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingCheck<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::head_clock::Exchanges;
 
     fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut builder = Request::builder().method(method).uri(target);
@@ -831,7 +817,7 @@ mod tests {
             }
         }
         pieces.push_back(input[start..].to_vec());
-        let mut check = FramingCheck::new(Pieces(pieces), max_head, std::time::Duration::from_secs(10));
+        let mut check = FramingCheck::new(Pieces(pieces), max_head, clock(std::time::Duration::from_secs(10)).0);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let mut out = Vec::new();
@@ -949,25 +935,46 @@ mod tests {
         }
     }
 
+    fn clock(timeout: std::time::Duration) -> (HeadClock, std::sync::Arc<Exchanges>) {
+        let exchanges = std::sync::Arc::new(Exchanges::default());
+        (HeadClock::new(timeout, exchanges.clone()), exchanges)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_held_head_that_stalls_ends_the_connection_after_the_timeout() {
         let timeout = std::time::Duration::from_secs(10);
         let started = tokio::time::Instant::now();
-        let mut check = FramingCheck::new(Stalls(Some(b"GET /api/thou".to_vec())), 65_536, timeout);
+        let mut check = FramingCheck::new(Stalls(Some(b"GET /api/thou".to_vec())), 65_536, clock(timeout).0);
         let mut out = [0u8; 64];
         let error = check.read(&mut out).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), timeout);
+    }
 
-        // Nothing held (between requests): no deadline, the connection just waits.
-        let mut idle = FramingCheck::new(
+    #[tokio::test(start_paused = true)]
+    async fn only_an_idle_connection_waits_against_the_clock() {
+        let timeout = std::time::Duration::from_secs(10);
+        let (clock, exchanges) = clock(timeout);
+        let mut check = FramingCheck::new(
             Stalls(Some(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())),
             65_536,
-            timeout,
+            clock,
         );
-        assert_eq!(idle.read(&mut out).await.unwrap(), 27);
-        let waited = tokio::time::timeout(timeout * 3, idle.read(&mut out)).await;
-        assert!(waited.is_err(), "an idle connection was ended: {waited:?}");
+        let mut out = [0u8; 64];
+        assert_eq!(check.read(&mut out).await.unwrap(), 27);
+        // The request is being answered: however long that takes, the connection waits.
+        let in_flight = exchanges.begin();
+        let waited = tokio::time::timeout(timeout * 3, check.read(&mut out)).await;
+        assert!(
+            waited.is_err(),
+            "a connection with a request in flight was ended: {waited:?}"
+        );
+        // Answered: the next head must start within the timeout.
+        drop(in_flight);
+        let started = tokio::time::Instant::now();
+        let error = check.read(&mut out).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), timeout);
     }
 
     #[test]
@@ -1084,7 +1091,7 @@ mod tests {
         fn the_plain_head_scan_agrees_with_httparse(head in head_strategy(), cut in 0usize..200) {
             let head = &head[..cut.min(head.len())];
             if let Some(plain) = PlainHead::scan(head) {
-                let mut parsed = FramingCheck::new(Pieces(VecDeque::new()), 65_536, std::time::Duration::from_secs(10));
+                let mut parsed = FramingCheck::new(Pieces(VecDeque::new()), 65_536, clock(std::time::Duration::from_secs(10)).0);
                 let mut copy = head.to_vec();
                 let length = parsed.follow_parsed_head(&mut copy);
                 proptest::prop_assert_eq!(&copy[..], head, "a plain head needs no rewrite");

@@ -14,6 +14,7 @@
 pub mod body;
 pub mod error;
 pub mod guard;
+pub mod head_clock;
 pub mod headers;
 pub mod pool;
 

@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::Response;
+use http_body_util::BodyExt;
+
 use crate::common::*;
 
 #[tokio::test]
@@ -187,6 +191,80 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
     s.proxy.stop().await;
+}
+
+// The header timeout bounds the wait for a request head, never the wait for an answer:
+// whatever the upstream takes, or a tunnel stays quiet, is not the client's idleness.
+
+fn routes_with_header_timeout(upstream: &str) -> String {
+    routes_toml_with("client_header_timeout = \"300ms\"", &[("legacy", upstream, "")], "")
+}
+
+#[tokio::test]
+async fn an_answer_slower_than_the_header_timeout_arrives_and_the_connection_stays_usable() {
+    let slow = upstream_with(|_request| async {
+        // More than twice the header timeout: the connection's timer fires while waiting.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Response::new(full("slow but sure"))
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_with_header_timeout(&slow.url())).await;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    for _ in 0..2 {
+        conn.send(&get_request_keep_alive("/slow")).await;
+        let response = conn.read_response().await;
+        assert_eq!(response.status, 200, "{}", response.body_text());
+        assert_eq!(response.body_text(), "slow but sure");
+    }
+    // Answered: now the idle wait counts, and ends the connection.
+    let started = Instant::now();
+    assert!(conn.closed_within(Duration::from_secs(3)).await.is_some());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_body_pausing_longer_than_the_header_timeout_arrives_whole() {
+    let pausing = upstream_with(|_request| async {
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(1);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"first ")).await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let _ = sender.send_data(Bytes::from_static(b"and last")).await;
+        });
+        Response::new(body.map_err(|never| match never {}).boxed())
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_with_header_timeout(&pausing.url())).await;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(&get_request_keep_alive("/events")).await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), "first and last");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_quiet_tunnel_outlives_the_header_timeout() {
+    let echo = upgrade_echo_upstream().await;
+    let proxy = TestProxy::start(&routes_with_header_timeout(&echo.url())).await;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await;
+    assert_eq!(conn.read_head().await.0, 101);
+    conn.send(b"ping").await;
+    assert_eq!(conn.read_exact_bytes(4).await, b"ping");
+    // Quiet for three header timeouts.
+    let closed = conn.closed_within(Duration::from_millis(900)).await;
+    assert!(closed.is_none(), "the tunnel was closed: {closed:?}");
+    conn.send(b"still here").await;
+    assert_eq!(conn.read_exact_bytes(10).await, b"still here");
+    drop(conn);
+    proxy.stop().await;
 }
 
 fn get_request_keep_alive(path: &str) -> Vec<u8> {

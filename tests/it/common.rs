@@ -120,6 +120,37 @@ where
     upstream_counting(handler).await.0
 }
 
+/// An upstream that switches a request with `Upgrade: echo` to a tunnel that echoes every
+/// byte back (400 to anything else).
+#[allow(dead_code)]
+pub async fn upgrade_echo_upstream() -> Upstream {
+    upstream_with(|mut request: Request<Incoming>| async move {
+        let wants = request.headers().get("upgrade").is_some_and(|v| v == "echo");
+        if !wants {
+            return Response::builder().status(400).body(full("no upgrade asked")).unwrap();
+        }
+        let upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "echo")
+            .body(full(""))
+            .unwrap()
+    })
+    .await
+}
+
 /// An upstream that answers every request with JSON naming itself and echoing the
 /// request: `{"upstream", "method", "path", "query", "body_len"}`.
 pub async fn echo_upstream(name: &'static str) -> Upstream {

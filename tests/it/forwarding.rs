@@ -5,11 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
@@ -486,31 +485,7 @@ async fn chunked_request_body_arrives_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_tunnels_bytes_both_ways() {
-    let echo = upstream_with(|mut request: Request<Incoming>| async move {
-        let wants = request.headers().get("upgrade").is_some_and(|v| v == "echo");
-        if !wants {
-            return Response::builder().status(400).body(full("no upgrade asked")).unwrap();
-        }
-        let upgrade = hyper::upgrade::on(&mut request);
-        tokio::spawn(async move {
-            if let Ok(upgraded) = upgrade.await {
-                let mut io = TokioIo::new(upgraded);
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = io.read(&mut buf).await {
-                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Response::builder()
-            .status(StatusCode::SWITCHING_PROTOCOLS)
-            .header("connection", "upgrade")
-            .header("upgrade", "echo")
-            .body(full(""))
-            .unwrap()
-    })
-    .await;
+    let echo = upgrade_echo_upstream().await;
     let proxy = TestProxy::start(&routes_toml(&[("legacy", &echo.url())], "")).await;
 
     let mut conn = RawConn::connect(proxy.addr).await;

@@ -1,0 +1,312 @@
+//! How long an HTTP/1.1 client connection may wait for its next request head
+//! (`client_header_timeout`): while a head is arriving piece by piece (slowloris), and while
+//! the connection is idle between requests.
+//!
+//! hyper's own header-read timer would do this, but it allocates, registers and cancels a
+//! timer for every request, and makes its connection loop read once more per request: about
+//! 4 % of the proxy's instructions per request, measured. [`HeadClock`] keeps one timer per
+//! connection instead and re-arms it lazily: a timer that fires after the connection has
+//! been busy is moved to the new deadline rather than obeyed, so a connection that is never
+//! idle that long costs a clock read per request and nothing more.
+//!
+//! Only the server knows when a request has been answered, so it counts: each request
+//! handed to the service holds an [`InFlight`] until its response body is dropped (written,
+//! or abandoned), in [`Answered`]. The connection is idle when every request begun has been
+//! answered; a `101 Switching Protocols` answer never ends, because the connection then
+//! belongs to the tunnel, which may stay quiet as long as it likes. A response that takes
+//! longer than the timeout (a slow upstream, a long download, a quiet event stream) is not
+//! idleness.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+/// Requests begun and answered on one client connection, and when the last answer ended.
+/// Updated by the connection's own task (the service and the response bodies hyper
+/// drives), so relaxed counts are exact.
+#[derive(Debug)]
+pub struct Exchanges {
+    opened: Instant,
+    begun: AtomicU64,
+    ended: AtomicU64,
+    /// When the last answer ended, in nanoseconds since `opened`.
+    answered_at: AtomicU64,
+}
+
+impl Default for Exchanges {
+    fn default() -> Self {
+        Self {
+            opened: Instant::now(),
+            begun: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            answered_at: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Exchanges {
+    /// Counts a request handed to the service; it is answered when the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.begun.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            exchanges: self.clone(),
+            ends: true,
+        }
+    }
+
+    /// Since when the connection has been idle (every request begun has been answered).
+    fn idle_since(&self) -> Option<Instant> {
+        let ended = self.ended.load(Ordering::Relaxed);
+        (self.begun.load(Ordering::Relaxed) == ended)
+            .then(|| self.opened + Duration::from_nanos(self.answered_at.load(Ordering::Relaxed)))
+    }
+
+    fn end(&self) {
+        let at = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.answered_at.store(at, Ordering::Relaxed);
+        self.ended.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One request being answered; see [`Exchanges::begin`].
+#[derive(Debug)]
+pub struct InFlight {
+    exchanges: Arc<Exchanges>,
+    ends: bool,
+}
+
+impl InFlight {
+    /// The answer switches protocols: the connection is a tunnel from now on, never idle
+    /// in the HTTP sense.
+    fn never_ends(&mut self) {
+        self.ends = false;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.ends {
+            self.exchanges.end();
+        }
+    }
+}
+
+/// A response body that holds its request's [`InFlight`] until hyper drops it.
+#[derive(Debug)]
+pub struct Answered<B> {
+    body: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Answered<B> {
+    /// Ties `response`'s body to `in_flight`.
+    pub fn wrap(response: http::Response<B>, mut in_flight: InFlight) -> http::Response<Self> {
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            in_flight.never_ends();
+        }
+        response.map(|body| Self {
+            body,
+            _in_flight: in_flight,
+        })
+    }
+}
+
+impl<B: Body + Unpin> Body for Answered<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The wait for a request head on one connection, and the one timer that bounds it.
+#[derive(Debug)]
+pub struct HeadClock {
+    timeout: Duration,
+    exchanges: Arc<Exchanges>,
+    /// Since when the start of a head has been held, waiting for its rest, while a request
+    /// is in flight (pipelining); on an idle connection the wait counts from the last answer.
+    holding_since: Option<Instant>,
+    /// Armed at a deadline no later than the current one; see the module docs.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl HeadClock {
+    /// A clock for a connection whose requests `exchanges` counts.
+    pub fn new(timeout: Duration, exchanges: Arc<Exchanges>) -> Self {
+        Self {
+            timeout,
+            exchanges,
+            holding_since: None,
+            timer: None,
+        }
+    }
+
+    /// Called whenever a read finds nothing to hand over; `holding` says whether the start
+    /// of a head is held back, waiting for its rest. Ready with an error once the
+    /// connection has waited for a head longer than the timeout; otherwise Pending, with a
+    /// timer registered to wake the task: at the deadline, or, while a request is in flight
+    /// (no deadline), a timeout from now to look again, because the end of an answer wakes
+    /// nobody.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>, holding: bool) -> Poll<io::Error> {
+        let since = match (self.exchanges.idle_since(), holding) {
+            (Some(idle), _) => Some(idle),
+            (None, true) => Some(*self.holding_since.get_or_insert_with(Instant::now)),
+            (None, false) => None,
+        };
+        let deadline = since.map(|since| since + self.timeout);
+        let timeout = self.timeout;
+        let timer = self.timer.get_or_insert_with(|| {
+            Box::pin(tokio::time::sleep_until(
+                deadline.unwrap_or_else(|| Instant::now() + timeout),
+            ))
+        });
+        if let Some(deadline) = deadline
+            && timer.deadline() > deadline
+        {
+            timer.as_mut().reset(deadline);
+        }
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match deadline {
+                Some(deadline) if timer.deadline() >= deadline => {
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no complete request head within client_header_timeout",
+                    ));
+                }
+                // Armed for an earlier wait: wait on for this one.
+                Some(deadline) => timer.as_mut().reset(deadline),
+                None => timer.as_mut().reset(Instant::now() + timeout),
+            }
+        }
+    }
+
+    /// A held head is complete: the wait for it is over.
+    pub fn head_complete(&mut self) {
+        self.holding_since = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    async fn expiry(clock: &mut HeadClock, holding: bool) -> io::Error {
+        poll_fn(|cx| clock.poll_expired(cx, holding)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_expires_after_the_timeout() {
+        let exchanges = Arc::new(Exchanges::default());
+        let mut clock = HeadClock::new(TIMEOUT, exchanges);
+        let started = Instant::now();
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_has_no_deadline_and_its_answer_starts_a_new_wait() {
+        let exchanges = Arc::new(Exchanges::default());
+        let mut clock = HeadClock::new(TIMEOUT, exchanges.clone());
+        // Idle for most of the timeout: the timer is armed.
+        let idle = tokio::time::timeout(TIMEOUT - Duration::from_secs(1), expiry(&mut clock, false)).await;
+        assert!(idle.is_err(), "expired early");
+        let in_flight = exchanges.begin();
+        let waited = tokio::time::timeout(TIMEOUT * 3, expiry(&mut clock, false)).await;
+        assert!(
+            waited.is_err(),
+            "a connection with a request in flight expired: {waited:?}"
+        );
+        // Answered: the full timeout again from now, although the armed timer fired long ago.
+        drop(in_flight);
+        let started = Instant::now();
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_head_expires_even_with_a_request_in_flight() {
+        // Pipelining: the next head arrives in pieces while the previous request is answered.
+        let exchanges = Arc::new(Exchanges::default());
+        let _in_flight = exchanges.begin();
+        let mut clock = HeadClock::new(TIMEOUT, exchanges);
+        let started = Instant::now();
+        let error = expiry(&mut clock, true).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_completed_head_restarts_the_wait_for_the_next() {
+        let exchanges = Arc::new(Exchanges::default());
+        let _in_flight = exchanges.begin();
+        let mut clock = HeadClock::new(TIMEOUT, exchanges);
+        let first = tokio::time::timeout(TIMEOUT / 2, expiry(&mut clock, true)).await;
+        assert!(first.is_err());
+        clock.head_complete();
+        tokio::time::advance(TIMEOUT / 4).await;
+        let started = Instant::now();
+        let error = expiry(&mut clock, true).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_wait_counts_from_the_last_answer_not_from_the_next_read() {
+        let exchanges = Arc::new(Exchanges::default());
+        let mut clock = HeadClock::new(TIMEOUT, exchanges.clone());
+        let in_flight = exchanges.begin();
+        let busy = tokio::time::timeout(TIMEOUT / 2, expiry(&mut clock, false)).await;
+        assert!(busy.is_err());
+        // The answer ends; the connection's reader is not polled again until later.
+        drop(in_flight);
+        let answered = Instant::now();
+        tokio::time::advance(TIMEOUT / 4).await;
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(answered.elapsed(), TIMEOUT);
+    }
+
+    #[test]
+    fn a_switching_answer_never_ends_its_request() {
+        let exchanges = Arc::new(Exchanges::default());
+        let switched = http::Response::builder()
+            .status(http::StatusCode::SWITCHING_PROTOCOLS)
+            .body(())
+            .map(|response| Answered::wrap(response, exchanges.begin()));
+        drop(switched);
+        assert_eq!(exchanges.idle_since(), None, "a tunnel counted as idle");
+
+        let exchanges = Arc::new(Exchanges::default());
+        let answered = http::Response::builder()
+            .status(http::StatusCode::OK)
+            .body(())
+            .map(|response| Answered::wrap(response, exchanges.begin()));
+        assert_eq!(exchanges.idle_since(), None);
+        drop(answered);
+        assert!(exchanges.idle_since().is_some());
+    }
+}
