@@ -79,12 +79,21 @@ const MAX_METHOD_LEN: usize = 32;
 /// lookups and, for unusual requests only, a short scan. Returns the body length the head
 /// declares: its `Content-Length` (0 without one), or `None` for a chunked body (or a
 /// length beyond `u64`).
-pub fn check<B>(request: &Request<B>) -> Result<Option<u64>, Violation> {
+pub fn check<B>(request: &Request<B>) -> Result<Checked, Violation> {
     check_method(request.method())?;
     check_target(request.uri())?;
     let declared_length = check_framing(request.headers())?;
-    check_host(request.headers(), request.version())?;
-    Ok(declared_length)
+    let host = check_host(request.headers(), request.version())?;
+    Ok(Checked { declared_length, host })
+}
+
+/// What [`check`] learnt of a request it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The body length the head declares (`Content-Length`), if it declares one.
+    pub declared_length: Option<u64>,
+    /// The request's one `Host` header, if it has one (HTTP/2 requests usually do not).
+    pub host: Option<http::HeaderValue>,
 }
 
 fn check_method(method: &Method) -> Result<(), Violation> {
@@ -147,14 +156,14 @@ fn check_framing(headers: &HeaderMap) -> Result<Option<u64>, Violation> {
     Ok(length.map_or(Some(0), |length| length.to_str().ok()?.parse().ok()))
 }
 
-fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Violation> {
+fn check_host(headers: &HeaderMap, version: Version) -> Result<Option<http::HeaderValue>, Violation> {
     let mut hosts = headers.get_all(HOST).iter();
     match (hosts.next(), hosts.next()) {
         // HTTP/2 and later carry the authority in the target, not in Host.
         (None, _) if version == Version::HTTP_11 => Err(Violation::MissingHost),
-        (None, _) => Ok(()),
+        (None, _) => Ok(None),
         (Some(_), Some(_)) => Err(Violation::BadHost),
-        (Some(host), None) if is_host_and_port(host.as_bytes()) => Ok(()),
+        (Some(host), None) if is_host_and_port(host.as_bytes()) => Ok(Some(host.clone())),
         (Some(_), None) => Err(Violation::BadHost),
     }
 }
@@ -657,16 +666,26 @@ mod tests {
     }
 
     #[test]
-    fn check_returns_the_declared_body_length() {
+    fn check_returns_the_declared_body_length_and_the_host() {
         let length = |headers: &[(&str, &str)]| {
             let mut all = vec![("host", "app.example")];
             all.extend_from_slice(headers);
-            check(&request("POST", "/x", &all))
+            check(&request("POST", "/x", &all)).map(|checked| checked.declared_length)
         };
         assert_eq!(length(&[]), Ok(Some(0)));
         assert_eq!(length(&[("content-length", "42")]), Ok(Some(42)));
         assert_eq!(length(&[("transfer-encoding", "chunked")]), Ok(None));
         assert_eq!(length(&[("content-length", "99999999999999999999999")]), Ok(None));
+        let host = |version, headers: &[(&str, &str)]| {
+            let mut request = request("GET", "/", headers);
+            *request.version_mut() = version;
+            check(&request).map(|checked| checked.host)
+        };
+        assert_eq!(
+            host(Version::HTTP_11, HOST_ONLY),
+            Ok(Some(http::HeaderValue::from_static("app.example")))
+        );
+        assert_eq!(host(Version::HTTP_2, &[]), Ok(None));
     }
 
     const HOST_ONLY: &[(&str, &str)] = &[("host", "app.example")];

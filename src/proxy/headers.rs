@@ -53,12 +53,17 @@ fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// Whether `name` is hop-by-hop by definition (a header named by `Connection` is too).
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
+}
+
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a `Connection: upgrade`
 /// survive (for a request or response that switches protocols).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none: one pass of cheap comparisons instead of a hashed removal
     // per name.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    if !headers.keys().any(is_hop_by_hop) {
         return;
     }
     // Headers named by `Connection` go first, while we can still read it.
@@ -112,18 +117,13 @@ pub fn remove_connection_specific(headers: &mut HeaderMap) {
     }
 }
 
-/// Gives a request without `Host` the one its URI names: HTTP/2 clients send the host as
-/// `:authority`, which hyper puts in the URI. A request with a `Host` header is left alone
-/// (one map lookup), so HTTP/1.1 requests pay nothing more.
-pub fn host_from_authority(headers: &mut HeaderMap, uri: &http::Uri) {
-    if headers.contains_key(header::HOST) {
-        return;
-    }
-    if let Some(authority) = uri.authority()
-        && let Ok(host) = HeaderValue::from_str(authority.as_str())
-    {
-        headers.insert(header::HOST, host);
-    }
+/// Gives a request without `Host` the one its URI names, and returns it: HTTP/2 clients
+/// send the host as `:authority`, which hyper puts in the URI. The caller knows whether the
+/// request has a `Host` ([`crate::proxy::guard::check`] looked).
+pub fn host_from_authority(headers: &mut HeaderMap, uri: &http::Uri) -> Option<HeaderValue> {
+    let host = HeaderValue::from_str(uri.authority()?.as_str()).ok()?;
+    headers.insert(header::HOST, host.clone());
+    Some(host)
 }
 
 /// Appends a hop to `Via`.
@@ -245,15 +245,13 @@ mod tests {
     }
 
     #[test]
-    fn host_comes_from_the_authority_only_when_missing() {
+    fn host_comes_from_the_authority() {
         let mut h = HeaderMap::new();
-        host_from_authority(&mut h, &"https://app.example:8443/x".parse().unwrap());
+        let host = host_from_authority(&mut h, &"https://app.example:8443/x".parse().unwrap());
+        assert_eq!(host.unwrap(), "app.example:8443");
         assert_eq!(h.get("host").unwrap(), "app.example:8443");
-        let mut h = map(&[("host", "kept.example")]);
-        host_from_authority(&mut h, &"https://other.example/x".parse().unwrap());
-        assert_eq!(h.get("host").unwrap(), "kept.example");
         let mut h = HeaderMap::new();
-        host_from_authority(&mut h, &"/x".parse().unwrap());
+        assert_eq!(host_from_authority(&mut h, &"/x".parse().unwrap()), None);
         assert!(h.is_empty());
     }
 
