@@ -492,21 +492,23 @@ impl Proxy {
         };
         let timeout = upstream.config.request_timeout;
         let health = &upstream.health;
-        // One expression: a named future moved into the timeout would be stored twice in
-        // this state machine.
-        match tokio::time::timeout(timeout, upstream.pool().send_with_retry(request, || health.try_retry())).await {
-            Ok(Ok(exchange)) => {
+        match upstream
+            .pool()
+            .send_with_retry(request, || health.try_retry(), Some(timeout))
+            .await
+        {
+            Ok(exchange) => {
                 health.record(ticket, !exchange.0.status().is_server_error());
                 Ok(exchange)
             }
             // The request body failed (too large, unreadable): the client's doing, not an
             // upstream error; the caller answers for it (and the upstream's record is untouched).
-            Ok(Err(e)) if body::RequestBodyError::behind(&e).is_some() => {
+            Err(e) if body::RequestBodyError::behind(&e).is_some() => {
                 drop(ticket);
                 Err(classify(&e))
             }
             // Our own limit, not the upstream's failure: not held against it.
-            Ok(Err(pool::SendError::Saturated(max))) => {
+            Err(pool::SendError::Saturated(max)) => {
                 drop(ticket);
                 self.metrics.rejected.with_label_values(&["upstream_saturated"]).inc();
                 tracing::warn!(
@@ -518,7 +520,23 @@ impl Proxy {
                 );
                 Err(UpstreamErrorKind::Saturated)
             }
-            Ok(Err(e)) => {
+            Err(pool::SendError::TimedOut(_)) => {
+                health.record(ticket, false);
+                let kind = UpstreamErrorKind::Timeout;
+                self.metrics
+                    .upstream_errors
+                    .with_label_values(&[&upstream.name, kind.as_str()])
+                    .inc();
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or("-"),
+                    route,
+                    upstream = &*upstream.name,
+                    timeout_ms = timeout.as_millis() as u64,
+                    "upstream did not answer in time"
+                );
+                Err(kind)
+            }
+            Err(e) => {
                 health.record(ticket, false);
                 let kind = classify(&e);
                 self.metrics
@@ -532,22 +550,6 @@ impl Proxy {
                     kind = kind.as_str(),
                     error = %error_chain(&e),
                     "upstream request failed"
-                );
-                Err(kind)
-            }
-            Err(_elapsed) => {
-                health.record(ticket, false);
-                let kind = UpstreamErrorKind::Timeout;
-                self.metrics
-                    .upstream_errors
-                    .with_label_values(&[&upstream.name, kind.as_str()])
-                    .inc();
-                tracing::warn!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route,
-                    upstream = &*upstream.name,
-                    timeout_ms = timeout.as_millis() as u64,
-                    "upstream did not answer in time"
                 );
                 Err(kind)
             }

@@ -29,8 +29,9 @@
 //! idle, so the waiters get their permits. A request that waited in vain fails with
 //! [`SendError::Saturated`] (503).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -72,6 +73,9 @@ pub enum SendError {
     /// Every connection `max_connections` allows was busy for `connect_timeout`.
     #[error("all {0} connections allowed by max_connections stayed busy")]
     Saturated(usize),
+    /// No response head within the time the caller allowed (`request_timeout`).
+    #[error("no response within {0:?}")]
+    TimedOut(Duration),
 }
 
 /// The `max_connections` of one upstream, shared by its pools.
@@ -178,6 +182,22 @@ struct Idle {
     since: Instant,
     /// Its slot under `max_connections`, freed when the connection is dropped.
     permit: Option<OwnedSemaphorePermit>,
+    /// Bounds each exchange on the connection (see [`ExchangeTimer`]).
+    timer: ExchangeTimer,
+}
+
+/// The timer that bounds the exchanges of one pooled connection, kept with it: a fresh
+/// tokio timer per request (registered, then cancelled) cost ~900 instructions per request
+/// (callgrind), most of it the timer wheel. Moving a registered timer to a later deadline
+/// is a compare-and-swap; tokio re-files it when the old deadline comes.
+#[derive(Debug)]
+struct ExchangeTimer(Pin<Box<tokio::time::Sleep>>);
+
+impl ExchangeTimer {
+    fn new() -> Self {
+        // Armed only when an exchange sets a deadline.
+        Self(Box::pin(tokio::time::sleep(Duration::ZERO)))
+    }
 }
 
 /// The state of a pool's HTTP/2 connection.
@@ -200,17 +220,28 @@ enum H2Slot {
 pub struct Lease {
     /// An HTTP/1.1 connection and its pool; `None` for an HTTP/2 stream (its connection is
     /// shared, never lent).
-    held: Option<(
-        http1::SendRequest<RequestBody>,
-        Arc<ConnectionPool>,
-        Option<OwnedSemaphorePermit>,
-    )>,
+    held: Option<Lent>,
+}
+
+/// An HTTP/1.1 connection out of its pool.
+#[derive(Debug)]
+struct Lent {
+    sender: http1::SendRequest<RequestBody>,
+    pool: Arc<ConnectionPool>,
+    permit: Option<OwnedSemaphorePermit>,
+    timer: ExchangeTimer,
 }
 
 impl Lease {
     /// Returns the connection to its pool (call once the response body is complete).
     pub fn give_back(self) {
-        let Some((sender, pool, permit)) = self.held else {
+        let Some(Lent {
+            sender,
+            pool,
+            permit,
+            timer,
+        }) = self.held
+        else {
             return;
         };
         if sender.is_closed() {
@@ -223,6 +254,7 @@ impl Lease {
                 sender,
                 since: Instant::now(),
                 permit,
+                timer,
             });
         }
         // A request of any worker waiting for a slot under max_connections takes it.
@@ -231,6 +263,20 @@ impl Lease {
         {
             limit.released.notify_one();
         }
+    }
+}
+
+/// `future`, failing with [`SendError::TimedOut`] past `deadline` (the instant, and the
+/// timeout it came from) if there is one.
+async fn within<F: Future>(
+    deadline: Option<(tokio::time::Instant, Duration)>,
+    future: F,
+) -> Result<F::Output, SendError> {
+    match deadline {
+        None => Ok(future.await),
+        Some((deadline, timeout)) => tokio::time::timeout_at(deadline, future)
+            .await
+            .map_err(|_| SendError::TimedOut(timeout)),
     }
 }
 
@@ -275,21 +321,24 @@ impl ConnectionPool {
         self: &Arc<Self>,
         request: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
-        self.send_with_retry(request, || false).await
+        self.send_with_retry(request, || false, None).await
     }
 
     /// Like [`send`](Self::send); when a new connection is refused (nothing was sent, so any
     /// method may be tried again) and `may_retry` grants it, connects once more after a
-    /// short pause. `may_retry` is where the caller's retry budget is spent.
+    /// short pause. `may_retry` is where the caller's retry budget is spent. With a
+    /// `timeout`, no response head within it from now fails with [`SendError::TimedOut`].
     pub async fn send_with_retry(
         self: &Arc<Self>,
         mut request: Request<RequestBody>,
         may_retry: impl Fn() -> bool,
+        timeout: Option<Duration>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
+        let deadline = timeout.map(|timeout| (tokio::time::Instant::now() + timeout, timeout));
         if let Some(slot) = &self.h2 {
             // Boxed, like every path but the pooled HTTP/1.1 one: this future is moved for every
             // request, and an awaited future is stored inline in it.
-            let response = Box::pin(self.send_h2(slot, request, may_retry)).await?;
+            let response = Box::pin(within(deadline, self.send_h2(slot, request, may_retry))).await??;
             return Ok((response, Lease { held: None }));
         }
         // Connections still finishing their last exchange: kept, not waited for.
@@ -301,30 +350,34 @@ impl ConnectionPool {
                 (None, None) => Err(None),
                 (None, Some(limit)) => match limit.permits.clone().try_acquire_owned() {
                     Ok(permit) => Err(Some(permit)),
-                    Err(_) => match Box::pin(limit.acquire(self.connect_timeout)).await {
-                        Ok(Slot::Idle(idle)) => Ok(idle),
-                        Ok(Slot::Permit(permit)) => Err(Some(permit)),
-                        Err(e) => break Err(e),
+                    Err(_) => match Box::pin(within(deadline, limit.acquire(self.connect_timeout))).await {
+                        Ok(Ok(Slot::Idle(idle))) => Ok(idle),
+                        Ok(Ok(Slot::Permit(permit))) => Err(Some(permit)),
+                        Ok(Err(e)) | Err(e) => break Err(e),
                     },
                 },
             };
             let mut idle = match next {
                 Ok(idle) => idle,
                 Err(permit) => {
-                    let mut sender = match Box::pin(self.connect_h1()).await {
-                        Ok(sender) => sender,
-                        Err(e) if !retried && is_refused(&e) && may_retry() => {
+                    let mut sender = match Box::pin(within(deadline, self.connect_h1())).await {
+                        Ok(Ok(sender)) => sender,
+                        Ok(Err(e)) if !retried && is_refused(&e) && may_retry() => {
                             retried = true;
                             tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
-                            Box::pin(tokio::time::sleep(retry_pause())).await;
+                            if let Err(e) = Box::pin(within(deadline, tokio::time::sleep(retry_pause()))).await {
+                                break Err(e);
+                            }
                             continue;
                         }
-                        Err(e) => break Err(e),
+                        Ok(Err(e)) | Err(e) => break Err(e),
                     };
-                    let response = sender.send_request(request).await;
-                    break response
-                        .map(|response| (response, sender, permit))
-                        .map_err(SendError::Exchange);
+                    let response = Box::pin(within(deadline, sender.send_request(request))).await;
+                    break match response {
+                        Ok(Ok(response)) => Ok((response, sender, permit, ExchangeTimer::new())),
+                        Ok(Err(e)) => Err(SendError::Exchange(e)),
+                        Err(e) => Err(e),
+                    };
                 }
             };
             if idle.sender.is_closed() || idle.since.elapsed() >= self.idle_timeout {
@@ -338,13 +391,30 @@ impl ConnectionPool {
                     continue;
                 }
             }
-            match idle.sender.try_send_request(request).await {
-                Ok(response) => break Ok((response, idle.sender, idle.permit)),
-                Err(mut refused) => match refused.take_message() {
+            let timer = &mut idle.timer.0;
+            if let Some((deadline, _)) = deadline {
+                timer.as_mut().reset(deadline);
+            }
+            let send = idle.sender.try_send_request(request);
+            tokio::pin!(send);
+            let sent = poll_fn(|cx| match send.as_mut().poll(cx) {
+                Poll::Ready(sent) => Poll::Ready(Some(sent)),
+                Poll::Pending if deadline.is_some() && timer.as_mut().poll(cx).is_ready() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            match sent {
+                Some(Ok(response)) => break Ok((response, idle.sender, idle.permit, idle.timer)),
+                Some(Err(mut refused)) => match refused.take_message() {
                     // Never sent: safe to try another connection.
                     Some(unsent) => request = unsent,
                     None => break Err(SendError::Exchange(refused.into_error())),
                 },
+                None => {
+                    break Err(SendError::TimedOut(
+                        deadline.map_or(Duration::ZERO, |(_, timeout)| timeout),
+                    ));
+                }
             }
         };
         if !busy.is_empty()
@@ -352,11 +422,16 @@ impl ConnectionPool {
         {
             idle.extend(busy);
         }
-        let (response, sender, permit) = exchange?;
+        let (response, sender, permit, timer) = exchange?;
         Ok((
             response,
             Lease {
-                held: Some((sender, self.clone(), permit)),
+                held: Some(Lent {
+                    sender,
+                    pool: self.clone(),
+                    permit,
+                    timer,
+                }),
             },
         ))
     }

@@ -600,6 +600,59 @@ async fn slow_upstream_is_a_504_after_its_request_timeout() {
     proxy.stop().await;
 }
 
+/// The request timeout on a pooled connection, whose timer is kept with the connection:
+/// a timer that ran out while the connection streamed a body, or sat idle, bounds the next
+/// exchange afresh; one that runs out first gets the 504.
+#[tokio::test]
+async fn request_timeout_on_a_reused_connection() {
+    let (upstream, connections) = upstream_counting(|request: Request<Incoming>| async move {
+        match request.uri().path() {
+            "/api/x/stall" => std::future::pending().await,
+            "/api/x/slow-body" => {
+                let (mut sender, body) =
+                    http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(1);
+                tokio::spawn(async move {
+                    // The head is prompt; the body outlasts the request timeout.
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    let _ = sender.send_data(bytes::Bytes::from_static(b"late body")).await;
+                });
+                Response::new(body.map_err(|never| match never {}).boxed())
+            }
+            _ => Response::new(full("fast")),
+        }
+    })
+    .await;
+    let proxy = TestProxy::start(&routes_toml_with(
+        "workers = 1",
+        &[("legacy", &upstream.url(), "request_timeout = \"200ms\"")],
+        "",
+    ))
+    .await;
+
+    assert_eq!(get(&proxy.url("/api/x/fast")).await.status, 200);
+    let slow = get(&proxy.url("/api/x/slow-body")).await;
+    assert_eq!((slow.status.as_u16(), slow.body.as_str()), (200, "late body"));
+    // Same connection, its timer long run out: a fresh 200 ms, not an instant 504.
+    let again = get(&proxy.url("/api/x/fast")).await;
+    assert_eq!((again.status.as_u16(), again.body.as_str()), (200, "fast"));
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "the connection was not reused");
+
+    let started = std::time::Instant::now();
+    let stalled = tokio::time::timeout(Duration::from_secs(5), get(&proxy.url("/api/x/stall")))
+        .await
+        .expect("no answer within 5 s: the request timeout was not applied");
+    assert_eq!(stalled.status, 504, "{}", stalled.body);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "504 after {:?}",
+        started.elapsed()
+    );
+    // The timed-out connection is not reused.
+    assert_eq!(get(&proxy.url("/api/x/fast")).await.status, 200);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn upstream_closing_the_connection_is_a_502_reset() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
