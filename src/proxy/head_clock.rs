@@ -21,7 +21,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
@@ -144,6 +144,9 @@ pub struct HeadClock {
     holding_since: Option<Instant>,
     /// Armed at a deadline no later than the current one; see the module docs.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The waker the armed timer holds (from a poll that registered it): while it has not
+    /// fired, polling it again for the same task would change nothing.
+    registered: Option<Waker>,
 }
 
 impl HeadClock {
@@ -154,6 +157,7 @@ impl HeadClock {
             exchanges,
             holding_since: None,
             timer: None,
+            registered: None,
         }
     }
 
@@ -180,11 +184,19 @@ impl HeadClock {
             && timer.deadline() > deadline
         {
             timer.as_mut().reset(deadline);
+            self.registered = None;
         }
         loop {
-            if timer.as_mut().poll(cx).is_pending() {
+            if !timer.is_elapsed() && self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 return Poll::Pending;
             }
+            // Out of budget, tokio answers Pending without registering the waker.
+            let registers = tokio::task::coop::has_budget_remaining();
+            if timer.as_mut().poll(cx).is_pending() {
+                self.registered = registers.then(|| cx.waker().clone());
+                return Poll::Pending;
+            }
+            self.registered = None;
             match deadline {
                 Some(deadline) if timer.deadline() >= deadline => {
                     return Poll::Ready(io::Error::new(
@@ -288,6 +300,18 @@ mod tests {
         let error = expiry(&mut clock, false).await;
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(answered.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_did_not_arm_the_timer_is_still_woken_by_it() {
+        let mut clock = HeadClock::new(TIMEOUT, Arc::new(Exchanges::default()));
+        // Armed from another context first: its waker is not this task's.
+        let mut elsewhere = Context::from_waker(Waker::noop());
+        assert!(clock.poll_expired(&mut elsewhere, false).is_pending());
+        let started = Instant::now();
+        let expired = tokio::time::timeout(TIMEOUT * 2, expiry(&mut clock, false)).await;
+        assert_eq!(expired.map(|e| e.kind()).ok(), Some(io::ErrorKind::TimedOut));
+        assert_eq!(started.elapsed(), TIMEOUT);
     }
 
     #[test]
