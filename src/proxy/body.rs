@@ -157,8 +157,10 @@ impl Body for ResponseBody {
 #[derive(Debug)]
 pub enum RequestBody {
     /// Streamed as it arrives, under the route's `max_body` if it has one; made by
-    /// [`RequestBody::streaming`].
-    Streaming(Streamed),
+    /// [`RequestBody::streaming`]. Boxed: a request is moved many times on its way to the
+    /// upstream connection (and held in several futures), most have no body, and the
+    /// streamed state is four times the size of the rest of the request body.
+    Streaming(Box<Streamed>),
     /// Buffered in full (bounded by the route's `fallback_max_body`).
     Buffered(Option<Bytes>),
 }
@@ -250,13 +252,13 @@ impl RequestBody {
                 }
             }
         }
-        Ok(RequestBody::Streaming(Streamed {
+        Ok(RequestBody::Streaming(Box::new(Streamed {
             first,
             rest: body,
             remaining,
             limit: limit.unwrap_or(u64::MAX),
             fault,
-        }))
+        })))
     }
 }
 
