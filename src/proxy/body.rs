@@ -89,8 +89,8 @@ impl ResponseBody {
     }
 
     /// Attaches the bookkeeping that runs when the body is done.
-    pub fn with_finish(mut self, finish: Finish) -> Self {
-        self.finish = Some(Box::new(finish));
+    pub fn with_finish(mut self, finish: Box<Finish>) -> Self {
+        self.finish = Some(finish);
         self
     }
 }

@@ -73,360 +73,375 @@ impl Proxy {
     /// Handles one request from `client`. The future owns its handle on the proxy (no
     /// wrapper future around a borrowing one: this state machine is kilobytes, and every
     /// wrapper would hold, and copy, another one).
-    pub async fn handle(self: Arc<Self>, mut request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
-        let started = Instant::now();
-        self.metrics.inflight.inc();
-        let snapshot = self.state.snapshot();
-        let request_id = request_id(request.headers());
-        let log_on = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
-        let mut finish = Finish {
-            metrics: self.metrics.clone(),
-            duration: None,
-            route: self.none_label.clone(),
-            upstream: self.none_label.clone(),
-            method: request.method().clone(),
-            // Until a response exists, a dropped request means the client went away (nginx's 499).
-            status: client_closed_request(),
-            started,
-            request_id: request_id.clone(),
-            path: None,
-            client,
-            bytes: 0,
-            aborted: false,
-            count_request: false,
-        };
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
+    pub fn handle(
+        self: Arc<Self>,
+        mut request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
+        // An async block, not an async fn: an async fn keeps its arguments twice in its state
+        // (as captured, and as moved into the body), the block once.
+        async move {
+            let started = Instant::now();
+            self.metrics.inflight.inc();
+            let snapshot = self.state.snapshot();
+            let request_id = request_id(request.headers());
+            let log_on = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
+            // Boxed from the start: it ends up in the response body's box anyway, and meanwhile
+            // this state machine holds a pointer instead of 200 bytes.
+            let mut finish = Box::new(Finish {
+                metrics: self.metrics.clone(),
+                duration: None,
+                route: self.none_label.clone(),
+                upstream: self.none_label.clone(),
+                method: request.method().clone(),
+                // Until a response exists, a dropped request means the client went away (nginx's 499).
+                status: client_closed_request(),
+                started,
+                request_id: request_id.clone(),
+                path: None,
+                client,
+                bytes: 0,
+                aborted: false,
+                count_request: false,
+            });
 
-        if request.method() == Method::CONNECT {
-            return self.refuse(Refusal::Connect, finish, log_on.then(|| request.uri().to_string()));
-        }
-        // The body length the head declares (read before the hop-by-hop headers,
-        // Transfer-Encoding among them, are removed).
-        let guard::Checked { declared_length, host } = match guard::check(&request) {
-            Ok(checked) => checked,
-            Err(violation) => {
-                return self.refuse(
-                    violation.into(),
-                    finish,
-                    log_on.then(|| request.uri().path().to_owned()),
-                );
+            if request.method() == Method::CONNECT {
+                return self.refuse(Refusal::Connect, finish, log_on.then(|| request.uri().to_string()));
             }
-        };
-        // The path and query the upstream gets. An already-normal path (the common case)
-        // reuses the request's own, without copying or re-parsing it.
-        let path_and_query = match normalize_path(request.uri().path()) {
-            Ok(Cow::Borrowed(_)) => request
-                .uri()
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/")),
-            Ok(Cow::Owned(path)) => {
-                let rebuilt = match request.uri().query() {
-                    Some(query) => PathAndQuery::try_from(format!("{path}?{query}")),
-                    None => PathAndQuery::try_from(path),
-                };
-                match rebuilt {
-                    Ok(path_and_query) => path_and_query,
-                    Err(_) => {
-                        // Only malformed input can fail to re-parse after normalisation.
-                        let refusal = Refusal::BadPath(crate::path::PathError::BadPercentEncoding);
-                        return self.refuse(refusal, finish, log_on.then(|| request.uri().path().to_owned()));
-                    }
+            // The body length the head declares (read before the hop-by-hop headers,
+            // Transfer-Encoding among them, are removed).
+            let guard::Checked { declared_length, host } = match guard::check(&request) {
+                Ok(checked) => checked,
+                Err(violation) => {
+                    return self.refuse(
+                        violation.into(),
+                        finish,
+                        log_on.then(|| request.uri().path().to_owned()),
+                    );
                 }
-            }
-            Err(e) => {
-                return self.refuse(
-                    Refusal::BadPath(e),
-                    finish,
-                    log_on.then(|| request.uri().path().to_owned()),
-                );
-            }
-        };
-        let path = path_and_query.path();
-
-        let matched = snapshot.table.routes.lookup(request.method(), path);
-        let (route_name, upstream_id, duration, fallback, shadow, max_body) = match matched {
-            Some(m) => {
-                let route = &snapshot.routes[m.route];
-                let (upstream, duration) = match &route.canary {
-                    Some(split)
-                        if crate::canary::place(
-                            &route.name,
-                            split.basis_points,
-                            split.sticky.as_ref(),
-                            request.headers(),
-                            client.ip(),
-                            request_id.as_bytes(),
-                        ) =>
-                    {
-                        split.to_new.inc();
-                        (split.new, split.new_duration.clone())
-                    }
-                    Some(split) => {
-                        split.to_legacy.inc();
-                        (route.upstream, route.duration.clone())
-                    }
-                    None => (route.upstream, route.duration.clone()),
-                };
-                // Fallback only ever applies to requests placed on the new upstream.
-                let fallback = route.fallback.as_ref().filter(|f| f.new == upstream);
-                (
-                    route.name.clone(),
-                    upstream,
-                    duration,
-                    fallback,
-                    route.shadow.as_ref(),
-                    route.max_body,
-                )
-            }
-            None => {
-                let upstream = &snapshot.upstreams[snapshot.default_upstream];
-                (
-                    self.default_route.clone(),
-                    snapshot.default_upstream,
-                    upstream.default_duration.clone(),
-                    None,
-                    None,
-                    None,
-                )
-            }
-        };
-        // A route with a fallback whose new upstream is out of service goes to legacy at
-        // once: nothing is buffered, and a body of any size can still be sent.
-        let (upstream_id, duration, fallback) = match fallback {
-            Some(fallback) if snapshot.upstreams[upstream_id].health.unavailable().is_some() => {
-                self.metrics
-                    .fallbacks
-                    .with_label_values(&[&route_name, "unavailable"])
-                    .inc();
-                (fallback.legacy, fallback.legacy_duration.clone(), None)
-            }
-            other => (upstream_id, duration, other),
-        };
-        let upstream = &snapshot.upstreams[upstream_id];
-        finish.route = route_name;
-        finish.upstream = upstream.name.clone();
-        finish.duration = Some(duration);
-        finish.count_request = true;
-        finish.path = log_on.then(|| path.to_owned());
-        if let Some(recorder) = &snapshot.recorder {
-            recorder.offer(
-                &finish.route,
-                request.method(),
-                path_and_query.as_str(),
-                request.headers(),
-                request_id.as_bytes(),
-            );
-        }
-
-        // Origin-form towards the upstream: the path and query only.
-        let uri = Uri::from(path_and_query);
-
-        let upgrade = headers::is_upgrade_request(request.headers());
-        if let (Some(limit), Some(length)) = (max_body, declared_length)
-            && length > limit
-        {
-            return self.body_failure(BodyFault::TooLarge { limit }, finish);
-        }
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
-        let te_trailers = upstream.config.http2 && headers::accepts_trailers(request.headers());
-        let (mut parts, body) = request.into_parts();
-        // HTTP/2 clients name the host in `:authority` (the URI), not in `Host`.
-        let host = host.or_else(|| headers::host_from_authority(&mut parts.headers, &parts.uri));
-        let has_host = prepare_request_headers(&mut parts.headers, host, &request_id, client, upgrade, self.over_tls);
-        if te_trailers {
-            parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
-        }
-        if !has_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
-            parts.headers.insert(header::HOST, host);
-        }
-        parts.uri = uri;
-        parts.version = http::Version::HTTP_11;
-        // Shadow: decide whether this request is mirrored; the decision never fails it.
-        let mirror = match shadow {
-            Some(shadow) if !upgrade => {
-                self.admit_mirror(shadow, &finish.route, &parts.method, declared_length, &request_id)
-            }
-            _ => None,
-        };
-        let mut pending_mirror = None;
-        let replay = if let Some((shadow, permit)) = mirror {
-            // Rare paths are boxed: an awaited future is stored inline in this one, and this
-            // one is moved (copied) for every request, whatever path it takes.
-            let collect = Box::pin(http_body_util::Limited::new(body, shadow.config.max_body).collect());
-            let bytes = match collect.await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => return self.body_failure(BodyFault::Unreadable, finish),
             };
-            let head = RequestHead::from(&parts);
-            let exchange = Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route));
-            let sent = exchange.await;
-            match sent {
-                Ok((response, lease)) => {
-                    pending_mirror = Some((shadow, permit, head, bytes));
-                    Ok((response, lease))
-                }
-                Err(kind) => {
-                    self.state.ledger.record(&finish.route, ShadowResult::Error);
-                    self.metrics
-                        .shadow_comparisons
-                        .with_label_values(&[&finish.route, ShadowResult::Error.as_str()])
-                        .inc();
-                    return self.upstream_failure(kind, &snapshot, upstream_id, finish);
-                }
-            }
-        } else {
-            Err(body)
-        };
-        // With a fallback, a body of known, bounded size is buffered so that it can be
-        // replayed; anything else streams and is not replayed.
-        let replay = match replay {
-            Ok(exchange) => Ok(exchange),
-            Err(body) => Err(match fallback {
-                Some(fallback) if !upgrade => match declared_length {
-                    Some(length) if length <= fallback.max_body as u64 => {
-                        let collect = Box::pin(http_body_util::Limited::new(body, fallback.max_body).collect());
-                        match collect.await {
-                            Ok(collected) => Ok((fallback, collected.to_bytes())),
-                            Err(_) => return self.body_failure(BodyFault::Unreadable, finish),
+            // The path and query the upstream gets. An already-normal path (the common case)
+            // reuses the request's own, without copying or re-parsing it.
+            let path_and_query = match normalize_path(request.uri().path()) {
+                Ok(Cow::Borrowed(_)) => request
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+                Ok(Cow::Owned(path)) => {
+                    let rebuilt = match request.uri().query() {
+                        Some(query) => PathAndQuery::try_from(format!("{path}?{query}")),
+                        None => PathAndQuery::try_from(path),
+                    };
+                    match rebuilt {
+                        Ok(path_and_query) => path_and_query,
+                        Err(_) => {
+                            // Only malformed input can fail to re-parse after normalisation.
+                            let refusal = Refusal::BadPath(crate::path::PathError::BadPercentEncoding);
+                            return self.refuse(refusal, finish, log_on.then(|| request.uri().path().to_owned()));
                         }
                     }
-                    _ => Err(body),
-                },
-                _ => Err(body),
-            }),
-        };
-        let (mut response, lease) = match replay {
-            Ok(exchange) => exchange,
-            Err(Err(body)) => {
-                // No body (most GETs): nothing to stream, nothing that can fail on the client's
-                // side. One exchange below for both: each awaited site is its own kilobytes
-                // in this state machine.
-                let (body, fault) = if body.is_end_stream() && !upgrade {
-                    (RequestBody::Buffered(None), None)
-                } else {
-                    let fault = Arc::new(std::sync::OnceLock::new());
-                    let first_wait = snapshot.config().proxy.client_header_timeout;
-                    let streaming = Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone()));
-                    match streaming.await {
-                        Ok(body) => (body, Some(fault)),
-                        Err(fault) => return self.body_failure(fault, finish),
-                    }
-                };
-                let request = Request::from_parts(parts, body);
-                match self.exchange(upstream, request, &request_id, &finish.route).await {
-                    Ok(exchange) => exchange,
-                    Err(kind) => match fault.as_deref().and_then(std::sync::OnceLock::get) {
-                        // The client's body failed, not the upstream: answer for that.
-                        Some(&fault) => return self.body_failure(fault, finish),
-                        None => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
-                    },
                 }
+                Err(e) => {
+                    return self.refuse(
+                        Refusal::BadPath(e),
+                        finish,
+                        log_on.then(|| request.uri().path().to_owned()),
+                    );
+                }
+            };
+            let path = path_and_query.path();
+
+            let matched = snapshot.table.routes.lookup(request.method(), path);
+            let (route_name, upstream_id, duration, fallback, shadow, max_body) = match matched {
+                Some(m) => {
+                    let route = &snapshot.routes[m.route];
+                    let (upstream, duration) = match &route.canary {
+                        Some(split)
+                            if crate::canary::place(
+                                &route.name,
+                                split.basis_points,
+                                split.sticky.as_ref(),
+                                request.headers(),
+                                client.ip(),
+                                request_id.as_bytes(),
+                            ) =>
+                        {
+                            split.to_new.inc();
+                            (split.new, split.new_duration.clone())
+                        }
+                        Some(split) => {
+                            split.to_legacy.inc();
+                            (route.upstream, route.duration.clone())
+                        }
+                        None => (route.upstream, route.duration.clone()),
+                    };
+                    // Fallback only ever applies to requests placed on the new upstream.
+                    let fallback = route.fallback.as_ref().filter(|f| f.new == upstream);
+                    (
+                        route.name.clone(),
+                        upstream,
+                        duration,
+                        fallback,
+                        route.shadow.as_ref(),
+                        route.max_body,
+                    )
+                }
+                None => {
+                    let upstream = &snapshot.upstreams[snapshot.default_upstream];
+                    (
+                        self.default_route.clone(),
+                        snapshot.default_upstream,
+                        upstream.default_duration.clone(),
+                        None,
+                        None,
+                        None,
+                    )
+                }
+            };
+            // A route with a fallback whose new upstream is out of service goes to legacy at
+            // once: nothing is buffered, and a body of any size can still be sent.
+            let (upstream_id, duration, fallback) = match fallback {
+                Some(fallback) if snapshot.upstreams[upstream_id].health.unavailable().is_some() => {
+                    self.metrics
+                        .fallbacks
+                        .with_label_values(&[&route_name, "unavailable"])
+                        .inc();
+                    (fallback.legacy, fallback.legacy_duration.clone(), None)
+                }
+                other => (upstream_id, duration, other),
+            };
+            let upstream = &snapshot.upstreams[upstream_id];
+            finish.route = route_name;
+            finish.upstream = upstream.name.clone();
+            finish.duration = Some(duration);
+            finish.count_request = true;
+            finish.path = log_on.then(|| path.to_owned());
+            if let Some(recorder) = &snapshot.recorder {
+                recorder.offer(
+                    &finish.route,
+                    request.method(),
+                    path_and_query.as_str(),
+                    request.headers(),
+                    request_id.as_bytes(),
+                );
             }
-            Err(Ok((fallback, bytes))) => {
+
+            // Origin-form towards the upstream: the path and query only.
+            let uri = Uri::from(path_and_query);
+
+            let upgrade = headers::is_upgrade_request(request.headers());
+            if let (Some(limit), Some(length)) = (max_body, declared_length)
+                && length > limit
+            {
+                return self.body_failure(BodyFault::TooLarge { limit }, finish);
+            }
+            let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+            // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
+            let te_trailers = upstream.config.http2 && headers::accepts_trailers(request.headers());
+            let (mut parts, body) = request.into_parts();
+            // HTTP/2 clients name the host in `:authority` (the URI), not in `Host`.
+            let host = host.or_else(|| headers::host_from_authority(&mut parts.headers, &parts.uri));
+            let has_host =
+                prepare_request_headers(&mut parts.headers, host, &request_id, client, upgrade, self.over_tls);
+            if te_trailers {
+                parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
+            if !has_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
+                parts.headers.insert(header::HOST, host);
+            }
+            parts.uri = uri;
+            parts.version = http::Version::HTTP_11;
+            // Shadow: decide whether this request is mirrored; the decision never fails it.
+            let mirror = match shadow {
+                Some(shadow) if !upgrade => {
+                    self.admit_mirror(shadow, &finish.route, &parts.method, declared_length, &request_id)
+                }
+                _ => None,
+            };
+            let mut pending_mirror = None;
+            let replay = if let Some((shadow, permit)) = mirror {
+                // Rare paths are boxed: an awaited future is stored inline in this one, and this
+                // one is moved (copied) for every request, whatever path it takes.
+                let collect = Box::pin(http_body_util::Limited::new(body, shadow.config.max_body).collect());
+                let bytes = match collect.await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => return self.body_failure(BodyFault::Unreadable, finish),
+                };
                 let head = RequestHead::from(&parts);
                 let exchange =
                     Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route));
-                let first = exchange.await;
-                let idempotent = is_idempotent(&head.method);
-                let reason = match &first {
-                    Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
-                    Err(UpstreamErrorKind::Saturated) => Some("saturated"),
-                    // Nothing was sent: a refused connection or a failed TLS handshake.
-                    Err(UpstreamErrorKind::Connect | UpstreamErrorKind::Tls) => Some("connect"),
-                    Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
-                    Err(UpstreamErrorKind::Reset) if idempotent => Some("reset"),
-                    Err(UpstreamErrorKind::Other) if idempotent => Some("other"),
-                    Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
-                    _ => None,
-                };
-                match (first, reason) {
-                    (first, Some(reason)) => {
-                        drop(first);
-                        let legacy = &snapshot.upstreams[fallback.legacy];
-                        self.metrics.fallbacks.with_label_values(&[&finish.route, reason]).inc();
-                        tracing::warn!(
-                            request_id = request_id.to_str().unwrap_or("-"),
-                            route = &*finish.route,
-                            new = &*upstream.name,
-                            legacy = &*legacy.name,
-                            reason,
-                            "new upstream failed; falling back to legacy"
-                        );
-                        finish.upstream = legacy.name.clone();
-                        finish.duration = Some(fallback.legacy_duration.clone());
-                        let exchange = Box::pin(self.exchange(legacy, head.request(bytes), &request_id, &finish.route));
-                        match exchange.await {
-                            Ok(exchange) => exchange,
-                            Err(kind) => return self.upstream_failure(kind, &snapshot, fallback.legacy, finish),
-                        }
+                let sent = exchange.await;
+                match sent {
+                    Ok((response, lease)) => {
+                        // Boxed: this state machine holds it across the rest of the exchange.
+                        pending_mirror = Some(Box::new((shadow, permit, head, bytes)));
+                        Ok((response, lease))
                     }
-                    (Ok(exchange), None) => exchange,
-                    (Err(kind), None) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                    Err(kind) => {
+                        self.state.ledger.record(&finish.route, ShadowResult::Error);
+                        self.metrics
+                            .shadow_comparisons
+                            .with_label_values(&[&finish.route, ShadowResult::Error.as_str()])
+                            .inc();
+                        return self.upstream_failure(kind, &snapshot, upstream_id, finish);
+                    }
                 }
-            }
-        };
+            } else {
+                Err(body)
+            };
+            // With a fallback, a body of known, bounded size is buffered so that it can be
+            // replayed; anything else streams and is not replayed.
+            let replay = match replay {
+                Ok(exchange) => Ok(exchange),
+                Err(body) => Err(match fallback {
+                    Some(fallback) if !upgrade => match declared_length {
+                        Some(length) if length <= fallback.max_body as u64 => {
+                            let collect = Box::pin(http_body_util::Limited::new(body, fallback.max_body).collect());
+                            match collect.await {
+                                Ok(collected) => Ok((fallback, collected.to_bytes())),
+                                Err(_) => return self.body_failure(BodyFault::Unreadable, finish),
+                            }
+                        }
+                        _ => Err(body),
+                    },
+                    _ => Err(body),
+                }),
+            };
+            let (mut response, lease) = match replay {
+                Ok(exchange) => exchange,
+                Err(Err(body)) => {
+                    // No body (most GETs): nothing to stream, nothing that can fail on the client's
+                    // side. One exchange below for both: each awaited site is its own kilobytes
+                    // in this state machine.
+                    let (body, fault) = if body.is_end_stream() && !upgrade {
+                        (RequestBody::Buffered(None), None)
+                    } else {
+                        let fault = Arc::new(std::sync::OnceLock::new());
+                        let first_wait = snapshot.config().proxy.client_header_timeout;
+                        let streaming = Box::pin(RequestBody::streaming(body, max_body, first_wait, fault.clone()));
+                        match streaming.await {
+                            Ok(body) => (body, Some(fault)),
+                            Err(fault) => return self.body_failure(fault, finish),
+                        }
+                    };
+                    let request = Request::from_parts(parts, body);
+                    match self.exchange(upstream, request, &request_id, &finish.route).await {
+                        Ok(exchange) => exchange,
+                        Err(kind) => match fault.as_deref().and_then(std::sync::OnceLock::get) {
+                            // The client's body failed, not the upstream: answer for that.
+                            Some(&fault) => return self.body_failure(fault, finish),
+                            None => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                        },
+                    }
+                }
+                Err(Ok((fallback, bytes))) => {
+                    let head = RequestHead::from(&parts);
+                    let exchange =
+                        Box::pin(self.exchange(upstream, head.request(bytes.clone()), &request_id, &finish.route));
+                    let first = exchange.await;
+                    let idempotent = is_idempotent(&head.method);
+                    let reason = match &first {
+                        Err(UpstreamErrorKind::Unavailable(_)) => Some("unavailable"),
+                        Err(UpstreamErrorKind::Saturated) => Some("saturated"),
+                        // Nothing was sent: a refused connection or a failed TLS handshake.
+                        Err(UpstreamErrorKind::Connect | UpstreamErrorKind::Tls) => Some("connect"),
+                        Err(UpstreamErrorKind::Timeout) if idempotent => Some("timeout"),
+                        Err(UpstreamErrorKind::Reset) if idempotent => Some("reset"),
+                        Err(UpstreamErrorKind::Other) if idempotent => Some("other"),
+                        Ok((response, _)) if response.status().is_server_error() && idempotent => Some("status_5xx"),
+                        _ => None,
+                    };
+                    match (first, reason) {
+                        (first, Some(reason)) => {
+                            drop(first);
+                            let legacy = &snapshot.upstreams[fallback.legacy];
+                            self.metrics.fallbacks.with_label_values(&[&finish.route, reason]).inc();
+                            tracing::warn!(
+                                request_id = request_id.to_str().unwrap_or("-"),
+                                route = &*finish.route,
+                                new = &*upstream.name,
+                                legacy = &*legacy.name,
+                                reason,
+                                "new upstream failed; falling back to legacy"
+                            );
+                            finish.upstream = legacy.name.clone();
+                            finish.duration = Some(fallback.legacy_duration.clone());
+                            let exchange =
+                                Box::pin(self.exchange(legacy, head.request(bytes), &request_id, &finish.route));
+                            match exchange.await {
+                                Ok(exchange) => exchange,
+                                Err(kind) => return self.upstream_failure(kind, &snapshot, fallback.legacy, finish),
+                            }
+                        }
+                        (Ok(exchange), None) => exchange,
+                        (Err(kind), None) => return self.upstream_failure(kind, &snapshot, upstream_id, finish),
+                    }
+                }
+            };
 
-        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if switching {
-            match client_upgrade {
-                Some(client_upgrade) => {
-                    spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response), request_id.clone())
-                }
-                None => {
-                    // An upstream must not switch protocols unasked.
-                    tracing::warn!(
-                        upstream = &*finish.upstream,
-                        "upstream sent 101 to a request that asked for no upgrade"
-                    );
-                    self.metrics
-                        .upstream_errors
-                        .with_label_values(&[&finish.upstream, UpstreamErrorKind::Other.as_str()])
-                        .inc();
-                    return self.upstream_failure(UpstreamErrorKind::Other, &snapshot, upstream_id, finish);
+            let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if switching {
+                match client_upgrade {
+                    Some(client_upgrade) => {
+                        spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response), request_id.clone())
+                    }
+                    None => {
+                        // An upstream must not switch protocols unasked.
+                        tracing::warn!(
+                            upstream = &*finish.upstream,
+                            "upstream sent 101 to a request that asked for no upgrade"
+                        );
+                        self.metrics
+                            .upstream_errors
+                            .with_label_values(&[&finish.upstream, UpstreamErrorKind::Other.as_str()])
+                            .inc();
+                        return self.upstream_failure(UpstreamErrorKind::Other, &snapshot, upstream_id, finish);
+                    }
                 }
             }
+            let headers = response.headers_mut();
+            headers::remove_hop_by_hop(headers, switching);
+            headers::append_via(headers);
+            headers.insert(&X_REQUEST_ID, request_id.clone());
+            finish.status = response.status();
+            // An upgraded connection belongs to the tunnel now; never back to the pool.
+            let lease = (!switching).then_some(lease);
+            let capture = match pending_mirror.map(|pending| *pending) {
+                Some((shadow, permit, head, bytes)) if !switching => {
+                    let (capture, legacy_answer) = Capture::new(response.status().as_u16(), response.headers().clone());
+                    let mirror = Mirror {
+                        state: self.state.clone(),
+                        snapshot: snapshot.clone(),
+                        route: finish.route.clone(),
+                        path: path_for_report(&head.uri),
+                        head,
+                        body: bytes,
+                        request_id: request_id.clone(),
+                    };
+                    let new = shadow.new;
+                    let config = shadow.config.clone();
+                    let rules = shadow.rules.clone();
+                    let legacy = upstream_id;
+                    let task = async move {
+                        let _permit = permit;
+                        mirror.run(new, legacy, config, rules, legacy_answer).await;
+                    };
+                    match self.state.mirrors.get() {
+                        Some(mirrors) => drop(mirrors.spawn(task)),
+                        None => drop(tokio::spawn(task)),
+                    }
+                    Some(capture)
+                }
+                _ => None,
+            };
+            response.map(|body| {
+                ResponseBody::upstream(body, lease)
+                    .with_capture(capture)
+                    .with_finish(finish)
+            })
         }
-        let headers = response.headers_mut();
-        headers::remove_hop_by_hop(headers, switching);
-        headers::append_via(headers);
-        headers.insert(&X_REQUEST_ID, request_id.clone());
-        finish.status = response.status();
-        // An upgraded connection belongs to the tunnel now; never back to the pool.
-        let lease = (!switching).then_some(lease);
-        let capture = match pending_mirror {
-            Some((shadow, permit, head, bytes)) if !switching => {
-                let (capture, legacy_answer) = Capture::new(response.status().as_u16(), response.headers().clone());
-                let mirror = Mirror {
-                    state: self.state.clone(),
-                    snapshot: snapshot.clone(),
-                    route: finish.route.clone(),
-                    path: path_for_report(&head.uri),
-                    head,
-                    body: bytes,
-                    request_id: request_id.clone(),
-                };
-                let new = shadow.new;
-                let config = shadow.config.clone();
-                let rules = shadow.rules.clone();
-                let legacy = upstream_id;
-                let task = async move {
-                    let _permit = permit;
-                    mirror.run(new, legacy, config, rules, legacy_answer).await;
-                };
-                match self.state.mirrors.get() {
-                    Some(mirrors) => drop(mirrors.spawn(task)),
-                    None => drop(tokio::spawn(task)),
-                }
-                Some(capture)
-            }
-            _ => None,
-        };
-        response.map(|body| {
-            ResponseBody::upstream(body, lease)
-                .with_capture(capture)
-                .with_finish(finish)
-        })
     }
 
     /// Whether a request of a shadowed route is mirrored: safe method (unless the route
@@ -556,7 +571,7 @@ impl Proxy {
         }
     }
 
-    fn refuse(&self, refusal: Refusal, mut finish: Finish, path: Option<String>) -> Response<ResponseBody> {
+    fn refuse(&self, refusal: Refusal, mut finish: Box<Finish>, path: Option<String>) -> Response<ResponseBody> {
         self.metrics.rejected.with_label_values(&[refusal.reason()]).inc();
         finish.path = path;
         let mut response = self.respond_text(refusal.status(), format!("{refusal}\n"), finish);
@@ -576,7 +591,7 @@ impl Proxy {
     }
 
     /// 413 for a body over the route's `max_body`, 400 for one that could not be read.
-    fn body_failure(&self, fault: BodyFault, finish: Finish) -> Response<ResponseBody> {
+    fn body_failure(&self, fault: BodyFault, finish: Box<Finish>) -> Response<ResponseBody> {
         let (status, body) = match fault {
             BodyFault::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -603,7 +618,7 @@ impl Proxy {
         kind: UpstreamErrorKind,
         snapshot: &Snapshot,
         upstream: usize,
-        finish: Finish,
+        finish: Box<Finish>,
     ) -> Response<ResponseBody> {
         // Counted in strangler_upstream_errors_total where the exchange failed.
         let name = &snapshot.upstreams[upstream].name;
@@ -618,7 +633,7 @@ impl Proxy {
         self.respond_text(status, body, finish)
     }
 
-    fn respond_text(&self, status: StatusCode, body: String, mut finish: Finish) -> Response<ResponseBody> {
+    fn respond_text(&self, status: StatusCode, body: String, mut finish: Box<Finish>) -> Response<ResponseBody> {
         finish.status = status;
         let request_id = finish.request_id.clone();
         let mut response = Response::new(ResponseBody::full(body).with_finish(finish));
