@@ -484,89 +484,92 @@ impl Proxy {
 
     /// One exchange with one upstream, bounded by its `request_timeout`; failures are
     /// logged and classified here.
-    async fn exchange(
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its request twice")]
+    fn exchange(
         &self,
         upstream: &Upstream,
         request: Request<RequestBody>,
         request_id: &HeaderValue,
         route: &str,
-    ) -> Result<(Response<Incoming>, Lease), UpstreamErrorKind> {
-        let ticket = match upstream.health.admit() {
-            Ok(ticket) => ticket,
-            Err(why) => {
-                self.metrics.rejected.with_label_values(&["upstream_unavailable"]).inc();
-                tracing::debug!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route,
-                    upstream = &*upstream.name,
-                    "{}",
-                    why.describe()
-                );
-                return Err(UpstreamErrorKind::Unavailable(why));
-            }
-        };
-        let timeout = upstream.config.request_timeout;
-        let health = &upstream.health;
-        match upstream
-            .pool()
-            .send_with_retry(request, || health.try_retry(), Some(timeout))
-            .await
-        {
-            Ok(exchange) => {
-                health.record(ticket, !exchange.0.status().is_server_error());
-                Ok(exchange)
-            }
-            // The request body failed (too large, unreadable): the client's doing, not an
-            // upstream error; the caller answers for it (and the upstream's record is untouched).
-            Err(e) if body::RequestBodyError::behind(&e).is_some() => {
-                drop(ticket);
-                Err(classify(&e))
-            }
-            // Our own limit, not the upstream's failure: not held against it.
-            Err(pool::SendError::Saturated(max)) => {
-                drop(ticket);
-                self.metrics.rejected.with_label_values(&["upstream_saturated"]).inc();
-                tracing::warn!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route,
-                    upstream = &*upstream.name,
-                    max_connections = max,
-                    "upstream connection limit reached; request not sent"
-                );
-                Err(UpstreamErrorKind::Saturated)
-            }
-            Err(pool::SendError::TimedOut(_)) => {
-                health.record(ticket, false);
-                let kind = UpstreamErrorKind::Timeout;
-                self.metrics
-                    .upstream_errors
-                    .with_label_values(&[&upstream.name, kind.as_str()])
-                    .inc();
-                tracing::warn!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route,
-                    upstream = &*upstream.name,
-                    timeout_ms = timeout.as_millis() as u64,
-                    "upstream did not answer in time"
-                );
-                Err(kind)
-            }
-            Err(e) => {
-                health.record(ticket, false);
-                let kind = classify(&e);
-                self.metrics
-                    .upstream_errors
-                    .with_label_values(&[&upstream.name, kind.as_str()])
-                    .inc();
-                tracing::warn!(
-                    request_id = request_id.to_str().unwrap_or("-"),
-                    route,
-                    upstream = &*upstream.name,
-                    kind = kind.as_str(),
-                    error = %error_chain(&e),
-                    "upstream request failed"
-                );
-                Err(kind)
+    ) -> impl Future<Output = Result<(Response<Incoming>, Lease), UpstreamErrorKind>> {
+        async move {
+            let ticket = match upstream.health.admit() {
+                Ok(ticket) => ticket,
+                Err(why) => {
+                    self.metrics.rejected.with_label_values(&["upstream_unavailable"]).inc();
+                    tracing::debug!(
+                        request_id = request_id.to_str().unwrap_or("-"),
+                        route,
+                        upstream = &*upstream.name,
+                        "{}",
+                        why.describe()
+                    );
+                    return Err(UpstreamErrorKind::Unavailable(why));
+                }
+            };
+            let timeout = upstream.config.request_timeout;
+            let health = &upstream.health;
+            match upstream
+                .pool()
+                .send_with_retry(request, || health.try_retry(), Some(timeout))
+                .await
+            {
+                Ok(exchange) => {
+                    health.record(ticket, !exchange.0.status().is_server_error());
+                    Ok(exchange)
+                }
+                // The request body failed (too large, unreadable): the client's doing, not an
+                // upstream error; the caller answers for it (and the upstream's record is untouched).
+                Err(e) if body::RequestBodyError::behind(&e).is_some() => {
+                    drop(ticket);
+                    Err(classify(&e))
+                }
+                // Our own limit, not the upstream's failure: not held against it.
+                Err(pool::SendError::Saturated(max)) => {
+                    drop(ticket);
+                    self.metrics.rejected.with_label_values(&["upstream_saturated"]).inc();
+                    tracing::warn!(
+                        request_id = request_id.to_str().unwrap_or("-"),
+                        route,
+                        upstream = &*upstream.name,
+                        max_connections = max,
+                        "upstream connection limit reached; request not sent"
+                    );
+                    Err(UpstreamErrorKind::Saturated)
+                }
+                Err(pool::SendError::TimedOut(_)) => {
+                    health.record(ticket, false);
+                    let kind = UpstreamErrorKind::Timeout;
+                    self.metrics
+                        .upstream_errors
+                        .with_label_values(&[&upstream.name, kind.as_str()])
+                        .inc();
+                    tracing::warn!(
+                        request_id = request_id.to_str().unwrap_or("-"),
+                        route,
+                        upstream = &*upstream.name,
+                        timeout_ms = timeout.as_millis() as u64,
+                        "upstream did not answer in time"
+                    );
+                    Err(kind)
+                }
+                Err(e) => {
+                    health.record(ticket, false);
+                    let kind = classify(&e);
+                    self.metrics
+                        .upstream_errors
+                        .with_label_values(&[&upstream.name, kind.as_str()])
+                        .inc();
+                    tracing::warn!(
+                        request_id = request_id.to_str().unwrap_or("-"),
+                        route,
+                        upstream = &*upstream.name,
+                        kind = kind.as_str(),
+                        error = %error_chain(&e),
+                        "upstream request failed"
+                    );
+                    Err(kind)
+                }
             }
         }
     }

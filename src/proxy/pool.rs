@@ -328,112 +328,117 @@ impl ConnectionPool {
     /// method may be tried again) and `may_retry` grants it, connects once more after a
     /// short pause. `may_retry` is where the caller's retry budget is spent. With a
     /// `timeout`, no response head within it from now fails with [`SendError::TimedOut`].
-    pub async fn send_with_retry(
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its request twice")]
+    pub fn send_with_retry(
         self: &Arc<Self>,
         mut request: Request<RequestBody>,
         may_retry: impl Fn() -> bool,
         timeout: Option<Duration>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
-        let deadline = timeout.map(|timeout| (tokio::time::Instant::now() + timeout, timeout));
-        if let Some(slot) = &self.h2 {
-            // Boxed, like every path but the pooled HTTP/1.1 one: this future is moved for every
-            // request, and an awaited future is stored inline in it.
-            let response = Box::pin(within(deadline, self.send_h2(slot, request, may_retry))).await??;
-            return Ok((response, Lease { held: None }));
-        }
-        // Connections still finishing their last exchange: kept, not waited for.
-        let mut busy = Vec::new();
-        let mut retried = false;
-        let exchange = loop {
-            let next = match (self.pop(), &self.limit) {
-                (Some(idle), _) => Ok(idle),
-                (None, None) => Err(None),
-                (None, Some(limit)) => match limit.permits.clone().try_acquire_owned() {
-                    Ok(permit) => Err(Some(permit)),
-                    Err(_) => match Box::pin(within(deadline, limit.acquire(self.connect_timeout))).await {
-                        Ok(Ok(Slot::Idle(idle))) => Ok(idle),
-                        Ok(Ok(Slot::Permit(permit))) => Err(Some(permit)),
-                        Ok(Err(e)) | Err(e) => break Err(e),
-                    },
-                },
-            };
-            let mut idle = match next {
-                Ok(idle) => idle,
-                Err(permit) => {
-                    let mut sender = match Box::pin(within(deadline, self.connect_h1())).await {
-                        Ok(Ok(sender)) => sender,
-                        Ok(Err(e)) if !retried && is_refused(&e) && may_retry() => {
-                            retried = true;
-                            tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
-                            if let Err(e) = Box::pin(within(deadline, tokio::time::sleep(retry_pause()))).await {
-                                break Err(e);
-                            }
-                            continue;
-                        }
-                        Ok(Err(e)) | Err(e) => break Err(e),
-                    };
-                    let response = Box::pin(within(deadline, sender.send_request(request))).await;
-                    break match response {
-                        Ok(Ok(response)) => Ok((response, sender, permit, ExchangeTimer::new())),
-                        Ok(Err(e)) => Err(SendError::Exchange(e)),
-                        Err(e) => Err(e),
-                    };
-                }
-            };
-            if idle.sender.is_closed() || idle.since.elapsed() >= self.idle_timeout {
-                continue;
+    ) -> impl Future<Output = Result<(Response<Incoming>, Lease), SendError>> {
+        // An async block, not an async fn: an async fn holds its arguments twice in its
+        // state (as captured, and as moved into the body), and copies the request between.
+        async move {
+            let deadline = timeout.map(|timeout| (tokio::time::Instant::now() + timeout, timeout));
+            if let Some(slot) = &self.h2 {
+                // Boxed, like every path but the pooled HTTP/1.1 one: this future is moved for every
+                // request, and an awaited future is stored inline in it.
+                let response = Box::pin(within(deadline, self.send_h2(slot, request, may_retry))).await??;
+                return Ok((response, Lease { held: None }));
             }
-            match poll_fn(|cx| Poll::Ready(idle.sender.poll_ready(cx))).await {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => continue,
-                Poll::Pending => {
-                    busy.push(idle);
+            // Connections still finishing their last exchange: kept, not waited for.
+            let mut busy = Vec::new();
+            let mut retried = false;
+            let exchange = loop {
+                let next = match (self.pop(), &self.limit) {
+                    (Some(idle), _) => Ok(idle),
+                    (None, None) => Err(None),
+                    (None, Some(limit)) => match limit.permits.clone().try_acquire_owned() {
+                        Ok(permit) => Err(Some(permit)),
+                        Err(_) => match Box::pin(within(deadline, limit.acquire(self.connect_timeout))).await {
+                            Ok(Ok(Slot::Idle(idle))) => Ok(idle),
+                            Ok(Ok(Slot::Permit(permit))) => Err(Some(permit)),
+                            Ok(Err(e)) | Err(e) => break Err(e),
+                        },
+                    },
+                };
+                let mut idle = match next {
+                    Ok(idle) => idle,
+                    Err(permit) => {
+                        let mut sender = match Box::pin(within(deadline, self.connect_h1())).await {
+                            Ok(Ok(sender)) => sender,
+                            Ok(Err(e)) if !retried && is_refused(&e) && may_retry() => {
+                                retried = true;
+                                tracing::debug!(upstream = %self.address, error = %e, "connect refused; retrying once");
+                                if let Err(e) = Box::pin(within(deadline, tokio::time::sleep(retry_pause()))).await {
+                                    break Err(e);
+                                }
+                                continue;
+                            }
+                            Ok(Err(e)) | Err(e) => break Err(e),
+                        };
+                        let response = Box::pin(within(deadline, sender.send_request(request))).await;
+                        break match response {
+                            Ok(Ok(response)) => Ok((response, sender, permit, ExchangeTimer::new())),
+                            Ok(Err(e)) => Err(SendError::Exchange(e)),
+                            Err(e) => Err(e),
+                        };
+                    }
+                };
+                if idle.sender.is_closed() || idle.since.elapsed() >= self.idle_timeout {
                     continue;
                 }
-            }
-            let timer = &mut idle.timer.0;
-            if let Some((deadline, _)) = deadline {
-                timer.as_mut().reset(deadline);
-            }
-            let send = idle.sender.try_send_request(request);
-            tokio::pin!(send);
-            let sent = poll_fn(|cx| match send.as_mut().poll(cx) {
-                Poll::Ready(sent) => Poll::Ready(Some(sent)),
-                Poll::Pending if deadline.is_some() && timer.as_mut().poll(cx).is_ready() => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            })
-            .await;
-            match sent {
-                Some(Ok(response)) => break Ok((response, idle.sender, idle.permit, idle.timer)),
-                Some(Err(mut refused)) => match refused.take_message() {
-                    // Never sent: safe to try another connection.
-                    Some(unsent) => request = unsent,
-                    None => break Err(SendError::Exchange(refused.into_error())),
-                },
-                None => {
-                    break Err(SendError::TimedOut(
-                        deadline.map_or(Duration::ZERO, |(_, timeout)| timeout),
-                    ));
+                match poll_fn(|cx| Poll::Ready(idle.sender.poll_ready(cx))).await {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => continue,
+                    Poll::Pending => {
+                        busy.push(idle);
+                        continue;
+                    }
                 }
+                let timer = &mut idle.timer.0;
+                if let Some((deadline, _)) = deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                let send = idle.sender.try_send_request(request);
+                tokio::pin!(send);
+                let sent = poll_fn(|cx| match send.as_mut().poll(cx) {
+                    Poll::Ready(sent) => Poll::Ready(Some(sent)),
+                    Poll::Pending if deadline.is_some() && timer.as_mut().poll(cx).is_ready() => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                })
+                .await;
+                match sent {
+                    Some(Ok(response)) => break Ok((response, idle.sender, idle.permit, idle.timer)),
+                    Some(Err(mut refused)) => match refused.take_message() {
+                        // Never sent: safe to try another connection.
+                        Some(unsent) => request = unsent,
+                        None => break Err(SendError::Exchange(refused.into_error())),
+                    },
+                    None => {
+                        break Err(SendError::TimedOut(
+                            deadline.map_or(Duration::ZERO, |(_, timeout)| timeout),
+                        ));
+                    }
+                }
+            };
+            if !busy.is_empty()
+                && let Ok(mut idle) = self.idle.lock()
+            {
+                idle.extend(busy);
             }
-        };
-        if !busy.is_empty()
-            && let Ok(mut idle) = self.idle.lock()
-        {
-            idle.extend(busy);
+            let (response, sender, permit, timer) = exchange?;
+            Ok((
+                response,
+                Lease {
+                    held: Some(Lent {
+                        sender,
+                        pool: self.clone(),
+                        permit,
+                        timer,
+                    }),
+                },
+            ))
         }
-        let (response, sender, permit, timer) = exchange?;
-        Ok((
-            response,
-            Lease {
-                held: Some(Lent {
-                    sender,
-                    pool: self.clone(),
-                    permit,
-                    timer,
-                }),
-            },
-        ))
     }
 
     /// Closes the connections that have been idle longer than `pool_idle_timeout` or that
