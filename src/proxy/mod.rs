@@ -537,22 +537,6 @@ impl Proxy {
                     );
                     Err(UpstreamErrorKind::Saturated)
                 }
-                Err(pool::SendError::TimedOut(_)) => {
-                    health.record(ticket, false);
-                    let kind = UpstreamErrorKind::Timeout;
-                    self.metrics
-                        .upstream_errors
-                        .with_label_values(&[&upstream.name, kind.as_str()])
-                        .inc();
-                    tracing::warn!(
-                        request_id = request_id.to_str().unwrap_or("-"),
-                        route,
-                        upstream = &*upstream.name,
-                        timeout_ms = timeout.as_millis() as u64,
-                        "upstream did not answer in time"
-                    );
-                    Err(kind)
-                }
                 Err(e) => {
                     health.record(ticket, false);
                     let kind = classify(&e);
@@ -560,14 +544,25 @@ impl Proxy {
                         .upstream_errors
                         .with_label_values(&[&upstream.name, kind.as_str()])
                         .inc();
-                    tracing::warn!(
-                        request_id = request_id.to_str().unwrap_or("-"),
-                        route,
-                        upstream = &*upstream.name,
-                        kind = kind.as_str(),
-                        error = %error_chain(&e),
-                        "upstream request failed"
-                    );
+                    let request_id = request_id.to_str().unwrap_or("-");
+                    let upstream = &*upstream.name;
+                    match e {
+                        pool::SendError::TimedOut(timeout) => tracing::warn!(
+                            request_id,
+                            route,
+                            upstream,
+                            timeout_ms = timeout.as_millis() as u64,
+                            "upstream did not answer in time"
+                        ),
+                        e => tracing::warn!(
+                            request_id,
+                            route,
+                            upstream,
+                            kind = kind.as_str(),
+                            error = %error_chain(&e),
+                            "upstream request failed"
+                        ),
+                    }
                     Err(kind)
                 }
             }
