@@ -13,6 +13,10 @@
 //! A request that a pooled connection refused before sending a byte (the upstream closed
 //! it meanwhile) is retried on another connection: never a request that was sent.
 //!
+//! The caller's `request_timeout` bounds every step up to the response head: waiting for a
+//! connection, connecting, sending, the head itself. A pooled connection keeps its own
+//! timer for it ([`ExchangeTimer`]) rather than a new one per request.
+//!
 //! For an `https://` upstream, connections are TLS ([`ClientTls`]: SNI and verification
 //! against the URL's host); `connect_timeout` bounds the TCP connect and the handshake
 //! together. With `http2 = true` a pool keeps one multiplexed HTTP/2 connection instead of
