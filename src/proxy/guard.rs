@@ -240,7 +240,7 @@ const MAX_LINE: usize = 4096;
 /// the connection ends when it runs out (slowloris, idle keep-alive). Input the check cannot follow
 /// (a parse error hyper will refuse, an upgrade or CONNECT, whose bytes after the head are
 /// not HTTP) ends the inspection for the rest of the connection. (A head that httparse
-/// refuses but the quick scan of [`PlainHead`] can frame is followed on: hyper answers it
+/// refuses but the quick scan of `PlainHead` can frame is followed on: hyper answers it
 /// with 400 and closes the connection, so nothing after it is ever parsed.) Writes pass
 /// straight through.
 #[derive(Debug)]

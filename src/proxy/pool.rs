@@ -15,7 +15,7 @@
 //!
 //! The caller's `request_timeout` bounds every step up to the response head: waiting for a
 //! connection, connecting, sending, the head itself. A pooled connection keeps its own
-//! timer for it ([`ExchangeTimer`]) rather than a new one per request.
+//! timer for it (`ExchangeTimer`) rather than a new one per request.
 //!
 //! For an `https://` upstream, connections are TLS ([`ClientTls`]: SNI and verification
 //! against the URL's host); `connect_timeout` bounds the TCP connect and the handshake
