@@ -2,7 +2,7 @@
 //!
 //! Listener. One rustls [`ServerConfig`] lives as long as the listener (so its session
 //! cache and ticket keys survive certificate reloads). Its certificate resolver holds the
-//! current [`CertSet`] behind an `ArcSwap`: a handshake loads it once and picks the
+//! current `CertSet` behind an `ArcSwap`: a handshake loads it once and picks the
 //! certificate for the SNI host name (exact name, then a `*.` wildcard one label up, then
 //! the default). Nothing on the request path touches TLS state. ALPN offers `h2` and
 //! `http/1.1`; the protocol negotiated decides how [`crate::server`] serves the connection.

@@ -1,7 +1,7 @@
 //! The proxy service: one request in, one response out, never an error.
 //!
 //! The phases of a request, in order:
-//! 1. load the [`Snapshot`](crate::state::Snapshot) once; the request keeps it to the end;
+//! 1. load the [`Snapshot`] once; the request keeps it to the end;
 //! 2. refuse what must not be forwarded (CONNECT → 405, ambiguous framing or head →
 //!    400 ([`guard`]), unsafe path → 400);
 //! 3. route on the normalised path (absolute-form targets are routed by their path only:
