@@ -113,6 +113,9 @@ impl Reloader {
                 .await;
                 match built {
                     Ok(Ok(snapshot)) => {
+                        // Counted before it is visible: whoever sees the new table (the admin
+                        // API, a test) also sees the reload counted.
+                        self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
                         self.state.install(snapshot);
                         ReloadOutcome::Applied { version }
                     }
@@ -136,7 +139,6 @@ impl Reloader {
         };
         match &outcome {
             ReloadOutcome::Applied { version } => {
-                self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(?trigger, %version, routes = self.state.snapshot().routes.len(), "routing table reloaded");
             }
             ReloadOutcome::Rejected { errors } => {
