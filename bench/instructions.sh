@@ -42,7 +42,6 @@ N1="${N1:-2000}"
 N2="${N2:-12000}"
 KEEP_TMP="${KEEP_TMP:-0}"
 CONNECTIONS=20
-EXPECTED_BODY="hello from the upstream"
 READY_TRIES=600  # wait_http tries (0.1 s apart, plus curl time): about a minute under valgrind
 STOP_TRIES=1200  # 0.1 s apart: up to 2 minutes for valgrind to stop and write its file
 LOAD_TIMEOUT=900 # seconds for one h2load run
@@ -151,10 +150,8 @@ EOF
     }
 
     # It must really serve the upstream's answer: a proxy answering 502 would be cheap.
-    local url="http://127.0.0.1:$port/api/bench" code
-    code="$(curl -s -o "$WORK/$name.body" -w '%{http_code}' --max-time 30 "$url" || true)"
-    [[ "$code" == 200 ]] || die "$name: GET $url answered '${code:-nothing}', expected 200"
-    grep -qF "$EXPECTED_BODY" "$WORK/$name.body" || die "$name: GET $url did not return the upstream's body"
+    local url="http://127.0.0.1:$port/api/bench"
+    check_serves_upstream "$name" "$url" 30
 
     log "$name: h2load --h1 -n $n -c $CONNECTIONS -t 1 $url"
     out="$WORK/h2load-$name.txt"

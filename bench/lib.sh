@@ -157,10 +157,10 @@ wait_http() {
     return 1
 }
 
-# start_upstream NAME PID_VAR PORT_VAR: starts $UPSTREAM_BIN on a port picked by
-# the OS (output in $WORK/NAME.out and NAME.err) and stores its pid in PID_VAR
-# (at once, so the caller's cleanup can stop it) and its port in PORT_VAR.
-# start_upstream NAME PID_VAR PORT_VAR [NICENESS]: NICENESS (default 0) runs it under `nice`.
+# start_upstream NAME PID_VAR PORT_VAR [NICENESS]: starts $UPSTREAM_BIN on a port
+# picked by the OS (output in $WORK/NAME.out and NAME.err; under `nice -n NICENESS`,
+# default 0) and stores its pid in PID_VAR (at once, so the caller's cleanup can stop
+# it) and its port in PORT_VAR.
 start_upstream() {
     local name="$1" pid_var="$2" port_var="$3" niceness="${4:-0}" pid port="" i
     : >"$WORK/$name.out" # exists before the background job opens it
@@ -178,6 +178,19 @@ start_upstream() {
         die "$name did not report its port"
     }
     printf -v "$port_var" '%s' "$port"
+}
+
+# What examples/bench_upstream.rs answers.
+EXPECTED_BODY="hello from the upstream"
+
+# check_serves_upstream NAME URL MAX_SECONDS: dies unless GET URL answers 200 with the
+# upstream's body, so that a proxy answering 502 quickly is never measured as fast.
+# The body is kept in $WORK/check-NAME.body.
+check_serves_upstream() {
+    local name="$1" url="$2" max="$3" code body="$WORK/check-$1.body"
+    code="$(curl -s -o "$body" -w '%{http_code}' --max-time "$max" "$url" || true)"
+    [[ "$code" == 200 ]] || die "$name: GET $url answered '${code:-nothing}', expected 200"
+    grep -qF "$EXPECTED_BODY" "$body" || die "$name: GET $url did not return the upstream's body"
 }
 
 # "271.00us" / "1.20ms" / "2.00s" / "1.00m" -> milliseconds

@@ -38,7 +38,6 @@ ROUNDS="${ROUNDS:-2}"
 WARMUP="${WARMUP:-2s}"
 SKIP_STRANGLER="${SKIP_STRANGLER:-0}"
 KEEP_TMP="${KEEP_TMP:-0}"
-EXPECTED_BODY="hello from the upstream"
 
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -159,11 +158,7 @@ fi
 # Every target must really serve the upstream's answer before it is loaded:
 # a proxy answering 502 quickly would otherwise look fast.
 for t in "${TARGETS[@]}"; do
-    url="http://127.0.0.1:${PORT[$t]}/api/bench"
-    code="$(curl -s -o "$WORK/check-$t.body" -w '%{http_code}' --max-time 5 "$url" || true)"
-    [[ "$code" == 200 ]] || die "$t: GET $url answered '${code:-nothing}', expected 200"
-    grep -qF "$EXPECTED_BODY" "$WORK/check-$t.body" ||
-        die "$t: GET $url did not return the upstream's body"
+    check_serves_upstream "$t" "http://127.0.0.1:${PORT[$t]}/api/bench" 5
 done
 
 declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ROUND BEST_ERRS ALL_RPS

@@ -42,7 +42,6 @@ THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-2}"
 WARMUP="${WARMUP:-2s}"
 KEEP_TMP="${KEEP_TMP:-0}"
-EXPECTED_BODY="hello from the upstream"
 ROUTE=api
 PHASES=(legacy shadow)
 
@@ -211,10 +210,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         set_stage "$phase"
         # The proxy must really serve the upstream's answer before it is loaded: a
         # proxy answering 502 quickly would otherwise look fast.
-        code="$(curl -s -o "$WORK/check-$phase.body" -w '%{http_code}' --max-time 5 "$URL" || true)"
-        [[ "$code" == 200 ]] || die "$phase: GET $URL answered '${code:-nothing}', expected 200"
-        grep -qF "$EXPECTED_BODY" "$WORK/check-$phase.body" ||
-            die "$phase: GET $URL did not return the upstream's body"
+        check_serves_upstream "$phase" "$URL" 5
 
         log "round $round/$ROUNDS: $phase: warm-up ${WARMUP}, then -t$THREADS -c$CONNECTIONS -d$DURATION"
         wrk_run "$WORK/warmup-$phase-$round.txt" "$WARMUP_S" -t2 -c50 -d"$WARMUP" "$URL"
