@@ -77,7 +77,7 @@ impl UpstreamErrorKind {
 pub fn classify(error: &SendError) -> UpstreamErrorKind {
     match error {
         SendError::Saturated(_) => UpstreamErrorKind::Saturated,
-        SendError::ConnectTimeout | SendError::TimedOut(_) => UpstreamErrorKind::Timeout,
+        SendError::ConnectTimeout | SendError::TimedOut => UpstreamErrorKind::Timeout,
         SendError::Shared(error) => classify(error),
         SendError::Tls(e) if e.kind() == io::ErrorKind::TimedOut => UpstreamErrorKind::Timeout,
         SendError::Tls(_) => UpstreamErrorKind::Tls,

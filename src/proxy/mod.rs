@@ -547,7 +547,7 @@ impl Proxy {
                     let request_id = request_id.to_str().unwrap_or("-");
                     let upstream = &*upstream.name;
                     match e {
-                        pool::SendError::TimedOut(timeout) => tracing::warn!(
+                        pool::SendError::TimedOut => tracing::warn!(
                             request_id,
                             route,
                             upstream,

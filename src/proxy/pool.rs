@@ -78,8 +78,8 @@ pub enum SendError {
     #[error("all {0} connections allowed by max_connections stayed busy")]
     Saturated(usize),
     /// No response head within the time the caller allowed (`request_timeout`).
-    #[error("no response within {0:?}")]
-    TimedOut(Duration),
+    #[error("no response within request_timeout")]
+    TimedOut,
 }
 
 /// The `max_connections` of one upstream, shared by its pools.
@@ -270,17 +270,13 @@ impl Lease {
     }
 }
 
-/// `future`, failing with [`SendError::TimedOut`] past `deadline` (the instant, and the
-/// timeout it came from) if there is one.
-async fn within<F: Future>(
-    deadline: Option<(tokio::time::Instant, Duration)>,
-    future: F,
-) -> Result<F::Output, SendError> {
+/// `future`, failing with [`SendError::TimedOut`] past `deadline` if there is one.
+async fn within<F: Future>(deadline: Option<tokio::time::Instant>, future: F) -> Result<F::Output, SendError> {
     match deadline {
         None => Ok(future.await),
-        Some((deadline, timeout)) => tokio::time::timeout_at(deadline, future)
+        Some(deadline) => tokio::time::timeout_at(deadline, future)
             .await
-            .map_err(|_| SendError::TimedOut(timeout)),
+            .map_err(|_| SendError::TimedOut),
     }
 }
 
@@ -342,7 +338,7 @@ impl ConnectionPool {
         // An async block, not an async fn: an async fn holds its arguments twice in its
         // state (as captured, and as moved into the body), and copies the request between.
         async move {
-            let deadline = timeout.map(|timeout| (tokio::time::Instant::now() + timeout, timeout));
+            let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
             if let Some(slot) = &self.h2 {
                 // Boxed, like every path but the pooled HTTP/1.1 one: this future is moved for every
                 // request, and an awaited future is stored inline in it.
@@ -400,7 +396,7 @@ impl ConnectionPool {
                     }
                 }
                 let timer = &mut idle.timer.0;
-                if let Some((deadline, _)) = deadline {
+                if let Some(deadline) = deadline {
                     timer.as_mut().reset(deadline);
                 }
                 let send = idle.sender.try_send_request(request);
@@ -418,11 +414,7 @@ impl ConnectionPool {
                         Some(unsent) => request = unsent,
                         None => break Err(SendError::Exchange(refused.into_error())),
                     },
-                    None => {
-                        break Err(SendError::TimedOut(
-                            deadline.map_or(Duration::ZERO, |(_, timeout)| timeout),
-                        ));
-                    }
+                    None => break Err(SendError::TimedOut),
                 }
             };
             if !busy.is_empty()
