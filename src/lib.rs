@@ -266,7 +266,7 @@ pub async fn run_with_ready(
         .and_then(|listener| {
             spawn_workers(
                 listener,
-                state.workers,
+                server::balance::Balancer::per_worker(state.workers, &state.metrics.client_connections),
                 settings.clone(),
                 drain_timeout,
                 server::ListenerGuards {
@@ -299,6 +299,8 @@ pub async fn run_with_ready(
         settings,
         None,
         // The admin API keeps answering when the public listener is full.
+        None,
+        // One accept loop: nothing to spread.
         None,
         move |request, _peer| {
             let admin = admin.clone();

@@ -51,6 +51,9 @@ pub struct Metrics {
     /// their files changed (ok), or left as they were because the new files are unusable
     /// (error: unreadable, not PEM, key not matching the certificate).
     pub tls_reloads: IntCounterVec,
+    /// `strangler_client_connections{worker}`: open client connections per proxy worker
+    /// (how evenly they are spread; see `server::balance`).
+    pub client_connections: IntGaugeVec,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -181,6 +184,14 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(tls_reloads.clone()))?;
+        let client_connections = IntGaugeVec::new(
+            Opts::new(
+                "strangler_client_connections",
+                "Open client connections on the public listener, per proxy worker",
+            ),
+            &["worker"],
+        )?;
+        registry.register(Box::new(client_connections.clone()))?;
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
         for result in ["ok", "error"] {
             config_reloads.with_label_values(&[result]);
@@ -204,6 +215,7 @@ impl Metrics {
             upstream_ejected,
             retries,
             tls_reloads,
+            client_connections,
         })
     }
 

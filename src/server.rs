@@ -22,7 +22,11 @@
 //! from its own handle on the shared listening socket and drives both the client
 //! connection and, through its own pooled clients, the upstream connections its requests
 //! use. A request never hops between threads, so there are no cross-thread wake-ups on the
-//! hot path; the shared state is only the snapshot (`ArcSwap`) and the metrics.
+//! hot path; the shared state is only the snapshot (`ArcSwap`) and the metrics. A connection
+//! may change threads once, right after it is accepted: [`balance`] hands it to the worker
+//! with the fewest open connections.
+
+pub mod balance;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -40,11 +44,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::proxy::guard::FramingCheck;
 use crate::proxy::head_clock::{Answered, Exchanges, HeadClock};
 use crate::tls::{ALPN_H2, ServerTls};
+#[cfg(doc)]
+use balance::Balancer;
+use balance::{Kept, Seat};
 
 thread_local! {
     /// Index of the proxy worker running on this thread (0 elsewhere).
@@ -78,13 +85,15 @@ pub enum WorkerError {
     },
 }
 
-/// Starts `count` worker threads that each serve `listener` with `service` (over TLS when
-/// `tls` is set) until `shutdown` turns true, then drain their connections for up to
-/// `drain_timeout()`. Returns one receiver per worker that completes (with whether draining
-/// finished in time) when the worker has stopped.
+/// Starts a worker thread per seat (see [`Balancer::per_worker`]) that serves `listener`
+/// with `service` (over TLS when `tls` is set) until `shutdown` turns true, then drains its
+/// connections for up to `drain_timeout()`. Connections are spread evenly over the workers
+/// ([`balance`]). Returns one
+/// receiver per worker that completes (with whether draining finished in time) when the
+/// worker has stopped.
 pub fn spawn_workers<S, F, B>(
     listener: std::net::TcpListener,
-    count: usize,
+    seats: Vec<Seat>,
     settings: impl Fn() -> ConnectionSettings + Clone + Send + 'static,
     drain_timeout: impl Fn() -> Duration + Clone + Send + 'static,
     guards: ListenerGuards,
@@ -98,8 +107,9 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut done = Vec::with_capacity(count);
-    for index in 0..count.max(1) {
+    let mut done = Vec::with_capacity(seats.len());
+    for seat in seats {
+        let index = seat.worker();
         let listener = listener
             .try_clone()
             .map_err(|source| WorkerError::Listener { index, source })?;
@@ -129,7 +139,8 @@ where
                             return;
                         }
                     };
-                    let connections = accept_loop(listener, "proxy", settings, tls, limit, service, shutdown).await;
+                    let connections =
+                        accept_loop(listener, "proxy", settings, tls, limit, Some(seat), service, shutdown).await;
                     let timeout = drain_timeout();
                     let drained = drain(connections, timeout).await;
                     if !drained {
@@ -227,13 +238,17 @@ impl Connections {
 }
 
 /// Serves `listener` (over TLS when `tls` is set) until `shutdown` turns true, then
-/// returns the connections still open so the caller can drain them.
+/// returns the connections still open so the caller can drain them. With a `seat`, this is
+/// one of several workers on the listener: accepted connections are spread over the
+/// workers, and the ones handed over to this worker are served too.
+#[expect(clippy::too_many_arguments, reason = "one call site per listener kind, all named")]
 pub async fn accept_loop<S, F, B>(
     listener: TcpListener,
     name: &'static str,
     settings: impl Fn() -> ConnectionSettings,
     tls: Option<Arc<ServerTls>>,
     limit: Option<Arc<ConnectionLimit>>,
+    mut seat: Option<Seat>,
     service: S,
     mut shutdown: watch::Receiver<bool>,
 ) -> Connections
@@ -247,45 +262,38 @@ where
     let service = Arc::new(service);
     let connections = Connections::new();
     loop {
-        // At the limit, accepting pauses (new connections wait in the kernel's queue) until
-        // a connection closes.
-        let permit = match &limit {
-            None => None,
-            Some(limit) => match limit.permits.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    tracing::warn!(
-                        listener = name,
-                        max_connections = limit.max,
-                        "connection limit reached: accepting paused until a connection closes"
-                    );
-                    tokio::select! {
-                        biased;
-                        _ = shutdown.wait_for(|stop| *stop) => break,
-                        permit = limit.permits.clone().acquire_owned() => match permit {
-                            Ok(permit) => Some(permit),
-                            Err(_) => break,
-                        },
-                    }
-                }
-            },
-        };
-        let accepted = tokio::select! {
+        let next = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
-            accepted = listener.accept() => accepted,
+            // Handed-over connections hold their permit already, and are taken even at the
+            // limit (the accept below may be waiting for a permit; dropping it releases one).
+            Some((kept, peer)) = handed_over(&mut seat) => Arrival::HandedOver(kept, peer),
+            accepted = accept_within(&listener, name, limit.as_deref()) => match accepted {
+                Some((accepted, permit)) => Arrival::Accepted(accepted, permit),
+                None => break,
+            },
         };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
+        let (stream, peer, permit, open) = match next {
+            Arrival::HandedOver(kept, peer) => (kept.stream, peer, kept.permit, Some(kept.open)),
+            Arrival::Accepted(Ok((stream, peer)), permit) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+                match &seat {
+                    None => (stream, peer, permit, None),
+                    Some(seat) => match seat.place(stream, peer, permit) {
+                        Some(kept) => (kept.stream, peer, kept.permit, Some(kept.open)),
+                        // Handed over to another worker (or lost on the way).
+                        None => continue,
+                    },
+                }
+            }
+            Arrival::Accepted(Err(e), _) => {
                 tracing::warn!(listener = name, error = %e, "accept failed; backing off");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
         let connection = Connection {
             peer,
             settings: settings(),
@@ -294,7 +302,7 @@ where
         };
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _counted = (permit, open);
             let served = match tls {
                 Some(tls) => connection.serve_tls(stream, &tls).await,
                 None => connection.serve_plain(stream).await,
@@ -306,6 +314,47 @@ where
     }
     tracing::debug!(listener = name, "stopped accepting");
     connections
+}
+
+/// How the accept loop got its next connection.
+enum Arrival {
+    /// From the listener, with its place under the connection limit.
+    Accepted(std::io::Result<(TcpStream, SocketAddr)>, Option<OwnedSemaphorePermit>),
+    /// From another worker, which accepted it.
+    HandedOver(Kept, SocketAddr),
+}
+
+/// Accepts the next connection from `listener` once `limit` (if any) has room for it. At
+/// the limit, accepting pauses (new connections wait in the kernel's queue) until a
+/// connection closes. `None` if the limit's semaphore is closed.
+async fn accept_within(
+    listener: &TcpListener,
+    name: &'static str,
+    limit: Option<&ConnectionLimit>,
+) -> Option<(std::io::Result<(TcpStream, SocketAddr)>, Option<OwnedSemaphorePermit>)> {
+    let permit = match limit {
+        None => None,
+        Some(limit) => Some(match limit.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tracing::warn!(
+                    listener = name,
+                    max_connections = limit.max,
+                    "connection limit reached: accepting paused until a connection closes"
+                );
+                limit.permits.clone().acquire_owned().await.ok()?
+            }
+        }),
+    };
+    Some((listener.accept().await, permit))
+}
+
+/// The next connection handed over to this worker; never, without a seat.
+async fn handed_over(seat: &mut Option<Seat>) -> Option<(Kept, SocketAddr)> {
+    match seat {
+        Some(seat) => seat.handed_over().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Tells the connections to finish (HTTP/1.1: after the request in flight; HTTP/2: GOAWAY,

@@ -30,3 +30,4 @@ mod secrets;
 mod shadow;
 mod smoke;
 mod tls;
+mod workers;

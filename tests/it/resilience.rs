@@ -437,8 +437,10 @@ async fn a_saturated_upstream_answers_503_after_connect_timeout() {
 #[tokio::test]
 async fn max_connections_pauses_accepting_until_a_connection_closes() {
     let legacy = echo_upstream("legacy").await;
+    // Two workers: a worker waiting for room under the limit still takes the connections
+    // another worker hands over to it.
     let proxy = TestProxy::start(&routes_toml_with(
-        "max_connections = 2",
+        "max_connections = 2\nworkers = 2",
         &[("legacy", &legacy.url(), "")],
         "",
     ))

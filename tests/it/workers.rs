@@ -1,0 +1,74 @@
+//! Client connections spread over the proxy workers.
+
+use crate::common::*;
+
+/// Counts of open client connections per worker, as the admin endpoint reports them.
+async fn open_per_worker(proxy: &TestProxy) -> (Option<f64>, Option<f64>) {
+    (
+        metric(proxy, r#"strangler_client_connections{worker="0"}"#).await,
+        metric(proxy, r#"strangler_client_connections{worker="1"}"#).await,
+    )
+}
+
+/// However the kernel hands out the connections of the shared listening socket, the
+/// workers end up serving an even share; each worker's gauge counts its own, and closed
+/// connections leave the count.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_connections_are_spread_evenly_over_the_workers() {
+    let upstream = echo_upstream("legacy").await;
+    let routes = routes_toml_with("workers = 2", &[("legacy", &upstream.url(), "")], "");
+    let proxy = TestProxy::start(&routes).await;
+
+    let mut open = Vec::new();
+    for i in 0..10 {
+        let mut conn = RawConn::connect(proxy.addr).await;
+        // Answered, so accepted and placed on a worker; kept alive, so it stays there.
+        conn.send(format!("GET /conn/{i} HTTP/1.1\r\nHost: app.example\r\n\r\n").as_bytes())
+            .await;
+        let answer = conn.read_response().await;
+        assert_eq!(answer.status, 200, "connection {i}: {}", answer.body_text());
+        assert!(
+            answer.body_text().contains(&format!("/conn/{i}")),
+            "{}",
+            answer.body_text()
+        );
+        open.push(conn);
+    }
+    assert_eq!(open_per_worker(&proxy).await, (Some(5.0), Some(5.0)));
+
+    // Every connection still works where it was placed.
+    for (i, conn) in open.iter_mut().enumerate() {
+        conn.send(format!("GET /again/{i} HTTP/1.1\r\nHost: app.example\r\n\r\n").as_bytes())
+            .await;
+        assert_eq!(conn.read_response().await.status, 200, "connection {i}, second request");
+    }
+
+    // A burst, as when a client pool starts: the connections are opened together, and
+    // the workers accept them as fast as they can.
+    let connecting: Vec<_> = (0..20).map(|_| tokio::spawn(RawConn::connect(proxy.addr))).collect();
+    for (i, connecting) in connecting.into_iter().enumerate() {
+        let mut conn = connecting.await.unwrap();
+        conn.send(format!("GET /burst/{i} HTTP/1.1\r\nHost: app.example\r\n\r\n").as_bytes())
+            .await;
+        assert_eq!(conn.read_response().await.status, 200, "burst connection {i}");
+        open.push(conn);
+    }
+    let (Some(first), Some(second)) = open_per_worker(&proxy).await else {
+        panic!("no connection counts after the burst");
+    };
+    assert_eq!(first + second, 30.0);
+    // Two workers placing at the same moment can both see the same counts.
+    assert!((first - second).abs() <= 2.0, "{first} and {second} connections");
+
+    drop(open);
+    let zero = |v: Option<f64>| v == Some(0.0);
+    assert_eq!(
+        wait_metric(&proxy, r#"strangler_client_connections{worker="0"}"#, zero).await,
+        Some(0.0)
+    );
+    assert_eq!(
+        wait_metric(&proxy, r#"strangler_client_connections{worker="1"}"#, zero).await,
+        Some(0.0)
+    );
+    proxy.stop().await;
+}
