@@ -64,6 +64,15 @@ pub fn worker_index() -> usize {
     WORKER_INDEX.with(std::cell::Cell::get)
 }
 
+/// Runs `f` as if on proxy worker `index` (for tests of per-worker state).
+#[cfg(test)]
+pub(crate) fn as_worker<R>(index: usize, f: impl FnOnce() -> R) -> R {
+    let before = WORKER_INDEX.with(|w| w.replace(index));
+    let result = f();
+    WORKER_INDEX.with(|w| w.set(before));
+    result
+}
+
 /// A worker thread could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {

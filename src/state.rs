@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, Stage, UpstreamConfig};
 use crate::health::UpstreamHealth;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PerWorker};
 use crate::proxy::pool::{ConnectionLimit, ConnectionPool};
 use crate::router::RouteTable;
 
@@ -93,7 +93,7 @@ pub struct Upstream {
     /// are carried over a reload only when these are unchanged too.
     tls_fingerprint: Option<[u8; 32]>,
     /// Duration histogram for requests that matched no route and came here.
-    pub default_duration: Histogram,
+    pub default_duration: PerWorker<Histogram>,
     /// Health checks, outlier detection and retry budget; kept across reloads.
     pub health: Arc<UpstreamHealth>,
     /// The pool the active health checks use (apart from the traffic's).
@@ -126,7 +126,7 @@ pub struct Route {
     /// The upstream its stage sends traffic to (for a canary: the legacy side).
     pub upstream: UpstreamId,
     /// Duration histogram for this route and its upstream.
-    pub duration: Histogram,
+    pub duration: PerWorker<Histogram>,
     /// At stage `canary`: the split.
     pub canary: Option<CanarySplit>,
     /// With `fallback = true`: where requests the new upstream fails are replayed.
@@ -158,7 +158,7 @@ pub struct Fallback {
     /// The legacy upstream.
     pub legacy: UpstreamId,
     /// Duration histogram for this route and its legacy upstream.
-    pub legacy_duration: Histogram,
+    pub legacy_duration: PerWorker<Histogram>,
     /// The largest request body buffered for a replay.
     pub max_body: usize,
 }
@@ -173,7 +173,7 @@ pub struct CanarySplit {
     /// The new upstream.
     pub new: UpstreamId,
     /// Duration histogram for this route and its new upstream.
-    pub new_duration: Histogram,
+    pub new_duration: PerWorker<Histogram>,
     /// `strangler_canary_requests_total{route, side="legacy"}`
     pub to_legacy: IntCounter,
     /// `strangler_canary_requests_total{route, side="new"}`

@@ -169,13 +169,13 @@ impl Proxy {
                             ) =>
                         {
                             split.to_new.inc();
-                            (split.new, split.new_duration.clone())
+                            (split.new, split.new_duration.here().clone())
                         }
                         Some(split) => {
                             split.to_legacy.inc();
-                            (route.upstream, route.duration.clone())
+                            (route.upstream, route.duration.here().clone())
                         }
-                        None => (route.upstream, route.duration.clone()),
+                        None => (route.upstream, route.duration.here().clone()),
                     };
                     // Fallback only ever applies to requests placed on the new upstream.
                     let fallback = route.fallback.as_ref().filter(|f| f.new == upstream);
@@ -193,7 +193,7 @@ impl Proxy {
                     (
                         self.default_route.clone(),
                         snapshot.default_upstream,
-                        upstream.default_duration.clone(),
+                        upstream.default_duration.here().clone(),
                         None,
                         None,
                         None,
@@ -208,7 +208,7 @@ impl Proxy {
                         .fallbacks
                         .with_label_values(&[&route_name, "unavailable"])
                         .inc();
-                    (fallback.legacy, fallback.legacy_duration.clone(), None)
+                    (fallback.legacy, fallback.legacy_duration.here().clone(), None)
                 }
                 other => (upstream_id, duration, other),
             };
@@ -367,7 +367,7 @@ impl Proxy {
                                 "new upstream failed; falling back to legacy"
                             );
                             finish.upstream = legacy.name.clone();
-                            finish.duration = Some(fallback.legacy_duration.clone());
+                            finish.duration = Some(fallback.legacy_duration.here().clone());
                             let exchange =
                                 Box::pin(self.exchange(legacy, head.request(bytes), &request_id, &finish.route));
                             match exchange.await {
