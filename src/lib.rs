@@ -246,7 +246,7 @@ pub async fn run_with_ready(
     let sighup = spawn_sighup(reloader.clone());
 
     let (stop, stopped) = watch::channel(false);
-    let proxy = Arc::new(Proxy::new(state.clone()).over_tls(tls.is_some()));
+    let proxy = Proxy::new(state.clone()).over_tls(tls.is_some());
     let settings_state = state.clone();
     let settings = move || {
         let snapshot = settings_state.snapshot();
@@ -273,7 +273,10 @@ pub async fn run_with_ready(
                     tls,
                     limit: Some(server::ConnectionLimit::new(max_connections)),
                 },
-                move |request, peer| proxy.clone().handle(request, peer),
+                move || {
+                    let proxy = Arc::new(proxy.for_worker());
+                    move |request, peer| proxy.clone().handle(request, peer)
+                },
                 stopped.clone(),
             )
         });

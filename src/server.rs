@@ -95,22 +95,25 @@ pub enum WorkerError {
 }
 
 /// Starts a worker thread per seat (see [`Balancer::per_worker`]) that serves `listener`
-/// with `service` (over TLS when `tls` is set) until `shutdown` turns true, then drains its
-/// connections for up to `drain_timeout()`. Connections are spread evenly over the workers
-/// ([`balance`]). Returns one
-/// receiver per worker that completes (with whether draining finished in time) when the
-/// worker has stopped.
-pub fn spawn_workers<S, F, B>(
+/// (over TLS when `tls` is set) until `shutdown` turns true, then drains its connections
+/// for up to `drain_timeout()`. Connections are spread evenly over the workers
+/// ([`balance`]). Each worker serves requests with its own service, which `make_service`
+/// makes on the worker's thread: what the service clones per request is then that
+/// worker's alone (an `Arc` shared by the workers would have its count written from both
+/// cores on every request). Returns one receiver per worker that completes (with whether
+/// draining finished in time) when the worker has stopped.
+pub fn spawn_workers<M, S, F, B>(
     listener: std::net::TcpListener,
     seats: Vec<Seat>,
     settings: impl Fn() -> ConnectionSettings + Clone + Send + 'static,
     drain_timeout: impl Fn() -> Duration + Clone + Send + 'static,
     guards: ListenerGuards,
-    service: S,
+    make_service: M,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<tokio::sync::oneshot::Receiver<bool>>, WorkerError>
 where
-    S: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    M: Fn() -> S + Clone + Send + 'static,
+    S: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
     B: http_body::Body + Send + Unpin + 'static,
     B::Data: Send,
@@ -127,18 +130,19 @@ where
             .build()
             .map_err(|source| WorkerError::Spawn { index, source })?;
         let (finished, finished_rx) = tokio::sync::oneshot::channel();
-        let (settings, drain_timeout, tls, limit, service, shutdown) = (
+        let (settings, drain_timeout, tls, limit, make_service, shutdown) = (
             settings.clone(),
             drain_timeout.clone(),
             guards.tls.clone(),
             guards.limit.clone(),
-            service.clone(),
+            make_service.clone(),
             shutdown.clone(),
         );
         std::thread::Builder::new()
             .name(format!("strangler-worker-{index}"))
             .spawn(move || {
                 WORKER_INDEX.with(|w| w.set(index));
+                let service = make_service();
                 runtime.block_on(async move {
                     let listener = match TcpListener::from_std(listener) {
                         Ok(listener) => listener,
