@@ -162,7 +162,13 @@ enum Slot {
 }
 
 /// The pool of one upstream for one worker.
+///
+/// Aligned to two cache lines: the pools of one upstream are allocated one after the other
+/// (at each reload), and every request writes its pool's reference count and idle-list
+/// lock. Unaligned, a pool's end and the next worker's pool's start share a cache line,
+/// which then moves between the cores on every request of either worker.
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct ConnectionPool {
     /// `host:port` to connect to.
     address: String,
