@@ -274,6 +274,8 @@ where
 {
     let service = Arc::new(service);
     let connections = Connections::new();
+    // Whether accepting is paused at the connection limit (and was logged as such).
+    let mut paused = false;
     loop {
         let next = tokio::select! {
             biased;
@@ -281,7 +283,7 @@ where
             // Handed-over connections hold their permit already, and are taken even at the
             // limit (the accept below may be waiting for a permit; dropping it releases one).
             Some((kept, peer)) = handed_over(&mut seat) => Arrival::HandedOver(kept, peer),
-            accepted = accept_within(&listener, name, limit.as_deref()) => match accepted {
+            accepted = accept_within(&listener, name, limit.as_deref(), &mut paused) => match accepted {
                 Some((accepted, permit)) => Arrival::Accepted(accepted, permit),
                 None => break,
             },
@@ -339,26 +341,32 @@ enum Arrival {
 
 /// Accepts the next connection from `listener` once `limit` (if any) has room for it. At
 /// the limit, accepting pauses (new connections wait in the kernel's queue) until a
-/// connection closes. `None` if the limit's semaphore is closed.
+/// connection closes (`paused` remembers that the pause was logged). `None` if the limit's
+/// semaphore is closed.
 async fn accept_within(
     listener: &TcpListener,
     name: &'static str,
     limit: Option<&ConnectionLimit>,
+    paused: &mut bool,
 ) -> Option<(std::io::Result<(TcpStream, SocketAddr)>, Option<OwnedSemaphorePermit>)> {
     let permit = match limit {
         None => None,
         Some(limit) => Some(match limit.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                tracing::warn!(
-                    listener = name,
-                    max_connections = limit.max,
-                    "connection limit reached: accepting paused until a connection closes"
-                );
+                // Once per pause, not again each time a handed-over connection interrupts it.
+                if !std::mem::replace(paused, true) {
+                    tracing::warn!(
+                        listener = name,
+                        max_connections = limit.max,
+                        "connection limit reached: accepting paused until a connection closes"
+                    );
+                }
                 limit.permits.clone().acquire_owned().await.ok()?
             }
         }),
     };
+    *paused = false;
     Some((listener.accept().await, permit))
 }
 
