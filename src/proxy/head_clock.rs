@@ -229,14 +229,18 @@ mod tests {
         poll_fn(|cx| clock.poll_expired(cx, holding)).await
     }
 
+    /// Waits for the clock to expire; asserts that it does, exactly `TIMEOUT` after `since`.
+    async fn assert_expires_timeout_after(since: Instant, clock: &mut HeadClock, holding: bool) {
+        let error = expiry(clock, holding).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(since.elapsed(), TIMEOUT);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_expires_after_the_timeout() {
         let exchanges = Arc::new(Exchanges::default());
         let mut clock = HeadClock::new(TIMEOUT, exchanges);
-        let started = Instant::now();
-        let error = expiry(&mut clock, false).await;
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(started.elapsed(), TIMEOUT);
+        assert_expires_timeout_after(Instant::now(), &mut clock, false).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -254,10 +258,7 @@ mod tests {
         );
         // Answered: the full timeout again from now, although the armed timer fired long ago.
         drop(in_flight);
-        let started = Instant::now();
-        let error = expiry(&mut clock, false).await;
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(started.elapsed(), TIMEOUT);
+        assert_expires_timeout_after(Instant::now(), &mut clock, false).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -266,10 +267,7 @@ mod tests {
         let exchanges = Arc::new(Exchanges::default());
         let _in_flight = exchanges.begin();
         let mut clock = HeadClock::new(TIMEOUT, exchanges);
-        let started = Instant::now();
-        let error = expiry(&mut clock, true).await;
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(started.elapsed(), TIMEOUT);
+        assert_expires_timeout_after(Instant::now(), &mut clock, true).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -281,10 +279,7 @@ mod tests {
         assert!(first.is_err());
         clock.head_complete();
         tokio::time::advance(TIMEOUT / 4).await;
-        let started = Instant::now();
-        let error = expiry(&mut clock, true).await;
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(started.elapsed(), TIMEOUT);
+        assert_expires_timeout_after(Instant::now(), &mut clock, true).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -298,9 +293,7 @@ mod tests {
         drop(in_flight);
         let answered = Instant::now();
         tokio::time::advance(TIMEOUT / 4).await;
-        let error = expiry(&mut clock, false).await;
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(answered.elapsed(), TIMEOUT);
+        assert_expires_timeout_after(answered, &mut clock, false).await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -556,6 +556,20 @@ async fn connection_refused_is_a_502_naming_route_and_upstream() {
     proxy.stop().await;
 }
 
+/// GETs `url`, which must be answered 504, no sooner than `timeout` (and within 5 s).
+async fn gateway_timeout_after(url: &str, timeout: Duration) -> Answer {
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(5), get(url))
+        .await
+        .expect("no answer within 5 s: the request timeout was not applied");
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert!(
+        started.elapsed() >= timeout,
+        "504 after {:?}, before the {timeout:?} timeout",
+        started.elapsed()
+    );
+    answer
+}
 #[tokio::test]
 async fn slow_upstream_is_a_504_after_its_request_timeout() {
     let legacy = echo_upstream("legacy").await;
@@ -574,15 +588,7 @@ async fn slow_upstream_is_a_504_after_its_request_timeout() {
     ))
     .await;
 
-    let started = std::time::Instant::now();
-    let answer = tokio::time::timeout(Duration::from_secs(5), get(&proxy.url("/api/slow/1")))
-        .await
-        .expect("no answer within 5 s: the request timeout was not applied");
-    assert_eq!(answer.status, 504, "{}", answer.body);
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "504 before the timeout"
-    );
+    let answer = gateway_timeout_after(&proxy.url("/api/slow/1"), Duration::from_millis(200)).await;
     assert!(
         answer.body.contains("`slow`"),
         "body does not name the upstream: {}",
@@ -637,16 +643,7 @@ async fn request_timeout_on_a_reused_connection() {
     assert_eq!((again.status.as_u16(), again.body.as_str()), (200, "fast"));
     assert_eq!(connections.load(Ordering::SeqCst), 1, "the connection was not reused");
 
-    let started = std::time::Instant::now();
-    let stalled = tokio::time::timeout(Duration::from_secs(5), get(&proxy.url("/api/x/stall")))
-        .await
-        .expect("no answer within 5 s: the request timeout was not applied");
-    assert_eq!(stalled.status, 504, "{}", stalled.body);
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "504 after {:?}",
-        started.elapsed()
-    );
+    gateway_timeout_after(&proxy.url("/api/x/stall"), Duration::from_millis(200)).await;
     // The timed-out connection is not reused.
     assert_eq!(get(&proxy.url("/api/x/fast")).await.status, 200);
     assert_eq!(connections.load(Ordering::SeqCst), 2);
