@@ -570,6 +570,7 @@ async fn gateway_timeout_after(url: &str, timeout: Duration) -> Answer {
     );
     answer
 }
+
 #[tokio::test]
 async fn slow_upstream_is_a_504_after_its_request_timeout() {
     let legacy = echo_upstream("legacy").await;
