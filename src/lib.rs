@@ -246,7 +246,7 @@ pub async fn run_with_ready(
     let sighup = spawn_sighup(reloader.clone());
 
     let (stop, stopped) = watch::channel(false);
-    let proxy = Proxy::new(state.clone()).over_tls(tls.is_some());
+    let (proxy_state, over_tls) = (state.clone(), tls.is_some());
     let settings_state = state.clone();
     let settings = move || {
         let snapshot = settings_state.snapshot();
@@ -273,8 +273,11 @@ pub async fn run_with_ready(
                     tls,
                     limit: Some(server::ConnectionLimit::new(max_connections)),
                 },
+                // Made on each worker's thread: a proxy per worker, whose handles (the metrics,
+                // the labels) only that worker's requests clone. Shared, their reference
+                // counts would move between the cores on every request.
                 move || {
-                    let proxy = Arc::new(proxy.for_worker());
+                    let proxy = Arc::new(Proxy::new(proxy_state.clone()).over_tls(over_tls));
                     move |request, peer| proxy.clone().handle(request, peer)
                 },
                 stopped.clone(),

@@ -64,20 +64,6 @@ impl Proxy {
         }
     }
 
-    /// A copy of this proxy for one worker thread: the same state, with handles of its own
-    /// (the metrics, the labels) whose reference counts only that worker writes. Each
-    /// request clones them; shared by two workers, their cache lines would move between
-    /// the cores on every request.
-    pub fn for_worker(&self) -> Self {
-        Self {
-            state: self.state.clone(),
-            metrics: Arc::new(Metrics::clone(&self.metrics)),
-            none_label: Arc::from(&*self.none_label),
-            default_route: Arc::from(&*self.default_route),
-            over_tls: self.over_tls,
-        }
-    }
-
     /// Marks the listener this proxy serves as TLS: upstreams get `X-Forwarded-Proto: https`.
     pub fn over_tls(mut self, over_tls: bool) -> Self {
         self.over_tls = over_tls;
