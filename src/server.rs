@@ -53,6 +53,17 @@ use crate::tls::{ALPN_H2, ServerTls};
 use balance::Balancer;
 use balance::{Kept, Seat};
 
+/// How many tasks a worker polls before it asks the kernel for new I/O events (tokio's
+/// `event_interval`; its default is 61). A proxy's tasks poll briefly and are mostly
+/// woken by I/O, so under load the default makes a worker call `epoll_wait` every few
+/// dozen polls and push newly woken connections between the steps of requests already
+/// under way. At 300 a worker finishes the work it has before taking on new events
+/// (nginx's order), and still picks them up within a fraction of a millisecond; when
+/// its queue empties it polls at once, so light load sees no change. Measured with wrk
+/// -c100 on two cores, against 61, in ten alternating pairs: req/s +1.2 %, p99 −11 %,
+/// system CPU per request −0.2 µs.
+const WORKER_EVENT_INTERVAL: u32 = 300;
+
 thread_local! {
     /// Index of the proxy worker running on this thread (0 elsewhere).
     static WORKER_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -127,6 +138,7 @@ where
             .map_err(|source| WorkerError::Listener { index, source })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .event_interval(WORKER_EVENT_INTERVAL)
             .build()
             .map_err(|source| WorkerError::Spawn { index, source })?;
         let (finished, finished_rx) = tokio::sync::oneshot::channel();
