@@ -236,6 +236,13 @@ mod tests {
         assert_eq!(since.elapsed(), TIMEOUT);
     }
 
+    /// A connection's clock while one of its requests is being answered.
+    fn clock_with_a_request_in_flight() -> (HeadClock, InFlight) {
+        let exchanges = Arc::new(Exchanges::default());
+        let in_flight = exchanges.begin();
+        (HeadClock::new(TIMEOUT, exchanges), in_flight)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_expires_after_the_timeout() {
         let exchanges = Arc::new(Exchanges::default());
@@ -264,17 +271,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_held_head_expires_even_with_a_request_in_flight() {
         // Pipelining: the next head arrives in pieces while the previous request is answered.
-        let exchanges = Arc::new(Exchanges::default());
-        let _in_flight = exchanges.begin();
-        let mut clock = HeadClock::new(TIMEOUT, exchanges);
+        let (mut clock, _in_flight) = clock_with_a_request_in_flight();
         assert_expires_timeout_after(Instant::now(), &mut clock, true).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_completed_head_restarts_the_wait_for_the_next() {
-        let exchanges = Arc::new(Exchanges::default());
-        let _in_flight = exchanges.begin();
-        let mut clock = HeadClock::new(TIMEOUT, exchanges);
+        let (mut clock, _in_flight) = clock_with_a_request_in_flight();
         let first = tokio::time::timeout(TIMEOUT / 2, expiry(&mut clock, true)).await;
         assert!(first.is_err());
         clock.head_complete();
