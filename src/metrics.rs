@@ -364,8 +364,9 @@ fn merge_family(into: &mut MetricFamily, mut from: MetricFamily) {
     let mut index: HashMap<Vec<(String, String)>, usize> =
         into.get_metric().iter().enumerate().map(|(i, m)| (key(m), i)).collect();
     for metric in from.take_metric() {
-        let Some(&at) = index.get(&key(&metric)) else {
-            index.insert(key(&metric), into.get_metric().len());
+        let labels = key(&metric);
+        let Some(&at) = index.get(&labels) else {
+            index.insert(labels, into.get_metric().len());
             into.mut_metric().push(metric);
             continue;
         };
