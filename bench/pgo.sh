@@ -90,6 +90,7 @@ RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$RAW" \
 rm -rf "$RAW"
 
 # --- 3. training --------------------------------------------------------------------
+UPSTREAM_PORT=""
 start_upstream upstream UPSTREAM_PID UPSTREAM_PORT
 PORT="$(free_port)"
 ADMIN_PORT="$(free_port)"
