@@ -6,10 +6,12 @@
 # Starts, all on 127.0.0.1 with ports picked by the OS:
 #   direct     examples/bench_upstream.rs, a minimal hyper server (the "fast upstream")
 #   nginx      a private nginx instance (own prefix/config in a temp dir) proxying to it
-#   strangler  target/release/strangler proxying to it (route /api/ -> stage "new")
+#   strangler  strangler's profile-guided build (bench/pgo.sh; what deploy/docker
+#              ships) proxying to it (route /api/ -> stage "new")
+#   strangler-nopgo  the plain `cargo build --release` binary, same config
 # then loads each with wrk (warm-up, then a measured run with --latency), in the
-# order direct, nginx, strangler, repeated ROUNDS times; the best req/s round per
-# target is reported. Everything it starts is stopped on exit.
+# order direct, nginx, strangler, strangler-nopgo, repeated ROUNDS times; the best
+# req/s round per target is reported. Everything it starts is stopped on exit.
 #
 # Environment knobs (defaults in brackets):
 #   CONNECTIONS [100]   wrk -c for the measured run
@@ -17,9 +19,13 @@
 #   THREADS     [2]     wrk -t
 #   ROUNDS      [2]     how many times the direct/nginx/strangler trio is run
 #   WARMUP      [2s]    wrk -d of the warm-up (always -t2 -c50)
-#   STRANGLER_BIN=path  use this strangler binary instead of building it
+#   PGO         [1]     0: no profile-guided build; the plain release build is then
+#                       the `strangler` row and there is no strangler-nopgo row
+#   STRANGLER_BIN=path  use this strangler binary instead of the profile-guided build
+#                       (with PGO=0: instead of the plain release build)
+#   STRANGLER_NOPGO_BIN=path  use this binary for the strangler-nopgo row
 #   UPSTREAM_BIN=path   use this bench_upstream binary instead of building it
-#   SKIP_STRANGLER=1    leave out the strangler row (bench direct and nginx only)
+#   SKIP_STRANGLER=1    leave out the strangler rows (bench direct and nginx only)
 #   KEEP_TMP=1          keep the temp dir (configs, logs, raw wrk outputs)
 #
 # bench/instructions.sh measures the same nginx and strangler setups by callgrind
@@ -37,6 +43,7 @@ THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-2}"
 WARMUP="${WARMUP:-2s}"
 SKIP_STRANGLER="${SKIP_STRANGLER:-0}"
+PGO="${PGO:-1}"
 KEEP_TMP="${KEEP_TMP:-0}"
 
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -58,7 +65,29 @@ ensure_tools nginx=nginx wrk=wrk curl=curl python3=python3
 NGINX="$(find_nginx)" || die "nginx not found after install"
 
 # --- 2. build -----------------------------------------------------------------
-if [[ "$SKIP_STRANGLER" == 1 ]]; then build_bench_bins upstream; else build_bench_bins all; fi
+# STRANGLER_VARIANTS: the strangler rows, each with its binary in STRANGLER_BINS.
+STRANGLER_VARIANTS=()
+declare -A STRANGLER_BINS
+if [[ "$SKIP_STRANGLER" == 1 ]]; then
+    build_bench_bins upstream
+elif [[ "$PGO" == 0 ]]; then
+    build_bench_bins all
+    STRANGLER_VARIANTS=(strangler)
+    STRANGLER_BINS[strangler]="$STRANGLER_BIN"
+else
+    PGO_BIN="${STRANGLER_BIN:-}"
+    STRANGLER_BIN="${STRANGLER_NOPGO_BIN:-}"
+    build_bench_bins all
+    if [[ -z "$PGO_BIN" ]]; then
+        log "profile-guided build: bash bench/pgo.sh (PGO=0 skips it)"
+        PGO_BIN="$(UPSTREAM_BIN="$UPSTREAM_BIN" bash "$REPO/bench/pgo.sh")" ||
+            die "the profile-guided build failed (see above); PGO=0 benches the plain release build"
+    fi
+    [[ -x "$PGO_BIN" ]] || die "strangler binary not found: $PGO_BIN"
+    STRANGLER_VARIANTS=(strangler strangler-nopgo)
+    STRANGLER_BINS[strangler]="$PGO_BIN"
+    STRANGLER_BINS[strangler-nopgo]="$STRANGLER_BIN"
+fi
 
 # --- process bookkeeping and cleanup -----------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-bench.XXXXXX")"
@@ -66,12 +95,12 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-bench.XXXXXX")"
 chmod 755 "$WORK"
 UPSTREAM_PID=""
 NGINX_PID=""
-STRANGLER_PID=""
+declare -A STRANGLER_PIDS
 
 cleanup() {
     local rc=$? workers=""
     trap - EXIT INT TERM
-    stop_pid "$STRANGLER_PID"
+    for v in "${!STRANGLER_PIDS[@]}"; do stop_pid "${STRANGLER_PIDS[$v]}"; done
     if [[ -n "$NGINX_PID" ]]; then
         # Remember the workers so none survive a master that had to be KILLed.
         workers="$(pgrep -P "$NGINX_PID" 2>/dev/null || true)"
@@ -115,17 +144,21 @@ wait_http "http://127.0.0.1:$NGINX_PORT/api/bench" "$NGINX_PID" nginx 100 || {
 log "nginx ready (master pid $NGINX_PID)"
 
 # --- 4. strangler --------------------------------------------------------------
-if [[ "$SKIP_STRANGLER" != 1 ]]; then
-    STRANGLER_PORT="$(free_port)"
-    ADMIN_PORT="$(free_port)"
-    while [[ "$ADMIN_PORT" == "$STRANGLER_PORT" ]]; do ADMIN_PORT="$(free_port)"; done
+declare -A STRANGLER_PORTS
+# start_strangler VARIANT: starts STRANGLER_BINS[VARIANT] with the benchmark's routing
+# table on ports picked here, and waits until it is ready.
+start_strangler() {
+    local v="$1" port admin pid
+    port="$(free_port)"
+    admin="$(free_port)"
+    while [[ "$admin" == "$port" ]]; do admin="$(free_port)"; done
     # In its own directory: strangler watches the config file's directory, and the
     # files this script writes to $WORK must not wake it.
-    mkdir -p "$WORK/strangler"
-    cat >"$WORK/strangler/routes.toml" <<EOF
+    mkdir -p "$WORK/$v"
+    cat >"$WORK/$v/routes.toml" <<EOF
 [proxy]
-listen = "127.0.0.1:$STRANGLER_PORT"
-admin_listen = "127.0.0.1:$ADMIN_PORT"
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$admin"
 default_upstream = "app"
 
 [upstreams.app]
@@ -137,23 +170,26 @@ path = "/api/"
 stage = "new"
 new = "app"
 EOF
-    log "starting strangler: $STRANGLER_BIN (port $STRANGLER_PORT, admin $ADMIN_PORT)"
-    RUST_LOG=warn "$STRANGLER_BIN" serve --config "$WORK/strangler/routes.toml" >"$WORK/strangler.log" 2>&1 &
-    STRANGLER_PID=$!
-    wait_http "http://127.0.0.1:$ADMIN_PORT/readyz" "$STRANGLER_PID" strangler 300 || {
-        tail -n 50 "$WORK/strangler.log" >&2 || true
-        die "strangler did not become ready (see its log above)"
+    log "starting $v: ${STRANGLER_BINS[$v]} (port $port, admin $admin)"
+    RUST_LOG=warn "${STRANGLER_BINS[$v]}" serve --config "$WORK/$v/routes.toml" >"$WORK/$v.log" 2>&1 &
+    pid=$!
+    STRANGLER_PIDS[$v]="$pid"
+    STRANGLER_PORTS[$v]="$port"
+    wait_http "http://127.0.0.1:$admin/readyz" "$pid" "$v" 300 || {
+        tail -n 50 "$WORK/$v.log" >&2 || true
+        die "$v did not become ready (see its log above)"
     }
-    log "strangler ready (pid $STRANGLER_PID)"
-fi
+    log "$v ready (pid $pid)"
+}
+for v in "${STRANGLER_VARIANTS[@]}"; do start_strangler "$v"; done
 
 # --- 5. load -------------------------------------------------------------------
 TARGETS=(direct nginx)
 declare -A PORT=([direct]="$UPSTREAM_PORT" [nginx]="$NGINX_PORT")
-if [[ "$SKIP_STRANGLER" != 1 ]]; then
-    TARGETS+=(strangler)
-    PORT[strangler]="$STRANGLER_PORT"
-fi
+for v in "${STRANGLER_VARIANTS[@]}"; do
+    TARGETS+=("$v")
+    PORT[$v]="${STRANGLER_PORTS[$v]}"
+done
 
 # Every target must really serve the upstream's answer before it is loaded:
 # a proxy answering 502 quickly would otherwise look fast.
@@ -161,8 +197,7 @@ for t in "${TARGETS[@]}"; do
     check_serves_upstream "$t" "http://127.0.0.1:${PORT[$t]}/api/bench" 5
 done
 
-declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ROUND BEST_ERRS ALL_RPS
-RSS_KIB=""
+declare -A BEST_RPS BEST_P50 BEST_P99 BEST_ROUND BEST_ERRS ALL_RPS RSS_KIB
 
 for ((round = 1; round <= ROUNDS; round++)); do
     for t in "${TARGETS[@]}"; do
@@ -185,14 +220,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
             BEST_ERRS[$t]="$errs"
         fi
 
-        if [[ "$t" == strangler ]]; then
+        if [[ -n "${STRANGLER_PIDS[$t]:-}" ]]; then
             # VmHWM is the peak resident set since the process started, so
             # reading it right after the load run captures the peak under load.
-            kill -0 "$STRANGLER_PID" 2>/dev/null || {
-                tail -n 50 "$WORK/strangler.log" >&2 || true
-                die "strangler exited during the benchmark"
+            kill -0 "${STRANGLER_PIDS[$t]}" 2>/dev/null || {
+                tail -n 50 "$WORK/$t.log" >&2 || true
+                die "$t exited during the benchmark"
             }
-            RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$STRANGLER_PID/status")"
+            RSS_KIB[$t]="$(awk '/^VmHWM:/ { print $2 }' "/proc/${STRANGLER_PIDS[$t]}/status")"
         fi
     done
 done
@@ -209,14 +244,13 @@ for t in "${TARGETS[@]}"; do
     printf '| %s | %.0f | %.3f | %.3f |\n' "$t" "${BEST_RPS[$t]}" "${BEST_P50[$t]}" "${BEST_P99[$t]}"
 done
 echo
-if [[ "$SKIP_STRANGLER" != 1 ]]; then
-    echo "strangler/nginx req/s ratio: $(ratio "${BEST_RPS[strangler]}" "${BEST_RPS[nginx]}")"
-    echo "strangler/direct req/s ratio: $(ratio "${BEST_RPS[strangler]}" "${BEST_RPS[direct]}")"
-    echo "strangler/nginx p99 ratio: $(ratio "${BEST_P99[strangler]}" "${BEST_P99[nginx]}")"
-    echo "strangler peak RSS: $(awk -v k="$RSS_KIB" 'BEGIN { printf "%.1f", k / 1024 }') MiB (VmHWM)"
-else
-    echo "strangler: skipped (SKIP_STRANGLER=1)"
-fi
+for v in "${STRANGLER_VARIANTS[@]}"; do
+    echo "$v/nginx req/s ratio: $(ratio "${BEST_RPS[$v]}" "${BEST_RPS[nginx]}")"
+    echo "$v/direct req/s ratio: $(ratio "${BEST_RPS[$v]}" "${BEST_RPS[direct]}")"
+    echo "$v/nginx p99 ratio: $(ratio "${BEST_P99[$v]}" "${BEST_P99[nginx]}")"
+    echo "$v peak RSS: $(awk -v k="${RSS_KIB[$v]}" 'BEGIN { printf "%.1f", k / 1024 }') MiB (VmHWM)"
+done
+[[ "$SKIP_STRANGLER" != 1 ]] || echo "strangler: skipped (SKIP_STRANGLER=1)"
 echo "nginx/direct req/s ratio: $(ratio "${BEST_RPS[nginx]}" "${BEST_RPS[direct]}")"
 echo
 echo "req/s per round:"
@@ -231,3 +265,10 @@ echo "load average before the run: $LOADAVG_START (other work on the machine ske
 echo "machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
 echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency http://127.0.0.1:PORT/api/bench, after a warm-up wrk -t2 -c50 -d$WARMUP; wrk, upstream and proxy share the same CPUs"
 echo "versions: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (worker_processes auto, upstream keepalive 64, forwarding headers + request id + Via like strangler)"
+if [[ "$SKIP_STRANGLER" != 1 ]]; then
+    if [[ "$PGO" == 0 ]]; then
+        echo "build: strangler = ${STRANGLER_BINS[strangler]} (PGO=0: no profile-guided build)"
+    else
+        echo "builds: strangler = profile-guided (bench/pgo.sh, as deploy/docker ships it), strangler-nopgo = cargo build --release"
+    fi
+fi
