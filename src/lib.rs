@@ -259,6 +259,12 @@ pub async fn run_with_ready(
     let drain_state = state.clone();
     let drain_timeout = move || drain_state.snapshot().config().proxy.drain_timeout;
     let max_connections = state.snapshot().config().proxy.max_connections;
+    let placement = server::affinity::Placement::for_this_process(
+        state.snapshot().config().proxy.worker_cpu_affinity,
+        state.workers,
+    )
+    .reporting_to(state.metrics.worker_cpu.clone());
+    tracing::info!(workers = state.workers, "{placement}");
     let workers = listeners
         .proxy
         .into_std()
@@ -266,7 +272,10 @@ pub async fn run_with_ready(
         .and_then(|listener| {
             spawn_workers(
                 listener,
-                server::balance::Balancer::per_worker(state.workers, &state.metrics.client_connections),
+                server::WorkerLayout {
+                    seats: server::balance::Balancer::per_worker(state.workers, &state.metrics.client_connections),
+                    placement,
+                },
                 settings.clone(),
                 drain_timeout,
                 server::ListenerGuards {

@@ -66,6 +66,9 @@ pub struct Metrics {
     /// `strangler_client_connections{worker}`: open client connections per proxy worker
     /// (how evenly they are spread; see `server::balance`).
     pub client_connections: IntGaugeVec,
+    /// `strangler_worker_cpu{worker}`: the CPU each proxy worker is pinned to; no series
+    /// when the workers are not pinned (see `server::affinity`).
+    pub worker_cpu: IntGaugeVec,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -211,6 +214,14 @@ impl Metrics {
             &["worker"],
         )?;
         registry.register(Box::new(client_connections.clone()))?;
+        let worker_cpu = IntGaugeVec::new(
+            Opts::new(
+                "strangler_worker_cpu",
+                "The CPU each proxy worker is pinned to (no series when workers are not pinned)",
+            ),
+            &["worker"],
+        )?;
+        registry.register(Box::new(worker_cpu.clone()))?;
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
         for result in ["ok", "error"] {
             config_reloads.with_label_values(&[result]);
@@ -235,6 +246,7 @@ impl Metrics {
             retries,
             tls_reloads,
             client_connections,
+            worker_cpu,
         })
     }
 

@@ -96,13 +96,14 @@ impl Reloader {
                 if old.listen != new.listen
                     || old.admin_listen != new.admin_listen
                     || old.workers != new.workers
+                    || old.worker_cpu_affinity != new.worker_cpu_affinity
                     || old.max_connections != new.max_connections
                     || old.tls.is_some() != new.tls.is_some()
                 {
                     tracing::warn!(
                         listen = %new.listen,
                         admin_listen = %new.admin_listen,
-                        "listen addresses, worker count, max_connections or TLS on/off changed: restart strangler to apply them; still serving as before"
+                        "listen addresses, worker count or CPU affinity, max_connections or TLS on/off changed: restart strangler to apply them; still serving as before"
                     );
                 }
                 // Building reads upstream TLS files: off the async workers.

@@ -26,6 +26,7 @@
 //! may change threads once, right after it is accepted: [`balance`] hands it to the worker
 //! with the fewest open connections.
 
+pub mod affinity;
 pub mod balance;
 
 use std::convert::Infallible;
@@ -105,17 +106,18 @@ pub enum WorkerError {
     },
 }
 
-/// Starts a worker thread per seat (see [`Balancer::per_worker`]) that serves `listener`
-/// (over TLS when `tls` is set) until `shutdown` turns true, then drains its connections
-/// for up to `drain_timeout()`. Connections are spread evenly over the workers
-/// ([`balance`]). Each worker serves requests with its own service, which `make_service`
+/// Starts a worker thread per seat of `layout` (see [`Balancer::per_worker`]) that serves
+/// `listener` (over TLS when `tls` is set) until `shutdown` turns true, then drains its
+/// connections for up to `drain_timeout()`. Connections are spread evenly over the workers
+/// ([`balance`]); each worker pins itself to its CPU when the layout's placement gives it
+/// one ([`affinity`]). Each worker serves requests with its own service, which `make_service`
 /// makes on the worker's thread: what the service clones per request is then that
 /// worker's alone (an `Arc` shared by the workers would have its count written from both
 /// cores on every request). Returns one receiver per worker that completes (with whether
 /// draining finished in time) when the worker has stopped.
 pub fn spawn_workers<M, S, F, B>(
     listener: std::net::TcpListener,
-    seats: Vec<Seat>,
+    WorkerLayout { seats, placement }: WorkerLayout,
     settings: impl Fn() -> ConnectionSettings + Clone + Send + 'static,
     drain_timeout: impl Fn() -> Duration + Clone + Send + 'static,
     guards: ListenerGuards,
@@ -142,7 +144,8 @@ where
             .build()
             .map_err(|source| WorkerError::Spawn { index, source })?;
         let (finished, finished_rx) = tokio::sync::oneshot::channel();
-        let (settings, drain_timeout, tls, limit, make_service, shutdown) = (
+        let (placement, settings, drain_timeout, tls, limit, make_service, shutdown) = (
+            placement.clone(),
             settings.clone(),
             drain_timeout.clone(),
             guards.tls.clone(),
@@ -154,6 +157,7 @@ where
             .name(format!("strangler-worker-{index}"))
             .spawn(move || {
                 WORKER_INDEX.with(|w| w.set(index));
+                placement.pin_current_worker(index);
                 let service = make_service();
                 runtime.block_on(async move {
                     let listener = match TcpListener::from_std(listener) {
@@ -217,6 +221,16 @@ pub struct ConnectionSettings {
     pub header_read_timeout: Duration,
     /// Largest request head; hyper answers 431 beyond it (HTTP/2: largest header list).
     pub max_header_bytes: usize,
+}
+
+/// The proxy workers to start: one per seat on the balancer, each on the CPU its
+/// placement gives it (if any).
+#[derive(Debug)]
+pub struct WorkerLayout {
+    /// One per worker, in worker order ([`Balancer::per_worker`]).
+    pub seats: Vec<Seat>,
+    /// Which CPU each worker pins itself to ([`affinity`]).
+    pub placement: affinity::Placement,
 }
 
 /// What stands between a public listener and its connections: TLS, and the connection limit.

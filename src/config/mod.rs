@@ -120,6 +120,17 @@ pub struct RecordConfig {
     pub redact: Vec<http::HeaderName>,
 }
 
+/// `[proxy] worker_cpu_affinity`: whether the proxy workers are pinned one per CPU
+/// (see [`crate::server::affinity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerCpuAffinity {
+    /// Pin when the CPUs the process may use are exactly as many as the workers.
+    #[default]
+    Auto,
+    /// Never pin; the kernel places the workers.
+    Off,
+}
+
 /// Settings of the `[proxy]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxySettings {
@@ -137,6 +148,8 @@ pub struct ProxySettings {
     pub drain_timeout: Duration,
     /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
     pub workers: Option<usize>,
+    /// Whether workers are pinned one per CPU (`worker_cpu_affinity`). Needs a restart.
+    pub worker_cpu_affinity: WorkerCpuAffinity,
     /// `/readyz` fails while the default upstream's health check says it is unhealthy.
     pub ready_requires_healthy_default: bool,
     /// Client connections open at once on the public listener; beyond it accepting pauses.
@@ -749,6 +762,20 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str],
         .workers
         .as_ref()
         .map(|v| count_in(errors, Some(v), "workers", 1..=1024, 1) as usize);
+    let worker_cpu_affinity = match raw.worker_cpu_affinity.as_ref() {
+        None => WorkerCpuAffinity::Auto,
+        Some(v) => match v.get_ref().as_str() {
+            "auto" => WorkerCpuAffinity::Auto,
+            "off" => WorkerCpuAffinity::Off,
+            other => {
+                errors.push(
+                    v.span().start,
+                    format!("unknown worker_cpu_affinity `{other}`, expected `auto` or `off`"),
+                );
+                WorkerCpuAffinity::Auto
+            }
+        },
+    };
     let tls = raw
         .tls
         .as_ref()
@@ -759,6 +786,7 @@ fn validate_proxy(errors: &mut Errors<'_>, raw: &raw::Proxy, upstreams: &[&str],
     Some(ProxySettings {
         tls,
         workers,
+        worker_cpu_affinity,
         listen: listen?,
         admin_listen: admin_listen?,
         default_upstream: raw.default_upstream.get_ref().clone(),

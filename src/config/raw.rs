@@ -15,6 +15,7 @@ pub(super) struct Proxy {
     pub max_header_bytes: Option<Spanned<i64>>,
     pub drain_timeout: Option<Spanned<String>>,
     pub workers: Option<Spanned<i64>>,
+    pub worker_cpu_affinity: Option<Spanned<String>>,
     pub ready_requires_healthy_default: Option<bool>,
     pub max_connections: Option<Spanned<i64>>,
     pub admin_token_file: Option<Spanned<String>>,

@@ -72,3 +72,82 @@ async fn client_connections_are_spread_evenly_over_the_workers() {
     );
     proxy.stop().await;
 }
+
+/// The CPUs this test process may run on, from the kernel's own account
+/// (`Cpus_allowed_list` in /proc/self/status, e.g. `0-3,6`).
+fn allowed_cpus() -> Vec<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((first, last)) => cpus.extend(first.parse::<i64>().unwrap()..=last.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// The CPU each worker reports being pinned to, in worker order (`None`: no series).
+async fn pinned_cpus(proxy: &TestProxy, workers: usize) -> Vec<Option<i64>> {
+    let mut cpus = Vec::new();
+    for worker in 0..workers {
+        let series = format!(r#"strangler_worker_cpu{{worker="{worker}"}}"#);
+        cpus.push(metric(proxy, &series).await.map(|v| v as i64));
+    }
+    cpus
+}
+
+/// Workers reachable and serving: every one of `n` fresh connections is answered.
+async fn serves(proxy: &TestProxy, n: usize) {
+    for i in 0..n {
+        let mut conn = RawConn::connect(proxy.addr).await;
+        conn.send(format!("GET /pinned/{i} HTTP/1.1\r\nHost: app.example\r\n\r\n").as_bytes())
+            .await;
+        assert_eq!(conn.read_response().await.status, 200, "connection {i}");
+    }
+}
+
+/// With as many workers as the CPUs the process may use, `auto` (the default) pins one
+/// worker to each of those CPUs, and each reports its CPU once it runs there.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_pins_one_worker_per_cpu_when_the_counts_match() {
+    let cpus = allowed_cpus();
+    let upstream = echo_upstream("legacy").await;
+    let routes = routes_toml_with(
+        &format!("workers = {}", cpus.len()),
+        &[("legacy", &upstream.url(), "")],
+        "",
+    );
+    let proxy = TestProxy::start(&routes).await;
+    serves(&proxy, 2 * cpus.len()).await;
+    let pinned = pinned_cpus(&proxy, cpus.len()).await;
+    let expected: Vec<Option<i64>> = cpus.iter().map(|&cpu| Some(cpu)).collect();
+    assert_eq!(pinned, expected, "allowed CPUs {cpus:?}");
+    proxy.stop().await;
+}
+
+/// More workers than CPUs (and `off` in any case): the kernel places the workers, and no
+/// worker reports a CPU.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_stay_unpinned_when_off_or_the_counts_differ() {
+    let cpus = allowed_cpus();
+    let upstream = echo_upstream("legacy").await;
+    for (extra, workers) in [
+        (format!("workers = {}", cpus.len() + 1), cpus.len() + 1),
+        (
+            format!("workers = {}\nworker_cpu_affinity = \"off\"", cpus.len()),
+            cpus.len(),
+        ),
+    ] {
+        let routes = routes_toml_with(&extra, &[("legacy", &upstream.url(), "")], "");
+        let proxy = TestProxy::start(&routes).await;
+        serves(&proxy, 2 * workers).await;
+        assert_eq!(pinned_cpus(&proxy, workers).await, vec![None; workers], "{extra}");
+        proxy.stop().await;
+    }
+}
