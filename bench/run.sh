@@ -6,11 +6,13 @@
 # Starts, all on 127.0.0.1 with ports picked by the OS:
 #   direct     examples/bench_upstream.rs, a minimal hyper server (the "fast upstream")
 #   nginx      a private nginx instance (own prefix/config in a temp dir) proxying to it
+#   nginx-pinned  the same with `worker_cpu_affinity auto` (strangler pins its workers
+#              one per CPU by default; this row shows nginx placed the same way)
 #   strangler  strangler's profile-guided build (bench/pgo.sh; what deploy/docker
 #              ships) proxying to it (route /api/ -> stage "new")
 #   strangler-nopgo  the plain `cargo build --release` binary, same config
 # then loads each with wrk (warm-up, then a measured run with --latency), in the
-# order direct, nginx, strangler, strangler-nopgo, repeated ROUNDS times; the best
+# order direct, nginx, nginx-pinned, strangler, strangler-nopgo, repeated ROUNDS times; the best
 # req/s round per target is reported. Everything it starts is stopped on exit.
 #
 # Environment knobs (defaults in brackets):
@@ -94,19 +96,19 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/strangler-bench.XXXXXX")"
 # nginx workers drop root privileges; let them reach their temp paths.
 chmod 755 "$WORK"
 UPSTREAM_PID=""
-NGINX_PID=""
+declare -A NGINX_PIDS
 declare -A STRANGLER_PIDS
 
 cleanup() {
     local rc=$? workers=""
     trap - EXIT INT TERM
     for v in "${!STRANGLER_PIDS[@]}"; do stop_pid "${STRANGLER_PIDS[$v]}"; done
-    if [[ -n "$NGINX_PID" ]]; then
+    for n in "${!NGINX_PIDS[@]}"; do
         # Remember the workers so none survive a master that had to be KILLed.
-        workers="$(pgrep -P "$NGINX_PID" 2>/dev/null || true)"
-        stop_pid "$NGINX_PID"
+        workers="$(pgrep -P "${NGINX_PIDS[$n]}" 2>/dev/null || true)"
+        stop_pid "${NGINX_PIDS[$n]}"
         for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
-    fi
+    done
     stop_pid "$UPSTREAM_PID"
     finish_cleanup "$rc"
 }
@@ -125,23 +127,34 @@ start_upstream upstream UPSTREAM_PID UPSTREAM_PORT
 log "upstream on 127.0.0.1:$UPSTREAM_PORT (pid $UPSTREAM_PID)"
 
 # --- 3b. nginx -----------------------------------------------------------------
-NGINX_PORT="$(free_port)"
-NG="$WORK/nginx"
-write_nginx_conf "$NG" "$NGINX_PORT" "$UPSTREAM_PORT" \
-    "$((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096))" \
-    "master_process on;" "worker_processes auto;" "worker_rlimit_nofile $NOFILE;"
-"$NGINX" -q -t -p "$NG/" -e "$NG/error.log" -c "$NG/nginx.conf" >&2 || {
-    cat "$NG/error.log" >&2 2>/dev/null || true
-    die "nginx config test failed"
+declare -A NGINX_PORTS
+# start_nginx NAME [DIRECTIVE...]: starts a private nginx (config in $WORK/NAME) with the
+# benchmark's settings plus the given top-level directives, and waits until it proxies.
+start_nginx() {
+    local name="$1" port dir pid
+    shift
+    port="$(free_port)"
+    dir="$WORK/$name"
+    write_nginx_conf "$dir" "$port" "$UPSTREAM_PORT" \
+        "$((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096))" \
+        "master_process on;" "worker_processes auto;" "worker_rlimit_nofile $NOFILE;" "$@"
+    "$NGINX" -q -t -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >&2 || {
+        cat "$dir/error.log" >&2 2>/dev/null || true
+        die "$name: nginx config test failed"
+    }
+    log "starting $name: $NGINX (port $port)"
+    "$NGINX" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    NGINX_PIDS[$name]="$pid"
+    NGINX_PORTS[$name]="$port"
+    wait_http "http://127.0.0.1:$port/api/bench" "$pid" "$name" 100 || {
+        cat "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
+        die "$name did not become ready"
+    }
+    log "$name ready (master pid $pid)"
 }
-log "starting nginx: $NGINX (port $NGINX_PORT)"
-"$NGINX" -p "$NG/" -e "$NG/error.log" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
-NGINX_PID=$!
-wait_http "http://127.0.0.1:$NGINX_PORT/api/bench" "$NGINX_PID" nginx 100 || {
-    cat "$NG/error.log" "$NG/stdout.log" >&2 2>/dev/null || true
-    die "nginx did not become ready"
-}
-log "nginx ready (master pid $NGINX_PID)"
+start_nginx nginx
+start_nginx nginx-pinned "worker_cpu_affinity auto;"
 
 # --- 4. strangler --------------------------------------------------------------
 declare -A STRANGLER_PORTS
@@ -184,8 +197,8 @@ EOF
 for v in "${STRANGLER_VARIANTS[@]}"; do start_strangler "$v"; done
 
 # --- 5. load -------------------------------------------------------------------
-TARGETS=(direct nginx)
-declare -A PORT=([direct]="$UPSTREAM_PORT" [nginx]="$NGINX_PORT")
+TARGETS=(direct nginx nginx-pinned)
+declare -A PORT=([direct]="$UPSTREAM_PORT" [nginx]="${NGINX_PORTS[nginx]}" [nginx-pinned]="${NGINX_PORTS[nginx-pinned]}")
 for v in "${STRANGLER_VARIANTS[@]}"; do
     TARGETS+=("$v")
     PORT[$v]="${STRANGLER_PORTS[$v]}"
@@ -248,6 +261,7 @@ for v in "${STRANGLER_VARIANTS[@]}"; do
     echo "$v/nginx req/s ratio: $(ratio "${BEST_RPS[$v]}" "${BEST_RPS[nginx]}")"
     echo "$v/direct req/s ratio: $(ratio "${BEST_RPS[$v]}" "${BEST_RPS[direct]}")"
     echo "$v/nginx p99 ratio: $(ratio "${BEST_P99[$v]}" "${BEST_P99[nginx]}")"
+    echo "$v/nginx-pinned req/s ratio: $(ratio "${BEST_RPS[$v]}" "${BEST_RPS[nginx-pinned]}"), p99 ratio: $(ratio "${BEST_P99[$v]}" "${BEST_P99[nginx-pinned]}")"
     echo "$v peak RSS: $(awk -v k="${RSS_KIB[$v]}" 'BEGIN { printf "%.1f", k / 1024 }') MiB (VmHWM)"
 done
 [[ "$SKIP_STRANGLER" != 1 ]] || echo "strangler: skipped (SKIP_STRANGLER=1)"
@@ -264,11 +278,11 @@ echo
 echo "load average before the run: $LOADAVG_START (other work on the machine skews the figures)"
 echo "machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
 echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency http://127.0.0.1:PORT/api/bench, after a warm-up wrk -t2 -c50 -d$WARMUP; wrk, upstream and proxy share the same CPUs"
-echo "versions: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (worker_processes auto, upstream keepalive 64, forwarding headers + request id + Via like strangler)"
+echo "versions: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (worker_processes auto, upstream keepalive 64, forwarding headers + request id + Via like strangler; nginx-pinned adds worker_cpu_affinity auto)"
 if [[ "$SKIP_STRANGLER" != 1 ]]; then
     if [[ "$PGO" == 0 ]]; then
         echo "build: strangler = ${STRANGLER_BINS[strangler]} (PGO=0: no profile-guided build)"
     else
-        echo "builds: strangler = profile-guided (bench/pgo.sh, as deploy/docker ships it), strangler-nopgo = cargo build --release"
+        echo "builds: strangler = profile-guided (bench/pgo.sh, as deploy/docker ships it), strangler-nopgo = cargo build --release; both with the default worker_cpu_affinity = \"auto\" (pinned one per CPU when the workers are as many as the CPUs)"
     fi
 fi
