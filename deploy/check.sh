@@ -19,7 +19,7 @@
 # PyPI into a venv under ~/.cache/strangler/deploy-tools. Runs every check, then exits 1 if
 # any failed, naming them.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 TOOLS="${STRANGLER_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/strangler/deploy-tools}"
 VENV="$TOOLS/venv"
