@@ -13,7 +13,7 @@
 # 4. rebuilds strangler with -Cprofile-use in a second target dir.
 #
 # The profile tells LLVM which branches and calls the request path really takes, so it
-# inlines and lays out code for them: measured here, about a fifth less user CPU per
+# inlines and lays out code for them: measured here, about 30 % less user CPU per
 # proxied request than the plain release build (README, Performance). The code and its
 # behaviour are the same; only the machine code's layout and inlining change.
 #
