@@ -138,9 +138,13 @@ where
         let listener = listener
             .try_clone()
             .map_err(|source| WorkerError::Listener { index, source })?;
+        let blocking_placement = placement.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .event_interval(WORKER_EVENT_INTERVAL)
+            // The runtime's blocking threads (DNS lookups): not pinned to the worker's CPU.
+            .thread_name(format!("strangler-blocking-{index}"))
+            .on_thread_start(move || blocking_placement.release_current_thread())
             .build()
             .map_err(|source| WorkerError::Spawn { index, source })?;
         let (finished, finished_rx) = tokio::sync::oneshot::channel();

@@ -74,6 +74,19 @@ impl Placement {
         self.cpus.get(index).copied()
     }
 
+    /// Lets the calling thread run on every CPU the workers were given. A new thread
+    /// inherits its creator's CPU mask, so without this the threads a pinned worker's
+    /// runtime starts for blocking work (DNS lookups of upstreams named by host name)
+    /// would all share that worker's one CPU; the runtime calls it as each one starts.
+    pub fn release_current_thread(&self) {
+        if self.cpus.is_empty() {
+            return;
+        }
+        if let Err(e) = set_current_thread_cpus(&self.cpus) {
+            tracing::debug!(error = %e, "cannot widen a blocking thread's CPU mask; it stays on its worker's CPU");
+        }
+    }
+
     /// Pins the calling thread, worker `index`, to its CPU if it has one. A failure is
     /// logged and the worker runs unpinned: pinning is an optimisation, never a reason
     /// not to serve.
@@ -81,7 +94,7 @@ impl Placement {
         let Some(cpu) = self.cpu_of(index) else {
             return;
         };
-        match pin_current_thread(cpu) {
+        match set_current_thread_cpus(&[cpu]) {
             Ok(()) => {
                 if let Some(gauge) = &self.gauge {
                     gauge.with_label_values(&[&index.to_string()]).set(cpu as i64);
@@ -121,11 +134,13 @@ pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
         .collect())
 }
 
-/// Pins the calling thread to `cpu`.
+/// Lets the calling thread run on `cpus` only.
 #[cfg(target_os = "linux")]
-pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+pub fn set_current_thread_cpus(cpus: &[usize]) -> std::io::Result<()> {
     let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
+    for &cpu in cpus {
+        set.set(cpu);
+    }
     rustix::thread::sched_setaffinity(None, &set)?;
     Ok(())
 }
@@ -137,7 +152,7 @@ pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn pin_current_thread(_cpu: usize) -> std::io::Result<()> {
+pub fn set_current_thread_cpus(_cpus: &[usize]) -> std::io::Result<()> {
     Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
@@ -207,5 +222,32 @@ mod tests {
         assert_eq!(gauge.with_label_values(&[&index.to_string()]).get(), last as i64);
         // The thread that ran the test keeps its own mask.
         assert_eq!(allowed_cpus().unwrap(), allowed);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn threads_a_pinned_worker_starts_are_released_to_every_worker_cpu() {
+        let allowed = allowed_cpus().unwrap();
+        let placement = Placement::plan(WorkerCpuAffinity::Auto, allowed.len(), Some(&allowed));
+        let masks = std::thread::spawn(move || {
+            placement.pin_current_worker(0);
+            // What a worker's runtime does: its blocking threads start from the pinned
+            // thread, one left as created and one released.
+            let inherited = std::thread::spawn(|| allowed_cpus().unwrap()).join().unwrap();
+            let released = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        placement.release_current_thread();
+                        allowed_cpus().unwrap()
+                    })
+                    .join()
+                    .unwrap()
+            });
+            (inherited, released)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(masks.0, vec![allowed[0]], "a new thread inherits the worker's CPU");
+        assert_eq!(masks.1, allowed);
     }
 }

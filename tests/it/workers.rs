@@ -82,6 +82,11 @@ fn allowed_cpus() -> Vec<i64> {
         .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
         .unwrap()
         .trim();
+    parse_cpu_list(list)
+}
+
+/// `0-3,6` → `[0, 1, 2, 3, 6]`.
+fn parse_cpu_list(list: &str) -> Vec<i64> {
     let mut cpus = Vec::new();
     for part in list.split(',') {
         match part.split_once('-') {
@@ -150,4 +155,51 @@ async fn workers_stay_unpinned_when_off_or_the_counts_differ() {
         assert_eq!(pinned_cpus(&proxy, workers).await, vec![None; workers], "{extra}");
         proxy.stop().await;
     }
+}
+
+/// Threads of this process whose name starts with `prefix` (as /proc shows it, cut to 15
+/// bytes), each with the CPUs it may run on.
+fn threads_named(prefix: &str) -> Vec<(String, Vec<i64>)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(task.join("comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+            continue;
+        };
+        let list = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        found.push((comm.trim().to_owned(), parse_cpu_list(&list)));
+    }
+    found
+}
+
+/// Threads a pinned worker's runtime starts for blocking work (here: resolving an upstream
+/// named by host name) may run on every CPU, not only on their worker's.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocking_threads_of_pinned_workers_are_not_pinned() {
+    let cpus = allowed_cpus();
+    let upstream = echo_upstream("legacy").await;
+    let by_name = upstream.url().replace("127.0.0.1", "localhost");
+    let routes = routes_toml_with(&format!("workers = {}", cpus.len()), &[("legacy", &by_name, "")], "");
+    let proxy = TestProxy::start(&routes).await;
+    // Fresh client connections land on every worker, and each worker's first upstream
+    // connection resolves `localhost` on its runtime's blocking threads.
+    serves(&proxy, 2 * cpus.len()).await;
+    assert!(pinned_cpus(&proxy, cpus.len()).await.iter().all(Option::is_some));
+    let blocking = threads_named("strangler-block");
+    assert!(!blocking.is_empty(), "no blocking thread was started");
+    for (name, allowed) in blocking {
+        assert_eq!(allowed, cpus, "{name}");
+    }
+    proxy.stop().await;
 }
