@@ -9,12 +9,13 @@
 //! 2.8–3.3 ms pinned against 3.5–4.7 ms unpinned, req/s unchanged. nginx has the same
 //! switch (`worker_cpu_affinity auto`), off by default.
 //!
-//! `auto` (the default) pins only when it cannot hurt: when the CPUs this process may run
-//! on are exactly as many as the workers, one each. On a machine or a cpuset that is the
-//! proxy's (the default worker count is one per CPU), that holds. In a container limited by
-//! a CPU quota but allowed on every CPU of the node, or with more or fewer workers than
-//! allowed CPUs, it does not, and the kernel keeps placing the workers, free to move one
-//! away from a CPU that something else is busy on. `off` never pins.
+//! `auto` (the default) pins only when the CPUs this process may run on are exactly as many
+//! as the workers, one each. On a machine or a cpuset that is the proxy's (the default
+//! worker count is one per CPU), that holds. In a container limited by a CPU quota but
+//! allowed on every CPU of the node, or with more or fewer workers than allowed CPUs, it
+//! does not, and the kernel keeps placing the workers. The price of pinning: the kernel
+//! cannot move a worker off a CPU that another process keeps busy (it moves the other
+//! process instead, where it can); where that matters, `off` never pins.
 
 use std::fmt;
 
