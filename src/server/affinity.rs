@@ -1,10 +1,10 @@
 //! Pinning each proxy worker to a CPU of its own (`[proxy] worker_cpu_affinity`).
 //!
 //! The workers are thread-per-core: each owns its connections for their whole life and
-//! never hands a request to another thread. Left to the kernel, two workers sometimes
-//! share one core for seconds while the other core runs the load's other processes; every
-//! request on those workers then waits its turn behind the other worker, and the tail
-//! latency of the whole run shows it. Measured on two cores with wrk, the upstream and
+//! never hands a request to another thread. Left to the kernel, a whole benchmark run's
+//! p99 lands either near 3 ms or near 4.5 ms; pinned, the slow mode does not occur. The
+//! likely cause is placement: two workers sharing one core for a while, each request on
+//! them waiting its turn behind the other worker's. Measured on two cores with wrk, the upstream and
 //! strangler sharing them (`bash bench/run.sh`'s setup), five alternating rounds: p99
 //! 2.8–3.3 ms pinned against 3.5–4.7 ms unpinned, req/s unchanged. nginx has the same
 //! switch (`worker_cpu_affinity auto`), off by default.
