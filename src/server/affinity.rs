@@ -4,10 +4,10 @@
 //! never hands a request to another thread. Left to the kernel, a whole benchmark run's
 //! p99 lands either near 3 ms or near 4.5 ms; pinned, the slow mode does not occur. The
 //! likely cause is placement: two workers sharing one core for a while, each request on
-//! them waiting its turn behind the other worker's. Measured on two cores with wrk, the upstream and
-//! strangler sharing them (`bash bench/run.sh`'s setup), five alternating rounds: p99
-//! 2.8–3.3 ms pinned against 3.5–4.7 ms unpinned, req/s unchanged. nginx has the same
-//! switch (`worker_cpu_affinity auto`), off by default.
+//! them waiting its turn behind the other worker's. Measured on two cores with wrk, the
+//! upstream and strangler sharing them (`bash bench/run.sh`'s setup), five alternating
+//! rounds: p99 2.8–3.3 ms pinned against 3.5–4.7 ms unpinned, req/s unchanged. nginx has
+//! the same switch (`worker_cpu_affinity auto`), off by default.
 //!
 //! `auto` (the default) pins only when the CPUs this process may run on are exactly as many
 //! as the workers, one each. On a machine or a cpuset that is the proxy's (the default
