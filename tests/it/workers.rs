@@ -73,20 +73,18 @@ async fn client_connections_are_spread_evenly_over_the_workers() {
     proxy.stop().await;
 }
 
-/// The CPUs this test process may run on, from the kernel's own account
-/// (`Cpus_allowed_list` in /proc/self/status, e.g. `0-3,6`).
+/// The CPUs this test process may run on, from the kernel's own account.
 fn allowed_cpus() -> Vec<i64> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    cpus_allowed_in(&std::fs::read_to_string("/proc/self/status").unwrap())
+}
+
+/// The CPUs a /proc `status` text allows (its `Cpus_allowed_list`: `0-3,6` → `[0, 1, 2, 3, 6]`).
+fn cpus_allowed_in(status: &str) -> Vec<i64> {
     let list = status
         .lines()
         .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
         .unwrap()
         .trim();
-    parse_cpu_list(list)
-}
-
-/// `0-3,6` → `[0, 1, 2, 3, 6]`.
-fn parse_cpu_list(list: &str) -> Vec<i64> {
     let mut cpus = Vec::new();
     for part in list.split(',') {
         match part.split_once('-') {
@@ -172,13 +170,7 @@ fn threads_named(prefix: &str) -> Vec<(String, Vec<i64>)> {
         let Ok(status) = std::fs::read_to_string(task.join("status")) else {
             continue;
         };
-        let list = status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        found.push((comm.trim().to_owned(), parse_cpu_list(&list)));
+        found.push((comm.trim().to_owned(), cpus_allowed_in(&status)));
     }
     found
 }
