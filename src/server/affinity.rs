@@ -26,36 +26,33 @@ use crate::config::WorkerCpuAffinity;
 /// Where the workers run: pinned one per CPU, or wherever the kernel puts them.
 #[derive(Debug, Clone)]
 pub struct Placement {
-    /// Worker `i` runs on `cpus[i]`; empty when the workers are not pinned.
-    cpus: Vec<usize>,
-    /// Why they are not pinned, for the start-up log line.
-    unpinned_because: Option<String>,
+    cpus: Cpus,
     /// `strangler_worker_cpu{worker}`: set by each worker once it is pinned.
     gauge: Option<IntGaugeVec>,
+}
+
+#[derive(Debug, Clone)]
+enum Cpus {
+    /// Worker `i` runs on the `i`-th.
+    Pinned(Vec<usize>),
+    /// Not pinned, and why (for the start-up log line).
+    Unpinned(String),
 }
 
 impl Placement {
     /// Decides for `workers` workers under `setting`, given the CPUs this process may run
     /// on (`allowed`, ascending; `None` when they cannot be read).
     pub fn plan(setting: WorkerCpuAffinity, workers: usize, allowed: Option<&[usize]>) -> Self {
-        let unpinned = |why: String| Self {
-            cpus: Vec::new(),
-            unpinned_because: Some(why),
-            gauge: None,
-        };
-        match (setting, allowed) {
-            (WorkerCpuAffinity::Off, _) => unpinned("worker_cpu_affinity = \"off\"".to_owned()),
-            (WorkerCpuAffinity::Auto, None) => unpinned("the CPUs this process may use are unknown".to_owned()),
-            (WorkerCpuAffinity::Auto, Some(cpus)) if cpus.len() != workers => unpinned(format!(
+        let cpus = match (setting, allowed) {
+            (WorkerCpuAffinity::Off, _) => Cpus::Unpinned("worker_cpu_affinity = \"off\"".to_owned()),
+            (WorkerCpuAffinity::Auto, None) => Cpus::Unpinned("the CPUs this process may use are unknown".to_owned()),
+            (WorkerCpuAffinity::Auto, Some(cpus)) if cpus.len() != workers => Cpus::Unpinned(format!(
                 "{workers} worker(s) and {} CPU(s) this process may use; `auto` pins only one worker per CPU",
                 cpus.len()
             )),
-            (WorkerCpuAffinity::Auto, Some(cpus)) => Self {
-                cpus: cpus.to_vec(),
-                unpinned_because: None,
-                gauge: None,
-            },
-        }
+            (WorkerCpuAffinity::Auto, Some(cpus)) => Cpus::Pinned(cpus.to_vec()),
+        };
+        Self { cpus, gauge: None }
     }
 
     /// [`Placement::plan`] with the CPUs this process may run on, read from the kernel.
@@ -72,7 +69,10 @@ impl Placement {
 
     /// The CPU worker `index` is to be pinned to, if any.
     pub fn cpu_of(&self, index: usize) -> Option<usize> {
-        self.cpus.get(index).copied()
+        match &self.cpus {
+            Cpus::Pinned(cpus) => cpus.get(index).copied(),
+            Cpus::Unpinned(_) => None,
+        }
     }
 
     /// Lets the calling thread run on every CPU the workers were given. A new thread
@@ -80,10 +80,10 @@ impl Placement {
     /// runtime starts for blocking work (DNS lookups of upstreams named by host name)
     /// would all share that worker's one CPU; the runtime calls it as each one starts.
     pub fn release_current_thread(&self) {
-        if self.cpus.is_empty() {
+        let Cpus::Pinned(cpus) = &self.cpus else {
             return;
-        }
-        if let Err(e) = set_current_thread_cpus(&self.cpus) {
+        };
+        if let Err(e) = set_current_thread_cpus(cpus) {
             tracing::debug!(error = %e, "cannot widen a blocking thread's CPU mask; it stays on its worker's CPU");
         }
     }
@@ -110,11 +110,11 @@ impl Placement {
 
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.unpinned_because {
-            Some(why) => write!(f, "workers not pinned to CPUs ({why})"),
-            None => {
+        match &self.cpus {
+            Cpus::Unpinned(why) => write!(f, "workers not pinned to CPUs ({why})"),
+            Cpus::Pinned(cpus) => {
                 f.write_str("workers pinned one per CPU: ")?;
-                for (worker, cpu) in self.cpus.iter().enumerate() {
+                for (worker, cpu) in cpus.iter().enumerate() {
                     if worker > 0 {
                         f.write_str(", ")?;
                     }
