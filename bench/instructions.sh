@@ -97,7 +97,7 @@ TOTAL=""
 measure() {
     local target="$1" n="$2" name="$1-$2" port admin dir ready stop_sig out i
     local -a cmd
-    port="$(free_port)"
+    free_ports port admin # admin: strangler's only
     case "$target" in
         nginx)
             dir="$WORK/$name"
@@ -112,8 +112,6 @@ measure() {
             stop_sig=QUIT # graceful with master_process off (TERM would be a fast stop)
             ;;
         strangler)
-            admin="$(free_port)"
-            while [[ "$admin" == "$port" ]]; do admin="$(free_port)"; done
             # In its own directory: strangler watches the config file's directory.
             dir="$WORK/$name"
             mkdir -p "$dir"

@@ -144,6 +144,24 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# free_ports VAR...: sets each VAR to a free loopback port, all different (they are bound
+# at the same time while the OS picks them).
+free_ports() {
+    local -a ports
+    local i=0 var
+    read -r -a ports < <(python3 -c '
+import socket, sys
+sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in sockets))' "$#")
+    ((${#ports[@]} == $#)) || die "free_ports: could not pick $# ports"
+    for var in "$@"; do
+        printf -v "$var" '%s' "${ports[i]}"
+        i=$((i + 1))
+    done
+}
+
 # wait_http URL PID NAME TRIES: poll URL (0.1 s apart) until it answers 200.
 wait_http() {
     local url="$1" pid="$2" name="$3" tries="$4" i code

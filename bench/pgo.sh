@@ -92,10 +92,9 @@ rm -rf "$RAW"
 # --- 3. training --------------------------------------------------------------------
 UPSTREAM_PORT=""
 start_upstream upstream UPSTREAM_PID UPSTREAM_PORT
-PORT="$(free_port)"
-ADMIN_PORT="$(free_port)"
-while [[ "$ADMIN_PORT" == "$PORT" ]]; do ADMIN_PORT="$(free_port)"; done
-DOWN_PORT="$(free_port)" # nothing listens there: requests routed to it get 502
+# DOWN_PORT: nothing listens there, so requests routed to it get 502.
+PORT="" ADMIN_PORT="" DOWN_PORT=""
+free_ports PORT ADMIN_PORT DOWN_PORT
 mkdir -p "$WORK/config"
 cat >"$WORK/config/routes.toml" <<EOF
 [proxy]

@@ -162,9 +162,7 @@ declare -A STRANGLER_PORTS
 # table on ports picked here, and waits until it is ready.
 start_strangler() {
     local v="$1" port admin pid
-    port="$(free_port)"
-    admin="$(free_port)"
-    while [[ "$admin" == "$port" ]]; do admin="$(free_port)"; done
+    free_ports port admin
     # In its own directory: strangler watches the config file's directory, and the
     # files this script writes to $WORK must not wake it.
     mkdir -p "$WORK/$v"

@@ -100,9 +100,8 @@ start_upstream upstream-new NEW_PID NEW_PORT "${NEW_NICE:-19}"
 log "legacy upstream on 127.0.0.1:$LEGACY_PORT (pid $LEGACY_PID), new upstream on 127.0.0.1:$NEW_PORT (pid $NEW_PID)"
 
 # --- 4. strangler --------------------------------------------------------------
-PROXY_PORT="$(free_port)"
-ADMIN_PORT="$(free_port)"
-while [[ "$ADMIN_PORT" == "$PROXY_PORT" ]]; do ADMIN_PORT="$(free_port)"; done
+PROXY_PORT="" ADMIN_PORT=""
+free_ports PROXY_PORT ADMIN_PORT
 PROXY="127.0.0.1:$PROXY_PORT"
 ADMIN="127.0.0.1:$ADMIN_PORT"
 CONFIG="$CONF_DIR/routes.toml"
