@@ -124,7 +124,7 @@ pub enum StageArg {
     New,
 }
 
-impl From<StageArg> for crate::flip::Stage {
+impl From<StageArg> for crate::commands::flip::Stage {
     fn from(stage: StageArg) -> Self {
         match stage {
             StageArg::Legacy => Self::Legacy,

@@ -4,48 +4,55 @@
 //! traffic route by route to new services by editing `routes.toml`, which the running
 //! proxy reloads without dropping a request.
 //!
-//! Map of the crate:
-//! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
+//! Map of the crate, from the bottom up. A module imports only modules listed above it
+//! (or its own children); nothing reaches up.
+//!
+//! Pure building blocks (no IO, no runtime):
 //! - [`path`]: request path normalisation (what matches is what the upstream sees);
+//! - [`headers`]: HTTP header rules (hop-by-hop, `X-Forwarded-*`, `Via`);
+//! - [`worker`]: which proxy worker thread the caller runs on;
+//! - [`parity`]: the comparison engine: does the new service answer like the legacy one?
+//! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
-//! - [`canary`]: consistent placement of requests on a canary route;
-//! - [`shadow`]: mirroring to the new upstream, and the live parity ledger;
-//! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
-//! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
-//! - [`health`]: active health checks, outlier ejection and the retry budget per upstream;
-//! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
-//! - [`server`]: accept loops, HTTP/1.1 and HTTP/2 (ALPN, h2c), connection settings, graceful drain;
-//! - [`tls`]: listener certificates (SNI, hot reload) and TLS to `https://` upstreams;
-//! - [`reload`]: file watch, SIGHUP and admin reloads;
-//! - [`admin`]: health, readiness, metrics, routes, upstreams, reload; the bearer token;
-//! - [`dashboard`]: the migration dashboard page of the admin API and its traffic figures;
+//! - [`table`]: a validated config and its routes, what offline commands and reloads build;
 //! - [`metrics`]: the Prometheus metrics;
-//! - [`parity`]: comparing legacy and new answers (shadow traffic, `strangler parity`);
-//! - [`explain`]: why a request goes where it goes (`strangler explain`);
-//! - [`flip`]: move a route to another stage in `routes.toml`, evidence first (`strangler flip`);
-//! - [`status`]: the migration board across replicas (`strangler status`), the admin API client;
-//! - [`cli`]: the command line; `main.rs` only wires it up.
+//! - [`tls`]: what both TLS sides share (provider, PEM files, errors).
+//!
+//! The running proxy:
+//! - [`upstream`]: connection pools, request bodies, health and ejection, client TLS;
+//! - [`migration`]: canary placement, shadow mirroring and the parity ledger, recording;
+//! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
+//! - [`reload`]: file watch, SIGHUP and admin reloads;
+//! - [`server`]: listeners, accept loops, HTTP/1.1 and HTTP/2, connection IO, TLS accept,
+//!   graceful drain;
+//! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
+//! - [`admin`]: health, readiness, metrics, routes, upstreams, reload, the dashboard.
+//!
+//! The command line:
+//! - [`commands`]: check, explain, flip, status, parity;
+//! - [`cli`]: the command line's arguments; `main.rs` only wires it up.
+//!
+//! This file wires the running proxy together: [`App`] loads the first table, [`run`]
+//! serves until shutdown.
 
 pub mod admin;
-pub mod canary;
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod dashboard;
-pub mod explain;
-pub mod flip;
-pub mod health;
+pub mod headers;
 pub mod metrics;
+pub mod migration;
 pub mod parity;
 pub mod path;
 pub mod proxy;
-pub mod record;
 pub mod reload;
 pub mod router;
 pub mod server;
-pub mod shadow;
 pub mod state;
-pub mod status;
+pub mod table;
 pub mod tls;
+pub mod upstream;
+pub mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -61,9 +68,10 @@ use crate::config::{LoadError, ProxySettings};
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::Proxy;
 use crate::reload::{Reloader, Trigger};
+use crate::server::tls::ServerTls;
 use crate::server::{ConnectionSettings, WorkerError, accept_loop, drain, spawn_workers};
-use crate::state::{Snapshot, SnapshotError, State, Table};
-use crate::tls::ServerTls;
+use crate::state::{Snapshot, SnapshotError, State};
+use crate::table::Table;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +243,7 @@ pub async fn run_with_ready(
     })?;
     admin_exposure(admin_addr, &state.snapshot().config().proxy)?;
     let reloader = Arc::new(Reloader::new(state.clone()));
-    let _tls_watch = tls.as_ref().map(|tls| tls::watch(tls.clone(), state.clone()));
+    let _tls_watch = tls.as_ref().map(|tls| server::tls::watch(tls.clone(), state.clone()));
     let _watch = match reload::watch(reloader.clone(), &state.config_path) {
         Ok(watch) => Some(watch),
         Err(e) => {

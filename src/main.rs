@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use strangler::cli::{Cli, Command, FlipArgs, LogFormat, ParityArgs, StatusArgs};
-use strangler::config::LoadError;
-use strangler::state::Table;
+use strangler::table::Table;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: a proxy allocates and frees many small buffers per request across threads;
@@ -76,36 +75,11 @@ fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
 }
 
 fn check(file: &std::path::Path) -> ExitCode {
-    match Table::load(file) {
-        Ok(table) => {
-            let c = &table.config;
-            let problems = strangler::tls::check_files(c);
-            if !problems.is_empty() {
-                for problem in &problems {
-                    println!("{problem}");
-                }
-                eprintln!("{}: {} error(s)", file.display(), problems.len());
-                return ExitCode::FAILURE;
-            }
-            println!(
-                "{}: ok: {} upstreams, {} routes, default upstream `{}`, version {}",
-                file.display(),
-                c.upstreams.len(),
-                c.routes.len(),
-                c.proxy.default_upstream,
-                c.version
-            );
-            ExitCode::SUCCESS
-        }
-        Err(LoadError::Invalid(errors)) => {
-            for error in &errors.0 {
-                println!("{error}");
-            }
-            eprintln!("{}: {} error(s)", file.display(), errors.0.len());
-            ExitCode::FAILURE
-        }
+    match strangler::commands::check::run(file, &mut std::io::stdout(), &mut std::io::stderr()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            println!("{e}");
+            eprintln!("strangler: {e}");
             ExitCode::FAILURE
         }
     }
@@ -119,7 +93,7 @@ fn explain(config: &std::path::Path, json: bool, method: &str, path: &str) -> Ex
             return ExitCode::FAILURE;
         }
     };
-    match strangler::explain::explain(&table, method, path) {
+    match strangler::commands::explain::explain(&table, method, path) {
         Ok(explanation) if json => match serde_json::to_string_pretty(&explanation) {
             Ok(text) => {
                 println!("{text}");
@@ -146,7 +120,7 @@ fn use_admin_token(file: Option<&std::path::Path>) -> Result<(), ExitCode> {
     let Some(file) = file else { return Ok(()) };
     match strangler::config::read_token_file(file, "`--admin-token-file`") {
         Ok(token) => {
-            strangler::status::use_admin_token(token);
+            strangler::commands::status::use_admin_token(token);
             Ok(())
         }
         Err(e) => {
@@ -160,21 +134,21 @@ fn flip(args: FlipArgs) -> ExitCode {
     if let Err(code) = use_admin_token(args.admin_token_file.as_deref()) {
         return code;
     }
-    let options = strangler::flip::Options {
+    let options = strangler::commands::flip::Options {
         config: args.config,
         route: args.route,
         stage: args.stage.into(),
         percent: args.percent,
         admin: args.admin,
         parity_report: args.parity_report,
-        thresholds: strangler::flip::Thresholds {
+        thresholds: strangler::commands::flip::Thresholds {
             min_requests: args.min_requests,
             min_match_rate: args.min_match_rate,
         },
         force: args.force,
         dry_run: args.dry_run,
     };
-    match strangler::flip::run(&options, &mut std::io::stdout(), &mut std::io::stderr()) {
+    match strangler::commands::flip::run(&options, &mut std::io::stdout(), &mut std::io::stderr()) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("strangler: {e}");
@@ -187,15 +161,15 @@ fn status(args: StatusArgs) -> ExitCode {
     if let Err(code) = use_admin_token(args.admin_token_file.as_deref()) {
         return code;
     }
-    let options = strangler::status::Options {
+    let options = strangler::commands::status::Options {
         admins: args.admins,
         config: args.config,
         json: args.json,
     };
-    match strangler::status::run(&options, &mut std::io::stdout()) {
+    match strangler::commands::status::run(&options, &mut std::io::stdout()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(e @ strangler::status::StatusError::NoAdmin { .. }) => {
+        Err(e @ strangler::commands::status::StatusError::NoAdmin { .. }) => {
             eprintln!("strangler: {e}");
             ExitCode::from(2)
         }
@@ -207,7 +181,7 @@ fn status(args: StatusArgs) -> ExitCode {
 }
 
 fn parity(args: ParityArgs) -> ExitCode {
-    let options = strangler::parity::replay::Options {
+    let options = strangler::commands::parity::replay::Options {
         config: args.config,
         requests: args.requests,
         routes: args.routes,
@@ -220,7 +194,7 @@ fn parity(args: ParityArgs) -> ExitCode {
         junit: args.junit,
         json: args.json,
     };
-    match strangler::parity::replay::run(&options, &mut std::io::stdout()) {
+    match strangler::commands::parity::replay::run(&options, &mut std::io::stdout()) {
         Ok(run) if run.failed() => ExitCode::FAILURE,
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

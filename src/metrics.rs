@@ -294,7 +294,7 @@ impl<M> PerWorker<M> {
     #[inline]
     pub fn here(&self) -> &M {
         // `new` makes at least one shard.
-        &self.shards[crate::server::worker_index() % self.shards.len()]
+        &self.shards[crate::worker::worker_index() % self.shards.len()]
     }
 }
 
@@ -475,7 +475,7 @@ mod tests {
 
     #[test]
     fn per_worker_copies_are_exported_as_one() {
-        use crate::server::as_worker;
+        use crate::worker::as_worker;
         let m = Metrics::new().unwrap();
         let shards = m.requests.shards.len();
         assert!(shards >= 2, "{shards} shards");

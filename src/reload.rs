@@ -19,7 +19,8 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::{Mutex, Notify};
 
 use crate::config::LoadError;
-use crate::state::{Snapshot, State, Table};
+use crate::state::{Snapshot, State};
+use crate::table::Table;
 
 /// How long to wait after a file event before reading, so that an editor's burst of
 /// writes becomes one reload.

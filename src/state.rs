@@ -1,14 +1,14 @@
 //! The running proxy's state: one immutable [`Snapshot`] behind one [`ArcSwap`].
 //!
 //! A snapshot is everything a request needs to be routed and forwarded: the validated
-//! config, the compiled [`RouteTable`], the upstreams with their connection pools and the
+//! config, the compiled [`RouteTable`](crate::router::RouteTable), the upstreams with their connection pools and the
 //! per-route metric handles. A request loads the snapshot once, at its start, and uses
 //! that one to the end, so a reload never changes the table under a request. Reloads
 //! build a new snapshot off the request path and swap it in atomically; upstream connection
 //! pools (and so their warm connections) are carried over when an upstream's settings
 //! did not change.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -18,62 +18,14 @@ use http::uri::{Authority, Scheme};
 use prometheus::{Histogram, IntCounter};
 use tokio::sync::watch;
 
-use crate::config::{self, Config, ConfigError, ConfigErrors, LoadError, Stage, UpstreamConfig};
-use crate::health::UpstreamHealth;
+use crate::config::{Config, Stage, UpstreamConfig};
 use crate::metrics::{Metrics, PerWorker};
-use crate::proxy::pool::{ConnectionLimit, ConnectionPool};
-use crate::router::RouteTable;
+use crate::table::Table;
+use crate::upstream::health::UpstreamHealth;
+use crate::upstream::pool::{ConnectionLimit, ConnectionPool};
 
 /// Index of an upstream in [`Snapshot::upstreams`].
 pub type UpstreamId = usize;
-
-/// A validated config and its compiled routes: what `strangler check` and `explain`
-/// need, and what a reload builds before anything is swapped.
-#[derive(Debug, Clone)]
-pub struct Table {
-    /// The validated file.
-    pub config: Config,
-    /// Its compiled routes; route ids index `config.routes`.
-    pub routes: RouteTable,
-}
-
-impl Table {
-    /// Validates config text completely, route conflicts included.
-    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigErrors> {
-        let config = config::parse_str(file, text)?;
-        let routes = RouteTable::build(&config.routes).map_err(|conflicts| {
-            ConfigErrors(
-                conflicts
-                    .into_iter()
-                    .map(|c| ConfigError {
-                        file: file.to_owned(),
-                        location: config.routes[c.route].location.clone(),
-                        message: c.message,
-                    })
-                    .collect(),
-            )
-        })?;
-        Ok(Self { config, routes })
-    }
-
-    /// Reads and validates a file. Blocking.
-    pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: display.clone(),
-            source,
-        })?;
-        Self::parse(&display, &text).map_err(LoadError::Invalid)
-    }
-
-    /// [`load`](Self::load) for serving: also reads the secrets the table names (the admin
-    /// token file), again on every reload, so a rotated token takes effect. Blocking.
-    pub fn load_for_serving(path: &Path) -> Result<Self, LoadError> {
-        let mut table = Self::load(path)?;
-        table.config.read_admin_token().map_err(LoadError::Invalid)?;
-        Ok(table)
-    }
-}
 
 /// An upstream as requests use it.
 #[derive(Debug)]
@@ -113,7 +65,7 @@ impl Upstream {
     /// The connection pool of the calling worker thread.
     #[inline]
     pub fn pool(&self) -> &Arc<ConnectionPool> {
-        let worker = crate::server::worker_index();
+        let worker = crate::worker::worker_index();
         &self.pools[worker % self.pools.len()]
     }
 }
@@ -194,7 +146,7 @@ pub struct Snapshot {
     /// When this table was swapped in.
     pub loaded_at: SystemTime,
     /// The traffic recording, when `[record]` is set.
-    pub recorder: Option<Arc<crate::record::Recorder>>,
+    pub recorder: Option<Arc<crate::migration::record::Recorder>>,
 }
 
 /// An upstream the config names could not be turned into a pool (a validated config
@@ -218,8 +170,8 @@ impl Snapshot {
     ) -> Result<Self, SnapshotError> {
         let mut upstreams = Vec::with_capacity(table.config.upstreams.len());
         for (name, config) in &table.config.upstreams {
-            let tls =
-                crate::tls::ClientTls::for_upstream(config).map_err(|e| SnapshotError(name.clone(), e.to_string()))?;
+            let tls = crate::upstream::tls::ClientTls::for_upstream(config)
+                .map_err(|e| SnapshotError(name.clone(), e.to_string()))?;
             let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint);
             let reused = previous
                 .and_then(|p| {
@@ -336,12 +288,14 @@ impl Snapshot {
             {
                 Some(running) => Some(running.clone()),
                 None => Some(Arc::new(
-                    crate::record::Recorder::start(config.clone(), metrics.recorded.clone()).map_err(|e| {
-                        SnapshotError(
-                            "record.path".to_owned(),
-                            format!("cannot open {}: {e}", config.path.display()),
-                        )
-                    })?,
+                    crate::migration::record::Recorder::start(config.clone(), metrics.recorded.clone()).map_err(
+                        |e| {
+                            SnapshotError(
+                                "record.path".to_owned(),
+                                format!("cannot open {}: {e}", config.path.display()),
+                            )
+                        },
+                    )?,
                 )),
             },
         };
@@ -371,7 +325,7 @@ impl Snapshot {
     pub fn default_upstream_unhealthy(&self) -> bool {
         self.upstreams
             .get(self.default_upstream)
-            .is_some_and(|u| u.health.verdict() == crate::health::Verdict::Unhealthy)
+            .is_some_and(|u| u.health.verdict() == crate::upstream::health::Verdict::Unhealthy)
     }
 
     /// Publishes the per-route and per-upstream gauges of this table.
@@ -407,7 +361,7 @@ impl Snapshot {
 
 fn new_pool(
     config: &UpstreamConfig,
-    tls: Option<Arc<crate::tls::ClientTls>>,
+    tls: Option<Arc<crate::upstream::tls::ClientTls>>,
     limit: Option<Arc<ConnectionLimit>>,
 ) -> Arc<ConnectionPool> {
     let default_port = if tls.is_some() { 443 } else { 80 };
@@ -457,7 +411,7 @@ pub struct State {
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
     /// Shadow-traffic evidence, per route name, since the start.
-    pub ledger: crate::shadow::ParityLedger,
+    pub ledger: crate::migration::shadow::ParityLedger,
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
     /// run on the calling runtime).
     pub mirrors: std::sync::OnceLock<tokio::runtime::Handle>,
@@ -482,7 +436,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
-            ledger: crate::shadow::ParityLedger::default(),
+            ledger: crate::migration::shadow::ParityLedger::default(),
             mirrors: std::sync::OnceLock::new(),
             checks: std::sync::OnceLock::new(),
         }

@@ -9,7 +9,7 @@
 //! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
 //! offending value and says what is wrong in one line. Sections are deserialised one at a
 //! time so that one bad route does not hide the errors of the next: `strangler check`
-//! reports every error in the file. Nothing here does IO: [`crate::state::Table::load`] reads
+//! reports every error in the file. Nothing here does IO: [`crate::table::Table::load`] reads
 //! the file, and its callers run it off the async workers.
 //!
 //! Route conflicts (two routes that match the same request with equal specificity) are

@@ -9,8 +9,8 @@
 //! - `rules.rs`: [`CompareSpec`] (serde) → [`CompareRules`] (compiled), with errors that
 //!   name the entry;
 //! - `compare.rs`: [`compare()`], the walk over status, headers and body, and the noise model;
-//! - [`corpus`], [`replay`], [`report`]: `strangler parity`, which replays a corpus of
-//!   requests against both sides and reports (IO lives there, not in the comparison).
+//! - `strangler parity`, which replays a corpus of requests against both sides and reports,
+//!   is a command: [`crate::commands::parity`] (IO lives there, not in the comparison).
 //!
 //! What is compared: the status (pointer `status`), the configured headers (pointer
 //! `header:NAME`, all values joined with `", "`), and the body: structurally by JSON
@@ -23,9 +23,6 @@
 //! decide (a side failed to answer).
 
 mod compare;
-pub mod corpus;
-pub mod replay;
-pub mod report;
 mod rules;
 
 #[cfg(test)]

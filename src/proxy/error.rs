@@ -11,8 +11,8 @@ use std::io;
 use http::StatusCode;
 
 use crate::path::PathError;
-use crate::proxy::guard::Violation;
-use crate::proxy::pool::SendError;
+use crate::server::conn::guard::Violation;
+use crate::upstream::pool::SendError;
 
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub enum UpstreamErrorKind {
     Other,
     /// Not tried: ejected by outlier detection or failing its health check (503). Not an
     /// upstream error: counted in `strangler_rejected_requests_total{reason="upstream_unavailable"}`.
-    Unavailable(crate::health::Unavailable),
+    Unavailable(crate::upstream::health::Unavailable),
     /// Not tried: every connection its `max_connections` allows stayed busy (503). Not an
     /// upstream error either: `strangler_rejected_requests_total{reason="upstream_saturated"}`.
     Saturated,
@@ -117,7 +117,7 @@ pub enum Refusal {
     /// CONNECT: strangler only talks to its configured upstreams.
     #[error("CONNECT is not supported: strangler only forwards to its configured upstreams")]
     Connect,
-    /// A head whose framing or fields implementations read differently ([`crate::proxy::guard`]).
+    /// A head whose framing or fields implementations read differently ([`crate::server::conn::guard`]).
     #[error("malformed request: {0}")]
     Malformed(#[from] Violation),
 }
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(UpstreamErrorKind::Reset.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(UpstreamErrorKind::Tls.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(
-            UpstreamErrorKind::Unavailable(crate::health::Unavailable::Ejected).status(),
+            UpstreamErrorKind::Unavailable(crate::upstream::health::Unavailable::Ejected).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(Refusal::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -13,10 +13,6 @@
 
 pub mod body;
 pub mod error;
-pub mod guard;
-pub mod head_clock;
-pub mod headers;
-pub mod pool;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -28,15 +24,18 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::{Body as _, Incoming};
 
+use crate::headers;
+use crate::headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use crate::metrics::Metrics;
+use crate::migration::shadow::{Capture, ShadowResult};
 use crate::path::normalize_path;
-use crate::shadow::{Capture, ShadowResult};
+use crate::server::conn::guard;
 use crate::state::{ShadowRoute, Snapshot, State, Upstream};
-use body::{ACCESS_LOG, BodyFault, Finish, RequestBody, ResponseBody};
+use crate::upstream::body::{self as request_body, BodyFault, RequestBody};
+use crate::upstream::pool::{self, Lease};
+use body::{ACCESS_LOG, Finish, ResponseBody};
 use error::{Refusal, UpstreamErrorKind, classify};
-use headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use http_body_util::BodyExt;
-use pool::Lease;
 
 /// The request-handling half of the proxy (the accept loop is in [`crate::server`]).
 #[derive(Debug, Clone)]
@@ -159,7 +158,7 @@ impl Proxy {
                     let route = &snapshot.routes[m.route];
                     let (upstream, duration) = match &route.canary {
                         Some(split)
-                            if crate::canary::place(
+                            if crate::migration::canary::place(
                                 &route.name,
                                 split.basis_points,
                                 split.sticky.as_ref(),
@@ -460,8 +459,8 @@ impl Proxy {
             return None;
         }
         let sampled = shadow.config.sample >= 1.0
-            || f64::from(crate::canary::bucket(route, request_id.as_bytes()))
-                < shadow.config.sample * f64::from(crate::canary::BUCKETS);
+            || f64::from(crate::migration::canary::bucket(route, request_id.as_bytes()))
+                < shadow.config.sample * f64::from(crate::migration::canary::BUCKETS);
         if !sampled {
             return None;
         }
@@ -520,7 +519,7 @@ impl Proxy {
                 }
                 // The request body failed (too large, unreadable): the client's doing, not an
                 // upstream error; the caller answers for it (and the upstream's record is untouched).
-                Err(e) if body::RequestBodyError::behind(&e).is_some() => {
+                Err(e) if request_body::RequestBodyError::behind(&e).is_some() => {
                     drop(ticket);
                     Err(classify(&e))
                 }
@@ -703,10 +702,10 @@ impl Mirror {
         let new_upstream = &self.snapshot.upstreams[new];
         let new_answer = fetch(new_upstream, head.request(self.body.clone()), config.timeout).await;
         let noise_probe = config.noise_sample > 0.0
-            && f64::from(crate::canary::bucket(
+            && f64::from(crate::migration::canary::bucket(
                 &format!("{}#noise", self.route),
                 self.request_id.as_bytes(),
-            )) < config.noise_sample * f64::from(crate::canary::BUCKETS);
+            )) < config.noise_sample * f64::from(crate::migration::canary::BUCKETS);
         let legacy_again = if noise_probe {
             let legacy_upstream = &self.snapshot.upstreams[legacy];
             fetch(legacy_upstream, self.head.request(self.body.clone()), config.timeout).await
@@ -787,7 +786,7 @@ async fn fetch(
         };
         upstream.health.record(ticket, !response.status().is_server_error());
         let (parts, body) = response.into_parts();
-        let body = http_body_util::Limited::new(body, crate::shadow::CAPTURE_LIMIT)
+        let body = http_body_util::Limited::new(body, crate::migration::shadow::CAPTURE_LIMIT)
             .collect()
             .await
             .ok()?;

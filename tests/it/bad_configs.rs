@@ -63,7 +63,7 @@ fn every_bad_config_is_rejected_at_its_line_and_column() {
     let mut wrong = Vec::new();
     for bad in &corpus {
         let name = bad.path.display().to_string();
-        let parsed = std::panic::catch_unwind(|| strangler::state::Table::parse(&name, &bad.text));
+        let parsed = std::panic::catch_unwind(|| strangler::table::Table::parse(&name, &bad.text));
         let Ok(parsed) = parsed else {
             panics += 1;
             wrong.push(format!("{name}: panicked"));

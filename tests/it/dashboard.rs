@@ -377,7 +377,7 @@ async fn token_gate(admin: SocketAddr) -> Upstream {
     upstream_with(move |request: Request<Incoming>| async move {
         let path = request.uri().path().to_owned();
         if path == "/" {
-            let page = strangler::dashboard::page();
+            let page = strangler::admin::dashboard::page();
             let (parts, body) = page.into_parts();
             use http_body_util::BodyExt;
             let body = body.collect().await.unwrap().to_bytes();

@@ -112,7 +112,7 @@ fn cluster_routes_are_the_repository_routes() {
 
     // The repository's table is valid, so its routes (identical above) are too: names,
     // paths, stages and methods as the proxy reads them.
-    let table = strangler::state::Table::parse(
+    let table = strangler::table::Table::parse(
         REPOSITORY_ROUTES,
         &std::fs::read_to_string(repo(REPOSITORY_ROUTES)).unwrap(),
     )

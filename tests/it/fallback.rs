@@ -140,7 +140,7 @@ async fn without_fallback_or_with_an_unbufferable_body_the_failure_shows() {
 async fn fallback_settings_are_validated() {
     let legacy = echo_upstream("legacy").await;
     let text = fallback_routes(&legacy.url(), &legacy.url(), "", "fallback_max_body = 10");
-    let errors = strangler::state::Table::parse("routes.toml", &text)
+    let errors = strangler::table::Table::parse("routes.toml", &text)
         .unwrap_err()
         .to_string();
     assert!(errors.contains("only used with `fallback = true`"), "{errors}");
@@ -148,7 +148,7 @@ async fn fallback_settings_are_validated() {
         &[("legacy", &legacy.url())],
         "[[routes]]\nname = \"r\"\npath = \"/x/\"\nfallback = true\n",
     );
-    let errors = strangler::state::Table::parse("routes.toml", &text)
+    let errors = strangler::table::Table::parse("routes.toml", &text)
         .unwrap_err()
         .to_string();
     assert!(errors.contains("needs a `new` upstream"), "{errors}");

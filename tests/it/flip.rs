@@ -9,7 +9,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
 use strangler::config::{Stage, version_of};
-use strangler::state::Table;
+use strangler::table::Table;
 
 use crate::common::*;
 

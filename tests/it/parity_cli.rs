@@ -16,7 +16,7 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use strangler::state::Table;
+use strangler::table::Table;
 
 use crate::common::*;
 

@@ -71,7 +71,7 @@ async fn record_settings_are_validated() {
             "{}\n[record]\n{record}\n",
             routes_toml(&[("legacy", "http://127.0.0.1:1")], "")
         );
-        let errors = strangler::state::Table::parse("routes.toml", &text)
+        let errors = strangler::table::Table::parse("routes.toml", &text)
             .unwrap_err()
             .to_string();
         assert!(errors.contains(what), "{record}: {errors}");

@@ -315,7 +315,7 @@ fn bad_resilience_settings_are_rejected_with_their_position() {
         )],
         "",
     );
-    let errors = strangler::state::Table::parse("routes.toml", &text)
+    let errors = strangler::table::Table::parse("routes.toml", &text)
         .expect_err("must be rejected")
         .to_string();
     for (needle, message) in [

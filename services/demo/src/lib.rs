@@ -106,7 +106,7 @@ impl Demo {
         })?;
         let table = {
             let routes = options.routes.clone();
-            tokio::task::spawn_blocking(move || strangler::state::Table::load(&routes))
+            tokio::task::spawn_blocking(move || strangler::table::Table::load(&routes))
                 .await
                 .map_err(|e| DemoError::Routes(e.to_string()))?
                 .map_err(|e| DemoError::Routes(e.to_string()))?

@@ -2,7 +2,7 @@
 //!
 //! | endpoint | answer |
 //! |---|---|
-//! | `GET /` | the migration dashboard, a self-contained HTML page ([`crate::dashboard`]) |
+//! | `GET /` | the migration dashboard, a self-contained HTML page ([`crate::admin::dashboard`]) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 once a table is loaded; 503 while draining or while the default upstream fails its health check |
 //! | `GET /metrics` | Prometheus text |
@@ -20,6 +20,8 @@
 //! bound address, and should the listener be on another address anyway (a reload removed
 //! the setting; listeners are kept until a restart), every request but the health checks
 //! gets 403.
+
+pub mod dashboard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -147,7 +149,7 @@ impl Admin {
                 let upstreams: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
                 json_response(StatusCode::OK, &json!({ "upstreams": upstreams }))
             }
-            ("/", Method::GET | Method::HEAD) => crate::dashboard::page(),
+            ("/", Method::GET | Method::HEAD) => crate::admin::dashboard::page(),
             ("/admin/traffic", Method::GET) => self.traffic(),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
@@ -170,7 +172,7 @@ impl Admin {
 
     /// `GET /admin/traffic`, from the metrics of this process and the table in force.
     fn traffic(&self) -> Response<Full<Bytes>> {
-        let traffic = crate::dashboard::Traffic::gather(&self.state.snapshot(), &self.state.metrics);
+        let traffic = crate::admin::dashboard::Traffic::gather(&self.state.snapshot(), &self.state.metrics);
         match serde_json::to_value(&traffic) {
             Ok(value) => json_response(StatusCode::OK, &value),
             Err(e) => {
@@ -271,7 +273,8 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use crate::state::{Snapshot, Table};
+    use crate::state::Snapshot;
+    use crate::table::Table;
 
     fn admin(token: bool, listening_on: &str) -> Admin {
         let text = "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"a\"\n\

@@ -49,9 +49,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::proxy::body::RequestBody;
-use crate::proxy::headers;
-use crate::tls::ClientTls;
+use crate::headers;
+use crate::upstream::body::RequestBody;
+use crate::upstream::tls::ClientTls;
 
 /// Why an exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]

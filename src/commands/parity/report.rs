@@ -1,10 +1,10 @@
 //! What `strangler parity` reports: a [`Run`] (one [`Record`] per corpus request) rendered
 //! as a per-route table with every mismatch and error for people, as JUnit XML for CI, and
 //! as JSON in the shape of the admin API's `/admin/parity` (which `strangler flip
-//! --parity-report` reads, through [`crate::status::ParityReport`]).
+//! --parity-report` reads, through [`crate::commands::status::ParityReport`]).
 //!
 //! Everything here is pure. Secrets are removed before a record is built (see
-//! [`crate::parity::replay`]): nothing in a [`Record`] needs redacting again.
+//! [`crate::commands::parity::replay`]): nothing in a [`Record`] needs redacting again.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Diff, Outcome};
-use crate::status::RouteParity;
+use crate::commands::status::RouteParity;
+use crate::parity::{Diff, Outcome};
 
 /// The route name of requests that match no route (as in the proxy's metrics).
 pub const DEFAULT_ROUTE: &str = "default";
@@ -515,7 +515,7 @@ fn escape_as(text: &str, attribute: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::ParityReport;
+    use crate::commands::status::ParityReport;
 
     fn record(line: usize, route: &str, path: &str, verdict: Verdict) -> Record {
         Record {

@@ -31,8 +31,8 @@ use prometheus::{IntCounter, IntGauge, IntGaugeVec};
 
 use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
 use crate::metrics::Metrics;
-use crate::proxy::body::RequestBody;
-use crate::proxy::pool::ConnectionPool;
+use crate::upstream::body::RequestBody;
+use crate::upstream::pool::ConnectionPool;
 
 /// Retry tokens are kept in thousandths; the balance never exceeds this many tokens.
 const RETRY_BURST: u64 = 10;

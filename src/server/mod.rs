@@ -28,6 +28,8 @@
 
 pub mod affinity;
 pub mod balance;
+pub mod conn;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -47,9 +49,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
-use crate::proxy::guard::FramingCheck;
-use crate::proxy::head_clock::{Answered, Exchanges, HeadClock};
-use crate::tls::{ALPN_H2, ServerTls};
+use crate::server::conn::guard::FramingCheck;
+use crate::server::conn::head_clock::{Answered, Exchanges, HeadClock};
+use crate::server::tls::ServerTls;
+use crate::tls::ALPN_H2;
 #[cfg(doc)]
 use balance::Balancer;
 use balance::{Kept, Seat};
@@ -64,26 +67,6 @@ use balance::{Kept, Seat};
 /// -c100 on two cores, against 61, in ten alternating pairs: req/s +1.2 %, p99 −11 %,
 /// system CPU per request −0.2 µs.
 const WORKER_EVENT_INTERVAL: u32 = 300;
-
-thread_local! {
-    /// Index of the proxy worker running on this thread (0 elsewhere).
-    static WORKER_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Index of the proxy worker running on the calling thread (0 on other threads).
-#[inline]
-pub fn worker_index() -> usize {
-    WORKER_INDEX.with(std::cell::Cell::get)
-}
-
-/// Runs `f` as if on proxy worker `index` (for tests of per-worker state).
-#[cfg(test)]
-pub(crate) fn as_worker<R>(index: usize, f: impl FnOnce() -> R) -> R {
-    let before = WORKER_INDEX.with(|w| w.replace(index));
-    let result = f();
-    WORKER_INDEX.with(|w| w.set(before));
-    result
-}
 
 /// A worker thread could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +143,7 @@ where
         std::thread::Builder::new()
             .name(format!("strangler-worker-{index}"))
             .spawn(move || {
-                WORKER_INDEX.with(|w| w.set(index));
+                crate::worker::set_worker_index(index);
                 placement.pin_current_worker(index);
                 let service = make_service();
                 runtime.block_on(async move {
@@ -206,7 +189,7 @@ pub fn spawn_mirror_runtime(
     std::thread::Builder::new()
         .name("strangler-shadow".to_owned())
         .spawn(move || {
-            WORKER_INDEX.with(|w| w.set(workers.max(1)));
+            crate::worker::set_worker_index(workers.max(1));
             if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
                 tracing::warn!(error = ?e, "cannot lower the shadow thread's priority; mirrors compete with clients");
             }

@@ -54,8 +54,8 @@ impl Recorder {
     /// Offers one request; never blocks.
     pub fn offer(&self, route: &str, method: &Method, path_and_query: &str, headers: &HeaderMap, sample_key: &[u8]) {
         let sampled = self.config.sample >= 1.0
-            || f64::from(crate::canary::bucket(route, sample_key))
-                < self.config.sample * f64::from(crate::canary::BUCKETS);
+            || f64::from(crate::migration::canary::bucket(route, sample_key))
+                < self.config.sample * f64::from(crate::migration::canary::BUCKETS);
         if !sampled {
             return;
         }

@@ -260,7 +260,7 @@ pub fn histogram_quantile(q: f64, cumulative: &[(f64, u64)], count: u64) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Table;
+    use crate::table::Table;
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)

@@ -119,7 +119,7 @@ pub fn remove_connection_specific(headers: &mut HeaderMap) {
 
 /// Gives a request without `Host` the one its URI names, and returns it: HTTP/2 clients
 /// send the host as `:authority`, which hyper puts in the URI. The caller knows whether the
-/// request has a `Host` ([`crate::proxy::guard::check`] looked).
+/// request has a `Host` ([`crate::server::conn::guard::check`] looked).
 pub fn host_from_authority(headers: &mut HeaderMap, uri: &http::Uri) -> Option<HeaderValue> {
     let host = HeaderValue::from_str(uri.authority()?.as_str()).ok()?;
     headers.insert(header::HOST, host.clone());

@@ -43,10 +43,10 @@ use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
 use super::report::{DEFAULT_ROUTE, Record, RouteRow, Run, Verdict};
-use super::{Captured, CompareRules, compare, redact_diff, redact_headers};
 use crate::config::LoadError;
+use crate::parity::{Captured, CompareRules, compare, redact_diff, redact_headers};
 use crate::path::normalize_path;
-use crate::state::Table;
+use crate::table::Table;
 
 /// Largest response body read from one side; a larger one makes the request an error.
 pub const MAX_BODY: usize = 10 << 20;
@@ -883,14 +883,14 @@ exact = "/api/login/"
         let diff = |pointer: &str| Diff {
             pointer: pointer.to_owned(),
             legacy: "a=1".to_owned(),
-            new: super::super::ABSENT.to_owned(),
+            new: crate::parity::ABSENT.to_owned(),
         };
         let extra = [HeaderName::from_static("x-api-key")];
         for pointer in ["header:set-cookie", "header:x-api-key", "header:authorization"] {
             let d = redact_diff(diff(pointer), &extra);
             assert_eq!(
                 (d.legacy.as_str(), d.new.as_str()),
-                (REDACTED, super::super::ABSENT),
+                (REDACTED, crate::parity::ABSENT),
                 "{pointer}"
             );
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::path::normalize_path;
 use crate::router::{Candidate, MatchKind};
-use crate::state::Table;
+use crate::table::Table;
 
 /// The decision for one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

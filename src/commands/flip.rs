@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
 
+use crate::commands::status::{self, ParityReport, RouteParity};
 use crate::config::{location_of, version_of};
-use crate::state::Table;
-use crate::status::{self, ParityReport, RouteParity};
+use crate::table::Table;
 
 /// The stages in migration order: each step forward moves traffic closer to the new
 /// upstream. `shadow` is known here even while this build's validator refuses it.

@@ -651,7 +651,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingCheck<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::head_clock::Exchanges;
+    use crate::server::conn::head_clock::Exchanges;
 
     fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut builder = Request::builder().method(method).uri(target);

@@ -1,0 +1,10 @@
+//! One client connection's IO below hyper: what the server reads before hyper parses it.
+//!
+//! - [`guard`]: [`guard::FramingCheck`] reads HTTP/1.1 request heads off the wire and refuses
+//!   ambiguous framing (request smuggling shapes) before hyper sees them; [`guard::check`]
+//!   checks a parsed head;
+//! - [`head_clock`]: the clock that bounds the wait for each request head (slowloris,
+//!   idle keep-alive).
+
+pub mod guard;
+pub mod head_clock;
