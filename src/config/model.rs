@@ -1,0 +1,448 @@
+//! The validated configuration: what a loaded `routes.toml` means, as the rest of the proxy
+//! sees it. Every value here has passed validation ([`super::validate`]); nothing in this file
+//! parses, reads files or reports errors, so every other file of `config` (and of the crate)
+//! can depend on it without depending on anything else.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Uri};
+
+use crate::parity::CompareRules;
+
+/// A place in a config file, 1-based, as editors count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// Line number, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+}
+
+/// A validated routing table file. Immutable once built.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, as named by the user.
+    pub source: String,
+    /// Hex digest of the file's bytes: equal files give equal versions on every replica.
+    pub version: String,
+    /// The `[proxy]` section.
+    pub proxy: ProxySettings,
+    /// Upstreams by name, sorted by name.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Routes in file order (order does not affect matching).
+    pub routes: Vec<RouteConfig>,
+    /// `[record]`: sampled traffic written as a parity corpus.
+    pub record: Option<RecordConfig>,
+}
+
+/// The `[record]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordConfig {
+    /// The JSON Lines file (relative paths are relative to the config file's directory).
+    pub path: PathBuf,
+    /// Share of requests recorded, 0.0–1.0.
+    pub sample: f64,
+    /// The file is rotated to `PATH.1` when it would grow past this.
+    pub max_bytes: u64,
+    /// Headers redacted besides authorization, cookie, set-cookie and proxy-authorization.
+    pub redact: Vec<http::HeaderName>,
+}
+
+/// `[proxy] worker_cpu_affinity`: whether the proxy workers are pinned one per CPU
+/// (see [`crate::server::affinity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerCpuAffinity {
+    /// Pin when the CPUs the process may use are exactly as many as the workers.
+    #[default]
+    Auto,
+    /// Never pin; the kernel places the workers.
+    Off,
+}
+
+/// Settings of the `[proxy]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// Public listener. Changing it needs a restart.
+    pub listen: SocketAddr,
+    /// Admin listener (admin API, metrics). Changing it needs a restart.
+    pub admin_listen: SocketAddr,
+    /// Upstream for requests that no route matches.
+    pub default_upstream: String,
+    /// How long a client may take to send its request headers (slowloris guard).
+    pub client_header_timeout: Duration,
+    /// Largest request head accepted; larger heads get 431.
+    pub max_header_bytes: usize,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub drain_timeout: Duration,
+    /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
+    pub workers: Option<usize>,
+    /// Whether workers are pinned one per CPU (`worker_cpu_affinity`). Needs a restart.
+    pub worker_cpu_affinity: WorkerCpuAffinity,
+    /// `/readyz` fails while the default upstream's health check says it is unhealthy.
+    pub ready_requires_healthy_default: bool,
+    /// Client connections open at once on the public listener; beyond it accepting pauses.
+    /// Needs a restart to change.
+    pub max_connections: usize,
+    /// `admin_token_file`: the file the admin API's bearer token is read from. With it,
+    /// every admin request except the health checks needs `Authorization: Bearer <token>`;
+    /// without it the admin API must listen on a loopback address.
+    pub admin_token_file: Option<TokenFile>,
+    /// The token itself, once [`Config::read_admin_token`] has read the file (the serving
+    /// proxy does, at start and on every reload; `check` and `explain` never read it).
+    pub admin_token: Option<AdminToken>,
+    /// `[proxy.tls]`: the public listener speaks TLS. Turning it on or off needs a restart;
+    /// certificate paths and SNI entries follow reloads.
+    pub tls: Option<TlsSettings>,
+}
+
+/// Where `admin_token_file` points, and where that setting is written (for the errors
+/// found when the file is read, after validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFile {
+    /// The file (relative paths are relative to the config file's directory).
+    pub path: PathBuf,
+    /// Where the setting's value starts in the config file.
+    pub location: Location,
+}
+
+/// The admin API's bearer token. Only its SHA-256 digest is kept, so the token is not
+/// held in memory after loading and never printed (`Debug` shows `[redacted]`); a
+/// presented token is hashed the same way and the two digests are compared in constant
+/// time, so neither the token's content nor its length leaks through timing.
+#[derive(Clone)]
+pub struct AdminToken([u8; 32]);
+
+impl AdminToken {
+    /// The token whose text is `token`.
+    pub fn new(token: &[u8]) -> Self {
+        Self(digest(token))
+    }
+
+    /// Whether `presented` is this token; constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        digest(presented).ct_eq(&self.0).into()
+    }
+}
+
+impl PartialEq for AdminToken {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for AdminToken {}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken([redacted])")
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// A file named in routes.toml: its path (a relative path is resolved against the config
+/// file's directory) and where it was written, for errors found when the file is read.
+/// Two references are equal when they name the same path wherever they are written, so
+/// that moving a line is not a change of settings.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    /// The file.
+    pub path: PathBuf,
+    /// `file:line:column` of the value in routes.toml.
+    pub written_at: String,
+}
+
+impl PartialEq for FileRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for FileRef {}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertKeyPair {
+    /// The chain, leaf first.
+    pub cert: FileRef,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: FileRef,
+}
+
+/// `[proxy.tls]`: TLS on the public listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Served when the client names no host (no SNI) or a host that no `certs` entry lists.
+    pub default: CertKeyPair,
+    /// `[[proxy.tls.certs]]`: certificates chosen by the host name the client asks for.
+    pub sni: Vec<SniCertificate>,
+}
+
+/// One `[[proxy.tls.certs]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniCertificate {
+    /// Lower-case host names; `*.example.com` matches one label below `example.com`.
+    pub hosts: Vec<String>,
+    /// The certificate and key served for them.
+    pub pair: CertKeyPair,
+}
+
+/// TLS towards an `https://` upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamTls {
+    /// CA certificates that the upstream's certificate must chain to, instead of the
+    /// built-in web PKI roots.
+    pub ca_file: Option<FileRef>,
+    /// A client certificate presented to the upstream (mutual TLS).
+    pub client: Option<CertKeyPair>,
+}
+
+/// One `[upstreams.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// The table key.
+    pub name: String,
+    /// Base URL: scheme and authority only (a path prefix is not supported).
+    pub url: Uri,
+    /// Time allowed to establish a TCP connection.
+    pub connect_timeout: Duration,
+    /// Time allowed until the first byte of the response (its head).
+    pub request_timeout: Duration,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// Idle keep-alive connections kept per worker; more are closed when given back (like
+    /// nginx's `keepalive N`), so a burst does not leave thousands of idle connections.
+    pub pool_max_idle: usize,
+    /// Speak HTTP/2 to it (over TLS for https, prior-knowledge h2c for http), multiplexing
+    /// requests on one connection per proxy worker.
+    pub http2: bool,
+    /// TLS settings; `Some` exactly when the URL is `https://`.
+    pub tls: Option<UpstreamTls>,
+    /// Active health checks, when `[upstreams.NAME.health]` is set.
+    pub health: Option<HealthCheckConfig>,
+    /// Passive outlier detection (on when `[upstreams.NAME.outlier]` is present).
+    pub outlier: OutlierConfig,
+    /// Retries allowed on top of the requests, in thousandths (`retry_budget = 0.2` → 200).
+    pub retry_budget_permille: u32,
+    /// Most connections open to this upstream at once, over all workers; `None`: no limit.
+    pub max_connections: Option<usize>,
+}
+
+/// `[upstreams.NAME.health]`: what an active health check asks and how its answers count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// Path (and query) of the `GET` request; a 2xx or 3xx answer is a pass.
+    pub path: http::uri::PathAndQuery,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time allowed for one check (connect and response head).
+    pub timeout: Duration,
+    /// Consecutive passes that make an unhealthy upstream healthy.
+    pub healthy_threshold: u32,
+    /// Consecutive failures that make a healthy upstream unhealthy.
+    pub unhealthy_threshold: u32,
+}
+
+/// `[upstreams.NAME.outlier]`: when real traffic ejects an upstream, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierConfig {
+    /// Off: the upstream is never ejected.
+    pub enabled: bool,
+    /// Consecutive failures (connect error, timeout, reset, 5xx) that eject the upstream.
+    pub consecutive_failures: u32,
+    /// The failures must all fall within this window, counted from the first of them.
+    pub interval: Duration,
+    /// The first ejection's length; each further ejection in a row doubles it.
+    pub base_ejection: Duration,
+    /// The longest ejection.
+    pub max_ejection: Duration,
+}
+
+/// What an upstream without an `[outlier]` table gets: off (an upstream is usually one
+/// address, and ejecting the only one turns a burst of errors into an outage; nginx never
+/// ejects a lone server). A table switches it on unless it says `enabled = false`; its
+/// other settings default to these.
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            consecutive_failures: 5,
+            interval: Duration::from_secs(10),
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How a route's path is matched against the normalised request path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathPattern {
+    /// Only this exact path.
+    Exact(String),
+    /// A template with `{param}` segments and an optional trailing `{*rest}`, matched
+    /// against the whole path.
+    Template(String),
+    /// A segment-aware prefix: `/api/thoughts/` matches `/api/thoughts`,
+    /// `/api/thoughts/` and everything below, never `/api/thoughtsX`.
+    Prefix(String),
+}
+
+impl PathPattern {
+    /// The kind as the admin API and `explain` name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PathPattern::Exact(_) => "exact",
+            PathPattern::Template(_) => "template",
+            PathPattern::Prefix(_) => "prefix",
+        }
+    }
+
+    /// The path or template as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PathPattern::Exact(p) | PathPattern::Template(p) | PathPattern::Prefix(p) => p,
+        }
+    }
+}
+
+/// Where a route sends its traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Everything goes to the legacy upstream.
+    Legacy,
+    /// Clients get legacy's answers; a copy of each request goes to the new upstream and
+    /// the answers are compared.
+    Shadow,
+    /// `canary.percent` of the traffic goes to the new upstream, the rest to legacy.
+    Canary,
+    /// Everything goes to the new upstream.
+    New,
+}
+
+impl Stage {
+    /// The name used in routes.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Legacy => "legacy",
+            Stage::Shadow => "shadow",
+            Stage::Canary => "canary",
+            Stage::New => "new",
+        }
+    }
+}
+
+/// What keeps one user on one side of a canary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickyKey {
+    /// The value of this cookie.
+    Cookie(String),
+    /// The value of this request header.
+    Header(http::HeaderName),
+    /// The client's IP address.
+    ClientIp,
+}
+
+impl std::fmt::Display for StickyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StickyKey::Cookie(name) => write!(f, "cookie:{name}"),
+            StickyKey::Header(name) => write!(f, "header:{name}"),
+            StickyKey::ClientIp => f.write_str("client_ip"),
+        }
+    }
+}
+
+/// A route's shadow-traffic settings: bounds that keep mirroring from costing the
+/// client anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowConfig {
+    /// Share of eligible requests mirrored, 0.0–1.0.
+    pub sample: f64,
+    /// Mirrored requests in flight at once for this route; beyond it they are dropped (and
+    /// counted).
+    pub max_inflight: usize,
+    /// Largest request body mirrored (bytes); larger requests are skipped (and counted).
+    pub max_body: usize,
+    /// How long a mirrored request may take.
+    pub timeout: Duration,
+    /// Mirror methods other than GET, HEAD and OPTIONS (writes would usually run twice).
+    pub unsafe_methods: bool,
+    /// Share of compared requests also sent to legacy a second time to detect noise.
+    pub noise_sample: f64,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        Self {
+            sample: 1.0,
+            max_inflight: 64,
+            max_body: 65_536,
+            timeout: Duration::from_secs(2),
+            unsafe_methods: false,
+            noise_sample: 0.0,
+        }
+    }
+}
+
+/// A route's canary settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryConfig {
+    /// Share of requests (or of sticky keys) sent to the new upstream, in basis points
+    /// (1/100 of a percent): `percent = 12.5` is 1250.
+    pub basis_points: u32,
+    /// What keeps a user on one side; without it each request is placed on its own.
+    pub sticky: Option<StickyKey>,
+}
+
+/// One `[[routes]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Unique name, used in logs, metrics and the admin API.
+    pub name: String,
+    /// What paths it matches.
+    pub pattern: PathPattern,
+    /// Methods it matches; `None` means all methods.
+    pub methods: Option<Vec<Method>>,
+    /// Which side gets the traffic.
+    pub stage: Stage,
+    /// The legacy upstream (defaults to `proxy.default_upstream`).
+    pub legacy: String,
+    /// The new upstream, if one is set.
+    pub new: Option<String>,
+    /// Canary split, if the route has one (used at stage `canary`).
+    pub canary: Option<CanaryConfig>,
+    /// How this route's legacy and new answers are compared (shadow traffic, `strangler
+    /// parity`); compiled once per load.
+    pub compare: Arc<CompareRules>,
+    /// Shadow-traffic settings (used at stage `shadow`).
+    pub shadow: ShadowConfig,
+    /// With `fallback = true`: the largest request body (bytes) buffered so that a request
+    /// the new upstream fails can be replayed to legacy. `None`: no fallback.
+    pub fallback_max_body: Option<usize>,
+    /// `max_body`: the largest request body (bytes) this route forwards; larger ones get
+    /// 413. `None`: no limit.
+    pub max_body: Option<u64>,
+    /// Where the route's path is written, for errors found later (conflicts).
+    pub location: Location,
+}
+
+impl RouteConfig {
+    /// The upstream that gets this route's requests at its current stage (for a canary,
+    /// the side that gets the rest: legacy).
+    pub fn target(&self) -> &str {
+        match (self.stage, &self.new) {
+            (Stage::New, Some(new)) => new,
+            _ => &self.legacy,
+        }
+    }
+}
