@@ -128,3 +128,17 @@ pub fn location_of(text: &str, offset: usize) -> Location {
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     Location { line, column }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_count_characters() {
+        let text = "ab\ncdé\nf";
+        assert_eq!(location_of(text, 0), Location { line: 1, column: 1 });
+        assert_eq!(location_of(text, 3), Location { line: 2, column: 1 });
+        assert_eq!(location_of(text, 7), Location { line: 2, column: 4 });
+        assert_eq!(location_of(text, 100), Location { line: 3, column: 2 });
+    }
+}

@@ -1,3 +1,8 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Method;
+
 use super::*;
 
 const GOOD: &str = r#"
@@ -188,25 +193,6 @@ fn stage_new_needs_new_upstream() {
         errors.iter().any(|e| e.contains("names no `new` upstream")),
         "{errors:?}"
     );
-}
-
-#[test]
-fn durations() {
-    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-    assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-    assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-    assert!(parse_duration("0s").is_err());
-    assert!(parse_duration("5").is_err());
-    assert!(parse_duration("").is_err());
-}
-
-#[test]
-fn locations_count_characters() {
-    let text = "ab\ncdé\nf";
-    assert_eq!(location_of(text, 0), Location { line: 1, column: 1 });
-    assert_eq!(location_of(text, 3), Location { line: 2, column: 1 });
-    assert_eq!(location_of(text, 7), Location { line: 2, column: 4 });
-    assert_eq!(location_of(text, 100), Location { line: 3, column: 2 });
 }
 
 #[test]

@@ -1,0 +1,28 @@
+//! Raw sections ([`super::raw`]) to validated types ([`super::model`]), one file per
+//! section. Every check pushes its problem at the offending value's position into the
+//! collector ([`super::error`]) and goes on, so that one run reports every problem; a section
+//! with problems yields `None`.
+//!
+//! ```text
+//! proxy.rs     [proxy]             -> ProxySettings   (tls.rs for [proxy.tls])
+//! upstream.rs  [upstreams.NAME]    -> UpstreamConfig  (tls.rs for ca_file, client_cert/key)
+//! route.rs     [[routes]]          -> RouteConfig     (path.rs, canary.rs, shadow.rs)
+//! record.rs    [record]            -> RecordConfig
+//! values.rs    counts, shares, durations, addresses, names: shared by all of them
+//! ```
+
+mod canary;
+mod path;
+mod proxy;
+mod record;
+mod route;
+mod shadow;
+mod tls;
+mod upstream;
+mod values;
+
+pub(super) use proxy::validate_proxy;
+pub(super) use record::validate_record;
+pub(super) use route::validate_route;
+pub(super) use upstream::validate_upstream;
+pub use values::parse_duration;

@@ -1,0 +1,125 @@
+//! `[proxy]`: listeners, the admin token file, timeouts and limits, workers, and (through
+//! [`super::tls`]) `[proxy.tls]`.
+
+use std::time::Duration;
+
+use super::tls::validate_tls;
+use super::values::{count_in, duration_or, parse_addr, relative_to, unknown_upstream};
+use crate::config::error::Errors;
+use crate::config::model::{ProxySettings, TokenFile, WorkerCpuAffinity};
+use crate::config::raw;
+
+pub(crate) fn validate_proxy(
+    errors: &mut Errors<'_>,
+    raw: &raw::Proxy,
+    upstreams: &[&str],
+    file: &str,
+) -> Option<ProxySettings> {
+    let before = errors.len();
+    let listen = parse_addr(errors, &raw.listen);
+    let admin_listen = parse_addr(errors, &raw.admin_listen);
+    if let (Some(a), Some(b)) = (listen, admin_listen)
+        && a == b
+        && a.port() != 0
+    {
+        {
+            errors.push(
+                raw.admin_listen.span().start,
+                "`admin_listen` must differ from `listen`: the admin API is never served on the public listener"
+                    .to_owned(),
+            );
+        }
+    }
+    let admin_token_file = match &raw.admin_token_file {
+        None => None,
+        Some(value) if value.get_ref().trim().is_empty() => {
+            errors.push(value.span().start, "`admin_token_file` is empty".to_owned());
+            None
+        }
+        Some(value) => Some(TokenFile {
+            path: relative_to(file, value.get_ref()),
+            location: errors.location(value.span().start),
+        }),
+    };
+    if let Some(admin) = admin_listen
+        && !admin.ip().is_loopback()
+        && raw.admin_token_file.is_none()
+    {
+        errors.push(
+            raw.admin_listen.span().start,
+            format!(
+                "`admin_listen` {admin} is not a loopback address: set `admin_token_file` so that admin \
+                 requests need a bearer token"
+            ),
+        );
+    }
+    if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
+        errors.push(
+            raw.default_upstream.span().start,
+            unknown_upstream(raw.default_upstream.get_ref(), upstreams),
+        );
+    }
+    let client_header_timeout = duration_or(errors, raw.client_header_timeout.as_ref(), Duration::from_secs(10));
+    let drain_timeout = duration_or(errors, raw.drain_timeout.as_ref(), Duration::from_secs(30));
+    let max_header_bytes = match &raw.max_header_bytes {
+        None => 65_536,
+        Some(v) if (8_192..=1_048_576).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!(
+                    "`max_header_bytes` must be between 8192 and 1048576, got {}",
+                    v.get_ref()
+                ),
+            );
+            0
+        }
+    };
+    let max_connections = count_in(
+        errors,
+        raw.max_connections.as_ref(),
+        "max_connections",
+        1..=10_000_000,
+        10_000,
+    ) as usize;
+    let workers = raw
+        .workers
+        .as_ref()
+        .map(|v| count_in(errors, Some(v), "workers", 1..=1024, 1) as usize);
+    let worker_cpu_affinity = match raw.worker_cpu_affinity.as_ref() {
+        None => WorkerCpuAffinity::Auto,
+        Some(v) => match v.get_ref().as_str() {
+            "auto" => WorkerCpuAffinity::Auto,
+            "off" => WorkerCpuAffinity::Off,
+            other => {
+                errors.push(
+                    v.span().start,
+                    format!("unknown worker_cpu_affinity `{other}`, expected `auto` or `off`"),
+                );
+                WorkerCpuAffinity::Auto
+            }
+        },
+    };
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|tls| validate_tls(errors, file, tls.get_ref()));
+    if errors.len() != before {
+        return None;
+    }
+    Some(ProxySettings {
+        tls,
+        workers,
+        worker_cpu_affinity,
+        listen: listen?,
+        admin_listen: admin_listen?,
+        default_upstream: raw.default_upstream.get_ref().clone(),
+        client_header_timeout,
+        max_header_bytes,
+        drain_timeout,
+        ready_requires_healthy_default: raw.ready_requires_healthy_default.unwrap_or(true),
+        max_connections,
+        admin_token_file,
+        admin_token: None,
+    })
+}
