@@ -6,12 +6,15 @@
 //! ```text
 //! proxy.rs     [proxy]             -> ProxySettings   (tls.rs for [proxy.tls])
 //! upstream.rs  [upstreams.NAME]    -> UpstreamConfig  (tls.rs for ca_file, client_cert/key)
-//! route.rs     [[routes]]          -> RouteConfig     (path.rs, canary.rs, shadow.rs)
+//! route.rs     [[routes]]          -> RouteConfig     (path.rs, methods.rs, canary.rs,
+//!                                                      fallback.rs, shadow.rs)
 //! record.rs    [record]            -> RecordConfig
 //! values.rs    counts, shares, durations, addresses, names: shared by all of them
 //! ```
 
 mod canary;
+mod fallback;
+mod methods;
 mod path;
 mod proxy;
 mod record;

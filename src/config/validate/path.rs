@@ -1,11 +1,60 @@
 //! A route's `path` or `exact`: absolute, normalised paths and `{param}` / `{*rest}`
 //! templates, so that what is written is what matches.
 
+use crate::config::error::Errors;
+use crate::config::model::PathPattern;
+use crate::config::raw;
 use crate::path::normalize_path;
+
+/// The route's pattern from `path` (a prefix, or a template when it holds `{`) or `exact`,
+/// exactly one of them; and the offset the route's location points at (the path as
+/// written, else the route's name).
+pub(super) fn route_pattern(errors: &mut Errors<'_>, raw: &raw::Route) -> (Option<PathPattern>, usize) {
+    match (&raw.path, &raw.exact) {
+        (Some(_), Some(exact)) => {
+            errors.push(
+                exact.span().start,
+                "a route has either `path` or `exact`, not both".to_owned(),
+            );
+            (None, exact.span().start)
+        }
+        (None, None) => {
+            let name = raw.name.get_ref();
+            errors.push(raw.name.span().start, format!("route `{name}` needs `path` or `exact`"));
+            (None, raw.name.span().start)
+        }
+        (Some(path), None) => {
+            let p = path.get_ref();
+            let pattern = if p.contains(['{', '}']) {
+                check_template(p).map(|()| PathPattern::Template(p.clone()))
+            } else {
+                check_plain_path(p).map(|()| PathPattern::Prefix(p.clone()))
+            };
+            (
+                pattern.map_err(|m| errors.push(path.span().start, m)).ok(),
+                path.span().start,
+            )
+        }
+        (None, Some(exact)) => {
+            let p = exact.get_ref();
+            let pattern = if p.contains(['{', '}']) {
+                Err(format!(
+                    "`exact` path `{p}` cannot hold a template; use `path` for templates"
+                ))
+            } else {
+                check_plain_path(p).map(|()| PathPattern::Exact(p.clone()))
+            };
+            (
+                pattern.map_err(|m| errors.push(exact.span().start, m)).ok(),
+                exact.span().start,
+            )
+        }
+    }
+}
 
 /// A route path (prefix or exact) must be absolute and already normalised, so that what
 /// is written is what matches.
-pub(super) fn check_plain_path(p: &str) -> Result<(), String> {
+fn check_plain_path(p: &str) -> Result<(), String> {
     if !p.starts_with('/') {
         return Err(format!("path `{p}` must start with `/`"));
     }
@@ -21,7 +70,7 @@ pub(super) fn check_plain_path(p: &str) -> Result<(), String> {
 
 /// A template is a normalised path whose segments may be `{name}` (one segment) or,
 /// last, `{*name}` (the rest of the path).
-pub(super) fn check_template(p: &str) -> Result<(), String> {
+fn check_template(p: &str) -> Result<(), String> {
     if !p.starts_with('/') {
         return Err(format!("template `{p}` must start with `/`"));
     }
