@@ -64,6 +64,7 @@ pub(super) struct Errors<'a> {
 }
 
 impl<'a> Errors<'a> {
+    /// An empty collector for `text`, read from `file`.
     pub(super) fn new(file: &'a str, text: &'a str) -> Self {
         Self {
             file,
@@ -72,14 +73,17 @@ impl<'a> Errors<'a> {
         }
     }
 
+    /// Records `message` at byte `offset` of the text.
     pub(super) fn push(&mut self, offset: usize, message: String) {
         self.found.push((offset, message));
     }
 
+    /// Errors so far: a validator compares it before and after to know whether its part failed.
     pub(super) fn len(&self) -> usize {
         self.found.len()
     }
 
+    /// Whether nothing was found.
     pub(super) fn is_empty(&self) -> bool {
         self.found.is_empty()
     }
@@ -98,10 +102,12 @@ impl<'a> Errors<'a> {
         }
     }
 
+    /// Where byte `offset` of the text is.
     pub(super) fn location(&self, offset: usize) -> Location {
         location_of(self.text, offset)
     }
 
+    /// Every error, sorted by position (errors at one position keep the order they were found in).
     pub(super) fn finish(mut self) -> ConfigErrors {
         self.found.sort_by_key(|(at, _)| *at);
         let file = self.file;

@@ -145,6 +145,7 @@ impl fmt::Debug for AdminToken {
     }
 }
 
+/// SHA-256 of `bytes`: what an [`AdminToken`] keeps instead of the token.
 fn digest(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()

@@ -28,6 +28,7 @@ pub(super) fn route_methods(errors: &mut Errors<'_>, raw: &raw::Route) -> Option
     Some(methods)
 }
 
+/// One method: an upper-case token other than `CONNECT`.
 fn parse_method(m: &str) -> Result<Method, String> {
     if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(format!("bad method `{m}`: methods are upper-case tokens like `GET`"));

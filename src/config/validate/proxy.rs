@@ -1,6 +1,7 @@
 //! `[proxy]`: listeners, the admin token file, timeouts and limits, workers, and (through
 //! [`super::tls`]) `[proxy.tls]`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::tls::validate_tls;
@@ -9,6 +10,8 @@ use crate::config::error::Errors;
 use crate::config::model::{ProxySettings, TokenFile, WorkerCpuAffinity};
 use crate::config::raw;
 
+/// The `[proxy]` section; `None` when it has errors (all of them pushed). `upstreams` are
+/// the names the file defines, for `default_upstream`.
 pub(crate) fn validate_proxy(
     errors: &mut Errors<'_>,
     raw: &raw::Proxy,
@@ -16,43 +19,8 @@ pub(crate) fn validate_proxy(
     file: &str,
 ) -> Option<ProxySettings> {
     let before = errors.len();
-    let listen = parse_addr(errors, &raw.listen);
-    let admin_listen = parse_addr(errors, &raw.admin_listen);
-    if let (Some(a), Some(b)) = (listen, admin_listen)
-        && a == b
-        && a.port() != 0
-    {
-        {
-            errors.push(
-                raw.admin_listen.span().start,
-                "`admin_listen` must differ from `listen`: the admin API is never served on the public listener"
-                    .to_owned(),
-            );
-        }
-    }
-    let admin_token_file = match &raw.admin_token_file {
-        None => None,
-        Some(value) if value.get_ref().trim().is_empty() => {
-            errors.push(value.span().start, "`admin_token_file` is empty".to_owned());
-            None
-        }
-        Some(value) => Some(TokenFile {
-            path: relative_to(file, value.get_ref()),
-            location: errors.location(value.span().start),
-        }),
-    };
-    if let Some(admin) = admin_listen
-        && !admin.ip().is_loopback()
-        && raw.admin_token_file.is_none()
-    {
-        errors.push(
-            raw.admin_listen.span().start,
-            format!(
-                "`admin_listen` {admin} is not a loopback address: set `admin_token_file` so that admin \
-                 requests need a bearer token"
-            ),
-        );
-    }
+    let (listen, admin_listen) = listeners(errors, raw);
+    let admin_token_file = admin_token_file(errors, raw, file, admin_listen);
     if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
         errors.push(
             raw.default_upstream.span().start,
@@ -61,20 +29,7 @@ pub(crate) fn validate_proxy(
     }
     let client_header_timeout = duration_or(errors, raw.client_header_timeout.as_ref(), Duration::from_secs(10));
     let drain_timeout = duration_or(errors, raw.drain_timeout.as_ref(), Duration::from_secs(30));
-    let max_header_bytes = match &raw.max_header_bytes {
-        None => 65_536,
-        Some(v) if (8_192..=1_048_576).contains(v.get_ref()) => *v.get_ref() as usize,
-        Some(v) => {
-            errors.push(
-                v.span().start,
-                format!(
-                    "`max_header_bytes` must be between 8192 and 1048576, got {}",
-                    v.get_ref()
-                ),
-            );
-            0
-        }
-    };
+    let max_header_bytes = max_header_bytes(errors, raw);
     let max_connections = count_in(
         errors,
         raw.max_connections.as_ref(),
@@ -86,20 +41,7 @@ pub(crate) fn validate_proxy(
         .workers
         .as_ref()
         .map(|v| count_in(errors, Some(v), "workers", 1..=1024, 1) as usize);
-    let worker_cpu_affinity = match raw.worker_cpu_affinity.as_ref() {
-        None => WorkerCpuAffinity::Auto,
-        Some(v) => match v.get_ref().as_str() {
-            "auto" => WorkerCpuAffinity::Auto,
-            "off" => WorkerCpuAffinity::Off,
-            other => {
-                errors.push(
-                    v.span().start,
-                    format!("unknown worker_cpu_affinity `{other}`, expected `auto` or `off`"),
-                );
-                WorkerCpuAffinity::Auto
-            }
-        },
-    };
+    let worker_cpu_affinity = worker_cpu_affinity(errors, raw);
     let tls = raw
         .tls
         .as_ref()
@@ -122,4 +64,91 @@ pub(crate) fn validate_proxy(
         admin_token_file,
         admin_token: None,
     })
+}
+
+/// `listen` and `admin_listen`: two addresses, never the same one (port 0 excepted: each
+/// gets its own ephemeral port).
+fn listeners(errors: &mut Errors<'_>, raw: &raw::Proxy) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let listen = parse_addr(errors, &raw.listen);
+    let admin_listen = parse_addr(errors, &raw.admin_listen);
+    if let (Some(a), Some(b)) = (listen, admin_listen)
+        && a == b
+        && a.port() != 0
+    {
+        errors.push(
+            raw.admin_listen.span().start,
+            "`admin_listen` must differ from `listen`: the admin API is never served on the public listener".to_owned(),
+        );
+    }
+    (listen, admin_listen)
+}
+
+/// `admin_token_file`, resolved against the config file's directory; required when the
+/// admin API listens beyond loopback.
+fn admin_token_file(
+    errors: &mut Errors<'_>,
+    raw: &raw::Proxy,
+    file: &str,
+    admin_listen: Option<SocketAddr>,
+) -> Option<TokenFile> {
+    let token_file = match &raw.admin_token_file {
+        None => None,
+        Some(value) if value.get_ref().trim().is_empty() => {
+            errors.push(value.span().start, "`admin_token_file` is empty".to_owned());
+            None
+        }
+        Some(value) => Some(TokenFile {
+            path: relative_to(file, value.get_ref()),
+            location: errors.location(value.span().start),
+        }),
+    };
+    if let Some(admin) = admin_listen
+        && !admin.ip().is_loopback()
+        && raw.admin_token_file.is_none()
+    {
+        errors.push(
+            raw.admin_listen.span().start,
+            format!(
+                "`admin_listen` {admin} is not a loopback address: set `admin_token_file` so that admin \
+                 requests need a bearer token"
+            ),
+        );
+    }
+    token_file
+}
+
+/// `max_header_bytes`: 8 KiB to 1 MiB, 64 KiB when left out.
+fn max_header_bytes(errors: &mut Errors<'_>, raw: &raw::Proxy) -> usize {
+    match &raw.max_header_bytes {
+        None => 65_536,
+        Some(v) if (8_192..=1_048_576).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => {
+            errors.push(
+                v.span().start,
+                format!(
+                    "`max_header_bytes` must be between 8192 and 1048576, got {}",
+                    v.get_ref()
+                ),
+            );
+            0
+        }
+    }
+}
+
+/// `worker_cpu_affinity`: `auto` (the default) or `off`.
+fn worker_cpu_affinity(errors: &mut Errors<'_>, raw: &raw::Proxy) -> WorkerCpuAffinity {
+    match raw.worker_cpu_affinity.as_ref() {
+        None => WorkerCpuAffinity::Auto,
+        Some(v) => match v.get_ref().as_str() {
+            "auto" => WorkerCpuAffinity::Auto,
+            "off" => WorkerCpuAffinity::Off,
+            other => {
+                errors.push(
+                    v.span().start,
+                    format!("unknown worker_cpu_affinity `{other}`, expected `auto` or `off`"),
+                );
+                WorkerCpuAffinity::Auto
+            }
+        },
+    }
 }

@@ -6,6 +6,7 @@ use crate::config::error::Errors;
 use crate::config::model::RecordConfig;
 use crate::config::raw;
 
+/// The `[record]` section; `None` when it has errors (all of them pushed).
 pub(crate) fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: &str) -> Option<RecordConfig> {
     let before = errors.len();
     let sample = share_in(errors, raw.sample.as_ref(), "record.sample", 1.0);

@@ -5,6 +5,7 @@ use crate::config::error::Errors;
 use crate::config::model::ShadowConfig;
 use crate::config::raw;
 
+/// A route's `shadow` table; settings left out take [`ShadowConfig::default`].
 pub(super) fn validate_shadow(errors: &mut Errors<'_>, raw: &raw::Shadow) -> Option<ShadowConfig> {
     let before = errors.len();
     let defaults = ShadowConfig::default();

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use http::Uri;
+use toml::Spanned;
 
 use super::tls::validate_upstream_tls;
 use super::values::{count_in, duration_or, share_in, valid_name};
@@ -11,6 +12,8 @@ use crate::config::error::Errors;
 use crate::config::model::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
 use crate::config::raw;
 
+/// One `[upstreams.NAME]` table, whose name is written at `at`; `None` when it has errors
+/// (all of them pushed).
 pub(crate) fn validate_upstream(
     errors: &mut Errors<'_>,
     file: &str,
@@ -25,42 +28,7 @@ pub(crate) fn validate_upstream(
             format!("upstream name `{name}` must be letters, digits, `-` or `_`"),
         );
     }
-    let url = match raw.url.get_ref().parse::<Uri>() {
-        Ok(uri) => {
-            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-            let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
-            if !scheme_ok {
-                errors.push(
-                    raw.url.span().start,
-                    format!(
-                        "upstream url `{}` must start with http:// or https://",
-                        raw.url.get_ref()
-                    ),
-                );
-            } else if uri.authority().is_none() {
-                errors.push(
-                    raw.url.span().start,
-                    format!("upstream url `{}` has no host", raw.url.get_ref()),
-                );
-            } else if !path_ok {
-                errors.push(
-                    raw.url.span().start,
-                    format!(
-                        "upstream url `{}` must not have a path or query: requests keep their own path",
-                        raw.url.get_ref()
-                    ),
-                );
-            }
-            Some(uri)
-        }
-        Err(e) => {
-            errors.push(
-                raw.url.span().start,
-                format!("bad upstream url `{}`: {e}", raw.url.get_ref()),
-            );
-            None
-        }
-    };
+    let url = upstream_url(errors, &raw.url);
     let connect_timeout = duration_or(errors, raw.connect_timeout.as_ref(), Duration::from_secs(2));
     let request_timeout = duration_or(errors, raw.request_timeout.as_ref(), Duration::from_secs(30));
     let pool_idle_timeout = duration_or(errors, raw.pool_idle_timeout.as_ref(), Duration::from_secs(90));
@@ -97,6 +65,42 @@ pub(crate) fn validate_upstream(
     })
 }
 
+/// `url`: `http://` or `https://`, a host, and no path or query (requests keep their own).
+/// The URI is kept when only those checks fail, so that the TLS checks still run.
+fn upstream_url(errors: &mut Errors<'_>, url: &Spanned<String>) -> Option<Uri> {
+    match url.get_ref().parse::<Uri>() {
+        Ok(uri) => {
+            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+            let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+            if !scheme_ok {
+                errors.push(
+                    url.span().start,
+                    format!("upstream url `{}` must start with http:// or https://", url.get_ref()),
+                );
+            } else if uri.authority().is_none() {
+                errors.push(
+                    url.span().start,
+                    format!("upstream url `{}` has no host", url.get_ref()),
+                );
+            } else if !path_ok {
+                errors.push(
+                    url.span().start,
+                    format!(
+                        "upstream url `{}` must not have a path or query: requests keep their own path",
+                        url.get_ref()
+                    ),
+                );
+            }
+            Some(uri)
+        }
+        Err(e) => {
+            errors.push(url.span().start, format!("bad upstream url `{}`: {e}", url.get_ref()));
+            None
+        }
+    }
+}
+
+/// `[upstreams.NAME.health]`: an absolute path to `GET`, timings and thresholds.
 fn validate_health(errors: &mut Errors<'_>, raw: &raw::Health) -> Option<HealthCheckConfig> {
     let before = errors.len();
     let text = raw.path.get_ref();
@@ -138,6 +142,8 @@ fn validate_health(errors: &mut Errors<'_>, raw: &raw::Health) -> Option<HealthC
     })
 }
 
+/// `[upstreams.NAME.outlier]`: on unless `enabled = false`; settings default to
+/// [`OutlierConfig::default`], and the longest ejection is never shorter than the first.
 fn validate_outlier(errors: &mut Errors<'_>, raw: &raw::Outlier) -> OutlierConfig {
     let defaults = OutlierConfig::default();
     let consecutive_failures = count_in(

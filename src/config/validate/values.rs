@@ -59,6 +59,7 @@ pub(super) fn relative_to(config_file: &str, written: &str) -> PathBuf {
     }
 }
 
+/// A socket address written as `IP:PORT`.
 pub(super) fn parse_addr(errors: &mut Errors<'_>, value: &toml::Spanned<String>) -> Option<SocketAddr> {
     match value.get_ref().parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -75,6 +76,7 @@ pub(super) fn parse_addr(errors: &mut Errors<'_>, value: &toml::Spanned<String>)
     }
 }
 
+/// A duration setting ([`parse_duration`]) at its position, or `default` when absent or wrong.
 pub(super) fn duration_or(
     errors: &mut Errors<'_>,
     value: Option<&toml::Spanned<String>>,
@@ -102,10 +104,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Upstream and route names: letters, digits, `-` and `_`, as they appear in metric labels.
 pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The message for a reference to an upstream the file does not define, listing those it does.
 pub(super) fn unknown_upstream(name: &str, known: &[&str]) -> String {
     format!("unknown upstream `{name}`; defined upstreams: {}", known.join(", "))
 }
