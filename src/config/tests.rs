@@ -1,11 +1,16 @@
-use std::path::PathBuf;
+//! [`parse_str`](super::parse_str) end to end: defaults, versions, error order and
+//! locations, syntax errors, missing sections, and never panicking on any input. Also the
+//! fixtures the per-section tests (in `validate/*`, `token.rs`) share: [`GOOD`], a valid
+//! table, and [`errors_of`].
+
 use std::time::Duration;
 
 use http::Method;
 
 use super::*;
 
-const GOOD: &str = r#"
+/// A valid table touching most sections; tests derive bad ones by replacing a line.
+pub(super) const GOOD: &str = r#"
 [proxy]
 listen = "127.0.0.1:8000"
 admin_listen = "127.0.0.1:9100"
@@ -36,13 +41,22 @@ name = "login"
 exact = "/api/login/"
 "#;
 
-fn errors_of(text: &str) -> Vec<String> {
+/// The errors `text` gets, as `strangler check` prints them (`routes.toml:LINE:COL: message`).
+pub(super) fn errors_of(text: &str) -> Vec<String> {
     parse_str("routes.toml", text)
         .unwrap_err()
         .0
         .iter()
         .map(ToString::to_string)
         .collect()
+}
+
+/// GOOD with `admin_token_file = "<token>"` (and the admin listener on `admin`).
+pub(super) fn with_token_file(token: &str, admin: &str) -> String {
+    GOOD.replace(
+        "admin_listen = \"127.0.0.1:9100\"",
+        &format!("admin_listen = \"{admin}\"\nadmin_token_file = \"{token}\""),
+    )
 }
 
 #[test]
@@ -163,39 +177,6 @@ fn missing_sections_and_fields() {
 }
 
 #[test]
-fn bad_paths_and_templates() {
-    for (path, what) in [
-        ("/api//x/", "not normalised"),
-        ("/api/./x/", "not normalised"),
-        ("/a/%2e%2e/", "not normalised"),
-        ("/a%2Fb/", "encoded slash"),
-        ("/a/{id", "parameter must be a whole segment"),
-        ("/a/x{id}/", "parameter must be a whole segment"),
-        ("/a/{*rest}/b", "must be the last segment"),
-        ("/a/{id}/{id}/", "appears twice"),
-        ("/a/{}/", "parameter name"),
-        ("/a?x=1", "query"),
-    ] {
-        let text = GOOD.replace("path = \"/api/thoughts/\"", &format!("path = \"{path}\""));
-        let errors = errors_of(&text);
-        assert_eq!(errors.len(), 1, "{path}: {errors:?}");
-        assert!(errors[0].contains(what), "{path}: {errors:?}");
-    }
-}
-
-#[test]
-fn stage_new_needs_new_upstream() {
-    let errors = errors_of(&GOOD.replace(
-        "new = \"thoughts\"\n\n[[routes]]\nname = \"one-thought\"",
-        "\n[[routes]]\nname = \"one-thought\"",
-    ));
-    assert!(
-        errors.iter().any(|e| e.contains("names no `new` upstream")),
-        "{errors:?}"
-    );
-}
-
-#[test]
 fn arbitrary_bytes_never_panic() {
     for text in [
         "[[routes]]\n[[routes]]",
@@ -206,205 +187,6 @@ fn arbitrary_bytes_never_panic() {
     ] {
         assert!(parse_str("f", text).is_err());
     }
-}
-
-#[test]
-fn canary_stage_and_settings() {
-    let text = GOOD.replace(
-        "stage = \"new\"\nnew = \"thoughts\"",
-        "stage = \"canary\"\nnew = \"thoughts\"\ncanary = { percent = 12.5, sticky = \"cookie:session\" }",
-    );
-    let c = parse_str("routes.toml", &text).unwrap();
-    assert_eq!(c.routes[0].stage, Stage::Canary);
-    assert_eq!(
-        c.routes[0].canary,
-        Some(CanaryConfig {
-            basis_points: 1250,
-            sticky: Some(StickyKey::Cookie("session".into()))
-        })
-    );
-    for (canary, what) in [
-        ("canary = { percent = 120.0 }", "between 0 and 100"),
-        ("canary = { percent = 10.0, sticky = \"ip\" }", "bad `canary.sticky`"),
-        (
-            "canary = { percent = 10.0, sticky = \"header:bad header\" }",
-            "bad `canary.sticky`",
-        ),
-        ("canary = { percent = 10.0, share = 1 }", "share"),
-    ] {
-        let text = GOOD.replace(
-            "stage = \"new\"\nnew = \"thoughts\"",
-            &format!("stage = \"canary\"\nnew = \"thoughts\"\n{canary}"),
-        );
-        let errors = errors_of(&text);
-        assert_eq!(errors.len(), 1, "{canary}: {errors:?}");
-        assert!(errors[0].contains(what), "{canary}: {errors:?}");
-    }
-    let errors = errors_of(&GOOD.replace("stage = \"new\"", "stage = \"canary\""));
-    assert!(errors.iter().any(|e| e.contains("has no `canary")), "{errors:?}");
-}
-
-#[test]
-fn compare_and_shadow_settings() {
-    let extra = "compare = { ignore = [\"/timestamp\"], normalize = [{ pattern = \"[0-9a-f-]{36}\", replace = \"<uuid>\" }] }\n\
-                 shadow = { sample = 0.25, max_inflight = 8, timeout = \"500ms\", noise_sample = 0.1 }";
-    let text = GOOD.replace("name = \"login\"", &format!("name = \"login\"\n{extra}"));
-    let c = parse_str("routes.toml", &text).unwrap();
-    let login = &c.routes[2];
-    assert_eq!(login.shadow.sample, 0.25);
-    assert_eq!(login.shadow.max_inflight, 8);
-    assert_eq!(login.shadow.timeout, Duration::from_millis(500));
-    assert_eq!(login.shadow.noise_sample, 0.1);
-    assert_eq!(login.shadow.max_body, ShadowConfig::default().max_body);
-    assert_eq!(c.routes[0].shadow, ShadowConfig::default());
-
-    for (extra, what) in [
-        (
-            "compare = { normalize = [{ pattern = \"(\", replace = \"x\" }] }",
-            "bad `compare`",
-        ),
-        ("compare = { ignore = [\"no-slash\"] }", "bad `compare`"),
-        ("compare = { colour = 1 }", "colour"),
-        (
-            "shadow = { sample = 2.0 }",
-            "`shadow.sample` must be between 0.0 and 1.0",
-        ),
-        ("shadow = { max_inflight = 0 }", "`shadow.max_inflight` must be between"),
-        ("shadow = { timeout = \"soon\" }", "bad duration"),
-    ] {
-        let text = GOOD.replace("name = \"login\"", &format!("name = \"login\"\n{extra}"));
-        let errors = errors_of(&text);
-        assert_eq!(errors.len(), 1, "{extra}: {errors:?}");
-        assert!(errors[0].contains(what), "{extra}: {errors:?}");
-        let line = text
-            .lines()
-            .position(|l| l.starts_with(extra.split(' ').next().unwrap()))
-            .unwrap()
-            + 1;
-        assert!(
-            errors[0].starts_with(&format!("routes.toml:{line}:")),
-            "{extra}: {errors:?}"
-        );
-    }
-}
-
-#[test]
-fn route_max_body() {
-    let text = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = 1048576");
-    let c = parse_str("routes.toml", &text).unwrap();
-    assert_eq!(c.routes[2].max_body, Some(1_048_576));
-    assert_eq!(c.routes[0].max_body, None, "no limit unless set");
-    let zero = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = 0");
-    assert_eq!(parse_str("routes.toml", &zero).unwrap().routes[2].max_body, Some(0));
-
-    let text = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = -1");
-    let errors = errors_of(&text);
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("`max_body` must be a number of bytes"), "{errors:?}");
-    let line = text.lines().position(|l| l.starts_with("max_body")).unwrap() + 1;
-    assert!(errors[0].starts_with(&format!("routes.toml:{line}:12: ")), "{errors:?}");
-    let errors = errors_of(&GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = \"1MB\""));
-    assert!(errors[0].contains("invalid type"), "{errors:?}");
-}
-
-/// GOOD with `admin_token_file = "<token>"` (and the admin listener on `admin`).
-fn with_token_file(token: &str, admin: &str) -> String {
-    GOOD.replace(
-        "admin_listen = \"127.0.0.1:9100\"",
-        &format!("admin_listen = \"{admin}\"\nadmin_token_file = \"{token}\""),
-    )
-}
-
-#[test]
-fn admin_token_file_is_relative_to_the_config_file() {
-    let text = with_token_file("secrets/admin-token", "127.0.0.1:9100");
-    let c = parse_str("/etc/strangler/routes.toml", &text).unwrap();
-    let file = c.proxy.admin_token_file.unwrap();
-    assert_eq!(file.path, PathBuf::from("/etc/strangler/secrets/admin-token"));
-    assert_eq!(file.location, Location { line: 5, column: 20 });
-    assert_eq!(c.proxy.admin_token, None, "parsing never reads the token file");
-    let absolute = parse_str(
-        "/etc/strangler/routes.toml",
-        &with_token_file("/run/token", "127.0.0.1:9100"),
-    )
-    .unwrap();
-    assert_eq!(
-        absolute.proxy.admin_token_file.unwrap().path,
-        PathBuf::from("/run/token")
-    );
-    let errors = errors_of(&with_token_file("  ", "127.0.0.1:9100"));
-    assert_eq!(errors, ["routes.toml:5:20: `admin_token_file` is empty"]);
-}
-
-#[test]
-fn admin_beyond_loopback_needs_a_token_file() {
-    for admin in ["0.0.0.0:9100", "10.1.2.3:9100", "[::]:9100"] {
-        let text = GOOD.replace("127.0.0.1:9100", admin);
-        let errors = errors_of(&text);
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].starts_with("routes.toml:4:16: `admin_listen`"), "{errors:?}");
-        assert!(
-            errors[0].contains(admin) && errors[0].contains("admin_token_file"),
-            "{errors:?}"
-        );
-        assert!(
-            parse_str("routes.toml", &with_token_file("t", admin)).is_ok(),
-            "{admin}"
-        );
-    }
-    assert!(parse_str("routes.toml", &GOOD.replace("127.0.0.1:9100", "[::1]:9100")).is_ok());
-}
-
-#[test]
-fn admin_token_is_read_checked_and_never_shown() {
-    let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("routes.toml");
-    let config_name = config_file.to_str().unwrap();
-    let token_path = dir.path().join("token");
-    let load = |content: Option<&[u8]>| {
-        match content {
-            Some(bytes) => std::fs::write(&token_path, bytes).unwrap(),
-            None => drop(std::fs::remove_file(&token_path)),
-        }
-        let mut config = parse_str(config_name, &with_token_file("token", "127.0.0.1:9100")).unwrap();
-        config.read_admin_token().map(|()| config)
-    };
-
-    let config = load(Some(b"s3cret-T0ken\n")).unwrap();
-    let token = config.proxy.admin_token.as_ref().unwrap();
-    assert!(token.matches(b"s3cret-T0ken"));
-    assert!(!token.matches(b"s3cret-T0ke"));
-    assert!(!token.matches(b"s3cret-T0ken\n"));
-    assert!(!token.matches(b""));
-    let shown = format!("{config:?}");
-    assert!(!shown.contains("s3cret"), "{shown}");
-    assert!(shown.contains("AdminToken([redacted])"), "{shown}");
-
-    for (content, what) in [
-        (None, "cannot read `admin_token_file`"),
-        (Some(&b""[..]), "is empty"),
-        (Some(&b" \n\t\n"[..]), "is empty"),
-        (Some(&b"two words"[..]), "printable ASCII without spaces"),
-        (Some(&b"caf\xc3\xa9"[..]), "printable ASCII without spaces"),
-    ] {
-        let errors = load(content).unwrap_err().0;
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        let error = errors[0].to_string();
-        assert!(
-            error.starts_with(&format!("{config_name}:5:20: ")),
-            "{content:?}: {error}"
-        );
-        assert!(error.contains(what), "{content:?}: {error}");
-        assert!(
-            !error.contains("words") && !error.contains("caf"),
-            "the token leaked: {error}"
-        );
-    }
-
-    // Without the setting there is nothing to read.
-    let mut config = parse_str("routes.toml", GOOD).unwrap();
-    config.read_admin_token().unwrap();
-    assert_eq!(config.proxy.admin_token, None);
 }
 
 mod properties {
@@ -511,153 +293,4 @@ fn a_broken_upstream_is_still_defined_for_references() {
     let errors = errors_of(&text);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("unknown field `timeout`"), "{errors:?}");
-}
-
-const TLS: &str = r#"
-[proxy]
-listen = "127.0.0.1:8443"
-admin_listen = "127.0.0.1:9100"
-default_upstream = "legacy"
-
-[proxy.tls]
-cert = "certs/default.pem"
-key = "/etc/strangler/default.key"
-
-[[proxy.tls.certs]]
-hosts = ["App.Example", "*.api.example"]
-cert = "certs/app.pem"
-key = "certs/app.key"
-
-[upstreams.legacy]
-url = "https://legacy.internal:8443"
-http2 = true
-ca_file = "ca.pem"
-client_cert = "client.pem"
-client_key = "client.key"
-[upstreams.thoughts]
-url = "http://127.0.0.1:8002"
-http2 = true
-[upstreams.public]
-url = "https://api.example"
-"#;
-
-#[test]
-fn tls_settings_parse_with_paths_next_to_the_config() {
-    let c = parse_str("conf/routes.toml", TLS).unwrap();
-    let tls = c.proxy.tls.as_ref().unwrap();
-    assert_eq!(tls.default.cert.path, PathBuf::from("conf/certs/default.pem"));
-    assert_eq!(tls.default.key.path, PathBuf::from("/etc/strangler/default.key"));
-    assert_eq!(tls.default.cert.written_at, "conf/routes.toml:8:8");
-    assert_eq!(tls.sni.len(), 1);
-    assert_eq!(tls.sni[0].hosts, ["app.example", "*.api.example"]);
-    assert_eq!(tls.sni[0].pair.key.path, PathBuf::from("conf/certs/app.key"));
-
-    let legacy = &c.upstreams["legacy"];
-    assert!(legacy.http2);
-    let upstream_tls = legacy.tls.as_ref().unwrap();
-    assert_eq!(
-        upstream_tls.ca_file.as_ref().unwrap().path,
-        PathBuf::from("conf/ca.pem")
-    );
-    assert_eq!(
-        upstream_tls.client.as_ref().unwrap().cert.path,
-        PathBuf::from("conf/client.pem")
-    );
-    let thoughts = &c.upstreams["thoughts"];
-    assert!(thoughts.http2, "h2c prior knowledge on a plain upstream");
-    assert_eq!(thoughts.tls, None);
-    let public = &c.upstreams["public"];
-    assert!(!public.http2);
-    assert_eq!(
-        public.tls,
-        Some(UpstreamTls::default()),
-        "web PKI roots, no client certificate"
-    );
-    assert!(parse_str("routes.toml", GOOD).unwrap().proxy.tls.is_none());
-}
-
-#[test]
-fn moving_a_tls_line_is_not_a_change_of_settings() {
-    let a = parse_str("routes.toml", TLS).unwrap();
-    let b = parse_str("routes.toml", &format!("# a comment\n{TLS}")).unwrap();
-    assert_ne!(
-        a.proxy.tls.as_ref().unwrap().default.cert.written_at,
-        b.proxy.tls.as_ref().unwrap().default.cert.written_at
-    );
-    assert_eq!(a.proxy.tls, b.proxy.tls);
-    assert_eq!(a.upstreams["legacy"], b.upstreams["legacy"]);
-}
-
-#[test]
-fn tls_errors_point_at_the_value() {
-    let text = r#"
-[proxy]
-listen = "127.0.0.1:8443"
-admin_listen = "127.0.0.1:9100"
-default_upstream = "legacy"
-
-[proxy.tls]
-cert = ""
-key = "k.pem"
-
-[[proxy.tls.certs]]
-hosts = ["a.example", "10.0.0.1", "bad host", "*.*.example"]
-cert = "a.pem"
-key = "a.key"
-
-[[proxy.tls.certs]]
-hosts = ["A.example"]
-cert = "b.pem"
-key = "b.key"
-
-[[proxy.tls.certs]]
-hosts = []
-cert = "c.pem"
-key = "c.key"
-
-[upstreams.legacy]
-url = "http://127.0.0.1:8001"
-ca_file = "ca.pem"
-[upstreams.secure]
-url = "https://secure.example"
-client_cert = "client.pem"
-"#;
-    let errors = errors_of(text);
-    let expected = [
-        ("8:8", "`cert` is empty"),
-        ("12:23", "`10.0.0.1` is an IP address"),
-        ("12:35", "bad host `bad host`"),
-        ("12:47", "bad host `*.*.example`"),
-        (
-            "17:10",
-            "host `a.example` is already listed for another certificate (line 12)",
-        ),
-        ("22:9", "`hosts` is empty"),
-        ("28:11", "`ca_file` only applies to https:// upstreams"),
-        ("31:15", "`client_cert` needs `client_key`"),
-    ];
-    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
-    for (error, (at, what)) in errors.iter().zip(expected) {
-        assert!(
-            error.starts_with(&format!("routes.toml:{at}: ")),
-            "{error} should be at {at}"
-        );
-        assert!(error.contains(what), "{error} should say {what}");
-    }
-}
-
-#[test]
-fn tls_section_needs_a_default_pair_and_known_keys() {
-    let errors = errors_of(&GOOD.replace(
-        "client_header_timeout = \"5s\"",
-        "client_header_timeout = \"5s\"\n[proxy.tls]\ncert = \"c.pem\"",
-    ));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("missing field `key`"), "{}", errors[0]);
-    let errors = errors_of(&GOOD.replace(
-        "client_header_timeout = \"5s\"",
-        "client_header_timeout = \"5s\"\n[proxy.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nciphers = \"all\"",
-    ));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("ciphers"), "{}", errors[0]);
 }

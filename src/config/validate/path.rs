@@ -115,3 +115,29 @@ fn check_template(p: &str) -> Result<(), String> {
         Err(e) => Err(format!("bad template `{p}`: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{GOOD, errors_of};
+
+    #[test]
+    fn bad_paths_and_templates() {
+        for (path, what) in [
+            ("/api//x/", "not normalised"),
+            ("/api/./x/", "not normalised"),
+            ("/a/%2e%2e/", "not normalised"),
+            ("/a%2Fb/", "encoded slash"),
+            ("/a/{id", "parameter must be a whole segment"),
+            ("/a/x{id}/", "parameter must be a whole segment"),
+            ("/a/{*rest}/b", "must be the last segment"),
+            ("/a/{id}/{id}/", "appears twice"),
+            ("/a/{}/", "parameter name"),
+            ("/a?x=1", "query"),
+        ] {
+            let text = GOOD.replace("path = \"/api/thoughts/\"", &format!("path = \"{path}\""));
+            let errors = errors_of(&text);
+            assert_eq!(errors.len(), 1, "{path}: {errors:?}");
+            assert!(errors[0].contains(what), "{path}: {errors:?}");
+        }
+    }
+}

@@ -152,3 +152,52 @@ fn worker_cpu_affinity(errors: &mut Errors<'_>, raw: &raw::Proxy) -> WorkerCpuAf
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::config::model::Location;
+    use crate::config::parse::parse_str;
+    use crate::config::tests::{GOOD, errors_of, with_token_file};
+
+    #[test]
+    fn admin_token_file_is_relative_to_the_config_file() {
+        let text = with_token_file("secrets/admin-token", "127.0.0.1:9100");
+        let c = parse_str("/etc/strangler/routes.toml", &text).unwrap();
+        let file = c.proxy.admin_token_file.unwrap();
+        assert_eq!(file.path, PathBuf::from("/etc/strangler/secrets/admin-token"));
+        assert_eq!(file.location, Location { line: 5, column: 20 });
+        assert_eq!(c.proxy.admin_token, None, "parsing never reads the token file");
+        let absolute = parse_str(
+            "/etc/strangler/routes.toml",
+            &with_token_file("/run/token", "127.0.0.1:9100"),
+        )
+        .unwrap();
+        assert_eq!(
+            absolute.proxy.admin_token_file.unwrap().path,
+            PathBuf::from("/run/token")
+        );
+        let errors = errors_of(&with_token_file("  ", "127.0.0.1:9100"));
+        assert_eq!(errors, ["routes.toml:5:20: `admin_token_file` is empty"]);
+    }
+
+    #[test]
+    fn admin_beyond_loopback_needs_a_token_file() {
+        for admin in ["0.0.0.0:9100", "10.1.2.3:9100", "[::]:9100"] {
+            let text = GOOD.replace("127.0.0.1:9100", admin);
+            let errors = errors_of(&text);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].starts_with("routes.toml:4:16: `admin_listen`"), "{errors:?}");
+            assert!(
+                errors[0].contains(admin) && errors[0].contains("admin_token_file"),
+                "{errors:?}"
+            );
+            assert!(
+                parse_str("routes.toml", &with_token_file("t", admin)).is_ok(),
+                "{admin}"
+            );
+        }
+        assert!(parse_str("routes.toml", &GOOD.replace("127.0.0.1:9100", "[::1]:9100")).is_ok());
+    }
+}

@@ -169,3 +169,123 @@ fn route_compare(errors: &mut Errors<'_>, raw: &raw::Route) -> Option<Arc<Compar
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::model::{CanaryConfig, ShadowConfig, Stage, StickyKey};
+    use crate::config::parse::parse_str;
+    use crate::config::tests::{GOOD, errors_of};
+
+    #[test]
+    fn stage_new_needs_new_upstream() {
+        let errors = errors_of(&GOOD.replace(
+            "new = \"thoughts\"\n\n[[routes]]\nname = \"one-thought\"",
+            "\n[[routes]]\nname = \"one-thought\"",
+        ));
+        assert!(
+            errors.iter().any(|e| e.contains("names no `new` upstream")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn canary_stage_and_settings() {
+        let text = GOOD.replace(
+            "stage = \"new\"\nnew = \"thoughts\"",
+            "stage = \"canary\"\nnew = \"thoughts\"\ncanary = { percent = 12.5, sticky = \"cookie:session\" }",
+        );
+        let c = parse_str("routes.toml", &text).unwrap();
+        assert_eq!(c.routes[0].stage, Stage::Canary);
+        assert_eq!(
+            c.routes[0].canary,
+            Some(CanaryConfig {
+                basis_points: 1250,
+                sticky: Some(StickyKey::Cookie("session".into()))
+            })
+        );
+        for (canary, what) in [
+            ("canary = { percent = 120.0 }", "between 0 and 100"),
+            ("canary = { percent = 10.0, sticky = \"ip\" }", "bad `canary.sticky`"),
+            (
+                "canary = { percent = 10.0, sticky = \"header:bad header\" }",
+                "bad `canary.sticky`",
+            ),
+            ("canary = { percent = 10.0, share = 1 }", "share"),
+        ] {
+            let text = GOOD.replace(
+                "stage = \"new\"\nnew = \"thoughts\"",
+                &format!("stage = \"canary\"\nnew = \"thoughts\"\n{canary}"),
+            );
+            let errors = errors_of(&text);
+            assert_eq!(errors.len(), 1, "{canary}: {errors:?}");
+            assert!(errors[0].contains(what), "{canary}: {errors:?}");
+        }
+        let errors = errors_of(&GOOD.replace("stage = \"new\"", "stage = \"canary\""));
+        assert!(errors.iter().any(|e| e.contains("has no `canary")), "{errors:?}");
+    }
+
+    #[test]
+    fn compare_and_shadow_settings() {
+        let extra = "compare = { ignore = [\"/timestamp\"], normalize = [{ pattern = \"[0-9a-f-]{36}\", replace = \"<uuid>\" }] }\n\
+                     shadow = { sample = 0.25, max_inflight = 8, timeout = \"500ms\", noise_sample = 0.1 }";
+        let text = GOOD.replace("name = \"login\"", &format!("name = \"login\"\n{extra}"));
+        let c = parse_str("routes.toml", &text).unwrap();
+        let login = &c.routes[2];
+        assert_eq!(login.shadow.sample, 0.25);
+        assert_eq!(login.shadow.max_inflight, 8);
+        assert_eq!(login.shadow.timeout, Duration::from_millis(500));
+        assert_eq!(login.shadow.noise_sample, 0.1);
+        assert_eq!(login.shadow.max_body, ShadowConfig::default().max_body);
+        assert_eq!(c.routes[0].shadow, ShadowConfig::default());
+
+        for (extra, what) in [
+            (
+                "compare = { normalize = [{ pattern = \"(\", replace = \"x\" }] }",
+                "bad `compare`",
+            ),
+            ("compare = { ignore = [\"no-slash\"] }", "bad `compare`"),
+            ("compare = { colour = 1 }", "colour"),
+            (
+                "shadow = { sample = 2.0 }",
+                "`shadow.sample` must be between 0.0 and 1.0",
+            ),
+            ("shadow = { max_inflight = 0 }", "`shadow.max_inflight` must be between"),
+            ("shadow = { timeout = \"soon\" }", "bad duration"),
+        ] {
+            let text = GOOD.replace("name = \"login\"", &format!("name = \"login\"\n{extra}"));
+            let errors = errors_of(&text);
+            assert_eq!(errors.len(), 1, "{extra}: {errors:?}");
+            assert!(errors[0].contains(what), "{extra}: {errors:?}");
+            let line = text
+                .lines()
+                .position(|l| l.starts_with(extra.split(' ').next().unwrap()))
+                .unwrap()
+                + 1;
+            assert!(
+                errors[0].starts_with(&format!("routes.toml:{line}:")),
+                "{extra}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_max_body() {
+        let text = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = 1048576");
+        let c = parse_str("routes.toml", &text).unwrap();
+        assert_eq!(c.routes[2].max_body, Some(1_048_576));
+        assert_eq!(c.routes[0].max_body, None, "no limit unless set");
+        let zero = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = 0");
+        assert_eq!(parse_str("routes.toml", &zero).unwrap().routes[2].max_body, Some(0));
+
+        let text = GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = -1");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("`max_body` must be a number of bytes"), "{errors:?}");
+        let line = text.lines().position(|l| l.starts_with("max_body")).unwrap() + 1;
+        assert!(errors[0].starts_with(&format!("routes.toml:{line}:12: ")), "{errors:?}");
+        let errors = errors_of(&GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = \"1MB\""));
+        assert!(errors[0].contains("invalid type"), "{errors:?}");
+    }
+}
