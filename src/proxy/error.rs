@@ -7,12 +7,104 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::sync::Arc;
 
-use http::StatusCode;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
 
+use super::body::{Finish, ResponseBody};
+use crate::headers::X_REQUEST_ID;
+use crate::migration::fallback::NewTry;
 use crate::path::PathError;
 use crate::server::conn::guard::Violation;
+use crate::upstream::body::BodyFault;
 use crate::upstream::pool::SendError;
+
+/// Everything that ends a request with an answer made here rather than an upstream's.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProxyError {
+    /// Refused before routing: 405 (CONNECT) or 400.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The client's body: 413 over the route's `max_body`, 400 unreadable.
+    #[error("bad request body: {0:?}")]
+    Body(BodyFault),
+    /// The upstream failed or was not tried: 502, 503 or 504.
+    #[error("upstream `{upstream}` {}", kind.describe())]
+    Upstream {
+        /// How it failed.
+        kind: UpstreamErrorKind,
+        /// The upstream's name.
+        upstream: Arc<str>,
+    },
+}
+
+impl ProxyError {
+    /// A failure of upstream `name`.
+    pub fn upstream(kind: UpstreamErrorKind, name: &Arc<str>) -> Self {
+        ProxyError::Upstream {
+            kind,
+            upstream: name.clone(),
+        }
+    }
+
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Refused(refusal) => refusal.status(),
+            ProxyError::Body(BodyFault::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Body(BodyFault::Unreadable) => StatusCode::BAD_REQUEST,
+            ProxyError::Upstream { kind, .. } => kind.status(),
+        }
+    }
+
+    /// The answer to the client: a short text naming what failed (the route and upstream,
+    /// for an upstream failure), with the request id; `finish` records it when sent.
+    pub fn into_response(self, mut finish: Box<Finish>) -> Response<ResponseBody> {
+        let status = self.status();
+        let body = match &self {
+            ProxyError::Refused(refusal) => format!("{refusal}\n"),
+            ProxyError::Body(BodyFault::TooLarge { limit }) => format!(
+                "413 Payload Too Large: route `{}` accepts request bodies of at most {limit} bytes\n",
+                finish.route
+            ),
+            ProxyError::Body(BodyFault::Unreadable) => "400 Bad Request: could not read the request body\n".to_owned(),
+            ProxyError::Upstream { kind, upstream } => format!(
+                "{} {}: upstream `{upstream}` (route `{}`) {}\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or(""),
+                finish.route,
+                kind.describe()
+            ),
+        };
+        finish.status = status;
+        let request_id = finish.request_id.clone();
+        let mut response = Response::new(ResponseBody::full(body).with_finish(finish));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(&X_REQUEST_ID, request_id);
+        match self {
+            ProxyError::Refused(Refusal::Connect) => {
+                headers.insert(
+                    header::ALLOW,
+                    HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
+                );
+            }
+            // The framing of what follows on this connection cannot be trusted, or the rest
+            // of the body is not read: this connection cannot carry another request.
+            ProxyError::Refused(Refusal::Malformed(_)) | ProxyError::Body(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
 
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +148,18 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             UpstreamErrorKind::Unavailable(_) | UpstreamErrorKind::Saturated => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// How the new upstream's try went, for a fallback's decision.
+    pub fn as_new_try(self) -> NewTry {
+        match self {
+            UpstreamErrorKind::Unavailable(_) => NewTry::Unavailable,
+            UpstreamErrorKind::Saturated => NewTry::Saturated,
+            UpstreamErrorKind::Connect | UpstreamErrorKind::Tls => NewTry::NotSent,
+            UpstreamErrorKind::Timeout => NewTry::TimedOut,
+            UpstreamErrorKind::Reset => NewTry::Reset,
+            UpstreamErrorKind::Other => NewTry::Failed,
         }
     }
 
