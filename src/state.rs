@@ -160,16 +160,18 @@ pub struct Route {
     pub shadow: Option<ShadowRoute>,
     /// `max_body`: the largest request body (bytes) forwarded; larger ones get 413.
     pub max_body: Option<u64>,
-    /// Its mirrors in flight (one count per snapshot, as the semaphore it replaces).
+    /// Its mirrors in flight: carried over reloads (by name) and stage changes, so that
+    /// mirrors still running count against the cap of whichever table is in force.
     pub mirrors_in_flight: Arc<MirrorsInFlight>,
 }
 
 impl Route {
-    /// Builds a route; `find` resolves upstream names to ids.
+    /// Builds a route; `find` resolves upstream names to ids. Its count of mirrors in
+    /// flight carries over from the route of the same name in `previous`.
     fn build(
         route: &RouteConfig,
         find: &impl Fn(&str) -> Result<UpstreamId, SnapshotError>,
-        _previous: Option<&Snapshot>,
+        previous: Option<&Snapshot>,
         metrics: &Metrics,
     ) -> Result<Self, SnapshotError> {
         let target = route.target();
@@ -190,7 +192,10 @@ impl Route {
             }),
             _ => None,
         };
-        let mirrors_in_flight = Arc::<MirrorsInFlight>::default();
+        let mirrors_in_flight = previous
+            .and_then(|p| p.routes.iter().find(|r| *r.name == *route.name))
+            .map(|r| r.mirrors_in_flight.clone())
+            .unwrap_or_default();
         let shadow = match (route.stage, &route.new) {
             (Stage::Shadow, Some(new)) => Some(ShadowRoute {
                 new: find(new)?,
@@ -533,5 +538,36 @@ mod tests {
         let now = health.check_pool().unwrap();
         assert!(!Arc::ptr_eq(&now, &pool));
         assert!(Arc::ptr_eq(&now, &changed.upstreams[0].check_pool));
+    }
+
+    #[test]
+    fn a_route_keeps_its_count_of_mirrors_in_flight_across_reloads_and_stages() {
+        let text = |stage: &str, max_inflight: u32| {
+            format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+                 default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+                 [upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\n[[routes]]\nname = \"r\"\n\
+                 path = \"/r/\"\nstage = \"{stage}\"\nnew = \"next\"\nshadow = {{ max_inflight = {max_inflight} }}\n"
+            )
+        };
+        let build = |stage: &str, max_inflight: u32, previous: Option<&Snapshot>| {
+            let table = Table::parse("routes.toml", &text(stage, max_inflight)).unwrap();
+            Snapshot::build(table, previous, &Metrics::new().unwrap(), 1).unwrap()
+        };
+        let first = build("shadow", 2, None);
+        let count = first.routes[0].mirrors_in_flight.clone();
+        let shadow = first.routes[0].shadow.as_ref().unwrap();
+        assert!(Arc::ptr_eq(&shadow.in_flight, &count));
+        let resized = build("shadow", 5, Some(&first));
+        assert!(Arc::ptr_eq(&resized.routes[0].mirrors_in_flight, &count));
+        assert_eq!(resized.routes[0].shadow.as_ref().unwrap().config.max_inflight, 5);
+        let flipped = build("legacy", 5, Some(&resized));
+        assert!(flipped.routes[0].shadow.is_none());
+        let back = build("shadow", 5, Some(&flipped));
+        assert!(Arc::ptr_eq(&back.routes[0].shadow.as_ref().unwrap().in_flight, &count));
+        assert!(!Arc::ptr_eq(
+            &build("shadow", 2, None).routes[0].mirrors_in_flight,
+            &count
+        ));
     }
 }
