@@ -197,3 +197,347 @@ fn upstream_target(uri: &Uri) -> Result<PathAndQuery, Refusal> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::migration::canary::{bucket, goes_to_new};
+    use crate::path::PathError;
+    use crate::server::conn::guard::Violation;
+    use crate::table::Table;
+
+    /// Upstreams `legacy` (the default), `new`, and `down`, which one failure ejects for an
+    /// hour; a route per stage and feature.
+    const TABLE: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:1"
+[upstreams.new]
+url = "http://127.0.0.1:2"
+[upstreams.down]
+url = "http://127.0.0.1:3"
+outlier = { consecutive_failures = 1, base_ejection = "1h", max_ejection = "2h" }
+
+[[routes]]
+name = "legacy-stage"
+path = "/legacy/"
+new = "new"
+[[routes]]
+name = "new-stage"
+path = "/new/"
+stage = "new"
+new = "new"
+[[routes]]
+name = "exact"
+exact = "/exact"
+stage = "new"
+new = "new"
+[[routes]]
+name = "reads"
+path = "/reads/"
+methods = ["GET"]
+stage = "new"
+new = "new"
+[[routes]]
+name = "canary-all"
+path = "/canary/all/"
+stage = "canary"
+new = "new"
+canary = { percent = 100 }
+[[routes]]
+name = "canary-none"
+path = "/canary/none/"
+stage = "canary"
+new = "new"
+canary = { percent = 0 }
+[[routes]]
+name = "canary-sticky"
+path = "/canary/sticky/"
+stage = "canary"
+new = "new"
+canary = { percent = 50, sticky = "header:x-user" }
+[[routes]]
+name = "shadow"
+path = "/shadow/"
+stage = "shadow"
+new = "new"
+shadow = { max_inflight = 1, max_body = 8 }
+[[routes]]
+name = "shadow-writes"
+path = "/shadow-writes/"
+stage = "shadow"
+new = "new"
+shadow = { unsafe_methods = true }
+[[routes]]
+name = "shadow-unsampled"
+path = "/shadow-unsampled/"
+stage = "shadow"
+new = "new"
+shadow = { sample = 0.0 }
+[[routes]]
+name = "fallback"
+path = "/fallback/"
+stage = "new"
+new = "new"
+fallback = true
+fallback_max_body = 64
+[[routes]]
+name = "fallback-down"
+path = "/fallback-down/"
+stage = "new"
+new = "down"
+fallback = true
+[[routes]]
+name = "limited"
+path = "/limited/"
+max_body = 10
+"#;
+
+    fn snapshot(extra: &str) -> Snapshot {
+        let table = Table::parse("routes.toml", &format!("{TABLE}{extra}")).unwrap();
+        let snapshot = Snapshot::build(table, None, &Metrics::new().unwrap(), 1).unwrap();
+        // Eject `down`: one failure does it.
+        let down = snapshot.upstreams.iter().find(|u| &*u.name == "down").unwrap();
+        let ticket = down.health.admit().unwrap();
+        down.health.record(ticket, false);
+        snapshot
+    }
+
+    fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut request = Request::builder().method(method).uri(target);
+        if !headers.iter().any(|(name, _)| *name == "host") {
+            request = request.header("host", "app.example");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap()
+    }
+
+    fn client() -> SocketAddr {
+        "192.0.2.7:5000".parse().unwrap()
+    }
+
+    /// A plan in one line: `route upstream canary fallback mirror body [record] [upgrade] target`.
+    fn summary(snapshot: &Snapshot, plan: &Plan<'_>) -> String {
+        let route = plan.route.map_or("-", |r| &*r.name);
+        let upstream = &*snapshot.upstreams[plan.upstream].name;
+        let canary = match plan.canary {
+            None => "-",
+            Some(Side::New) => "canary:new",
+            Some(Side::Legacy) => "canary:legacy",
+        };
+        let fallback = match plan.fallback {
+            FallbackPlan::None => "-".to_owned(),
+            FallbackPlan::ToLegacyNow(f) => format!("to-legacy-now:{}", snapshot.upstreams[f.legacy].name),
+            FallbackPlan::Replay(f) => format!("replay:{}", snapshot.upstreams[f.legacy].name),
+        };
+        let mirror = match &plan.mirror {
+            Admission::No => "-".to_owned(),
+            Admission::Skipped => "skipped".to_owned(),
+            Admission::Dropped => "dropped".to_owned(),
+            Admission::Admitted(shadow, _) => format!("mirror:{}", snapshot.upstreams[shadow.new].name),
+        };
+        let body = match plan.body {
+            BodyPolicy::Stream { limit: None } => "stream".to_owned(),
+            BodyPolicy::Stream { limit: Some(limit) } => format!("stream<={limit}"),
+            BodyPolicy::BufferForMirror { limit } => format!("buffer-for-mirror<={limit}"),
+            BodyPolicy::BufferForFallback(f) => format!("buffer-for-fallback<={}", f.max_body),
+            BodyPolicy::TooLarge { limit } => format!("413>{limit}"),
+        };
+        let mut line = format!("{route} {upstream} {canary} {fallback} {mirror} {body}");
+        if plan.record {
+            line.push_str(" record");
+        }
+        if plan.upgrade {
+            line.push_str(" upgrade");
+        }
+        line.push(' ');
+        line.push_str(plan.path_and_query.as_str());
+        line
+    }
+
+    fn planned(snapshot: &Snapshot, method: &str, target: &str, headers: &[(&str, &str)]) -> String {
+        let id = HeaderValue::from_static("request-1");
+        match plan(snapshot, &request(method, target, headers), client(), &id) {
+            Ok(plan) => summary(snapshot, &plan),
+            Err(refusal) => format!("refused: {refusal:?}"),
+        }
+    }
+
+    /// Method, target, headers, and the plan's [`summary`].
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
+    const CHUNKED: (&str, &str) = ("transfer-encoding", "chunked");
+    const UPGRADE: [(&str, &str); 2] = [("connection", "upgrade"), ("upgrade", "websocket")];
+
+    #[test]
+    fn routes_stages_fallbacks_mirrors_and_bodies() {
+        let snapshot = snapshot("");
+        let length = |n: &'static str| ("content-length", n);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            // No route: the default upstream, streamed, no limit.
+            ("GET", "/elsewhere?q=1", &[], "- legacy - - - stream /elsewhere?q=1"),
+            // Stages legacy and new; prefix, exact and method-restricted routes.
+            ("GET", "/legacy/x", &[], "legacy-stage legacy - - - stream /legacy/x"),
+            ("POST", "/new/x", &[length("3")], "new-stage new - - - stream /new/x"),
+            ("GET", "/exact", &[], "exact new - - - stream /exact"),
+            ("GET", "/exact/more", &[], "- legacy - - - stream /exact/more"),
+            ("GET", "/reads/1", &[], "reads new - - - stream /reads/1"),
+            ("DELETE", "/reads/1", &[], "- legacy - - - stream /reads/1"),
+            // Routed on the normalised path, which the upstream gets with the query.
+            ("GET", "/new/a/../b//c?q=1", &[], "new-stage new - - - stream /new/b/c?q=1"),
+            // Absolute-form: routed by its path; the host it names is never contacted.
+            ("GET", "http://elsewhere.example/new/x", &[], "new-stage new - - - stream /new/x"),
+            // Canary at 100 % and 0 %.
+            ("GET", "/canary/all/", &[], "canary-all new canary:new - - stream /canary/all/"),
+            ("GET", "/canary/none/", &[], "canary-none legacy canary:legacy - - stream /canary/none/"),
+            // Fallback: a body of known size within fallback_max_body is buffered for a replay.
+            ("GET", "/fallback/", &[], "fallback new - replay:legacy - buffer-for-fallback<=64 /fallback/"),
+            ("POST", "/fallback/", &[length("64")], "fallback new - replay:legacy - buffer-for-fallback<=64 /fallback/"),
+            // ... anything else streams, not replayed.
+            ("POST", "/fallback/", &[length("65")], "fallback new - - - stream /fallback/"),
+            ("POST", "/fallback/", &[CHUNKED], "fallback new - - - stream /fallback/"),
+            ("GET", "/fallback/", &UPGRADE, "fallback new - - - stream upgrade /fallback/"),
+            // New out of service: legacy at once, any body.
+            ("POST", "/fallback-down/", &[CHUNKED], "fallback-down legacy - to-legacy-now:legacy - stream /fallback-down/"),
+            // Shadow: safe methods mirrored with a buffered body; writes only when opted in.
+            ("GET", "/shadow/", &[], "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"),
+            ("HEAD", "/shadow/", &[length("8")], "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"),
+            ("POST", "/shadow/", &[length("3")], "shadow legacy - - - stream /shadow/"),
+            ("POST", "/shadow-writes/", &[length("3")], "shadow-writes legacy - - mirror:new buffer-for-mirror<=65536 /shadow-writes/"),
+            // Bodies over the shadow cap, or of unknown size, are skipped.
+            ("GET", "/shadow/", &[length("9")], "shadow legacy - - skipped stream /shadow/"),
+            ("GET", "/shadow/", &[CHUNKED], "shadow legacy - - skipped stream /shadow/"),
+            // Not sampled, or an upgrade: not a candidate.
+            ("GET", "/shadow-unsampled/", &[], "shadow-unsampled legacy - - - stream /shadow-unsampled/"),
+            ("GET", "/shadow/", &UPGRADE, "shadow legacy - - - stream upgrade /shadow/"),
+            // max_body: 413 from the declared length; a chunked body is counted as it streams.
+            ("POST", "/limited/", &[length("11")], "limited legacy - - - 413>10 /limited/"),
+            ("POST", "/limited/", &[length("10")], "limited legacy - - - stream<=10 /limited/"),
+            ("POST", "/limited/", &[CHUNKED], "limited legacy - - - stream<=10 /limited/"),
+            // Refused before routing.
+            ("CONNECT", "app.example:443", &[], "refused: Connect"),
+            ("POST", "/new/", &[length("3"), CHUNKED], "refused: Malformed(LengthAndChunked)"),
+            ("GET", "/new/", &[("host", "a"), ("host", "b")], "refused: Malformed(BadHost)"),
+            ("get", "/new/", &[], "refused: Malformed(Method)"),
+            ("GET", "/new/%2fetc", &[], "refused: BadPath(EncodedSlash)"),
+            ("GET", "/../etc", &[], "refused: BadPath(ClimbsAboveRoot)"),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(method, target, headers, expected)| {
+                let got = planned(&snapshot, method, target, headers);
+                (got != *expected).then(|| format!("{method} {target} {headers:?}\n  got  {got}\n  want {expected}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let snapshot = snapshot("");
+        let id = HeaderValue::from_static("request-1");
+        let refused = |request: Request<()>| plan(&snapshot, &request, client(), &id).err();
+        assert_eq!(
+            refused(request("CONNECT", "app.example:443", &[])),
+            Some(Refusal::Connect)
+        );
+        let mut no_host = request("GET", "/new/", &[]);
+        no_host.headers_mut().remove("host");
+        assert_eq!(refused(no_host), Some(Refusal::Malformed(Violation::MissingHost)));
+        assert_eq!(
+            refused(request("GET", "/a\\b", &[])),
+            Some(Refusal::BadPath(PathError::Backslash))
+        );
+    }
+
+    #[test]
+    fn recording_follows_the_record_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traffic.jsonl");
+        let recording = snapshot(&format!(
+            "\n[record]\npath = {:?}\nsample = 1.0\n",
+            path.display().to_string()
+        ));
+        assert_eq!(
+            planned(&recording, "GET", "/new/x", &[]),
+            "new-stage new - - - stream record /new/x"
+        );
+        assert_eq!(
+            planned(&recording, "GET", "/other", &[]),
+            "- legacy - - - stream record /other"
+        );
+        assert_eq!(planned(&recording, "CONNECT", "a:1", &[]), "refused: Connect");
+        assert_eq!(
+            planned(&snapshot(""), "GET", "/new/x", &[]),
+            "new-stage new - - - stream /new/x"
+        );
+    }
+
+    #[test]
+    fn sticky_canary_users_stay_on_their_side_and_both_sides_are_used() {
+        let snapshot = snapshot("");
+        let mut sides = [0, 0];
+        for user in 0..40 {
+            let user = format!("user-{user}");
+            let to_new = goes_to_new(bucket("canary-sticky", user.as_bytes()), 5000);
+            let expected = if to_new {
+                sides[1] += 1;
+                "canary-sticky new canary:new - - stream /canary/sticky/"
+            } else {
+                sides[0] += 1;
+                "canary-sticky legacy canary:legacy - - stream /canary/sticky/"
+            };
+            // Whatever the request id, the user's key decides.
+            for id in ["a", "b", "c"] {
+                let request = request("GET", "/canary/sticky/", &[("x-user", &user)]);
+                let plan = plan(&snapshot, &request, client(), &HeaderValue::from_static(id)).unwrap();
+                assert_eq!(summary(&snapshot, &plan), expected, "{user} with id {id}");
+            }
+        }
+        assert!(sides[0] > 0 && sides[1] > 0, "40 users all on one side: {sides:?}");
+        // Deciding counts nothing: the executor counts the side.
+        let route = snapshot.routes.iter().find(|r| &*r.name == "canary-sticky").unwrap();
+        let split = route.canary.as_ref().unwrap();
+        assert_eq!((split.to_new.get(), split.to_legacy.get()), (0, 0));
+    }
+
+    #[test]
+    fn a_mirror_holds_its_slot_until_its_plan_is_dropped() {
+        let snapshot = snapshot("");
+        let id = HeaderValue::from_static("request-1");
+        let get = request("GET", "/shadow/", &[]);
+        let first = plan(&snapshot, &get, client(), &id).unwrap();
+        assert!(matches!(first.mirror, Admission::Admitted(..)));
+        // max_inflight = 1: the next one finds no free slot; its body streams.
+        assert_eq!(
+            planned(&snapshot, "GET", "/shadow/", &[]),
+            "shadow legacy - - dropped stream /shadow/"
+        );
+        drop(first);
+        assert_eq!(
+            planned(&snapshot, "GET", "/shadow/", &[]),
+            "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"
+        );
+    }
+
+    #[test]
+    fn a_413_takes_no_mirror_slot_and_no_replay() {
+        let extra = "[[routes]]\nname = \"both\"\npath = \"/both/\"\nstage = \"shadow\"\nnew = \"new\"\n\
+                     max_body = 4\nshadow = { max_inflight = 1, unsafe_methods = true }\n";
+        let snapshot = snapshot(extra);
+        assert_eq!(
+            planned(&snapshot, "POST", "/both/", &[("content-length", "5")]),
+            "both legacy - - - 413>4 /both/"
+        );
+        let route = snapshot.routes.iter().find(|r| &*r.name == "both").unwrap();
+        assert_eq!(route.mirrors_in_flight.get(), 0);
+    }
+}
