@@ -269,4 +269,122 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
     }
+
+    fn finish(route: &str) -> Box<Finish> {
+        Box::new(Finish {
+            metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
+            duration: None,
+            route: Arc::from(route),
+            upstream: Arc::from("-"),
+            method: http::Method::GET,
+            status: StatusCode::OK,
+            started: std::time::Instant::now(),
+            request_id: HeaderValue::from_static("id-1"),
+            path: None,
+            client: "192.0.2.7:5000".parse().unwrap(),
+            bytes: 0,
+            aborted: false,
+            count_request: false,
+        })
+    }
+
+    /// Status, headers (sorted) and body text of an answer made here.
+    fn answer(error: ProxyError, route: &str) -> (u16, Vec<String>, String) {
+        let response = error.into_response(finish(route));
+        let mut headers: Vec<String> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+            .collect();
+        headers.sort();
+        let status = response.status().as_u16();
+        let body = body_text(response.into_body());
+        (status, headers, body)
+    }
+
+    fn body_text(body: ResponseBody) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let bytes = runtime
+            .block_on(http_body_util::BodyExt::collect(body))
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn one_place_answers_every_error() {
+        let text = [
+            "cache-control: no-store",
+            "content-type: text/plain; charset=utf-8",
+            "x-request-id: id-1",
+        ];
+        let with = |extra: &str| {
+            let mut headers: Vec<String> = text.iter().map(|h| h.to_string()).collect();
+            headers.push(extra.to_owned());
+            headers.sort();
+            headers
+        };
+        assert_eq!(
+            answer(ProxyError::Refused(Refusal::Connect), "-"),
+            (
+                405,
+                with("allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
+                "CONNECT is not supported: strangler only forwards to its configured upstreams\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(
+                ProxyError::Refused(Refusal::Malformed(Violation::LengthAndChunked)),
+                "-"
+            ),
+            (
+                400,
+                with("connection: close"),
+                "malformed request: both Content-Length and Transfer-Encoding\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(ProxyError::Refused(Refusal::BadPath(PathError::EncodedSlash)), "-"),
+            (
+                400,
+                text.iter().map(|h| h.to_string()).collect(),
+                "bad request path: encoded slash (%2F) in path\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(ProxyError::Body(BodyFault::TooLarge { limit: 10 }), "api"),
+            (
+                413,
+                with("connection: close"),
+                "413 Payload Too Large: route `api` accepts request bodies of at most 10 bytes\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(ProxyError::Body(BodyFault::Unreadable), "api"),
+            (
+                400,
+                with("connection: close"),
+                "400 Bad Request: could not read the request body\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(
+                ProxyError::upstream(UpstreamErrorKind::Timeout, &Arc::from("thoughts")),
+                "api"
+            ),
+            (
+                504,
+                text.iter().map(|h| h.to_string()).collect(),
+                "504 Gateway Timeout: upstream `thoughts` (route `api`) did not answer in time\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(
+                ProxyError::upstream(UpstreamErrorKind::Connect, &Arc::from("legacy")),
+                "default"
+            )
+            .2,
+            "502 Bad Gateway: upstream `legacy` (route `default`) refused the connection or could not be reached\n"
+        );
+    }
 }

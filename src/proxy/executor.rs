@@ -440,3 +440,97 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Table;
+
+    const TABLE: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:1"
+[upstreams.new]
+url = "http://127.0.0.1:2"
+
+[[routes]]
+name = "canary"
+path = "/canary/"
+stage = "canary"
+new = "new"
+canary = { percent = 100 }
+[[routes]]
+name = "shadow"
+path = "/shadow/"
+stage = "shadow"
+new = "new"
+shadow = { max_body = 4 }
+"#;
+
+    fn executor() -> Executor {
+        let metrics = Metrics::new().unwrap();
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let snapshot = Snapshot::build(table, None, &metrics, 1).unwrap();
+        Executor::new(Arc::new(State::new("routes.toml".into(), snapshot, metrics, 1)))
+    }
+
+    /// Plans `request` and carries out the plan's effects; returns the finish labels.
+    fn begin(executor: &Executor, request: Request<()>) -> (String, String, bool) {
+        let snapshot = executor.state.snapshot();
+        let id = HeaderValue::from_static("request-1");
+        let client = "192.0.2.7:5000".parse().unwrap();
+        let mut finish = executor.start(request.method(), &id, client);
+        let plan = super::super::plan::plan(&snapshot, &request, client, &id).unwrap();
+        let current = Current {
+            snapshot: &snapshot,
+            request_id: &id,
+        };
+        executor.begin(current, &plan, &request, &mut finish, false);
+        (
+            finish.route.to_string(),
+            finish.upstream.to_string(),
+            finish.count_request,
+        )
+    }
+
+    fn get(target: &str, length: &str) -> Request<()> {
+        Request::builder()
+            .uri(target)
+            .header("host", "app.example")
+            .header("content-length", length)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_executor_counts_what_the_plan_decided() {
+        let executor = executor();
+        let metrics = executor.metrics.clone();
+        assert_eq!(
+            begin(&executor, get("/canary/1", "0")),
+            ("canary".into(), "new".into(), true)
+        );
+        assert_eq!(metrics.canary.with_label_values(&["canary", "new"]).get(), 1);
+        assert_eq!(metrics.canary.with_label_values(&["canary", "legacy"]).get(), 0);
+
+        // A body over the shadow cap: skipped, in the ledger and the metric alike.
+        assert_eq!(
+            begin(&executor, get("/shadow/1", "5")),
+            ("shadow".into(), "legacy".into(), true)
+        );
+        let skipped = metrics.shadow_comparisons.with_label_values(&["shadow", "skipped"]);
+        assert_eq!(skipped.get(), 1);
+        let ledger = executor.state.ledger.to_json(|_| None);
+        assert_eq!(ledger["routes"]["shadow"]["skipped"], 1, "{ledger}");
+
+        assert_eq!(
+            begin(&executor, get("/other", "0")),
+            ("default".into(), "legacy".into(), true)
+        );
+        assert_eq!(metrics.inflight.get(), 0, "every finish recorded its request");
+    }
+}
