@@ -15,11 +15,16 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use http::uri::{Authority, Scheme};
-use prometheus::{Histogram, IntCounter};
+use prometheus::Histogram;
 use tokio::sync::watch;
 
-use crate::config::{Config, Stage, UpstreamConfig};
+use crate::config::{Config, RouteConfig, Stage, UpstreamConfig};
 use crate::metrics::{Metrics, PerWorker};
+use crate::migration::canary::CanarySplit;
+use crate::migration::fallback::Fallback;
+use crate::migration::record::Recorder;
+use crate::migration::shadow::admission::{MirrorsInFlight, ShadowRoute};
+use crate::migration::shadow::ledger::ParityLedger;
 use crate::table::Table;
 use crate::upstream::health::UpstreamHealth;
 use crate::upstream::pool::{ConnectionLimit, ConnectionPool};
@@ -70,6 +75,74 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// Builds upstream `name`, carrying over from `previous` its connection pools (when its
+    /// settings and TLS files are unchanged) and its health state (when it still fits).
+    fn build(
+        name: &str,
+        config: &UpstreamConfig,
+        previous: Option<&Snapshot>,
+        metrics: &Metrics,
+        workers: usize,
+    ) -> Result<Self, SnapshotError> {
+        let tls = crate::upstream::tls::ClientTls::for_upstream(config)
+            .map_err(|e| SnapshotError(name.to_owned(), e.to_string()))?;
+        let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint);
+        let made_alike = |u: &Upstream| u.config == *config && u.tls_fingerprint == tls_fingerprint;
+        let reused = previous
+            .and_then(|p| p.upstreams.iter().find(|u| made_alike(u)))
+            .filter(|u| u.pools.len() == workers.max(1) + 1)
+            .map(|u| u.pools.clone());
+        let (health, check_pool) = previous
+            .and_then(|p| p.upstreams.iter().find(|u| *u.name == *name && u.health.fits(config)))
+            .map(|u| {
+                // Connections made the same way: the checks keep their pool.
+                let check_pool = if made_alike(u) {
+                    u.check_pool.clone()
+                } else {
+                    new_pool(config, tls.clone(), None)
+                };
+                (u.health.clone(), check_pool)
+            })
+            .unwrap_or_else(|| {
+                (
+                    UpstreamHealth::new(config, metrics),
+                    new_pool(config, tls.clone(), None),
+                )
+            });
+        // A checker already running takes the new pool from its next check on.
+        health.use_check_pool(check_pool.clone());
+        // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
+        let pools = reused.unwrap_or_else(|| {
+            let limit = config.max_connections.map(ConnectionLimit::new);
+            (0..=workers.max(1))
+                .map(|_| new_pool(config, tls.clone(), limit.clone()))
+                .collect()
+        });
+        let scheme = config
+            .url
+            .scheme()
+            .cloned()
+            .ok_or_else(|| SnapshotError(name.to_owned(), "no scheme".into()))?;
+        let authority = config
+            .url
+            .authority()
+            .cloned()
+            .ok_or_else(|| SnapshotError(name.to_owned(), "no host".into()))?;
+        Ok(Upstream {
+            name: Arc::from(name),
+            config: config.clone(),
+            scheme,
+            authority,
+            pools,
+            tls_fingerprint,
+            default_duration: metrics.request_duration.with_label_values(&["default", name]),
+            health,
+            check_pool,
+        })
+    }
+}
+
 /// A route as requests use it.
 #[derive(Debug)]
 pub struct Route {
@@ -87,49 +160,62 @@ pub struct Route {
     pub shadow: Option<ShadowRoute>,
     /// `max_body`: the largest request body (bytes) forwarded; larger ones get 413.
     pub max_body: Option<u64>,
+    /// Its mirrors in flight: carried over reloads (by name) and stage changes, so that
+    /// mirrors still running count against the cap of whichever table is in force.
+    pub mirrors_in_flight: Arc<MirrorsInFlight>,
 }
 
-/// How a shadowed route mirrors its traffic.
-#[derive(Debug)]
-pub struct ShadowRoute {
-    /// The new upstream that gets the copies.
-    pub new: UpstreamId,
-    /// Sample, caps and timeout.
-    pub config: crate::config::ShadowConfig,
-    /// How the answers are compared.
-    pub rules: Arc<crate::parity::CompareRules>,
-    /// Mirrors in flight for this route (bounded by `config.max_inflight`).
-    pub inflight: Arc<tokio::sync::Semaphore>,
-}
-
-/// How a route falls back to legacy when its new upstream fails.
-#[derive(Debug)]
-pub struct Fallback {
-    /// The new upstream (fallback applies only to requests sent there).
-    pub new: UpstreamId,
-    /// The legacy upstream.
-    pub legacy: UpstreamId,
-    /// Duration histogram for this route and its legacy upstream.
-    pub legacy_duration: PerWorker<Histogram>,
-    /// The largest request body buffered for a replay.
-    pub max_body: usize,
-}
-
-/// How a canary route splits its traffic.
-#[derive(Debug)]
-pub struct CanarySplit {
-    /// Share of the new side, in basis points.
-    pub basis_points: u32,
-    /// What keeps a user on one side.
-    pub sticky: Option<crate::config::StickyKey>,
-    /// The new upstream.
-    pub new: UpstreamId,
-    /// Duration histogram for this route and its new upstream.
-    pub new_duration: PerWorker<Histogram>,
-    /// `strangler_canary_requests_total{route, side="legacy"}`
-    pub to_legacy: IntCounter,
-    /// `strangler_canary_requests_total{route, side="new"}`
-    pub to_new: IntCounter,
+impl Route {
+    /// Builds a route; `find` resolves upstream names to ids. Its count of mirrors in
+    /// flight carries over from the route of the same name in `previous`.
+    fn build(
+        route: &RouteConfig,
+        find: &impl Fn(&str) -> Result<UpstreamId, SnapshotError>,
+        previous: Option<&Snapshot>,
+        metrics: &Metrics,
+    ) -> Result<Self, SnapshotError> {
+        let target = route.target();
+        let canary = match (route.stage, &route.canary, &route.new) {
+            (Stage::Canary, Some(split), Some(new)) => {
+                Some(CanarySplit::new(&route.name, split, find(new)?, new, metrics))
+            }
+            _ => None,
+        };
+        let fallback = match (route.fallback_max_body, &route.new) {
+            (Some(max_body), Some(new)) => Some(Fallback {
+                new: find(new)?,
+                legacy: find(&route.legacy)?,
+                legacy_duration: metrics
+                    .request_duration
+                    .with_label_values(&[&route.name, &route.legacy]),
+                max_body,
+            }),
+            _ => None,
+        };
+        let mirrors_in_flight = previous
+            .and_then(|p| p.routes.iter().find(|r| *r.name == *route.name))
+            .map(|r| r.mirrors_in_flight.clone())
+            .unwrap_or_default();
+        let shadow = match (route.stage, &route.new) {
+            (Stage::Shadow, Some(new)) => Some(ShadowRoute {
+                new: find(new)?,
+                config: route.shadow.clone(),
+                rules: route.compare.clone(),
+                in_flight: mirrors_in_flight.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Route {
+            name: Arc::from(route.name.as_str()),
+            upstream: find(target)?,
+            duration: metrics.request_duration.with_label_values(&[&route.name, target]),
+            canary,
+            fallback,
+            shadow,
+            max_body: route.max_body,
+            mirrors_in_flight,
+        })
+    }
 }
 
 /// Everything a request needs, immutable.
@@ -146,7 +232,7 @@ pub struct Snapshot {
     /// When this table was swapped in.
     pub loaded_at: SystemTime,
     /// The traffic recording, when `[record]` is set.
-    pub recorder: Option<Arc<crate::migration::record::Recorder>>,
+    pub recorder: Option<Arc<Recorder>>,
 }
 
 /// An upstream the config names could not be turned into a pool (a validated config
@@ -168,67 +254,12 @@ impl Snapshot {
         metrics: &Metrics,
         workers: usize,
     ) -> Result<Self, SnapshotError> {
-        let mut upstreams = Vec::with_capacity(table.config.upstreams.len());
-        for (name, config) in &table.config.upstreams {
-            let tls = crate::upstream::tls::ClientTls::for_upstream(config)
-                .map_err(|e| SnapshotError(name.clone(), e.to_string()))?;
-            let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint);
-            let reused = previous
-                .and_then(|p| {
-                    p.upstreams
-                        .iter()
-                        .find(|u| u.config == *config && u.tls_fingerprint == tls_fingerprint)
-                })
-                .filter(|u| u.pools.len() == workers.max(1) + 1)
-                .map(|u| u.pools.clone());
-            let (health, check_pool) = previous
-                .and_then(|p| p.upstreams.iter().find(|u| *u.name == **name && u.health.fits(config)))
-                .map(|u| {
-                    // Connections made the same way: the checks keep their pool.
-                    let check_pool = if u.config == *config && u.tls_fingerprint == tls_fingerprint {
-                        u.check_pool.clone()
-                    } else {
-                        new_pool(config, tls.clone(), None)
-                    };
-                    (u.health.clone(), check_pool)
-                })
-                .unwrap_or_else(|| {
-                    (
-                        UpstreamHealth::new(config, metrics),
-                        new_pool(config, tls.clone(), None),
-                    )
-                });
-            // A checker already running takes the new pool from its next check on.
-            health.use_check_pool(check_pool.clone());
-            // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
-            let pools = reused.unwrap_or_else(|| {
-                let limit = config.max_connections.map(ConnectionLimit::new);
-                (0..=workers.max(1))
-                    .map(|_| new_pool(config, tls.clone(), limit.clone()))
-                    .collect()
-            });
-            let scheme = config
-                .url
-                .scheme()
-                .cloned()
-                .ok_or_else(|| SnapshotError(name.clone(), "no scheme".into()))?;
-            let authority = config
-                .url
-                .authority()
-                .cloned()
-                .ok_or_else(|| SnapshotError(name.clone(), "no host".into()))?;
-            upstreams.push(Upstream {
-                name: Arc::from(name.as_str()),
-                config: config.clone(),
-                scheme,
-                authority,
-                pools,
-                tls_fingerprint,
-                default_duration: metrics.request_duration.with_label_values(&["default", name]),
-                health,
-                check_pool,
-            });
-        }
+        let upstreams = table
+            .config
+            .upstreams
+            .iter()
+            .map(|(name, config)| Upstream::build(name, config, previous, metrics, workers))
+            .collect::<Result<Vec<_>, _>>()?;
         let find = |name: &str| {
             upstreams
                 .iter()
@@ -236,69 +267,13 @@ impl Snapshot {
                 .ok_or_else(|| SnapshotError(name.to_owned(), "not defined".into()))
         };
         let default_upstream = find(&table.config.proxy.default_upstream)?;
-        let mut routes = Vec::with_capacity(table.config.routes.len());
-        for route in &table.config.routes {
-            let target = route.target();
-            let canary = match (route.stage, &route.canary, &route.new) {
-                (Stage::Canary, Some(split), Some(new)) => Some(CanarySplit {
-                    basis_points: split.basis_points,
-                    sticky: split.sticky.clone(),
-                    new: find(new)?,
-                    new_duration: metrics.request_duration.with_label_values(&[&route.name, new]),
-                    to_legacy: metrics.canary.with_label_values(&[&route.name, "legacy"]),
-                    to_new: metrics.canary.with_label_values(&[&route.name, "new"]),
-                }),
-                _ => None,
-            };
-            let fallback = match (route.fallback_max_body, &route.new) {
-                (Some(max_body), Some(new)) => Some(Fallback {
-                    new: find(new)?,
-                    legacy: find(&route.legacy)?,
-                    legacy_duration: metrics
-                        .request_duration
-                        .with_label_values(&[&route.name, &route.legacy]),
-                    max_body,
-                }),
-                _ => None,
-            };
-            let shadow = match (route.stage, &route.new) {
-                (Stage::Shadow, Some(new)) => Some(ShadowRoute {
-                    new: find(new)?,
-                    config: route.shadow.clone(),
-                    rules: route.compare.clone(),
-                    inflight: Arc::new(tokio::sync::Semaphore::new(route.shadow.max_inflight)),
-                }),
-                _ => None,
-            };
-            routes.push(Route {
-                name: Arc::from(route.name.as_str()),
-                upstream: find(target)?,
-                duration: metrics.request_duration.with_label_values(&[&route.name, target]),
-                canary,
-                fallback,
-                shadow,
-                max_body: route.max_body,
-            });
-        }
-        let recorder = match &table.config.record {
-            None => None,
-            Some(config) => match previous
-                .and_then(|p| p.recorder.as_ref())
-                .filter(|r| r.config() == config)
-            {
-                Some(running) => Some(running.clone()),
-                None => Some(Arc::new(
-                    crate::migration::record::Recorder::start(config.clone(), metrics.recorded.clone()).map_err(
-                        |e| {
-                            SnapshotError(
-                                "record.path".to_owned(),
-                                format!("cannot open {}: {e}", config.path.display()),
-                            )
-                        },
-                    )?,
-                )),
-            },
-        };
+        let routes = table
+            .config
+            .routes
+            .iter()
+            .map(|route| Route::build(route, &find, previous, metrics))
+            .collect::<Result<Vec<_>, _>>()?;
+        let recorder = start_recorder(&table.config, previous, metrics)?;
         Ok(Self {
             table,
             routes,
@@ -359,6 +334,31 @@ impl Snapshot {
     }
 }
 
+/// The traffic recorder of `config`'s `[record]`: the running one of `previous` when its
+/// settings are unchanged, else a new one.
+fn start_recorder(
+    config: &Config,
+    previous: Option<&Snapshot>,
+    metrics: &Metrics,
+) -> Result<Option<Arc<Recorder>>, SnapshotError> {
+    let Some(config) = &config.record else {
+        return Ok(None);
+    };
+    if let Some(running) = previous
+        .and_then(|p| p.recorder.as_ref())
+        .filter(|r| r.config() == config)
+    {
+        return Ok(Some(running.clone()));
+    }
+    let recorder = Recorder::start(config.clone(), metrics.recorded.clone()).map_err(|e| {
+        SnapshotError(
+            "record.path".to_owned(),
+            format!("cannot open {}: {e}", config.path.display()),
+        )
+    })?;
+    Ok(Some(Arc::new(recorder)))
+}
+
 fn new_pool(
     config: &UpstreamConfig,
     tls: Option<Arc<crate::upstream::tls::ClientTls>>,
@@ -411,7 +411,7 @@ pub struct State {
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
     /// Shadow-traffic evidence, per route name, since the start.
-    pub ledger: crate::migration::shadow::ParityLedger,
+    pub ledger: ParityLedger,
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
     /// run on the calling runtime).
     pub mirrors: std::sync::OnceLock<tokio::runtime::Handle>,
@@ -436,7 +436,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
-            ledger: crate::migration::shadow::ParityLedger::default(),
+            ledger: ParityLedger::default(),
             mirrors: std::sync::OnceLock::new(),
             checks: std::sync::OnceLock::new(),
         }
@@ -538,5 +538,36 @@ mod tests {
         let now = health.check_pool().unwrap();
         assert!(!Arc::ptr_eq(&now, &pool));
         assert!(Arc::ptr_eq(&now, &changed.upstreams[0].check_pool));
+    }
+
+    #[test]
+    fn a_route_keeps_its_count_of_mirrors_in_flight_across_reloads_and_stages() {
+        let text = |stage: &str, max_inflight: u32| {
+            format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+                 default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+                 [upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\n[[routes]]\nname = \"r\"\n\
+                 path = \"/r/\"\nstage = \"{stage}\"\nnew = \"next\"\nshadow = {{ max_inflight = {max_inflight} }}\n"
+            )
+        };
+        let build = |stage: &str, max_inflight: u32, previous: Option<&Snapshot>| {
+            let table = Table::parse("routes.toml", &text(stage, max_inflight)).unwrap();
+            Snapshot::build(table, previous, &Metrics::new().unwrap(), 1).unwrap()
+        };
+        let first = build("shadow", 2, None);
+        let count = first.routes[0].mirrors_in_flight.clone();
+        let shadow = first.routes[0].shadow.as_ref().unwrap();
+        assert!(Arc::ptr_eq(&shadow.in_flight, &count));
+        let resized = build("shadow", 5, Some(&first));
+        assert!(Arc::ptr_eq(&resized.routes[0].mirrors_in_flight, &count));
+        assert_eq!(resized.routes[0].shadow.as_ref().unwrap().config.max_inflight, 5);
+        let flipped = build("legacy", 5, Some(&resized));
+        assert!(flipped.routes[0].shadow.is_none());
+        let back = build("shadow", 5, Some(&flipped));
+        assert!(Arc::ptr_eq(&back.routes[0].shadow.as_ref().unwrap().in_flight, &count));
+        assert!(!Arc::ptr_eq(
+            &build("shadow", 2, None).routes[0].mirrors_in_flight,
+            &count
+        ));
     }
 }

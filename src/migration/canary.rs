@@ -7,17 +7,86 @@
 //! fixed seed), so a user stays on one side; raising the percentage only moves users from
 //! legacy to new, never back, because the threshold only grows. Without a sticky key, or
 //! when the request lacks it, the key is the request id: random per request.
+//!
+//! The decision is [`CanarySplit::side`] (pure); its effect, the count in
+//! `strangler_canary_requests_total{route,side}`, is [`CanarySplit::count`].
 
 use std::hash::Hasher;
 use std::net::IpAddr;
 
 use http::HeaderMap;
+use prometheus::{Histogram, IntCounter};
 use twox_hash::XxHash64;
 
-use crate::config::StickyKey;
+use crate::config::{CanaryConfig, StickyKey};
+use crate::metrics::{Metrics, PerWorker};
 
 /// Number of buckets: basis points of a percent.
 pub const BUCKETS: u32 = 10_000;
+
+/// Which side of a migration a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The legacy upstream.
+    Legacy,
+    /// The new upstream.
+    New,
+}
+
+/// How a canary route splits its traffic.
+#[derive(Debug)]
+pub struct CanarySplit {
+    /// Share of the new side, in basis points.
+    pub basis_points: u32,
+    /// What keeps a user on one side.
+    pub sticky: Option<StickyKey>,
+    /// The new upstream (an index in the snapshot's upstreams).
+    pub new: usize,
+    /// Duration histogram for this route and its new upstream.
+    pub new_duration: PerWorker<Histogram>,
+    /// `strangler_canary_requests_total{route, side="legacy"}`
+    pub to_legacy: IntCounter,
+    /// `strangler_canary_requests_total{route, side="new"}`
+    pub to_new: IntCounter,
+}
+
+impl CanarySplit {
+    /// The split of route `route` whose new upstream is `new_name`, at index `new`.
+    pub fn new(route: &str, config: &CanaryConfig, new: usize, new_name: &str, metrics: &Metrics) -> Self {
+        Self {
+            basis_points: config.basis_points,
+            sticky: config.sticky.clone(),
+            new,
+            new_duration: metrics.request_duration.with_label_values(&[route, new_name]),
+            to_legacy: metrics.canary.with_label_values(&[route, "legacy"]),
+            to_new: metrics.canary.with_label_values(&[route, "new"]),
+        }
+    }
+
+    /// The side a request of route `route` goes to (see [`place`]).
+    pub fn side(&self, route: &str, headers: &HeaderMap, client: IpAddr, request_id: &[u8]) -> Side {
+        if place(
+            route,
+            self.basis_points,
+            self.sticky.as_ref(),
+            headers,
+            client,
+            request_id,
+        ) {
+            Side::New
+        } else {
+            Side::Legacy
+        }
+    }
+
+    /// Counts a request placed on `side`.
+    pub fn count(&self, side: Side) {
+        match side {
+            Side::New => self.to_new.inc(),
+            Side::Legacy => self.to_legacy.inc(),
+        }
+    }
+}
 
 /// The bucket of `key` on `route`.
 pub fn bucket(route: &str, key: &[u8]) -> u32 {

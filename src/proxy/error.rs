@@ -7,12 +7,104 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::sync::Arc;
 
-use http::StatusCode;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
 
+use super::body::{Finish, ResponseBody};
+use crate::headers::X_REQUEST_ID;
+use crate::migration::fallback::NewTry;
 use crate::path::PathError;
 use crate::server::conn::guard::Violation;
+use crate::upstream::body::BodyFault;
 use crate::upstream::pool::SendError;
+
+/// Everything that ends a request with an answer made here rather than an upstream's.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProxyError {
+    /// Refused before routing: 405 (CONNECT) or 400.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The client's body: 413 over the route's `max_body`, 400 unreadable.
+    #[error("bad request body: {0:?}")]
+    Body(BodyFault),
+    /// The upstream failed or was not tried: 502, 503 or 504.
+    #[error("upstream `{upstream}` {}", kind.describe())]
+    Upstream {
+        /// How it failed.
+        kind: UpstreamErrorKind,
+        /// The upstream's name.
+        upstream: Arc<str>,
+    },
+}
+
+impl ProxyError {
+    /// A failure of upstream `name`.
+    pub fn upstream(kind: UpstreamErrorKind, name: &Arc<str>) -> Self {
+        ProxyError::Upstream {
+            kind,
+            upstream: name.clone(),
+        }
+    }
+
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Refused(refusal) => refusal.status(),
+            ProxyError::Body(BodyFault::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Body(BodyFault::Unreadable) => StatusCode::BAD_REQUEST,
+            ProxyError::Upstream { kind, .. } => kind.status(),
+        }
+    }
+
+    /// The answer to the client: a short text naming what failed (the route and upstream,
+    /// for an upstream failure), with the request id; `finish` records it when sent.
+    pub fn into_response(self, mut finish: Box<Finish>) -> Response<ResponseBody> {
+        let status = self.status();
+        let body = match &self {
+            ProxyError::Refused(refusal) => format!("{refusal}\n"),
+            ProxyError::Body(BodyFault::TooLarge { limit }) => format!(
+                "413 Payload Too Large: route `{}` accepts request bodies of at most {limit} bytes\n",
+                finish.route
+            ),
+            ProxyError::Body(BodyFault::Unreadable) => "400 Bad Request: could not read the request body\n".to_owned(),
+            ProxyError::Upstream { kind, upstream } => format!(
+                "{} {}: upstream `{upstream}` (route `{}`) {}\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or(""),
+                finish.route,
+                kind.describe()
+            ),
+        };
+        finish.status = status;
+        let request_id = finish.request_id.clone();
+        let mut response = Response::new(ResponseBody::full(body).with_finish(finish));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(&X_REQUEST_ID, request_id);
+        match self {
+            ProxyError::Refused(Refusal::Connect) => {
+                headers.insert(
+                    header::ALLOW,
+                    HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
+                );
+            }
+            // The framing of what follows on this connection cannot be trusted, or the rest
+            // of the body is not read: this connection cannot carry another request.
+            ProxyError::Refused(Refusal::Malformed(_)) | ProxyError::Body(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
 
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +148,18 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             UpstreamErrorKind::Unavailable(_) | UpstreamErrorKind::Saturated => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// How the new upstream's try went, for a fallback's decision.
+    pub fn as_new_try(self) -> NewTry {
+        match self {
+            UpstreamErrorKind::Unavailable(_) => NewTry::Unavailable,
+            UpstreamErrorKind::Saturated => NewTry::Saturated,
+            UpstreamErrorKind::Connect | UpstreamErrorKind::Tls => NewTry::NotSent,
+            UpstreamErrorKind::Timeout => NewTry::TimedOut,
+            UpstreamErrorKind::Reset => NewTry::Reset,
+            UpstreamErrorKind::Other => NewTry::Failed,
         }
     }
 
@@ -163,6 +267,124 @@ mod tests {
         assert_eq!(
             Refusal::BadPath(PathError::EncodedSlash).status(),
             StatusCode::BAD_REQUEST
+        );
+    }
+
+    fn finish(route: &str) -> Box<Finish> {
+        Box::new(Finish {
+            metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
+            duration: None,
+            route: Arc::from(route),
+            upstream: Arc::from("-"),
+            method: http::Method::GET,
+            status: StatusCode::OK,
+            started: std::time::Instant::now(),
+            request_id: HeaderValue::from_static("id-1"),
+            path: None,
+            client: "192.0.2.7:5000".parse().unwrap(),
+            bytes: 0,
+            aborted: false,
+            count_request: false,
+        })
+    }
+
+    /// Status, headers (sorted) and body text of an answer made here.
+    fn answer(error: ProxyError, route: &str) -> (u16, Vec<String>, String) {
+        let response = error.into_response(finish(route));
+        let mut headers: Vec<String> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+            .collect();
+        headers.sort();
+        let status = response.status().as_u16();
+        let body = body_text(response.into_body());
+        (status, headers, body)
+    }
+
+    fn body_text(body: ResponseBody) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let bytes = runtime
+            .block_on(http_body_util::BodyExt::collect(body))
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn one_place_answers_every_error() {
+        let text = [
+            "cache-control: no-store",
+            "content-type: text/plain; charset=utf-8",
+            "x-request-id: id-1",
+        ];
+        let with = |extra: &str| {
+            let mut headers: Vec<String> = text.iter().map(|h| h.to_string()).collect();
+            headers.push(extra.to_owned());
+            headers.sort();
+            headers
+        };
+        assert_eq!(
+            answer(ProxyError::Refused(Refusal::Connect), "-"),
+            (
+                405,
+                with("allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"),
+                "CONNECT is not supported: strangler only forwards to its configured upstreams\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(
+                ProxyError::Refused(Refusal::Malformed(Violation::LengthAndChunked)),
+                "-"
+            ),
+            (
+                400,
+                with("connection: close"),
+                "malformed request: both Content-Length and Transfer-Encoding\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(ProxyError::Refused(Refusal::BadPath(PathError::EncodedSlash)), "-"),
+            (
+                400,
+                text.iter().map(|h| h.to_string()).collect(),
+                "bad request path: encoded slash (%2F) in path\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(ProxyError::Body(BodyFault::TooLarge { limit: 10 }), "api"),
+            (
+                413,
+                with("connection: close"),
+                "413 Payload Too Large: route `api` accepts request bodies of at most 10 bytes\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(ProxyError::Body(BodyFault::Unreadable), "api"),
+            (
+                400,
+                with("connection: close"),
+                "400 Bad Request: could not read the request body\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(
+                ProxyError::upstream(UpstreamErrorKind::Timeout, &Arc::from("thoughts")),
+                "api"
+            ),
+            (
+                504,
+                text.iter().map(|h| h.to_string()).collect(),
+                "504 Gateway Timeout: upstream `thoughts` (route `api`) did not answer in time\n".to_owned()
+            )
+        );
+        assert_eq!(
+            answer(
+                ProxyError::upstream(UpstreamErrorKind::Connect, &Arc::from("legacy")),
+                "default"
+            )
+            .2,
+            "502 Bad Gateway: upstream `legacy` (route `default`) refused the connection or could not be reached\n"
         );
     }
 }

@@ -20,6 +20,7 @@ mod forwarding;
 mod hostile;
 mod http2;
 mod migration;
+mod mirror_cap;
 mod mythoughts;
 mod parity_cli;
 mod record;

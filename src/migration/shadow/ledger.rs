@@ -1,32 +1,22 @@
-//! Shadow traffic: the client gets the legacy answer; a copy of the request goes to the
-//! new upstream in the background, and the two answers are compared.
+//! The live parity evidence of shadowed routes: what happened to every mirrored (or not
+//! mirrored) request, per route, since the process started.
 //!
-//! The mirror must never delay, slow or fail the client's response. It runs in its own
-//! task after the legacy request has been sent; the legacy body streams to the client as
-//! usual while a bounded copy of it is captured ([`Capture`]); the comparison waits for
-//! both sides off the request path. Every bound is per route: a sample share, a cap on
-//! mirrors in flight (beyond it a mirror is dropped and counted), a body size cap
-//! (larger requests are skipped and counted), a timeout, and only safe methods unless the
-//! route opts in. Outcomes go to [`ParityLedger`] (served as `GET /admin/parity`) and to
-//! `strangler_shadow_comparisons_total{route,result}`.
+//! Every outcome is counted twice, in one call ([`ParityLedger::count`]): in the ledger
+//! (served as `GET /admin/parity`) and in `strangler_shadow_comparisons_total{route,result}`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use prometheus::IntCounterVec;
 use serde_json::json;
-use tokio::sync::oneshot;
 
-use crate::parity::{Captured, Comparison, Outcome};
+use crate::parity::{Comparison, Outcome};
 
 /// How many compared requests the window match rate covers, per route.
 const WINDOW: usize = 1_000;
 /// How many mismatches `/admin/parity` keeps (newest first).
 const KEPT_MISMATCHES: usize = 50;
-/// The largest answer captured for a comparison, per side.
-pub const CAPTURE_LIMIT: usize = 1024 * 1024;
 
 /// What happened to one shadowed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +90,14 @@ pub struct ParityLedger {
 }
 
 impl ParityLedger {
-    /// Records one shadowed request.
+    /// Counts one shadowed request's outcome: in the ledger and in `comparisons`
+    /// (`strangler_shadow_comparisons_total{route,result}`).
+    pub fn count(&self, comparisons: &IntCounterVec, route: &str, result: ShadowResult) {
+        self.record(route, result);
+        comparisons.with_label_values(&[route, result.as_str()]).inc();
+    }
+
+    /// Records one shadowed request (in the ledger only; see [`ParityLedger::count`]).
     pub fn record(&self, route: &str, result: ShadowResult) {
         let Ok(mut routes) = self.routes.lock() else { return };
         let tally = routes.entry(route.to_owned()).or_default();
@@ -222,65 +219,6 @@ impl ParityLedger {
     }
 }
 
-/// A bounded copy of a response body as it streams to the client; delivered when the body
-/// is complete, or `None` if it was abandoned or grew past [`CAPTURE_LIMIT`].
-#[derive(Debug)]
-pub struct Capture {
-    status: u16,
-    headers: HeaderMap,
-    body: BytesMut,
-    overflowed: bool,
-    done: Option<oneshot::Sender<Option<Captured>>>,
-}
-
-impl Capture {
-    /// Starts capturing a response with this status and headers.
-    pub fn new(status: u16, headers: HeaderMap) -> (Self, oneshot::Receiver<Option<Captured>>) {
-        let (done, receiver) = oneshot::channel();
-        let capture = Self {
-            status,
-            headers,
-            body: BytesMut::new(),
-            overflowed: false,
-            done: Some(done),
-        };
-        (capture, receiver)
-    }
-
-    /// Copies a chunk (up to the limit).
-    pub fn data(&mut self, chunk: &Bytes) {
-        if self.overflowed {
-            return;
-        }
-        if self.body.len() + chunk.len() > CAPTURE_LIMIT {
-            self.overflowed = true;
-            self.body = BytesMut::new();
-        } else {
-            self.body.extend_from_slice(chunk);
-        }
-    }
-
-    /// The body is complete: deliver the copy.
-    pub fn complete(&mut self) {
-        if let Some(done) = self.done.take() {
-            let captured = (!self.overflowed).then(|| Captured {
-                status: self.status,
-                headers: std::mem::take(&mut self.headers),
-                body: std::mem::take(&mut self.body).freeze(),
-            });
-            let _ = done.send(captured);
-        }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(None);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,30 +248,5 @@ mod tests {
         }
         let json = ledger.to_json(|_| None);
         assert_eq!(json["routes"]["r"]["window_match_rate"], 1.0);
-    }
-
-    #[test]
-    fn capture_delivers_or_gives_up() {
-        let (mut capture, mut receiver) = Capture::new(200, HeaderMap::new());
-        capture.data(&Bytes::from_static(b"hello "));
-        capture.data(&Bytes::from_static(b"world"));
-        capture.complete();
-        let captured = receiver.try_recv().unwrap().unwrap();
-        assert_eq!(captured.body, Bytes::from_static(b"hello world"));
-
-        let (mut capture, mut receiver) = Capture::new(200, HeaderMap::new());
-        capture.data(&Bytes::from(vec![0u8; CAPTURE_LIMIT + 1]));
-        capture.complete();
-        assert!(
-            receiver.try_recv().unwrap().is_none(),
-            "an overflowing body is not compared"
-        );
-
-        let (capture, mut receiver) = Capture::new(200, HeaderMap::new());
-        drop(capture);
-        assert!(
-            receiver.try_recv().unwrap().is_none(),
-            "an abandoned body is not compared"
-        );
     }
 }

@@ -1,0 +1,204 @@
+//! The mirror task: the copy of one admitted request goes to the new upstream off the
+//! request path, waits for the capture of the legacy answer, and the two are compared and
+//! counted.
+//!
+//! The task runs on the low-priority mirror runtime ([`State::mirrors`]) and holds the
+//! route's [`MirrorPermit`] until it is done; it keeps its snapshot (and so the upstream
+//! pools it uses) alive meanwhile. Every wait is bounded: the copy by the route's shadow
+//! `timeout`, the capture by that timeout plus 30 s (the client may read slowly).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Request};
+use http_body_util::BodyExt;
+use tokio::sync::oneshot;
+
+use super::admission::{MirrorPermit, ShadowRoute};
+use super::capture::{CAPTURE_LIMIT, Capture};
+use super::ledger::ShadowResult;
+use crate::migration::canary::{BUCKETS, bucket};
+use crate::migration::replay::KeptRequest;
+use crate::parity::{Captured, Comparison, compare};
+use crate::state::{Snapshot, State, Upstream, UpstreamId};
+use crate::upstream::body::RequestBody;
+use crate::upstream::pool::SendError;
+
+/// An admitted mirror, waiting for the legacy answer's head.
+#[derive(Debug)]
+pub struct PendingMirror<'s> {
+    shadow: &'s ShadowRoute,
+    permit: MirrorPermit,
+    request: KeptRequest,
+}
+
+/// Whom a mirror reports to and what it reports about.
+#[derive(Debug)]
+pub struct MirrorContext<'a> {
+    /// Shared state: the ledger, the metrics, the mirror runtime.
+    pub state: &'a Arc<State>,
+    /// The snapshot the request was routed with.
+    pub snapshot: &'a Arc<Snapshot>,
+    /// Route label.
+    pub route: &'a Arc<str>,
+    /// The legacy upstream, which answered the client.
+    pub legacy: UpstreamId,
+    /// The request id.
+    pub request_id: &'a HeaderValue,
+}
+
+impl<'s> PendingMirror<'s> {
+    /// A mirror of `request`, holding `permit`.
+    pub fn new(shadow: &'s ShadowRoute, permit: MirrorPermit, request: KeptRequest) -> Self {
+        Self {
+            shadow,
+            permit,
+            request,
+        }
+    }
+
+    /// Spawns the mirror task; returns the capture the legacy answer (`status`, `headers`)
+    /// must feed as its body streams to the client.
+    pub fn start(self, context: MirrorContext<'_>, status: u16, headers: HeaderMap) -> Capture {
+        let (capture, legacy_answer) = Capture::new(status, headers);
+        let mirror = Mirror {
+            state: context.state.clone(),
+            snapshot: context.snapshot.clone(),
+            route: context.route.clone(),
+            path: self.request.path_for_report(),
+            request: self.request,
+            request_id: context.request_id.clone(),
+            new: self.shadow.new,
+            legacy: context.legacy,
+            config: self.shadow.config.clone(),
+            rules: self.shadow.rules.clone(),
+        };
+        let permit = self.permit;
+        let task = async move {
+            let _permit = permit;
+            mirror.run(legacy_answer).await;
+        };
+        match context.state.mirrors.get() {
+            Some(mirrors) => drop(mirrors.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+        capture
+    }
+}
+
+/// The copy of one shadowed request, sent to the new upstream off the request path.
+struct Mirror {
+    state: Arc<State>,
+    /// Keeps the upstreams (and their pools) alive until the mirror is done.
+    snapshot: Arc<Snapshot>,
+    route: Arc<str>,
+    path: String,
+    request: KeptRequest,
+    request_id: HeaderValue,
+    new: UpstreamId,
+    legacy: UpstreamId,
+    config: crate::config::ShadowConfig,
+    rules: Arc<crate::parity::CompareRules>,
+}
+
+impl Mirror {
+    /// Sends the copy, waits for the legacy answer's capture, compares, records.
+    async fn run(self, legacy_answer: oneshot::Receiver<Option<Captured>>) {
+        let mut copy = self.request.clone();
+        copy.headers.insert(
+            http::HeaderName::from_static("x-strangler-shadow"),
+            HeaderValue::from_static("1"),
+        );
+        let new_upstream = &self.snapshot.upstreams[self.new];
+        let new_answer = fetch(new_upstream, copy.request(), self.config.timeout).await;
+        let noise_probe = self.config.noise_sample > 0.0
+            && f64::from(bucket(&format!("{}#noise", self.route), self.request_id.as_bytes()))
+                < self.config.noise_sample * f64::from(BUCKETS);
+        let legacy_again = if noise_probe {
+            let legacy_upstream = &self.snapshot.upstreams[self.legacy];
+            fetch(legacy_upstream, self.request.request(), self.config.timeout).await
+        } else {
+            None
+        };
+        // The client may read slowly; the capture is bounded in size, and so is this wait.
+        let legacy_answer = tokio::time::timeout(self.config.timeout + Duration::from_secs(30), legacy_answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let comparison = match (&legacy_answer, &new_answer) {
+            (Some(legacy), Some(new)) => compare(&self.rules, legacy, new, legacy_again.as_ref()),
+            _ => Comparison::error(),
+        };
+        let result = ShadowResult::from_outcome(comparison.outcome);
+        self.state
+            .ledger
+            .count(&self.state.metrics.shadow_comparisons, &self.route, result);
+        if result == ShadowResult::Mismatch {
+            let status = [
+                legacy_answer.as_ref().map_or(0, |c| c.status),
+                new_answer.as_ref().map_or(0, |c| c.status),
+            ];
+            self.keep_mismatch(status, &comparison);
+        }
+    }
+
+    /// Keeps a mismatch for `/admin/parity` and logs it.
+    fn keep_mismatch(&self, status: [u16; 2], comparison: &Comparison) {
+        // Headers `[record]` treats as secret are secret in `/admin/parity` too.
+        let secret = self
+            .snapshot
+            .config()
+            .record
+            .as_ref()
+            .map_or(&[][..], |r| &r.redact[..]);
+        self.state.ledger.record_mismatch(
+            &self.route,
+            self.request.method.as_str(),
+            &self.path,
+            status,
+            comparison,
+            secret,
+        );
+        tracing::info!(
+            request_id = self.request_id.to_str().unwrap_or("-"),
+            route = &*self.route,
+            path = %self.path,
+            diffs = comparison.diffs.len(),
+            first = comparison.diffs.first().map_or("", |d| d.pointer.as_str()),
+            "shadow mismatch"
+        );
+    }
+}
+
+/// One bounded exchange for a comparison: the whole answer, or `None` if the upstream
+/// failed, took longer than `timeout` or answered more than the capture limit.
+async fn fetch(upstream: &Upstream, request: Request<RequestBody>, timeout: Duration) -> Option<Captured> {
+    let ticket = upstream.health.admit().ok()?;
+    let exchange = async {
+        let sent = upstream.pool().send(request).await;
+        let (response, lease) = match sent {
+            Ok(exchange) => exchange,
+            // Our own max_connections, not the upstream's failure: not held against it (as
+            // in the proxy's exchange).
+            Err(SendError::Saturated(_)) => {
+                drop(ticket);
+                return None;
+            }
+            Err(_) => {
+                upstream.health.record(ticket, false);
+                return None;
+            }
+        };
+        upstream.health.record(ticket, !response.status().is_server_error());
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, CAPTURE_LIMIT).collect().await.ok()?;
+        lease.give_back();
+        Some(Captured {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.to_bytes(),
+        })
+    };
+    tokio::time::timeout(timeout, exchange).await.ok().flatten()
+}

@@ -1,0 +1,536 @@
+//! Carries out a [`Plan`]: the effects of its decisions, the body (streamed or buffered),
+//! the exchange(s) with the upstream (a fallback's replay included), the mirror, a
+//! protocol upgrade's tunnel, and the response as the client gets it.
+//!
+//! [`Proxy::handle`](super::Proxy::handle) strings these steps together; each step here is
+//! either synchronous or one bounded exchange. Rare paths (a buffered body for a mirror or
+//! a fallback) are whole futures of their own, boxed by the caller, so that the common
+//! request's state machine stays small.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::HeaderValue;
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::body::{Finish, ResponseBody};
+use super::error::{ProxyError, Refusal, UpstreamErrorKind, classify};
+use super::plan::Plan;
+use super::request::client_closed_request;
+use crate::headers;
+use crate::headers::X_REQUEST_ID;
+use crate::metrics::Metrics;
+use crate::migration::fallback::{self, Fallback, NewTry};
+use crate::migration::replay::KeptRequest;
+use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
+use crate::state::{Snapshot, State, Upstream, UpstreamId};
+use crate::upstream::body::{self as request_body, BodyFault, RequestBody};
+use crate::upstream::pool::{self, Lease};
+
+/// An upstream's answer, with the mirror waiting for it if the request is shadowed.
+#[derive(Debug)]
+pub struct Exchanged<'s> {
+    /// The response head, its body still streaming.
+    pub response: Response<Incoming>,
+    /// The connection it arrives on.
+    pub lease: Lease,
+    /// The mirror to start once the answer's head is known (boxed: rare, and held across
+    /// the rest of the exchange).
+    pub mirror: Option<Box<PendingMirror<'s>>>,
+}
+
+impl Exchanged<'_> {
+    /// An answer without a mirror.
+    pub fn plain((response, lease): (Response<Incoming>, Lease)) -> Self {
+        Self {
+            response,
+            lease,
+            mirror: None,
+        }
+    }
+}
+
+/// The request being carried out: what every step refers to.
+#[derive(Debug, Clone, Copy)]
+pub struct Current<'a> {
+    /// The snapshot the request was planned with.
+    pub snapshot: &'a Arc<Snapshot>,
+    /// Its id.
+    pub request_id: &'a HeaderValue,
+}
+
+/// What carrying out requests needs; one per worker (see [`crate::server`]).
+#[derive(Debug, Clone)]
+pub struct Executor {
+    /// Shared state: snapshots, the parity ledger, the mirror runtime.
+    pub state: Arc<State>,
+    /// Metrics (a handle of this worker's own).
+    pub metrics: Arc<Metrics>,
+    /// Label for "no route/upstream" (requests refused before routing), shared.
+    none_label: Arc<str>,
+    /// Route label of requests that no route matched, shared.
+    default_route: Arc<str>,
+    /// Whether clients reach this proxy over TLS (`X-Forwarded-Proto: https`).
+    pub over_tls: bool,
+}
+
+impl Executor {
+    /// An executor over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        let metrics = Arc::new(state.metrics.clone());
+        Self {
+            state,
+            metrics,
+            none_label: Arc::from("-"),
+            default_route: Arc::from("default"),
+            over_tls: false,
+        }
+    }
+
+    /// The bookkeeping of a request that has just arrived: counted in flight, recorded
+    /// (metrics, access log) when its response ends. Boxed from the start: it ends up in
+    /// the response body's box anyway, and meanwhile the request's state machine holds a
+    /// pointer instead of 200 bytes.
+    pub fn start(&self, method: &Method, request_id: &HeaderValue, client: SocketAddr) -> Box<Finish> {
+        let started = Instant::now();
+        self.metrics.inflight.inc();
+        Box::new(Finish {
+            metrics: self.metrics.clone(),
+            duration: None,
+            route: self.none_label.clone(),
+            upstream: self.none_label.clone(),
+            method: method.clone(),
+            // Until a response exists, a dropped request means the client went away (nginx's 499).
+            status: client_closed_request(),
+            started,
+            request_id: request_id.clone(),
+            path: None,
+            client,
+            bytes: 0,
+            aborted: false,
+            count_request: false,
+        })
+    }
+
+    /// The answer to a refused request (counted in `strangler_rejected_requests_total`).
+    pub fn refuse(&self, refusal: Refusal, uri: &Uri, log_on: bool, mut finish: Box<Finish>) -> Response<ResponseBody> {
+        self.metrics.rejected.with_label_values(&[refusal.reason()]).inc();
+        finish.path = log_on.then(|| match refusal {
+            Refusal::Connect => uri.to_string(),
+            _ => uri.path().to_owned(),
+        });
+        ProxyError::Refused(refusal).into_response(finish)
+    }
+
+    /// The effects of a plan that come before sending: the canary side, a fallback to
+    /// legacy at once and a mirror skipped or dropped are counted; `finish` gets the
+    /// request's labels; the request is offered to the recording.
+    pub fn begin<B>(
+        &self,
+        current: Current<'_>,
+        plan: &Plan<'_>,
+        request: &Request<B>,
+        finish: &mut Finish,
+        log_on: bool,
+    ) {
+        let route = match plan.route {
+            Some(route) => {
+                if let (Some(split), Some(side)) = (&route.canary, plan.canary) {
+                    split.count(side);
+                }
+                route.name.clone()
+            }
+            None => self.default_route.clone(),
+        };
+        plan.fallback.count(&self.metrics.fallbacks, &route);
+        plan.mirror
+            .count(&self.state.ledger, &self.metrics.shadow_comparisons, &route);
+        finish.upstream = current.snapshot.upstreams[plan.upstream].name.clone();
+        finish.duration = Some(plan.duration.here().clone());
+        finish.count_request = true;
+        finish.path = log_on.then(|| plan.path_and_query.path().to_owned());
+        if plan.record
+            && let Some(recorder) = &current.snapshot.recorder
+        {
+            recorder.offer(
+                &route,
+                request.method(),
+                plan.path_and_query.as_str(),
+                request.headers(),
+                current.request_id.as_bytes(),
+            );
+        }
+        finish.route = route;
+    }
+
+    /// Buffers the body (at most `limit` bytes), sends it to `upstream` and keeps a copy
+    /// for the mirror `admission` admitted. A failed exchange is counted as the mirror's
+    /// error: there is no legacy answer to compare.
+    pub async fn send_mirrored<'s>(
+        &self,
+        current: Current<'_>,
+        upstream: &Upstream,
+        (parts, body): (http::request::Parts, Incoming),
+        limit: usize,
+        admission: Admission<'s>,
+        route: &str,
+    ) -> Result<Exchanged<'s>, ProxyError> {
+        let collected = http_body_util::Limited::new(body, limit).collect().await;
+        let bytes = collected
+            .map_err(|_| ProxyError::Body(BodyFault::Unreadable))?
+            .to_bytes();
+        let kept = KeptRequest::new(&parts, bytes);
+        match self.exchange(upstream, kept.request(), current.request_id, route).await {
+            Ok((response, lease)) => Ok(Exchanged {
+                response,
+                lease,
+                mirror: match admission {
+                    Admission::Admitted(shadow, permit) => Some(Box::new(PendingMirror::new(shadow, permit, kept))),
+                    _ => None,
+                },
+            }),
+            Err(kind) => {
+                self.state
+                    .ledger
+                    .count(&self.metrics.shadow_comparisons, route, ShadowResult::Error);
+                Err(ProxyError::upstream(kind, &upstream.name))
+            }
+        }
+    }
+
+    /// Buffers the body (at most the fallback's `max_body`), sends it to the new upstream
+    /// `new` and, when [`fallback::reason`] says so, replays it to legacy (`finish` then
+    /// names legacy).
+    pub async fn send_with_fallback<'s>(
+        &self,
+        current: Current<'_>,
+        new: UpstreamId,
+        (parts, body): (http::request::Parts, Incoming),
+        fallback: &Fallback,
+        finish: &mut Finish,
+    ) -> Result<Exchanged<'s>, ProxyError> {
+        let collected = http_body_util::Limited::new(body, fallback.max_body).collect().await;
+        let bytes = collected
+            .map_err(|_| ProxyError::Body(BodyFault::Unreadable))?
+            .to_bytes();
+        let kept = KeptRequest::new(&parts, bytes);
+        let new = &current.snapshot.upstreams[new];
+        let first = self
+            .exchange(new, kept.request(), current.request_id, &finish.route)
+            .await;
+        let tried = match &first {
+            Ok((response, _)) => NewTry::Answered {
+                server_error: response.status().is_server_error(),
+            },
+            Err(kind) => kind.as_new_try(),
+        };
+        let Some(reason) = fallback::reason(tried, &kept.method) else {
+            return first
+                .map(Exchanged::plain)
+                .map_err(|kind| ProxyError::upstream(kind, &new.name));
+        };
+        drop(first);
+        let legacy = &current.snapshot.upstreams[fallback.legacy];
+        let names = [&*new.name, &*legacy.name];
+        fallback::replayed(
+            &self.metrics.fallbacks,
+            &finish.route,
+            reason,
+            current.request_id,
+            names,
+        );
+        finish.upstream = legacy.name.clone();
+        finish.duration = Some(fallback.legacy_duration.here().clone());
+        self.exchange(legacy, kept.request(), current.request_id, &finish.route)
+            .await
+            .map(Exchanged::plain)
+            .map_err(|kind| ProxyError::upstream(kind, &legacy.name))
+    }
+
+    /// The response as the client gets it: hop-by-hop headers out, `Via` and the request
+    /// id in; a 101 joins the client's upgrade to the upstream's in a tunnel (and is a
+    /// failure if the client asked for none); a mirror starts, capturing the answer.
+    pub fn respond(
+        &self,
+        current: Current<'_>,
+        upstream: UpstreamId,
+        exchanged: Exchanged<'_>,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        mut finish: Box<Finish>,
+    ) -> Response<ResponseBody> {
+        let Exchanged {
+            mut response,
+            lease,
+            mirror,
+        } = exchanged;
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switching {
+            match client_upgrade {
+                Some(client_upgrade) => spawn_tunnel(
+                    client_upgrade,
+                    hyper::upgrade::on(&mut response),
+                    current.request_id.clone(),
+                ),
+                None => {
+                    // An upstream must not switch protocols unasked.
+                    tracing::warn!(
+                        upstream = &*finish.upstream,
+                        "upstream sent 101 to a request that asked for no upgrade"
+                    );
+                    self.metrics
+                        .upstream_errors
+                        .with_label_values(&[&finish.upstream, UpstreamErrorKind::Other.as_str()])
+                        .inc();
+                    let name = &current.snapshot.upstreams[upstream].name;
+                    return ProxyError::upstream(UpstreamErrorKind::Other, name).into_response(finish);
+                }
+            }
+        }
+        let headers = response.headers_mut();
+        headers::remove_hop_by_hop(headers, switching);
+        headers::append_via(headers);
+        headers.insert(&X_REQUEST_ID, current.request_id.clone());
+        finish.status = response.status();
+        // An upgraded connection belongs to the tunnel now; never back to the pool.
+        let lease = (!switching).then_some(lease);
+        let capture = match mirror {
+            Some(mirror) if !switching => {
+                let context = MirrorContext {
+                    state: &self.state,
+                    snapshot: current.snapshot,
+                    route: &finish.route,
+                    legacy: upstream,
+                    request_id: current.request_id,
+                };
+                Some(mirror.start(context, response.status().as_u16(), response.headers().clone()))
+            }
+            _ => None,
+        };
+        response.map(|body| {
+            ResponseBody::upstream(body, lease)
+                .with_capture(capture)
+                .with_finish(finish)
+        })
+    }
+
+    /// One exchange with one upstream, bounded by its `request_timeout`; failures are
+    /// logged and classified here.
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its request twice")]
+    pub fn exchange(
+        &self,
+        upstream: &Upstream,
+        request: Request<RequestBody>,
+        request_id: &HeaderValue,
+        route: &str,
+    ) -> impl Future<Output = Result<(Response<Incoming>, Lease), UpstreamErrorKind>> {
+        async move {
+            let ticket = match upstream.health.admit() {
+                Ok(ticket) => ticket,
+                Err(why) => {
+                    self.metrics.rejected.with_label_values(&["upstream_unavailable"]).inc();
+                    tracing::debug!(
+                        request_id = request_id.to_str().unwrap_or("-"),
+                        route,
+                        upstream = &*upstream.name,
+                        "{}",
+                        why.describe()
+                    );
+                    return Err(UpstreamErrorKind::Unavailable(why));
+                }
+            };
+            let timeout = upstream.config.request_timeout;
+            let health = &upstream.health;
+            match upstream
+                .pool()
+                .send_with_retry(request, || health.try_retry(), Some(timeout))
+                .await
+            {
+                Ok(exchange) => {
+                    health.record(ticket, !exchange.0.status().is_server_error());
+                    Ok(exchange)
+                }
+                // The request body failed (too large, unreadable): the client's doing, not an
+                // upstream error; the caller answers for it (and the upstream's record is untouched).
+                Err(e) if request_body::RequestBodyError::behind(&e).is_some() => {
+                    drop(ticket);
+                    Err(classify(&e))
+                }
+                // Our own limit, not the upstream's failure: not held against it.
+                Err(pool::SendError::Saturated(max)) => {
+                    drop(ticket);
+                    self.metrics.rejected.with_label_values(&["upstream_saturated"]).inc();
+                    tracing::warn!(
+                        request_id = request_id.to_str().unwrap_or("-"),
+                        route,
+                        upstream = &*upstream.name,
+                        max_connections = max,
+                        "upstream connection limit reached; request not sent"
+                    );
+                    Err(UpstreamErrorKind::Saturated)
+                }
+                Err(e) => {
+                    health.record(ticket, false);
+                    let kind = classify(&e);
+                    self.metrics
+                        .upstream_errors
+                        .with_label_values(&[&upstream.name, kind.as_str()])
+                        .inc();
+                    let request_id = request_id.to_str().unwrap_or("-");
+                    let upstream = &*upstream.name;
+                    match e {
+                        pool::SendError::TimedOut => tracing::warn!(
+                            request_id,
+                            route,
+                            upstream,
+                            timeout_ms = timeout.as_millis() as u64,
+                            "upstream did not answer in time"
+                        ),
+                        e => tracing::warn!(
+                            request_id,
+                            route,
+                            upstream,
+                            kind = kind.as_str(),
+                            error = %error_chain(&e),
+                            "upstream request failed"
+                        ),
+                    }
+                    Err(kind)
+                }
+            }
+        }
+    }
+}
+
+/// Joins both upgraded connections and copies bytes both ways until one side closes.
+fn spawn_tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, request_id: HeaderValue) {
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(request_id = request_id.to_str().unwrap_or("-"), error = %e, "protocol upgrade failed");
+                return;
+            }
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            Ok((up, down)) => tracing::debug!(
+                request_id = request_id.to_str().unwrap_or("-"),
+                up,
+                down,
+                "upgraded connection closed"
+            ),
+            Err(e) => {
+                tracing::debug!(request_id = request_id.to_str().unwrap_or("-"), error = %e, "upgraded connection ended with an error")
+            }
+        }
+    });
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Table;
+
+    const TABLE: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:1"
+[upstreams.new]
+url = "http://127.0.0.1:2"
+
+[[routes]]
+name = "canary"
+path = "/canary/"
+stage = "canary"
+new = "new"
+canary = { percent = 100 }
+[[routes]]
+name = "shadow"
+path = "/shadow/"
+stage = "shadow"
+new = "new"
+shadow = { max_body = 4 }
+"#;
+
+    fn executor() -> Executor {
+        let metrics = Metrics::new().unwrap();
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let snapshot = Snapshot::build(table, None, &metrics, 1).unwrap();
+        Executor::new(Arc::new(State::new("routes.toml".into(), snapshot, metrics, 1)))
+    }
+
+    /// Plans `request` and carries out the plan's effects; returns the finish labels.
+    fn begin(executor: &Executor, request: Request<()>) -> (String, String, bool) {
+        let snapshot = executor.state.snapshot();
+        let id = HeaderValue::from_static("request-1");
+        let client = "192.0.2.7:5000".parse().unwrap();
+        let mut finish = executor.start(request.method(), &id, client);
+        let plan = super::super::plan::plan(&snapshot, &request, client, &id).unwrap();
+        let current = Current {
+            snapshot: &snapshot,
+            request_id: &id,
+        };
+        executor.begin(current, &plan, &request, &mut finish, false);
+        (
+            finish.route.to_string(),
+            finish.upstream.to_string(),
+            finish.count_request,
+        )
+    }
+
+    fn get(target: &str, length: &str) -> Request<()> {
+        Request::builder()
+            .uri(target)
+            .header("host", "app.example")
+            .header("content-length", length)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_executor_counts_what_the_plan_decided() {
+        let executor = executor();
+        let metrics = executor.metrics.clone();
+        assert_eq!(
+            begin(&executor, get("/canary/1", "0")),
+            ("canary".into(), "new".into(), true)
+        );
+        assert_eq!(metrics.canary.with_label_values(&["canary", "new"]).get(), 1);
+        assert_eq!(metrics.canary.with_label_values(&["canary", "legacy"]).get(), 0);
+
+        // A body over the shadow cap: skipped, in the ledger and the metric alike.
+        assert_eq!(
+            begin(&executor, get("/shadow/1", "5")),
+            ("shadow".into(), "legacy".into(), true)
+        );
+        let skipped = metrics.shadow_comparisons.with_label_values(&["shadow", "skipped"]);
+        assert_eq!(skipped.get(), 1);
+        let ledger = executor.state.ledger.to_json(|_| None);
+        assert_eq!(ledger["routes"]["shadow"]["skipped"], 1, "{ledger}");
+
+        assert_eq!(
+            begin(&executor, get("/other", "0")),
+            ("default".into(), "legacy".into(), true)
+        );
+        assert_eq!(metrics.inflight.get(), 0, "every finish recorded its request");
+    }
+}

@@ -1,0 +1,543 @@
+//! The decision on one request, made before anything is sent: a pure, synchronous function
+//! of the snapshot and the request head.
+//!
+//! [`plan`] refuses what must not be forwarded (CONNECT, ambiguous framing or head, an
+//! unsafe path), routes on the normalised path, and asks each migration feature for its
+//! decision: the canary side ([`CanarySplit::side`](crate::migration::canary::CanarySplit::side)),
+//! the fallback ([`Fallback::plan`]), the mirror
+//! ([`ShadowRoute::admit`](crate::migration::shadow::ShadowRoute::admit)); from those it
+//! derives what happens to the body. It does no IO, awaits nothing and counts nothing: the
+//! executor carries out the effects the plan implies (counters, the ledger, the recording).
+//! The only state it touches is the mirror slot an admitted request takes, which goes
+//! back when the plan is dropped.
+//!
+//! New request-path decisions are fields of [`Plan`], decided here.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+use http::header::HeaderValue;
+use http::uri::PathAndQuery;
+use http::{Method, Request, Uri};
+use prometheus::Histogram;
+
+use super::error::Refusal;
+use crate::headers;
+use crate::metrics::PerWorker;
+use crate::migration::canary::Side;
+use crate::migration::fallback::{Fallback, FallbackPlan};
+use crate::migration::shadow::Admission;
+use crate::path::{PathError, normalize_path};
+use crate::server::conn::guard;
+use crate::state::{Route, Snapshot, UpstreamId};
+
+/// What to do with one request.
+#[derive(Debug)]
+pub struct Plan<'s> {
+    /// The matched route; `None` when no route matched (the default upstream serves it).
+    pub route: Option<&'s Route>,
+    /// On a canary route: the side the request was placed on.
+    pub canary: Option<Side>,
+    /// The upstream the request is sent to first.
+    pub upstream: UpstreamId,
+    /// The duration histogram of the route and that upstream.
+    pub duration: &'s PerWorker<Histogram>,
+    /// What happens if the new upstream fails (or is out of service).
+    pub fallback: FallbackPlan<'s>,
+    /// Whether a copy goes to the new upstream (with its slot when admitted).
+    pub mirror: Admission<'s>,
+    /// What happens to the request body.
+    pub body: BodyPolicy<'s>,
+    /// Whether the request is offered to the traffic recording (`[record]`).
+    pub record: bool,
+    /// The target the upstream gets: the normalised path and the query, in origin form
+    /// (an absolute-form target is routed by its path only: the host it names is never
+    /// contacted).
+    pub path_and_query: PathAndQuery,
+    /// The request's `Host`, as [`guard::check`] found it.
+    pub host: Option<HeaderValue>,
+    /// Whether the client asks for a protocol upgrade.
+    pub upgrade: bool,
+}
+
+/// What happens to a request body.
+#[derive(Debug, Clone, Copy)]
+pub enum BodyPolicy<'s> {
+    /// Streamed to the upstream as it arrives, under the route's `max_body` if it has one.
+    Stream {
+        /// The route's `max_body`.
+        limit: Option<u64>,
+    },
+    /// Buffered (at most `limit` bytes) so that it can also go to the mirror.
+    BufferForMirror {
+        /// The route's shadow `max_body`.
+        limit: usize,
+    },
+    /// Buffered (at most the fallback's `max_body`) so that it can be replayed to legacy.
+    BufferForFallback(&'s Fallback),
+    /// Refused with 413 from its declared length: more than the route's `max_body`.
+    TooLarge {
+        /// The route's `max_body`.
+        limit: u64,
+    },
+}
+
+/// Decides what to do with `request` from `client` (see the module docs). `request_id`
+/// is the key of per-request samples and of non-sticky canary placement.
+pub fn plan<'s, B>(
+    snapshot: &'s Snapshot,
+    request: &Request<B>,
+    client: SocketAddr,
+    request_id: &HeaderValue,
+) -> Result<Plan<'s>, Refusal> {
+    if request.method() == Method::CONNECT {
+        return Err(Refusal::Connect);
+    }
+    // The body length the head declares (read before the hop-by-hop headers, Transfer-Encoding
+    // among them, are removed).
+    let guard::Checked { declared_length, host } = guard::check(request)?;
+    let path_and_query = upstream_target(request.uri())?;
+    let upgrade = headers::is_upgrade_request(request.headers());
+    let record = snapshot.recorder.is_some();
+    let Some(matched) = snapshot.table.routes.lookup(request.method(), path_and_query.path()) else {
+        let upstream = snapshot.default_upstream;
+        return Ok(Plan {
+            route: None,
+            canary: None,
+            upstream,
+            duration: &snapshot.upstreams[upstream].default_duration,
+            fallback: FallbackPlan::None,
+            mirror: Admission::No,
+            body: BodyPolicy::Stream { limit: None },
+            record,
+            path_and_query,
+            host,
+            upgrade,
+        });
+    };
+    let route = &snapshot.routes[matched.route];
+    let (canary, upstream, duration) = match &route.canary {
+        Some(split) => match split.side(&route.name, request.headers(), client.ip(), request_id.as_bytes()) {
+            Side::New => (Some(Side::New), split.new, &split.new_duration),
+            Side::Legacy => (Some(Side::Legacy), route.upstream, &route.duration),
+        },
+        None => (None, route.upstream, &route.duration),
+    };
+    let new_unavailable = || snapshot.upstreams[upstream].health.unavailable().is_some();
+    let fallback = Fallback::plan(
+        route.fallback.as_ref(),
+        upstream,
+        new_unavailable,
+        upgrade,
+        declared_length,
+    );
+    let (upstream, duration) = match fallback {
+        FallbackPlan::ToLegacyNow(fallback) => (fallback.legacy, &fallback.legacy_duration),
+        _ => (upstream, duration),
+    };
+    let (body, mirror, fallback) = match (route.max_body, declared_length) {
+        (Some(limit), Some(length)) if length > limit => {
+            (BodyPolicy::TooLarge { limit }, Admission::No, without_replay(fallback))
+        }
+        _ => {
+            let mirror = match &route.shadow {
+                Some(shadow) if !upgrade => {
+                    shadow.admit(&route.name, request.method(), declared_length, request_id.as_bytes())
+                }
+                _ => Admission::No,
+            };
+            match (&mirror, fallback) {
+                (Admission::Admitted(shadow, _), _) => {
+                    let limit = shadow.config.max_body;
+                    (BodyPolicy::BufferForMirror { limit }, mirror, without_replay(fallback))
+                }
+                (_, FallbackPlan::Replay(replay)) => (BodyPolicy::BufferForFallback(replay), mirror, fallback),
+                _ => (BodyPolicy::Stream { limit: route.max_body }, mirror, fallback),
+            }
+        }
+    };
+    Ok(Plan {
+        route: Some(route),
+        canary,
+        upstream,
+        duration,
+        fallback,
+        mirror,
+        body,
+        record,
+        path_and_query,
+        host,
+        upgrade,
+    })
+}
+
+/// A fallback plan whose body is not buffered: no replay.
+fn without_replay(fallback: FallbackPlan<'_>) -> FallbackPlan<'_> {
+    match fallback {
+        FallbackPlan::Replay(_) => FallbackPlan::None,
+        other => other,
+    }
+}
+
+/// The path and query the upstream gets. An already-normal path (the common case) reuses
+/// the request's own, without copying or re-parsing it.
+fn upstream_target(uri: &Uri) -> Result<PathAndQuery, Refusal> {
+    match normalize_path(uri.path())? {
+        Cow::Borrowed(_) => Ok(uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))),
+        Cow::Owned(path) => {
+            let rebuilt = match uri.query() {
+                Some(query) => PathAndQuery::try_from(format!("{path}?{query}")),
+                None => PathAndQuery::try_from(path),
+            };
+            // Only malformed input can fail to re-parse after normalisation.
+            rebuilt.map_err(|_| Refusal::BadPath(PathError::BadPercentEncoding))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::migration::canary::{bucket, goes_to_new};
+    use crate::path::PathError;
+    use crate::server::conn::guard::Violation;
+    use crate::table::Table;
+
+    /// Upstreams `legacy` (the default), `new`, and `down`, which one failure ejects for an
+    /// hour; a route per stage and feature.
+    const TABLE: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:1"
+[upstreams.new]
+url = "http://127.0.0.1:2"
+[upstreams.down]
+url = "http://127.0.0.1:3"
+outlier = { consecutive_failures = 1, base_ejection = "1h", max_ejection = "2h" }
+
+[[routes]]
+name = "legacy-stage"
+path = "/legacy/"
+new = "new"
+[[routes]]
+name = "new-stage"
+path = "/new/"
+stage = "new"
+new = "new"
+[[routes]]
+name = "exact"
+exact = "/exact"
+stage = "new"
+new = "new"
+[[routes]]
+name = "reads"
+path = "/reads/"
+methods = ["GET"]
+stage = "new"
+new = "new"
+[[routes]]
+name = "canary-all"
+path = "/canary/all/"
+stage = "canary"
+new = "new"
+canary = { percent = 100 }
+[[routes]]
+name = "canary-none"
+path = "/canary/none/"
+stage = "canary"
+new = "new"
+canary = { percent = 0 }
+[[routes]]
+name = "canary-sticky"
+path = "/canary/sticky/"
+stage = "canary"
+new = "new"
+canary = { percent = 50, sticky = "header:x-user" }
+[[routes]]
+name = "shadow"
+path = "/shadow/"
+stage = "shadow"
+new = "new"
+shadow = { max_inflight = 1, max_body = 8 }
+[[routes]]
+name = "shadow-writes"
+path = "/shadow-writes/"
+stage = "shadow"
+new = "new"
+shadow = { unsafe_methods = true }
+[[routes]]
+name = "shadow-unsampled"
+path = "/shadow-unsampled/"
+stage = "shadow"
+new = "new"
+shadow = { sample = 0.0 }
+[[routes]]
+name = "fallback"
+path = "/fallback/"
+stage = "new"
+new = "new"
+fallback = true
+fallback_max_body = 64
+[[routes]]
+name = "fallback-down"
+path = "/fallback-down/"
+stage = "new"
+new = "down"
+fallback = true
+[[routes]]
+name = "limited"
+path = "/limited/"
+max_body = 10
+"#;
+
+    fn snapshot(extra: &str) -> Snapshot {
+        let table = Table::parse("routes.toml", &format!("{TABLE}{extra}")).unwrap();
+        let snapshot = Snapshot::build(table, None, &Metrics::new().unwrap(), 1).unwrap();
+        // Eject `down`: one failure does it.
+        let down = snapshot.upstreams.iter().find(|u| &*u.name == "down").unwrap();
+        let ticket = down.health.admit().unwrap();
+        down.health.record(ticket, false);
+        snapshot
+    }
+
+    fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut request = Request::builder().method(method).uri(target);
+        if !headers.iter().any(|(name, _)| *name == "host") {
+            request = request.header("host", "app.example");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap()
+    }
+
+    fn client() -> SocketAddr {
+        "192.0.2.7:5000".parse().unwrap()
+    }
+
+    /// A plan in one line: `route upstream canary fallback mirror body [record] [upgrade] target`.
+    fn summary(snapshot: &Snapshot, plan: &Plan<'_>) -> String {
+        let route = plan.route.map_or("-", |r| &*r.name);
+        let upstream = &*snapshot.upstreams[plan.upstream].name;
+        let canary = match plan.canary {
+            None => "-",
+            Some(Side::New) => "canary:new",
+            Some(Side::Legacy) => "canary:legacy",
+        };
+        let fallback = match plan.fallback {
+            FallbackPlan::None => "-".to_owned(),
+            FallbackPlan::ToLegacyNow(f) => format!("to-legacy-now:{}", snapshot.upstreams[f.legacy].name),
+            FallbackPlan::Replay(f) => format!("replay:{}", snapshot.upstreams[f.legacy].name),
+        };
+        let mirror = match &plan.mirror {
+            Admission::No => "-".to_owned(),
+            Admission::Skipped => "skipped".to_owned(),
+            Admission::Dropped => "dropped".to_owned(),
+            Admission::Admitted(shadow, _) => format!("mirror:{}", snapshot.upstreams[shadow.new].name),
+        };
+        let body = match plan.body {
+            BodyPolicy::Stream { limit: None } => "stream".to_owned(),
+            BodyPolicy::Stream { limit: Some(limit) } => format!("stream<={limit}"),
+            BodyPolicy::BufferForMirror { limit } => format!("buffer-for-mirror<={limit}"),
+            BodyPolicy::BufferForFallback(f) => format!("buffer-for-fallback<={}", f.max_body),
+            BodyPolicy::TooLarge { limit } => format!("413>{limit}"),
+        };
+        let mut line = format!("{route} {upstream} {canary} {fallback} {mirror} {body}");
+        if plan.record {
+            line.push_str(" record");
+        }
+        if plan.upgrade {
+            line.push_str(" upgrade");
+        }
+        line.push(' ');
+        line.push_str(plan.path_and_query.as_str());
+        line
+    }
+
+    fn planned(snapshot: &Snapshot, method: &str, target: &str, headers: &[(&str, &str)]) -> String {
+        let id = HeaderValue::from_static("request-1");
+        match plan(snapshot, &request(method, target, headers), client(), &id) {
+            Ok(plan) => summary(snapshot, &plan),
+            Err(refusal) => format!("refused: {refusal:?}"),
+        }
+    }
+
+    /// Method, target, headers, and the plan's [`summary`].
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
+    const CHUNKED: (&str, &str) = ("transfer-encoding", "chunked");
+    const UPGRADE: [(&str, &str); 2] = [("connection", "upgrade"), ("upgrade", "websocket")];
+
+    #[test]
+    fn routes_stages_fallbacks_mirrors_and_bodies() {
+        let snapshot = snapshot("");
+        let length = |n: &'static str| ("content-length", n);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            // No route: the default upstream, streamed, no limit.
+            ("GET", "/elsewhere?q=1", &[], "- legacy - - - stream /elsewhere?q=1"),
+            // Stages legacy and new; prefix, exact and method-restricted routes.
+            ("GET", "/legacy/x", &[], "legacy-stage legacy - - - stream /legacy/x"),
+            ("POST", "/new/x", &[length("3")], "new-stage new - - - stream /new/x"),
+            ("GET", "/exact", &[], "exact new - - - stream /exact"),
+            ("GET", "/exact/more", &[], "- legacy - - - stream /exact/more"),
+            ("GET", "/reads/1", &[], "reads new - - - stream /reads/1"),
+            ("DELETE", "/reads/1", &[], "- legacy - - - stream /reads/1"),
+            // Routed on the normalised path, which the upstream gets with the query.
+            ("GET", "/new/a/../b//c?q=1", &[], "new-stage new - - - stream /new/b/c?q=1"),
+            // Absolute-form: routed by its path; the host it names is never contacted.
+            ("GET", "http://elsewhere.example/new/x", &[], "new-stage new - - - stream /new/x"),
+            // Canary at 100 % and 0 %.
+            ("GET", "/canary/all/", &[], "canary-all new canary:new - - stream /canary/all/"),
+            ("GET", "/canary/none/", &[], "canary-none legacy canary:legacy - - stream /canary/none/"),
+            // Fallback: a body of known size within fallback_max_body is buffered for a replay.
+            ("GET", "/fallback/", &[], "fallback new - replay:legacy - buffer-for-fallback<=64 /fallback/"),
+            ("POST", "/fallback/", &[length("64")], "fallback new - replay:legacy - buffer-for-fallback<=64 /fallback/"),
+            // ... anything else streams, not replayed.
+            ("POST", "/fallback/", &[length("65")], "fallback new - - - stream /fallback/"),
+            ("POST", "/fallback/", &[CHUNKED], "fallback new - - - stream /fallback/"),
+            ("GET", "/fallback/", &UPGRADE, "fallback new - - - stream upgrade /fallback/"),
+            // New out of service: legacy at once, any body.
+            ("POST", "/fallback-down/", &[CHUNKED], "fallback-down legacy - to-legacy-now:legacy - stream /fallback-down/"),
+            // Shadow: safe methods mirrored with a buffered body; writes only when opted in.
+            ("GET", "/shadow/", &[], "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"),
+            ("HEAD", "/shadow/", &[length("8")], "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"),
+            ("POST", "/shadow/", &[length("3")], "shadow legacy - - - stream /shadow/"),
+            ("POST", "/shadow-writes/", &[length("3")], "shadow-writes legacy - - mirror:new buffer-for-mirror<=65536 /shadow-writes/"),
+            // Bodies over the shadow cap, or of unknown size, are skipped.
+            ("GET", "/shadow/", &[length("9")], "shadow legacy - - skipped stream /shadow/"),
+            ("GET", "/shadow/", &[CHUNKED], "shadow legacy - - skipped stream /shadow/"),
+            // Not sampled, or an upgrade: not a candidate.
+            ("GET", "/shadow-unsampled/", &[], "shadow-unsampled legacy - - - stream /shadow-unsampled/"),
+            ("GET", "/shadow/", &UPGRADE, "shadow legacy - - - stream upgrade /shadow/"),
+            // max_body: 413 from the declared length; a chunked body is counted as it streams.
+            ("POST", "/limited/", &[length("11")], "limited legacy - - - 413>10 /limited/"),
+            ("POST", "/limited/", &[length("10")], "limited legacy - - - stream<=10 /limited/"),
+            ("POST", "/limited/", &[CHUNKED], "limited legacy - - - stream<=10 /limited/"),
+            // Refused before routing.
+            ("CONNECT", "app.example:443", &[], "refused: Connect"),
+            ("POST", "/new/", &[length("3"), CHUNKED], "refused: Malformed(LengthAndChunked)"),
+            ("GET", "/new/", &[("host", "a"), ("host", "b")], "refused: Malformed(BadHost)"),
+            ("get", "/new/", &[], "refused: Malformed(Method)"),
+            ("GET", "/new/%2fetc", &[], "refused: BadPath(EncodedSlash)"),
+            ("GET", "/../etc", &[], "refused: BadPath(ClimbsAboveRoot)"),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(method, target, headers, expected)| {
+                let got = planned(&snapshot, method, target, headers);
+                (got != *expected).then(|| format!("{method} {target} {headers:?}\n  got  {got}\n  want {expected}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let snapshot = snapshot("");
+        let id = HeaderValue::from_static("request-1");
+        let refused = |request: Request<()>| plan(&snapshot, &request, client(), &id).err();
+        assert_eq!(
+            refused(request("CONNECT", "app.example:443", &[])),
+            Some(Refusal::Connect)
+        );
+        let mut no_host = request("GET", "/new/", &[]);
+        no_host.headers_mut().remove("host");
+        assert_eq!(refused(no_host), Some(Refusal::Malformed(Violation::MissingHost)));
+        assert_eq!(
+            refused(request("GET", "/a\\b", &[])),
+            Some(Refusal::BadPath(PathError::Backslash))
+        );
+    }
+
+    #[test]
+    fn recording_follows_the_record_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traffic.jsonl");
+        let recording = snapshot(&format!(
+            "\n[record]\npath = {:?}\nsample = 1.0\n",
+            path.display().to_string()
+        ));
+        assert_eq!(
+            planned(&recording, "GET", "/new/x", &[]),
+            "new-stage new - - - stream record /new/x"
+        );
+        assert_eq!(
+            planned(&recording, "GET", "/other", &[]),
+            "- legacy - - - stream record /other"
+        );
+        assert_eq!(planned(&recording, "CONNECT", "a:1", &[]), "refused: Connect");
+        assert_eq!(
+            planned(&snapshot(""), "GET", "/new/x", &[]),
+            "new-stage new - - - stream /new/x"
+        );
+    }
+
+    #[test]
+    fn sticky_canary_users_stay_on_their_side_and_both_sides_are_used() {
+        let snapshot = snapshot("");
+        let mut sides = [0, 0];
+        for user in 0..40 {
+            let user = format!("user-{user}");
+            let to_new = goes_to_new(bucket("canary-sticky", user.as_bytes()), 5000);
+            let expected = if to_new {
+                sides[1] += 1;
+                "canary-sticky new canary:new - - stream /canary/sticky/"
+            } else {
+                sides[0] += 1;
+                "canary-sticky legacy canary:legacy - - stream /canary/sticky/"
+            };
+            // Whatever the request id, the user's key decides.
+            for id in ["a", "b", "c"] {
+                let request = request("GET", "/canary/sticky/", &[("x-user", &user)]);
+                let plan = plan(&snapshot, &request, client(), &HeaderValue::from_static(id)).unwrap();
+                assert_eq!(summary(&snapshot, &plan), expected, "{user} with id {id}");
+            }
+        }
+        assert!(sides[0] > 0 && sides[1] > 0, "40 users all on one side: {sides:?}");
+        // Deciding counts nothing: the executor counts the side.
+        let route = snapshot.routes.iter().find(|r| &*r.name == "canary-sticky").unwrap();
+        let split = route.canary.as_ref().unwrap();
+        assert_eq!((split.to_new.get(), split.to_legacy.get()), (0, 0));
+    }
+
+    #[test]
+    fn a_mirror_holds_its_slot_until_its_plan_is_dropped() {
+        let snapshot = snapshot("");
+        let id = HeaderValue::from_static("request-1");
+        let get = request("GET", "/shadow/", &[]);
+        let first = plan(&snapshot, &get, client(), &id).unwrap();
+        assert!(matches!(first.mirror, Admission::Admitted(..)));
+        // max_inflight = 1: the next one finds no free slot; its body streams.
+        assert_eq!(
+            planned(&snapshot, "GET", "/shadow/", &[]),
+            "shadow legacy - - dropped stream /shadow/"
+        );
+        drop(first);
+        assert_eq!(
+            planned(&snapshot, "GET", "/shadow/", &[]),
+            "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"
+        );
+    }
+
+    #[test]
+    fn a_413_takes_no_mirror_slot_and_no_replay() {
+        let extra = "[[routes]]\nname = \"both\"\npath = \"/both/\"\nstage = \"shadow\"\nnew = \"new\"\n\
+                     max_body = 4\nshadow = { max_inflight = 1, unsafe_methods = true }\n";
+        let snapshot = snapshot(extra);
+        assert_eq!(
+            planned(&snapshot, "POST", "/both/", &[("content-length", "5")]),
+            "both legacy - - - 413>4 /both/"
+        );
+        let route = snapshot.routes.iter().find(|r| &*r.name == "both").unwrap();
+        assert_eq!(route.mirrors_in_flight.get(), 0);
+    }
+}

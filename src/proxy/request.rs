@@ -1,0 +1,194 @@
+//! The request as an upstream gets it, and its id.
+//!
+//! Every request gets an id (the client's `x-request-id` if usable, else a fresh UUID),
+//! sent upstream, returned to the client and logged. Headers are rewritten for the
+//! upstream (see [`crate::headers`]): hop-by-hop ones out; `X-Forwarded-*`, `Via` and
+//! `x-request-id` in; the target becomes origin-form (path and query only).
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{StatusCode, Uri};
+
+use crate::headers;
+use crate::headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
+use crate::state::Upstream;
+
+/// Where a request comes from and how it arrived, as its upstream is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The request id.
+    pub request_id: &'a HeaderValue,
+    /// The client's address (`X-Forwarded-For`).
+    pub client: SocketAddr,
+    /// Whether the client reached us over TLS (`X-Forwarded-Proto`).
+    pub over_tls: bool,
+    /// Whether the client asks for a protocol upgrade (its `Connection: upgrade` stays).
+    pub upgrade: bool,
+}
+
+/// Rewrites the head of a request for `upstream`: its headers (see
+/// [`prepare_request_headers`]), `target` in origin form, HTTP/1.1 (the upstream
+/// connection's own version is set by the pool). `host` is the client's `Host`.
+pub fn for_upstream(
+    parts: &mut http::request::Parts,
+    target: PathAndQuery,
+    host: Option<HeaderValue>,
+    upstream: &Upstream,
+    origin: Origin<'_>,
+) {
+    // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
+    let te_trailers = upstream.config.http2 && headers::accepts_trailers(&parts.headers);
+    // HTTP/2 clients name the host in `:authority` (the URI), not in `Host`.
+    let host = host.or_else(|| headers::host_from_authority(&mut parts.headers, &parts.uri));
+    let has_host = prepare_request_headers(
+        &mut parts.headers,
+        host,
+        origin.request_id,
+        origin.client,
+        origin.upgrade,
+        origin.over_tls,
+    );
+    if te_trailers {
+        parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    if !has_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
+        parts.headers.insert(header::HOST, host);
+    }
+    parts.uri = Uri::from(target);
+    parts.version = http::Version::HTTP_11;
+}
+
+/// 499, nginx's "client closed request": recorded for requests whose client disconnected
+/// before the response head was ready.
+pub fn client_closed_request() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The client's `x-request-id` if it sent a usable one, else a fresh UUID.
+pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(&X_REQUEST_ID)
+        && !id.is_empty()
+        && id.len() <= 200
+    {
+        return id.clone();
+    }
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_maybe_shared(id_bytes(text.as_bytes())).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// A copy of a generated request id. The id is sent upstream, returned to the client and
+/// logged: its bytes are cut from a per-thread block shared by many ids, so that each copy
+/// is a reference count, not an allocation.
+fn id_bytes(id: &[u8]) -> bytes::Bytes {
+    const BLOCK: usize = 4096;
+    thread_local! {
+        static BLOCK_LEFT: std::cell::RefCell<bytes::BytesMut> = std::cell::RefCell::new(bytes::BytesMut::new());
+    }
+    BLOCK_LEFT.with_borrow_mut(|block| {
+        if block.capacity() < id.len() {
+            *block = bytes::BytesMut::with_capacity(BLOCK.max(id.len()));
+        }
+        block.extend_from_slice(id);
+        block.split().freeze()
+    })
+}
+
+/// Rewrites a request's headers for the upstream (see [`headers`]); `host` is its `Host`
+/// (as [`guard::check`] found it, or made from an HTTP/2 authority). Returns whether the
+/// request still has a `Host`.
+fn prepare_request_headers(
+    headers: &mut http::HeaderMap,
+    mut host: Option<HeaderValue>,
+    request_id: &HeaderValue,
+    client: SocketAddr,
+    upgrade: bool,
+    over_tls: bool,
+) -> bool {
+    // Most requests carry no hop-by-hop header and no `Expect`: one pass of cheap
+    // comparisons instead of a hashed removal per name.
+    if headers
+        .keys()
+        .any(|name| name == header::EXPECT || headers::is_hop_by_hop(name))
+    {
+        headers::remove_hop_by_hop(headers, upgrade);
+        headers.remove(header::EXPECT);
+        // `Connection` may have named `Host` itself.
+        host = headers.get(header::HOST).cloned();
+    }
+    headers::append_forwarded_for(headers, client.ip());
+    let proto = if over_tls { "https" } else { "http" };
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    let has_host = host.is_some();
+    if let Some(host) = host {
+        headers.insert(&X_FORWARDED_HOST, host);
+    }
+    headers::append_via(headers);
+    headers.insert(&X_REQUEST_ID, request_id.clone());
+    has_host
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_request_ids_are_distinct_uuids_across_blocks() {
+        let mut seen = std::collections::HashSet::new();
+        // Well past one shared block (4 KiB holds 113 ids): ids of old blocks stay intact.
+        let ids: Vec<HeaderValue> = (0..500).map(|_| request_id(&http::HeaderMap::new())).collect();
+        for id in &ids {
+            let text = id.to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(text).is_ok(), "{text}");
+            assert_eq!(text.len(), 36);
+            assert!(seen.insert(text.to_owned()), "duplicate id {text}");
+        }
+    }
+
+    #[test]
+    fn request_headers_for_the_upstream() {
+        let id = HeaderValue::from_static("id-1");
+        let client: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        let host = HeaderValue::from_static("app.example");
+        let mut plain = http::HeaderMap::new();
+        plain.insert(header::HOST, host.clone());
+        assert!(prepare_request_headers(
+            &mut plain,
+            Some(host.clone()),
+            &id,
+            client,
+            false,
+            false
+        ));
+        assert_eq!(plain["x-forwarded-host"], "app.example");
+        assert_eq!(plain["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(plain["x-forwarded-proto"], "http");
+        assert_eq!(plain["x-request-id"], "id-1");
+        assert_eq!(plain["via"], headers::VIA_VALUE);
+
+        // Hop-by-hop and Expect go; a Host that Connection names goes with them, and the
+        // caller is told.
+        let mut odd = http::HeaderMap::new();
+        odd.insert(header::HOST, host.clone());
+        odd.insert(header::CONNECTION, HeaderValue::from_static("host, x-request-id"));
+        odd.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        odd.insert(&X_REQUEST_ID, HeaderValue::from_static("client-id"));
+        assert!(!prepare_request_headers(&mut odd, Some(host), &id, client, false, true));
+        for gone in ["host", "connection", "expect", "x-forwarded-host"] {
+            assert!(!odd.contains_key(gone), "{gone} still there: {odd:?}");
+        }
+        assert_eq!(odd["x-request-id"], "id-1");
+        assert_eq!(odd["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn a_client_request_id_is_kept() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&headers), "abc-123");
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static(""));
+        assert_ne!(request_id(&headers), "");
+    }
+}
