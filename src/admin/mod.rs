@@ -12,6 +12,8 @@
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 //!
+//! The JSON documents are the types of [`api`], one per endpoint.
+//!
 //! With `[proxy] admin_token_file`, every request except `GET`/`HEAD` of `/healthz` and
 //! `/readyz` (which load balancers and probes call without credentials) and of `/` (the
 //! dashboard page holds no data: its script fetches the data with the token) needs
@@ -21,6 +23,7 @@
 //! the setting; listeners are kept until a restart), every request but the health checks
 //! gets 403.
 
+pub mod api;
 pub mod dashboard;
 
 use std::net::SocketAddr;
@@ -31,8 +34,13 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use serde_json::json;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::admin::api::{
+    ListedCanary, ListedFallback, ListedRoute, ParityReport, ReloadAnswer, RouteListing, UpstreamListing,
+};
+use crate::config::RouteConfig;
 use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::state::State;
 
@@ -131,34 +139,21 @@ impl Admin {
                 );
                 response
             }
-            ("/admin/routes", Method::GET) => json_response(StatusCode::OK, &self.routes_json()),
-            ("/admin/parity", Method::GET) => {
-                let snapshot = self.state.snapshot();
-                let stage_of = |name: &str| {
-                    snapshot
-                        .config()
-                        .routes
-                        .iter()
-                        .find(|r| r.name == name)
-                        .map(|r| r.stage.as_str())
-                };
-                json_response(StatusCode::OK, &self.state.ledger.to_json(stage_of))
-            }
-            ("/admin/upstreams", Method::GET) => {
-                let snapshot = self.state.snapshot();
-                let upstreams: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
-                json_response(StatusCode::OK, &json!({ "upstreams": upstreams }))
-            }
+            ("/admin/routes", Method::GET) => json_response(StatusCode::OK, &self.route_listing()),
+            ("/admin/parity", Method::GET) => self.parity(),
+            ("/admin/upstreams", Method::GET) => self.upstreams(),
             ("/", Method::GET | Method::HEAD) => crate::admin::dashboard::page(),
-            ("/admin/traffic", Method::GET) => self.traffic(),
+            ("/admin/traffic", Method::GET) => json_response(
+                StatusCode::OK,
+                &crate::admin::dashboard::traffic(&self.state.snapshot(), &self.state.metrics),
+            ),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
-                    json_response(StatusCode::OK, &json!({"result": "ok", "version": version}))
+                    json_response(StatusCode::OK, &ReloadAnswer::Ok { version })
                 }
-                ReloadOutcome::Rejected { errors } => json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({"result": "error", "errors": errors}),
-                ),
+                ReloadOutcome::Rejected { errors } => {
+                    json_response(StatusCode::UNPROCESSABLE_ENTITY, &ReloadAnswer::Error { errors })
+                }
             },
             ("/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/parity" | "/admin/upstreams", _) => {
                 method_not_allowed("GET")
@@ -170,64 +165,77 @@ impl Admin {
         }
     }
 
-    /// `GET /admin/traffic`, from the metrics of this process and the table in force.
-    fn traffic(&self) -> Response<Full<Bytes>> {
-        let traffic = crate::admin::dashboard::Traffic::gather(&self.state.snapshot(), &self.state.metrics);
-        match serde_json::to_value(&traffic) {
-            Ok(value) => json_response(StatusCode::OK, &value),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode /admin/traffic");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the traffic figures\n")
-            }
+    /// `GET /admin/routes`: the table in force.
+    fn route_listing(&self) -> RouteListing {
+        let snapshot = self.state.snapshot();
+        let config = snapshot.config();
+        RouteListing {
+            version: config.version.clone(),
+            loaded_at: humantime::format_rfc3339_seconds(snapshot.loaded_at).to_string(),
+            source: config.source.clone(),
+            last_error: self.state.last_error().map(|errors| errors.join("\n")),
+            default_upstream: config.proxy.default_upstream.clone(),
+            routes: config.routes.iter().map(listed_route).collect(),
         }
     }
 
-    fn routes_json(&self) -> serde_json::Value {
+    /// `GET /admin/parity`: the ledger's evidence, each route with its stage in force.
+    fn parity(&self) -> Response<Full<Bytes>> {
         let snapshot = self.state.snapshot();
-        let config = snapshot.config();
-        let routes: Vec<serde_json::Value> = config
-            .routes
-            .iter()
-            .map(|r| {
-                let mut route = json!({
-                    "name": r.name,
-                    "kind": r.pattern.kind(),
-                    "path": r.pattern.as_str(),
-                    "methods": r.methods.as_ref().map(|ms| ms.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
-                    "stage": r.stage.as_str(),
-                    "legacy": r.legacy,
-                    "new": r.new,
-                });
-                // Optional settings appear only on the routes that have them.
-                if let Some(fields) = route.as_object_mut() {
-                    if let Some(canary) = &r.canary {
-                        fields.insert(
-                            "canary".to_owned(),
-                            json!({
-                                "percent": f64::from(canary.basis_points) / 100.0,
-                                "sticky": canary.sticky.as_ref().map(ToString::to_string),
-                            }),
-                        );
-                    }
-                    if let Some(max_body) = r.fallback_max_body {
-                        fields.insert("fallback".to_owned(), json!({ "max_body": max_body }));
-                    }
-                    if let Some(max_body) = r.max_body {
-                        fields.insert("max_body".to_owned(), json!(max_body));
-                    }
-                }
-                route
-            })
-            .collect();
-        json!({
-            "version": config.version,
-            "loaded_at": humantime::format_rfc3339_seconds(snapshot.loaded_at).to_string(),
-            "source": config.source,
-            "last_error": self.state.last_error().map(|errors| errors.join("\n")),
-            "default_upstream": config.proxy.default_upstream,
-            "routes": routes,
-        })
+        let stage_of = |name: &str| {
+            snapshot
+                .config()
+                .routes
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.stage.as_str())
+        };
+        match retype::<ParityReport>(self.state.ledger.to_json(stage_of)) {
+            Ok(report) => json_response(StatusCode::OK, &report),
+            Err(e) => cannot_encode("/admin/parity", &e),
+        }
     }
+
+    /// `GET /admin/upstreams`: every upstream's health and ejection.
+    fn upstreams(&self) -> Response<Full<Bytes>> {
+        let snapshot = self.state.snapshot();
+        let reports: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
+        match retype::<Vec<_>>(reports) {
+            Ok(upstreams) => json_response(StatusCode::OK, &UpstreamListing { upstreams }),
+            Err(e) => cannot_encode("/admin/upstreams", &e),
+        }
+    }
+}
+
+/// A route of `GET /admin/routes`.
+fn listed_route(route: &RouteConfig) -> ListedRoute {
+    ListedRoute {
+        name: route.name.clone(),
+        kind: route.pattern.kind().to_owned(),
+        path: route.pattern.as_str().to_owned(),
+        methods: route
+            .methods
+            .as_ref()
+            .map(|methods| methods.iter().map(|m| m.as_str().to_owned()).collect()),
+        stage: route.stage.as_str().to_owned(),
+        legacy: route.legacy.clone(),
+        new: route.new.clone(),
+        canary: route.canary.as_ref().map(|canary| ListedCanary {
+            percent: f64::from(canary.basis_points) / 100.0,
+            sticky: canary.sticky.as_ref().map(ToString::to_string),
+        }),
+        fallback: route.fallback_max_body.map(|max_body| ListedFallback {
+            max_body: max_body as u64,
+        }),
+        max_body: route.max_body,
+    }
+}
+
+/// A document that a lower module writes in the admin API's shape (the parity ledger,
+/// an upstream's health report), read as its [`api`] type: what goes on the wire is the
+/// api type, whatever the lower module's own serialisation adds.
+fn retype<T: DeserializeOwned>(document: impl Serialize) -> Result<T, serde_json::Error> {
+    serde_json::from_value(serde_json::to_value(document)?)
 }
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 9110
@@ -259,14 +267,25 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+/// `value` as pretty JSON. Written through a [`serde_json::Value`], so object keys are in
+/// alphabetical order, as they always were on this API.
+fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Full<Bytes>> {
+    let body = match serde_json::to_value(value).and_then(|value| serde_json::to_vec_pretty(&value)) {
+        Ok(body) => body,
+        Err(e) => return cannot_encode("a JSON answer", &e),
+    };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// 500 for a document that cannot be encoded (a bug: every api type is plain data).
+fn cannot_encode(what: &str, error: &serde_json::Error) -> Response<Full<Bytes>> {
+    tracing::error!(error = %error, what, "cannot encode an admin answer");
+    text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the answer\n")
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
 
-use crate::commands::status::{self, ParityReport, RouteParity};
+use crate::admin::api::{ParityCounts, RouteParity};
+use crate::commands::status;
+use crate::config::Config;
 use crate::config::{location_of, version_of};
 use crate::table::Table;
 
@@ -415,7 +417,7 @@ impl EvidenceSource {
     }
 
     /// Reads the evidence. Blocking.
-    pub fn load(&self) -> Result<ParityReport, String> {
+    pub fn load(&self) -> Result<ParityCounts, String> {
         match self {
             EvidenceSource::Admin(base) => {
                 let url = format!("{base}/admin/parity");
@@ -602,24 +604,27 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     };
     writeln!(out, "route `{}`: {} ({step})", edit.route, edit.summary())?;
 
-    if let Err(errors) = Table::parse(&file, &edit.text) {
-        for error in &errors.0 {
-            writeln!(err, "{error}")?;
-        }
-        if edit.to == Stage::Canary && edit.to_basis_points.is_none() {
-            writeln!(err, "hint: give the canary its share with --percent N")?;
-        }
-        writeln!(
-            err,
-            "refused: the edited table would be invalid ({} error(s); line numbers are those of the edited text); \
+    let edited = match Table::parse(&file, &edit.text) {
+        Ok(table) => table,
+        Err(errors) => {
+            for error in &errors.0 {
+                writeln!(err, "{error}")?;
+            }
+            if edit.to == Stage::Canary && edit.to_basis_points.is_none() {
+                writeln!(err, "hint: give the canary its share with --percent N")?;
+            }
+            writeln!(
+                err,
+                "refused: the edited table would be invalid ({} error(s); line numbers are those of the edited text); \
              nothing written",
-            errors.0.len()
-        )?;
-        return Ok(Outcome::Invalid);
-    }
+                errors.0.len()
+            )?;
+            return Ok(Outcome::Invalid);
+        }
+    };
 
     if edit.needs_evidence() {
-        match weigh_evidence(options, &old, &file, &edit.route) {
+        match weigh_evidence(options, &edited.config, &edit.route) {
             Ok(enough) => writeln!(out, "{enough}")?,
             Err(why) if options.force => {
                 writeln!(
@@ -657,15 +662,14 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     Ok(Outcome::Written { from, to })
 }
 
-/// Reads the evidence for `route` from the report, the `--admin` URL or the table's
-/// `admin_listen`, and judges it: a line saying what it showed, or why it is not enough.
-fn weigh_evidence(options: &Options, old: &str, file: &str, route: &str) -> Result<String, String> {
+/// Reads the evidence for `route` from the report, the `--admin` URL or the `admin_listen`
+/// of `config` (the edited table: the flip changes no `[proxy]` setting), and judges it: a
+/// line saying what it showed, or why it is not enough.
+fn weigh_evidence(options: &Options, config: &Config, route: &str) -> Result<String, String> {
     let source = match (&options.parity_report, &options.admin) {
         (Some(path), _) => EvidenceSource::Report(path.clone()),
         (None, Some(admin)) => EvidenceSource::Admin(status::admin_base(admin)),
-        (None, None) => status::admin_url_of(old).map(EvidenceSource::Admin).map_err(|e| {
-            format!("no parity evidence: no admin URL in {file} ({e}); pass --admin URL or --parity-report FILE")
-        })?,
+        (None, None) => EvidenceSource::Admin(status::admin_url_of(config)),
     };
     let report = source.load().map_err(|e| format!("no parity evidence: {e}"))?;
     let t = options.thresholds;

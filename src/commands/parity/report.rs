@@ -1,7 +1,7 @@
 //! What `strangler parity` reports: a [`Run`] (one [`Record`] per corpus request) rendered
 //! as a per-route table with every mismatch and error for people, as JUnit XML for CI, and
 //! as JSON in the shape of the admin API's `/admin/parity` (which `strangler flip
-//! --parity-report` reads, through [`crate::commands::status::ParityReport`]).
+//! --parity-report` reads, through [`crate::admin::api::ParityReport`]).
 //!
 //! Everything here is pure. Secrets are removed before a record is built (see
 //! [`crate::commands::parity::replay`]): nothing in a [`Record`] needs redacting again.
@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::status::RouteParity;
+use crate::admin::api::{Mismatch, MismatchDiff, RouteParity};
 use crate::parity::{Diff, Outcome};
 
 /// The route name of requests that match no route (as in the proxy's metrics).
@@ -149,40 +149,9 @@ pub struct JsonReport {
     /// Counts by route name.
     pub routes: BTreeMap<String, RouteParity>,
     /// Every mismatch, in corpus order.
-    pub mismatches: Vec<JsonMismatch>,
+    pub mismatches: Vec<Mismatch>,
     /// Every request that could not be compared, in corpus order.
     pub errors: Vec<JsonError>,
-}
-
-/// One mismatch in [`JsonReport`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsonMismatch {
-    /// The route.
-    pub route: String,
-    /// The method.
-    pub method: String,
-    /// The path and query.
-    pub path: String,
-    /// When, RFC 3339.
-    pub at: String,
-    /// The legacy and the new status.
-    pub status: [u16; 2],
-    /// The differences.
-    pub diffs: Vec<JsonDiff>,
-    /// More differences existed than listed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
-}
-
-/// One difference in [`JsonMismatch`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsonDiff {
-    /// `status`, `header:NAME` or a JSON Pointer into the body (`""`: the whole body).
-    pub pointer: String,
-    /// The legacy value, rendered.
-    pub legacy: String,
-    /// The new value, rendered.
-    pub new: String,
 }
 
 /// One request that could not be compared, in [`JsonReport`].
@@ -266,7 +235,7 @@ impl Run {
                     status,
                     diffs,
                     truncated,
-                } => mismatches.push(JsonMismatch {
+                } => mismatches.push(Mismatch {
                     route: record.route.clone(),
                     method: record.method.clone(),
                     path: record.path.clone(),
@@ -274,7 +243,7 @@ impl Run {
                     status: *status,
                     diffs: diffs
                         .iter()
-                        .map(|d| JsonDiff {
+                        .map(|d| MismatchDiff {
                             pointer: d.pointer.clone(),
                             legacy: d.legacy.clone(),
                             new: d.new.clone(),
@@ -515,7 +484,7 @@ fn escape_as(text: &str, attribute: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::status::ParityReport;
+    use crate::admin::api::ParityReport;
 
     fn record(line: usize, route: &str, path: &str, verdict: Verdict) -> Record {
         Record {
