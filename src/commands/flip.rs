@@ -23,51 +23,27 @@ use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
 
 use crate::admin::api::{ParityCounts, RouteParity};
 use crate::commands::status;
-use crate::config::Config;
+use crate::config::{Config, Stage};
 use crate::config::{location_of, version_of};
 use crate::table::Table;
 
 /// The stages in migration order: each step forward moves traffic closer to the new
-/// upstream. `shadow` is known here even while this build's validator refuses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
-    /// All traffic to legacy.
-    Legacy,
-    /// All traffic served by legacy, mirrored to new and compared.
-    Shadow,
-    /// A share of the traffic served by new.
-    Canary,
-    /// All traffic to new.
-    New,
-}
+/// upstream. `shadow` is known here even while a build's validator refuses it.
+pub const MIGRATION_ORDER: [Stage; 4] = [Stage::Legacy, Stage::Shadow, Stage::Canary, Stage::New];
 
-impl Stage {
-    /// The name in routes.toml.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Legacy => "legacy",
-            Stage::Shadow => "shadow",
-            Stage::Canary => "canary",
-            Stage::New => "new",
-        }
-    }
-
-    /// A stage name as written in routes.toml.
-    pub fn parse(text: &str) -> Option<Stage> {
-        match text {
-            "legacy" => Some(Stage::Legacy),
-            "shadow" => Some(Stage::Shadow),
-            "canary" => Some(Stage::Canary),
-            "new" => Some(Stage::New),
-            _ => None,
-        }
+/// How far along [`MIGRATION_ORDER`] a stage is.
+fn step_of(stage: Stage) -> u8 {
+    match stage {
+        Stage::Legacy => 0,
+        Stage::Shadow => 1,
+        Stage::Canary => 2,
+        Stage::New => 3,
     }
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The stage of that name in routes.toml, if this build knows it.
+fn stage_named(text: &str) -> Option<Stage> {
+    MIGRATION_ORDER.into_iter().find(|stage| stage.as_str() == text)
 }
 
 /// Which way a flip moves a route.
@@ -112,7 +88,7 @@ impl Edit {
             };
         };
         if from != self.to {
-            return if from < self.to {
+            return if step_of(from) < step_of(self.to) {
                 Direction::Forward
             } else {
                 Direction::Back
@@ -188,7 +164,10 @@ pub fn edit(text: &str, route: &str, to: Stage, percent: Option<f64>) -> Result<
     let to_basis_points = match percent {
         None => None,
         Some(_) if to != Stage::Canary => {
-            return Err(EditError::Percent(format!("--percent is for stage canary, not {to}")));
+            return Err(EditError::Percent(format!(
+                "--percent is for stage canary, not {}",
+                to.as_str()
+            )));
         }
         Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => Some((p * 100.0).round() as u32),
         Some(p) => {
@@ -252,7 +231,7 @@ pub fn edit(text: &str, route: &str, to: Stage, percent: Option<f64>) -> Result<
     let to_basis_points = to_basis_points.or(from_basis_points);
     Ok(Edit {
         route: route.to_owned(),
-        from: Stage::parse(&from_text),
+        from: stage_named(&from_text),
         from_text,
         from_basis_points,
         to,
@@ -630,7 +609,8 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
                 writeln!(
                     err,
                     "WARNING: --force: moving `{}` to {} WITHOUT sufficient parity evidence",
-                    edit.route, edit.to
+                    edit.route,
+                    edit.to.as_str()
                 )?;
                 writeln!(err, "WARNING: {why}")?;
             }
@@ -826,6 +806,15 @@ new = "thoughts"
         let to_shadow = edit(TABLE, "c", Stage::Shadow, None).unwrap();
         assert_eq!(to_shadow.direction(), Direction::Forward);
         assert!(!to_shadow.needs_evidence());
+    }
+
+    #[test]
+    fn stages_step_forward_in_migration_order() {
+        for (step, stage) in MIGRATION_ORDER.into_iter().enumerate() {
+            assert_eq!(usize::from(step_of(stage)), step);
+            assert_eq!(stage_named(stage.as_str()), Some(stage));
+        }
+        assert_eq!(stage_named("dark-launch"), None);
     }
 
     #[test]
