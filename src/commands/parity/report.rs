@@ -21,7 +21,7 @@ pub const DEFAULT_ROUTE: &str = "default";
 
 /// What happened to one request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum ReplayVerdict {
     /// Both sides answered and were compared: match, noise or mismatch.
     Compared {
         /// The verdict of [`crate::parity::compare()`].
@@ -54,7 +54,7 @@ pub struct Record {
     /// The request headers sent, secrets redacted.
     pub headers: Vec<(String, String)>,
     /// What happened.
-    pub verdict: Verdict,
+    pub verdict: ReplayVerdict,
     /// When the comparison was made.
     pub at: SystemTime,
     /// How long the exchanges took.
@@ -65,9 +65,9 @@ impl Record {
     /// The outcome, or `None` for a skipped request.
     pub fn outcome(&self) -> Option<Outcome> {
         match &self.verdict {
-            Verdict::Compared { outcome, .. } => Some(*outcome),
-            Verdict::Error(_) => Some(Outcome::Error),
-            Verdict::Skipped(_) => None,
+            ReplayVerdict::Compared { outcome, .. } => Some(*outcome),
+            ReplayVerdict::Error(_) => Some(Outcome::Error),
+            ReplayVerdict::Skipped(_) => None,
         }
     }
 
@@ -86,7 +86,7 @@ impl Record {
     pub fn detail(&self) -> String {
         let mut text = String::new();
         match &self.verdict {
-            Verdict::Compared {
+            ReplayVerdict::Compared {
                 status,
                 diffs,
                 truncated,
@@ -105,10 +105,10 @@ impl Record {
                     let _ = writeln!(text, "(more differences not shown)");
                 }
             }
-            Verdict::Error(why) => {
+            ReplayVerdict::Error(why) => {
                 let _ = writeln!(text, "error: {why}");
             }
-            Verdict::Skipped(why) => {
+            ReplayVerdict::Skipped(why) => {
                 let _ = writeln!(text, "skipped: {why}");
             }
         }
@@ -122,7 +122,7 @@ impl Record {
 
 /// A route of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteRow {
+pub struct ReportedRoute {
     /// Its name ([`DEFAULT_ROUTE`] for requests no route matched).
     pub name: String,
     /// Its stage in the table (`None` for the default route).
@@ -136,7 +136,7 @@ pub struct Run {
     pub corpus: String,
     /// The reported routes, in the table's order, then [`DEFAULT_ROUTE`]: every route a
     /// replayed request matched, and every route named with `--route`.
-    pub routes: Vec<RouteRow>,
+    pub routes: Vec<ReportedRoute>,
     /// The replayed requests, in corpus order.
     pub records: Vec<Record>,
     /// Requests of routes not named with `--route`: not replayed, not reported.
@@ -181,7 +181,7 @@ impl Run {
 
     /// The counts of one route, in the admin API's shape. The match rate covers the whole
     /// run, which is also the window.
-    pub fn counts(&self, route: &RouteRow) -> RouteParity {
+    pub fn counts(&self, route: &ReportedRoute) -> RouteParity {
         let mut counts = RouteParity {
             stage: route.stage.clone(),
             requests: Some(0),
@@ -230,7 +230,7 @@ impl Run {
         let mut errors = Vec::new();
         for record in &self.records {
             match &record.verdict {
-                Verdict::Compared {
+                ReplayVerdict::Compared {
                     outcome: Outcome::Mismatch,
                     status,
                     diffs,
@@ -251,14 +251,14 @@ impl Run {
                         .collect(),
                     truncated: *truncated,
                 }),
-                Verdict::Error(why) => errors.push(JsonError {
+                ReplayVerdict::Error(why) => errors.push(JsonError {
                     route: record.route.clone(),
                     method: record.method.clone(),
                     path: record.path.clone(),
                     at: rfc3339(record.at),
                     error: why.clone(),
                 }),
-                Verdict::Compared { .. } | Verdict::Skipped(_) => {}
+                ReplayVerdict::Compared { .. } | ReplayVerdict::Skipped(_) => {}
             }
         }
         JsonReport {
@@ -417,18 +417,18 @@ impl Run {
                     seconds(record.elapsed)
                 );
                 match (&record.verdict, record.outcome()) {
-                    (Verdict::Skipped(why), _) => {
+                    (ReplayVerdict::Skipped(why), _) => {
                         let _ = writeln!(xml, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(why));
                     }
                     (_, Some(outcome @ (Outcome::Mismatch | Outcome::Error))) => {
                         let message = match &record.verdict {
-                            Verdict::Error(why) => why.clone(),
-                            Verdict::Compared { diffs, truncated, .. } => format!(
+                            ReplayVerdict::Error(why) => why.clone(),
+                            ReplayVerdict::Compared { diffs, truncated, .. } => format!(
                                 "{} difference(s){}",
                                 diffs.len(),
                                 if *truncated { " and more" } else { "" }
                             ),
-                            Verdict::Skipped(why) => why.clone(),
+                            ReplayVerdict::Skipped(why) => why.clone(),
                         };
                         let _ = writeln!(
                             xml,
@@ -486,7 +486,7 @@ mod tests {
     use super::*;
     use crate::admin::api::ParityReport;
 
-    fn record(line: usize, route: &str, path: &str, verdict: Verdict) -> Record {
+    fn record(line: usize, route: &str, path: &str, verdict: ReplayVerdict) -> Record {
         Record {
             line,
             route: route.to_owned(),
@@ -499,8 +499,8 @@ mod tests {
         }
     }
 
-    fn compared(outcome: Outcome, diffs: Vec<Diff>) -> Verdict {
-        Verdict::Compared {
+    fn compared(outcome: Outcome, diffs: Vec<Diff>) -> ReplayVerdict {
+        ReplayVerdict::Compared {
             outcome,
             status: [200, 200],
             diffs,
@@ -517,11 +517,11 @@ mod tests {
         Run {
             corpus: "c.jsonl".to_owned(),
             routes: vec![
-                RouteRow {
+                ReportedRoute {
                     name: "thoughts-api".to_owned(),
                     stage: Some("new".to_owned()),
                 },
-                RouteRow {
+                ReportedRoute {
                     name: DEFAULT_ROUTE.to_owned(),
                     stage: None,
                 },
@@ -539,9 +539,14 @@ mod tests {
                     4,
                     "thoughts-api",
                     "/api/thoughts/4/",
-                    Verdict::Error("new: timeout".to_owned()),
+                    ReplayVerdict::Error("new: timeout".to_owned()),
                 ),
-                record(5, DEFAULT_ROUTE, "/", Verdict::Skipped("no new upstream".to_owned())),
+                record(
+                    5,
+                    DEFAULT_ROUTE,
+                    "/",
+                    ReplayVerdict::Skipped("no new upstream".to_owned()),
+                ),
             ],
             outside: 2,
         }
