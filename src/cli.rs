@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::flip::MIGRATION_ORDER;
+use crate::config::Stage;
 
 /// A reverse proxy for strangler-fig migrations.
 #[derive(Debug, Parser)]
@@ -83,7 +87,7 @@ pub struct FlipArgs {
     pub route: String,
     /// The stage to move it to (legacy → shadow → canary → new is forward).
     #[arg(value_enum)]
-    pub stage: StageArg,
+    pub stage: Stage,
     /// At stage canary: the share of traffic for the new upstream, 0 to 100 (keeps `sticky`).
     #[arg(long, value_name = "N")]
     pub percent: Option<f64>,
@@ -111,27 +115,20 @@ pub struct FlipArgs {
     pub dry_run: bool,
 }
 
-/// A stage on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StageArg {
-    /// Everything to the legacy upstream.
-    Legacy,
-    /// Legacy serves; new gets a mirrored copy to compare.
-    Shadow,
-    /// A share (`--percent`) goes to the new upstream.
-    Canary,
-    /// Everything to the new upstream.
-    New,
-}
+/// A stage on the command line: the names of routes.toml, in migration order.
+impl ValueEnum for Stage {
+    fn value_variants<'a>() -> &'a [Self] {
+        &MIGRATION_ORDER
+    }
 
-impl From<StageArg> for crate::commands::flip::Stage {
-    fn from(stage: StageArg) -> Self {
-        match stage {
-            StageArg::Legacy => Self::Legacy,
-            StageArg::Shadow => Self::Shadow,
-            StageArg::Canary => Self::Canary,
-            StageArg::New => Self::New,
-        }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            Stage::Legacy => "Everything to the legacy upstream",
+            Stage::Shadow => "Legacy serves; new gets a mirrored copy to compare",
+            Stage::Canary => "A share (`--percent`) goes to the new upstream",
+            Stage::New => "Everything to the new upstream",
+        };
+        Some(PossibleValue::new(self.as_str()).help(help))
     }
 }
 
@@ -192,4 +189,28 @@ pub struct StatusArgs {
     /// Print JSON for scripts.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_read_by_their_routes_toml_names() {
+        for stage in MIGRATION_ORDER {
+            let cli = Cli::try_parse_from(["strangler", "flip", "api", stage.as_str()]).unwrap();
+            let Command::Flip(args) = cli.command else {
+                panic!("not a flip: {cli:?}")
+            };
+            assert_eq!(args.stage, stage);
+        }
+        let refused = Cli::try_parse_from(["strangler", "flip", "api", "dark-launch"]).unwrap_err();
+        assert_eq!(refused.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(
+            refused
+                .to_string()
+                .contains("[possible values: legacy, shadow, canary, new]"),
+            "{refused}"
+        );
+    }
 }

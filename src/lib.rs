@@ -288,7 +288,7 @@ pub async fn run_with_ready(
                 drain_timeout,
                 server::ListenerGuards {
                     tls,
-                    limit: Some(server::ConnectionLimit::new(max_connections)),
+                    limit: Some(server::ClientConnectionLimit::new(max_connections)),
                 },
                 // Made on each worker's thread: a proxy per worker, whose handles (the metrics,
                 // the labels) only that worker's requests clone. Shared, their reference

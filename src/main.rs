@@ -137,7 +137,7 @@ fn flip(args: FlipArgs) -> ExitCode {
     let options = strangler::commands::flip::Options {
         config: args.config,
         route: args.route,
-        stage: args.stage.into(),
+        stage: args.stage,
         percent: args.percent,
         admin: args.admin,
         parity_report: args.parity_report,

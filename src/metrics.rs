@@ -77,177 +77,125 @@ pub struct Metrics {
 pub struct MetricsError(#[from] prometheus::Error);
 
 impl Metrics {
-    /// Creates and registers every metric in a fresh registry.
+    /// Creates and registers every metric in a fresh registry: one entry per metric, its
+    /// name, help and labels (the contract), grouped by what it describes.
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
         let shards = shard_count();
-        let requests = PerWorker::new(shards, || {
-            IntCounterVec::new(
-                Opts::new(
-                    "strangler_requests_total",
-                    "Requests proxied, by route, upstream, method and status",
-                ),
-                &["route", "upstream", "method", "status"],
-            )
-        })?;
-        let request_duration = PerWorker::new(shards, || {
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "strangler_request_duration_seconds",
-                    "Time from request head received to response body finished",
-                )
-                .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                ]),
-                &["route", "upstream"],
-            )
-        })?;
-        let upstream_errors = IntCounterVec::new(
-            Opts::new("strangler_upstream_errors_total", "Failed upstream exchanges, by kind"),
-            &["upstream", "kind"],
-        )?;
-        let config_reloads = IntCounterVec::new(
-            Opts::new(
-                "strangler_config_reloads_total",
-                "Routing table load attempts, by result",
-            ),
-            &["result"],
-        )?;
-        let config_info = IntGaugeVec::new(
-            Opts::new("strangler_config_info", "The routing table in force (value 1)"),
-            &["version"],
-        )?;
-        let inflight = PerWorker::new(shards, || {
-            IntGauge::new("strangler_inflight_requests", "Requests being proxied now")
-        })?;
-        let rejected = IntCounterVec::new(
-            Opts::new(
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            register(&registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+        };
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            register(&registry, IntGaugeVec::new(Opts::new(name, help), labels)?)
+        };
+        let metrics = Self {
+            // The request path, one copy per worker.
+            requests: register(
+                &registry,
+                PerWorker::new(shards, || {
+                    IntCounterVec::new(
+                        Opts::new(
+                            "strangler_requests_total",
+                            "Requests proxied, by route, upstream, method and status",
+                        ),
+                        &["route", "upstream", "method", "status"],
+                    )
+                })?,
+            )?,
+            request_duration: register(&registry, PerWorker::new(shards, request_duration)?)?,
+            inflight: register(
+                &registry,
+                PerWorker::new(shards, || {
+                    IntGauge::new("strangler_inflight_requests", "Requests being proxied now")
+                })?,
+            )?,
+            rejected: counters(
                 "strangler_rejected_requests_total",
                 "Requests refused before routing, by reason",
-            ),
-            &["reason"],
-        )?;
-        let canary = IntCounterVec::new(
-            Opts::new(
-                "strangler_canary_requests_total",
-                "Requests of canary routes, by side (legacy, new)",
-            ),
-            &["route", "side"],
-        )?;
-        registry.register(Box::new(canary.clone()))?;
-        let fallbacks = IntCounterVec::new(
-            Opts::new(
-                "strangler_fallbacks_total",
-                "Requests replayed to legacy after the new upstream failed",
-            ),
-            &["route", "reason"],
-        )?;
-        registry.register(Box::new(fallbacks.clone()))?;
-        let shadow_comparisons = IntCounterVec::new(
-            Opts::new(
-                "strangler_shadow_comparisons_total",
-                "Shadowed requests by comparison outcome",
-            ),
-            &["route", "result"],
-        )?;
-        registry.register(Box::new(shadow_comparisons.clone()))?;
-        let recorded = IntCounterVec::new(
-            Opts::new(
-                "strangler_recorded_requests_total",
-                "Sampled requests offered to the traffic recording",
-            ),
-            &["result"],
-        )?;
-        registry.register(Box::new(recorded.clone()))?;
-        let route_info = IntGaugeVec::new(
-            Opts::new(
-                "strangler_route_info",
-                "Routes of the table in force (value 1), with their stage and upstreams",
-            ),
-            &["route", "stage", "legacy", "new"],
-        )?;
-        registry.register(Box::new(route_info.clone()))?;
-        let upstream_healthy = IntGaugeVec::new(
-            Opts::new(
+                &["reason"],
+            )?,
+            // Upstreams.
+            upstream_errors: counters(
+                "strangler_upstream_errors_total",
+                "Failed upstream exchanges, by kind",
+                &["upstream", "kind"],
+            )?,
+            upstream_healthy: gauges(
                 "strangler_upstream_healthy",
                 "Active health check verdict per upstream (1 healthy, 0 unhealthy)",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(upstream_healthy.clone()))?;
-        let upstream_ejected = IntGaugeVec::new(
-            Opts::new(
+                &["upstream"],
+            )?,
+            upstream_ejected: gauges(
                 "strangler_upstream_ejected",
                 "1 while outlier detection keeps the upstream out of service",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(upstream_ejected.clone()))?;
-        let retries = IntCounterVec::new(
-            Opts::new(
+                &["upstream"],
+            )?,
+            retries: counters(
                 "strangler_retries_total",
                 "Requests sent again after a connect error, within the retry budget",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(request_duration.clone()))?;
-        registry.register(Box::new(upstream_errors.clone()))?;
-        registry.register(Box::new(config_reloads.clone()))?;
-        registry.register(Box::new(config_info.clone()))?;
-        registry.register(Box::new(inflight.clone()))?;
-        registry.register(Box::new(rejected.clone()))?;
-        let tls_reloads = IntCounterVec::new(
-            Opts::new(
+                &["upstream"],
+            )?,
+            // Migration features.
+            route_info: gauges(
+                "strangler_route_info",
+                "Routes of the table in force (value 1), with their stage and upstreams",
+                &["route", "stage", "legacy", "new"],
+            )?,
+            canary: counters(
+                "strangler_canary_requests_total",
+                "Requests of canary routes, by side (legacy, new)",
+                &["route", "side"],
+            )?,
+            fallbacks: counters(
+                "strangler_fallbacks_total",
+                "Requests replayed to legacy after the new upstream failed",
+                &["route", "reason"],
+            )?,
+            shadow_comparisons: counters(
+                "strangler_shadow_comparisons_total",
+                "Shadowed requests by comparison outcome",
+                &["route", "result"],
+            )?,
+            recorded: counters(
+                "strangler_recorded_requests_total",
+                "Sampled requests offered to the traffic recording",
+                &["result"],
+            )?,
+            // Configuration and certificates.
+            config_reloads: counters(
+                "strangler_config_reloads_total",
+                "Routing table load attempts, by result",
+                &["result"],
+            )?,
+            config_info: gauges(
+                "strangler_config_info",
+                "The routing table in force (value 1)",
+                &["version"],
+            )?,
+            tls_reloads: counters(
                 "strangler_tls_reloads_total",
                 "Listener certificate reloads after their files changed, by result",
-            ),
-            &["result"],
-        )?;
-        registry.register(Box::new(tls_reloads.clone()))?;
-        let client_connections = IntGaugeVec::new(
-            Opts::new(
+                &["result"],
+            )?,
+            // Workers.
+            client_connections: gauges(
                 "strangler_client_connections",
                 "Open client connections on the public listener, per proxy worker",
-            ),
-            &["worker"],
-        )?;
-        registry.register(Box::new(client_connections.clone()))?;
-        let worker_cpu = IntGaugeVec::new(
-            Opts::new(
+                &["worker"],
+            )?,
+            worker_cpu: gauges(
                 "strangler_worker_cpu",
                 "The CPU each proxy worker is pinned to (no series when workers are not pinned)",
-            ),
-            &["worker"],
-        )?;
-        registry.register(Box::new(worker_cpu.clone()))?;
+                &["worker"],
+            )?,
+            registry: registry.clone(),
+        };
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
         for result in ["ok", "error"] {
-            config_reloads.with_label_values(&[result]);
-            tls_reloads.with_label_values(&[result]);
+            metrics.config_reloads.with_label_values(&[result]);
+            metrics.tls_reloads.with_label_values(&[result]);
         }
-        Ok(Self {
-            registry,
-            requests,
-            request_duration,
-            upstream_errors,
-            config_reloads,
-            config_info,
-            inflight,
-            rejected,
-            canary,
-            fallbacks,
-            shadow_comparisons,
-            recorded,
-            route_info,
-            upstream_healthy,
-            upstream_ejected,
-            retries,
-            tls_reloads,
-            client_connections,
-            worker_cpu,
-        })
+        Ok(metrics)
     }
 
     /// Marks `version` as the table in force.
@@ -265,6 +213,26 @@ impl Metrics {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// Registers `metric` in `registry` and hands it back.
+fn register<C: Collector + Clone + 'static>(registry: &Registry, metric: C) -> prometheus::Result<C> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// `strangler_request_duration_seconds{route,upstream}`, one worker's copy.
+fn request_duration() -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(
+        HistogramOpts::new(
+            "strangler_request_duration_seconds",
+            "Time from request head received to response body finished",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]),
+        &["route", "upstream"],
+    )
 }
 
 /// How many copies a [`PerWorker`] metric keeps: one per CPU (the default worker count)

@@ -24,9 +24,9 @@ use http::header::{self, HeaderValue};
 use http_body_util::Full;
 use prometheus::core::Collector;
 use prometheus::proto::{Metric, MetricFamily};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::admin::api::{RouteTraffic, SideTraffic, Traffic};
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
 
@@ -70,53 +70,6 @@ pub fn page() -> Response<Full<Bytes>> {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
-}
-
-/// `GET /admin/traffic`: per-route figures for the table in force.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Traffic {
-    /// The version of the table in force (the sides are its routes' upstreams).
-    pub version: String,
-    /// Every route of the table, in file order.
-    pub routes: Vec<RouteTraffic>,
-    /// Requests no route matched, at the default upstream.
-    pub default: SideTraffic,
-}
-
-/// One route's traffic since the process started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RouteTraffic {
-    /// Route name.
-    pub route: String,
-    /// Its stage in the table in force.
-    pub stage: &'static str,
-    /// Requests its legacy upstream answered.
-    pub legacy: SideTraffic,
-    /// Requests its new upstream answered; `None` when the route names no new upstream.
-    /// Shadow copies are not client requests and are not counted here (see
-    /// `/admin/parity`).
-    pub new: Option<SideTraffic>,
-    /// Requests of this route counted at an upstream that is neither side now (the
-    /// route's upstreams changed in a reload).
-    pub other_requests: u64,
-    /// Share of the route's requests (legacy + new) that went to new, 0 to 1; `None`
-    /// before the first request.
-    pub new_share: Option<f64>,
-}
-
-/// The figures of one upstream for one route.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SideTraffic {
-    /// Upstream name.
-    pub upstream: String,
-    /// Requests answered (every status, proxy-made 502/504 included).
-    pub requests: u64,
-    /// Of which with a 5xx status.
-    pub status_5xx: u64,
-    /// Median duration estimated from the histogram buckets; `None` without observations.
-    pub p50_seconds: Option<f64>,
-    /// 99th percentile, estimated the same way.
-    pub p99_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -165,66 +118,64 @@ fn samples(families: &[MetricFamily]) -> impl Iterator<Item = &Metric> {
     families.iter().flat_map(|family| family.get_metric())
 }
 
-impl Traffic {
-    /// Reads the figures of `snapshot`'s routes from `metrics`.
-    pub fn gather(snapshot: &Snapshot, metrics: &Metrics) -> Self {
-        let mut counts: HashMap<Series, Counts> = HashMap::new();
-        for sample in samples(&metrics.requests.collect()) {
-            let series = (label(sample, "route").to_owned(), label(sample, "upstream").to_owned());
-            let value = sample.get_counter().get_value() as u64;
-            let entry = counts.entry(series).or_default();
-            entry.requests += value;
-            if label(sample, "status").starts_with('5') {
-                entry.status_5xx += value;
+/// `GET /admin/traffic`: the figures of `snapshot`'s routes, read from `metrics`.
+pub fn traffic(snapshot: &Snapshot, metrics: &Metrics) -> Traffic {
+    let mut counts: HashMap<Series, Counts> = HashMap::new();
+    for sample in samples(&metrics.requests.collect()) {
+        let series = (label(sample, "route").to_owned(), label(sample, "upstream").to_owned());
+        let value = sample.get_counter().get_value() as u64;
+        let entry = counts.entry(series).or_default();
+        entry.requests += value;
+        if label(sample, "status").starts_with('5') {
+            entry.status_5xx += value;
+        }
+    }
+    let mut durations: HashMap<Series, Buckets> = HashMap::new();
+    for sample in samples(&metrics.request_duration.collect()) {
+        let series = (label(sample, "route").to_owned(), label(sample, "upstream").to_owned());
+        durations.entry(series).or_default().add(sample.get_histogram());
+    }
+    let side = |route: &str, upstream: &str| {
+        let key = (route.to_owned(), upstream.to_owned());
+        let counted = counts.get(&key);
+        let timed = durations.get(&key);
+        let estimate = |q| timed.and_then(|b| histogram_quantile(q, &b.cumulative, b.count));
+        SideTraffic {
+            upstream: upstream.to_owned(),
+            requests: counted.map_or(0, |c| c.requests),
+            status_5xx: counted.map_or(0, |c| c.status_5xx),
+            p50_seconds: estimate(0.5),
+            p99_seconds: estimate(0.99),
+        }
+    };
+    let config = snapshot.config();
+    let routes = config
+        .routes
+        .iter()
+        .map(|route| {
+            let legacy = side(&route.name, &route.legacy);
+            let new = route.new.as_deref().map(|new| side(&route.name, new));
+            let on_sides = legacy.requests + new.as_ref().map_or(0, |n| n.requests);
+            let all: u64 = counts
+                .iter()
+                .filter(|((name, _), _)| *name == route.name)
+                .map(|(_, c)| c.requests)
+                .sum();
+            let to_new = new.as_ref().map_or(0, |n| n.requests);
+            RouteTraffic {
+                route: route.name.clone(),
+                stage: route.stage.as_str().to_owned(),
+                new_share: (on_sides > 0).then(|| to_new as f64 / on_sides as f64),
+                other_requests: all.saturating_sub(on_sides),
+                legacy,
+                new,
             }
-        }
-        let mut durations: HashMap<Series, Buckets> = HashMap::new();
-        for sample in samples(&metrics.request_duration.collect()) {
-            let series = (label(sample, "route").to_owned(), label(sample, "upstream").to_owned());
-            durations.entry(series).or_default().add(sample.get_histogram());
-        }
-        let side = |route: &str, upstream: &str| {
-            let key = (route.to_owned(), upstream.to_owned());
-            let counted = counts.get(&key);
-            let timed = durations.get(&key);
-            let estimate = |q| timed.and_then(|b| histogram_quantile(q, &b.cumulative, b.count));
-            SideTraffic {
-                upstream: upstream.to_owned(),
-                requests: counted.map_or(0, |c| c.requests),
-                status_5xx: counted.map_or(0, |c| c.status_5xx),
-                p50_seconds: estimate(0.5),
-                p99_seconds: estimate(0.99),
-            }
-        };
-        let config = snapshot.config();
-        let routes = config
-            .routes
-            .iter()
-            .map(|route| {
-                let legacy = side(&route.name, &route.legacy);
-                let new = route.new.as_deref().map(|new| side(&route.name, new));
-                let on_sides = legacy.requests + new.as_ref().map_or(0, |n| n.requests);
-                let all: u64 = counts
-                    .iter()
-                    .filter(|((name, _), _)| *name == route.name)
-                    .map(|(_, c)| c.requests)
-                    .sum();
-                let to_new = new.as_ref().map_or(0, |n| n.requests);
-                RouteTraffic {
-                    route: route.name.clone(),
-                    stage: route.stage.as_str(),
-                    new_share: (on_sides > 0).then(|| to_new as f64 / on_sides as f64),
-                    other_requests: all.saturating_sub(on_sides),
-                    legacy,
-                    new,
-                }
-            })
-            .collect();
-        Traffic {
-            version: config.version.clone(),
-            routes,
-            default: side("default", &config.proxy.default_upstream),
-        }
+        })
+        .collect();
+    Traffic {
+        version: config.version.clone(),
+        routes,
+        default: side("default", &config.proxy.default_upstream),
     }
 }
 
@@ -354,7 +305,7 @@ mod tests {
                 .with_label_values(&["api", "next"])
                 .observe(0.003);
         }
-        let traffic = Traffic::gather(&snapshot, &metrics);
+        let traffic = traffic(&snapshot, &metrics);
         let api = &traffic.routes[0];
         assert_eq!(api.route, "api");
         assert_eq!(api.stage, "canary");
@@ -369,7 +320,7 @@ mod tests {
 
         let pages = &traffic.routes[1];
         assert_eq!(
-            (pages.stage, pages.legacy.requests, pages.new_share),
+            (pages.stage.as_str(), pages.legacy.requests, pages.new_share),
             ("legacy", 0, None)
         );
         assert_eq!(pages.new, None);

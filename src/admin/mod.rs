@@ -12,6 +12,8 @@
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 //!
+//! The JSON documents are the types of [`api`], one per endpoint.
+//!
 //! With `[proxy] admin_token_file`, every request except `GET`/`HEAD` of `/healthz` and
 //! `/readyz` (which load balancers and probes call without credentials) and of `/` (the
 //! dashboard page holds no data: its script fetches the data with the token) needs
@@ -21,6 +23,7 @@
 //! the setting; listeners are kept until a restart), every request but the health checks
 //! gets 403.
 
+pub mod api;
 pub mod dashboard;
 
 use std::net::SocketAddr;
@@ -30,9 +33,13 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use serde_json::json;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::admin::api::{
+    ListedCanary, ListedFallback, ListedRoute, ParityReport, ReloadAnswer, RouteListing, UpstreamListing,
+};
+use crate::config::RouteConfig;
 use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::state::State;
 
@@ -108,13 +115,15 @@ impl Admin {
         Some(response)
     }
 
-    /// Handles one admin request.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        if let Some(refusal) = self.refusal(request.method(), request.uri().path(), request.headers()) {
+    /// Handles one admin request. No endpoint reads a request body, so any body type does:
+    /// the server passes hyper's, the unit tests an in-memory one.
+    pub async fn handle<B: http_body::Body>(&self, request: Request<B>) -> Response<Full<Bytes>> {
+        // The body is dropped here: the answer (a reload included) never waits on it.
+        let (request, _body) = request.into_parts();
+        if let Some(refusal) = self.refusal(&request.method, request.uri.path(), &request.headers) {
             return refusal;
         }
-        let method = request.method().clone();
-        match (request.uri().path(), method) {
+        match (request.uri.path(), request.method) {
             ("/healthz", Method::GET | Method::HEAD) => text(StatusCode::OK, "ok\n"),
             ("/readyz", Method::GET | Method::HEAD) => {
                 if self.state.is_ready() {
@@ -131,34 +140,21 @@ impl Admin {
                 );
                 response
             }
-            ("/admin/routes", Method::GET) => json_response(StatusCode::OK, &self.routes_json()),
-            ("/admin/parity", Method::GET) => {
-                let snapshot = self.state.snapshot();
-                let stage_of = |name: &str| {
-                    snapshot
-                        .config()
-                        .routes
-                        .iter()
-                        .find(|r| r.name == name)
-                        .map(|r| r.stage.as_str())
-                };
-                json_response(StatusCode::OK, &self.state.ledger.to_json(stage_of))
-            }
-            ("/admin/upstreams", Method::GET) => {
-                let snapshot = self.state.snapshot();
-                let upstreams: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
-                json_response(StatusCode::OK, &json!({ "upstreams": upstreams }))
-            }
+            ("/admin/routes", Method::GET) => json_response(StatusCode::OK, &self.route_listing()),
+            ("/admin/parity", Method::GET) => self.parity(),
+            ("/admin/upstreams", Method::GET) => self.upstreams(),
             ("/", Method::GET | Method::HEAD) => crate::admin::dashboard::page(),
-            ("/admin/traffic", Method::GET) => self.traffic(),
+            ("/admin/traffic", Method::GET) => json_response(
+                StatusCode::OK,
+                &crate::admin::dashboard::traffic(&self.state.snapshot(), &self.state.metrics),
+            ),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
-                    json_response(StatusCode::OK, &json!({"result": "ok", "version": version}))
+                    json_response(StatusCode::OK, &ReloadAnswer::Ok { version })
                 }
-                ReloadOutcome::Rejected { errors } => json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({"result": "error", "errors": errors}),
-                ),
+                ReloadOutcome::Rejected { errors } => {
+                    json_response(StatusCode::UNPROCESSABLE_ENTITY, &ReloadAnswer::Error { errors })
+                }
             },
             ("/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/parity" | "/admin/upstreams", _) => {
                 method_not_allowed("GET")
@@ -170,64 +166,77 @@ impl Admin {
         }
     }
 
-    /// `GET /admin/traffic`, from the metrics of this process and the table in force.
-    fn traffic(&self) -> Response<Full<Bytes>> {
-        let traffic = crate::admin::dashboard::Traffic::gather(&self.state.snapshot(), &self.state.metrics);
-        match serde_json::to_value(&traffic) {
-            Ok(value) => json_response(StatusCode::OK, &value),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode /admin/traffic");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the traffic figures\n")
-            }
+    /// `GET /admin/routes`: the table in force.
+    fn route_listing(&self) -> RouteListing {
+        let snapshot = self.state.snapshot();
+        let config = snapshot.config();
+        RouteListing {
+            version: config.version.clone(),
+            loaded_at: humantime::format_rfc3339_seconds(snapshot.loaded_at).to_string(),
+            source: config.source.clone(),
+            last_error: self.state.last_error().map(|errors| errors.join("\n")),
+            default_upstream: config.proxy.default_upstream.clone(),
+            routes: config.routes.iter().map(listed_route).collect(),
         }
     }
 
-    fn routes_json(&self) -> serde_json::Value {
+    /// `GET /admin/parity`: the ledger's evidence, each route with its stage in force.
+    fn parity(&self) -> Response<Full<Bytes>> {
         let snapshot = self.state.snapshot();
-        let config = snapshot.config();
-        let routes: Vec<serde_json::Value> = config
-            .routes
-            .iter()
-            .map(|r| {
-                let mut route = json!({
-                    "name": r.name,
-                    "kind": r.pattern.kind(),
-                    "path": r.pattern.as_str(),
-                    "methods": r.methods.as_ref().map(|ms| ms.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
-                    "stage": r.stage.as_str(),
-                    "legacy": r.legacy,
-                    "new": r.new,
-                });
-                // Optional settings appear only on the routes that have them.
-                if let Some(fields) = route.as_object_mut() {
-                    if let Some(canary) = &r.canary {
-                        fields.insert(
-                            "canary".to_owned(),
-                            json!({
-                                "percent": f64::from(canary.basis_points) / 100.0,
-                                "sticky": canary.sticky.as_ref().map(ToString::to_string),
-                            }),
-                        );
-                    }
-                    if let Some(max_body) = r.fallback_max_body {
-                        fields.insert("fallback".to_owned(), json!({ "max_body": max_body }));
-                    }
-                    if let Some(max_body) = r.max_body {
-                        fields.insert("max_body".to_owned(), json!(max_body));
-                    }
-                }
-                route
-            })
-            .collect();
-        json!({
-            "version": config.version,
-            "loaded_at": humantime::format_rfc3339_seconds(snapshot.loaded_at).to_string(),
-            "source": config.source,
-            "last_error": self.state.last_error().map(|errors| errors.join("\n")),
-            "default_upstream": config.proxy.default_upstream,
-            "routes": routes,
-        })
+        let stage_of = |name: &str| {
+            snapshot
+                .config()
+                .routes
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.stage.as_str())
+        };
+        match retype::<ParityReport>(self.state.ledger.to_json(stage_of)) {
+            Ok(report) => json_response(StatusCode::OK, &report),
+            Err(e) => cannot_encode("/admin/parity", &e),
+        }
     }
+
+    /// `GET /admin/upstreams`: every upstream's health and ejection.
+    fn upstreams(&self) -> Response<Full<Bytes>> {
+        let snapshot = self.state.snapshot();
+        let reports: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
+        match retype::<Vec<_>>(reports) {
+            Ok(upstreams) => json_response(StatusCode::OK, &UpstreamListing { upstreams }),
+            Err(e) => cannot_encode("/admin/upstreams", &e),
+        }
+    }
+}
+
+/// A route of `GET /admin/routes`.
+fn listed_route(route: &RouteConfig) -> ListedRoute {
+    ListedRoute {
+        name: route.name.clone(),
+        kind: route.pattern.kind().to_owned(),
+        path: route.pattern.as_str().to_owned(),
+        methods: route
+            .methods
+            .as_ref()
+            .map(|methods| methods.iter().map(|m| m.as_str().to_owned()).collect()),
+        stage: route.stage.as_str().to_owned(),
+        legacy: route.legacy.clone(),
+        new: route.new.clone(),
+        canary: route.canary.as_ref().map(|canary| ListedCanary {
+            percent: f64::from(canary.basis_points) / 100.0,
+            sticky: canary.sticky.as_ref().map(ToString::to_string),
+        }),
+        fallback: route.fallback_max_body.map(|max_body| ListedFallback {
+            max_body: max_body as u64,
+        }),
+        max_body: route.max_body,
+    }
+}
+
+/// A document that a lower module writes in the admin API's shape (the parity ledger,
+/// an upstream's health report), read as its [`api`] type: what goes on the wire is the
+/// api type, whatever the lower module's own serialisation adds.
+fn retype<T: DeserializeOwned>(document: impl Serialize) -> Result<T, serde_json::Error> {
+    serde_json::from_value(serde_json::to_value(document)?)
 }
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 9110
@@ -259,8 +268,13 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+/// `value` as pretty JSON. Written through a [`serde_json::Value`], so object keys are in
+/// alphabetical order, as they always were on this API.
+fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Full<Bytes>> {
+    let body = match serde_json::to_value(value).and_then(|value| serde_json::to_vec_pretty(&value)) {
+        Ok(body) => body,
+        Err(e) => return cannot_encode("a JSON answer", &e),
+    };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
@@ -269,62 +283,477 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full
     response
 }
 
+/// 500 for a document that cannot be encoded (a bug: every api type is plain data).
+fn cannot_encode(what: &str, error: &serde_json::Error) -> Response<Full<Bytes>> {
+    tracing::error!(error = %error, what, "cannot encode an admin answer");
+    text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the answer\n")
+}
+
 #[cfg(test)]
 mod tests {
+    //! The admin service without sockets: requests with in-memory bodies, a state built from
+    //! a TOML table, the answers decoded into the [`api`] types.
+
+    use http::HeaderMap;
+    use http_body_util::{BodyExt, Empty};
+    use serde::de::DeserializeOwned;
+
     use super::*;
+    use crate::admin::api::{Traffic, UpstreamListing};
     use crate::metrics::Metrics;
+    use crate::migration::shadow::ShadowResult;
+    use crate::parity::{Comparison, Diff, Outcome};
     use crate::state::Snapshot;
     use crate::table::Table;
 
-    fn admin(token: bool, listening_on: &str) -> Admin {
-        let text = "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"a\"\n\
-                    [upstreams.a]\nurl = \"http://127.0.0.1:1\"\n";
-        let mut table = Table::parse("routes.toml", text).unwrap();
-        if token {
-            table.config.proxy.admin_token = Some(crate::config::AdminToken::new(b"t0ken"));
-        }
+    /// Two upstreams; a canary with every optional setting, an exact route with methods
+    /// and a fallback, a template canary without `sticky`.
+    const TABLE: &str = "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"legacy\"\n\
+        [upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n[upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\
+        [[routes]]\nname = \"api\"\npath = \"/api/\"\nstage = \"canary\"\nnew = \"next\"\n\
+        canary = { percent = 12.5, sticky = \"cookie:sid\" }\nmax_body = 1000\n\
+        [[routes]]\nname = \"login\"\nexact = \"/login\"\nmethods = [\"POST\"]\nfallback = true\n\
+        fallback_max_body = 4096\nnew = \"next\"\nstage = \"new\"\n\
+        [[routes]]\nname = \"t\"\npath = \"/t/{id}\"\ncanary = { percent = 5 }\nstage = \"canary\"\nnew = \"next\"\n";
+
+    /// `GET /admin/routes` for [`TABLE`] as the handler wrote it before its answer had a
+    /// type (`json!`, keys sorted), `loaded_at` replaced by `X`.
+    const ROUTES_ANSWER: &str = r#"{
+  "default_upstream": "legacy",
+  "last_error": null,
+  "loaded_at": "X",
+  "routes": [
+    {
+      "canary": {
+        "percent": 12.5,
+        "sticky": "cookie:sid"
+      },
+      "kind": "prefix",
+      "legacy": "legacy",
+      "max_body": 1000,
+      "methods": null,
+      "name": "api",
+      "new": "next",
+      "path": "/api/",
+      "stage": "canary"
+    },
+    {
+      "fallback": {
+        "max_body": 4096
+      },
+      "kind": "exact",
+      "legacy": "legacy",
+      "methods": [
+        "POST"
+      ],
+      "name": "login",
+      "new": "next",
+      "path": "/login",
+      "stage": "new"
+    },
+    {
+      "canary": {
+        "percent": 5.0,
+        "sticky": null
+      },
+      "kind": "template",
+      "legacy": "legacy",
+      "methods": null,
+      "name": "t",
+      "new": "next",
+      "path": "/t/{id}",
+      "stage": "canary"
+    }
+  ],
+  "source": "routes.toml",
+  "version": "fc1c80b57c5f"
+}"#;
+
+    /// `GET /admin/upstreams` for [`TABLE`] before any check, as it was written before.
+    const UPSTREAMS_ANSWER: &str = r#"{
+  "upstreams": [
+    {
+      "consecutive_failures": 0,
+      "ejected": false,
+      "ejected_until": null,
+      "health": {
+        "checked": false,
+        "healthy": null,
+        "last_check": null,
+        "last_error": null
+      },
+      "name": "legacy",
+      "url": "http://127.0.0.1:1/"
+    },
+    {
+      "consecutive_failures": 0,
+      "ejected": false,
+      "ejected_until": null,
+      "health": {
+        "checked": false,
+        "healthy": null,
+        "last_check": null,
+        "last_error": null
+      },
+      "name": "next",
+      "url": "http://127.0.0.1:2/"
+    }
+  ]
+}"#;
+
+    /// An admin API over [`TABLE`], its config file in a temporary directory (for reloads).
+    struct Fixture {
+        admin: Admin,
+        state: Arc<State>,
+        file: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture(token: Option<&[u8]>, listening_on: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("routes.toml");
+        std::fs::write(&file, TABLE).unwrap();
+        let mut table = Table::parse("routes.toml", TABLE).unwrap();
+        table.config.proxy.admin_token = token.map(crate::config::AdminToken::new);
         let metrics = Metrics::new().unwrap();
         let snapshot = Snapshot::build(table, None, &metrics, 1).unwrap();
-        let state = Arc::new(State::new("routes.toml".into(), snapshot, metrics, 1));
+        let state = Arc::new(State::new(file.clone(), snapshot, metrics, 1));
         let reloader = Arc::new(Reloader::new(state.clone()));
-        Admin::new(state, reloader).listening_on(listening_on.parse().unwrap())
-    }
-
-    fn status(admin: &Admin, method: Method, path: &str, authorization: Option<&str>) -> StatusCode {
-        let mut headers = http::HeaderMap::new();
-        if let Some(value) = authorization {
-            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        let admin = Admin::new(state.clone(), reloader).listening_on(listening_on.parse().unwrap());
+        Fixture {
+            admin,
+            state,
+            file,
+            _dir: dir,
         }
-        admin
-            .refusal(&method, path, &headers)
-            .map_or(StatusCode::OK, |refused| refused.status())
     }
 
-    #[test]
-    fn beyond_loopback_without_a_token_only_health_checks_are_served() {
-        // A reload can remove `admin_token_file` while the listener (kept until a restart)
-        // is on a public address: fail closed.
-        let exposed = admin(false, "0.0.0.0:9100");
-        assert_eq!(status(&exposed, Method::GET, "/healthz", None), StatusCode::OK);
-        assert_eq!(status(&exposed, Method::HEAD, "/readyz", None), StatusCode::OK);
-        for path in ["/metrics", "/admin/routes", "/admin/parity", "/admin/reload"] {
+    /// An answer, its body collected.
+    struct Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    }
+
+    impl Answer {
+        fn json<T: DeserializeOwned>(&self) -> T {
+            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+        }
+    }
+
+    async fn collect(response: Response<Full<Bytes>>) -> Answer {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    /// `method path` with an empty body and, if given, that `Authorization` value.
+    async fn call(admin: &Admin, method: Method, path: &str, authorization: Option<&str>) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        collect(admin.handle(request.body(Empty::<Bytes>::new()).unwrap()).await).await
+    }
+
+    async fn get(admin: &Admin, path: &str) -> Answer {
+        call(admin, Method::GET, path, None).await
+    }
+
+    #[tokio::test]
+    async fn health_checks_metrics_and_the_page() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let healthz = get(&f.admin, "/healthz").await;
+        assert_eq!((healthz.status, healthz.body.as_str()), (StatusCode::OK, "ok\n"));
+        let readyz = get(&f.admin, "/readyz").await;
+        assert_eq!((readyz.status, readyz.body.as_str()), (StatusCode::OK, "ready\n"));
+        f.state.set_not_ready();
+        let draining = call(&f.admin, Method::HEAD, "/readyz", None).await;
+        assert_eq!(draining.status, StatusCode::SERVICE_UNAVAILABLE);
+
+        let metrics = get(&f.admin, "/metrics").await;
+        assert_eq!(metrics.status, StatusCode::OK);
+        assert_eq!(
+            metrics.headers[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert!(
+            metrics
+                .body
+                .contains("strangler_config_info{version=\"fc1c80b57c5f\"} 1"),
+            "{}",
+            metrics.body
+        );
+
+        let page = get(&f.admin, "/").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(page.body, crate::admin::dashboard::PAGE);
+    }
+
+    #[tokio::test]
+    async fn routes_answer_is_the_table_in_force_byte_for_byte() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let answer = get(&f.admin, "/admin/routes").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.headers[header::CONTENT_TYPE], "application/json");
+        let listing: RouteListing = answer.json();
+        assert_eq!(listing.version, f.state.snapshot().config().version);
+        assert!(
+            humantime::parse_rfc3339(&listing.loaded_at).is_ok(),
+            "{}",
+            listing.loaded_at
+        );
+        assert_eq!(
+            answer.body.replace(&listing.loaded_at, "X"),
+            ROUTES_ANSWER,
+            "the wire format changed"
+        );
+        let login = &listing.routes[1];
+        assert_eq!(login.methods.as_deref(), Some(&["POST".to_owned()][..]));
+        assert_eq!(login.fallback, Some(ListedFallback { max_body: 4096 }));
+        assert_eq!((login.canary.as_ref(), login.max_body), (None, None));
+    }
+
+    #[tokio::test]
+    async fn upstreams_answer_lists_every_upstream_byte_for_byte() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let answer = get(&f.admin, "/admin/upstreams").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.body, UPSTREAMS_ANSWER, "the wire format changed");
+        let listing: UpstreamListing = answer.json();
+        let names: Vec<&str> = listing.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["legacy", "next"]);
+        assert!(
+            listing
+                .upstreams
+                .iter()
+                .all(|u| !u.health.checked && u.health.healthy.is_none())
+        );
+    }
+
+    #[tokio::test]
+    async fn parity_answer_counts_per_route_with_the_stage_in_force() {
+        let f = fixture(None, "127.0.0.1:9100");
+        for result in [
+            ShadowResult::Match,
+            ShadowResult::Match,
+            ShadowResult::Noise,
+            ShadowResult::Mismatch,
+        ] {
+            f.state.ledger.record("api", result);
+        }
+        f.state.ledger.record("gone", ShadowResult::Dropped);
+        let comparison = Comparison {
+            outcome: Outcome::Mismatch,
+            diffs: vec![Diff {
+                pointer: "/text".to_owned(),
+                legacy: "\"same\"".to_owned(),
+                new: "\"different\"".to_owned(),
+            }],
+            truncated: false,
+            noisy: Vec::new(),
+        };
+        f.state
+            .ledger
+            .record_mismatch("api", "GET", "/api/x", [200, 200], &comparison, &[]);
+
+        let answer = get(&f.admin, "/admin/parity").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let report: ParityReport = answer.json();
+        let api = &report.routes["api"];
+        assert_eq!(api.stage.as_deref(), Some("canary"));
+        assert_eq!((api.matched, api.noise, api.mismatch, api.error), (2, 1, 1, 0));
+        assert_eq!(api.match_rate, Some(0.75));
+        assert_eq!(api.requests, None, "the proxy does not count requests here");
+        let gone = &report.routes["gone"];
+        assert_eq!((gone.stage.as_deref(), gone.dropped, gone.match_rate), (None, 1, None));
+        let [mismatch] = &report.mismatches[..] else {
+            panic!("{:?}", report.mismatches)
+        };
+        assert_eq!((mismatch.route.as_str(), mismatch.path.as_str()), ("api", "/api/x"));
+        assert_eq!(mismatch.diffs[0].pointer, "/text");
+        assert!(!mismatch.truncated);
+        // Absent stays absent, null stays null; keys in alphabetical order.
+        assert!(
+            !answer.body.contains("requests") && !answer.body.contains("truncated"),
+            "{}",
+            answer.body
+        );
+        assert!(answer.body.contains("\"stage\": null"), "{}", answer.body);
+        let keys = [
+            "\"dropped\"",
+            "\"error\"",
+            "\"match\"",
+            "\"match_rate\"",
+            "\"mismatch\"",
+            "\"noise\"",
+        ];
+        let at: Vec<usize> = keys.iter().map(|k| answer.body.find(k).unwrap()).collect();
+        assert!(at.is_sorted(), "{}", answer.body);
+    }
+
+    #[tokio::test]
+    async fn traffic_answer_counts_per_route_and_side() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let requests = &f.state.metrics.requests;
+        requests.with_label_values(&["api", "legacy", "GET", "200"]).inc_by(3);
+        requests.with_label_values(&["api", "next", "GET", "502"]).inc();
+        let answer = get(&f.admin, "/admin/traffic").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let traffic: Traffic = answer.json();
+        let api = &traffic.routes[0];
+        assert_eq!((api.route.as_str(), api.stage.as_str()), ("api", "canary"));
+        assert_eq!(api.legacy.requests, 3);
+        let new = api.new.as_ref().unwrap();
+        assert_eq!((new.upstream.as_str(), new.requests, new.status_5xx), ("next", 1, 1));
+        assert_eq!(api.new_share, Some(0.25));
+        assert_eq!(traffic.version, "fc1c80b57c5f");
+    }
+
+    #[tokio::test]
+    async fn reload_answers_ok_with_the_version_or_422_with_every_error() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let changed = TABLE.replace("percent = 12.5", "percent = 20");
+        std::fs::write(&f.file, &changed).unwrap();
+        // Any body type: this one is never read.
+        let request = Request::post("/admin/reload")
+            .body(Full::new(Bytes::from_static(b"ignored")))
+            .unwrap();
+        let answer = collect(f.admin.handle(request).await).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let version = crate::config::version_of(&changed);
+        assert_eq!(
+            answer.json::<ReloadAnswer>(),
+            ReloadAnswer::Ok {
+                version: version.clone()
+            }
+        );
+        assert_eq!(
+            answer.body,
+            format!("{{\n  \"result\": \"ok\",\n  \"version\": \"{version}\"\n}}")
+        );
+        let listing: RouteListing = get(&f.admin, "/admin/routes").await.json();
+        assert_eq!(listing.version, version);
+        assert_eq!(listing.routes[0].canary.as_ref().map(|c| c.percent), Some(20.0));
+
+        std::fs::write(&f.file, changed.replace("stage = \"new\"", "stage = \"sideways\"")).unwrap();
+        let answer = call(&f.admin, Method::POST, "/admin/reload", None).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+        let ReloadAnswer::Error { errors } = answer.json::<ReloadAnswer>() else {
+            panic!("not an error: {}", answer.body)
+        };
+        assert!(
+            errors.len() == 1 && errors[0].contains("unknown stage `sideways`"),
+            "{errors:?}"
+        );
+        assert!(answer.body.starts_with("{\n  \"errors\": ["), "{}", answer.body);
+        let listing: RouteListing = get(&f.admin, "/admin/routes").await.json();
+        assert_eq!(listing.version, version, "the table in force stays");
+        assert_eq!(listing.last_error.as_deref(), Some(errors[0].as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_token_guards_everything_but_the_health_checks_and_the_page() {
+        let f = fixture(Some(b"t0ken"), "0.0.0.0:9100");
+        for (method, path) in [
+            (Method::GET, "/metrics"),
+            (Method::GET, "/admin/routes"),
+            (Method::GET, "/admin/parity"),
+            (Method::GET, "/admin/upstreams"),
+            (Method::GET, "/admin/traffic"),
+            (Method::POST, "/admin/reload"),
+        ] {
+            for authorization in [None, Some("Bearer wrong"), Some("Basic t0ken")] {
+                let refused = call(&f.admin, method.clone(), path, authorization).await;
+                assert_eq!(
+                    refused.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} {authorization:?}"
+                );
+                assert_eq!(
+                    refused.headers[header::WWW_AUTHENTICATE],
+                    "Bearer realm=\"strangler admin\""
+                );
+            }
+        }
+        for path in [
+            "/metrics",
+            "/admin/routes",
+            "/admin/parity",
+            "/admin/upstreams",
+            "/admin/traffic",
+        ] {
+            let served = call(&f.admin, Method::GET, path, Some("bearer t0ken")).await;
+            assert_eq!(served.status, StatusCode::OK, "{path}");
+        }
+        // The token is checked before the method: a wrong method with it is a 405.
+        let wrong_method = call(&f.admin, Method::GET, "/admin/reload", Some("Bearer t0ken")).await;
+        assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+        for (method, path) in [(Method::GET, "/healthz"), (Method::HEAD, "/readyz"), (Method::GET, "/")] {
             assert_eq!(
-                status(&exposed, Method::GET, path, None),
-                StatusCode::FORBIDDEN,
+                call(&f.admin, method, path, None).await.status,
+                StatusCode::OK,
                 "{path}"
             );
         }
-        let local = admin(false, "127.0.0.1:9100");
-        assert_eq!(status(&local, Method::GET, "/metrics", None), StatusCode::OK);
-        let protected = admin(true, "0.0.0.0:9100");
+        // Two Authorization headers are not a credential, even if one is right.
+        let request = Request::get("/admin/routes")
+            .header(header::AUTHORIZATION, "Bearer t0ken")
+            .header(header::AUTHORIZATION, "Bearer t0ken")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        assert_eq!(f.admin.handle(request).await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn beyond_loopback_without_a_token_only_health_checks_are_served() {
+        // A reload can remove `admin_token_file` while the listener (kept until a restart)
+        // is on a public address: fail closed.
+        let exposed = fixture(None, "0.0.0.0:9100");
+        assert_eq!(get(&exposed.admin, "/healthz").await.status, StatusCode::OK);
         assert_eq!(
-            status(&protected, Method::GET, "/metrics", None),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            status(&protected, Method::GET, "/metrics", Some("Bearer t0ken")),
+            call(&exposed.admin, Method::HEAD, "/readyz", None).await.status,
             StatusCode::OK
         );
+        for (method, path) in [
+            (Method::GET, "/metrics"),
+            (Method::GET, "/admin/routes"),
+            (Method::GET, "/admin/parity"),
+            (Method::GET, "/admin/upstreams"),
+            (Method::GET, "/admin/traffic"),
+            (Method::POST, "/admin/reload"),
+        ] {
+            let refused = call(&exposed.admin, method, path, None).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+            assert!(refused.body.starts_with("forbidden: "), "{}", refused.body);
+        }
+        let local = fixture(None, "127.0.0.1:9100");
+        assert_eq!(get(&local.admin, "/metrics").await.status, StatusCode::OK);
+        assert_eq!(get(&local.admin, "/admin/routes").await.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn wrong_methods_are_405_with_allow_and_unknown_paths_404() {
+        let f = fixture(None, "127.0.0.1:9100");
+        for (method, path, allow) in [
+            (Method::POST, "/admin/routes", "GET"),
+            (Method::DELETE, "/metrics", "GET"),
+            (Method::POST, "/admin/traffic", "GET"),
+            (Method::GET, "/admin/reload", "POST"),
+            (Method::POST, "/", "GET, HEAD"),
+        ] {
+            let answer = call(&f.admin, method, path, None).await;
+            assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(answer.headers[header::ALLOW], allow, "{path}");
+        }
+        for path in ["/nope", "/admin", "/admin/routes/", "/healthz/x"] {
+            assert_eq!(get(&f.admin, path).await.status, StatusCode::NOT_FOUND, "{path}");
+        }
     }
 
     #[test]

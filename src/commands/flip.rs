@@ -21,51 +21,29 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
 
-use crate::commands::status::{self, ParityReport, RouteParity};
+use crate::admin::api::{ParityCounts, RouteParity};
+use crate::commands::status;
+use crate::config::{Config, Stage};
 use crate::config::{location_of, version_of};
 use crate::table::Table;
 
 /// The stages in migration order: each step forward moves traffic closer to the new
-/// upstream. `shadow` is known here even while this build's validator refuses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
-    /// All traffic to legacy.
-    Legacy,
-    /// All traffic served by legacy, mirrored to new and compared.
-    Shadow,
-    /// A share of the traffic served by new.
-    Canary,
-    /// All traffic to new.
-    New,
-}
+/// upstream. `shadow` is known here even while a build's validator refuses it.
+pub const MIGRATION_ORDER: [Stage; 4] = [Stage::Legacy, Stage::Shadow, Stage::Canary, Stage::New];
 
-impl Stage {
-    /// The name in routes.toml.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Legacy => "legacy",
-            Stage::Shadow => "shadow",
-            Stage::Canary => "canary",
-            Stage::New => "new",
-        }
-    }
-
-    /// A stage name as written in routes.toml.
-    pub fn parse(text: &str) -> Option<Stage> {
-        match text {
-            "legacy" => Some(Stage::Legacy),
-            "shadow" => Some(Stage::Shadow),
-            "canary" => Some(Stage::Canary),
-            "new" => Some(Stage::New),
-            _ => None,
-        }
+/// How far along [`MIGRATION_ORDER`] a stage is.
+fn step_of(stage: Stage) -> u8 {
+    match stage {
+        Stage::Legacy => 0,
+        Stage::Shadow => 1,
+        Stage::Canary => 2,
+        Stage::New => 3,
     }
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The stage of that name in routes.toml, if this build knows it.
+fn stage_named(text: &str) -> Option<Stage> {
+    MIGRATION_ORDER.into_iter().find(|stage| stage.as_str() == text)
 }
 
 /// Which way a flip moves a route.
@@ -110,7 +88,7 @@ impl Edit {
             };
         };
         if from != self.to {
-            return if from < self.to {
+            return if step_of(from) < step_of(self.to) {
                 Direction::Forward
             } else {
                 Direction::Back
@@ -186,7 +164,10 @@ pub fn edit(text: &str, route: &str, to: Stage, percent: Option<f64>) -> Result<
     let to_basis_points = match percent {
         None => None,
         Some(_) if to != Stage::Canary => {
-            return Err(EditError::Percent(format!("--percent is for stage canary, not {to}")));
+            return Err(EditError::Percent(format!(
+                "--percent is for stage canary, not {}",
+                to.as_str()
+            )));
         }
         Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => Some((p * 100.0).round() as u32),
         Some(p) => {
@@ -250,7 +231,7 @@ pub fn edit(text: &str, route: &str, to: Stage, percent: Option<f64>) -> Result<
     let to_basis_points = to_basis_points.or(from_basis_points);
     Ok(Edit {
         route: route.to_owned(),
-        from: Stage::parse(&from_text),
+        from: stage_named(&from_text),
         from_text,
         from_basis_points,
         to,
@@ -415,7 +396,7 @@ impl EvidenceSource {
     }
 
     /// Reads the evidence. Blocking.
-    pub fn load(&self) -> Result<ParityReport, String> {
+    pub fn load(&self) -> Result<ParityCounts, String> {
         match self {
             EvidenceSource::Admin(base) => {
                 let url = format!("{base}/admin/parity");
@@ -602,30 +583,34 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     };
     writeln!(out, "route `{}`: {} ({step})", edit.route, edit.summary())?;
 
-    if let Err(errors) = Table::parse(&file, &edit.text) {
-        for error in &errors.0 {
-            writeln!(err, "{error}")?;
-        }
-        if edit.to == Stage::Canary && edit.to_basis_points.is_none() {
-            writeln!(err, "hint: give the canary its share with --percent N")?;
-        }
-        writeln!(
-            err,
-            "refused: the edited table would be invalid ({} error(s); line numbers are those of the edited text); \
+    let edited = match Table::parse(&file, &edit.text) {
+        Ok(table) => table,
+        Err(errors) => {
+            for error in &errors.0 {
+                writeln!(err, "{error}")?;
+            }
+            if edit.to == Stage::Canary && edit.to_basis_points.is_none() {
+                writeln!(err, "hint: give the canary its share with --percent N")?;
+            }
+            writeln!(
+                err,
+                "refused: the edited table would be invalid ({} error(s); line numbers are those of the edited text); \
              nothing written",
-            errors.0.len()
-        )?;
-        return Ok(Outcome::Invalid);
-    }
+                errors.0.len()
+            )?;
+            return Ok(Outcome::Invalid);
+        }
+    };
 
     if edit.needs_evidence() {
-        match weigh_evidence(options, &old, &file, &edit.route) {
+        match weigh_evidence(options, &edited.config, &edit.route) {
             Ok(enough) => writeln!(out, "{enough}")?,
             Err(why) if options.force => {
                 writeln!(
                     err,
                     "WARNING: --force: moving `{}` to {} WITHOUT sufficient parity evidence",
-                    edit.route, edit.to
+                    edit.route,
+                    edit.to.as_str()
                 )?;
                 writeln!(err, "WARNING: {why}")?;
             }
@@ -657,15 +642,14 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     Ok(Outcome::Written { from, to })
 }
 
-/// Reads the evidence for `route` from the report, the `--admin` URL or the table's
-/// `admin_listen`, and judges it: a line saying what it showed, or why it is not enough.
-fn weigh_evidence(options: &Options, old: &str, file: &str, route: &str) -> Result<String, String> {
+/// Reads the evidence for `route` from the report, the `--admin` URL or the `admin_listen`
+/// of `config` (the edited table: the flip changes no `[proxy]` setting), and judges it: a
+/// line saying what it showed, or why it is not enough.
+fn weigh_evidence(options: &Options, config: &Config, route: &str) -> Result<String, String> {
     let source = match (&options.parity_report, &options.admin) {
         (Some(path), _) => EvidenceSource::Report(path.clone()),
         (None, Some(admin)) => EvidenceSource::Admin(status::admin_base(admin)),
-        (None, None) => status::admin_url_of(old).map(EvidenceSource::Admin).map_err(|e| {
-            format!("no parity evidence: no admin URL in {file} ({e}); pass --admin URL or --parity-report FILE")
-        })?,
+        (None, None) => EvidenceSource::Admin(status::admin_url_of(config)),
     };
     let report = source.load().map_err(|e| format!("no parity evidence: {e}"))?;
     let t = options.thresholds;
@@ -822,6 +806,15 @@ new = "thoughts"
         let to_shadow = edit(TABLE, "c", Stage::Shadow, None).unwrap();
         assert_eq!(to_shadow.direction(), Direction::Forward);
         assert!(!to_shadow.needs_evidence());
+    }
+
+    #[test]
+    fn stages_step_forward_in_migration_order() {
+        for (step, stage) in MIGRATION_ORDER.into_iter().enumerate() {
+            assert_eq!(usize::from(step_of(stage)), step);
+            assert_eq!(stage_named(stage.as_str()), Some(stage));
+        }
+        assert_eq!(stage_named("dark-launch"), None);
     }
 
     #[test]

@@ -12,14 +12,17 @@
 //! routes.toml's bytes, see [`crate::config::version_of`]). Only [`fetch`], [`http_get`] and
 //! [`run`] do IO.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::admin::api::{ListedRoute, ParityCounts, RouteListing, RouteParity};
+use crate::config::{Config, LoadError};
+use crate::table::Table;
 
 /// How long one admin request may take, connect included.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,122 +71,17 @@ pub fn admin_base(arg: &str) -> String {
     }
 }
 
-/// The admin base URL of the proxy that runs `text` (a routes.toml): its
-/// `proxy.admin_listen`, with an unspecified address (`0.0.0.0`, `[::]`) read as loopback.
-pub fn admin_url_of(text: &str) -> Result<String, String> {
-    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
-    let listen = doc
-        .get("proxy")
-        .and_then(|p| p.get("admin_listen"))
-        .and_then(toml::Value::as_str)
-        .ok_or_else(|| "it has no `proxy.admin_listen`".to_owned())?;
-    let mut addr: SocketAddr = listen
-        .parse()
-        .map_err(|_| format!("`proxy.admin_listen` `{listen}` is not IP:PORT"))?;
+/// The admin base URL of the proxy that runs `config`: its `proxy.admin_listen`, with an
+/// unspecified address (`0.0.0.0`, `[::]`) read as loopback.
+pub fn admin_url_of(config: &Config) -> String {
+    let mut addr = config.proxy.admin_listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
             SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    Ok(format!("http://{addr}"))
-}
-
-/// `GET /admin/parity`, and the reports of `strangler parity`: per-route comparison counts.
-/// Unknown fields are ignored, missing counts read as zero.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct ParityReport {
-    /// Counts by route name.
-    #[serde(default)]
-    pub routes: BTreeMap<String, RouteParity>,
-}
-
-/// One route's comparison counts.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default)]
-pub struct RouteParity {
-    /// The route's stage when the counts were taken.
-    pub stage: Option<String>,
-    /// Pairs whose responses were equal.
-    #[serde(rename = "match")]
-    pub matched: u64,
-    /// Pairs that differed only where the compare rules allow (noise).
-    pub noise: u64,
-    /// Pairs that differed.
-    pub mismatch: u64,
-    /// Pairs where one side failed (connect, timeout, …).
-    pub error: u64,
-    /// Mirrored requests dropped (queue full, body too large).
-    pub dropped: u64,
-    /// Requests not mirrored on purpose (unsafe method, sampling).
-    pub skipped: u64,
-    /// Requests seen (reports of `strangler parity` only).
-    pub requests: Option<u64>,
-    /// The rate as the producer computed it (informational; flip recomputes it).
-    pub match_rate: Option<f64>,
-    /// The rate over the producer's recent window (informational).
-    pub window_match_rate: Option<f64>,
-}
-
-impl RouteParity {
-    /// Pairs compared to the end: match + noise + mismatch.
-    pub fn compared(&self) -> u64 {
-        self.matched + self.noise + self.mismatch
-    }
-
-    /// (match + noise) / (match + noise + mismatch + error); `None` before any pair.
-    pub fn match_rate(&self) -> Option<f64> {
-        let total = self.compared() + self.error;
-        (total > 0).then(|| (self.matched + self.noise) as f64 / total as f64)
-    }
-
-    /// Adds another replica's counts to these.
-    fn add(&mut self, other: &RouteParity) {
-        self.matched += other.matched;
-        self.noise += other.noise;
-        self.mismatch += other.mismatch;
-        self.error += other.error;
-        self.dropped += other.dropped;
-        self.skipped += other.skipped;
-    }
-}
-
-/// A route as `GET /admin/routes` lists it (only what the board needs).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ListedRoute {
-    /// Route name.
-    pub name: String,
-    /// Stage in force.
-    pub stage: String,
-    /// Canary settings, if any.
-    #[serde(default)]
-    pub canary: Option<ListedCanary>,
-}
-
-/// `canary` of a listed route.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ListedCanary {
-    /// Share of traffic for the new upstream, in percent.
-    pub percent: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct RoutesAnswer {
-    version: String,
-    routes: Vec<ListedRoute>,
-}
-
-impl ListedRoute {
-    /// The share of the route's traffic that the new upstream serves, in percent; `None`
-    /// for a stage this build does not know, or a canary without settings.
-    pub fn new_share(&self) -> Option<f64> {
-        match self.stage.as_str() {
-            "legacy" | "shadow" => Some(0.0),
-            "new" => Some(100.0),
-            "canary" => self.canary.as_ref().map(|c| c.percent),
-            _ => None,
-        }
-    }
+    format!("http://{addr}")
 }
 
 /// What `/admin/parity` said.
@@ -192,7 +90,7 @@ pub enum ParityAnswer {
     /// 404: this build has no parity endpoint.
     Absent,
     /// The report.
-    Report(ParityReport),
+    Report(ParityCounts),
     /// Another status, or a body that is not a report.
     Unreadable(String),
 }
@@ -227,7 +125,7 @@ pub fn fetch(admin: &str) -> Replica {
     let admin = admin_base(admin);
     let state = match http_get(&format!("{admin}/admin/routes"), TIMEOUT) {
         Err(e) => ReplicaState::Down(e),
-        Ok((200, body)) => match serde_json::from_str::<RoutesAnswer>(&body) {
+        Ok((200, body)) => match serde_json::from_str::<RouteListing>(&body) {
             Ok(answer) => ReplicaState::Up {
                 version: answer.version,
                 routes: answer.routes,
@@ -259,7 +157,7 @@ pub struct Board {
     /// The replicas, in the order given.
     pub replicas: Vec<ReplicaRow>,
     /// Every route any replica has, in the order first seen.
-    pub routes: Vec<RouteRow>,
+    pub routes: Vec<BoardRoute>,
     /// Every replica answered.
     pub all_up: bool,
     /// Every replica that answered runs the same table version.
@@ -283,7 +181,7 @@ pub struct ReplicaRow {
 
 /// A route on the board.
 #[derive(Debug, Clone, Serialize)]
-pub struct RouteRow {
+pub struct BoardRoute {
     /// Route name.
     pub name: String,
     /// Stage on the first replica that has the route.
@@ -299,12 +197,12 @@ pub struct RouteRow {
     /// whether they have it at all).
     pub differs: bool,
     /// The route on each replica that answered (`stage: null` where it is missing).
-    pub per_replica: Vec<Placement>,
+    pub per_replica: Vec<RouteOnReplica>,
 }
 
 /// A route on one replica.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Placement {
+pub struct RouteOnReplica {
     /// Admin base URL of the replica.
     pub admin: String,
     /// The route's stage there; `None` if that replica has no such route.
@@ -337,11 +235,11 @@ impl Board {
         let routes = names
             .iter()
             .map(|name| {
-                let per_replica: Vec<Placement> = up
+                let per_replica: Vec<RouteOnReplica> = up
                     .iter()
                     .map(|(admin, routes, _)| {
                         let route = routes.iter().find(|r| r.name == *name);
-                        Placement {
+                        RouteOnReplica {
                             admin: (*admin).to_owned(),
                             stage: route.map(|r| r.stage.clone()),
                             new_share_percent: route.and_then(ListedRoute::new_share),
@@ -363,7 +261,7 @@ impl Board {
                     }
                     sum
                 });
-                RouteRow {
+                BoardRoute {
                     name: (*name).to_owned(),
                     stage: first.and_then(|p| p.stage.clone()).unwrap_or_default(),
                     new_share_percent: first.and_then(|p| p.new_share_percent),
@@ -547,12 +445,14 @@ pub enum StatusError {
 /// Asks every replica (in parallel) and prints the board. Returns whether it is healthy.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> {
     let admins = if options.admins.is_empty() {
-        let file = options.config.display().to_string();
-        let text = std::fs::read_to_string(&options.config).map_err(|e| StatusError::NoAdmin {
-            file: file.clone(),
-            reason: e.to_string(),
+        let table = Table::load(&options.config).map_err(|e| StatusError::NoAdmin {
+            file: options.config.display().to_string(),
+            reason: match e {
+                LoadError::Read { source, .. } => source.to_string(),
+                LoadError::Invalid(errors) => errors.to_string(),
+            },
         })?;
-        vec![admin_url_of(&text).map_err(|reason| StatusError::NoAdmin { file, reason })?]
+        vec![admin_url_of(&table.config)]
     } else {
         options.admins.clone()
     };
@@ -587,8 +487,15 @@ mod tests {
     fn route(name: &str, stage: &str, percent: Option<f64>) -> ListedRoute {
         ListedRoute {
             name: name.to_owned(),
+            kind: "prefix".to_owned(),
+            path: format!("/{name}/"),
+            methods: None,
             stage: stage.to_owned(),
-            canary: percent.map(|percent| ListedCanary { percent }),
+            legacy: "legacy".to_owned(),
+            new: Some("new".to_owned()),
+            canary: percent.map(|percent| crate::admin::api::ListedCanary { percent, sticky: None }),
+            fallback: None,
+            max_body: None,
         }
     }
 
@@ -607,34 +514,30 @@ mod tests {
     fn admin_urls() {
         assert_eq!(admin_base("127.0.0.1:9100/"), "http://127.0.0.1:9100");
         assert_eq!(admin_base("http://h:1"), "http://h:1");
-        let table = "[proxy]\nlisten = \"0.0.0.0:8000\"\nadmin_listen = \"0.0.0.0:9100\"\n";
-        assert_eq!(admin_url_of(table).unwrap(), "http://127.0.0.1:9100");
-        assert_eq!(
-            admin_url_of("[proxy]\nadmin_listen = \"[::]:9\"\n").unwrap(),
-            "http://[::1]:9"
-        );
-        assert!(admin_url_of("[proxy]\n").unwrap_err().contains("admin_listen"));
+        let table = |admin_listen: &str| {
+            let text = format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"{admin_listen}\"\n\
+                 admin_token_file = \"token\"\ndefault_upstream = \"a\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1\"\n"
+            );
+            Table::parse("routes.toml", &text).unwrap().config
+        };
+        assert_eq!(admin_url_of(&table("0.0.0.0:9100")), "http://127.0.0.1:9100");
+        assert_eq!(admin_url_of(&table("[::]:9")), "http://[::1]:9");
+        assert_eq!(admin_url_of(&table("10.0.0.7:9100")), "http://10.0.0.7:9100");
     }
 
     #[test]
-    fn shares_and_rates() {
-        assert_eq!(route("a", "legacy", None).new_share(), Some(0.0));
-        assert_eq!(route("a", "new", None).new_share(), Some(100.0));
-        assert_eq!(route("a", "canary", Some(12.5)).new_share(), Some(12.5));
-        assert_eq!(route("a", "canary", None).new_share(), None);
+    fn the_board_counts_share_and_format_percent() {
         assert_eq!(format_percent(12.5), "12.5 %");
         assert_eq!(format_percent(100.0), "100 %");
         assert_eq!(format_percent(0.0), "0 %");
-        let p = RouteParity {
-            matched: 90,
-            noise: 7,
-            mismatch: 2,
-            error: 1,
-            ..RouteParity::default()
-        };
-        assert_eq!(p.compared(), 99);
-        assert_eq!(p.match_rate(), Some(0.97));
-        assert_eq!(RouteParity::default().match_rate(), None);
+        let board = Board::build(&[up(
+            "http://x",
+            "v1",
+            vec![route("a", "canary", Some(12.5))],
+            ParityAnswer::Absent,
+        )]);
+        assert_eq!(board.routes[0].new_share_percent, Some(12.5));
     }
 
     #[test]
@@ -653,7 +556,7 @@ mod tests {
 
     #[test]
     fn differing_and_down_replicas_are_named() {
-        let mut report = ParityReport::default();
+        let mut report = ParityCounts::default();
         report.routes.insert(
             "a".to_owned(),
             RouteParity {

@@ -226,17 +226,17 @@ pub struct ListenerGuards {
     /// Terminate TLS (`[proxy.tls]`).
     pub tls: Option<Arc<ServerTls>>,
     /// `[proxy] max_connections`.
-    pub limit: Option<Arc<ConnectionLimit>>,
+    pub limit: Option<Arc<ClientConnectionLimit>>,
 }
 
 /// `[proxy] max_connections`: client connections open at once, over every worker.
 #[derive(Debug)]
-pub struct ConnectionLimit {
+pub struct ClientConnectionLimit {
     max: usize,
     permits: Arc<tokio::sync::Semaphore>,
 }
 
-impl ConnectionLimit {
+impl ClientConnectionLimit {
     /// A limit of `max` open connections.
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
@@ -273,7 +273,7 @@ pub async fn accept_loop<S, F, B>(
     name: &'static str,
     settings: impl Fn() -> ConnectionSettings,
     tls: Option<Arc<ServerTls>>,
-    limit: Option<Arc<ConnectionLimit>>,
+    limit: Option<Arc<ClientConnectionLimit>>,
     mut seat: Option<Seat>,
     service: S,
     mut shutdown: watch::Receiver<bool>,
@@ -359,7 +359,7 @@ enum Arrival {
 async fn accept_within(
     listener: &TcpListener,
     name: &'static str,
-    limit: Option<&ConnectionLimit>,
+    limit: Option<&ClientConnectionLimit>,
     paused: &mut bool,
 ) -> Option<(std::io::Result<(TcpStream, SocketAddr)>, Option<OwnedSemaphorePermit>)> {
     let permit = match limit {

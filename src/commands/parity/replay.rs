@@ -42,7 +42,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
-use super::report::{DEFAULT_ROUTE, Record, RouteRow, Run, Verdict};
+use super::report::{DEFAULT_ROUTE, Record, ReplayVerdict, ReportedRoute, Run};
 use crate::config::LoadError;
 use crate::parity::{Captured, CompareRules, compare, redact_diff, redact_headers};
 use crate::path::normalize_path;
@@ -327,8 +327,8 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
         ));
         let headers = redact_headers(&planned.headers, &settings.secret_headers);
         let verdict = match &planned.action {
-            Action::Skip(why) => Some(Verdict::Skipped(why.clone())),
-            Action::Refuse(why) => Some(Verdict::Error(why.clone())),
+            Action::Skip(why) => Some(ReplayVerdict::Skipped(why.clone())),
+            Action::Refuse(why) => Some(ReplayVerdict::Error(why.clone())),
             Action::Replay { .. } | Action::Outside => None,
         };
         if let Some(verdict) = verdict {
@@ -365,7 +365,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
                 method: method.to_string(),
                 path,
                 headers: Vec::new(),
-                verdict: Verdict::Error("the replay of this request failed (internal error)".to_owned()),
+                verdict: ReplayVerdict::Error("the replay of this request failed (internal error)".to_owned()),
                 at: SystemTime::now(),
                 elapsed: Duration::ZERO,
             })
@@ -388,7 +388,7 @@ fn collect(
     }
 }
 
-fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: Verdict, elapsed: Duration) -> Record {
+fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: ReplayVerdict, elapsed: Duration) -> Record {
     Record {
         line: planned.line,
         route: planned.route.clone(),
@@ -402,9 +402,9 @@ fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: Verdict
 }
 
 /// Sends one request to both sides (and legacy again when sampled) and compares.
-async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> Verdict {
+async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> ReplayVerdict {
     let Action::Replay { legacy, new, again } = &planned.action else {
-        return Verdict::Error("not a replayed request".to_owned());
+        return ReplayVerdict::Error("not a replayed request".to_owned());
     };
     let (first, second) = tokio::join!(
         fetch(client, legacy, planned, settings),
@@ -420,14 +420,14 @@ async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings)
             if let Err(e) = n {
                 failures.push(format!("new, {}: {e}", new.label));
             }
-            return Verdict::Error(failures.join("; "));
+            return ReplayVerdict::Error(failures.join("; "));
         }
     };
     let legacy_again = if *again {
         match fetch(client, legacy, planned, settings).await {
             Ok(answer) => Some(answer),
             Err(e) => {
-                return Verdict::Error(format!("legacy (second answer, for noise), {}: {e}", legacy.label));
+                return ReplayVerdict::Error(format!("legacy (second answer, for noise), {}: {e}", legacy.label));
             }
         }
     } else {
@@ -439,7 +439,7 @@ async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings)
     let compared =
         tokio::task::spawn_blocking(move || compare(&rules, &legacy_answer, &new_answer, legacy_again.as_ref())).await;
     match compared {
-        Ok(comparison) => Verdict::Compared {
+        Ok(comparison) => ReplayVerdict::Compared {
             outcome: comparison.outcome,
             status,
             diffs: comparison
@@ -449,7 +449,7 @@ async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings)
                 .collect(),
             truncated: comparison.truncated,
         },
-        Err(e) => Verdict::Error(format!("the comparison failed: {e}")),
+        Err(e) => ReplayVerdict::Error(format!("the comparison failed: {e}")),
     }
 }
 
@@ -549,20 +549,20 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ParityError
 
 /// The routes of the report: those a request went to or `--route` named, in the table's
 /// order, then [`DEFAULT_ROUTE`].
-fn report_routes(table: &Table, records: &[Record], only: &[String]) -> Vec<RouteRow> {
+fn report_routes(table: &Table, records: &[Record], only: &[String]) -> Vec<ReportedRoute> {
     let used = |name: &str| records.iter().any(|r| r.route == name);
-    let mut rows: Vec<RouteRow> = table
+    let mut rows: Vec<ReportedRoute> = table
         .config
         .routes
         .iter()
         .filter(|r| used(&r.name) || only.contains(&r.name))
-        .map(|r| RouteRow {
+        .map(|r| ReportedRoute {
             name: r.name.clone(),
             stage: Some(r.stage.as_str().to_owned()),
         })
         .collect();
     if used(DEFAULT_ROUTE) && !rows.iter().any(|r| r.name == DEFAULT_ROUTE) {
-        rows.push(RouteRow {
+        rows.push(ReportedRoute {
             name: DEFAULT_ROUTE.to_owned(),
             stage: None,
         });

@@ -1,7 +1,7 @@
 //! What `strangler parity` reports: a [`Run`] (one [`Record`] per corpus request) rendered
 //! as a per-route table with every mismatch and error for people, as JUnit XML for CI, and
 //! as JSON in the shape of the admin API's `/admin/parity` (which `strangler flip
-//! --parity-report` reads, through [`crate::commands::status::ParityReport`]).
+//! --parity-report` reads, through [`crate::admin::api::ParityReport`]).
 //!
 //! Everything here is pure. Secrets are removed before a record is built (see
 //! [`crate::commands::parity::replay`]): nothing in a [`Record`] needs redacting again.
@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::status::RouteParity;
+use crate::admin::api::{Mismatch, MismatchDiff, RouteParity};
 use crate::parity::{Diff, Outcome};
 
 /// The route name of requests that match no route (as in the proxy's metrics).
@@ -21,7 +21,7 @@ pub const DEFAULT_ROUTE: &str = "default";
 
 /// What happened to one request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum ReplayVerdict {
     /// Both sides answered and were compared: match, noise or mismatch.
     Compared {
         /// The verdict of [`crate::parity::compare()`].
@@ -54,7 +54,7 @@ pub struct Record {
     /// The request headers sent, secrets redacted.
     pub headers: Vec<(String, String)>,
     /// What happened.
-    pub verdict: Verdict,
+    pub verdict: ReplayVerdict,
     /// When the comparison was made.
     pub at: SystemTime,
     /// How long the exchanges took.
@@ -65,9 +65,9 @@ impl Record {
     /// The outcome, or `None` for a skipped request.
     pub fn outcome(&self) -> Option<Outcome> {
         match &self.verdict {
-            Verdict::Compared { outcome, .. } => Some(*outcome),
-            Verdict::Error(_) => Some(Outcome::Error),
-            Verdict::Skipped(_) => None,
+            ReplayVerdict::Compared { outcome, .. } => Some(*outcome),
+            ReplayVerdict::Error(_) => Some(Outcome::Error),
+            ReplayVerdict::Skipped(_) => None,
         }
     }
 
@@ -86,7 +86,7 @@ impl Record {
     pub fn detail(&self) -> String {
         let mut text = String::new();
         match &self.verdict {
-            Verdict::Compared {
+            ReplayVerdict::Compared {
                 status,
                 diffs,
                 truncated,
@@ -105,10 +105,10 @@ impl Record {
                     let _ = writeln!(text, "(more differences not shown)");
                 }
             }
-            Verdict::Error(why) => {
+            ReplayVerdict::Error(why) => {
                 let _ = writeln!(text, "error: {why}");
             }
-            Verdict::Skipped(why) => {
+            ReplayVerdict::Skipped(why) => {
                 let _ = writeln!(text, "skipped: {why}");
             }
         }
@@ -122,7 +122,7 @@ impl Record {
 
 /// A route of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteRow {
+pub struct ReportedRoute {
     /// Its name ([`DEFAULT_ROUTE`] for requests no route matched).
     pub name: String,
     /// Its stage in the table (`None` for the default route).
@@ -136,7 +136,7 @@ pub struct Run {
     pub corpus: String,
     /// The reported routes, in the table's order, then [`DEFAULT_ROUTE`]: every route a
     /// replayed request matched, and every route named with `--route`.
-    pub routes: Vec<RouteRow>,
+    pub routes: Vec<ReportedRoute>,
     /// The replayed requests, in corpus order.
     pub records: Vec<Record>,
     /// Requests of routes not named with `--route`: not replayed, not reported.
@@ -149,40 +149,9 @@ pub struct JsonReport {
     /// Counts by route name.
     pub routes: BTreeMap<String, RouteParity>,
     /// Every mismatch, in corpus order.
-    pub mismatches: Vec<JsonMismatch>,
+    pub mismatches: Vec<Mismatch>,
     /// Every request that could not be compared, in corpus order.
     pub errors: Vec<JsonError>,
-}
-
-/// One mismatch in [`JsonReport`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsonMismatch {
-    /// The route.
-    pub route: String,
-    /// The method.
-    pub method: String,
-    /// The path and query.
-    pub path: String,
-    /// When, RFC 3339.
-    pub at: String,
-    /// The legacy and the new status.
-    pub status: [u16; 2],
-    /// The differences.
-    pub diffs: Vec<JsonDiff>,
-    /// More differences existed than listed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
-}
-
-/// One difference in [`JsonMismatch`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsonDiff {
-    /// `status`, `header:NAME` or a JSON Pointer into the body (`""`: the whole body).
-    pub pointer: String,
-    /// The legacy value, rendered.
-    pub legacy: String,
-    /// The new value, rendered.
-    pub new: String,
 }
 
 /// One request that could not be compared, in [`JsonReport`].
@@ -212,7 +181,7 @@ impl Run {
 
     /// The counts of one route, in the admin API's shape. The match rate covers the whole
     /// run, which is also the window.
-    pub fn counts(&self, route: &RouteRow) -> RouteParity {
+    pub fn counts(&self, route: &ReportedRoute) -> RouteParity {
         let mut counts = RouteParity {
             stage: route.stage.clone(),
             requests: Some(0),
@@ -261,12 +230,12 @@ impl Run {
         let mut errors = Vec::new();
         for record in &self.records {
             match &record.verdict {
-                Verdict::Compared {
+                ReplayVerdict::Compared {
                     outcome: Outcome::Mismatch,
                     status,
                     diffs,
                     truncated,
-                } => mismatches.push(JsonMismatch {
+                } => mismatches.push(Mismatch {
                     route: record.route.clone(),
                     method: record.method.clone(),
                     path: record.path.clone(),
@@ -274,7 +243,7 @@ impl Run {
                     status: *status,
                     diffs: diffs
                         .iter()
-                        .map(|d| JsonDiff {
+                        .map(|d| MismatchDiff {
                             pointer: d.pointer.clone(),
                             legacy: d.legacy.clone(),
                             new: d.new.clone(),
@@ -282,14 +251,14 @@ impl Run {
                         .collect(),
                     truncated: *truncated,
                 }),
-                Verdict::Error(why) => errors.push(JsonError {
+                ReplayVerdict::Error(why) => errors.push(JsonError {
                     route: record.route.clone(),
                     method: record.method.clone(),
                     path: record.path.clone(),
                     at: rfc3339(record.at),
                     error: why.clone(),
                 }),
-                Verdict::Compared { .. } | Verdict::Skipped(_) => {}
+                ReplayVerdict::Compared { .. } | ReplayVerdict::Skipped(_) => {}
             }
         }
         JsonReport {
@@ -448,18 +417,18 @@ impl Run {
                     seconds(record.elapsed)
                 );
                 match (&record.verdict, record.outcome()) {
-                    (Verdict::Skipped(why), _) => {
+                    (ReplayVerdict::Skipped(why), _) => {
                         let _ = writeln!(xml, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(why));
                     }
                     (_, Some(outcome @ (Outcome::Mismatch | Outcome::Error))) => {
                         let message = match &record.verdict {
-                            Verdict::Error(why) => why.clone(),
-                            Verdict::Compared { diffs, truncated, .. } => format!(
+                            ReplayVerdict::Error(why) => why.clone(),
+                            ReplayVerdict::Compared { diffs, truncated, .. } => format!(
                                 "{} difference(s){}",
                                 diffs.len(),
                                 if *truncated { " and more" } else { "" }
                             ),
-                            Verdict::Skipped(why) => why.clone(),
+                            ReplayVerdict::Skipped(why) => why.clone(),
                         };
                         let _ = writeln!(
                             xml,
@@ -515,9 +484,9 @@ fn escape_as(text: &str, attribute: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::status::ParityReport;
+    use crate::admin::api::ParityReport;
 
-    fn record(line: usize, route: &str, path: &str, verdict: Verdict) -> Record {
+    fn record(line: usize, route: &str, path: &str, verdict: ReplayVerdict) -> Record {
         Record {
             line,
             route: route.to_owned(),
@@ -530,8 +499,8 @@ mod tests {
         }
     }
 
-    fn compared(outcome: Outcome, diffs: Vec<Diff>) -> Verdict {
-        Verdict::Compared {
+    fn compared(outcome: Outcome, diffs: Vec<Diff>) -> ReplayVerdict {
+        ReplayVerdict::Compared {
             outcome,
             status: [200, 200],
             diffs,
@@ -548,11 +517,11 @@ mod tests {
         Run {
             corpus: "c.jsonl".to_owned(),
             routes: vec![
-                RouteRow {
+                ReportedRoute {
                     name: "thoughts-api".to_owned(),
                     stage: Some("new".to_owned()),
                 },
-                RouteRow {
+                ReportedRoute {
                     name: DEFAULT_ROUTE.to_owned(),
                     stage: None,
                 },
@@ -570,9 +539,14 @@ mod tests {
                     4,
                     "thoughts-api",
                     "/api/thoughts/4/",
-                    Verdict::Error("new: timeout".to_owned()),
+                    ReplayVerdict::Error("new: timeout".to_owned()),
                 ),
-                record(5, DEFAULT_ROUTE, "/", Verdict::Skipped("no new upstream".to_owned())),
+                record(
+                    5,
+                    DEFAULT_ROUTE,
+                    "/",
+                    ReplayVerdict::Skipped("no new upstream".to_owned()),
+                ),
             ],
             outside: 2,
         }

@@ -1,0 +1,382 @@
+//! The admin API's JSON documents: one type per endpoint, shared by the handlers that
+//! write them ([`crate::admin`]), the commands that read them (`strangler status` and
+//! `flip`), `strangler parity`'s report (in the shape of `/admin/parity`) and the tests.
+//!
+//! | endpoint | document |
+//! |---|---|
+//! | `GET /admin/routes` | [`RouteListing`] |
+//! | `GET /admin/parity` | [`ParityReport`] |
+//! | `GET /admin/upstreams` | [`UpstreamListing`] |
+//! | `GET /admin/traffic` | [`Traffic`] |
+//! | `POST /admin/reload` | [`ReloadAnswer`] |
+//!
+//! A low module: it imports serde and nothing of the running proxy, so the offline
+//! commands use it without the runtime.
+//!
+//! Wire details the readers rely on: an `Option` serialises as `null` unless the field says
+//! it is left out when absent (`skip_serializing_if`); stages are strings as written in
+//! routes.toml, not [`crate::config::Stage`], so that a client reads replicas running a
+//! build with a stage it does not know. The handlers write every document through a
+//! `serde_json::Value`, whose keys are sorted: on the wire, keys are in alphabetical order
+//! whatever the order of the fields here (pinned by the admin handlers' tests).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /admin/routes`: the table in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteListing {
+    /// The table's version (digest of routes.toml's bytes).
+    pub version: String,
+    /// When it was loaded, RFC 3339 (seconds).
+    pub loaded_at: String,
+    /// The file it came from, as named on the command line.
+    pub source: String,
+    /// The errors of the last rejected reload, one per line; `None` once a reload succeeds.
+    pub last_error: Option<String>,
+    /// The upstream of requests no route matches.
+    pub default_upstream: String,
+    /// Every route, in file order.
+    pub routes: Vec<ListedRoute>,
+}
+
+/// A route as `GET /admin/routes` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListedRoute {
+    /// Route name.
+    pub name: String,
+    /// `prefix`, `exact` or `template`.
+    pub kind: String,
+    /// The path, prefix or template as written.
+    pub path: String,
+    /// The methods it is limited to; `None`: every method.
+    pub methods: Option<Vec<String>>,
+    /// Its stage, as written in routes.toml.
+    pub stage: String,
+    /// Its legacy upstream.
+    pub legacy: String,
+    /// Its new upstream, if any.
+    pub new: Option<String>,
+    /// Canary settings; left out when the route has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<ListedCanary>,
+    /// Fallback to legacy; left out when the route has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<ListedFallback>,
+    /// The largest request body, in bytes; left out when the route sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body: Option<u64>,
+}
+
+impl ListedRoute {
+    /// The share of the route's traffic that the new upstream serves, in percent; `None`
+    /// for a stage this build does not know, or a canary without settings.
+    pub fn new_share(&self) -> Option<f64> {
+        match self.stage.as_str() {
+            "legacy" | "shadow" => Some(0.0),
+            "new" => Some(100.0),
+            "canary" => self.canary.as_ref().map(|c| c.percent),
+            _ => None,
+        }
+    }
+}
+
+/// `canary` of a listed route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListedCanary {
+    /// Share of traffic for the new upstream, in percent.
+    pub percent: f64,
+    /// What keeps a user on one side (`cookie:NAME`, `header:NAME`, `client_ip`), if set.
+    #[serde(default)]
+    pub sticky: Option<String>,
+}
+
+/// `fallback` of a listed route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedFallback {
+    /// The largest request body kept for a retry at legacy, in bytes.
+    pub max_body: u64,
+}
+
+/// `GET /admin/parity`, and the reports of `strangler parity` (which add fields of their
+/// own): per-route comparison counts and the last mismatches. Unknown fields are
+/// ignored, missing counts read as zero. `M` is how the mismatches are read: see
+/// [`ParityCounts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParityReport<M = Mismatch> {
+    /// Counts by route name.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteParity>,
+    /// The last mismatches, newest first.
+    #[serde(default = "Vec::new")]
+    pub mismatches: Vec<M>,
+}
+
+impl<M> Default for ParityReport<M> {
+    fn default() -> Self {
+        Self {
+            routes: BTreeMap::new(),
+            mismatches: Vec::new(),
+        }
+    }
+}
+
+/// A [`ParityReport`] read for its counts only, its mismatches left unread: what
+/// `strangler status` and `flip` judge, from replicas or reports whose mismatch records
+/// may be of another build.
+pub type ParityCounts = ParityReport<serde::de::IgnoredAny>;
+
+/// One route's comparison counts.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RouteParity {
+    /// The route's stage when the counts were taken.
+    pub stage: Option<String>,
+    /// Pairs whose responses were equal.
+    #[serde(rename = "match")]
+    pub matched: u64,
+    /// Pairs that differed only where the compare rules allow (noise).
+    pub noise: u64,
+    /// Pairs that differed.
+    pub mismatch: u64,
+    /// Pairs where one side failed (connect, timeout, …).
+    pub error: u64,
+    /// Mirrored requests dropped (queue full, body too large).
+    pub dropped: u64,
+    /// Requests not mirrored on purpose (unsafe method, sampling).
+    pub skipped: u64,
+    /// Requests seen (reports of `strangler parity` only; left out when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    /// The rate as the producer computed it (informational; flip recomputes it).
+    pub match_rate: Option<f64>,
+    /// The rate over the producer's recent window (informational).
+    pub window_match_rate: Option<f64>,
+}
+
+impl RouteParity {
+    /// Pairs compared to the end: match + noise + mismatch.
+    pub fn compared(&self) -> u64 {
+        self.matched + self.noise + self.mismatch
+    }
+
+    /// (match + noise) / (match + noise + mismatch + error); `None` before any pair.
+    pub fn match_rate(&self) -> Option<f64> {
+        let total = self.compared() + self.error;
+        (total > 0).then(|| (self.matched + self.noise) as f64 / total as f64)
+    }
+
+    /// Adds another replica's counts to these (stage, requests and rates stay).
+    pub fn add(&mut self, other: &RouteParity) {
+        self.matched += other.matched;
+        self.noise += other.noise;
+        self.mismatch += other.mismatch;
+        self.error += other.error;
+        self.dropped += other.dropped;
+        self.skipped += other.skipped;
+    }
+}
+
+/// One mismatched request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// The route.
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// The legacy and the new status.
+    pub status: [u16; 2],
+    /// The differences, secrets redacted.
+    pub diffs: Vec<MismatchDiff>,
+    /// More differences existed than listed; left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// One difference of a [`Mismatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MismatchDiff {
+    /// `status`, `header:NAME` or a JSON Pointer into the body (`""`: the whole body).
+    pub pointer: String,
+    /// The legacy value, rendered.
+    pub legacy: String,
+    /// The new value, rendered.
+    pub new: String,
+}
+
+/// `GET /admin/upstreams`: every upstream of the table in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamListing {
+    /// In the table's order.
+    pub upstreams: Vec<UpstreamStatus>,
+}
+
+/// One upstream's health-check verdict and ejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamStatus {
+    /// Upstream name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// The active health check.
+    pub health: HealthStatus,
+    /// Ejected after failures in a row (passive check).
+    pub ejected: bool,
+    /// Until when, RFC 3339 (milliseconds); `None` when not ejected.
+    pub ejected_until: Option<String>,
+    /// Failures in a row so far.
+    pub consecutive_failures: u32,
+}
+
+/// The active health check of an upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthStatus {
+    /// A health check is configured.
+    pub checked: bool,
+    /// Its verdict; `None` without a check or before its first verdict.
+    pub healthy: Option<bool>,
+    /// When it last ran, RFC 3339 (milliseconds).
+    pub last_check: Option<String>,
+    /// Why it last failed.
+    pub last_error: Option<String>,
+}
+
+/// `GET /admin/traffic`: per-route figures for the table in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// The version of the table in force (the sides are its routes' upstreams).
+    pub version: String,
+    /// Every route of the table, in file order.
+    pub routes: Vec<RouteTraffic>,
+    /// Requests no route matched, at the default upstream.
+    pub default: SideTraffic,
+}
+
+/// One route's traffic since the process started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteTraffic {
+    /// Route name.
+    pub route: String,
+    /// Its stage in the table in force.
+    pub stage: String,
+    /// Requests its legacy upstream answered.
+    pub legacy: SideTraffic,
+    /// Requests its new upstream answered; `None` when the route names no new upstream.
+    /// Shadow copies are not client requests and are not counted here (see
+    /// `/admin/parity`).
+    pub new: Option<SideTraffic>,
+    /// Requests of this route counted at an upstream that is neither side now (the
+    /// route's upstreams changed in a reload).
+    pub other_requests: u64,
+    /// Share of the route's requests (legacy + new) that went to new, 0 to 1; `None`
+    /// before the first request.
+    pub new_share: Option<f64>,
+}
+
+/// The figures of one upstream for one route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SideTraffic {
+    /// Upstream name.
+    pub upstream: String,
+    /// Requests answered (every status, proxy-made 502/504 included).
+    pub requests: u64,
+    /// Of which with a 5xx status.
+    pub status_5xx: u64,
+    /// Median duration estimated from the histogram buckets; `None` without observations.
+    pub p50_seconds: Option<f64>,
+    /// 99th percentile, estimated the same way.
+    pub p99_seconds: Option<f64>,
+}
+
+/// `POST /admin/reload`: `{"result": "ok", "version": …}` (200) or `{"result": "error",
+/// "errors": […]}` (422).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum ReloadAnswer {
+    /// The table in force after the reload (a new one, or the same when unchanged).
+    Ok {
+        /// Its version.
+        version: String,
+    },
+    /// The new table was rejected; the old one stays in force.
+    Error {
+        /// Every error, as `file:line:col: message`.
+        errors: Vec<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_and_rates() {
+        let route = |stage: &str, percent: Option<f64>| ListedRoute {
+            name: "a".to_owned(),
+            kind: "prefix".to_owned(),
+            path: "/a/".to_owned(),
+            methods: None,
+            stage: stage.to_owned(),
+            legacy: "legacy".to_owned(),
+            new: Some("new".to_owned()),
+            canary: percent.map(|percent| ListedCanary { percent, sticky: None }),
+            fallback: None,
+            max_body: None,
+        };
+        assert_eq!(route("legacy", None).new_share(), Some(0.0));
+        assert_eq!(route("shadow", None).new_share(), Some(0.0));
+        assert_eq!(route("new", None).new_share(), Some(100.0));
+        assert_eq!(route("canary", Some(12.5)).new_share(), Some(12.5));
+        assert_eq!(route("canary", None).new_share(), None);
+        assert_eq!(route("dark-launch", None).new_share(), None);
+        let p = RouteParity {
+            matched: 90,
+            noise: 7,
+            mismatch: 2,
+            error: 1,
+            ..RouteParity::default()
+        };
+        assert_eq!(p.compared(), 99);
+        assert_eq!(p.match_rate(), Some(0.97));
+        assert_eq!(RouteParity::default().match_rate(), None);
+    }
+
+    #[test]
+    fn absent_and_null_are_kept_apart() {
+        let counts = serde_json::to_value(RouteParity::default()).unwrap();
+        assert_eq!(counts["stage"], serde_json::Value::Null);
+        assert_eq!(counts["match_rate"], serde_json::Value::Null);
+        assert!(counts.get("requests").is_none(), "{counts}");
+        let read: RouteParity = serde_json::from_str(r#"{"match": 3, "extra": true}"#).unwrap();
+        assert_eq!((read.matched, read.requests), (3, None));
+        let report: ParityReport = serde_json::from_str("{}").unwrap();
+        assert_eq!(report, ParityReport::default());
+        let counts: ParityCounts =
+            serde_json::from_str(r#"{"routes": {"r": {"match": 1}}, "mismatches": [{"diff": "old shape"}]}"#).unwrap();
+        assert_eq!((counts.routes["r"].matched, counts.mismatches.len()), (1, 1));
+        assert!(serde_json::from_str::<ParityReport>(r#"{"mismatches": [{"diff": "old shape"}]}"#).is_err());
+    }
+
+    #[test]
+    fn reload_answers_are_tagged_by_result() {
+        let ok = ReloadAnswer::Ok {
+            version: "v1".to_owned(),
+        };
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            serde_json::json!({"result": "ok", "version": "v1"})
+        );
+        let error: ReloadAnswer = serde_json::from_str(r#"{"errors": ["e"], "result": "error"}"#).unwrap();
+        assert_eq!(
+            error,
+            ReloadAnswer::Error {
+                errors: vec!["e".to_owned()]
+            }
+        );
+    }
+}
