@@ -14,11 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use http::uri::{Authority, Scheme};
 use prometheus::Histogram;
 use tokio::sync::watch;
 
-use crate::config::{Config, RouteConfig, Stage, UpstreamConfig};
+use crate::config::{Config, RouteConfig, Stage};
 use crate::metrics::{Metrics, PerWorker};
 use crate::migration::canary::CanarySplit;
 use crate::migration::fallback::Fallback;
@@ -26,122 +25,7 @@ use crate::migration::record::Recorder;
 use crate::migration::shadow::admission::{MirrorsInFlight, ShadowRoute};
 use crate::migration::shadow::ledger::ParityLedger;
 use crate::table::Table;
-use crate::upstream::health::UpstreamHealth;
-use crate::upstream::pool::{ConnectionLimit, ConnectionPool};
-
-/// Index of an upstream in [`Snapshot::upstreams`].
-pub type UpstreamId = usize;
-
-/// An upstream as requests use it.
-#[derive(Debug)]
-pub struct Upstream {
-    /// Name from routes.toml, shared with every response that goes to it (labels, logs).
-    pub name: Arc<str>,
-    /// Its settings.
-    pub config: UpstreamConfig,
-    /// Scheme of its URL, used to build request URIs.
-    pub scheme: Scheme,
-    /// Authority of its URL.
-    pub authority: Authority,
-    /// Keep-alive connection pools, one per proxy worker thread, so that a request and the
-    /// upstream connection it uses are driven by the same thread (see [`crate::server`]).
-    pools: Arc<[Arc<ConnectionPool>]>,
-    /// Digest of the TLS files (CA, client certificate) the pools were built with: pools
-    /// are carried over a reload only when these are unchanged too.
-    tls_fingerprint: Option<[u8; 32]>,
-    /// Duration histogram for requests that matched no route and came here.
-    pub default_duration: PerWorker<Histogram>,
-    /// Health checks, outlier detection and retry budget; kept across reloads.
-    pub health: Arc<UpstreamHealth>,
-    /// The pool the active health checks use (apart from the traffic's).
-    check_pool: Arc<ConnectionPool>,
-}
-
-impl Upstream {
-    /// Closes expired idle connections in every worker's pool (and the health checks').
-    pub fn reap_idle(&self) -> usize {
-        self.pools
-            .iter()
-            .chain(std::iter::once(&self.check_pool))
-            .map(|p| p.reap())
-            .sum()
-    }
-
-    /// The connection pool of the calling worker thread.
-    #[inline]
-    pub fn pool(&self) -> &Arc<ConnectionPool> {
-        let worker = crate::worker::worker_index();
-        &self.pools[worker % self.pools.len()]
-    }
-}
-
-impl Upstream {
-    /// Builds upstream `name`, carrying over from `previous` its connection pools (when its
-    /// settings and TLS files are unchanged) and its health state (when it still fits).
-    fn build(
-        name: &str,
-        config: &UpstreamConfig,
-        previous: Option<&Snapshot>,
-        metrics: &Metrics,
-        workers: usize,
-    ) -> Result<Self, SnapshotError> {
-        let tls = crate::upstream::tls::ClientTls::for_upstream(config)
-            .map_err(|e| SnapshotError(name.to_owned(), e.to_string()))?;
-        let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint);
-        let made_alike = |u: &Upstream| u.config == *config && u.tls_fingerprint == tls_fingerprint;
-        let reused = previous
-            .and_then(|p| p.upstreams.iter().find(|u| made_alike(u)))
-            .filter(|u| u.pools.len() == workers.max(1) + 1)
-            .map(|u| u.pools.clone());
-        let (health, check_pool) = previous
-            .and_then(|p| p.upstreams.iter().find(|u| *u.name == *name && u.health.fits(config)))
-            .map(|u| {
-                // Connections made the same way: the checks keep their pool.
-                let check_pool = if made_alike(u) {
-                    u.check_pool.clone()
-                } else {
-                    new_pool(config, tls.clone(), None)
-                };
-                (u.health.clone(), check_pool)
-            })
-            .unwrap_or_else(|| {
-                (
-                    UpstreamHealth::new(config, metrics),
-                    new_pool(config, tls.clone(), None),
-                )
-            });
-        // A checker already running takes the new pool from its next check on.
-        health.use_check_pool(check_pool.clone());
-        // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
-        let pools = reused.unwrap_or_else(|| {
-            let limit = config.max_connections.map(ConnectionLimit::new);
-            (0..=workers.max(1))
-                .map(|_| new_pool(config, tls.clone(), limit.clone()))
-                .collect()
-        });
-        let scheme = config
-            .url
-            .scheme()
-            .cloned()
-            .ok_or_else(|| SnapshotError(name.to_owned(), "no scheme".into()))?;
-        let authority = config
-            .url
-            .authority()
-            .cloned()
-            .ok_or_else(|| SnapshotError(name.to_owned(), "no host".into()))?;
-        Ok(Upstream {
-            name: Arc::from(name),
-            config: config.clone(),
-            scheme,
-            authority,
-            pools,
-            tls_fingerprint,
-            default_duration: metrics.request_duration.with_label_values(&["default", name]),
-            health,
-            check_pool,
-        })
-    }
-}
+use crate::upstream::{UnusableUpstream, Upstream, UpstreamId};
 
 /// A route as requests use it.
 #[derive(Debug)]
@@ -225,8 +109,9 @@ pub struct Snapshot {
     pub table: Table,
     /// Routes, indexed by route id.
     pub routes: Vec<Route>,
-    /// Upstreams, sorted by name.
-    pub upstreams: Vec<Upstream>,
+    /// Upstreams, sorted by name. Each behind its own `Arc`, so that work that outlives the
+    /// request (a mirror) keeps just the upstreams it uses alive.
+    pub upstreams: Vec<Arc<Upstream>>,
     /// The upstream for requests no route matches.
     pub default_upstream: UpstreamId,
     /// When this table was swapped in.
@@ -240,6 +125,12 @@ pub struct Snapshot {
 #[derive(Debug, thiserror::Error)]
 #[error("`{0}` is not usable: {1}")]
 pub struct SnapshotError(String, String);
+
+impl From<UnusableUpstream> for SnapshotError {
+    fn from(e: UnusableUpstream) -> Self {
+        Self(e.upstream, e.reason)
+    }
+}
 
 impl Snapshot {
     /// Builds a snapshot, reusing the connection pools of `previous` for upstreams whose settings
@@ -258,7 +149,10 @@ impl Snapshot {
             .config
             .upstreams
             .iter()
-            .map(|(name, config)| Upstream::build(name, config, previous, metrics, workers))
+            .map(|(name, config)| {
+                let previous = previous.map_or(&[][..], |p| &p.upstreams[..]);
+                Upstream::build(name, config, previous, metrics, workers).map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let find = |name: &str| {
             upstreams
@@ -359,31 +253,6 @@ fn start_recorder(
     Ok(Some(Arc::new(recorder)))
 }
 
-fn new_pool(
-    config: &UpstreamConfig,
-    tls: Option<Arc<crate::upstream::tls::ClientTls>>,
-    limit: Option<Arc<ConnectionLimit>>,
-) -> Arc<ConnectionPool> {
-    let default_port = if tls.is_some() { 443 } else { 80 };
-    let address = config
-        .url
-        .authority()
-        .map(|a| match a.port_u16() {
-            Some(_) => a.as_str().to_owned(),
-            None => format!("{}:{default_port}", a.host()),
-        })
-        .unwrap_or_default();
-    ConnectionPool::new(
-        address,
-        config.connect_timeout,
-        config.pool_idle_timeout,
-        config.pool_max_idle,
-        tls,
-        config.http2,
-        limit,
-    )
-}
-
 /// The outcome of the load attempts so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadStatus {
@@ -411,7 +280,7 @@ pub struct State {
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
     /// Shadow-traffic evidence, per route name, since the start.
-    pub ledger: ParityLedger,
+    pub ledger: Arc<ParityLedger>,
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
     /// run on the calling runtime).
     pub mirrors: std::sync::OnceLock<tokio::runtime::Handle>,
@@ -436,7 +305,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
-            ledger: ParityLedger::default(),
+            ledger: Arc::new(ParityLedger::default()),
             mirrors: std::sync::OnceLock::new(),
             checks: std::sync::OnceLock::new(),
         }
@@ -508,37 +377,6 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn table(connect_timeout: &str) -> Table {
-        let text = format!(
-            "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
-             default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
-             connect_timeout = \"{connect_timeout}\"\n\n[upstreams.app.health]\npath = \"/healthz\"\n"
-        );
-        Table::parse("routes.toml", &text).unwrap()
-    }
-
-    #[test]
-    fn a_reload_that_changes_how_connections_are_made_gives_the_health_checks_a_new_pool() {
-        let metrics = Metrics::new().unwrap();
-        let first = Snapshot::build(table("1s"), None, &metrics, 1).unwrap();
-        let health = first.upstreams[0].health.clone();
-        let pool = health.check_pool().unwrap();
-        assert!(Arc::ptr_eq(&pool, &first.upstreams[0].check_pool));
-
-        // Same settings: health state and check pool both carry over.
-        let same = Snapshot::build(table("1s"), Some(&first), &metrics, 1).unwrap();
-        assert!(Arc::ptr_eq(&same.upstreams[0].health, &health));
-        assert!(Arc::ptr_eq(&health.check_pool().unwrap(), &pool));
-
-        // Another connect timeout: the health state carries over, the checks' pool does not,
-        // and the (already running) checker sees the new one.
-        let changed = Snapshot::build(table("2s"), Some(&same), &metrics, 1).unwrap();
-        assert!(Arc::ptr_eq(&changed.upstreams[0].health, &health));
-        let now = health.check_pool().unwrap();
-        assert!(!Arc::ptr_eq(&now, &pool));
-        assert!(Arc::ptr_eq(&now, &changed.upstreams[0].check_pool));
-    }
 
     #[test]
     fn a_route_keeps_its_count_of_mirrors_in_flight_across_reloads_and_stages() {

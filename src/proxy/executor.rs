@@ -26,9 +26,10 @@ use crate::metrics::Metrics;
 use crate::migration::fallback::{self, Fallback, NewTry};
 use crate::migration::replay::KeptRequest;
 use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
-use crate::state::{Snapshot, State, Upstream, UpstreamId};
+use crate::state::{Snapshot, State};
 use crate::upstream::body::{self as request_body, BodyFault, RequestBody};
 use crate::upstream::pool::{self, Lease};
+use crate::upstream::{Upstream, UpstreamId};
 
 /// An upstream's answer, with the mirror waiting for it if the request is shadowed.
 #[derive(Debug)]
@@ -298,11 +299,15 @@ impl Executor {
         let lease = (!switching).then_some(lease);
         let capture = match mirror {
             Some(mirror) if !switching => {
+                let snapshot = current.snapshot;
                 let context = MirrorContext {
-                    state: &self.state,
-                    snapshot: current.snapshot,
+                    ledger: &self.state.ledger,
+                    comparisons: &self.metrics.shadow_comparisons,
+                    runtime: self.state.mirrors.get(),
                     route: &finish.route,
-                    legacy: upstream,
+                    new: &snapshot.upstreams[mirror.new_upstream()],
+                    legacy: &snapshot.upstreams[upstream],
+                    secret: snapshot.config().record.as_ref().map_or(&[][..], |r| &r.redact[..]),
                     request_id: current.request_id,
                 };
                 Some(mirror.start(context, response.status().as_u16(), response.headers().clone()))

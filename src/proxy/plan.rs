@@ -29,7 +29,8 @@ use crate::migration::fallback::{Fallback, FallbackPlan};
 use crate::migration::shadow::Admission;
 use crate::path::{PathError, normalize_path};
 use crate::server::conn::guard;
-use crate::state::{Route, Snapshot, UpstreamId};
+use crate::state::{Route, Snapshot};
+use crate::upstream::UpstreamId;
 
 /// What to do with one request.
 #[derive(Debug)]

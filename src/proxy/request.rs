@@ -13,7 +13,7 @@ use http::{StatusCode, Uri};
 
 use crate::headers;
 use crate::headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
-use crate::state::Upstream;
+use crate::upstream::Upstream;
 
 /// Where a request comes from and how it arrived, as its upstream is told.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,10 @@
 //! The upstream client: how the proxy talks to legacy and new services.
 //!
-//! - [`pool`]: keep-alive connection pools, one per worker and upstream, HTTP/1.1 or HTTP/2,
-//!   with a connection cap and retries of requests that never reached the upstream;
+//! - [`Upstream`] (here): one upstream as requests use it: its settings, a keep-alive pool
+//!   per proxy worker, its health; built once per reload, carrying warm pools and health
+//!   state over from the previous table when they still fit;
+//! - [`pool`]: keep-alive connection pools, HTTP/1.1 or HTTP/2, with a connection cap and
+//!   retries of requests that never reached the upstream;
 //! - [`body`]: the request body on its way upstream (streamed under `max_body`, or buffered
 //!   for a replay);
 //! - [`health`]: active health checks, outlier ejection and the retry budget per upstream;
@@ -14,3 +17,213 @@ pub mod body;
 pub mod health;
 pub mod pool;
 pub mod tls;
+
+use std::sync::Arc;
+
+use http::uri::{Authority, Scheme};
+use prometheus::Histogram;
+
+use crate::config::UpstreamConfig;
+use crate::metrics::{Metrics, PerWorker};
+use health::UpstreamHealth;
+use pool::{ConnectionLimit, ConnectionPool};
+use tls::ClientTls;
+
+/// Index of an upstream in a table's upstreams ([`crate::state::Snapshot::upstreams`]).
+pub type UpstreamId = usize;
+
+/// An upstream the config names could not be set up (a validated config makes this
+/// impossible but for unreadable TLS files; kept as an error rather than a panic).
+#[derive(Debug, thiserror::Error)]
+#[error("`{upstream}` is not usable: {reason}")]
+pub struct UnusableUpstream {
+    /// The upstream's name.
+    pub upstream: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl UnusableUpstream {
+    fn new(upstream: &str, reason: impl Into<String>) -> Self {
+        Self {
+            upstream: upstream.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An upstream as requests use it.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Name from routes.toml, shared with every response that goes to it (labels, logs).
+    pub name: Arc<str>,
+    /// Its settings.
+    pub config: UpstreamConfig,
+    /// Scheme of its URL, used to build request URIs.
+    pub scheme: Scheme,
+    /// Authority of its URL.
+    pub authority: Authority,
+    /// Keep-alive connection pools, one per proxy worker thread, so that a request and the
+    /// upstream connection it uses are driven by the same thread (see [`crate::server`]).
+    pools: Arc<[Arc<ConnectionPool>]>,
+    /// Digest of the TLS files (CA, client certificate) the pools were built with: pools
+    /// are carried over a reload only when these are unchanged too.
+    tls_fingerprint: Option<[u8; 32]>,
+    /// Duration histogram for requests that matched no route and came here.
+    pub default_duration: PerWorker<Histogram>,
+    /// Health checks, outlier detection and retry budget; kept across reloads.
+    pub health: Arc<UpstreamHealth>,
+    /// The pool the active health checks use (apart from the traffic's).
+    check_pool: Arc<ConnectionPool>,
+}
+
+impl Upstream {
+    /// Closes expired idle connections in every worker's pool (and the health checks').
+    pub fn reap_idle(&self) -> usize {
+        self.pools
+            .iter()
+            .chain(std::iter::once(&self.check_pool))
+            .map(|p| p.reap())
+            .sum()
+    }
+
+    /// The connection pool of the calling worker thread.
+    #[inline]
+    pub fn pool(&self) -> &Arc<ConnectionPool> {
+        let worker = crate::worker::worker_index();
+        &self.pools[worker % self.pools.len()]
+    }
+}
+
+impl Upstream {
+    /// Builds upstream `name`, carrying over from `previous` its connection pools (when its
+    /// settings and TLS files are unchanged) and its health state (when it still fits).
+    pub fn build(
+        name: &str,
+        config: &UpstreamConfig,
+        previous: &[Arc<Upstream>],
+        metrics: &Metrics,
+        workers: usize,
+    ) -> Result<Self, UnusableUpstream> {
+        let tls = ClientTls::for_upstream(config).map_err(|e| UnusableUpstream::new(name, e.to_string()))?;
+        let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint);
+        let made_alike = |u: &Upstream| u.config == *config && u.tls_fingerprint == tls_fingerprint;
+        let reused = previous
+            .iter()
+            .find(|u| made_alike(u))
+            .filter(|u| u.pools.len() == workers.max(1) + 1)
+            .map(|u| u.pools.clone());
+        let (health, check_pool) = previous
+            .iter()
+            .find(|u| *u.name == *name && u.health.fits(config))
+            .map(|u| {
+                // Connections made the same way: the checks keep their pool.
+                let check_pool = if made_alike(u) {
+                    u.check_pool.clone()
+                } else {
+                    new_pool(config, tls.clone(), None)
+                };
+                (u.health.clone(), check_pool)
+            })
+            .unwrap_or_else(|| {
+                (
+                    UpstreamHealth::new(config, metrics),
+                    new_pool(config, tls.clone(), None),
+                )
+            });
+        // A checker already running takes the new pool from its next check on.
+        health.use_check_pool(check_pool.clone());
+        // One pool per worker, plus one for the shadow-mirror thread (index `workers`).
+        let pools = reused.unwrap_or_else(|| {
+            let limit = config.max_connections.map(ConnectionLimit::new);
+            (0..=workers.max(1))
+                .map(|_| new_pool(config, tls.clone(), limit.clone()))
+                .collect()
+        });
+        let scheme = config
+            .url
+            .scheme()
+            .cloned()
+            .ok_or_else(|| UnusableUpstream::new(name, "no scheme"))?;
+        let authority = config
+            .url
+            .authority()
+            .cloned()
+            .ok_or_else(|| UnusableUpstream::new(name, "no host"))?;
+        Ok(Upstream {
+            name: Arc::from(name),
+            config: config.clone(),
+            scheme,
+            authority,
+            pools,
+            tls_fingerprint,
+            default_duration: metrics.request_duration.with_label_values(&["default", name]),
+            health,
+            check_pool,
+        })
+    }
+}
+
+fn new_pool(
+    config: &UpstreamConfig,
+    tls: Option<Arc<ClientTls>>,
+    limit: Option<Arc<ConnectionLimit>>,
+) -> Arc<ConnectionPool> {
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let address = config
+        .url
+        .authority()
+        .map(|a| match a.port_u16() {
+            Some(_) => a.as_str().to_owned(),
+            None => format!("{}:{default_port}", a.host()),
+        })
+        .unwrap_or_default();
+    ConnectionPool::new(
+        address,
+        config.connect_timeout,
+        config.pool_idle_timeout,
+        config.pool_max_idle,
+        tls,
+        config.http2,
+        limit,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(connect_timeout: &str, previous: &[Arc<Upstream>], metrics: &Metrics) -> Arc<Upstream> {
+        let text = format!(
+            "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+             default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+             connect_timeout = \"{connect_timeout}\"\n\n[upstreams.app.health]\npath = \"/healthz\"\n"
+        );
+        let table = crate::table::Table::parse("routes.toml", &text).unwrap();
+        Arc::new(Upstream::build("app", &table.config.upstreams["app"], previous, metrics, 1).unwrap())
+    }
+
+    #[test]
+    fn a_reload_that_changes_how_connections_are_made_gives_the_health_checks_a_new_pool() {
+        let metrics = Metrics::new().unwrap();
+        let first = upstream("1s", &[], &metrics);
+        let health = first.health.clone();
+        let pool = health.check_pool().unwrap();
+        assert!(Arc::ptr_eq(&pool, &first.check_pool));
+
+        // Same settings: health state, check pool and traffic pools all carry over.
+        let same = upstream("1s", std::slice::from_ref(&first), &metrics);
+        assert!(Arc::ptr_eq(&same.health, &health));
+        assert!(Arc::ptr_eq(&health.check_pool().unwrap(), &pool));
+        assert!(Arc::ptr_eq(&same.pools, &first.pools));
+
+        // Another connect timeout: the health state carries over, the pools do not, and the
+        // (already running) checker sees the new check pool.
+        let changed = upstream("2s", std::slice::from_ref(&same), &metrics);
+        assert!(Arc::ptr_eq(&changed.health, &health));
+        assert!(!Arc::ptr_eq(&changed.pools, &same.pools));
+        let now = health.check_pool().unwrap();
+        assert!(!Arc::ptr_eq(&now, &pool));
+        assert!(Arc::ptr_eq(&now, &changed.check_pool));
+    }
+}

@@ -2,27 +2,29 @@
 //! request path, waits for the capture of the legacy answer, and the two are compared and
 //! counted.
 //!
-//! The task runs on the low-priority mirror runtime ([`State::mirrors`]) and holds the
-//! route's [`MirrorPermit`] until it is done; it keeps its snapshot (and so the upstream
-//! pools it uses) alive meanwhile. Every wait is bounded: the copy by the route's shadow
+//! The task runs on the low-priority mirror runtime (`State::mirrors`) and holds the
+//! route's [`MirrorPermit`] until it is done; it keeps the two upstreams it uses (and so
+//! their pools) alive meanwhile. It knows nothing of the running proxy's state: the caller
+//! hands it the upstreams, the ledger and where to run. Every wait is bounded: the copy by the route's shadow
 //! `timeout`, the capture by that timeout plus 30 s (the client may read slowly).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
 
 use super::admission::{MirrorPermit, ShadowRoute};
 use super::capture::{CAPTURE_LIMIT, Capture};
-use super::ledger::ShadowResult;
+use super::ledger::{ParityLedger, ShadowResult};
 use crate::migration::canary::{BUCKETS, bucket};
 use crate::migration::replay::KeptRequest;
 use crate::parity::{Captured, Comparison, compare};
-use crate::state::{Snapshot, State, Upstream, UpstreamId};
+use crate::upstream::Upstream;
 use crate::upstream::body::RequestBody;
 use crate::upstream::pool::SendError;
+use prometheus::IntCounterVec;
 
 /// An admitted mirror, waiting for the legacy answer's head.
 #[derive(Debug)]
@@ -32,17 +34,23 @@ pub struct PendingMirror<'s> {
     request: KeptRequest,
 }
 
-/// Whom a mirror reports to and what it reports about.
+/// Whom a mirror reports to, what it reports about and where it runs.
 #[derive(Debug)]
 pub struct MirrorContext<'a> {
-    /// Shared state: the ledger, the metrics, the mirror runtime.
-    pub state: &'a Arc<State>,
-    /// The snapshot the request was routed with.
-    pub snapshot: &'a Arc<Snapshot>,
+    /// The parity ledger the comparison is counted in.
+    pub ledger: &'a Arc<ParityLedger>,
+    /// `strangler_shadow_comparisons_total`.
+    pub comparisons: &'a IntCounterVec,
+    /// The runtime mirrors run on (`None`: the caller's).
+    pub runtime: Option<&'a tokio::runtime::Handle>,
     /// Route label.
     pub route: &'a Arc<str>,
+    /// The new upstream, which gets the copy.
+    pub new: &'a Arc<Upstream>,
     /// The legacy upstream, which answered the client.
-    pub legacy: UpstreamId,
+    pub legacy: &'a Arc<Upstream>,
+    /// Headers kept secret in the ledger's mismatches (`[record] redact`).
+    pub secret: &'a [HeaderName],
     /// The request id.
     pub request_id: &'a HeaderValue,
 }
@@ -57,19 +65,25 @@ impl<'s> PendingMirror<'s> {
         }
     }
 
+    /// The new upstream the copy goes to.
+    pub fn new_upstream(&self) -> crate::upstream::UpstreamId {
+        self.shadow.new
+    }
+
     /// Spawns the mirror task; returns the capture the legacy answer (`status`, `headers`)
     /// must feed as its body streams to the client.
     pub fn start(self, context: MirrorContext<'_>, status: u16, headers: HeaderMap) -> Capture {
         let (capture, legacy_answer) = Capture::new(status, headers);
         let mirror = Mirror {
-            state: context.state.clone(),
-            snapshot: context.snapshot.clone(),
+            ledger: context.ledger.clone(),
+            comparisons: context.comparisons.clone(),
             route: context.route.clone(),
             path: self.request.path_for_report(),
             request: self.request,
             request_id: context.request_id.clone(),
-            new: self.shadow.new,
-            legacy: context.legacy,
+            new: context.new.clone(),
+            legacy: context.legacy.clone(),
+            secret: context.secret.to_vec(),
             config: self.shadow.config.clone(),
             rules: self.shadow.rules.clone(),
         };
@@ -78,7 +92,7 @@ impl<'s> PendingMirror<'s> {
             let _permit = permit;
             mirror.run(legacy_answer).await;
         };
-        match context.state.mirrors.get() {
+        match context.runtime {
             Some(mirrors) => drop(mirrors.spawn(task)),
             None => drop(tokio::spawn(task)),
         }
@@ -88,15 +102,17 @@ impl<'s> PendingMirror<'s> {
 
 /// The copy of one shadowed request, sent to the new upstream off the request path.
 struct Mirror {
-    state: Arc<State>,
-    /// Keeps the upstreams (and their pools) alive until the mirror is done.
-    snapshot: Arc<Snapshot>,
+    ledger: Arc<ParityLedger>,
+    comparisons: IntCounterVec,
     route: Arc<str>,
     path: String,
     request: KeptRequest,
     request_id: HeaderValue,
-    new: UpstreamId,
-    legacy: UpstreamId,
+    /// Kept alive (with their pools) until the mirror is done.
+    new: Arc<Upstream>,
+    legacy: Arc<Upstream>,
+    /// Headers `[record]` treats as secret are secret in `/admin/parity` too.
+    secret: Vec<HeaderName>,
     config: crate::config::ShadowConfig,
     rules: Arc<crate::parity::CompareRules>,
 }
@@ -109,14 +125,12 @@ impl Mirror {
             http::HeaderName::from_static("x-strangler-shadow"),
             HeaderValue::from_static("1"),
         );
-        let new_upstream = &self.snapshot.upstreams[self.new];
-        let new_answer = fetch(new_upstream, copy.request(), self.config.timeout).await;
+        let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
         let noise_probe = self.config.noise_sample > 0.0
             && f64::from(bucket(&format!("{}#noise", self.route), self.request_id.as_bytes()))
                 < self.config.noise_sample * f64::from(BUCKETS);
         let legacy_again = if noise_probe {
-            let legacy_upstream = &self.snapshot.upstreams[self.legacy];
-            fetch(legacy_upstream, self.request.request(), self.config.timeout).await
+            fetch(&self.legacy, self.request.request(), self.config.timeout).await
         } else {
             None
         };
@@ -131,9 +145,7 @@ impl Mirror {
             _ => Comparison::error(),
         };
         let result = ShadowResult::from_outcome(comparison.outcome);
-        self.state
-            .ledger
-            .count(&self.state.metrics.shadow_comparisons, &self.route, result);
+        self.ledger.count(&self.comparisons, &self.route, result);
         if result == ShadowResult::Mismatch {
             let status = [
                 legacy_answer.as_ref().map_or(0, |c| c.status),
@@ -145,20 +157,13 @@ impl Mirror {
 
     /// Keeps a mismatch for `/admin/parity` and logs it.
     fn keep_mismatch(&self, status: [u16; 2], comparison: &Comparison) {
-        // Headers `[record]` treats as secret are secret in `/admin/parity` too.
-        let secret = self
-            .snapshot
-            .config()
-            .record
-            .as_ref()
-            .map_or(&[][..], |r| &r.redact[..]);
-        self.state.ledger.record_mismatch(
+        self.ledger.record_mismatch(
             &self.route,
             self.request.method.as_str(),
             &self.path,
             status,
             comparison,
-            secret,
+            &self.secret,
         );
         tracing::info!(
             request_id = self.request_id.to_str().unwrap_or("-"),
