@@ -254,53 +254,7 @@ pub async fn run_with_ready(
     let sighup = spawn_sighup(reloader.clone());
 
     let (stop, stopped) = watch::channel(false);
-    let (proxy_state, over_tls) = (state.clone(), tls.is_some());
-    let settings_state = state.clone();
-    let settings = move || {
-        let snapshot = settings_state.snapshot();
-        let proxy = &snapshot.config().proxy;
-        ConnectionSettings {
-            header_read_timeout: proxy.client_header_timeout,
-            max_header_bytes: proxy.max_header_bytes,
-        }
-    };
-    let drain_state = state.clone();
-    let drain_timeout = move || drain_state.snapshot().config().proxy.drain_timeout;
-    let max_connections = state.snapshot().config().proxy.max_connections;
-    let placement = server::affinity::Placement::for_this_process(
-        state.snapshot().config().proxy.worker_cpu_affinity,
-        state.workers,
-    )
-    .reporting_to(state.metrics.worker_cpu.clone());
-    tracing::info!(workers = state.workers, "{placement}");
-    let workers = listeners
-        .proxy
-        .into_std()
-        .map_err(|source| WorkerError::Listener { index: 0, source })
-        .and_then(|listener| {
-            spawn_workers(
-                listener,
-                server::WorkerLayout {
-                    seats: server::balance::Balancer::per_worker(state.workers, &state.metrics.client_connections),
-                    placement,
-                },
-                settings.clone(),
-                drain_timeout,
-                server::ListenerGuards {
-                    tls,
-                    limit: Some(server::ClientConnectionLimit::new(max_connections)),
-                },
-                // Made on each worker's thread: a proxy per worker, whose handles (the metrics,
-                // the labels) only that worker's requests clone. Shared, their reference
-                // counts would move between the cores on every request.
-                move || {
-                    let proxy = Arc::new(Proxy::new(proxy_state.clone()).over_tls(over_tls));
-                    move |request, peer| proxy.clone().handle(request, peer)
-                },
-                stopped.clone(),
-            )
-        });
-    let workers = match workers {
+    let workers = match spawn_proxy_workers(&state, listeners.proxy, tls, stopped.clone()) {
         Ok(workers) => workers,
         Err(e) => {
             let _ = stop.send(true);
@@ -319,7 +273,7 @@ pub async fn run_with_ready(
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
         "admin",
-        settings,
+        connection_settings(state.clone()),
         None,
         // The admin API keeps answering when the public listener is full.
         None,
@@ -349,6 +303,58 @@ pub async fn run_with_ready(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The connection settings of the table in force, read when a connection is accepted.
+fn connection_settings(state: Arc<State>) -> impl Fn() -> ConnectionSettings + Clone + Send + Sync + 'static {
+    move || {
+        let snapshot = state.snapshot();
+        let proxy = &snapshot.config().proxy;
+        ConnectionSettings {
+            header_read_timeout: proxy.client_header_timeout,
+            max_header_bytes: proxy.max_header_bytes,
+        }
+    }
+}
+
+/// Starts the public listener's workers (placed on CPUs as `worker_cpu_affinity` says),
+/// each with its own [`Proxy`]; they serve until `stopped` turns true.
+fn spawn_proxy_workers(
+    state: &Arc<State>,
+    listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
+    stopped: watch::Receiver<bool>,
+) -> Result<Vec<tokio::sync::oneshot::Receiver<bool>>, WorkerError> {
+    let snapshot = state.snapshot();
+    let proxy = &snapshot.config().proxy;
+    let placement = server::affinity::Placement::for_this_process(proxy.worker_cpu_affinity, state.workers)
+        .reporting_to(state.metrics.worker_cpu.clone());
+    tracing::info!(workers = state.workers, "{placement}");
+    let limit = Some(server::ClientConnectionLimit::new(proxy.max_connections));
+    let drain_state = state.clone();
+    let drain_timeout = move || drain_state.snapshot().config().proxy.drain_timeout;
+    let (proxy_state, over_tls) = (state.clone(), tls.is_some());
+    let listener = listener
+        .into_std()
+        .map_err(|source| WorkerError::Listener { index: 0, source })?;
+    spawn_workers(
+        listener,
+        server::WorkerLayout {
+            seats: server::balance::Balancer::per_worker(state.workers, &state.metrics.client_connections),
+            placement,
+        },
+        connection_settings(state.clone()),
+        drain_timeout,
+        server::ListenerGuards { tls, limit },
+        // Made on each worker's thread: a proxy per worker, whose handles (the metrics,
+        // the labels) only that worker's requests clone. Shared, their reference
+        // counts would move between the cores on every request.
+        move || {
+            let proxy = Arc::new(Proxy::new(proxy_state.clone()).over_tls(over_tls));
+            move |request, peer| proxy.clone().handle(request, peer)
+        },
+        stopped,
+    )
 }
 
 #[cfg(unix)]
