@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::Response;
 use http_body_util::BodyExt;
 
-use crate::common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn path_attacks_are_refused_with_400() {

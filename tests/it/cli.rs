@@ -2,7 +2,7 @@
 //! request in flight, JSON access log) and `--help`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +10,8 @@ use http::{Request, Response};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
-use crate::binary::{BinaryProxy, ServeOptions, Stderr};
-use crate::common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_strangler");
+use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
+use crate::support::*;
 
 /// A table on fixed (never bound) addresses for `check` and `explain`.
 const TABLE: &str = r#"[proxy]
@@ -69,28 +67,11 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn run(args: &[&str]) -> Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[test]
-fn check_accepts_a_good_table_with_a_one_line_summary() {
+#[tokio::test]
+async fn check_accepts_a_good_table_with_a_one_line_summary() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "good.toml", TABLE);
-    let output = run(&["check", file.to_str().unwrap()]);
+    let output = strangler(&["check", file.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
     let out = stdout(&output);
     assert_eq!(out.lines().count(), 1, "{out}");
@@ -99,12 +80,12 @@ fn check_accepts_a_good_table_with_a_one_line_summary() {
     assert!(out.contains("2 routes"), "{out}");
 }
 
-#[test]
-fn check_reports_every_error_with_file_line_col() {
+#[tokio::test]
+async fn check_reports_every_error_with_file_line_col() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "broken.toml", BROKEN);
     let name = file.to_str().unwrap();
-    let output = run(&["check", name]);
+    let output = strangler(&["check", name]).await;
     assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
@@ -127,23 +108,23 @@ fn check_reports_every_error_with_file_line_col() {
     assert!(stderr(&output).contains("3 error(s)"), "{}", stderr(&output));
 }
 
-#[test]
-fn check_fails_on_a_missing_file() {
+#[tokio::test]
+async fn check_fails_on_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
-    let output = run(&["check", missing.to_str().unwrap()]);
+    let output = strangler(&["check", missing.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(1));
     let all = stdout(&output) + &stderr(&output);
     assert!(all.contains("missing.toml") && all.contains("cannot read"), "{all}");
 }
 
-#[test]
-fn explain_names_route_stage_and_upstream() {
+#[tokio::test]
+async fn explain_names_route_stage_and_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "routes.toml", TABLE);
     let config = file.to_str().unwrap();
 
-    let output = run(&["explain", "--config", config, "GET", "/api/thoughts/5"]);
+    let output = strangler(&["explain", "--config", config, "GET", "/api/thoughts/5"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
     let first = out.lines().next().unwrap_or_default();
@@ -157,7 +138,7 @@ fn explain_names_route_stage_and_upstream() {
     }
     assert!(out.contains("also matched: route `api`"), "{out}");
 
-    let output = run(&["explain", "--config", config, "--json", "GET", "/api/thoughts/5"]);
+    let output = strangler(&["explain", "--config", config, "--json", "GET", "/api/thoughts/5"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["route"], "thoughts-api", "{json}");
@@ -169,7 +150,7 @@ fn explain_names_route_stage_and_upstream() {
     assert_eq!(also.len(), 1, "{json}");
     assert_eq!(also[0]["route"], "api", "{json}");
 
-    let output = run(&["explain", "--config", config, "--json", "GET", "/elsewhere"]);
+    let output = strangler(&["explain", "--config", config, "--json", "GET", "/elsewhere"]).await;
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["route"], serde_json::Value::Null, "{json}");
     assert_eq!(
@@ -178,27 +159,27 @@ fn explain_names_route_stage_and_upstream() {
     );
 }
 
-#[test]
-fn explain_refuses_a_path_attack() {
+#[tokio::test]
+async fn explain_refuses_a_path_attack() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "routes.toml", TABLE);
     for path in ["/api/..%2f..%2fadmin", "/api/%2e%2e/%2e%2e/etc/passwd%00"] {
-        let output = run(&["explain", "--config", file.to_str().unwrap(), "GET", path]);
+        let output = strangler(&["explain", "--config", file.to_str().unwrap(), "GET", path]).await;
         assert_ne!(output.status.code(), Some(0), "{path}: {}", stdout(&output));
         assert!(stderr(&output).contains("refuses"), "{path}: {}", stderr(&output));
         assert_eq!(stdout(&output), "", "{path}");
     }
 }
 
-#[test]
-fn help_exits_zero() {
-    let output = run(&["--help"]);
+#[tokio::test]
+async fn help_exits_zero() {
+    let output = strangler(&["--help"]).await;
     assert_eq!(output.status.code(), Some(0));
     let out = stdout(&output);
     for word in ["serve", "check", "explain", "--log-format"] {
         assert!(out.contains(word), "`{word}` not in --help:\n{out}");
     }
-    let output = run(&["serve", "--help"]);
+    let output = strangler(&["serve", "--help"]).await;
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("--config"), "{}", stdout(&output));
 }
@@ -241,14 +222,6 @@ fn serve_table(upstreams: &[(&str, &str)], routes: &str) -> String {
     )
 }
 
-impl BinaryProxy {
-    async fn metrics(&self) -> String {
-        let answer = get(&format!("http://{}/metrics", self.admin)).await;
-        assert_eq!(answer.status, 200);
-        answer.body
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_proxies_and_sighup_reloads() {
     let legacy = echo_upstream("legacy").await;
@@ -257,7 +230,7 @@ async fn serve_proxies_and_sighup_reloads() {
     let answer = get(&format!("http://{}/hello", served.addr)).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["upstream"], "legacy");
-    let metrics = served.metrics().await;
+    let metrics = metrics_text(&served).await;
     assert_eq!(
         sample(&metrics, "strangler_config_reloads_total{result=\"ok\"}"),
         Some(1.0)
@@ -271,7 +244,7 @@ async fn serve_proxies_and_sighup_reloads() {
             l.contains("routing table reloaded") && l.contains("Signal")
         })
         .await;
-    let metrics = served.metrics().await;
+    let metrics = metrics_text(&served).await;
     assert_eq!(
         sample(&metrics, "strangler_config_reloads_total{result=\"ok\"}"),
         Some(2.0)

@@ -12,8 +12,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
-use crate::binary::BinaryProxy;
-use crate::common::*;
+use crate::support::binary::BinaryProxy;
+use crate::support::*;
 
 const THOUGHTS_ROUTE: &str =
     "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
@@ -216,8 +216,7 @@ async fn request_id_is_on_a_502_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_reuses_pooled_upstream_connections() {
-    let (legacy, connections) =
-        upstream_counting(|_request: Request<Incoming>| async { Response::new(full("ok")) }).await;
+    let legacy = upstream_with(|_request: Request<Incoming>| async { Response::new(full("ok")) }).await;
     let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
 
     // One client connection, 50 requests in sequence.
@@ -243,7 +242,7 @@ async fn keep_alive_reuses_pooled_upstream_connections() {
     .await;
     assert!(all.is_ok(), "50 sequential requests took over 10 s");
     assert_eq!(legacy.seen().len(), requests);
-    let opened = connections.load(Ordering::SeqCst);
+    let opened = legacy.connections();
     assert!(
         opened <= 2,
         "{opened} upstream connections for {requests} sequential requests: not pooled"
@@ -612,7 +611,7 @@ async fn slow_upstream_is_a_504_after_its_request_timeout() {
 /// exchange afresh; one that runs out first gets the 504.
 #[tokio::test]
 async fn request_timeout_on_a_reused_connection() {
-    let (upstream, connections) = upstream_counting(|request: Request<Incoming>| async move {
+    let upstream = upstream_with(|request: Request<Incoming>| async move {
         match request.uri().path() {
             "/api/x/stall" => std::future::pending().await,
             "/api/x/slow-body" => {
@@ -642,12 +641,12 @@ async fn request_timeout_on_a_reused_connection() {
     // Same connection, its timer long run out: a fresh 200 ms, not an instant 504.
     let again = get(&proxy.url("/api/x/fast")).await;
     assert_eq!((again.status.as_u16(), again.body.as_str()), (200, "fast"));
-    assert_eq!(connections.load(Ordering::SeqCst), 1, "the connection was not reused");
+    assert_eq!(upstream.connections(), 1, "the connection was not reused");
 
     gateway_timeout_after(&proxy.url("/api/x/stall"), Duration::from_millis(200)).await;
     // The timed-out connection is not reused.
     assert_eq!(get(&proxy.url("/api/x/fast")).await.status, 200);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(upstream.connections(), 2);
     proxy.stop().await;
 }
 
@@ -718,8 +717,9 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut stopping = tokio::spawn(proxy.stop());
     // The listener closes once the proxy has stopped accepting; the request is still open.
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut backoff = Backoff::default();
         while TcpStream::connect(addr).await.is_ok() {
-            tokio::task::yield_now().await;
+            backoff.pause().await;
         }
     })
     .await;

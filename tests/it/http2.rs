@@ -14,8 +14,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::net::TcpStream;
 
-use crate::common::*;
-use crate::tls::*;
+use crate::support::tls::*;
+use crate::support::*;
 
 /// An upstream answering `ok` and naming the protocol it was asked in.
 async fn version_upstream(options: UpstreamOptions) -> TestUpstream {
@@ -397,7 +397,7 @@ async fn shutdown_lets_an_http2_stream_finish() {
 // ---------------------------------------------------------------------------------------
 
 /// Whether `tool` is installed. Without it the test is skipped with a printed reason,
-/// unless STRANGLER_REQUIRE_TOOLS is set: then a missing tool fails the test.
+/// unless `STRANGLER_REQUIRE_TOOLS=1` (as in CI): then a missing tool fails the test.
 fn tool(tool: &str, package: &str) -> bool {
     let found = std::process::Command::new(tool)
         .arg("--version")
@@ -407,26 +407,17 @@ fn tool(tool: &str, package: &str) -> bool {
         .is_ok();
     if !found {
         assert!(
-            std::env::var_os("STRANGLER_REQUIRE_TOOLS").is_none(),
-            "`{tool}` is not installed and STRANGLER_REQUIRE_TOOLS is set (apt-get install {package})"
+            !required("STRANGLER_REQUIRE_TOOLS"),
+            "`{tool}` is not installed and STRANGLER_REQUIRE_TOOLS=1 (apt-get install {package})"
         );
         eprintln!("skipped: `{tool}` is not installed (apt-get install {package})");
     }
     found
 }
 
-/// Runs a command (bounded to 60 s) and returns its stdout; panics on failure.
+/// Runs a program (bounded to 60 s) and returns its stdout; panics on failure.
 async fn run(program: &str, args: &[&str]) -> String {
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(program)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{program} {args:?} ran longer than 60 s"))
-    .unwrap();
+    let output = output(tokio::process::Command::new(program).args(args)).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

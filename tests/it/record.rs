@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::Request;
 
-use crate::common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn sampled_requests_become_corpus_lines_with_secrets_redacted() {
@@ -38,12 +38,13 @@ async fn sampled_requests_become_corpus_lines_with_secrets_redacted() {
     );
     let path = proxy.dir.path().join("traffic.jsonl");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut backoff = Backoff::default();
     let text = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         if text.lines().count() >= 3 || tokio::time::Instant::now() >= deadline {
             break text;
         }
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     };
     assert!(!text.contains("secret"), "{text}");
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

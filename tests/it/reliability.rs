@@ -17,8 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::binary::BinaryProxy;
-use crate::common::*;
+use crate::support::binary::BinaryProxy;
+use crate::support::*;
 
 /// An upstream that can be killed outright (listener and every open connection closed at
 /// once, like a crashed process) and started again on the same address.
@@ -283,9 +283,10 @@ async fn a_slow_upstream_gets_504_in_time_and_leaks_nothing() {
     assert_eq!(warm.status, 200);
     // Baseline after the idle connection from the warm-up expired.
     let deadline = Instant::now() + Duration::from_secs(5);
+    let mut backoff = Backoff::default();
     while open.load(Ordering::SeqCst) > 0 {
         assert!(Instant::now() < deadline, "the idle pooled connection was never closed");
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     }
     let fds_before = proxy.open_fds();
     let threads_before = proxy.threads();
@@ -307,6 +308,7 @@ async fn a_slow_upstream_gets_504_in_time_and_leaks_nothing() {
     }
     // Nothing left behind once the slow answers have come and gone (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut backoff = Backoff::default();
     loop {
         let (fds, upstream_open) = (proxy.open_fds(), open.load(Ordering::SeqCst));
         if (fds <= fds_before && upstream_open == 0) || Instant::now() >= deadline {
@@ -320,7 +322,7 @@ async fn a_slow_upstream_gets_504_in_time_and_leaks_nothing() {
             assert_eq!(upstream_open, 0, "upstream connections left open");
             break;
         }
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     }
     assert_eq!(proxy.threads(), threads_before, "threads leaked");
     assert!(
@@ -434,7 +436,7 @@ async fn two_thousand_keep_alive_clients_and_fifty_reloads_without_an_error() {
             ),
         )
     };
-    let proxy = BinaryProxy::start(&table("legacy")).await;
+    let mut proxy = BinaryProxy::start(&table("legacy")).await;
     let addr = proxy.addr;
 
     // Every client connects first, then all send together.
@@ -484,20 +486,11 @@ async fn two_thousand_keep_alive_clients_and_fifty_reloads_without_an_error() {
     let connected_in = started.elapsed();
 
     // 50 reloads while the clients run, each confirmed in force before the next.
-    let admin = format!("http://{}/admin/routes", proxy.admin);
     for i in 0..RELOADS {
         let text = format!("{}\n# reload {i}\n", table(if i % 2 == 0 { "new" } else { "legacy" }));
         proxy.write_config(&text);
         let version = strangler::config::version_of(&text);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let now = get(&admin).await.json()["version"].as_str().map(str::to_owned);
-            if now.as_deref() == Some(version.as_str()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "reload {i} not in force within 5 s");
-            tokio::task::yield_now().await;
-        }
+        proxy.wait_for_version(&version, Duration::from_secs(5)).await;
     }
     for client in clients {
         client.await.unwrap();

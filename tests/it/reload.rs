@@ -10,7 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use strangler::config::version_of;
 
-use crate::common::*;
+use crate::support::*;
 
 /// How soon a changed file must be in force.
 const LIVE_WITHIN: Duration = Duration::from_secs(2);
@@ -27,19 +27,6 @@ fn thoughts_table(legacy: &Upstream, thoughts: &Upstream, stage: &str) -> String
             "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"{stage}\"\nnew = \"thoughts\"\n"
         ),
     )
-}
-
-/// Which upstream answered `GET path` (asserting a 200).
-async fn served_by(proxy: &TestProxy, path: &str) -> String {
-    let answer = get(&proxy.url(path)).await;
-    assert_eq!(answer.status, 200, "GET {path}: {}", answer.body);
-    answer.json()["upstream"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn admin_routes(proxy: &TestProxy) -> serde_json::Value {
-    let answer = get(&proxy.admin_url("/admin/routes")).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    answer.json()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,7 +46,7 @@ async fn rename_over_the_file_flips_a_route() {
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
     assert_eq!(served_by(&proxy, "/api/other").await, "legacy");
     assert_eq!(thoughts.seen().len(), 1);
-    assert_eq!(admin_routes(&proxy).await["version"], version.as_str());
+    assert_eq!(admin_json(&proxy, "/admin/routes").await["version"], version.as_str());
     proxy.stop().await;
 }
 
@@ -155,7 +142,7 @@ async fn invalid_table_keeps_the_old_one_and_says_where() {
     assert_eq!(proxy.version(), version);
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
     assert!(metric(&proxy, ERROR_SERIES).await >= Some(1.0));
-    let routes = admin_routes(&proxy).await;
+    let routes = admin_json(&proxy, "/admin/routes").await;
     assert_eq!(routes["version"], version.as_str());
     let shown = routes["last_error"].as_str().unwrap_or_default().to_owned();
     assert!(
@@ -184,7 +171,7 @@ async fn invalid_table_keeps_the_old_one_and_says_where() {
     assert_eq!(proxy.version(), version);
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
     assert!(
-        admin_routes(&proxy).await["last_error"]
+        admin_json(&proxy, "/admin/routes").await["last_error"]
             .as_str()
             .is_some_and(|e| e.contains(&format!("routes.toml:{line}:")))
     );
@@ -195,7 +182,10 @@ async fn invalid_table_keeps_the_old_one_and_says_where() {
     proxy.write_config(&fixed);
     let status = proxy.wait_for_within(LIVE_WITHIN, |s| s.version == fixed_version).await;
     assert_eq!(status.last_error, None);
-    assert_eq!(admin_routes(&proxy).await["last_error"], serde_json::Value::Null);
+    assert_eq!(
+        admin_json(&proxy, "/admin/routes").await["last_error"],
+        serde_json::Value::Null
+    );
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "legacy");
     assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0));
     // Two bad files were written, each once: two rejections, not more.
@@ -218,7 +208,10 @@ async fn reverting_a_rejected_file_clears_the_error() {
     proxy.write_config(&good);
     let status = proxy.wait_for_within(LIVE_WITHIN, |s| s.last_error.is_none()).await;
     assert_eq!(status.version, version_of(&good));
-    assert_eq!(admin_routes(&proxy).await["last_error"], serde_json::Value::Null);
+    assert_eq!(
+        admin_json(&proxy, "/admin/routes").await["last_error"],
+        serde_json::Value::Null
+    );
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
     proxy.stop().await;
 }
@@ -298,7 +291,7 @@ async fn reload_storm_drops_no_request() {
         let tables = tables.clone();
         tokio::spawn(async move {
             let tmp = config.with_file_name(".storm.tmp");
-            let admin = crate::common::client();
+            let admin = crate::support::client();
             let mut reloads = 0;
             while reloads < MAX_RELOADS && !done.load(Ordering::Relaxed) {
                 std::fs::write(&tmp, &tables[reloads % 2]).unwrap();
@@ -401,7 +394,7 @@ async fn listen_address_change_applies_routes_and_keeps_the_old_listeners() {
     // Same listeners as before, new routes.
     assert_eq!((proxy.addr, proxy.admin), (addr, admin));
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
-    let routes = admin_routes(&proxy).await;
+    let routes = admin_json(&proxy, "/admin/routes").await;
     assert_eq!(routes["version"], version.as_str());
     assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0));
     proxy.stop().await;

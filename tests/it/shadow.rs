@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::common::*;
+use crate::support::*;
 
 /// An upstream answering `{"id": 1, "text": TEXT, "n": <counter if noisy>}`; a noisy
 /// one's counter starts at a different value per text, so two never agree on `n`.
@@ -167,7 +167,7 @@ async fn a_slow_or_dead_new_upstream_does_not_delay_the_client() {
     );
     proxy.stop().await;
 
-    let dead = dead_url().await;
+    let dead = dead_url();
     let proxy = TestProxy::start(&shadow_routes(&legacy, &dead, "")).await;
     assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
     let parity = parity_when(proxy.admin, "thoughts-api", 1).await;
