@@ -398,6 +398,9 @@ async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
         let answer = response.json();
         assert_eq!(answer["upstream"], *upstream, "{target}: {answer}");
         assert_eq!(answer["path"], *path, "{target}: {answer}");
+        // The query goes with the path; the authority of the target goes nowhere.
+        let query = target.split_once('?').map(|(_, query)| query);
+        assert_eq!(answer["query"].as_str(), query, "{target}: {answer}");
         routed += 1;
     }
     for seen in s.thoughts.seen().iter().chain(s.legacy.seen().iter()) {
