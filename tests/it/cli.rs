@@ -3,12 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::Request;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{Notify, mpsc};
 
 use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
 use crate::support::*;
@@ -258,72 +256,6 @@ async fn serve_proxies_and_sighup_reloads() {
 
     served.signal("TERM");
     assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_exits_zero() {
-    let legacy = echo_upstream("legacy").await;
-    let mut served = serve(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
-    assert_eq!(get(&format!("http://{}/x", served.addr)).await.status, 200);
-    served.signal("TERM");
-    let status = served.exit_within(Duration::from_secs(3 + 2)).await;
-    assert_eq!(status.code(), Some(0), "{status:?}");
-    served
-        .stderr_until(Duration::from_secs(5), |l| l.contains("stopped"))
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_a_request_in_flight_finish() {
-    let legacy = echo_upstream("legacy").await;
-    let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<()>();
-    let release = Arc::new(Notify::new());
-    let slow = {
-        let release = release.clone();
-        upstream_with(move |_request| {
-            let (arrived_tx, release) = (arrived_tx.clone(), release.clone());
-            async move {
-                let _ = arrived_tx.send(());
-                release.notified().await;
-                Response::builder().body(full("slow but sure")).unwrap()
-            }
-        })
-        .await
-    };
-    let table = serve_table(
-        &[("legacy", &legacy.url()), ("slow", &slow.url())],
-        "[[routes]]\nname = \"slow\"\npath = \"/slow/\"\nlegacy = \"slow\"\n",
-    );
-    let mut served = serve(&table, &[]).await;
-
-    let url = format!("http://{}/slow/report", served.addr);
-    let in_flight = tokio::spawn(async move { get(&url).await });
-    tokio::time::timeout(Duration::from_secs(5), arrived.recv())
-        .await
-        .expect("the request did not reach the slow upstream")
-        .unwrap();
-
-    served.signal("TERM");
-    served
-        .stderr_until(Duration::from_secs(5), |l| l.contains("shutting down"))
-        .await;
-    assert!(served.try_wait().is_none(), "exited with a request in flight");
-    let started = std::time::Instant::now();
-    release.notify_one();
-
-    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
-        .await
-        .expect("the in-flight request did not complete")
-        .unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "slow but sure");
-    let status = served.exit_within(Duration::from_secs(3)).await;
-    assert_eq!(status.code(), Some(0), "{status:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "drain took {:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

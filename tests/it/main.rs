@@ -27,6 +27,7 @@ mod reload;
 mod resilience;
 mod secrets;
 mod shadow;
+mod shutdown;
 mod smoke;
 mod support;
 mod tls;

@@ -145,11 +145,18 @@ impl TestProxy {
         self.wait_for(|s| s.version == version).await;
     }
 
-    /// Sends the shutdown signal and waits for `run` to return.
-    pub async fn stop(mut self) {
+    /// Sends the shutdown signal (as SIGTERM would) without waiting: the proxy stops
+    /// accepting and drains; [`TestProxy::stop`] then waits for it to finish.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Sends the shutdown signal (if [`TestProxy::begin_stop`] has not) and waits for
+    /// `run` to return.
+    pub async fn stop(mut self) {
+        self.begin_stop();
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }

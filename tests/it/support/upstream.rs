@@ -171,3 +171,46 @@ pub fn closed_addr() -> SocketAddr {
 pub fn dead_url() -> String {
     format!("http://{}", closed_addr())
 }
+
+/// An upstream that holds every request until [`HeldUpstream::release`], then answers
+/// `answer`: for requests that must be in flight while the test does something else
+/// (a reload, a shutdown).
+pub struct HeldUpstream {
+    pub upstream: Upstream,
+    arrivals: tokio::sync::mpsc::UnboundedReceiver<String>,
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+impl HeldUpstream {
+    pub async fn start(answer: &'static str) -> HeldUpstream {
+        let (arrived, arrivals) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (gate, opened) = tokio::sync::watch::channel(false);
+        let upstream = upstream_with(move |request: Request<Incoming>| {
+            let _ = arrived.send(request.uri().path().to_owned());
+            let mut opened = opened.clone();
+            async move {
+                let _ = opened.wait_for(|open| *open).await;
+                Response::new(full(answer))
+            }
+        })
+        .await;
+        HeldUpstream {
+            upstream,
+            arrivals,
+            gate,
+        }
+    }
+
+    /// Waits (up to 5 s) until the next request arrives; returns its path.
+    pub async fn arrived(&mut self) -> String {
+        tokio::time::timeout(std::time::Duration::from_secs(5), self.arrivals.recv())
+            .await
+            .expect("no request reached the held upstream within 5 s")
+            .expect("the held upstream stopped")
+    }
+
+    /// Lets every held request, and every later one, have its answer.
+    pub fn release(&self) {
+        self.gate.send_replace(true);
+    }
+}
