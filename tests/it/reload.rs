@@ -399,3 +399,109 @@ async fn listen_address_change_applies_routes_and_keeps_the_old_listeners() {
     assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0));
     proxy.stop().await;
 }
+
+/// Proves: a reload that leaves an upstream's settings as they were keeps its pooled
+/// connections (the request after the reload reuses the connection of the one before),
+/// and one that changes them starts afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_pools_survive_reloads_that_do_not_change_them() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    // One worker and one client connection: every request goes through the same pool.
+    let table = |stage: &str, legacy_extra: &str| {
+        routes_toml_with(
+            "workers = 1",
+            &[
+                ("legacy", &legacy.url(), legacy_extra),
+                ("thoughts", &thoughts.url(), ""),
+            ],
+            &format!(
+                "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"{stage}\"\nnew = \"thoughts\"\n"
+            ),
+        )
+    };
+    let proxy = TestProxy::start(&table("legacy", "")).await;
+    let client = client();
+    let served_by = |path: &str| {
+        let request = Request::get(proxy.url(path)).body(full("")).unwrap();
+        let client = &client;
+        async move {
+            let answer = send(client, request).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            answer.json()["upstream"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    assert_eq!(served_by("/api/thoughts/1").await, "legacy");
+    assert_eq!(served_by("/other").await, "legacy");
+    assert_eq!(legacy.connections(), 1, "not pooled to begin with");
+
+    // The route moves; `legacy` is configured as before.
+    let moved = table("new", "");
+    proxy.write_config(&moved);
+    proxy.wait_for_version(&version_of(&moved)).await;
+    assert_eq!(served_by("/api/thoughts/1").await, "thoughts");
+    assert_eq!(served_by("/other").await, "legacy");
+    assert_eq!(
+        legacy.connections(),
+        1,
+        "the reload dropped the pool of an upstream it did not change"
+    );
+
+    // `legacy` itself changes: its requests go through a new pool.
+    let changed = table("new", "request_timeout = \"20s\"");
+    proxy.write_config(&changed);
+    proxy.wait_for_version(&version_of(&changed)).await;
+    assert_eq!(served_by("/other").await, "legacy");
+    assert_eq!(legacy.connections(), 2, "a changed upstream kept its old pool");
+    proxy.stop().await;
+}
+
+/// Proves: a request routed before a reload finishes on the table it started with: held
+/// at the old upstream while a reload moves its route elsewhere and removes that upstream,
+/// it still gets the old upstream's answer, while new requests take the new route.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_in_flight_finishes_on_the_table_it_started_with() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let mut old = HeldUpstream::start("from the old table").await;
+    let before = routes_toml(
+        &[
+            ("legacy", &legacy.url()),
+            ("old", &old.upstream.url()),
+            ("thoughts", &thoughts.url()),
+        ],
+        "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"legacy\"\nlegacy = \"old\"\nnew = \"thoughts\"\n",
+    );
+    let proxy = TestProxy::start(&before).await;
+    let url = proxy.url("/api/thoughts/1");
+    let in_flight = tokio::spawn(async move { get(&url).await });
+    assert_eq!(old.arrived().await, "/api/thoughts/1");
+
+    let after = thoughts_table(&legacy, &thoughts, "new");
+    proxy.write_config(&after);
+    let status = proxy
+        .wait_for_within(LIVE_WITHIN, |s| s.version == version_of(&after))
+        .await;
+    assert_eq!(status.last_error, None);
+    assert_eq!(served_by(&proxy, "/api/thoughts/2").await, "thoughts");
+    assert!(
+        !in_flight.is_finished(),
+        "the request in flight ended before its answer"
+    );
+
+    old.release();
+    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the request in flight did not finish")
+        .unwrap();
+    assert_eq!(
+        (answer.status.as_u16(), answer.body.as_str()),
+        (200, "from the old table")
+    );
+    assert_eq!(
+        old.upstream.seen().len(),
+        1,
+        "only the request routed before the reload"
+    );
+    proxy.stop().await;
+}
