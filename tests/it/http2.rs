@@ -123,6 +123,55 @@ async fn h2c_prior_knowledge_and_http1_share_the_plain_port() {
     proxy.stop().await;
 }
 
+/// Proves: `max_header_bytes` caps an HTTP/2 request's header list too: a header list over
+/// the cap is refused (431, or the stream refused) and reaches no upstream, while one just
+/// under it on the same connection is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_header_bytes_caps_http2_header_lists() {
+    const CAP: usize = 16 * 1024;
+    let legacy = version_upstream(UpstreamOptions::plain()).await;
+    let routes = routes_toml_with(
+        &format!("max_header_bytes = {CAP}"),
+        &[("legacy", &format!("http://{}", legacy.addr), "")],
+        "",
+    );
+    let proxy = TestProxy::start(&routes).await;
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = |path: &str, padding: usize| {
+        Request::get(format!("http://app.example:{}{path}", proxy.addr.port()))
+            .header("x-padding", "p".repeat(padding))
+            .body(full(""))
+            .unwrap()
+    };
+
+    let over = sender.send_request(request("/over", CAP + 1024)).await;
+    match &over {
+        Ok(response) => assert_eq!(response.status(), 431, "a header list over the cap: {response:?}"),
+        Err(e) => println!("a header list over the cap was refused: {e}"),
+    }
+    assert!(
+        legacy.seen().is_empty(),
+        "an oversized header list reached the upstream"
+    );
+
+    sender
+        .ready()
+        .await
+        .expect("the connection did not survive the refusal");
+    let under = sender.send_request(request("/under", CAP / 2)).await.unwrap();
+    assert_eq!(under.status(), 200);
+    assert_eq!(legacy.seen().len(), 1);
+    assert_eq!(legacy.seen()[0].uri.path(), "/under");
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn a_stalled_preface_is_closed_after_the_header_timeout() {
     let legacy = version_upstream(UpstreamOptions::plain()).await;
