@@ -157,6 +157,68 @@ async fn certificate_swapped_by_symlink_is_served_within_3s() {
     proxy.stop().await;
 }
 
+/// Proves: the certificate files are re-read every `RECHECK` (10 s, src/server/tls.rs)
+/// even when no watch event reports a change. Here the configured files are symlinks into
+/// a directory nobody watches, whose pair is swapped there at once: the watched directory
+/// sees nothing, and the new certificate is served after the first periodic re-read, not
+/// before it. Costs the test about 10 s.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_no_watch_event_reports_is_picked_up_by_the_periodic_reread() {
+    const RECHECK: Duration = Duration::from_secs(10);
+    use std::os::unix::fs::symlink;
+    let ca = Ca::new("listener CA");
+    let old = ca.leaf(&["app.example"]);
+    let new = ca.leaf(&["app.example"]);
+    let legacy = ok_upstream(UpstreamOptions::plain()).await;
+    // outside/current -> v1 (then v2), each holding the pair; not watched.
+    let outside = tempfile::tempdir().unwrap();
+    for (version, pair) in [("v1", &old), ("v2", &new)] {
+        std::fs::create_dir(outside.path().join(version)).unwrap();
+        std::fs::write(outside.path().join(version).join("cert.pem"), &pair.cert_pem).unwrap();
+        std::fs::write(outside.path().join(version).join("cert.key"), &pair.key_pem).unwrap();
+    }
+    symlink("v1", outside.path().join("current")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    symlink(outside.path().join("current/cert.pem"), dir.path().join("default.pem")).unwrap();
+    symlink(outside.path().join("current/cert.key"), dir.path().join("default.key")).unwrap();
+    let routes = routes_toml_with(
+        &tls_section(&[]),
+        &[("legacy", &format!("http://{}", legacy.addr), "")],
+        "",
+    );
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    // Before the proxy starts, so before its re-read timer does.
+    let before_start = std::time::Instant::now();
+    let proxy = TestProxy::start_at(dir, config).await;
+    assert_eq!(served_cert(proxy.addr, "app.example", &ca).await, old.der);
+
+    // Both files change in one rename, in the directory nobody watches.
+    symlink("v2", outside.path().join("next")).unwrap();
+    std::fs::rename(outside.path().join("next"), outside.path().join("current")).unwrap();
+
+    wait_for_cert(
+        proxy.addr,
+        "app.example",
+        &ca,
+        &new.der,
+        RECHECK + Duration::from_secs(5),
+    )
+    .await;
+    let took = before_start.elapsed();
+    println!(
+        "figure: a certificate change no watch event reported was served {took:?} after start (re-read every {RECHECK:?})"
+    );
+    assert!(
+        took >= RECHECK,
+        "served after {took:?}, before the first re-read: a watch event saw the change, so this test does not test the re-read"
+    );
+    assert_eq!(metric(&proxy, TLS_OK).await, Some(1.0));
+    assert_eq!(metric(&proxy, TLS_ERROR).await, Some(0.0));
+    proxy.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mismatched_pair_keeps_the_old_certificate_until_the_key_arrives() {
     let ca = Ca::new("listener CA");

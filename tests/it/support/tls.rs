@@ -23,6 +23,7 @@ use tokio_rustls::client::TlsStream;
 use super::body::{BoxBody, full};
 use super::proxy::{TestProxy, proxy_with_files};
 use super::routes::routes_toml_with;
+use super::wait::poll;
 
 // ---------------------------------------------------------------------------------------
 // Test PKI
@@ -148,19 +149,13 @@ pub async fn served_cert(addr: SocketAddr, name: &str, ca: &Ca) -> CertificateDe
     stream.get_ref().1.peer_certificates().unwrap()[0].clone()
 }
 
-/// Polls (every 20 ms, up to `within`) until `addr` serves `expected` for `name`.
+/// Polls (with back-off, up to `within`) until `addr` serves `expected` for `name`.
 pub async fn wait_for_cert(addr: SocketAddr, name: &str, ca: &Ca, expected: &CertificateDer<'_>, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if served_cert(addr, name, ca).await == *expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: the new certificate was not served within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let served = poll(within, || served_cert(addr, name, ca), |served| served == expected).await;
+    assert!(
+        served == *expected,
+        "{name}: the new certificate was not served within {within:?}"
+    );
 }
 
 /// A response read to its end.
