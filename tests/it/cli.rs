@@ -297,6 +297,51 @@ async fn json_log_format_writes_parseable_access_lines() {
     assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
 }
 
+/// Proves: `RUST_LOG=info,strangler::access=off` silences the access log and only it: a
+/// request served and counted leaves no line of target `strangler::access` (nor its request
+/// id) on stderr, while the other `info` lines (a reload, the stop) still come. The access
+/// line this filter removes is the one `json_log_format_writes_parseable_access_lines`
+/// finds at the default level.
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_log_access_off_silences_only_the_access_log() {
+    let legacy = echo_upstream("legacy").await;
+    let mut served = BinaryProxy::start_with(
+        &serve_table(&[("legacy", &legacy.url())], ""),
+        ServeOptions {
+            global_args: &["--log-format", "json"],
+            rust_log: "info,strangler::access=off",
+            stderr: Stderr::Lines,
+        },
+    )
+    .await;
+    let request = Request::get(format!("http://{}/logged", served.addr))
+        .header("x-request-id", "access-off-1")
+        .body(full(""))
+        .unwrap();
+    assert_eq!(send(&client(), request).await.status, 200);
+    // Counted when its response finished, which is when its access line would be written.
+    assert_eq!(
+        wait_requests_total(&served, &[("route", "default")], |n| n >= 1.0).await,
+        1.0
+    );
+
+    served.signal("HUP");
+    served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("routing table reloaded"))
+        .await;
+    served.signal("TERM");
+    assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
+    served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("\"stopped\""))
+        .await;
+    let access: Vec<&String> = served
+        .stderr_seen
+        .iter()
+        .filter(|line| line.contains("strangler::access") || line.contains("access-off-1"))
+        .collect();
+    assert!(access.is_empty(), "access lines with strangler::access=off: {access:?}");
+}
+
 /// A shell started in advance whose builtin `kill` signals a process as soon as it is told
 /// to: microseconds after the test reads a line, where spawning `kill` takes milliseconds.
 struct QuickKill {
