@@ -33,7 +33,7 @@ async fn get_text(url: &str) -> String {
 }
 
 /// A POST to a routed path with the given header lines (each ending in CRLF) and body.
-fn post(headers: &str, body: &str) -> Vec<u8> {
+fn post_request(headers: &str, body: &str) -> Vec<u8> {
     format!("POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\n{headers}Connection: close\r\n\r\n{body}")
         .into_bytes()
 }
@@ -43,25 +43,25 @@ fn corpus() -> Vec<Case> {
         // Framing: smuggling shapes hyper's parser refuses itself.
         case(
             "two differing Content-Lengths",
-            post("Content-Length: 3\r\nContent-Length: 11\r\n", "abchello world"),
+            post_request("Content-Length: 3\r\nContent-Length: 11\r\n", "abchello world"),
             400,
         ),
-        case("a Content-Length list", post("Content-Length: 3, 3\r\n", "abc"), 400),
-        case("a signed Content-Length", post("Content-Length: +3\r\n", "abc"), 400),
-        case("a negative Content-Length", post("Content-Length: -1\r\n", ""), 400),
+        case("a Content-Length list", post_request("Content-Length: 3, 3\r\n", "abc"), 400),
+        case("a signed Content-Length", post_request("Content-Length: +3\r\n", "abc"), 400),
+        case("a negative Content-Length", post_request("Content-Length: -1\r\n", ""), 400),
         case(
             "an overflowing Content-Length",
-            post("Content-Length: 99999999999999999999999\r\n", ""),
+            post_request("Content-Length: 99999999999999999999999\r\n", ""),
             400,
         ),
         case(
             "Transfer-Encoding whose last coding is not chunked",
-            post("Transfer-Encoding: chunked, identity\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: chunked, identity\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding: xchunked",
-            post("Transfer-Encoding: xchunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: xchunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
@@ -76,7 +76,7 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "obs-fold of Transfer-Encoding",
-            post("Transfer-Encoding:\r\n chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding:\r\n chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
@@ -96,7 +96,7 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "whitespace before a header's colon",
-            post("Content-Length : 3\r\n", "abc"),
+            post_request("Content-Length : 3\r\n", "abc"),
             400,
         ),
         case(
@@ -107,32 +107,32 @@ fn corpus() -> Vec<Case> {
         // Framing: shapes hyper accepts and strangler's guard refuses.
         case(
             "Content-Length then Transfer-Encoding (CL.TE)",
-            post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding then Content-Length (TE.CL)",
-            post("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Content-Length: 0 with Transfer-Encoding: CHUNKED",
-            post("Content-length: 0\r\nTransfer-Encoding: CHUNKED\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Content-length: 0\r\nTransfer-Encoding: CHUNKED\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Content-Length with Transfer-Encoding: gzip, chunked",
-            post("Content-Length: 4\r\nTransfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Content-Length: 4\r\nTransfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding: gzip, chunked",
-            post("Transfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding on two lines",
-            post(
+            post_request(
                 "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
                 "3\r\nabc\r\n0\r\n\r\n",
             ),
@@ -427,7 +427,7 @@ async fn malformed_chunked_body_gets_400_not_502() {
     let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
-        &post("Transfer-Encoding: chunked\r\n", "zz\r\nabc\r\n0\r\n\r\n"),
+        &post_request("Transfer-Encoding: chunked\r\n", "zz\r\nabc\r\n0\r\n\r\n"),
     )
     .await;
     assert_eq!(response.status, 400, "{}", response.body_text());

@@ -2,15 +2,8 @@
 
 /// A routes.toml with `legacy` as default upstream and the given extra upstreams and routes.
 pub fn routes_toml(upstreams: &[(&str, &str)], routes: &str) -> String {
-    let mut text = String::from(
-        "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"legacy\"\n\n",
-    );
-    for (name, url) in upstreams {
-        text.push_str(&format!("[upstreams.{name}]\nurl = \"{url}\"\n"));
-    }
-    text.push('\n');
-    text.push_str(routes);
-    text
+    let upstreams: Vec<(&str, &str, &str)> = upstreams.iter().map(|(name, url)| (*name, *url, "")).collect();
+    routes_toml_with("", &upstreams, routes)
 }
 
 /// A routes.toml like [`routes_toml`], with extra lines in `[proxy]` and in each upstream
