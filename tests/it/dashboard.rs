@@ -5,7 +5,7 @@
 //! the workspace's `target/screenshots/dashboard.png`.
 //!
 //! The browser test needs Debian's `chromium` and `chromium-driver`, and is skipped
-//! without them unless `STRANGLER_REQUIRE_BROWSER=1` (see `browser.rs`).
+//! without them unless `STRANGLER_REQUIRE_BROWSER=1` (see `support/browser.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

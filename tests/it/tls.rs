@@ -1,7 +1,7 @@
-//! TLS on the listener (versions, SNI, certificate hot reload, half-finished updates) and
-//! towards `https://` upstreams (CA file, untrusted certificates, mutual TLS). Every
-//! certificate and key is generated here at test time (rcgen); none is committed.
-//!
+//! TLS on the listener (versions, SNI, certificate hot reload and the periodic re-read,
+//! half-finished updates) and towards `https://` upstreams (CA file, untrusted
+//! certificates, mutual TLS). Every certificate and key is generated at test time
+//! (rcgen, in `support::tls`); none is committed.
 
 use std::sync::Arc;
 use std::time::Duration;

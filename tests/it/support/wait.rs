@@ -1,5 +1,5 @@
 //! Waiting for something the test cannot be told about directly: poll with an
-//! exponential back-off (1 ms doubling to 50 ms) under a bounded deadline, so that the
+//! exponential back-off (1 ms doubling to 20 ms) under a bounded deadline, so that the
 //! poller does not compete for the CPU with the proxy it waits on (two cores are common).
 //! Prefer a signal (a `watch` of the proxy's state, a line on stderr) where there is one.
 
@@ -12,9 +12,9 @@ use tokio::time::Instant;
 pub const POLL_LIMIT: Duration = Duration::from_secs(5);
 
 const FIRST_PAUSE: Duration = Duration::from_millis(1);
-const LONGEST_PAUSE: Duration = Duration::from_millis(50);
+const LONGEST_PAUSE: Duration = Duration::from_millis(20);
 
-/// The pause between two polls: 1 ms, doubling up to 50 ms.
+/// The pause between two polls: 1 ms, doubling up to 20 ms.
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
@@ -27,7 +27,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// Waits the current pause and doubles it (up to 50 ms).
+    /// Waits the current pause and doubles it (up to 20 ms).
     pub async fn pause(&mut self) {
         tokio::time::sleep(self.next).await;
         self.next = (self.next * 2).min(LONGEST_PAUSE);
