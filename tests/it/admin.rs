@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{Method, Request};
 
-use crate::common::*;
+use crate::support::*;
 
 const CONTRACT_METRICS: [&str; 6] = [
     "strangler_requests_total",
@@ -27,7 +27,7 @@ async fn request(method: Method, url: &str) -> Answer {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_readiness_and_contract_metrics() {
     let legacy = echo_upstream("legacy").await;
-    let dead = dead_url().await;
+    let dead = dead_url();
     let proxy = TestProxy::start(&routes_toml(
         &[("legacy", &legacy.url()), ("dead", &dead)],
         "[[routes]]\nname = \"gone\"\npath = \"/gone/\"\nlegacy = \"dead\"\n",

@@ -1,11 +1,9 @@
 //! The admin API's bearer token (`[proxy] admin_token_file`), and the admin API's
 //! separation from the public listener.
 
-use std::process::Stdio;
-
 use http::{Method, Request, StatusCode};
 
-use crate::common::*;
+use crate::support::*;
 
 const TOKEN: &str = "Adm1n-t0ken-for-tests";
 
@@ -154,22 +152,15 @@ async fn the_public_listener_never_serves_the_admin_api() {
 /// Proves that `strangler serve` refuses to start with the admin API on a non-loopback
 /// address and no `admin_token_file`, naming the address and the setting, and that
 /// without the token file's content it refuses too (nothing is bound in either case).
-#[test]
-fn serve_refuses_an_exposed_admin_api_without_a_token() {
+#[tokio::test]
+async fn serve_refuses_an_exposed_admin_api_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("routes.toml");
     let table = routes_toml(&[("legacy", "http://127.0.0.1:1")], "")
         .replace("admin_listen = \"127.0.0.1:0\"", "admin_listen = \"0.0.0.0:0\"");
     std::fs::write(&config, &table).unwrap();
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let output = run();
+    let serve = [std::ffi::OsStr::new("serve"), "--config".as_ref(), config.as_os_str()];
+    let output = strangler(&serve).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -188,7 +179,7 @@ fn serve_refuses_an_exposed_admin_api_without_a_token() {
         "default_upstream = \"legacy\"\nadmin_token_file = \"missing-token\"",
     );
     std::fs::write(&config, with_token).unwrap();
-    let output = run();
+    let output = strangler(&serve).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -206,22 +197,21 @@ async fn status_sends_the_token_from_its_token_file() {
     let admin = format!("http://{}", proxy.admin);
     let token_file = proxy.dir.path().join("admin-token");
     let run = |with_token: bool| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_strangler"));
-        command.args(["status", "--json", "--admin", &admin]);
+        let mut command = strangler_command(&["status", "--json", "--admin", &admin]);
         command.env_remove("STRANGLER_ADMIN_TOKEN_FILE");
         if with_token {
             command.arg("--admin-token-file").arg(&token_file);
         }
-        command.stdin(Stdio::null()).output()
+        async move { output(&mut command).await }
     };
-    let refused = run(false).await.unwrap();
+    let refused = run(false).await;
     assert!(!refused.status.success(), "status without the token must fail");
     assert!(
         String::from_utf8_lossy(&refused.stdout).contains("401"),
         "the failure names the 401: {}",
         String::from_utf8_lossy(&refused.stdout)
     );
-    let served = run(true).await.unwrap();
+    let served = run(true).await;
     let stdout = String::from_utf8_lossy(&served.stdout);
     assert!(
         served.status.success(),

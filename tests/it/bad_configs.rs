@@ -2,8 +2,8 @@
 //! wrong. The file's first line says what; the second, `# expect: LINE:COL fragment`, says
 //! where the loader must point and what its message must say.
 
+use crate::support::strangler;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 /// One corpus file and its expectation.
 struct BadConfig {
@@ -92,17 +92,12 @@ fn every_bad_config_is_rejected_at_its_line_and_column() {
 
 /// Proves the same through the command line: `strangler check FILE` exits 1 and prints
 /// `FILE:LINE:COL: message` first, for every file of the corpus.
-#[test]
-fn strangler_check_reports_each_bad_config_with_file_line_col() {
+#[tokio::test]
+async fn strangler_check_reports_each_bad_config_with_file_line_col() {
     let corpus = corpus();
     let mut wrong = Vec::new();
     for bad in &corpus {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
-            .arg("check")
-            .arg(&bad.path)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = strangler(&[std::ffi::OsStr::new("check"), bad.path.as_os_str()]).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let want = format!("{}:{}:{}: ", bad.path.display(), bad.line, bad.column);
         let first = stdout.lines().next().unwrap_or_default();

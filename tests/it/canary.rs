@@ -2,7 +2,7 @@
 
 use http::Request;
 
-use crate::common::*;
+use crate::support::*;
 
 fn canary_routes(legacy: &Upstream, new: &Upstream, percent: f64, sticky: &str) -> String {
     let sticky = if sticky.is_empty() {

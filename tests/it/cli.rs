@@ -2,18 +2,14 @@
 //! request in flight, JSON access log) and `--help`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::Request;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{Notify, mpsc};
 
-use crate::binary::{BinaryProxy, ServeOptions, Stderr};
-use crate::common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_strangler");
+use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
+use crate::support::*;
 
 /// A table on fixed (never bound) addresses for `check` and `explain`.
 const TABLE: &str = r#"[proxy]
@@ -69,28 +65,11 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn run(args: &[&str]) -> Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[test]
-fn check_accepts_a_good_table_with_a_one_line_summary() {
+#[tokio::test]
+async fn check_accepts_a_good_table_with_a_one_line_summary() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "good.toml", TABLE);
-    let output = run(&["check", file.to_str().unwrap()]);
+    let output = strangler(&["check", file.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
     let out = stdout(&output);
     assert_eq!(out.lines().count(), 1, "{out}");
@@ -99,12 +78,12 @@ fn check_accepts_a_good_table_with_a_one_line_summary() {
     assert!(out.contains("2 routes"), "{out}");
 }
 
-#[test]
-fn check_reports_every_error_with_file_line_col() {
+#[tokio::test]
+async fn check_reports_every_error_with_file_line_col() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "broken.toml", BROKEN);
     let name = file.to_str().unwrap();
-    let output = run(&["check", name]);
+    let output = strangler(&["check", name]).await;
     assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
@@ -127,23 +106,23 @@ fn check_reports_every_error_with_file_line_col() {
     assert!(stderr(&output).contains("3 error(s)"), "{}", stderr(&output));
 }
 
-#[test]
-fn check_fails_on_a_missing_file() {
+#[tokio::test]
+async fn check_fails_on_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
-    let output = run(&["check", missing.to_str().unwrap()]);
+    let output = strangler(&["check", missing.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(1));
     let all = stdout(&output) + &stderr(&output);
     assert!(all.contains("missing.toml") && all.contains("cannot read"), "{all}");
 }
 
-#[test]
-fn explain_names_route_stage_and_upstream() {
+#[tokio::test]
+async fn explain_names_route_stage_and_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "routes.toml", TABLE);
     let config = file.to_str().unwrap();
 
-    let output = run(&["explain", "--config", config, "GET", "/api/thoughts/5"]);
+    let output = strangler(&["explain", "--config", config, "GET", "/api/thoughts/5"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
     let first = out.lines().next().unwrap_or_default();
@@ -157,7 +136,7 @@ fn explain_names_route_stage_and_upstream() {
     }
     assert!(out.contains("also matched: route `api`"), "{out}");
 
-    let output = run(&["explain", "--config", config, "--json", "GET", "/api/thoughts/5"]);
+    let output = strangler(&["explain", "--config", config, "--json", "GET", "/api/thoughts/5"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["route"], "thoughts-api", "{json}");
@@ -169,7 +148,7 @@ fn explain_names_route_stage_and_upstream() {
     assert_eq!(also.len(), 1, "{json}");
     assert_eq!(also[0]["route"], "api", "{json}");
 
-    let output = run(&["explain", "--config", config, "--json", "GET", "/elsewhere"]);
+    let output = strangler(&["explain", "--config", config, "--json", "GET", "/elsewhere"]).await;
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["route"], serde_json::Value::Null, "{json}");
     assert_eq!(
@@ -178,27 +157,27 @@ fn explain_names_route_stage_and_upstream() {
     );
 }
 
-#[test]
-fn explain_refuses_a_path_attack() {
+#[tokio::test]
+async fn explain_refuses_a_path_attack() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "routes.toml", TABLE);
     for path in ["/api/..%2f..%2fadmin", "/api/%2e%2e/%2e%2e/etc/passwd%00"] {
-        let output = run(&["explain", "--config", file.to_str().unwrap(), "GET", path]);
+        let output = strangler(&["explain", "--config", file.to_str().unwrap(), "GET", path]).await;
         assert_ne!(output.status.code(), Some(0), "{path}: {}", stdout(&output));
         assert!(stderr(&output).contains("refuses"), "{path}: {}", stderr(&output));
         assert_eq!(stdout(&output), "", "{path}");
     }
 }
 
-#[test]
-fn help_exits_zero() {
-    let output = run(&["--help"]);
+#[tokio::test]
+async fn help_exits_zero() {
+    let output = strangler(&["--help"]).await;
     assert_eq!(output.status.code(), Some(0));
     let out = stdout(&output);
     for word in ["serve", "check", "explain", "--log-format"] {
         assert!(out.contains(word), "`{word}` not in --help:\n{out}");
     }
-    let output = run(&["serve", "--help"]);
+    let output = strangler(&["serve", "--help"]).await;
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("--config"), "{}", stdout(&output));
 }
@@ -241,14 +220,6 @@ fn serve_table(upstreams: &[(&str, &str)], routes: &str) -> String {
     )
 }
 
-impl BinaryProxy {
-    async fn metrics(&self) -> String {
-        let answer = get(&format!("http://{}/metrics", self.admin)).await;
-        assert_eq!(answer.status, 200);
-        answer.body
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_proxies_and_sighup_reloads() {
     let legacy = echo_upstream("legacy").await;
@@ -257,7 +228,7 @@ async fn serve_proxies_and_sighup_reloads() {
     let answer = get(&format!("http://{}/hello", served.addr)).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["upstream"], "legacy");
-    let metrics = served.metrics().await;
+    let metrics = metrics_text(&served).await;
     assert_eq!(
         sample(&metrics, "strangler_config_reloads_total{result=\"ok\"}"),
         Some(1.0)
@@ -271,7 +242,7 @@ async fn serve_proxies_and_sighup_reloads() {
             l.contains("routing table reloaded") && l.contains("Signal")
         })
         .await;
-    let metrics = served.metrics().await;
+    let metrics = metrics_text(&served).await;
     assert_eq!(
         sample(&metrics, "strangler_config_reloads_total{result=\"ok\"}"),
         Some(2.0)
@@ -285,72 +256,6 @@ async fn serve_proxies_and_sighup_reloads() {
 
     served.signal("TERM");
     assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_exits_zero() {
-    let legacy = echo_upstream("legacy").await;
-    let mut served = serve(&serve_table(&[("legacy", &legacy.url())], ""), &[]).await;
-    assert_eq!(get(&format!("http://{}/x", served.addr)).await.status, 200);
-    served.signal("TERM");
-    let status = served.exit_within(Duration::from_secs(3 + 2)).await;
-    assert_eq!(status.code(), Some(0), "{status:?}");
-    served
-        .stderr_until(Duration::from_secs(5), |l| l.contains("stopped"))
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_a_request_in_flight_finish() {
-    let legacy = echo_upstream("legacy").await;
-    let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<()>();
-    let release = Arc::new(Notify::new());
-    let slow = {
-        let release = release.clone();
-        upstream_with(move |_request| {
-            let (arrived_tx, release) = (arrived_tx.clone(), release.clone());
-            async move {
-                let _ = arrived_tx.send(());
-                release.notified().await;
-                Response::builder().body(full("slow but sure")).unwrap()
-            }
-        })
-        .await
-    };
-    let table = serve_table(
-        &[("legacy", &legacy.url()), ("slow", &slow.url())],
-        "[[routes]]\nname = \"slow\"\npath = \"/slow/\"\nlegacy = \"slow\"\n",
-    );
-    let mut served = serve(&table, &[]).await;
-
-    let url = format!("http://{}/slow/report", served.addr);
-    let in_flight = tokio::spawn(async move { get(&url).await });
-    tokio::time::timeout(Duration::from_secs(5), arrived.recv())
-        .await
-        .expect("the request did not reach the slow upstream")
-        .unwrap();
-
-    served.signal("TERM");
-    served
-        .stderr_until(Duration::from_secs(5), |l| l.contains("shutting down"))
-        .await;
-    assert!(served.try_wait().is_none(), "exited with a request in flight");
-    let started = std::time::Instant::now();
-    release.notify_one();
-
-    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
-        .await
-        .expect("the in-flight request did not complete")
-        .unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "slow but sure");
-    let status = served.exit_within(Duration::from_secs(3)).await;
-    assert_eq!(status.code(), Some(0), "{status:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "drain took {:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,6 +295,51 @@ async fn json_log_format_writes_parseable_access_lines() {
     }
     served.signal("TERM");
     assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
+}
+
+/// Proves: `RUST_LOG=info,strangler::access=off` silences the access log and only it: a
+/// request served and counted leaves no line of target `strangler::access` (nor its request
+/// id) on stderr, while the other `info` lines (a reload, the stop) still come. The access
+/// line this filter removes is the one `json_log_format_writes_parseable_access_lines`
+/// finds at the default level.
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_log_access_off_silences_only_the_access_log() {
+    let legacy = echo_upstream("legacy").await;
+    let mut served = BinaryProxy::start_with(
+        &serve_table(&[("legacy", &legacy.url())], ""),
+        ServeOptions {
+            global_args: &["--log-format", "json"],
+            rust_log: "info,strangler::access=off",
+            stderr: Stderr::Lines,
+        },
+    )
+    .await;
+    let request = Request::get(format!("http://{}/logged", served.addr))
+        .header("x-request-id", "access-off-1")
+        .body(full(""))
+        .unwrap();
+    assert_eq!(send(&client(), request).await.status, 200);
+    // Counted when its response finished, which is when its access line would be written.
+    assert_eq!(
+        wait_requests_total(&served, &[("route", "default")], |n| n >= 1.0).await,
+        1.0
+    );
+
+    served.signal("HUP");
+    served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("routing table reloaded"))
+        .await;
+    served.signal("TERM");
+    assert_eq!(served.exit_within(Duration::from_secs(10)).await.code(), Some(0));
+    served
+        .stderr_until(Duration::from_secs(5), |l| l.contains("\"stopped\""))
+        .await;
+    let access: Vec<&String> = served
+        .stderr_seen
+        .iter()
+        .filter(|line| line.contains("strangler::access") || line.contains("access-off-1"))
+        .collect();
+    assert!(access.is_empty(), "access lines with strangler::access=off: {access:?}");
 }
 
 /// A shell started in advance whose builtin `kill` signals a process as soon as it is told

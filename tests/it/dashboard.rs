@@ -5,7 +5,7 @@
 //! the workspace's `target/screenshots/dashboard.png`.
 //!
 //! The browser test needs Debian's `chromium` and `chromium-driver`, and is skipped
-//! without them unless `STRANGLER_REQUIRE_BROWSER=1` (see `browser.rs`).
+//! without them unless `STRANGLER_REQUIRE_BROWSER=1` (see `support/browser.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,10 +17,10 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use crate::browser::{
+use crate::support::browser::{
     ChromeDriver, PAGE_WITHIN, browser_programs, click, element, open_browser, screenshot, screenshot_dir, type_into,
 };
-use crate::common::*;
+use crate::support::*;
 
 /// How long the whole browser session may take (one page waits for a second refresh, 5 s).
 const SESSION_WITHIN: Duration = Duration::from_secs(90);
@@ -89,16 +89,12 @@ fn counted(traffic: &Value) -> u64 {
 
 /// Polls `/admin/traffic` (bounded) until it counts `total` requests; returns it.
 async fn traffic_when(admin: SocketAddr, total: u64) -> Value {
-    let deadline = tokio::time::Instant::now() + COUNTED_WITHIN;
-    loop {
-        let answer = get(&format!("http://{admin}/admin/traffic")).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        let traffic = answer.json();
-        if counted(&traffic) >= total || tokio::time::Instant::now() >= deadline {
-            return traffic;
-        }
-        tokio::task::yield_now().await;
-    }
+    poll(
+        COUNTED_WITHIN,
+        || admin_json(admin, "/admin/traffic"),
+        |traffic| counted(traffic) >= total,
+    )
+    .await
 }
 
 fn route<'t>(traffic: &'t Value, name: &str) -> &'t Value {

@@ -5,17 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use promql_parser::parser::{Expr, VectorSelector};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use strangler::config::version_of;
 
-use crate::binary::{BinaryProxy, ServeOptions, Stderr};
-use crate::common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_strangler");
+use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
+use crate::support::files::ConfigMapVolume;
+use crate::support::*;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -122,16 +120,10 @@ fn cluster_routes_are_the_repository_routes() {
 }
 
 /// `strangler check` accepts both tables, as CI and a pre-merge hook run it.
-#[test]
-fn both_tables_pass_strangler_check() {
+#[tokio::test]
+async fn both_tables_pass_strangler_check() {
     for file in [REPOSITORY_ROUTES, CLUSTER_ROUTES] {
-        let output = std::process::Command::new(BIN)
-            .arg("check")
-            .arg(file)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = output(strangler_command(&["check", file]).current_dir(env!("CARGO_MANIFEST_DIR"))).await;
         assert!(
             output.status.success(),
             "strangler check {file}: {}\n{}{}",
@@ -161,34 +153,6 @@ async fn serve_as_deployed(config: &Path) -> BinaryProxy {
 }
 
 #[cfg(unix)]
-impl BinaryProxy {
-    async fn routes(&self) -> serde_json::Value {
-        let answer = get(&format!("http://{}/admin/routes", self.admin)).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        answer.json()
-    }
-
-    /// Polls GET /admin/routes until it reports `version`; panics after `limit`.
-    async fn wait_for_version(&mut self, version: &str, limit: Duration) -> (Duration, serde_json::Value) {
-        let started = Instant::now();
-        let mut poll = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            poll.tick().await;
-            let routes = self.routes().await;
-            if routes["version"] == version {
-                return (started.elapsed(), routes);
-            }
-            if started.elapsed() > limit {
-                panic!(
-                    "version {version} not live within {limit:?}; /admin/routes: {routes}\nstderr:\n{}",
-                    self.stderr_so_far()
-                );
-            }
-        }
-    }
-}
-
-#[cfg(unix)]
 fn stage_table(legacy: &Upstream, thoughts: &Upstream, stage: &str) -> String {
     routes_toml(
         &[("legacy", &legacy.url()), ("thoughts", &thoughts.url())],
@@ -196,13 +160,6 @@ fn stage_table(legacy: &Upstream, thoughts: &Upstream, stage: &str) -> String {
             "[[routes]]\nname = \"my-thoughts-api\"\npath = \"/api/me/thoughts/\"\nstage = \"{stage}\"\nnew = \"thoughts\"\n"
         ),
     )
-}
-
-#[cfg(unix)]
-async fn served_by(served: &BinaryProxy, path: &str) -> String {
-    let answer = get(&format!("http://{}{path}", served.addr)).await;
-    assert_eq!(answer.status, 200, "GET {path}: {}", answer.body);
-    answer.json()["upstream"].as_str().unwrap_or_default().to_owned()
 }
 
 #[cfg(unix)]
@@ -215,7 +172,10 @@ async fn kubelet_configmap_update_is_live_within_two_seconds() {
     let first = stage_table(&legacy, &thoughts, "legacy");
     let mut volume = ConfigMapVolume::create(dir.path(), "..2026_11_27_10_00_00.123", &[("routes.toml", &first)]);
     let mut served = serve_as_deployed(&dir.path().join("routes.toml")).await;
-    assert_eq!(served.routes().await["version"], version_of(&first));
+    assert_eq!(
+        admin_json(&served, "/admin/routes").await["version"],
+        version_of(&first)
+    );
     assert_eq!(served_by(&served, "/api/me/thoughts/").await, "legacy");
 
     // A merged flip reaches the node: the kubelet swaps the volume. Twice, so that the
@@ -333,7 +293,7 @@ fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
 async fn busy_proxy() -> (TestProxy, Vec<Upstream>) {
     let legacy = echo_upstream("legacy").await;
     let thoughts = echo_upstream("thoughts").await;
-    let gone = dead_url().await;
+    let gone = dead_url();
     let routes = routes_toml(
         &[
             ("legacy", &legacy.url()),

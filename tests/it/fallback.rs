@@ -3,7 +3,7 @@
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::common::*;
+use crate::support::*;
 
 fn fallback_routes(legacy: &str, new: &str, new_extra: &str, route_extra: &str) -> String {
     routes_toml_with(
@@ -32,7 +32,7 @@ fn fallbacks(reason: &str) -> String {
 #[tokio::test]
 async fn a_refused_connection_falls_back_for_every_method_with_the_body_replayed() {
     let legacy = echo_upstream("legacy").await;
-    let dead = dead_url().await;
+    let dead = dead_url();
     let proxy = TestProxy::start(&fallback_routes(&legacy.url(), &dead, "", "fallback = true")).await;
 
     let answer = get(&proxy.url("/api/thoughts/1")).await;
@@ -110,7 +110,7 @@ async fn a_timeout_falls_back_for_a_get() {
 #[tokio::test]
 async fn without_fallback_or_with_an_unbufferable_body_the_failure_shows() {
     let legacy = echo_upstream("legacy").await;
-    let dead = dead_url().await;
+    let dead = dead_url();
     let proxy = TestProxy::start(&fallback_routes(&legacy.url(), &dead, "", "")).await;
     assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 502);
     proxy.stop().await;

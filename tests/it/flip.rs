@@ -3,7 +3,6 @@
 //! ephemeral loopback ports.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -11,9 +10,7 @@ use serde_json::json;
 use strangler::config::{Stage, version_of};
 use strangler::table::Table;
 
-use crate::common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_strangler");
+use crate::support::*;
 
 /// A table with comments, odd spacing and a trailing comment on a stage, whose
 /// `admin_listen` is `admin` (where a forward flip reads its evidence by default).
@@ -60,12 +57,6 @@ exact = "/api/login/"
     )
 }
 
-/// An address where nothing listens (bound, then closed).
-fn closed_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 fn write_table(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.toml");
@@ -77,29 +68,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-/// Runs the binary without blocking the runtime that serves the fake admin APIs.
-async fn strangler(args: &[&str]) -> Output {
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap()
-}
-
-fn out(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn err(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn both(output: &Output) -> String {
-    format!("--- stdout\n{}--- stderr\n{}", out(output), err(output))
-}
-
-/// `/admin/parity` in the proxy's shape, with counts for one route.
 fn parity(route: &str, matched: u64, noise: u64, mismatch: u64, error: u64) -> serde_json::Value {
     let total = (matched + noise + mismatch + error) as f64;
     let rate = (matched + noise) as f64 / total;
@@ -149,7 +117,7 @@ fn stage_of(text: &str, route: &str) -> (Stage, Option<u32>) {
 
 #[tokio::test]
 async fn flip_to_legacy_changes_only_that_value() {
-    let before = table(&closed_addr());
+    let before = table(&closed_addr().to_string());
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 
@@ -162,7 +130,7 @@ async fn flip_to_legacy_changes_only_that_value() {
     );
     assert_ne!(expected, before);
     assert_eq!(read(&path), expected, "only the stage value may change");
-    let diff = out(&output);
+    let diff = stdout(&output);
     assert!(diff.contains(&format!("--- {config}\n+++ {config}\n")), "{diff}");
     assert!(
         diff.contains("-stage   = \"new\"      # flipped on Monday\n+stage   = \"legacy\"      # flipped on Monday\n"),
@@ -185,7 +153,7 @@ async fn flip_to_legacy_changes_only_that_value() {
     // Again: nothing to do, nothing written.
     let output = strangler(&["flip", "--config", config, "thoughts-api", "legacy"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    assert!(out(&output).contains("already at legacy"), "{}", both(&output));
+    assert!(stdout(&output).contains("already at legacy"), "{}", both(&output));
     assert_eq!(read(&path), expected);
 }
 
@@ -222,7 +190,7 @@ async fn flip_forward_without_enough_evidence_is_refused() {
     // Evidence from the table's admin_listen by default.
     let output = strangler(&["flip", "--config", config, "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    let said = err(&output);
+    let said = stderr(&output);
     assert!(
         said.contains(
             "refused: 37 of 100 required comparisons; match rate 0.9189 < 0.9990 (3 mismatches, 0 errors); \
@@ -251,7 +219,7 @@ async fn flip_forward_without_enough_evidence_is_refused() {
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     assert!(
-        err(&output).contains("refused: match rate 0.9189 < 0.9990 (3 mismatches, 0 errors)"),
+        stderr(&output).contains("refused: match rate 0.9189 < 0.9990 (3 mismatches, 0 errors)"),
         "{}",
         both(&output)
     );
@@ -261,15 +229,24 @@ async fn flip_forward_without_enough_evidence_is_refused() {
     let elsewhere = fake_admin(Some(good("thoughts-api"))).await;
     let output = strangler(&["flip", "-c", config, "--admin", &elsewhere.url(), "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    assert!(err(&output).contains("no parity counts"), "{}", both(&output));
+    assert!(stderr(&output).contains("no parity counts"), "{}", both(&output));
     let old_build = fake_admin(None).await;
     let output = strangler(&["flip", "-c", config, "--admin", &old_build.url(), "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    assert!(err(&output).contains("404"), "{}", both(&output));
+    assert!(stderr(&output).contains("404"), "{}", both(&output));
     // Nobody listening.
-    let output = strangler(&["flip", "-c", config, "--admin", &closed_addr(), "my-thoughts", "new"]).await;
+    let output = strangler(&[
+        "flip",
+        "-c",
+        config,
+        "--admin",
+        &closed_addr().to_string(),
+        "my-thoughts",
+        "new",
+    ])
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    assert!(err(&output).contains("no parity evidence"), "{}", both(&output));
+    assert!(stderr(&output).contains("no parity evidence"), "{}", both(&output));
     assert_eq!(read(&path), before);
 }
 
@@ -293,7 +270,7 @@ async fn flip_forward_with_good_evidence_is_written() {
     );
     assert_eq!(stage_of(&after, "my-thoughts").0, Stage::New);
     assert!(
-        out(&output).contains("160 comparisons (>= 100), match rate 1.0000"),
+        stdout(&output).contains("160 comparisons (>= 100), match rate 1.0000"),
         "{}",
         both(&output)
     );
@@ -302,7 +279,7 @@ async fn flip_forward_with_good_evidence_is_written() {
 #[tokio::test]
 async fn a_parity_report_file_is_evidence_too() {
     // admin_listen points nowhere: the report is the only evidence.
-    let before = table(&closed_addr());
+    let before = table(&closed_addr().to_string());
     let (dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
     let report = dir.path().join("parity.json");
@@ -322,11 +299,11 @@ async fn a_parity_report_file_is_evidence_too() {
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     assert!(
-        err(&output).contains("37 of 100 required comparisons; match rate 0.9189 < 0.9990"),
+        stderr(&output).contains("37 of 100 required comparisons; match rate 0.9189 < 0.9990"),
         "{}",
         both(&output)
     );
-    assert!(err(&output).contains("parity.json"), "{}", both(&output));
+    assert!(stderr(&output).contains("parity.json"), "{}", both(&output));
     assert_eq!(read(&path), before);
 
     let mut good = good("my-thoughts");
@@ -355,7 +332,7 @@ async fn force_overrides_missing_evidence_loudly() {
 
     let output = strangler(&["flip", "-c", config, "--force", "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    let said = err(&output);
+    let said = stderr(&output);
     assert!(said.contains("WARNING: --force"), "{said}");
     assert!(said.contains("37 of 100 required comparisons"), "{said}");
     assert_eq!(stage_of(&read(&path), "my-thoughts").0, Stage::New);
@@ -370,7 +347,7 @@ async fn dry_run_writes_nothing() {
 
     let output = strangler(&["flip", "-c", config, "--dry-run", "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    let said = out(&output);
+    let said = stdout(&output);
     assert!(said.contains("-stage = \"legacy\"\n+stage = \"new\"\n"), "{said}");
     assert!(said.contains("dry run: would write"), "{said}");
     assert_eq!(read(&path), before);
@@ -389,7 +366,11 @@ async fn dry_run_writes_nothing() {
     ])
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    assert!(err(&output).contains("dry run: would be refused"), "{}", both(&output));
+    assert!(
+        stderr(&output).contains("dry run: would be refused"),
+        "{}",
+        both(&output)
+    );
     assert_eq!(read(&path), before);
 }
 
@@ -437,7 +418,7 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     assert!(
-        out(&output).contains("canary (20 %) -> canary (12.5 %)"),
+        stdout(&output).contains("canary (20 %) -> canary (12.5 %)"),
         "{}",
         both(&output)
     );
@@ -483,7 +464,7 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
     let output = strangler(&["flip", "-c", config, "thoughts-api", "canary"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     assert!(
-        err(&output).contains("hint: give the canary its share with --percent N"),
+        stderr(&output).contains("hint: give the canary its share with --percent N"),
         "{}",
         both(&output)
     );
@@ -504,7 +485,7 @@ async fn a_flip_to_an_invalid_table_is_refused_with_its_location() {
     let output = strangler(&["flip", "-c", config, "login", "new"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     let line = before.lines().count() + 1;
-    let said = err(&output);
+    let said = stderr(&output);
     assert!(
         said.contains(&format!("{config}:{line}:")),
         "expected line {line}: {said}"
@@ -517,12 +498,12 @@ async fn a_flip_to_an_invalid_table_is_refused_with_its_location() {
 
 #[tokio::test]
 async fn an_unknown_route_exits_2_and_lists_the_routes() {
-    let before = table(&closed_addr());
+    let before = table(&closed_addr().to_string());
     let (_dir, path) = write_table(&before);
     let output = strangler(&["flip", "-c", path.to_str().unwrap(), "my-thougts", "new"]).await;
     assert_eq!(output.status.code(), Some(2), "{}", both(&output));
     assert!(
-        err(&output).contains("no route named `my-thougts`; routes: thoughts-api, my-thoughts, search, login"),
+        stderr(&output).contains("no route named `my-thougts`; routes: thoughts-api, my-thoughts, search, login"),
         "{}",
         both(&output)
     );
@@ -564,7 +545,7 @@ async fn status_of_replicas_with_the_same_table() {
 
     let output = strangler(&["status", "--admin", &admin_a, "--admin", &admin_b]).await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    let board = out(&output);
+    let board = stdout(&output);
     assert!(
         board.contains(&format!("versions: all 2 answering replica(s) run {}", a.version())),
         "{board}"
@@ -591,7 +572,7 @@ async fn status_of_replicas_with_the_same_table() {
     ));
     let output = strangler(&["status", "--config", path.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    assert!(out(&output).contains(&admin_a), "{}", both(&output));
+    assert!(stdout(&output).contains(&admin_a), "{}", both(&output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,7 +586,7 @@ async fn status_names_replicas_that_disagree_or_are_down() {
 
     let output = strangler(&["status", "--admin", &admin_a, "--admin", &admin_b]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    let board = out(&output);
+    let board = stdout(&output);
     assert!(
         board.contains(&format!(
             "versions DIFFER: {admin_a} runs {}; {admin_b} runs {}",
@@ -622,7 +603,7 @@ async fn status_names_replicas_that_disagree_or_are_down() {
     );
     assert_eq!(row(&board, "thoughts-api")[1..4], ["new", "100", "%"], "{board}");
 
-    let down = format!("http://{}", closed_addr());
+    let down = dead_url();
     let output = strangler(&["status", "--admin", &admin_a, "--admin", &down, "--json"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -631,5 +612,5 @@ async fn status_names_replicas_that_disagree_or_are_down() {
     assert_eq!(json["replicas"][1]["up"], false, "{json}");
     let output = strangler(&["status", "--admin", &admin_a, "--admin", &down]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    assert!(out(&output).contains(&format!("{down}  DOWN")), "{}", both(&output));
+    assert!(stdout(&output).contains(&format!("{down}  DOWN")), "{}", both(&output));
 }

@@ -1,8 +1,8 @@
 //! What crosses the proxy and how: headers, request ids, pooling, routing, streaming,
 //! `Expect`, chunked bodies, upgrades, upstream failures, graceful shutdown, metrics.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -10,10 +10,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, oneshot};
 
-use crate::binary::BinaryProxy;
-use crate::common::*;
+use crate::support::binary::BinaryProxy;
+use crate::support::*;
 
 const THOUGHTS_ROUTE: &str =
     "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n";
@@ -216,8 +215,7 @@ async fn request_id_is_on_a_502_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_reuses_pooled_upstream_connections() {
-    let (legacy, connections) =
-        upstream_counting(|_request: Request<Incoming>| async { Response::new(full("ok")) }).await;
+    let legacy = upstream_with(|_request: Request<Incoming>| async { Response::new(full("ok")) }).await;
     let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
 
     // One client connection, 50 requests in sequence.
@@ -243,7 +241,7 @@ async fn keep_alive_reuses_pooled_upstream_connections() {
     .await;
     assert!(all.is_ok(), "50 sequential requests took over 10 s");
     assert_eq!(legacy.seen().len(), requests);
-    let opened = connections.load(Ordering::SeqCst);
+    let opened = legacy.connections();
     assert!(
         opened <= 2,
         "{opened} upstream connections for {requests} sequential requests: not pooled"
@@ -612,7 +610,7 @@ async fn slow_upstream_is_a_504_after_its_request_timeout() {
 /// exchange afresh; one that runs out first gets the 504.
 #[tokio::test]
 async fn request_timeout_on_a_reused_connection() {
-    let (upstream, connections) = upstream_counting(|request: Request<Incoming>| async move {
+    let upstream = upstream_with(|request: Request<Incoming>| async move {
         match request.uri().path() {
             "/api/x/stall" => std::future::pending().await,
             "/api/x/slow-body" => {
@@ -642,12 +640,12 @@ async fn request_timeout_on_a_reused_connection() {
     // Same connection, its timer long run out: a fresh 200 ms, not an instant 504.
     let again = get(&proxy.url("/api/x/fast")).await;
     assert_eq!((again.status.as_u16(), again.body.as_str()), (200, "fast"));
-    assert_eq!(connections.load(Ordering::SeqCst), 1, "the connection was not reused");
+    assert_eq!(upstream.connections(), 1, "the connection was not reused");
 
     gateway_timeout_after(&proxy.url("/api/x/stall"), Duration::from_millis(200)).await;
     // The timed-out connection is not reused.
     assert_eq!(get(&proxy.url("/api/x/fast")).await.status, 200);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(upstream.connections(), 2);
     proxy.stop().await;
 }
 
@@ -684,80 +682,7 @@ async fn upstream_closing_the_connection_is_a_502_reset() {
     proxy.stop().await;
 }
 
-// --- shutdown and metrics ----------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn graceful_shutdown_finishes_in_flight_requests() {
-    let arrived = Arc::new(Notify::new());
-    let (release, released) = oneshot::channel::<()>();
-    let released = Arc::new(Mutex::new(Some(released)));
-    let legacy = {
-        let arrived = arrived.clone();
-        upstream_with(move |_request: Request<Incoming>| {
-            let arrived = arrived.clone();
-            let released = released.lock().unwrap().take();
-            async move {
-                arrived.notify_one();
-                if let Some(released) = released {
-                    let _ = released.await;
-                }
-                Response::new(full("finished"))
-            }
-        })
-        .await
-    };
-    let proxy = TestProxy::start(&routes_toml(&[("legacy", &legacy.url())], "")).await;
-    let addr = proxy.addr;
-
-    let in_flight = tokio::spawn(get_owned(proxy.url("/slow")));
-    tokio::time::timeout(Duration::from_secs(5), arrived.notified())
-        .await
-        .expect("the request never reached the upstream");
-
-    let state = proxy.state.clone();
-    let mut stopping = tokio::spawn(proxy.stop());
-    // The listener closes once the proxy has stopped accepting; the request is still open.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while TcpStream::connect(addr).await.is_ok() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the proxy kept accepting connections after stop()");
-    // Not a synchronisation: a bounded window in which stop() must NOT return, because a
-    // request is still in flight (a proxy that does not drain returns at once).
-    let early = tokio::time::timeout(Duration::from_millis(200), &mut stopping).await;
-    assert!(early.is_err(), "stop() returned while a request was in flight");
-    assert!(
-        !in_flight.is_finished(),
-        "the in-flight request ended before the upstream answered"
-    );
-
-    release.send(()).unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
-        .await
-        .expect("the in-flight request did not finish")
-        .unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "finished");
-    tokio::time::timeout(Duration::from_secs(5), stopping)
-        .await
-        .expect("stop() did not return after the last request finished")
-        .unwrap();
-    assert_eq!(
-        state.metrics.inflight.get(),
-        0,
-        "stop() returned before the in-flight response was finished"
-    );
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "a new connection was accepted after stop()"
-    );
-}
-
-async fn get_owned(url: String) -> Answer {
-    get(&url).await
-}
+// --- metrics ----------------------------------------------------------------------------
 
 #[tokio::test]
 async fn metrics_count_default_route_inflight_and_durations() {

@@ -11,7 +11,7 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::common::*;
+use crate::support::*;
 
 /// One hostile request and the status it must get.
 struct Case {
@@ -29,11 +29,11 @@ fn case(what: &'static str, bytes: impl AsRef<[u8]>, status: u16) -> Case {
 }
 
 async fn get_text(url: &str) -> String {
-    crate::common::get(url).await.body
+    crate::support::get(url).await.body
 }
 
 /// A POST to a routed path with the given header lines (each ending in CRLF) and body.
-fn post(headers: &str, body: &str) -> Vec<u8> {
+fn post_request(headers: &str, body: &str) -> Vec<u8> {
     format!("POST /api/thoughts/ HTTP/1.1\r\nHost: app.example\r\n{headers}Connection: close\r\n\r\n{body}")
         .into_bytes()
 }
@@ -43,25 +43,25 @@ fn corpus() -> Vec<Case> {
         // Framing: smuggling shapes hyper's parser refuses itself.
         case(
             "two differing Content-Lengths",
-            post("Content-Length: 3\r\nContent-Length: 11\r\n", "abchello world"),
+            post_request("Content-Length: 3\r\nContent-Length: 11\r\n", "abchello world"),
             400,
         ),
-        case("a Content-Length list", post("Content-Length: 3, 3\r\n", "abc"), 400),
-        case("a signed Content-Length", post("Content-Length: +3\r\n", "abc"), 400),
-        case("a negative Content-Length", post("Content-Length: -1\r\n", ""), 400),
+        case("a Content-Length list", post_request("Content-Length: 3, 3\r\n", "abc"), 400),
+        case("a signed Content-Length", post_request("Content-Length: +3\r\n", "abc"), 400),
+        case("a negative Content-Length", post_request("Content-Length: -1\r\n", ""), 400),
         case(
             "an overflowing Content-Length",
-            post("Content-Length: 99999999999999999999999\r\n", ""),
+            post_request("Content-Length: 99999999999999999999999\r\n", ""),
             400,
         ),
         case(
             "Transfer-Encoding whose last coding is not chunked",
-            post("Transfer-Encoding: chunked, identity\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: chunked, identity\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding: xchunked",
-            post("Transfer-Encoding: xchunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: xchunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
@@ -76,7 +76,7 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "obs-fold of Transfer-Encoding",
-            post("Transfer-Encoding:\r\n chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding:\r\n chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
@@ -96,7 +96,7 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "whitespace before a header's colon",
-            post("Content-Length : 3\r\n", "abc"),
+            post_request("Content-Length : 3\r\n", "abc"),
             400,
         ),
         case(
@@ -107,32 +107,32 @@ fn corpus() -> Vec<Case> {
         // Framing: shapes hyper accepts and strangler's guard refuses.
         case(
             "Content-Length then Transfer-Encoding (CL.TE)",
-            post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding then Content-Length (TE.CL)",
-            post("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Content-Length: 0 with Transfer-Encoding: CHUNKED",
-            post("Content-length: 0\r\nTransfer-Encoding: CHUNKED\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Content-length: 0\r\nTransfer-Encoding: CHUNKED\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Content-Length with Transfer-Encoding: gzip, chunked",
-            post("Content-Length: 4\r\nTransfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Content-Length: 4\r\nTransfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding: gzip, chunked",
-            post("Transfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+            post_request("Transfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
             400,
         ),
         case(
             "Transfer-Encoding on two lines",
-            post(
+            post_request(
                 "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
                 "3\r\nabc\r\n0\r\n\r\n",
             ),
@@ -358,7 +358,7 @@ async fn content_length_with_chunked_is_refused_and_nothing_is_smuggled() {
 #[tokio::test]
 async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
     let s = ThoughtsSetup::start("").await;
-    let (trap, trap_connections) = echo_upstream_counting("trap").await;
+    let trap = echo_upstream("trap").await;
     let trap_authority = trap.addr.to_string();
     let targets = [
         (
@@ -398,6 +398,9 @@ async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
         let answer = response.json();
         assert_eq!(answer["upstream"], *upstream, "{target}: {answer}");
         assert_eq!(answer["path"], *path, "{target}: {answer}");
+        // The query goes with the path; the authority of the target goes nowhere.
+        let query = target.split_once('?').map(|(_, query)| query);
+        assert_eq!(answer["query"].as_str(), query, "{target}: {answer}");
         routed += 1;
     }
     for seen in s.thoughts.seen().iter().chain(s.legacy.seen().iter()) {
@@ -407,7 +410,7 @@ async fn absolute_form_targets_reach_only_configured_upstreams_by_path() {
             seen.uri
         );
     }
-    let trap_seen = trap_connections.load(Ordering::SeqCst);
+    let trap_seen = trap.connections();
     println!(
         "figure: absolute-form targets: {routed}/{} routed by path to configured upstreams, {trap_seen} connections to the hosts they named",
         targets.len()
@@ -424,7 +427,7 @@ async fn malformed_chunked_body_gets_400_not_502() {
     let s = ThoughtsSetup::start("").await;
     let response = raw_response(
         s.proxy.addr,
-        &post("Transfer-Encoding: chunked\r\n", "zz\r\nabc\r\n0\r\n\r\n"),
+        &post_request("Transfer-Encoding: chunked\r\n", "zz\r\nabc\r\n0\r\n\r\n"),
     )
     .await;
     assert_eq!(response.status, 400, "{}", response.body_text());
@@ -441,7 +444,7 @@ async fn malformed_chunked_body_gets_400_not_502() {
 /// An upstream behind a route with `max_body = 1024` that counts the request bodies it
 /// received in full.
 struct Limited {
-    upstream: (Upstream, Arc<AtomicUsize>),
+    upstream: Upstream,
     complete_bodies: Arc<AtomicUsize>,
     proxy: TestProxy,
 }
@@ -454,7 +457,7 @@ impl Limited {
     async fn start_with(proxy_extra: &str) -> Limited {
         let complete_bodies = Arc::new(AtomicUsize::new(0));
         let complete = complete_bodies.clone();
-        let upstream = upstream_counting(move |request: Request<Incoming>| {
+        let upstream = upstream_with(move |request: Request<Incoming>| {
             let complete = complete.clone();
             async move {
                 match request.into_body().collect().await {
@@ -471,7 +474,7 @@ impl Limited {
         let routes = "[[routes]]\nname = \"upload\"\npath = \"/upload/\"\nmax_body = 1024\n";
         let proxy = TestProxy::start(&routes_toml_with(
             proxy_extra,
-            &[("legacy", &upstream.0.url(), "")],
+            &[("legacy", &upstream.url(), "")],
             routes,
         ))
         .await;
@@ -483,7 +486,7 @@ impl Limited {
     }
 
     fn requests_seen(&self) -> usize {
-        self.upstream.0.seen().len()
+        self.upstream.seen().len()
     }
 }
 
@@ -515,7 +518,7 @@ async fn max_body_refuses_a_declared_length_over_the_limit_up_front() {
         .await;
     let (status, _) = conn.read_head().await;
     assert_eq!(status, 413, "a 100 Continue (or anything else) came before the 413");
-    assert_eq!(s.upstream.1.load(Ordering::SeqCst), 0, "the upstream was contacted");
+    assert_eq!(s.upstream.connections(), 0, "the upstream was contacted");
 
     let response = raw_response(s.proxy.addr, &upload("Content-Length: 1024\r\n", &[b'x'; 1024])).await;
     assert_eq!(response.status, 200, "{}", response.body_text());
@@ -562,8 +565,9 @@ async fn max_body_counts_chunked_bodies_and_cuts_them() {
     first.extend_from_slice(b"\r\n");
     conn.send(&first).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut backoff = Backoff::default();
     while s.requests_seen() == 0 && tokio::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     }
     assert_eq!(s.requests_seen(), 1, "the first chunk was not streamed upstream");
     let mut rest = b"258\r\n".to_vec();
@@ -636,8 +640,9 @@ async fn max_body_does_not_stall_a_slow_chunked_body() {
     conn.send(&upload("Transfer-Encoding: chunked\r\n", b"")).await;
     // The head alone reaches the upstream once the proxy stops waiting for a first chunk.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut backoff = Backoff::default();
     while s.requests_seen() == 0 && tokio::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     }
     assert_eq!(s.requests_seen(), 1, "the request waited for its first chunk");
     conn.send(b"5\r\nhello\r\n0\r\n\r\n").await;

@@ -1,17 +1,16 @@
 //! strangler's integration tests: one test binary (faster to build and link), a module
-//! per area. Every test starts real servers on ephemeral loopback ports and talks real
-//! HTTP; nothing sleeps to synchronise.
+//! per area, and their helpers in `support/`, one module per job. Every test starts real
+//! servers on ephemeral loopback ports and talks real HTTP; nothing sleeps to synchronise
+//! (where no signal exists, `support::wait` polls with back-off under a deadline).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
 mod admin;
 mod admin_auth;
 mod attacks;
 mod bad_configs;
-mod binary;
 mod browser;
 mod canary;
 mod cli;
-mod common;
 mod dashboard;
 mod deploy;
 mod fallback;
@@ -29,6 +28,8 @@ mod reload;
 mod resilience;
 mod secrets;
 mod shadow;
+mod shutdown;
 mod smoke;
+mod support;
 mod tls;
 mod workers;

@@ -1,7 +1,6 @@
 //! The whole walk: a route goes legacy → shadow → canary → new and back with
 //! `strangler flip`, evidence first, while clients keep running without a single failure.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -9,9 +8,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_strangler");
+use crate::support::*;
 
 /// Both sides answer the same JSON for the same path, so shadow evidence is all "match".
 async fn thoughts_upstream() -> Upstream {
@@ -33,17 +30,8 @@ async fn flip(config: &std::path::Path, admin: std::net::SocketAddr, args: &[&st
     let config = config.to_str().unwrap();
     let mut all = vec!["flip", "--config", config, "--admin", admin.as_str()];
     all.extend_from_slice(args);
-    let output = tokio::process::Command::new(BIN)
-        .args(&all)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = strangler(&all).await;
+    let text = stdout(&output) + &stderr(&output);
     (output.status.success(), text)
 }
 
@@ -106,13 +94,14 @@ async fn legacy_to_shadow_to_canary_to_new_and_back_without_a_failure() {
     assert!(ok, "{text}");
     proxy.wait_for_version(&wait_for_file(&proxy)).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut backoff = Backoff::default();
     loop {
         let parity = get(&proxy.admin_url("/admin/parity")).await.json();
         if parity["routes"]["thoughts-api"]["match"].as_u64().unwrap_or(0) >= 50 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no shadow evidence: {parity}");
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     }
 
     // 3. Now the evidence allows a canary, then new.

@@ -21,7 +21,8 @@ use mythoughts_common::seed;
 use mythoughts_demo::Demo;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::support::demo::*;
+use crate::support::*;
 
 const MY_THOUGHTS: &str = "my-thoughts-api";
 const THOUGHTS: &str = "thoughts-api";

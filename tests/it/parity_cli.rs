@@ -7,10 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -18,37 +16,10 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use strangler::table::Table;
 
-use crate::common::*;
+use crate::support::demo::*;
+use crate::support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_strangler");
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parity/mythoughts.jsonl");
-/// How long one run of the binary may take before the test fails.
-const RUN_WITHIN: Duration = Duration::from_secs(60);
-
-/// Runs the binary without blocking the runtime that serves the upstreams.
-async fn strangler(args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(RUN_WITHIN, run)
-        .await
-        .unwrap_or_else(|_| panic!("strangler {args:?} did not finish within {RUN_WITHIN:?}"))
-        .unwrap()
-}
-
-fn both(output: &Output) -> String {
-    format!(
-        "--- stdout\n{}--- stderr\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Where a run writes its reports.
 struct Reports {
@@ -632,12 +603,6 @@ async fn noise_sampling_tells_noise_from_mismatch() {
     );
 }
 
-/// An address where nothing listens (bound, then closed).
-fn closed_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 /// An upstream answering with the request it got: method, path, query, body, `x-corpus`,
 /// and whether `accept-encoding` came.
 async fn mirror_upstream() -> Upstream {
@@ -672,7 +637,7 @@ async fn unreachable_slow_and_refused_requests_are_errors() {
     })
     .await;
     let reports = Reports::new();
-    let closed = format!("http://{}", closed_addr());
+    let closed = dead_url();
     let table = reports.write(
         "routes.toml",
         &routes_toml(
@@ -759,7 +724,7 @@ async fn har_files_are_replayed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_exits_2_with_the_place() {
     let reports = Reports::new();
-    let closed = format!("http://{}", closed_addr());
+    let closed = dead_url();
     let table = api_table(&reports, &closed, &closed);
     let corpus = reports.write(
         "bad.jsonl",

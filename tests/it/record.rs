@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::Request;
 
-use crate::common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn sampled_requests_become_corpus_lines_with_secrets_redacted() {
@@ -38,12 +38,13 @@ async fn sampled_requests_become_corpus_lines_with_secrets_redacted() {
     );
     let path = proxy.dir.path().join("traffic.jsonl");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut backoff = Backoff::default();
     let text = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         if text.lines().count() >= 3 || tokio::time::Instant::now() >= deadline {
             break text;
         }
-        tokio::task::yield_now().await;
+        backoff.pause().await;
     };
     assert!(!text.contains("secret"), "{text}");
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -75,5 +76,91 @@ async fn record_settings_are_validated() {
             .unwrap_err()
             .to_string();
         assert!(errors.contains(what), "{record}: {errors}");
+    }
+}
+
+/// Proves: recording never holds a request up, even when its writer cannot keep up: with
+/// the writer stuck (the recording is a FIFO nobody reads) the bounded queue fills, every
+/// request is still answered, and the lines that no longer fit are counted as `dropped`.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_recording_queue_drops_lines_and_counts_them() {
+    /// The recorder's queue (`QUEUE` in src/migration/record.rs).
+    const QUEUE: usize = 4096;
+    /// Requests sent beyond the queue at a time, until one is dropped (the FIFO's buffer
+    /// takes some lines first: about sixty of these 1 KiB lines in 64 KiB).
+    const BATCH: usize = 200;
+    /// Where the test gives up: a queue that never fills is not bounded.
+    const AT_MOST: usize = QUEUE + 20 * BATCH;
+    let legacy = echo_upstream("legacy").await;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("traffic.jsonl");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    // Opened read-write, which on Linux does not wait for a writer: the recorder can open
+    // it, and nobody ever reads it.
+    let stuck = std::fs::OpenOptions::new().read(true).write(true).open(&fifo).unwrap();
+    let routes = format!(
+        "{}\n[record]\npath = \"traffic.jsonl\"\nsample = 1.0\n",
+        routes_toml(&[("legacy", &legacy.url())], "")
+    );
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    let proxy = TestProxy::start_at(dir, config).await;
+
+    let recorded_series = |text: &str, result: &str| {
+        sample(
+            text,
+            &format!("strangler_recorded_requests_total{{result=\"{result}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let mut sent = 0;
+    let (recorded, dropped) = loop {
+        let batch = if sent == 0 { QUEUE + BATCH } else { BATCH };
+        send_many(&proxy.url("/recorded"), batch).await;
+        sent += batch;
+        let text = metrics_text(&proxy).await;
+        let (recorded, dropped) = (recorded_series(&text, "recorded"), recorded_series(&text, "dropped"));
+        if dropped >= 1.0 || sent >= AT_MOST {
+            break (recorded, dropped);
+        }
+    };
+    println!("figure: recording stuck, {sent} requests answered: {recorded} queued, {dropped} dropped");
+    assert!(
+        dropped >= 1.0,
+        "{sent} requests and none dropped: the queue is not bounded"
+    );
+    assert_eq!(recorded + dropped, sent as f64, "every sampled request counted once");
+    assert!(
+        recorded >= QUEUE as f64,
+        "the queue holds {QUEUE} lines: {recorded} recorded"
+    );
+    drop(stuck);
+    proxy.stop().await;
+}
+
+/// Sends `count` GETs with a 1 KiB header to `url` over 16 keep-alive connections; each
+/// must be answered 200 within 10 s.
+async fn send_many(url: &str, count: usize) {
+    const CLIENTS: usize = 16;
+    let padding = "p".repeat(1024);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (url, padding) = (url.to_owned(), padding.clone());
+            tokio::spawn(async move {
+                let client = client();
+                for _ in (c..count).step_by(CLIENTS) {
+                    let request = Request::get(&url).header("x-padding", &padding).body(full("")).unwrap();
+                    let answer = tokio::time::timeout(Duration::from_secs(10), send(&client, request))
+                        .await
+                        .expect("a request waited for the recorder");
+                    assert_eq!(answer.status, 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
     }
 }

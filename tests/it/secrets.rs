@@ -8,8 +8,8 @@ use std::time::Duration;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use crate::binary::{BinaryProxy, ServeOptions, Stderr};
-use crate::common::*;
+use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
+use crate::support::*;
 
 /// Values that must never be written anywhere by the proxy. Each is distinctive enough
 /// that a match cannot be a coincidence.
@@ -79,7 +79,7 @@ async fn request(method: Method, url: String, headers: &[(&str, String)]) -> Ans
 async fn secrets_never_appear_in_logs_metrics_admin_output_or_recordings() {
     let legacy = secret_upstream(SET_COOKIE_LEGACY, API_KEY_LEGACY).await;
     let new = secret_upstream(SET_COOKIE_NEW, API_KEY_NEW).await;
-    let dead = dead_url().await;
+    let dead = dead_url();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
     let routes = format!(

@@ -1,6 +1,6 @@
 //! The basics end to end: a route to the new upstream, the default to legacy.
 
-use crate::common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn routes_by_prefix_and_defaults_to_legacy() {

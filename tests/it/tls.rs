@@ -1,422 +1,16 @@
-//! TLS on the listener (versions, SNI, certificate hot reload, half-finished updates) and
-//! towards `https://` upstreams (CA file, untrusted certificates, mutual TLS). Every
-//! certificate and key is generated here at test time (rcgen); none is committed.
-//!
-//! The helpers at the top (a test CA, TLS clients, TLS and h2c test upstreams) are used by
-//! `http2.rs` too.
+//! TLS on the listener (versions, SNI, certificate hot reload and the periodic re-read,
+//! half-finished updates) and towards `https://` upstreams (CA file, untrusted
+//! certificates, mutual TLS). Every certificate and key is generated at test time
+//! (rcgen, in `support::tls`); none is committed.
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio_rustls::client::TlsStream;
+use http::Version;
 
-use crate::common::*;
-
-// ---------------------------------------------------------------------------------------
-// Test PKI
-// ---------------------------------------------------------------------------------------
-
-/// A certificate authority made for one test.
-pub struct Ca {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    pub pem: String,
-    der: CertificateDer<'static>,
-}
-
-/// A leaf certificate and its key.
-#[derive(Clone)]
-pub struct Leaf {
-    pub cert_pem: String,
-    pub key_pem: String,
-    pub der: CertificateDer<'static>,
-}
-
-impl Ca {
-    pub fn new(name: &str) -> Ca {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Ca {
-            pem: cert.pem(),
-            der: cert.der().clone(),
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate for `names` (DNS names or IP addresses), usable by servers and clients.
-    pub fn leaf(&self, names: &[&str]) -> Leaf {
-        let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().clone(),
-        }
-    }
-
-    pub fn roots(&self) -> RootCertStore {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.der.clone()).unwrap();
-        roots
-    }
-}
-
-impl Leaf {
-    fn server_config(&self, alpn: &[&[u8]], client_ca: Option<&Ca>) -> Arc<ServerConfig> {
-        use rustls::pki_types::PrivateKeyDer;
-        use rustls::pki_types::pem::PemObject;
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap();
-        let builder = match client_ca {
-            Some(ca) => builder.with_client_cert_verifier(
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(ca.roots()), provider())
-                    .build()
-                    .unwrap(),
-            ),
-            None => builder.with_no_client_auth(),
-        };
-        let mut config = builder
-            .with_single_cert(
-                vec![self.der.clone()],
-                PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).unwrap(),
-            )
-            .unwrap();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Arc::new(config)
-    }
-}
-
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-pub const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
-pub const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
-pub const ANY_TLS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-/// A client that trusts `ca`, speaks `versions` and offers `alpn`.
-pub fn client_config(ca: &Ca, versions: &[&'static SupportedProtocolVersion], alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let mut config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(ca.roots())
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// A TLS connection to `addr` asking for `name` (SNI; none for an IP address).
-pub async fn tls_connect(addr: SocketAddr, name: &str, config: Arc<ClientConfig>) -> TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let server_name = ServerName::try_from(name.to_owned()).unwrap();
-    tokio_rustls::TlsConnector::from(config)
-        .connect(server_name, tcp)
-        .await
-        .unwrap_or_else(|e| panic!("TLS handshake with {addr} as {name}: {e}"))
-}
-
-/// The certificate `addr` serves to a client asking for `name`.
-pub async fn served_cert(addr: SocketAddr, name: &str, ca: &Ca) -> CertificateDer<'static> {
-    let stream = tls_connect(addr, name, client_config(ca, ANY_TLS, &[])).await;
-    stream.get_ref().1.peer_certificates().unwrap()[0].clone()
-}
-
-/// Polls (every 20 ms, up to `within`) until `addr` serves `expected` for `name`.
-pub async fn wait_for_cert(addr: SocketAddr, name: &str, ca: &Ca, expected: &CertificateDer<'_>, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if served_cert(addr, name, ca).await == *expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: the new certificate was not served within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A response read to its end.
-#[derive(Debug)]
-pub struct Reply {
-    pub version: Version,
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-pub async fn read_reply(response: Response<Incoming>) -> Reply {
-    let version = response.version();
-    let (parts, body) = response.into_parts();
-    let collected = body.collect().await.unwrap();
-    Reply {
-        version,
-        status: parts.status,
-        headers: parts.headers,
-        body: collected.to_bytes(),
-    }
-}
-
-/// Sends `request` over `io` with HTTP/2 when `h2`, else HTTP/1.1.
-pub async fn send_over<I>(io: I, h2: bool, request: Request<BoxBody>) -> Reply
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let response = if h2 {
-        let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        sender.send_request(request).await.unwrap()
-    } else {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.unwrap();
-        tokio::spawn(connection);
-        sender.send_request(request).await.unwrap()
-    };
-    read_reply(response).await
-}
-
-/// `GET path` over TLS to `addr` as `host`, in whatever protocol ALPN picks.
-pub async fn https_get(addr: SocketAddr, host: &str, config: Arc<ClientConfig>, path: &str) -> Reply {
-    let stream = tls_connect(addr, host, config).await;
-    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let request = if h2 {
-        Request::get(format!("https://{host}:{}{path}", addr.port()))
-    } else {
-        Request::get(path).header("host", format!("{host}:{}", addr.port()))
-    };
-    send_over(stream, h2, request.body(full("")).unwrap()).await
-}
-
-// ---------------------------------------------------------------------------------------
-// Test upstreams: TLS or plain, HTTP/1.1 and HTTP/2 or HTTP/2 only
-// ---------------------------------------------------------------------------------------
-
-/// What a test upstream saw of one request.
-#[derive(Debug, Clone)]
-pub struct SeenRequest {
-    pub version: Version,
-    pub uri: Uri,
-    pub headers: HeaderMap,
-    /// The client certificate of the connection, if one was presented.
-    pub client_cert: Option<CertificateDer<'static>>,
-}
-
-pub struct TestUpstream {
-    pub addr: SocketAddr,
-    /// TCP connections accepted.
-    pub connections: Arc<AtomicUsize>,
-    pub seen: Arc<Mutex<Vec<SeenRequest>>>,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestUpstream {
-    pub fn seen(&self) -> Vec<SeenRequest> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-/// How a test upstream speaks.
-#[derive(Clone)]
-pub struct UpstreamOptions {
-    /// TLS with this certificate (and ALPN `h2`, `http/1.1`), else plain.
-    pub tls: Option<Leaf>,
-    /// Client certificates must chain to this CA.
-    pub client_ca: Option<Arc<Ca>>,
-    /// HTTP/2 only (h2c prior knowledge when plain), else HTTP/1.1 and HTTP/2.
-    pub h2_only: bool,
-    /// Close each connection gracefully after this many requests.
-    pub requests_per_connection: Option<usize>,
-}
-
-impl UpstreamOptions {
-    pub fn plain() -> Self {
-        Self {
-            tls: None,
-            client_ca: None,
-            h2_only: false,
-            requests_per_connection: None,
-        }
-    }
-}
-
-pub async fn test_upstream<H, F>(options: UpstreamOptions, handler: H) -> TestUpstream
-where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: std::future::Future<Output = Response<BoxBody>> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
-    let handler = Arc::new(handler);
-    let acceptor = options.tls.as_ref().map(|leaf| {
-        let alpn: &[&[u8]] = if options.h2_only {
-            &[b"h2"]
-        } else {
-            &[b"h2", b"http/1.1"]
-        };
-        tokio_rustls::TlsAcceptor::from(leaf.server_config(alpn, options.client_ca.as_deref()))
-    });
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    let (counter, record) = (connections.clone(), seen.clone());
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
-            };
-            counter.fetch_add(1, Ordering::SeqCst);
-            let (handler, record, acceptor) = (handler.clone(), record.clone(), acceptor.clone());
-            let options = options.clone();
-            tokio::spawn(async move {
-                match acceptor {
-                    Some(acceptor) => {
-                        let Ok(stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let client_cert = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|certs| certs.first().cloned());
-                        serve_test_connection(stream, client_cert, &options, handler, record).await;
-                    }
-                    None => serve_test_connection(stream, None, &options, handler, record).await,
-                }
-            });
-        }
-    });
-    TestUpstream {
-        addr,
-        connections,
-        seen,
-        _stop: stop,
-    }
-}
-
-async fn serve_test_connection<I, H, F>(
-    io: I,
-    client_cert: Option<CertificateDer<'static>>,
-    options: &UpstreamOptions,
-    handler: Arc<H>,
-    record: Arc<Mutex<Vec<SeenRequest>>>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: std::future::Future<Output = Response<BoxBody>> + Send + 'static,
-{
-    let served = Arc::new(AtomicUsize::new(0));
-    let (enough, mut enough_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let limit = options.requests_per_connection;
-    let count = served.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
-        record.lock().unwrap().push(SeenRequest {
-            version: request.version(),
-            uri: request.uri().clone(),
-            headers: request.headers().clone(),
-            client_cert: client_cert.clone(),
-        });
-        if limit.is_some_and(|limit| count.fetch_add(1, Ordering::SeqCst) + 1 >= limit) {
-            let _ = enough.send(());
-        }
-        let response = handler(request);
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
-    });
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if options.h2_only {
-        builder = builder.http2_only();
-    }
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        Some(()) = enough_rx.recv() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
-    }
-}
-
-/// An upstream answering 200 `ok` to everything.
-pub async fn ok_upstream(options: UpstreamOptions) -> TestUpstream {
-    test_upstream(options, |_request| async { Response::new(full("ok")) }).await
-}
-
-// ---------------------------------------------------------------------------------------
-// A proxy with TLS files in its config directory
-// ---------------------------------------------------------------------------------------
-
-/// `[proxy.tls]` with `default.pem`/`default.key` and one `[[proxy.tls.certs]]` per
-/// `(hosts, file name)`.
-pub fn tls_section(sni: &[(&[&str], &str)]) -> String {
-    let mut text = String::from("[proxy.tls]\ncert = \"default.pem\"\nkey = \"default.key\"\n");
-    for (hosts, name) in sni {
-        let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
-        text.push_str(&format!(
-            "[[proxy.tls.certs]]\nhosts = [{}]\ncert = \"{name}.pem\"\nkey = \"{name}.key\"\n",
-            hosts.join(", ")
-        ));
-    }
-    text
-}
-
-/// Starts a proxy whose config directory holds `files` (name, contents) and `routes`.
-/// A TLS proxy over a plain upstream (returned: it stops when dropped), whose default
-/// certificate is `pair` in `default.pem` and `default.key` next to routes.toml.
-pub async fn proxy_serving_pair(pair: &Leaf) -> (TestProxy, TestUpstream) {
-    let legacy = ok_upstream(UpstreamOptions::plain()).await;
-    let routes = routes_toml_with(
-        &tls_section(&[]),
-        &[("legacy", &format!("http://{}", legacy.addr), "")],
-        "",
-    );
-    let proxy = proxy_with_files(
-        &[("default.pem", &pair.cert_pem), ("default.key", &pair.key_pem)],
-        &routes,
-    )
-    .await;
-    (proxy, legacy)
-}
-
-/// Replaces `path` the way editors and cert tools do: write a temp file, rename it over.
-fn replace_file(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp-new");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
+use crate::support::files::{ConfigMapVolume, replace_file};
+use crate::support::tls::*;
+use crate::support::*;
 
 const TLS_OK: &str = "strangler_tls_reloads_total{result=\"ok\"}";
 const TLS_ERROR: &str = "strangler_tls_reloads_total{result=\"error\"}";
@@ -560,6 +154,68 @@ async fn certificate_swapped_by_symlink_is_served_within_3s() {
     // Both files changed in one swap: no half-finished pair was ever seen.
     assert_eq!(metric(&proxy, TLS_ERROR).await, Some(0.0));
     assert_eq!(metric(&proxy, TLS_OK).await, Some(1.0));
+    proxy.stop().await;
+}
+
+/// Proves: the certificate files are re-read every `RECHECK` (10 s, src/server/tls.rs)
+/// even when no watch event reports a change. Here the configured files are symlinks into
+/// a directory nobody watches, whose pair is swapped there at once: the watched directory
+/// sees nothing, and the new certificate is served after the first periodic re-read, not
+/// before it. Costs the test about 10 s.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_no_watch_event_reports_is_picked_up_by_the_periodic_reread() {
+    const RECHECK: Duration = Duration::from_secs(10);
+    use std::os::unix::fs::symlink;
+    let ca = Ca::new("listener CA");
+    let old = ca.leaf(&["app.example"]);
+    let new = ca.leaf(&["app.example"]);
+    let legacy = ok_upstream(UpstreamOptions::plain()).await;
+    // outside/current -> v1 (then v2), each holding the pair; not watched.
+    let outside = tempfile::tempdir().unwrap();
+    for (version, pair) in [("v1", &old), ("v2", &new)] {
+        std::fs::create_dir(outside.path().join(version)).unwrap();
+        std::fs::write(outside.path().join(version).join("cert.pem"), &pair.cert_pem).unwrap();
+        std::fs::write(outside.path().join(version).join("cert.key"), &pair.key_pem).unwrap();
+    }
+    symlink("v1", outside.path().join("current")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    symlink(outside.path().join("current/cert.pem"), dir.path().join("default.pem")).unwrap();
+    symlink(outside.path().join("current/cert.key"), dir.path().join("default.key")).unwrap();
+    let routes = routes_toml_with(
+        &tls_section(&[]),
+        &[("legacy", &format!("http://{}", legacy.addr), "")],
+        "",
+    );
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    // Before the proxy starts, so before its re-read timer does.
+    let before_start = std::time::Instant::now();
+    let proxy = TestProxy::start_at(dir, config).await;
+    assert_eq!(served_cert(proxy.addr, "app.example", &ca).await, old.der);
+
+    // Both files change in one rename, in the directory nobody watches.
+    symlink("v2", outside.path().join("next")).unwrap();
+    std::fs::rename(outside.path().join("next"), outside.path().join("current")).unwrap();
+
+    wait_for_cert(
+        proxy.addr,
+        "app.example",
+        &ca,
+        &new.der,
+        RECHECK + Duration::from_secs(5),
+    )
+    .await;
+    let took = before_start.elapsed();
+    println!(
+        "figure: a certificate change no watch event reported was served {took:?} after start (re-read every {RECHECK:?})"
+    );
+    assert!(
+        took >= RECHECK,
+        "served after {took:?}, before the first re-read: a watch event saw the change, so this test does not test the re-read"
+    );
+    assert_eq!(metric(&proxy, TLS_OK).await, Some(1.0));
+    assert_eq!(metric(&proxy, TLS_ERROR).await, Some(0.0));
     proxy.stop().await;
 }
 
@@ -752,8 +408,8 @@ async fn a_client_key_that_does_not_match_rejects_the_table() {
 
 /// `strangler check` reads the certificate and key files too: a half-finished update is
 /// caught before it is deployed, at the line that names the key.
-#[test]
-fn check_reports_a_mismatched_pair_and_an_unreadable_ca_file() {
+#[tokio::test]
+async fn check_reports_a_mismatched_pair_and_an_unreadable_ca_file() {
     let ca = Ca::new("listener CA");
     let (one, two) = (ca.leaf(&["app.example"]), ca.leaf(&["app.example"]));
     let dir = tempfile::tempdir().unwrap();
@@ -769,10 +425,7 @@ fn check_reports_a_mismatched_pair_and_an_unreadable_ca_file() {
         ),
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
-        .args(["check", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = strangler(&["check", config.to_str().unwrap()]).await;
     let out = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{out}");
     let lines: Vec<&str> = out.lines().collect();
@@ -788,10 +441,7 @@ fn check_reports_a_mismatched_pair_and_an_unreadable_ca_file() {
     // Matching files: ok.
     std::fs::write(dir.path().join("default.key"), &one.key_pem).unwrap();
     std::fs::write(dir.path().join("missing-ca.pem"), &ca.pem).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
-        .args(["check", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = strangler(&["check", config.to_str().unwrap()]).await;
     assert_eq!(
         output.status.code(),
         Some(0),

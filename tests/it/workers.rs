@@ -1,6 +1,6 @@
 //! Client connections spread over the proxy workers.
 
-use crate::common::*;
+use crate::support::*;
 
 /// Counts of open client connections per worker, as the admin endpoint reports them.
 async fn open_per_worker(proxy: &TestProxy) -> (Option<f64>, Option<f64>) {

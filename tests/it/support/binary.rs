@@ -1,6 +1,7 @@
-//! The real `strangler` binary as a child process: for tests that measure the process
+//! The real `strangler serve` as a child process: for tests that measure the process
 //! (peak RSS, open file descriptors, threads), need it isolated from the test's own
-//! runtime, or test the binary itself (ready line, signals, logs).
+//! runtime, or test the binary itself (ready line, signals, logs). One-shot commands
+//! (`check`, `flip`, `status`, ...) are in [`super::command`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
+
+use super::admin::{AdminAddr, admin_json};
+use super::command::STRANGLER;
+use super::files::replace_file;
+use super::proxy::ProxyAddr;
+use super::wait::poll;
 
 /// How long `strangler serve` may take to print its ready line.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -86,7 +93,7 @@ impl BinaryProxy {
             Stderr::Lines => (Stdio::piped(), None),
             Stderr::File(path) => (Stdio::from(std::fs::File::create(path).unwrap()), Some(path.clone())),
         };
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_strangler"))
+        let mut child = tokio::process::Command::new(STRANGLER)
             .args(options.global_args)
             .arg("serve")
             .arg("--config")
@@ -246,9 +253,27 @@ impl BinaryProxy {
 
     /// Replaces routes.toml the way editors do: write a temp file, rename it over.
     pub fn write_config(&self, text: &str) {
-        let tmp = self.config.with_file_name(".routes.toml.tmp");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, &self.config).unwrap();
+        replace_file(&self.config, text);
+    }
+
+    /// Polls `GET /admin/routes` until it reports `version`; returns how long that took and
+    /// the view. Panics after `limit`, with what the process logged.
+    pub async fn wait_for_version(&mut self, version: &str, limit: Duration) -> (Duration, serde_json::Value) {
+        let started = tokio::time::Instant::now();
+        let admin = self.admin;
+        let routes = poll(
+            limit,
+            || admin_json(admin, "/admin/routes"),
+            |routes| routes["version"] == version,
+        )
+        .await;
+        if routes["version"] != version {
+            panic!(
+                "version {version} not live within {limit:?}; /admin/routes: {routes}{}",
+                self.log_context()
+            );
+        }
+        (started.elapsed(), routes)
     }
 
     fn status_field(&self, field: &str) -> u64 {
@@ -277,5 +302,17 @@ impl BinaryProxy {
 
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
+    }
+}
+
+impl AdminAddr for BinaryProxy {
+    fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+}
+
+impl ProxyAddr for BinaryProxy {
+    fn proxy_addr(&self) -> SocketAddr {
+        self.addr
     }
 }
