@@ -8,7 +8,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::common::*;
+use crate::support::*;
 
 /// A new upstream that holds every mirror until the test releases it, and keeps the most
 /// it ever had at once.
