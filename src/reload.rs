@@ -9,7 +9,10 @@
 //! new [`Snapshot`] and swaps it in atomically. A file that fails validation is rejected:
 //! the old table keeps serving, and the errors are logged with file:line:column, counted
 //! in `strangler_config_reloads_total{result="error"}` and shown on the admin API. Reloads
-//! run one at a time. Watcher events whose file content is unchanged are ignored.
+//! run one at a time. Watcher events whose file content is unchanged are ignored: content
+//! equal to the table in force, or to the file last rejected (one save can reach the watcher
+//! as several events; a rejected file is rejected, counted and logged once). SIGHUP and
+//! `POST /admin/reload` always load the file again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +37,8 @@ pub enum ReloadOutcome {
         /// Its version.
         version: String,
     },
-    /// The file's content equals the table in force; nothing changed.
+    /// The file's content equals the table in force, or (for a watcher event) the file
+    /// last rejected; nothing changed.
     Unchanged {
         /// The version in force.
         version: String,
@@ -61,7 +65,32 @@ pub enum Trigger {
 #[derive(Debug)]
 pub struct Reloader {
     state: Arc<State>,
-    running: Mutex<()>,
+    /// Held for the whole of a reload (one at a time); holds the version of the file's
+    /// bytes last rejected, until a table is applied.
+    last_rejected: Mutex<Option<String>>,
+}
+
+/// One read of the config file: the version of its bytes (when it could be read) and what
+/// they validate to.
+struct Attempt {
+    version: Option<String>,
+    table: Result<Table, LoadError>,
+}
+
+impl Attempt {
+    /// Reads and validates the file at `path`. Blocking.
+    fn read(path: &Path) -> Self {
+        match Table::read(path) {
+            Ok(text) => Self {
+                version: Some(crate::config::version_of(&text)),
+                table: Table::parse_for_serving(&path.display().to_string(), &text),
+            },
+            Err(e) => Self {
+                version: None,
+                table: Err(e),
+            },
+        }
+    }
 }
 
 impl Reloader {
@@ -69,18 +98,24 @@ impl Reloader {
     pub fn new(state: Arc<State>) -> Self {
         Self {
             state,
-            running: Mutex::new(()),
+            last_rejected: Mutex::new(None),
         }
     }
 
     /// Reads, validates and installs the config file. Never panics, never leaves the
     /// proxy without a table.
     pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
-        let _one_at_a_time = self.running.lock().await;
+        let mut last_rejected = self.last_rejected.lock().await;
         let path = self.state.config_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Table::load_for_serving(&path)).await;
+        let attempt = tokio::task::spawn_blocking(move || Attempt::read(&path)).await;
         let current = self.state.snapshot();
-        let outcome = match loaded {
+        let version = attempt.as_ref().ok().and_then(|a| a.version.clone());
+        if trigger == Trigger::FileChange && version.is_some() && *last_rejected == version {
+            return ReloadOutcome::Unchanged {
+                version: current.config().version.clone(),
+            };
+        }
+        let outcome = match attempt.map(|a| a.table) {
             Ok(Ok(table))
                 if trigger == Trigger::FileChange
                     && table.config.version == current.config().version
@@ -141,9 +176,11 @@ impl Reloader {
         };
         match &outcome {
             ReloadOutcome::Applied { version } => {
+                *last_rejected = None;
                 tracing::info!(?trigger, %version, routes = self.state.snapshot().routes.len(), "routing table reloaded");
             }
             ReloadOutcome::Rejected { errors } => {
+                *last_rejected = version;
                 self.state.metrics.config_reloads.with_label_values(&["error"]).inc();
                 for error in errors {
                     tracing::error!(?trigger, "routing table rejected, keeping the old one: {error}");

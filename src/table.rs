@@ -41,19 +41,29 @@ impl Table {
 
     /// Reads and validates a file. Blocking.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: display.clone(),
-            source,
-        })?;
-        Self::parse(&display, &text).map_err(LoadError::Invalid)
+        let text = Self::read(path)?;
+        Self::parse(&path.display().to_string(), &text).map_err(LoadError::Invalid)
     }
 
     /// [`load`](Self::load) for serving: also reads the secrets the table names (the admin
     /// token file), again on every reload, so a rotated token takes effect. Blocking.
     pub fn load_for_serving(path: &Path) -> Result<Self, LoadError> {
-        let mut table = Self::load(path)?;
+        let text = Self::read(path)?;
+        Self::parse_for_serving(&path.display().to_string(), &text)
+    }
+
+    /// [`parse`](Self::parse) for serving: also reads the admin token file. Blocking.
+    pub fn parse_for_serving(file: &str, text: &str) -> Result<Self, LoadError> {
+        let mut table = Self::parse(file, text).map_err(LoadError::Invalid)?;
         table.config.read_admin_token().map_err(LoadError::Invalid)?;
         Ok(table)
+    }
+
+    /// The text of a table file. Blocking.
+    pub fn read(path: &Path) -> Result<String, LoadError> {
+        std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })
     }
 }
