@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::flip::MIGRATION_ORDER;
 use crate::config::Stage;
 
 /// A reverse proxy for strangler-fig migrations.
@@ -118,7 +117,7 @@ pub struct FlipArgs {
 /// A stage on the command line: the names of routes.toml, in migration order.
 impl ValueEnum for Stage {
     fn value_variants<'a>() -> &'a [Self] {
-        &MIGRATION_ORDER
+        &Stage::ALL
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
@@ -197,7 +196,7 @@ mod tests {
 
     #[test]
     fn stages_are_read_by_their_routes_toml_names() {
-        for stage in MIGRATION_ORDER {
+        for stage in Stage::ALL {
             let cli = Cli::try_parse_from(["strangler", "flip", "api", stage.as_str()]).unwrap();
             let Command::Flip(args) = cli.command else {
                 panic!("not a flip: {cli:?}")

@@ -10,8 +10,8 @@
 //! | `GET /admin/traffic` | [`Traffic`] |
 //! | `POST /admin/reload` | [`ReloadAnswer`] |
 //!
-//! A low module: it imports serde and nothing of the running proxy, so the offline
-//! commands use it without the runtime.
+//! A low module: it imports serde and [`Stage`] (to read a stage's name), nothing of the
+//! running proxy, so the offline commands use it without the runtime.
 //!
 //! Wire details the readers rely on: an `Option` serialises as `null` unless the field says
 //! it is left out when absent (`skip_serializing_if`); stages are strings as written in
@@ -23,6 +23,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::Stage;
 
 /// `GET /admin/routes`: the table in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,11 +75,10 @@ impl ListedRoute {
     /// The share of the route's traffic that the new upstream serves, in percent; `None`
     /// for a stage this build does not know, or a canary without settings.
     pub fn new_share(&self) -> Option<f64> {
-        match self.stage.as_str() {
-            "legacy" | "shadow" => Some(0.0),
-            "new" => Some(100.0),
-            "canary" => self.canary.as_ref().map(|c| c.percent),
-            _ => None,
+        match self.stage.parse().ok()? {
+            Stage::Legacy | Stage::Shadow => Some(0.0),
+            Stage::New => Some(100.0),
+            Stage::Canary => self.canary.as_ref().map(|c| c.percent),
         }
     }
 }

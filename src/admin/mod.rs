@@ -12,7 +12,8 @@
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 //!
-//! The JSON documents are the types of [`api`], one per endpoint.
+//! The JSON documents are the types of [`api`], one per endpoint, built by [`documents`]
+//! from the plain data of the lower modules (the table, the parity ledger, upstream health).
 //!
 //! With `[proxy] admin_token_file`, every request except `GET`/`HEAD` of `/healthz` and
 //! `/readyz` (which load balancers and probes call without credentials) and of `/` (the
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod dashboard;
+pub mod documents;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,12 +36,9 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::admin::api::{
-    ListedCanary, ListedFallback, ListedRoute, ParityReport, ReloadAnswer, RouteListing, UpstreamListing,
-};
-use crate::config::RouteConfig;
+use crate::admin::api::{ParityReport, ReloadAnswer, RouteListing, UpstreamListing};
+use crate::admin::documents::{listed_route, parity_report};
 use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::state::State;
 
@@ -141,8 +140,8 @@ impl Admin {
                 response
             }
             ("/admin/routes", Method::GET) => json_response(StatusCode::OK, &self.route_listing()),
-            ("/admin/parity", Method::GET) => self.parity(),
-            ("/admin/upstreams", Method::GET) => self.upstreams(),
+            ("/admin/parity", Method::GET) => json_response(StatusCode::OK, &self.parity()),
+            ("/admin/upstreams", Method::GET) => json_response(StatusCode::OK, &self.upstreams()),
             ("/", Method::GET | Method::HEAD) => crate::admin::dashboard::page(),
             ("/admin/traffic", Method::GET) => json_response(
                 StatusCode::OK,
@@ -181,62 +180,20 @@ impl Admin {
     }
 
     /// `GET /admin/parity`: the ledger's evidence, each route with its stage in force.
-    fn parity(&self) -> Response<Full<Bytes>> {
+    fn parity(&self) -> ParityReport {
         let snapshot = self.state.snapshot();
-        let stage_of = |name: &str| {
-            snapshot
-                .config()
-                .routes
-                .iter()
-                .find(|r| r.name == name)
-                .map(|r| r.stage.as_str())
-        };
-        match retype::<ParityReport>(self.state.ledger.to_json(stage_of)) {
-            Ok(report) => json_response(StatusCode::OK, &report),
-            Err(e) => cannot_encode("/admin/parity", &e),
-        }
+        let routes = &snapshot.config().routes;
+        let stage_of = |name: &str| routes.iter().find(|r| r.name == name).map(|r| r.stage.as_str());
+        parity_report(self.state.ledger.evidence(), stage_of)
     }
 
     /// `GET /admin/upstreams`: every upstream's health and ejection.
-    fn upstreams(&self) -> Response<Full<Bytes>> {
+    fn upstreams(&self) -> UpstreamListing {
         let snapshot = self.state.snapshot();
-        let reports: Vec<_> = snapshot.upstreams.iter().map(|u| u.health.report()).collect();
-        match retype::<Vec<_>>(reports) {
-            Ok(upstreams) => json_response(StatusCode::OK, &UpstreamListing { upstreams }),
-            Err(e) => cannot_encode("/admin/upstreams", &e),
+        UpstreamListing {
+            upstreams: snapshot.upstreams.iter().map(|u| u.health.report().into()).collect(),
         }
     }
-}
-
-/// A route of `GET /admin/routes`.
-fn listed_route(route: &RouteConfig) -> ListedRoute {
-    ListedRoute {
-        name: route.name.clone(),
-        kind: route.pattern.kind().to_owned(),
-        path: route.pattern.as_str().to_owned(),
-        methods: route
-            .methods
-            .as_ref()
-            .map(|methods| methods.iter().map(|m| m.as_str().to_owned()).collect()),
-        stage: route.stage.as_str().to_owned(),
-        legacy: route.legacy.clone(),
-        new: route.new.clone(),
-        canary: route.canary.as_ref().map(|canary| ListedCanary {
-            percent: f64::from(canary.basis_points) / 100.0,
-            sticky: canary.sticky.as_ref().map(ToString::to_string),
-        }),
-        fallback: route.fallback_max_body.map(|max_body| ListedFallback {
-            max_body: max_body as u64,
-        }),
-        max_body: route.max_body,
-    }
-}
-
-/// A document that a lower module writes in the admin API's shape (the parity ledger,
-/// an upstream's health report), read as its [`api`] type: what goes on the wire is the
-/// api type, whatever the lower module's own serialisation adds.
-fn retype<T: DeserializeOwned>(document: impl Serialize) -> Result<T, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(document)?)
 }
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 9110
@@ -299,7 +256,7 @@ mod tests {
     use serde::de::DeserializeOwned;
 
     use super::*;
-    use crate::admin::api::{Traffic, UpstreamListing};
+    use crate::admin::api::{ListedFallback, Traffic, UpstreamListing};
     use crate::metrics::Metrics;
     use crate::migration::shadow::ShadowResult;
     use crate::parity::{Comparison, Diff, Outcome};
@@ -401,6 +358,136 @@ mod tests {
   ]
 }"#;
 
+    /// `GET /admin/upstreams` after two failures in a row at `next` ([`TABLE`] with
+    /// `[upstreams.next.outlier] consecutive_failures = 2`), as it was written before the
+    /// health report was plain data; `ejected_until` replaced by `X`.
+    const EJECTED_ANSWER: &str = r#"{
+  "upstreams": [
+    {
+      "consecutive_failures": 0,
+      "ejected": false,
+      "ejected_until": null,
+      "health": {
+        "checked": false,
+        "healthy": null,
+        "last_check": null,
+        "last_error": null
+      },
+      "name": "legacy",
+      "url": "http://127.0.0.1:1/"
+    },
+    {
+      "consecutive_failures": 2,
+      "ejected": true,
+      "ejected_until": "X",
+      "health": {
+        "checked": false,
+        "healthy": null,
+        "last_check": null,
+        "last_error": null
+      },
+      "name": "next",
+      "url": "http://127.0.0.1:2/"
+    }
+  ]
+}"#;
+
+    /// `GET /admin/parity` after the outcomes and mismatches of
+    /// `parity_answer_is_the_ledger_byte_for_byte`, as it was written before the ledger's
+    /// evidence was plain data (secret headers redacted, `at` replaced by `X`).
+    const PARITY_ANSWER: &str = r#"{
+  "mismatches": [
+    {
+      "at": "X",
+      "diffs": [],
+      "method": "POST",
+      "path": "/t/1",
+      "route": "t",
+      "status": [
+        201,
+        201
+      ]
+    },
+    {
+      "at": "X",
+      "diffs": [
+        {
+          "legacy": "200",
+          "new": "500",
+          "pointer": "status"
+        },
+        {
+          "legacy": "[redacted]",
+          "new": "[redacted]",
+          "pointer": "header:authorization"
+        },
+        {
+          "legacy": "[redacted]",
+          "new": "[redacted]",
+          "pointer": "header:x-secret"
+        },
+        {
+          "legacy": "p1",
+          "new": "(absent)",
+          "pointer": "header:x-plain"
+        },
+        {
+          "legacy": "(absent)",
+          "new": "[redacted]",
+          "pointer": "header:cookie"
+        },
+        {
+          "legacy": "\"same\"",
+          "new": "\"différent\\n\"",
+          "pointer": "/text"
+        }
+      ],
+      "method": "GET",
+      "path": "/api/x?q=1",
+      "route": "api",
+      "status": [
+        200,
+        500
+      ]
+    }
+  ],
+  "routes": {
+    "api": {
+      "dropped": 0,
+      "error": 1,
+      "match": 2,
+      "match_rate": 0.6,
+      "mismatch": 1,
+      "noise": 1,
+      "skipped": 1,
+      "stage": "canary",
+      "window_match_rate": 0.6
+    },
+    "gone": {
+      "dropped": 1,
+      "error": 0,
+      "match": 0,
+      "match_rate": null,
+      "mismatch": 0,
+      "noise": 0,
+      "skipped": 0,
+      "stage": null,
+      "window_match_rate": null
+    },
+    "t": {
+      "dropped": 0,
+      "error": 0,
+      "match": 1,
+      "match_rate": 0.3333333333333333,
+      "mismatch": 2,
+      "noise": 0,
+      "skipped": 0,
+      "stage": "canary",
+      "window_match_rate": 0.3333333333333333
+    }
+  }
+}"#;
+
     /// An admin API over [`TABLE`], its config file in a temporary directory (for reloads).
     struct Fixture {
         admin: Admin,
@@ -410,10 +497,14 @@ mod tests {
     }
 
     fn fixture(token: Option<&[u8]>, listening_on: &str) -> Fixture {
+        fixture_of(TABLE, token, listening_on)
+    }
+
+    fn fixture_of(text: &str, token: Option<&[u8]>, listening_on: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("routes.toml");
-        std::fs::write(&file, TABLE).unwrap();
-        let mut table = Table::parse("routes.toml", TABLE).unwrap();
+        std::fs::write(&file, text).unwrap();
+        let mut table = Table::parse("routes.toml", text).unwrap();
         table.config.proxy.admin_token = token.map(crate::config::AdminToken::new);
         let metrics = Metrics::new().unwrap();
         let snapshot = Snapshot::build(table, None, &metrics, 1).unwrap();
@@ -595,6 +686,97 @@ mod tests {
         ];
         let at: Vec<usize> = keys.iter().map(|k| answer.body.find(k).unwrap()).collect();
         assert!(at.is_sorted(), "{}", answer.body);
+    }
+
+    #[tokio::test]
+    async fn an_ejected_upstream_byte_for_byte() {
+        let text = TABLE.replace(
+            "[upstreams.next]\nurl = \"http://127.0.0.1:2\"\n",
+            "[upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\
+             [upstreams.next.outlier]\nconsecutive_failures = 2\nbase_ejection = \"60s\"\n",
+        );
+        assert_ne!(text, TABLE);
+        let f = fixture_of(&text, None, "127.0.0.1:9100");
+        let snapshot = f.state.snapshot();
+        let next = &snapshot
+            .upstreams
+            .iter()
+            .find(|u| u.health.report().name == "next")
+            .unwrap()
+            .health;
+        for _ in 0..2 {
+            let ticket = next.admit().unwrap();
+            next.record(ticket, false);
+        }
+        let answer = get(&f.admin, "/admin/upstreams").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let listing: UpstreamListing = answer.json();
+        let until = listing.upstreams[1].ejected_until.as_deref().unwrap();
+        let until = humantime::parse_rfc3339(until).unwrap();
+        let ahead = until.duration_since(std::time::SystemTime::now()).unwrap();
+        assert!(ahead > std::time::Duration::from_secs(50), "{ahead:?}");
+        let until = listing.upstreams[1].ejected_until.as_deref().unwrap();
+        assert_eq!(
+            answer.body.replace(until, "X"),
+            EJECTED_ANSWER,
+            "the wire format changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn parity_answer_is_the_ledger_byte_for_byte() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let ledger = &f.state.ledger;
+        for result in [
+            ShadowResult::Match,
+            ShadowResult::Match,
+            ShadowResult::Noise,
+            ShadowResult::Mismatch,
+            ShadowResult::Error,
+            ShadowResult::Skipped,
+        ] {
+            ledger.record("api", result);
+        }
+        ledger.record("gone", ShadowResult::Dropped);
+        for result in [ShadowResult::Match, ShadowResult::Mismatch, ShadowResult::Mismatch] {
+            ledger.record("t", result);
+        }
+        let diff = |pointer: &str, legacy: &str, new: &str| Diff {
+            pointer: pointer.to_owned(),
+            legacy: legacy.to_owned(),
+            new: new.to_owned(),
+        };
+        let absent = crate::parity::ABSENT;
+        let comparison = Comparison {
+            outcome: Outcome::Mismatch,
+            diffs: vec![
+                diff("status", "200", "500"),
+                diff("header:authorization", "Bearer a", "Bearer b"),
+                diff("header:x-secret", "s1", "s2"),
+                diff("header:x-plain", "p1", absent),
+                diff("header:cookie", absent, "c=1"),
+                diff("/text", "\"same\"", "\"diff\u{e9}rent\\n\""),
+            ],
+            truncated: true,
+            noisy: Vec::new(),
+        };
+        let secret = [http::HeaderName::from_static("x-secret")];
+        ledger.record_mismatch("api", "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
+        let empty = Comparison {
+            diffs: Vec::new(),
+            ..comparison.clone()
+        };
+        ledger.record_mismatch("t", "POST", "/t/1", [201, 201], &empty, &[]);
+
+        let answer = get(&f.admin, "/admin/parity").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let report: ParityReport = answer.json();
+        let mut body = answer.body.clone();
+        for mismatch in &report.mismatches {
+            assert!(humantime::parse_rfc3339(&mismatch.at).is_ok(), "{}", mismatch.at);
+            body = body.replace(&format!("\"at\": \"{}\"", mismatch.at), "\"at\": \"X\"");
+        }
+        assert_eq!(body, PARITY_ANSWER, "the wire format changed");
     }
 
     #[tokio::test]

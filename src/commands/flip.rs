@@ -27,25 +27,6 @@ use crate::config::{Config, Stage};
 use crate::config::{location_of, version_of};
 use crate::table::Table;
 
-/// The stages in migration order: each step forward moves traffic closer to the new
-/// upstream. `shadow` is known here even while a build's validator refuses it.
-pub const MIGRATION_ORDER: [Stage; 4] = [Stage::Legacy, Stage::Shadow, Stage::Canary, Stage::New];
-
-/// How far along [`MIGRATION_ORDER`] a stage is.
-fn step_of(stage: Stage) -> u8 {
-    match stage {
-        Stage::Legacy => 0,
-        Stage::Shadow => 1,
-        Stage::Canary => 2,
-        Stage::New => 3,
-    }
-}
-
-/// The stage of that name in routes.toml, if this build knows it.
-fn stage_named(text: &str) -> Option<Stage> {
-    MIGRATION_ORDER.into_iter().find(|stage| stage.as_str() == text)
-}
-
 /// Which way a flip moves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -88,7 +69,7 @@ impl Edit {
             };
         };
         if from != self.to {
-            return if step_of(from) < step_of(self.to) {
+            return if from < self.to {
                 Direction::Forward
             } else {
                 Direction::Back
@@ -231,7 +212,7 @@ pub fn edit(text: &str, route: &str, to: Stage, percent: Option<f64>) -> Result<
     let to_basis_points = to_basis_points.or(from_basis_points);
     Ok(Edit {
         route: route.to_owned(),
-        from: stage_named(&from_text),
+        from: from_text.parse().ok(),
         from_text,
         from_basis_points,
         to,
@@ -809,12 +790,30 @@ new = "thoughts"
     }
 
     #[test]
-    fn stages_step_forward_in_migration_order() {
-        for (step, stage) in MIGRATION_ORDER.into_iter().enumerate() {
-            assert_eq!(usize::from(step_of(stage)), step);
-            assert_eq!(stage_named(stage.as_str()), Some(stage));
+    fn every_stage_change_steps_forward_or_back_in_migration_order() {
+        let forward = [
+            ("legacy", Stage::Shadow),
+            ("legacy", Stage::Canary),
+            ("legacy", Stage::New),
+            ("shadow", Stage::Canary),
+            ("shadow", Stage::New),
+            ("canary", Stage::New),
+        ];
+        for from in ["legacy", "shadow", "canary", "new"] {
+            let text = TABLE.replace("name = \"c\"\n", &format!("name = \"c\"\nstage = \"{from}\"\n"));
+            for to in Stage::ALL {
+                let e = edit(&text, "c", to, None).unwrap();
+                assert_eq!((e.from_text.as_str(), e.from.map(Stage::as_str)), (from, Some(from)));
+                let expected = if from == to.as_str() {
+                    Direction::Unchanged
+                } else if forward.contains(&(from, to)) {
+                    Direction::Forward
+                } else {
+                    Direction::Back
+                };
+                assert_eq!(e.direction(), expected, "{from} -> {}", to.as_str());
+            }
         }
-        assert_eq!(stage_named("dark-launch"), None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use model::{
     AdminToken, CanaryConfig, CertKeyPair, Config, FileRef, HealthCheckConfig, Location, OutlierConfig, PathPattern,
     ProxySettings, RecordConfig, RouteConfig, ShadowConfig, SniCertificate, Stage, StickyKey, TlsSettings, TokenFile,
-    UpstreamConfig, UpstreamTls, WorkerCpuAffinity,
+    UnknownStage, UpstreamConfig, UpstreamTls, WorkerCpuAffinity,
 };
 pub use parse::{parse_str, version_of};
 pub use token::read_token_file;

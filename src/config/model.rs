@@ -1,7 +1,8 @@
 //! The validated configuration: what a loaded `routes.toml` means, as the rest of the proxy
 //! sees it. Every value here has passed validation ([`super::validate`]); nothing in this file
-//! parses, reads files or reports errors, so every other file of `config` (and of the crate)
-//! can depend on it without depending on anything else.
+//! reads files or reports config errors (the one parse is a [`Stage`] from its name, shared by
+//! the validator and the commands), so every other file of `config` (and of the crate) can
+//! depend on it without depending on anything else.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -316,8 +317,10 @@ impl PathPattern {
     }
 }
 
-/// Where a route sends its traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a route sends its traffic. The variants are in migration order, which `Ord`
+/// follows: each step forward (`legacy < shadow < canary < new`) moves traffic closer to
+/// the new upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
     /// Everything goes to the legacy upstream.
     Legacy,
@@ -331,6 +334,9 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in migration order.
+    pub const ALL: [Stage; 4] = [Stage::Legacy, Stage::Shadow, Stage::Canary, Stage::New];
+
     /// The name used in routes.toml.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -339,6 +345,23 @@ impl Stage {
             Stage::Canary => "canary",
             Stage::New => "new",
         }
+    }
+}
+
+/// A stage name that is none of [`Stage::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown stage `{0}`, expected `legacy`, `shadow`, `canary` or `new`")]
+pub struct UnknownStage(pub String);
+
+impl std::str::FromStr for Stage {
+    type Err = UnknownStage;
+
+    /// A stage by its routes.toml name (exact, lower case).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == name)
+            .ok_or_else(|| UnknownStage(name.to_owned()))
     }
 }
 
@@ -445,5 +468,27 @@ impl RouteConfig {
             (Stage::New, Some(new)) => new,
             _ => &self.legacy,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_ordered_for_migration_and_read_by_name() {
+        assert!(Stage::Legacy < Stage::Shadow && Stage::Shadow < Stage::Canary && Stage::Canary < Stage::New);
+        assert!(Stage::ALL.is_sorted());
+        for stage in Stage::ALL {
+            assert_eq!(stage.as_str().parse(), Ok(stage));
+        }
+        assert_eq!(
+            "dark-launch".parse::<Stage>(),
+            Err(UnknownStage("dark-launch".to_owned()))
+        );
+        assert_eq!(
+            "New".parse::<Stage>().unwrap_err().to_string(),
+            "unknown stage `New`, expected `legacy`, `shadow`, `canary` or `new`"
+        );
     }
 }

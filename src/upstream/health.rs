@@ -162,23 +162,27 @@ pub struct UpstreamHealth {
     retries: IntCounter,
 }
 
-/// The JSON of one upstream on `GET /admin/upstreams`.
-#[derive(Debug, serde::Serialize)]
+/// One upstream's health at one moment: plain data, which the admin API turns into its
+/// document (`GET /admin/upstreams`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamReport {
-    name: String,
-    url: String,
-    health: HealthReport,
-    ejected: bool,
-    ejected_until: Option<String>,
-    consecutive_failures: u32,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct HealthReport {
-    checked: bool,
-    healthy: Option<bool>,
-    last_check: Option<String>,
-    last_error: Option<String>,
+    /// Upstream name.
+    pub name: String,
+    /// Its URL.
+    pub url: http::Uri,
+    /// An active health check is configured.
+    pub checked: bool,
+    /// The active check's verdict.
+    pub verdict: Verdict,
+    /// When the active check last ran.
+    pub last_check: Option<SystemTime>,
+    /// Why it last failed (cleared by a pass).
+    pub last_check_error: Option<String>,
+    /// Until when it is ejected (passive check); `None` when it is not, or no longer is.
+    /// Stays set while the half-open probe is in flight.
+    pub ejected_until: Option<SystemTime>,
+    /// Failures in a row so far.
+    pub consecutive_failures: u32,
 }
 
 impl UpstreamHealth {
@@ -355,7 +359,7 @@ impl UpstreamHealth {
         Verdict::from_u8(self.verdict.load(Ordering::Relaxed))
     }
 
-    /// The JSON for `GET /admin/upstreams`.
+    /// Its health now, for `GET /admin/upstreams`.
     pub fn report(&self) -> UpstreamReport {
         let (ejected_until, consecutive_failures) = match self.passive.lock() {
             Ok(passive) => (
@@ -363,34 +367,22 @@ impl UpstreamHealth {
                     .ejected_until
                     .zip(passive.ejected_until_wall)
                     .filter(|(until, _)| Instant::now() < *until || passive.probing)
-                    .map(|(_, wall)| humantime::format_rfc3339_millis(wall).to_string()),
+                    .map(|(_, wall)| wall),
                 passive.run,
             ),
             Err(_) => (None, 0),
         };
-        let (last_check, last_error) = match self.active.lock() {
-            Ok(active) => (
-                active
-                    .last_check
-                    .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-                active.last_error.clone(),
-            ),
+        let (last_check, last_check_error) = match self.active.lock() {
+            Ok(active) => (active.last_check, active.last_error.clone()),
             Err(_) => (None, None),
         };
         UpstreamReport {
             name: self.name.clone(),
-            url: self.url.to_string(),
-            health: HealthReport {
-                checked: self.check.is_some(),
-                healthy: match self.verdict() {
-                    Verdict::Unknown => None,
-                    Verdict::Healthy => Some(true),
-                    Verdict::Unhealthy => Some(false),
-                },
-                last_check,
-                last_error,
-            },
-            ejected: ejected_until.is_some(),
+            url: self.url.clone(),
+            checked: self.check.is_some(),
+            verdict: self.verdict(),
+            last_check,
+            last_check_error,
             ejected_until,
             consecutive_failures,
         }
@@ -571,7 +563,7 @@ mod tests {
         fail(&health);
         assert_eq!(health.admit().err(), Some(Unavailable::Ejected));
         assert_eq!(health.unavailable(), Some(Unavailable::Ejected));
-        assert!(health.report().ejected);
+        assert!(health.report().ejected_until.is_some());
         assert_eq!(metrics.upstream_ejected.with_label_values(&["new"]).get(), 1);
     }
 
@@ -685,6 +677,8 @@ mod tests {
         assert_eq!(health.verdict(), Verdict::Unhealthy);
         health.note_check(&check, Ok(StatusCode::NO_CONTENT));
         assert_eq!(health.verdict(), Verdict::Healthy);
-        assert_eq!(health.report().health.healthy, Some(true));
+        let report = health.report();
+        assert_eq!((report.checked, report.verdict), (true, Verdict::Healthy));
+        assert!(report.last_check.is_some() && report.last_check_error.is_none());
     }
 }

@@ -65,8 +65,8 @@ fn routes(legacy: &Upstream, new: &Upstream, tag: &str, shadow: &str) -> String 
 /// Mirrors dropped for `thoughts-api` so far. A drop is counted before the client gets
 /// its answer, so after a response this is exact.
 fn dropped(proxy: &TestProxy) -> u64 {
-    let ledger = proxy.state.ledger.to_json(|_| None);
-    ledger["routes"]["thoughts-api"]["dropped"].as_u64().unwrap_or(0)
+    let evidence = proxy.state.ledger.evidence();
+    evidence.routes.get("thoughts-api").map_or(0, |tally| tally.dropped)
 }
 
 /// Sends a request that is mirrored, and waits until its mirror reached the new upstream.

@@ -103,16 +103,13 @@ fn check_route_name(errors: &mut Errors<'_>, name: &Spanned<String>) {
 
 /// `stage`, `legacy` when left out; an unknown stage is an error at `stage_at`.
 fn route_stage(errors: &mut Errors<'_>, raw: &raw::Route, stage_at: usize) -> Option<Stage> {
-    match raw.stage.as_ref().map(|s| s.get_ref().as_str()) {
-        None | Some("legacy") => Some(Stage::Legacy),
-        Some("shadow") => Some(Stage::Shadow),
-        Some("canary") => Some(Stage::Canary),
-        Some("new") => Some(Stage::New),
-        Some(other) => {
-            errors.push(
-                stage_at,
-                format!("unknown stage `{other}`, expected `legacy`, `shadow`, `canary` or `new`"),
-            );
+    let Some(name) = &raw.stage else {
+        return Some(Stage::Legacy);
+    };
+    match name.get_ref().parse() {
+        Ok(stage) => Some(stage),
+        Err(unknown) => {
+            errors.push(stage_at, unknown.to_string());
             None
         }
     }

@@ -23,5 +23,5 @@ pub mod mirror;
 
 pub use admission::{Admission, MirrorPermit, MirrorsInFlight, ShadowRoute};
 pub use capture::{CAPTURE_LIMIT, Capture};
-pub use ledger::{ParityLedger, ShadowResult};
+pub use ledger::{KeptMismatch, ParityEvidence, ParityLedger, RouteTally, ShadowResult};
 pub use mirror::{MirrorContext, PendingMirror};
