@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-use mythoughts_legacy::{AppState, Db, VersionInfo, app, startup};
+use mythoughts_legacy::{AppState, Db, app, startup};
 pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, positions, req, send, verifier};
 
 /// A seeded app on a private in-memory database.
@@ -27,7 +28,7 @@ impl TestApp {
             verifier: Arc::new(verifier()),
             passwords,
             metrics: Metrics::new().unwrap(),
-            version: Arc::new(VersionInfo::new(TEST_COMMIT)),
+            version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
         };
         Self {
             router: app(state.clone()),

@@ -7,9 +7,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use mythoughts_common::db::Db;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
 pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, req, send, verifier};
-use users_service::{AppState, VersionInfo, app, startup};
+use users_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
 pub struct TestApp {
@@ -27,7 +28,7 @@ impl TestApp {
             issuer: Arc::new(issuer(0)),
             passwords,
             metrics: Metrics::new().unwrap(),
-            version: Arc::new(VersionInfo::new(TEST_COMMIT)),
+            version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
         };
         Self {
             router: app(state.clone()),
@@ -57,6 +58,6 @@ pub async fn legacy_router() -> Router {
         verifier: Arc::new(verifier()),
         passwords,
         metrics: Metrics::new().unwrap(),
-        version: Arc::new(mythoughts_legacy::VersionInfo::new(TEST_COMMIT)),
+        version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
     })
 }
