@@ -9,7 +9,7 @@ use axum::http::{Method, Request};
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
 use mythoughts_legacy::{AppState, Db, app, startup};
-pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, positions, req, send, verifier};
+pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, positions, req, send, verifier};
 
 /// A seeded app on a private in-memory database.
 pub struct TestApp {
@@ -48,4 +48,9 @@ impl TestApp {
     pub fn bearer(&self, username: &str) -> String {
         self.state.issuer.issue_bearer(username).unwrap()
     }
+}
+
+/// A seeded monolith's router, for the shared contract suite.
+pub async fn seeded_router() -> Router {
+    TestApp::new().await.router
 }

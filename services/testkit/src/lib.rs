@@ -1,9 +1,11 @@
 //! Test helpers shared by the MyThoughts test suites (the monolith's and each service's):
 //! cached test keys, one-shot requests against an `axum::Router` without sockets, request
-//! builders, and a response type that is easy to assert on. A dev-dependency only; the
-//! app-specific fixtures (a seeded app of each kind) stay in each crate's `tests/`.
+//! builders, and a response type that is easy to assert on; and [`contract`], the thoughts API
+//! contract that the monolith's and thoughts-service's suites both run. A dev-dependency only;
+//! the app-specific fixtures (a seeded app of each kind) stay in each crate's `tests/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod contract;
 pub mod process;
 
 use std::sync::OnceLock;

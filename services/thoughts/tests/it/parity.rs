@@ -13,8 +13,8 @@ use axum::http::{Method, Request, header};
 use mythoughts_common::{Timestamp, seed};
 use serde_json::{Value, json};
 
-use crate::api::bad_credentials;
 use crate::support::{TestApp, TestResponse, bearer, legacy_router, send};
+use mythoughts_testkit::contract::bad_credentials;
 
 /// One request, buildable twice.
 #[derive(Debug, Clone)]

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use mythoughts_common::db::Db;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, bearer, issuer, key_pair, req, send, verifier};
+pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, bearer, issuer, send, verifier};
 use thoughts_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
@@ -33,10 +33,11 @@ impl TestApp {
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         send(&self.router, request).await
     }
+}
 
-    pub async fn get(&self, uri: &str) -> TestResponse {
-        self.send(req(Method::GET, uri).empty()).await
-    }
+/// A seeded service's router, for the shared contract suite.
+pub async fn seeded_router() -> Router {
+    TestApp::new().await.router
 }
 
 /// The monolith, seeded, on a private in-memory database, with the same keys and commit as [`TestApp`].
