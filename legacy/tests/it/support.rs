@@ -9,6 +9,7 @@ use axum::http::{Method, Request};
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
 use mythoughts_legacy::{AppState, Db, app, startup};
+use mythoughts_testkit::contract::App;
 pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, positions, req, send, verifier};
 
 /// A seeded app on a private in-memory database.
@@ -50,7 +51,11 @@ impl TestApp {
     }
 }
 
-/// A seeded monolith's router, for the shared contract suite.
-pub async fn seeded_router() -> Router {
-    TestApp::new().await.router
+/// A seeded monolith, for the shared contract suites.
+pub async fn started() -> App {
+    let app = TestApp::new().await;
+    App {
+        router: app.router,
+        db: app.state.db,
+    }
 }

@@ -3,4 +3,4 @@
 
 use mythoughts_testkit::contract::Profile;
 
-mythoughts_testkit::thoughts_api_contract!(crate::support::seeded_router, Profile::THOUGHTS_SERVICE);
+mythoughts_testkit::thoughts_api_contract!(crate::support::started, Profile::THOUGHTS_SERVICE);

@@ -9,12 +9,14 @@ use axum::http::Request;
 use mythoughts_common::db::Db;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
+use mythoughts_testkit::contract::App;
 pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, bearer, issuer, send, verifier};
 use thoughts_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
 pub struct TestApp {
     pub router: Router,
+    pub db: Db,
 }
 
 impl TestApp {
@@ -22,12 +24,12 @@ impl TestApp {
         let db = Db::open_in_memory().unwrap();
         startup::prepare_database(&db, true).await.unwrap();
         let state = AppState {
-            db,
+            db: db.clone(),
             verifier: Arc::new(verifier()),
             metrics: Metrics::new().unwrap(),
             version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
         };
-        Self { router: app(state) }
+        Self { router: app(state), db }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -35,9 +37,10 @@ impl TestApp {
     }
 }
 
-/// A seeded service's router, for the shared contract suite.
-pub async fn seeded_router() -> Router {
-    TestApp::new().await.router
+/// A seeded service, for the shared contract suite.
+pub async fn started() -> App {
+    let TestApp { router, db } = TestApp::new().await;
+    App { router, db }
 }
 
 /// The monolith, seeded, on a private in-memory database, with the same keys and commit as [`TestApp`].

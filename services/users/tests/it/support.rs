@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use mythoughts_common::db::Db;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, req, send, verifier};
+use mythoughts_testkit::contract::App;
+pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, issuer, key_pair, send, verifier};
 use users_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
@@ -39,9 +40,14 @@ impl TestApp {
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         send(&self.router, request).await
     }
+}
 
-    pub async fn get(&self, uri: &str) -> TestResponse {
-        self.send(req(Method::GET, uri).empty()).await
+/// A seeded service, for the shared contract suite.
+pub async fn started() -> App {
+    let app = TestApp::new().await;
+    App {
+        router: app.router,
+        db: app.state.db,
     }
 }
 

@@ -1,17 +1,10 @@
-//! The thoughts API contract, written once and run against every app that serves it: the
-//! monolith (`mythoughts-legacy`) and `thoughts-service`. Each crate's test binary invokes
-//! [`thoughts_api_contract!`](crate::thoughts_api_contract) with a function that starts its
-//! app, seeded and holding the test keys ([`crate::key_pair`] 0), and the [`Profile`] that says
-//! how it differs from the other on purpose; every check below then runs against it through
-//! `oneshot`, without sockets.
-//!
-//! The checks are endpoint by endpoint: the book's JSON shapes and key order, search, the caller's
-//! own thoughts, every way credentials can be wrong, validation before credentials, 204 deletes,
-//! version/health/metrics, the 308 and 405 rules, and JSON 404s.
+//! The thoughts API contract (`/api/thoughts/…`, `/api/me/thoughts/`, `/admin/thoughts/…`, and the
+//! version, health and metrics endpoints every service has): the book's JSON shapes and key order,
+//! search, the caller's own thoughts, every way credentials can be wrong, validation before
+//! credentials, 204 deletes, the 308 and 405 rules, and JSON 404s.
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use mythoughts_common::errors::{
     BAD_REQUEST_MESSAGE, METHOD_NOT_ALLOWED_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE,
 };
@@ -19,96 +12,10 @@ use mythoughts_common::jwt::{Claims, TOKEN_LIFETIME, unix_now};
 use mythoughts_common::{Thought, Timestamp, seed};
 use serde_json::{Value, json};
 
-use crate::{RequestExt, TEST_COMMIT, TestResponse, bearer, issuer, key_pair, positions, req, send};
+use super::{Subject, allowed, validation_error};
+use crate::{RequestExt, TEST_COMMIT, bearer, issuer, key_pair, positions, req};
 
-/// How an app under test differs, on purpose, from the others that serve the thoughts API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Profile {
-    /// Also serves the users API (`/api/login/`, `/admin/users/`) with its 308 and 405 rules.
-    /// The monolith does; `thoughts-service` leaves it to `users-service` and answers the JSON 404.
-    pub users_api: bool,
-    /// Serves the HTML pages (`/`, `/login/`, …). The monolith does; `thoughts-service` answers the
-    /// JSON 404 on every path it has no route for.
-    pub pages: bool,
-}
-
-impl Profile {
-    /// The monolith: the thoughts API, the users API and the pages in one app.
-    pub const MONOLITH: Profile = Profile {
-        users_api: true,
-        pages: true,
-    };
-    /// `thoughts-service`: the thoughts API alone.
-    pub const THOUGHTS_SERVICE: Profile = Profile {
-        users_api: false,
-        pages: false,
-    };
-}
-
-/// An app under test: its router, how it differs, and the version it reports.
-#[derive(Debug)]
-pub struct Subject {
-    router: Router,
-    profile: Profile,
-    version: &'static str,
-}
-
-impl Subject {
-    /// `router` (seeded, holding the test keys) with its `profile`; `version` is the serving
-    /// crate's `CARGO_PKG_VERSION`, which `/admin/version/` must report.
-    pub fn new(router: Router, profile: Profile, version: &'static str) -> Self {
-        Self {
-            router,
-            profile,
-            version,
-        }
-    }
-
-    async fn send(&self, request: Request<Body>) -> TestResponse {
-        send(&self.router, request).await
-    }
-
-    async fn get(&self, uri: &str) -> TestResponse {
-        self.send(req(Method::GET, uri).empty()).await
-    }
-}
-
-/// Generates one `#[tokio::test]` per check of the thoughts API contract, each on a fresh app from
-/// `$start` (an `async fn() -> axum::Router`) with the given [`Profile`].
-///
-/// ```ignore
-/// mythoughts_testkit::thoughts_api_contract!(crate::support::seeded_router, Profile::THOUGHTS_SERVICE);
-/// ```
-#[macro_export]
-macro_rules! thoughts_api_contract {
-    ($start:path, $profile:expr) => {
-        $crate::thoughts_api_contract!(@tests $start, $profile;
-            list_returns_every_thought_by_id_in_the_books_shape,
-            list_search_is_a_case_insensitive_substring_from_any_location,
-            get_one_thought_or_the_null_thought,
-            my_thoughts_are_the_callers_own,
-            bad_credentials_are_401_on_both_methods,
-            create_thought_from_form_json_or_query,
-            create_thought_validates_text_before_credentials,
-            admin_delete_is_204_even_for_missing_ids,
-            version_health_and_metrics,
-            paths_without_trailing_slash_redirect_permanently,
-            wrong_methods_are_405_with_allow,
-            unknown_paths_are_json_404s,
-        );
-    };
-    (@tests $start:path, $profile:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $check() {
-                let subject = $crate::contract::Subject::new($start().await, $profile, env!("CARGO_PKG_VERSION"));
-                $crate::contract::$check(&subject).await;
-            }
-        )*
-    };
-}
-
-fn seed_json(ids: &[i64]) -> Value {
+pub(super) fn seed_json(ids: &[i64]) -> Value {
     let thoughts: Vec<Thought> = seed::THOUGHTS
         .iter()
         .filter(|t| ids.contains(&t.id))
@@ -117,7 +24,7 @@ fn seed_json(ids: &[i64]) -> Value {
     serde_json::to_value(thoughts).unwrap()
 }
 
-fn ids(body: &Value) -> Vec<i64> {
+pub(super) fn ids(body: &Value) -> Vec<i64> {
     body.as_array()
         .unwrap()
         .iter()
@@ -125,26 +32,10 @@ fn ids(body: &Value) -> Vec<i64> {
         .collect()
 }
 
-fn validation_error(field: &str, problem: &str) -> Value {
-    json!({"errors": {field: problem}, "message": "Input payload validation failed"})
-}
-
 /// The raw text of one serialized Thought has its keys in the book's order.
 fn assert_thought_key_order(raw: &str) {
     let at = positions(raw, &[r#""id":"#, r#""username":"#, r#""text":"#, r#""timestamp":"#]);
     assert!(at.windows(2).all(|w| w[0] < w[1]), "keys out of order: {raw}");
-}
-
-/// The `Allow` header's methods, sorted and joined by commas.
-fn allowed(response: &TestResponse) -> String {
-    let mut methods: Vec<String> = response
-        .header("allow")
-        .unwrap()
-        .split(',')
-        .map(|m| m.trim().to_owned())
-        .collect();
-    methods.sort();
-    methods.join(",")
 }
 
 /// Every way credentials can be wrong, as `(case, Authorization header)`. Also sent by the parity
@@ -477,7 +368,7 @@ pub async fn version_health_and_metrics(app: &Subject) {
 /// An API path without its trailing slash is a 308 to the canonical path, query kept, whatever
 /// the method; the redirect itself changes nothing.
 pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
-    let mut cases = vec![
+    let cases = [
         (Method::GET, "/api/thoughts", "/api/thoughts/"),
         (Method::GET, "/api/thoughts?search=green", "/api/thoughts/?search=green"),
         (Method::GET, "/api/thoughts/3", "/api/thoughts/3/"),
@@ -486,10 +377,6 @@ pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
         (Method::DELETE, "/admin/thoughts/3", "/admin/thoughts/3/"),
         (Method::GET, "/admin/version", "/admin/version/"),
     ];
-    if app.profile.users_api {
-        cases.push((Method::POST, "/api/login", "/api/login/"));
-        cases.push((Method::POST, "/admin/users", "/admin/users/"));
-    }
     for (method, from, to) in cases {
         let response = app.send(req(method.clone(), from).empty()).await;
         assert_eq!(response.status, StatusCode::PERMANENT_REDIRECT, "{method} {from}");
@@ -505,17 +392,13 @@ pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
 /// A known API path with the wrong method is a 405 with the JSON message and `Allow`; a non-API
 /// path (`/healthz`) gets the plain-text 405. The allowed method still works afterwards.
 pub async fn wrong_methods_are_405_with_allow(app: &Subject) {
-    let mut cases = vec![
+    let cases = [
         (Method::POST, "/api/thoughts/", "GET,HEAD"),
         (Method::DELETE, "/api/thoughts/3/", "GET,HEAD"),
         (Method::PUT, "/api/me/thoughts/", "GET,HEAD,POST"),
         (Method::GET, "/admin/thoughts/3/", "DELETE"),
         (Method::POST, "/admin/version/", "GET,HEAD"),
     ];
-    if app.profile.users_api {
-        cases.push((Method::GET, "/api/login/", "POST"));
-        cases.push((Method::GET, "/admin/users/", "POST"));
-    }
     for (method, path, allow) in cases {
         let response = app.send(req(method.clone(), path).empty()).await;
         assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
@@ -533,7 +416,7 @@ pub async fn wrong_methods_are_405_with_allow(app: &Subject) {
 }
 
 /// An API path that is no route is the JSON 404; so are the users API and `/` on an app that
-/// does not serve them (see [`Profile`]).
+/// does not serve them (see [`super::Profile`]).
 pub async fn unknown_paths_are_json_404s(app: &Subject) {
     let mut paths = vec!["/api/nothing/", "/admin/", "/api/thoughts/3/extra/"];
     if !app.profile.users_api {
