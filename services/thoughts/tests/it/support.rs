@@ -10,7 +10,7 @@ use mythoughts_common::db::Db;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
 use mythoughts_testkit::contract::App;
-pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, bearer, issuer, send, verifier};
+pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, issuer, send, verifier};
 use thoughts_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
