@@ -90,7 +90,7 @@ impl Subject {
 /// Generates one `#[tokio::test]` per check of the thoughts API contract ([`thoughts`]), each on a
 /// fresh app from `$start` (an `async fn() -> App`) with the given [`Profile`].
 ///
-/// ```ignore
+/// ```text
 /// mythoughts_testkit::thoughts_api_contract!(crate::support::started, Profile::THOUGHTS_SERVICE);
 /// ```
 #[macro_export]
