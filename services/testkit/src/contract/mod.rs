@@ -9,11 +9,12 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::{Method, Request, StatusCode};
 use mythoughts_common::db::Db;
+use mythoughts_common::errors::{BAD_REQUEST_MESSAGE, METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE};
 use serde_json::{Value, json};
 
-use crate::{RequestExt, TestResponse, req, send};
+use crate::{RequestExt, TEST_COMMIT, TestResponse, req, send};
 
 pub mod thoughts;
 pub mod users;
@@ -149,6 +150,73 @@ macro_rules! contract_tests {
 /// The book's 400 body for one invalid field.
 fn validation_error(field: &str, problem: &str) -> Value {
     json!({"errors": {field: problem}, "message": "Input payload validation failed"})
+}
+
+/// `method uri` with an unparseable JSON body is the plain 400 `{"message"}`.
+async fn assert_garbled_json_is_400(app: &Subject, method: Method, uri: &str) {
+    let response = app
+        .send(
+            req(method, uri)
+                .header("content-type", "application/json")
+                .body("{nope".into())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{uri}");
+    assert_eq!(response.json(), json!({"message": BAD_REQUEST_MESSAGE}), "{uri}");
+}
+
+/// `/admin/version/` is `{"commit","version"}` in that order; `/healthz` is `ok`.
+async fn assert_version_and_health(app: &Subject) {
+    let version = app.get("/admin/version/").await;
+    assert_eq!(version.status, StatusCode::OK);
+    assert_eq!(
+        version.text(),
+        format!(r#"{{"commit":"{TEST_COMMIT}","version":"{}"}}"#, app.version)
+    );
+    let health = app.get("/healthz").await;
+    assert_eq!((health.status, health.text().as_str()), (StatusCode::OK, "ok"));
+}
+
+/// `/metrics` is Prometheus text holding every one of `lines`, and not `raw_path` (requests are
+/// counted by route template, never by raw path).
+async fn assert_metrics(app: &Subject, lines: &[&str], raw_path: &str) {
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = metrics.text();
+    for line in lines {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+    assert!(!text.contains(raw_path), "raw paths must not be labels:\n{text}");
+}
+
+/// Each `(method, path, allow)` is the JSON 405 with exactly those methods in `Allow`.
+async fn assert_json_405s(app: &Subject, cases: &[(Method, &str, &str)]) {
+    for (method, path, allow) in cases {
+        let response = app.send(req(method.clone(), path).empty()).await;
+        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            response.json(),
+            json!({"message": METHOD_NOT_ALLOWED_MESSAGE}),
+            "{method} {path}"
+        );
+        assert_eq!(allowed(&response), *allow, "{method} {path}");
+    }
+}
+
+/// Each `GET path` is the JSON 404 `{"message"}`.
+async fn assert_json_404s(app: &Subject, paths: &[&str]) {
+    for path in paths {
+        let response = app.get(path).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
+    }
 }
 
 /// The `Allow` header's methods, sorted and joined by commas.

@@ -6,14 +6,17 @@
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use mythoughts_common::errors::{
-    BAD_REQUEST_MESSAGE, METHOD_NOT_ALLOWED_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE,
+    BAD_REQUEST_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE,
 };
 use mythoughts_common::jwt::{Claims, TOKEN_LIFETIME, unix_now};
 use mythoughts_common::{Thought, Timestamp, seed};
 use serde_json::{Value, json};
 
-use super::{Subject, allowed, validation_error};
-use crate::{RequestExt, TEST_COMMIT, bearer, issuer, key_pair, positions, req};
+use super::{
+    Subject, assert_garbled_json_is_400, assert_json_404s, assert_json_405s, assert_metrics, assert_version_and_health,
+    validation_error,
+};
+use crate::{RequestExt, bearer, issuer, key_pair, positions, req};
 
 pub(super) fn seed_json(ids: &[i64]) -> Value {
     let thoughts: Vec<Thought> = seed::THOUGHTS
@@ -102,16 +105,7 @@ pub async fn list_search_is_a_case_insensitive_substring_from_any_location(app: 
         .send(req(Method::GET, "/api/thoughts/").json(&json!({"search": "cloak"})))
         .await;
     assert_eq!(ids(&response.json()), [5]);
-    let response = app
-        .send(
-            req(Method::GET, "/api/thoughts/")
-                .header("content-type", "application/json")
-                .body("{nope".into())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::BAD_REQUEST);
-    assert_eq!(response.json(), json!({"message": BAD_REQUEST_MESSAGE}));
+    assert_garbled_json_is_400(app, Method::GET, "/api/thoughts/").await;
 }
 
 /// `GET /api/thoughts/{id}/`: the thought, or the book's all-null thought with a 404; a path
@@ -327,42 +321,20 @@ pub async fn admin_delete_is_204_even_for_missing_ids(app: &Subject) {
 /// `/admin/version/` is `{"commit","version"}` in that order; `/healthz` is `ok`; `/metrics`
 /// counts by route template (never the raw path), method and status.
 pub async fn version_health_and_metrics(app: &Subject) {
-    let version = app.get("/admin/version/").await;
-    assert_eq!(version.status, StatusCode::OK);
-    assert_eq!(
-        version.text(),
-        format!(r#"{{"commit":"{TEST_COMMIT}","version":"{}"}}"#, app.version)
-    );
-    let health = app.get("/healthz").await;
-    assert_eq!((health.status, health.text().as_str()), (StatusCode::OK, "ok"));
-
+    assert_version_and_health(app).await;
     app.get("/api/thoughts/2/").await;
     app.get("/api/thoughts/99/").await;
     app.get("/no/such/path").await;
     app.send(req(Method::PUT, "/api/thoughts/2/").empty()).await;
-    let metrics = app.get("/metrics").await;
-    assert_eq!(metrics.status, StatusCode::OK);
-    assert!(
-        metrics
-            .header("content-type")
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = metrics.text();
-    for line in [
+    let lines = [
         r#"requests_total{endpoint="/api/thoughts/{id}/",method="GET",status="200"} 1"#,
         r#"requests_total{endpoint="/api/thoughts/{id}/",method="GET",status="404"} 1"#,
         r#"requests_total{endpoint="/api/thoughts/{id}/",method="PUT",status="405"} 1"#,
         r#"requests_total{endpoint="unmatched",method="GET",status="404"} 1"#,
         r#"requests_total{endpoint="/healthz",method="GET",status="200"} 1"#,
         r#"request_duration_seconds_count{endpoint="/admin/version/"} 1"#,
-    ] {
-        assert!(text.contains(line), "missing {line} in:\n{text}");
-    }
-    assert!(
-        !text.contains("/api/thoughts/2/"),
-        "raw paths must not be labels:\n{text}"
-    );
+    ];
+    assert_metrics(app, &lines, "/api/thoughts/2/").await;
 }
 
 /// An API path without its trailing slash is a 308 to the canonical path, query kept, whatever
@@ -399,16 +371,7 @@ pub async fn wrong_methods_are_405_with_allow(app: &Subject) {
         (Method::GET, "/admin/thoughts/3/", "DELETE"),
         (Method::POST, "/admin/version/", "GET,HEAD"),
     ];
-    for (method, path, allow) in cases {
-        let response = app.send(req(method.clone(), path).empty()).await;
-        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        assert_eq!(
-            response.json(),
-            json!({"message": METHOD_NOT_ALLOWED_MESSAGE}),
-            "{method} {path}"
-        );
-        assert_eq!(allowed(&response), allow, "{method} {path}");
-    }
+    assert_json_405s(app, &cases).await;
     let response = app.send(req(Method::POST, "/healthz").empty()).await;
     assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.text(), "Method Not Allowed\n", "not an API path: plain text");
@@ -425,9 +388,5 @@ pub async fn unknown_paths_are_json_404s(app: &Subject) {
     if !app.profile.pages {
         paths.push("/");
     }
-    for path in paths {
-        let response = app.get(path).await;
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
-    }
+    assert_json_404s(app, &paths).await;
 }

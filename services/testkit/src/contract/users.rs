@@ -5,15 +5,16 @@
 
 use axum::http::{Method, StatusCode};
 use mythoughts_common::Timestamp;
-use mythoughts_common::errors::{
-    BAD_REQUEST_MESSAGE, METHOD_NOT_ALLOWED_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, USER_EXISTS_MESSAGE,
-};
+use mythoughts_common::errors::{MISSING_PARAMETER_MESSAGE, USER_EXISTS_MESSAGE};
 use mythoughts_common::jwt::{TOKEN_LIFETIME, unix_now};
 use serde_json::json;
 
 use super::thoughts::ids;
-use super::{Subject, allowed, validation_error};
-use crate::{RequestExt, TEST_COMMIT, positions, req, verifier};
+use super::{
+    Subject, assert_garbled_json_is_400, assert_json_404s, assert_json_405s, assert_metrics, assert_version_and_health,
+    validation_error,
+};
+use crate::{RequestExt, positions, req, verifier};
 
 /// A login from a form, JSON or the query answers `{"Authorized": "Bearer <jwt>"}`: a token for
 /// two days that a service holding only the public key accepts (and, where the app serves the
@@ -80,16 +81,7 @@ pub async fn login_needs_both_fields_and_a_parseable_body(app: &Subject) {
     assert_eq!(missing.json(), validation_error("username", MISSING_PARAMETER_MESSAGE));
     let missing = app.send(req(Method::POST, "/api/login/").empty()).await;
     assert_eq!(missing.json(), validation_error("username", MISSING_PARAMETER_MESSAGE));
-    let garbled = app
-        .send(
-            req(Method::POST, "/api/login/")
-                .header("content-type", "application/json")
-                .body("{nope".into())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(garbled.status, StatusCode::BAD_REQUEST);
-    assert_eq!(garbled.json(), json!({"message": BAD_REQUEST_MESSAGE}));
+    assert_garbled_json_is_400(app, Method::POST, "/api/login/").await;
 }
 
 /// `POST /admin/users/` answers 201 `{"id","username","creation"}` (in that order, never the
@@ -166,38 +158,19 @@ pub async fn admin_refuses_duplicates_and_invalid_fields(app: &Subject) {
 /// `/admin/version/` is `{"commit","version"}` in that order; `/healthz` is `ok`; `/metrics`
 /// counts the users API by route template (never the raw path), method and status.
 pub async fn version_health_and_metrics(app: &Subject) {
-    let version = app.get("/admin/version/").await;
-    assert_eq!(version.status, StatusCode::OK);
-    assert_eq!(
-        version.text(),
-        format!(r#"{{"commit":"{TEST_COMMIT}","version":"{}"}}"#, app.version)
-    );
-    let health = app.get("/healthz").await;
-    assert_eq!((health.status, health.text().as_str()), (StatusCode::OK, "ok"));
-
+    assert_version_and_health(app).await;
     app.send(req(Method::POST, "/api/login/").form("username=bruce&password=wrong"))
         .await;
     app.get("/api/login/").await;
     app.get("/nowhere/7").await;
-    let metrics = app.get("/metrics").await;
-    assert_eq!(metrics.status, StatusCode::OK);
-    assert!(
-        metrics
-            .header("content-type")
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = metrics.text();
-    for line in [
+    let lines = [
         r#"requests_total{endpoint="/api/login/",method="POST",status="401"} 1"#,
         r#"requests_total{endpoint="/api/login/",method="GET",status="405"} 1"#,
         r#"requests_total{endpoint="unmatched",method="GET",status="404"} 1"#,
         r#"requests_total{endpoint="/healthz",method="GET",status="200"} 1"#,
         r#"request_duration_seconds_count{endpoint="/admin/version/"} 1"#,
-    ] {
-        assert!(text.contains(line), "missing {line} in:\n{text}");
-    }
-    assert!(!text.contains("/nowhere"), "raw paths must not be labels:\n{text}");
+    ];
+    assert_metrics(app, &lines, "/nowhere").await;
 }
 
 /// The users API's paths without their trailing slash are a 308 to the canonical path (query
@@ -213,21 +186,13 @@ pub async fn paths_without_trailing_slash_redirect_and_wrong_methods_are_405(app
         assert_eq!(response.status, StatusCode::PERMANENT_REDIRECT, "{method} {from}");
         assert_eq!(response.header("location").as_deref(), Some(to), "{method} {from}");
     }
-    for (method, path, allow) in [
+    let cases = [
         (Method::GET, "/api/login/", "POST"),
         (Method::PUT, "/api/login/", "POST"),
         (Method::GET, "/admin/users/", "POST"),
         (Method::POST, "/admin/version/", "GET,HEAD"),
-    ] {
-        let response = app.send(req(method.clone(), path).empty()).await;
-        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        assert_eq!(
-            response.json(),
-            json!({"message": METHOD_NOT_ALLOWED_MESSAGE}),
-            "{method} {path}"
-        );
-        assert_eq!(allowed(&response), allow, "{method} {path}");
-    }
+    ];
+    assert_json_405s(app, &cases).await;
 }
 
 /// An API path that is no route is the JSON 404; so are the thoughts API and `/` on an app that
@@ -240,9 +205,5 @@ pub async fn unknown_paths_are_json_404s(app: &Subject) {
     if !app.profile.pages {
         paths.push("/");
     }
-    for path in paths {
-        let response = app.get(path).await;
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
-    }
+    assert_json_404s(app, &paths).await;
 }
