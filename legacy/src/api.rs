@@ -12,13 +12,14 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use mythoughts_common::model::MAX_USERNAME_CHARS;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry::METRICS_CONTENT_TYPE;
 use mythoughts_common::{ApiError, Timestamp, User};
 use serde::Serialize;
 
 use crate::auth;
 use crate::input::Fields;
-use crate::{AppState, VersionInfo, store};
+use crate::{AppState, store};
 
 /// The trailing-slash (308) and wrong-method (405) rules, and what counts as an API path, are shared with
 /// the microservices; re-exported here under their old paths.

@@ -1,12 +1,11 @@
-//! The command line: flags (each with an environment variable) turned into [`crate::startup::Options`].
+//! The command line: the shared flags ([`mythoughts_common::cli`]) under this binary's names
+//! (`LEGACY_*`) and defaults, turned into [`crate::startup::Options`].
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use clap::{ArgGroup, Parser};
+use clap::Parser;
 use mythoughts_common::PasswordHasher;
+use mythoughts_common::cli::{CommitArgs, DbArgs, ListenArgs, SeedArgs, SigningKeyArgs};
 
-use crate::startup::{KeySource, Options};
+use crate::startup::Options;
 
 /// MyThoughts demo monolith: HTML pages and a JSON API over one SQLite file.
 ///
@@ -14,65 +13,43 @@ use crate::startup::{KeySource, Options};
 /// stderr (filter with RUST_LOG). SIGTERM or Ctrl-C stops it gracefully.
 #[derive(Debug, Parser)]
 #[command(name = "mythoughts-legacy", version, about, long_about)]
-#[command(group(ArgGroup::new("keys").required(true).args(["jwt_private_key", "dev_keys"])))]
+#[command(mut_arg("listen", |arg| arg.env("LEGACY_LISTEN").default_value("127.0.0.1:8001")))]
+#[command(mut_arg("db", |arg| arg.env("LEGACY_DB").default_value("./legacy.sqlite")))]
+#[command(mut_arg("jwt_private_key", |arg| arg
+    .env("LEGACY_JWT_PRIVATE_KEY")
+    .requires("jwt_public_key")
+    .help("RSA private key (PEM) that signs API tokens and session cookies")))]
+#[command(mut_arg("jwt_public_key", |arg| arg
+    .env("LEGACY_JWT_PUBLIC_KEY")
+    .help("RSA public key (PEM) that checks API tokens and session cookies")))]
+#[command(mut_arg("dev_keys", |arg| arg.env("LEGACY_DEV_KEYS")))]
+#[command(mut_arg("no_seed", |arg| arg.help("Do not insert the demo users and thoughts into an empty database")))]
 pub struct Cli {
-    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "LEGACY_LISTEN", default_value = "127.0.0.1:8001")]
-    pub listen: SocketAddr,
-
-    /// SQLite database file, created if missing.
-    #[arg(long, env = "LEGACY_DB", default_value = "./legacy.sqlite", value_name = "PATH")]
-    pub db: PathBuf,
-
-    /// RSA private key (PEM) that signs API tokens and session cookies.
-    #[arg(
-        long,
-        env = "LEGACY_JWT_PRIVATE_KEY",
-        value_name = "PEM",
-        requires = "jwt_public_key"
-    )]
-    pub jwt_private_key: Option<PathBuf>,
-
-    /// RSA public key (PEM) that checks API tokens and session cookies.
-    #[arg(
-        long,
-        env = "LEGACY_JWT_PUBLIC_KEY",
-        value_name = "PEM",
-        requires = "jwt_private_key"
-    )]
-    pub jwt_public_key: Option<PathBuf>,
-
-    /// Development only: use the key pair in DIR, generating one if DIR has none.
-    #[arg(long, env = "LEGACY_DEV_KEYS", value_name = "DIR", conflicts_with_all = ["jwt_private_key", "jwt_public_key"])]
-    pub dev_keys: Option<PathBuf>,
-
-    /// Do not insert the demo users and thoughts into an empty database.
-    #[arg(long)]
-    pub no_seed: bool,
-
-    /// Commit reported by /admin/version/.
-    #[arg(long, env = "GIT_COMMIT", default_value = "unknown")]
-    pub commit: String,
+    /// `--listen`.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// `--db`.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// `--jwt-private-key` and `--jwt-public-key` (both), or `--dev-keys`.
+    #[command(flatten)]
+    pub keys: SigningKeyArgs,
+    /// `--no-seed`.
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    /// `--commit`.
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }
 
 impl Cli {
     /// The startup options these flags describe.
     pub fn options(&self) -> Options {
-        let keys = match (&self.dev_keys, &self.jwt_private_key, &self.jwt_public_key) {
-            (Some(dir), _, _) => KeySource::DevDir(dir.clone()),
-            (None, Some(private_key), Some(public_key)) => KeySource::Files {
-                private_key: private_key.clone(),
-                public_key: public_key.clone(),
-            },
-            // clap's `keys` group and `requires` rule out the other combinations; fall back to a dev dir
-            // next to the database rather than panic.
-            _ => KeySource::DevDir(self.db.with_extension("keys")),
-        };
         Options {
-            db_path: self.db.clone(),
-            keys,
-            seed: !self.no_seed,
-            commit: self.commit.clone(),
+            db_path: self.db.db.clone(),
+            keys: self.keys.source(&self.db.db),
+            seed: self.seed.seed(),
+            commit: self.commit.commit.clone(),
             passwords: PasswordHasher::default(),
         }
     }
@@ -81,6 +58,7 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use mythoughts_common::startup::KeySource;
 
     use super::*;
 
@@ -98,18 +76,21 @@ mod tests {
         let cli = parse(&["--dev-keys", "k"]).unwrap();
         assert_eq!(cli.options().keys, KeySource::DevDir("k".into()));
         assert!(cli.options().seed);
+        assert_eq!(cli.listen.listen.port(), 8001);
+        assert_eq!(cli.options().db_path, std::path::PathBuf::from("./legacy.sqlite"));
 
         let cli = parse(&["--jwt-private-key", "a.pem", "--jwt-public-key", "b.pem", "--no-seed"]).unwrap();
         assert_eq!(
             cli.options().keys,
             KeySource::Files {
-                private_key: "a.pem".into(),
-                public_key: "b.pem".into()
+                private_key: Some("a.pem".into()),
+                public_key: Some("b.pem".into())
             }
         );
         assert!(!cli.options().seed);
 
         assert!(parse(&["--jwt-private-key", "a.pem"]).is_err());
+        assert!(parse(&["--jwt-public-key", "b.pem"]).is_err());
         assert!(
             parse(&[
                 "--dev-keys",
@@ -127,6 +108,6 @@ mod tests {
     fn listen_address_is_validated() {
         assert!(parse(&["--dev-keys", "k", "--listen", "not an address"]).is_err());
         let cli = parse(&["--dev-keys", "k", "--listen", "127.0.0.1:0"]).unwrap();
-        assert_eq!(cli.listen.port(), 0);
+        assert_eq!(cli.listen.listen.port(), 0);
     }
 }

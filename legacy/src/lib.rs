@@ -23,10 +23,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{any, delete, get, post};
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry;
 use mythoughts_common::thoughts_api;
 use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier};
-use serde::Serialize;
 
 pub mod api;
 pub mod auth;
@@ -41,25 +41,6 @@ pub mod store;
 pub use db::Db;
 /// The page markup, shared with the frontend service.
 pub use mythoughts_common::html;
-
-/// What `GET /admin/version/` reports. Field order is the wire order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VersionInfo {
-    /// The deployed commit (`GIT_COMMIT`), or `unknown`.
-    pub commit: String,
-    /// This crate's version.
-    pub version: String,
-}
-
-impl VersionInfo {
-    /// This build's version with the given commit.
-    pub fn new(commit: impl Into<String>) -> Self {
-        Self {
-            commit: commit.into(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }
-    }
-}
 
 /// Everything a request handler needs. Cheap to clone: every field is a shared handle.
 #[derive(Debug, Clone)]

@@ -4,34 +4,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mythoughts_common::jwt::{self, KeyError};
-use mythoughts_common::password::PasswordError;
-use mythoughts_common::telemetry::MetricsError;
-use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer, TokenVerifier, seed};
+pub use mythoughts_common::startup::{KeySource, StartupError};
+use mythoughts_common::startup::{VersionInfo, blocking, hash_seed_passwords, open_db};
+use mythoughts_common::{Metrics, PasswordHasher, seed};
 
-use crate::db::{DEFAULT_POOL_SIZE, Db, DbError};
-use crate::{AppState, VersionInfo, store};
-
-/// Where the JWT key pair comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// Two PEM files.
-    Files {
-        /// RSA private key.
-        private_key: PathBuf,
-        /// RSA public key.
-        public_key: PathBuf,
-    },
-    /// A development directory, populated with a fresh pair if empty.
-    DevDir(PathBuf),
-}
+use crate::db::Db;
+use crate::{AppState, store};
 
 /// What the service is started with.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// SQLite file.
     pub db_path: PathBuf,
-    /// JWT keys.
+    /// JWT keys: both halves (the monolith signs and checks tokens).
     pub keys: KeySource,
     /// Insert the demo rows into an empty database.
     pub seed: bool,
@@ -39,26 +24,6 @@ pub struct Options {
     pub commit: String,
     /// Password hashing cost.
     pub passwords: PasswordHasher,
-}
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// A key could not be loaded or generated.
-    #[error(transparent)]
-    Keys(#[from] KeyError),
-    /// The database could not be opened, migrated or seeded.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// Seed passwords could not be hashed.
-    #[error(transparent)]
-    Password(#[from] PasswordError),
-    /// The metrics registry could not be built.
-    #[error("metrics: {0}")]
-    Metrics(#[from] MetricsError),
-    /// A startup task panicked.
-    #[error("startup task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
 }
 
 /// Loads keys, opens and prepares the database, and returns the state to serve with.
@@ -70,8 +35,10 @@ pub async fn build_state(options: Options) -> Result<AppState, StartupError> {
         commit,
         passwords,
     } = options;
-    let (issuer, verifier) = tokio::task::spawn_blocking(move || load_keys(&keys)).await??;
-    let db = tokio::task::spawn_blocking(move || Db::open(&db_path, DEFAULT_POOL_SIZE)).await??;
+    // The private key must sign and the public key must verify what it signs: a public key
+    // given as the private one, or a mismatched pair, stops the monolith here.
+    let (issuer, verifier) = blocking(move || keys.load_pair()).await?;
+    let db = open_db(db_path).await?;
     prepare_database(&db, &passwords, seed).await?;
     Ok(AppState {
         db,
@@ -79,30 +46,8 @@ pub async fn build_state(options: Options) -> Result<AppState, StartupError> {
         verifier: Arc::new(verifier),
         passwords,
         metrics: Metrics::new()?,
-        version: Arc::new(VersionInfo::new(commit)),
+        version: Arc::new(VersionInfo::new(commit, env!("CARGO_PKG_VERSION"))),
     })
-}
-
-fn load_keys(keys: &KeySource) -> Result<(TokenIssuer, TokenVerifier), KeyError> {
-    let paths = match keys {
-        KeySource::Files {
-            private_key,
-            public_key,
-        } => jwt::KeyPaths {
-            private_key: private_key.clone(),
-            public_key: public_key.clone(),
-        },
-        KeySource::DevDir(dir) => {
-            let paths = jwt::ensure_dev_keys(dir)?;
-            tracing::warn!(dir = %dir.display(), "using development JWT keys");
-            paths
-        }
-    };
-    // The private key must sign and the public key must verify what it signs: a public key
-    // given as the private one, or a mismatched pair, stops the monolith here.
-    let issuer = jwt::load_signing_key(&paths.private_key)?;
-    let verifier = jwt::load_matching_verifier(&issuer, &paths.private_key, &paths.public_key)?;
-    Ok((issuer, verifier))
 }
 
 /// Creates the tables and, when `seed` is set and the database is empty, inserts the demo users and thoughts.
@@ -111,14 +56,7 @@ pub async fn prepare_database(db: &Db, passwords: &PasswordHasher, seed: bool) -
     if !seed || !db.call(|conn| store::is_empty(conn)).await? {
         return Ok(());
     }
-    let hasher = passwords.clone();
-    let hashes = tokio::task::spawn_blocking(move || {
-        seed::USERS
-            .iter()
-            .map(|_| hasher.hash(seed::SEED_PASSWORD))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await??;
+    let hashes = hash_seed_passwords(passwords).await?;
     db.call(move |conn| store::insert_seed(conn, &hashes)).await?;
     tracing::info!(
         users = seed::USERS.len(),
@@ -166,15 +104,18 @@ mod tests {
         let options = Options {
             db_path: dir.path().join("db.sqlite"),
             keys: KeySource::Files {
-                private_key: missing.clone(),
-                public_key: missing,
+                private_key: Some(missing.clone()),
+                public_key: Some(missing),
             },
             seed: false,
             commit: "x".into(),
             passwords: PasswordHasher::insecure_fast(),
         };
         let err = build_state(options).await.unwrap_err();
-        assert!(matches!(err, StartupError::Keys(KeyError::Read { .. })), "{err}");
+        assert!(
+            matches!(err, StartupError::Keys(mythoughts_common::jwt::KeyError::Read { .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("nope.pem"), "{err}");
     }
 }

@@ -1,11 +1,9 @@
 //! The real executable: flags, startup with generated development keys, the "listening" line, a couple of
 //! requests over loopback, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use mythoughts_testkit::process::{clean_command, http_get, terminate};
+use mythoughts_testkit::process::{Serving, clean_command, http_get};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mythoughts-legacy");
 
@@ -24,38 +22,21 @@ fn command() -> Command {
     )
 }
 
-fn stderr_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 #[test]
 fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let log = dir.path().join("stderr.log");
-    let mut child = command()
-        .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("legacy.sqlite"))
-        .arg("--dev-keys")
-        .arg(&keys)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim_end()
-        .strip_prefix("mythoughts-legacy listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", stderr_of(&log)))
-        .to_owned();
-    assert!(
-        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
-        "{address}"
+    let server = Serving::start(
+        command()
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("legacy.sqlite"))
+            .arg("--dev-keys")
+            .arg(&keys),
+        "mythoughts-legacy",
+        &log,
     );
+    let address = server.address.clone();
 
     // Keys were generated, the private one readable by its owner only.
     assert!(keys.join("jwt_public.pem").exists());
@@ -81,8 +62,7 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         "{body}"
     );
 
-    let status = terminate(child);
-    assert!(status.success(), "exit status {status:?}; stderr:\n{}", stderr_of(&log));
+    server.stop();
 }
 
 #[test]

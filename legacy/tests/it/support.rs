@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-use mythoughts_legacy::{AppState, Db, VersionInfo, app, startup};
-pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, positions, req, send, verifier};
+use mythoughts_legacy::{AppState, Db, app, startup};
+use mythoughts_testkit::contract::App;
+pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, positions, req, send, verifier};
 
 /// A seeded app on a private in-memory database.
 pub struct TestApp {
@@ -27,7 +29,7 @@ impl TestApp {
             verifier: Arc::new(verifier()),
             passwords,
             metrics: Metrics::new().unwrap(),
-            version: Arc::new(VersionInfo::new(TEST_COMMIT)),
+            version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
         };
         Self {
             router: app(state.clone()),
@@ -46,5 +48,14 @@ impl TestApp {
     /// `Authorization: Bearer <token>` for `username`, signed with the app's key.
     pub fn bearer(&self, username: &str) -> String {
         self.state.issuer.issue_bearer(username).unwrap()
+    }
+}
+
+/// A seeded monolith, for the shared contract suites.
+pub async fn started() -> App {
+    let app = TestApp::new().await;
+    App {
+        router: app.router,
+        db: app.state.db,
     }
 }

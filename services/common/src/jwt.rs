@@ -123,6 +123,13 @@ pub enum KeyError {
         /// Why the probe token failed.
         source: TokenError,
     },
+    /// The service needs a key half that its key source does not name (the command line rules
+    /// this out; a hand-built source can still miss one).
+    #[error("no RSA {kind} key given")]
+    NotGiven {
+        /// `private` or `public`.
+        kind: &'static str,
+    },
 }
 
 /// Loads a signing key and proves that it signs: parsing accepts some PEMs (a public key given

@@ -11,11 +11,15 @@
 //! - [`seed`]: the fixed demo users and thoughts, with ids and timestamps.
 //! - [`errors`]: the book's error bodies and [`ApiError`], the one place an API error becomes a response.
 //! - [`telemetry`]: tracing setup, the Prometheus [`Metrics`] and the middleware that records them.
+//! - [`startup`]: what every service does before its first request (keys, database, seed passwords,
+//!   [`startup::VersionInfo`]); [`cli`]: the flags every binary shares; [`server`]: serving, and
+//!   [`server::run_binary`], the life of a binary after its flags are parsed.
 //!
 //! Invariants: nothing here reads the environment or global state except [`telemetry::init_tracing`]; keys
 //! and registries are values passed in, so tests build their own.
 
 pub mod api;
+pub mod cli;
 pub mod db;
 pub mod errors;
 pub mod html;
@@ -27,6 +31,7 @@ pub mod password;
 pub mod seed;
 pub mod server;
 pub mod session;
+pub mod startup;
 pub mod telemetry;
 pub mod thought_store;
 pub mod thoughts_api;

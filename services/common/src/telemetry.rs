@@ -42,10 +42,20 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    install_subscriber(filter, std::io::stderr, ansi);
+}
+
+/// [`init_tracing`] with its filter and writer chosen by the caller (a test cannot set `RUST_LOG` safely,
+/// nor read stderr): the first call installs the process-wide subscriber, later calls leave it in place.
+fn install_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W, ansi: bool)
+where
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
+        .with_ansi(ansi)
         .try_init();
 }
 
@@ -200,6 +210,7 @@ mod tests {
     use axum::body::Body;
     use axum::routing::get;
     use tower::ServiceExt;
+    use tracing_subscriber::EnvFilter;
 
     use super::*;
 
@@ -292,9 +303,37 @@ mod tests {
         assert_eq!(truncate("ééé", 3), "é");
     }
 
+    /// The first call installs the global subscriber with its filter and writer; later calls, even with
+    /// another filter, neither panic nor replace it. This is the only test in this binary that installs a
+    /// global subscriber (the others scope theirs with `set_default`), so none is installed before it.
     #[test]
     fn init_tracing_is_idempotent() {
-        init_tracing("warn");
-        init_tracing("warn");
+        fn logs(captured: &Captured) -> String {
+            String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+        }
+        assert!(
+            !tracing::dispatcher::has_been_set(),
+            "another test installed a global subscriber first"
+        );
+        let (first, second) = (Captured::default(), Captured::default());
+        let writer = first.clone();
+        install_subscriber(EnvFilter::new("warn"), move || writer.clone(), false);
+        let writer = second.clone();
+        install_subscriber(EnvFilter::new("trace"), move || writer.clone(), false);
+        init_tracing("trace");
+
+        // This thread has no scoped subscriber: events go to the global one.
+        tracing::warn!("kept-warning");
+        tracing::info!("filtered-info");
+        let first_logs = logs(&first);
+        assert!(
+            first_logs.contains("kept-warning"),
+            "the first call installed nothing: {first_logs:?}"
+        );
+        assert!(
+            !first_logs.contains("filtered-info"),
+            "the first filter is not in force: {first_logs}"
+        );
+        assert_eq!(logs(&second), "", "a later call replaced the first subscriber");
     }
 }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mythoughts_common::password::PasswordHasher;
+use mythoughts_common::startup::KeySource;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -166,7 +167,7 @@ impl Demo {
         // The monolith first: it creates and seeds the database the services share.
         let legacy_state = mythoughts_legacy::startup::build_state(mythoughts_legacy::startup::Options {
             db_path: db.clone(),
-            keys: mythoughts_legacy::startup::KeySource::DevDir(keys.clone()),
+            keys: KeySource::DevDir(keys.clone()),
             seed: true,
             commit: "demo".to_owned(),
             passwords: passwords.clone(),
@@ -175,7 +176,7 @@ impl Demo {
         .map_err(|e| start_err("the monolith")(&e))?;
         let thoughts_state = thoughts_service::startup::build_state(thoughts_service::startup::Options {
             db_path: db.clone(),
-            keys: thoughts_service::startup::KeySource::DevDir(keys.clone()),
+            keys: KeySource::DevDir(keys.clone()),
             seed: false,
             commit: "demo".to_owned(),
         })
@@ -183,7 +184,7 @@ impl Demo {
         .map_err(|e| start_err("the thoughts service")(&e))?;
         let users_state = users_service::startup::build_state(users_service::startup::Options {
             db_path: db.clone(),
-            keys: users_service::startup::KeySource::DevDir(keys.clone()),
+            keys: KeySource::DevDir(keys.clone()),
             seed: false,
             commit: "demo".to_owned(),
             passwords,
@@ -196,7 +197,7 @@ impl Demo {
                 .map_err(|e| start_err("the frontend service")(&e))
         };
         let frontend_state = frontend_service::startup::build_state(frontend_service::startup::Options {
-            keys: frontend_service::startup::KeySource::DevDir(keys.clone()),
+            keys: KeySource::DevDir(keys.clone()),
             backends: frontend_service::backend::BackendConfig {
                 thoughts: backend(thoughts)?,
                 users: backend(users)?,

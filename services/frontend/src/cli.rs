@@ -1,13 +1,15 @@
-//! The command line: flags (each with an environment variable) turned into [`crate::startup::Options`].
+//! The command line: the shared flags ([`mythoughts_common::cli`]) under this binary's names
+//! (`FRONTEND_*`) and defaults, and the backends' addresses and deadlines, turned into
+//! [`crate::startup::Options`].
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser};
+use clap::Parser;
+use mythoughts_common::cli::{ListenArgs, VerifyingKeyArgs};
 
 use crate::backend::{BackendConfig, BaseUrl};
-use crate::startup::{KeySource, Options};
+use crate::startup::Options;
 
 /// MyThoughts frontend: the HTML pages, rendered from the Thoughts and Users services over HTTP.
 ///
@@ -15,11 +17,17 @@ use crate::startup::{KeySource, Options};
 /// stderr (filter with RUST_LOG). SIGTERM or Ctrl-C stops it gracefully.
 #[derive(Debug, Parser)]
 #[command(name = "frontend-service", version, about, long_about)]
-#[command(group(ArgGroup::new("keys").required(true).args(["jwt_public_key", "dev_keys"])))]
+#[command(mut_arg("listen", |arg| arg.env("FRONTEND_LISTEN").default_value("127.0.0.1:8004")))]
+#[command(mut_arg("jwt_public_key", |arg| arg.env("FRONTEND_JWT_PUBLIC_KEY").help(
+    "RSA public key (PEM) that checks session cookies: the public half of the Users service's key"
+)))]
+#[command(mut_arg("dev_keys", |arg| arg.env("FRONTEND_DEV_KEYS").help(
+    "Development only: use the key pair in DIR (shared with the other services), generating one if none"
+)))]
 pub struct Cli {
-    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "FRONTEND_LISTEN", default_value = "127.0.0.1:8004")]
-    pub listen: SocketAddr,
+    /// `--listen`.
+    #[command(flatten)]
+    pub listen: ListenArgs,
 
     /// Base URL of the Thoughts service (http://host:port[/prefix]).
     #[arg(
@@ -34,18 +42,9 @@ pub struct Cli {
     #[arg(long, env = "USERS_URL", default_value = "http://127.0.0.1:8003", value_name = "URL")]
     pub users_url: BaseUrl,
 
-    /// RSA public key (PEM) that checks session cookies: the public half of the Users service's key.
-    #[arg(long, env = "FRONTEND_JWT_PUBLIC_KEY", value_name = "PEM")]
-    pub jwt_public_key: Option<PathBuf>,
-
-    /// Development only: use the key pair in DIR (shared with the other services), generating one if none.
-    #[arg(
-        long,
-        env = "FRONTEND_DEV_KEYS",
-        value_name = "DIR",
-        conflicts_with = "jwt_public_key"
-    )]
-    pub dev_keys: Option<PathBuf>,
+    /// `--jwt-public-key` or `--dev-keys`.
+    #[command(flatten)]
+    pub keys: VerifyingKeyArgs,
 
     /// Deadline for one backend call, connecting and reading the whole answer included (e.g. 5s, 800ms).
     #[arg(long, env = "FRONTEND_BACKEND_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -59,14 +58,9 @@ pub struct Cli {
 impl Cli {
     /// The startup options these flags describe.
     pub fn options(&self) -> Options {
-        let keys = match (&self.dev_keys, &self.jwt_public_key) {
-            (Some(dir), _) => KeySource::DevDir(dir.clone()),
-            (None, Some(path)) => KeySource::PublicKey(path.clone()),
-            // clap's `keys` group rules this out; a dev dir in the working directory rather than a panic.
-            (None, None) => KeySource::DevDir(PathBuf::from("dev-keys")),
-        };
         Options {
-            keys,
+            // Without a key flag (clap's `keys` group rules it out): a dev dir in the working directory.
+            keys: self.keys.source(PathBuf::from("dev-keys")),
             backends: BackendConfig {
                 thoughts: self.thoughts_url.clone(),
                 users: self.users_url.clone(),
@@ -80,6 +74,8 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    use mythoughts_common::startup::KeySource;
 
     use super::*;
 
@@ -96,7 +92,7 @@ mod tests {
     fn defaults_and_keys() {
         let cli = parse(&["--jwt-public-key", "pub.pem"]).unwrap();
         let options = cli.options();
-        assert_eq!(options.keys, KeySource::PublicKey("pub.pem".into()));
+        assert_eq!(options.keys, KeySource::public_key("pub.pem".into()));
         assert_eq!(options.backends.thoughts.to_string(), "http://127.0.0.1:8002");
         assert_eq!(options.backends.users.to_string(), "http://127.0.0.1:8003");
         assert_eq!(options.backends.timeout, Duration::from_secs(5));
@@ -114,7 +110,7 @@ mod tests {
         assert_eq!(cli.options().keys, KeySource::DevDir("k".into()));
         // The connect timeout never exceeds the call's deadline.
         assert_eq!(cli.options().backends.connect_timeout, Duration::from_millis(300));
-        assert_eq!(cli.listen.port(), 0);
+        assert_eq!(cli.listen.listen.port(), 0);
     }
 
     #[test]

@@ -1,52 +1,28 @@
 //! Everything that happens once before the first request: load (or generate) the public key that checks
 //! session cookies, build the pooled backend client and the metrics. Key files are read on the blocking pool.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use mythoughts_common::jwt::{self, KeyError};
-use mythoughts_common::telemetry::MetricsError;
-use mythoughts_common::{Metrics, TokenVerifier};
+use mythoughts_common::Metrics;
+use mythoughts_common::startup::blocking;
+pub use mythoughts_common::startup::{KeySource, StartupError};
 
 use crate::AppState;
 use crate::backend::{BackendConfig, Backends};
 
-/// Where the public key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// A PEM file (the public half of the pair the Users service signs with).
-    PublicKey(PathBuf),
-    /// A development directory shared with the other services, populated with a fresh pair if empty.
-    DevDir(PathBuf),
-}
-
 /// What the service is started with.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The key that checks session cookies.
+    /// The public key that checks session cookies.
     pub keys: KeySource,
     /// How to reach the backends.
     pub backends: BackendConfig,
 }
 
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The key could not be loaded or generated.
-    #[error(transparent)]
-    Keys(#[from] KeyError),
-    /// The metrics registry could not be built.
-    #[error("metrics: {0}")]
-    Metrics(#[from] MetricsError),
-    /// A startup task panicked.
-    #[error("startup task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
 /// Loads the key and builds the state to serve with.
 pub async fn build_state(options: Options) -> Result<AppState, StartupError> {
     let keys = options.keys;
-    let verifier = tokio::task::spawn_blocking(move || load_verifier(&keys)).await??;
+    let verifier = blocking(move || keys.load_verifier()).await?;
     let metrics = Metrics::new()?;
     let backends = Backends::new(options.backends, metrics.registry())?;
     Ok(AppState {
@@ -56,21 +32,11 @@ pub async fn build_state(options: Options) -> Result<AppState, StartupError> {
     })
 }
 
-fn load_verifier(keys: &KeySource) -> Result<TokenVerifier, KeyError> {
-    let path = match keys {
-        KeySource::PublicKey(path) => path.clone(),
-        KeySource::DevDir(dir) => {
-            let paths = jwt::ensure_dev_keys(dir)?;
-            tracing::warn!(dir = %dir.display(), "using development JWT keys");
-            paths.public_key
-        }
-    };
-    TokenVerifier::from_pem_file(&path)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use mythoughts_common::jwt::KeyError;
 
     use super::*;
 
@@ -79,7 +45,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.pem");
         let options = Options {
-            keys: KeySource::PublicKey(missing),
+            keys: KeySource::public_key(missing),
             backends: BackendConfig {
                 thoughts: "http://127.0.0.1:1".parse().unwrap(),
                 users: "http://127.0.0.1:1".parse().unwrap(),

@@ -1,9 +1,14 @@
 //! Test helpers shared by the MyThoughts test suites (the monolith's and each service's):
 //! cached test keys, one-shot requests against an `axum::Router` without sockets, request
-//! builders, and a response type that is easy to assert on. A dev-dependency only; the
-//! app-specific fixtures (a seeded app of each kind) stay in each crate's `tests/`.
+//! builders, and a response type that is easy to assert on; [`contract`], the thoughts and users
+//! API contracts that the monolith's and the services' suites run; [`parity`], requests sent to
+//! two apps and their answers compared; [`process`], a real executable under test. A
+//! dev-dependency only; the app-specific fixtures (a seeded app of each kind) stay in each crate's
+//! `tests/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod contract;
+pub mod parity;
 pub mod process;
 
 use std::sync::OnceLock;

@@ -1,11 +1,12 @@
-//! Helpers for tests that start a real executable: one blocking HTTP/1.1 exchange over
-//! loopback, a bounded wait for the process to exit (woken by the exit itself, never by
-//! polling), and a development key directory with the cached test keys.
+//! Helpers for tests that start a real executable: [`Serving`] (start it, wait for its
+//! "listening" line, stop it with SIGTERM), one blocking HTTP/1.1 exchange over loopback, a
+//! bounded wait for the process to exit (woken by the exit itself, never by polling), and a
+//! development key directory with the cached test keys.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -89,4 +90,54 @@ pub fn dev_keys(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(DEV_PRIVATE_KEY_FILE), &crate::key_pair(0).private_pem).unwrap();
     std::fs::write(dir.join(DEV_PUBLIC_KEY_FILE), &crate::key_pair(0).public_pem).unwrap();
+}
+
+/// A MyThoughts binary started by a test, serving on an ephemeral loopback port.
+#[derive(Debug)]
+pub struct Serving {
+    child: Child,
+    /// `127.0.0.1:PORT`, from its "listening" line.
+    pub address: String,
+    log: PathBuf,
+}
+
+impl Serving {
+    /// Spawns `command` (which should listen on `127.0.0.1:0`) with stdout piped and stderr written
+    /// to `log`, and waits for its first line, which must be `NAME listening on http://127.0.0.1:PORT`
+    /// with the port it bound: readiness is that line, never a sleep.
+    pub fn start(command: &mut Command, name: &str, log: &Path) -> Serving {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let stderr = || std::fs::read_to_string(log).unwrap_or_default();
+        let address = line
+            .trim_end()
+            .strip_prefix(&format!("{name} listening on http://"))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", stderr()))
+            .to_owned();
+        assert!(
+            address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+            "{address}"
+        );
+        Serving {
+            child,
+            address,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Sends SIGTERM, asserts that it exits successfully, and returns its stderr.
+    pub fn stop(self) -> String {
+        let Serving { child, log, .. } = self;
+        let status = terminate(child);
+        let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(status.success(), "exit status {status:?}; stderr:\n{stderr}");
+        stderr
+    }
 }

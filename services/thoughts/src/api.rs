@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use mythoughts_common::ApiError;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry::METRICS_CONTENT_TYPE;
 
-use crate::{AppState, VersionInfo};
+use crate::AppState;
 
 /// `GET /admin/version/`: `{"commit", "version"}`.
 pub async fn version(State(state): State<AppState>) -> Json<VersionInfo> {

@@ -1,12 +1,12 @@
-//! The command line: serving flags (each with an environment variable) turned into
-//! [`crate::startup::Options`], and the `import` subcommand.
+//! The command line: the shared serving flags ([`mythoughts_common::cli`]) under this binary's names
+//! (`THOUGHTS_*`) and defaults, turned into [`crate::startup::Options`], and the `import` subcommand.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use mythoughts_common::cli::{CommitArgs, DbArgs, ListenArgs, SeedArgs, VerifyingKeyArgs};
 
-use crate::startup::{KeySource, Options};
+use crate::startup::Options;
 
 /// MyThoughts Thoughts backend: the thoughts JSON API over its own SQLite file.
 ///
@@ -20,46 +20,31 @@ use crate::startup::{KeySource, Options};
     long_about,
     subcommand_negates_reqs = true
 )]
-#[command(group(ArgGroup::new("keys").required(true).args(["jwt_public_key", "dev_keys"])))]
+#[command(mut_arg("listen", |arg| arg.env("THOUGHTS_LISTEN").default_value("127.0.0.1:8002")))]
+// `global`: `import` writes into --db too, given before or after the subcommand.
+#[command(mut_arg("db", |arg| arg.env("THOUGHTS_DB").default_value("./thoughts.sqlite").global(true)))]
+#[command(mut_arg("jwt_public_key", |arg| arg.env("THOUGHTS_JWT_PUBLIC_KEY")))]
+#[command(mut_arg("dev_keys", |arg| arg.env("THOUGHTS_DEV_KEYS")))]
+#[command(mut_arg("no_seed", |arg| arg.help("Do not insert the demo thoughts into a fresh database")))]
 pub struct Cli {
     /// What to do instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
-
-    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "THOUGHTS_LISTEN", default_value = "127.0.0.1:8002")]
-    pub listen: SocketAddr,
-
-    /// SQLite database file, created if missing.
-    #[arg(
-        long,
-        env = "THOUGHTS_DB",
-        default_value = "./thoughts.sqlite",
-        value_name = "PATH",
-        global = true
-    )]
-    pub db: PathBuf,
-
-    /// RSA public key (PEM) that checks API tokens; the users service signs them with the private half.
-    #[arg(long, env = "THOUGHTS_JWT_PUBLIC_KEY", value_name = "PEM")]
-    pub jwt_public_key: Option<PathBuf>,
-
-    /// Development only: use the public key of the pair in DIR, generating a pair if DIR has none.
-    #[arg(
-        long,
-        env = "THOUGHTS_DEV_KEYS",
-        value_name = "DIR",
-        conflicts_with = "jwt_public_key"
-    )]
-    pub dev_keys: Option<PathBuf>,
-
-    /// Do not insert the demo thoughts into a fresh database.
-    #[arg(long)]
-    pub no_seed: bool,
-
-    /// Commit reported by /admin/version/.
-    #[arg(long, env = "GIT_COMMIT", default_value = "unknown")]
-    pub commit: String,
+    /// `--listen`.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// `--db`.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// `--jwt-public-key` or `--dev-keys`.
+    #[command(flatten)]
+    pub keys: VerifyingKeyArgs,
+    /// `--no-seed`.
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    /// `--commit`.
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }
 
 /// Subcommands.
@@ -78,18 +63,11 @@ pub enum Command {
 impl Cli {
     /// The startup options these flags describe.
     pub fn options(&self) -> Options {
-        let keys = match (&self.dev_keys, &self.jwt_public_key) {
-            (Some(dir), _) => KeySource::DevDir(dir.clone()),
-            (None, Some(public_key)) => KeySource::PublicKey(public_key.clone()),
-            // clap's `keys` group rules this out when serving; fall back to a dev dir next to the database
-            // rather than panic.
-            (None, None) => KeySource::DevDir(self.db.with_extension("keys")),
-        };
         Options {
-            db_path: self.db.clone(),
-            keys,
-            seed: !self.no_seed,
-            commit: self.commit.clone(),
+            db_path: self.db.db.clone(),
+            keys: self.keys.source(self.db.db.with_extension("keys")),
+            seed: self.seed.seed(),
+            commit: self.commit.commit.clone(),
         }
     }
 }
@@ -97,6 +75,7 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use mythoughts_common::startup::KeySource;
 
     use super::*;
 
@@ -114,10 +93,11 @@ mod tests {
         let cli = parse(&["--dev-keys", "k"]).unwrap();
         assert_eq!(cli.options().keys, KeySource::DevDir("k".into()));
         assert!(cli.options().seed);
-        assert_eq!(cli.listen.port(), 8002);
+        assert_eq!(cli.listen.listen.port(), 8002);
+        assert_eq!(cli.options().db_path, PathBuf::from("./thoughts.sqlite"));
 
         let cli = parse(&["--jwt-public-key", "pub.pem", "--no-seed", "--db", "t.sqlite"]).unwrap();
-        assert_eq!(cli.options().keys, KeySource::PublicKey("pub.pem".into()));
+        assert_eq!(cli.options().keys, KeySource::public_key("pub.pem".into()));
         assert!(!cli.options().seed);
         assert_eq!(cli.options().db_path, PathBuf::from("t.sqlite"));
 
@@ -130,9 +110,9 @@ mod tests {
     fn import_needs_no_keys_and_takes_db_on_either_side() {
         let cli = parse(&["import", "--from", "legacy.sqlite", "--db", "t.sqlite"]).unwrap();
         assert!(matches!(&cli.command, Some(Command::Import { from }) if from == &PathBuf::from("legacy.sqlite")));
-        assert_eq!(cli.db, PathBuf::from("t.sqlite"));
+        assert_eq!(cli.db.db, PathBuf::from("t.sqlite"));
         let cli = parse(&["--db", "u.sqlite", "import", "--from", "legacy.sqlite"]).unwrap();
-        assert_eq!(cli.db, PathBuf::from("u.sqlite"));
+        assert_eq!(cli.db.db, PathBuf::from("u.sqlite"));
         assert!(parse(&["import"]).is_err(), "--from is required");
     }
 }

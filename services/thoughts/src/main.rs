@@ -1,29 +1,33 @@
-//! `thoughts-service`: parse flags, then either serve until SIGTERM/Ctrl-C or run the import. Everything else
-//! is in the library.
+//! `thoughts-service`: parse flags, then either run the import or start and serve until SIGTERM/Ctrl-C the
+//! way every MyThoughts binary does ([`mythoughts_common::server::run_binary`]). Everything else is in the
+//! library.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use mythoughts_common::server;
 use thoughts_service::cli::{Cli, Command};
 use thoughts_service::{app, import, startup};
+
+const NAME: &str = "thoughts-service";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mythoughts_common::telemetry::init_tracing("info");
-    let outcome = match &cli.command {
-        Some(Command::Import { from }) => run_import(from, &cli.db),
-        None => serve(cli),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("thoughts-service: {err:#}");
-            ExitCode::FAILURE
-        }
+    if let Some(Command::Import { from }) = &cli.command {
+        return match run_import(from, &cli.db.db) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("{NAME}: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
+    let options = cli.options();
+    mythoughts_common::server::run_binary(NAME, cli.listen.listen, move || async move {
+        startup::build_state(options).await.map(app)
+    })
 }
 
 /// The import runs before (and without) the async runtime: it is one blocking transaction.
@@ -40,25 +44,4 @@ fn run_import(from: &Path, db: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn serve(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
-        let state = startup::build_state(cli.options()).await.context("cannot start")?;
-        let listener = tokio::net::TcpListener::bind(cli.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", cli.listen))?;
-        let address = listener.local_addr().context("cannot read the bound address")?;
-        println!("thoughts-service listening on http://{address}");
-        server::serve(listener, app(state), shutdown, server::DRAIN_TIMEOUT)
-            .await
-            .context("server failed")?;
-        tracing::info!("stopped");
-        Ok(())
-    })
 }

@@ -8,50 +8,24 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mythoughts_common::db::{DEFAULT_POOL_SIZE, Db, DbError};
-use mythoughts_common::jwt::{self, KeyError};
-use mythoughts_common::telemetry::MetricsError;
-use mythoughts_common::{Metrics, TokenVerifier, seed, thought_store};
+use mythoughts_common::db::{Db, DbError};
+pub use mythoughts_common::startup::{KeySource, StartupError};
+use mythoughts_common::startup::{VersionInfo, blocking, open_db};
+use mythoughts_common::{Metrics, seed, thought_store};
 
-use crate::{AppState, VersionInfo};
-
-/// Where the public key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// An RSA public key in PEM (the users service holds the private half).
-    PublicKey(PathBuf),
-    /// A development directory, populated with a fresh pair if empty; only its public key is loaded.
-    DevDir(PathBuf),
-}
+use crate::AppState;
 
 /// What the service is started with.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// SQLite file.
     pub db_path: PathBuf,
-    /// The JWT public key.
+    /// The JWT public key (the users service holds the private half).
     pub keys: KeySource,
     /// Insert the demo thoughts into a fresh database.
     pub seed: bool,
     /// Reported by `/admin/version/`.
     pub commit: String,
-}
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The key could not be loaded or generated.
-    #[error(transparent)]
-    Keys(#[from] KeyError),
-    /// The database could not be opened, migrated or seeded.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// The metrics registry could not be built.
-    #[error("metrics: {0}")]
-    Metrics(#[from] MetricsError),
-    /// A startup task panicked.
-    #[error("startup task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
 }
 
 /// Loads the key, opens and prepares the database, and returns the state to serve with.
@@ -62,27 +36,15 @@ pub async fn build_state(options: Options) -> Result<AppState, StartupError> {
         seed,
         commit,
     } = options;
-    let verifier = tokio::task::spawn_blocking(move || load_verifier(&keys)).await??;
-    let db = tokio::task::spawn_blocking(move || Db::open(&db_path, DEFAULT_POOL_SIZE)).await??;
+    let verifier = blocking(move || keys.load_verifier()).await?;
+    let db = open_db(db_path).await?;
     prepare_database(&db, seed).await?;
     Ok(AppState {
         db,
         verifier: Arc::new(verifier),
         metrics: Metrics::new()?,
-        version: Arc::new(VersionInfo::new(commit)),
+        version: Arc::new(VersionInfo::new(commit, env!("CARGO_PKG_VERSION"))),
     })
-}
-
-fn load_verifier(keys: &KeySource) -> Result<TokenVerifier, KeyError> {
-    let path = match keys {
-        KeySource::PublicKey(path) => path.clone(),
-        KeySource::DevDir(dir) => {
-            let paths = jwt::ensure_dev_keys(dir)?;
-            tracing::warn!(dir = %dir.display(), "using development JWT keys");
-            paths.public_key
-        }
-    };
-    TokenVerifier::from_pem_file(&path)
 }
 
 /// Creates the table and, when `seed` is set and the database is fresh, inserts the demo thoughts (the same
@@ -111,6 +73,8 @@ pub async fn prepare_database(db: &Db, seed: bool) -> Result<(), DbError> {
 
 #[cfg(test)]
 mod tests {
+    use mythoughts_common::jwt::KeyError;
+
     use super::*;
 
     async fn count(db: &Db) -> i64 {
@@ -145,7 +109,7 @@ mod tests {
         let missing = dir.path().join("nope.pem");
         let options = Options {
             db_path: dir.path().join("db.sqlite"),
-            keys: KeySource::PublicKey(missing),
+            keys: KeySource::public_key(missing),
             seed: false,
             commit: "x".into(),
         };
@@ -157,7 +121,7 @@ mod tests {
         std::fs::write(&not_a_key, "hello").unwrap();
         let options = Options {
             db_path: dir.path().join("db.sqlite"),
-            keys: KeySource::PublicKey(not_a_key),
+            keys: KeySource::public_key(not_a_key),
             seed: false,
             commit: "x".into(),
         };

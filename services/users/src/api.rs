@@ -13,11 +13,12 @@ use axum::response::IntoResponse;
 use mythoughts_common::errors::USER_EXISTS_MESSAGE;
 use mythoughts_common::input::Fields;
 use mythoughts_common::model::MAX_USERNAME_CHARS;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry::METRICS_CONTENT_TYPE;
 use mythoughts_common::{ApiError, Timestamp, User, user_store};
 use serde::Serialize;
 
-use crate::{AppState, VersionInfo};
+use crate::AppState;
 
 /// `{"Authorized": "Bearer <jwt>"}`, the body of a successful login.
 #[derive(Debug, Serialize)]

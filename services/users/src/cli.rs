@@ -1,12 +1,11 @@
-//! The command line: flags (each with an environment variable) turned into [`crate::startup::Options`].
+//! The command line: the shared flags ([`mythoughts_common::cli`]) under this binary's names
+//! (`USERS_*`) and defaults, turned into [`crate::startup::Options`].
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use clap::{ArgGroup, Parser};
+use clap::Parser;
 use mythoughts_common::PasswordHasher;
+use mythoughts_common::cli::{CommitArgs, DbArgs, ListenArgs, SeedArgs, SigningKeyArgs};
 
-use crate::startup::{KeySource, Options};
+use crate::startup::Options;
 
 /// MyThoughts Users backend: login (JWT issuing) and user creation over its own SQLite file.
 ///
@@ -14,56 +13,42 @@ use crate::startup::{KeySource, Options};
 /// (filter with RUST_LOG). SIGTERM or Ctrl-C stops it gracefully.
 #[derive(Debug, Parser)]
 #[command(name = "users-service", version, about, long_about)]
-#[command(group(ArgGroup::new("keys").required(true).args(["jwt_private_key", "dev_keys"])))]
+#[command(mut_arg("listen", |arg| arg.env("USERS_LISTEN").default_value("127.0.0.1:8003")))]
+#[command(mut_arg("db", |arg| arg.env("USERS_DB").default_value("./users.sqlite")))]
+#[command(mut_arg("jwt_private_key", |arg| arg
+    .env("USERS_JWT_PRIVATE_KEY")
+    .help("RSA private key (PEM) that signs the tokens `POST /api/login/` hands out")))]
+#[command(mut_arg("jwt_public_key", |arg| arg.env("USERS_JWT_PUBLIC_KEY").help(
+    "RSA public key (PEM) the other services verify with; if given, checked at startup to match the private key"
+)))]
+#[command(mut_arg("dev_keys", |arg| arg.env("USERS_DEV_KEYS")))]
+#[command(mut_arg("no_seed", |arg| arg.help("Do not insert the demo users into an empty database")))]
 pub struct Cli {
-    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "USERS_LISTEN", default_value = "127.0.0.1:8003")]
-    pub listen: SocketAddr,
-
-    /// SQLite database file, created if missing.
-    #[arg(long, env = "USERS_DB", default_value = "./users.sqlite", value_name = "PATH")]
-    pub db: PathBuf,
-
-    /// RSA private key (PEM) that signs the tokens `POST /api/login/` hands out.
-    #[arg(long, env = "USERS_JWT_PRIVATE_KEY", value_name = "PEM")]
-    pub jwt_private_key: Option<PathBuf>,
-
-    /// RSA public key (PEM) the other services verify with; if given, checked at startup to match the
-    /// private key.
-    #[arg(long, env = "USERS_JWT_PUBLIC_KEY", value_name = "PEM", requires = "jwt_private_key")]
-    pub jwt_public_key: Option<PathBuf>,
-
-    /// Development only: use the key pair in DIR, generating one if DIR has none.
-    #[arg(long, env = "USERS_DEV_KEYS", value_name = "DIR", conflicts_with_all = ["jwt_private_key", "jwt_public_key"])]
-    pub dev_keys: Option<PathBuf>,
-
-    /// Do not insert the demo users into an empty database.
-    #[arg(long)]
-    pub no_seed: bool,
-
-    /// Commit reported by /admin/version/.
-    #[arg(long, env = "GIT_COMMIT", default_value = "unknown")]
-    pub commit: String,
+    /// `--listen`.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// `--db`.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// `--jwt-private-key` (and, optionally, `--jwt-public-key` to check it against), or `--dev-keys`.
+    #[command(flatten)]
+    pub keys: SigningKeyArgs,
+    /// `--no-seed`.
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    /// `--commit`.
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }
 
 impl Cli {
     /// The startup options these flags describe.
     pub fn options(&self) -> Options {
-        let keys = match (&self.dev_keys, &self.jwt_private_key) {
-            (Some(dir), _) => KeySource::DevDir(dir.clone()),
-            (None, Some(private_key)) => KeySource::Files {
-                private_key: private_key.clone(),
-                public_key: self.jwt_public_key.clone(),
-            },
-            // clap's `keys` group rules this out; fall back to a dev dir next to the database rather than
-            // panic.
-            (None, None) => KeySource::DevDir(self.db.with_extension("keys")),
-        };
         Options {
-            db_path: self.db.clone(),
-            keys,
-            seed: !self.no_seed,
-            commit: self.commit.clone(),
+            db_path: self.db.db.clone(),
+            keys: self.keys.source(&self.db.db),
+            seed: self.seed.seed(),
+            commit: self.commit.commit.clone(),
             passwords: PasswordHasher::default(),
         }
     }
@@ -72,6 +57,7 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use mythoughts_common::startup::KeySource;
 
     use super::*;
 
@@ -89,13 +75,14 @@ mod tests {
         let cli = parse(&["--dev-keys", "k"]).unwrap();
         assert_eq!(cli.options().keys, KeySource::DevDir("k".into()));
         assert!(cli.options().seed);
-        assert_eq!(cli.listen.port(), 8003);
+        assert_eq!(cli.listen.listen.port(), 8003);
+        assert_eq!(cli.options().db_path, std::path::PathBuf::from("./users.sqlite"));
 
         let cli = parse(&["--jwt-private-key", "a.pem", "--no-seed"]).unwrap();
         assert_eq!(
             cli.options().keys,
             KeySource::Files {
-                private_key: "a.pem".into(),
+                private_key: Some("a.pem".into()),
                 public_key: None
             }
         );
@@ -104,7 +91,7 @@ mod tests {
         assert_eq!(
             cli.options().keys,
             KeySource::Files {
-                private_key: "a.pem".into(),
+                private_key: Some("a.pem".into()),
                 public_key: Some("b.pem".into())
             }
         );

@@ -20,32 +20,13 @@ use axum::Router;
 use axum::routing::{any, get, post};
 use mythoughts_common::api::{add_trailing_slash, method_not_allowed};
 use mythoughts_common::db::Db;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry;
 use mythoughts_common::{Metrics, PasswordHasher, TokenIssuer};
-use serde::Serialize;
 
 pub mod api;
 pub mod cli;
 pub mod startup;
-
-/// What `GET /admin/version/` reports. Field order is the wire order (the monolith's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VersionInfo {
-    /// The deployed commit (`GIT_COMMIT`), or `unknown`.
-    pub commit: String,
-    /// This crate's version.
-    pub version: String,
-}
-
-impl VersionInfo {
-    /// This build's version with the given commit.
-    pub fn new(commit: impl Into<String>) -> Self {
-        Self {
-            commit: commit.into(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }
-    }
-}
 
 /// Everything a request handler needs. Cheap to clone: every field is a shared handle.
 #[derive(Debug, Clone)]

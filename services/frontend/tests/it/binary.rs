@@ -1,12 +1,10 @@
 //! The real executable: flags, the "listening" line, a request over loopback, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::key_pair;
 
-use mythoughts_testkit::process::{clean_command, http_get, terminate};
+use mythoughts_testkit::process::{Serving, clean_command, http_get};
 
 const BIN: &str = env!("CARGO_BIN_EXE_frontend-service");
 
@@ -27,44 +25,26 @@ fn command() -> Command {
     )
 }
 
-fn stderr_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 #[test]
 fn serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let public_key = dir.path().join("jwt_public.pem");
     std::fs::write(&public_key, &key_pair(0).public_pem).unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = command()
-        .args(["--listen", "127.0.0.1:0", "--jwt-public-key"])
-        .arg(&public_key)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim_end()
-        .strip_prefix("frontend-service listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", stderr_of(&log)))
-        .to_owned();
-    assert!(
-        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
-        "{address}"
+    let server = Serving::start(
+        command()
+            .args(["--listen", "127.0.0.1:0", "--jwt-public-key"])
+            .arg(&public_key),
+        "frontend-service",
+        &log,
     );
+    let address = server.address.clone();
 
     assert_eq!(http_get(&address, "/healthz"), (200, "ok".to_owned()));
     let (status, _) = http_get(&address, "/login/");
     assert_eq!(status, 200);
 
-    let status = terminate(child);
-    assert!(status.success(), "exit status {status:?}; stderr:\n{}", stderr_of(&log));
+    server.stop();
 }
 
 #[test]

@@ -9,8 +9,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use frontend_service::backend::{BackendConfig, Backends};
 use frontend_service::{AppState, app};
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-use mythoughts_legacy::{Db, VersionInfo, startup};
+use mythoughts_legacy::{Db, startup};
 pub use mythoughts_testkit::{RequestExt, TestResponse, key_pair, positions, req, send, verifier};
 use tokio::net::TcpListener;
 
@@ -53,7 +54,7 @@ impl Monolith {
             verifier: Arc::new(verifier()),
             passwords,
             metrics: Metrics::new().unwrap(),
-            version: Arc::new(VersionInfo::new("test")),
+            version: Arc::new(VersionInfo::new("test", env!("CARGO_PKG_VERSION"))),
         };
         let router = mythoughts_legacy::app(state);
         Self {

@@ -2,13 +2,12 @@
 //! idempotent), then serving the imported rows with development keys on an ephemeral loopback port, request
 //! ids in the logs, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use mythoughts_common::{PasswordHasher, Timestamp};
 
-use mythoughts_testkit::process::{clean_command, dev_keys, http, terminate};
+use mythoughts_testkit::process::{Serving, clean_command, dev_keys, http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_thoughts-service");
 
@@ -71,30 +70,16 @@ fn imports_twice_then_serves_the_rows_and_exits_cleanly_on_sigterm() {
     let keys = dir.path().join("keys");
     dev_keys(&keys);
     let log = dir.path().join("stderr.log");
-    let mut child = command()
-        .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .arg("--dev-keys")
-        .arg(&keys)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
-
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim_end()
-        .strip_prefix("thoughts-service listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", logs()))
-        .to_owned();
-    assert!(
-        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
-        "{address}"
+    let server = Serving::start(
+        command()
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .arg("--dev-keys")
+            .arg(&keys),
+        "thoughts-service",
+        &log,
     );
+    let address = server.address.clone();
 
     assert_eq!(
         http(&address, "GET", "/healthz", Some("probe-1"), None),
@@ -119,9 +104,7 @@ fn imports_twice_then_serves_the_rows_and_exits_cleanly_on_sigterm() {
         "{body}"
     );
 
-    let status = terminate(child);
-    assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
-    let logs = logs();
+    let logs = server.stop();
     assert!(
         logs.contains("request_id=list-2"),
         "request ids must be logged:\n{logs}"

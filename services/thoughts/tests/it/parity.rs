@@ -8,78 +8,13 @@
 //! thought whose id is above the seed rows is checked to be well-formed and recent, then masked, and the
 //! bodies are compared as JSON values. Ids are never masked: both apps hand out the same ids.
 
-use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::Method;
 use mythoughts_common::{Timestamp, seed};
+use mythoughts_testkit::contract::bad_credentials;
+use mythoughts_testkit::parity::{Case, assert_same};
 use serde_json::{Value, json};
 
-use crate::api::bad_credentials;
-use crate::support::{TestApp, TestResponse, bearer, legacy_router, send};
-
-/// One request, buildable twice.
-#[derive(Debug, Clone)]
-struct Case {
-    method: Method,
-    uri: String,
-    headers: Vec<(&'static str, String)>,
-    body: Option<(&'static str, String)>,
-}
-
-impl Case {
-    fn new(method: Method, uri: &str) -> Self {
-        Self {
-            method,
-            uri: uri.to_owned(),
-            headers: Vec::new(),
-            body: None,
-        }
-    }
-
-    fn get(uri: &str) -> Self {
-        Self::new(Method::GET, uri)
-    }
-
-    fn auth(mut self, value: Option<String>) -> Self {
-        if let Some(value) = value {
-            self.headers.push(("authorization", value));
-        }
-        self
-    }
-
-    fn by(self, username: &str) -> Self {
-        self.auth(Some(bearer(username)))
-    }
-
-    fn form(mut self, body: &str) -> Self {
-        self.body = Some(("application/x-www-form-urlencoded", body.to_owned()));
-        self
-    }
-
-    fn json(mut self, body: &Value) -> Self {
-        self.body = Some(("application/json", body.to_string()));
-        self
-    }
-
-    fn raw_json(mut self, body: &str) -> Self {
-        self.body = Some(("application/json", body.to_owned()));
-        self
-    }
-
-    fn build(&self) -> Request<Body> {
-        let mut request = Request::builder().method(self.method.clone()).uri(&self.uri);
-        for (name, value) in &self.headers {
-            request = request.header(*name, value);
-        }
-        let body = match &self.body {
-            Some((content_type, body)) => {
-                request = request.header(header::CONTENT_TYPE, *content_type);
-                Body::from(body.clone())
-            }
-            None => Body::empty(),
-        };
-        request.body(body).unwrap()
-    }
-}
+use crate::support::{TestApp, TestResponse, legacy_router, send};
 
 /// A clock-dependent timestamp of a thought created during the test: checked, then masked.
 fn mask_new_timestamps(value: &mut Value, masked: &mut bool) {
@@ -99,34 +34,13 @@ fn mask_new_timestamps(value: &mut Value, masked: &mut bool) {
     }
 }
 
-fn assert_same(case: &Case, legacy: &TestResponse, service: &TestResponse) {
-    let what = format!("{} {}", case.method, case.uri);
-    assert_eq!(legacy.status, service.status, "status of {what}");
-    for name in ["content-type", "location", "www-authenticate"] {
-        assert_eq!(legacy.header(name), service.header(name), "{name} of {what}");
-    }
-    let allow = |r: &TestResponse| {
-        r.header("allow").map(|a| {
-            let mut methods: Vec<String> = a.split(',').map(|m| m.trim().to_owned()).collect();
-            methods.sort();
-            methods
-        })
-    };
-    assert_eq!(allow(legacy), allow(service), "allow of {what}");
-
-    let is_json = legacy.header("content-type").as_deref() == Some("application/json");
-    if !is_json || legacy.body.is_empty() {
-        assert_eq!(legacy.body, service.body, "body of {what}");
-        return;
-    }
-    let (mut a, mut b) = (legacy.json(), service.json());
-    let mut masked = false;
-    mask_new_timestamps(&mut a, &mut masked);
-    mask_new_timestamps(&mut b, &mut masked);
-    assert_eq!(a, b, "body of {what}");
-    if !masked {
-        assert_eq!(legacy.text(), service.text(), "raw body (key order) of {what}");
-    }
+/// [`assert_same`] with the timestamps of thoughts created during the test masked.
+fn assert_same_answers(case: &Case, legacy: &TestResponse, service: &TestResponse) {
+    assert_same(case, legacy, service, |value| {
+        let mut masked = false;
+        mask_new_timestamps(value, &mut masked);
+        masked
+    });
 }
 
 fn cases() -> Vec<Case> {
@@ -222,7 +136,7 @@ async fn answers_like_the_monolith() {
     for case in &cases {
         let from_legacy = send(&legacy, case.build()).await;
         let from_service = service.send(case.build()).await;
-        assert_same(case, &from_legacy, &from_service);
+        assert_same_answers(case, &from_legacy, &from_service);
     }
     assert!(cases.len() > 60, "{} cases", cases.len());
 }

@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use mythoughts_common::db::Db;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, bearer, issuer, key_pair, req, send, verifier};
-use thoughts_service::{AppState, VersionInfo, app, startup};
+use mythoughts_testkit::contract::App;
+pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, issuer, send, verifier};
+use thoughts_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
 pub struct TestApp {
     pub router: Router,
+    pub db: Db,
 }
 
 impl TestApp {
@@ -21,21 +24,23 @@ impl TestApp {
         let db = Db::open_in_memory().unwrap();
         startup::prepare_database(&db, true).await.unwrap();
         let state = AppState {
-            db,
+            db: db.clone(),
             verifier: Arc::new(verifier()),
             metrics: Metrics::new().unwrap(),
-            version: Arc::new(VersionInfo::new(TEST_COMMIT)),
+            version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
         };
-        Self { router: app(state) }
+        Self { router: app(state), db }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         send(&self.router, request).await
     }
+}
 
-    pub async fn get(&self, uri: &str) -> TestResponse {
-        self.send(req(Method::GET, uri).empty()).await
-    }
+/// A seeded service, for the shared contract suite.
+pub async fn started() -> App {
+    let TestApp { router, db } = TestApp::new().await;
+    App { router, db }
 }
 
 /// The monolith, seeded, on a private in-memory database, with the same keys and commit as [`TestApp`].
@@ -51,6 +56,6 @@ pub async fn legacy_router() -> Router {
         verifier: Arc::new(verifier()),
         passwords,
         metrics: Metrics::new().unwrap(),
-        version: Arc::new(mythoughts_legacy::VersionInfo::new(TEST_COMMIT)),
+        version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
     })
 }

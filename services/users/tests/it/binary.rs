@@ -1,12 +1,11 @@
 //! The real executable: startup with development keys and a temporary database, the "listening" line, a
 //! login over loopback, request ids in the logs, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::support::{key_pair, verifier};
 
-use mythoughts_testkit::process::{clean_command, dev_keys, http, terminate};
+use mythoughts_testkit::process::{Serving, clean_command, dev_keys, http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_users-service");
 
@@ -35,30 +34,16 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
     let keys = dir.path().join("keys");
     dev_keys(&keys);
     let log = dir.path().join("stderr.log");
-    let mut child = command()
-        .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("users.sqlite"))
-        .arg("--dev-keys")
-        .arg(&keys)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
-
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim_end()
-        .strip_prefix("users-service listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", logs()))
-        .to_owned();
-    assert!(
-        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
-        "{address}"
+    let server = Serving::start(
+        command()
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("users.sqlite"))
+            .arg("--dev-keys")
+            .arg(&keys),
+        "users-service",
+        &log,
     );
+    let address = server.address.clone();
 
     assert_eq!(
         http(&address, "GET", "/healthz", Some("probe-1"), Some("")),
@@ -83,9 +68,7 @@ fn serves_with_dev_keys_and_exits_cleanly_on_sigterm() {
         "{body}"
     );
 
-    let status = terminate(child);
-    assert!(status.success(), "exit status {status:?}; stderr:\n{}", logs());
-    let logs = logs();
+    let logs = server.stop();
     assert!(
         logs.contains("request_id=login-2"),
         "request ids must be logged:\n{logs}"

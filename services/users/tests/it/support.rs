@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use mythoughts_common::db::Db;
+use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::{Metrics, PasswordHasher};
-pub use mythoughts_testkit::{RequestExt, TEST_COMMIT, TestResponse, issuer, key_pair, req, send, verifier};
-use users_service::{AppState, VersionInfo, app, startup};
+use mythoughts_testkit::contract::App;
+pub use mythoughts_testkit::{TEST_COMMIT, TestResponse, issuer, key_pair, send, verifier};
+use users_service::{AppState, app, startup};
 
 /// A seeded service on a private in-memory database.
 pub struct TestApp {
@@ -27,7 +29,7 @@ impl TestApp {
             issuer: Arc::new(issuer(0)),
             passwords,
             metrics: Metrics::new().unwrap(),
-            version: Arc::new(VersionInfo::new(TEST_COMMIT)),
+            version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
         };
         Self {
             router: app(state.clone()),
@@ -38,9 +40,14 @@ impl TestApp {
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         send(&self.router, request).await
     }
+}
 
-    pub async fn get(&self, uri: &str) -> TestResponse {
-        self.send(req(Method::GET, uri).empty()).await
+/// A seeded service, for the shared contract suite.
+pub async fn started() -> App {
+    let app = TestApp::new().await;
+    App {
+        router: app.router,
+        db: app.state.db,
     }
 }
 
@@ -57,6 +64,6 @@ pub async fn legacy_router() -> Router {
         verifier: Arc::new(verifier()),
         passwords,
         metrics: Metrics::new().unwrap(),
-        version: Arc::new(mythoughts_legacy::VersionInfo::new(TEST_COMMIT)),
+        version: Arc::new(VersionInfo::new(TEST_COMMIT, env!("CARGO_PKG_VERSION"))),
     })
 }

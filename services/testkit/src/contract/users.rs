@@ -1,22 +1,25 @@
-//! The users API contract, endpoint by endpoint, through `app(state)` without sockets.
+//! The users API contract (`/api/login/`, `/admin/users/`, and the version, health and metrics
+//! endpoints every service has): logins from any argument location issuing two-day RS256 tokens
+//! that the public key alone accepts, the book's empty-string 401, validation, user creation
+//! without echoing or storing the password in clear, the 308 and 405 rules, and JSON 404s.
 
 use axum::http::{Method, StatusCode};
 use mythoughts_common::Timestamp;
-use mythoughts_common::errors::{
-    BAD_REQUEST_MESSAGE, METHOD_NOT_ALLOWED_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, USER_EXISTS_MESSAGE,
-};
+use mythoughts_common::errors::{MISSING_PARAMETER_MESSAGE, USER_EXISTS_MESSAGE};
 use mythoughts_common::jwt::{TOKEN_LIFETIME, unix_now};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{RequestExt, TEST_COMMIT, TestApp, req, verifier};
+use super::thoughts::ids;
+use super::{
+    Subject, assert_garbled_json_is_400, assert_json_404s, assert_json_405s, assert_metrics, assert_version_and_health,
+    validation_error,
+};
+use crate::{RequestExt, positions, req, verifier};
 
-fn validation_error(field: &str, problem: &str) -> Value {
-    json!({"errors": {field: problem}, "message": "Input payload validation failed"})
-}
-
-#[tokio::test]
-async fn login_from_form_json_or_query_issues_a_two_day_rs256_token() {
-    let app = TestApp::new().await;
+/// A login from a form, JSON or the query answers `{"Authorized": "Bearer <jwt>"}`: a token for
+/// two days that a service holding only the public key accepts (and, where the app serves the
+/// thoughts API too, that opens the caller's own thoughts).
+pub async fn login_from_form_json_or_query_issues_a_two_day_rs256_token(app: &Subject) {
     let requests = [
         req(Method::POST, "/api/login/").form("username=bruce&password=password"),
         req(Method::POST, "/api/login/").json(&json!({"username": "bruce", "password": "password"})),
@@ -27,19 +30,28 @@ async fn login_from_form_json_or_query_issues_a_two_day_rs256_token() {
         assert_eq!(response.status, StatusCode::OK, "{}", response.text());
         let body = response.json();
         assert_eq!(body.as_object().unwrap().keys().collect::<Vec<_>>(), ["Authorized"]);
-        let header = body["Authorized"].as_str().unwrap();
+        let header = body["Authorized"].as_str().unwrap().to_owned();
         assert!(header.starts_with("Bearer "), "{header}");
-        // Any service holding only the public key accepts it.
-        let claims = verifier().verify_authorization(Some(header)).unwrap();
+        let claims = verifier().verify_authorization(Some(&header)).unwrap();
         assert_eq!(claims.username, "bruce");
         assert_eq!(claims.exp - claims.iat, TOKEN_LIFETIME.as_secs());
         assert!(claims.iat.abs_diff(unix_now()) < 60);
+        if app.profile.thoughts_api {
+            let mine = app
+                .send(
+                    req(Method::GET, "/api/me/thoughts/")
+                        .header("authorization", &header)
+                        .empty(),
+                )
+                .await;
+            assert_eq!(ids(&mine.json()), [1, 2, 3]);
+        }
     }
 }
 
-#[tokio::test]
-async fn failed_login_is_401_with_an_empty_json_string() {
-    let app = TestApp::new().await;
+/// A wrong password, an unknown user (names are case-sensitive) or an empty password is a 401
+/// whose body is the JSON empty string, as in the book.
+pub async fn failed_login_is_401_with_an_empty_json_string(app: &Subject) {
     for body in [
         "username=bruce&password=wrong",
         "username=nobody&password=password",
@@ -53,11 +65,12 @@ async fn failed_login_is_401_with_an_empty_json_string() {
     }
 }
 
-#[tokio::test]
-async fn login_needs_both_fields_and_a_parseable_body() {
-    let app = TestApp::new().await;
+/// A login without `username` or `password` is the book's validation 400 (username reported
+/// first); an unparseable JSON body is a plain 400.
+pub async fn login_needs_both_fields_and_a_parseable_body(app: &Subject) {
     let missing = app.send(req(Method::POST, "/api/login/").form("username=bruce")).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.json(), validation_error("password", MISSING_PARAMETER_MESSAGE));
     assert_eq!(
         missing.text(),
         r#"{"errors":{"password":"Missing required parameter in the JSON body or the post body or the query string"},"message":"Input payload validation failed"}"#
@@ -68,21 +81,13 @@ async fn login_needs_both_fields_and_a_parseable_body() {
     assert_eq!(missing.json(), validation_error("username", MISSING_PARAMETER_MESSAGE));
     let missing = app.send(req(Method::POST, "/api/login/").empty()).await;
     assert_eq!(missing.json(), validation_error("username", MISSING_PARAMETER_MESSAGE));
-    let garbled = app
-        .send(
-            req(Method::POST, "/api/login/")
-                .header("content-type", "application/json")
-                .body("{nope".into())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(garbled.status, StatusCode::BAD_REQUEST);
-    assert_eq!(garbled.json(), json!({"message": BAD_REQUEST_MESSAGE}));
+    assert_garbled_json_is_400(app, Method::POST, "/api/login/").await;
 }
 
-#[tokio::test]
-async fn admin_creates_users_who_can_then_log_in() {
-    let app = TestApp::new().await;
+/// `POST /admin/users/` answers 201 `{"id","username","creation"}` (in that order, never the
+/// password); the new user can log in, the password is stored as an argon2id hash, and the name
+/// is then taken.
+pub async fn admin_creates_users_who_can_then_log_in(app: &Subject) {
     let before = Timestamp::now_utc();
     let response = app
         .send(req(Method::POST, "/admin/users/").form("username=tony&password=ir0n"))
@@ -91,7 +96,11 @@ async fn admin_creates_users_who_can_then_log_in() {
     let raw = response.text();
     assert!(!raw.contains("ir0n") && !raw.contains("password"), "{raw}");
     assert!(raw.starts_with(r#"{"id":3,"username":"tony","creation":""#), "{raw}");
+    let at = positions(&raw, &[r#""id":"#, r#""username":"#, r#""creation":"#]);
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{raw}");
     let body = response.json();
+    assert_eq!(body["id"], json!(3));
+    assert_eq!(body["username"], json!("tony"));
     assert_eq!(body.as_object().unwrap().len(), 3);
     let creation: Timestamp = body["creation"].as_str().unwrap().parse().unwrap();
     assert!(creation >= before && creation <= Timestamp::now_utc());
@@ -101,7 +110,7 @@ async fn admin_creates_users_who_can_then_log_in() {
         .await;
     assert_eq!(login.status, StatusCode::OK);
     let stored = app
-        .state
+        .app
         .db
         .call(|c| {
             c.query_row("SELECT password_hash FROM users WHERE username = 'tony'", [], |r| {
@@ -111,11 +120,17 @@ async fn admin_creates_users_who_can_then_log_in() {
         .await
         .unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
+
+    let taken = app
+        .send(req(Method::POST, "/admin/users/").form("username=tony&password=x"))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert_eq!(taken.json(), json!({"message": USER_EXISTS_MESSAGE}));
 }
 
-#[tokio::test]
-async fn admin_refuses_duplicates_and_invalid_fields() {
-    let app = TestApp::new().await;
+/// An existing name is a 409; a missing field or a name over 50 characters is the book's
+/// validation 400; 50 characters fit.
+pub async fn admin_refuses_duplicates_and_invalid_fields(app: &Subject) {
     for duplicate in ["username=bruce&password=x", "username=stephen&password=y"] {
         let response = app.send(req(Method::POST, "/admin/users/").form(duplicate)).await;
         assert_eq!(response.status, StatusCode::CONFLICT, "{duplicate}");
@@ -140,49 +155,27 @@ async fn admin_refuses_duplicates_and_invalid_fields() {
     assert_eq!(response.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn version_health_and_metrics() {
-    let app = TestApp::new().await;
-    let version = app.get("/admin/version/").await;
-    assert_eq!(version.status, StatusCode::OK);
-    assert_eq!(
-        version.text(),
-        format!(
-            r#"{{"commit":"{TEST_COMMIT}","version":"{}"}}"#,
-            env!("CARGO_PKG_VERSION")
-        )
-    );
-    let health = app.get("/healthz").await;
-    assert_eq!((health.status, health.text().as_str()), (StatusCode::OK, "ok"));
-
+/// `/admin/version/` is `{"commit","version"}` in that order; `/healthz` is `ok`; `/metrics`
+/// counts the users API by route template (never the raw path), method and status.
+pub async fn version_health_and_metrics(app: &Subject) {
+    assert_version_and_health(app).await;
     app.send(req(Method::POST, "/api/login/").form("username=bruce&password=wrong"))
         .await;
     app.get("/api/login/").await;
     app.get("/nowhere/7").await;
-    let metrics = app.get("/metrics").await;
-    assert_eq!(metrics.status, StatusCode::OK);
-    assert!(
-        metrics
-            .header("content-type")
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = metrics.text();
-    for line in [
+    let lines = [
         r#"requests_total{endpoint="/api/login/",method="POST",status="401"} 1"#,
         r#"requests_total{endpoint="/api/login/",method="GET",status="405"} 1"#,
         r#"requests_total{endpoint="unmatched",method="GET",status="404"} 1"#,
         r#"requests_total{endpoint="/healthz",method="GET",status="200"} 1"#,
         r#"request_duration_seconds_count{endpoint="/admin/version/"} 1"#,
-    ] {
-        assert!(text.contains(line), "missing {line} in:\n{text}");
-    }
-    assert!(!text.contains("/nowhere"), "raw paths must not be labels:\n{text}");
+    ];
+    assert_metrics(app, &lines, "/nowhere").await;
 }
 
-#[tokio::test]
-async fn paths_without_trailing_slash_redirect_and_wrong_methods_are_405() {
-    let app = TestApp::new().await;
+/// The users API's paths without their trailing slash are a 308 to the canonical path (query
+/// kept); a wrong method is a 405 with the JSON message and `Allow`.
+pub async fn paths_without_trailing_slash_redirect_and_wrong_methods_are_405(app: &Subject) {
     for (method, from, to) in [
         (Method::POST, "/api/login", "/api/login/"),
         (Method::POST, "/api/login?username=bruce", "/api/login/?username=bruce"),
@@ -193,32 +186,24 @@ async fn paths_without_trailing_slash_redirect_and_wrong_methods_are_405() {
         assert_eq!(response.status, StatusCode::PERMANENT_REDIRECT, "{method} {from}");
         assert_eq!(response.header("location").as_deref(), Some(to), "{method} {from}");
     }
-    for (method, path, allow) in [
+    let cases = [
         (Method::GET, "/api/login/", "POST"),
         (Method::PUT, "/api/login/", "POST"),
         (Method::GET, "/admin/users/", "POST"),
         (Method::POST, "/admin/version/", "GET,HEAD"),
-    ] {
-        let response = app.send(req(method.clone(), path).empty()).await;
-        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        assert_eq!(response.json(), json!({"message": METHOD_NOT_ALLOWED_MESSAGE}));
-        let mut got: Vec<String> = response
-            .header("allow")
-            .unwrap()
-            .split(',')
-            .map(|m| m.trim().to_owned())
-            .collect();
-        got.sort();
-        assert_eq!(got.join(","), allow, "{method} {path}");
-    }
+    ];
+    assert_json_405s(app, &cases).await;
 }
 
-#[tokio::test]
-async fn unknown_paths_are_json_404s_and_thoughts_are_not_here() {
-    let app = TestApp::new().await;
-    for path in ["/api/nothing/", "/admin/", "/api/thoughts/", "/api/me/thoughts/", "/"] {
-        let response = app.get(path).await;
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
+/// An API path that is no route is the JSON 404; so are the thoughts API and `/` on an app that
+/// does not serve them (see [`super::Profile`]).
+pub async fn unknown_paths_are_json_404s(app: &Subject) {
+    let mut paths = vec!["/api/nothing/", "/admin/"];
+    if !app.profile.thoughts_api {
+        paths.extend(["/api/thoughts/", "/api/me/thoughts/"]);
     }
+    if !app.profile.pages {
+        paths.push("/");
+    }
+    assert_json_404s(app, &paths).await;
 }

@@ -1,16 +1,24 @@
-//! The thoughts API contract, endpoint by endpoint, through `app(state)` without sockets.
+//! The thoughts API contract (`/api/thoughts/…`, `/api/me/thoughts/`, `/admin/thoughts/…`, and the
+//! version, health and metrics endpoints every service has): the book's JSON shapes and key order,
+//! search, the caller's own thoughts, every way credentials can be wrong, validation before
+//! credentials, 204 deletes, the 308 and 405 rules, and JSON 404s.
 
+use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use mythoughts_common::errors::{
-    BAD_REQUEST_MESSAGE, METHOD_NOT_ALLOWED_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE,
+    BAD_REQUEST_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE,
 };
 use mythoughts_common::jwt::{Claims, TOKEN_LIFETIME, unix_now};
 use mythoughts_common::{Thought, Timestamp, seed};
 use serde_json::{Value, json};
 
-use crate::support::{RequestExt, TEST_COMMIT, TestApp, bearer, issuer, key_pair, req};
+use super::{
+    Subject, assert_garbled_json_is_400, assert_json_404s, assert_json_405s, assert_metrics, assert_version_and_health,
+    validation_error,
+};
+use crate::{RequestExt, bearer, issuer, key_pair, positions, req};
 
-fn seed_json(ids: &[i64]) -> Value {
+pub(super) fn seed_json(ids: &[i64]) -> Value {
     let thoughts: Vec<Thought> = seed::THOUGHTS
         .iter()
         .filter(|t| ids.contains(&t.id))
@@ -19,7 +27,7 @@ fn seed_json(ids: &[i64]) -> Value {
     serde_json::to_value(thoughts).unwrap()
 }
 
-fn ids(body: &Value) -> Vec<i64> {
+pub(super) fn ids(body: &Value) -> Vec<i64> {
     body.as_array()
         .unwrap()
         .iter()
@@ -27,96 +35,14 @@ fn ids(body: &Value) -> Vec<i64> {
         .collect()
 }
 
-fn validation_error(field: &str, problem: &str) -> Value {
-    json!({"errors": {field: problem}, "message": "Input payload validation failed"})
+/// The raw text of one serialized Thought has its keys in the book's order.
+fn assert_thought_key_order(raw: &str) {
+    let at = positions(raw, &[r#""id":"#, r#""username":"#, r#""text":"#, r#""timestamp":"#]);
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "keys out of order: {raw}");
 }
 
-#[tokio::test]
-async fn list_returns_every_thought_by_id_with_the_books_key_order() {
-    let app = TestApp::new().await;
-    let response = app.get("/api/thoughts/").await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.json(), seed_json(&[1, 2, 3, 4, 5]));
-    assert!(
-        response.text().starts_with(
-            r#"[{"id":1,"username":"bruce","text":"Gamma ray test in a few minutes. What could possibly go wrong?","timestamp":"2019-05-07T13:47:34"},"#
-        ),
-        "{}",
-        response.text()
-    );
-}
-
-#[tokio::test]
-async fn list_search_is_a_case_insensitive_substring_from_any_location() {
-    let app = TestApp::new().await;
-    assert_eq!(app.get("/api/thoughts/?search=GREEN").await.json(), seed_json(&[3]));
-    assert_eq!(ids(&app.get("/api/thoughts/?search=IN").await.json()), [1, 3, 4, 5]);
-    assert_eq!(app.get("/api/thoughts/?search=zebra").await.json(), json!([]));
-    assert_eq!(app.get("/api/thoughts/?search=%25").await.json(), json!([]));
-    assert_eq!(ids(&app.get("/api/thoughts/?search=").await.json()), [1, 2, 3, 4, 5]);
-    let response = app
-        .send(req(Method::GET, "/api/thoughts/").json(&json!({"search": "cloak"})))
-        .await;
-    assert_eq!(ids(&response.json()), [5]);
-    let response = app
-        .send(
-            req(Method::GET, "/api/thoughts/")
-                .header("content-type", "application/json")
-                .body("{nope".into())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::BAD_REQUEST);
-    assert_eq!(response.json(), json!({"message": BAD_REQUEST_MESSAGE}));
-}
-
-#[tokio::test]
-async fn get_one_thought_or_the_null_thought() {
-    let app = TestApp::new().await;
-    let response = app.get("/api/thoughts/3/").await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(
-        response.text(),
-        r#"{"id":3,"username":"bruce","text":"Feeling a bit green today.","timestamp":"2019-05-07T14:05:51"}"#
-    );
-
-    let missing = app.get("/api/thoughts/99/").await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        missing.text(),
-        r#"{"id":null,"username":null,"text":null,"timestamp":null}"#
-    );
-
-    for path in ["/api/thoughts/abc/", "/api/thoughts/-1/", "/api/thoughts/3/extra/"] {
-        let response = app.get(path).await;
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
-    }
-}
-
-#[tokio::test]
-async fn my_thoughts_are_the_callers_own() {
-    let app = TestApp::new().await;
-    for (user, expected) in [("bruce", vec![1, 2, 3]), ("stephen", vec![4, 5]), ("nobody", vec![])] {
-        let request = req(Method::GET, "/api/me/thoughts/")
-            .header("authorization", bearer(user))
-            .empty();
-        let response = app.send(request).await;
-        assert_eq!(response.status, StatusCode::OK, "{user}");
-        assert_eq!(response.json(), seed_json(&expected), "{user}");
-    }
-    let token = issuer(0).issue("bruce").unwrap();
-    let request = req(Method::GET, "/api/me/thoughts/")
-        .header("authorization", format!("bearer {token}"))
-        .empty();
-    assert_eq!(
-        app.send(request).await.status,
-        StatusCode::OK,
-        "the scheme is case-insensitive"
-    );
-}
-
-/// Every way credentials can be wrong, as `(case, Authorization header)`. Shared with the parity test.
+/// Every way credentials can be wrong, as `(case, Authorization header)`. Also sent by the parity
+/// tests, which compare the monolith's answers with a service's.
 pub fn bad_credentials() -> Vec<(&'static str, Option<String>)> {
     let now = unix_now();
     let ours = issuer(0);
@@ -152,9 +78,92 @@ pub fn bad_credentials() -> Vec<(&'static str, Option<String>)> {
     ]
 }
 
-#[tokio::test]
-async fn bad_credentials_are_401_on_both_methods() {
-    let app = TestApp::new().await;
+/// `GET /api/thoughts/`: every thought by id, in the book's shape and key order.
+pub async fn list_returns_every_thought_by_id_in_the_books_shape(app: &Subject) {
+    let response = app.get("/api/thoughts/").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.json(), seed_json(&[1, 2, 3, 4, 5]));
+    let raw = response.text();
+    assert!(
+        raw.starts_with(
+            r#"[{"id":1,"username":"bruce","text":"Gamma ray test in a few minutes. What could possibly go wrong?","timestamp":"2019-05-07T13:47:34"},"#
+        ),
+        "{raw}"
+    );
+    assert_thought_key_order(&raw);
+}
+
+/// `?search=` is a case-insensitive substring, read from the query or a JSON body, like every
+/// Flask-RESTPlus argument; `%` is a character, not a wildcard; a garbled JSON body is a 400.
+pub async fn list_search_is_a_case_insensitive_substring_from_any_location(app: &Subject) {
+    assert_eq!(app.get("/api/thoughts/?search=GREEN").await.json(), seed_json(&[3]));
+    assert_eq!(ids(&app.get("/api/thoughts/?search=IN").await.json()), [1, 3, 4, 5]);
+    assert_eq!(app.get("/api/thoughts/?search=zebra").await.json(), json!([]));
+    assert_eq!(app.get("/api/thoughts/?search=%25").await.json(), json!([]));
+    assert_eq!(ids(&app.get("/api/thoughts/?search=").await.json()), [1, 2, 3, 4, 5]);
+    let response = app
+        .send(req(Method::GET, "/api/thoughts/").json(&json!({"search": "cloak"})))
+        .await;
+    assert_eq!(ids(&response.json()), [5]);
+    assert_garbled_json_is_400(app, Method::GET, "/api/thoughts/").await;
+}
+
+/// `GET /api/thoughts/{id}/`: the thought, or the book's all-null thought with a 404; a path
+/// that is not a thought id is the JSON 404.
+pub async fn get_one_thought_or_the_null_thought(app: &Subject) {
+    let response = app.get("/api/thoughts/3/").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.json(),
+        json!({"id": 3, "username": "bruce", "text": "Feeling a bit green today.", "timestamp": "2019-05-07T14:05:51"})
+    );
+    assert_eq!(
+        response.text(),
+        r#"{"id":3,"username":"bruce","text":"Feeling a bit green today.","timestamp":"2019-05-07T14:05:51"}"#
+    );
+
+    let missing = app.get("/api/thoughts/99/").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.json(),
+        json!({"id": null, "username": null, "text": null, "timestamp": null})
+    );
+    assert_eq!(
+        missing.text(),
+        r#"{"id":null,"username":null,"text":null,"timestamp":null}"#
+    );
+
+    for path in ["/api/thoughts/abc/", "/api/thoughts/-1/", "/api/thoughts/3/extra/"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
+    }
+}
+
+/// `GET /api/me/thoughts/`: the caller's own thoughts; the `Bearer` scheme is case-insensitive.
+pub async fn my_thoughts_are_the_callers_own(app: &Subject) {
+    for (user, expected) in [("bruce", vec![1, 2, 3]), ("stephen", vec![4, 5]), ("nobody", vec![])] {
+        let request = req(Method::GET, "/api/me/thoughts/")
+            .header("authorization", bearer(user))
+            .empty();
+        let response = app.send(request).await;
+        assert_eq!(response.status, StatusCode::OK, "{user}");
+        assert_eq!(response.json(), seed_json(&expected), "{user}");
+    }
+    let token = issuer(0).issue("bruce").unwrap();
+    let request = req(Method::GET, "/api/me/thoughts/")
+        .header("authorization", format!("bearer {token}"))
+        .empty();
+    assert_eq!(
+        app.send(request).await.status,
+        StatusCode::OK,
+        "the scheme is case-insensitive"
+    );
+}
+
+/// Every way credentials can be wrong ([`bad_credentials`]), each answered 401 `{"message"}` with
+/// `WWW-Authenticate: Bearer` on both `/api/me/thoughts/` methods; nothing is written.
+pub async fn bad_credentials_are_401_on_both_methods(app: &Subject) {
     for (case, header) in bad_credentials() {
         for method in [Method::GET, Method::POST] {
             let mut request = req(method.clone(), "/api/me/thoughts/");
@@ -163,7 +172,11 @@ async fn bad_credentials_are_401_on_both_methods() {
             }
             let response = app.send(request.form("text=hello")).await;
             assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{case} {method}");
-            assert_eq!(response.header("www-authenticate").as_deref(), Some("Bearer"));
+            assert_eq!(
+                response.header("www-authenticate").as_deref(),
+                Some("Bearer"),
+                "{case} {method}"
+            );
             assert_eq!(
                 response.json(),
                 json!({"message": UNAUTHORIZED_MESSAGE}),
@@ -178,9 +191,9 @@ async fn bad_credentials_are_401_on_both_methods() {
     );
 }
 
-#[tokio::test]
-async fn create_thought_from_form_json_or_query() {
-    let app = TestApp::new().await;
+/// `POST /api/me/thoughts/` takes `text` from a form, JSON or the query; the new thought has the
+/// next id, the caller's name, the book's key order and an ISO-8601 timestamp, and reads back.
+pub async fn create_thought_from_form_json_or_query(app: &Subject) {
     let bearer = bearer("stephen");
     let before = Timestamp::now_utc();
     let requests = [
@@ -202,10 +215,16 @@ async fn create_thought_from_form_json_or_query() {
         let response = app.send(request).await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
         let raw = response.text();
+        assert_thought_key_order(&raw);
         let thought: Thought = serde_json::from_str(&raw).unwrap();
         assert_eq!(thought.id, 6 + index as i64);
         assert_eq!((thought.username.as_str(), thought.text.as_str()), ("stephen", text));
         assert!(thought.timestamp >= before && thought.timestamp <= Timestamp::now_utc());
+        // ISO-8601 without zone; microseconds unless the clock hit a whole second.
+        let stamp = response.json()["timestamp"].as_str().unwrap().to_owned();
+        assert!(stamp.len() == 26 || stamp.len() == 19, "{stamp}");
+        assert_eq!(&stamp[10..11], "T");
+        // And it is there to read back.
         assert_eq!(app.get(&format!("/api/thoughts/{}/", thought.id)).await.text(), raw);
     }
     let mine = app
@@ -218,9 +237,9 @@ async fn create_thought_from_form_json_or_query() {
     assert_eq!(ids(&mine.json()), [4, 5, 6, 7, 8, 9]);
 }
 
-#[tokio::test]
-async fn create_thought_validates_text_before_credentials() {
-    let app = TestApp::new().await;
+/// `text` is required (`null` counts as absent) and at most 250 characters; as in the book,
+/// arguments are validated before credentials; an unparseable JSON body is a plain 400.
+pub async fn create_thought_validates_text_before_credentials(app: &Subject) {
     let bearer = bearer("bruce");
     let missing = app
         .send(
@@ -230,6 +249,7 @@ async fn create_thought_validates_text_before_credentials() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.json(), validation_error("text", MISSING_PARAMETER_MESSAGE));
     assert_eq!(
         missing.text(),
         r#"{"errors":{"text":"Missing required parameter in the JSON body or the post body or the query string"},"message":"Input payload validation failed"}"#
@@ -259,7 +279,6 @@ async fn create_thought_validates_text_before_credentials() {
         )
         .await;
     assert_eq!(response.status, StatusCode::CREATED);
-    let missing = validation_error("text", MISSING_PARAMETER_MESSAGE);
     let null_text = app
         .send(
             req(Method::POST, "/api/me/thoughts/")
@@ -267,12 +286,25 @@ async fn create_thought_validates_text_before_credentials() {
                 .json(&json!({"text": null})),
         )
         .await;
-    assert_eq!(null_text.json(), missing, "null counts as absent");
+    assert_eq!(
+        null_text.json(),
+        validation_error("text", MISSING_PARAMETER_MESSAGE),
+        "null counts as absent"
+    );
+
+    let request = req(Method::POST, "/api/me/thoughts/")
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(response.json(), json!({"message": BAD_REQUEST_MESSAGE}));
 }
 
-#[tokio::test]
-async fn admin_delete_is_204_even_for_missing_ids() {
-    let app = TestApp::new().await;
+/// `DELETE /admin/thoughts/{id}/` is a 204 with no body whether or not the thought exists; a
+/// path that is not an id is a 404.
+pub async fn admin_delete_is_204_even_for_missing_ids(app: &Subject) {
     for id in ["1", "1", "999"] {
         let response = app
             .send(req(Method::DELETE, &format!("/admin/thoughts/{id}/")).empty())
@@ -286,53 +318,28 @@ async fn admin_delete_is_204_even_for_missing_ids() {
     assert_eq!(ids(&app.get("/api/thoughts/").await.json()), [2, 3, 4, 5]);
 }
 
-#[tokio::test]
-async fn version_health_and_metrics() {
-    let app = TestApp::new().await;
-    let version = app.get("/admin/version/").await;
-    assert_eq!(version.status, StatusCode::OK);
-    assert_eq!(
-        version.text(),
-        format!(
-            r#"{{"commit":"{TEST_COMMIT}","version":"{}"}}"#,
-            env!("CARGO_PKG_VERSION")
-        )
-    );
-    let health = app.get("/healthz").await;
-    assert_eq!((health.status, health.text().as_str()), (StatusCode::OK, "ok"));
-
+/// `/admin/version/` is `{"commit","version"}` in that order; `/healthz` is `ok`; `/metrics`
+/// counts by route template (never the raw path), method and status.
+pub async fn version_health_and_metrics(app: &Subject) {
+    assert_version_and_health(app).await;
     app.get("/api/thoughts/2/").await;
     app.get("/api/thoughts/99/").await;
     app.get("/no/such/path").await;
     app.send(req(Method::PUT, "/api/thoughts/2/").empty()).await;
-    let metrics = app.get("/metrics").await;
-    assert_eq!(metrics.status, StatusCode::OK);
-    assert!(
-        metrics
-            .header("content-type")
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = metrics.text();
-    for line in [
+    let lines = [
         r#"requests_total{endpoint="/api/thoughts/{id}/",method="GET",status="200"} 1"#,
         r#"requests_total{endpoint="/api/thoughts/{id}/",method="GET",status="404"} 1"#,
         r#"requests_total{endpoint="/api/thoughts/{id}/",method="PUT",status="405"} 1"#,
         r#"requests_total{endpoint="unmatched",method="GET",status="404"} 1"#,
         r#"requests_total{endpoint="/healthz",method="GET",status="200"} 1"#,
         r#"request_duration_seconds_count{endpoint="/admin/version/"} 1"#,
-    ] {
-        assert!(text.contains(line), "missing {line} in:\n{text}");
-    }
-    assert!(
-        !text.contains("/api/thoughts/2/"),
-        "raw paths must not be labels:\n{text}"
-    );
+    ];
+    assert_metrics(app, &lines, "/api/thoughts/2/").await;
 }
 
-#[tokio::test]
-async fn paths_without_trailing_slash_redirect_permanently() {
-    let app = TestApp::new().await;
+/// An API path without its trailing slash is a 308 to the canonical path, query kept, whatever
+/// the method; the redirect itself changes nothing.
+pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
     let cases = [
         (Method::GET, "/api/thoughts", "/api/thoughts/"),
         (Method::GET, "/api/thoughts?search=green", "/api/thoughts/?search=green"),
@@ -354,9 +361,9 @@ async fn paths_without_trailing_slash_redirect_permanently() {
     );
 }
 
-#[tokio::test]
-async fn wrong_methods_are_405_with_allow() {
-    let app = TestApp::new().await;
+/// A known API path with the wrong method is a 405 with the JSON message and `Allow`; a non-API
+/// path (`/healthz`) gets the plain-text 405. The allowed method still works afterwards.
+pub async fn wrong_methods_are_405_with_allow(app: &Subject) {
     let cases = [
         (Method::POST, "/api/thoughts/", "GET,HEAD"),
         (Method::DELETE, "/api/thoughts/3/", "GET,HEAD"),
@@ -364,30 +371,22 @@ async fn wrong_methods_are_405_with_allow() {
         (Method::GET, "/admin/thoughts/3/", "DELETE"),
         (Method::POST, "/admin/version/", "GET,HEAD"),
     ];
-    for (method, path, allow) in cases {
-        let response = app.send(req(method.clone(), path).empty()).await;
-        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        assert_eq!(response.json(), json!({"message": METHOD_NOT_ALLOWED_MESSAGE}));
-        let mut got: Vec<String> = response
-            .header("allow")
-            .unwrap()
-            .split(',')
-            .map(|m| m.trim().to_owned())
-            .collect();
-        got.sort();
-        assert_eq!(got.join(","), allow, "{method} {path}");
-    }
+    assert_json_405s(app, &cases).await;
     let response = app.send(req(Method::POST, "/healthz").empty()).await;
     assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.text(), "Method Not Allowed\n", "not an API path: plain text");
+    assert_eq!(app.get("/api/thoughts/3/").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn unknown_paths_are_json_404s_and_other_services_routes_are_not_here() {
-    let app = TestApp::new().await;
-    for path in ["/api/nothing/", "/admin/", "/api/login/", "/admin/users/", "/"] {
-        let response = app.get(path).await;
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(response.json(), json!({"message": NOT_FOUND_MESSAGE}), "{path}");
+/// An API path that is no route is the JSON 404; so are the users API and `/` on an app that
+/// does not serve them (see [`super::Profile`]).
+pub async fn unknown_paths_are_json_404s(app: &Subject) {
+    let mut paths = vec!["/api/nothing/", "/admin/", "/api/thoughts/3/extra/"];
+    if !app.profile.users_api {
+        paths.extend(["/api/login/", "/admin/users/"]);
     }
+    if !app.profile.pages {
+        paths.push("/");
+    }
+    assert_json_404s(app, &paths).await;
 }
