@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_auth;
+mod architecture;
 mod attacks;
 mod bad_configs;
 mod browser;
