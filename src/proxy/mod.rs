@@ -18,6 +18,8 @@ pub mod error;
 pub mod executor;
 pub mod plan;
 pub mod request;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
