@@ -12,6 +12,9 @@
 //! 4. stream the response back, or turn the failure into its answer ([`error`]: one
 //!    [`ProxyError::into_response`] for 4xx and 5xx alike);
 //! 5. when the response body ends, record metrics and the access log ([`body`]).
+//!
+//! `handle` takes any [`ClientBody`], not only a connection's: the service's tests
+//! (`tests.rs`) call it with in-memory requests, its upstreams served in memory.
 
 pub mod body;
 pub mod error;
