@@ -27,7 +27,7 @@ use crate::migration::fallback::{self, Fallback, NewTry};
 use crate::migration::replay::KeptRequest;
 use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
 use crate::state::{Snapshot, State};
-use crate::upstream::body::{self as request_body, BodyFault, RequestBody};
+use crate::upstream::body::{self as request_body, BodyFault, ClientBody, RequestBody};
 use crate::upstream::pool::{self, Lease};
 use crate::upstream::{Upstream, UpstreamId};
 
@@ -170,11 +170,11 @@ impl Executor {
     /// Buffers the body (at most `limit` bytes), sends it to `upstream` and keeps a copy
     /// for the mirror `admission` admitted. A failed exchange is counted as the mirror's
     /// error: there is no legacy answer to compare.
-    pub async fn send_mirrored<'s>(
+    pub async fn send_mirrored<'s, B: ClientBody>(
         &self,
         current: Current<'_>,
         upstream: &Upstream,
-        (parts, body): (http::request::Parts, Incoming),
+        (parts, body): (http::request::Parts, B),
         limit: usize,
         admission: Admission<'s>,
         route: &str,
@@ -205,11 +205,11 @@ impl Executor {
     /// Buffers the body (at most the fallback's `max_body`), sends it to the new upstream
     /// `new` and, when [`fallback::reason`] says so, replays it to legacy (`finish` then
     /// names legacy).
-    pub async fn send_with_fallback<'s>(
+    pub async fn send_with_fallback<'s, B: ClientBody>(
         &self,
         current: Current<'_>,
         new: UpstreamId,
-        (parts, body): (http::request::Parts, Incoming),
+        (parts, body): (http::request::Parts, B),
         fallback: &Fallback,
         finish: &mut Finish,
     ) -> Result<Exchanged<'s>, ProxyError> {

@@ -12,18 +12,22 @@
 //! 4. stream the response back, or turn the failure into its answer ([`error`]: one
 //!    [`ProxyError::into_response`] for 4xx and 5xx alike);
 //! 5. when the response body ends, record metrics and the access log ([`body`]).
+//!
+//! `handle` takes any [`ClientBody`], not only a connection's: the service's tests
+//! (`tests.rs`) call it with in-memory requests, its upstreams served in memory.
 
 pub mod body;
 pub mod error;
 pub mod executor;
 pub mod plan;
 pub mod request;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use http::{Request, Response};
-use hyper::body::{Body as _, Incoming};
 
 use body::{ACCESS_LOG, ResponseBody};
 pub use error::ProxyError;
@@ -31,6 +35,7 @@ use executor::{Current, Exchanged, Executor};
 use plan::{BodyPolicy, Plan};
 use request::Origin;
 
+pub use crate::upstream::body::ClientBody;
 use crate::upstream::body::{BodyFault, RequestBody};
 
 /// The request-handling half of the proxy (the accept loop is in [`crate::server`]).
@@ -53,13 +58,14 @@ impl Proxy {
         self
     }
 
-    /// Handles one request from `client`. The future owns its handle on the proxy (no
+    /// Handles one request from `client`, whatever its body type (hyper's `Incoming` from
+    /// the server; the tests' in-memory bodies). The future owns its handle on the proxy (no
     /// wrapper future around a borrowing one: this state machine is kilobytes, and every
     /// wrapper would hold, and copy, another one).
     #[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
-    pub fn handle(
+    pub fn handle<B: ClientBody>(
         self: Arc<Self>,
-        mut request: Request<Incoming>,
+        mut request: Request<B>,
         client: SocketAddr,
     ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
         // An async block, not an async fn: an async fn keeps its arguments twice in its state

@@ -4,6 +4,11 @@
 //!
 //! A failure of the client's body is noted in a shared [`BodyFault`] cell, so that the
 //! proxy answers for the client's mistake (413, 400) instead of blaming the upstream.
+//!
+//! The client's body can be any [`ClientBody`]: hyper's `Incoming` when
+//! the server hands a request over, an in-memory body in the service's tests. A streamed
+//! body is boxed once, when it starts streaming; a request without a body (most GETs) is
+//! never boxed.
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -12,7 +17,19 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+
+/// An error of a client's body, boxed: hyper's for a body read off a connection, whatever
+/// an in-memory body's is in tests.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the proxy accepts as a client's request body: hyper's `Incoming` from a connection,
+/// or any other body of bytes (the service's tests send in-memory ones).
+pub trait ClientBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> ClientBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+/// A client's request body while it streams upstream, its type erased.
+type BoxedClientBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>;
 
 /// A request body on its way upstream: streamed from the client, or buffered so that it
 /// can be sent twice (a fallback replays it to the legacy upstream).
@@ -28,12 +45,11 @@ pub enum RequestBody {
 }
 
 /// A client body streamed upstream.
-#[derive(Debug)]
 pub struct Streamed {
     /// A frame read before the upstream was contacted (see [`RequestBody::streaming`]).
     first: Option<Frame<Bytes>>,
     /// The rest of the client's body.
-    rest: Incoming,
+    rest: BoxedClientBody,
     /// Bytes still allowed by the route's `max_body`, if it has one.
     remaining: Option<u64>,
     /// The route's `max_body`, for the error.
@@ -41,6 +57,17 @@ pub struct Streamed {
     /// Where a failure of the body is noted, so that the handler answers for it (413, 400)
     /// instead of blaming the upstream.
     fault: Arc<OnceLock<BodyFault>>,
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("first", &self.first)
+            .field("remaining", &self.remaining)
+            .field("limit", &self.limit)
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What went wrong with a client's request body.
@@ -61,7 +88,7 @@ pub enum BodyFault {
 pub enum RequestBodyError {
     /// Reading the client's body failed.
     #[error("cannot read the request body: {0}")]
-    Client(#[source] hyper::Error),
+    Client(#[source] BoxError),
     /// The body is larger than the route's `max_body`.
     #[error("the request body is larger than the route's max_body of {limit} bytes")]
     TooLarge {
@@ -92,11 +119,12 @@ impl RequestBody {
     /// (and noted in `fault`). A body with a `Content-Length` over the limit never gets here
     /// (the handler answers 413 from the header).
     pub async fn streaming(
-        mut body: Incoming,
+        body: impl ClientBody,
         limit: Option<u64>,
         first_wait: std::time::Duration,
         fault: Arc<OnceLock<BodyFault>>,
     ) -> Result<Self, BodyFault> {
+        let mut body: BoxedClientBody = Box::pin(body.map_err(Into::into));
         let mut first = None;
         let mut remaining = limit;
         if let Some(limit) = limit
@@ -139,7 +167,7 @@ impl Body for RequestBody {
         if let Some(first) = streamed.first.take() {
             return Poll::Ready(Some(Ok(first)));
         }
-        let polled = match Pin::new(&mut streamed.rest).poll_frame(cx) {
+        let polled = match streamed.rest.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Err(e))) => {
                 let _ = streamed.fault.set(BodyFault::Unreadable);
                 return Poll::Ready(Some(Err(RequestBodyError::Client(e))));

@@ -26,7 +26,7 @@ use prometheus::Histogram;
 use crate::config::UpstreamConfig;
 use crate::metrics::{Metrics, PerWorker};
 use health::UpstreamHealth;
-use pool::{ConnectionLimit, ConnectionPool};
+use pool::{ConnectionLimit, ConnectionPool, Dial};
 use tls::ClientTls;
 
 /// Index of an upstream in a table's upstreams ([`crate::state::Snapshot::upstreams`]).
@@ -87,6 +87,18 @@ impl Upstream {
             .sum()
     }
 
+    /// Makes this upstream's new connections, traffic and health checks alike, as `dial`
+    /// says instead of over TCP (in fresh pools): with [`Dial::Memory`], an upstream served
+    /// in memory, so that the proxy's service is tested without sockets.
+    pub fn connect_with(&mut self, dial: Dial) {
+        let limit = self.config.max_connections.map(ConnectionLimit::new);
+        self.pools = (0..self.pools.len())
+            .map(|_| new_pool(&self.config, None, limit.clone(), dial.clone()))
+            .collect();
+        self.check_pool = new_pool(&self.config, None, None, dial);
+        self.health.use_check_pool(self.check_pool.clone());
+    }
+
     /// The connection pool of the calling worker thread.
     #[inline]
     pub fn pool(&self) -> &Arc<ConnectionPool> {
@@ -121,14 +133,14 @@ impl Upstream {
                 let check_pool = if made_alike(u) {
                     u.check_pool.clone()
                 } else {
-                    new_pool(config, tls.clone(), None)
+                    new_pool(config, tls.clone(), None, Dial::Tcp)
                 };
                 (u.health.clone(), check_pool)
             })
             .unwrap_or_else(|| {
                 (
                     UpstreamHealth::new(config, metrics),
-                    new_pool(config, tls.clone(), None),
+                    new_pool(config, tls.clone(), None, Dial::Tcp),
                 )
             });
         // A checker already running takes the new pool from its next check on.
@@ -137,7 +149,7 @@ impl Upstream {
         let pools = reused.unwrap_or_else(|| {
             let limit = config.max_connections.map(ConnectionLimit::new);
             (0..=workers.max(1))
-                .map(|_| new_pool(config, tls.clone(), limit.clone()))
+                .map(|_| new_pool(config, tls.clone(), limit.clone(), Dial::Tcp))
                 .collect()
         });
         let scheme = config
@@ -168,6 +180,7 @@ fn new_pool(
     config: &UpstreamConfig,
     tls: Option<Arc<ClientTls>>,
     limit: Option<Arc<ConnectionLimit>>,
+    dial: Dial,
 ) -> Arc<ConnectionPool> {
     let default_port = if tls.is_some() { 443 } else { 80 };
     let address = config
@@ -180,6 +193,7 @@ fn new_pool(
         .unwrap_or_default();
     ConnectionPool::new(
         address,
+        dial,
         config.connect_timeout,
         config.pool_idle_timeout,
         config.pool_max_idle,

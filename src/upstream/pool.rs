@@ -32,6 +32,10 @@
 //! connection to be released; meanwhile connections given back are closed rather than kept
 //! idle, so the waiters get their permits. A request that waited in vain fails with
 //! [`SendError::Saturated`] (503).
+//!
+//! How a new connection is made is the pool's [`Dial`]: TCP (and TLS) to the upstream's
+//! address, or, for the service's tests, an in-memory stream. It is asked once per new
+//! connection, never per request.
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -45,7 +49,7 @@ use http::{Request, Response, Uri, header};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -80,6 +84,27 @@ pub enum SendError {
     /// No response head within the time the caller allowed (`request_timeout`).
     #[error("no response within request_timeout")]
     TimedOut,
+}
+
+/// How a pool makes a new connection.
+#[derive(Clone, Default)]
+pub enum Dial {
+    /// TCP to the upstream's `host:port`, then TLS for an `https://` upstream.
+    #[default]
+    Tcp,
+    /// One end of an in-memory stream ([`tokio::io::duplex`]) per connection, whose other
+    /// end the caller serves: an upstream without sockets, for tests. Always plain HTTP (no
+    /// TLS); an error is a refused connection.
+    Memory(Arc<dyn Fn() -> io::Result<DuplexStream> + Send + Sync>),
+}
+
+impl std::fmt::Debug for Dial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dial::Tcp => "Tcp",
+            Dial::Memory(_) => "Memory",
+        })
+    }
 }
 
 /// The `max_connections` of one upstream, shared by its pools.
@@ -172,6 +197,8 @@ enum Slot {
 pub struct ConnectionPool {
     /// `host:port` to connect to.
     address: String,
+    /// How: TCP, or in memory (tests).
+    dial: Dial,
     connect_timeout: Duration,
     idle_timeout: Duration,
     /// Most idle connections kept; more are closed when given back.
@@ -286,17 +313,20 @@ async fn within<F: Future>(deadline: Option<tokio::time::Instant>, future: F) ->
     }
 }
 
-/// A connected socket, plain or TLS.
+/// A connected socket, plain or TLS, or an in-memory stream ([`Dial::Memory`]).
 enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Memory(DuplexStream),
 }
 
 impl ConnectionPool {
-    /// An empty pool for `address` (`host:port`); TLS when `tls` is set; one multiplexed
-    /// HTTP/2 connection when `http2`.
+    /// An empty pool for `address` (`host:port`), connecting as `dial` says; TLS when
+    /// `tls` is set; one multiplexed HTTP/2 connection when `http2`.
+    #[expect(clippy::too_many_arguments, reason = "one per setting of the pool")]
     pub fn new(
         address: String,
+        dial: Dial,
         connect_timeout: Duration,
         idle_timeout: Duration,
         max_idle: usize,
@@ -306,6 +336,7 @@ impl ConnectionPool {
     ) -> Arc<Self> {
         let pool = Arc::new(Self {
             address,
+            dial,
             connect_timeout,
             idle_timeout,
             max_idle,
@@ -470,6 +501,9 @@ impl ConnectionPool {
 
     /// Connects to the upstream, with TLS for `https://`, within `connect_timeout`.
     async fn open(&self) -> Result<Stream, SendError> {
+        if let Dial::Memory(connect) = &self.dial {
+            return connect().map(Stream::Memory).map_err(SendError::Connect);
+        }
         let connect = async {
             let stream = TcpStream::connect(&*self.address).await.map_err(SendError::Connect)?;
             if let Err(e) = stream.set_nodelay(true) {
@@ -494,6 +528,7 @@ impl ConnectionPool {
         match self.open().await? {
             Stream::Plain(stream) => self.handshake_h1(stream).await,
             Stream::Tls(stream) => self.handshake_h1(stream).await,
+            Stream::Memory(stream) => self.handshake_h1(stream).await,
         }
     }
 
@@ -640,6 +675,7 @@ impl ConnectionPool {
         match self.open().await? {
             Stream::Plain(stream) => self.handshake_h2(stream).await,
             Stream::Tls(stream) => self.handshake_h2(stream).await,
+            Stream::Memory(stream) => self.handshake_h2(stream).await,
         }
     }
 
