@@ -292,16 +292,34 @@ impl Drop for TlsWatch {
 }
 
 /// Keeps `tls` up to date with its files and with `[proxy.tls]` in the routing table in
-/// force, until the returned watch is dropped.
+/// force, until the returned watch is dropped. The directories are watched when this
+/// returns (as [`crate::reload::watch`]'s are), so a change made after start-up is seen;
+/// the certificates loaded at start are not read again until something changes or the
+/// first [`RECHECK`] comes.
 pub fn watch(tls: Arc<ServerTls>, state: Arc<State>) -> TlsWatch {
+    let pending = Arc::new(Notify::new());
+    let mut loads = state.subscribe();
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watching: Option<(TlsSettings, notify::RecommendedWatcher)> = state
+        .snapshot()
+        .config()
+        .proxy
+        .tls
+        .clone()
+        .and_then(|settings| watch_dirs(&settings, pending.clone()).map(|w| (settings, w)));
     let task = tokio::spawn(async move {
-        let pending = Arc::new(Notify::new());
-        let mut loads = state.subscribe();
-        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
-        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut watching: Option<(TlsSettings, notify::RecommendedWatcher)> = None;
         let mut warned_removed = false;
         loop {
+            tokio::select! {
+                _ = pending.notified() => tokio::time::sleep(SETTLE).await,
+                loaded = loads.changed() => {
+                    if loaded.is_err() {
+                        return;
+                    }
+                }
+                _ = recheck.tick() => {}
+            }
             match state.snapshot().config().proxy.tls.clone() {
                 Some(settings) => {
                     warned_removed = false;
@@ -318,15 +336,6 @@ pub fn watch(tls: Arc<ServerTls>, state: Arc<State>) -> TlsWatch {
                     tracing::warn!("`[proxy.tls]` was removed: the listener keeps serving TLS until restarted");
                 }
                 None => {}
-            }
-            tokio::select! {
-                _ = pending.notified() => tokio::time::sleep(SETTLE).await,
-                loaded = loads.changed() => {
-                    if loaded.is_err() {
-                        return;
-                    }
-                }
-                _ = recheck.tick() => {}
             }
         }
     });
