@@ -10,9 +10,11 @@
 //! the old table keeps serving, and the errors are logged with file:line:column, counted
 //! in `strangler_config_reloads_total{result="error"}` and shown on the admin API. Reloads
 //! run one at a time. Watcher events whose file content is unchanged are ignored: content
-//! equal to the table in force, or to the file last rejected (one save can reach the watcher
-//! as several events; a rejected file is rejected, counted and logged once). SIGHUP and
-//! `POST /admin/reload` always load the file again.
+//! equal to the table in force, or to a file last rejected for what its own bytes say (one
+//! save can reach the watcher as several events; such a file is rejected, counted and
+//! logged once). A file rejected for something outside it (an unreadable admin token, CA
+//! or certificate file) is tried again at the next event, since fixing that other file and
+//! saving is how an operator gets out. SIGHUP and `POST /admin/reload` always load the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,28 +68,43 @@ pub enum Trigger {
 pub struct Reloader {
     state: Arc<State>,
     /// Held for the whole of a reload (one at a time); holds the version of the file's
-    /// bytes last rejected, until a table is applied.
+    /// bytes last rejected for what they say (not for another file), until a table is
+    /// applied.
     last_rejected: Mutex<Option<String>>,
 }
 
-/// One read of the config file: the version of its bytes (when it could be read) and what
-/// they validate to.
+/// One read of the config file: what it validates to, and the version of its bytes when
+/// they themselves are invalid (the same bytes would be rejected again).
 struct Attempt {
-    version: Option<String>,
+    invalid_bytes: Option<String>,
     table: Result<Table, LoadError>,
 }
 
 impl Attempt {
-    /// Reads and validates the file at `path`. Blocking.
+    /// Reads and validates the file at `path`, then reads the admin token file it names.
+    /// Blocking.
     fn read(path: &Path) -> Self {
-        match Table::read(path) {
-            Ok(text) => Self {
-                version: Some(crate::config::version_of(&text)),
-                table: Table::parse_for_serving(&path.display().to_string(), &text),
+        let text = match Table::read(path) {
+            Ok(text) => text,
+            Err(e) => {
+                return Self {
+                    invalid_bytes: None,
+                    table: Err(e),
+                };
+            }
+        };
+        match Table::parse(&path.display().to_string(), &text) {
+            Ok(mut table) => Self {
+                invalid_bytes: None,
+                table: table
+                    .config
+                    .read_admin_token()
+                    .map(|()| table)
+                    .map_err(LoadError::Invalid),
             },
-            Err(e) => Self {
-                version: None,
-                table: Err(e),
+            Err(errors) => Self {
+                invalid_bytes: Some(crate::config::version_of(&text)),
+                table: Err(LoadError::Invalid(errors)),
             },
         }
     }
@@ -109,8 +126,8 @@ impl Reloader {
         let path = self.state.config_path.clone();
         let attempt = tokio::task::spawn_blocking(move || Attempt::read(&path)).await;
         let current = self.state.snapshot();
-        let version = attempt.as_ref().ok().and_then(|a| a.version.clone());
-        if trigger == Trigger::FileChange && version.is_some() && *last_rejected == version {
+        let invalid_bytes = attempt.as_ref().ok().and_then(|a| a.invalid_bytes.clone());
+        if trigger == Trigger::FileChange && invalid_bytes.is_some() && *last_rejected == invalid_bytes {
             return ReloadOutcome::Unchanged {
                 version: current.config().version.clone(),
             };
@@ -180,7 +197,7 @@ impl Reloader {
                 tracing::info!(?trigger, %version, routes = self.state.snapshot().routes.len(), "routing table reloaded");
             }
             ReloadOutcome::Rejected { errors } => {
-                *last_rejected = version;
+                *last_rejected = invalid_bytes;
                 self.state.metrics.config_reloads.with_label_values(&["error"]).inc();
                 for error in errors {
                     tracing::error!(?trigger, "routing table rejected, keeping the old one: {error}");

@@ -229,6 +229,36 @@ async fn a_rejected_file_seen_again_by_the_watcher_is_not_rejected_again() {
     proxy.stop().await;
 }
 
+/// A table rejected for another file it names (here a missing admin token file) is not
+/// "the same bad bytes": once that file exists, saving the table again applies it, without
+/// a SIGHUP.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_rejected_for_a_missing_file_applies_once_the_file_exists_and_the_table_is_saved() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = TestProxy::start(&thoughts_table(&legacy, &thoughts, "legacy")).await;
+    let with_token = thoughts_table(&legacy, &thoughts, "new").replacen(
+        "[proxy]\n",
+        "[proxy]\nadmin_token_file = \"admin-token\"\n",
+        1,
+    );
+    proxy.write_config(&with_token);
+    let rejected = proxy.wait_for_within(LIVE_WITHIN, |s| s.last_error.is_some()).await;
+    let errors = rejected.last_error.unwrap_or_default().join("\n");
+    assert!(errors.contains("admin_token_file"), "{errors}");
+
+    std::fs::write(proxy.dir.path().join("admin-token"), "s3cret-token-for-the-test\n").unwrap();
+    proxy.write_config(&with_token);
+    let applied = proxy
+        .wait_for_within(LIVE_WITHIN, |s| {
+            s.last_error.is_none() && s.version == version_of(&with_token)
+        })
+        .await;
+    assert_eq!(applied.version, version_of(&with_token));
+    assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
+    proxy.stop().await;
+}
+
 /// The usual way out of a bad edit is to put the old file back (`git checkout`): the
 /// table in force is then what the file says again, and the error must go away.
 #[tokio::test(flavor = "multi_thread")]
