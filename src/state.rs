@@ -51,11 +51,11 @@ pub struct Route {
 
 impl Route {
     /// Builds a route; `find` resolves upstream names to ids. Its count of mirrors in
-    /// flight carries over from the route of the same name in `previous`.
+    /// flight is the one `counts` has under its name, if any.
     fn build(
         route: &RouteConfig,
         find: &impl Fn(&str) -> Result<UpstreamId, SnapshotError>,
-        previous: Option<&Snapshot>,
+        counts: &MirrorCounts,
         metrics: &Metrics,
     ) -> Result<Self, SnapshotError> {
         let target = route.target();
@@ -76,10 +76,7 @@ impl Route {
             }),
             _ => None,
         };
-        let mirrors_in_flight = previous
-            .and_then(|p| p.routes.iter().find(|r| *r.name == *route.name))
-            .map(|r| r.mirrors_in_flight.clone())
-            .unwrap_or_default();
+        let mirrors_in_flight = counts.get(route.name.as_str()).cloned().unwrap_or_default();
         let shadow = match (route.stage, &route.new) {
             (Stage::Shadow, Some(new)) => Some(ShadowRoute {
                 new: find(new)?,
@@ -118,6 +115,31 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// The traffic recording, when `[record]` is set.
     pub recorder: Option<Arc<Recorder>>,
+    /// The counts of mirrors in flight of routes that left the table while some of their
+    /// mirrors still ran (a mirror may run for its timeout plus 30 s): a route that comes
+    /// back, in a later table, finds its mirrors still counted against its cap.
+    retired_mirrors: MirrorCounts,
+}
+
+/// Counts of mirrors in flight, by route name.
+type MirrorCounts = std::collections::HashMap<Arc<str>, Arc<MirrorsInFlight>>;
+
+/// The counts a new table's routes take over from `previous`: its routes', and those of
+/// routes that had left it with mirrors still running.
+fn carried_mirror_counts(previous: Option<&Snapshot>) -> MirrorCounts {
+    let Some(previous) = previous else {
+        return MirrorCounts::new();
+    };
+    let running = previous
+        .retired_mirrors
+        .iter()
+        .filter(|(_, count)| count.get() > 0)
+        .map(|(name, count)| (name.clone(), count.clone()));
+    let current = previous
+        .routes
+        .iter()
+        .map(|route| (route.name.clone(), route.mirrors_in_flight.clone()));
+    running.chain(current).collect()
 }
 
 /// An upstream the config names could not be turned into a pool (a validated config
@@ -161,12 +183,14 @@ impl Snapshot {
                 .ok_or_else(|| SnapshotError(name.to_owned(), "not defined".into()))
         };
         let default_upstream = find(&table.config.proxy.default_upstream)?;
+        let mut counts = carried_mirror_counts(previous);
         let routes = table
             .config
             .routes
             .iter()
-            .map(|route| Route::build(route, &find, previous, metrics))
+            .map(|route| Route::build(route, &find, &counts, metrics))
             .collect::<Result<Vec<_>, _>>()?;
+        counts.retain(|name, count| count.get() > 0 && !routes.iter().any(|r| r.name == *name));
         let recorder = start_recorder(&table.config, previous, metrics)?;
         Ok(Self {
             table,
@@ -175,6 +199,7 @@ impl Snapshot {
             default_upstream,
             loaded_at: SystemTime::now(),
             recorder,
+            retired_mirrors: counts,
         })
     }
 
@@ -407,5 +432,38 @@ mod tests {
             &build("shadow", 2, None).routes[0].mirrors_in_flight,
             &count
         ));
+    }
+
+    #[test]
+    fn a_route_that_leaves_the_table_and_comes_back_finds_its_mirrors_still_counted() {
+        let table = |with_route: bool| {
+            let route = "[[routes]]\nname = \"r\"\npath = \"/r/\"\nstage = \"shadow\"\nnew = \"next\"\n";
+            let text = format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+                 default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+                 [upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\n{}",
+                if with_route { route } else { "" }
+            );
+            Table::parse("routes.toml", &text).unwrap()
+        };
+        let metrics = Metrics::new().unwrap();
+        let first = Snapshot::build(table(true), None, &metrics, 1).unwrap();
+        let count = first.routes[0].mirrors_in_flight.clone();
+        let shadow = first.routes[0].shadow.as_ref().unwrap();
+        let admitted = shadow.admit("r", &http::Method::GET, Some(0), b"request-1");
+        assert_eq!(count.get(), 1, "{admitted:?}");
+
+        // Gone for two tables, back in the third: the mirror still running counts.
+        let gone = Snapshot::build(table(false), Some(&first), &metrics, 1).unwrap();
+        let still_gone = Snapshot::build(table(false), Some(&gone), &metrics, 1).unwrap();
+        let back = Snapshot::build(table(true), Some(&still_gone), &metrics, 1).unwrap();
+        assert!(Arc::ptr_eq(&back.routes[0].mirrors_in_flight, &count));
+
+        // Once its mirrors are done, a route that left is forgotten.
+        drop(admitted);
+        let gone_again = Snapshot::build(table(false), Some(&back), &metrics, 1).unwrap();
+        assert!(gone_again.retired_mirrors.is_empty());
+        let fresh = Snapshot::build(table(true), Some(&gone_again), &metrics, 1).unwrap();
+        assert!(!Arc::ptr_eq(&fresh.routes[0].mirrors_in_flight, &count));
     }
 }
