@@ -449,6 +449,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::plan::tests::Unended;
     use crate::table::Table;
 
     const TABLE: &str = r#"
@@ -484,7 +485,7 @@ shadow = { max_body = 4 }
     }
 
     /// Plans `request` and carries out the plan's effects; returns the finish labels.
-    fn begin(executor: &Executor, request: Request<()>) -> (String, String, bool) {
+    fn begin(executor: &Executor, request: Request<Unended>) -> (String, String, bool) {
         let snapshot = executor.state.snapshot();
         let id = HeaderValue::from_static("request-1");
         let client = "192.0.2.7:5000".parse().unwrap();
@@ -502,12 +503,12 @@ shadow = { max_body = 4 }
         )
     }
 
-    fn get(target: &str, length: &str) -> Request<()> {
+    fn get(target: &str, length: &str) -> Request<Unended> {
         Request::builder()
             .uri(target)
             .header("host", "app.example")
             .header("content-length", length)
-            .body(())
+            .body(Unended)
             .unwrap()
     }
 

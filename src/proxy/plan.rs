@@ -85,7 +85,7 @@ pub enum BodyPolicy<'s> {
 
 /// Decides what to do with `request` from `client` (see the module docs). `request_id`
 /// is the key of per-request samples and of non-sticky canary placement.
-pub fn plan<'s, B>(
+pub fn plan<'s, B: http_body::Body>(
     snapshot: &'s Snapshot,
     request: &Request<B>,
     client: SocketAddr,
@@ -97,6 +97,8 @@ pub fn plan<'s, B>(
     // The body length the head declares (read before the hop-by-hop headers, Transfer-Encoding
     // among them, are removed).
     let guard::Checked { declared_length, host } = guard::check(request)?;
+    // An HTTP/2 request whose stream ended with its head has no body, however it declares.
+    let declared_length = declared_length.or_else(|| request.body().is_end_stream().then_some(0));
     let path_and_query = upstream_target(request.uri())?;
     let upgrade = headers::is_upgrade_request(request.headers());
     let record = snapshot.recorder.is_some();
@@ -200,13 +202,30 @@ fn upstream_target(uri: &Uri) -> Result<PathAndQuery, Refusal> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use crate::migration::canary::{bucket, goes_to_new};
     use crate::path::PathError;
     use crate::server::conn::guard::Violation;
     use crate::table::Table;
+
+    /// A request body nothing is known of yet: not known to have ended (as a body still
+    /// arriving on a connection is); its head says what length it declares.
+    #[derive(Debug)]
+    pub(crate) struct Unended;
+
+    impl http_body::Body for Unended {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(None)
+        }
+    }
 
     /// Upstreams `legacy` (the default), `new`, and `down`, which one failure ejects for an
     /// hour; a route per stage and feature.
@@ -309,7 +328,7 @@ max_body = 10
         snapshot
     }
 
-    fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
+    fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<Unended> {
         let mut request = Request::builder().method(method).uri(target);
         if !headers.iter().any(|(name, _)| *name == "host") {
             request = request.header("host", "app.example");
@@ -317,7 +336,7 @@ max_body = 10
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.body(()).unwrap()
+        request.body(Unended).unwrap()
     }
 
     fn client() -> SocketAddr {
@@ -441,11 +460,50 @@ max_body = 10
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
+    /// HTTP/2 heads need not declare a length: a body of unknown length is never buffered
+    /// (a fallback would not replay it, a mirror skips it), and a stream that ended with
+    /// its head has none.
+    #[test]
+    fn an_http2_body_without_a_length_is_of_unknown_length_unless_the_stream_ended() {
+        let snapshot = snapshot("");
+        let id = HeaderValue::from_static("request-1");
+        let h2 = |method: &str, target: &str, length: Option<&str>| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(target)
+                .version(http::Version::HTTP_2);
+            if let Some(length) = length {
+                request = request.header("content-length", length);
+            }
+            request
+        };
+        let summarise = |request: &Request<_>| summary(&snapshot, &plan(&snapshot, request, client(), &id).unwrap());
+        let unknown = h2("POST", "http://app.example/fallback/x", None).body(Unended).unwrap();
+        assert_eq!(summarise(&unknown), "fallback new - - - stream /fallback/x");
+        let declared = h2("POST", "http://app.example/fallback/x", Some("10"))
+            .body(Unended)
+            .unwrap();
+        assert_eq!(
+            summarise(&declared),
+            "fallback new - replay:legacy - buffer-for-fallback<=64 /fallback/x"
+        );
+        let unknown = h2("GET", "http://app.example/shadow/x", None).body(Unended).unwrap();
+        assert_eq!(summarise(&unknown), "shadow legacy - - skipped stream /shadow/x");
+        let ended = h2("GET", "http://app.example/shadow/x", None)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let planned = plan(&snapshot, &ended, client(), &id).unwrap();
+        assert_eq!(
+            summary(&snapshot, &planned),
+            "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/x"
+        );
+    }
+
     #[test]
     fn refusals_are_typed() {
         let snapshot = snapshot("");
         let id = HeaderValue::from_static("request-1");
-        let refused = |request: Request<()>| plan(&snapshot, &request, client(), &id).err();
+        let refused = |request: Request<Unended>| plan(&snapshot, &request, client(), &id).err();
         assert_eq!(
             refused(request("CONNECT", "app.example:443", &[])),
             Some(Refusal::Connect)

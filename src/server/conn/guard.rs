@@ -82,7 +82,7 @@ const MAX_METHOD_LEN: usize = 32;
 pub fn check<B>(request: &Request<B>) -> Result<Checked, Violation> {
     check_method(request.method())?;
     check_target(request.uri())?;
-    let declared_length = check_framing(request.headers())?;
+    let declared_length = check_framing(request.headers(), request.version())?;
     let host = check_host(request.headers(), request.version())?;
     Ok(Checked { declared_length, host })
 }
@@ -90,7 +90,8 @@ pub fn check<B>(request: &Request<B>) -> Result<Checked, Violation> {
 /// What [`check`] learnt of a request it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
-    /// The body length the head declares (`Content-Length`), if it declares one.
+    /// The body length the head declares: its `Content-Length`, 0 for an HTTP/1 request
+    /// without one, `None` when unknown (chunked, or HTTP/2 without `Content-Length`).
     pub declared_length: Option<u64>,
     /// The request's one `Host` header, if it has one (HTTP/2 requests usually do not).
     pub host: Option<http::HeaderValue>,
@@ -130,7 +131,7 @@ fn check_target(uri: &Uri) -> Result<(), Violation> {
     }
 }
 
-fn check_framing(headers: &HeaderMap) -> Result<Option<u64>, Violation> {
+fn check_framing(headers: &HeaderMap, version: Version) -> Result<Option<u64>, Violation> {
     if headers.contains_key(AMBIGUOUS_LENGTH) {
         return Err(Violation::LengthAndChunked);
     }
@@ -152,8 +153,14 @@ fn check_framing(headers: &HeaderMap) -> Result<Option<u64>, Violation> {
         }
         return Ok(None);
     }
-    // Checked above: digits only.
-    Ok(length.map_or(Some(0), |length| length.to_str().ok()?.parse().ok()))
+    match length {
+        // Checked above: digits only.
+        Some(length) => Ok(length.to_str().ok().and_then(|l| l.parse().ok())),
+        // HTTP/1 without either header has no body; an HTTP/2 or HTTP/3 stream may carry
+        // one of any length (whether it already ended is the body's to say, not the head's).
+        None if matches!(version, Version::HTTP_2 | Version::HTTP_3) => Ok(None),
+        None => Ok(Some(0)),
+    }
 }
 
 fn check_host(headers: &HeaderMap, version: Version) -> Result<Option<http::HeaderValue>, Violation> {
