@@ -20,13 +20,16 @@
 //!
 //! The running proxy:
 //! - [`upstream`]: connection pools, request bodies, health and ejection, client TLS;
-//! - [`migration`]: canary placement, shadow mirroring and the parity ledger, recording;
+//! - [`migration`]: canary placement, fallback to legacy, shadow mirroring and the parity
+//!   ledger, recording: each feature owns its decision and its effect;
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
 //! - [`reload`]: file watch, SIGHUP and admin reloads;
 //! - [`server`]: listeners, accept loops, HTTP/1.1 and HTTP/2, connection IO, TLS accept,
 //!   graceful drain;
-//! - [`proxy`]: the request path: route, rewrite headers, forward, map failures;
-//! - [`admin`]: health, readiness, metrics, routes, upstreams, reload, the dashboard.
+//! - [`proxy`]: the request path: a pure plan (route, side, body policy, mirror), the
+//!   executor that carries it out, one `ProxyError` answer for every failure;
+//! - [`admin`]: health, readiness, metrics, routes, upstreams, reload, the dashboard; its
+//!   JSON types ([`admin::api`], imports nothing above config) are the commands' too.
 //!
 //! The command line:
 //! - [`commands`]: check, explain, flip, status, parity;
