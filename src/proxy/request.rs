@@ -29,7 +29,7 @@ pub struct Origin<'a> {
 }
 
 /// Rewrites the head of a request for `upstream`: its headers (see
-/// [`prepare_request_headers`]), `target` in origin form, HTTP/1.1 (the upstream
+/// `prepare_request_headers`), `target` in origin form, HTTP/1.1 (the upstream
 /// connection's own version is set by the pool). `host` is the client's `Host`.
 pub fn for_upstream(
     parts: &mut http::request::Parts,

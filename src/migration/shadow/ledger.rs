@@ -75,7 +75,7 @@ pub struct RouteTally {
     pub dropped: u64,
     /// Not mirrored: the request body is too large or of unknown length.
     pub skipped: u64,
-    /// Of the route's last compared requests (at most [`WINDOW`]), how many there are…
+    /// Of the route's last compared requests (at most `WINDOW`), how many there are…
     pub window_compared: u64,
     /// …and how many of them agreed (match or noise).
     pub window_agreed: u64,
@@ -121,7 +121,7 @@ pub struct KeptMismatch {
 pub struct ParityEvidence {
     /// Counts by route name.
     pub routes: BTreeMap<String, RouteTally>,
-    /// The last mismatches (at most [`KEPT_MISMATCHES`]), newest first.
+    /// The last mismatches (at most `KEPT_MISMATCHES`), newest first.
     pub mismatches: Vec<KeptMismatch>,
 }
 
