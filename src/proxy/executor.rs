@@ -95,6 +95,7 @@ impl Executor {
     /// (metrics, access log) when its response ends. Boxed from the start: it ends up in
     /// the response body's box anyway, and meanwhile the request's state machine holds a
     /// pointer instead of 200 bytes.
+    #[inline]
     pub fn start(&self, method: &Method, request_id: &HeaderValue, client: SocketAddr) -> Box<Finish> {
         let started = Instant::now();
         self.metrics.inflight.inc();
@@ -129,6 +130,7 @@ impl Executor {
     /// The effects of a plan that come before sending: the canary side, a fallback to
     /// legacy at once and a mirror skipped or dropped are counted; `finish` gets the
     /// request's labels; the request is offered to the recording.
+    #[inline]
     pub fn begin<B>(
         &self,
         current: Current<'_>,
@@ -254,6 +256,7 @@ impl Executor {
     /// The response as the client gets it: hop-by-hop headers out, `Via` and the request
     /// id in; a 101 joins the client's upgrade to the upstream's in a tunnel (and is a
     /// failure if the client asked for none); a mirror starts, capturing the answer.
+    #[inline]
     pub fn respond(
         &self,
         current: Current<'_>,

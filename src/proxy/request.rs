@@ -31,6 +31,7 @@ pub struct Origin<'a> {
 /// Rewrites the head of a request for `upstream`: its headers (see
 /// `prepare_request_headers`), `target` in origin form, HTTP/1.1 (the upstream
 /// connection's own version is set by the pool). `host` is the client's `Host`.
+#[inline]
 pub fn for_upstream(
     parts: &mut http::request::Parts,
     target: PathAndQuery,
@@ -99,6 +100,7 @@ fn id_bytes(id: &[u8]) -> bytes::Bytes {
 /// Rewrites a request's headers for the upstream (see [`headers`]); `host` is its `Host`
 /// (as [`guard::check`] found it, or made from an HTTP/2 authority). Returns whether the
 /// request still has a `Host`.
+#[inline]
 fn prepare_request_headers(
     headers: &mut http::HeaderMap,
     mut host: Option<HeaderValue>,
