@@ -191,6 +191,9 @@ impl UpstreamHealth {
         let name = config.name.as_str();
         let ejected_gauge = metrics.upstream_ejected.with_label_values(&[name]);
         ejected_gauge.set(0);
+        // A verdict an earlier state of this name (another address) left behind is not this
+        // one's: the series comes back with this state's first verdict.
+        let _ = metrics.upstream_healthy.remove_label_values(&[name]);
         Arc::new(Self {
             name: config.name.clone(),
             url: config.url.clone(),

@@ -109,7 +109,8 @@ impl Upstream {
 
 impl Upstream {
     /// Builds upstream `name`, carrying over from `previous` its connection pools (when its
-    /// settings and TLS files are unchanged) and its health state (when it still fits).
+    /// settings and TLS files are unchanged) and its health state (when its address, TLS
+    /// settings and files, checks and outlier settings are unchanged).
     pub fn build(
         name: &str,
         config: &UpstreamConfig,
@@ -127,7 +128,13 @@ impl Upstream {
             .map(|u| u.pools.clone());
         let (health, check_pool) = previous
             .iter()
-            .find(|u| *u.name == *name && u.health.fits(config))
+            // Health belongs to the address (and TLS) it measured: a changed one starts unknown.
+            .find(|u| {
+                *u.name == *name
+                    && u.health.fits(config)
+                    && u.config.tls == config.tls
+                    && u.tls_fingerprint == tls_fingerprint
+            })
             .map(|u| {
                 // Connections made the same way: the checks keep their pool.
                 let check_pool = if made_alike(u) {
@@ -239,5 +246,33 @@ mod tests {
         let now = health.check_pool().unwrap();
         assert!(!Arc::ptr_eq(&now, &pool));
         assert!(Arc::ptr_eq(&now, &changed.check_pool));
+    }
+
+    #[test]
+    fn health_stays_with_the_address_it_measured() {
+        let metrics = Metrics::new().unwrap();
+        let build = |url: &str, previous: &[Arc<Upstream>]| {
+            let text = format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+                 default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"{url}\"\n\n\
+                 [upstreams.app.health]\npath = \"/healthz\"\n"
+            );
+            let table = crate::table::Table::parse("routes.toml", &text).unwrap();
+            Arc::new(Upstream::build("app", &table.config.upstreams["app"], previous, &metrics, 1).unwrap())
+        };
+        let first = build("http://127.0.0.1:1", &[]);
+        let same = build("http://127.0.0.1:1", std::slice::from_ref(&first));
+        assert!(Arc::ptr_eq(&same.health, &first.health));
+        let moved = build("http://127.0.0.1:2", std::slice::from_ref(&same));
+        assert!(
+            !Arc::ptr_eq(&moved.health, &first.health),
+            "another address, another health"
+        );
+        assert_eq!(moved.health.verdict(), health::Verdict::Unknown);
+        let tls = build("https://127.0.0.1:2", std::slice::from_ref(&moved));
+        assert!(
+            !Arc::ptr_eq(&tls.health, &moved.health),
+            "TLS now: measured another way"
+        );
     }
 }

@@ -223,6 +223,42 @@ async fn a_failing_health_check_takes_the_upstream_out_and_back_in() {
     proxy.stop().await;
 }
 
+/// Proves: health belongs to the address it measured. Pointing a healthy upstream at an
+/// address where nothing listens does not carry its verdict over: the gauge loses the old
+/// verdict with the reload and says unhealthy once the new address fails its checks, and
+/// pointing it back starts from unknown again.
+#[tokio::test]
+async fn a_changed_address_does_not_inherit_the_old_health() {
+    let legacy = echo_upstream("legacy").await;
+    let new = echo_upstream("thoughts").await;
+    let health = "[upstreams.thoughts.health]\npath = \"/healthz\"\ninterval = \"50ms\"\ntimeout = \"500ms\"\nhealthy_threshold = 1\nunhealthy_threshold = 2\n";
+    let proxy = TestProxy::start(&new_route(health, "", &legacy.url(), &new.url())).await;
+    let healthy = "strangler_upstream_healthy{upstream=\"thoughts\"}";
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(1.0)).await, Some(1.0));
+
+    let moved = new_route(health, "", &legacy.url(), &dead_url());
+    proxy.write_config(&moved);
+    proxy
+        .wait_for(|s| s.version == strangler::config::version_of(&moved))
+        .await;
+    // Read right after the swap: the old address's verdict is gone (no series until the
+    // new address's first verdict), never still 1.
+    assert_ne!(
+        metric(&proxy, healthy).await,
+        Some(1.0),
+        "the old address's verdict carried over"
+    );
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(0.0)).await, Some(0.0));
+    let json = admin_json(&proxy, "/admin/upstreams").await;
+    assert_eq!(upstream_entry(&json, "thoughts")["health"]["healthy"], false, "{json}");
+
+    let back = new_route(health, "", &legacy.url(), &new.url());
+    proxy.write_config(&back);
+    assert_eq!(wait_metric(&proxy, healthy, |v| v == Some(1.0)).await, Some(1.0));
+    assert_eq!(get(&proxy.url("/api/thoughts/1")).await.status, 200);
+    proxy.stop().await;
+}
+
 /// Proves: /readyz fails while the default upstream fails its health check, and the setting
 /// `ready_requires_healthy_default = false` turns that off.
 #[tokio::test]
