@@ -630,7 +630,10 @@ fn weigh_evidence(options: &Options, config: &Config, route: &str) -> Result<Str
     let source = match (&options.parity_report, &options.admin) {
         (Some(path), _) => EvidenceSource::Report(path.clone()),
         (None, Some(admin)) => EvidenceSource::Admin(status::admin_base(admin)),
-        (None, None) => EvidenceSource::Admin(status::admin_url_of(config)),
+        (None, None) => {
+            status::use_token_of(config);
+            EvidenceSource::Admin(status::admin_url_of(config))
+        }
     };
     let report = source.load().map_err(|e| format!("no parity evidence: {e}"))?;
     let t = options.thresholds;

@@ -36,6 +36,27 @@ pub fn use_admin_token(token: String) {
     let _ = ADMIN_TOKEN.set(token);
 }
 
+/// When the admin address comes from a table, so does the token: sends the token of the
+/// table's `admin_token_file` (unless a token was given already, by `--admin-token-file`).
+/// A file that cannot be read is logged, not fatal: requests go without a token, and a 401
+/// says that one is needed.
+pub fn use_token_of(config: &Config) {
+    if ADMIN_TOKEN.get().is_some() {
+        return;
+    }
+    let Some(file) = &config.proxy.admin_token_file else {
+        return;
+    };
+    match crate::config::read_token_file(&file.path, "the table's `admin_token_file`") {
+        Ok(token) => use_admin_token(token),
+        Err(e) => tracing::warn!("{e}; asking the admin API without a token"),
+    }
+}
+
+/// What a 401 from an admin API means to the operator.
+const NEEDS_TOKEN: &str = "401: the admin API needs a token (give --admin-token-file, or take the \
+                           address from a table whose admin_token_file is readable here)";
+
 /// A blocking `GET` of `url` (plain `http://` only): the status code and the body.
 ///
 /// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on
@@ -133,6 +154,7 @@ pub fn fetch(admin: &str) -> Replica {
             },
             Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
         },
+        Ok((401, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {NEEDS_TOKEN}")),
         Ok((status, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {status}")),
     };
     Replica { admin, state }
@@ -146,6 +168,7 @@ fn fetch_parity(admin: &str) -> ParityAnswer {
             Err(e) => ParityAnswer::Unreadable(format!("GET {url}: not a parity report: {e}")),
         },
         Ok((404, _)) => ParityAnswer::Absent,
+        Ok((401, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {NEEDS_TOKEN}")),
         Ok((status, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {status}")),
         Err(e) => ParityAnswer::Unreadable(e),
     }
@@ -452,6 +475,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> 
                 LoadError::Invalid(errors) => errors.to_string(),
             },
         })?;
+        use_token_of(&table.config);
         vec![admin_url_of(&table.config)]
     } else {
         options.admins.clone()

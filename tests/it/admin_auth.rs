@@ -221,3 +221,48 @@ async fn status_sends_the_token_from_its_token_file() {
     assert!(stdout.contains(&proxy.version()), "{stdout}");
     proxy.stop().await;
 }
+
+/// Proves that `strangler status --config TABLE` takes the token from the table's
+/// `admin_token_file` when it takes the admin address from the table, and that a 401 is
+/// reported as a missing token.
+#[tokio::test]
+async fn status_reads_the_token_of_the_table_it_takes_the_address_from() {
+    let legacy = echo_upstream("legacy").await;
+    let proxy = proxy_with_token(&legacy).await;
+    // The same table, naming the admin address the proxy really listens on.
+    let table = std::fs::read_to_string(&proxy.config).unwrap().replace(
+        "admin_listen = \"127.0.0.1:0\"",
+        &format!("admin_listen = \"{}\"", proxy.admin),
+    );
+    let with_token = proxy.dir.path().join("status.toml");
+    std::fs::write(&with_token, &table).unwrap();
+    let without_token = proxy.dir.path().join("status-no-token.toml");
+    std::fs::write(
+        &without_token,
+        table.replace("admin_token_file = \"admin-token\"\n", ""),
+    )
+    .unwrap();
+    let run = |table: std::path::PathBuf| {
+        let mut command = strangler_command(&["status", "--json", "--config"]);
+        command.arg(&table).env_remove("STRANGLER_ADMIN_TOKEN_FILE");
+        async move { output(&mut command).await }
+    };
+
+    let served = run(with_token).await;
+    let stdout = String::from_utf8_lossy(&served.stdout);
+    assert!(
+        served.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    assert!(stdout.contains(&proxy.version()), "{stdout}");
+
+    let refused = run(without_token).await;
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("needs a token"),
+        "a 401 is reported as a missing token: {stdout}"
+    );
+    proxy.stop().await;
+}
