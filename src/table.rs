@@ -48,13 +48,7 @@ impl Table {
     /// [`load`](Self::load) for serving: also reads the secrets the table names (the admin
     /// token file), again on every reload, so a rotated token takes effect. Blocking.
     pub fn load_for_serving(path: &Path) -> Result<Self, LoadError> {
-        let text = Self::read(path)?;
-        Self::parse_for_serving(&path.display().to_string(), &text)
-    }
-
-    /// [`parse`](Self::parse) for serving: also reads the admin token file. Blocking.
-    pub fn parse_for_serving(file: &str, text: &str) -> Result<Self, LoadError> {
-        let mut table = Self::parse(file, text).map_err(LoadError::Invalid)?;
+        let mut table = Self::load(path)?;
         table.config.read_admin_token().map_err(LoadError::Invalid)?;
         Ok(table)
     }

@@ -214,14 +214,19 @@ fn new_pool(
 mod tests {
     use super::*;
 
-    fn upstream(connect_timeout: &str, previous: &[Arc<Upstream>], metrics: &Metrics) -> Arc<Upstream> {
+    /// Upstream `app` at `url` with a health check, built after `previous`.
+    fn upstream_at(url: &str, connect_timeout: &str, previous: &[Arc<Upstream>], metrics: &Metrics) -> Arc<Upstream> {
         let text = format!(
             "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
-             default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+             default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"{url}\"\n\
              connect_timeout = \"{connect_timeout}\"\n\n[upstreams.app.health]\npath = \"/healthz\"\n"
         );
         let table = crate::table::Table::parse("routes.toml", &text).unwrap();
         Arc::new(Upstream::build("app", &table.config.upstreams["app"], previous, metrics, 1).unwrap())
+    }
+
+    fn upstream(connect_timeout: &str, previous: &[Arc<Upstream>], metrics: &Metrics) -> Arc<Upstream> {
+        upstream_at("http://127.0.0.1:1", connect_timeout, previous, metrics)
     }
 
     #[test]
@@ -251,15 +256,7 @@ mod tests {
     #[test]
     fn health_stays_with_the_address_it_measured() {
         let metrics = Metrics::new().unwrap();
-        let build = |url: &str, previous: &[Arc<Upstream>]| {
-            let text = format!(
-                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
-                 default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"{url}\"\n\n\
-                 [upstreams.app.health]\npath = \"/healthz\"\n"
-            );
-            let table = crate::table::Table::parse("routes.toml", &text).unwrap();
-            Arc::new(Upstream::build("app", &table.config.upstreams["app"], previous, &metrics, 1).unwrap())
-        };
+        let build = |url: &str, previous: &[Arc<Upstream>]| upstream_at(url, "1s", previous, &metrics);
         let first = build("http://127.0.0.1:1", &[]);
         let same = build("http://127.0.0.1:1", std::slice::from_ref(&first));
         assert!(Arc::ptr_eq(&same.health, &first.health));
