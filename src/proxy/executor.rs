@@ -181,11 +181,7 @@ impl Executor {
         admission: Admission<'s>,
         route: &str,
     ) -> Result<Exchanged<'s>, ProxyError> {
-        let collected = http_body_util::Limited::new(body, limit).collect().await;
-        let bytes = collected
-            .map_err(|_| ProxyError::Body(BodyFault::Unreadable))?
-            .to_bytes();
-        let kept = KeptRequest::new(&parts, bytes);
+        let kept = keep(&parts, body, limit).await?;
         match self.exchange(upstream, kept.request(), current.request_id, route).await {
             Ok((response, lease)) => Ok(Exchanged {
                 response,
@@ -215,11 +211,7 @@ impl Executor {
         fallback: &Fallback,
         finish: &mut Finish,
     ) -> Result<Exchanged<'s>, ProxyError> {
-        let collected = http_body_util::Limited::new(body, fallback.max_body).collect().await;
-        let bytes = collected
-            .map_err(|_| ProxyError::Body(BodyFault::Unreadable))?
-            .to_bytes();
-        let kept = KeptRequest::new(&parts, bytes);
+        let kept = keep(&parts, body, fallback.max_body).await?;
         let new = &current.snapshot.upstreams[new];
         let first = self
             .exchange(new, kept.request(), current.request_id, &finish.route)
@@ -410,6 +402,16 @@ impl Executor {
             }
         }
     }
+}
+
+/// Reads the whole body (at most `limit` bytes) and keeps it with the head, so that the
+/// request can be sent twice; a body that cannot be read, or is longer, is the client's 400.
+async fn keep<B: ClientBody>(parts: &http::request::Parts, body: B, limit: usize) -> Result<KeptRequest, ProxyError> {
+    let collected = http_body_util::Limited::new(body, limit).collect().await;
+    let bytes = collected
+        .map_err(|_| ProxyError::Body(BodyFault::Unreadable))?
+        .to_bytes();
+    Ok(KeptRequest::new(parts, bytes))
 }
 
 /// Joins both upgraded connections and copies bytes both ways until one side closes.
