@@ -17,10 +17,11 @@ use arc_swap::ArcSwap;
 use prometheus::Histogram;
 use tokio::sync::watch;
 
-use crate::config::{Config, RouteConfig, Stage};
+use crate::config::{Config, EvidenceIdentity, RouteConfig, Stage};
 use crate::metrics::{Metrics, PerWorker};
 use crate::migration::canary::CanarySplit;
 use crate::migration::fallback::Fallback;
+use crate::migration::period::EvidencePeriod;
 use crate::migration::record::Recorder;
 use crate::migration::shadow::admission::{MirrorsInFlight, ShadowRoute};
 use crate::migration::shadow::ledger::ParityLedger;
@@ -47,6 +48,9 @@ pub struct Route {
     /// Its mirrors in flight: carried over reloads (by name) and stage changes, so that
     /// mirrors still running count against the cap of whichever table is in force.
     pub mirrors_in_flight: Arc<MirrorsInFlight>,
+    /// The route's evidence period: carried over reloads that leave its identity (stage,
+    /// upstreams, compare rules) as it was.
+    pub period: Arc<EvidencePeriod>,
 }
 
 impl Route {
@@ -55,7 +59,7 @@ impl Route {
     fn build(
         route: &RouteConfig,
         find: &impl Fn(&str) -> Result<UpstreamId, SnapshotError>,
-        counts: &MirrorCounts,
+        carried: &Carried,
         metrics: &Metrics,
     ) -> Result<Self, SnapshotError> {
         let target = route.target();
@@ -76,7 +80,7 @@ impl Route {
             }),
             _ => None,
         };
-        let mirrors_in_flight = counts.get(route.name.as_str()).cloned().unwrap_or_default();
+        let mirrors_in_flight = carried.mirrors.get(route.name.as_str()).cloned().unwrap_or_default();
         let shadow = match (route.stage, &route.new) {
             (Stage::Shadow, Some(new)) => Some(ShadowRoute {
                 new: find(new)?,
@@ -95,6 +99,7 @@ impl Route {
             shadow,
             max_body: route.max_body,
             mirrors_in_flight,
+            period: EvidencePeriod::carry(carried.periods.get(route.name.as_str()), carried.identity(route)),
         })
     }
 }
@@ -123,6 +128,22 @@ pub struct Snapshot {
 
 /// Counts of mirrors in flight, by route name.
 type MirrorCounts = std::collections::HashMap<Arc<str>, Arc<MirrorsInFlight>>;
+
+/// What a new table's routes take over from the table in force, by route name.
+struct Carried<'c> {
+    /// The new table's config (whose upstreams the identities name).
+    config: &'c Config,
+    /// Counts of mirrors in flight.
+    mirrors: MirrorCounts,
+    /// Evidence periods.
+    periods: std::collections::HashMap<Arc<str>, Arc<EvidencePeriod>>,
+}
+
+impl Carried<'_> {
+    fn identity(&self, route: &RouteConfig) -> EvidenceIdentity {
+        EvidenceIdentity::of(self.config, route)
+    }
+}
 
 /// The counts a new table's routes take over from `previous`: its routes', and those of
 /// routes that had left it with mirrors still running.
@@ -183,13 +204,20 @@ impl Snapshot {
                 .ok_or_else(|| SnapshotError(name.to_owned(), "not defined".into()))
         };
         let default_upstream = find(&table.config.proxy.default_upstream)?;
-        let mut counts = carried_mirror_counts(previous);
+        let carried = Carried {
+            config: &table.config,
+            mirrors: carried_mirror_counts(previous),
+            periods: previous
+                .map(|p| p.routes.iter().map(|r| (r.name.clone(), r.period.clone())).collect())
+                .unwrap_or_default(),
+        };
         let routes = table
             .config
             .routes
             .iter()
-            .map(|route| Route::build(route, &find, &counts, metrics))
+            .map(|route| Route::build(route, &find, &carried, metrics))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut counts = carried.mirrors;
         counts.retain(|name, count| count.get() > 0 && !routes.iter().any(|r| r.name == *name));
         let recorder = start_recorder(&table.config, previous, metrics)?;
         Ok(Self {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Stage;
+use crate::config::{EvidenceIdentity, Stage};
 
 /// `GET /admin/routes`: the table in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +154,32 @@ pub struct RouteParity {
     pub match_rate: Option<f64>,
     /// The rate over the producer's recent window (informational).
     pub window_match_rate: Option<f64>,
+    /// What these counts are evidence of: the period they were gathered in. Left out when
+    /// absent (a replica or report of a build without evidence periods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// The route's previous evidence period (its counts and its `evidence`), so that
+    /// nothing vanishes silently when a reload starts a new one; left out when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<RouteParity>>,
+    /// The route's counts since the process started, over every period; left out when
+    /// absent. The counts above are the current period's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Box<RouteParity>>,
+}
+
+/// The identity of an evidence period, as `/admin/parity` and `strangler parity` reports
+/// give it: `{"since", "period", "stage", "legacy": {"name", "url"}, "new": {"name", "url"}
+/// | null, "rules"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// When the period started, RFC 3339 (seconds).
+    pub since: String,
+    /// Its name, [`EvidenceIdentity::period`] (the `period` label of the parity counters).
+    pub period: String,
+    /// What it was gathered against.
+    #[serde(flatten)]
+    pub identity: EvidenceIdentity,
 }
 
 impl RouteParity {
@@ -361,6 +387,25 @@ mod tests {
             serde_json::from_str(r#"{"routes": {"r": {"match": 1}}, "mismatches": [{"diff": "old shape"}]}"#).unwrap();
         assert_eq!((counts.routes["r"].matched, counts.mismatches.len()), (1, 1));
         assert!(serde_json::from_str::<ParityReport>(r#"{"mismatches": [{"diff": "old shape"}]}"#).is_err());
+    }
+
+    #[test]
+    fn evidence_is_flat_and_periods_nest() {
+        let json = r#"{"match": 5, "evidence": {"since": "2026-12-07T18:00:00Z", "period": "0123456789ab",
+            "stage": "shadow", "legacy": {"name": "legacy", "url": "http://127.0.0.1:1/"},
+            "new": {"name": "thoughts", "url": "http://127.0.0.1:2/"}, "rules": "r"},
+            "previous": {"match": 2}, "total": {"match": 7}}"#;
+        let read: RouteParity = serde_json::from_str(json).unwrap();
+        let evidence = read.evidence.clone().unwrap();
+        assert_eq!(
+            (evidence.identity.stage.as_str(), evidence.period.as_str()),
+            ("shadow", "0123456789ab")
+        );
+        assert_eq!(read.previous.as_ref().map(|p| p.matched), Some(2));
+        assert_eq!(read.total.as_ref().map(|t| t.matched), Some(7));
+        let written = serde_json::to_value(&read).unwrap();
+        assert_eq!(written["evidence"]["new"]["url"], "http://127.0.0.1:2/");
+        assert!(written["previous"].get("evidence").is_none(), "{written}");
     }
 
     #[test]

@@ -66,6 +66,7 @@ fn route_parity(tally: &RouteTally, stage: Option<&str>) -> RouteParity {
         requests: None,
         match_rate: tally.match_rate(),
         window_match_rate: tally.window_match_rate(),
+        ..RouteParity::default()
     }
 }
 

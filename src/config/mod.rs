@@ -13,6 +13,7 @@
 //! | `raw.rs`     | the file as serde sees it, with spans |
 //! | `parse.rs`   | [`parse_str`], [`version_of`]: text → sections → raw → validated |
 //! | `validate/`  | one file per section: `[proxy]`, `[upstreams.*]`, `[[routes]]`, `[record]`, TLS |
+//! | `evidence.rs` | [`EvidenceIdentity`]: what a route's parity evidence is evidence of |
 //! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: the only IO here |
 //!
 //! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
@@ -26,6 +27,7 @@
 //! reports them with the locations kept in [`RouteConfig::location`].
 
 mod error;
+mod evidence;
 mod model;
 mod parse;
 mod raw;
@@ -33,6 +35,7 @@ mod token;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
+pub use evidence::{EvidenceIdentity, EvidenceSide};
 pub use model::{
     AdminToken, CanaryConfig, CertKeyPair, Config, FileRef, HealthCheckConfig, Location, OutlierConfig, PathPattern,
     ProxySettings, RecordConfig, RouteConfig, ShadowConfig, SniCertificate, Stage, StickyKey, TlsSettings, TokenFile,

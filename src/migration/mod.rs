@@ -4,6 +4,7 @@
 //! - [`fallback`]: replaying to legacy what the new upstream failed;
 //! - [`shadow`]: mirroring to the new upstream, the capture of the legacy answer, and the
 //!   live parity ledger;
+//! - [`period`]: evidence periods, carried across reloads while a route's identity holds;
 //! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
 //! - [`replay`]: a request kept whole so that it can be sent twice (fallback, shadow).
 //!
@@ -12,6 +13,7 @@
 
 pub mod canary;
 pub mod fallback;
+pub mod period;
 pub mod record;
 pub mod replay;
 pub mod shadow;

@@ -142,6 +142,8 @@ pub struct CompareRules {
     pub(super) unordered_everywhere: bool,
     /// `numeric_tolerance`.
     pub(super) tolerance: Option<f64>,
+    /// Short hex digest of the spec the rules were compiled from (see [`CompareRules::digest`]).
+    digest: String,
 }
 
 impl Default for CompareRules {
@@ -153,8 +155,17 @@ impl Default for CompareRules {
             patterns: PatternTrie::default(),
             unordered_everywhere: false,
             tolerance: None,
+            digest: spec_digest(&CompareSpec::default()),
         }
     }
+}
+
+/// The digest of a spec's canonical form (its `Debug` rendering: every field, in
+/// declaration order, so two specs written differently in TOML but equal as values agree).
+fn spec_digest(spec: &CompareSpec) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{spec:?}").as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 impl CompareRules {
@@ -230,7 +241,15 @@ impl CompareRules {
             patterns,
             unordered_everywhere,
             tolerance,
+            digest: spec_digest(spec),
         })
+    }
+
+    /// A short hex digest of the spec these rules were compiled from: equal specs give
+    /// equal digests on every replica of one build, and any change of a rule changes it.
+    /// Parity evidence is evidence of one set of rules; this names the set.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// The compared headers, lower-case, in the order written.
@@ -395,6 +414,23 @@ fn one_line(error: &regex::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_names_the_rules_as_values() {
+        let empty = CompareRules::from_spec(&CompareSpec::default()).unwrap();
+        assert_eq!(empty.digest(), CompareRules::default().digest());
+        assert_eq!(empty.digest().len(), 12);
+        let ignoring = |pointer: &str| CompareSpec {
+            ignore: vec![pointer.to_owned()],
+            ..CompareSpec::default()
+        };
+        let a = CompareRules::from_spec(&ignoring("/a")).unwrap();
+        let again = CompareRules::from_spec(&ignoring("/a")).unwrap();
+        let b = CompareRules::from_spec(&ignoring("/b")).unwrap();
+        assert_eq!(a.digest(), again.digest());
+        assert_ne!(a.digest(), b.digest());
+        assert_ne!(a.digest(), empty.digest());
+    }
 
     #[test]
     fn patterns_parse_escaped_segments() {
