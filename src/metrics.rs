@@ -69,6 +69,9 @@ pub struct Metrics {
     /// `strangler_worker_cpu{worker}`: the CPU each proxy worker is pinned to; no series
     /// when the workers are not pinned (see `server::affinity`).
     pub worker_cpu: IntGaugeVec,
+    /// `strangler_shadow_duration_seconds{route,upstream}`: how long the new upstream took
+    /// to answer shadow copies (the legacy side is the client request's own duration).
+    pub shadow_duration: HistogramVec,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -187,6 +190,17 @@ impl Metrics {
                 "strangler_worker_cpu",
                 "The CPU each proxy worker is pinned to (no series when workers are not pinned)",
                 &["worker"],
+            )?,
+            shadow_duration: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "strangler_shadow_duration_seconds",
+                        "Time the new upstream took to answer a shadow copy (failed copies included)",
+                    )
+                    .buckets(crate::window::DURATION_BOUNDS.to_vec()),
+                    &["route", "upstream"],
+                )?,
             )?,
             registry: registry.clone(),
         };
