@@ -146,12 +146,14 @@ struct Carried<'c> {
     mirrors: MirrorCounts,
     /// Evidence periods.
     periods: std::collections::HashMap<Arc<str>, Arc<EvidencePeriod>>,
-    /// Traffic windows, with the period they belong to; and how many copies new ones keep.
-    windows: (
-        std::collections::HashMap<Arc<str>, (Arc<EvidencePeriod>, Arc<SideWindows>)>,
-        usize,
-    ),
+    /// Traffic windows, with the period they belong to.
+    windows: std::collections::HashMap<Arc<str>, PeriodWindows>,
+    /// How many copies new windows keep.
+    window_copies: usize,
 }
+
+/// A route's traffic windows and the evidence period they count.
+type PeriodWindows = (Arc<EvidencePeriod>, Arc<SideWindows>);
 
 impl Carried<'_> {
     fn identity(&self, route: &RouteConfig) -> EvidenceIdentity {
@@ -160,10 +162,9 @@ impl Carried<'_> {
 
     /// The route's traffic windows in `period`: the previous table's if it was the same period.
     fn windows(&self, route: &str, period: &Arc<EvidencePeriod>) -> Arc<SideWindows> {
-        let (windows, copies) = &self.windows;
-        match windows.get(route) {
+        match self.windows.get(route) {
             Some((kept, windows)) if Arc::ptr_eq(kept, period) => windows.clone(),
-            _ => Arc::new(SideWindows::new(*copies)),
+            _ => Arc::new(SideWindows::new(self.window_copies)),
         }
     }
 }
@@ -233,19 +234,17 @@ impl Snapshot {
             periods: previous
                 .map(|p| p.routes.iter().map(|r| (r.name.clone(), r.period.clone())).collect())
                 .unwrap_or_default(),
+            windows: previous
+                .map(|p| {
+                    p.routes
+                        .iter()
+                        .map(|r| (r.name.clone(), (r.period.clone(), r.windows.clone())))
+                })
+                .into_iter()
+                .flatten()
+                .collect(),
             // One copy per worker, one for the shadow thread (`worker_index() == workers`).
-            windows: (
-                previous
-                    .map(|p| {
-                        p.routes
-                            .iter()
-                            .map(|r| (r.name.clone(), (r.period.clone(), r.windows.clone())))
-                    })
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                workers + 1,
-            ),
+            window_copies: workers + 1,
         };
         let routes = table
             .config
