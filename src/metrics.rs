@@ -191,17 +191,7 @@ impl Metrics {
                 "The CPU each proxy worker is pinned to (no series when workers are not pinned)",
                 &["worker"],
             )?,
-            shadow_duration: register(
-                &registry,
-                HistogramVec::new(
-                    HistogramOpts::new(
-                        "strangler_shadow_duration_seconds",
-                        "Time the new upstream took to answer a shadow copy (failed copies included)",
-                    )
-                    .buckets(crate::window::DURATION_BOUNDS.to_vec()),
-                    &["route", "upstream"],
-                )?,
-            )?,
+            shadow_duration: register(&registry, shadow_duration()?)?,
             registry: registry.clone(),
         };
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
@@ -245,6 +235,18 @@ fn request_duration() -> prometheus::Result<HistogramVec> {
         .buckets(vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]),
+        &["route", "upstream"],
+    )
+}
+
+/// `strangler_shadow_duration_seconds{route,upstream}`, with the request durations' buckets.
+fn shadow_duration() -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(
+        HistogramOpts::new(
+            "strangler_shadow_duration_seconds",
+            "Time the new upstream took to answer a shadow copy (failed copies included)",
+        )
+        .buckets(crate::window::DURATION_BOUNDS.to_vec()),
         &["route", "upstream"],
     )
 }

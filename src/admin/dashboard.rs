@@ -290,6 +290,23 @@ mod tests {
         assert!(close(p99, 0.25), "{p99:?}");
     }
 
+    #[test]
+    fn windows_and_prometheus_share_their_duration_buckets() {
+        let metrics = Metrics::new().unwrap();
+        metrics.request_duration.with_label_values(&["r", "u"]).observe(0.1);
+        metrics.shadow_duration.with_label_values(&["r", "u"]).observe(0.1);
+        for families in [metrics.request_duration.collect(), metrics.shadow_duration.collect()] {
+            let sample = samples(&families).next().unwrap();
+            let bounds: Vec<f64> = sample
+                .get_histogram()
+                .get_bucket()
+                .iter()
+                .map(|b| b.upper_bound())
+                .collect();
+            assert_eq!(bounds, crate::window::DURATION_BOUNDS);
+        }
+    }
+
     fn snapshot(routes: &str, metrics: &Metrics) -> Snapshot {
         let text = format!(
             "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"legacy\"\n\n\
