@@ -243,8 +243,8 @@ impl Snapshot {
                 .into_iter()
                 .flatten()
                 .collect(),
-            // One copy per worker, one for the shadow thread (`worker_index() == workers`).
-            window_copies: workers + 1,
+            // One copy per worker (a shadow copy is timed on its client's worker's copy).
+            window_copies: workers,
         };
         let routes = table
             .config

@@ -21,9 +21,10 @@
 //! to turn counts into rates.
 //!
 //! Exactness: counts are exact; a mark copied while another thread records on the same
-//! copy may or may not include that one answer (each worker records on its own copy, so
-//! this needs a second thread, such as the shadow thread, on a worker's copy at a tick
-//! boundary).
+//! series may or may not include that one answer. Each worker records its clients' answers
+//! on its own copy, and the shadow thread records a copy's answer on the new side of the
+//! copy of the worker that served the client (the legacy side, in shadow): two threads
+//! meet on one series only where threads outnumber the copies.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,7 +261,6 @@ pub enum WindowSide {
 
 /// One worker's copy of a route's two series. Aligned so that two workers' copies never
 /// share a cache line.
-#[derive(Debug)]
 #[repr(align(128))]
 pub struct SideWindowsShard {
     origin: Instant,
@@ -297,15 +297,31 @@ pub struct WindowReading {
 
 /// A route's traffic by side since the windows were made (with its evidence period), and
 /// over the last minute.
-#[derive(Debug)]
 pub struct SideWindows {
     origin: Instant,
     shards: Box<[Arc<SideWindowsShard>]>,
 }
 
+/// A route's (or a request's) debug output names the windows, not their thousands of counters.
+impl std::fmt::Debug for SideWindowsShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideWindowsShard")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SideWindows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideWindows")
+            .field("origin", &self.origin)
+            .field("copies", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SideWindows {
-    /// Windows starting now, with `shards` copies (one per proxy worker, one for the
-    /// shadow thread; at least one).
+    /// Windows starting now, with `shards` copies (one per proxy worker; at least one).
     pub fn new(shards: usize) -> Self {
         Self::starting_at(Instant::now(), shards)
     }

@@ -9,7 +9,7 @@
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
 //! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
 //! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
-//! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
+//! | `GET /admin/traffic` | requests, 5xx and latency per route and side (since the start, in the current period, in the last minute), share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
 //!
 //! The JSON documents are the types of [`api`], one per endpoint, built by [`documents`]
