@@ -162,20 +162,7 @@ impl Metrics {
                 "Shadowed requests by comparison outcome and evidence period",
                 &["route", "result", "period"],
             )?,
-            parity_period_info: gauges(
-                "strangler_parity_period_info",
-                "Evidence periods of the parity counts (value 1): the current and previous one per route",
-                &[
-                    "route",
-                    "period",
-                    "stage",
-                    "legacy",
-                    "new",
-                    "legacy_url",
-                    "new_url",
-                    "rules",
-                ],
-            )?,
+            parity_period_info: register(&registry, parity_period_info()?)?,
             recorded: counters(
                 "strangler_recorded_requests_total",
                 "Sampled requests offered to the traffic recording",
@@ -252,6 +239,26 @@ fn request_duration() -> prometheus::Result<HistogramVec> {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]),
         &["route", "upstream"],
+    )
+}
+
+/// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`.
+fn parity_period_info() -> prometheus::Result<IntGaugeVec> {
+    IntGaugeVec::new(
+        Opts::new(
+            "strangler_parity_period_info",
+            "Evidence periods of the parity counts (value 1): the current and previous one per route",
+        ),
+        &[
+            "route",
+            "period",
+            "stage",
+            "legacy",
+            "new",
+            "legacy_url",
+            "new_url",
+            "rules",
+        ],
     )
 }
 

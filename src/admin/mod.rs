@@ -7,7 +7,7 @@
 //! | `GET /readyz` | 200 once a table is loaded; 503 while draining or while the default upstream fails its health check |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
-//! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
+//! | `GET /admin/parity` | shadow-traffic evidence per route and evidence period, and the last mismatches |
 //! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
@@ -179,7 +179,8 @@ impl Admin {
         }
     }
 
-    /// `GET /admin/parity`: the ledger's evidence, each route with its stage in force.
+    /// `GET /admin/parity`: the ledger's evidence (per route: the current evidence period,
+    /// the previous one, the totals), each route with its stage in force.
     fn parity(&self) -> ParityReport {
         let snapshot = self.state.snapshot();
         let routes = &snapshot.config().routes;
