@@ -26,6 +26,7 @@ mod parity_cli;
 mod record;
 mod reliability;
 mod reload;
+mod reload_integrity;
 mod resilience;
 mod secrets;
 mod shadow;
