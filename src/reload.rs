@@ -31,7 +31,7 @@ use notify::RecursiveMode;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
-use crate::config::LoadError;
+use crate::config::{LoadError, RouteChanges};
 use crate::state::{Snapshot, State};
 use crate::table::Table;
 
@@ -42,6 +42,8 @@ pub enum ReloadOutcome {
     Applied {
         /// Its version.
         version: String,
+        /// What it changed in the routes of the table it replaced.
+        changes: RouteChanges,
     },
     /// The file's content equals the table in force, or (for a watcher event) the file
     /// last rejected; nothing changed.
@@ -153,6 +155,7 @@ impl Reloader {
             }
             Ok(Ok(table)) => {
                 let version = table.config.version.clone();
+                let changes = RouteChanges::between(current.config(), &table.config);
                 let old = &current.config().proxy;
                 let new = &table.config.proxy;
                 if old.listen != new.listen
@@ -180,7 +183,7 @@ impl Reloader {
                         // API, a test) also sees the reload counted.
                         self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
                         self.state.install(snapshot);
-                        ReloadOutcome::Applied { version }
+                        ReloadOutcome::Applied { version, changes }
                     }
                     Ok(Err(e)) => ReloadOutcome::Rejected {
                         errors: vec![e.to_string()],
@@ -201,9 +204,9 @@ impl Reloader {
             },
         };
         match &outcome {
-            ReloadOutcome::Applied { version } => {
+            ReloadOutcome::Applied { version, changes } => {
                 *last_rejected = None;
-                tracing::info!(?trigger, %version, routes = self.state.snapshot().routes.len(), "routing table reloaded");
+                log_applied(trigger, version, self.state.snapshot().routes.len(), changes);
             }
             ReloadOutcome::Rejected { errors } => {
                 *last_rejected = invalid_bytes;
@@ -216,6 +219,23 @@ impl Reloader {
             ReloadOutcome::Unchanged { .. } => {}
         }
         outcome
+    }
+}
+
+/// The log line of an applied table: what it changed (`changes = "+2 -0 ~1"` and the
+/// names); at warn when it removed routes, which is how a half-written or truncated file
+/// shows.
+fn log_applied(trigger: Trigger, version: &str, routes: usize, changes: &RouteChanges) {
+    let (added, removed, changed) = (
+        changes.added.join(","),
+        changes.removed.join(","),
+        changes.changed.join(","),
+    );
+    let summary = changes.summary();
+    if changes.removed.is_empty() {
+        tracing::info!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+    } else {
+        tracing::warn!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
     }
 }
 
