@@ -65,23 +65,26 @@ impl RouteFacts {
             config
                 .upstreams
                 .get(name)
-                .map_or_else(|| NONE.to_owned(), |u| u.url.to_string())
+                .map_or_else(|| Self::NONE.to_owned(), |u| u.url.to_string())
         };
         let shadow = &route.shadow;
         Self::new()
             .with("path", format!("{} {}", route.pattern.kind(), route.pattern.as_str()))
             .with(
                 "methods",
-                methods_text(route.methods.as_ref().map(|m| m.iter().map(|m| m.as_str()))),
+                Self::methods_text(route.methods.as_ref().map(|m| m.iter().map(|m| m.as_str()))),
             )
             .with("stage", route.stage.as_str())
             .with("legacy", route.legacy.as_str())
             .with("legacy_url", url(&route.legacy))
-            .with("new", route.new.as_deref().unwrap_or(NONE))
-            .with("new_url", route.new.as_deref().map_or_else(|| NONE.to_owned(), url))
+            .with("new", route.new.as_deref().unwrap_or(Self::NONE))
+            .with(
+                "new_url",
+                route.new.as_deref().map_or_else(|| Self::NONE.to_owned(), url),
+            )
             .with(
                 "canary",
-                canary_text(route.canary.as_ref().map(|c| {
+                Self::canary_text(route.canary.as_ref().map(|c| {
                     (
                         f64::from(c.basis_points) / 100.0,
                         c.sticky.as_ref().map(ToString::to_string),
@@ -101,41 +104,44 @@ impl RouteFacts {
                     shadow.noise_sample
                 ),
             )
-            .with("fallback", fallback_text(route.fallback_max_body.map(|b| b as u64)))
-            .with("max_body", optional_text(route.max_body))
+            .with(
+                "fallback",
+                Self::fallback_text(route.fallback_max_body.map(|b| b as u64)),
+            )
+            .with("max_body", Self::optional_text(route.max_body))
+    }
+
+    /// How an absent value reads.
+    pub const NONE: &str = "none";
+
+    /// `methods` as text: `GET, POST`, or `any`.
+    pub fn methods_text<'m>(methods: Option<impl Iterator<Item = &'m str>>) -> String {
+        methods.map_or_else(|| "any".to_owned(), |m| m.collect::<Vec<_>>().join(", "))
+    }
+
+    /// A canary split as text: `25%`, `12.5% sticky cookie:uid`, or `none`.
+    pub fn canary_text(canary: Option<(f64, Option<String>)>) -> String {
+        match canary {
+            None => Self::NONE.to_owned(),
+            Some((percent, None)) => format!("{percent}%"),
+            Some((percent, Some(sticky))) => format!("{percent}% sticky {sticky}"),
+        }
+    }
+
+    /// A fallback as text: `max_body 65536`, or `off`.
+    pub fn fallback_text(max_body: Option<u64>) -> String {
+        max_body.map_or_else(|| "off".to_owned(), |b| format!("max_body {b}"))
+    }
+
+    /// An optional number as text, `none` when absent.
+    pub fn optional_text(value: Option<u64>) -> String {
+        value.map_or_else(|| Self::NONE.to_owned(), |v| v.to_string())
     }
 
     /// The value of `property`, if these facts have it.
     pub fn get(&self, property: &str) -> Option<&str> {
         self.0.iter().find(|(p, _)| *p == property).map(|(_, v)| v.as_str())
     }
-}
-
-/// How an absent value reads.
-pub const NONE: &str = "none";
-
-/// `methods` as text: `GET, POST`, or `any`.
-pub fn methods_text<'m>(methods: Option<impl Iterator<Item = &'m str>>) -> String {
-    methods.map_or_else(|| "any".to_owned(), |m| m.collect::<Vec<_>>().join(", "))
-}
-
-/// A canary split as text: `25%`, `12.5% sticky cookie:uid`, or `none`.
-pub fn canary_text(canary: Option<(f64, Option<String>)>) -> String {
-    match canary {
-        None => NONE.to_owned(),
-        Some((percent, None)) => format!("{percent}%"),
-        Some((percent, Some(sticky))) => format!("{percent}% sticky {sticky}"),
-    }
-}
-
-/// A fallback as text: `max_body 65536`, or `off`.
-pub fn fallback_text(max_body: Option<u64>) -> String {
-    max_body.map_or_else(|| "off".to_owned(), |b| format!("max_body {b}"))
-}
-
-/// An optional number as text, `none` when absent.
-pub fn optional_text(value: Option<u64>) -> String {
-    value.map_or_else(|| NONE.to_owned(), |v| v.to_string())
 }
 
 /// Every route of `config` by name, on every property.
@@ -193,7 +199,10 @@ impl RouteDiff {
             let changes: Vec<PropertyChange> = properties
                 .into_iter()
                 .filter_map(|property| {
-                    let (before, after) = (old.get(property).unwrap_or(NONE), new.get(property).unwrap_or(NONE));
+                    let (before, after) = (
+                        old.get(property).unwrap_or(RouteFacts::NONE),
+                        new.get(property).unwrap_or(RouteFacts::NONE),
+                    );
                     (before != after).then(|| PropertyChange {
                         property,
                         before: before.to_owned(),

@@ -11,6 +11,7 @@ mod attacks;
 mod bad_configs;
 mod browser;
 mod canary;
+mod check_against;
 mod cli;
 mod dashboard;
 mod deploy;
