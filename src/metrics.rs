@@ -33,6 +33,8 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `strangler_config_reloads_total{result}`
     pub config_reloads: IntCounterVec,
+    /// `strangler_config_routes`: routes in the table in force (a sudden drop is alerted).
+    pub config_routes: IntGauge,
     /// `strangler_config_info{version}` = 1 for the table in force.
     pub config_info: IntGaugeVec,
     /// `strangler_inflight_requests`
@@ -173,6 +175,10 @@ impl Metrics {
                 "strangler_config_reloads_total",
                 "Routing table load attempts, by result",
                 &["result"],
+            )?,
+            config_routes: register(
+                &registry,
+                IntGauge::new("strangler_config_routes", "Routes in the routing table in force")?,
             )?,
             config_info: gauges(
                 "strangler_config_info",
@@ -452,6 +458,7 @@ mod tests {
             "strangler_request_duration_seconds_bucket",
             "strangler_upstream_errors_total{kind=\"connect\",upstream=\"u\"} 1",
             "strangler_config_reloads_total{result=\"ok\"} 0",
+            "strangler_config_routes 0",
             "strangler_config_info{version=\"def\"} 1",
             "strangler_inflight_requests 1",
             "strangler_tls_reloads_total{result=\"error\"} 0",

@@ -261,6 +261,7 @@ impl Snapshot {
 
     /// Publishes the per-route and per-upstream gauges of this table.
     fn publish_gauges(&self, metrics: &Metrics) {
+        metrics.config_routes.set(self.routes.len() as i64);
         metrics.route_info.reset();
         for route in &self.table.config.routes {
             metrics

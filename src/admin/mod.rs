@@ -10,7 +10,7 @@
 //! | `GET /admin/parity` | shadow-traffic evidence per route and evidence period, and the last mismatches |
 //! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side, share to new |
-//! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
+//! | `POST /admin/reload` | 200 `{"result":"ok","version":…,"changes":{"added","removed","changed"}}` or 422 `{"result":"error","errors":[…]}` |
 //!
 //! The JSON documents are the types of [`api`], one per endpoint, built by [`documents`]
 //! from the plain data of the lower modules (the table, the parity ledger, upstream health).
@@ -39,6 +39,7 @@ use serde::Serialize;
 
 use crate::admin::api::{ParityReport, ReloadAnswer, RouteListing, UpstreamListing};
 use crate::admin::documents::{listed_route, parity_report};
+use crate::config::RouteChanges;
 use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::state::State;
 
@@ -148,9 +149,16 @@ impl Admin {
                 &crate::admin::dashboard::traffic(&self.state.snapshot(), &self.state.metrics),
             ),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
-                ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
-                    json_response(StatusCode::OK, &ReloadAnswer::Ok { version })
+                ReloadOutcome::Applied { version, changes } => {
+                    json_response(StatusCode::OK, &ReloadAnswer::Ok { version, changes })
                 }
+                ReloadOutcome::Unchanged { version } => json_response(
+                    StatusCode::OK,
+                    &ReloadAnswer::Ok {
+                        version,
+                        changes: RouteChanges::default(),
+                    },
+                ),
                 ReloadOutcome::Rejected { errors } => {
                     json_response(StatusCode::UNPROCESSABLE_ENTITY, &ReloadAnswer::Error { errors })
                 }
@@ -953,12 +961,27 @@ mod tests {
         assert_eq!(
             answer.json::<ReloadAnswer>(),
             ReloadAnswer::Ok {
-                version: version.clone()
+                version: version.clone(),
+                changes: RouteChanges {
+                    changed: vec!["api".to_owned()],
+                    ..RouteChanges::default()
+                }
             }
         );
         assert_eq!(
             answer.body,
-            format!("{{\n  \"result\": \"ok\",\n  \"version\": \"{version}\"\n}}")
+            format!(
+                "{{\n  \"changes\": {{\n    \"added\": [],\n    \"changed\": [\n      \"api\"\n    ],\n    \"removed\": []\n  }},\n  \"result\": \"ok\",\n  \"version\": \"{version}\"\n}}"
+            )
+        );
+        // The same file again: in force already, nothing changed.
+        let again = call(&f.admin, Method::POST, "/admin/reload", None).await;
+        assert_eq!(
+            again.json::<ReloadAnswer>(),
+            ReloadAnswer::Ok {
+                version: version.clone(),
+                changes: RouteChanges::default()
+            }
         );
         let listing: RouteListing = get(&f.admin, "/admin/routes").await.json();
         assert_eq!(listing.version, version);
