@@ -11,6 +11,8 @@
 //! - [`path`]: request path normalisation (what matches is what the upstream sees);
 //! - [`headers`]: HTTP header rules (hop-by-hop, `X-Forwarded-*`, `Via`);
 //! - [`worker`]: which proxy worker thread the caller runs on;
+//! - [`window`]: windowed counters (requests, 5xx, durations over the last minute and since
+//!   a start), cheap enough for the request path;
 //! - [`parity`]: the comparison engine: does the new service answer like the legacy one?
 //! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
@@ -55,6 +57,7 @@ pub mod state;
 pub mod table;
 pub mod tls;
 pub mod upstream;
+pub mod window;
 pub mod worker;
 
 use std::future::Future;

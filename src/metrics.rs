@@ -77,6 +77,9 @@ pub struct Metrics {
     /// `strangler_worker_cpu{worker}`: the CPU each proxy worker is pinned to; no series
     /// when the workers are not pinned (see `server::affinity`).
     pub worker_cpu: IntGaugeVec,
+    /// `strangler_shadow_duration_seconds{route,upstream}`: how long the new upstream took
+    /// to answer shadow copies (the legacy side is the client request's own duration).
+    pub shadow_duration: HistogramVec,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -201,6 +204,7 @@ impl Metrics {
                 "The CPU each proxy worker is pinned to (no series when workers are not pinned)",
                 &["worker"],
             )?,
+            shadow_duration: register(&registry, shadow_duration()?)?,
             registry: registry.clone(),
         };
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
@@ -265,6 +269,18 @@ fn parity_period_info() -> prometheus::Result<IntGaugeVec> {
             "new_url",
             "rules",
         ],
+    )
+}
+
+/// `strangler_shadow_duration_seconds{route,upstream}`, with the request durations' buckets.
+fn shadow_duration() -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(
+        HistogramOpts::new(
+            "strangler_shadow_duration_seconds",
+            "Time the new upstream took to answer a shadow copy (failed copies included)",
+        )
+        .buckets(crate::window::DURATION_BOUNDS.to_vec()),
+        &["route", "upstream"],
     )
 }
 

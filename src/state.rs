@@ -27,6 +27,7 @@ use crate::migration::shadow::admission::{MirrorsInFlight, ShadowRoute};
 use crate::migration::shadow::ledger::ParityLedger;
 use crate::table::Table;
 use crate::upstream::{UnusableUpstream, Upstream, UpstreamId};
+use crate::window::SideWindows;
 
 /// A route as requests use it.
 #[derive(Debug)]
@@ -51,6 +52,11 @@ pub struct Route {
     /// The route's evidence period: carried over reloads that leave its identity (stage,
     /// upstreams, compare rules) as it was.
     pub period: Arc<EvidencePeriod>,
+    /// Its answers of the current period by side, over time (`/admin/traffic`): carried
+    /// with `period`, new with a new period.
+    pub windows: Arc<SideWindows>,
+    /// Its new upstream, if any: answers from it count on the new side of `windows`.
+    pub new_upstream: Option<UpstreamId>,
 }
 
 impl Route {
@@ -101,6 +107,8 @@ impl Route {
             shadow,
             max_body: route.max_body,
             mirrors_in_flight,
+            windows: carried.windows(&route.name, &period),
+            new_upstream: route.new.as_deref().map(find).transpose()?,
             period,
         })
     }
@@ -139,11 +147,26 @@ struct Carried<'c> {
     mirrors: MirrorCounts,
     /// Evidence periods.
     periods: std::collections::HashMap<Arc<str>, Arc<EvidencePeriod>>,
+    /// Traffic windows, with the period they belong to.
+    windows: std::collections::HashMap<Arc<str>, PeriodWindows>,
+    /// How many copies new windows keep.
+    window_copies: usize,
 }
+
+/// A route's traffic windows and the evidence period they count.
+type PeriodWindows = (Arc<EvidencePeriod>, Arc<SideWindows>);
 
 impl Carried<'_> {
     fn identity(&self, route: &RouteConfig) -> EvidenceIdentity {
         EvidenceIdentity::of(self.config, route)
+    }
+
+    /// The route's traffic windows in `period`: the previous table's if it was the same period.
+    fn windows(&self, route: &str, period: &Arc<EvidencePeriod>) -> Arc<SideWindows> {
+        match self.windows.get(route) {
+            Some((kept, windows)) if Arc::ptr_eq(kept, period) => windows.clone(),
+            _ => Arc::new(SideWindows::new(self.window_copies)),
+        }
     }
 }
 
@@ -212,6 +235,17 @@ impl Snapshot {
             periods: previous
                 .map(|p| p.routes.iter().map(|r| (r.name.clone(), r.period.clone())).collect())
                 .unwrap_or_default(),
+            windows: previous
+                .map(|p| {
+                    p.routes
+                        .iter()
+                        .map(|r| (r.name.clone(), (r.period.clone(), r.windows.clone())))
+                })
+                .into_iter()
+                .flatten()
+                .collect(),
+            // One copy per worker, one for the shadow thread (`worker_index() == workers`).
+            window_copies: workers + 1,
         };
         let routes = table
             .config

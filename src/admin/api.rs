@@ -288,29 +288,70 @@ pub struct Traffic {
     pub default: SideTraffic,
 }
 
-/// One route's traffic since the process started.
+/// One route's traffic: since the process started (`legacy`, `new`, `other_requests`),
+/// in its current evidence period (`period`, `new_share`) and over the last minute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteTraffic {
     /// Route name.
     pub route: String,
     /// Its stage in the table in force.
     pub stage: String,
-    /// Requests its legacy upstream answered.
+    /// Requests its legacy upstream answered since the process started.
     pub legacy: SideTraffic,
-    /// Requests its new upstream answered; `None` when the route names no new upstream.
-    /// Shadow copies are not client requests and are not counted here (see
-    /// `/admin/parity`).
+    /// Requests its new upstream answered since the process started; `None` when the
+    /// route names no new upstream. Shadow copies are not client requests and are not
+    /// counted here (they are under `period` and `last_minute`, marked `shadow`).
     pub new: Option<SideTraffic>,
     /// Requests of this route counted at an upstream that is neither side now (the
     /// route's upstreams changed in a reload).
     pub other_requests: u64,
-    /// Share of the route's requests (legacy + new) that went to new, 0 to 1; `None`
-    /// before the first request.
+    /// Share of the current period's client requests (legacy + new) that went to new, 0
+    /// to 1 (0 in shadow: copies are not client requests); `None` before the period's
+    /// first request.
+    pub new_share: Option<f64>,
+    /// The same share over `legacy` and `new`, since the process started (every stage the
+    /// route went through mixed).
+    #[serde(default)]
+    pub lifetime_new_share: Option<f64>,
+    /// The current evidence period's figures; absent from builds without them.
+    #[serde(default)]
+    pub period: TrafficPeriod,
+    /// The last minute's figures; absent from builds without them.
+    #[serde(default)]
+    pub last_minute: RecentTraffic,
+}
+
+/// A route's traffic in its current evidence period (the one `/admin/parity`'s `evidence`
+/// names: a change of stage, upstreams or compare rules starts a new one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficPeriod {
+    /// When the period started, RFC 3339 (seconds).
+    pub since: String,
+    /// How long it has lasted, in seconds.
+    pub seconds: f64,
+    /// Answers of the legacy upstream.
+    pub legacy: SideTraffic,
+    /// Answers of the new upstream (in shadow: the copies, marked `shadow`); `None` when
+    /// the route names no new upstream.
+    pub new: Option<SideTraffic>,
+}
+
+/// A route's traffic over the last minute (55 to 60 s: five-second ticks; less while
+/// the period is younger).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentTraffic {
+    /// The seconds covered.
+    pub seconds: f64,
+    /// Answers of the legacy upstream, with their rate.
+    pub legacy: SideTraffic,
+    /// Answers of the new upstream (in shadow: the copies, marked `shadow`).
+    pub new: Option<SideTraffic>,
+    /// Share of these client requests that went to new, as the route's `new_share`.
     pub new_share: Option<f64>,
 }
 
 /// The figures of one upstream for one route.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SideTraffic {
     /// Upstream name.
     pub upstream: String,
@@ -322,6 +363,13 @@ pub struct SideTraffic {
     pub p50_seconds: Option<f64>,
     /// 99th percentile, estimated the same way.
     pub p99_seconds: Option<f64>,
+    /// Requests per second (`last_minute` only; left out elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+    /// These are shadow copies the proxy sent, not client requests (a shadow route's new
+    /// side in `period` and `last_minute`); left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 /// `POST /admin/reload`: `{"result": "ok", "version": …, "changes": {"added": […],

@@ -11,11 +11,14 @@
 //! with `/metrics` by construction: requests and 5xx answers per route and side come from
 //! `strangler_requests_total`, latency quantiles are estimated from the buckets of
 //! `strangler_request_duration_seconds` the way Prometheus' `histogram_quantile` does.
-//! A side is the route's legacy or new upstream in the table in force; counts run from
-//! the process start.
+//! A side is the route's legacy or new upstream in the table in force; those counts run
+//! from the process start. The figures of the route's current evidence period and of the
+//! last minute come from the route's [`SideWindows`](crate::window::SideWindows), which
+//! also time the shadow copies a shadow route sends to its new upstream.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::time::{Instant, SystemTime};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -26,9 +29,11 @@ use prometheus::core::Collector;
 use prometheus::proto::{Metric, MetricFamily};
 use sha2::{Digest, Sha256};
 
-use crate::admin::api::{RouteTraffic, SideTraffic, Traffic};
+use crate::admin::api::{RecentTraffic, RouteTraffic, SideTraffic, Traffic, TrafficPeriod};
+use crate::config::{RouteConfig, Stage};
 use crate::metrics::Metrics;
-use crate::state::Snapshot;
+use crate::state::{Route, Snapshot};
+use crate::window::{Tally, WindowSide, histogram_quantile};
 
 /// The page, served as is.
 pub const PAGE: &str = include_str!("dashboard.html");
@@ -146,13 +151,16 @@ pub fn traffic(snapshot: &Snapshot, metrics: &Metrics) -> Traffic {
             status_5xx: counted.map_or(0, |c| c.status_5xx),
             p50_seconds: estimate(0.5),
             p99_seconds: estimate(0.99),
+            ..SideTraffic::default()
         }
     };
     let config = snapshot.config();
+    let (now, wall) = (Instant::now(), SystemTime::now());
     let routes = config
         .routes
         .iter()
-        .map(|route| {
+        .zip(&snapshot.routes)
+        .map(|(route, running)| {
             let legacy = side(&route.name, &route.legacy);
             let new = route.new.as_deref().map(|new| side(&route.name, new));
             let on_sides = legacy.requests + new.as_ref().map_or(0, |n| n.requests);
@@ -161,14 +169,17 @@ pub fn traffic(snapshot: &Snapshot, metrics: &Metrics) -> Traffic {
                 .filter(|((name, _), _)| *name == route.name)
                 .map(|(_, c)| c.requests)
                 .sum();
-            let to_new = new.as_ref().map_or(0, |n| n.requests);
+            let (period, last_minute, new_share) = windowed(route, running, now, wall);
             RouteTraffic {
                 route: route.name.clone(),
                 stage: route.stage.as_str().to_owned(),
-                new_share: (on_sides > 0).then(|| to_new as f64 / on_sides as f64),
+                new_share,
+                lifetime_new_share: share_to_new(legacy.requests, new.as_ref().map_or(0, |n| n.requests), false),
                 other_requests: all.saturating_sub(on_sides),
                 legacy,
                 new,
+                period,
+                last_minute,
             }
         })
         .collect();
@@ -179,70 +190,81 @@ pub fn traffic(snapshot: &Snapshot, metrics: &Metrics) -> Traffic {
     }
 }
 
-/// The `q`-quantile (0 to 1) of a histogram, like Prometheus' `histogram_quantile`: find
-/// the bucket that holds the rank `q × count` and interpolate linearly inside it (the
-/// first bucket starts at 0). `cumulative` lists the finite buckets as `(upper bound,
-/// cumulative count)` in ascending order; `count` includes the implicit `+Inf` bucket.
-/// A rank beyond the last finite bucket gives that bucket's upper bound. `None` without
-/// observations.
-pub fn histogram_quantile(q: f64, cumulative: &[(f64, u64)], count: u64) -> Option<f64> {
-    if count == 0 || cumulative.is_empty() || q.is_nan() {
-        return None;
-    }
-    let rank = q.clamp(0.0, 1.0) * count as f64;
-    let Some(index) = cumulative.iter().position(|(_, c)| *c as f64 >= rank) else {
-        return cumulative.last().map(|(upper, _)| *upper);
+/// A route's figures of its current evidence period and of the last minute, read from its
+/// windows at `now` (`wall`: the same moment on the wall clock), and the period's share to
+/// new.
+fn windowed(
+    route: &RouteConfig,
+    running: &Route,
+    now: Instant,
+    wall: SystemTime,
+) -> (TrafficPeriod, RecentTraffic, Option<f64>) {
+    let shadow = route.stage == Stage::Shadow;
+    let legacy = running.windows.read(WindowSide::Legacy, now);
+    let new = route
+        .new
+        .as_deref()
+        .map(|name| (name, running.windows.read(WindowSide::New, now)));
+    let seconds = legacy.recent_span.as_secs_f64();
+    // A rate over less than a second would make a burst look like a flood.
+    let rate = |tally: &Tally| tally.requests as f64 / seconds.max(1.0);
+    let side = |upstream: &str, tally: &Tally, per_second: Option<f64>, shadow: bool| SideTraffic {
+        upstream: upstream.to_owned(),
+        requests: tally.requests,
+        status_5xx: tally.status_5xx,
+        p50_seconds: tally.quantile(0.5),
+        p99_seconds: tally.quantile(0.99),
+        requests_per_second: per_second,
+        shadow,
     };
-    let (end, below_end) = cumulative[index];
-    if index == 0 && end <= 0.0 {
-        return Some(end);
-    }
-    let (start, below_start) = match index {
-        0 => (0.0, 0),
-        _ => cumulative[index - 1],
+    let new_requests = |recent: bool| {
+        new.as_ref().map_or(0, |(_, read)| {
+            if recent {
+                read.recent.requests
+            } else {
+                read.total.requests
+            }
+        })
     };
-    let in_bucket = below_end.saturating_sub(below_start);
-    if in_bucket == 0 {
-        return Some(start);
-    }
-    Some(start + (end - start) * (rank - below_start as f64) / in_bucket as f64)
+    let period = TrafficPeriod {
+        since: humantime::format_rfc3339_seconds(running.period.since).to_string(),
+        seconds: wall
+            .duration_since(running.period.since)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        legacy: side(&route.legacy, &legacy.total, None, false),
+        new: new.as_ref().map(|(name, read)| side(name, &read.total, None, shadow)),
+    };
+    let last_minute = RecentTraffic {
+        seconds,
+        legacy: side(&route.legacy, &legacy.recent, Some(rate(&legacy.recent)), false),
+        new: new
+            .as_ref()
+            .map(|(name, read)| side(name, &read.recent, Some(rate(&read.recent)), shadow)),
+        new_share: share_to_new(legacy.recent.requests, new_requests(true), shadow),
+    };
+    let new_share = share_to_new(legacy.total.requests, new_requests(false), shadow);
+    (period, last_minute, new_share)
+}
+
+/// The share of client requests that went to new, 0 to 1; `None` without requests. In
+/// shadow the new side's answers are copies, not client requests: the share is 0.
+fn share_to_new(legacy: u64, new: u64, shadow: bool) -> Option<f64> {
+    let new = if shadow { 0 } else { new };
+    let all = legacy + new;
+    (all > 0).then(|| new as f64 / all as f64)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
     use crate::table::Table;
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
-    }
-
-    #[test]
-    fn quantile_interpolates_within_the_bucket() {
-        // 10 observations ≤ 0.1, 10 more in (0.1, 0.2], none above.
-        let buckets = [(0.1, 10), (0.2, 20), (0.5, 20)];
-        assert!(close(histogram_quantile(0.5, &buckets, 20), 0.1));
-        assert!(close(histogram_quantile(0.25, &buckets, 20), 0.05));
-        assert!(close(histogram_quantile(0.75, &buckets, 20), 0.15));
-        assert!(close(histogram_quantile(1.0, &buckets, 20), 0.2));
-        assert!(close(histogram_quantile(0.0, &buckets, 20), 0.0));
-        // Out-of-range quantiles are clamped.
-        assert!(close(histogram_quantile(7.0, &buckets, 20), 0.2));
-    }
-
-    #[test]
-    fn quantile_in_the_inf_bucket_is_the_last_finite_bound() {
-        // 4 observations ≤ 1, 6 above every finite bound.
-        let buckets = [(0.5, 2), (1.0, 4)];
-        assert!(close(histogram_quantile(0.99, &buckets, 10), 1.0));
-        assert!(close(histogram_quantile(0.3, &buckets, 10), 0.75));
-    }
-
-    #[test]
-    fn quantile_of_nothing_is_none() {
-        assert_eq!(histogram_quantile(0.5, &[(0.1, 0), (1.0, 0)], 0), None);
-        assert_eq!(histogram_quantile(0.5, &[], 3), None);
-        assert_eq!(histogram_quantile(f64::NAN, &[(0.1, 1)], 1), None);
     }
 
     #[test]
@@ -266,6 +288,23 @@ mod tests {
         // rank 99: the one observation in (0.1, 0.25], at its top.
         let p99 = histogram_quantile(0.99, &buckets.cumulative, buckets.count);
         assert!(close(p99, 0.25), "{p99:?}");
+    }
+
+    #[test]
+    fn windows_and_prometheus_share_their_duration_buckets() {
+        let metrics = Metrics::new().unwrap();
+        metrics.request_duration.with_label_values(&["r", "u"]).observe(0.1);
+        metrics.shadow_duration.with_label_values(&["r", "u"]).observe(0.1);
+        for families in [metrics.request_duration.collect(), metrics.shadow_duration.collect()] {
+            let sample = samples(&families).next().unwrap();
+            let bounds: Vec<f64> = sample
+                .get_histogram()
+                .get_bucket()
+                .iter()
+                .map(|b| b.upper_bound())
+                .collect();
+            assert_eq!(bounds, crate::window::DURATION_BOUNDS);
+        }
     }
 
     fn snapshot(routes: &str, metrics: &Metrics) -> Snapshot {
@@ -313,7 +352,9 @@ mod tests {
         let new = api.new.as_ref().unwrap();
         assert_eq!((new.upstream.as_str(), new.requests, new.status_5xx), ("next", 3, 1));
         assert_eq!(api.other_requests, 5);
-        assert!(close(api.new_share, 0.25));
+        assert!(close(api.lifetime_new_share, 0.25));
+        // The period's figures are the windows', empty here.
+        assert_eq!((api.new_share, api.period.legacy.requests), (None, 0));
         assert!(close(new.p50_seconds, 0.0025 + 0.0025 * 0.5), "{:?}", new.p50_seconds);
         // Legacy's histogram series exists (created with the snapshot) but is empty.
         assert_eq!(api.legacy.p50_seconds, None);
@@ -329,6 +370,97 @@ mod tests {
             ("legacy", 4)
         );
         assert_eq!(traffic.version, snapshot.config().version);
+    }
+
+    const CANARY_AND_SHADOW: &str = "[[routes]]\nname = \"api\"\npath = \"/api/\"\nstage = \"canary\"\nnew = \"next\"\n\
+         canary = { percent = 25 }\n\n\
+         [[routes]]\nname = \"copied\"\npath = \"/copied/\"\nstage = \"shadow\"\nnew = \"older\"\n";
+
+    #[test]
+    fn period_and_last_minute_come_from_the_route_windows() {
+        let metrics = Metrics::new().unwrap();
+        let snapshot = snapshot(CANARY_AND_SHADOW, &metrics);
+        // The lifetime counters say something else: they must not leak into the period.
+        metrics
+            .requests
+            .with_label_values(&["api", "next", "GET", "200"])
+            .inc_by(50);
+        let record = |route: usize, side, millis: u64, status_5xx: bool, times: usize| {
+            for _ in 0..times {
+                let window = snapshot.routes[route].windows.here();
+                window.record(side, Instant::now(), Duration::from_millis(millis), status_5xx);
+            }
+        };
+        record(0, WindowSide::Legacy, 3, false, 6);
+        record(0, WindowSide::New, 3, true, 2);
+        record(1, WindowSide::Legacy, 3, false, 4);
+        record(1, WindowSide::New, 40, false, 4);
+
+        let traffic = traffic(&snapshot, &metrics);
+        let api = &traffic.routes[0];
+        assert!(close(api.new_share, 0.25), "{api:?}");
+        assert!(close(api.lifetime_new_share, 1.0));
+        let period_new = api.period.new.as_ref().unwrap();
+        assert_eq!((period_new.requests, period_new.status_5xx), (2, 2));
+        assert!(!period_new.shadow);
+        assert_eq!(period_new.requests_per_second, None);
+        assert!(
+            humantime::parse_rfc3339(&api.period.since).is_ok(),
+            "{}",
+            api.period.since
+        );
+        assert!((0.0..60.0).contains(&api.period.seconds), "{}", api.period.seconds);
+        let recent = &api.last_minute;
+        assert_eq!(recent.legacy.requests, 6);
+        assert!(close(recent.new_share, 0.25));
+        // Less than a second old: the rate is over one second.
+        assert!(recent.seconds < 60.0, "{}", recent.seconds);
+        assert!(close(recent.legacy.requests_per_second, 6.0), "{recent:?}");
+        assert!(close(recent.legacy.p50_seconds, 0.0025 + 0.0025 * 0.5));
+
+        // Shadow: the new side's answers are the copies, timed, and no client's share.
+        let copied = &traffic.routes[1];
+        assert_eq!(copied.new_share, Some(0.0));
+        let copies = copied.period.new.as_ref().unwrap();
+        assert!(copies.shadow && copies.requests == 4, "{copies:?}");
+        assert!(close(copies.p50_seconds, 0.025 + 0.025 * 0.5), "{copies:?}");
+        assert!(
+            copied
+                .last_minute
+                .new
+                .as_ref()
+                .is_some_and(|n| n.shadow && n.requests == 4)
+        );
+        assert!(!copied.period.legacy.shadow);
+        assert_eq!(copied.new.as_ref().map(|n| (n.requests, n.shadow)), Some((0, false)));
+    }
+
+    #[test]
+    fn a_reload_keeps_the_windows_of_a_period_and_a_new_period_gets_new_ones() {
+        let metrics = Metrics::new().unwrap();
+        let first = snapshot(CANARY_AND_SHADOW, &metrics);
+        let build = |routes: &str, previous: &Snapshot| {
+            let text = format!(
+                "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_upstream = \"legacy\"\n\n\
+                 [upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n[upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\
+                 [upstreams.older]\nurl = \"http://127.0.0.1:3\"\n\n{routes}"
+            );
+            Snapshot::build(Table::parse("routes.toml", &text).unwrap(), Some(previous), &metrics, 1).unwrap()
+        };
+        let same = build(&CANARY_AND_SHADOW.replace("/copied/", "/copies/"), &first);
+        for (before, after) in first.routes.iter().zip(&same.routes) {
+            assert!(Arc::ptr_eq(&before.windows, &after.windows), "{}", before.name);
+        }
+        let promoted = build(
+            &CANARY_AND_SHADOW.replace("\"shadow\"", "\"canary\"\ncanary = { percent = 5 }"),
+            &same,
+        );
+        assert!(Arc::ptr_eq(&same.routes[0].windows, &promoted.routes[0].windows));
+        assert!(!Arc::ptr_eq(&same.routes[1].windows, &promoted.routes[1].windows));
+        assert_eq!(
+            promoted.routes[1].new_upstream,
+            promoted.upstreams.iter().position(|u| &*u.name == "older")
+        );
     }
 
     #[test]

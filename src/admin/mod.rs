@@ -942,7 +942,9 @@ mod tests {
         assert_eq!(api.legacy.requests, 3);
         let new = api.new.as_ref().unwrap();
         assert_eq!((new.upstream.as_str(), new.requests, new.status_5xx), ("next", 1, 1));
-        assert_eq!(api.new_share, Some(0.25));
+        assert_eq!(api.lifetime_new_share, Some(0.25));
+        // The current period's share counts the route's windows, which saw nothing.
+        assert_eq!(api.new_share, None);
         assert_eq!(traffic.version, "fc1c80b57c5f");
     }
 

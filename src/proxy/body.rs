@@ -22,6 +22,7 @@ use prometheus::Histogram;
 use crate::metrics::{Metrics, method_label};
 use crate::migration::shadow::Capture;
 use crate::upstream::pool::Lease;
+use crate::window::{SideWindowsShard, WindowSide};
 
 /// Target of the access log, so it can be filtered on its own (`RUST_LOG=strangler::access=off`).
 pub const ACCESS_LOG: &str = "strangler::access";
@@ -182,11 +183,15 @@ pub struct Finish {
     /// Whether requests_total is counted (false for requests refused before routing,
     /// which have their own counter).
     pub count_request: bool,
+    /// The route's traffic windows (this worker's copy) and the side the answer counts on,
+    /// when a route was chosen.
+    pub window: Option<(Arc<SideWindowsShard>, WindowSide)>,
 }
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        let elapsed = self.started.elapsed();
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.started);
         self.metrics.inflight.dec();
         if self.count_request {
             self.metrics
@@ -201,6 +206,9 @@ impl Drop for Finish {
         }
         if let Some(histogram) = &self.duration {
             histogram.observe(elapsed.as_secs_f64());
+        }
+        if let Some((window, side)) = &self.window {
+            window.record(*side, now, elapsed, self.status.is_server_error());
         }
         if let Some(path) = &self.path {
             tracing::info!(

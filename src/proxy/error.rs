@@ -285,6 +285,7 @@ mod tests {
             bytes: 0,
             aborted: false,
             count_request: false,
+            window: None,
         })
     }
 

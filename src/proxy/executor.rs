@@ -25,11 +25,13 @@ use crate::headers::X_REQUEST_ID;
 use crate::metrics::Metrics;
 use crate::migration::fallback::{self, Fallback, NewTry};
 use crate::migration::replay::KeptRequest;
+use crate::migration::shadow::mirror::CopyTiming;
 use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
 use crate::state::{Snapshot, State};
 use crate::upstream::body::{self as request_body, BodyFault, ClientBody, RequestBody};
 use crate::upstream::pool::{self, Lease};
 use crate::upstream::{Upstream, UpstreamId};
+use crate::window::WindowSide;
 
 /// An upstream's answer, with the mirror waiting for it if the request is shadowed.
 #[derive(Debug)]
@@ -114,6 +116,7 @@ impl Executor {
             bytes: 0,
             aborted: false,
             count_request: false,
+            window: None,
         })
     }
 
@@ -153,6 +156,14 @@ impl Executor {
             .count(&self.state.ledger, &self.metrics.shadow_comparisons, &route);
         finish.upstream = current.snapshot.upstreams[plan.upstream].name.clone();
         finish.duration = Some(plan.duration.here().clone());
+        finish.window = plan.route.map(|route| {
+            let side = if route.new_upstream == Some(plan.upstream) {
+                WindowSide::New
+            } else {
+                WindowSide::Legacy
+            };
+            (route.windows.here().clone(), side)
+        });
         finish.count_request = true;
         finish.path = log_on.then(|| plan.path_and_query.path().to_owned());
         if plan.record
@@ -243,6 +254,9 @@ impl Executor {
         );
         finish.upstream = legacy.name.clone();
         finish.duration = Some(fallback.legacy_duration.here().clone());
+        if let Some((_, side)) = &mut finish.window {
+            *side = WindowSide::Legacy;
+        }
         self.exchange(legacy, kept.request(), current.request_id, &finish.route)
             .await
             .map(Exchanged::plain)
@@ -299,15 +313,24 @@ impl Executor {
         let capture = match mirror {
             Some(mirror) if !switching => {
                 let snapshot = current.snapshot;
+                let new = &snapshot.upstreams[mirror.new_upstream()];
+                let timing = CopyTiming {
+                    window: finish.window.as_ref().map(|(window, _)| window.clone()),
+                    histogram: self
+                        .metrics
+                        .shadow_duration
+                        .with_label_values(&[&finish.route, &new.name]),
+                };
                 let context = MirrorContext {
                     ledger: &self.state.ledger,
                     comparisons: &self.metrics.shadow_comparisons,
                     runtime: self.state.mirrors.get(),
                     route: &finish.route,
-                    new: &snapshot.upstreams[mirror.new_upstream()],
+                    new,
                     legacy: &snapshot.upstreams[upstream],
                     secret: snapshot.config().record.as_ref().map_or(&[][..], |r| &r.redact[..]),
                     request_id: current.request_id,
+                    timing,
                 };
                 Some(mirror.start(context, response.status().as_u16(), response.headers().clone()))
             }

@@ -163,13 +163,36 @@ async fn traffic_counts_each_side_of_each_route() {
         assert!(0.0 < p50 && p50 <= p99 && p99 <= 30.0, "{side}: p50 {p50}, p99 {p99}");
     }
 
-    // Shadow: clients were all answered by legacy; the copies are not client requests.
+    // No reload: the period and the last minute saw what the process saw.
+    for figures in [&canary["period"], &canary["last_minute"]] {
+        assert_eq!(figures["legacy"]["requests"], to_legacy, "{canary:#}");
+        assert_eq!(figures["new"]["requests"], to_new, "{canary:#}");
+        assert_eq!(figures["new"]["status_5xx"], to_new, "{canary:#}");
+    }
+    assert_eq!(canary["lifetime_new_share"], canary["new_share"]);
+    assert!(canary["last_minute"]["legacy"]["requests_per_second"].as_f64().unwrap() > 0.0);
+
+    // Shadow: clients were all answered by legacy; the copies are not client requests,
+    // but they are timed: under the period's new side, marked as copies.
     let shadow = route(&traffic, "thoughts-api");
     assert_eq!(shadow["stage"], "shadow");
     assert_eq!(shadow["legacy"]["requests"], 10);
     assert_eq!(shadow["new"]["requests"], 0);
     assert_eq!(shadow["new"]["p50_seconds"], Value::Null);
     assert_eq!(shadow["new_share"], 0.0);
+    let copies = poll(
+        COUNTED_WITHIN,
+        || admin_json(proxy.admin, "/admin/traffic"),
+        |t| route(t, "thoughts-api")["period"]["new"]["requests"] == 10,
+    )
+    .await;
+    let copies = &route(&copies, "thoughts-api")["period"]["new"];
+    assert_eq!(
+        (copies["requests"].as_u64(), copies["shadow"].as_bool()),
+        (Some(10), Some(true)),
+        "{copies}"
+    );
+    assert!(copies["p50_seconds"].as_f64().is_some(), "{copies}");
 
     let pages = route(&traffic, "pages");
     assert_eq!(pages["stage"], "legacy");
@@ -278,7 +301,15 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     found.unwrap_or_else(|e| panic!("no row for thoughts-api within {PAGE_WITHIN:?}: {e}"));
     assert_eq!(browser.title().await.unwrap(), "strangler · migration dashboard");
 
-    assert_eq!(text_of(browser, &format!("{row} td.stage")).await, "shadow");
+    let stage = text_of(browser, &format!("{row} td.stage")).await;
+    assert!(stage.starts_with("shadow\nsince "), "stage cell: {stage:?}");
+    assert!(
+        stage.ends_with(" s") || stage.ends_with(" min"),
+        "the period's start and age: {stage:?}"
+    );
+    let since = element(browser, &format!("{row} td.stage .period-since time")).await;
+    let datetime = since.attr("datetime").await.unwrap().unwrap();
+    assert!(humantime::parse_rfc3339(&datetime).is_ok(), "{datetime}");
     let parity = text_of(browser, &format!("{row} td.parity")).await;
     assert!(parity.contains("⚠ 80.0 % match"), "parity cell: {parity:?}");
     assert!(parity.contains("below 99.9 %"), "parity cell: {parity:?}");
@@ -288,13 +319,31 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     );
     let requests = text_of(browser, &format!("{row} td.requests")).await;
     assert!(requests.contains("legacy 30 · 5xx: 0"), "requests cell: {requests:?}");
-    assert!(requests.contains("new 0 · 5xx: 0"), "requests cell: {requests:?}");
-    assert_eq!(text_of(browser, &format!("{row} td.share")).await, "0.0 %");
-    let latency = text_of(browser, &format!("{row} td.latency")).await;
     assert!(
-        latency.starts_with("legacy ") && latency.contains(" ms / "),
+        requests.contains("new 30 shadow copies · 5xx: 0"),
+        "requests cell: {requests:?}"
+    );
+    assert!(
+        requests.contains("last minute: ") && requests.contains(" req/s"),
+        "requests cell: {requests:?}"
+    );
+    assert_eq!(
+        text_of(browser, &format!("{row} td.share")).await,
+        "0.0 %\nlast minute: 0.0 %"
+    );
+    // Legacy and the timed copies, side by side.
+    let latency = text_of(browser, &format!("{row} td.latency")).await;
+    let lines: Vec<&str> = latency.lines().collect();
+    assert_eq!(lines.len(), 2, "latency cell: {latency:?}");
+    assert!(
+        lines[0].starts_with("legacy ") && lines[0].contains(" ms / "),
         "latency cell: {latency:?}"
     );
+    assert!(
+        lines[1].starts_with("new (shadow copies) ") && lines[1].contains(" ms / ") && !lines[1].contains('—'),
+        "latency cell: {latency:?}"
+    );
+    assert!(!latency.contains("not timed"), "latency cell: {latency:?}");
     let upstreams = text_of(browser, &format!("{row} td.upstreams")).await;
     // The real /admin/upstreams: neither upstream has a health check configured.
     assert_eq!(
@@ -303,13 +352,20 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     );
 
     let canary = "tr[data-route='users-api']";
-    assert_eq!(
-        text_of(browser, &format!("{canary} td.stage")).await,
-        "canary\ncanary 50 % to new"
+    let canary_stage = text_of(browser, &format!("{canary} td.stage")).await;
+    assert!(
+        canary_stage.starts_with("canary\ncanary 50 % to new\nsince "),
+        "{canary_stage:?}"
     );
     let share = text_of(browser, &format!("{canary} td.share")).await;
-    assert!(share.ends_with(" %") && share != "0.0 %", "canary share: {share:?}");
-    assert_eq!(text_of(browser, "tr[data-route='pages'] td.stage").await, "legacy");
+    assert!(
+        share.ends_with(" %") && !share.starts_with("0.0 %") && share.contains("\nlast minute: "),
+        "canary share: {share:?}"
+    );
+    let canary_stage = text_of(browser, &format!("{canary} td.stage .period-since")).await;
+    assert!(canary_stage.starts_with("since "), "{canary_stage:?}");
+    let pages = text_of(browser, "tr[data-route='pages'] td.stage").await;
+    assert!(pages.starts_with("legacy\nsince "), "{pages:?}");
 
     let mismatches = browser
         .find_all(Locator::Css("#mismatches-table tbody tr"))
@@ -324,8 +380,12 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     assert!(text_of(browser, "#refresh").await.starts_with("Updated "));
     assert!(!element(browser, "#auth").await.is_displayed().await.unwrap());
 
-    // The second refresh (5 s later) turns counts into recent rates.
-    until_text(browser, &format!("{row} td.requests"), |t| t.contains("req/s")).await;
+    // Parity evidence of the current period, when the proxy reports its period.
+    let reported = admin_json(admin, "/admin/parity").await;
+    if reported["routes"]["thoughts-api"].get("evidence").is_some() {
+        let parity = text_of(browser, &format!("{row} td.parity .evidence-since")).await;
+        assert!(parity.starts_with("evidence since "), "{parity:?}");
+    }
 
     let (origin, urls) = loaded_urls(browser).await;
     assert_eq!(origin, format!("http://{admin}"));
@@ -366,6 +426,19 @@ fn planned_upstreams() -> Value {
     ]})
 }
 
+/// A route of `/admin/parity` with the planned evidence periods: the current one since
+/// 2025-06-01 12:00 UTC, and a previous one (195 comparisons in shadow).
+fn with_planned_evidence(route: &mut Value) {
+    let identity = |stage: &str| {
+        json!({"since": "2025-06-01T12:00:00Z", "period": "0123456789ab", "stage": stage,
+               "legacy": {"name": "legacy", "url": "http://127.0.0.1:1/"},
+               "new": {"name": "thoughts", "url": "http://127.0.0.1:2/"}, "rules": "ba9876543210"})
+    };
+    route["evidence"] = identity("shadow");
+    route["previous"] = json!({"match": 190, "noise": 2, "mismatch": 2, "error": 1, "dropped": 0, "skipped": 0,
+                               "stage": "shadow", "evidence": identity("shadow")});
+}
+
 /// An admin API that wants a bearer token: serves the dashboard page, answers 401 to
 /// admin requests without `Authorization: Bearer TOKEN`, forwards the others to the real
 /// admin API, and answers `/admin/upstreams` (not on this branch's proxy) itself.
@@ -397,6 +470,14 @@ async fn token_gate(admin: SocketAddr) -> Upstream {
                 .unwrap();
         }
         let answer = get(&format!("http://{admin}{path}")).await;
+        if path == "/admin/parity" {
+            let mut parity = answer.json();
+            with_planned_evidence(&mut parity["routes"]["thoughts-api"]);
+            return Response::builder()
+                .header("content-type", "application/json")
+                .body(full(parity.to_string()))
+                .unwrap();
+        }
         Response::builder()
             .status(answer.status)
             .header("content-type", "application/json")
@@ -436,7 +517,10 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
 
     type_into(browser, "#token", TOKEN).await;
     click(browser, "#auth-form button[type='submit']").await;
-    until_text(browser, "tr[data-route='thoughts-api'] td.stage", |t| t == "shadow").await;
+    until_text(browser, "tr[data-route='thoughts-api'] td.stage", |t| {
+        t.starts_with("shadow\nsince ")
+    })
+    .await;
     assert!(!element(browser, "#auth").await.is_displayed().await.unwrap());
     let kept = browser
         .execute("return sessionStorage.getItem('strangler-admin-token');", vec![])
@@ -450,6 +534,21 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
         .filter_map(|s| s.headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()))
         .collect();
     assert!(sent.contains(&format!("Bearer {TOKEN}")), "{sent:?}");
+
+    // The planned parity evidence: the current period's start, the previous period.
+    let since = text_of(browser, "tr[data-route='thoughts-api'] td.parity .evidence-since").await;
+    assert!(
+        since.starts_with("evidence since ") && since.contains(" d "),
+        "{since:?}"
+    );
+    let previous = text_of(browser, "tr[data-route='thoughts-api'] td.parity .evidence-previous").await;
+    assert_eq!(previous, "previous period: 195 comparisons, stage shadow");
+    let datetime = element(browser, "tr[data-route='thoughts-api'] td.parity .evidence-since time")
+        .await
+        .attr("datetime")
+        .await
+        .unwrap();
+    assert_eq!(datetime.as_deref(), Some("2025-06-01T12:00:00Z"));
 
     // The planned /admin/upstreams shape, in the route rows and the upstreams table.
     let upstreams = text_of(browser, "tr[data-route='thoughts-api'] td.upstreams").await;

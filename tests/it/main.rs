@@ -36,4 +36,5 @@ mod shutdown;
 mod smoke;
 mod support;
 mod tls;
+mod traffic_windows;
 mod workers;

@@ -9,7 +9,7 @@
 //! `timeout`, the capture by that timeout plus 30 s (the client may read slowly).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use http_body_util::BodyExt;
@@ -25,6 +25,7 @@ use crate::parity::{Captured, Comparison, compare};
 use crate::upstream::Upstream;
 use crate::upstream::body::RequestBody;
 use crate::upstream::pool::SendError;
+use crate::window::{SideWindowsShard, WindowSide};
 use prometheus::IntCounterVec;
 
 /// An admitted mirror, waiting for the legacy answer's head.
@@ -54,6 +55,31 @@ pub struct MirrorContext<'a> {
     pub secret: &'a [HeaderName],
     /// The request id.
     pub request_id: &'a HeaderValue,
+    /// Where the copy's duration is recorded.
+    pub timing: CopyTiming,
+}
+
+/// Where a shadow copy's duration goes: the route's traffic windows (new side) and
+/// `strangler_shadow_duration_seconds`.
+#[derive(Debug)]
+pub struct CopyTiming {
+    /// The route's windows (a worker's copy); `None` for no route.
+    pub window: Option<Arc<SideWindowsShard>>,
+    /// The route's and new upstream's `strangler_shadow_duration_seconds`.
+    pub histogram: prometheus::Histogram,
+}
+
+impl CopyTiming {
+    /// Records a copy sent at `sent`; no answer counts as a 5xx.
+    fn record(&self, sent: Instant, status: Option<u16>) {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(sent);
+        self.histogram.observe(elapsed.as_secs_f64());
+        if let Some(window) = &self.window {
+            let failed = status.is_none_or(|status| status >= 500);
+            window.record(WindowSide::New, now, elapsed, failed);
+        }
+    }
 }
 
 impl<'s> PendingMirror<'s> {
@@ -88,6 +114,7 @@ impl<'s> PendingMirror<'s> {
             config: self.shadow.config.clone(),
             rules: self.shadow.rules.clone(),
             period: self.shadow.period.clone(),
+            timing: context.timing,
         };
         let permit = self.permit;
         let task = async move {
@@ -120,6 +147,7 @@ struct Mirror {
     /// The route's evidence period in the snapshot that routed the request: where the
     /// outcome is counted, whatever table is in force when it arrives.
     period: Arc<EvidencePeriod>,
+    timing: CopyTiming,
 }
 
 impl Mirror {
@@ -130,7 +158,9 @@ impl Mirror {
             http::HeaderName::from_static("x-strangler-shadow"),
             HeaderValue::from_static("1"),
         );
+        let sent = Instant::now();
         let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
+        self.timing.record(sent, new_answer.as_ref().map(|c| c.status));
         let noise_probe = self.config.noise_sample > 0.0
             && f64::from(bucket(&format!("{}#noise", self.route), self.request_id.as_bytes()))
                 < self.config.noise_sample * f64::from(BUCKETS);
