@@ -376,7 +376,7 @@ pub struct State {
     ready: AtomicBool,
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
-    /// Shadow-traffic evidence, per route name, since the start.
+    /// Shadow-traffic evidence, per route and evidence period, since the start.
     pub ledger: Arc<ParityLedger>,
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
     /// run on the calling runtime).

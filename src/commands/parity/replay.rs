@@ -749,6 +749,29 @@ exact = "/api/login/"
     }
 
     #[test]
+    fn the_reported_identity_is_the_tables_route_with_the_overrides_in_place() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let route = &table.config.routes[0];
+        let plain = replayed_identity(&table, route, &Overrides::default());
+        assert_eq!(plain, EvidenceIdentity::of(&table.config, route));
+        let overrides = Overrides {
+            legacy: None,
+            new: Some(side("--new (127.0.0.1:10)", "127.0.0.1:10")),
+        };
+        let moved = replayed_identity(&table, route, &overrides);
+        let new = moved.new.as_ref().unwrap();
+        assert_eq!(
+            (new.name.as_str(), new.url.as_str()),
+            ("thoughts", "http://127.0.0.1:10/")
+        );
+        assert_eq!(moved.legacy, plain.legacy);
+        assert!(
+            !moved.same_sides(&plain),
+            "a run against another address is other evidence"
+        );
+    }
+
+    #[test]
     fn requests_are_routed_like_the_proxy_routes_them() {
         let got = planned(
             vec![
