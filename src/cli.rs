@@ -38,10 +38,22 @@ pub enum Command {
         config: PathBuf,
     },
     /// Validate a routing table; print every error as file:line:col: message.
+    ///
+    /// With --against, also print what the table would change, route by route (`+ name`,
+    /// `- name`, `~ name (stage shadow -> canary)`), like `terraform plan`. Exit 0 valid
+    /// (whatever the changes), 1 invalid, 2 the --against target cannot be reached or read.
     Check {
         /// The routing table.
         #[arg(default_value = "routes.toml")]
         file: PathBuf,
+        /// Compare with the table in force at a running proxy's admin API (`http://host:port`)
+        /// or with another routes.toml. Without a value: the admin API of the proxy that runs
+        /// FILE (its `proxy.admin_listen`, with its `admin_token_file`); give FILE first then.
+        #[arg(long, value_name = "ADMIN_URL_OR_FILE", num_args = 0..=1, default_missing_value = "")]
+        against: Option<String>,
+        /// File holding the admin API's bearer token (for --against a proxy with `admin_token_file`).
+        #[arg(long, value_name = "FILE", env = "STRANGLER_ADMIN_TOKEN_FILE")]
+        admin_token_file: Option<PathBuf>,
     },
     /// Show which route a request takes, why, and where it goes.
     Explain {

@@ -26,7 +26,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Check { file } => check(&file),
+        Command::Check {
+            file,
+            against,
+            admin_token_file,
+        } => match against {
+            None => check(&file),
+            Some(against) => check_against(&file, &against, admin_token_file.as_deref()),
+        },
         Command::Explain {
             config,
             json,
@@ -78,6 +85,20 @@ fn check(file: &std::path::Path) -> ExitCode {
     match strangler::commands::check::run(file, &mut std::io::stdout(), &mut std::io::stderr()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("strangler: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_against(file: &std::path::Path, against: &str, admin_token_file: Option<&std::path::Path>) -> ExitCode {
+    if let Err(code) = use_admin_token(admin_token_file) {
+        return code;
+    }
+    let run = strangler::commands::check::run_against(file, against, &mut std::io::stdout(), &mut std::io::stderr());
+    match run {
+        Ok(verdict) => ExitCode::from(verdict.exit_code()),
         Err(e) => {
             eprintln!("strangler: {e}");
             ExitCode::FAILURE

@@ -33,15 +33,23 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `strangler_config_reloads_total{result}`
     pub config_reloads: IntCounterVec,
+    /// `strangler_config_routes`: routes in the table in force (a sudden drop is alerted).
+    pub config_routes: IntGauge,
     /// `strangler_config_info{version}` = 1 for the table in force.
     pub config_info: IntGaugeVec,
     /// `strangler_inflight_requests`
     pub inflight: PerWorker<IntGauge>,
     /// `strangler_canary_requests_total{route,side}`: where canary routes placed requests.
     pub canary: IntCounterVec,
-    /// `strangler_shadow_comparisons_total{route,result}`: shadowed requests by outcome
-    /// (match, mismatch, noise, error, dropped, skipped).
+    /// `strangler_shadow_comparisons_total{route,result,period}`: shadowed requests by
+    /// outcome (match, mismatch, noise, error, dropped, skipped) and evidence period (the
+    /// period's name, equal on every replica of a table).
     pub shadow_comparisons: IntCounterVec,
+    /// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`
+    /// = 1 for the current and previous evidence period of every route with parity
+    /// evidence: what a `period` label stands for (`new`, `new_url` empty when the route has
+    /// no new upstream).
+    pub parity_period_info: IntGaugeVec,
     /// `strangler_recorded_requests_total{result}`: traffic recording (recorded, dropped,
     /// skipped).
     pub recorded: IntCounterVec,
@@ -156,9 +164,10 @@ impl Metrics {
             )?,
             shadow_comparisons: counters(
                 "strangler_shadow_comparisons_total",
-                "Shadowed requests by comparison outcome",
-                &["route", "result"],
+                "Shadowed requests by comparison outcome and evidence period",
+                &["route", "result", "period"],
             )?,
+            parity_period_info: register(&registry, parity_period_info()?)?,
             recorded: counters(
                 "strangler_recorded_requests_total",
                 "Sampled requests offered to the traffic recording",
@@ -169,6 +178,10 @@ impl Metrics {
                 "strangler_config_reloads_total",
                 "Routing table load attempts, by result",
                 &["result"],
+            )?,
+            config_routes: register(
+                &registry,
+                IntGauge::new("strangler_config_routes", "Routes in the routing table in force")?,
             )?,
             config_info: gauges(
                 "strangler_config_info",
@@ -236,6 +249,26 @@ fn request_duration() -> prometheus::Result<HistogramVec> {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]),
         &["route", "upstream"],
+    )
+}
+
+/// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`.
+fn parity_period_info() -> prometheus::Result<IntGaugeVec> {
+    IntGaugeVec::new(
+        Opts::new(
+            "strangler_parity_period_info",
+            "Evidence periods of the parity counts (value 1): the current and previous one per route",
+        ),
+        &[
+            "route",
+            "period",
+            "stage",
+            "legacy",
+            "new",
+            "legacy_url",
+            "new_url",
+            "rules",
+        ],
     )
 }
 
@@ -441,6 +474,7 @@ mod tests {
             "strangler_request_duration_seconds_bucket",
             "strangler_upstream_errors_total{kind=\"connect\",upstream=\"u\"} 1",
             "strangler_config_reloads_total{result=\"ok\"} 0",
+            "strangler_config_routes 0",
             "strangler_config_info{version=\"def\"} 1",
             "strangler_inflight_requests 1",
             "strangler_tls_reloads_total{result=\"error\"} 0",

@@ -5,6 +5,13 @@
 //! rename it, and Kubernetes ConfigMap volumes that swap a `..data` symlink, are seen),
 //! SIGHUP, and `POST /admin/reload`.
 //!
+//! When a watched change is read is [`ReloadClock`]'s decision (a pure state machine;
+//! [`watch_with`]'s task carries it out): a file renamed into place (or a `..data`
+//! symlink swap) is complete and loads at once; a file written in place loads once its
+//! writer has closed it and it stayed unchanged for `[proxy] reload_settle` (or, where the
+//! watcher reports no closes, once it has been unchanged that long), so a save written in
+//! parts never loads half a table. SIGHUP and `POST /admin/reload` load at once.
+//!
 //! A reload reads and validates the whole file off the async workers, compiles it into a
 //! new [`Snapshot`] and swaps it in atomically. A file that fails validation is rejected:
 //! the old table keeps serving, and the errors are logged with file:line:column, counted
@@ -20,16 +27,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::{Mutex, Notify};
+use notify::RecursiveMode;
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
 
-use crate::config::LoadError;
+use crate::config::{LoadError, RouteChanges};
 use crate::state::{Snapshot, State};
 use crate::table::Table;
-
-/// How long to wait after a file event before reading, so that an editor's burst of
-/// writes becomes one reload.
-const SETTLE: Duration = Duration::from_millis(50);
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,8 @@ pub enum ReloadOutcome {
     Applied {
         /// Its version.
         version: String,
+        /// What it changed in the routes of the table it replaced.
+        changes: RouteChanges,
     },
     /// The file's content equals the table in force, or (for a watcher event) the file
     /// last rejected; nothing changed.
@@ -119,6 +125,11 @@ impl Reloader {
         }
     }
 
+    /// `[proxy] reload_settle` of the table in force.
+    pub fn settle(&self) -> Duration {
+        self.state.snapshot().config().proxy.reload_settle
+    }
+
     /// Reads, validates and installs the config file. Never panics, never leaves the
     /// proxy without a table.
     pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
@@ -144,6 +155,7 @@ impl Reloader {
             }
             Ok(Ok(table)) => {
                 let version = table.config.version.clone();
+                let changes = RouteChanges::between(current.config(), &table.config);
                 let old = &current.config().proxy;
                 let new = &table.config.proxy;
                 if old.listen != new.listen
@@ -171,7 +183,7 @@ impl Reloader {
                         // API, a test) also sees the reload counted.
                         self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
                         self.state.install(snapshot);
-                        ReloadOutcome::Applied { version }
+                        ReloadOutcome::Applied { version, changes }
                     }
                     Ok(Err(e)) => ReloadOutcome::Rejected {
                         errors: vec![e.to_string()],
@@ -192,9 +204,9 @@ impl Reloader {
             },
         };
         match &outcome {
-            ReloadOutcome::Applied { version } => {
+            ReloadOutcome::Applied { version, changes } => {
                 *last_rejected = None;
-                tracing::info!(?trigger, %version, routes = self.state.snapshot().routes.len(), "routing table reloaded");
+                log_applied(trigger, version, self.state.snapshot().routes.len(), changes);
             }
             ReloadOutcome::Rejected { errors } => {
                 *last_rejected = invalid_bytes;
@@ -210,11 +222,241 @@ impl Reloader {
     }
 }
 
+/// The log line of an applied table: what it changed (`changes = "+2 -0 ~1"` and the
+/// names); at warn when it removed routes, which is how a half-written or truncated file
+/// shows.
+fn log_applied(trigger: Trigger, version: &str, routes: usize, changes: &RouteChanges) {
+    let (added, removed, changed) = (
+        changes.added.join(","),
+        changes.removed.join(","),
+        changes.changed.join(","),
+    );
+    let summary = changes.summary();
+    if changes.removed.is_empty() {
+        tracing::info!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+    } else {
+        tracing::warn!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+    }
+}
+
+/// What one watcher event says about the config file, as [`ReloadClock`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileEvent {
+    /// A complete file was put in place: renamed over the file's name, a symlink created
+    /// as the file, or the `..data` symlink of a Kubernetes volume swapped.
+    Replaced,
+    /// The file's content changed, or the file was created: its writer may still have it
+    /// open and be writing.
+    Written,
+    /// A writer that had the file open for writing closed it.
+    Closed,
+    /// Anything else that may matter: metadata, a removal, a rename away, another `..`
+    /// entry of a Kubernetes volume, an event the watcher could not name, a watcher error.
+    Touched,
+}
+
+/// What [`ReloadClock`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Read the file now.
+    LoadNow,
+    /// Nothing to do before this instant (unless another event comes).
+    WaitUntil(Instant),
+    /// Nothing pending.
+    Idle,
+}
+
+/// A change seen and not loaded yet.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The first event since the last load: the longest wait counts from here.
+    since: Instant,
+    /// A write was seen and no close after it (only where closes are reported).
+    writer_open: bool,
+    /// When the file will have been quiet for the settle interval.
+    quiet_at: Instant,
+}
+
+/// When to read the config file after watcher events: a pure state machine (events and
+/// the time in, [`Decision`] out), which the watcher task carries out.
+///
+/// - A complete file put in place ([`FileEvent::Replaced`]) loads at once.
+/// - Where the watcher reports closes (inotify), a write waits for its writer to close
+///   the file, and a close starts the settle clock: the file loads once it has stayed
+///   closed and unchanged for `settle`. A writer that closes between parts (`echo a > f;
+///   echo b >> f`) opens it again within the settle interval and so stops the clock.
+/// - Where it does not (the poll watcher, other platforms), any change restarts the settle
+///   clock: the file loads once it has been unchanged for `settle`.
+/// - However busy the file, it loads at the latest [`ReloadClock::longest_wait`] after
+///   the first change (ten settle intervals, at least 5 s), so a writer that never closes
+///   the file (a crashed editor) or never stops writing still gets its file loaded.
+#[derive(Debug, Clone)]
+pub struct ReloadClock {
+    settle: Duration,
+    closes_reported: bool,
+    pending: Option<Pending>,
+}
+
+impl ReloadClock {
+    /// The shortest [`ReloadClock::longest_wait`].
+    const LONGEST_WAIT_FLOOR: Duration = Duration::from_secs(5);
+
+    /// A clock with nothing pending; `closes_reported` says whether the watcher reports
+    /// [`FileEvent::Closed`].
+    pub fn new(settle: Duration, closes_reported: bool) -> Self {
+        Self {
+            settle,
+            closes_reported,
+            pending: None,
+        }
+    }
+
+    /// Takes the settle interval of a newly loaded table, for the changes to come.
+    pub fn set_settle(&mut self, settle: Duration) {
+        self.settle = settle;
+    }
+
+    /// The longest a change waits to be loaded: ten settle intervals, at least 5 s.
+    pub fn longest_wait(&self) -> Duration {
+        (self.settle * 10).max(Self::LONGEST_WAIT_FLOOR)
+    }
+
+    /// Takes in an event seen at `now`.
+    pub fn on_event(&mut self, event: FileEvent, now: Instant) -> Decision {
+        if event == FileEvent::Replaced {
+            self.pending = None;
+            return Decision::LoadNow;
+        }
+        let quiet_at = now + self.settle;
+        let pending = self.pending.get_or_insert(Pending {
+            since: now,
+            writer_open: false,
+            quiet_at,
+        });
+        match event {
+            FileEvent::Written if self.closes_reported => pending.writer_open = true,
+            FileEvent::Closed => {
+                pending.writer_open = false;
+                pending.quiet_at = quiet_at;
+            }
+            // A metadata change does not end an open writer's save.
+            FileEvent::Touched if pending.writer_open => {}
+            FileEvent::Written | FileEvent::Touched => pending.quiet_at = quiet_at,
+            FileEvent::Replaced => {}
+        }
+        self.on_time(now)
+    }
+
+    /// What to do at `now`, when no event came: the executor asks when a wait ends.
+    pub fn on_time(&mut self, now: Instant) -> Decision {
+        let Some(pending) = self.pending else {
+            return Decision::Idle;
+        };
+        let latest = pending.since + self.longest_wait();
+        let due = if pending.writer_open {
+            latest
+        } else {
+            pending.quiet_at.min(latest)
+        };
+        if due <= now {
+            self.pending = None;
+            Decision::LoadNow
+        } else {
+            Decision::WaitUntil(due)
+        }
+    }
+}
+
+/// Where the watcher's events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The platform's watcher ([`notify::RecommendedWatcher`]): inotify on Linux, which
+    /// reports closes.
+    Native,
+    /// [`notify::PollWatcher`], reading the file (through its symlinks) at this interval
+    /// and comparing its content (the poll watcher's modification times have a resolution
+    /// of one second). It reports no closes, so a change is loaded once the file has been
+    /// unchanged for the settle interval.
+    Poll(Duration),
+}
+
+impl Backend {
+    /// Whether this backend reports that a writer closed the file.
+    fn reports_closes(self) -> bool {
+        match self {
+            Backend::Native => cfg!(any(target_os = "linux", target_os = "android")),
+            Backend::Poll(_) => false,
+        }
+    }
+}
+
+/// The names in the watched directory that matter: the config file's, and Kubernetes'
+/// `..data` (and its other `..` entries).
+#[derive(Debug, Clone)]
+struct WatchedNames {
+    file: Option<std::ffi::OsString>,
+}
+
+impl WatchedNames {
+    /// The name of the Kubernetes volume's symlink to the current payload.
+    const KUBERNETES_DATA: &'static str = "..data";
+
+    /// What `event` says about the config file, or `None` if nothing. `is_symlink` tells
+    /// whether a created path is a symlink (a complete file put in place).
+    fn classify(&self, event: &notify::Event, is_symlink: impl Fn(&Path) -> bool) -> Option<FileEvent> {
+        use notify::EventKind;
+        use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+        if event.need_rescan() {
+            return Some(FileEvent::Touched);
+        }
+        // Our own reads open and close the file too: only a close after writing counts.
+        if let EventKind::Access(kind) = event.kind {
+            let closed = kind == AccessKind::Close(AccessMode::Write) && event.paths.iter().any(|p| self.is_file(p));
+            return closed.then_some(FileEvent::Closed);
+        }
+        if !event.paths.is_empty() && !event.paths.iter().any(|p| self.is_file(p) || self.is_volume_entry(p)) {
+            return None;
+        }
+        // The path a rename puts in place is the last one (`To` has one, `Both` two).
+        let destination = event.paths.last();
+        let put_in_place = |p: &&PathBuf| self.is_file(p) || p.file_name() == Some(Self::KUBERNETES_DATA.as_ref());
+        Some(match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+                if destination.is_some_and(|p| put_in_place(&p)) =>
+            {
+                FileEvent::Replaced
+            }
+            EventKind::Create(_) if destination.is_some_and(|p| put_in_place(&p) && is_symlink(p)) => {
+                FileEvent::Replaced
+            }
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any | ModifyKind::Other)
+                if event.paths.iter().any(|p| self.is_file(p)) =>
+            {
+                FileEvent::Written
+            }
+            _ => FileEvent::Touched,
+        })
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.file.is_some() && path.file_name() == self.file.as_deref()
+    }
+
+    fn is_volume_entry(&self, path: &Path) -> bool {
+        path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".."))
+    }
+}
+
 /// A running directory watcher; dropping it stops the watch.
-#[derive(Debug)]
 pub struct FileWatch {
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Box<dyn notify::Watcher + Send>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FileWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileWatch").finish_non_exhaustive()
+    }
 }
 
 impl Drop for FileWatch {
@@ -223,46 +465,301 @@ impl Drop for FileWatch {
     }
 }
 
-/// Watches the config file's parent directory and reloads on relevant changes, until the
-/// returned watch is dropped. Events are coalesced: a burst of changes gives one reload.
+/// Watches the config file's parent directory with the platform's watcher and reloads
+/// as [`ReloadClock`] decides, until the returned watch is dropped.
 pub fn watch(reloader: Arc<Reloader>, config_path: &Path) -> Result<FileWatch, notify::Error> {
-    let file_name = config_path.file_name().map(|n| n.to_os_string());
+    watch_with(reloader, config_path, Backend::Native)
+}
+
+/// Like [`watch`], with the watcher `backend` (tests use [`Backend::Poll`]).
+pub fn watch_with(reloader: Arc<Reloader>, config_path: &Path, backend: Backend) -> Result<FileWatch, notify::Error> {
+    let names = WatchedNames {
+        file: config_path.file_name().map(|n| n.to_os_string()),
+    };
     let dir: PathBuf = match config_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let pending = Arc::new(Notify::new());
-    let signal = pending.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-        Ok(event) => {
-            if event.kind.is_access() {
-                return;
+    let (events, received) = mpsc::unbounded_channel();
+    let handler = move |event: notify::Result<notify::Event>| {
+        let seen = match event {
+            Ok(event) => names.classify(&event, |p| {
+                p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "config watcher error; reloading to be safe");
+                Some(FileEvent::Touched)
             }
-            let relevant = event.paths.is_empty()
-                || event.paths.iter().any(|p| {
-                    let name = p.file_name();
-                    name == file_name.as_deref() || name.is_some_and(|n| n.to_string_lossy().starts_with(".."))
-                });
-            if relevant {
-                signal.notify_one();
-            }
+        };
+        if let Some(seen) = seen {
+            // Fails only once the watch is dropped.
+            let _ = events.send(seen);
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "config watcher error; reloading to be safe");
-            signal.notify_one();
-        }
-    })?;
-    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    let task = tokio::spawn(async move {
-        loop {
-            pending.notified().await;
-            tokio::time::sleep(SETTLE).await;
-            reloader.reload(Trigger::FileChange).await;
-        }
-    });
-    tracing::info!(dir = %dir.display(), "watching for routing table changes");
+    };
+    let (mut watcher, watched): (Box<dyn notify::Watcher + Send>, &Path) = match backend {
+        Backend::Native => (Box::new(notify::recommended_watcher(handler)?), &dir),
+        Backend::Poll(interval) => (
+            Box::new(notify::PollWatcher::new(
+                handler,
+                notify::Config::default()
+                    .with_poll_interval(interval)
+                    .with_compare_contents(true),
+            )?),
+            config_path,
+        ),
+    };
+    watcher.watch(watched, RecursiveMode::NonRecursive)?;
+    let clock = ReloadClock::new(reloader.settle(), backend.reports_closes());
+    let task = tokio::spawn(reload_when_due(reloader, received, clock));
+    tracing::info!(dir = %dir.display(), ?backend, "watching for routing table changes");
     Ok(FileWatch {
         _watcher: watcher,
         task,
     })
+}
+
+/// The watcher task: feeds events and the time to `clock` and reloads when it says so,
+/// then takes the settle interval of the table in force.
+async fn reload_when_due(
+    reloader: Arc<Reloader>,
+    mut received: mpsc::UnboundedReceiver<FileEvent>,
+    mut clock: ReloadClock,
+) {
+    let mut decision = Decision::Idle;
+    loop {
+        let event = match decision {
+            Decision::LoadNow => {
+                reloader.reload(Trigger::FileChange).await;
+                clock.set_settle(reloader.settle());
+                decision = clock.on_time(Instant::now());
+                continue;
+            }
+            Decision::Idle => received.recv().await,
+            Decision::WaitUntil(at) => tokio::select! {
+                event = received.recv() => event,
+                () = tokio::time::sleep_until(at) => {
+                    decision = clock.on_time(Instant::now());
+                    continue;
+                }
+            },
+        };
+        let Some(event) = event else { return };
+        decision = clock.on_event(event, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RenameMode};
+    use notify::{Event, EventKind};
+
+    use super::*;
+
+    const SETTLE: Duration = Duration::from_millis(300);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Feeds `events` (`(milliseconds after t0, event)`) to `clock`; returns t0 and the
+    /// last decision.
+    fn feed(clock: &mut ReloadClock, events: &[(u64, FileEvent)]) -> (Instant, Decision) {
+        let t0 = Instant::now();
+        let mut decision = Decision::Idle;
+        for (at, event) in events {
+            decision = clock.on_event(*event, t0 + ms(*at));
+        }
+        (t0, decision)
+    }
+
+    #[test]
+    fn a_file_put_in_place_loads_at_once_even_while_a_writer_is_open() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        assert_eq!(feed(&mut clock, &[(0, FileEvent::Replaced)]).1, Decision::LoadNow);
+        let (t0, decision) = feed(&mut clock, &[(0, FileEvent::Written), (10, FileEvent::Replaced)]);
+        assert_eq!(decision, Decision::LoadNow);
+        assert_eq!(clock.on_time(t0 + ms(20)), Decision::Idle, "nothing left pending");
+    }
+
+    #[test]
+    fn an_open_writer_is_waited_for_and_its_close_starts_the_settle_clock() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        let (t0, decision) = feed(&mut clock, &[(0, FileEvent::Written), (5, FileEvent::Written)]);
+        assert_eq!(decision, Decision::WaitUntil(t0 + clock.longest_wait()));
+        // A second later the writer is still at it: no load, a metadata change changes nothing.
+        assert_eq!(clock.on_time(t0 + ms(1000)), Decision::WaitUntil(t0 + ms(5000)));
+        assert_eq!(
+            clock.on_event(FileEvent::Touched, t0 + ms(1001)),
+            Decision::WaitUntil(t0 + ms(5000))
+        );
+        assert_eq!(
+            clock.on_event(FileEvent::Closed, t0 + ms(1100)),
+            Decision::WaitUntil(t0 + ms(1100) + SETTLE)
+        );
+        assert_eq!(clock.on_time(t0 + ms(1399)), Decision::WaitUntil(t0 + ms(1400)));
+        assert_eq!(clock.on_time(t0 + ms(1400)), Decision::LoadNow);
+        assert_eq!(clock.on_time(t0 + ms(1500)), Decision::Idle);
+    }
+
+    /// `echo a > f; sleep 0.1; echo b >> f`: two writers, each closing; one load, after
+    /// the second close.
+    #[test]
+    fn two_writes_with_a_close_between_them_load_once_after_the_last() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        let (t0, decision) = feed(
+            &mut clock,
+            &[
+                (0, FileEvent::Written),
+                (1, FileEvent::Closed),
+                (100, FileEvent::Written),
+                (101, FileEvent::Closed),
+            ],
+        );
+        assert_eq!(decision, Decision::WaitUntil(t0 + ms(101) + SETTLE));
+        // The first close's deadline passes without a load.
+        assert_eq!(clock.on_time(t0 + ms(301)), Decision::WaitUntil(t0 + ms(401)));
+        assert_eq!(clock.on_time(t0 + ms(401)), Decision::LoadNow);
+    }
+
+    #[test]
+    fn a_writer_that_never_closes_is_loaded_after_the_longest_wait() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        assert_eq!(clock.longest_wait(), Duration::from_secs(5));
+        let (t0, _) = feed(&mut clock, &[(0, FileEvent::Written)]);
+        assert_eq!(clock.on_time(t0 + ms(4999)), Decision::WaitUntil(t0 + ms(5000)));
+        assert_eq!(clock.on_time(t0 + ms(5000)), Decision::LoadNow);
+        let mut slow = ReloadClock::new(Duration::from_secs(2), true);
+        assert_eq!(slow.longest_wait(), Duration::from_secs(20), "ten settle intervals");
+        slow.set_settle(ms(50));
+        assert_eq!(slow.longest_wait(), Duration::from_secs(5));
+    }
+
+    /// The poll watcher (no closes): each change restarts the settle clock.
+    #[test]
+    fn without_closes_the_file_loads_once_unchanged_for_the_settle_interval() {
+        let mut clock = ReloadClock::new(SETTLE, false);
+        let (t0, decision) = feed(&mut clock, &[(0, FileEvent::Written), (100, FileEvent::Written)]);
+        assert_eq!(decision, Decision::WaitUntil(t0 + ms(400)));
+        assert_eq!(clock.on_time(t0 + ms(300)), Decision::WaitUntil(t0 + ms(400)));
+        assert_eq!(clock.on_time(t0 + ms(400)), Decision::LoadNow);
+        // A close, should one come, settles as well.
+        let (t1, decision) = feed(&mut clock, &[(0, FileEvent::Touched), (50, FileEvent::Closed)]);
+        assert_eq!(decision, Decision::WaitUntil(t1 + ms(350)));
+    }
+
+    #[test]
+    fn a_file_that_never_stops_changing_still_loads_after_the_longest_wait() {
+        let mut clock = ReloadClock::new(SETTLE, false);
+        let t0 = Instant::now();
+        let mut loads = Vec::new();
+        for step in 0..80u64 {
+            let now = t0 + ms(step * 100);
+            if clock.on_time(now) == Decision::LoadNow {
+                loads.push(step * 100);
+            }
+            clock.on_event(FileEvent::Written, now);
+        }
+        assert_eq!(loads, [5000], "one load, at the longest wait after the first change");
+    }
+
+    #[test]
+    fn the_settle_interval_of_a_new_table_applies_to_the_next_change() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        clock.set_settle(ms(50));
+        let (t0, decision) = feed(&mut clock, &[(0, FileEvent::Written), (10, FileEvent::Closed)]);
+        assert_eq!(decision, Decision::WaitUntil(t0 + ms(60)));
+    }
+
+    fn event(kind: EventKind, paths: &[&str]) -> Event {
+        paths
+            .iter()
+            .fold(Event::new(kind), |event, path| event.add_path(PathBuf::from(path)))
+    }
+
+    #[test]
+    fn watcher_events_are_read_as_what_they_say_about_the_file() {
+        let names = WatchedNames {
+            file: Some("routes.toml".into()),
+        };
+        let symlink = |p: &Path| p.ends_with("link/routes.toml");
+        let classify = |kind: EventKind, paths: &[&str]| names.classify(&event(kind, paths), symlink);
+        let file = "/etc/s/routes.toml";
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let cases: Vec<(EventKind, Vec<&str>, Option<FileEvent>)> = vec![
+            (
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+                vec![file],
+                Some(FileEvent::Replaced),
+            ),
+            (
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                vec!["/etc/s/.routes.toml.tmp", file],
+                Some(FileEvent::Replaced),
+            ),
+            // Renamed away (vim's backup): not a complete file in place.
+            (
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                vec![file, "/etc/s/routes.toml~"],
+                Some(FileEvent::Touched),
+            ),
+            (
+                EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+                vec![file],
+                Some(FileEvent::Touched),
+            ),
+            (
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+                vec!["/etc/s/..data"],
+                Some(FileEvent::Replaced),
+            ),
+            (
+                EventKind::Create(CreateKind::File),
+                vec!["/etc/s/..data_tmp"],
+                Some(FileEvent::Touched),
+            ),
+            (
+                EventKind::Create(CreateKind::File),
+                vec![file],
+                Some(FileEvent::Written),
+            ),
+            (
+                EventKind::Create(CreateKind::File),
+                vec!["/link/routes.toml"],
+                Some(FileEvent::Replaced),
+            ),
+            (write, vec![file], Some(FileEvent::Written)),
+            (EventKind::Modify(ModifyKind::Any), vec![file], Some(FileEvent::Written)),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                vec![file],
+                Some(FileEvent::Closed),
+            ),
+            // Our own reads, and opens.
+            (EventKind::Access(AccessKind::Close(AccessMode::Read)), vec![file], None),
+            (EventKind::Access(AccessKind::Open(AccessMode::Any)), vec![file], None),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                vec!["/etc/s/other"],
+                None,
+            ),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                vec![file],
+                Some(FileEvent::Touched),
+            ),
+            (
+                EventKind::Remove(notify::event::RemoveKind::File),
+                vec![file],
+                Some(FileEvent::Touched),
+            ),
+            (write, vec!["/etc/s/other.toml"], None),
+            (write, vec!["/etc/s/routes.toml.bak"], None),
+            (EventKind::Other, vec![], Some(FileEvent::Touched)),
+        ];
+        for (kind, paths, expected) in cases {
+            assert_eq!(classify(kind, &paths), expected, "{kind:?} {paths:?}");
+        }
+        let rescan = event(EventKind::Other, &[]).set_flag(notify::event::Flag::Rescan);
+        assert_eq!(names.classify(&rescan, symlink), Some(FileEvent::Touched));
+    }
 }

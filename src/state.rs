@@ -94,6 +94,7 @@ impl Route {
                 config: route.shadow.clone(),
                 rules: route.compare.clone(),
                 in_flight: mirrors_in_flight.clone(),
+                period: period.clone(),
             }),
             _ => None,
         };
@@ -285,8 +286,16 @@ impl Snapshot {
             .is_some_and(|u| u.health.verdict() == crate::upstream::health::Verdict::Unhealthy)
     }
 
+    /// Makes this table's evidence periods the current ones in `ledger` (and in
+    /// `strangler_parity_period_info`).
+    fn enter_periods(&self, ledger: &ParityLedger, metrics: &Metrics) {
+        let periods = self.routes.iter().map(|route| (&*route.name, &route.period));
+        ledger.install(periods, &metrics.parity_period_info);
+    }
+
     /// Publishes the per-route and per-upstream gauges of this table.
     fn publish_gauges(&self, metrics: &Metrics) {
+        metrics.config_routes.set(self.routes.len() as i64);
         metrics.route_info.reset();
         for route in &self.table.config.routes {
             metrics
@@ -367,7 +376,7 @@ pub struct State {
     ready: AtomicBool,
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
-    /// Shadow-traffic evidence, per route name, since the start.
+    /// Shadow-traffic evidence, per route and evidence period, since the start.
     pub ledger: Arc<ParityLedger>,
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
     /// run on the calling runtime).
@@ -382,6 +391,8 @@ impl State {
         let version = snapshot.config().version.clone();
         metrics.set_config_version(&version);
         snapshot.publish_gauges(&metrics);
+        let ledger = Arc::new(ParityLedger::default());
+        snapshot.enter_periods(&ledger, &metrics);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             config_path,
@@ -393,7 +404,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
-            ledger: Arc::new(ParityLedger::default()),
+            ledger,
             mirrors: std::sync::OnceLock::new(),
             checks: std::sync::OnceLock::new(),
         }
@@ -413,6 +424,8 @@ impl State {
         if let Some(runtime) = self.checks.get() {
             snapshot.start_health_checks(runtime);
         }
+        // Before the swap: no request of the new table may count in a period it ended.
+        snapshot.enter_periods(&self.ledger, &self.metrics);
         self.snapshot.store(Arc::new(snapshot));
         self.status.send_modify(|status| {
             status.attempts += 1;

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{EvidenceIdentity, Stage};
+use crate::config::{EvidenceIdentity, RouteChanges, Stage};
 
 /// `GET /admin/routes`: the table in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,6 +223,10 @@ pub struct Mismatch {
     /// More differences existed than listed; left out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The evidence period it was found in (the route's `evidence.period` then); left out
+    /// when absent (reports of `strangler parity`, builds without evidence periods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
 }
 
 /// One difference of a [`Mismatch`].
@@ -368,7 +372,8 @@ pub struct SideTraffic {
     pub shadow: bool,
 }
 
-/// `POST /admin/reload`: `{"result": "ok", "version": …}` (200) or `{"result": "error",
+/// `POST /admin/reload`: `{"result": "ok", "version": …, "changes": {"added": […],
+/// "removed": […], "changed": […]}}` (200) or `{"result": "error",
 /// "errors": […]}` (422).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "lowercase")]
@@ -377,6 +382,9 @@ pub enum ReloadAnswer {
     Ok {
         /// Its version.
         version: String,
+        /// What the reload changed in the routes (all empty when the file was unchanged).
+        #[serde(default)]
+        changes: RouteChanges,
     },
     /// The new table was rejected; the old one stays in force.
     Error {
@@ -460,10 +468,25 @@ mod tests {
     fn reload_answers_are_tagged_by_result() {
         let ok = ReloadAnswer::Ok {
             version: "v1".to_owned(),
+            changes: RouteChanges {
+                added: vec!["a".to_owned()],
+                removed: vec![],
+                changed: vec!["c".to_owned()],
+            },
         };
         assert_eq!(
             serde_json::to_value(&ok).unwrap(),
-            serde_json::json!({"result": "ok", "version": "v1"})
+            serde_json::json!({"result": "ok", "version": "v1",
+                               "changes": {"added": ["a"], "removed": [], "changed": ["c"]}})
+        );
+        // An answer without `changes` (an older proxy) reads as no changes.
+        let old: ReloadAnswer = serde_json::from_str(r#"{"result": "ok", "version": "v0"}"#).unwrap();
+        assert_eq!(
+            old,
+            ReloadAnswer::Ok {
+                version: "v0".to_owned(),
+                changes: RouteChanges::default()
+            }
         );
         let error: ReloadAnswer = serde_json::from_str(r#"{"errors": ["e"], "result": "error"}"#).unwrap();
         assert_eq!(

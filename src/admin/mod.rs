@@ -7,10 +7,10 @@
 //! | `GET /readyz` | 200 once a table is loaded; 503 while draining or while the default upstream fails its health check |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /admin/routes` | the table in force, its version and the last reload error |
-//! | `GET /admin/parity` | shadow-traffic evidence per route, and the last mismatches |
+//! | `GET /admin/parity` | shadow-traffic evidence per route and evidence period, and the last mismatches |
 //! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side (since the start, in the current period, in the last minute), share to new |
-//! | `POST /admin/reload` | 200 `{"result":"ok","version":…}` or 422 `{"result":"error","errors":[…]}` |
+//! | `POST /admin/reload` | 200 `{"result":"ok","version":…,"changes":{"added","removed","changed"}}` or 422 `{"result":"error","errors":[…]}` |
 //!
 //! The JSON documents are the types of [`api`], one per endpoint, built by [`documents`]
 //! from the plain data of the lower modules (the table, the parity ledger, upstream health).
@@ -39,6 +39,7 @@ use serde::Serialize;
 
 use crate::admin::api::{ParityReport, ReloadAnswer, RouteListing, UpstreamListing};
 use crate::admin::documents::{listed_route, parity_report};
+use crate::config::RouteChanges;
 use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::state::State;
 
@@ -148,9 +149,16 @@ impl Admin {
                 &crate::admin::dashboard::traffic(&self.state.snapshot(), &self.state.metrics),
             ),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
-                ReloadOutcome::Applied { version } | ReloadOutcome::Unchanged { version } => {
-                    json_response(StatusCode::OK, &ReloadAnswer::Ok { version })
+                ReloadOutcome::Applied { version, changes } => {
+                    json_response(StatusCode::OK, &ReloadAnswer::Ok { version, changes })
                 }
+                ReloadOutcome::Unchanged { version } => json_response(
+                    StatusCode::OK,
+                    &ReloadAnswer::Ok {
+                        version,
+                        changes: RouteChanges::default(),
+                    },
+                ),
                 ReloadOutcome::Rejected { errors } => {
                     json_response(StatusCode::UNPROCESSABLE_ENTITY, &ReloadAnswer::Error { errors })
                 }
@@ -179,7 +187,8 @@ impl Admin {
         }
     }
 
-    /// `GET /admin/parity`: the ledger's evidence, each route with its stage in force.
+    /// `GET /admin/parity`: the ledger's evidence (per route: the current evidence period,
+    /// the previous one, the totals), each route with its stage in force.
     fn parity(&self) -> ParityReport {
         let snapshot = self.state.snapshot();
         let routes = &snapshot.config().routes;
@@ -258,6 +267,7 @@ mod tests {
     use super::*;
     use crate::admin::api::{ListedFallback, Traffic, UpstreamListing};
     use crate::metrics::Metrics;
+    use crate::migration::period::EvidencePeriod;
     use crate::migration::shadow::ShadowResult;
     use crate::parity::{Comparison, Diff, Outcome};
     use crate::state::Snapshot;
@@ -394,7 +404,9 @@ mod tests {
 
     /// `GET /admin/parity` after the outcomes and mismatches of
     /// `parity_answer_is_the_ledger_byte_for_byte`, as it was written before the ledger's
-    /// evidence was plain data (secret headers redacted, `at` replaced by `X`).
+    /// evidence was plain data (secret headers redacted, `at` and `since` replaced by `X`);
+    /// since evidence periods (issue 17), each route also has its `evidence` and `total`,
+    /// each mismatch its `period`, and every route with a new upstream is listed.
     const PARITY_ANSWER: &str = r#"{
   "mismatches": [
     {
@@ -402,6 +414,7 @@ mod tests {
       "diffs": [],
       "method": "POST",
       "path": "/t/1",
+      "period": "e5d76531c620",
       "route": "t",
       "status": [
         201,
@@ -444,6 +457,7 @@ mod tests {
       ],
       "method": "GET",
       "path": "/api/x?q=1",
+      "period": "e5d76531c620",
       "route": "api",
       "status": [
         200,
@@ -455,34 +469,145 @@ mod tests {
     "api": {
       "dropped": 0,
       "error": 1,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "e5d76531c620",
+        "rules": "cf2058d939dd",
+        "since": "X",
+        "stage": "canary"
+      },
       "match": 2,
       "match_rate": 0.6,
       "mismatch": 1,
       "noise": 1,
       "skipped": 1,
       "stage": "canary",
+      "total": {
+        "dropped": 0,
+        "error": 1,
+        "match": 2,
+        "match_rate": 0.6,
+        "mismatch": 1,
+        "noise": 1,
+        "skipped": 1,
+        "stage": "canary",
+        "window_match_rate": 0.6
+      },
       "window_match_rate": 0.6
     },
     "gone": {
       "dropped": 1,
       "error": 0,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "c62af58c0f8a",
+        "rules": "gone-rules",
+        "since": "X",
+        "stage": "canary"
+      },
       "match": 0,
       "match_rate": null,
       "mismatch": 0,
       "noise": 0,
       "skipped": 0,
       "stage": null,
+      "total": {
+        "dropped": 1,
+        "error": 0,
+        "match": 0,
+        "match_rate": null,
+        "mismatch": 0,
+        "noise": 0,
+        "skipped": 0,
+        "stage": null,
+        "window_match_rate": null
+      },
+      "window_match_rate": null
+    },
+    "login": {
+      "dropped": 0,
+      "error": 0,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "34baf8cf6b3a",
+        "rules": "cf2058d939dd",
+        "since": "X",
+        "stage": "new"
+      },
+      "match": 0,
+      "match_rate": null,
+      "mismatch": 0,
+      "noise": 0,
+      "skipped": 0,
+      "stage": "new",
+      "total": {
+        "dropped": 0,
+        "error": 0,
+        "match": 0,
+        "match_rate": null,
+        "mismatch": 0,
+        "noise": 0,
+        "skipped": 0,
+        "stage": "new",
+        "window_match_rate": null
+      },
       "window_match_rate": null
     },
     "t": {
       "dropped": 0,
       "error": 0,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "e5d76531c620",
+        "rules": "cf2058d939dd",
+        "since": "X",
+        "stage": "canary"
+      },
       "match": 1,
       "match_rate": 0.3333333333333333,
       "mismatch": 2,
       "noise": 0,
       "skipped": 0,
       "stage": "canary",
+      "total": {
+        "dropped": 0,
+        "error": 0,
+        "match": 1,
+        "match_rate": 0.3333333333333333,
+        "mismatch": 2,
+        "noise": 0,
+        "skipped": 0,
+        "stage": "canary",
+        "window_match_rate": 0.3333333333333333
+      },
       "window_match_rate": 0.3333333333333333
     }
   }
@@ -494,6 +619,21 @@ mod tests {
         state: Arc<State>,
         file: std::path::PathBuf,
         _dir: tempfile::TempDir,
+    }
+
+    /// The evidence period of `route` in the fixture's table; a period of its own for a
+    /// route the table does not have.
+    fn period_of(f: &Fixture, route: &str) -> Arc<EvidencePeriod> {
+        let snapshot = f.state.snapshot();
+        match snapshot.routes.iter().find(|r| &*r.name == route) {
+            Some(found) => found.period.clone(),
+            None => {
+                let first = &snapshot.config().routes[0];
+                let mut identity = crate::config::EvidenceIdentity::of(snapshot.config(), first);
+                identity.rules = format!("{route}-rules");
+                EvidencePeriod::carry(None, identity)
+            }
+        }
     }
 
     fn fixture(token: Option<&[u8]>, listening_on: &str) -> Fixture {
@@ -636,9 +776,11 @@ mod tests {
             ShadowResult::Noise,
             ShadowResult::Mismatch,
         ] {
-            f.state.ledger.record("api", result);
+            f.state.ledger.record("api", &period_of(&f, "api"), result);
         }
-        f.state.ledger.record("gone", ShadowResult::Dropped);
+        f.state
+            .ledger
+            .record("gone", &period_of(&f, "gone"), ShadowResult::Dropped);
         let comparison = Comparison {
             outcome: Outcome::Mismatch,
             diffs: vec![Diff {
@@ -651,7 +793,7 @@ mod tests {
         };
         f.state
             .ledger
-            .record_mismatch("api", "GET", "/api/x", [200, 200], &comparison, &[]);
+            .record_mismatch("api", "p", "GET", "/api/x", [200, 200], &comparison, &[]);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -735,11 +877,11 @@ mod tests {
             ShadowResult::Error,
             ShadowResult::Skipped,
         ] {
-            ledger.record("api", result);
+            ledger.record("api", &period_of(&f, "api"), result);
         }
-        ledger.record("gone", ShadowResult::Dropped);
+        ledger.record("gone", &period_of(&f, "gone"), ShadowResult::Dropped);
         for result in [ShadowResult::Match, ShadowResult::Mismatch, ShadowResult::Mismatch] {
-            ledger.record("t", result);
+            ledger.record("t", &period_of(&f, "t"), result);
         }
         let diff = |pointer: &str, legacy: &str, new: &str| Diff {
             pointer: pointer.to_owned(),
@@ -761,12 +903,14 @@ mod tests {
             noisy: Vec::new(),
         };
         let secret = [http::HeaderName::from_static("x-secret")];
-        ledger.record_mismatch("api", "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
+        let api = period_of(&f, "api");
+        ledger.record_mismatch("api", &api.id, "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
         let empty = Comparison {
             diffs: Vec::new(),
             ..comparison.clone()
         };
-        ledger.record_mismatch("t", "POST", "/t/1", [201, 201], &empty, &[]);
+        let t = period_of(&f, "t");
+        ledger.record_mismatch("t", &t.id, "POST", "/t/1", [201, 201], &empty, &[]);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -775,6 +919,11 @@ mod tests {
         for mismatch in &report.mismatches {
             assert!(humantime::parse_rfc3339(&mismatch.at).is_ok(), "{}", mismatch.at);
             body = body.replace(&format!("\"at\": \"{}\"", mismatch.at), "\"at\": \"X\"");
+        }
+        for route in report.routes.values() {
+            let since = &route.evidence.as_ref().unwrap().since;
+            assert!(humantime::parse_rfc3339(since).is_ok(), "{since}");
+            body = body.replace(&format!("\"since\": \"{since}\""), "\"since\": \"X\"");
         }
         assert_eq!(body, PARITY_ANSWER, "the wire format changed");
     }
@@ -814,12 +963,27 @@ mod tests {
         assert_eq!(
             answer.json::<ReloadAnswer>(),
             ReloadAnswer::Ok {
-                version: version.clone()
+                version: version.clone(),
+                changes: RouteChanges {
+                    changed: vec!["api".to_owned()],
+                    ..RouteChanges::default()
+                }
             }
         );
         assert_eq!(
             answer.body,
-            format!("{{\n  \"result\": \"ok\",\n  \"version\": \"{version}\"\n}}")
+            format!(
+                "{{\n  \"changes\": {{\n    \"added\": [],\n    \"changed\": [\n      \"api\"\n    ],\n    \"removed\": []\n  }},\n  \"result\": \"ok\",\n  \"version\": \"{version}\"\n}}"
+            )
+        );
+        // The same file again: in force already, nothing changed.
+        let again = call(&f.admin, Method::POST, "/admin/reload", None).await;
+        assert_eq!(
+            again.json::<ReloadAnswer>(),
+            ReloadAnswer::Ok {
+                version: version.clone(),
+                changes: RouteChanges::default()
+            }
         );
         let listing: RouteListing = get(&f.admin, "/admin/routes").await.json();
         assert_eq!(listing.version, version);

@@ -13,6 +13,7 @@
 //! | `raw.rs`     | the file as serde sees it, with spans |
 //! | `parse.rs`   | [`parse_str`], [`version_of`]: text → sections → raw → validated |
 //! | `validate/`  | one file per section: `[proxy]`, `[upstreams.*]`, `[[routes]]`, `[record]`, TLS |
+//! | `diff.rs`    | [`RouteChanges`], [`RouteDiff`]: what one table changes in another's routes |
 //! | `evidence.rs` | [`EvidenceIdentity`]: what a route's parity evidence is evidence of |
 //! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: the only IO here |
 //!
@@ -26,6 +27,7 @@
 //! found when the routes are compiled by [`crate::router::RouteTable::build`], which
 //! reports them with the locations kept in [`RouteConfig::location`].
 
+mod diff;
 mod error;
 mod evidence;
 mod model;
@@ -34,6 +36,7 @@ mod raw;
 mod token;
 mod validate;
 
+pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_table};
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use evidence::{EvidenceIdentity, EvidenceSide};
 pub use model::{

@@ -80,6 +80,10 @@ pub struct ProxySettings {
     pub max_header_bytes: usize,
     /// How long in-flight requests may run after a shutdown signal.
     pub drain_timeout: Duration,
+    /// `reload_settle`: how long routes.toml must stay unchanged after its writer closed it
+    /// (or, where the file watcher reports no closes, after its last change) before it is
+    /// loaded, so that a file written in several parts loads once, whole.
+    pub reload_settle: Duration,
     /// Proxy worker threads; `None` means one per available CPU. Needs a restart.
     pub workers: Option<usize>,
     /// Whether workers are pinned one per CPU (`worker_cpu_affinity`). Needs a restart.

@@ -14,6 +14,7 @@ pub(super) struct Proxy {
     pub client_header_timeout: Option<Spanned<String>>,
     pub max_header_bytes: Option<Spanned<i64>>,
     pub drain_timeout: Option<Spanned<String>>,
+    pub reload_settle: Option<Spanned<String>>,
     pub workers: Option<Spanned<i64>>,
     pub worker_cpu_affinity: Option<Spanned<String>>,
     pub ready_requires_healthy_default: Option<bool>,

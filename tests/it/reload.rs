@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use strangler::config::version_of;
 
+use crate::support::files::InPlaceWriter;
 use crate::support::*;
 
 /// How soon a changed file must be in force.
@@ -419,7 +420,23 @@ async fn admin_reload_answers_ok_or_422_and_keeps_serving() {
     let answer = post(&proxy.admin_url("/admin/reload"), "").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.headers["content-type"], "application/json");
-    assert_eq!(answer.json(), serde_json::json!({"result": "ok", "version": version}));
+    let json = answer.json();
+    assert_eq!(
+        (&json["result"], &json["version"]),
+        (&"ok".into(), &version.as_str().into())
+    );
+    // What changed against the table the reload replaced: the watcher may have applied
+    // the renamed file first (then nothing), see `a_reload_that_removes_routes_says_so`.
+    let changed = json["changes"]["changed"].as_array().cloned().unwrap_or_default();
+    assert!(changed.is_empty() || changed == ["thoughts-api"], "{json}");
+    assert_eq!(
+        (
+            json["changes"]["added"].as_array().map(Vec::len),
+            json["changes"]["removed"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{json}"
+    );
     // The reload is done when the answer comes: no waiting needed.
     assert_eq!(proxy.version(), version);
     assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
@@ -570,4 +587,84 @@ async fn a_request_in_flight_finishes_on_the_table_it_started_with() {
         "only the request routed before the reload"
     );
     proxy.stop().await;
+}
+
+/// The table of [`a_reload_that_removes_routes_says_so`]: `thoughts-api` at `stage`, and
+/// the routes `extra` names (each on `/NAME/`, to legacy).
+fn table_with(legacy: &Upstream, thoughts: &Upstream, stage: &str, extra: &[&str]) -> String {
+    let mut text = thoughts_table(legacy, thoughts, stage);
+    for name in extra {
+        text.push_str(&format!("\n[[routes]]\nname = \"{name}\"\npath = \"/{name}/\"\n"));
+    }
+    text
+}
+
+/// Issue 17: a reload that removes routes is visible in its answer and in
+/// `strangler_config_routes`; an unchanged file's answer has empty changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_removes_routes_says_so() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let before = table_with(&legacy, &thoughts, "legacy", &["about", "help", "login"]);
+    let proxy = TestProxy::start(&before).await;
+    assert_eq!(metric(&proxy, "strangler_config_routes").await, Some(4.0));
+
+    // Written in place and held open: the watcher waits for the close, so this reload
+    // is the one that applies the file.
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(&table_with(&legacy, &thoughts, "new", &["about", "signup"]));
+    let answer = post(&proxy.admin_url("/admin/reload"), "").await;
+    writer.close();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.json()["changes"],
+        serde_json::json!({"added": ["signup"], "removed": ["help", "login"], "changed": ["thoughts-api"]})
+    );
+    assert_eq!(metric(&proxy, "strangler_config_routes").await, Some(3.0));
+
+    let again = post(&proxy.admin_url("/admin/reload"), "").await;
+    assert_eq!(
+        again.json()["changes"],
+        serde_json::json!({"added": [], "removed": [], "changed": []})
+    );
+    proxy.stop().await;
+}
+
+/// The log line of a reload names what it changed, at warn when it removed routes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reload_log_line_names_the_changes() {
+    use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let before = table_with(&legacy, &thoughts, "legacy", &["about", "help"]);
+    let mut proxy = BinaryProxy::start_with(
+        &before,
+        ServeOptions {
+            global_args: &["--log-format", "json"],
+            rust_log: "info",
+            stderr: Stderr::Lines,
+        },
+    )
+    .await;
+    let reloaded = |line: &str| line.contains("routing table reloaded");
+
+    let added = table_with(&legacy, &thoughts, "new", &["about", "help", "signup"]);
+    proxy.write_config(&added);
+    let line: serde_json::Value =
+        serde_json::from_str(&proxy.stderr_until(Duration::from_secs(5), reloaded).await).unwrap();
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["changes"], "+1 -0 ~1", "{line}");
+    assert_eq!(
+        (line["added"].as_str(), line["changed"].as_str()),
+        (Some("signup"), Some("thoughts-api"))
+    );
+
+    proxy.write_config(&table_with(&legacy, &thoughts, "new", &["signup"]));
+    let line: serde_json::Value =
+        serde_json::from_str(&proxy.stderr_until(Duration::from_secs(5), reloaded).await).unwrap();
+    assert_eq!(line["level"], "WARN", "a removal logs at warn: {line}");
+    assert_eq!(line["changes"], "+0 -2 ~0", "{line}");
+    assert_eq!(line["removed"], "about,help", "{line}");
+    assert_eq!(line["routes"], 2, "{line}");
+    proxy.kill().await;
 }

@@ -29,6 +29,7 @@ pub(crate) fn validate_proxy(
     }
     let client_header_timeout = duration_or(errors, raw.client_header_timeout.as_ref(), Duration::from_secs(10));
     let drain_timeout = duration_or(errors, raw.drain_timeout.as_ref(), Duration::from_secs(30));
+    let reload_settle = reload_settle(errors, raw);
     let max_header_bytes = max_header_bytes(errors, raw);
     let max_connections = count_in(
         errors,
@@ -59,6 +60,7 @@ pub(crate) fn validate_proxy(
         client_header_timeout,
         max_header_bytes,
         drain_timeout,
+        reload_settle,
         ready_requires_healthy_default: raw.ready_requires_healthy_default.unwrap_or(true),
         max_connections,
         admin_token_file,
@@ -115,6 +117,29 @@ fn admin_token_file(
         );
     }
     token_file
+}
+
+/// The shortest and longest `reload_settle`: shorter would not outlast the pause between
+/// two writes of one save; longer would keep an operator waiting for a save to apply.
+const RELOAD_SETTLE: std::ops::RangeInclusive<Duration> = Duration::from_millis(10)..=Duration::from_secs(10);
+
+/// `reload_settle`: a duration within [`RELOAD_SETTLE`], 300 ms when left out.
+fn reload_settle(errors: &mut Errors<'_>, raw: &raw::Proxy) -> Duration {
+    const DEFAULT: Duration = Duration::from_millis(300);
+    let settle = duration_or(errors, raw.reload_settle.as_ref(), DEFAULT);
+    match &raw.reload_settle {
+        Some(value) if !RELOAD_SETTLE.contains(&settle) => {
+            errors.push(
+                value.span().start,
+                format!(
+                    "`reload_settle` must be between 10ms and 10s, got `{}`",
+                    value.get_ref()
+                ),
+            );
+            DEFAULT
+        }
+        _ => settle,
+    }
 }
 
 /// `max_header_bytes`: 8 KiB to 1 MiB, 64 KiB when left out.
@@ -180,6 +205,31 @@ mod tests {
         );
         let errors = errors_of(&with_token_file("  ", "127.0.0.1:9100"));
         assert_eq!(errors, ["routes.toml:5:20: `admin_token_file` is empty"]);
+    }
+
+    #[test]
+    fn reload_settle_is_a_duration_within_bounds() {
+        use std::time::Duration;
+        let settle = |line: &str| GOOD.replacen("[proxy]\n", &format!("[proxy]\n{line}\n"), 1);
+        assert_eq!(
+            parse_str("routes.toml", GOOD).unwrap().proxy.reload_settle,
+            Duration::from_millis(300)
+        );
+        for (written, expected) in [("50ms", 50), ("10ms", 10), ("2s", 2000), ("10s", 10_000)] {
+            let c = parse_str("routes.toml", &settle(&format!("reload_settle = \"{written}\""))).unwrap();
+            assert_eq!(c.proxy.reload_settle, Duration::from_millis(expected), "{written}");
+        }
+        for (written, message) in [
+            ("5ms", "`reload_settle` must be between 10ms and 10s, got `5ms`"),
+            ("1m", "`reload_settle` must be between 10ms and 10s, got `1m`"),
+            ("0s", "bad duration `0s`: must be more than zero"),
+            ("soon", "bad duration `soon`: expected a number and a unit"),
+        ] {
+            let errors = errors_of(&settle(&format!("reload_settle = \"{written}\"")));
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].starts_with("routes.toml:3:17: "), "{errors:?}");
+            assert!(errors[0].contains(message), "{errors:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::admission::{MirrorPermit, ShadowRoute};
 use super::capture::{CAPTURE_LIMIT, Capture};
 use super::ledger::{ParityLedger, ShadowResult};
 use crate::migration::canary::{BUCKETS, bucket};
+use crate::migration::period::EvidencePeriod;
 use crate::migration::replay::KeptRequest;
 use crate::parity::{Captured, Comparison, compare};
 use crate::upstream::Upstream;
@@ -112,6 +113,7 @@ impl<'s> PendingMirror<'s> {
             secret: context.secret.to_vec(),
             config: self.shadow.config.clone(),
             rules: self.shadow.rules.clone(),
+            period: self.shadow.period.clone(),
             timing: context.timing,
         };
         let permit = self.permit;
@@ -142,6 +144,9 @@ struct Mirror {
     secret: Vec<HeaderName>,
     config: crate::config::ShadowConfig,
     rules: Arc<crate::parity::CompareRules>,
+    /// The route's evidence period in the snapshot that routed the request: where the
+    /// outcome is counted, whatever table is in force when it arrives.
+    period: Arc<EvidencePeriod>,
     timing: CopyTiming,
 }
 
@@ -175,7 +180,7 @@ impl Mirror {
             _ => Comparison::error(),
         };
         let result = ShadowResult::from_outcome(comparison.outcome);
-        self.ledger.count(&self.comparisons, &self.route, result);
+        self.ledger.count(&self.comparisons, &self.route, &self.period, result);
         if result == ShadowResult::Mismatch {
             let status = [
                 legacy_answer.as_ref().map_or(0, |c| c.status),
@@ -189,6 +194,7 @@ impl Mirror {
     fn keep_mismatch(&self, status: [u16; 2], comparison: &Comparison) {
         self.ledger.record_mismatch(
             &self.route,
+            &self.period.id,
             self.request.method.as_str(),
             &self.path,
             status,

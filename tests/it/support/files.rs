@@ -1,5 +1,6 @@
 //! Files changed the ways a running proxy sees them change: renamed over (as editors and
-//! `flip` do) and swapped as a Kubernetes ConfigMap volume.
+//! `flip` do), written in place in parts (a paste, `cat >`, `rsync --inplace`), and swapped
+//! as a Kubernetes ConfigMap volume.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,43 @@ pub fn replace_file(path: &Path, contents: &str) {
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&tmp, contents).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A file being written in place: opened for writing (truncated) by [`InPlaceWriter::open`],
+/// written in parts that are each flushed to the file, closed by [`InPlaceWriter::close`]
+/// (or when dropped).
+pub struct InPlaceWriter {
+    file: std::fs::File,
+}
+
+impl InPlaceWriter {
+    /// Opens `path` for writing, truncating it (`cat > path`).
+    pub fn open(path: &Path) -> InPlaceWriter {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        InPlaceWriter { file }
+    }
+
+    /// Opens `path` for appending (`cat >> path`).
+    pub fn append(path: &Path) -> InPlaceWriter {
+        let file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        InPlaceWriter { file }
+    }
+
+    /// Writes `part` and flushes it into the file (readers see it), keeping the file open.
+    pub fn write(&mut self, part: &str) {
+        use std::io::Write;
+        self.file.write_all(part.as_bytes()).unwrap();
+        self.file.flush().unwrap();
+    }
+
+    /// Closes the file.
+    pub fn close(self) {
+        drop(self.file);
+    }
 }
 
 /// A ConfigMap or Secret volume as the kubelet lays it out

@@ -1,0 +1,393 @@
+//! What one routing table changes in another's routes, by route name: routes added,
+//! removed, and changed (any property of the route, or the URL of an upstream it uses).
+//! Pure. The reload's log line and `POST /admin/reload`'s answer carry the
+//! [`RouteChanges`]; `strangler check --against` prints the [`RouteDiff`] property by
+//! property.
+//!
+//! A route is compared as its [`RouteFacts`]: each property rendered as text. Two tables
+//! are compared on every property ([`RouteFacts::of`]); a caller that knows fewer of one
+//! side's properties (a running proxy's listing) builds the facts of both sides the same
+//! way from what it knows.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Config, RouteConfig};
+
+/// Routes a table adds, removes and changes against another, by name (each list sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteChanges {
+    /// Routes only the new table has.
+    pub added: Vec<String>,
+    /// Routes only the old table has.
+    pub removed: Vec<String>,
+    /// Routes both have, with a property (or an upstream's URL) that differs.
+    pub changed: Vec<String>,
+}
+
+impl RouteChanges {
+    /// The changes from `before` to `after`, on every property.
+    pub fn between(before: &Config, after: &Config) -> Self {
+        RouteDiff::of_tables(before, after).changes()
+    }
+
+    /// `+added -removed ~changed`, as counts: `+2 -0 ~1`.
+    pub fn summary(&self) -> String {
+        format!("+{} -{} ~{}", self.added.len(), self.removed.len(), self.changed.len())
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// A route's compared properties, each as text, in the order they are reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteFacts(Vec<(&'static str, String)>);
+
+impl RouteFacts {
+    /// No properties yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These facts and `property` = `value`.
+    pub fn with(mut self, property: &'static str, value: impl Into<String>) -> Self {
+        self.0.push((property, value.into()));
+        self
+    }
+
+    /// Every property of `route`, and the URLs of its upstreams in `config`.
+    pub fn of(config: &Config, route: &RouteConfig) -> Self {
+        let url = |name: &str| {
+            config
+                .upstreams
+                .get(name)
+                .map_or_else(|| Self::NONE.to_owned(), |u| u.url.to_string())
+        };
+        let shadow = &route.shadow;
+        Self::new()
+            .with("path", format!("{} {}", route.pattern.kind(), route.pattern.as_str()))
+            .with(
+                "methods",
+                Self::methods_text(route.methods.as_ref().map(|m| m.iter().map(|m| m.as_str()))),
+            )
+            .with("stage", route.stage.as_str())
+            .with("legacy", route.legacy.as_str())
+            .with("legacy_url", url(&route.legacy))
+            .with("new", route.new.as_deref().unwrap_or(Self::NONE))
+            .with(
+                "new_url",
+                route.new.as_deref().map_or_else(|| Self::NONE.to_owned(), url),
+            )
+            .with(
+                "canary",
+                Self::canary_text(route.canary.as_ref().map(|c| {
+                    (
+                        f64::from(c.basis_points) / 100.0,
+                        c.sticky.as_ref().map(ToString::to_string),
+                    )
+                })),
+            )
+            .with("compare", route.compare.digest())
+            .with(
+                "shadow",
+                format!(
+                    "sample {}, max_inflight {}, max_body {}, timeout {}, unsafe_methods {}, noise_sample {}",
+                    shadow.sample,
+                    shadow.max_inflight,
+                    shadow.max_body,
+                    humantime::format_duration(shadow.timeout),
+                    shadow.unsafe_methods,
+                    shadow.noise_sample
+                ),
+            )
+            .with(
+                "fallback",
+                Self::fallback_text(route.fallback_max_body.map(|b| b as u64)),
+            )
+            .with("max_body", Self::optional_text(route.max_body))
+    }
+
+    /// How an absent value reads.
+    pub const NONE: &str = "none";
+
+    /// `methods` as text: `GET, POST`, or `any`.
+    pub fn methods_text<'m>(methods: Option<impl Iterator<Item = &'m str>>) -> String {
+        methods.map_or_else(|| "any".to_owned(), |m| m.collect::<Vec<_>>().join(", "))
+    }
+
+    /// A canary split as text: `25%`, `12.5% sticky cookie:uid`, or `none`.
+    pub fn canary_text(canary: Option<(f64, Option<String>)>) -> String {
+        match canary {
+            None => Self::NONE.to_owned(),
+            Some((percent, None)) => format!("{percent}%"),
+            Some((percent, Some(sticky))) => format!("{percent}% sticky {sticky}"),
+        }
+    }
+
+    /// A fallback as text: `max_body 65536`, or `off`.
+    pub fn fallback_text(max_body: Option<u64>) -> String {
+        max_body.map_or_else(|| "off".to_owned(), |b| format!("max_body {b}"))
+    }
+
+    /// An optional number as text, `none` when absent.
+    pub fn optional_text(value: Option<u64>) -> String {
+        value.map_or_else(|| Self::NONE.to_owned(), |v| v.to_string())
+    }
+
+    /// The value of `property`, if these facts have it.
+    pub fn get(&self, property: &str) -> Option<&str> {
+        self.0.iter().find(|(p, _)| *p == property).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every route of `config` by name, on every property.
+pub fn facts_of_table(config: &Config) -> BTreeMap<String, RouteFacts> {
+    config
+        .routes
+        .iter()
+        .map(|route| (route.name.clone(), RouteFacts::of(config, route)))
+        .collect()
+}
+
+/// One property of a changed route: its value before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyChange {
+    /// The property (`stage`, `new_url`, …).
+    pub property: &'static str,
+    /// Its value in the old table.
+    pub before: String,
+    /// Its value in the new table.
+    pub after: String,
+}
+
+/// What a table changes in another's routes, property by property.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteDiff {
+    /// Routes only the new table has, sorted.
+    pub added: Vec<String>,
+    /// Routes only the old table has, sorted.
+    pub removed: Vec<String>,
+    /// Routes in both whose properties differ, by name, with what changed.
+    pub changed: BTreeMap<String, Vec<PropertyChange>>,
+}
+
+impl RouteDiff {
+    /// The difference between two tables' routes, given as facts by route name. A property
+    /// one side does not have reads as `none` there.
+    pub fn between(before: &BTreeMap<String, RouteFacts>, after: &BTreeMap<String, RouteFacts>) -> Self {
+        let mut diff = Self {
+            added: after
+                .keys()
+                .filter(|name| !before.contains_key(*name))
+                .cloned()
+                .collect(),
+            removed: before
+                .keys()
+                .filter(|name| !after.contains_key(*name))
+                .cloned()
+                .collect(),
+            changed: BTreeMap::new(),
+        };
+        for (name, new) in after {
+            let Some(old) = before.get(name) else { continue };
+            let mut properties: Vec<&'static str> = new.0.iter().map(|(p, _)| *p).collect();
+            properties.extend(old.0.iter().map(|(p, _)| *p).filter(|p| new.get(p).is_none()));
+            let changes: Vec<PropertyChange> = properties
+                .into_iter()
+                .filter_map(|property| {
+                    let (before, after) = (
+                        old.get(property).unwrap_or(RouteFacts::NONE),
+                        new.get(property).unwrap_or(RouteFacts::NONE),
+                    );
+                    (before != after).then(|| PropertyChange {
+                        property,
+                        before: before.to_owned(),
+                        after: after.to_owned(),
+                    })
+                })
+                .collect();
+            if !changes.is_empty() {
+                diff.changed.insert(name.clone(), changes);
+            }
+        }
+        diff
+    }
+
+    /// The difference between two tables, on every property.
+    pub fn of_tables(before: &Config, after: &Config) -> Self {
+        Self::between(&facts_of_table(before), &facts_of_table(after))
+    }
+
+    /// The names only.
+    pub fn changes(&self) -> RouteChanges {
+        RouteChanges {
+            added: self.added.clone(),
+            removed: self.removed.clone(),
+            changed: self.changed.keys().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const TABLE: &str = r#"
+[proxy]
+listen = "127.0.0.1:8000"
+admin_listen = "127.0.0.1:9100"
+default_upstream = "legacy"
+
+[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+
+[upstreams.thoughts]
+url = "http://127.0.0.1:8002"
+
+[[routes]]
+name = "thoughts-api"
+path = "/api/thoughts/"
+stage = "shadow"
+new = "thoughts"
+
+[[routes]]
+name = "login"
+path = "/login"
+methods = ["POST"]
+
+[[routes]]
+name = "search"
+path = "/search/"
+stage = "canary"
+new = "thoughts"
+canary = { percent = 25 }
+"#;
+
+    fn table(text: &str) -> Config {
+        match parse_str("routes.toml", text) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_same_table_changes_nothing() {
+        let changes = RouteChanges::between(&table(TABLE), &table(TABLE));
+        assert!(changes.is_empty());
+        assert_eq!(changes.summary(), "+0 -0 ~0");
+        // Moving a route within the file is no change either.
+        let moved = TABLE.replace(
+            "[[routes]]\nname = \"login\"\npath = \"/login\"\nmethods = [\"POST\"]\n",
+            "",
+        ) + "\n[[routes]]\nname = \"login\"\npath = \"/login\"\nmethods = [\"POST\"]\n";
+        assert!(RouteChanges::between(&table(TABLE), &table(&moved)).is_empty());
+    }
+
+    #[test]
+    fn added_removed_and_changed_routes_are_named() {
+        let after = TABLE
+            .replace("name = \"login\"", "name = \"sign-in\"")
+            .replace("stage = \"shadow\"", "stage = \"canary\"\ncanary = { percent = 10 }")
+            + "\n[[routes]]\nname = \"about\"\npath = \"/about\"\n";
+        let diff = RouteDiff::of_tables(&table(TABLE), &table(&after));
+        let changes = diff.changes();
+        assert_eq!(changes.added, ["about", "sign-in"]);
+        assert_eq!(changes.removed, ["login"]);
+        assert_eq!(changes.changed, ["thoughts-api"]);
+        assert_eq!(changes.summary(), "+2 -1 ~1");
+        let what: Vec<(&str, &str, &str)> = diff.changed["thoughts-api"]
+            .iter()
+            .map(|c| (c.property, c.before.as_str(), c.after.as_str()))
+            .collect();
+        assert_eq!(what, [("stage", "shadow", "canary"), ("canary", "none", "10%")]);
+    }
+
+    #[test]
+    fn every_property_and_an_upstream_url_count_as_a_change() {
+        let before = table(TABLE);
+        for (edit, property) in [
+            (TABLE.replace("path = \"/search/\"", "path = \"/find/\""), "path"),
+            (
+                TABLE.replace("methods = [\"POST\"]", "methods = [\"POST\", \"PUT\"]"),
+                "methods",
+            ),
+            (
+                TABLE.replace("percent = 25", "percent = 25, sticky = \"client_ip\""),
+                "canary",
+            ),
+            (
+                TABLE.replace("stage = \"shadow\"", "stage = \"shadow\"\nshadow = { sample = 0.5 }"),
+                "shadow",
+            ),
+            (
+                TABLE.replace(
+                    "stage = \"shadow\"",
+                    "stage = \"shadow\"\ncompare = { ignore = [\"/id\"] }",
+                ),
+                "compare",
+            ),
+            (
+                TABLE.replace("stage = \"shadow\"", "stage = \"shadow\"\nfallback = true"),
+                "fallback",
+            ),
+            (
+                TABLE.replace("path = \"/login\"", "path = \"/login\"\nmax_body = 1024"),
+                "max_body",
+            ),
+            (
+                TABLE.replace("methods = [\"POST\"]", "methods = [\"POST\"]\nnew = \"thoughts\""),
+                "new",
+            ),
+        ] {
+            let diff = RouteDiff::of_tables(&before, &table(&edit));
+            assert_eq!(diff.changed.len(), 1, "{property}: {diff:?}");
+            let changes = diff.changed.values().next().unwrap();
+            assert!(
+                changes.iter().any(|c| c.property == property),
+                "{property}: {changes:?}"
+            );
+        }
+        let moved = TABLE.replace("http://127.0.0.1:8002", "http://127.0.0.1:9002");
+        let changes = RouteChanges::between(&before, &table(&moved));
+        assert_eq!(changes.changed, ["search", "thoughts-api"], "routes using `thoughts`");
+        assert!(changes.added.is_empty() && changes.removed.is_empty());
+    }
+
+    #[test]
+    fn facts_that_one_side_lacks_read_as_none() {
+        let before = BTreeMap::from([("a".to_owned(), RouteFacts::new().with("stage", "new"))]);
+        let after = BTreeMap::from([(
+            "a".to_owned(),
+            RouteFacts::new().with("stage", "new").with("max_body", "10"),
+        )]);
+        let diff = RouteDiff::between(&before, &after);
+        assert_eq!(
+            diff.changed["a"],
+            [PropertyChange {
+                property: "max_body",
+                before: "none".to_owned(),
+                after: "10".to_owned()
+            }]
+        );
+    }
+
+    #[test]
+    fn changes_are_json_with_three_lists() {
+        let changes = RouteChanges {
+            added: vec!["a".to_owned()],
+            removed: vec![],
+            changed: vec!["c".to_owned()],
+        };
+        let json = serde_json::to_value(&changes).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"added": ["a"], "removed": [], "changed": ["c"]})
+        );
+        assert_eq!(serde_json::from_value::<RouteChanges>(json).unwrap(), changes);
+    }
+}

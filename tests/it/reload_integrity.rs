@@ -1,0 +1,173 @@
+//! Reload integrity: a routes.toml written in place, in parts, is loaded once and whole,
+//! after its writer closed it and it stayed unchanged for `[proxy] reload_settle`; never
+//! half-written (issue 17: a slow in-place save loaded a table with no routes).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strangler::config::version_of;
+use strangler::reload::{Backend, Reloader, watch_with};
+use tokio::time::Instant;
+
+use crate::support::files::InPlaceWriter;
+use crate::support::*;
+
+const OK_SERIES: &str = "strangler_config_reloads_total{result=\"ok\"}";
+const ERROR_SERIES: &str = "strangler_config_reloads_total{result=\"error\"}";
+
+/// `legacy` (default) and `thoughts`; `thoughts-api` at stage new, and with `more` also
+/// `other-api` (stage new) on `/api/other/`. `proxy_extra` goes into `[proxy]`.
+fn table(legacy: &Upstream, thoughts: &Upstream, proxy_extra: &str, more: bool) -> String {
+    let mut routes = String::from(
+        "[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"new\"\nnew = \"thoughts\"\n",
+    );
+    if more {
+        routes.push_str(
+            "\n[[routes]]\nname = \"other-api\"\npath = \"/api/other/\"\nstage = \"new\"\nnew = \"thoughts\"\n",
+        );
+    }
+    routes_toml_with(
+        proxy_extra,
+        &[("legacy", &legacy.url(), ""), ("thoughts", &thoughts.url(), "")],
+        &routes,
+    )
+}
+
+/// `text` cut where its routes begin: a valid table with no routes, the worst half a
+/// save can leave (every request would go to the default upstream).
+fn split_before_routes(text: &str) -> (&str, &str) {
+    let at = text.find("[[routes]]").unwrap();
+    text.split_at(at)
+}
+
+/// Load attempts so far (applied or rejected; unchanged files do not count).
+fn attempts(proxy: &TestProxy) -> u64 {
+    proxy.state.subscribe().borrow().attempts
+}
+
+/// Half a table written in place and left open for a second while requests run: every
+/// request is routed by the old table; the rest written and the file closed, the new table
+/// is live within 2 s. On the default `reload_settle`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_written_file_is_not_loaded_until_its_writer_closes_it() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, "", false)).await;
+    let old_version = proxy.version();
+    let new = table(&legacy, &thoughts, "", true);
+    let (first, rest) = split_before_routes(&new);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(first);
+    let started = Instant::now();
+    let mut requests = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        assert_eq!(
+            served_by(&proxy, "/api/thoughts/5").await,
+            "thoughts",
+            "request {requests} was not routed by the old table"
+        );
+        requests += 1;
+    }
+    assert!(requests >= 10, "only {requests} requests in a second");
+    assert_eq!(proxy.version(), old_version);
+    assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
+    assert_eq!(metric(&proxy, OK_SERIES).await, Some(1.0));
+
+    writer.write(rest);
+    writer.close();
+    let version = version_of(&new);
+    let live = poll(
+        Duration::from_secs(2),
+        || async { admin_json(&proxy, "/admin/routes").await["version"].clone() },
+        |v| v == version.as_str(),
+    )
+    .await;
+    assert_eq!(live, version.as_str(), "the whole file was not live within 2 s");
+    assert_eq!(served_by(&proxy, "/api/other/1").await, "thoughts");
+    assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0), "one reload");
+    assert_eq!(metric(&proxy, ERROR_SERIES).await, Some(0.0));
+    proxy.stop().await;
+}
+
+/// `echo a > f; sleep 0.1; echo b >> f`: two writers, each closing the file; one reload,
+/// of the whole file, and no error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_written_by_two_writers_in_a_row_reloads_once() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    // More than the 100 ms pause, with room for a busy machine.
+    let settle = "reload_settle = \"500ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let new = table(&legacy, &thoughts, settle, true);
+    let (first, rest) = split_before_routes(&new);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(first);
+    writer.close();
+    // The scenario's pause between the two writers (not a synchronisation).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut writer = InPlaceWriter::append(&proxy.config);
+    writer.write(rest);
+    writer.close();
+
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(2), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.last_error, None);
+    assert_eq!(applied.attempts, 2, "the first writer's half was loaded as well");
+    // Not a synchronisation: a bounded window in which no further load may happen.
+    let mut status = proxy.state.subscribe();
+    let again = tokio::time::timeout(Duration::from_secs(1), status.wait_for(|s| s.attempts > 2)).await;
+    assert!(again.is_err(), "loaded again: {:?}", proxy.state.subscribe().borrow());
+    assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0));
+    assert_eq!(metric(&proxy, ERROR_SERIES).await, Some(0.0));
+    assert_eq!(served_by(&proxy, "/api/other/1").await, "thoughts");
+    proxy.stop().await;
+}
+
+/// The poll watcher reports no closes: a file changed twice, 100 ms apart, loads once,
+/// after it has been unchanged for the settle interval.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_poll_watcher_a_file_loads_once_it_is_unchanged_for_the_settle_interval() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"500ms\"";
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, table(&legacy, &thoughts, settle, false)).unwrap();
+    let app = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || strangler::App::load(config))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let state = app.state().clone();
+    let reloader = Arc::new(Reloader::new(state.clone()));
+    let _watch = watch_with(reloader, &config, Backend::Poll(Duration::from_millis(20))).unwrap();
+
+    let new = table(&legacy, &thoughts, settle, true);
+    let (first, rest) = split_before_routes(&new);
+    let mut writer = InPlaceWriter::open(&config);
+    writer.write(first);
+    // The scenario's pause between the two parts (not a synchronisation).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    writer.write(rest);
+    writer.close();
+
+    let mut status = state.subscribe();
+    let applied = tokio::time::timeout(Duration::from_secs(3), status.wait_for(|s| s.attempts > 1))
+        .await
+        .expect("the file was not loaded within 3 s")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        applied.version,
+        version_of(&new),
+        "the first load was not the whole file"
+    );
+    assert_eq!(applied.attempts, 2);
+    assert_eq!(applied.last_error, None);
+    assert_eq!(state.snapshot().routes.len(), 2);
+}
