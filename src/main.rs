@@ -139,7 +139,9 @@ fn flip(args: FlipArgs) -> ExitCode {
         route: args.route,
         stage: args.stage,
         percent: args.percent,
-        admin: args.admin,
+        admins: args.admins,
+        admin_dns: args.admin_dns,
+        prometheus: args.prometheus,
         parity_report: args.parity_report,
         thresholds: strangler::commands::flip::Thresholds {
             min_requests: args.min_requests,
@@ -163,6 +165,7 @@ fn status(args: StatusArgs) -> ExitCode {
     }
     let options = strangler::commands::status::Options {
         admins: args.admins,
+        admin_dns: args.admin_dns,
         config: args.config,
         json: args.json,
     };

@@ -2,15 +2,16 @@
 //! and the client side of the admin API that `strangler flip` reuses.
 //!
 //! ```text
-//! --admin URL … (or routes.toml's proxy.admin_listen)
-//!   --(fetch: GET /admin/routes and /admin/parity, one thread per replica)--> [Replica]
+//! --admin URL …, --admin-dns HOST:PORT … (or routes.toml's proxy.admin_listen)
+//!   --(fleet::ask: GET /admin/routes and /admin/parity, one thread per replica)--> [Replica]
 //!   --(Board::build: pure)--> Board --(Display, or JSON)--> stdout
 //! ```
 //!
 //! A replica that does not answer is reported, never skipped; the board is healthy only
 //! when every replica answers and all of them run the same table version (the digest of
-//! routes.toml's bytes, see [`crate::config::version_of`]). Only [`fetch`], [`http_get`] and
-//! [`run`] do IO.
+//! routes.toml's bytes, see [`crate::config::version_of`]). A route's parity counts are
+//! summed over the replicas in the same evidence period, and the period is shown. Only
+//! [`fetch`], [`http_get`] and [`run`] do IO.
 
 use std::fmt;
 use std::io::Write;
@@ -20,7 +21,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::admin::api::{ListedRoute, ParityCounts, RouteListing, RouteParity};
+use crate::admin::api::{Evidence, ListedRoute, ParityCounts, RouteListing, RouteParity};
+use crate::commands::fleet;
 use crate::config::{Config, LoadError};
 use crate::table::Table;
 
@@ -62,6 +64,12 @@ const NEEDS_TOKEN: &str = "401: the admin API needs a token (give --admin-token-
 /// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on
 /// loopback or an internal network, and a proxy in the environment must not reroute them.
 pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    http_get_as(url, timeout, ADMIN_TOKEN.get().map(String::as_str))
+}
+
+/// A blocking `GET` of `url` like [`http_get`], with `bearer` as the only credential: the
+/// admin token never goes to another server (a Prometheus).
+pub fn http_get_as(url: &str, timeout: Duration, bearer: Option<&str>) -> Result<(u16, String), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -69,7 +77,7 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
         .build()
         .into();
     let mut request = agent.get(url);
-    if let Some(token) = ADMIN_TOKEN.get() {
+    if let Some(token) = bearer {
         request = request.header("authorization", format!("Bearer {token}"));
     }
     let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
@@ -114,6 +122,8 @@ pub enum ParityAnswer {
     Report(ParityCounts),
     /// Another status, or a body that is not a report.
     Unreadable(String),
+    /// Not asked (a flip that needs the version only).
+    NotAsked,
 }
 
 /// One replica as the board sees it.
@@ -143,6 +153,11 @@ pub enum ReplicaState {
 
 /// Asks one replica for its routes and parity counts. Blocking.
 pub fn fetch(admin: &str) -> Replica {
+    fetch_with(admin, true)
+}
+
+/// Asks one replica for its routes, and its parity counts if `with_parity`. Blocking.
+pub fn fetch_with(admin: &str, with_parity: bool) -> Replica {
     let admin = admin_base(admin);
     let state = match http_get(&format!("{admin}/admin/routes"), TIMEOUT) {
         Err(e) => ReplicaState::Down(e),
@@ -150,7 +165,11 @@ pub fn fetch(admin: &str) -> Replica {
             Ok(answer) => ReplicaState::Up {
                 version: answer.version,
                 routes: answer.routes,
-                parity: fetch_parity(&admin),
+                parity: if with_parity {
+                    fetch_parity(&admin)
+                } else {
+                    ParityAnswer::NotAsked
+                },
             },
             Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
         },
@@ -219,6 +238,12 @@ pub struct BoardRoute {
     /// Whether the replicas that answered disagree on this route (stage, share, or
     /// whether they have it at all).
     pub differs: bool,
+    /// The evidence period the counts belong to (that of the first replica reporting one);
+    /// `None` from builds without evidence periods.
+    pub evidence: Option<Evidence>,
+    /// Whether the replicas are in different evidence periods of this route; the counts
+    /// then sum only the replicas in [`BoardRoute::evidence`]'s period.
+    pub periods_differ: bool,
     /// The route on each replica that answered (`stage: null` where it is missing).
     pub per_replica: Vec<RouteOnReplica>,
 }
@@ -232,6 +257,70 @@ pub struct RouteOnReplica {
     pub stage: Option<String>,
     /// Share to new there, in percent.
     pub new_share_percent: Option<f64>,
+    /// The route's current evidence period there (`None`: no parity counts with one).
+    pub period: Option<String>,
+}
+
+/// A replica that answered: its admin URL, routes and parity answer.
+type UpReplica<'a> = (&'a str, &'a Vec<ListedRoute>, &'a ParityAnswer);
+
+impl BoardRoute {
+    /// The row of route `name` over the replicas that answered. The parity counts are summed
+    /// over the replicas in the same evidence period as the first one that reports a period.
+    fn build(name: &str, up: &[UpReplica<'_>], any_parity: bool) -> BoardRoute {
+        let counts_of = |answer: &ParityAnswer| match answer {
+            ParityAnswer::Report(report) => report.routes.get(name).cloned(),
+            _ => None,
+        };
+        let per_replica: Vec<RouteOnReplica> = up
+            .iter()
+            .map(|(admin, routes, answer)| {
+                let route = routes.iter().find(|r| r.name == name);
+                RouteOnReplica {
+                    admin: (*admin).to_owned(),
+                    stage: route.map(|r| r.stage.clone()),
+                    new_share_percent: route.and_then(ListedRoute::new_share),
+                    period: counts_of(answer).and_then(|c| c.evidence.map(|e| e.period)),
+                }
+            })
+            .collect();
+        let first = per_replica.iter().find(|p| p.stage.is_some());
+        let differs = per_replica
+            .iter()
+            .any(|p| p.stage != per_replica[0].stage || p.new_share_percent != per_replica[0].new_share_percent);
+        let evidence = up
+            .iter()
+            .find_map(|(_, _, answer)| counts_of(answer).and_then(|c| c.evidence));
+        let in_period = |counts: &RouteParity| match (&evidence, &counts.evidence) {
+            (Some(first), Some(this)) => first.period == this.period,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let periods_differ = up
+            .iter()
+            .filter_map(|(_, _, answer)| counts_of(answer))
+            .any(|counts| !in_period(&counts));
+        let parity = any_parity.then(|| {
+            let mut sum = RouteParity::default();
+            for counts in up.iter().filter_map(|(_, _, answer)| counts_of(answer)) {
+                if in_period(&counts) {
+                    sum.add(&counts);
+                }
+            }
+            sum
+        });
+        BoardRoute {
+            name: name.to_owned(),
+            stage: first.and_then(|p| p.stage.clone()).unwrap_or_default(),
+            new_share_percent: first.and_then(|p| p.new_share_percent),
+            match_rate: parity.as_ref().and_then(RouteParity::match_rate),
+            parity,
+            differs,
+            evidence,
+            periods_differ,
+            per_replica,
+        }
+    }
 }
 
 impl Board {
@@ -247,7 +336,7 @@ impl Board {
                 }
             }
         }
-        let up: Vec<(&str, &Vec<ListedRoute>, &ParityAnswer)> = replicas
+        let up: Vec<UpReplica<'_>> = replicas
             .iter()
             .filter_map(|r| match &r.state {
                 ReplicaState::Up { routes, parity, .. } => Some((r.admin.as_str(), routes, parity)),
@@ -257,43 +346,7 @@ impl Board {
         let any_parity = up.iter().any(|(_, _, p)| matches!(p, ParityAnswer::Report(_)));
         let routes = names
             .iter()
-            .map(|name| {
-                let per_replica: Vec<RouteOnReplica> = up
-                    .iter()
-                    .map(|(admin, routes, _)| {
-                        let route = routes.iter().find(|r| r.name == *name);
-                        RouteOnReplica {
-                            admin: (*admin).to_owned(),
-                            stage: route.map(|r| r.stage.clone()),
-                            new_share_percent: route.and_then(ListedRoute::new_share),
-                        }
-                    })
-                    .collect();
-                let first = per_replica.iter().find(|p| p.stage.is_some());
-                let differs = per_replica.iter().any(|p| {
-                    p.stage != per_replica[0].stage || p.new_share_percent != per_replica[0].new_share_percent
-                });
-                let parity = any_parity.then(|| {
-                    let mut sum = RouteParity::default();
-                    for (_, _, answer) in &up {
-                        if let ParityAnswer::Report(report) = answer
-                            && let Some(counts) = report.routes.get(*name)
-                        {
-                            sum.add(counts);
-                        }
-                    }
-                    sum
-                });
-                BoardRoute {
-                    name: (*name).to_owned(),
-                    stage: first.and_then(|p| p.stage.clone()).unwrap_or_default(),
-                    new_share_percent: first.and_then(|p| p.new_share_percent),
-                    match_rate: parity.as_ref().and_then(RouteParity::match_rate),
-                    parity,
-                    differs,
-                    per_replica,
-                }
-            })
+            .map(|name| BoardRoute::build(name, &up, any_parity))
             .collect();
         let replica_rows: Vec<ReplicaRow> = replicas
             .iter()
@@ -316,7 +369,7 @@ impl Board {
                     parity_endpoint: match parity {
                         ParityAnswer::Absent => Some(false),
                         ParityAnswer::Report(_) => Some(true),
-                        ParityAnswer::Unreadable(_) => None,
+                        ParityAnswer::Unreadable(_) | ParityAnswer::NotAsked => None,
                     },
                 },
             })
@@ -373,7 +426,7 @@ impl fmt::Display for Board {
         if up.is_empty() {
             return writeln!(f, "no replica answered; {} DOWN", self.replicas.len());
         }
-        let rows: Vec<[String; 4]> = self
+        let rows: Vec<[String; 5]> = self
             .routes
             .iter()
             .map(|r| {
@@ -384,10 +437,15 @@ impl fmt::Display for Board {
                     (Some(_), None) => "no comparisons yet".to_owned(),
                     (Some(p), Some(rate)) => format!("{rate:.4} ({} compared, {} errors)", p.compared(), p.error),
                 };
-                [format!("{}{marker}", r.name), r.stage.clone(), share, parity]
+                let evidence = match (&r.evidence, r.periods_differ) {
+                    (None, _) => "-".to_owned(),
+                    (Some(e), false) => format!("period {} since {}", e.period, e.since),
+                    (Some(e), true) => format!("period {} since {} (periods DIFFER *)", e.period, e.since),
+                };
+                [format!("{}{marker}", r.name), r.stage.clone(), share, parity, evidence]
             })
             .collect();
-        let header = ["route", "stage", "to new", "parity"];
+        let header = ["route", "stage", "to new", "parity", "evidence"];
         let width = |i: usize| {
             rows.iter()
                 .map(|row| row[i].chars().count())
@@ -395,14 +453,18 @@ impl fmt::Display for Board {
                 .max()
                 .unwrap_or(0)
         };
-        let (w0, w1, w2) = (width(0), width(1), width(2));
+        let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
         writeln!(
             f,
-            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-            header[0], header[1], header[2], header[3]
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
+            header[0], header[1], header[2], header[3], header[4]
         )?;
         for row in &rows {
-            writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}  {}", row[0], row[1], row[2], row[3])?;
+            writeln!(
+                f,
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
+                row[0], row[1], row[2], row[3], row[4]
+            )?;
         }
         if self.routes.is_empty() {
             writeln!(f, "(no routes)")?;
@@ -418,6 +480,19 @@ impl fmt::Display for Board {
                 })
                 .collect();
             writeln!(f, "* `{}` differs: {}", r.name, places.join("; "))?;
+        }
+        for r in self.routes.iter().filter(|r| r.periods_differ) {
+            let places: Vec<String> = r
+                .per_replica
+                .iter()
+                .map(|p| format!("{}: {}", p.admin, p.period.as_deref().unwrap_or("no period")))
+                .collect();
+            writeln!(
+                f,
+                "* `{}` evidence periods differ (parity counts only the first): {}",
+                r.name,
+                places.join("; ")
+            )?;
         }
         writeln!(f)?;
         let down = self.replicas.len() - up.len();
@@ -441,8 +516,10 @@ impl fmt::Display for Board {
 /// What `strangler status` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Admin URLs; empty means the `admin_listen` of `config`.
+    /// Admin URLs; with `admin_dns` empty, none means the `admin_listen` of `config`.
     pub admins: Vec<String>,
+    /// `HOST:PORT` names whose every address is a replica (`--admin-dns`).
+    pub admin_dns: Vec<String>,
     /// The table whose `proxy.admin_listen` is the default replica.
     pub config: PathBuf,
     /// Print JSON.
@@ -467,7 +544,7 @@ pub enum StatusError {
 
 /// Asks every replica (in parallel) and prints the board. Returns whether it is healthy.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> {
-    let admins = if options.admins.is_empty() {
+    let targets = if options.admins.is_empty() && options.admin_dns.is_empty() {
         let table = Table::load(&options.config).map_err(|e| StatusError::NoAdmin {
             file: options.config.display().to_string(),
             reason: match e {
@@ -476,24 +553,14 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> 
             },
         })?;
         use_token_of(&table.config);
-        vec![admin_url_of(&table.config)]
+        fleet::Targets {
+            admins: vec![admin_url_of(&table.config)],
+            unresolved: Vec::new(),
+        }
     } else {
-        options.admins.clone()
+        fleet::resolve(&options.admins, &options.admin_dns)
     };
-    let replicas: Vec<Replica> = std::thread::scope(|scope| {
-        let asks: Vec<_> = admins
-            .iter()
-            .map(|admin| (admin, scope.spawn(move || fetch(admin))))
-            .collect();
-        asks.into_iter()
-            .map(|(admin, ask)| {
-                ask.join().unwrap_or_else(|_| Replica {
-                    admin: admin_base(admin),
-                    state: ReplicaState::Down("the request thread panicked".to_owned()),
-                })
-            })
-            .collect()
-    });
+    let replicas = fleet::ask(&targets, true);
     let board = Board::build(&replicas);
     if options.json {
         let text = serde_json::to_string_pretty(&board).map_err(std::io::Error::other)?;
