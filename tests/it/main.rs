@@ -16,6 +16,7 @@ mod dashboard;
 mod deploy;
 mod fallback;
 mod flip;
+mod flip_evidence;
 mod forwarding;
 mod hostile;
 mod http2;
