@@ -17,6 +17,7 @@ mod deploy;
 mod fallback;
 mod flip;
 mod flip_evidence;
+mod flip_prometheus;
 mod forwarding;
 mod hostile;
 mod http2;
