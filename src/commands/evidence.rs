@@ -67,7 +67,7 @@ pub enum Unmatched {
         /// What each period was gathered against, current first.
         gathered: Vec<EvidenceIdentity>,
         /// The edited table's route.
-        wanted: EvidenceIdentity,
+        wanted: Box<EvidenceIdentity>,
     },
 }
 
@@ -98,7 +98,7 @@ pub fn matching(periods: &[Period], wanted: &EvidenceIdentity) -> Result<Matched
     if matched.periods.is_empty() && !gathered.is_empty() {
         return Err(Unmatched::Elsewhere {
             gathered,
-            wanted: wanted.clone(),
+            wanted: Box::new(wanted.clone()),
         });
     }
     matched.ignored = gathered;

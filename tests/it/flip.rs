@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
 use serde_json::json;
 use strangler::config::{Stage, version_of};
 use strangler::table::Table;

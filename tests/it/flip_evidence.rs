@@ -107,7 +107,7 @@ async fn evidence_of_another_new_url_is_refused_naming_what_it_measured() {
 async fn editing_the_new_url_and_flipping_is_refused_by_the_version_check() {
     // Issue 17's report: `new` changed in the file, the proxy still runs (and measured) the
     // old one: it does not run the file, so none of its 195 comparisons count.
-    let (admin, running, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let (_admin, running, _dir, path) = table_and_admin(NEW, "", json!({})).await;
     let admin = admin_running(&running, counts_of(195, &running)).await;
     let edited = running.replace(NEW, "http://127.0.0.1:9999");
     std::fs::write(&path, &edited).unwrap();
@@ -230,7 +230,7 @@ async fn counts_without_an_identity_are_refused_from_a_proxy_and_from_a_report()
 
 #[tokio::test]
 async fn a_proxy_on_another_version_refuses_a_step_forward_but_not_a_step_back() {
-    let (admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
     // The proxy runs the same routes with another comment: same identity, other version.
     let running = text.replace("# the route being moved", "# deployed yesterday");
     let admin = admin_running(&running, with_evidence(counts(500), &running)).await;
@@ -263,7 +263,7 @@ async fn a_proxy_on_another_version_refuses_a_step_forward_but_not_a_step_back()
 
 #[tokio::test]
 async fn a_fleet_sums_the_replicas_on_the_files_version_and_names_the_others() {
-    let (a, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
     let a = admin_running(&text, with_evidence(counts(60), &text)).await;
     let b = admin_running(&text, with_evidence(counts(70), &text)).await;
     let running = text.replace("# the route being moved", "# another table");

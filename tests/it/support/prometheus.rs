@@ -138,14 +138,4 @@ impl Prometheus {
         );
         answer["data"]["result"].as_array().cloned().unwrap_or_default()
     }
-
-    /// The value of a query that yields one series (0 when it yields none).
-    pub async fn scalar(&self, expression: &str) -> f64 {
-        let result = self.query(expression).await;
-        result
-            .first()
-            .and_then(|sample| sample["value"][1].as_str())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    }
 }
