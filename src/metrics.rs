@@ -39,9 +39,15 @@ pub struct Metrics {
     pub inflight: PerWorker<IntGauge>,
     /// `strangler_canary_requests_total{route,side}`: where canary routes placed requests.
     pub canary: IntCounterVec,
-    /// `strangler_shadow_comparisons_total{route,result}`: shadowed requests by outcome
-    /// (match, mismatch, noise, error, dropped, skipped).
+    /// `strangler_shadow_comparisons_total{route,result,period}`: shadowed requests by
+    /// outcome (match, mismatch, noise, error, dropped, skipped) and evidence period (the
+    /// period's name, equal on every replica of a table).
     pub shadow_comparisons: IntCounterVec,
+    /// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`
+    /// = 1 for the current and previous evidence period of every route with parity
+    /// evidence: what a `period` label stands for (`new`, `new_url` empty when the route has
+    /// no new upstream).
+    pub parity_period_info: IntGaugeVec,
     /// `strangler_recorded_requests_total{result}`: traffic recording (recorded, dropped,
     /// skipped).
     pub recorded: IntCounterVec,
@@ -153,8 +159,22 @@ impl Metrics {
             )?,
             shadow_comparisons: counters(
                 "strangler_shadow_comparisons_total",
-                "Shadowed requests by comparison outcome",
-                &["route", "result"],
+                "Shadowed requests by comparison outcome and evidence period",
+                &["route", "result", "period"],
+            )?,
+            parity_period_info: gauges(
+                "strangler_parity_period_info",
+                "Evidence periods of the parity counts (value 1): the current and previous one per route",
+                &[
+                    "route",
+                    "period",
+                    "stage",
+                    "legacy",
+                    "new",
+                    "legacy_url",
+                    "new_url",
+                    "rules",
+                ],
             )?,
             recorded: counters(
                 "strangler_recorded_requests_total",

@@ -81,12 +81,14 @@ impl Route {
             _ => None,
         };
         let mirrors_in_flight = carried.mirrors.get(route.name.as_str()).cloned().unwrap_or_default();
+        let period = EvidencePeriod::carry(carried.periods.get(route.name.as_str()), carried.identity(route));
         let shadow = match (route.stage, &route.new) {
             (Stage::Shadow, Some(new)) => Some(ShadowRoute {
                 new: find(new)?,
                 config: route.shadow.clone(),
                 rules: route.compare.clone(),
                 in_flight: mirrors_in_flight.clone(),
+                period: period.clone(),
             }),
             _ => None,
         };
@@ -99,7 +101,7 @@ impl Route {
             shadow,
             max_body: route.max_body,
             mirrors_in_flight,
-            period: EvidencePeriod::carry(carried.periods.get(route.name.as_str()), carried.identity(route)),
+            period,
         })
     }
 }
@@ -250,6 +252,13 @@ impl Snapshot {
             .is_some_and(|u| u.health.verdict() == crate::upstream::health::Verdict::Unhealthy)
     }
 
+    /// Makes this table's evidence periods the current ones in `ledger` (and in
+    /// `strangler_parity_period_info`).
+    fn enter_periods(&self, ledger: &ParityLedger, metrics: &Metrics) {
+        let periods = self.routes.iter().map(|route| (&*route.name, &route.period));
+        ledger.install(periods, &metrics.parity_period_info);
+    }
+
     /// Publishes the per-route and per-upstream gauges of this table.
     fn publish_gauges(&self, metrics: &Metrics) {
         metrics.route_info.reset();
@@ -347,6 +356,8 @@ impl State {
         let version = snapshot.config().version.clone();
         metrics.set_config_version(&version);
         snapshot.publish_gauges(&metrics);
+        let ledger = Arc::new(ParityLedger::default());
+        snapshot.enter_periods(&ledger, &metrics);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             config_path,
@@ -358,7 +369,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
-            ledger: Arc::new(ParityLedger::default()),
+            ledger,
             mirrors: std::sync::OnceLock::new(),
             checks: std::sync::OnceLock::new(),
         }
@@ -378,6 +389,8 @@ impl State {
         if let Some(runtime) = self.checks.get() {
             snapshot.start_health_checks(runtime);
         }
+        // Before the swap: no request of the new table may count in a period it ended.
+        snapshot.enter_periods(&self.ledger, &self.metrics);
         self.snapshot.store(Arc::new(snapshot));
         self.status.send_modify(|status| {
             status.attempts += 1;

@@ -223,6 +223,10 @@ pub struct Mismatch {
     /// More differences existed than listed; left out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The evidence period it was found in (the route's `evidence.period` then); left out
+    /// when absent (reports of `strangler parity`, builds without evidence periods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
 }
 
 /// One difference of a [`Mismatch`].

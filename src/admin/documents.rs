@@ -5,12 +5,14 @@
 //! of the admin API; this is the one place that decides how those values look on the
 //! wire (timestamps as RFC 3339, stages by their routes.toml names, the rates).
 
+use std::time::SystemTime;
+
 use crate::admin::api::{
-    HealthStatus, ListedCanary, ListedFallback, ListedRoute, Mismatch, MismatchDiff, ParityReport, RouteParity,
-    UpstreamStatus,
+    Evidence, HealthStatus, ListedCanary, ListedFallback, ListedRoute, Mismatch, MismatchDiff, ParityReport,
+    RouteParity, UpstreamStatus,
 };
-use crate::config::RouteConfig;
-use crate::migration::shadow::{KeptMismatch, ParityEvidence, RouteTally};
+use crate::config::{EvidenceIdentity, RouteConfig};
+use crate::migration::shadow::{KeptMismatch, ParityEvidence, PeriodTally, RouteEvidence, RouteTally};
 use crate::upstream::health::{UpstreamReport, Verdict};
 
 /// A route of `GET /admin/routes`.
@@ -38,18 +40,49 @@ pub fn listed_route(route: &RouteConfig) -> ListedRoute {
 }
 
 /// `GET /admin/parity`: the ledger's evidence; `stage_of` names each route's stage in
-/// force (`None` for a route the table no longer has).
+/// force (`None` for a route the table no longer has). Per route, the top-level counts are
+/// the current period's, with its `evidence`; `previous` the previous period's (with its
+/// own stage and `evidence`); `total` every count since the start.
 pub fn parity_report<'a>(evidence: ParityEvidence, stage_of: impl Fn(&str) -> Option<&'a str>) -> ParityReport {
     ParityReport {
         routes: evidence
             .routes
             .into_iter()
-            .map(|(name, tally)| {
-                let parity = route_parity(&tally, stage_of(&name));
+            .map(|(name, route)| {
+                let parity = route_evidence(&route, stage_of(&name));
                 (name, parity)
             })
             .collect(),
         mismatches: evidence.mismatches.into_iter().map(Mismatch::from).collect(),
+    }
+}
+
+/// One route's evidence, `stage` its stage in force.
+fn route_evidence(route: &RouteEvidence, stage: Option<&str>) -> RouteParity {
+    RouteParity {
+        previous: route.previous.as_ref().map(|previous| {
+            let stage = previous.period.identity.stage.as_str();
+            Box::new(period_parity(previous, Some(stage)))
+        }),
+        total: Some(Box::new(route_parity(&route.total, stage))),
+        ..period_parity(&route.current, stage)
+    }
+}
+
+/// One period's counts and what they are evidence of.
+fn period_parity(period: &PeriodTally, stage: Option<&str>) -> RouteParity {
+    RouteParity {
+        evidence: Some(evidence(&period.period.identity, period.period.since)),
+        ..route_parity(&period.counts, stage)
+    }
+}
+
+/// The `evidence` of a period of `identity` that started at `since` (to the second).
+pub fn evidence(identity: &EvidenceIdentity, since: SystemTime) -> Evidence {
+    Evidence {
+        since: humantime::format_rfc3339_seconds(since).to_string(),
+        period: identity.period(),
+        identity: identity.clone(),
     }
 }
 
@@ -89,6 +122,7 @@ impl From<KeptMismatch> for Mismatch {
                 })
                 .collect(),
             truncated: false,
+            period: Some(kept.period),
         }
     }
 }

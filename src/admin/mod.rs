@@ -258,6 +258,7 @@ mod tests {
     use super::*;
     use crate::admin::api::{ListedFallback, Traffic, UpstreamListing};
     use crate::metrics::Metrics;
+    use crate::migration::period::EvidencePeriod;
     use crate::migration::shadow::ShadowResult;
     use crate::parity::{Comparison, Diff, Outcome};
     use crate::state::Snapshot;
@@ -394,7 +395,9 @@ mod tests {
 
     /// `GET /admin/parity` after the outcomes and mismatches of
     /// `parity_answer_is_the_ledger_byte_for_byte`, as it was written before the ledger's
-    /// evidence was plain data (secret headers redacted, `at` replaced by `X`).
+    /// evidence was plain data (secret headers redacted, `at` and `since` replaced by `X`);
+    /// since evidence periods (issue 17), each route also has its `evidence` and `total`,
+    /// each mismatch its `period`, and every route with a new upstream is listed.
     const PARITY_ANSWER: &str = r#"{
   "mismatches": [
     {
@@ -402,6 +405,7 @@ mod tests {
       "diffs": [],
       "method": "POST",
       "path": "/t/1",
+      "period": "e5d76531c620",
       "route": "t",
       "status": [
         201,
@@ -444,6 +448,7 @@ mod tests {
       ],
       "method": "GET",
       "path": "/api/x?q=1",
+      "period": "e5d76531c620",
       "route": "api",
       "status": [
         200,
@@ -455,34 +460,145 @@ mod tests {
     "api": {
       "dropped": 0,
       "error": 1,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "e5d76531c620",
+        "rules": "cf2058d939dd",
+        "since": "X",
+        "stage": "canary"
+      },
       "match": 2,
       "match_rate": 0.6,
       "mismatch": 1,
       "noise": 1,
       "skipped": 1,
       "stage": "canary",
+      "total": {
+        "dropped": 0,
+        "error": 1,
+        "match": 2,
+        "match_rate": 0.6,
+        "mismatch": 1,
+        "noise": 1,
+        "skipped": 1,
+        "stage": "canary",
+        "window_match_rate": 0.6
+      },
       "window_match_rate": 0.6
     },
     "gone": {
       "dropped": 1,
       "error": 0,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "c62af58c0f8a",
+        "rules": "gone-rules",
+        "since": "X",
+        "stage": "canary"
+      },
       "match": 0,
       "match_rate": null,
       "mismatch": 0,
       "noise": 0,
       "skipped": 0,
       "stage": null,
+      "total": {
+        "dropped": 1,
+        "error": 0,
+        "match": 0,
+        "match_rate": null,
+        "mismatch": 0,
+        "noise": 0,
+        "skipped": 0,
+        "stage": null,
+        "window_match_rate": null
+      },
+      "window_match_rate": null
+    },
+    "login": {
+      "dropped": 0,
+      "error": 0,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "34baf8cf6b3a",
+        "rules": "cf2058d939dd",
+        "since": "X",
+        "stage": "new"
+      },
+      "match": 0,
+      "match_rate": null,
+      "mismatch": 0,
+      "noise": 0,
+      "skipped": 0,
+      "stage": "new",
+      "total": {
+        "dropped": 0,
+        "error": 0,
+        "match": 0,
+        "match_rate": null,
+        "mismatch": 0,
+        "noise": 0,
+        "skipped": 0,
+        "stage": "new",
+        "window_match_rate": null
+      },
       "window_match_rate": null
     },
     "t": {
       "dropped": 0,
       "error": 0,
+      "evidence": {
+        "legacy": {
+          "name": "legacy",
+          "url": "http://127.0.0.1:1/"
+        },
+        "new": {
+          "name": "next",
+          "url": "http://127.0.0.1:2/"
+        },
+        "period": "e5d76531c620",
+        "rules": "cf2058d939dd",
+        "since": "X",
+        "stage": "canary"
+      },
       "match": 1,
       "match_rate": 0.3333333333333333,
       "mismatch": 2,
       "noise": 0,
       "skipped": 0,
       "stage": "canary",
+      "total": {
+        "dropped": 0,
+        "error": 0,
+        "match": 1,
+        "match_rate": 0.3333333333333333,
+        "mismatch": 2,
+        "noise": 0,
+        "skipped": 0,
+        "stage": "canary",
+        "window_match_rate": 0.3333333333333333
+      },
       "window_match_rate": 0.3333333333333333
     }
   }
@@ -494,6 +610,21 @@ mod tests {
         state: Arc<State>,
         file: std::path::PathBuf,
         _dir: tempfile::TempDir,
+    }
+
+    /// The evidence period of `route` in the fixture's table; a period of its own for a
+    /// route the table does not have.
+    fn period_of(f: &Fixture, route: &str) -> Arc<EvidencePeriod> {
+        let snapshot = f.state.snapshot();
+        match snapshot.routes.iter().find(|r| &*r.name == route) {
+            Some(found) => found.period.clone(),
+            None => {
+                let first = &snapshot.config().routes[0];
+                let mut identity = crate::config::EvidenceIdentity::of(snapshot.config(), first);
+                identity.rules = format!("{route}-rules");
+                EvidencePeriod::carry(None, identity)
+            }
+        }
     }
 
     fn fixture(token: Option<&[u8]>, listening_on: &str) -> Fixture {
@@ -636,9 +767,11 @@ mod tests {
             ShadowResult::Noise,
             ShadowResult::Mismatch,
         ] {
-            f.state.ledger.record("api", result);
+            f.state.ledger.record("api", &period_of(&f, "api"), result);
         }
-        f.state.ledger.record("gone", ShadowResult::Dropped);
+        f.state
+            .ledger
+            .record("gone", &period_of(&f, "gone"), ShadowResult::Dropped);
         let comparison = Comparison {
             outcome: Outcome::Mismatch,
             diffs: vec![Diff {
@@ -651,7 +784,7 @@ mod tests {
         };
         f.state
             .ledger
-            .record_mismatch("api", "GET", "/api/x", [200, 200], &comparison, &[]);
+            .record_mismatch("api", "p", "GET", "/api/x", [200, 200], &comparison, &[]);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -735,11 +868,11 @@ mod tests {
             ShadowResult::Error,
             ShadowResult::Skipped,
         ] {
-            ledger.record("api", result);
+            ledger.record("api", &period_of(&f, "api"), result);
         }
-        ledger.record("gone", ShadowResult::Dropped);
+        ledger.record("gone", &period_of(&f, "gone"), ShadowResult::Dropped);
         for result in [ShadowResult::Match, ShadowResult::Mismatch, ShadowResult::Mismatch] {
-            ledger.record("t", result);
+            ledger.record("t", &period_of(&f, "t"), result);
         }
         let diff = |pointer: &str, legacy: &str, new: &str| Diff {
             pointer: pointer.to_owned(),
@@ -761,12 +894,14 @@ mod tests {
             noisy: Vec::new(),
         };
         let secret = [http::HeaderName::from_static("x-secret")];
-        ledger.record_mismatch("api", "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
+        let api = period_of(&f, "api");
+        ledger.record_mismatch("api", &api.id, "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
         let empty = Comparison {
             diffs: Vec::new(),
             ..comparison.clone()
         };
-        ledger.record_mismatch("t", "POST", "/t/1", [201, 201], &empty, &[]);
+        let t = period_of(&f, "t");
+        ledger.record_mismatch("t", &t.id, "POST", "/t/1", [201, 201], &empty, &[]);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -775,6 +910,11 @@ mod tests {
         for mismatch in &report.mismatches {
             assert!(humantime::parse_rfc3339(&mismatch.at).is_ok(), "{}", mismatch.at);
             body = body.replace(&format!("\"at\": \"{}\"", mismatch.at), "\"at\": \"X\"");
+        }
+        for route in report.routes.values() {
+            let since = &route.evidence.as_ref().unwrap().since;
+            assert!(humantime::parse_rfc3339(since).is_ok(), "{since}");
+            body = body.replace(&format!("\"since\": \"{since}\""), "\"since\": \"X\"");
         }
         assert_eq!(body, PARITY_ANSWER, "the wire format changed");
     }

@@ -182,19 +182,23 @@ impl Executor {
         route: &str,
     ) -> Result<Exchanged<'s>, ProxyError> {
         let kept = keep(&parts, body, limit).await?;
-        match self.exchange(upstream, kept.request(), current.request_id, route).await {
+        let exchanged = self.exchange(upstream, kept.request(), current.request_id, route).await;
+        let Admission::Admitted(shadow, permit) = admission else {
+            return exchanged
+                .map(Exchanged::plain)
+                .map_err(|kind| ProxyError::upstream(kind, &upstream.name));
+        };
+        match exchanged {
             Ok((response, lease)) => Ok(Exchanged {
                 response,
                 lease,
-                mirror: match admission {
-                    Admission::Admitted(shadow, permit) => Some(Box::new(PendingMirror::new(shadow, permit, kept))),
-                    _ => None,
-                },
+                mirror: Some(Box::new(PendingMirror::new(shadow, permit, kept))),
             }),
             Err(kind) => {
+                let comparisons = &self.metrics.shadow_comparisons;
                 self.state
                     .ledger
-                    .count(&self.metrics.shadow_comparisons, route, ShadowResult::Error);
+                    .count(comparisons, route, &shadow.period, ShadowResult::Error);
                 Err(ProxyError::upstream(kind, &upstream.name))
             }
         }
@@ -533,10 +537,14 @@ shadow = { max_body = 4 }
             begin(&executor, get("/shadow/1", "5")),
             ("shadow".into(), "legacy".into(), true)
         );
-        let skipped = metrics.shadow_comparisons.with_label_values(&["shadow", "skipped"]);
+        let snapshot = executor.state.snapshot();
+        let period = &snapshot.routes.iter().find(|r| &*r.name == "shadow").unwrap().period.id;
+        let skipped = metrics
+            .shadow_comparisons
+            .with_label_values(&["shadow", "skipped", period]);
         assert_eq!(skipped.get(), 1);
         let evidence = executor.state.ledger.evidence();
-        assert_eq!(evidence.routes["shadow"].skipped, 1, "{evidence:?}");
+        assert_eq!(evidence.routes["shadow"].current.counts.skipped, 1, "{evidence:?}");
 
         assert_eq!(
             begin(&executor, get("/other", "0")),

@@ -359,8 +359,8 @@ max_body = 10
         };
         let mirror = match &plan.mirror {
             Admission::No => "-".to_owned(),
-            Admission::Skipped => "skipped".to_owned(),
-            Admission::Dropped => "dropped".to_owned(),
+            Admission::Skipped(_) => "skipped".to_owned(),
+            Admission::Dropped(_) => "dropped".to_owned(),
             Admission::Admitted(shadow, _) => format!("mirror:{}", snapshot.upstreams[shadow.new].name),
         };
         let body = match plan.body {

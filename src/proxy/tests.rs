@@ -276,10 +276,10 @@ impl Service {
     /// test's thread, so yielding lets it finish (no timer involved).
     async fn compared(&self, route: &str) -> RouteTally {
         for _ in 0..10_000 {
-            if let Some(tally) = self.state.ledger.evidence().routes.get(route)
-                && tally.matched + tally.noise + tally.mismatch + tally.error > 0
+            if let Some(route) = self.state.ledger.evidence().routes.get(route)
+                && route.total.matched + route.total.noise + route.total.mismatch + route.total.error > 0
             {
-                return *tally;
+                return route.total;
             }
             tokio::task::yield_now().await;
         }
@@ -578,7 +578,9 @@ async fn a_shadowed_request_is_answered_by_legacy_and_compared_with_the_new_answ
         }
         let result = if same { "match" } else { "mismatch" };
         let comparisons = &service.state.metrics.shadow_comparisons;
-        assert_eq!(comparisons.with_label_values(&[route, result]).get(), 1);
+        let period = &evidence.routes[route].current.period.id;
+        assert_eq!(comparisons.with_label_values(&[route, result, period]).get(), 1);
+        assert_eq!(evidence.routes[route].current.counts.matched, u64::from(same));
     }
 }
 

@@ -327,11 +327,14 @@ async fn busy_proxy() -> (TestProxy, Vec<Upstream>) {
     .await;
     assert_eq!(refused.status, 400);
     // Shadow comparisons and fallbacks are counted a moment after the client's answer.
+    let snapshot = proxy.state.snapshot();
+    let shadowed = snapshot.routes.iter().find(|r| &*r.name == "shadowed").unwrap();
+    let period = &shadowed.period.id;
     for series in [
-        "strangler_shadow_comparisons_total{result=\"mismatch\",route=\"shadowed\"}",
-        "strangler_fallbacks_total{reason=\"connect\",route=\"falling-back\"}",
+        format!("strangler_shadow_comparisons_total{{period=\"{period}\",result=\"mismatch\",route=\"shadowed\"}}"),
+        "strangler_fallbacks_total{reason=\"connect\",route=\"falling-back\"}".to_owned(),
     ] {
-        let value = wait_metric(&proxy, series, |v| v.is_some_and(|v| v > 0.0)).await;
+        let value = wait_metric(&proxy, &series, |v| v.is_some_and(|v| v > 0.0)).await;
         assert!(value.is_some_and(|v| v > 0.0), "{series}: {value:?}");
     }
     (proxy, vec![legacy, thoughts])

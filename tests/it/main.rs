@@ -14,6 +14,7 @@ mod canary;
 mod cli;
 mod dashboard;
 mod deploy;
+mod evidence_periods;
 mod fallback;
 mod flip;
 mod flip_evidence;

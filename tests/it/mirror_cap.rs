@@ -66,7 +66,10 @@ fn routes(legacy: &Upstream, new: &Upstream, tag: &str, shadow: &str) -> String 
 /// its answer, so after a response this is exact.
 fn dropped(proxy: &TestProxy) -> u64 {
     let evidence = proxy.state.ledger.evidence();
-    evidence.routes.get("thoughts-api").map_or(0, |tally| tally.dropped)
+    evidence
+        .routes
+        .get("thoughts-api")
+        .map_or(0, |route| route.total.dropped)
 }
 
 /// Sends a request that is mirrored, and waits until its mirror reached the new upstream.

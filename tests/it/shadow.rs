@@ -55,14 +55,10 @@ async fn identical_answers_match_and_clients_get_legacy() {
     assert_eq!(r["match_rate"], 1.0);
     assert_eq!(new.seen().len(), 20);
     assert_eq!(new.seen()[0].headers["x-strangler-shadow"], "1");
-    assert_eq!(
-        metric(
-            &proxy,
-            "strangler_shadow_comparisons_total{result=\"match\",route=\"thoughts-api\"}"
-        )
-        .await,
-        Some(20.0)
-    );
+    let period = r["evidence"]["period"].as_str().unwrap();
+    let series =
+        format!("strangler_shadow_comparisons_total{{period=\"{period}\",result=\"match\",route=\"thoughts-api\"}}");
+    assert_eq!(metric(&proxy, &series).await, Some(20.0));
     // Writes are not mirrored unless the route opts in.
     assert_eq!(post(&proxy.url("/api/thoughts/"), "x").await.status, 200);
     assert_eq!(new.seen().len(), 20);

@@ -43,7 +43,7 @@ use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
 use super::report::{DEFAULT_ROUTE, Record, ReplayVerdict, ReportedRoute, Run};
-use crate::config::LoadError;
+use crate::config::{EvidenceIdentity, EvidenceSide, LoadError, RouteConfig};
 use crate::parity::{Captured, CompareRules, compare, redact_diff, redact_headers};
 use crate::path::normalize_path;
 use crate::table::Table;
@@ -549,7 +549,7 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ParityError
 
 /// The routes of the report: those a request went to or `--route` named, in the table's
 /// order, then [`DEFAULT_ROUTE`].
-fn report_routes(table: &Table, records: &[Record], only: &[String]) -> Vec<ReportedRoute> {
+fn report_routes(table: &Table, records: &[Record], only: &[String], overrides: &Overrides) -> Vec<ReportedRoute> {
     let used = |name: &str| records.iter().any(|r| r.route == name);
     let mut rows: Vec<ReportedRoute> = table
         .config
@@ -559,15 +559,34 @@ fn report_routes(table: &Table, records: &[Record], only: &[String]) -> Vec<Repo
         .map(|r| ReportedRoute {
             name: r.name.clone(),
             stage: Some(r.stage.as_str().to_owned()),
+            identity: Some(replayed_identity(table, r, overrides)),
         })
         .collect();
     if used(DEFAULT_ROUTE) && !rows.iter().any(|r| r.name == DEFAULT_ROUTE) {
         rows.push(ReportedRoute {
             name: DEFAULT_ROUTE.to_owned(),
             stage: None,
+            identity: None,
         });
     }
     rows
+}
+
+/// What `route`'s comparisons are evidence of: its identity in `table`, with the upstream
+/// `--legacy` / `--new` put in place of the table's (named after the flag when the route
+/// has no such upstream), so that a report of a run against other addresses matches no
+/// table that does not have them.
+fn replayed_identity(table: &Table, route: &RouteConfig, overrides: &Overrides) -> EvidenceIdentity {
+    let mut identity = EvidenceIdentity::of(&table.config, route);
+    let url = |side: &Side| format!("http://{}/", side.authority);
+    if let Some(legacy) = &overrides.legacy {
+        identity.legacy.url = url(legacy);
+    }
+    if let Some(new) = &overrides.new {
+        let name = identity.new.take().map_or_else(|| "--new".to_owned(), |side| side.name);
+        identity.new = Some(EvidenceSide { name, url: url(new) });
+    }
+    identity
 }
 
 /// Writes `--junit` and `--json`, when asked for.
@@ -660,13 +679,15 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
         .enable_all()
         .build()
         .map_err(ParityError::Runtime)?;
+    let started = SystemTime::now();
     let records = runtime.block_on(replay(planned, settings, &progress));
     progress.finish_and_clear();
     let run = Run {
         corpus: options.requests.display().to_string(),
-        routes: report_routes(&table, &records, &options.routes),
+        routes: report_routes(&table, &records, &options.routes, &overrides),
         records,
         outside,
+        started,
     };
     let written = write_reports(options, &run);
     // The results are shown even when a report file cannot be written.

@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::api::{Mismatch, MismatchDiff, RouteParity};
+use crate::admin::documents::evidence;
+use crate::config::EvidenceIdentity;
 use crate::parity::{Diff, Outcome};
 
 /// The route name of requests that match no route (as in the proxy's metrics).
@@ -127,6 +129,10 @@ pub struct ReportedRoute {
     pub name: String,
     /// Its stage in the table (`None` for the default route).
     pub stage: Option<String>,
+    /// What its comparisons were made against: the route of the table the run used, its
+    /// upstreams replaced by `--legacy` / `--new` when given (`None` for the default
+    /// route). The report's `evidence`, which `flip` matches like a live one.
+    pub identity: Option<EvidenceIdentity>,
 }
 
 /// A whole replay.
@@ -141,6 +147,8 @@ pub struct Run {
     pub records: Vec<Record>,
     /// Requests of routes not named with `--route`: not replayed, not reported.
     pub outside: usize,
+    /// When the run started: the `since` of its evidence.
+    pub started: SystemTime,
 }
 
 /// `strangler parity --json`: the shape of `GET /admin/parity`, plus the errors.
@@ -185,6 +193,7 @@ impl Run {
         let mut counts = RouteParity {
             stage: route.stage.clone(),
             requests: Some(0),
+            evidence: route.identity.as_ref().map(|identity| evidence(identity, self.started)),
             ..RouteParity::default()
         };
         let mut requests = 0;
@@ -226,6 +235,10 @@ impl Run {
             .iter()
             .map(|route| (route.name.clone(), self.counts(route)))
             .collect();
+        let period_of = |route: &str| {
+            let reported = self.routes.iter().find(|r| r.name == route);
+            reported.and_then(|r| r.identity.as_ref()).map(EvidenceIdentity::period)
+        };
         let mut mismatches = Vec::new();
         let mut errors = Vec::new();
         for record in &self.records {
@@ -250,6 +263,7 @@ impl Run {
                         })
                         .collect(),
                     truncated: *truncated,
+                    period: period_of(&record.route),
                 }),
                 ReplayVerdict::Error(why) => errors.push(JsonError {
                     route: record.route.clone(),
@@ -520,10 +534,12 @@ mod tests {
                 ReportedRoute {
                     name: "thoughts-api".to_owned(),
                     stage: Some("new".to_owned()),
+                    identity: Some(identity()),
                 },
                 ReportedRoute {
                     name: DEFAULT_ROUTE.to_owned(),
                     stage: None,
+                    identity: None,
                 },
             ],
             records: vec![
@@ -549,6 +565,20 @@ mod tests {
                 ),
             ],
             outside: 2,
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        }
+    }
+
+    fn identity() -> EvidenceIdentity {
+        let side = |name: &str, port: u16| crate::config::EvidenceSide {
+            name: name.to_owned(),
+            url: format!("http://127.0.0.1:{port}/"),
+        };
+        EvidenceIdentity {
+            stage: "new".to_owned(),
+            legacy: side("legacy", 8001),
+            new: Some(side("thoughts", 8002)),
+            rules: "0123456789ab".to_owned(),
         }
     }
 
@@ -591,7 +621,18 @@ mod tests {
         ] {
             assert!(route.get(key).is_some(), "{key} missing: {route}");
         }
+        // The evidence: what the run compared, from when; the mismatch names its period.
+        let evidence = &route["evidence"];
+        assert_eq!(evidence["since"], "2027-01-15T08:00:00Z", "{route}");
+        assert_eq!(evidence["period"], identity().period().as_str());
+        assert_eq!(evidence["new"]["url"], "http://127.0.0.1:8002/");
+        assert_eq!(
+            (evidence["stage"].as_str(), evidence["rules"].as_str()),
+            (Some("new"), Some("0123456789ab"))
+        );
+        assert!(value["routes"]["default"].get("evidence").is_none(), "{value}");
         let mismatch = &value["mismatches"][0];
+        assert_eq!(mismatch["period"], identity().period().as_str());
         assert_eq!(mismatch["status"], serde_json::json!([200, 200]));
         assert_eq!(mismatch["diffs"][0]["pointer"], "/0/text");
         assert_eq!(mismatch["at"], "1970-01-01T00:00:00.000Z");

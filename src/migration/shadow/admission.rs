@@ -21,6 +21,7 @@ use prometheus::IntCounterVec;
 use super::ledger::{ParityLedger, ShadowResult};
 use crate::config::ShadowConfig;
 use crate::migration::canary::{BUCKETS, bucket};
+use crate::migration::period::EvidencePeriod;
 use crate::parity::CompareRules;
 
 /// How a shadowed route mirrors its traffic.
@@ -35,6 +36,8 @@ pub struct ShadowRoute {
     /// Mirrors of this route in flight, over every snapshot (bounded here by
     /// `config.max_inflight`).
     pub in_flight: Arc<MirrorsInFlight>,
+    /// The route's evidence period in this snapshot: where its outcomes are counted.
+    pub period: Arc<EvidencePeriod>,
 }
 
 /// The number of a route's mirrors in flight, shared by the snapshots that route appears in.
@@ -75,22 +78,23 @@ pub enum Admission<'s> {
     /// Nothing is counted.
     No,
     /// Not mirrored: the body is larger than `max_body` or of unknown length (counted).
-    Skipped,
+    Skipped(&'s ShadowRoute),
     /// Not mirrored: `max_inflight` mirrors are in flight (counted).
-    Dropped,
+    Dropped(&'s ShadowRoute),
     /// Mirrored, holding one of the route's slots.
     Admitted(&'s ShadowRoute, MirrorPermit),
 }
 
 impl Admission<'_> {
-    /// The effect of a refusal: a skip or a drop goes to the ledger and the metric.
+    /// The effect of a refusal: a skip or a drop goes to the ledger and the metric, in the
+    /// route's evidence period.
     pub fn count(&self, ledger: &ParityLedger, comparisons: &IntCounterVec, route: &str) {
-        let result = match self {
-            Admission::Skipped => ShadowResult::Skipped,
-            Admission::Dropped => ShadowResult::Dropped,
+        let (shadow, result) = match self {
+            Admission::Skipped(shadow) => (shadow, ShadowResult::Skipped),
+            Admission::Dropped(shadow) => (shadow, ShadowResult::Dropped),
             Admission::No | Admission::Admitted(..) => return,
         };
-        ledger.count(comparisons, route, result);
+        ledger.count(comparisons, route, &shadow.period, result);
     }
 }
 
@@ -117,10 +121,10 @@ impl ShadowRoute {
             Some(length) if length <= self.config.max_body as u64 => {
                 match self.in_flight.try_take(self.config.max_inflight) {
                     Some(permit) => Admission::Admitted(self, permit),
-                    None => Admission::Dropped,
+                    None => Admission::Dropped(self),
                 }
             }
-            _ => Admission::Skipped,
+            _ => Admission::Skipped(self),
         }
     }
 }

@@ -1,17 +1,27 @@
 //! The live parity evidence of shadowed routes: what happened to every mirrored (or not
-//! mirrored) request, per route, since the process started.
+//! mirrored) request, per route and per evidence period.
 //!
 //! Every outcome is counted twice, in one call ([`ParityLedger::count`]): in the ledger
-//! (served as `GET /admin/parity`) and in `strangler_shadow_comparisons_total{route,result}`.
-//! The ledger hands out plain data ([`ParityLedger::evidence`]); the admin API owns the
-//! document it becomes, so this module knows nothing of JSON.
+//! (served as `GET /admin/parity`) and in
+//! `strangler_shadow_comparisons_total{route,result,period}`. Each count carries the
+//! [`EvidencePeriod`] of the route in the snapshot the request was routed by, so an answer
+//! that arrives after a reload is counted where it belongs.
+//!
+//! Per route the ledger keeps the current period (the one of the table in force, set by
+//! [`ParityLedger::install`] before that table takes requests), the previous one, and
+//! lifetime totals. A count of a period that is neither (a straggler routed by a table two
+//! reloads old) goes to the totals only. `install` also keeps
+//! `strangler_parity_period_info` to those two periods per route, so its series stay
+//! bounded. The ledger hands out plain data ([`ParityLedger::evidence`]); the admin API
+//! owns the document it becomes, so this module knows nothing of JSON.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::migration::period::EvidencePeriod;
 use crate::parity::{Comparison, Diff, Outcome};
-use prometheus::IntCounterVec;
+use prometheus::{IntCounterVec, IntGaugeVec};
 
 /// How many compared requests the window match rate covers, per route.
 const WINDOW: usize = 1_000;
@@ -103,6 +113,8 @@ fn rate(agreed: u64, total: u64) -> Option<f64> {
 pub struct KeptMismatch {
     /// The route.
     pub route: String,
+    /// The evidence period it was found in ([`EvidencePeriod::id`]).
+    pub period: String,
     /// The method.
     pub method: String,
     /// The path and query.
@@ -115,12 +127,32 @@ pub struct KeptMismatch {
     pub diffs: Vec<Diff>,
 }
 
-/// What the ledger holds at one moment: every route's counts, by name, and the kept
+/// One evidence period's counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodTally {
+    /// The period: what the counts were gathered against, and since when.
+    pub period: Arc<EvidencePeriod>,
+    /// Its counts.
+    pub counts: RouteTally,
+}
+
+/// One route's evidence: the current period's, the previous one's and the lifetime totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEvidence {
+    /// The period of the table in force (or of the last table that had the route).
+    pub current: PeriodTally,
+    /// The period before it, if the route had one since the process started.
+    pub previous: Option<PeriodTally>,
+    /// Every count since the process started, whatever its period (stragglers included).
+    pub total: RouteTally,
+}
+
+/// What the ledger holds at one moment: every route's evidence, by name, and the kept
 /// mismatches, newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParityEvidence {
-    /// Counts by route name.
-    pub routes: BTreeMap<String, RouteTally>,
+    /// Evidence by route name.
+    pub routes: BTreeMap<String, RouteEvidence>,
     /// The last mismatches (at most `KEPT_MISMATCHES`), newest first.
     pub mismatches: Vec<KeptMismatch>,
 }
@@ -133,36 +165,8 @@ struct Tally {
 }
 
 impl Tally {
-    fn read(&self) -> RouteTally {
-        RouteTally {
-            window_compared: self.window.len() as u64,
-            window_agreed: self.window.iter().filter(|agreed| **agreed).count() as u64,
-            ..self.counts
-        }
-    }
-}
-
-/// Parity evidence since the process started, per route name (it survives reloads, so a
-/// route keeps its evidence while its stage changes).
-#[derive(Debug, Default)]
-pub struct ParityLedger {
-    routes: Mutex<BTreeMap<String, Tally>>,
-    mismatches: Mutex<VecDeque<KeptMismatch>>,
-}
-
-impl ParityLedger {
-    /// Counts one shadowed request's outcome: in the ledger and in `comparisons`
-    /// (`strangler_shadow_comparisons_total{route,result}`).
-    pub fn count(&self, comparisons: &IntCounterVec, route: &str, result: ShadowResult) {
-        self.record(route, result);
-        comparisons.with_label_values(&[route, result.as_str()]).inc();
-    }
-
-    /// Records one shadowed request (in the ledger only; see [`ParityLedger::count`]).
-    pub fn record(&self, route: &str, result: ShadowResult) {
-        let Ok(mut routes) = self.routes.lock() else { return };
-        let tally = routes.entry(route.to_owned()).or_default();
-        let counts = &mut tally.counts;
+    fn add(&mut self, result: ShadowResult) {
+        let counts = &mut self.counts;
         let agreed = match result {
             ShadowResult::Match => {
                 counts.matched += 1;
@@ -190,18 +194,169 @@ impl ParityLedger {
             }
         };
         if let Some(agreed) = agreed {
-            if tally.window.len() == WINDOW {
-                tally.window.pop_front();
+            if self.window.len() == WINDOW {
+                self.window.pop_front();
             }
-            tally.window.push_back(agreed);
+            self.window.push_back(agreed);
         }
     }
 
-    /// Keeps a mismatch for `/admin/parity`, the values of secret headers (see
-    /// [`crate::parity::redact_headers`], plus `secret`) redacted.
+    fn read(&self) -> RouteTally {
+        RouteTally {
+            window_compared: self.window.len() as u64,
+            window_agreed: self.window.iter().filter(|agreed| **agreed).count() as u64,
+            ..self.counts
+        }
+    }
+}
+
+/// One period of a route and its counts, as the ledger keeps them.
+#[derive(Debug)]
+struct PeriodBook {
+    period: Arc<EvidencePeriod>,
+    tally: Tally,
+}
+
+impl PeriodBook {
+    fn new(period: &Arc<EvidencePeriod>) -> Self {
+        Self {
+            period: period.clone(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Whether counts of `period` belong here: the same identity (one period name over
+    /// every replica, as in Prometheus).
+    fn holds(&self, period: &EvidencePeriod) -> bool {
+        self.period.id == period.id
+    }
+
+    fn read(&self) -> PeriodTally {
+        PeriodTally {
+            period: self.period.clone(),
+            counts: self.tally.read(),
+        }
+    }
+}
+
+/// One route's books.
+#[derive(Debug)]
+struct RouteBook {
+    current: PeriodBook,
+    previous: Option<PeriodBook>,
+    total: Tally,
+}
+
+impl RouteBook {
+    fn new(period: &Arc<EvidencePeriod>) -> Self {
+        Self {
+            current: PeriodBook::new(period),
+            previous: None,
+            total: Tally::default(),
+        }
+    }
+
+    /// Makes `period` current; the current one, if another, becomes the previous.
+    fn enter(&mut self, period: &Arc<EvidencePeriod>) {
+        if !self.current.holds(period) {
+            let left = std::mem::replace(&mut self.current, PeriodBook::new(period));
+            self.previous = Some(left);
+        }
+    }
+
+    fn add(&mut self, period: &EvidencePeriod, result: ShadowResult) {
+        self.total.add(result);
+        if self.current.holds(period) {
+            self.current.tally.add(result);
+        } else if let Some(previous) = self.previous.as_mut().filter(|p| p.holds(period)) {
+            previous.tally.add(result);
+        }
+    }
+
+    fn periods(&self) -> impl Iterator<Item = &Arc<EvidencePeriod>> {
+        std::iter::once(&self.current.period).chain(self.previous.as_ref().map(|p| &p.period))
+    }
+
+    fn read(&self) -> RouteEvidence {
+        RouteEvidence {
+            current: self.current.read(),
+            previous: self.previous.as_ref().map(PeriodBook::read),
+            total: self.total.read(),
+        }
+    }
+}
+
+/// Parity evidence since the process started, per route name and evidence period (it
+/// survives reloads: a route that changes its stage, upstreams or rules starts a new period
+/// and keeps the previous one).
+#[derive(Debug, Default)]
+pub struct ParityLedger {
+    routes: Mutex<BTreeMap<String, RouteBook>>,
+    mismatches: Mutex<VecDeque<KeptMismatch>>,
+}
+
+impl ParityLedger {
+    /// Counts one shadowed request's outcome, in `period` (the route's period in the
+    /// snapshot that routed the request): in the ledger and in `comparisons`
+    /// (`strangler_shadow_comparisons_total{route,result,period}`).
+    pub fn count(&self, comparisons: &IntCounterVec, route: &str, period: &Arc<EvidencePeriod>, result: ShadowResult) {
+        self.record(route, period, result);
+        comparisons
+            .with_label_values(&[route, result.as_str(), period.id.as_str()])
+            .inc();
+    }
+
+    /// Records one shadowed request (in the ledger only; see [`ParityLedger::count`]). A
+    /// route the ledger has not seen starts with `period` as its current one.
+    pub fn record(&self, route: &str, period: &Arc<EvidencePeriod>, result: ShadowResult) {
+        let Ok(mut routes) = self.routes.lock() else { return };
+        match routes.get_mut(route) {
+            Some(book) => book.add(period, result),
+            None => {
+                let mut book = RouteBook::new(period);
+                book.add(period, result);
+                routes.insert(route.to_owned(), book);
+            }
+        }
+    }
+
+    /// A table comes into force: each of its routes (`(name, period)`) gets its period as
+    /// the current one (the one it had becomes the previous, when another). Routes with a
+    /// new upstream are listed from now on even before their first count. Call it before
+    /// the table takes requests, so that no request of the new table counts in the old
+    /// period. Then sets `period_info` (`strangler_parity_period_info`) to the current and
+    /// previous period of every route, and removes the series of periods that fell out.
+    pub fn install<'r>(
+        &self,
+        routes: impl IntoIterator<Item = (&'r str, &'r Arc<EvidencePeriod>)>,
+        period_info: &IntGaugeVec,
+    ) {
+        let kept: Vec<(String, Arc<EvidencePeriod>)> = {
+            let Ok(mut books) = self.routes.lock() else { return };
+            for (name, period) in routes {
+                match books.get_mut(name) {
+                    Some(book) => book.enter(period),
+                    None if period.identity.new.is_some() => {
+                        books.insert(name.to_owned(), RouteBook::new(period));
+                    }
+                    None => {}
+                }
+            }
+            books
+                .iter()
+                .flat_map(|(name, book)| book.periods().map(move |period| (name.clone(), period.clone())))
+                .collect()
+        };
+        publish_periods(&kept, period_info);
+    }
+
+    /// Keeps a mismatch found in `period` for `/admin/parity`, the values of secret headers
+    /// (see [`crate::parity::redact_headers`], plus `secret`) redacted.
+    #[expect(clippy::too_many_arguments, reason = "one mismatch's facts, each from another place")]
     pub fn record_mismatch(
         &self,
         route: &str,
+        period: &str,
         method: &str,
         path: &str,
         status: [u16; 2],
@@ -214,6 +369,7 @@ impl ParityLedger {
         }
         kept.push_front(KeptMismatch {
             route: route.to_owned(),
+            period: period.to_owned(),
             method: method.to_owned(),
             path: path.to_owned(),
             at: SystemTime::now(),
@@ -231,12 +387,7 @@ impl ParityLedger {
         let routes = self
             .routes
             .lock()
-            .map(|routes| {
-                routes
-                    .iter()
-                    .map(|(name, tally)| (name.clone(), tally.read()))
-                    .collect()
-            })
+            .map(|routes| routes.iter().map(|(name, book)| (name.clone(), book.read())).collect())
             .unwrap_or_default();
         let mismatches = self
             .mismatches
@@ -247,21 +398,113 @@ impl ParityLedger {
     }
 }
 
+/// Sets `period_info` (labels `route, period, stage, legacy, new, legacy_url, new_url,
+/// rules`) to 1 for every `(route, period)` of `kept` and removes every other series: the
+/// periods that are neither current nor previous any more.
+fn publish_periods(kept: &[(String, Arc<EvidencePeriod>)], period_info: &IntGaugeVec) {
+    let wanted: HashSet<(&str, &str)> = kept
+        .iter()
+        .map(|(route, period)| (route.as_str(), period.id.as_str()))
+        .collect();
+    for family in prometheus::core::Collector::collect(period_info) {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
+            let key = (
+                labels.get("route").copied().unwrap_or_default(),
+                labels.get("period").copied().unwrap_or_default(),
+            );
+            if !wanted.contains(&key) {
+                let _ = period_info.remove(&labels);
+            }
+        }
+    }
+    for (route, period) in kept {
+        let identity = &period.identity;
+        let (new, new_url) = identity
+            .new
+            .as_ref()
+            .map_or(("", ""), |side| (side.name.as_str(), side.url.as_str()));
+        period_info
+            .with_label_values(&[
+                route.as_str(),
+                period.id.as_str(),
+                identity.stage.as_str(),
+                identity.legacy.name.as_str(),
+                new,
+                identity.legacy.url.as_str(),
+                new_url,
+                identity.rules.as_str(),
+            ])
+            .set(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{EvidenceIdentity, EvidenceSide};
+
+    /// A period of a route whose new upstream listens on `new_port` (`None`: no new one).
+    fn period(new_port: Option<u16>) -> Arc<EvidencePeriod> {
+        let side = |name: &str, port: u16| EvidenceSide {
+            name: name.to_owned(),
+            url: format!("http://127.0.0.1:{port}/"),
+        };
+        let identity = EvidenceIdentity {
+            stage: "shadow".to_owned(),
+            legacy: side("legacy", 1),
+            new: new_port.map(|port| side("next", port)),
+            rules: "r".to_owned(),
+        };
+        EvidencePeriod::carry(None, identity)
+    }
+
+    fn info() -> IntGaugeVec {
+        IntGaugeVec::new(
+            prometheus::Opts::new("info", "test"),
+            &[
+                "route",
+                "period",
+                "stage",
+                "legacy",
+                "new",
+                "legacy_url",
+                "new_url",
+                "rules",
+            ],
+        )
+        .unwrap()
+    }
+
+    /// The `(route, period)` of every series of `info`, sorted.
+    fn series(info: &IntGaugeVec) -> Vec<(String, String)> {
+        let mut series: Vec<(String, String)> = prometheus::core::Collector::collect(info)
+            .iter()
+            .flat_map(|family| family.get_metric().iter())
+            .map(|metric| {
+                let label = |name: &str| {
+                    let found = metric.get_label().iter().find(|l| l.name() == name);
+                    found.map(|l| l.value().to_owned()).unwrap_or_default()
+                };
+                (label("route"), label("period"))
+            })
+            .collect();
+        series.sort();
+        series
+    }
 
     #[test]
     fn ledger_counts_rates_and_window() {
         let ledger = ParityLedger::default();
+        let p = period(Some(2));
         for _ in 0..8 {
-            ledger.record("r", ShadowResult::Match);
+            ledger.record("r", &p, ShadowResult::Match);
         }
-        ledger.record("r", ShadowResult::Noise);
-        ledger.record("r", ShadowResult::Mismatch);
-        ledger.record("r", ShadowResult::Dropped);
-        ledger.record("r", ShadowResult::Skipped);
-        let r = ledger.evidence().routes["r"];
+        ledger.record("r", &p, ShadowResult::Noise);
+        ledger.record("r", &p, ShadowResult::Mismatch);
+        ledger.record("r", &p, ShadowResult::Dropped);
+        ledger.record("r", &p, ShadowResult::Skipped);
+        let r = ledger.evidence().routes["r"].current.counts;
         assert_eq!(
             (r.matched, r.noise, r.mismatch, r.error, r.dropped, r.skipped),
             (8, 1, 1, 0, 1, 1)
@@ -270,14 +513,133 @@ mod tests {
         assert_eq!(r.match_rate(), Some(0.9));
         assert_eq!(r.window_match_rate(), Some(0.9));
         for _ in 0..WINDOW {
-            ledger.record("r", ShadowResult::Match);
+            ledger.record("r", &p, ShadowResult::Match);
         }
-        let r = ledger.evidence().routes["r"];
+        let r = ledger.evidence().routes["r"].current.counts;
         assert_eq!(r.window_compared, WINDOW as u64);
         assert_eq!(r.window_match_rate(), Some(1.0));
         assert!(r.match_rate().is_some_and(|rate| rate < 1.0));
         assert_eq!(RouteTally::default().match_rate(), None);
         assert_eq!(RouteTally::default().window_match_rate(), None);
+    }
+
+    #[test]
+    fn a_new_period_starts_empty_and_the_old_one_becomes_previous() {
+        let ledger = ParityLedger::default();
+        let info = info();
+        let (first, second) = (period(Some(2)), period(Some(3)));
+        ledger.install([("r", &first)], &info);
+        for _ in 0..3 {
+            ledger.record("r", &first, ShadowResult::Match);
+        }
+        ledger.install([("r", &second)], &info);
+        let r = &ledger.evidence().routes["r"];
+        assert_eq!(r.current.period, second, "the new period is current before any count");
+        assert_eq!(r.current.counts, RouteTally::default());
+        let previous = r.previous.as_ref().unwrap();
+        assert_eq!(
+            (previous.period.id.as_str(), previous.counts.matched),
+            (first.id.as_str(), 3)
+        );
+        assert_eq!(r.total.matched, 3);
+
+        // A late answer of a request routed by the first table counts there.
+        ledger.record("r", &first, ShadowResult::Mismatch);
+        ledger.record("r", &second, ShadowResult::Match);
+        let r = &ledger.evidence().routes["r"];
+        assert_eq!((r.current.counts.matched, r.current.counts.mismatch), (1, 0));
+        let previous = r.previous.as_ref().unwrap().counts;
+        assert_eq!((previous.matched, previous.mismatch), (3, 1));
+        assert_eq!((r.total.matched, r.total.mismatch), (4, 1));
+        assert_eq!(r.total.window_compared, 5);
+    }
+
+    #[test]
+    fn a_reload_that_keeps_the_period_keeps_the_counts() {
+        let ledger = ParityLedger::default();
+        let info = info();
+        let p = period(Some(2));
+        ledger.install([("r", &p)], &info);
+        ledger.record("r", &p, ShadowResult::Match);
+        // The same identity in a later table (a period with the same name) continues it.
+        let same = period(Some(2));
+        ledger.install([("r", &same)], &info);
+        let r = &ledger.evidence().routes["r"];
+        assert!(Arc::ptr_eq(&r.current.period, &p), "the period keeps its start");
+        assert_eq!(r.current.counts.matched, 1);
+        assert!(r.previous.is_none());
+    }
+
+    #[test]
+    fn stragglers_of_a_period_two_reloads_old_count_in_the_totals_only() {
+        let ledger = ParityLedger::default();
+        let info = info();
+        let periods = [period(Some(2)), period(Some(3)), period(Some(4))];
+        for p in &periods {
+            ledger.install([("r", p)], &info);
+        }
+        ledger.record("r", &periods[0], ShadowResult::Error);
+        let r = &ledger.evidence().routes["r"];
+        assert_eq!(r.current.period, periods[2]);
+        assert_eq!(r.previous.as_ref().map(|p| p.period.clone()), Some(periods[1].clone()));
+        assert_eq!(r.current.counts.error + r.previous.as_ref().unwrap().counts.error, 0);
+        assert_eq!(r.total.error, 1);
+    }
+
+    #[test]
+    fn routes_with_a_new_upstream_are_listed_before_their_first_count() {
+        let ledger = ParityLedger::default();
+        let info = info();
+        let (shadowed, plain) = (period(Some(2)), period(None));
+        ledger.install([("shadowed", &shadowed), ("plain", &plain)], &info);
+        let evidence = ledger.evidence();
+        let names: Vec<&str> = evidence.routes.keys().map(String::as_str).collect();
+        assert_eq!(names, ["shadowed"]);
+        assert_eq!(evidence.routes["shadowed"].current.counts, RouteTally::default());
+        // A route that loses its new upstream keeps its evidence, in a new period.
+        ledger.install([("shadowed", &plain)], &info);
+        let r = &ledger.evidence().routes["shadowed"];
+        assert_eq!(
+            (r.current.period.identity.new.as_ref(), r.previous.is_some()),
+            (None, true)
+        );
+    }
+
+    #[test]
+    fn the_info_series_are_the_current_and_previous_periods() {
+        let ledger = ParityLedger::default();
+        let info = info();
+        let periods = [period(Some(2)), period(Some(3)), period(Some(4))];
+        let pair = |route: &str, p: &Arc<EvidencePeriod>| (route.to_owned(), p.id.clone());
+        ledger.install([("r", &periods[0]), ("s", &periods[0])], &info);
+        assert_eq!(series(&info), [pair("r", &periods[0]), pair("s", &periods[0])]);
+        ledger.install([("r", &periods[1]), ("s", &periods[0])], &info);
+        ledger.install([("r", &periods[2]), ("s", &periods[0])], &info);
+        let mut expected = vec![pair("r", &periods[1]), pair("r", &periods[2]), pair("s", &periods[0])];
+        expected.sort();
+        assert_eq!(series(&info), expected, "the oldest period of r is gone");
+        let labels = [
+            "r",
+            periods[2].id.as_str(),
+            "shadow",
+            "legacy",
+            "next",
+            "http://127.0.0.1:1/",
+            "http://127.0.0.1:4/",
+            "r",
+        ];
+        assert_eq!(info.with_label_values(&labels).get(), 1);
+    }
+
+    #[test]
+    fn count_labels_the_metric_with_the_period() {
+        let ledger = ParityLedger::default();
+        let comparisons =
+            IntCounterVec::new(prometheus::Opts::new("c", "test"), &["route", "result", "period"]).unwrap();
+        let p = period(Some(2));
+        ledger.count(&comparisons, "r", &p, ShadowResult::Noise);
+        assert_eq!(comparisons.with_label_values(&["r", "noise", &p.id]).get(), 1);
+        assert_eq!(ledger.evidence().routes["r"].current.counts.noise, 1);
     }
 
     #[test]
@@ -296,13 +658,16 @@ mod tests {
         };
         let secret = [http::HeaderName::from_static("x-api-key")];
         for n in 0..=KEPT_MISMATCHES {
-            ledger.record_mismatch("r", "GET", &format!("/{n}"), [200, 500], &comparison, &secret);
+            ledger.record_mismatch("r", "p1", "GET", &format!("/{n}"), [200, 500], &comparison, &secret);
         }
         let kept = ledger.evidence().mismatches;
         assert_eq!(kept.len(), KEPT_MISMATCHES);
         assert_eq!(kept[0].path, format!("/{KEPT_MISMATCHES}"), "newest first");
         assert_eq!(kept[KEPT_MISMATCHES - 1].path, "/1", "the oldest dropped");
-        assert_eq!((kept[0].method.as_str(), kept[0].status), ("GET", [200, 500]));
+        assert_eq!(
+            (kept[0].method.as_str(), kept[0].status, kept[0].period.as_str()),
+            ("GET", [200, 500], "p1")
+        );
         let values: Vec<(&str, &str)> = kept[0]
             .diffs
             .iter()

@@ -19,6 +19,7 @@ use super::admission::{MirrorPermit, ShadowRoute};
 use super::capture::{CAPTURE_LIMIT, Capture};
 use super::ledger::{ParityLedger, ShadowResult};
 use crate::migration::canary::{BUCKETS, bucket};
+use crate::migration::period::EvidencePeriod;
 use crate::migration::replay::KeptRequest;
 use crate::parity::{Captured, Comparison, compare};
 use crate::upstream::Upstream;
@@ -86,6 +87,7 @@ impl<'s> PendingMirror<'s> {
             secret: context.secret.to_vec(),
             config: self.shadow.config.clone(),
             rules: self.shadow.rules.clone(),
+            period: self.shadow.period.clone(),
         };
         let permit = self.permit;
         let task = async move {
@@ -115,6 +117,9 @@ struct Mirror {
     secret: Vec<HeaderName>,
     config: crate::config::ShadowConfig,
     rules: Arc<crate::parity::CompareRules>,
+    /// The route's evidence period in the snapshot that routed the request: where the
+    /// outcome is counted, whatever table is in force when it arrives.
+    period: Arc<EvidencePeriod>,
 }
 
 impl Mirror {
@@ -145,7 +150,7 @@ impl Mirror {
             _ => Comparison::error(),
         };
         let result = ShadowResult::from_outcome(comparison.outcome);
-        self.ledger.count(&self.comparisons, &self.route, result);
+        self.ledger.count(&self.comparisons, &self.route, &self.period, result);
         if result == ShadowResult::Mismatch {
             let status = [
                 legacy_answer.as_ref().map_or(0, |c| c.status),
@@ -159,6 +164,7 @@ impl Mirror {
     fn keep_mismatch(&self, status: [u16; 2], comparison: &Comparison) {
         self.ledger.record_mismatch(
             &self.route,
+            &self.period.id,
             self.request.method.as_str(),
             &self.path,
             status,
