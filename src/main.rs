@@ -120,7 +120,7 @@ fn use_admin_token(file: Option<&std::path::Path>) -> Result<(), ExitCode> {
     let Some(file) = file else { return Ok(()) };
     match strangler::config::read_token_file(file, "`--admin-token-file`") {
         Ok(token) => {
-            strangler::commands::status::use_admin_token(token);
+            strangler::commands::admin_client::use_admin_token(token);
             Ok(())
         }
         Err(e) => {

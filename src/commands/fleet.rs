@@ -13,8 +13,8 @@
 //! Only replicas that run the version of the file being edited speak for it: the others
 //! are named, never counted. Only [`resolve`] and [`ask`] do IO.
 
+use crate::commands::admin_client::{self, ParityAnswer, Replica, ReplicaState};
 use crate::commands::evidence::{self, Matched, Period};
-use crate::commands::status::{self, ParityAnswer, Replica, ReplicaState};
 use crate::config::EvidenceIdentity;
 
 /// The admin base URLs to ask, and the names that could not be resolved.
@@ -72,7 +72,7 @@ pub fn resolve(admins: &[String], dns: &[String]) -> Targets {
         }
     };
     for admin in admins {
-        push(status::admin_base(admin));
+        push(admin_client::admin_base(admin));
     }
     let mut unresolved = Vec::new();
     for name in dns {
@@ -92,7 +92,7 @@ pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
         let asks: Vec<_> = targets
             .admins
             .iter()
-            .map(|admin| (admin, scope.spawn(move || status::fetch_with(admin, with_parity))))
+            .map(|admin| (admin, scope.spawn(move || admin_client::fetch_with(admin, with_parity))))
             .collect();
         asks.into_iter()
             .map(|(admin, ask)| {

@@ -24,7 +24,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
 use crate::admin::api::{ParityCounts, RouteParity};
 use crate::commands::evidence::{self, Matched, Period};
 use crate::commands::fleet::{self, Fleet};
-use crate::commands::{prometheus, status};
+use crate::commands::{admin_client, prometheus, status};
 use crate::config::{Config, EvidenceIdentity, Stage};
 use crate::config::{location_of, version_of};
 use crate::table::Table;
@@ -383,9 +383,9 @@ impl EvidenceSource {
             return EvidenceSource::Prometheus(url.clone());
         }
         if options.admins.is_empty() && options.admin_dns.is_empty() {
-            status::use_token_of(config);
+            admin_client::use_token_of(config);
             return EvidenceSource::Fleet(fleet::Targets {
-                admins: vec![status::admin_url_of(config)],
+                admins: vec![admin_client::admin_url_of(config)],
                 unresolved: Vec::new(),
             });
         }
@@ -498,7 +498,7 @@ fn weigh_prometheus(
     wanted: &EvidenceIdentity,
     t: Thresholds,
 ) -> Result<String, String> {
-    let source = format!("Prometheus at {}", status::admin_base(url));
+    let source = format!("Prometheus at {}", admin_client::admin_base(url));
     let (periods, unidentified) =
         prometheus::route_periods(url, route).map_err(|e| format!("no parity evidence: {e}"))?;
     for period in unidentified {

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::admin::api::RouteParity;
+use crate::commands::admin_client;
 use crate::commands::evidence::Period;
-use crate::commands::status;
 use crate::config::{EvidenceIdentity, EvidenceSide};
 
 /// The answer of `GET /api/v1/query` (the Prometheus HTTP API), success or error.
@@ -101,8 +101,8 @@ pub fn queries(route: &str) -> (String, String) {
 /// Runs an instant query. Blocking; never sends the admin token.
 fn query(base: &str, expression: &str) -> Result<Vec<VectorSample>, String> {
     let url = format!("{base}/api/v1/query?query={}", query_value(expression));
-    let (code, body) =
-        status::http_get_as(&url, status::TIMEOUT, None).map_err(|e| format!("cannot reach Prometheus: {e}"))?;
+    let (code, body) = admin_client::http_get_as(&url, admin_client::TIMEOUT, None)
+        .map_err(|e| format!("cannot reach Prometheus: {e}"))?;
     let answer: QueryResponse = serde_json::from_str(&body).map_err(|e| {
         format!("GET {base}/api/v1/query answered {code} with a body that is not a Prometheus API answer: {e}")
     })?;
@@ -176,7 +176,7 @@ pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> (Vec<Period>,
 /// Reads the periods of `route` from the Prometheus at `base` (see [`periods`]). No series
 /// at all, or only counts without an identity, is an error that says what to check.
 pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String>), String> {
-    let base = status::admin_base(base);
+    let base = admin_client::admin_base(base);
     let (counts_query, info_query) = queries(route);
     let counts = query(&base, &counts_query)?;
     if counts.is_empty() {
