@@ -102,10 +102,19 @@ pub struct FlipArgs {
     /// At stage canary: the share of traffic for the new upstream, 0 to 100 (keeps `sticky`).
     #[arg(long, value_name = "N")]
     pub percent: Option<f64>,
-    /// Admin API of a running proxy to read parity evidence from, `http://host:port`
-    /// (default: the table's `proxy.admin_listen`).
+    /// Admin API of a replica to read its table version and parity evidence from,
+    /// `http://host:port`; repeat for every replica: the evidence is summed over the ones
+    /// that run this file's version (default: the table's `proxy.admin_listen`).
+    #[arg(long = "admin", value_name = "URL", conflicts_with_all = ["parity_report", "prometheus"])]
+    pub admins: Vec<String>,
+    /// Every address HOST resolves to is a replica, `HOST:PORT` (a Kubernetes headless
+    /// Service); repeatable, and combines with --admin.
+    #[arg(long = "admin-dns", value_name = "HOST:PORT", conflicts_with_all = ["parity_report", "prometheus"])]
+    pub admin_dns: Vec<String>,
+    /// Read the parity counts from this Prometheus server's HTTP API instead, `http://host:9090`
+    /// (summed over every replica it scrapes, by evidence period).
     #[arg(long, value_name = "URL", conflicts_with = "parity_report")]
-    pub admin: Option<String>,
+    pub prometheus: Option<String>,
     /// File holding the admin API's bearer token (for a proxy with `admin_token_file`).
     #[arg(long, value_name = "FILE", env = "STRANGLER_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
@@ -118,7 +127,8 @@ pub struct FlipArgs {
     /// Least match rate, (match + noise) / (match + noise + mismatch + error).
     #[arg(long, value_name = "RATE", default_value_t = 0.999)]
     pub min_match_rate: f64,
-    /// Step forward even without enough evidence (prints a warning).
+    /// Step forward even without enough evidence, with evidence of other upstreams or
+    /// rules, or while the replicas run another version of the file (prints a warning).
     #[arg(long)]
     pub force: bool,
     /// Show the diff and the decision; write nothing.
@@ -187,10 +197,14 @@ pub struct ParityArgs {
 /// `strangler status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Admin API of a replica, `http://host:port`; repeat for every replica (default: the
-    /// `proxy.admin_listen` of --config).
+    /// Admin API of a replica, `http://host:port`; repeat for every replica (default, with
+    /// no --admin-dns either: the `proxy.admin_listen` of --config).
     #[arg(long = "admin", value_name = "URL")]
     pub admins: Vec<String>,
+    /// Every address HOST resolves to is a replica, `HOST:PORT` (a Kubernetes headless
+    /// Service); repeatable, and combines with --admin.
+    #[arg(long = "admin-dns", value_name = "HOST:PORT")]
+    pub admin_dns: Vec<String>,
     /// File holding the admin APIs' bearer token (for proxies with `admin_token_file`).
     #[arg(long, value_name = "FILE", env = "STRANGLER_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,

@@ -141,7 +141,7 @@ fn use_admin_token(file: Option<&std::path::Path>) -> Result<(), ExitCode> {
     let Some(file) = file else { return Ok(()) };
     match strangler::config::read_token_file(file, "`--admin-token-file`") {
         Ok(token) => {
-            strangler::commands::status::use_admin_token(token);
+            strangler::commands::admin_client::use_admin_token(token);
             Ok(())
         }
         Err(e) => {
@@ -160,7 +160,9 @@ fn flip(args: FlipArgs) -> ExitCode {
         route: args.route,
         stage: args.stage,
         percent: args.percent,
-        admin: args.admin,
+        admins: args.admins,
+        admin_dns: args.admin_dns,
+        prometheus: args.prometheus,
         parity_report: args.parity_report,
         thresholds: strangler::commands::flip::Thresholds {
             min_requests: args.min_requests,
@@ -184,6 +186,7 @@ fn status(args: StatusArgs) -> ExitCode {
     }
     let options = strangler::commands::status::Options {
         admins: args.admins,
+        admin_dns: args.admin_dns,
         config: args.config,
         json: args.json,
     };

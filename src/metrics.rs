@@ -101,25 +101,9 @@ impl Metrics {
         };
         let metrics = Self {
             // The request path, one copy per worker.
-            requests: register(
-                &registry,
-                PerWorker::new(shards, || {
-                    IntCounterVec::new(
-                        Opts::new(
-                            "strangler_requests_total",
-                            "Requests proxied, by route, upstream, method and status",
-                        ),
-                        &["route", "upstream", "method", "status"],
-                    )
-                })?,
-            )?,
+            requests: register(&registry, PerWorker::new(shards, requests)?)?,
             request_duration: register(&registry, PerWorker::new(shards, request_duration)?)?,
-            inflight: register(
-                &registry,
-                PerWorker::new(shards, || {
-                    IntGauge::new("strangler_inflight_requests", "Requests being proxied now")
-                })?,
-            )?,
+            inflight: register(&registry, PerWorker::new(shards, inflight)?)?,
             rejected: counters(
                 "strangler_rejected_requests_total",
                 "Requests refused before routing, by reason",
@@ -250,6 +234,22 @@ fn request_duration() -> prometheus::Result<HistogramVec> {
         ]),
         &["route", "upstream"],
     )
+}
+
+/// `strangler_requests_total{route,upstream,method,status}`.
+fn requests() -> prometheus::Result<IntCounterVec> {
+    IntCounterVec::new(
+        Opts::new(
+            "strangler_requests_total",
+            "Requests proxied, by route, upstream, method and status",
+        ),
+        &["route", "upstream", "method", "status"],
+    )
+}
+
+/// `strangler_inflight_requests`.
+fn inflight() -> prometheus::Result<IntGauge> {
+    IntGauge::new("strangler_inflight_requests", "Requests being proxied now")
 }
 
 /// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`.

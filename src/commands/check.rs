@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::admin::api::{ListedRoute, RouteListing, UpstreamListing};
 use crate::admin::documents::listed_route;
-use crate::commands::status::{TIMEOUT, admin_base, admin_url_of, http_get, use_token_of};
+use crate::commands::admin_client::{TIMEOUT, admin_base, admin_url_of, http_get, use_token_of};
 use crate::config::{Config, LoadError, RouteDiff, RouteFacts};
 use crate::server::tls::pairs_of;
 use crate::table::Table;

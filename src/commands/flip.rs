@@ -22,8 +22,10 @@ use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, TableLike, Value};
 
 use crate::admin::api::{ParityCounts, RouteParity};
-use crate::commands::status;
-use crate::config::{Config, Stage};
+use crate::commands::evidence::{self, Matched, Period};
+use crate::commands::fleet::{self, Fleet};
+use crate::commands::{admin_client, prometheus, status};
+use crate::config::{Config, EvidenceIdentity, Stage};
 use crate::config::{location_of, version_of};
 use crate::table::Table;
 
@@ -359,42 +361,247 @@ pub fn judge(parity: Option<&RouteParity>, thresholds: Thresholds) -> Result<Suf
 }
 
 /// Where parity evidence comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EvidenceSource {
-    /// `GET {base}/admin/parity` of a running proxy.
-    Admin(String),
+    /// `GET /admin/routes` and `/admin/parity` of every replica.
+    Fleet(fleet::Targets),
     /// A report file written by `strangler parity`.
     Report(PathBuf),
+    /// A Prometheus server's HTTP API, at this base URL.
+    Prometheus(String),
 }
 
 impl EvidenceSource {
-    /// Where to look, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            EvidenceSource::Admin(base) => format!("GET {base}/admin/parity"),
-            EvidenceSource::Report(path) => format!("the report {}", path.display()),
+    /// The source `options` name: a report, a Prometheus, the `--admin`/`--admin-dns`
+    /// replicas, or else the `admin_listen` of `config` (with its admin token). Blocking
+    /// (resolves `--admin-dns`).
+    pub fn of(options: &Options, config: &Config) -> EvidenceSource {
+        if let Some(path) = &options.parity_report {
+            return EvidenceSource::Report(path.clone());
+        }
+        if let Some(url) = &options.prometheus {
+            return EvidenceSource::Prometheus(url.clone());
+        }
+        if options.admins.is_empty() && options.admin_dns.is_empty() {
+            admin_client::use_token_of(config);
+            return EvidenceSource::Fleet(fleet::Targets {
+                admins: vec![admin_client::admin_url_of(config)],
+                unresolved: Vec::new(),
+            });
+        }
+        EvidenceSource::Fleet(fleet::resolve(&options.admins, &options.admin_dns))
+    }
+}
+
+/// What weighing the evidence and the running versions found: lines for stdout, warnings
+/// (always printed), and reasons to refuse (warnings too under `--force`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Weighing {
+    /// What the evidence showed, for stdout.
+    pub notes: Vec<String>,
+    /// What the operator should know whatever the decision.
+    pub warnings: Vec<String>,
+    /// Why the flip must not be written (without `--force`).
+    pub refusals: Vec<String>,
+}
+
+/// The identity the edited table gives `route` (which the edit found, so it exists).
+fn wanted_identity(config: &Config, route: &str) -> Option<EvidenceIdentity> {
+    let route = config.routes.iter().find(|r| r.name == route)?;
+    Some(EvidenceIdentity::of(config, route))
+}
+
+/// Weighs a flip of `edit` to the table `config` (the edited one), whose file had `version`
+/// before the edit: the running versions (replicas only) and, for a step forward to canary
+/// or new, the evidence. Blocking.
+pub fn weigh(options: &Options, edit: &Edit, config: &Config, file: &str, version: &str) -> Weighing {
+    let mut weighing = Weighing::default();
+    let Some(wanted) = wanted_identity(config, &edit.route) else {
+        weighing
+            .refusals
+            .push(format!("route `{}` is not in the edited table", edit.route));
+        return weighing;
+    };
+    let judged = match EvidenceSource::of(options, config) {
+        EvidenceSource::Fleet(targets) => {
+            weigh_fleet(
+                &mut weighing,
+                &targets,
+                edit,
+                &wanted,
+                file,
+                version,
+                options.thresholds,
+            );
+            return weighing;
+        }
+        _ if !edit.needs_evidence() => return weighing,
+        EvidenceSource::Report(path) => weigh_report(&path, &edit.route, &wanted, options.thresholds),
+        EvidenceSource::Prometheus(url) => {
+            weigh_prometheus(&mut weighing, &url, &edit.route, &wanted, options.thresholds)
+        }
+    };
+    match judged {
+        Ok(note) => weighing.notes.push(note),
+        Err(why) => weighing.refusals.push(why),
+    }
+    weighing
+}
+
+/// The line that says what evidence was accepted.
+fn accepted(source: &str, enough: Sufficient, matched: &Matched, t: Thresholds) -> String {
+    let periods = if matched.periods.len() == 1 {
+        "period"
+    } else {
+        "periods"
+    };
+    format!(
+        "parity evidence from {source}: {} comparisons (>= {}), match rate {:.4} (>= {:.4}); {periods} {} \
+         (the edited table's upstreams and compare rules)",
+        enough.compared,
+        t.min_requests,
+        enough.match_rate,
+        t.min_match_rate,
+        matched.periods.join(", ")
+    )
+}
+
+/// Judges matched evidence: the accepting line, or why it falls short.
+fn judge_matched(source: &str, matched: Option<&Matched>, t: Thresholds) -> Result<String, String> {
+    match judge(matched.map(|m| &m.counts), t) {
+        Ok(enough) => Ok(accepted(source, enough, matched.unwrap_or(&Matched::default()), t)),
+        Err(shortfall) => Err(format!("{shortfall}; see {source}")),
+    }
+}
+
+/// Evidence from a `strangler parity` report.
+fn weigh_report(path: &Path, route: &str, wanted: &EvidenceIdentity, t: Thresholds) -> Result<String, String> {
+    let source = format!("the report {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| format!("no parity evidence: {source}: cannot read: {e}"))?;
+    let report: ParityCounts =
+        serde_json::from_str(&text).map_err(|e| format!("no parity evidence: {source}: not a parity report: {e}"))?;
+    let matched = match report.routes.get(route) {
+        None => None,
+        Some(counts) => Some(
+            evidence::matching(&Period::of_route(counts), wanted)
+                .map_err(|unmatched| format!("{source}: {unmatched}"))?,
+        ),
+    };
+    judge_matched(&source, matched.as_ref(), t)
+}
+
+/// Evidence from a Prometheus server.
+fn weigh_prometheus(
+    weighing: &mut Weighing,
+    url: &str,
+    route: &str,
+    wanted: &EvidenceIdentity,
+    t: Thresholds,
+) -> Result<String, String> {
+    let source = format!("Prometheus at {}", admin_client::admin_base(url));
+    let (periods, unidentified) =
+        prometheus::route_periods(url, route).map_err(|e| format!("no parity evidence: {e}"))?;
+    for period in unidentified {
+        let label = if period.is_empty() {
+            "without a `period` label".to_owned()
+        } else {
+            format!("of period {period}")
+        };
+        weighing.warnings.push(format!(
+            "not counted: counts {label} (no strangler_parity_period_info series says what they measured)"
+        ));
+    }
+    let matched = evidence::matching(&periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
+    note_ignored(weighing, &matched);
+    judge_matched(&source, Some(&matched), t)
+}
+
+fn note_ignored(weighing: &mut Weighing, matched: &Matched) {
+    for identity in &matched.ignored {
+        weighing.warnings.push(format!(
+            "not counted: evidence gathered against {} (other upstreams or compare rules than the edited table's)",
+            identity.describe()
+        ));
+    }
+}
+
+/// The running versions and the evidence of the replicas. A replica on another version is
+/// named and not counted; a step forward is refused when none runs the file's version, and
+/// (when it needs evidence) when any replica did not answer: its evidence could hold the
+/// mismatches. A step back only warns.
+fn weigh_fleet(
+    weighing: &mut Weighing,
+    targets: &fleet::Targets,
+    edit: &Edit,
+    wanted: &EvidenceIdentity,
+    file: &str,
+    version: &str,
+    t: Thresholds,
+) {
+    let forward = edit.direction() == Direction::Forward;
+    let replicas = fleet::ask(targets, edit.needs_evidence());
+    let fleet = Fleet::split(&replicas, version);
+    if !fleet.elsewhere.is_empty() {
+        let elsewhere = fleet.describe_elsewhere();
+        if fleet.on_version.is_empty() {
+            let why = format!(
+                "the running proxy does not run the file being edited: {file} is version {version}, but {elsewhere} \
+                 (deploy {file} first, or edit the copy that runs)"
+            );
+            if forward {
+                weighing.refusals.push(why)
+            } else {
+                weighing.warnings.push(why)
+            }
+        } else {
+            weighing
+                .warnings
+                .push(format!("not counted: {elsewhere}, not version {version} of {file}"));
         }
     }
-
-    /// Reads the evidence. Blocking.
-    pub fn load(&self) -> Result<ParityCounts, String> {
-        match self {
-            EvidenceSource::Admin(base) => {
-                let url = format!("{base}/admin/parity");
-                match status::http_get(&url, status::TIMEOUT)? {
-                    (200, body) => serde_json::from_str(&body).map_err(|e| format!("{url}: not a parity report: {e}")),
-                    (404, _) => Err(format!(
-                        "{url} answered 404: that proxy has no parity endpoint (a build without parity checks)"
-                    )),
-                    (code, _) => Err(format!("{url} answered {code}")),
-                }
+    if !fleet.down.is_empty() {
+        let down: Vec<String> = fleet
+            .down
+            .iter()
+            .map(|(admin, why)| format!("{admin}: {why}"))
+            .collect();
+        let down = down.join("; ");
+        if forward && edit.needs_evidence() {
+            weighing.refusals.push(format!(
+                "no parity evidence from {down} (a step forward needs the evidence of every replica)"
+            ));
+        } else {
+            weighing
+                .warnings
+                .push(format!("could not check the version running at {down}"));
+        }
+    }
+    if fleet.elsewhere.is_empty() && fleet.down.is_empty() {
+        weighing.notes.push(format!(
+            "running: {} replica(s) run version {version}, that of {file}",
+            fleet.on_version.len()
+        ));
+    }
+    if !edit.needs_evidence() || fleet.on_version.is_empty() {
+        return;
+    }
+    let sources: Vec<String> = fleet
+        .on_version
+        .iter()
+        .map(|r| format!("GET {}/admin/parity", r.admin))
+        .collect();
+    let source = sources.join(", ");
+    match fleet.evidence(&edit.route, wanted) {
+        Ok(matched) => {
+            if let Some(matched) = &matched {
+                note_ignored(weighing, matched);
             }
-            EvidenceSource::Report(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-                serde_json::from_str(&text).map_err(|e| format!("{}: not a parity report: {e}", path.display()))
+            match judge_matched(&source, matched.as_ref(), t) {
+                Ok(note) => weighing.notes.push(note),
+                Err(why) => weighing.refusals.push(why),
             }
         }
+        Err(why) => weighing.refusals.push(why),
     }
 }
 
@@ -409,8 +616,13 @@ pub struct Options {
     pub stage: Stage,
     /// At stage canary: the new share, in percent.
     pub percent: Option<f64>,
-    /// Admin URL to read evidence from (default: the table's `proxy.admin_listen`).
-    pub admin: Option<String>,
+    /// Admin URLs of the replicas to read versions and evidence from (with `admin_dns`
+    /// empty too: the table's `proxy.admin_listen`).
+    pub admins: Vec<String>,
+    /// `HOST:PORT` names whose every address is a replica (`--admin-dns`).
+    pub admin_dns: Vec<String>,
+    /// A Prometheus server to read the counts from instead.
+    pub prometheus: Option<String>,
     /// A report file to read evidence from instead.
     pub parity_report: Option<PathBuf>,
     /// How much evidence a step forward needs.
@@ -583,25 +795,9 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         }
     };
 
-    if edit.needs_evidence() {
-        match weigh_evidence(options, &edited.config, &edit.route) {
-            Ok(enough) => writeln!(out, "{enough}")?,
-            Err(why) if options.force => {
-                writeln!(
-                    err,
-                    "WARNING: --force: moving `{}` to {} WITHOUT sufficient parity evidence",
-                    edit.route,
-                    edit.to.as_str()
-                )?;
-                writeln!(err, "WARNING: {why}")?;
-            }
-            Err(why) => {
-                let dry = if options.dry_run { "dry run: would be " } else { "" };
-                writeln!(err, "{dry}refused: {why}")?;
-                writeln!(err, "nothing written; --force overrides (at your own risk)")?;
-                return Ok(Outcome::Refused);
-            }
-        }
+    let weighing = weigh(options, &edit, &edited.config, &file, &version_of(&old));
+    if report_weighing(options, &edit, &weighing, out, err)? {
+        return Ok(Outcome::Refused);
     }
 
     let (from, to) = (version_of(&old), version_of(&edit.text));
@@ -623,31 +819,42 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     Ok(Outcome::Written { from, to })
 }
 
-/// Reads the evidence for `route` from the report, the `--admin` URL or the `admin_listen`
-/// of `config` (the edited table: the flip changes no `[proxy]` setting), and judges it: a
-/// line saying what it showed, or why it is not enough.
-fn weigh_evidence(options: &Options, config: &Config, route: &str) -> Result<String, String> {
-    let source = match (&options.parity_report, &options.admin) {
-        (Some(path), _) => EvidenceSource::Report(path.clone()),
-        (None, Some(admin)) => EvidenceSource::Admin(status::admin_base(admin)),
-        (None, None) => {
-            status::use_token_of(config);
-            EvidenceSource::Admin(status::admin_url_of(config))
-        }
-    };
-    let report = source.load().map_err(|e| format!("no parity evidence: {e}"))?;
-    let t = options.thresholds;
-    match judge(report.routes.get(route), t) {
-        Ok(enough) => Ok(format!(
-            "parity evidence from {}: {} comparisons (>= {}), match rate {:.4} (>= {:.4})",
-            source.describe(),
-            enough.compared,
-            t.min_requests,
-            enough.match_rate,
-            t.min_match_rate
-        )),
-        Err(shortfall) => Err(format!("{shortfall}; see {}", source.describe())),
+/// Prints what [`weigh`] found; returns whether the flip is refused (never under `--force`,
+/// which turns every refusal into a warning).
+fn report_weighing(
+    options: &Options,
+    edit: &Edit,
+    weighing: &Weighing,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<bool, FlipError> {
+    for note in &weighing.notes {
+        writeln!(out, "{note}")?;
     }
+    for warning in &weighing.warnings {
+        writeln!(err, "WARNING: {warning}")?;
+    }
+    if weighing.refusals.is_empty() {
+        return Ok(false);
+    }
+    if options.force {
+        writeln!(
+            err,
+            "WARNING: --force: moving `{}` to {} WITHOUT the checks passing",
+            edit.route,
+            edit.to.as_str()
+        )?;
+        for why in &weighing.refusals {
+            writeln!(err, "WARNING: {why}")?;
+        }
+        return Ok(false);
+    }
+    let dry = if options.dry_run { "dry run: would be " } else { "" };
+    for why in &weighing.refusals {
+        writeln!(err, "{dry}refused: {why}")?;
+    }
+    writeln!(err, "nothing written; --force overrides (at your own risk)")?;
+    Ok(true)
 }
 
 /// Why [`write_atomically`] did not replace the file.

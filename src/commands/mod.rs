@@ -6,11 +6,19 @@
 //! - [`check`]: validate a table and the files it names;
 //! - [`explain`]: why a request goes where it goes;
 //! - [`flip`]: move a route to another stage in routes.toml, evidence first;
-//! - [`status`]: the migration board across replicas, and the admin API client;
+//! - [`status`]: the migration board across replicas;
+//! - [`admin_client`]: the client side of the admin API (address, token, one replica's answer);
+//! - [`fleet`]: the replicas asked (`--admin`, `--admin-dns`) and their summed evidence;
+//! - [`evidence`]: which parity counts speak for the route of an edited table;
+//! - [`prometheus`]: the same counts read from a Prometheus server's HTTP API;
 //! - [`parity`]: replay a corpus against both sides and report.
 
+pub mod admin_client;
 pub mod check;
+pub mod evidence;
 pub mod explain;
+pub mod fleet;
 pub mod flip;
 pub mod parity;
+pub mod prometheus;
 pub mod status;

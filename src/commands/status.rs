@@ -1,178 +1,29 @@
-//! `strangler status`: the migration board, read from the admin APIs of running replicas,
-//! and the client side of the admin API that `strangler flip` reuses.
+//! `strangler status`: the migration board, read from the admin APIs of running replicas
+//! (asked through [`crate::commands::admin_client`]).
 //!
 //! ```text
-//! --admin URL … (or routes.toml's proxy.admin_listen)
-//!   --(fetch: GET /admin/routes and /admin/parity, one thread per replica)--> [Replica]
+//! --admin URL …, --admin-dns HOST:PORT … (or routes.toml's proxy.admin_listen)
+//!   --(fleet::ask: GET /admin/routes and /admin/parity, one thread per replica)--> [Replica]
 //!   --(Board::build: pure)--> Board --(Display, or JSON)--> stdout
 //! ```
 //!
 //! A replica that does not answer is reported, never skipped; the board is healthy only
 //! when every replica answers and all of them run the same table version (the digest of
-//! routes.toml's bytes, see [`crate::config::version_of`]). Only [`fetch`], [`http_get`] and
-//! [`run`] do IO.
+//! routes.toml's bytes, see [`crate::config::version_of`]). A route's parity counts are
+//! summed over the replicas in the same evidence period, and the period is shown. Only
+//! [`run`] does IO.
 
 use std::fmt;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::admin::api::{ListedRoute, ParityCounts, RouteListing, RouteParity};
-use crate::config::{Config, LoadError};
+use crate::admin::api::{Evidence, ListedRoute, RouteParity};
+use crate::commands::admin_client::{ParityAnswer, Replica, ReplicaState, admin_url_of, use_token_of};
+use crate::commands::fleet;
+use crate::config::LoadError;
 use crate::table::Table;
-
-/// How long one admin request may take, connect included.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The admin bearer token this process sends, if any (see [`use_admin_token`]).
-static ADMIN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Sends `Authorization: Bearer <token>` with every admin request of this process (`strangler
-/// status` and `flip` against proxies that set `admin_token_file`). The first call wins.
-pub fn use_admin_token(token: String) {
-    let _ = ADMIN_TOKEN.set(token);
-}
-
-/// When the admin address comes from a table, so does the token: sends the token of the
-/// table's `admin_token_file` (unless a token was given already, by `--admin-token-file`).
-/// A file that cannot be read is logged, not fatal: requests go without a token, and a 401
-/// says that one is needed.
-pub fn use_token_of(config: &Config) {
-    if ADMIN_TOKEN.get().is_some() {
-        return;
-    }
-    let Some(file) = &config.proxy.admin_token_file else {
-        return;
-    };
-    match crate::config::read_token_file(&file.path, "the table's `admin_token_file`") {
-        Ok(token) => use_admin_token(token),
-        Err(e) => tracing::warn!("{e}; asking the admin API without a token"),
-    }
-}
-
-/// What a 401 from an admin API means to the operator.
-const NEEDS_TOKEN: &str = "401: the admin API needs a token (give --admin-token-file, or take the \
-                           address from a table whose admin_token_file is readable here)";
-
-/// A blocking `GET` of `url` (plain `http://` only): the status code and the body.
-///
-/// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on
-/// loopback or an internal network, and a proxy in the environment must not reroute them.
-pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .proxy(None)
-        .build()
-        .into();
-    let mut request = agent.get(url);
-    if let Some(token) = ADMIN_TOKEN.get() {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| format!("GET {url}: cannot read the body: {e}"))?;
-    Ok((status, body))
-}
-
-/// An admin base URL as given on the command line: `http://host:port`, or `host:port`
-/// (taken as `http://`), without a trailing slash.
-pub fn admin_base(arg: &str) -> String {
-    let arg = arg.trim().trim_end_matches('/');
-    if arg.contains("://") {
-        arg.to_owned()
-    } else {
-        format!("http://{arg}")
-    }
-}
-
-/// The admin base URL of the proxy that runs `config`: its `proxy.admin_listen`, with an
-/// unspecified address (`0.0.0.0`, `[::]`) read as loopback.
-pub fn admin_url_of(config: &Config) -> String {
-    let mut addr = config.proxy.admin_listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    format!("http://{addr}")
-}
-
-/// What `/admin/parity` said.
-#[derive(Debug, Clone)]
-pub enum ParityAnswer {
-    /// 404: this build has no parity endpoint.
-    Absent,
-    /// The report.
-    Report(ParityCounts),
-    /// Another status, or a body that is not a report.
-    Unreadable(String),
-}
-
-/// One replica as the board sees it.
-#[derive(Debug, Clone)]
-pub struct Replica {
-    /// Its admin base URL.
-    pub admin: String,
-    /// What it answered.
-    pub state: ReplicaState,
-}
-
-/// Whether a replica answered, and what.
-#[derive(Debug, Clone)]
-pub enum ReplicaState {
-    /// `/admin/routes` failed: why.
-    Down(String),
-    /// It answered.
-    Up {
-        /// The table version in force.
-        version: String,
-        /// Its routes.
-        routes: Vec<ListedRoute>,
-        /// Its parity counts.
-        parity: ParityAnswer,
-    },
-}
-
-/// Asks one replica for its routes and parity counts. Blocking.
-pub fn fetch(admin: &str) -> Replica {
-    let admin = admin_base(admin);
-    let state = match http_get(&format!("{admin}/admin/routes"), TIMEOUT) {
-        Err(e) => ReplicaState::Down(e),
-        Ok((200, body)) => match serde_json::from_str::<RouteListing>(&body) {
-            Ok(answer) => ReplicaState::Up {
-                version: answer.version,
-                routes: answer.routes,
-                parity: fetch_parity(&admin),
-            },
-            Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
-        },
-        Ok((401, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {NEEDS_TOKEN}")),
-        Ok((status, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {status}")),
-    };
-    Replica { admin, state }
-}
-
-fn fetch_parity(admin: &str) -> ParityAnswer {
-    let url = format!("{admin}/admin/parity");
-    match http_get(&url, TIMEOUT) {
-        Ok((200, body)) => match serde_json::from_str(&body) {
-            Ok(report) => ParityAnswer::Report(report),
-            Err(e) => ParityAnswer::Unreadable(format!("GET {url}: not a parity report: {e}")),
-        },
-        Ok((404, _)) => ParityAnswer::Absent,
-        Ok((401, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {NEEDS_TOKEN}")),
-        Ok((status, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {status}")),
-        Err(e) => ParityAnswer::Unreadable(e),
-    }
-}
 
 /// The migration board: one row per replica, one per route.
 #[derive(Debug, Clone, Serialize)]
@@ -219,6 +70,12 @@ pub struct BoardRoute {
     /// Whether the replicas that answered disagree on this route (stage, share, or
     /// whether they have it at all).
     pub differs: bool,
+    /// The evidence period the counts belong to (that of the first replica reporting one);
+    /// `None` from builds without evidence periods.
+    pub evidence: Option<Evidence>,
+    /// Whether the replicas are in different evidence periods of this route; the counts
+    /// then sum only the replicas in [`BoardRoute::evidence`]'s period.
+    pub periods_differ: bool,
     /// The route on each replica that answered (`stage: null` where it is missing).
     pub per_replica: Vec<RouteOnReplica>,
 }
@@ -232,6 +89,70 @@ pub struct RouteOnReplica {
     pub stage: Option<String>,
     /// Share to new there, in percent.
     pub new_share_percent: Option<f64>,
+    /// The route's current evidence period there (`None`: no parity counts with one).
+    pub period: Option<String>,
+}
+
+/// A replica that answered: its admin URL, routes and parity answer.
+type UpReplica<'a> = (&'a str, &'a Vec<ListedRoute>, &'a ParityAnswer);
+
+impl BoardRoute {
+    /// The row of route `name` over the replicas that answered. The parity counts are summed
+    /// over the replicas in the same evidence period as the first one that reports a period.
+    fn build(name: &str, up: &[UpReplica<'_>], any_parity: bool) -> BoardRoute {
+        let counts_of = |answer: &ParityAnswer| match answer {
+            ParityAnswer::Report(report) => report.routes.get(name).cloned(),
+            _ => None,
+        };
+        let per_replica: Vec<RouteOnReplica> = up
+            .iter()
+            .map(|(admin, routes, answer)| {
+                let route = routes.iter().find(|r| r.name == name);
+                RouteOnReplica {
+                    admin: (*admin).to_owned(),
+                    stage: route.map(|r| r.stage.clone()),
+                    new_share_percent: route.and_then(ListedRoute::new_share),
+                    period: counts_of(answer).and_then(|c| c.evidence.map(|e| e.period)),
+                }
+            })
+            .collect();
+        let first = per_replica.iter().find(|p| p.stage.is_some());
+        let differs = per_replica
+            .iter()
+            .any(|p| p.stage != per_replica[0].stage || p.new_share_percent != per_replica[0].new_share_percent);
+        let evidence = up
+            .iter()
+            .find_map(|(_, _, answer)| counts_of(answer).and_then(|c| c.evidence));
+        let in_period = |counts: &RouteParity| match (&evidence, &counts.evidence) {
+            (Some(first), Some(this)) => first.period == this.period,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let periods_differ = up
+            .iter()
+            .filter_map(|(_, _, answer)| counts_of(answer))
+            .any(|counts| !in_period(&counts));
+        let parity = any_parity.then(|| {
+            let mut sum = RouteParity::default();
+            for counts in up.iter().filter_map(|(_, _, answer)| counts_of(answer)) {
+                if in_period(&counts) {
+                    sum.add(&counts);
+                }
+            }
+            sum
+        });
+        BoardRoute {
+            name: name.to_owned(),
+            stage: first.and_then(|p| p.stage.clone()).unwrap_or_default(),
+            new_share_percent: first.and_then(|p| p.new_share_percent),
+            match_rate: parity.as_ref().and_then(RouteParity::match_rate),
+            parity,
+            differs,
+            evidence,
+            periods_differ,
+            per_replica,
+        }
+    }
 }
 
 impl Board {
@@ -247,7 +168,7 @@ impl Board {
                 }
             }
         }
-        let up: Vec<(&str, &Vec<ListedRoute>, &ParityAnswer)> = replicas
+        let up: Vec<UpReplica<'_>> = replicas
             .iter()
             .filter_map(|r| match &r.state {
                 ReplicaState::Up { routes, parity, .. } => Some((r.admin.as_str(), routes, parity)),
@@ -257,43 +178,7 @@ impl Board {
         let any_parity = up.iter().any(|(_, _, p)| matches!(p, ParityAnswer::Report(_)));
         let routes = names
             .iter()
-            .map(|name| {
-                let per_replica: Vec<RouteOnReplica> = up
-                    .iter()
-                    .map(|(admin, routes, _)| {
-                        let route = routes.iter().find(|r| r.name == *name);
-                        RouteOnReplica {
-                            admin: (*admin).to_owned(),
-                            stage: route.map(|r| r.stage.clone()),
-                            new_share_percent: route.and_then(ListedRoute::new_share),
-                        }
-                    })
-                    .collect();
-                let first = per_replica.iter().find(|p| p.stage.is_some());
-                let differs = per_replica.iter().any(|p| {
-                    p.stage != per_replica[0].stage || p.new_share_percent != per_replica[0].new_share_percent
-                });
-                let parity = any_parity.then(|| {
-                    let mut sum = RouteParity::default();
-                    for (_, _, answer) in &up {
-                        if let ParityAnswer::Report(report) = answer
-                            && let Some(counts) = report.routes.get(*name)
-                        {
-                            sum.add(counts);
-                        }
-                    }
-                    sum
-                });
-                BoardRoute {
-                    name: (*name).to_owned(),
-                    stage: first.and_then(|p| p.stage.clone()).unwrap_or_default(),
-                    new_share_percent: first.and_then(|p| p.new_share_percent),
-                    match_rate: parity.as_ref().and_then(RouteParity::match_rate),
-                    parity,
-                    differs,
-                    per_replica,
-                }
-            })
+            .map(|name| BoardRoute::build(name, &up, any_parity))
             .collect();
         let replica_rows: Vec<ReplicaRow> = replicas
             .iter()
@@ -316,7 +201,7 @@ impl Board {
                     parity_endpoint: match parity {
                         ParityAnswer::Absent => Some(false),
                         ParityAnswer::Report(_) => Some(true),
-                        ParityAnswer::Unreadable(_) => None,
+                        ParityAnswer::Unreadable(_) | ParityAnswer::NotAsked => None,
                     },
                 },
             })
@@ -373,7 +258,7 @@ impl fmt::Display for Board {
         if up.is_empty() {
             return writeln!(f, "no replica answered; {} DOWN", self.replicas.len());
         }
-        let rows: Vec<[String; 4]> = self
+        let rows: Vec<[String; 5]> = self
             .routes
             .iter()
             .map(|r| {
@@ -384,10 +269,15 @@ impl fmt::Display for Board {
                     (Some(_), None) => "no comparisons yet".to_owned(),
                     (Some(p), Some(rate)) => format!("{rate:.4} ({} compared, {} errors)", p.compared(), p.error),
                 };
-                [format!("{}{marker}", r.name), r.stage.clone(), share, parity]
+                let evidence = match (&r.evidence, r.periods_differ) {
+                    (None, _) => "-".to_owned(),
+                    (Some(e), false) => format!("period {} since {}", e.period, e.since),
+                    (Some(e), true) => format!("period {} since {} (periods DIFFER *)", e.period, e.since),
+                };
+                [format!("{}{marker}", r.name), r.stage.clone(), share, parity, evidence]
             })
             .collect();
-        let header = ["route", "stage", "to new", "parity"];
+        let header = ["route", "stage", "to new", "parity", "evidence"];
         let width = |i: usize| {
             rows.iter()
                 .map(|row| row[i].chars().count())
@@ -395,14 +285,18 @@ impl fmt::Display for Board {
                 .max()
                 .unwrap_or(0)
         };
-        let (w0, w1, w2) = (width(0), width(1), width(2));
+        let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
         writeln!(
             f,
-            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-            header[0], header[1], header[2], header[3]
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
+            header[0], header[1], header[2], header[3], header[4]
         )?;
         for row in &rows {
-            writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}  {}", row[0], row[1], row[2], row[3])?;
+            writeln!(
+                f,
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
+                row[0], row[1], row[2], row[3], row[4]
+            )?;
         }
         if self.routes.is_empty() {
             writeln!(f, "(no routes)")?;
@@ -418,6 +312,19 @@ impl fmt::Display for Board {
                 })
                 .collect();
             writeln!(f, "* `{}` differs: {}", r.name, places.join("; "))?;
+        }
+        for r in self.routes.iter().filter(|r| r.periods_differ) {
+            let places: Vec<String> = r
+                .per_replica
+                .iter()
+                .map(|p| format!("{}: {}", p.admin, p.period.as_deref().unwrap_or("no period")))
+                .collect();
+            writeln!(
+                f,
+                "* `{}` evidence periods differ (parity counts only the first): {}",
+                r.name,
+                places.join("; ")
+            )?;
         }
         writeln!(f)?;
         let down = self.replicas.len() - up.len();
@@ -441,8 +348,10 @@ impl fmt::Display for Board {
 /// What `strangler status` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Admin URLs; empty means the `admin_listen` of `config`.
+    /// Admin URLs; with `admin_dns` empty, none means the `admin_listen` of `config`.
     pub admins: Vec<String>,
+    /// `HOST:PORT` names whose every address is a replica (`--admin-dns`).
+    pub admin_dns: Vec<String>,
     /// The table whose `proxy.admin_listen` is the default replica.
     pub config: PathBuf,
     /// Print JSON.
@@ -467,7 +376,7 @@ pub enum StatusError {
 
 /// Asks every replica (in parallel) and prints the board. Returns whether it is healthy.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> {
-    let admins = if options.admins.is_empty() {
+    let targets = if options.admins.is_empty() && options.admin_dns.is_empty() {
         let table = Table::load(&options.config).map_err(|e| StatusError::NoAdmin {
             file: options.config.display().to_string(),
             reason: match e {
@@ -476,24 +385,14 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> 
             },
         })?;
         use_token_of(&table.config);
-        vec![admin_url_of(&table.config)]
+        fleet::Targets {
+            admins: vec![admin_url_of(&table.config)],
+            unresolved: Vec::new(),
+        }
     } else {
-        options.admins.clone()
+        fleet::resolve(&options.admins, &options.admin_dns)
     };
-    let replicas: Vec<Replica> = std::thread::scope(|scope| {
-        let asks: Vec<_> = admins
-            .iter()
-            .map(|admin| (admin, scope.spawn(move || fetch(admin))))
-            .collect();
-        asks.into_iter()
-            .map(|(admin, ask)| {
-                ask.join().unwrap_or_else(|_| Replica {
-                    admin: admin_base(admin),
-                    state: ReplicaState::Down("the request thread panicked".to_owned()),
-                })
-            })
-            .collect()
-    });
+    let replicas = fleet::ask(&targets, true);
     let board = Board::build(&replicas);
     if options.json {
         let text = serde_json::to_string_pretty(&board).map_err(std::io::Error::other)?;
@@ -507,6 +406,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::api::ParityCounts;
 
     fn route(name: &str, stage: &str, percent: Option<f64>) -> ListedRoute {
         ListedRoute {
@@ -532,22 +432,6 @@ mod tests {
                 parity,
             },
         }
-    }
-
-    #[test]
-    fn admin_urls() {
-        assert_eq!(admin_base("127.0.0.1:9100/"), "http://127.0.0.1:9100");
-        assert_eq!(admin_base("http://h:1"), "http://h:1");
-        let table = |admin_listen: &str| {
-            let text = format!(
-                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"{admin_listen}\"\n\
-                 admin_token_file = \"token\"\ndefault_upstream = \"a\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1\"\n"
-            );
-            Table::parse("routes.toml", &text).unwrap().config
-        };
-        assert_eq!(admin_url_of(&table("0.0.0.0:9100")), "http://127.0.0.1:9100");
-        assert_eq!(admin_url_of(&table("[::]:9")), "http://[::1]:9");
-        assert_eq!(admin_url_of(&table("10.0.0.7:9100")), "http://10.0.0.7:9100");
     }
 
     #[test]

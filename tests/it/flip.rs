@@ -4,12 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
 use serde_json::json;
 use strangler::config::{Stage, version_of};
 use strangler::table::Table;
 
+use crate::support::fake_admin::{FakeAdmin, with_evidence};
 use crate::support::*;
 
 /// A table with comments, odd spacing and a trailing comment on a stage, whose
@@ -92,21 +91,10 @@ fn good(route: &str) -> serde_json::Value {
     parity(route, 150, 10, 0, 0)
 }
 
-/// A fake admin API: `/admin/parity` answers `parity` (404 without one), all else 404.
-async fn fake_admin(parity: Option<serde_json::Value>) -> Upstream {
-    upstream_with(move |request: Request<Incoming>| {
-        let parity = parity.clone();
-        async move {
-            match (request.uri().path(), parity) {
-                ("/admin/parity", Some(body)) => Response::builder()
-                    .header("content-type", "application/json")
-                    .body(full(body.to_string()))
-                    .unwrap(),
-                _ => Response::builder().status(404).body(full("not found\n")).unwrap(),
-            }
-        }
-    })
-    .await
+/// A fake admin API: `/admin/parity` answers `parity` (404 without one), with the
+/// evidence identity of the table it is told to serve ([`FakeAdmin::serve_table`]).
+async fn fake_admin(parity: Option<serde_json::Value>) -> FakeAdmin {
+    FakeAdmin::start(parity).await
 }
 
 fn stage_of(text: &str, route: &str) -> (Stage, Option<u32>) {
@@ -183,7 +171,8 @@ async fn flip_back_is_picked_up_by_a_watching_proxy() {
 #[tokio::test]
 async fn flip_forward_without_enough_evidence_is_refused() {
     let admin = fake_admin(Some(thin())).await;
-    let before = table(&admin.addr.to_string());
+    let before = table(&admin.addr().to_string());
+    admin.serve_table(&before);
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 
@@ -205,6 +194,7 @@ async fn flip_forward_without_enough_evidence_is_refused() {
 
     // The same through --admin, and with a lower bar on the count but not on the rate.
     let other = fake_admin(Some(thin())).await;
+    other.serve_table(&before);
     let output = strangler(&[
         "flip",
         "--config",
@@ -223,14 +213,17 @@ async fn flip_forward_without_enough_evidence_is_refused() {
         "{}",
         both(&output)
     );
-    assert_eq!(other.seen().len(), 1);
+    // One GET for the running version, one for the evidence.
+    assert_eq!(other.seen().len(), 2);
 
     // A route the report does not mention, and a proxy without a parity endpoint.
     let elsewhere = fake_admin(Some(good("thoughts-api"))).await;
+    elsewhere.serve_table(&before);
     let output = strangler(&["flip", "-c", config, "--admin", &elsewhere.url(), "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     assert!(stderr(&output).contains("no parity counts"), "{}", both(&output));
     let old_build = fake_admin(None).await;
+    old_build.serve_table(&before);
     let output = strangler(&["flip", "-c", config, "--admin", &old_build.url(), "my-thoughts", "new"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     assert!(stderr(&output).contains("404"), "{}", both(&output));
@@ -253,7 +246,8 @@ async fn flip_forward_without_enough_evidence_is_refused() {
 #[tokio::test]
 async fn flip_forward_with_good_evidence_is_written() {
     let admin = fake_admin(Some(good("my-thoughts"))).await;
-    let before = table(&admin.addr.to_string());
+    let before = table(&admin.addr().to_string());
+    admin.serve_table(&before);
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 
@@ -286,7 +280,7 @@ async fn a_parity_report_file_is_evidence_too() {
 
     let mut thin = thin();
     thin["routes"]["my-thoughts"]["requests"] = json!(45);
-    std::fs::write(&report, thin.to_string()).unwrap();
+    std::fs::write(&report, with_evidence(thin, &before).to_string()).unwrap();
     let output = strangler(&[
         "flip",
         "-c",
@@ -308,7 +302,7 @@ async fn a_parity_report_file_is_evidence_too() {
 
     let mut good = good("my-thoughts");
     good["routes"]["my-thoughts"]["requests"] = json!(170);
-    std::fs::write(&report, good.to_string()).unwrap();
+    std::fs::write(&report, with_evidence(good, &before).to_string()).unwrap();
     let output = strangler(&[
         "flip",
         "-c",
@@ -326,7 +320,8 @@ async fn a_parity_report_file_is_evidence_too() {
 #[tokio::test]
 async fn force_overrides_missing_evidence_loudly() {
     let admin = fake_admin(Some(thin())).await;
-    let before = table(&admin.addr.to_string());
+    let before = table(&admin.addr().to_string());
+    admin.serve_table(&before);
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 
@@ -341,7 +336,8 @@ async fn force_overrides_missing_evidence_loudly() {
 #[tokio::test]
 async fn dry_run_writes_nothing() {
     let admin = fake_admin(Some(good("my-thoughts"))).await;
-    let before = table(&admin.addr.to_string());
+    let before = table(&admin.addr().to_string());
+    admin.serve_table(&before);
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 
@@ -354,6 +350,7 @@ async fn dry_run_writes_nothing() {
 
     // A dry run of a flip that would be refused says so, and fails.
     let thin_admin = fake_admin(Some(thin())).await;
+    thin_admin.serve_table(&before);
     let output = strangler(&[
         "flip",
         "-c",
@@ -383,7 +380,8 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
         }
     })))
     .await;
-    let before = table(&admin.addr.to_string());
+    let before = table(&admin.addr().to_string());
+    admin.serve_table(&before);
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 
@@ -404,6 +402,7 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
 
     // Lowering the share: no evidence asked for (this admin would refuse, and is not asked).
     let thin_admin = fake_admin(Some(thin())).await;
+    thin_admin.serve_table(&at_20);
     let output = strangler(&[
         "flip",
         "-c",
@@ -422,7 +421,8 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
         "{}",
         both(&output)
     );
-    assert!(thin_admin.seen().is_empty(), "a step back asked for evidence");
+    // A step back reads the running version (to warn if it differs), never the evidence.
+    assert!(!thin_admin.asked_parity(), "a step back asked for evidence");
     let at_12 = read(&path);
     assert_eq!(
         at_12,
@@ -430,7 +430,8 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
     );
     assert_eq!(stage_of(&at_12, "search"), (Stage::Canary, Some(1250)));
 
-    // Raising it again is a step forward: refused on thin evidence.
+    // Raising it again is a step forward: refused, this admin has no counts for `search`.
+    thin_admin.serve_table(&at_12);
     let output = strangler(&[
         "flip",
         "-c",
@@ -444,9 +445,15 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
     ])
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stderr(&output).contains("refused: the route has no parity counts"),
+        "{}",
+        both(&output)
+    );
     assert_eq!(read(&path), at_12);
 
-    // A route without a canary table gets one.
+    // A route without a canary table gets one (the table's admin runs the file as it is now).
+    admin.serve_table(&at_12);
     let output = strangler(&["flip", "-c", config, "my-thoughts", "canary", "--percent", "10"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     let with_canary = read(&path);
@@ -476,7 +483,8 @@ async fn canary_percent_is_set_inline_and_lowering_needs_no_evidence() {
 #[tokio::test]
 async fn a_flip_to_an_invalid_table_is_refused_with_its_location() {
     let admin = fake_admin(Some(good("login"))).await;
-    let before = table(&admin.addr.to_string());
+    let before = table(&admin.addr().to_string());
+    admin.serve_table(&before);
     let (_dir, path) = write_table(&before);
     let config = path.to_str().unwrap();
 

@@ -18,6 +18,8 @@ mod deploy;
 mod evidence_periods;
 mod fallback;
 mod flip;
+mod flip_evidence;
+mod flip_prometheus;
 mod forwarding;
 mod hostile;
 mod http2;

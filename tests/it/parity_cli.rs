@@ -519,19 +519,40 @@ async fn a_divergent_new_upstream_fails_and_names_the_pointer() {
         assert!(!content.contains("sekrit"), "the --header value leaked into {what}");
     }
 
-    // On that evidence, flip refuses to move the route to new.
-    let flip = strangler(&[
-        "flip",
-        "thoughts-api",
-        "new",
-        "--config",
-        &table,
-        "--parity-report",
-        &json,
-        "--min-requests",
-        "1",
-    ])
-    .await;
+    // That evidence was gathered against the divergent upstream (--new), not the table's
+    // `thoughts`: flip refuses it for the table (issue 17), and for a table that names the
+    // divergent upstream, refuses it on its mismatches.
+    let flip = |table: String| {
+        let json = json.clone();
+        async move {
+            strangler(&[
+                "flip",
+                "thoughts-api",
+                "new",
+                "--config",
+                &table,
+                "--parity-report",
+                &json,
+                "--min-requests",
+                "1",
+            ])
+            .await
+        }
+    };
+    let refused = flip(table.clone()).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("new thoughts ({}/)", divergent.url())),
+        "{}",
+        both(&refused)
+    );
+    let divergent_table = reports.write(
+        "divergent.toml",
+        &std::fs::read_to_string(&table)
+            .unwrap()
+            .replace(&format!("http://{}", demo.thoughts), &divergent.url()),
+    );
+    let flip = flip(divergent_table).await;
     assert_eq!(flip.status.code(), Some(1), "{}", both(&flip));
     assert!(
         String::from_utf8_lossy(&flip.stderr).contains(&format!("{mismatch} mismatches")),

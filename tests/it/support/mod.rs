@@ -15,6 +15,8 @@
 //! | `raw`      | raw HTTP/1.1 over TCP, for requests no client sends as written          |
 //! | `body`     | request and response bodies, whole or generated and counted             |
 //! | `admin`    | the admin API: metrics, JSON views, waiting until they show something   |
+//! | `fake_admin` | a fake admin API (version, canned parity with evidence) for flip tests |
+//! | `prometheus` | a real Prometheus scraping the proxies' admin /metrics (skips without it) |
 //! | `wait`     | polling with back-off under a deadline, when there is no signal         |
 //! | `demo`     | the MyThoughts demo behind the proxy                                    |
 //! | `browser`  | headless Chromium over WebDriver                                        |
@@ -26,7 +28,9 @@ pub mod browser;
 pub mod client;
 pub mod command;
 pub mod demo;
+pub mod fake_admin;
 pub mod files;
+pub mod prometheus;
 pub mod proxy;
 pub mod raw;
 pub mod routes;

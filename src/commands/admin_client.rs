@@ -1,0 +1,202 @@
+//! The client side of the admin API, shared by `strangler status` and `flip`: where a
+//! replica's admin API is (`--admin`, or a table's `admin_listen`), the bearer token sent
+//! to it (`--admin-token-file`, or the table's `admin_token_file`), and what one replica
+//! answers to `GET /admin/routes` and `/admin/parity` ([`Replica`]).
+//!
+//! A replica that does not answer is a [`ReplicaState::Down`] with the reason, never an
+//! error: callers name it. A 401 reads "needs a token", not "down". Blocking (`ureq`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::admin::api::{ListedRoute, ParityCounts, RouteListing};
+use crate::config::Config;
+
+/// How long one admin request may take, connect included.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The admin bearer token this process sends, if any (see [`use_admin_token`]).
+static ADMIN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sends `Authorization: Bearer <token>` with every admin request of this process (`strangler
+/// status` and `flip` against proxies that set `admin_token_file`). The first call wins.
+pub fn use_admin_token(token: String) {
+    let _ = ADMIN_TOKEN.set(token);
+}
+
+/// When the admin address comes from a table, so does the token: sends the token of the
+/// table's `admin_token_file` (unless a token was given already, by `--admin-token-file`).
+/// A file that cannot be read is logged, not fatal: requests go without a token, and a 401
+/// says that one is needed.
+pub fn use_token_of(config: &Config) {
+    if ADMIN_TOKEN.get().is_some() {
+        return;
+    }
+    let Some(file) = &config.proxy.admin_token_file else {
+        return;
+    };
+    match crate::config::read_token_file(&file.path, "the table's `admin_token_file`") {
+        Ok(token) => use_admin_token(token),
+        Err(e) => tracing::warn!("{e}; asking the admin API without a token"),
+    }
+}
+
+/// What a 401 from an admin API means to the operator.
+const NEEDS_TOKEN: &str = "401: the admin API needs a token (give --admin-token-file, or take the \
+                           address from a table whose admin_token_file is readable here)";
+
+/// A blocking `GET` of `url` (plain `http://` only): the status code and the body.
+///
+/// Uses `ureq` without TLS and without the `HTTP_PROXY` environment: admin listeners are on
+/// loopback or an internal network, and a proxy in the environment must not reroute them.
+pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    http_get_as(url, timeout, ADMIN_TOKEN.get().map(String::as_str))
+}
+
+/// A blocking `GET` of `url` like [`http_get`], with `bearer` as the only credential: the
+/// admin token never goes to another server (a Prometheus).
+pub fn http_get_as(url: &str, timeout: Duration, bearer: Option<&str>) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("GET {url}: cannot read the body: {e}"))?;
+    Ok((status, body))
+}
+
+/// An admin base URL as given on the command line: `http://host:port`, or `host:port`
+/// (taken as `http://`), without a trailing slash.
+pub fn admin_base(arg: &str) -> String {
+    let arg = arg.trim().trim_end_matches('/');
+    if arg.contains("://") {
+        arg.to_owned()
+    } else {
+        format!("http://{arg}")
+    }
+}
+
+/// The admin base URL of the proxy that runs `config`: its `proxy.admin_listen`, with an
+/// unspecified address (`0.0.0.0`, `[::]`) read as loopback.
+pub fn admin_url_of(config: &Config) -> String {
+    let mut addr = config.proxy.admin_listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
+}
+
+/// What `/admin/parity` said.
+#[derive(Debug, Clone)]
+pub enum ParityAnswer {
+    /// 404: this build has no parity endpoint.
+    Absent,
+    /// The report.
+    Report(ParityCounts),
+    /// Another status, or a body that is not a report.
+    Unreadable(String),
+    /// Not asked (a flip that needs the version only).
+    NotAsked,
+}
+
+/// One replica as the board sees it.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// Its admin base URL.
+    pub admin: String,
+    /// What it answered.
+    pub state: ReplicaState,
+}
+
+/// Whether a replica answered, and what.
+#[derive(Debug, Clone)]
+pub enum ReplicaState {
+    /// `/admin/routes` failed: why.
+    Down(String),
+    /// It answered.
+    Up {
+        /// The table version in force.
+        version: String,
+        /// Its routes.
+        routes: Vec<ListedRoute>,
+        /// Its parity counts.
+        parity: ParityAnswer,
+    },
+}
+
+/// Asks one replica for its routes and parity counts. Blocking.
+pub fn fetch(admin: &str) -> Replica {
+    fetch_with(admin, true)
+}
+
+/// Asks one replica for its routes, and its parity counts if `with_parity`. Blocking.
+pub fn fetch_with(admin: &str, with_parity: bool) -> Replica {
+    let admin = admin_base(admin);
+    let state = match http_get(&format!("{admin}/admin/routes"), TIMEOUT) {
+        Err(e) => ReplicaState::Down(e),
+        Ok((200, body)) => match serde_json::from_str::<RouteListing>(&body) {
+            Ok(answer) => ReplicaState::Up {
+                version: answer.version,
+                routes: answer.routes,
+                parity: if with_parity {
+                    fetch_parity(&admin)
+                } else {
+                    ParityAnswer::NotAsked
+                },
+            },
+            Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
+        },
+        Ok((401, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {NEEDS_TOKEN}")),
+        Ok((status, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {status}")),
+    };
+    Replica { admin, state }
+}
+
+fn fetch_parity(admin: &str) -> ParityAnswer {
+    let url = format!("{admin}/admin/parity");
+    match http_get(&url, TIMEOUT) {
+        Ok((200, body)) => match serde_json::from_str(&body) {
+            Ok(report) => ParityAnswer::Report(report),
+            Err(e) => ParityAnswer::Unreadable(format!("GET {url}: not a parity report: {e}")),
+        },
+        Ok((404, _)) => ParityAnswer::Absent,
+        Ok((401, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {NEEDS_TOKEN}")),
+        Ok((status, _)) => ParityAnswer::Unreadable(format!("GET {url} answered {status}")),
+        Err(e) => ParityAnswer::Unreadable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Table;
+
+    #[test]
+    fn admin_urls() {
+        assert_eq!(admin_base("127.0.0.1:9100/"), "http://127.0.0.1:9100");
+        assert_eq!(admin_base("http://h:1"), "http://h:1");
+        let table = |admin_listen: &str| {
+            let text = format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"{admin_listen}\"\n\
+                 admin_token_file = \"token\"\ndefault_upstream = \"a\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1\"\n"
+            );
+            Table::parse("routes.toml", &text).unwrap().config
+        };
+        assert_eq!(admin_url_of(&table("0.0.0.0:9100")), "http://127.0.0.1:9100");
+        assert_eq!(admin_url_of(&table("[::]:9")), "http://[::1]:9");
+        assert_eq!(admin_url_of(&table("10.0.0.7:9100")), "http://10.0.0.7:9100");
+    }
+}

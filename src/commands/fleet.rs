@@ -1,0 +1,312 @@
+//! The replicas `strangler flip` and `status` ask: `--admin URL` (repeatable) and
+//! `--admin-dns HOST:PORT` (every address the name resolves to: a Kubernetes headless
+//! Service lists one per ready pod), asked in parallel; and what a fleet says about one
+//! route's evidence.
+//!
+//! ```text
+//! --admin URL …, --admin-dns HOST:PORT … --(resolve: std's resolver)--> Targets
+//!   --(ask: GET /admin/routes [+ /admin/parity], one thread per replica)--> [Replica]
+//!   --(Fleet::split by the edited file's version)--> on the version | elsewhere | down
+//!   --(Fleet::evidence: sum the matching periods of the replicas on the version)--> Matched
+//! ```
+//!
+//! Only replicas that run the version of the file being edited speak for it: the others
+//! are named, never counted. Only [`resolve`] and [`ask`] do IO.
+
+use crate::commands::admin_client::{self, ParityAnswer, Replica, ReplicaState};
+use crate::commands::evidence::{self, Matched, Period};
+use crate::config::EvidenceIdentity;
+
+/// The admin base URLs to ask, and the names that could not be resolved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    /// Admin base URLs (`http://host:port`), without duplicates, in the order given.
+    pub admins: Vec<String>,
+    /// `(HOST:PORT, why)` for every `--admin-dns` that resolved to nothing.
+    pub unresolved: Vec<(String, String)>,
+}
+
+impl Targets {
+    /// Whether there is nothing at all to ask.
+    pub fn is_empty(&self) -> bool {
+        self.admins.is_empty() && self.unresolved.is_empty()
+    }
+}
+
+/// Every address `host_port` resolves to, as admin base URLs (`http://10.0.0.7:9100`,
+/// `http://[::1]:9100`). Blocking (the system resolver).
+pub fn resolve_dns(host_port: &str) -> Result<Vec<String>, String> {
+    use std::net::ToSocketAddrs;
+    let spec = host_port.trim();
+    let spec = spec.strip_prefix("http://").unwrap_or(spec).trim_end_matches('/');
+    if spec
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return Err(format!(
+            "--admin-dns {host_port}: expected HOST:PORT, e.g. strangler-admin:9100"
+        ));
+    }
+    let addrs = spec
+        .to_socket_addrs()
+        .map_err(|e| format!("--admin-dns {host_port}: cannot resolve: {e}"))?;
+    let mut urls: Vec<String> = Vec::new();
+    for addr in addrs {
+        let url = format!("http://{addr}");
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    if urls.is_empty() {
+        return Err(format!("--admin-dns {host_port}: resolves to no address"));
+    }
+    Ok(urls)
+}
+
+/// `admins` as given, then the addresses of every `dns` name. Blocking.
+pub fn resolve(admins: &[String], dns: &[String]) -> Targets {
+    let mut targets = Targets::default();
+    let mut push = |url: String| {
+        if !targets.admins.contains(&url) {
+            targets.admins.push(url);
+        }
+    };
+    for admin in admins {
+        push(admin_client::admin_base(admin));
+    }
+    let mut unresolved = Vec::new();
+    for name in dns {
+        match resolve_dns(name) {
+            Ok(urls) => urls.into_iter().for_each(&mut push),
+            Err(why) => unresolved.push((name.clone(), why)),
+        }
+    }
+    targets.unresolved = unresolved;
+    targets
+}
+
+/// Asks every target in parallel (with `/admin/parity` when `with_parity`); a name that
+/// did not resolve is a replica that is down. Blocking.
+pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
+    let mut replicas: Vec<Replica> = std::thread::scope(|scope| {
+        let asks: Vec<_> = targets
+            .admins
+            .iter()
+            .map(|admin| (admin, scope.spawn(move || admin_client::fetch_with(admin, with_parity))))
+            .collect();
+        asks.into_iter()
+            .map(|(admin, ask)| {
+                ask.join().unwrap_or_else(|_| Replica {
+                    admin: admin.clone(),
+                    state: ReplicaState::Down("the request thread panicked".to_owned()),
+                })
+            })
+            .collect()
+    });
+    replicas.extend(targets.unresolved.iter().map(|(name, why)| Replica {
+        admin: format!("dns:{name}"),
+        state: ReplicaState::Down(why.clone()),
+    }));
+    replicas
+}
+
+/// The replicas split by the table version they run.
+#[derive(Debug, Clone)]
+pub struct Fleet<'a> {
+    /// The version of the file being edited (before the edit).
+    pub version: String,
+    /// Replicas that run it: their evidence counts.
+    pub on_version: Vec<&'a Replica>,
+    /// `(admin, version)` of replicas that run another table: not counted.
+    pub elsewhere: Vec<(&'a str, &'a str)>,
+    /// `(admin, why)` of replicas that did not answer.
+    pub down: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Fleet<'a> {
+    /// Splits `replicas` by whether they run `version`.
+    pub fn split(replicas: &'a [Replica], version: &str) -> Fleet<'a> {
+        let mut fleet = Fleet {
+            version: version.to_owned(),
+            on_version: Vec::new(),
+            elsewhere: Vec::new(),
+            down: Vec::new(),
+        };
+        for replica in replicas {
+            match &replica.state {
+                ReplicaState::Up { version: v, .. } if v == version => fleet.on_version.push(replica),
+                ReplicaState::Up { version: v, .. } => fleet.elsewhere.push((&replica.admin, v)),
+                ReplicaState::Down(why) => fleet.down.push((&replica.admin, why)),
+            }
+        }
+        fleet
+    }
+
+    /// `http://a runs 1a2b…; http://b runs 3c4d…`, for the replicas on another version.
+    pub fn describe_elsewhere(&self) -> String {
+        let list: Vec<String> = self
+            .elsewhere
+            .iter()
+            .map(|(admin, version)| format!("{admin} runs {version}"))
+            .collect();
+        list.join("; ")
+    }
+
+    /// The evidence for `route` summed over the replicas on the version: the periods of each
+    /// whose identity matches `wanted`. `Ok(None)` when no replica has counts for the route.
+    /// Refused when one of them has no parity counts to give, or counts of something else.
+    pub fn evidence(&self, route: &str, wanted: &EvidenceIdentity) -> Result<Option<Matched>, String> {
+        let mut sum: Option<Matched> = None;
+        for replica in &self.on_version {
+            let ReplicaState::Up { parity, .. } = &replica.state else {
+                continue;
+            };
+            let report = match parity {
+                ParityAnswer::Report(report) => report,
+                ParityAnswer::Absent => {
+                    return Err(format!(
+                        "{}/admin/parity answered 404: that proxy has no parity endpoint (a build without \
+                         parity checks)",
+                        replica.admin
+                    ));
+                }
+                ParityAnswer::Unreadable(why) => return Err(why.clone()),
+                ParityAnswer::NotAsked => return Err(format!("{}: parity not asked", replica.admin)),
+            };
+            let Some(counts) = report.routes.get(route) else {
+                continue;
+            };
+            let matched = evidence::matching(&Period::of_route(counts), wanted)
+                .map_err(|unmatched| format!("{}: {unmatched}", replica.admin))?;
+            let total = sum.get_or_insert_with(Matched::default);
+            total.counts.add(&matched.counts);
+            for period in matched.periods {
+                if !total.periods.contains(&period) {
+                    total.periods.push(period);
+                }
+            }
+            for identity in matched.ignored {
+                if !total.ignored.contains(&identity) {
+                    total.ignored.push(identity);
+                }
+            }
+        }
+        Ok(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::api::{Evidence, ParityCounts, RouteParity};
+    use crate::config::EvidenceSide;
+
+    fn identity(new_url: &str) -> EvidenceIdentity {
+        EvidenceIdentity {
+            stage: "shadow".to_owned(),
+            legacy: EvidenceSide {
+                name: "legacy".to_owned(),
+                url: "http://127.0.0.1:8001/".to_owned(),
+            },
+            new: Some(EvidenceSide {
+                name: "thoughts".to_owned(),
+                url: new_url.to_owned(),
+            }),
+            rules: "r1".to_owned(),
+        }
+    }
+
+    fn replica(admin: &str, version: &str, matched: u64, new_url: &str) -> Replica {
+        let mut report = ParityCounts::default();
+        let identity = identity(new_url);
+        report.routes.insert(
+            "api".to_owned(),
+            RouteParity {
+                matched,
+                evidence: Some(Evidence {
+                    since: "2025-01-01T00:00:00Z".to_owned(),
+                    period: identity.period(),
+                    identity,
+                }),
+                ..RouteParity::default()
+            },
+        );
+        Replica {
+            admin: admin.to_owned(),
+            state: ReplicaState::Up {
+                version: version.to_owned(),
+                routes: Vec::new(),
+                parity: ParityAnswer::Report(report),
+            },
+        }
+    }
+
+    const NEW: &str = "http://127.0.0.1:8002/";
+
+    #[test]
+    fn sums_the_replicas_on_the_version_and_names_the_others() {
+        let replicas = [
+            replica("http://a", "v1", 60, NEW),
+            replica("http://b", "v1", 70, NEW),
+            replica("http://c", "v2", 1000, NEW),
+            Replica {
+                admin: "http://d".to_owned(),
+                state: ReplicaState::Down("connection refused".to_owned()),
+            },
+        ];
+        let fleet = Fleet::split(&replicas, "v1");
+        assert_eq!(fleet.on_version.len(), 2);
+        assert_eq!(fleet.elsewhere, [("http://c", "v2")]);
+        assert_eq!(fleet.down, [("http://d", "connection refused")]);
+        assert_eq!(fleet.describe_elsewhere(), "http://c runs v2");
+        let sum = fleet.evidence("api", &identity(NEW)).unwrap().unwrap();
+        assert_eq!(sum.counts.matched, 130);
+        assert_eq!(sum.periods, [identity(NEW).period()]);
+        assert_eq!(fleet.evidence("other-route", &identity(NEW)), Ok(None));
+    }
+
+    #[test]
+    fn a_replica_with_evidence_of_something_else_refuses_naming_it() {
+        let replicas = [
+            replica("http://a", "v1", 60, NEW),
+            replica("http://b", "v1", 70, "http://x/"),
+        ];
+        let refused = Fleet::split(&replicas, "v1")
+            .evidence("api", &identity(NEW))
+            .unwrap_err();
+        assert!(
+            refused.starts_with("http://b: the parity evidence was gathered against"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn dns_names_resolve_to_every_address_and_bad_ones_are_named() {
+        let urls = resolve_dns("127.0.0.1:9100").unwrap();
+        assert_eq!(urls, ["http://127.0.0.1:9100"]);
+        let local = resolve_dns("localhost:9100").unwrap();
+        assert!(
+            local
+                .iter()
+                .all(|u| u == "http://127.0.0.1:9100" || u == "http://[::1]:9100"),
+            "{local:?}"
+        );
+        assert!(resolve_dns("localhost").unwrap_err().contains("expected HOST:PORT"));
+        let targets = resolve(
+            &["127.0.0.1:1".to_owned(), "http://127.0.0.1:1/".to_owned()],
+            &["no-such-host.invalid:9100".to_owned()],
+        );
+        assert_eq!(targets.admins, ["http://127.0.0.1:1"]);
+        assert_eq!(targets.unresolved.len(), 1);
+        assert!(targets.unresolved[0].1.contains("cannot resolve"), "{targets:?}");
+        let replicas = ask(
+            &Targets {
+                admins: Vec::new(),
+                unresolved: targets.unresolved.clone(),
+            },
+            false,
+        );
+        assert_eq!(replicas[0].admin, "dns:no-such-host.invalid:9100");
+        assert!(matches!(replicas[0].state, ReplicaState::Down(_)));
+    }
+}

@@ -1,0 +1,274 @@
+//! `strangler flip --prometheus URL`: a route's parity counts read from a Prometheus
+//! server's HTTP API, the way a fleet is measured in production.
+//!
+//! ```text
+//! GET URL/api/v1/query?query=sum by (period, result) (strangler_shadow_comparisons_total{route="R"})
+//! GET URL/api/v1/query?query=strangler_parity_period_info{route="R"}
+//!   --(QueryResponse: the API's JSON, one serde type per wire format)-->
+//!   --(periods: counts per `period` label, identity from the info series)--> [Period]
+//! ```
+//!
+//! The `period` label is [`crate::config::EvidenceIdentity::period`], equal on every
+//! replica, so one sum covers the fleet; `strangler_parity_period_info` maps it back to the
+//! identity (labels stage, legacy, legacy_url, new, new_url, rules; `new` and `new_url` are
+//! "" when the route has no new upstream). Counts of a period without an info series (or
+//! without a `period` label: a build before evidence periods) are left out and named. Only
+//! [`route_periods`] does IO.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::admin::api::RouteParity;
+use crate::commands::admin_client;
+use crate::commands::evidence::Period;
+use crate::config::{EvidenceIdentity, EvidenceSide};
+
+/// The answer of `GET /api/v1/query` (the Prometheus HTTP API), success or error.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QueryResponse {
+    /// `success` or `error`.
+    pub status: String,
+    /// The result, on success.
+    #[serde(default)]
+    pub data: Option<QueryData>,
+    /// The kind of error (`bad_data`, `timeout`, …), on error.
+    #[serde(default, rename = "errorType")]
+    pub error_type: Option<String>,
+    /// What went wrong, on error.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The `data` of a successful query.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QueryData {
+    /// `vector` for an instant query of these expressions.
+    #[serde(rename = "resultType")]
+    pub result_type: String,
+    /// One sample per series.
+    pub result: Vec<VectorSample>,
+}
+
+/// One series of an instant vector: its labels and `[unix time, "value"]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VectorSample {
+    /// The series' labels.
+    pub metric: BTreeMap<String, String>,
+    /// The evaluation time and the value, as Prometheus writes it (a string).
+    pub value: (f64, String),
+}
+
+impl VectorSample {
+    /// The value as a count (`NaN` or negative reads as 0).
+    fn count(&self) -> u64 {
+        self.value
+            .1
+            .parse::<f64>()
+            .map_or(0, |v| if v.is_finite() && v > 0.0 { v.round() as u64 } else { 0 })
+    }
+
+    fn label(&self, name: &str) -> &str {
+        self.metric.get(name).map_or("", String::as_str)
+    }
+}
+
+/// A route name as a PromQL string literal.
+fn promql_string(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+/// `text` percent-encoded for a URL query value (everything but RFC 3986's unreserved).
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The two expressions asked for `route`: the counts by period and result, and the info series.
+pub fn queries(route: &str) -> (String, String) {
+    let route = promql_string(route);
+    (
+        format!("sum by (period, result) (strangler_shadow_comparisons_total{{route={route}}})"),
+        format!("strangler_parity_period_info{{route={route}}}"),
+    )
+}
+
+/// Runs an instant query. Blocking; never sends the admin token.
+fn query(base: &str, expression: &str) -> Result<Vec<VectorSample>, String> {
+    let url = format!("{base}/api/v1/query?query={}", query_value(expression));
+    let (code, body) = admin_client::http_get_as(&url, admin_client::TIMEOUT, None)
+        .map_err(|e| format!("cannot reach Prometheus: {e}"))?;
+    let answer: QueryResponse = serde_json::from_str(&body).map_err(|e| {
+        format!("GET {base}/api/v1/query answered {code} with a body that is not a Prometheus API answer: {e}")
+    })?;
+    match (answer.status.as_str(), answer.data) {
+        ("success", Some(data)) if data.result_type == "vector" => Ok(data.result),
+        ("success", Some(data)) => Err(format!(
+            "Prometheus answered `{expression}` with a {}, not a vector",
+            data.result_type
+        )),
+        _ => Err(format!(
+            "Prometheus at {base} answered {code} to `{expression}`: {}: {}",
+            answer.error_type.as_deref().unwrap_or("error"),
+            answer.error.as_deref().unwrap_or("no reason given")
+        )),
+    }
+}
+
+/// The identity an info series names.
+fn identity_of(info: &VectorSample) -> EvidenceIdentity {
+    EvidenceIdentity {
+        stage: info.label("stage").to_owned(),
+        legacy: EvidenceSide {
+            name: info.label("legacy").to_owned(),
+            url: info.label("legacy_url").to_owned(),
+        },
+        new: (!info.label("new").is_empty()).then(|| EvidenceSide {
+            name: info.label("new").to_owned(),
+            url: info.label("new_url").to_owned(),
+        }),
+        rules: info.label("rules").to_owned(),
+    }
+}
+
+/// The periods of a route, from the two query answers: every period that has both counts
+/// and an identity, and the `period` labels of counts without an identity (`""` for
+/// counts without a `period` label).
+pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> (Vec<Period>, Vec<String>) {
+    let mut by_period: BTreeMap<&str, RouteParity> = BTreeMap::new();
+    for sample in counts {
+        let sum = by_period.entry(sample.label("period")).or_default();
+        let n = sample.count();
+        match sample.label("result") {
+            "match" => sum.matched += n,
+            "noise" => sum.noise += n,
+            "mismatch" => sum.mismatch += n,
+            "error" => sum.error += n,
+            "dropped" => sum.dropped += n,
+            "skipped" => sum.skipped += n,
+            _ => {}
+        }
+    }
+    let identities: BTreeMap<&str, EvidenceIdentity> = infos
+        .iter()
+        .map(|info| (info.label("period"), identity_of(info)))
+        .collect();
+    let mut found = Vec::new();
+    let mut unidentified = Vec::new();
+    for (period, counts) in by_period {
+        match identities.get(period) {
+            Some(identity) if !period.is_empty() => found.push(Period {
+                identity: Some(identity.clone()),
+                name: Some(period.to_owned()),
+                counts,
+            }),
+            _ => unidentified.push(period.to_owned()),
+        }
+    }
+    (found, unidentified)
+}
+
+/// Reads the periods of `route` from the Prometheus at `base` (see [`periods`]). No series
+/// at all, or only counts without an identity, is an error that says what to check.
+pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String>), String> {
+    let base = admin_client::admin_base(base);
+    let (counts_query, info_query) = queries(route);
+    let counts = query(&base, &counts_query)?;
+    if counts.is_empty() {
+        return Err(format!(
+            "Prometheus at {base} has no series for `{counts_query}`: is it scraping the proxies' admin \
+             /metrics, and has the route been shadowed?"
+        ));
+    }
+    let infos = query(&base, &info_query)?;
+    let (found, unidentified) = periods(&counts, &infos);
+    if found.is_empty() {
+        return Err(format!(
+            "Prometheus at {base} has counts for route `{route}` but no `{info_query}` series naming \
+             their period{}: nothing says what they measured (proxies of a build before evidence periods?)",
+            if unidentified.iter().any(String::is_empty) {
+                " (some counts carry no `period` label)"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok((found, unidentified))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COUNTS: &str = r#"{"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"period":"aaaaaaaaaaaa","result":"match"},"value":[1700000000.5,"150"]},
+        {"metric":{"period":"aaaaaaaaaaaa","result":"mismatch"},"value":[1700000000.5,"1"]},
+        {"metric":{"period":"bbbbbbbbbbbb","result":"match"},"value":[1700000000.5,"40"]},
+        {"metric":{"period":"cccccccccccc","result":"match"},"value":[1700000000.5,"7"]}
+    ]}}"#;
+
+    const INFOS: &str = r#"{"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"__name__":"strangler_parity_period_info","instance":"a","route":"api","period":"aaaaaaaaaaaa",
+          "stage":"shadow","legacy":"legacy","legacy_url":"http://l/","new":"thoughts","new_url":"http://n/","rules":"r1"},
+         "value":[1700000000.5,"1"]},
+        {"metric":{"__name__":"strangler_parity_period_info","instance":"b","route":"api","period":"aaaaaaaaaaaa",
+          "stage":"shadow","legacy":"legacy","legacy_url":"http://l/","new":"thoughts","new_url":"http://n/","rules":"r1"},
+         "value":[1700000000.5,"1"]},
+        {"metric":{"route":"api","period":"bbbbbbbbbbbb","stage":"shadow","legacy":"legacy","legacy_url":"http://l/",
+          "new":"","new_url":"","rules":"r1"},"value":[1700000000.5,"1"]}
+    ]}}"#;
+
+    fn samples(json: &str) -> Vec<VectorSample> {
+        let answer: QueryResponse = serde_json::from_str(json).unwrap();
+        answer.data.unwrap().result
+    }
+
+    #[test]
+    fn counts_are_summed_per_period_and_named_by_their_info_series() {
+        let (found, unidentified) = periods(&samples(COUNTS), &samples(INFOS));
+        assert_eq!(unidentified, ["cccccccccccc"]);
+        assert_eq!(found.len(), 2);
+        let a = &found[0];
+        assert_eq!((a.counts.matched, a.counts.mismatch), (150, 1));
+        assert_eq!(a.name.as_deref(), Some("aaaaaaaaaaaa"));
+        let identity = a.identity.as_ref().unwrap();
+        assert_eq!(identity.new.as_ref().unwrap().url, "http://n/");
+        assert_eq!(identity.legacy.url, "http://l/");
+        assert_eq!(identity.rules, "r1");
+        assert_eq!(found[1].identity.as_ref().unwrap().new, None);
+    }
+
+    #[test]
+    fn queries_are_escaped_promql_in_an_encoded_url() {
+        let (counts, info) = queries("my\"route");
+        assert_eq!(
+            counts,
+            r#"sum by (period, result) (strangler_shadow_comparisons_total{route="my\"route"})"#
+        );
+        assert_eq!(info, r#"strangler_parity_period_info{route="my\"route"}"#);
+        assert_eq!(query_value("a b{c=\"d\"}"), "a%20b%7Bc%3D%22d%22%7D");
+    }
+
+    #[test]
+    fn errors_are_read_too() {
+        let answer: QueryResponse =
+            serde_json::from_str(r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#).unwrap();
+        assert_eq!(answer.error.as_deref(), Some("parse error"));
+        assert_eq!(answer.error_type.as_deref(), Some("bad_data"));
+        assert!(answer.data.is_none());
+    }
+
+    #[test]
+    fn an_unreachable_prometheus_is_named() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let said = route_periods(&format!("http://{addr}"), "api").unwrap_err();
+        assert!(said.starts_with("cannot reach Prometheus: GET http://"), "{said}");
+    }
+}
