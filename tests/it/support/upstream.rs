@@ -161,10 +161,17 @@ pub async fn echo_upstream(name: &'static str) -> Upstream {
     .await
 }
 
-/// An address on 127.0.0.1 where nothing listens (a port bound, then released).
+/// An address on 127.0.0.1 where nothing listens: a TCP socket bound to a port but never
+/// listening (a connect is refused), kept open until the test process exits. A port bound
+/// and released instead could be taken by another test's server meanwhile (seen under
+/// load: a "dead" upstream answered 431).
 pub fn closed_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    HELD.lock().unwrap().push(socket);
+    addr
 }
 
 /// `http://` + [`closed_addr`].
