@@ -126,6 +126,8 @@ pub struct Replica {
 pub enum ReplicaState {
     /// `/admin/routes` failed: why.
     Down(String),
+    /// It answered 401: it runs, but this client has no (or a wrong) admin token.
+    NeedsToken(String),
     /// It answered.
     Up {
         /// The table version in force.
@@ -159,7 +161,7 @@ pub fn fetch_with(admin: &str, with_parity: bool) -> Replica {
             },
             Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
         },
-        Ok((401, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {NEEDS_TOKEN}")),
+        Ok((401, _)) => ReplicaState::NeedsToken(format!("GET {admin}/admin/routes answered {NEEDS_TOKEN}")),
         Ok((status, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {status}")),
     };
     Replica { admin, state }

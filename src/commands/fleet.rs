@@ -136,7 +136,7 @@ impl<'a> Fleet<'a> {
             match &replica.state {
                 ReplicaState::Up { version: v, .. } if v == version => fleet.on_version.push(replica),
                 ReplicaState::Up { version: v, .. } => fleet.elsewhere.push((&replica.admin, v)),
-                ReplicaState::Down(why) => fleet.down.push((&replica.admin, why)),
+                ReplicaState::Down(why) | ReplicaState::NeedsToken(why) => fleet.down.push((&replica.admin, why)),
             }
         }
         fleet

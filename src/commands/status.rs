@@ -45,6 +45,8 @@ pub struct ReplicaRow {
     pub admin: String,
     /// Whether it answered.
     pub up: bool,
+    /// It answered 401: it runs, but the admin token is missing or wrong.
+    pub needs_token: bool,
     /// Its table version.
     pub version: Option<String>,
     /// Why it is down, or why its parity counts could not be read.
@@ -172,7 +174,7 @@ impl Board {
             .iter()
             .filter_map(|r| match &r.state {
                 ReplicaState::Up { routes, parity, .. } => Some((r.admin.as_str(), routes, parity)),
-                ReplicaState::Down(_) => None,
+                ReplicaState::Down(_) | ReplicaState::NeedsToken(_) => None,
             })
             .collect();
         let any_parity = up.iter().any(|(_, _, p)| matches!(p, ParityAnswer::Report(_)));
@@ -183,9 +185,10 @@ impl Board {
         let replica_rows: Vec<ReplicaRow> = replicas
             .iter()
             .map(|r| match &r.state {
-                ReplicaState::Down(e) => ReplicaRow {
+                ReplicaState::Down(e) | ReplicaState::NeedsToken(e) => ReplicaRow {
                     admin: r.admin.clone(),
                     up: false,
+                    needs_token: matches!(r.state, ReplicaState::NeedsToken(_)),
                     version: None,
                     error: Some(e.clone()),
                     parity_endpoint: None,
@@ -193,6 +196,7 @@ impl Board {
                 ReplicaState::Up { version, parity, .. } => ReplicaRow {
                     admin: r.admin.clone(),
                     up: true,
+                    needs_token: false,
                     version: Some(version.clone()),
                     error: match parity {
                         ParityAnswer::Unreadable(e) => Some(e.clone()),
@@ -247,8 +251,9 @@ impl fmt::Display for Board {
                 }
                 _ => writeln!(
                     f,
-                    "{:<admin_width$}  DOWN  {}",
+                    "{:<admin_width$}  {:<5} {}",
                     r.admin,
+                    if r.needs_token { "TOKEN" } else { "DOWN" },
                     r.error.as_deref().unwrap_or("no answer")
                 )?,
             }
@@ -256,7 +261,7 @@ impl fmt::Display for Board {
         writeln!(f)?;
         let up: Vec<&ReplicaRow> = self.replicas.iter().filter(|r| r.up).collect();
         if up.is_empty() {
-            return writeln!(f, "no replica answered; {} DOWN", self.replicas.len());
+            return writeln!(f, "no replica answered; {}", self.unanswered());
         }
         let rows: Vec<[String; 5]> = self
             .routes
@@ -327,7 +332,6 @@ impl fmt::Display for Board {
             )?;
         }
         writeln!(f)?;
-        let down = self.replicas.len() - up.len();
         if self.same_version {
             let version = up.first().and_then(|r| r.version.as_deref()).unwrap_or_default();
             write!(f, "versions: all {} answering replica(s) run {version}", up.len())?;
@@ -338,10 +342,27 @@ impl fmt::Display for Board {
                 .collect();
             write!(f, "versions DIFFER: {}", list.join("; "))?;
         }
-        if down > 0 {
-            write!(f, "; {down} replica(s) DOWN")?;
+        if up.len() < self.replicas.len() {
+            write!(f, "; {}", self.unanswered())?;
         }
         writeln!(f)
+    }
+}
+
+impl Board {
+    /// `2 replica(s) DOWN, 1 replica(s) need an admin token`: the replicas that gave no
+    /// board, split by why (a 401 is a missing token, not an outage).
+    fn unanswered(&self) -> String {
+        let token = self.replicas.iter().filter(|r| !r.up && r.needs_token).count();
+        let down = self.replicas.iter().filter(|r| !r.up && !r.needs_token).count();
+        let mut parts = Vec::new();
+        if down > 0 {
+            parts.push(format!("{down} replica(s) DOWN"));
+        }
+        if token > 0 {
+            parts.push(format!("{token} replica(s) need an admin token (--admin-token-file)"));
+        }
+        parts.join(", ")
     }
 }
 

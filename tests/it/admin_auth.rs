@@ -257,12 +257,23 @@ async fn status_reads_the_token_of_the_table_it_takes_the_address_from() {
     );
     assert!(stdout.contains(&proxy.version()), "{stdout}");
 
-    let refused = run(without_token).await;
+    let refused = run(without_token.clone()).await;
     let stdout = String::from_utf8_lossy(&refused.stdout);
     assert!(!refused.status.success(), "{stdout}");
     assert!(
         stdout.contains("needs a token"),
         "a 401 is reported as a missing token: {stdout}"
     );
+    assert!(stdout.contains("\"needs_token\": true"), "{stdout}");
+
+    // The board says TOKEN, not DOWN, and counts the replica as needing a token.
+    let mut command = strangler_command(&["status", "--config"]);
+    command.arg(&without_token).env_remove("STRANGLER_ADMIN_TOKEN_FILE");
+    let board = output(&mut command).await;
+    let text = String::from_utf8_lossy(&board.stdout);
+    assert!(!board.status.success(), "{text}");
+    assert!(text.contains("  TOKEN "), "{text}");
+    assert!(!text.contains("DOWN"), "a replica that answers 401 is not down: {text}");
+    assert!(text.contains("1 replica(s) need an admin token"), "{text}");
     proxy.stop().await;
 }
