@@ -290,7 +290,7 @@ impl Snapshot {
     /// `strangler_parity_period_info`).
     fn enter_periods(&self, ledger: &ParityLedger, metrics: &Metrics) {
         let periods = self.routes.iter().map(|route| (&*route.name, &route.period));
-        ledger.install(periods, &metrics.parity_period_info);
+        ledger.install(periods, &metrics.parity_period_info, &metrics.shadow_comparisons);
     }
 
     /// Publishes the per-route and per-upstream gauges of this table.

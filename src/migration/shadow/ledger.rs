@@ -46,6 +46,16 @@ pub enum ShadowResult {
 }
 
 impl ShadowResult {
+    /// Every result.
+    pub const ALL: [ShadowResult; 6] = [
+        ShadowResult::Match,
+        ShadowResult::Noise,
+        ShadowResult::Mismatch,
+        ShadowResult::Error,
+        ShadowResult::Dropped,
+        ShadowResult::Skipped,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -256,21 +266,29 @@ impl RouteBook {
         }
     }
 
-    /// Makes `period` current; the current one, if another, becomes the previous.
-    fn enter(&mut self, period: &Arc<EvidencePeriod>) {
-        if !self.current.holds(period) {
-            let left = std::mem::replace(&mut self.current, PeriodBook::new(period));
-            self.previous = Some(left);
+    /// Makes `period` current; the current one, if another, becomes the previous. True
+    /// when `period` starts afresh (it was not current).
+    fn enter(&mut self, period: &Arc<EvidencePeriod>) -> bool {
+        if self.current.holds(period) {
+            return false;
         }
+        let left = std::mem::replace(&mut self.current, PeriodBook::new(period));
+        self.previous = Some(left);
+        true
     }
 
-    fn add(&mut self, period: &EvidencePeriod, result: ShadowResult) {
+    /// Counts `result` in the totals and in `period`'s book; false when `period` is
+    /// neither the current nor the previous one (a straggler: totals only).
+    fn add(&mut self, period: &EvidencePeriod, result: ShadowResult) -> bool {
         self.total.add(result);
         if self.current.holds(period) {
             self.current.tally.add(result);
         } else if let Some(previous) = self.previous.as_mut().filter(|p| p.holds(period)) {
             previous.tally.add(result);
+        } else {
+            return false;
         }
+        true
     }
 
     fn periods(&self) -> impl Iterator<Item = &Arc<EvidencePeriod>> {
@@ -299,23 +317,33 @@ impl ParityLedger {
     /// Counts one shadowed request's outcome, in `period` (the route's period in the
     /// snapshot that routed the request): in the ledger and in `comparisons`
     /// (`strangler_shadow_comparisons_total{route,result,period}`).
+    ///
+    /// The metric counts only the current and the previous period of a route, like the
+    /// ledger: a straggler of an older period (whose series [`ParityLedger::install`]
+    /// removed) is in the ledger's totals only, so that series never come back.
     pub fn count(&self, comparisons: &IntCounterVec, route: &str, period: &Arc<EvidencePeriod>, result: ShadowResult) {
-        self.record(route, period, result);
-        comparisons
-            .with_label_values(&[route, result.as_str(), period.id.as_str()])
-            .inc();
+        if self.record(route, period, result) {
+            comparisons
+                .with_label_values(&[route, result.as_str(), period.id.as_str()])
+                .inc();
+        }
     }
 
     /// Records one shadowed request (in the ledger only; see [`ParityLedger::count`]). A
-    /// route the ledger has not seen starts with `period` as its current one.
-    pub fn record(&self, route: &str, period: &Arc<EvidencePeriod>, result: ShadowResult) {
-        let Ok(mut routes) = self.routes.lock() else { return };
+    /// route the ledger has not seen starts with `period` as its current one. False when
+    /// it counted in the totals only (a straggler of a period neither current nor
+    /// previous).
+    pub fn record(&self, route: &str, period: &Arc<EvidencePeriod>, result: ShadowResult) -> bool {
+        let Ok(mut routes) = self.routes.lock() else {
+            return false;
+        };
         match routes.get_mut(route) {
             Some(book) => book.add(period, result),
             None => {
                 let mut book = RouteBook::new(period);
-                book.add(period, result);
+                let counted = book.add(period, result);
                 routes.insert(route.to_owned(), book);
+                counted
             }
         }
     }
@@ -325,21 +353,33 @@ impl ParityLedger {
     /// new upstream are listed from now on even before their first count. Call it before
     /// the table takes requests, so that no request of the new table counts in the old
     /// period. Then sets `period_info` (`strangler_parity_period_info`) to the current and
-    /// previous period of every route, and removes the series of periods that fell out.
+    /// previous period of every route, and removes the series of periods that fell out,
+    /// there and in `comparisons` (`strangler_shadow_comparisons_total`).
+    ///
+    /// A period that starts afresh starts from zero in `comparisons` too: a route whose
+    /// identity comes back (A, then B, then A again) has the same period name as before,
+    /// and its old counter series would otherwise carry the first round's counts into a
+    /// period that the ledger (and `/admin/parity`) starts empty.
     pub fn install<'r>(
         &self,
         routes: impl IntoIterator<Item = (&'r str, &'r Arc<EvidencePeriod>)>,
         period_info: &IntGaugeVec,
+        comparisons: &IntCounterVec,
     ) {
+        let mut fresh: Vec<(String, String)> = Vec::new();
         let kept: Vec<(String, Arc<EvidencePeriod>)> = {
             let Ok(mut books) = self.routes.lock() else { return };
             for (name, period) in routes {
-                match books.get_mut(name) {
+                let started = match books.get_mut(name) {
                     Some(book) => book.enter(period),
                     None if period.identity.new.is_some() => {
                         books.insert(name.to_owned(), RouteBook::new(period));
+                        true
                     }
-                    None => {}
+                    None => false,
+                };
+                if started {
+                    fresh.push((name.to_owned(), period.id.clone()));
                 }
             }
             books
@@ -347,7 +387,13 @@ impl ParityLedger {
                 .flat_map(|(name, book)| book.periods().map(move |period| (name.clone(), period.clone())))
                 .collect()
         };
+        for (route, period) in &fresh {
+            for result in ShadowResult::ALL {
+                let _ = comparisons.remove_label_values(&[route, result.as_str(), period]);
+            }
+        }
         publish_periods(&kept, period_info);
+        drop_fallen_out(&kept, comparisons);
     }
 
     /// Keeps a mismatch found in `period` for `/admin/parity`, the values of secret headers
@@ -395,6 +441,27 @@ impl ParityLedger {
             .map(|kept| kept.iter().cloned().collect())
             .unwrap_or_default();
         ParityEvidence { routes, mismatches }
+    }
+}
+
+/// Removes the `comparisons` series (labels `route, result, period`) of every period that
+/// is not in `kept`: neither current nor previous any more.
+fn drop_fallen_out(kept: &[(String, Arc<EvidencePeriod>)], comparisons: &IntCounterVec) {
+    let wanted: HashSet<(&str, &str)> = kept
+        .iter()
+        .map(|(route, period)| (route.as_str(), period.id.as_str()))
+        .collect();
+    for family in prometheus::core::Collector::collect(comparisons) {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
+            let key = (
+                labels.get("route").copied().unwrap_or_default(),
+                labels.get("period").copied().unwrap_or_default(),
+            );
+            if !wanted.contains(&key) {
+                let _ = comparisons.remove(&labels);
+            }
+        }
     }
 }
 
@@ -476,6 +543,10 @@ mod tests {
         .unwrap()
     }
 
+    fn counts() -> IntCounterVec {
+        IntCounterVec::new(prometheus::Opts::new("counts", "test"), &["route", "result", "period"]).unwrap()
+    }
+
     /// The `(route, period)` of every series of `info`, sorted.
     fn series(info: &IntGaugeVec) -> Vec<(String, String)> {
         let mut series: Vec<(String, String)> = prometheus::core::Collector::collect(info)
@@ -528,11 +599,11 @@ mod tests {
         let ledger = ParityLedger::default();
         let info = info();
         let (first, second) = (period(Some(2)), period(Some(3)));
-        ledger.install([("r", &first)], &info);
+        ledger.install([("r", &first)], &info, &counts());
         for _ in 0..3 {
             ledger.record("r", &first, ShadowResult::Match);
         }
-        ledger.install([("r", &second)], &info);
+        ledger.install([("r", &second)], &info, &counts());
         let r = &ledger.evidence().routes["r"];
         assert_eq!(r.current.period, second, "the new period is current before any count");
         assert_eq!(r.current.counts, RouteTally::default());
@@ -559,11 +630,11 @@ mod tests {
         let ledger = ParityLedger::default();
         let info = info();
         let p = period(Some(2));
-        ledger.install([("r", &p)], &info);
+        ledger.install([("r", &p)], &info, &counts());
         ledger.record("r", &p, ShadowResult::Match);
         // The same identity in a later table (a period with the same name) continues it.
         let same = period(Some(2));
-        ledger.install([("r", &same)], &info);
+        ledger.install([("r", &same)], &info, &counts());
         let r = &ledger.evidence().routes["r"];
         assert!(Arc::ptr_eq(&r.current.period, &p), "the period keeps its start");
         assert_eq!(r.current.counts.matched, 1);
@@ -576,7 +647,7 @@ mod tests {
         let info = info();
         let periods = [period(Some(2)), period(Some(3)), period(Some(4))];
         for p in &periods {
-            ledger.install([("r", p)], &info);
+            ledger.install([("r", p)], &info, &counts());
         }
         ledger.record("r", &periods[0], ShadowResult::Error);
         let r = &ledger.evidence().routes["r"];
@@ -591,13 +662,13 @@ mod tests {
         let ledger = ParityLedger::default();
         let info = info();
         let (shadowed, plain) = (period(Some(2)), period(None));
-        ledger.install([("shadowed", &shadowed), ("plain", &plain)], &info);
+        ledger.install([("shadowed", &shadowed), ("plain", &plain)], &info, &counts());
         let evidence = ledger.evidence();
         let names: Vec<&str> = evidence.routes.keys().map(String::as_str).collect();
         assert_eq!(names, ["shadowed"]);
         assert_eq!(evidence.routes["shadowed"].current.counts, RouteTally::default());
         // A route that loses its new upstream keeps its evidence, in a new period.
-        ledger.install([("shadowed", &plain)], &info);
+        ledger.install([("shadowed", &plain)], &info, &counts());
         let r = &ledger.evidence().routes["shadowed"];
         assert_eq!(
             (r.current.period.identity.new.as_ref(), r.previous.is_some()),
@@ -611,10 +682,10 @@ mod tests {
         let info = info();
         let periods = [period(Some(2)), period(Some(3)), period(Some(4))];
         let pair = |route: &str, p: &Arc<EvidencePeriod>| (route.to_owned(), p.id.clone());
-        ledger.install([("r", &periods[0]), ("s", &periods[0])], &info);
+        ledger.install([("r", &periods[0]), ("s", &periods[0])], &info, &counts());
         assert_eq!(series(&info), [pair("r", &periods[0]), pair("s", &periods[0])]);
-        ledger.install([("r", &periods[1]), ("s", &periods[0])], &info);
-        ledger.install([("r", &periods[2]), ("s", &periods[0])], &info);
+        ledger.install([("r", &periods[1]), ("s", &periods[0])], &info, &counts());
+        ledger.install([("r", &periods[2]), ("s", &periods[0])], &info, &counts());
         let mut expected = vec![pair("r", &periods[1]), pair("r", &periods[2]), pair("s", &periods[0])];
         expected.sort();
         assert_eq!(series(&info), expected, "the oldest period of r is gone");
@@ -629,6 +700,42 @@ mod tests {
             "r",
         ];
         assert_eq!(info.with_label_values(&labels).get(), 1);
+    }
+
+    #[test]
+    fn the_counter_follows_the_ledger_s_periods() {
+        let ledger = ParityLedger::default();
+        let (info, comparisons) = (info(), counts());
+        let (a, b, c) = (period(Some(2)), period(Some(3)), period(Some(4)));
+        let value = |p: &Arc<EvidencePeriod>| comparisons.with_label_values(&["r", "match", p.id.as_str()]).get();
+        ledger.install([("r", &a)], &info, &comparisons);
+        for _ in 0..5 {
+            ledger.count(&comparisons, "r", &a, ShadowResult::Match);
+        }
+        ledger.install([("r", &b)], &info, &comparisons);
+        ledger.count(&comparisons, "r", &b, ShadowResult::Match);
+        assert_eq!((value(&a), value(&b)), (5, 1), "the previous period keeps its counts");
+
+        // A comes back: the ledger starts it empty, and so does its counter series.
+        ledger.install([("r", &period(Some(2)))], &info, &comparisons);
+        assert_eq!(ledger.evidence().routes["r"].current.counts.matched, 0);
+        assert_eq!(value(&a), 0, "a period that starts afresh starts from zero");
+
+        // C: A is previous, B fell out; its series goes and a straggler does not bring it back.
+        ledger.install([("r", &c)], &info, &comparisons);
+        ledger.count(&comparisons, "r", &b, ShadowResult::Match);
+        let periods: HashSet<String> = prometheus::core::Collector::collect(&comparisons)
+            .iter()
+            .flat_map(|family| family.get_metric().iter())
+            .filter_map(|metric| metric.get_label().iter().find(|l| l.name() == "period"))
+            .map(|label| label.value().to_owned())
+            .collect();
+        assert_eq!(periods, HashSet::from([a.id.clone()]), "only kept periods have series");
+        assert_eq!(
+            ledger.evidence().routes["r"].total.matched,
+            7,
+            "the straggler is in the totals"
+        );
     }
 
     #[test]
