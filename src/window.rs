@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Upper bounds (seconds) of the duration buckets: those of
 /// `strangler_request_duration_seconds`, so quantiles read the same from both.
@@ -295,10 +295,12 @@ pub struct WindowReading {
     pub recent_span: Duration,
 }
 
-/// A route's traffic by side since the windows were made (with its evidence period), and
+/// A route's traffic by side since the windows were made (with its traffic period), and
 /// over the last minute.
 pub struct SideWindows {
     origin: Instant,
+    /// The wall-clock start of what the windows count (the period's `since`).
+    since: SystemTime,
     shards: Box<[Arc<SideWindowsShard>]>,
 }
 
@@ -315,18 +317,23 @@ impl std::fmt::Debug for SideWindows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SideWindows")
             .field("origin", &self.origin)
+            .field("since", &self.since)
             .field("copies", &self.shards.len())
             .finish_non_exhaustive()
     }
 }
 
 impl SideWindows {
-    /// Windows starting now, with `shards` copies (one per proxy worker; at least one).
-    pub fn new(shards: usize) -> Self {
-        Self::starting_at(Instant::now(), shards)
+    /// Windows starting now, counting a period that started at `since` (on the wall
+    /// clock), with `shards` copies (one per proxy worker; at least one).
+    pub fn new(since: SystemTime, shards: usize) -> Self {
+        Self {
+            since,
+            ..Self::starting_at(Instant::now(), shards)
+        }
     }
 
-    /// Windows whose ticks count from `origin`.
+    /// Windows whose ticks count from `origin` (a period starting now on the wall clock).
     pub fn starting_at(origin: Instant, shards: usize) -> Self {
         let shards = (0..shards.max(1))
             .map(|_| {
@@ -337,7 +344,16 @@ impl SideWindows {
                 })
             })
             .collect();
-        Self { origin, shards }
+        Self {
+            origin,
+            since: SystemTime::now(),
+            shards,
+        }
+    }
+
+    /// When the period these windows count started, on the wall clock.
+    pub fn since(&self) -> SystemTime {
+        self.since
     }
 
     /// The calling worker's copy (threads beyond the copies share them).
