@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use prometheus::Histogram;
 use tokio::sync::watch;
 
-use crate::config::{Config, EvidenceIdentity, RouteConfig, Stage};
+use crate::config::{CanaryConfig, Config, EvidenceIdentity, RouteConfig, Stage};
 use crate::metrics::{Metrics, PerWorker};
 use crate::migration::canary::CanarySplit;
 use crate::migration::fallback::Fallback;
@@ -52,8 +52,10 @@ pub struct Route {
     /// The route's evidence period: carried over reloads that leave its identity (stage,
     /// upstreams, compare rules) as it was.
     pub period: Arc<EvidencePeriod>,
-    /// Its answers of the current period by side, over time (`/admin/traffic`): carried
-    /// with `period`, new with a new period.
+    /// Its answers of the current traffic period by side, over time (`/admin/traffic`):
+    /// carried while `period` and the canary split in force (share and stickiness) stay as
+    /// they were, new otherwise. A traffic period starts with its evidence period, or later
+    /// (a canary's share changed: the split changed, the evidence did not).
     pub windows: Arc<SideWindows>,
     /// Its new upstream, if any: answers from it count on the new side of `windows`.
     pub new_upstream: Option<UpstreamId>,
@@ -107,7 +109,7 @@ impl Route {
             shadow,
             max_body: route.max_body,
             mirrors_in_flight,
-            windows: carried.windows(&route.name, &period),
+            windows: carried.windows(route, &period),
             new_upstream: route.new.as_deref().map(find).transpose()?,
             period,
         })
@@ -147,26 +149,44 @@ struct Carried<'c> {
     mirrors: MirrorCounts,
     /// Evidence periods.
     periods: std::collections::HashMap<Arc<str>, Arc<EvidencePeriod>>,
-    /// Traffic windows, with the period they belong to.
-    windows: std::collections::HashMap<Arc<str>, PeriodWindows>,
+    /// Traffic windows, with what they count under.
+    windows: std::collections::HashMap<Arc<str>, TrafficWindows>,
     /// How many copies new windows keep.
     window_copies: usize,
 }
 
-/// A route's traffic windows and the evidence period they count.
-type PeriodWindows = (Arc<EvidencePeriod>, Arc<SideWindows>);
+/// A route's traffic windows and the terms of their traffic period: the evidence period
+/// and the canary split in force.
+struct TrafficWindows {
+    period: Arc<EvidencePeriod>,
+    canary: Option<CanaryConfig>,
+    windows: Arc<SideWindows>,
+}
+
+/// The canary split of `route` that is in force (its stage is `canary`), if any.
+fn canary_in_force(route: &RouteConfig) -> Option<CanaryConfig> {
+    route.canary.clone().filter(|_| route.stage == Stage::Canary)
+}
 
 impl Carried<'_> {
     fn identity(&self, route: &RouteConfig) -> EvidenceIdentity {
         EvidenceIdentity::of(self.config, route)
     }
 
-    /// The route's traffic windows in `period`: the previous table's if it was the same period.
-    fn windows(&self, route: &str, period: &Arc<EvidencePeriod>) -> Arc<SideWindows> {
-        match self.windows.get(route) {
-            Some((kept, windows)) if Arc::ptr_eq(kept, period) => windows.clone(),
-            _ => Arc::new(SideWindows::new(self.window_copies)),
-        }
+    /// The route's traffic windows in `period`: the previous table's while both the period
+    /// and the canary split in force are the same. New windows count from the period's
+    /// start when the period is new, from now when only the split changed.
+    fn windows(&self, route: &RouteConfig, period: &Arc<EvidencePeriod>) -> Arc<SideWindows> {
+        let since = match self.windows.get(route.name.as_str()) {
+            Some(kept) if Arc::ptr_eq(&kept.period, period) => {
+                if kept.canary == canary_in_force(route) {
+                    return kept.windows.clone();
+                }
+                SystemTime::now()
+            }
+            _ => period.since,
+        };
+        Arc::new(SideWindows::new(since, self.window_copies))
     }
 }
 
@@ -237,9 +257,16 @@ impl Snapshot {
                 .unwrap_or_default(),
             windows: previous
                 .map(|p| {
+                    let traffic = |(route, config): (&Route, &RouteConfig)| TrafficWindows {
+                        period: route.period.clone(),
+                        canary: canary_in_force(config),
+                        windows: route.windows.clone(),
+                    };
+                    // A snapshot's routes are its config's, in order.
                     p.routes
                         .iter()
-                        .map(|r| (r.name.clone(), (r.period.clone(), r.windows.clone())))
+                        .zip(&p.table.config.routes)
+                        .map(move |pair| (pair.0.name.clone(), traffic(pair)))
                 })
                 .into_iter()
                 .flatten()
@@ -541,5 +568,35 @@ mod tests {
         assert!(gone_again.retired_mirrors.is_empty());
         let fresh = Snapshot::build(table(true), Some(&gone_again), &metrics, 1).unwrap();
         assert!(!Arc::ptr_eq(&fresh.routes[0].mirrors_in_flight, &count));
+    }
+
+    #[test]
+    fn a_canary_split_change_starts_new_traffic_windows_in_the_same_evidence_period() {
+        let table = |canary: &str, path: &str| {
+            let text = format!(
+                "[proxy]\nlisten = \"127.0.0.1:8000\"\nadmin_listen = \"127.0.0.1:9100\"\n\
+                 default_upstream = \"app\"\n\n[upstreams.app]\nurl = \"http://127.0.0.1:1\"\n\
+                 [upstreams.next]\nurl = \"http://127.0.0.1:2\"\n\n[[routes]]\nname = \"r\"\n\
+                 path = \"{path}\"\nstage = \"canary\"\nnew = \"next\"\ncanary = {canary}\n"
+            );
+            Table::parse("routes.toml", &text).unwrap()
+        };
+        let metrics = Metrics::new().unwrap();
+        let first = Snapshot::build(table("{ percent = 10 }", "/r/"), None, &metrics, 2).unwrap();
+        assert_eq!(first.routes[0].windows.since(), first.routes[0].period.since);
+        let build = |canary, previous| Snapshot::build(table(canary, "/r2/"), Some(previous), &metrics, 2).unwrap();
+        // Another path, the same split: the same traffic period.
+        let moved = build("{ percent = 10 }", &first);
+        assert!(Arc::ptr_eq(&moved.routes[0].windows, &first.routes[0].windows));
+        for (canary, what) in [
+            ("{ percent = 50 }", "share"),
+            ("{ percent = 10, sticky = \"header:x-user\" }", "stickiness"),
+        ] {
+            let changed = build(canary, &moved);
+            let (before, after) = (&moved.routes[0], &changed.routes[0]);
+            assert!(Arc::ptr_eq(&before.period, &after.period), "{what}: the evidence stays");
+            assert!(!Arc::ptr_eq(&before.windows, &after.windows), "{what}: new windows");
+            assert!(after.windows.since() > before.period.since, "{what}: a later start");
+        }
     }
 }

@@ -13,6 +13,9 @@
 //! [`SideWindows`] is a route's pair of series (legacy side, new side), kept one copy
 //! ([`SideWindowsShard`]) per proxy worker like the per-worker Prometheus metrics: each
 //! worker adds to its own cache lines and clones its own `Arc`. Readers sum the copies.
+//! A copy (about 4 KB) is made on its worker's first answer, so that a route without
+//! traffic (thousands of shadow routes, many workers) costs a pointer per worker, not a
+//! copy; once made, a worker finds its copy with one atomic load.
 //!
 //! Time is explicit: every function takes `now` (an [`Instant`]) and counts ticks from the
 //! window's `origin`, so tests drive the clock by adding durations to an origin. The
@@ -26,9 +29,9 @@
 //! copy of the worker that served the client (the legacy side, in shadow): two threads
 //! meet on one series only where threads outnumber the copies.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Upper bounds (seconds) of the duration buckets: those of
 /// `strangler_request_duration_seconds`, so quantiles read the same from both.
@@ -295,11 +298,14 @@ pub struct WindowReading {
     pub recent_span: Duration,
 }
 
-/// A route's traffic by side since the windows were made (with its evidence period), and
+/// A route's traffic by side since the windows were made (with its traffic period), and
 /// over the last minute.
 pub struct SideWindows {
     origin: Instant,
-    shards: Box<[Arc<SideWindowsShard>]>,
+    /// The wall-clock start of what the windows count (the period's `since`).
+    since: SystemTime,
+    /// One slot per worker, filled with its copy on the worker's first answer.
+    shards: Box<[OnceLock<Arc<SideWindowsShard>>]>,
 }
 
 /// A route's (or a request's) debug output names the windows, not their thousands of counters.
@@ -315,44 +321,65 @@ impl std::fmt::Debug for SideWindows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SideWindows")
             .field("origin", &self.origin)
+            .field("since", &self.since)
             .field("copies", &self.shards.len())
+            .field("allocated", &self.allocated_copies())
             .finish_non_exhaustive()
     }
 }
 
 impl SideWindows {
-    /// Windows starting now, with `shards` copies (one per proxy worker; at least one).
-    pub fn new(shards: usize) -> Self {
-        Self::starting_at(Instant::now(), shards)
+    /// Windows starting now, counting a period that started at `since` (on the wall
+    /// clock), with `shards` copies (one per proxy worker; at least one).
+    pub fn new(since: SystemTime, shards: usize) -> Self {
+        Self {
+            since,
+            ..Self::starting_at(Instant::now(), shards)
+        }
     }
 
-    /// Windows whose ticks count from `origin`.
+    /// Windows whose ticks count from `origin` (a period starting now on the wall clock).
     pub fn starting_at(origin: Instant, shards: usize) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| {
-                Arc::new(SideWindowsShard {
-                    origin,
-                    legacy: TimeWindow::default(),
-                    new: TimeWindow::default(),
-                })
-            })
-            .collect();
-        Self { origin, shards }
+        let shards = (0..shards.max(1)).map(|_| OnceLock::new()).collect();
+        Self {
+            origin,
+            since: SystemTime::now(),
+            shards,
+        }
     }
 
-    /// The calling worker's copy (threads beyond the copies share them).
+    /// When the period these windows count started, on the wall clock.
+    pub fn since(&self) -> SystemTime {
+        self.since
+    }
+
+    /// The calling worker's copy (threads beyond the copies share them), made on its
+    /// first use.
     #[inline]
     pub fn here(&self) -> &Arc<SideWindowsShard> {
-        // `starting_at` makes at least one copy.
-        &self.shards[crate::worker::worker_index() % self.shards.len()]
+        // `starting_at` makes at least one slot.
+        let slot = &self.shards[crate::worker::worker_index() % self.shards.len()];
+        slot.get_or_init(|| {
+            Arc::new(SideWindowsShard {
+                origin: self.origin,
+                legacy: TimeWindow::default(),
+                new: TimeWindow::default(),
+            })
+        })
     }
 
-    /// The figures of `side` at `now`, summed over the copies.
+    /// How many workers' copies have been made (those of workers that recorded something).
+    pub fn allocated_copies(&self) -> usize {
+        self.shards.iter().filter(|slot| slot.get().is_some()).count()
+    }
+
+    /// The figures of `side` at `now`, summed over the copies made.
     pub fn read(&self, side: WindowSide, now: Instant) -> WindowReading {
         let tick = tick_at(self.origin, now);
         let (total, recent) = self
             .shards
             .iter()
+            .filter_map(OnceLock::get)
             .map(|shard| shard.series(side).read(tick))
             .fold((Tally::default(), Tally::default()), |(total, recent), read| {
                 (total.plus(&read.total), recent.plus(&read.recent))
@@ -562,6 +589,26 @@ mod tests {
             windows.read(WindowSide::New, origin + secs(72)).recent,
             Tally::default()
         );
+    }
+
+    #[test]
+    fn a_worker_s_copy_is_made_on_its_first_answer() {
+        let origin = Instant::now();
+        let windows = SideWindows::starting_at(origin, 16);
+        assert_eq!(windows.allocated_copies(), 0, "no traffic, no copy");
+        let empty = windows.read(WindowSide::Legacy, origin + secs(1));
+        assert_eq!((empty.total, empty.recent), (Tally::default(), Tally::default()));
+        // A route of 16 slots without copies costs a few bytes per worker.
+        assert!(std::mem::size_of::<OnceLock<Arc<SideWindowsShard>>>() <= 16);
+        for worker in [3, 3, 7] {
+            as_worker(worker, || {
+                windows.here().record(WindowSide::New, origin + secs(1), ms(1), false)
+            });
+        }
+        assert_eq!(windows.allocated_copies(), 2, "workers 3 and 7");
+        let first = as_worker(3, || windows.here().clone());
+        assert!(Arc::ptr_eq(&first, as_worker(3, || windows.here())), "made once");
+        assert_eq!(windows.read(WindowSide::New, origin + secs(2)).total.requests, 3);
     }
 
     #[test]

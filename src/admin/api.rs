@@ -313,7 +313,7 @@ pub struct RouteTraffic {
     /// route went through mixed).
     #[serde(default)]
     pub lifetime_new_share: Option<f64>,
-    /// The current evidence period's figures; absent from builds without them.
+    /// The current traffic period's figures; absent from builds without them.
     #[serde(default)]
     pub period: TrafficPeriod,
     /// The last minute's figures; absent from builds without them.
@@ -321,8 +321,10 @@ pub struct RouteTraffic {
     pub last_minute: RecentTraffic,
 }
 
-/// A route's traffic in its current evidence period (the one `/admin/parity`'s `evidence`
-/// names: a change of stage, upstreams or compare rules starts a new one).
+/// A route's traffic in its current traffic period: its evidence period (the one
+/// `/admin/parity`'s `evidence` names: a change of stage, upstreams or compare rules starts
+/// a new one), or the part of it since its canary share or stickiness last changed, so its
+/// `since` may be later than the evidence's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrafficPeriod {
     /// When the period started, RFC 3339 (seconds).

@@ -227,9 +227,9 @@ fn windowed(
         })
     };
     let period = TrafficPeriod {
-        since: humantime::format_rfc3339_seconds(running.period.since).to_string(),
+        since: humantime::format_rfc3339_seconds(running.windows.since()).to_string(),
         seconds: wall
-            .duration_since(running.period.since)
+            .duration_since(running.windows.since())
             .unwrap_or_default()
             .as_secs_f64(),
         legacy: side(&route.legacy, &legacy.total, None, false),

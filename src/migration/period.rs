@@ -1,5 +1,7 @@
 //! Evidence periods: the stretch of time during which a route's evidence (parity counts,
 //! and the traffic figures of its stage) was gathered against one [`EvidenceIdentity`].
+//! (A route's traffic period starts with its evidence period and again whenever its canary
+//! share or stickiness changes: see `state::Route::windows`.)
 //!
 //! A period is part of a route in the snapshot. A reload that leaves a route's identity as
 //! it was carries the route's period over (same `since`); one that changes its stage, its

@@ -216,3 +216,44 @@ async fn another_routes_change_keeps_the_period_and_new_compare_rules_start_one(
     assert_eq!(route["total"]["match"], 5, "{parity}");
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_that_leaves_the_table_and_comes_back_starts_a_new_period_everywhere() {
+    let legacy = fixed_upstream().await;
+    let new = fixed_upstream().await;
+    let full = table(&legacy, &new.url(), "", "legacy");
+    let proxy = TestProxy::start(&full).await;
+    let before = gather(&proxy, 4).await;
+    let old_evidence = before["routes"]["thoughts-api"]["evidence"].clone();
+
+    // Gone, then back with the same identity (same upstreams, stage and rules).
+    let without = routes_toml(
+        &[("legacy", &legacy.url()), ("thoughts", &new.url())],
+        "[[routes]]\nname = \"other\"\npath = \"/other/\"\nstage = \"legacy\"\nnew = \"thoughts\"\n",
+    );
+    reload(&proxy, &without).await;
+    reload(&proxy, &full).await;
+    let parity = admin_json(proxy.admin, "/admin/parity").await;
+    let route = &parity["routes"]["thoughts-api"];
+    // The ledger agrees with /admin/traffic: a new period, the old one under `previous`.
+    assert_eq!(route["match"], 0, "{parity}");
+    assert_eq!(route["previous"]["match"], 4, "{parity}");
+    assert_eq!(route["previous"]["evidence"], old_evidence, "{parity}");
+    assert_eq!(
+        route["evidence"]["period"], old_evidence["period"],
+        "same identity: {parity}"
+    );
+    let traffic = admin_json(proxy.admin, "/admin/traffic").await;
+    let traffic_route = traffic["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "thoughts-api")
+        .unwrap();
+    assert_eq!(
+        traffic_route["period"]["since"], route["evidence"]["since"],
+        "{traffic:#} vs {parity:#}"
+    );
+    assert_eq!(traffic_route["period"]["new"]["requests"], 0, "{traffic:#}");
+    proxy.stop().await;
+}

@@ -1,7 +1,8 @@
 //! `/admin/traffic` counts windows, not lifetimes: a route's figures of its current
-//! evidence period (a canary promoted from shadow shows its own split, not a mix with the
-//! shadow's requests), its last minute, and in shadow the copies sent to the new upstream,
-//! timed (in the route's new side and in `strangler_shadow_duration_seconds`).
+//! traffic period (a canary promoted from shadow shows its own split, not a mix with the
+//! shadow's requests; a canary whose share changed shows the new share), its last minute,
+//! and in shadow the copies sent to the new upstream, timed (in the route's new side and in
+//! `strangler_shadow_duration_seconds`).
 
 use std::time::Duration;
 
@@ -175,5 +176,54 @@ async fn shadow_copies_are_timed_on_the_new_side() {
     assert_eq!(sample(&metrics, series), Some(12.0), "{metrics}");
     let fast = "strangler_shadow_duration_seconds_bucket{route=\"api\",upstream=\"next\",le=\"0.025\"}";
     assert_eq!(sample(&metrics, fast), Some(0.0), "no copy under 25 ms: {metrics}");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_share_change_starts_a_new_traffic_period_but_keeps_the_evidence() {
+    let legacy = echo_upstream("legacy").await;
+    let next = echo_upstream("next").await;
+    let at_10 = api_route(&legacy, &next, "stage = \"canary\"\ncanary = { percent = 10 }");
+    let proxy = TestProxy::start(&at_10).await;
+    // Enough requests that some went to new (each is placed on its own: no sticky key).
+    let (first_legacy, first_new) = send_api(&proxy, 200).await;
+    assert!(first_new > 0 && first_legacy > 0, "{first_legacy} / {first_new}");
+    traffic_when(&proxy, |api| {
+        requests(&api["period"], "legacy") + requests(&api["period"], "new") == 200
+    })
+    .await;
+    let evidence_before = admin_json(proxy.admin, "/admin/parity").await["routes"]["api"]["evidence"].clone();
+    assert!(evidence_before["since"].is_string(), "{evidence_before:#}");
+
+    let reloaded_at = std::time::Instant::now();
+    let at_50 = api_route(&legacy, &next, "stage = \"canary\"\ncanary = { percent = 50 }");
+    proxy.write_config(&at_50);
+    proxy.wait_for_version(&strangler::config::version_of(&at_50)).await;
+    let (to_legacy, to_new) = send_api(&proxy, 200).await;
+    let traffic = traffic_when(&proxy, |api| requests(api, "legacy") + requests(api, "new") == 400).await;
+    let api = api(&traffic);
+    let period = &api["period"];
+    // Only the 50 % canary's requests: the 10 % ones belong to the traffic period before.
+    assert_eq!(
+        (requests(period, "legacy"), requests(period, "new")),
+        (to_legacy, to_new),
+        "{traffic:#}"
+    );
+    let share = api["new_share"].as_f64().unwrap();
+    assert!((share - to_new as f64 / 200.0).abs() < 1e-9, "{share} vs {to_new}/200");
+    // The traffic period started with the reload; the lifetime counts keep both.
+    let seconds = period["seconds"].as_f64().unwrap();
+    assert!(
+        seconds <= reloaded_at.elapsed().as_secs_f64(),
+        "the period is {seconds} s old, the reload {:?}: {period:#}",
+        reloaded_at.elapsed()
+    );
+    let since = humantime::parse_rfc3339(period["since"].as_str().unwrap()).unwrap();
+    let evidence_since = humantime::parse_rfc3339(evidence_before["since"].as_str().unwrap()).unwrap();
+    assert!(since >= evidence_since, "{period:#} vs {evidence_before:#}");
+    assert_eq!(requests(api, "legacy"), first_legacy + to_legacy);
+    // A share change is no new evidence: parity keeps its period and its start.
+    let evidence_after = admin_json(proxy.admin, "/admin/parity").await["routes"]["api"]["evidence"].clone();
+    assert_eq!(evidence_after, evidence_before);
     proxy.stop().await;
 }

@@ -9,7 +9,11 @@
 //!
 //! Per route the ledger keeps the current period (the one of the table in force, set by
 //! [`ParityLedger::install`] before that table takes requests), the previous one, and
-//! lifetime totals. A count of a period that is neither (a straggler routed by a table two
+//! lifetime totals. Periods are told apart as the tables carry them (by `Arc`), not by
+//! name: a route that leaves the table and comes back with the same identity starts a new
+//! period of the same name (the old one becomes the previous; in the metric, whose series
+//! are by name, the new period starts from zero and a straggler of the old one counts in
+//! the same series). A count of a period that is neither (a straggler routed by a table two
 //! reloads old) goes to the totals only. `install` also keeps
 //! `strangler_parity_period_info` to those two periods per route, so its series stay
 //! bounded. The ledger hands out plain data ([`ParityLedger::evidence`]); the admin API
@@ -235,10 +239,13 @@ impl PeriodBook {
         }
     }
 
-    /// Whether counts of `period` belong here: the same identity (one period name over
-    /// every replica, as in Prometheus).
-    fn holds(&self, period: &EvidencePeriod) -> bool {
-        self.period.id == period.id
+    /// Whether counts of `period` belong here: the same carried period (the same `Arc`,
+    /// which a table hands on to the next while the route stays with its identity). The
+    /// same identity is not enough: a route that left the table and came back starts a new
+    /// period with the same name, as `/admin/traffic` does. (Both this book and the caller
+    /// hold their `Arc`, so an equal address is the same period, never a reused one.)
+    fn holds(&self, period: &Arc<EvidencePeriod>) -> bool {
+        Arc::ptr_eq(&self.period, period)
     }
 
     fn read(&self) -> PeriodTally {
@@ -279,7 +286,7 @@ impl RouteBook {
 
     /// Counts `result` in the totals and in `period`'s book; false when `period` is
     /// neither the current nor the previous one (a straggler: totals only).
-    fn add(&mut self, period: &EvidencePeriod, result: ShadowResult) -> bool {
+    fn add(&mut self, period: &Arc<EvidencePeriod>, result: ShadowResult) -> bool {
         self.total.add(result);
         if self.current.holds(period) {
             self.current.tally.add(result);
@@ -632,13 +639,40 @@ mod tests {
         let p = period(Some(2));
         ledger.install([("r", &p)], &info, &counts());
         ledger.record("r", &p, ShadowResult::Match);
-        // The same identity in a later table (a period with the same name) continues it.
-        let same = period(Some(2));
+        // A later table that keeps the route's identity carries its period (the same `Arc`).
+        let same = EvidencePeriod::carry(Some(&p), p.identity.clone());
         ledger.install([("r", &same)], &info, &counts());
         let r = &ledger.evidence().routes["r"];
         assert!(Arc::ptr_eq(&r.current.period, &p), "the period keeps its start");
         assert_eq!(r.current.counts.matched, 1);
         assert!(r.previous.is_none());
+    }
+
+    #[test]
+    fn a_route_that_comes_back_with_the_same_identity_starts_a_new_period() {
+        let ledger = ParityLedger::default();
+        let (info, comparisons) = (info(), counts());
+        let first = period(Some(2));
+        ledger.install([("r", &first)], &info, &comparisons);
+        ledger.count(&comparisons, "r", &first, ShadowResult::Match);
+        // The route left the table and came back: nothing carried its period, so the
+        // table made a new one, with the same name and a later start.
+        ledger.install([], &info, &comparisons);
+        let back = EvidencePeriod::carry(None, first.identity.clone());
+        assert_eq!(back.id, first.id);
+        ledger.install([("r", &back)], &info, &comparisons);
+        let r = &ledger.evidence().routes["r"];
+        assert!(Arc::ptr_eq(&r.current.period, &back), "the new period is current");
+        assert_eq!(r.current.counts.matched, 0);
+        let previous = r.previous.as_ref().unwrap();
+        assert!(Arc::ptr_eq(&previous.period, &first));
+        assert_eq!(previous.counts.matched, 1);
+        // A late answer routed by the old table counts in the old period.
+        ledger.record("r", &first, ShadowResult::Mismatch);
+        ledger.record("r", &back, ShadowResult::Match);
+        let r = &ledger.evidence().routes["r"];
+        assert_eq!((r.current.counts.matched, r.current.counts.mismatch), (1, 0));
+        assert_eq!(r.previous.as_ref().map(|p| p.counts.mismatch), Some(1));
     }
 
     #[test]
