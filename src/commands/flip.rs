@@ -322,6 +322,11 @@ impl fmt::Display for Shortfall {
             parts.push(format!("{} of {} required comparisons", self.compared, t.min_requests));
         }
         match self.match_rate {
+            Some(rate) if !(0.0..=1.0).contains(&rate) => {
+                parts.push(format!(
+                    "match rate {rate} is not between 0 and 1: the counts are not trustworthy"
+                ));
+            }
             Some(rate) if rate < t.min_match_rate => {
                 let (mut a, mut b) = (format!("{rate:.4}"), format!("{:.4}", t.min_match_rate));
                 if a == b {
@@ -345,7 +350,10 @@ pub fn judge(parity: Option<&RouteParity>, thresholds: Thresholds) -> Result<Suf
     let compared = counts.compared();
     match counts.match_rate() {
         Some(match_rate)
-            if parity.is_some() && compared >= thresholds.min_requests && match_rate >= thresholds.min_match_rate =>
+            if parity.is_some()
+                && (0.0..=1.0).contains(&match_rate)
+                && compared >= thresholds.min_requests
+                && match_rate >= thresholds.min_match_rate =>
         {
             Ok(Sufficient { compared, match_rate })
         }

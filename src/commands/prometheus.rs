@@ -60,12 +60,30 @@ pub struct VectorSample {
 }
 
 impl VectorSample {
-    /// The value as a count (`NaN` or negative reads as 0).
-    fn count(&self) -> u64 {
-        self.value
-            .1
-            .parse::<f64>()
-            .map_or(0, |v| if v.is_finite() && v > 0.0 { v.round() as u64 } else { 0 })
+    /// The value as a count: a finite, non-negative number below 2^64 (rounded), or an
+    /// error naming the series. A `NaN`, an infinity, a negative or a `1e300` is not a
+    /// count, and reading it as one (a cast saturates, a sum then wraps) would make up
+    /// evidence.
+    fn count(&self) -> Result<u64, String> {
+        const TWO_TO_THE_64: f64 = 18_446_744_073_709_551_616.0;
+        let text = self.value.1.as_str();
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 && v.round() < TWO_TO_THE_64 => Ok(v.round() as u64),
+            _ => Err(format!(
+                "Prometheus answered `{text}` for {}: not a count (a finite, non-negative number below 2^64)",
+                self.series()
+            )),
+        }
+    }
+
+    /// The series as PromQL writes it: `{period="…", result="…"}`.
+    fn series(&self) -> String {
+        let labels: Vec<String> = self
+            .metric
+            .iter()
+            .map(|(name, value)| format!("{name}={}", promql_string(value)))
+            .collect();
+        format!("{{{}}}", labels.join(", "))
     }
 
     fn label(&self, name: &str) -> &str {
@@ -138,21 +156,23 @@ fn identity_of(info: &VectorSample) -> EvidenceIdentity {
 
 /// The periods of a route, from the two query answers: every period that has both counts
 /// and an identity, and the `period` labels of counts without an identity (`""` for
-/// counts without a `period` label).
-pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> (Vec<Period>, Vec<String>) {
+/// counts without a `period` label). A sample that is not a count is an error naming its
+/// series; sums saturate at `u64::MAX`.
+pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> Result<(Vec<Period>, Vec<String>), String> {
     let mut by_period: BTreeMap<&str, RouteParity> = BTreeMap::new();
     for sample in counts {
+        let n = sample.count()?;
         let sum = by_period.entry(sample.label("period")).or_default();
-        let n = sample.count();
-        match sample.label("result") {
-            "match" => sum.matched += n,
-            "noise" => sum.noise += n,
-            "mismatch" => sum.mismatch += n,
-            "error" => sum.error += n,
-            "dropped" => sum.dropped += n,
-            "skipped" => sum.skipped += n,
-            _ => {}
-        }
+        let counter = match sample.label("result") {
+            "match" => &mut sum.matched,
+            "noise" => &mut sum.noise,
+            "mismatch" => &mut sum.mismatch,
+            "error" => &mut sum.error,
+            "dropped" => &mut sum.dropped,
+            "skipped" => &mut sum.skipped,
+            _ => continue,
+        };
+        *counter = counter.saturating_add(n);
     }
     let identities: BTreeMap<&str, EvidenceIdentity> = infos
         .iter()
@@ -170,7 +190,7 @@ pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> (Vec<Period>,
             _ => unidentified.push(period.to_owned()),
         }
     }
-    (found, unidentified)
+    Ok((found, unidentified))
 }
 
 /// Reads the periods of `route` from the Prometheus at `base` (see [`periods`]). No series
@@ -186,7 +206,7 @@ pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String
         ));
     }
     let infos = query(&base, &info_query)?;
-    let (found, unidentified) = periods(&counts, &infos);
+    let (found, unidentified) = periods(&counts, &infos)?;
     if found.is_empty() {
         return Err(format!(
             "Prometheus at {base} has counts for route `{route}` but no `{info_query}` series naming \
@@ -230,7 +250,7 @@ mod tests {
 
     #[test]
     fn counts_are_summed_per_period_and_named_by_their_info_series() {
-        let (found, unidentified) = periods(&samples(COUNTS), &samples(INFOS));
+        let (found, unidentified) = periods(&samples(COUNTS), &samples(INFOS)).unwrap();
         assert_eq!(unidentified, ["cccccccccccc"]);
         assert_eq!(found.len(), 2);
         let a = &found[0];
@@ -241,6 +261,42 @@ mod tests {
         assert_eq!(identity.legacy.url, "http://l/");
         assert_eq!(identity.rules, "r1");
         assert_eq!(found[1].identity.as_ref().unwrap().new, None);
+    }
+
+    fn one_count(period: &str, result: &str, value: &str) -> VectorSample {
+        VectorSample {
+            metric: [("period", period), ("result", result)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            value: (1_700_000_000.5, value.to_owned()),
+        }
+    }
+
+    #[test]
+    fn samples_that_are_not_counts_are_errors_naming_the_series() {
+        for bad in ["1e300", "18446744073709551616", "+Inf", "NaN", "-1", "many"] {
+            let said = periods(&[one_count("aaaaaaaaaaaa", "match", bad)], &samples(INFOS)).unwrap_err();
+            assert_eq!(
+                said,
+                format!(
+                    "Prometheus answered `{bad}` for {{period=\"aaaaaaaaaaaa\", result=\"match\"}}: not a count \
+                     (a finite, non-negative number below 2^64)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn sums_near_the_top_of_u64_saturate() {
+        let top = "18446744073709549568"; // the largest f64 below 2^64
+        let counts = [
+            one_count("aaaaaaaaaaaa", "match", top),
+            one_count("aaaaaaaaaaaa", "match", top),
+            one_count("aaaaaaaaaaaa", "mismatch", "2"),
+        ];
+        let (found, _) = periods(&counts, &samples(INFOS)).unwrap();
+        assert_eq!((found[0].counts.matched, found[0].counts.mismatch), (u64::MAX, 2));
     }
 
     #[test]
