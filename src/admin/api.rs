@@ -41,6 +41,11 @@ pub struct RouteListing {
     pub default_upstream: String,
     /// Every route, in file order.
     pub routes: Vec<ListedRoute>,
+    /// This process's id, random at start (16 hex): two admin URLs that answer the same
+    /// id are one replica (`localhost` and `127.0.0.1`, a name and its address). Left
+    /// out when absent (a build without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// A route as `GET /admin/routes` lists it.

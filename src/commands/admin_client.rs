@@ -132,6 +132,8 @@ pub enum ReplicaState {
     Up {
         /// The table version in force.
         version: String,
+        /// Its process id (`instance` of `/admin/routes`); `None` from a build without it.
+        instance: Option<String>,
         /// Its routes.
         routes: Vec<ListedRoute>,
         /// Its parity counts.
@@ -152,6 +154,7 @@ pub fn fetch_with(admin: &str, with_parity: bool) -> Replica {
         Ok((200, body)) => match serde_json::from_str::<RouteListing>(&body) {
             Ok(answer) => ReplicaState::Up {
                 version: answer.version,
+                instance: answer.instance,
                 routes: answer.routes,
                 parity: if with_parity {
                     fetch_parity(&admin)

@@ -110,6 +110,35 @@ pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
     replicas
 }
 
+/// Keeps one replica per process: of the replicas that answered the same `instance` id
+/// (`localhost:P` and `127.0.0.1:P`, `[::1]` and `127.0.0.1` against a dual-stack admin, a
+/// name of `--admin-dns` also given as `--admin`), the first stays and the others go, each
+/// named: `http://localhost:P is the same process as http://127.0.0.1:P: counted once`.
+/// Replicas without an id (builds before it) keep the URL dedupe of [`resolve`]. Pure.
+pub fn same_processes(replicas: &mut Vec<Replica>) -> Vec<String> {
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut said = Vec::new();
+    replicas.retain(|replica| {
+        let ReplicaState::Up {
+            instance: Some(instance),
+            ..
+        } = &replica.state
+        else {
+            return true;
+        };
+        if let Some((_, first)) = kept.iter().find(|(id, _)| id == instance) {
+            said.push(format!(
+                "{} is the same process as {first}: counted once",
+                replica.admin
+            ));
+            return false;
+        }
+        kept.push((instance.clone(), replica.admin.clone()));
+        true
+    });
+    said
+}
+
 /// The replicas split by the table version they run.
 #[derive(Debug, Clone)]
 pub struct Fleet<'a> {
@@ -235,6 +264,7 @@ mod tests {
             admin: admin.to_owned(),
             state: ReplicaState::Up {
                 version: version.to_owned(),
+                instance: None,
                 routes: Vec::new(),
                 parity: ParityAnswer::Report(report),
             },
@@ -278,6 +308,42 @@ mod tests {
             refused.starts_with("http://b: the parity evidence was gathered against"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn one_process_behind_several_urls_is_counted_once_and_named() {
+        let with_instance = |mut replica: Replica, id: Option<&str>| {
+            if let ReplicaState::Up { instance, .. } = &mut replica.state {
+                *instance = id.map(str::to_owned);
+            }
+            replica
+        };
+        let mut replicas = vec![
+            with_instance(replica("http://127.0.0.1:9", "v1", 60, NEW), Some("aaaa")),
+            with_instance(replica("http://localhost:9", "v1", 60, NEW), Some("aaaa")),
+            with_instance(replica("http://[::1]:9", "v1", 60, NEW), Some("aaaa")),
+            with_instance(replica("http://b", "v1", 70, NEW), Some("bbbb")),
+            with_instance(replica("http://old-1", "v1", 5, NEW), None),
+            with_instance(replica("http://old-2", "v1", 5, NEW), None),
+        ];
+        let said = same_processes(&mut replicas);
+        assert_eq!(
+            said,
+            [
+                "http://localhost:9 is the same process as http://127.0.0.1:9: counted once",
+                "http://[::1]:9 is the same process as http://127.0.0.1:9: counted once",
+            ]
+        );
+        let admins: Vec<&str> = replicas.iter().map(|r| r.admin.as_str()).collect();
+        assert_eq!(
+            admins,
+            ["http://127.0.0.1:9", "http://b", "http://old-1", "http://old-2"]
+        );
+        let sum = Fleet::split(&replicas, "v1")
+            .evidence("api", &identity(NEW))
+            .unwrap()
+            .unwrap();
+        assert_eq!(sum.counts.matched, 140);
     }
 
     #[test]

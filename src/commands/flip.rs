@@ -547,7 +547,8 @@ fn weigh_fleet(
     t: Thresholds,
 ) {
     let forward = edit.direction() == Direction::Forward;
-    let replicas = fleet::ask(targets, edit.needs_evidence());
+    let mut replicas = fleet::ask(targets, edit.needs_evidence());
+    weighing.notes.extend(fleet::same_processes(&mut replicas));
     let fleet = Fleet::split(&replicas, version);
     if !fleet.elsewhere.is_empty() {
         let elsewhere = fleet.describe_elsewhere();

@@ -506,6 +506,54 @@ async fn prometheus_errors_are_clear() {
     );
 }
 
+#[tokio::test]
+async fn one_replica_behind_two_urls_is_counted_once() {
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let a = admin_running(&text, with_evidence(counts(60), &text)).await;
+    a.serve_instance("0123456789abcdef");
+    let by_name = format!("http://localhost:{}", a.addr().port());
+    let output = flip(
+        &path,
+        &[
+            "--admin",
+            &a.url(),
+            "--admin",
+            &by_name,
+            "--dry-run",
+            "my-thoughts",
+            "new",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stdout(&output).contains(&format!("{by_name} is the same process as {}: counted once", a.url())),
+        "{}",
+        both(&output)
+    );
+    assert!(
+        stderr(&output).contains("60 of 100 required comparisons"),
+        "{}",
+        both(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_a_proxy_behind_two_urls_once() {
+    let legacy = echo_upstream("legacy").await;
+    let text = routes_toml(&[("legacy", &legacy.url())], "");
+    let proxy = TestProxy::start(&text).await;
+    let by_name = format!("http://localhost:{}", proxy.admin.port());
+    let output = strangler(&["status", "--admin", &proxy.admin_url(""), "--admin", &by_name, "--json"]).await;
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&output)));
+    assert_eq!(json["replicas"].as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(
+        json["same_process"][0],
+        format!("{by_name} is the same process as {}: counted once", proxy.admin_url("")).as_str(),
+        "{json}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_takes_admin_dns_and_shows_the_evidence_period() {
     let legacy = echo_upstream("legacy").await;
