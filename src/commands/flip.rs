@@ -445,9 +445,14 @@ pub fn weigh(options: &Options, edit: &Edit, config: &Config, file: &str, versio
         }
         _ if !edit.needs_evidence() => return weighing,
         EvidenceSource::Report(path) => weigh_report(&path, &edit.route, &wanted, options.thresholds),
-        EvidenceSource::Prometheus(url) => {
-            weigh_prometheus(&mut weighing, &url, &edit.route, &wanted, options.thresholds)
-        }
+        EvidenceSource::Prometheus(url) => weigh_prometheus(
+            &mut weighing,
+            &url,
+            &edit.route,
+            &wanted,
+            (file, version),
+            options.thresholds,
+        ),
     };
     match judged {
         Ok(note) => weighing.notes.push(note),
@@ -498,18 +503,29 @@ fn weigh_report(path: &Path, route: &str, wanted: &EvidenceIdentity, t: Threshol
     judge_matched(&source, matched.as_ref(), t)
 }
 
-/// Evidence from a Prometheus server.
+/// Evidence from a Prometheus server: of the instances that run `version` of `file` (the
+/// others are named, not counted; none is a refusal).
 fn weigh_prometheus(
     weighing: &mut Weighing,
     url: &str,
     route: &str,
     wanted: &EvidenceIdentity,
+    (file, version): (&str, &str),
     t: Thresholds,
 ) -> Result<String, String> {
     let source = format!("Prometheus at {}", admin_client::admin_base(url));
-    let (periods, unidentified) =
-        prometheus::route_periods(url, route).map_err(|e| format!("no parity evidence: {e}"))?;
-    for period in unidentified {
+    let found = prometheus::route_evidence(url, route, version).map_err(|e| format!("no parity evidence: {e}"))?;
+    if !found.elsewhere.is_empty() {
+        weighing.warnings.push(format!(
+            "not counted: {}, not version {version} of {file}",
+            found.describe_elsewhere()
+        ));
+    }
+    weighing.notes.push(format!(
+        "running: {} instance(s) Prometheus scrapes run version {version}, that of {file}",
+        found.on_version.len()
+    ));
+    for period in found.unidentified {
         let label = if period.is_empty() {
             "without a `period` label".to_owned()
         } else {
@@ -519,7 +535,7 @@ fn weigh_prometheus(
             "not counted: counts {label} (no strangler_parity_period_info series says what they measured)"
         ));
     }
-    let matched = evidence::matching(&periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
+    let matched = evidence::matching(&found.periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
     note_ignored(weighing, &matched);
     judge_matched(&source, Some(&matched), t)
 }

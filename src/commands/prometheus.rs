@@ -2,18 +2,24 @@
 //! server's HTTP API, the way a fleet is measured in production.
 //!
 //! ```text
-//! GET URL/api/v1/query?query=sum by (period, result) (strangler_shadow_comparisons_total{route="R"})
+//! GET URL/api/v1/query?query=max by (instance, version) (strangler_config_info == 1)
+//!   --> which instances run the edited file's version V (none: refused), which run others
+//! GET URL/api/v1/query?query=sum by (period, result) (max by (instance, period, result)
+//!       (strangler_shadow_comparisons_total{route="R"} and on (instance) (strangler_config_info{version="V"} == 1)))
 //! GET URL/api/v1/query?query=strangler_parity_period_info{route="R"}
 //!   --(QueryResponse: the API's JSON, one serde type per wire format)-->
-//!   --(periods: counts per `period` label, identity from the info series)--> [Period]
+//!   --(periods: counts per `period` label, identity from the info series)--> PrometheusEvidence
 //! ```
 //!
-//! The `period` label is [`crate::config::EvidenceIdentity::period`], equal on every
-//! replica, so one sum covers the fleet; `strangler_parity_period_info` maps it back to the
-//! identity (labels stage, legacy, legacy_url, new, new_url, rules; `new` and `new_url` are
-//! "" when the route has no new upstream). Counts of a period without an info series (or
-//! without a `period` label: a build before evidence periods) are left out and named. Only
-//! [`route_periods`] does IO.
+//! Only instances that run the version of the file being edited are counted (`and on
+//! (instance)` with their `strangler_config_info`), and an instance scraped by two jobs
+//! (same `instance` label, another `job`) is counted once (`max by (instance, …)`). The
+//! `period` label is [`crate::config::EvidenceIdentity::period`], equal on every replica,
+//! so one sum covers the fleet; `strangler_parity_period_info` maps it back to the identity
+//! (labels stage, legacy, legacy_url, new, new_url, rules; `new` and `new_url` are "" when
+//! the route has no new upstream). Counts of a period without an info series (or without a
+//! `period` label: a build before evidence periods) are left out and named. Only
+//! [`route_evidence`] does IO.
 
 use std::collections::BTreeMap;
 
@@ -107,13 +113,30 @@ fn query_value(text: &str) -> String {
         .collect()
 }
 
-/// The two expressions asked for `route`: the counts by period and result, and the info series.
-pub fn queries(route: &str) -> (String, String) {
+/// The expressions asked for `route` when the edited file has `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queries {
+    /// Every instance and the version it runs.
+    pub versions: String,
+    /// The counts by period and result of the instances on `version`, each instance once.
+    pub counts: String,
+    /// The info series naming the periods.
+    pub infos: String,
+}
+
+/// The expressions asked for `route` when the edited file has `version`.
+pub fn queries(route: &str, version: &str) -> Queries {
     let route = promql_string(route);
-    (
-        format!("sum by (period, result) (strangler_shadow_comparisons_total{{route={route}}})"),
-        format!("strangler_parity_period_info{{route={route}}}"),
-    )
+    let version = promql_string(version);
+    Queries {
+        versions: "max by (instance, version) (strangler_config_info == 1)".to_owned(),
+        counts: format!(
+            "sum by (period, result) (max by (instance, period, result) \
+             (strangler_shadow_comparisons_total{{route={route}}} \
+             and on (instance) (strangler_config_info{{version={version}}} == 1)))"
+        ),
+        infos: format!("strangler_parity_period_info{{route={route}}}"),
+    }
 }
 
 /// Runs an instant query. Blocking; never sends the admin token.
@@ -193,24 +216,83 @@ pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> Result<(Vec<P
     Ok((found, unidentified))
 }
 
-/// Reads the periods of `route` from the Prometheus at `base` (see [`periods`]). No series
-/// at all, or only counts without an identity, is an error that says what to check.
-pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String>), String> {
+/// What Prometheus says about a route for the edited file's version.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrometheusEvidence {
+    /// The periods of the instances on the version, with their identity and counts.
+    pub periods: Vec<Period>,
+    /// The `period` labels of counts without an identity (`""`: without a `period` label).
+    pub unidentified: Vec<String>,
+    /// The instances on the version (their `instance` label).
+    pub on_version: Vec<String>,
+    /// `(instance, version)` of the instances on another version: not counted.
+    pub elsewhere: Vec<(String, String)>,
+}
+
+impl PrometheusEvidence {
+    /// `10.0.0.7:9100 runs 3c4d…; 10.0.0.8:9100 runs 3c4d…`.
+    pub fn describe_elsewhere(&self) -> String {
+        let list: Vec<String> = self
+            .elsewhere
+            .iter()
+            .map(|(instance, version)| format!("{instance} runs {version}"))
+            .collect();
+        list.join("; ")
+    }
+}
+
+/// The instances of a versions answer: `(on version, elsewhere)`.
+fn split_versions(samples: &[VectorSample], version: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let mut on_version = Vec::new();
+    let mut elsewhere = Vec::new();
+    for sample in samples {
+        let instance = sample.label("instance").to_owned();
+        match sample.label("version") {
+            v if v == version => on_version.push(instance),
+            v => elsewhere.push((instance, v.to_owned())),
+        }
+    }
+    (on_version, elsewhere)
+}
+
+/// Reads the evidence of `route` from the Prometheus at `base`, counting only the instances
+/// that run `version` (that of the file being edited). No instance on the version, no
+/// counts at all, or only counts without an identity, is an error that says what to check.
+pub fn route_evidence(base: &str, route: &str, version: &str) -> Result<PrometheusEvidence, String> {
     let base = admin_client::admin_base(base);
-    let (counts_query, info_query) = queries(route);
-    let counts = query(&base, &counts_query)?;
-    if counts.is_empty() {
+    let queries = queries(route, version);
+    let (on_version, elsewhere) = split_versions(&query(&base, &queries.versions)?, version);
+    let mut evidence = PrometheusEvidence {
+        on_version,
+        elsewhere,
+        ..PrometheusEvidence::default()
+    };
+    if evidence.on_version.is_empty() {
+        let running = if evidence.elsewhere.is_empty() {
+            format!("it has no `{}` series at all", queries.versions)
+        } else {
+            evidence.describe_elsewhere()
+        };
         return Err(format!(
-            "Prometheus at {base} has no series for `{counts_query}`: is it scraping the proxies' admin \
-             /metrics, and has the route been shadowed?"
+            "no instance Prometheus at {base} scrapes runs version {version}, that of the file being edited: \
+             {running} (deploy the file first, or edit the copy that runs)"
         ));
     }
-    let infos = query(&base, &info_query)?;
+    let counts = query(&base, &queries.counts)?;
+    if counts.is_empty() {
+        return Err(format!(
+            "Prometheus at {base} has no series for `{}`: is it scraping the proxies' admin \
+             /metrics, and has the route been shadowed?",
+            queries.counts
+        ));
+    }
+    let infos = query(&base, &queries.infos)?;
     let (found, unidentified) = periods(&counts, &infos)?;
     if found.is_empty() {
         return Err(format!(
-            "Prometheus at {base} has counts for route `{route}` but no `{info_query}` series naming \
+            "Prometheus at {base} has counts for route `{route}` but no `{}` series naming \
              their period{}: nothing says what they measured (proxies of a build before evidence periods?)",
+            queries.infos,
             if unidentified.iter().any(String::is_empty) {
                 " (some counts carry no `period` label)"
             } else {
@@ -218,7 +300,9 @@ pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String
             }
         ));
     }
-    Ok((found, unidentified))
+    evidence.periods = found;
+    evidence.unidentified = unidentified;
+    Ok(evidence)
 }
 
 #[cfg(test)]
@@ -301,13 +385,25 @@ mod tests {
 
     #[test]
     fn queries_are_escaped_promql_in_an_encoded_url() {
-        let (counts, info) = queries("my\"route");
+        let q = queries("my\"route", "v\"1");
         assert_eq!(
-            counts,
-            r#"sum by (period, result) (strangler_shadow_comparisons_total{route="my\"route"})"#
+            q.counts,
+            r#"sum by (period, result) (max by (instance, period, result) (strangler_shadow_comparisons_total{route="my\"route"} and on (instance) (strangler_config_info{version="v\"1"} == 1)))"#
         );
-        assert_eq!(info, r#"strangler_parity_period_info{route="my\"route"}"#);
+        assert_eq!(q.infos, r#"strangler_parity_period_info{route="my\"route"}"#);
+        assert_eq!(q.versions, "max by (instance, version) (strangler_config_info == 1)");
         assert_eq!(query_value("a b{c=\"d\"}"), "a%20b%7Bc%3D%22d%22%7D");
+    }
+
+    #[test]
+    fn instances_are_split_by_the_version_they_run() {
+        const VERSIONS: &str = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"instance":"10.0.0.7:9100","version":"v1"},"value":[1700000000.5,"1"]},
+            {"metric":{"instance":"10.0.0.8:9100","version":"v2"},"value":[1700000000.5,"1"]}
+        ]}}"#;
+        let (on, elsewhere) = split_versions(&samples(VERSIONS), "v1");
+        assert_eq!(on, ["10.0.0.7:9100"]);
+        assert_eq!(elsewhere, [("10.0.0.8:9100".to_owned(), "v2".to_owned())]);
     }
 
     #[test]
@@ -324,7 +420,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let said = route_periods(&format!("http://{addr}"), "api").unwrap_err();
+        let said = route_evidence(&format!("http://{addr}"), "api", "v1").unwrap_err();
         assert!(said.starts_with("cannot reach Prometheus: GET http://"), "{said}");
     }
 }

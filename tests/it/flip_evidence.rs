@@ -429,10 +429,22 @@ async fn a_shadow_then_canary_period_with_the_same_sides_count_together() {
     assert!(said.contains("4 of 100 required comparisons"), "{said}");
 }
 
-/// A fake Prometheus answering every query with `answer` (status `code`).
-async fn fake_prometheus(code: u16, answer: Value) -> Upstream {
-    upstream_with(move |_request: Request<Incoming>| {
-        let answer = answer.clone();
+/// A fake Prometheus whose one instance runs `version`, answering every other query with
+/// `answer` (status `code`).
+async fn fake_prometheus(version: &str, code: u16, answer: Value) -> Upstream {
+    let versions = json!({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"instance": "127.0.0.1:9100", "version": version}, "value": [1700000000.0, "1"]}
+    ]}});
+    upstream_with(move |request: Request<Incoming>| {
+        let asks_versions = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("strangler_config_info%20%3D%3D"));
+        let (code, answer) = if asks_versions {
+            (200, versions.clone())
+        } else {
+            (code, answer.clone())
+        };
         async move {
             Response::builder()
                 .status(code)
@@ -446,8 +458,10 @@ async fn fake_prometheus(code: u16, answer: Value) -> Upstream {
 
 #[tokio::test]
 async fn prometheus_errors_are_clear() {
-    let (_admin, _text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let version = version_of(&text);
     let empty = fake_prometheus(
+        &version,
         200,
         json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
     )
@@ -457,7 +471,8 @@ async fn prometheus_errors_are_clear() {
     assert!(
         stderr(&output).contains(&format!(
             "refused: no parity evidence: Prometheus at {} has no series for `sum by (period, result) \
-             (strangler_shadow_comparisons_total{{route=\"my-thoughts\"}})`",
+             (max by (instance, period, result) (strangler_shadow_comparisons_total{{route=\"my-thoughts\"}} \
+             and on (instance) (strangler_config_info{{version=\"{version}\"}} == 1)))`",
             empty.url()
         )),
         "{}",
@@ -466,12 +481,36 @@ async fn prometheus_errors_are_clear() {
     let seen = empty.seen();
     assert_eq!(seen[0].uri.path(), "/api/v1/query");
     assert!(
-        seen[0].uri.query().unwrap().starts_with("query=sum%20by%20%28period"),
+        seen[0]
+            .uri
+            .query()
+            .unwrap()
+            .starts_with("query=max%20by%20%28instance%2C%20version"),
         "{:?}",
         seen[0].uri
     );
+    assert!(
+        seen[1].uri.query().unwrap().starts_with("query=sum%20by%20%28period"),
+        "{:?}",
+        seen[1].uri
+    );
+
+    // No instance runs the edited file's version: refused, naming what runs.
+    let other = fake_prometheus("0123456789ab", 200, json!({})).await;
+    let output = flip(&path, &["--prometheus", &other.url(), "my-thoughts", "new"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "refused: no parity evidence: no instance Prometheus at {} scrapes runs version {version}, that of the \
+             file being edited: 127.0.0.1:9100 runs 0123456789ab",
+            other.url()
+        )),
+        "{}",
+        both(&output)
+    );
 
     let bad = fake_prometheus(
+        &version,
         400,
         json!({"status": "error", "errorType": "bad_data", "error": "parse error"}),
     )
@@ -483,6 +522,7 @@ async fn prometheus_errors_are_clear() {
 
     // Counts without an info series (a fleet of a build before evidence periods).
     let unnamed = fake_prometheus(
+        &version,
         200,
         json!({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {"result": "match"}, "value": [1700000000.0, "500"]}
