@@ -13,6 +13,7 @@
 //! Only replicas that run the version of the file being edited speak for it: the others
 //! are named, never counted. Only [`resolve`] and [`ask`] do IO.
 
+use crate::admin::api::RouteParity;
 use crate::commands::admin_client::{self, ParityAnswer, Replica, ReplicaState};
 use crate::commands::evidence::{self, Matched, Period};
 use crate::config::EvidenceIdentity;
@@ -146,8 +147,10 @@ pub struct Fleet<'a> {
     pub version: String,
     /// Replicas that run it: their evidence counts.
     pub on_version: Vec<&'a Replica>,
-    /// `(admin, version)` of replicas that run another table: not counted.
+    /// `(admin, version)` of replicas that run another table: their matches not counted.
     pub elsewhere: Vec<(&'a str, &'a str)>,
+    /// Those replicas, whose mismatches and errors of matching periods do count.
+    pub others: Vec<&'a Replica>,
     /// `(admin, why)` of replicas that did not answer.
     pub down: Vec<(&'a str, &'a str)>,
 }
@@ -159,12 +162,16 @@ impl<'a> Fleet<'a> {
             version: version.to_owned(),
             on_version: Vec::new(),
             elsewhere: Vec::new(),
+            others: Vec::new(),
             down: Vec::new(),
         };
         for replica in replicas {
             match &replica.state {
                 ReplicaState::Up { version: v, .. } if v == version => fleet.on_version.push(replica),
-                ReplicaState::Up { version: v, .. } => fleet.elsewhere.push((&replica.admin, v)),
+                ReplicaState::Up { version: v, .. } => {
+                    fleet.elsewhere.push((&replica.admin, v));
+                    fleet.others.push(replica);
+                }
                 ReplicaState::Down(why) | ReplicaState::NeedsToken(why) => fleet.down.push((&replica.admin, why)),
             }
         }
@@ -179,6 +186,33 @@ impl<'a> Fleet<'a> {
             .map(|(admin, version)| format!("{admin} runs {version}"))
             .collect();
         list.join("; ")
+    }
+
+    /// The mismatches and errors of `route` on the replicas on another version, in periods
+    /// whose identity matches `wanted` (see [`evidence::failures`]), and the replicas that
+    /// have some. A replica whose parity could not be read adds nothing (it is named as
+    /// not counted already).
+    pub fn failures_elsewhere(&self, route: &str, wanted: &EvidenceIdentity) -> (RouteParity, Vec<&'a str>) {
+        let mut sum = RouteParity::default();
+        let mut from = Vec::new();
+        for replica in &self.others {
+            let ReplicaState::Up {
+                parity: ParityAnswer::Report(report),
+                ..
+            } = &replica.state
+            else {
+                continue;
+            };
+            let Some(counts) = report.routes.get(route) else {
+                continue;
+            };
+            let failures = evidence::failures(&Period::of_route(counts), wanted);
+            if failures.mismatch > 0 || failures.error > 0 {
+                sum.add(&failures);
+                from.push(replica.admin.as_str());
+            }
+        }
+        (sum, from)
     }
 
     /// The evidence for `route` summed over the replicas on the version: the periods of each
@@ -227,7 +261,7 @@ impl<'a> Fleet<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::api::{Evidence, ParityCounts, RouteParity};
+    use crate::admin::api::{Evidence, ParityCounts};
     use crate::config::EvidenceSide;
 
     fn identity(new_url: &str) -> EvidenceIdentity {
@@ -308,6 +342,28 @@ mod tests {
             refused.starts_with("http://b: the parity evidence was gathered against"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn failures_of_replicas_on_another_version_are_found_and_named() {
+        let mut failing = replica("http://c", "v2", 1000, NEW);
+        if let ReplicaState::Up {
+            parity: ParityAnswer::Report(report),
+            ..
+        } = &mut failing.state
+        {
+            let counts = report.routes.get_mut("api").unwrap();
+            (counts.mismatch, counts.error) = (900, 4);
+        }
+        let replicas = [
+            replica("http://a", "v1", 60, NEW),
+            failing,
+            replica("http://d", "v3", 5, "http://x/"),
+        ];
+        let fleet = Fleet::split(&replicas, "v1");
+        let (failures, from) = fleet.failures_elsewhere("api", &identity(NEW));
+        assert_eq!((failures.matched, failures.mismatch, failures.error), (0, 900, 4));
+        assert_eq!(from, ["http://c"]);
     }
 
     #[test]

@@ -537,7 +537,26 @@ fn weigh_prometheus(
     }
     let matched = evidence::matching(&found.periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
     note_ignored(weighing, &matched);
-    judge_matched(&source, Some(&matched), t)
+    let mut matched = Some(matched);
+    let failures = evidence::failures(&found.elsewhere_failures, wanted);
+    let from: Vec<&str> = found.elsewhere.iter().map(|(instance, _)| instance.as_str()).collect();
+    add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));
+    judge_matched(&source, matched.as_ref(), t)
+}
+
+/// Adds the mismatches and errors of replicas on another version (in periods of the same
+/// upstreams and rules) to the evidence, and says so: their matches do not speak for the
+/// edited file, their failures do.
+fn add_failures_elsewhere(weighing: &mut Weighing, matched: &mut Option<Matched>, failures: &RouteParity, from: &str) {
+    if failures.mismatch == 0 && failures.error == 0 {
+        return;
+    }
+    matched.get_or_insert_with(Matched::default).counts.add(failures);
+    weighing.warnings.push(format!(
+        "counted from {from} (another table version, the same upstreams and compare rules): {} mismatches, {} \
+         errors; their matches are not counted",
+        failures.mismatch, failures.error
+    ));
 }
 
 fn note_ignored(weighing: &mut Weighing, matched: &Matched) {
@@ -617,10 +636,12 @@ fn weigh_fleet(
         .collect();
     let source = sources.join(", ");
     match fleet.evidence(&edit.route, wanted) {
-        Ok(matched) => {
+        Ok(mut matched) => {
             if let Some(matched) = &matched {
                 note_ignored(weighing, matched);
             }
+            let (failures, from) = fleet.failures_elsewhere(&edit.route, wanted);
+            add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));
             match judge_matched(&source, matched.as_ref(), t) {
                 Ok(note) => weighing.notes.push(note),
                 Err(why) => weighing.refusals.push(why),

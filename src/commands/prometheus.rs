@@ -7,6 +7,8 @@
 //! GET URL/api/v1/query?query=sum by (period, result) (max by (instance, period, result)
 //!       (strangler_shadow_comparisons_total{route="R"} and on (instance) (strangler_config_info{version="V"} == 1)))
 //! GET URL/api/v1/query?query=strangler_parity_period_info{route="R"}
+//! GET URL/api/v1/query?query=sum by (period, result) (max by (instance, period, result)
+//!       (strangler_shadow_comparisons_total{route="R", result=~"mismatch|error"} unless on (instance) (…{version="V"} == 1)))
 //!   --(QueryResponse: the API's JSON, one serde type per wire format)-->
 //!   --(periods: counts per `period` label, identity from the info series)--> PrometheusEvidence
 //! ```
@@ -14,6 +16,8 @@
 //! Only instances that run the version of the file being edited are counted (`and on
 //! (instance)` with their `strangler_config_info`), and an instance scraped by two jobs
 //! (same `instance` label, another `job`) is counted once (`max by (instance, …)`). The
+//! The mismatches and errors of instances on other versions are read too (the last query,
+//! when there are some): in a period of the same sides they count against the flip. The
 //! `period` label is [`crate::config::EvidenceIdentity::period`], equal on every replica,
 //! so one sum covers the fleet; `strangler_parity_period_info` maps it back to the identity
 //! (labels stage, legacy, legacy_url, new, new_url, rules; `new` and `new_url` are "" when
@@ -122,6 +126,8 @@ pub struct Queries {
     pub counts: String,
     /// The info series naming the periods.
     pub infos: String,
+    /// The mismatches and errors by period of the instances on another version.
+    pub failures_elsewhere: String,
 }
 
 /// The expressions asked for `route` when the edited file has `version`.
@@ -136,6 +142,11 @@ pub fn queries(route: &str, version: &str) -> Queries {
              and on (instance) (strangler_config_info{{version={version}}} == 1)))"
         ),
         infos: format!("strangler_parity_period_info{{route={route}}}"),
+        failures_elsewhere: format!(
+            "sum by (period, result) (max by (instance, period, result) \
+             (strangler_shadow_comparisons_total{{route={route}, result=~\"mismatch|error\"}} \
+             unless on (instance) (strangler_config_info{{version={version}}} == 1)))"
+        ),
     }
 }
 
@@ -225,8 +236,10 @@ pub struct PrometheusEvidence {
     pub unidentified: Vec<String>,
     /// The instances on the version (their `instance` label).
     pub on_version: Vec<String>,
-    /// `(instance, version)` of the instances on another version: not counted.
+    /// `(instance, version)` of the instances on another version: their matches not counted.
     pub elsewhere: Vec<(String, String)>,
+    /// The mismatches and errors of those instances, per identified period.
+    pub elsewhere_failures: Vec<Period>,
 }
 
 impl PrometheusEvidence {
@@ -299,6 +312,10 @@ pub fn route_evidence(base: &str, route: &str, version: &str) -> Result<Promethe
                 ""
             }
         ));
+    }
+    if !evidence.elsewhere.is_empty() {
+        let failures = query(&base, &queries.failures_elsewhere)?;
+        evidence.elsewhere_failures = periods(&failures, &infos)?.0;
     }
     evidence.periods = found;
     evidence.unidentified = unidentified;
@@ -392,6 +409,10 @@ mod tests {
         );
         assert_eq!(q.infos, r#"strangler_parity_period_info{route="my\"route"}"#);
         assert_eq!(q.versions, "max by (instance, version) (strangler_config_info == 1)");
+        assert_eq!(
+            q.failures_elsewhere,
+            r#"sum by (period, result) (max by (instance, period, result) (strangler_shadow_comparisons_total{route="my\"route", result=~"mismatch|error"} unless on (instance) (strangler_config_info{version="v\"1"} == 1)))"#
+        );
         assert_eq!(query_value("a b{c=\"d\"}"), "a%20b%7Bc%3D%22d%22%7D");
     }
 

@@ -547,6 +547,42 @@ async fn prometheus_errors_are_clear() {
 }
 
 #[tokio::test]
+async fn mismatches_on_a_replica_of_another_version_count_against_the_flip() {
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let a = admin_running(&text, with_evidence(counts(150), &text)).await;
+    // Another version of the file (a comment differs), the same upstreams and rules.
+    let running = text.replace("# the route being moved", "# another table");
+    let mut failing = counts(10);
+    failing["routes"]["my-thoughts"]["mismatch"] = json!(900);
+    failing["routes"]["my-thoughts"]["error"] = json!(3);
+    let c = admin_running(&running, with_evidence(failing, &running)).await;
+    let output = flip(
+        &path,
+        &[
+            "--admin",
+            &a.url(),
+            "--admin",
+            &c.url(),
+            "--dry-run",
+            "my-thoughts",
+            "new",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains(&format!(
+            "WARNING: counted from {} (another table version, the same upstreams and compare rules): 900 \
+             mismatches, 3 errors; their matches are not counted",
+            c.url()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("(900 mismatches, 3 errors)"), "{said}");
+}
+
+#[tokio::test]
 async fn one_replica_behind_two_urls_is_counted_once() {
     let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
     let a = admin_running(&text, with_evidence(counts(60), &text)).await;
