@@ -188,6 +188,39 @@ fn identity_of(info: &VectorSample) -> EvidenceIdentity {
     }
 }
 
+/// The identity of each period, from its info series: the `period` label must be the
+/// digest of the identity the other labels give ([`EvidenceIdentity::period`]), and two
+/// series of one period must agree; otherwise the answer is an error naming the series (a
+/// forged or mislabelled series must not vouch for counts).
+fn identities(infos: &[VectorSample]) -> Result<BTreeMap<&str, EvidenceIdentity>, String> {
+    let mut identities: BTreeMap<&str, EvidenceIdentity> = BTreeMap::new();
+    for info in infos {
+        let period = info.label("period");
+        let identity = identity_of(info);
+        match identities.get(period) {
+            Some(seen) if *seen != identity => {
+                return Err(format!(
+                    "Prometheus has two info series for period {period} with different identities: {} and {}",
+                    seen.describe(),
+                    identity.describe()
+                ));
+            }
+            Some(_) => continue,
+            None => {}
+        }
+        let digest = identity.period();
+        if digest != period {
+            return Err(format!(
+                "Prometheus has an info series whose period label is not the digest of its identity \
+                 ({digest}): {}",
+                info.series()
+            ));
+        }
+        identities.insert(period, identity);
+    }
+    Ok(identities)
+}
+
 /// The periods of a route, from the two query answers: every period that has both counts
 /// and an identity, and the `period` labels of counts without an identity (`""` for
 /// counts without a `period` label). A sample that is not a count is an error naming its
@@ -208,10 +241,7 @@ pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> Result<(Vec<P
         };
         *counter = counter.saturating_add(n);
     }
-    let identities: BTreeMap<&str, EvidenceIdentity> = infos
-        .iter()
-        .map(|info| (info.label("period"), identity_of(info)))
-        .collect();
+    let identities = identities(infos)?;
     let mut found = Vec::new();
     let mut unidentified = Vec::new();
     for (period, counts) in by_period {
@@ -344,8 +374,36 @@ mod tests {
           "new":"","new_url":"","rules":"r1"},"value":[1700000000.5,"1"]}
     ]}}"#;
 
+    /// The real names of the fixtures' periods `aaaaaaaaaaaa` (with a new upstream) and
+    /// `bbbbbbbbbbbb` (without).
+    fn real_period(placeholder: &str) -> String {
+        let mut identity = EvidenceIdentity {
+            stage: "shadow".to_owned(),
+            legacy: EvidenceSide {
+                name: "legacy".to_owned(),
+                url: "http://l/".to_owned(),
+            },
+            new: Some(EvidenceSide {
+                name: "thoughts".to_owned(),
+                url: "http://n/".to_owned(),
+            }),
+            rules: "r1".to_owned(),
+        };
+        match placeholder {
+            "aaaaaaaaaaaa" => identity.period(),
+            "bbbbbbbbbbbb" => {
+                identity.new = None;
+                identity.period()
+            }
+            other => other.to_owned(),
+        }
+    }
+
     fn samples(json: &str) -> Vec<VectorSample> {
-        let answer: QueryResponse = serde_json::from_str(json).unwrap();
+        let json = json
+            .replace("aaaaaaaaaaaa", &real_period("aaaaaaaaaaaa"))
+            .replace("bbbbbbbbbbbb", &real_period("bbbbbbbbbbbb"));
+        let answer: QueryResponse = serde_json::from_str(&json).unwrap();
         answer.data.unwrap().result
     }
 
@@ -354,19 +412,22 @@ mod tests {
         let (found, unidentified) = periods(&samples(COUNTS), &samples(INFOS)).unwrap();
         assert_eq!(unidentified, ["cccccccccccc"]);
         assert_eq!(found.len(), 2);
-        let a = &found[0];
+        let named = |placeholder: &str| {
+            let name = Some(real_period(placeholder));
+            found.iter().find(|p| p.name == name).unwrap()
+        };
+        let a = named("aaaaaaaaaaaa");
         assert_eq!((a.counts.matched, a.counts.mismatch), (150, 1));
-        assert_eq!(a.name.as_deref(), Some("aaaaaaaaaaaa"));
         let identity = a.identity.as_ref().unwrap();
         assert_eq!(identity.new.as_ref().unwrap().url, "http://n/");
         assert_eq!(identity.legacy.url, "http://l/");
         assert_eq!(identity.rules, "r1");
-        assert_eq!(found[1].identity.as_ref().unwrap().new, None);
+        assert_eq!(named("bbbbbbbbbbbb").identity.as_ref().unwrap().new, None);
     }
 
     fn one_count(period: &str, result: &str, value: &str) -> VectorSample {
         VectorSample {
-            metric: [("period", period), ("result", result)]
+            metric: [("period", real_period(period).as_str()), ("result", result)]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
@@ -381,11 +442,42 @@ mod tests {
             assert_eq!(
                 said,
                 format!(
-                    "Prometheus answered `{bad}` for {{period=\"aaaaaaaaaaaa\", result=\"match\"}}: not a count \
-                     (a finite, non-negative number below 2^64)"
+                    "Prometheus answered `{bad}` for {{period=\"{}\", result=\"match\"}}: not a count \
+                     (a finite, non-negative number below 2^64)",
+                    real_period("aaaaaaaaaaaa")
                 )
             );
         }
+    }
+
+    #[test]
+    fn an_info_series_must_name_the_period_of_its_identity() {
+        let forged = INFOS.replacen("\"period\":\"aaaaaaaaaaaa\"", "\"period\":\"ffffffffffff\"", 1);
+        let counts = [one_count("ffffffffffff", "match", "500")];
+        let said = periods(&counts, &samples(&forged)).unwrap_err();
+        assert!(
+            said.starts_with(&format!(
+                "Prometheus has an info series whose period label is not the digest of its identity ({}): {{",
+                real_period("aaaaaaaaaaaa")
+            )),
+            "{said}"
+        );
+        assert!(said.contains("period=\"ffffffffffff\""), "{said}");
+
+        // Two series of one period that disagree: whichever comes first, an error.
+        let other_url =
+            INFOS
+                .replacen("http://n/", "http://elsewhere/", 2)
+                .replacen("http://elsewhere/", "http://n/", 1);
+        let said = periods(&[one_count("aaaaaaaaaaaa", "match", "5")], &samples(&other_url)).unwrap_err();
+        assert!(
+            said.starts_with(&format!(
+                "Prometheus has two info series for period {} with different identities: ",
+                real_period("aaaaaaaaaaaa")
+            )),
+            "{said}"
+        );
+        assert!(said.contains("http://elsewhere/"), "{said}");
     }
 
     #[test]
