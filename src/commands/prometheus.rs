@@ -196,6 +196,9 @@ fn identities(infos: &[VectorSample]) -> Result<BTreeMap<&str, EvidenceIdentity>
     let mut identities: BTreeMap<&str, EvidenceIdentity> = BTreeMap::new();
     for info in infos {
         let period = info.label("period");
+        if period.is_empty() {
+            continue; // names no period: vouches for nothing
+        }
         let identity = identity_of(info);
         match identities.get(period) {
             Some(seen) if *seen != identity => {
