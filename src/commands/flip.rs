@@ -783,6 +783,12 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
             thresholds.min_match_rate
         )));
     }
+    for admin in &options.admins {
+        admin_client::parse_admin_url(admin).map_err(|e| FlipError::Usage(format!("--admin {e}")))?;
+    }
+    if let Some(url) = &options.prometheus {
+        admin_client::parse_admin_url(url).map_err(|e| FlipError::Usage(format!("--prometheus {e}")))?;
+    }
     let file = options.config.display().to_string();
     let old = std::fs::read_to_string(&options.config).map_err(|source| FlipError::Read {
         file: file.clone(),

@@ -398,6 +398,9 @@ pub enum StatusError {
         /// Why.
         reason: String,
     },
+    /// A bad `--admin` URL (exit 2).
+    #[error("--admin {0}")]
+    Usage(String),
     /// Writing the output failed.
     #[error("cannot write the board: {0}")]
     Output(#[from] std::io::Error),
@@ -405,6 +408,9 @@ pub enum StatusError {
 
 /// Asks every replica (in parallel) and prints the board. Returns whether it is healthy.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> {
+    for admin in &options.admins {
+        crate::commands::admin_client::parse_admin_url(admin).map_err(StatusError::Usage)?;
+    }
     let targets = if options.admins.is_empty() && options.admin_dns.is_empty() {
         let table = Table::load(&options.config).map_err(|e| StatusError::NoAdmin {
             file: options.config.display().to_string(),

@@ -583,6 +583,26 @@ async fn mismatches_on_a_replica_of_another_version_count_against_the_flip() {
 }
 
 #[tokio::test]
+async fn admin_urls_with_a_path_query_fragment_or_password_are_usage_errors() {
+    let (admin, _text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    for bad in [
+        format!("{}/admin", admin.url()),
+        format!("{}?x=1", admin.url()),
+        format!("{}#frag", admin.url()),
+        format!("http://ops:s3cret@{}", admin.addr()),
+    ] {
+        let output = flip(&path, &["--admin", &bad, "--dry-run", "my-thoughts", "new"]).await;
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", both(&output));
+        assert!(stderr(&output).contains("give"), "{}", both(&output));
+        assert!(!both(&output).contains("s3cret"), "{}", both(&output));
+        let output = strangler(&["status", "--admin", &bad]).await;
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", both(&output));
+        assert!(!both(&output).contains("s3cret"), "{}", both(&output));
+    }
+    assert!(!admin.asked_parity());
+}
+
+#[tokio::test]
 async fn one_replica_behind_two_urls_is_counted_once() {
     let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
     let a = admin_running(&text, with_evidence(counts(60), &text)).await;
