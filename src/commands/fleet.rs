@@ -86,24 +86,56 @@ pub fn resolve(admins: &[String], dns: &[String]) -> Targets {
     targets
 }
 
-/// Asks every target in parallel (with `/admin/parity` when `with_parity`); a name that
-/// did not resolve is a replica that is down. Blocking.
-pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
-    let mut replicas: Vec<Replica> = std::thread::scope(|scope| {
-        let asks: Vec<_> = targets
-            .admins
-            .iter()
-            .map(|admin| (admin, scope.spawn(move || admin_client::fetch_with(admin, with_parity))))
-            .collect();
-        asks.into_iter()
-            .map(|(admin, ask)| {
-                ask.join().unwrap_or_else(|_| Replica {
-                    admin: admin.clone(),
-                    state: ReplicaState::Down("the request thread panicked".to_owned()),
-                })
-            })
-            .collect()
+/// How many replicas are asked at a time: a `--admin-dns` name may resolve to hundreds of
+/// addresses, and one thread (and connection) each would not be bounded.
+pub const PARALLEL_ASKS: usize = 16;
+
+/// `work` applied to every item, at most `limit` at a time (scoped threads pulling the next
+/// index), results in the items' order; `None` where `work` panicked. Blocking.
+pub fn bounded_parallel<T: Sync, R: Send>(items: &[T], limit: usize, work: impl Fn(&T) -> R + Sync) -> Vec<Option<R>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..limit.max(1).min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(item)));
+                    if let (Ok(result), Ok(mut slot)) = (result, results[index].lock()) {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
     });
+    results
+        .into_iter()
+        .map(|slot| slot.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Asks every target, [`PARALLEL_ASKS`] at a time (with `/admin/parity` when
+/// `with_parity`); a name that did not resolve is a replica that is down. Blocking.
+pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
+    let answers = bounded_parallel(&targets.admins, PARALLEL_ASKS, |admin| {
+        admin_client::fetch_with(admin, with_parity)
+    });
+    let mut replicas: Vec<Replica> = targets
+        .admins
+        .iter()
+        .zip(answers)
+        .map(|(admin, answer)| {
+            answer.unwrap_or_else(|| Replica {
+                admin: admin.clone(),
+                state: ReplicaState::Down("the request thread panicked".to_owned()),
+            })
+        })
+        .collect();
     replicas.extend(targets.unresolved.iter().map(|(name, why)| Replica {
         admin: format!("dns:{name}"),
         state: ReplicaState::Down(why.clone()),
@@ -364,6 +396,23 @@ mod tests {
         let (failures, from) = fleet.failures_elsewhere("api", &identity(NEW));
         assert_eq!((failures.matched, failures.mismatch, failures.error), (0, 900, 4));
         assert_eq!(from, ["http://c"]);
+    }
+
+    #[test]
+    fn replicas_are_asked_a_bounded_number_at_a_time_in_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let items: Vec<usize> = (0..100).collect();
+        let results = bounded_parallel(&items, 16, |&i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            running.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert!(most.load(Ordering::SeqCst) <= 16, "{most:?}");
+        let expected: Vec<Option<usize>> = (0..100).map(|i| Some(i * 2)).collect();
+        assert_eq!(results, expected);
     }
 
     #[test]
