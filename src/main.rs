@@ -193,7 +193,10 @@ fn status(args: StatusArgs) -> ExitCode {
     match strangler::commands::status::run(&options, &mut std::io::stdout()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(e @ strangler::commands::status::StatusError::NoAdmin { .. }) => {
+        Err(
+            e @ (strangler::commands::status::StatusError::NoAdmin { .. }
+            | strangler::commands::status::StatusError::Usage(_)),
+        ) => {
             eprintln!("strangler: {e}");
             ExitCode::from(2)
         }

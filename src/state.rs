@@ -389,6 +389,19 @@ pub struct LoadStatus {
     pub last_error: Option<Vec<String>>,
 }
 
+/// A random id for this process, 16 hex digits: std's randomly keyed hasher over the time
+/// and the process id (no new dependency; not a secret, only unique).
+pub fn instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
 /// What every part of the running proxy shares.
 #[derive(Debug)]
 pub struct State {
@@ -403,6 +416,9 @@ pub struct State {
     ready: AtomicBool,
     /// Number of proxy worker threads, fixed at start.
     pub workers: usize,
+    /// This process's id ([`instance_id`]), which `GET /admin/routes` gives so that a
+    /// client asking several admin URLs counts one process once.
+    pub instance: String,
     /// Shadow-traffic evidence, per route and evidence period, since the start.
     pub ledger: Arc<ParityLedger>,
     /// The low-priority runtime that runs shadow mirrors (set by `run`; until then mirrors
@@ -431,6 +447,7 @@ impl State {
             }),
             ready: AtomicBool::new(true),
             workers,
+            instance: instance_id(),
             ledger,
             mirrors: std::sync::OnceLock::new(),
             checks: std::sync::OnceLock::new(),

@@ -41,6 +41,11 @@ pub struct RouteListing {
     pub default_upstream: String,
     /// Every route, in file order.
     pub routes: Vec<ListedRoute>,
+    /// This process's id, random at start (16 hex): two admin URLs that answer the same
+    /// id are one replica (`localhost` and `127.0.0.1`, a name and its address). Left
+    /// out when absent (a build without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// A route as `GET /admin/routes` lists it.
@@ -183,25 +188,29 @@ pub struct Evidence {
 }
 
 impl RouteParity {
-    /// Pairs compared to the end: match + noise + mismatch.
+    /// Pairs compared to the end: match + noise + mismatch (saturating at `u64::MAX`:
+    /// counts come from other processes, and a sum of them must not wrap).
     pub fn compared(&self) -> u64 {
-        self.matched + self.noise + self.mismatch
+        self.matched.saturating_add(self.noise).saturating_add(self.mismatch)
     }
 
     /// (match + noise) / (match + noise + mismatch + error); `None` before any pair.
+    /// Computed in `f64`, so counts near `u64::MAX` cannot overflow: always within 0..=1.
     pub fn match_rate(&self) -> Option<f64> {
-        let total = self.compared() + self.error;
-        (total > 0).then(|| (self.matched + self.noise) as f64 / total as f64)
+        let good = self.matched as f64 + self.noise as f64;
+        let total = good + self.mismatch as f64 + self.error as f64;
+        (total > 0.0).then(|| (good / total).clamp(0.0, 1.0))
     }
 
-    /// Adds another replica's counts to these (stage, requests and rates stay).
+    /// Adds another replica's counts to these (stage, requests and rates stay), saturating
+    /// at `u64::MAX`.
     pub fn add(&mut self, other: &RouteParity) {
-        self.matched += other.matched;
-        self.noise += other.noise;
-        self.mismatch += other.mismatch;
-        self.error += other.error;
-        self.dropped += other.dropped;
-        self.skipped += other.skipped;
+        self.matched = self.matched.saturating_add(other.matched);
+        self.noise = self.noise.saturating_add(other.noise);
+        self.mismatch = self.mismatch.saturating_add(other.mismatch);
+        self.error = self.error.saturating_add(other.error);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.skipped = self.skipped.saturating_add(other.skipped);
     }
 }
 
@@ -429,6 +438,26 @@ mod tests {
         assert_eq!(p.compared(), 99);
         assert_eq!(p.match_rate(), Some(0.97));
         assert_eq!(RouteParity::default().match_rate(), None);
+    }
+
+    #[test]
+    fn counts_near_the_top_of_u64_saturate_and_rates_stay_within_one() {
+        let huge = RouteParity {
+            matched: u64::MAX - 1,
+            noise: 5,
+            mismatch: 3,
+            error: u64::MAX,
+            dropped: u64::MAX,
+            ..RouteParity::default()
+        };
+        assert_eq!(huge.compared(), u64::MAX);
+        let rate = huge.match_rate().unwrap();
+        assert!((0.0..=1.0).contains(&rate), "{rate}");
+        assert!((rate - 0.5).abs() < 1e-9, "{rate}");
+        let mut sum = huge.clone();
+        sum.add(&huge);
+        assert_eq!((sum.matched, sum.error, sum.dropped), (u64::MAX, u64::MAX, u64::MAX));
+        assert_eq!(sum.mismatch, 6);
     }
 
     #[test]

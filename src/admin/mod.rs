@@ -184,6 +184,7 @@ impl Admin {
             last_error: self.state.last_error().map(|errors| errors.join("\n")),
             default_upstream: config.proxy.default_upstream.clone(),
             routes: config.routes.iter().map(listed_route).collect(),
+            instance: Some(self.state.instance.clone()),
         }
     }
 
@@ -287,6 +288,7 @@ mod tests {
     /// type (`json!`, keys sorted), `loaded_at` replaced by `X`.
     const ROUTES_ANSWER: &str = r#"{
   "default_upstream": "legacy",
+  "instance": "I",
   "last_error": null,
   "loaded_at": "X",
   "routes": [
@@ -740,10 +742,19 @@ mod tests {
             listing.loaded_at
         );
         assert_eq!(
-            answer.body.replace(&listing.loaded_at, "X"),
+            answer
+                .body
+                .replace(&listing.loaded_at, "X")
+                .replace(&f.state.instance, "I"),
             ROUTES_ANSWER,
             "the wire format changed"
         );
+        let instance = listing.instance.as_deref().unwrap_or_default();
+        assert!(
+            instance.len() == 16 && instance.chars().all(|c| c.is_ascii_hexdigit()),
+            "{instance:?}"
+        );
+        assert_ne!(instance, crate::state::instance_id(), "one id per process start");
         let login = &listing.routes[1];
         assert_eq!(login.methods.as_deref(), Some(&["POST".to_owned()][..]));
         assert_eq!(login.fallback, Some(ListedFallback { max_body: 4096 }));

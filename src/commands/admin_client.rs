@@ -58,6 +58,7 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
 pub fn http_get_as(url: &str, timeout: Duration, bearer: Option<&str>) -> Result<(u16, String), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .max_redirects(0)
         .http_status_as_error(false)
         .proxy(None)
         .build()
@@ -68,6 +69,15 @@ pub fn http_get_as(url: &str, timeout: Duration, bearer: Option<&str>) -> Result
     }
     let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
     let status = response.status().as_u16();
+    if response.status().is_redirection() {
+        let location = response.headers().get("location").map_or_else(
+            || "nowhere".to_owned(),
+            |l| String::from_utf8_lossy(l.as_bytes()).into_owned(),
+        );
+        return Err(format!(
+            "GET {url} answered {status}, a redirect to {location}: not followed (give the address that answers)"
+        ));
+    }
     let body = response
         .body_mut()
         .read_to_string()
@@ -76,13 +86,62 @@ pub fn http_get_as(url: &str, timeout: Duration, bearer: Option<&str>) -> Result
 }
 
 /// An admin base URL as given on the command line: `http://host:port`, or `host:port`
-/// (taken as `http://`), without a trailing slash.
+/// (taken as `http://`), without a trailing slash. A URL that [`parse_admin_url`] refuses
+/// is kept as given minus any user info (callers check it first; never echo a password).
 pub fn admin_base(arg: &str) -> String {
-    let arg = arg.trim().trim_end_matches('/');
-    if arg.contains("://") {
+    parse_admin_url(arg).unwrap_or_else(|_| {
+        let arg = arg.trim().trim_end_matches('/');
+        let arg = arg.rsplit_once('@').map_or(arg, |(_, host)| host);
+        if arg.contains("://") {
+            arg.to_owned()
+        } else {
+            format!("http://{arg}")
+        }
+    })
+}
+
+/// Checks an admin (or Prometheus) base URL as given on the command line and returns it
+/// as `http://host:port`: `host:port` or `http://host:port[/]`, nothing more. A path other
+/// than `/`, a query, a fragment (they would be glued onto `/admin/routes`), user info (a
+/// password on the command line; the token goes in `--admin-token-file`) or another scheme
+/// is an error that says so, never echoing the user info.
+pub fn parse_admin_url(arg: &str) -> Result<String, String> {
+    let arg = arg.trim();
+    let with_scheme = if arg.contains("://") {
         arg.to_owned()
     } else {
         format!("http://{arg}")
+    };
+    let (scheme_part, rest) = with_scheme.split_once("://").unwrap_or(("http", &with_scheme));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if rest[..authority_end].contains('@') {
+        return Err(format!(
+            "{scheme_part}://…@{}: user info (user:password@) is not accepted in an admin URL; give the token \
+             with --admin-token-file",
+            rest[..authority_end].rsplit_once('@').map_or("", |(_, host)| host)
+        ));
+    }
+    if arg.contains('#') {
+        return Err(format!(
+            "{arg}: an admin URL has no fragment (#…); give http://HOST:PORT"
+        ));
+    }
+    let uri: http::Uri = with_scheme
+        .parse()
+        .map_err(|e| format!("{arg}: not a URL ({e}); give http://HOST:PORT"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "{arg}: only http:// admin URLs are supported (the admin listener is plain HTTP); give http://HOST:PORT"
+        ));
+    }
+    if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        return Err(format!(
+            "{arg}: an admin URL has no path or query (`/admin/…` is added); give http://HOST:PORT"
+        ));
+    }
+    match uri.authority() {
+        Some(authority) if !authority.host().is_empty() => Ok(format!("http://{authority}")),
+        _ => Err(format!("{arg}: no host; give http://HOST:PORT")),
     }
 }
 
@@ -132,6 +191,8 @@ pub enum ReplicaState {
     Up {
         /// The table version in force.
         version: String,
+        /// Its process id (`instance` of `/admin/routes`); `None` from a build without it.
+        instance: Option<String>,
         /// Its routes.
         routes: Vec<ListedRoute>,
         /// Its parity counts.
@@ -152,6 +213,7 @@ pub fn fetch_with(admin: &str, with_parity: bool) -> Replica {
         Ok((200, body)) => match serde_json::from_str::<RouteListing>(&body) {
             Ok(answer) => ReplicaState::Up {
                 version: answer.version,
+                instance: answer.instance,
                 routes: answer.routes,
                 parity: if with_parity {
                     fetch_parity(&admin)
@@ -185,6 +247,56 @@ fn fetch_parity(admin: &str) -> ParityAnswer {
 mod tests {
     use super::*;
     use crate::table::Table;
+
+    #[test]
+    fn admin_urls_are_a_host_and_port_and_nothing_more() {
+        assert_eq!(
+            parse_admin_url("127.0.0.1:9100"),
+            Ok("http://127.0.0.1:9100".to_owned())
+        );
+        assert_eq!(parse_admin_url(" http://h:1/ "), Ok("http://h:1".to_owned()));
+        assert_eq!(parse_admin_url("HTTP://[::1]:9"), Ok("http://[::1]:9".to_owned()));
+        for bad in [
+            "http://h:1/admin",
+            "h:1/x",
+            "http://h:1?a=b",
+            "http://h:1#frag",
+            "h:1#frag/admin/routes",
+            "https://h:1",
+            "ftp://h:1",
+            "http://:1",
+        ] {
+            let said = parse_admin_url(bad).unwrap_err();
+            assert!(said.contains("give http://HOST:PORT"), "{bad}: {said}");
+        }
+        let said = parse_admin_url("http://admin:s3cret@h:1").unwrap_err();
+        assert!(!said.contains("s3cret") && !said.contains("admin:"), "{said}");
+        assert!(said.contains("user info"), "{said}");
+        assert!(!admin_base("http://admin:s3cret@h:1").contains("s3cret"));
+    }
+
+    #[test]
+    fn redirects_are_not_followed_and_name_their_location() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).unwrap();
+            stream
+                .write_all(
+                    b"HTTP/1.1 302 Found\r\nlocation: http://10.9.9.9:9100/admin/routes\r\ncontent-length: 0\r\n\r\n",
+                )
+                .unwrap();
+        });
+        let said = http_get_as(&format!("http://{addr}/admin/routes"), TIMEOUT, None).unwrap_err();
+        server.join().unwrap();
+        assert!(
+            said.ends_with("answered 302, a redirect to http://10.9.9.9:9100/admin/routes: not followed (give the address that answers)"),
+            "{said}"
+        );
+    }
 
     #[test]
     fn admin_urls() {

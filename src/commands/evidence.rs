@@ -71,6 +71,29 @@ pub enum Unmatched {
     },
 }
 
+/// The mismatches and errors of the periods whose identity has the same sides as `wanted`
+/// (everything else zero): what replicas on another table version add to the evidence.
+/// Their matches do not speak for the edited file, but their failures, gathered against
+/// the same upstreams and rules, are failures of what the flip moves to. Periods without
+/// an identity are left out.
+pub fn failures(periods: &[Period], wanted: &EvidenceIdentity) -> RouteParity {
+    let mut sum = RouteParity::default();
+    for period in periods {
+        if period
+            .identity
+            .as_ref()
+            .is_some_and(|identity| identity.same_sides(wanted))
+        {
+            sum.add(&RouteParity {
+                mismatch: period.counts.mismatch,
+                error: period.counts.error,
+                ..RouteParity::default()
+            });
+        }
+    }
+    sum
+}
+
 fn describe_all(identities: &[EvidenceIdentity]) -> String {
     let all: Vec<String> = identities.iter().map(EvidenceIdentity::describe).collect();
     all.join("; previously ")
@@ -188,6 +211,18 @@ mod tests {
                 "{said}"
             );
         }
+    }
+
+    #[test]
+    fn failures_of_matching_periods_are_kept_and_their_matches_dropped() {
+        let mut parity = counts(900, Some(identity("shadow", NEW, "r1")));
+        parity.mismatch = 40;
+        parity.error = 2;
+        let mut other = counts(5, Some(identity("shadow", "http://10.0.0.9/", "r1")));
+        other.mismatch = 1000;
+        parity.previous = Some(Box::new(other));
+        let sum = failures(&Period::of_route(&parity), &identity("new", NEW, "r1"));
+        assert_eq!((sum.matched, sum.mismatch, sum.error), (0, 40, 2));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Only replicas that run the version of the file being edited speak for it: the others
 //! are named, never counted. Only [`resolve`] and [`ask`] do IO.
 
+use crate::admin::api::RouteParity;
 use crate::commands::admin_client::{self, ParityAnswer, Replica, ReplicaState};
 use crate::commands::evidence::{self, Matched, Period};
 use crate::config::EvidenceIdentity;
@@ -85,29 +86,90 @@ pub fn resolve(admins: &[String], dns: &[String]) -> Targets {
     targets
 }
 
-/// Asks every target in parallel (with `/admin/parity` when `with_parity`); a name that
-/// did not resolve is a replica that is down. Blocking.
-pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
-    let mut replicas: Vec<Replica> = std::thread::scope(|scope| {
-        let asks: Vec<_> = targets
-            .admins
-            .iter()
-            .map(|admin| (admin, scope.spawn(move || admin_client::fetch_with(admin, with_parity))))
-            .collect();
-        asks.into_iter()
-            .map(|(admin, ask)| {
-                ask.join().unwrap_or_else(|_| Replica {
-                    admin: admin.clone(),
-                    state: ReplicaState::Down("the request thread panicked".to_owned()),
-                })
-            })
-            .collect()
+/// How many replicas are asked at a time: a `--admin-dns` name may resolve to hundreds of
+/// addresses, and one thread (and connection) each would not be bounded.
+pub const PARALLEL_ASKS: usize = 16;
+
+/// `work` applied to every item, at most `limit` at a time (scoped threads pulling the next
+/// index), results in the items' order; `None` where `work` panicked. Blocking.
+pub fn bounded_parallel<T: Sync, R: Send>(items: &[T], limit: usize, work: impl Fn(&T) -> R + Sync) -> Vec<Option<R>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..limit.max(1).min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(item)));
+                    if let (Ok(result), Ok(mut slot)) = (result, results[index].lock()) {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
     });
+    results
+        .into_iter()
+        .map(|slot| slot.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Asks every target, [`PARALLEL_ASKS`] at a time (with `/admin/parity` when
+/// `with_parity`); a name that did not resolve is a replica that is down. Blocking.
+pub fn ask(targets: &Targets, with_parity: bool) -> Vec<Replica> {
+    let answers = bounded_parallel(&targets.admins, PARALLEL_ASKS, |admin| {
+        admin_client::fetch_with(admin, with_parity)
+    });
+    let mut replicas: Vec<Replica> = targets
+        .admins
+        .iter()
+        .zip(answers)
+        .map(|(admin, answer)| {
+            answer.unwrap_or_else(|| Replica {
+                admin: admin.clone(),
+                state: ReplicaState::Down("the request thread panicked".to_owned()),
+            })
+        })
+        .collect();
     replicas.extend(targets.unresolved.iter().map(|(name, why)| Replica {
         admin: format!("dns:{name}"),
         state: ReplicaState::Down(why.clone()),
     }));
     replicas
+}
+
+/// Keeps one replica per process: of the replicas that answered the same `instance` id
+/// (`localhost:P` and `127.0.0.1:P`, `[::1]` and `127.0.0.1` against a dual-stack admin, a
+/// name of `--admin-dns` also given as `--admin`), the first stays and the others go, each
+/// named: `http://localhost:P is the same process as http://127.0.0.1:P: counted once`.
+/// Replicas without an id (builds before it) keep the URL dedupe of [`resolve`]. Pure.
+pub fn same_processes(replicas: &mut Vec<Replica>) -> Vec<String> {
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut said = Vec::new();
+    replicas.retain(|replica| {
+        let ReplicaState::Up {
+            instance: Some(instance),
+            ..
+        } = &replica.state
+        else {
+            return true;
+        };
+        if let Some((_, first)) = kept.iter().find(|(id, _)| id == instance) {
+            said.push(format!(
+                "{} is the same process as {first}: counted once",
+                replica.admin
+            ));
+            return false;
+        }
+        kept.push((instance.clone(), replica.admin.clone()));
+        true
+    });
+    said
 }
 
 /// The replicas split by the table version they run.
@@ -117,8 +179,10 @@ pub struct Fleet<'a> {
     pub version: String,
     /// Replicas that run it: their evidence counts.
     pub on_version: Vec<&'a Replica>,
-    /// `(admin, version)` of replicas that run another table: not counted.
+    /// `(admin, version)` of replicas that run another table: their matches not counted.
     pub elsewhere: Vec<(&'a str, &'a str)>,
+    /// Those replicas, whose mismatches and errors of matching periods do count.
+    pub others: Vec<&'a Replica>,
     /// `(admin, why)` of replicas that did not answer.
     pub down: Vec<(&'a str, &'a str)>,
 }
@@ -130,12 +194,16 @@ impl<'a> Fleet<'a> {
             version: version.to_owned(),
             on_version: Vec::new(),
             elsewhere: Vec::new(),
+            others: Vec::new(),
             down: Vec::new(),
         };
         for replica in replicas {
             match &replica.state {
                 ReplicaState::Up { version: v, .. } if v == version => fleet.on_version.push(replica),
-                ReplicaState::Up { version: v, .. } => fleet.elsewhere.push((&replica.admin, v)),
+                ReplicaState::Up { version: v, .. } => {
+                    fleet.elsewhere.push((&replica.admin, v));
+                    fleet.others.push(replica);
+                }
                 ReplicaState::Down(why) | ReplicaState::NeedsToken(why) => fleet.down.push((&replica.admin, why)),
             }
         }
@@ -150,6 +218,33 @@ impl<'a> Fleet<'a> {
             .map(|(admin, version)| format!("{admin} runs {version}"))
             .collect();
         list.join("; ")
+    }
+
+    /// The mismatches and errors of `route` on the replicas on another version, in periods
+    /// whose identity matches `wanted` (see [`evidence::failures`]), and the replicas that
+    /// have some. A replica whose parity could not be read adds nothing (it is named as
+    /// not counted already).
+    pub fn failures_elsewhere(&self, route: &str, wanted: &EvidenceIdentity) -> (RouteParity, Vec<&'a str>) {
+        let mut sum = RouteParity::default();
+        let mut from = Vec::new();
+        for replica in &self.others {
+            let ReplicaState::Up {
+                parity: ParityAnswer::Report(report),
+                ..
+            } = &replica.state
+            else {
+                continue;
+            };
+            let Some(counts) = report.routes.get(route) else {
+                continue;
+            };
+            let failures = evidence::failures(&Period::of_route(counts), wanted);
+            if failures.mismatch > 0 || failures.error > 0 {
+                sum.add(&failures);
+                from.push(replica.admin.as_str());
+            }
+        }
+        (sum, from)
     }
 
     /// The evidence for `route` summed over the replicas on the version: the periods of each
@@ -198,7 +293,7 @@ impl<'a> Fleet<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::api::{Evidence, ParityCounts, RouteParity};
+    use crate::admin::api::{Evidence, ParityCounts};
     use crate::config::EvidenceSide;
 
     fn identity(new_url: &str) -> EvidenceIdentity {
@@ -235,6 +330,7 @@ mod tests {
             admin: admin.to_owned(),
             state: ReplicaState::Up {
                 version: version.to_owned(),
+                instance: None,
                 routes: Vec::new(),
                 parity: ParityAnswer::Report(report),
             },
@@ -278,6 +374,81 @@ mod tests {
             refused.starts_with("http://b: the parity evidence was gathered against"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn failures_of_replicas_on_another_version_are_found_and_named() {
+        let mut failing = replica("http://c", "v2", 1000, NEW);
+        if let ReplicaState::Up {
+            parity: ParityAnswer::Report(report),
+            ..
+        } = &mut failing.state
+        {
+            let counts = report.routes.get_mut("api").unwrap();
+            (counts.mismatch, counts.error) = (900, 4);
+        }
+        let replicas = [
+            replica("http://a", "v1", 60, NEW),
+            failing,
+            replica("http://d", "v3", 5, "http://x/"),
+        ];
+        let fleet = Fleet::split(&replicas, "v1");
+        let (failures, from) = fleet.failures_elsewhere("api", &identity(NEW));
+        assert_eq!((failures.matched, failures.mismatch, failures.error), (0, 900, 4));
+        assert_eq!(from, ["http://c"]);
+    }
+
+    #[test]
+    fn replicas_are_asked_a_bounded_number_at_a_time_in_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let items: Vec<usize> = (0..100).collect();
+        let results = bounded_parallel(&items, 16, |&i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            running.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert!(most.load(Ordering::SeqCst) <= 16, "{most:?}");
+        let expected: Vec<Option<usize>> = (0..100).map(|i| Some(i * 2)).collect();
+        assert_eq!(results, expected);
+    }
+
+    #[test]
+    fn one_process_behind_several_urls_is_counted_once_and_named() {
+        let with_instance = |mut replica: Replica, id: Option<&str>| {
+            if let ReplicaState::Up { instance, .. } = &mut replica.state {
+                *instance = id.map(str::to_owned);
+            }
+            replica
+        };
+        let mut replicas = vec![
+            with_instance(replica("http://127.0.0.1:9", "v1", 60, NEW), Some("aaaa")),
+            with_instance(replica("http://localhost:9", "v1", 60, NEW), Some("aaaa")),
+            with_instance(replica("http://[::1]:9", "v1", 60, NEW), Some("aaaa")),
+            with_instance(replica("http://b", "v1", 70, NEW), Some("bbbb")),
+            with_instance(replica("http://old-1", "v1", 5, NEW), None),
+            with_instance(replica("http://old-2", "v1", 5, NEW), None),
+        ];
+        let said = same_processes(&mut replicas);
+        assert_eq!(
+            said,
+            [
+                "http://localhost:9 is the same process as http://127.0.0.1:9: counted once",
+                "http://[::1]:9 is the same process as http://127.0.0.1:9: counted once",
+            ]
+        );
+        let admins: Vec<&str> = replicas.iter().map(|r| r.admin.as_str()).collect();
+        assert_eq!(
+            admins,
+            ["http://127.0.0.1:9", "http://b", "http://old-1", "http://old-2"]
+        );
+        let sum = Fleet::split(&replicas, "v1")
+            .evidence("api", &identity(NEW))
+            .unwrap()
+            .unwrap();
+        assert_eq!(sum.counts.matched, 140);
     }
 
     #[test]

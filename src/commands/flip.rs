@@ -322,6 +322,11 @@ impl fmt::Display for Shortfall {
             parts.push(format!("{} of {} required comparisons", self.compared, t.min_requests));
         }
         match self.match_rate {
+            Some(rate) if !(0.0..=1.0).contains(&rate) => {
+                parts.push(format!(
+                    "match rate {rate} is not between 0 and 1: the counts are not trustworthy"
+                ));
+            }
             Some(rate) if rate < t.min_match_rate => {
                 let (mut a, mut b) = (format!("{rate:.4}"), format!("{:.4}", t.min_match_rate));
                 if a == b {
@@ -345,7 +350,10 @@ pub fn judge(parity: Option<&RouteParity>, thresholds: Thresholds) -> Result<Suf
     let compared = counts.compared();
     match counts.match_rate() {
         Some(match_rate)
-            if parity.is_some() && compared >= thresholds.min_requests && match_rate >= thresholds.min_match_rate =>
+            if parity.is_some()
+                && (0.0..=1.0).contains(&match_rate)
+                && compared >= thresholds.min_requests
+                && match_rate >= thresholds.min_match_rate =>
         {
             Ok(Sufficient { compared, match_rate })
         }
@@ -437,9 +445,14 @@ pub fn weigh(options: &Options, edit: &Edit, config: &Config, file: &str, versio
         }
         _ if !edit.needs_evidence() => return weighing,
         EvidenceSource::Report(path) => weigh_report(&path, &edit.route, &wanted, options.thresholds),
-        EvidenceSource::Prometheus(url) => {
-            weigh_prometheus(&mut weighing, &url, &edit.route, &wanted, options.thresholds)
-        }
+        EvidenceSource::Prometheus(url) => weigh_prometheus(
+            &mut weighing,
+            &url,
+            &edit.route,
+            &wanted,
+            (file, version),
+            options.thresholds,
+        ),
     };
     match judged {
         Ok(note) => weighing.notes.push(note),
@@ -490,18 +503,29 @@ fn weigh_report(path: &Path, route: &str, wanted: &EvidenceIdentity, t: Threshol
     judge_matched(&source, matched.as_ref(), t)
 }
 
-/// Evidence from a Prometheus server.
+/// Evidence from a Prometheus server: of the instances that run `version` of `file` (the
+/// others are named, not counted; none is a refusal).
 fn weigh_prometheus(
     weighing: &mut Weighing,
     url: &str,
     route: &str,
     wanted: &EvidenceIdentity,
+    (file, version): (&str, &str),
     t: Thresholds,
 ) -> Result<String, String> {
     let source = format!("Prometheus at {}", admin_client::admin_base(url));
-    let (periods, unidentified) =
-        prometheus::route_periods(url, route).map_err(|e| format!("no parity evidence: {e}"))?;
-    for period in unidentified {
+    let found = prometheus::route_evidence(url, route, version).map_err(|e| format!("no parity evidence: {e}"))?;
+    if !found.elsewhere.is_empty() {
+        weighing.warnings.push(format!(
+            "not counted: {}, not version {version} of {file}",
+            found.describe_elsewhere()
+        ));
+    }
+    weighing.notes.push(format!(
+        "running: {} instance(s) Prometheus scrapes run version {version}, that of {file}",
+        found.on_version.len()
+    ));
+    for period in found.unidentified {
         let label = if period.is_empty() {
             "without a `period` label".to_owned()
         } else {
@@ -511,9 +535,28 @@ fn weigh_prometheus(
             "not counted: counts {label} (no strangler_parity_period_info series says what they measured)"
         ));
     }
-    let matched = evidence::matching(&periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
+    let matched = evidence::matching(&found.periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
     note_ignored(weighing, &matched);
-    judge_matched(&source, Some(&matched), t)
+    let mut matched = Some(matched);
+    let failures = evidence::failures(&found.elsewhere_failures, wanted);
+    let from: Vec<&str> = found.elsewhere.iter().map(|(instance, _)| instance.as_str()).collect();
+    add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));
+    judge_matched(&source, matched.as_ref(), t)
+}
+
+/// Adds the mismatches and errors of replicas on another version (in periods of the same
+/// upstreams and rules) to the evidence, and says so: their matches do not speak for the
+/// edited file, their failures do.
+fn add_failures_elsewhere(weighing: &mut Weighing, matched: &mut Option<Matched>, failures: &RouteParity, from: &str) {
+    if failures.mismatch == 0 && failures.error == 0 {
+        return;
+    }
+    matched.get_or_insert_with(Matched::default).counts.add(failures);
+    weighing.warnings.push(format!(
+        "counted from {from} (another table version, the same upstreams and compare rules): {} mismatches, {} \
+         errors; their matches are not counted",
+        failures.mismatch, failures.error
+    ));
 }
 
 fn note_ignored(weighing: &mut Weighing, matched: &Matched) {
@@ -539,7 +582,8 @@ fn weigh_fleet(
     t: Thresholds,
 ) {
     let forward = edit.direction() == Direction::Forward;
-    let replicas = fleet::ask(targets, edit.needs_evidence());
+    let mut replicas = fleet::ask(targets, edit.needs_evidence());
+    weighing.notes.extend(fleet::same_processes(&mut replicas));
     let fleet = Fleet::split(&replicas, version);
     if !fleet.elsewhere.is_empty() {
         let elsewhere = fleet.describe_elsewhere();
@@ -592,10 +636,12 @@ fn weigh_fleet(
         .collect();
     let source = sources.join(", ");
     match fleet.evidence(&edit.route, wanted) {
-        Ok(matched) => {
+        Ok(mut matched) => {
             if let Some(matched) = &matched {
                 note_ignored(weighing, matched);
             }
+            let (failures, from) = fleet.failures_elsewhere(&edit.route, wanted);
+            add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));
             match judge_matched(&source, matched.as_ref(), t) {
                 Ok(note) => weighing.notes.push(note),
                 Err(why) => weighing.refusals.push(why),
@@ -736,6 +782,12 @@ pub fn run(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Resul
             "--min-match-rate must be between 0 and 1, got {}",
             thresholds.min_match_rate
         )));
+    }
+    for admin in &options.admins {
+        admin_client::parse_admin_url(admin).map_err(|e| FlipError::Usage(format!("--admin {e}")))?;
+    }
+    if let Some(url) = &options.prometheus {
+        admin_client::parse_admin_url(url).map_err(|e| FlipError::Usage(format!("--prometheus {e}")))?;
     }
     let file = options.config.display().to_string();
     let old = std::fs::read_to_string(&options.config).map_err(|source| FlipError::Read {

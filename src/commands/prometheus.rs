@@ -2,18 +2,28 @@
 //! server's HTTP API, the way a fleet is measured in production.
 //!
 //! ```text
-//! GET URL/api/v1/query?query=sum by (period, result) (strangler_shadow_comparisons_total{route="R"})
+//! GET URL/api/v1/query?query=max by (instance, version) (strangler_config_info == 1)
+//!   --> which instances run the edited file's version V (none: refused), which run others
+//! GET URL/api/v1/query?query=sum by (period, result) (max by (instance, period, result)
+//!       (strangler_shadow_comparisons_total{route="R"} and on (instance) (strangler_config_info{version="V"} == 1)))
 //! GET URL/api/v1/query?query=strangler_parity_period_info{route="R"}
+//! GET URL/api/v1/query?query=sum by (period, result) (max by (instance, period, result)
+//!       (strangler_shadow_comparisons_total{route="R", result=~"mismatch|error"} unless on (instance) (…{version="V"} == 1)))
 //!   --(QueryResponse: the API's JSON, one serde type per wire format)-->
-//!   --(periods: counts per `period` label, identity from the info series)--> [Period]
+//!   --(periods: counts per `period` label, identity from the info series)--> PrometheusEvidence
 //! ```
 //!
-//! The `period` label is [`crate::config::EvidenceIdentity::period`], equal on every
-//! replica, so one sum covers the fleet; `strangler_parity_period_info` maps it back to the
-//! identity (labels stage, legacy, legacy_url, new, new_url, rules; `new` and `new_url` are
-//! "" when the route has no new upstream). Counts of a period without an info series (or
-//! without a `period` label: a build before evidence periods) are left out and named. Only
-//! [`route_periods`] does IO.
+//! Only instances that run the version of the file being edited are counted (`and on
+//! (instance)` with their `strangler_config_info`), and an instance scraped by two jobs
+//! (same `instance` label, another `job`) is counted once (`max by (instance, …)`). The
+//! The mismatches and errors of instances on other versions are read too (the last query,
+//! when there are some): in a period of the same sides they count against the flip. The
+//! `period` label is [`crate::config::EvidenceIdentity::period`], equal on every replica,
+//! so one sum covers the fleet; `strangler_parity_period_info` maps it back to the identity
+//! (labels stage, legacy, legacy_url, new, new_url, rules; `new` and `new_url` are "" when
+//! the route has no new upstream). Counts of a period without an info series (or without a
+//! `period` label: a build before evidence periods) are left out and named. Only
+//! [`route_evidence`] does IO.
 
 use std::collections::BTreeMap;
 
@@ -60,12 +70,30 @@ pub struct VectorSample {
 }
 
 impl VectorSample {
-    /// The value as a count (`NaN` or negative reads as 0).
-    fn count(&self) -> u64 {
-        self.value
-            .1
-            .parse::<f64>()
-            .map_or(0, |v| if v.is_finite() && v > 0.0 { v.round() as u64 } else { 0 })
+    /// The value as a count: a finite, non-negative number below 2^64 (rounded), or an
+    /// error naming the series. A `NaN`, an infinity, a negative or a `1e300` is not a
+    /// count, and reading it as one (a cast saturates, a sum then wraps) would make up
+    /// evidence.
+    fn count(&self) -> Result<u64, String> {
+        const TWO_TO_THE_64: f64 = 18_446_744_073_709_551_616.0;
+        let text = self.value.1.as_str();
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 && v.round() < TWO_TO_THE_64 => Ok(v.round() as u64),
+            _ => Err(format!(
+                "Prometheus answered `{text}` for {}: not a count (a finite, non-negative number below 2^64)",
+                self.series()
+            )),
+        }
+    }
+
+    /// The series as PromQL writes it: `{period="…", result="…"}`.
+    fn series(&self) -> String {
+        let labels: Vec<String> = self
+            .metric
+            .iter()
+            .map(|(name, value)| format!("{name}={}", promql_string(value)))
+            .collect();
+        format!("{{{}}}", labels.join(", "))
     }
 
     fn label(&self, name: &str) -> &str {
@@ -89,13 +117,37 @@ fn query_value(text: &str) -> String {
         .collect()
 }
 
-/// The two expressions asked for `route`: the counts by period and result, and the info series.
-pub fn queries(route: &str) -> (String, String) {
+/// The expressions asked for `route` when the edited file has `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queries {
+    /// Every instance and the version it runs.
+    pub versions: String,
+    /// The counts by period and result of the instances on `version`, each instance once.
+    pub counts: String,
+    /// The info series naming the periods.
+    pub infos: String,
+    /// The mismatches and errors by period of the instances on another version.
+    pub failures_elsewhere: String,
+}
+
+/// The expressions asked for `route` when the edited file has `version`.
+pub fn queries(route: &str, version: &str) -> Queries {
     let route = promql_string(route);
-    (
-        format!("sum by (period, result) (strangler_shadow_comparisons_total{{route={route}}})"),
-        format!("strangler_parity_period_info{{route={route}}}"),
-    )
+    let version = promql_string(version);
+    Queries {
+        versions: "max by (instance, version) (strangler_config_info == 1)".to_owned(),
+        counts: format!(
+            "sum by (period, result) (max by (instance, period, result) \
+             (strangler_shadow_comparisons_total{{route={route}}} \
+             and on (instance) (strangler_config_info{{version={version}}} == 1)))"
+        ),
+        infos: format!("strangler_parity_period_info{{route={route}}}"),
+        failures_elsewhere: format!(
+            "sum by (period, result) (max by (instance, period, result) \
+             (strangler_shadow_comparisons_total{{route={route}, result=~\"mismatch|error\"}} \
+             unless on (instance) (strangler_config_info{{version={version}}} == 1)))"
+        ),
+    }
 }
 
 /// Runs an instant query. Blocking; never sends the admin token.
@@ -136,28 +188,63 @@ fn identity_of(info: &VectorSample) -> EvidenceIdentity {
     }
 }
 
+/// The identity of each period, from its info series: the `period` label must be the
+/// digest of the identity the other labels give ([`EvidenceIdentity::period`]), and two
+/// series of one period must agree; otherwise the answer is an error naming the series (a
+/// forged or mislabelled series must not vouch for counts).
+fn identities(infos: &[VectorSample]) -> Result<BTreeMap<&str, EvidenceIdentity>, String> {
+    let mut identities: BTreeMap<&str, EvidenceIdentity> = BTreeMap::new();
+    for info in infos {
+        let period = info.label("period");
+        if period.is_empty() {
+            continue; // names no period: vouches for nothing
+        }
+        let identity = identity_of(info);
+        match identities.get(period) {
+            Some(seen) if *seen != identity => {
+                return Err(format!(
+                    "Prometheus has two info series for period {period} with different identities: {} and {}",
+                    seen.describe(),
+                    identity.describe()
+                ));
+            }
+            Some(_) => continue,
+            None => {}
+        }
+        let digest = identity.period();
+        if digest != period {
+            return Err(format!(
+                "Prometheus has an info series whose period label is not the digest of its identity \
+                 ({digest}): {}",
+                info.series()
+            ));
+        }
+        identities.insert(period, identity);
+    }
+    Ok(identities)
+}
+
 /// The periods of a route, from the two query answers: every period that has both counts
 /// and an identity, and the `period` labels of counts without an identity (`""` for
-/// counts without a `period` label).
-pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> (Vec<Period>, Vec<String>) {
+/// counts without a `period` label). A sample that is not a count is an error naming its
+/// series; sums saturate at `u64::MAX`.
+pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> Result<(Vec<Period>, Vec<String>), String> {
     let mut by_period: BTreeMap<&str, RouteParity> = BTreeMap::new();
     for sample in counts {
+        let n = sample.count()?;
         let sum = by_period.entry(sample.label("period")).or_default();
-        let n = sample.count();
-        match sample.label("result") {
-            "match" => sum.matched += n,
-            "noise" => sum.noise += n,
-            "mismatch" => sum.mismatch += n,
-            "error" => sum.error += n,
-            "dropped" => sum.dropped += n,
-            "skipped" => sum.skipped += n,
-            _ => {}
-        }
+        let counter = match sample.label("result") {
+            "match" => &mut sum.matched,
+            "noise" => &mut sum.noise,
+            "mismatch" => &mut sum.mismatch,
+            "error" => &mut sum.error,
+            "dropped" => &mut sum.dropped,
+            "skipped" => &mut sum.skipped,
+            _ => continue,
+        };
+        *counter = counter.saturating_add(n);
     }
-    let identities: BTreeMap<&str, EvidenceIdentity> = infos
-        .iter()
-        .map(|info| (info.label("period"), identity_of(info)))
-        .collect();
+    let identities = identities(infos)?;
     let mut found = Vec::new();
     let mut unidentified = Vec::new();
     for (period, counts) in by_period {
@@ -170,27 +257,88 @@ pub fn periods(counts: &[VectorSample], infos: &[VectorSample]) -> (Vec<Period>,
             _ => unidentified.push(period.to_owned()),
         }
     }
-    (found, unidentified)
+    Ok((found, unidentified))
 }
 
-/// Reads the periods of `route` from the Prometheus at `base` (see [`periods`]). No series
-/// at all, or only counts without an identity, is an error that says what to check.
-pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String>), String> {
+/// What Prometheus says about a route for the edited file's version.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrometheusEvidence {
+    /// The periods of the instances on the version, with their identity and counts.
+    pub periods: Vec<Period>,
+    /// The `period` labels of counts without an identity (`""`: without a `period` label).
+    pub unidentified: Vec<String>,
+    /// The instances on the version (their `instance` label).
+    pub on_version: Vec<String>,
+    /// `(instance, version)` of the instances on another version: their matches not counted.
+    pub elsewhere: Vec<(String, String)>,
+    /// The mismatches and errors of those instances, per identified period.
+    pub elsewhere_failures: Vec<Period>,
+}
+
+impl PrometheusEvidence {
+    /// `10.0.0.7:9100 runs 3c4d…; 10.0.0.8:9100 runs 3c4d…`.
+    pub fn describe_elsewhere(&self) -> String {
+        let list: Vec<String> = self
+            .elsewhere
+            .iter()
+            .map(|(instance, version)| format!("{instance} runs {version}"))
+            .collect();
+        list.join("; ")
+    }
+}
+
+/// The instances of a versions answer: `(on version, elsewhere)`.
+fn split_versions(samples: &[VectorSample], version: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let mut on_version = Vec::new();
+    let mut elsewhere = Vec::new();
+    for sample in samples {
+        let instance = sample.label("instance").to_owned();
+        match sample.label("version") {
+            v if v == version => on_version.push(instance),
+            v => elsewhere.push((instance, v.to_owned())),
+        }
+    }
+    (on_version, elsewhere)
+}
+
+/// Reads the evidence of `route` from the Prometheus at `base`, counting only the instances
+/// that run `version` (that of the file being edited). No instance on the version, no
+/// counts at all, or only counts without an identity, is an error that says what to check.
+pub fn route_evidence(base: &str, route: &str, version: &str) -> Result<PrometheusEvidence, String> {
     let base = admin_client::admin_base(base);
-    let (counts_query, info_query) = queries(route);
-    let counts = query(&base, &counts_query)?;
-    if counts.is_empty() {
+    let queries = queries(route, version);
+    let (on_version, elsewhere) = split_versions(&query(&base, &queries.versions)?, version);
+    let mut evidence = PrometheusEvidence {
+        on_version,
+        elsewhere,
+        ..PrometheusEvidence::default()
+    };
+    if evidence.on_version.is_empty() {
+        let running = if evidence.elsewhere.is_empty() {
+            format!("it has no `{}` series at all", queries.versions)
+        } else {
+            evidence.describe_elsewhere()
+        };
         return Err(format!(
-            "Prometheus at {base} has no series for `{counts_query}`: is it scraping the proxies' admin \
-             /metrics, and has the route been shadowed?"
+            "no instance Prometheus at {base} scrapes runs version {version}, that of the file being edited: \
+             {running} (deploy the file first, or edit the copy that runs)"
         ));
     }
-    let infos = query(&base, &info_query)?;
-    let (found, unidentified) = periods(&counts, &infos);
+    let counts = query(&base, &queries.counts)?;
+    if counts.is_empty() {
+        return Err(format!(
+            "Prometheus at {base} has no series for `{}`: is it scraping the proxies' admin \
+             /metrics, and has the route been shadowed?",
+            queries.counts
+        ));
+    }
+    let infos = query(&base, &queries.infos)?;
+    let (found, unidentified) = periods(&counts, &infos)?;
     if found.is_empty() {
         return Err(format!(
-            "Prometheus at {base} has counts for route `{route}` but no `{info_query}` series naming \
+            "Prometheus at {base} has counts for route `{route}` but no `{}` series naming \
              their period{}: nothing says what they measured (proxies of a build before evidence periods?)",
+            queries.infos,
             if unidentified.iter().any(String::is_empty) {
                 " (some counts carry no `period` label)"
             } else {
@@ -198,7 +346,13 @@ pub fn route_periods(base: &str, route: &str) -> Result<(Vec<Period>, Vec<String
             }
         ));
     }
-    Ok((found, unidentified))
+    if !evidence.elsewhere.is_empty() {
+        let failures = query(&base, &queries.failures_elsewhere)?;
+        evidence.elsewhere_failures = periods(&failures, &infos)?.0;
+    }
+    evidence.periods = found;
+    evidence.unidentified = unidentified;
+    Ok(evidence)
 }
 
 #[cfg(test)]
@@ -223,35 +377,149 @@ mod tests {
           "new":"","new_url":"","rules":"r1"},"value":[1700000000.5,"1"]}
     ]}}"#;
 
+    /// The real names of the fixtures' periods `aaaaaaaaaaaa` (with a new upstream) and
+    /// `bbbbbbbbbbbb` (without).
+    fn real_period(placeholder: &str) -> String {
+        let mut identity = EvidenceIdentity {
+            stage: "shadow".to_owned(),
+            legacy: EvidenceSide {
+                name: "legacy".to_owned(),
+                url: "http://l/".to_owned(),
+            },
+            new: Some(EvidenceSide {
+                name: "thoughts".to_owned(),
+                url: "http://n/".to_owned(),
+            }),
+            rules: "r1".to_owned(),
+        };
+        match placeholder {
+            "aaaaaaaaaaaa" => identity.period(),
+            "bbbbbbbbbbbb" => {
+                identity.new = None;
+                identity.period()
+            }
+            other => other.to_owned(),
+        }
+    }
+
     fn samples(json: &str) -> Vec<VectorSample> {
-        let answer: QueryResponse = serde_json::from_str(json).unwrap();
+        let json = json
+            .replace("aaaaaaaaaaaa", &real_period("aaaaaaaaaaaa"))
+            .replace("bbbbbbbbbbbb", &real_period("bbbbbbbbbbbb"));
+        let answer: QueryResponse = serde_json::from_str(&json).unwrap();
         answer.data.unwrap().result
     }
 
     #[test]
     fn counts_are_summed_per_period_and_named_by_their_info_series() {
-        let (found, unidentified) = periods(&samples(COUNTS), &samples(INFOS));
+        let (found, unidentified) = periods(&samples(COUNTS), &samples(INFOS)).unwrap();
         assert_eq!(unidentified, ["cccccccccccc"]);
         assert_eq!(found.len(), 2);
-        let a = &found[0];
+        let named = |placeholder: &str| {
+            let name = Some(real_period(placeholder));
+            found.iter().find(|p| p.name == name).unwrap()
+        };
+        let a = named("aaaaaaaaaaaa");
         assert_eq!((a.counts.matched, a.counts.mismatch), (150, 1));
-        assert_eq!(a.name.as_deref(), Some("aaaaaaaaaaaa"));
         let identity = a.identity.as_ref().unwrap();
         assert_eq!(identity.new.as_ref().unwrap().url, "http://n/");
         assert_eq!(identity.legacy.url, "http://l/");
         assert_eq!(identity.rules, "r1");
-        assert_eq!(found[1].identity.as_ref().unwrap().new, None);
+        assert_eq!(named("bbbbbbbbbbbb").identity.as_ref().unwrap().new, None);
+    }
+
+    fn one_count(period: &str, result: &str, value: &str) -> VectorSample {
+        VectorSample {
+            metric: [("period", real_period(period).as_str()), ("result", result)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            value: (1_700_000_000.5, value.to_owned()),
+        }
+    }
+
+    #[test]
+    fn samples_that_are_not_counts_are_errors_naming_the_series() {
+        for bad in ["1e300", "18446744073709551616", "+Inf", "NaN", "-1", "many"] {
+            let said = periods(&[one_count("aaaaaaaaaaaa", "match", bad)], &samples(INFOS)).unwrap_err();
+            assert_eq!(
+                said,
+                format!(
+                    "Prometheus answered `{bad}` for {{period=\"{}\", result=\"match\"}}: not a count \
+                     (a finite, non-negative number below 2^64)",
+                    real_period("aaaaaaaaaaaa")
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn an_info_series_must_name_the_period_of_its_identity() {
+        let forged = INFOS.replacen("\"period\":\"aaaaaaaaaaaa\"", "\"period\":\"ffffffffffff\"", 1);
+        let counts = [one_count("ffffffffffff", "match", "500")];
+        let said = periods(&counts, &samples(&forged)).unwrap_err();
+        assert!(
+            said.starts_with(&format!(
+                "Prometheus has an info series whose period label is not the digest of its identity ({}): {{",
+                real_period("aaaaaaaaaaaa")
+            )),
+            "{said}"
+        );
+        assert!(said.contains("period=\"ffffffffffff\""), "{said}");
+
+        // Two series of one period that disagree: whichever comes first, an error.
+        let other_url =
+            INFOS
+                .replacen("http://n/", "http://elsewhere/", 2)
+                .replacen("http://elsewhere/", "http://n/", 1);
+        let said = periods(&[one_count("aaaaaaaaaaaa", "match", "5")], &samples(&other_url)).unwrap_err();
+        assert!(
+            said.starts_with(&format!(
+                "Prometheus has two info series for period {} with different identities: ",
+                real_period("aaaaaaaaaaaa")
+            )),
+            "{said}"
+        );
+        assert!(said.contains("http://elsewhere/"), "{said}");
+    }
+
+    #[test]
+    fn sums_near_the_top_of_u64_saturate() {
+        let top = "18446744073709549568"; // the largest f64 below 2^64
+        let counts = [
+            one_count("aaaaaaaaaaaa", "match", top),
+            one_count("aaaaaaaaaaaa", "match", top),
+            one_count("aaaaaaaaaaaa", "mismatch", "2"),
+        ];
+        let (found, _) = periods(&counts, &samples(INFOS)).unwrap();
+        assert_eq!((found[0].counts.matched, found[0].counts.mismatch), (u64::MAX, 2));
     }
 
     #[test]
     fn queries_are_escaped_promql_in_an_encoded_url() {
-        let (counts, info) = queries("my\"route");
+        let q = queries("my\"route", "v\"1");
         assert_eq!(
-            counts,
-            r#"sum by (period, result) (strangler_shadow_comparisons_total{route="my\"route"})"#
+            q.counts,
+            r#"sum by (period, result) (max by (instance, period, result) (strangler_shadow_comparisons_total{route="my\"route"} and on (instance) (strangler_config_info{version="v\"1"} == 1)))"#
         );
-        assert_eq!(info, r#"strangler_parity_period_info{route="my\"route"}"#);
+        assert_eq!(q.infos, r#"strangler_parity_period_info{route="my\"route"}"#);
+        assert_eq!(q.versions, "max by (instance, version) (strangler_config_info == 1)");
+        assert_eq!(
+            q.failures_elsewhere,
+            r#"sum by (period, result) (max by (instance, period, result) (strangler_shadow_comparisons_total{route="my\"route", result=~"mismatch|error"} unless on (instance) (strangler_config_info{version="v\"1"} == 1)))"#
+        );
         assert_eq!(query_value("a b{c=\"d\"}"), "a%20b%7Bc%3D%22d%22%7D");
+    }
+
+    #[test]
+    fn instances_are_split_by_the_version_they_run() {
+        const VERSIONS: &str = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"instance":"10.0.0.7:9100","version":"v1"},"value":[1700000000.5,"1"]},
+            {"metric":{"instance":"10.0.0.8:9100","version":"v2"},"value":[1700000000.5,"1"]}
+        ]}}"#;
+        let (on, elsewhere) = split_versions(&samples(VERSIONS), "v1");
+        assert_eq!(on, ["10.0.0.7:9100"]);
+        assert_eq!(elsewhere, [("10.0.0.8:9100".to_owned(), "v2".to_owned())]);
     }
 
     #[test]
@@ -268,7 +536,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let said = route_periods(&format!("http://{addr}"), "api").unwrap_err();
+        let said = route_evidence(&format!("http://{addr}"), "api", "v1").unwrap_err();
         assert!(said.starts_with("cannot reach Prometheus: GET http://"), "{said}");
     }
 }

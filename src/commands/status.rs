@@ -36,6 +36,10 @@ pub struct Board {
     pub all_up: bool,
     /// Every replica that answered runs the same table version.
     pub same_version: bool,
+    /// Admin URLs left out because they reached a replica already on the board (the same
+    /// `instance` id), each `URL is the same process as URL: counted once`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub same_process: Vec<String>,
 }
 
 /// A replica on the board.
@@ -220,6 +224,7 @@ impl Board {
             same_version,
             replicas: replica_rows,
             routes,
+            same_process: Vec::new(),
         }
     }
 
@@ -257,6 +262,9 @@ impl fmt::Display for Board {
                     r.error.as_deref().unwrap_or("no answer")
                 )?,
             }
+        }
+        for same in &self.same_process {
+            writeln!(f, "{same}")?;
         }
         writeln!(f)?;
         let up: Vec<&ReplicaRow> = self.replicas.iter().filter(|r| r.up).collect();
@@ -390,6 +398,9 @@ pub enum StatusError {
         /// Why.
         reason: String,
     },
+    /// A bad `--admin` URL (exit 2).
+    #[error("--admin {0}")]
+    Usage(String),
     /// Writing the output failed.
     #[error("cannot write the board: {0}")]
     Output(#[from] std::io::Error),
@@ -397,6 +408,9 @@ pub enum StatusError {
 
 /// Asks every replica (in parallel) and prints the board. Returns whether it is healthy.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> {
+    for admin in &options.admins {
+        crate::commands::admin_client::parse_admin_url(admin).map_err(StatusError::Usage)?;
+    }
     let targets = if options.admins.is_empty() && options.admin_dns.is_empty() {
         let table = Table::load(&options.config).map_err(|e| StatusError::NoAdmin {
             file: options.config.display().to_string(),
@@ -413,8 +427,10 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<bool, StatusError> 
     } else {
         fleet::resolve(&options.admins, &options.admin_dns)
     };
-    let replicas = fleet::ask(&targets, true);
-    let board = Board::build(&replicas);
+    let mut replicas = fleet::ask(&targets, true);
+    let same_process = fleet::same_processes(&mut replicas);
+    let mut board = Board::build(&replicas);
+    board.same_process = same_process;
     if options.json {
         let text = serde_json::to_string_pretty(&board).map_err(std::io::Error::other)?;
         writeln!(out, "{text}")?;
@@ -449,6 +465,7 @@ mod tests {
             admin: admin.to_owned(),
             state: ReplicaState::Up {
                 version: version.to_owned(),
+                instance: None,
                 routes,
                 parity,
             },

@@ -429,10 +429,22 @@ async fn a_shadow_then_canary_period_with_the_same_sides_count_together() {
     assert!(said.contains("4 of 100 required comparisons"), "{said}");
 }
 
-/// A fake Prometheus answering every query with `answer` (status `code`).
-async fn fake_prometheus(code: u16, answer: Value) -> Upstream {
-    upstream_with(move |_request: Request<Incoming>| {
-        let answer = answer.clone();
+/// A fake Prometheus whose one instance runs `version`, answering every other query with
+/// `answer` (status `code`).
+async fn fake_prometheus(version: &str, code: u16, answer: Value) -> Upstream {
+    let versions = json!({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"instance": "127.0.0.1:9100", "version": version}, "value": [1700000000.0, "1"]}
+    ]}});
+    upstream_with(move |request: Request<Incoming>| {
+        let asks_versions = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("strangler_config_info%20%3D%3D"));
+        let (code, answer) = if asks_versions {
+            (200, versions.clone())
+        } else {
+            (code, answer.clone())
+        };
         async move {
             Response::builder()
                 .status(code)
@@ -446,8 +458,10 @@ async fn fake_prometheus(code: u16, answer: Value) -> Upstream {
 
 #[tokio::test]
 async fn prometheus_errors_are_clear() {
-    let (_admin, _text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let version = version_of(&text);
     let empty = fake_prometheus(
+        &version,
         200,
         json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
     )
@@ -457,7 +471,8 @@ async fn prometheus_errors_are_clear() {
     assert!(
         stderr(&output).contains(&format!(
             "refused: no parity evidence: Prometheus at {} has no series for `sum by (period, result) \
-             (strangler_shadow_comparisons_total{{route=\"my-thoughts\"}})`",
+             (max by (instance, period, result) (strangler_shadow_comparisons_total{{route=\"my-thoughts\"}} \
+             and on (instance) (strangler_config_info{{version=\"{version}\"}} == 1)))`",
             empty.url()
         )),
         "{}",
@@ -466,12 +481,36 @@ async fn prometheus_errors_are_clear() {
     let seen = empty.seen();
     assert_eq!(seen[0].uri.path(), "/api/v1/query");
     assert!(
-        seen[0].uri.query().unwrap().starts_with("query=sum%20by%20%28period"),
+        seen[0]
+            .uri
+            .query()
+            .unwrap()
+            .starts_with("query=max%20by%20%28instance%2C%20version"),
         "{:?}",
         seen[0].uri
     );
+    assert!(
+        seen[1].uri.query().unwrap().starts_with("query=sum%20by%20%28period"),
+        "{:?}",
+        seen[1].uri
+    );
+
+    // No instance runs the edited file's version: refused, naming what runs.
+    let other = fake_prometheus("0123456789ab", 200, json!({})).await;
+    let output = flip(&path, &["--prometheus", &other.url(), "my-thoughts", "new"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "refused: no parity evidence: no instance Prometheus at {} scrapes runs version {version}, that of the \
+             file being edited: 127.0.0.1:9100 runs 0123456789ab",
+            other.url()
+        )),
+        "{}",
+        both(&output)
+    );
 
     let bad = fake_prometheus(
+        &version,
         400,
         json!({"status": "error", "errorType": "bad_data", "error": "parse error"}),
     )
@@ -483,6 +522,7 @@ async fn prometheus_errors_are_clear() {
 
     // Counts without an info series (a fleet of a build before evidence periods).
     let unnamed = fake_prometheus(
+        &version,
         200,
         json!({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {"result": "match"}, "value": [1700000000.0, "500"]}
@@ -503,6 +543,110 @@ async fn prometheus_errors_are_clear() {
         stderr(&output).contains("no parity evidence: cannot reach Prometheus: GET "),
         "{}",
         both(&output)
+    );
+}
+
+#[tokio::test]
+async fn mismatches_on_a_replica_of_another_version_count_against_the_flip() {
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let a = admin_running(&text, with_evidence(counts(150), &text)).await;
+    // Another version of the file (a comment differs), the same upstreams and rules.
+    let running = text.replace("# the route being moved", "# another table");
+    let mut failing = counts(10);
+    failing["routes"]["my-thoughts"]["mismatch"] = json!(900);
+    failing["routes"]["my-thoughts"]["error"] = json!(3);
+    let c = admin_running(&running, with_evidence(failing, &running)).await;
+    let output = flip(
+        &path,
+        &[
+            "--admin",
+            &a.url(),
+            "--admin",
+            &c.url(),
+            "--dry-run",
+            "my-thoughts",
+            "new",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains(&format!(
+            "WARNING: counted from {} (another table version, the same upstreams and compare rules): 900 \
+             mismatches, 3 errors; their matches are not counted",
+            c.url()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("(900 mismatches, 3 errors)"), "{said}");
+}
+
+#[tokio::test]
+async fn admin_urls_with_a_path_query_fragment_or_password_are_usage_errors() {
+    let (admin, _text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    for bad in [
+        format!("{}/admin", admin.url()),
+        format!("{}?x=1", admin.url()),
+        format!("{}#frag", admin.url()),
+        format!("http://ops:s3cret@{}", admin.addr()),
+    ] {
+        let output = flip(&path, &["--admin", &bad, "--dry-run", "my-thoughts", "new"]).await;
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", both(&output));
+        assert!(stderr(&output).contains("give"), "{}", both(&output));
+        assert!(!both(&output).contains("s3cret"), "{}", both(&output));
+        let output = strangler(&["status", "--admin", &bad]).await;
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", both(&output));
+        assert!(!both(&output).contains("s3cret"), "{}", both(&output));
+    }
+    assert!(!admin.asked_parity());
+}
+
+#[tokio::test]
+async fn one_replica_behind_two_urls_is_counted_once() {
+    let (_admin, text, _dir, path) = table_and_admin(NEW, "", json!({})).await;
+    let a = admin_running(&text, with_evidence(counts(60), &text)).await;
+    a.serve_instance("0123456789abcdef");
+    let by_name = format!("http://localhost:{}", a.addr().port());
+    let output = flip(
+        &path,
+        &[
+            "--admin",
+            &a.url(),
+            "--admin",
+            &by_name,
+            "--dry-run",
+            "my-thoughts",
+            "new",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stdout(&output).contains(&format!("{by_name} is the same process as {}: counted once", a.url())),
+        "{}",
+        both(&output)
+    );
+    assert!(
+        stderr(&output).contains("60 of 100 required comparisons"),
+        "{}",
+        both(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_a_proxy_behind_two_urls_once() {
+    let legacy = echo_upstream("legacy").await;
+    let text = routes_toml(&[("legacy", &legacy.url())], "");
+    let proxy = TestProxy::start(&text).await;
+    let by_name = format!("http://localhost:{}", proxy.admin.port());
+    let output = strangler(&["status", "--admin", &proxy.admin_url(""), "--admin", &by_name, "--json"]).await;
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&output)));
+    assert_eq!(json["replicas"].as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(
+        json["same_process"][0],
+        format!("{by_name} is the same process as {}: counted once", proxy.admin_url("")).as_str(),
+        "{json}"
     );
 }
 

@@ -105,12 +105,25 @@ async fn flip_decides_from_a_real_prometheus_scraping_two_replicas() {
     let new = same_answer().await;
     let text = shadow_table(&legacy, &new.url());
     let (a, b) = two_replicas_with_evidence(&text).await;
-    let Some(prometheus) = Prometheus::start(&[a.admin, b.admin]).await else {
+    // A third replica runs another version of the table (a comment differs), with the same
+    // upstreams and rules: its evidence has the same period label, but it does not run the
+    // file being edited, so it is not counted.
+    let other_version = text.replace("[[routes]]", "# another copy\n[[routes]]");
+    let c = TestProxy::start(&other_version).await;
+    assert_ne!(c.version(), a.version());
+    for i in 0..PER_REPLICA {
+        assert_eq!(get(&c.url(&format!("/api/thoughts/{i}"))).await.status, 200);
+    }
+    parity_when(&c, "thoughts-api", PER_REPLICA).await;
+    // `again` scrapes replica a a second time: one process, counted once.
+    let all = [a.admin, b.admin, c.admin];
+    let Some(prometheus) = Prometheus::start_jobs(&[("strangler", &all), ("again", &[a.admin])]).await else {
         return;
     };
     let total = 2 * PER_REPLICA;
 
-    // Both replicas scraped, their counts summed by the period label they share.
+    // Every scrape in: 4 series (a twice, b, c) under the period label they share.
+    let scraped = 4 * PER_REPLICA;
     let counts = "sum by (period) (strangler_shadow_comparisons_total{route=\"thoughts-api\",result=\"match\"})";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut backoff = Backoff::default();
@@ -123,12 +136,12 @@ async fn flip_decides_from_a_real_prometheus_scraping_two_replicas() {
             .first()
             .and_then(|s| s["value"][1].as_str())
             .and_then(|v| v.parse::<f64>().ok());
-        if series.len() == 1 && summed == Some(total as f64) && infos.len() == 2 {
+        if series.len() == 1 && summed == Some(scraped as f64) && infos.len() == 4 {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "Prometheus did not see both replicas' counts under one period: {series:?}; info: {infos:?}"
+            "Prometheus did not see every scrape's counts under one period: {series:?}; info: {infos:?}"
         );
         backoff.pause().await;
     }
@@ -143,24 +156,41 @@ async fn flip_decides_from_a_real_prometheus_scraping_two_replicas() {
         "{}",
         both(&output)
     );
+    assert!(
+        stdout(&output).contains(&format!(
+            "running: 2 instance(s) Prometheus scrapes run version {}",
+            a.version()
+        )),
+        "{}",
+        both(&output)
+    );
+    assert!(
+        stderr(&output).contains(&format!(
+            "WARNING: not counted: {} runs {}, not version",
+            c.admin,
+            c.version()
+        )),
+        "{}",
+        both(&output)
+    );
 
-    // The edited table points `new` elsewhere: the counts were gathered against the old
-    // upstream and say nothing about this one.
+    // The edited table points `new` elsewhere: no instance runs it (the counts, gathered
+    // against the old upstream, say nothing about this one), refused naming what runs.
     let elsewhere = dead_url();
     let moved = a.dir.path().join("moved.toml");
-    std::fs::write(&moved, shadow_table(&legacy, &elsewhere)).unwrap();
+    let moved_text = shadow_table(&legacy, &elsewhere);
+    std::fs::write(&moved, &moved_text).unwrap();
     let output = flip_dry_run(&moved, &["--prometheus", &url]).await;
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     let said = stderr(&output);
     assert!(
         said.contains(&format!(
-            "dry run: would be refused: Prometheus at {url}: the parity evidence was gathered against stage shadow, \
-             legacy legacy ({}/), new thoughts ({}/), rules ",
-            legacy.url(),
-            new.url()
+            "dry run: would be refused: no parity evidence: no instance Prometheus at {url} scrapes runs version {}, \
+             that of the file being edited: ",
+            strangler::config::version_of(&moved_text)
         )),
         "{said}"
     );
-    assert!(said.contains(&format!("new thoughts ({elsewhere}/)")), "{said}");
-    drop(b);
+    assert!(said.contains(&format!("{} runs {}", a.admin, a.version())), "{said}");
+    drop((b, c));
 }

@@ -49,6 +49,7 @@ pub fn with_evidence(mut report: Value, text: &str) -> Value {
 pub struct FakeAdmin {
     pub server: Upstream,
     table: Arc<Mutex<Option<String>>>,
+    instance: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeAdmin {
@@ -57,8 +58,11 @@ impl FakeAdmin {
     pub async fn start(parity: Option<Value>) -> FakeAdmin {
         let table: Arc<Mutex<Option<String>>> = Arc::default();
         let served = table.clone();
+        let instance: Arc<Mutex<Option<String>>> = Arc::default();
+        let served_instance = instance.clone();
         let server = upstream_with(move |request: Request<Incoming>| {
             let text = served.lock().unwrap().clone();
+            let instance = served_instance.lock().unwrap().clone();
             let parity = parity.clone();
             async move {
                 let json = |body: Value| {
@@ -68,10 +72,16 @@ impl FakeAdmin {
                         .unwrap()
                 };
                 match (request.uri().path(), text, parity) {
-                    ("/admin/routes", Some(text), _) => json(json!({
-                        "version": version_of(&text), "loaded_at": "2025-01-01T00:00:00Z",
-                        "source": "routes.toml", "last_error": null, "default_upstream": "legacy", "routes": [],
-                    })),
+                    ("/admin/routes", Some(text), _) => {
+                        let mut listing = json!({
+                            "version": version_of(&text), "loaded_at": "2025-01-01T00:00:00Z",
+                            "source": "routes.toml", "last_error": null, "default_upstream": "legacy", "routes": [],
+                        });
+                        if let Some(instance) = instance {
+                            listing["instance"] = json!(instance);
+                        }
+                        json(listing)
+                    }
                     ("/admin/parity", Some(text), Some(report)) => json(with_evidence(report, &text)),
                     ("/admin/parity", None, Some(report)) => json(report),
                     _ => Response::builder().status(404).body(full("not found\n")).unwrap(),
@@ -79,7 +89,17 @@ impl FakeAdmin {
             }
         })
         .await;
-        FakeAdmin { server, table }
+        FakeAdmin {
+            server,
+            table,
+            instance,
+        }
+    }
+
+    /// From now on, `/admin/routes` gives `id` as its `instance` (absent until then: a
+    /// build before instance ids).
+    pub fn serve_instance(&self, id: &str) {
+        *self.instance.lock().unwrap() = Some(id.to_owned());
     }
 
     /// From now on, runs `text`: its version, and its routes' evidence identities.

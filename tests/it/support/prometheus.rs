@@ -45,16 +45,17 @@ async fn try_get(url: &str) -> Option<(u16, String)> {
 }
 
 /// A port nothing listens on right now (bound, read, released: another process may take
-/// it before Prometheus does, so [`Prometheus::start`] retries).
+/// it before Prometheus does, so [`Prometheus::start_jobs`] retries).
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `/metrics` of every admin address in `targets` each
-    /// second; `None` (after printing why) when the binary is missing and not required.
-    pub async fn start(targets: &[SocketAddr]) -> Option<Prometheus> {
+    /// Starts Prometheus scraping `/metrics` of the admin addresses of every `(job name,
+    /// targets)` each second (a target in two jobs is scraped twice: same `instance` label,
+    /// two `job`s); `None` (after printing why) when the binary is missing and not required.
+    pub async fn start_jobs(jobs: &[(&str, &[SocketAddr])]) -> Option<Prometheus> {
         let found = std::process::Command::new("prometheus")
             .arg("--version")
             .stdout(Stdio::null())
@@ -69,12 +70,14 @@ impl Prometheus {
             eprintln!("skipped: `prometheus` is not installed (apt-get install prometheus)");
             return None;
         }
-        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: strangler\n    \
-             metrics_path: /metrics\n    static_configs:\n      - targets: [{}]\n",
-            targets.join(", ")
-        );
+        let mut config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n".to_owned();
+        for (job, targets) in jobs {
+            let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+            config.push_str(&format!(
+                "  - job_name: {job}\n    metrics_path: /metrics\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ));
+        }
         // The port may be taken between free_port() and Prometheus binding it: retry.
         let mut last_log = String::new();
         for _attempt in 0..3 {
