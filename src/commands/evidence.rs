@@ -62,7 +62,11 @@ pub enum Unmatched {
     )]
     NoIdentity,
     /// Every period was gathered against other upstreams or rules.
-    #[error("the parity evidence was gathered against {}; the edited table has {}", describe_all(.gathered), .wanted.describe())]
+    #[error(
+        "the parity evidence was gathered against other upstreams or compare rules: {}; in full: \
+         gathered against {}; the edited table has {}",
+        differences(.gathered, .wanted), describe_all(.gathered), .wanted.describe()
+    )]
     Elsewhere {
         /// What each period was gathered against, current first.
         gathered: Vec<EvidenceIdentity>,
@@ -92,6 +96,14 @@ pub fn failures(periods: &[Period], wanted: &EvidenceIdentity) -> RouteParity {
         }
     }
     sum
+}
+
+/// What differs between the current period (the first) and the edited route.
+fn differences(gathered: &[EvidenceIdentity], wanted: &EvidenceIdentity) -> String {
+    gathered
+        .first()
+        .map(|current| current.differences(wanted).join(", "))
+        .unwrap_or_default()
 }
 
 fn describe_all(identities: &[EvidenceIdentity]) -> String {
@@ -203,7 +215,13 @@ mod tests {
             let refused = matching(&Period::of_route(&parity), &wanted).unwrap_err();
             let said = refused.to_string();
             assert!(
-                said.starts_with("the parity evidence was gathered against stage shadow, legacy legacy"),
+                said.starts_with("the parity evidence was gathered against other upstreams or compare rules: "),
+                "{said}"
+            );
+            let differs = parity.evidence.as_ref().unwrap().identity.differences(&wanted);
+            assert!(said.contains(&differs.join(", ")) && !differs.is_empty(), "{said}");
+            assert!(
+                said.contains("in full: gathered against stage shadow, legacy legacy"),
                 "{said}"
             );
             assert!(

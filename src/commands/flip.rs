@@ -536,7 +536,7 @@ fn weigh_prometheus(
         ));
     }
     let matched = evidence::matching(&found.periods, wanted).map_err(|unmatched| format!("{source}: {unmatched}"))?;
-    note_ignored(weighing, &matched);
+    note_ignored(weighing, &matched, wanted);
     let mut matched = Some(matched);
     let failures = evidence::failures(&found.elsewhere_failures, wanted);
     let from: Vec<&str> = found.elsewhere.iter().map(|(instance, _)| instance.as_str()).collect();
@@ -559,10 +559,11 @@ fn add_failures_elsewhere(weighing: &mut Weighing, matched: &mut Option<Matched>
     ));
 }
 
-fn note_ignored(weighing: &mut Weighing, matched: &Matched) {
+fn note_ignored(weighing: &mut Weighing, matched: &Matched, wanted: &EvidenceIdentity) {
     for identity in &matched.ignored {
         weighing.warnings.push(format!(
-            "not counted: evidence gathered against {} (other upstreams or compare rules than the edited table's)",
+            "not counted: evidence gathered against other upstreams or compare rules ({}): {}",
+            identity.differences(wanted).join(", "),
             identity.describe()
         ));
     }
@@ -638,7 +639,7 @@ fn weigh_fleet(
     match fleet.evidence(&edit.route, wanted) {
         Ok(mut matched) => {
             if let Some(matched) = &matched {
-                note_ignored(weighing, matched);
+                note_ignored(weighing, matched, wanted);
             }
             let (failures, from) = fleet.failures_elsewhere(&edit.route, wanted);
             add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));

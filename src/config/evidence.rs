@@ -84,6 +84,41 @@ impl EvidenceIdentity {
         self.legacy == other.legacy && self.new == other.new && self.rules == other.rules
     }
 
+    /// What differs between `self` (what evidence was gathered against) and `edited` (the
+    /// route of the table being edited), stage aside: `new thoughts URL http://a/ (evidence)
+    /// vs http://b/ (table)`, one entry per differing field. Empty when
+    /// [`EvidenceIdentity::same_sides`] holds.
+    pub fn differences(&self, edited: &Self) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut side = |which: &str, evidence: Option<&EvidenceSide>, table: Option<&EvidenceSide>| {
+            let name = |s: Option<&EvidenceSide>| s.map_or_else(|| "none".to_owned(), |s| s.name.clone());
+            let url = |s: Option<&EvidenceSide>| s.map_or_else(|| "none".to_owned(), |s| s.url.clone());
+            if name(evidence) != name(table) {
+                found.push(format!(
+                    "{which} upstream {} (evidence) vs {} (table)",
+                    name(evidence),
+                    name(table)
+                ));
+            } else if url(evidence) != url(table) {
+                found.push(format!(
+                    "{which} {} URL {} (evidence) vs {} (table)",
+                    name(table),
+                    url(evidence),
+                    url(table)
+                ));
+            }
+        };
+        side("legacy", Some(&self.legacy), Some(&edited.legacy));
+        side("new", self.new.as_ref(), edited.new.as_ref());
+        if self.rules != edited.rules {
+            found.push(format!(
+                "compare rules {} (evidence) vs {} (table)",
+                self.rules, edited.rules
+            ));
+        }
+        found
+    }
+
     /// One line for an operator: `stage shadow, legacy legacy (http://…), new thoughts
     /// (http://…), rules 3f2a…`.
     pub fn describe(&self) -> String {
@@ -145,5 +180,18 @@ mod tests {
         assert_eq!(json["new"]["name"], "thoughts");
         assert_eq!(json["rules"], "abc");
         assert!(shadow.describe().contains("new thoughts (http://127.0.0.1:9002/)"));
+        let moved = identity("http://127.0.0.1:9003/", "xyz", "canary");
+        assert_eq!(
+            shadow.differences(&moved),
+            [
+                "new thoughts URL http://127.0.0.1:9002/ (evidence) vs http://127.0.0.1:9003/ (table)",
+                "compare rules abc (evidence) vs xyz (table)"
+            ]
+        );
+        assert!(
+            shadow
+                .differences(&identity("http://127.0.0.1:9002/", "abc", "new"))
+                .is_empty()
+        );
     }
 }

@@ -91,8 +91,9 @@ async fn evidence_of_another_new_url_is_refused_naming_what_it_measured() {
     assert!(
         said.contains("refused: http://127.0.0.1:")
             && said.contains(
-                ": the parity evidence was gathered against stage shadow, legacy legacy (http://127.0.0.1:8001/), \
-             new thoughts (http://127.0.0.1:9999/), rules "
+                ": the parity evidence was gathered against other upstreams or compare rules: new thoughts URL \
+                 http://127.0.0.1:9999/ (evidence) vs http://127.0.0.1:8002/ (table); in full: gathered against \
+                 stage shadow, legacy legacy (http://127.0.0.1:8001/), new thoughts (http://127.0.0.1:9999/), rules "
             ),
         "{said}"
     );
@@ -422,7 +423,10 @@ async fn a_shadow_then_canary_period_with_the_same_sides_count_together() {
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
     let said = stderr(&output);
     assert!(
-        said.contains("WARNING: not counted: evidence gathered against stage shadow"),
+        said.contains(
+            "WARNING: not counted: evidence gathered against other upstreams or compare rules (new thoughts URL \
+             http://127.0.0.1:9999/ (evidence) vs http://127.0.0.1:8002/ (table)): stage shadow"
+        ),
         "{said}"
     );
     assert!(said.contains("new thoughts (http://127.0.0.1:9999/)"), "{said}");
