@@ -171,3 +171,39 @@ async fn with_the_poll_watcher_a_file_loads_once_it_is_unchanged_for_the_settle_
     assert_eq!(applied.last_error, None);
     assert_eq!(state.snapshot().routes.len(), 2);
 }
+
+/// A FIFO put at the config path (`rm routes.toml; mkfifo routes.toml`): reading it would
+/// wait for a writer for ever, under the reload lock. It is refused at once, saying what it
+/// is; the old table keeps serving, `POST /admin/reload` keeps answering, SIGTERM still
+/// stops the process.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_at_the_config_path_is_refused_at_once_and_the_old_table_keeps_serving() {
+    use crate::support::binary::BinaryProxy;
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let mut proxy = BinaryProxy::start(&table(&legacy, &thoughts, "", false)).await;
+    std::fs::remove_file(&proxy.config).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&proxy.config)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+
+    let reload_url = format!("http://{}/admin/reload", proxy.admin);
+    for attempt in 0..2 {
+        let reload = post(&reload_url, "");
+        let answer = tokio::time::timeout(Duration::from_secs(3), reload)
+            .await
+            .unwrap_or_else(|_| panic!("POST /admin/reload {attempt} did not answer within 3 s"));
+        assert_eq!(answer.status, 422, "{}", answer.body);
+        assert!(
+            answer.body.contains("FIFO") && answer.body.contains("not a regular file"),
+            "{}",
+            answer.body
+        );
+        assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
+    }
+    proxy.signal("TERM");
+    assert!(proxy.exit_within(Duration::from_secs(10)).await.success());
+}
