@@ -59,16 +59,7 @@ async fn a_half_written_file_is_not_loaded_until_its_writer_closes_it() {
 
     let mut writer = InPlaceWriter::open(&proxy.config);
     writer.write(first);
-    let started = Instant::now();
-    let mut requests = 0;
-    while started.elapsed() < Duration::from_secs(1) {
-        assert_eq!(
-            served_by(&proxy, "/api/thoughts/5").await,
-            "thoughts",
-            "request {requests} was not routed by the old table"
-        );
-        requests += 1;
-    }
+    let requests = old_table_serves_for(&proxy, Duration::from_secs(1)).await;
     assert!(requests >= 10, "only {requests} requests in a second");
     assert_eq!(proxy.version(), old_version);
     assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
@@ -206,4 +197,74 @@ async fn a_fifo_at_the_config_path_is_refused_at_once_and_the_old_table_keeps_se
     }
     proxy.signal("TERM");
     assert!(proxy.exit_within(Duration::from_secs(10)).await.success());
+}
+
+/// Runs requests for `how_long` (the scenario's pause, not a synchronisation), asserting
+/// each is routed by the old table (`/api/thoughts/` to `thoughts`); returns how many ran.
+async fn old_table_serves_for(proxy: &TestProxy, how_long: Duration) -> usize {
+    let started = Instant::now();
+    let mut requests = 0;
+    while started.elapsed() < how_long {
+        assert_eq!(
+            served_by(proxy, "/api/thoughts/5").await,
+            "thoughts",
+            "request {requests} was not routed by the old table"
+        );
+        requests += 1;
+    }
+    requests
+}
+
+/// A writer that holds the file open with half a table well past the longest wait (ten
+/// settle intervals: 1 s at 100 ms): the half would remove routes, so it is held back
+/// (issue 17 attack #7: it was loaded at the longest wait, `routes=0`); the writer's close
+/// loads the whole file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_table_that_removes_routes_waits_for_its_writer_past_the_longest_wait() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"100ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let old_version = proxy.version();
+    let new = table(&legacy, &thoughts, settle, true);
+    let (first, rest) = split_before_routes(&new);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(first);
+    old_table_serves_for(&proxy, Duration::from_millis(2500)).await;
+    assert_eq!(proxy.version(), old_version, "the half table was loaded");
+    assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
+
+    writer.write(rest);
+    writer.close();
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(2), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.attempts, 2, "one reload");
+    assert_eq!(applied.last_error, None);
+    assert_eq!(served_by(&proxy, "/api/other/1").await, "thoughts");
+    assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0));
+    proxy.stop().await;
+}
+
+/// A writer that holds the file open past the longest wait with a table that removes no
+/// route (here: the old table and one more route, complete): loaded at the longest wait,
+/// as a crashed editor's file is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_that_removes_nothing_loads_at_the_longest_wait_while_its_writer_is_open() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"100ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let new = table(&legacy, &thoughts, settle, true);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(&new);
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(3), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.attempts, 2);
+    assert_eq!(served_by(&proxy, "/api/other/1").await, "thoughts");
+    writer.close();
+    proxy.stop().await;
 }
