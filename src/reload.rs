@@ -27,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use notify::RecursiveMode;
@@ -79,6 +80,10 @@ pub struct Reloader {
     /// bytes last rejected for what they say (not for another file), until a table is
     /// applied.
     last_rejected: Mutex<Option<String>>,
+    /// Reads of the config file started so far: the watcher tells its own reads' opens of
+    /// the file from other processes' by this count (a read refused before opening, of a
+    /// missing or non-regular file, makes it skip one other open).
+    reads: AtomicU64,
 }
 
 /// One read of the config file: what it validates to, and the version of its bytes when
@@ -141,7 +146,13 @@ impl Reloader {
         Self {
             state,
             last_rejected: Mutex::new(None),
+            reads: AtomicU64::new(0),
         }
+    }
+
+    /// Reads of the config file started so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
     }
 
     /// `[proxy] reload_settle` of the table in force.
@@ -167,6 +178,7 @@ impl Reloader {
     pub async fn reload_unless(&self, trigger: Trigger, removals: Removals) -> Result<ReloadOutcome, HeldBack> {
         let mut last_rejected = self.last_rejected.lock().await;
         let path = self.state.config_path.clone();
+        self.reads.fetch_add(1, Ordering::SeqCst);
         let attempt = tokio::task::spawn_blocking(move || Attempt::read(&path)).await;
         let current = self.state.snapshot();
         let invalid_bytes = attempt.as_ref().ok().and_then(|a| a.invalid_bytes.clone());
@@ -305,6 +317,9 @@ pub enum FileEvent {
     Written,
     /// A writer that had the file open for writing closed it.
     Closed,
+    /// The file was opened (for reading or writing: the watcher does not say which, and
+    /// reports no close of a handle that was only read).
+    Opened,
     /// Anything else that may matter: metadata, a removal, a rename away, another `..`
     /// entry of a Kubernetes volume, an event the watcher could not name, a watcher error.
     Touched,
@@ -335,6 +350,10 @@ struct Pending {
     writer_open: bool,
     /// When the file will have been quiet for the settle interval.
     quiet_at: Instant,
+    /// Opens seen since the last write while a writer had the file open: handles that
+    /// have written nothing since they opened. A close while there are such handles is
+    /// taken as one of theirs (`: >> routes.toml` by another process), not the writer's.
+    opens_since_write: u32,
     /// The longest wait passed with the writer open and the file's table was held back
     /// (it would remove routes): from now on only the writer's close (and the settle
     /// interval) loads the file.
@@ -349,6 +368,11 @@ struct Pending {
 ///   the file, and a close starts the settle clock: the file loads once it has stayed
 ///   closed and unchanged for `settle`. A writer that closes between parts (`echo a > f;
 ///   echo b >> f`) opens it again within the settle interval and so stops the clock.
+///   A close that follows an open with no write between them, while the writer has the
+///   file open, is taken as that other handle's (another process opening and closing
+///   the file) and does not end the writer's save. (inotify names no handle: a reader
+///   that opens the file between the writer's last write and its close makes the
+///   writer's close look like the reader's; the file then loads at the longest wait.)
 /// - Where it does not (the poll watcher, other platforms), any change restarts the settle
 ///   clock: the file loads once it has been unchanged for `settle`.
 /// - However busy the file, it is read at the latest [`ReloadClock::longest_wait`] after
@@ -408,15 +432,31 @@ impl ReloadClock {
             self.pending = None;
             return Decision::LoadNow;
         }
+        if event == FileEvent::Opened {
+            // Counted only while a writer has the file open: the next writer's open (after
+            // a close) or a reader's starts nothing.
+            if let Some(pending) = self.pending.as_mut().filter(|p| p.writer_open) {
+                pending.opens_since_write = pending.opens_since_write.saturating_add(1);
+            }
+            return self.on_time(now);
+        }
         let quiet_at = now + self.settle;
         let pending = self.pending.get_or_insert(Pending {
             since: now,
             writer_open: false,
             quiet_at,
+            opens_since_write: 0,
             held: false,
         });
         match event {
-            FileEvent::Written if self.closes_reported => pending.writer_open = true,
+            FileEvent::Written if self.closes_reported => {
+                pending.writer_open = true;
+                pending.opens_since_write = 0;
+            }
+            // Another handle, opened since the last write, closed: the writer is still at it.
+            FileEvent::Closed if pending.writer_open && pending.opens_since_write > 0 => {
+                pending.opens_since_write -= 1;
+            }
             FileEvent::Closed => {
                 pending.writer_open = false;
                 pending.quiet_at = quiet_at;
@@ -424,7 +464,7 @@ impl ReloadClock {
             // A metadata change does not end an open writer's save.
             FileEvent::Touched if pending.writer_open => {}
             FileEvent::Written | FileEvent::Touched => pending.quiet_at = quiet_at,
-            FileEvent::Replaced => {}
+            FileEvent::Replaced | FileEvent::Opened => {}
         }
         self.on_time(now)
     }
@@ -493,10 +533,17 @@ impl WatchedNames {
         if event.need_rescan() {
             return Some(FileEvent::Touched);
         }
-        // Our own reads open and close the file too: only a close after writing counts.
+        // Only a close after writing is reported as such (inotify's mask has no
+        // close-nowrite); opens are, of any handle, our own reads' included.
         if let EventKind::Access(kind) = event.kind {
-            let closed = kind == AccessKind::Close(AccessMode::Write) && event.paths.iter().any(|p| self.is_file(p));
-            return closed.then_some(FileEvent::Closed);
+            if !event.paths.iter().any(|p| self.is_file(p)) {
+                return None;
+            }
+            return match kind {
+                AccessKind::Close(AccessMode::Write) => Some(FileEvent::Closed),
+                AccessKind::Open(_) => Some(FileEvent::Opened),
+                _ => None,
+            };
         }
         if !event.paths.is_empty() && !event.paths.iter().any(|p| self.is_file(p) || self.is_volume_entry(p)) {
             return None;
@@ -610,6 +657,8 @@ async fn reload_when_due(
     mut clock: ReloadClock,
 ) {
     let mut decision = Decision::Idle;
+    // Opens of the file by our own reads (any trigger's) matched so far.
+    let mut own_opens = 0u64;
     loop {
         let event = match decision {
             Decision::LoadNow => {
@@ -640,6 +689,10 @@ async fn reload_when_due(
             },
         };
         let Some(event) = event else { return };
+        if event == FileEvent::Opened && own_opens < reloader.reads() {
+            own_opens += 1;
+            continue;
+        }
         decision = clock.on_event(event, Instant::now());
     }
 }
@@ -719,6 +772,54 @@ mod tests {
 
     /// A writer that never closes the file: read at the longest wait, its table applied
     /// unless it removes routes.
+    /// Writer A holds the file open; another process opens it and closes it without
+    /// writing (`: >> f`): that close is not A's. A's own close, after a write, is.
+    #[test]
+    fn another_handles_open_and_close_does_not_end_the_writers_save() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        let (t0, decision) = feed(
+            &mut clock,
+            &[
+                (0, FileEvent::Opened),
+                (0, FileEvent::Written),
+                (500, FileEvent::Opened),
+                (500, FileEvent::Closed),
+            ],
+        );
+        assert_eq!(
+            decision,
+            Decision::WaitUntil(t0 + clock.longest_wait()),
+            "A is still open"
+        );
+        assert_eq!(clock.on_time(t0 + ms(800)), Decision::WaitUntil(t0 + ms(3000)));
+        // A reader opens while A writes on: A's next write tells the reader's open apart.
+        clock.on_event(FileEvent::Opened, t0 + ms(1000));
+        clock.on_event(FileEvent::Written, t0 + ms(1500));
+        assert_eq!(
+            clock.on_event(FileEvent::Closed, t0 + ms(1600)),
+            Decision::WaitUntil(t0 + ms(1900)),
+            "A's close starts the settle clock"
+        );
+        assert_eq!(clock.on_time(t0 + ms(1900)), Decision::LoadNow);
+        // `echo a > f; echo b >> f`, opens reported: the second writer's open follows a
+        // close, so its own close ends the save.
+        let (t1, decision) = feed(
+            &mut clock,
+            &[
+                (0, FileEvent::Opened),
+                (0, FileEvent::Written),
+                (1, FileEvent::Closed),
+                (100, FileEvent::Opened),
+                (100, FileEvent::Written),
+                (101, FileEvent::Closed),
+            ],
+        );
+        assert_eq!(decision, Decision::WaitUntil(t1 + ms(101) + SETTLE));
+        // An open with nothing pending (our own read after a load, a reader) starts nothing.
+        clock.loaded();
+        assert_eq!(clock.on_event(FileEvent::Opened, t1 + ms(500)), Decision::Idle);
+    }
+
     #[test]
     fn a_writer_that_never_closes_is_read_after_the_longest_wait() {
         let mut clock = ReloadClock::new(SETTLE, true);
@@ -862,9 +963,18 @@ mod tests {
                 vec![file],
                 Some(FileEvent::Closed),
             ),
-            // Our own reads, and opens.
+            // A reader's close (not reported by inotify's mask anyway); any open.
             (EventKind::Access(AccessKind::Close(AccessMode::Read)), vec![file], None),
-            (EventKind::Access(AccessKind::Open(AccessMode::Any)), vec![file], None),
+            (
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                vec![file],
+                Some(FileEvent::Opened),
+            ),
+            (
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                vec!["/etc/s/other"],
+                None,
+            ),
             (
                 EventKind::Access(AccessKind::Close(AccessMode::Write)),
                 vec!["/etc/s/other"],

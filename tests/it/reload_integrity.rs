@@ -268,3 +268,36 @@ async fn a_table_that_removes_nothing_loads_at_the_longest_wait_while_its_writer
     writer.close();
     proxy.stop().await;
 }
+
+/// Writer A holds the file open with half a table; meanwhile another process opens the
+/// file for appending and closes it without writing (`: >> routes.toml`, a script's
+/// "make sure it exists"). That close is not A's: nothing loads until A closes (issue 17
+/// attack #10: the half table loaded a settle interval after the other close).
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_opening_and_closing_the_file_does_not_end_the_writers_save() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"200ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let old_version = proxy.version();
+    let new = table(&legacy, &thoughts, settle, true);
+    let (first, rest) = split_before_routes(&new);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(first);
+    old_table_serves_for(&proxy, Duration::from_millis(300)).await;
+    InPlaceWriter::append(&proxy.config).close();
+    // Past the other close's settle interval, short of the longest wait (2 s).
+    old_table_serves_for(&proxy, Duration::from_millis(1000)).await;
+    assert_eq!(proxy.version(), old_version, "the half table was loaded");
+    assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
+
+    writer.write(rest);
+    writer.close();
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(2), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.attempts, 2, "one reload");
+    assert_eq!(applied.last_error, None);
+    proxy.stop().await;
+}
