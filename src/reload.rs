@@ -290,19 +290,20 @@ fn log_held_back(version: &str, changes: &RouteChanges) {
 }
 
 /// The log line of an applied table: what it changed (`changes = "+2 -0 ~1"` and the
-/// names); at warn when it removed routes, which is how a half-written or truncated file
+/// names, and the other settings it changed); at warn when it removed routes, which is how a half-written or truncated file
 /// shows.
 fn log_applied(trigger: Trigger, version: &str, routes: usize, changes: &RouteChanges) {
-    let (added, removed, changed) = (
+    let (added, removed, changed, settings) = (
         changes.added.join(","),
         changes.removed.join(","),
         changes.changed.join(","),
+        changes.settings.join("; "),
     );
     let summary = changes.summary();
     if changes.removed.is_empty() {
-        tracing::info!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+        tracing::info!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, %settings, "routing table reloaded");
     } else {
-        tracing::warn!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+        tracing::warn!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, %settings, "routing table reloaded");
     }
 }
 
