@@ -248,7 +248,13 @@ impl Reloader {
             Ok(Ok(snapshot)) => {
                 // Counted before it is visible: whoever sees the new table (the admin
                 // API, a test) also sees the reload counted.
-                self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                let metrics = &self.state.metrics;
+                metrics.config_reloads.with_label_values(&["ok"]).inc();
+                let removed = changes.removed.len();
+                metrics.config_routes_removed.inc_by(removed as u64);
+                if is_a_drop(removed, current.config().routes.len()) {
+                    metrics.config_route_drops.inc();
+                }
                 self.state.install(snapshot);
                 ReloadOutcome::Applied { version, changes }
             }
@@ -260,6 +266,12 @@ impl Reloader {
             },
         }
     }
+}
+
+/// Whether a reload that removed `removed` of the `before` routes in force is a drop
+/// (`strangler_config_route_drops_total`, alerted): at least one, and at least half.
+fn is_a_drop(removed: usize, before: usize) -> bool {
+    removed > 0 && removed * 2 >= before
 }
 
 /// Warns when `new` changes what only a restart applies.
@@ -720,6 +732,18 @@ mod tests {
             decision = clock.on_event(*event, t0 + ms(*at));
         }
         (t0, decision)
+    }
+
+    #[test]
+    fn a_drop_removes_at_least_one_route_and_at_least_half() {
+        assert!(!is_a_drop(0, 0));
+        assert!(!is_a_drop(0, 4));
+        assert!(!is_a_drop(1, 4));
+        assert!(is_a_drop(2, 4));
+        assert!(is_a_drop(4, 4));
+        assert!(is_a_drop(1, 1));
+        assert!(!is_a_drop(1, 3));
+        assert!(is_a_drop(2, 3));
     }
 
     #[test]

@@ -301,3 +301,38 @@ async fn another_process_opening_and_closing_the_file_does_not_end_the_writers_s
     assert_eq!(applied.last_error, None);
     proxy.stop().await;
 }
+
+/// Every reload counts the routes it removed, and a reload that removed at least half of
+/// the routes in force counts as a drop (the StranglerRoutesDropped alert reads it, so a
+/// half table served for less than a scrape interval is seen; issue 17 attack #18).
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_count_removed_routes_and_drops() {
+    const REMOVED: &str = "strangler_config_routes_removed_total";
+    const DROPS: &str = "strangler_config_route_drops_total";
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let two = table(&legacy, &thoughts, "", true);
+    let one = table(&legacy, &thoughts, "", false);
+    let three = two.clone() + "\n[[routes]]\nname = \"third\"\npath = \"/third/\"\n";
+    let proxy = TestProxy::start(&three).await;
+    assert_eq!(metric(&proxy, REMOVED).await, Some(0.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(0.0));
+
+    // 3 -> 2: one removed, less than half.
+    proxy.write_config(&two);
+    proxy.wait_for_version(&version_of(&two)).await;
+    assert_eq!(metric(&proxy, REMOVED).await, Some(1.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(0.0));
+    // 2 -> 1: half of them.
+    proxy.write_config(&one);
+    proxy.wait_for_version(&version_of(&one)).await;
+    assert_eq!(metric(&proxy, REMOVED).await, Some(2.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(1.0));
+    // Put back right away: the gauge shows nothing happened, the counters still do.
+    proxy.write_config(&three);
+    proxy.wait_for_version(&version_of(&three)).await;
+    assert_eq!(metric(&proxy, "strangler_config_routes").await, Some(3.0));
+    assert_eq!(metric(&proxy, REMOVED).await, Some(2.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(1.0));
+    proxy.stop().await;
+}
