@@ -33,8 +33,14 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `strangler_config_reloads_total{result}`
     pub config_reloads: IntCounterVec,
-    /// `strangler_config_routes`: routes in the table in force (a sudden drop is alerted).
+    /// `strangler_config_routes`: routes in the table in force.
     pub config_routes: IntGauge,
+    /// `strangler_config_routes_removed_total`: routes removed by reloads (each reload adds
+    /// the number it removed).
+    pub config_routes_removed: IntCounter,
+    /// `strangler_config_route_drops_total`: reloads that removed at least half of the
+    /// routes in force (and at least one); alerted, however briefly the table served.
+    pub config_route_drops: IntCounter,
     /// `strangler_config_info{version}` = 1 for the table in force.
     pub config_info: IntGaugeVec,
     /// `strangler_inflight_requests`
@@ -166,6 +172,20 @@ impl Metrics {
             config_routes: register(
                 &registry,
                 IntGauge::new("strangler_config_routes", "Routes in the routing table in force")?,
+            )?,
+            config_routes_removed: register(
+                &registry,
+                IntCounter::new(
+                    "strangler_config_routes_removed_total",
+                    "Routes removed by reloads of the routing table",
+                )?,
+            )?,
+            config_route_drops: register(
+                &registry,
+                IntCounter::new(
+                    "strangler_config_route_drops_total",
+                    "Reloads that removed at least half of the routes in force",
+                )?,
             )?,
             config_info: gauges(
                 "strangler_config_info",
@@ -475,6 +495,8 @@ mod tests {
             "strangler_upstream_errors_total{kind=\"connect\",upstream=\"u\"} 1",
             "strangler_config_reloads_total{result=\"ok\"} 0",
             "strangler_config_routes 0",
+            "strangler_config_routes_removed_total 0",
+            "strangler_config_route_drops_total 0",
             "strangler_config_info{version=\"def\"} 1",
             "strangler_inflight_requests 1",
             "strangler_tls_reloads_total{result=\"error\"} 0",

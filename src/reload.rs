@@ -10,7 +10,9 @@
 //! symlink swap) is complete and loads at once; a file written in place loads once its
 //! writer has closed it and it stayed unchanged for `[proxy] reload_settle` (or, where the
 //! watcher reports no closes, once it has been unchanged that long), so a save written in
-//! parts never loads half a table. SIGHUP and `POST /admin/reload` load at once.
+//! parts never loads half a table. A writer that keeps the file open is read at the
+//! longest wait (ten settle intervals), but a table that would remove routes is then held
+//! back until the writer closes the file. SIGHUP and `POST /admin/reload` load at once.
 //!
 //! A reload reads and validates the whole file off the async workers, compiles it into a
 //! new [`Snapshot`] and swaps it in atomically. A file that fails validation is rejected:
@@ -25,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use notify::RecursiveMode;
@@ -77,6 +80,10 @@ pub struct Reloader {
     /// bytes last rejected for what they say (not for another file), until a table is
     /// applied.
     last_rejected: Mutex<Option<String>>,
+    /// Reads of the config file started so far: the watcher tells its own reads' opens of
+    /// the file from other processes' by this count (a read refused before opening, of a
+    /// missing or non-regular file, makes it skip one other open).
+    reads: AtomicU64,
 }
 
 /// One read of the config file: what it validates to, and the version of its bytes when
@@ -116,13 +123,36 @@ impl Attempt {
     }
 }
 
+/// What a file-change reload does with a table that would remove routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removals {
+    /// Apply it, as any other table.
+    Apply,
+    /// Keep the table in force: the file's writer still holds it open (the longest wait
+    /// passed), so a table with fewer routes is most likely half written.
+    HoldWhileWriterOpen,
+}
+
+/// A table held back by [`Removals::HoldWhileWriterOpen`]: the routes it would remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The names of the routes it would remove.
+    pub removed: Vec<String>,
+}
+
 impl Reloader {
     /// A reloader for the state's config file.
     pub fn new(state: Arc<State>) -> Self {
         Self {
             state,
             last_rejected: Mutex::new(None),
+            reads: AtomicU64::new(0),
         }
+    }
+
+    /// Reads of the config file started so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
     }
 
     /// `[proxy] reload_settle` of the table in force.
@@ -133,15 +163,29 @@ impl Reloader {
     /// Reads, validates and installs the config file. Never panics, never leaves the
     /// proxy without a table.
     pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
+        match self.reload_unless(trigger, Removals::Apply).await {
+            Ok(outcome) => outcome,
+            // Not reached: only HoldWhileWriterOpen holds a table back.
+            Err(_) => ReloadOutcome::Unchanged {
+                version: self.state.snapshot().config().version.clone(),
+            },
+        }
+    }
+
+    /// Like [`Reloader::reload`]; with [`Removals::HoldWhileWriterOpen`], a valid table
+    /// that would remove routes is not applied: logged once at warn, and returned as
+    /// [`HeldBack`].
+    pub async fn reload_unless(&self, trigger: Trigger, removals: Removals) -> Result<ReloadOutcome, HeldBack> {
         let mut last_rejected = self.last_rejected.lock().await;
         let path = self.state.config_path.clone();
+        self.reads.fetch_add(1, Ordering::SeqCst);
         let attempt = tokio::task::spawn_blocking(move || Attempt::read(&path)).await;
         let current = self.state.snapshot();
         let invalid_bytes = attempt.as_ref().ok().and_then(|a| a.invalid_bytes.clone());
         if trigger == Trigger::FileChange && invalid_bytes.is_some() && *last_rejected == invalid_bytes {
-            return ReloadOutcome::Unchanged {
+            return Ok(ReloadOutcome::Unchanged {
                 version: current.config().version.clone(),
-            };
+            });
         }
         let outcome = match attempt.map(|a| a.table) {
             Ok(Ok(table))
@@ -149,49 +193,19 @@ impl Reloader {
                     && table.config.version == current.config().version
                     && self.state.last_error().is_none() =>
             {
-                return ReloadOutcome::Unchanged {
+                return Ok(ReloadOutcome::Unchanged {
                     version: table.config.version,
-                };
+                });
             }
             Ok(Ok(table)) => {
-                let version = table.config.version.clone();
                 let changes = RouteChanges::between(current.config(), &table.config);
-                let old = &current.config().proxy;
-                let new = &table.config.proxy;
-                if old.listen != new.listen
-                    || old.admin_listen != new.admin_listen
-                    || old.workers != new.workers
-                    || old.worker_cpu_affinity != new.worker_cpu_affinity
-                    || old.max_connections != new.max_connections
-                    || old.tls.is_some() != new.tls.is_some()
-                {
-                    tracing::warn!(
-                        listen = %new.listen,
-                        admin_listen = %new.admin_listen,
-                        "listen addresses, worker count or CPU affinity, max_connections or TLS on/off changed: restart strangler to apply them; still serving as before"
-                    );
+                if removals == Removals::HoldWhileWriterOpen && !changes.removed.is_empty() {
+                    log_held_back(&table.config.version, &changes);
+                    return Err(HeldBack {
+                        removed: changes.removed,
+                    });
                 }
-                // Building reads upstream TLS files: off the async workers.
-                let (state, previous) = (self.state.clone(), current.clone());
-                let built = tokio::task::spawn_blocking(move || {
-                    Snapshot::build(table, Some(&previous), &state.metrics, state.workers)
-                })
-                .await;
-                match built {
-                    Ok(Ok(snapshot)) => {
-                        // Counted before it is visible: whoever sees the new table (the admin
-                        // API, a test) also sees the reload counted.
-                        self.state.metrics.config_reloads.with_label_values(&["ok"]).inc();
-                        self.state.install(snapshot);
-                        ReloadOutcome::Applied { version, changes }
-                    }
-                    Ok(Err(e)) => ReloadOutcome::Rejected {
-                        errors: vec![e.to_string()],
-                    },
-                    Err(join) => ReloadOutcome::Rejected {
-                        errors: vec![format!("reload task failed: {join}")],
-                    },
-                }
+                self.apply(table, &current, changes).await
             }
             Ok(Err(LoadError::Invalid(errors))) => ReloadOutcome::Rejected {
                 errors: errors.0.iter().map(ToString::to_string).collect(),
@@ -218,24 +232,90 @@ impl Reloader {
             }
             ReloadOutcome::Unchanged { .. } => {}
         }
-        outcome
+        Ok(outcome)
+    }
+
+    /// Builds the snapshot of a validated `table` and installs it.
+    async fn apply(&self, table: Table, current: &Arc<Snapshot>, changes: RouteChanges) -> ReloadOutcome {
+        let version = table.config.version.clone();
+        warn_if_restart_needed(&current.config().proxy, &table.config.proxy);
+        // Building reads upstream TLS files: off the async workers.
+        let (state, previous) = (self.state.clone(), current.clone());
+        let built =
+            tokio::task::spawn_blocking(move || Snapshot::build(table, Some(&previous), &state.metrics, state.workers))
+                .await;
+        match built {
+            Ok(Ok(snapshot)) => {
+                // Counted before it is visible: whoever sees the new table (the admin
+                // API, a test) also sees the reload counted.
+                let metrics = &self.state.metrics;
+                metrics.config_reloads.with_label_values(&["ok"]).inc();
+                let removed = changes.removed.len();
+                metrics.config_routes_removed.inc_by(removed as u64);
+                if is_a_drop(removed, current.config().routes.len()) {
+                    metrics.config_route_drops.inc();
+                }
+                self.state.install(snapshot);
+                ReloadOutcome::Applied { version, changes }
+            }
+            Ok(Err(e)) => ReloadOutcome::Rejected {
+                errors: vec![e.to_string()],
+            },
+            Err(join) => ReloadOutcome::Rejected {
+                errors: vec![format!("reload task failed: {join}")],
+            },
+        }
     }
 }
 
+/// Whether a reload that removed `removed` of the `before` routes in force is a drop
+/// (`strangler_config_route_drops_total`, alerted): at least one, and at least half.
+fn is_a_drop(removed: usize, before: usize) -> bool {
+    removed > 0 && removed * 2 >= before
+}
+
+/// Warns when `new` changes what only a restart applies.
+fn warn_if_restart_needed(old: &crate::config::ProxySettings, new: &crate::config::ProxySettings) {
+    if old.listen != new.listen
+        || old.admin_listen != new.admin_listen
+        || old.workers != new.workers
+        || old.worker_cpu_affinity != new.worker_cpu_affinity
+        || old.max_connections != new.max_connections
+        || old.tls.is_some() != new.tls.is_some()
+    {
+        tracing::warn!(
+            listen = %new.listen,
+            admin_listen = %new.admin_listen,
+            "listen addresses, worker count or CPU affinity, max_connections or TLS on/off changed: restart strangler to apply them; still serving as before"
+        );
+    }
+}
+
+/// The log line of a table held back while its writer still has the file open.
+fn log_held_back(version: &str, changes: &RouteChanges) {
+    tracing::warn!(
+        %version,
+        changes = %changes.summary(),
+        removed = %changes.removed.join(","),
+        "routes.toml is still open for writing and its table would remove routes; keeping the table in force and waiting for the writer to close it (SIGHUP or POST /admin/reload loads it now)"
+    );
+}
+
 /// The log line of an applied table: what it changed (`changes = "+2 -0 ~1"` and the
-/// names); at warn when it removed routes, which is how a half-written or truncated file
+/// names, and the other settings it changed); at warn when it removed routes, which is how a half-written or truncated file
 /// shows.
 fn log_applied(trigger: Trigger, version: &str, routes: usize, changes: &RouteChanges) {
-    let (added, removed, changed) = (
+    let (added, removed, changed, settings) = (
         changes.added.join(","),
         changes.removed.join(","),
         changes.changed.join(","),
+        changes.settings.join("; "),
     );
     let summary = changes.summary();
     if changes.removed.is_empty() {
-        tracing::info!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+        tracing::info!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, %settings, "routing table reloaded");
     } else {
-        tracing::warn!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, "routing table reloaded");
+        tracing::warn!(?trigger, %version, routes, changes = %summary, %added, %removed, %changed, %settings, "routing table reloaded");
     }
 }
 
@@ -250,6 +330,9 @@ pub enum FileEvent {
     Written,
     /// A writer that had the file open for writing closed it.
     Closed,
+    /// The file was opened (for reading or writing: the watcher does not say which, and
+    /// reports no close of a handle that was only read).
+    Opened,
     /// Anything else that may matter: metadata, a removal, a rename away, another `..`
     /// entry of a Kubernetes volume, an event the watcher could not name, a watcher error.
     Touched,
@@ -260,9 +343,14 @@ pub enum FileEvent {
 pub enum Decision {
     /// Read the file now.
     LoadNow,
+    /// The longest wait passed with the file's writer still holding it open: read it now,
+    /// but apply its table only if it removes no route ([`Removals::HoldWhileWriterOpen`]).
+    /// If it is held back, tell the clock with [`ReloadClock::held_back`]; otherwise with
+    /// [`ReloadClock::loaded`].
+    LoadUnlessRemoving,
     /// Nothing to do before this instant (unless another event comes).
     WaitUntil(Instant),
-    /// Nothing pending.
+    /// Nothing to do until the next event.
     Idle,
 }
 
@@ -275,6 +363,14 @@ struct Pending {
     writer_open: bool,
     /// When the file will have been quiet for the settle interval.
     quiet_at: Instant,
+    /// Opens seen since the last write while a writer had the file open: handles that
+    /// have written nothing since they opened. A close while there are such handles is
+    /// taken as one of theirs (`: >> routes.toml` by another process), not the writer's.
+    opens_since_write: u32,
+    /// The longest wait passed with the writer open and the file's table was held back
+    /// (it would remove routes): from now on only the writer's close (and the settle
+    /// interval) loads the file.
+    held: bool,
 }
 
 /// When to read the config file after watcher events: a pure state machine (events and
@@ -285,11 +381,18 @@ struct Pending {
 ///   the file, and a close starts the settle clock: the file loads once it has stayed
 ///   closed and unchanged for `settle`. A writer that closes between parts (`echo a > f;
 ///   echo b >> f`) opens it again within the settle interval and so stops the clock.
+///   A close that follows an open with no write between them, while the writer has the
+///   file open, is taken as that other handle's (another process opening and closing
+///   the file) and does not end the writer's save. (inotify names no handle: a reader
+///   that opens the file between the writer's last write and its close makes the
+///   writer's close look like the reader's; the file then loads at the longest wait.)
 /// - Where it does not (the poll watcher, other platforms), any change restarts the settle
 ///   clock: the file loads once it has been unchanged for `settle`.
-/// - However busy the file, it loads at the latest [`ReloadClock::longest_wait`] after
-///   the first change (ten settle intervals, at least 5 s), so a writer that never closes
-///   the file (a crashed editor) or never stops writing still gets its file loaded.
+/// - However busy the file, it is read at the latest [`ReloadClock::longest_wait`] after
+///   the first change (ten settle intervals), so a writer that never closes the file (a
+///   crashed editor) or never stops writing still gets its file loaded; but while a
+///   writer still holds the file open, a table that would remove routes is not applied
+///   ([`Decision::LoadUnlessRemoving`]): it waits for the writer's close.
 #[derive(Debug, Clone)]
 pub struct ReloadClock {
     settle: Duration,
@@ -298,8 +401,8 @@ pub struct ReloadClock {
 }
 
 impl ReloadClock {
-    /// The shortest [`ReloadClock::longest_wait`].
-    const LONGEST_WAIT_FLOOR: Duration = Duration::from_secs(5);
+    /// How many settle intervals [`ReloadClock::longest_wait`] is.
+    const LONGEST_WAIT_SETTLES: u32 = 10;
 
     /// A clock with nothing pending; `closes_reported` says whether the watcher reports
     /// [`FileEvent::Closed`].
@@ -316,9 +419,24 @@ impl ReloadClock {
         self.settle = settle;
     }
 
-    /// The longest a change waits to be loaded: ten settle intervals, at least 5 s.
+    /// The longest a change waits to be read: ten settle intervals (at least 1 s, as
+    /// `reload_settle` is at least 100 ms; 3 s at the default 300 ms).
     pub fn longest_wait(&self) -> Duration {
-        (self.settle * 10).max(Self::LONGEST_WAIT_FLOOR)
+        self.settle * Self::LONGEST_WAIT_SETTLES
+    }
+
+    /// The file was read after a [`Decision::LoadUnlessRemoving`] (applied, unchanged or
+    /// rejected): nothing is pending any more.
+    pub fn loaded(&mut self) {
+        self.pending = None;
+    }
+
+    /// The table read after a [`Decision::LoadUnlessRemoving`] was held back: wait for
+    /// the writer to close the file, however long that takes.
+    pub fn held_back(&mut self) {
+        if let Some(pending) = &mut self.pending {
+            pending.held = true;
+        }
     }
 
     /// Takes in an event seen at `now`.
@@ -327,14 +445,31 @@ impl ReloadClock {
             self.pending = None;
             return Decision::LoadNow;
         }
+        if event == FileEvent::Opened {
+            // Counted only while a writer has the file open: the next writer's open (after
+            // a close) or a reader's starts nothing.
+            if let Some(pending) = self.pending.as_mut().filter(|p| p.writer_open) {
+                pending.opens_since_write = pending.opens_since_write.saturating_add(1);
+            }
+            return self.on_time(now);
+        }
         let quiet_at = now + self.settle;
         let pending = self.pending.get_or_insert(Pending {
             since: now,
             writer_open: false,
             quiet_at,
+            opens_since_write: 0,
+            held: false,
         });
         match event {
-            FileEvent::Written if self.closes_reported => pending.writer_open = true,
+            FileEvent::Written if self.closes_reported => {
+                pending.writer_open = true;
+                pending.opens_since_write = 0;
+            }
+            // Another handle, opened since the last write, closed: the writer is still at it.
+            FileEvent::Closed if pending.writer_open && pending.opens_since_write > 0 => {
+                pending.opens_since_write -= 1;
+            }
             FileEvent::Closed => {
                 pending.writer_open = false;
                 pending.quiet_at = quiet_at;
@@ -342,21 +477,23 @@ impl ReloadClock {
             // A metadata change does not end an open writer's save.
             FileEvent::Touched if pending.writer_open => {}
             FileEvent::Written | FileEvent::Touched => pending.quiet_at = quiet_at,
-            FileEvent::Replaced => {}
+            FileEvent::Replaced | FileEvent::Opened => {}
         }
         self.on_time(now)
     }
 
     /// What to do at `now`, when no event came: the executor asks when a wait ends.
     pub fn on_time(&mut self, now: Instant) -> Decision {
-        let Some(pending) = self.pending else {
+        let Some(pending) = &mut self.pending else {
             return Decision::Idle;
         };
-        let latest = pending.since + self.longest_wait();
-        let due = if pending.writer_open {
-            latest
-        } else {
-            pending.quiet_at.min(latest)
+        let latest = pending.since + self.settle * Self::LONGEST_WAIT_SETTLES;
+        let due = match (pending.writer_open, pending.held) {
+            (true, true) => return Decision::Idle,
+            (true, false) if latest <= now => return Decision::LoadUnlessRemoving,
+            (true, false) => latest,
+            (false, true) => pending.quiet_at,
+            (false, false) => pending.quiet_at.min(latest),
         };
         if due <= now {
             self.pending = None;
@@ -409,10 +546,17 @@ impl WatchedNames {
         if event.need_rescan() {
             return Some(FileEvent::Touched);
         }
-        // Our own reads open and close the file too: only a close after writing counts.
+        // Only a close after writing is reported as such (inotify's mask has no
+        // close-nowrite); opens are, of any handle, our own reads' included.
         if let EventKind::Access(kind) = event.kind {
-            let closed = kind == AccessKind::Close(AccessMode::Write) && event.paths.iter().any(|p| self.is_file(p));
-            return closed.then_some(FileEvent::Closed);
+            if !event.paths.iter().any(|p| self.is_file(p)) {
+                return None;
+            }
+            return match kind {
+                AccessKind::Close(AccessMode::Write) => Some(FileEvent::Closed),
+                AccessKind::Open(_) => Some(FileEvent::Opened),
+                _ => None,
+            };
         }
         if !event.paths.is_empty() && !event.paths.iter().any(|p| self.is_file(p) || self.is_volume_entry(p)) {
             return None;
@@ -526,10 +670,24 @@ async fn reload_when_due(
     mut clock: ReloadClock,
 ) {
     let mut decision = Decision::Idle;
+    // Opens of the file by our own reads (any trigger's) matched so far.
+    let mut own_opens = 0u64;
     loop {
         let event = match decision {
             Decision::LoadNow => {
                 reloader.reload(Trigger::FileChange).await;
+                clock.set_settle(reloader.settle());
+                decision = clock.on_time(Instant::now());
+                continue;
+            }
+            Decision::LoadUnlessRemoving => {
+                match reloader
+                    .reload_unless(Trigger::FileChange, Removals::HoldWhileWriterOpen)
+                    .await
+                {
+                    Ok(_) => clock.loaded(),
+                    Err(HeldBack { .. }) => clock.held_back(),
+                }
                 clock.set_settle(reloader.settle());
                 decision = clock.on_time(Instant::now());
                 continue;
@@ -544,6 +702,10 @@ async fn reload_when_due(
             },
         };
         let Some(event) = event else { return };
+        if event == FileEvent::Opened && own_opens < reloader.reads() {
+            own_opens += 1;
+            continue;
+        }
         decision = clock.on_event(event, Instant::now());
     }
 }
@@ -573,6 +735,18 @@ mod tests {
     }
 
     #[test]
+    fn a_drop_removes_at_least_one_route_and_at_least_half() {
+        assert!(!is_a_drop(0, 0));
+        assert!(!is_a_drop(0, 4));
+        assert!(!is_a_drop(1, 4));
+        assert!(is_a_drop(2, 4));
+        assert!(is_a_drop(4, 4));
+        assert!(is_a_drop(1, 1));
+        assert!(!is_a_drop(1, 3));
+        assert!(is_a_drop(2, 3));
+    }
+
+    #[test]
     fn a_file_put_in_place_loads_at_once_even_while_a_writer_is_open() {
         let mut clock = ReloadClock::new(SETTLE, true);
         assert_eq!(feed(&mut clock, &[(0, FileEvent::Replaced)]).1, Decision::LoadNow);
@@ -587,10 +761,10 @@ mod tests {
         let (t0, decision) = feed(&mut clock, &[(0, FileEvent::Written), (5, FileEvent::Written)]);
         assert_eq!(decision, Decision::WaitUntil(t0 + clock.longest_wait()));
         // A second later the writer is still at it: no load, a metadata change changes nothing.
-        assert_eq!(clock.on_time(t0 + ms(1000)), Decision::WaitUntil(t0 + ms(5000)));
+        assert_eq!(clock.on_time(t0 + ms(1000)), Decision::WaitUntil(t0 + ms(3000)));
         assert_eq!(
             clock.on_event(FileEvent::Touched, t0 + ms(1001)),
-            Decision::WaitUntil(t0 + ms(5000))
+            Decision::WaitUntil(t0 + ms(3000))
         );
         assert_eq!(
             clock.on_event(FileEvent::Closed, t0 + ms(1100)),
@@ -621,17 +795,93 @@ mod tests {
         assert_eq!(clock.on_time(t0 + ms(401)), Decision::LoadNow);
     }
 
+    /// A writer that never closes the file: read at the longest wait, its table applied
+    /// unless it removes routes.
+    /// Writer A holds the file open; another process opens it and closes it without
+    /// writing (`: >> f`): that close is not A's. A's own close, after a write, is.
     #[test]
-    fn a_writer_that_never_closes_is_loaded_after_the_longest_wait() {
+    fn another_handles_open_and_close_does_not_end_the_writers_save() {
         let mut clock = ReloadClock::new(SETTLE, true);
-        assert_eq!(clock.longest_wait(), Duration::from_secs(5));
+        let (t0, decision) = feed(
+            &mut clock,
+            &[
+                (0, FileEvent::Opened),
+                (0, FileEvent::Written),
+                (500, FileEvent::Opened),
+                (500, FileEvent::Closed),
+            ],
+        );
+        assert_eq!(
+            decision,
+            Decision::WaitUntil(t0 + clock.longest_wait()),
+            "A is still open"
+        );
+        assert_eq!(clock.on_time(t0 + ms(800)), Decision::WaitUntil(t0 + ms(3000)));
+        // A reader opens while A writes on: A's next write tells the reader's open apart.
+        clock.on_event(FileEvent::Opened, t0 + ms(1000));
+        clock.on_event(FileEvent::Written, t0 + ms(1500));
+        assert_eq!(
+            clock.on_event(FileEvent::Closed, t0 + ms(1600)),
+            Decision::WaitUntil(t0 + ms(1900)),
+            "A's close starts the settle clock"
+        );
+        assert_eq!(clock.on_time(t0 + ms(1900)), Decision::LoadNow);
+        // `echo a > f; echo b >> f`, opens reported: the second writer's open follows a
+        // close, so its own close ends the save.
+        let (t1, decision) = feed(
+            &mut clock,
+            &[
+                (0, FileEvent::Opened),
+                (0, FileEvent::Written),
+                (1, FileEvent::Closed),
+                (100, FileEvent::Opened),
+                (100, FileEvent::Written),
+                (101, FileEvent::Closed),
+            ],
+        );
+        assert_eq!(decision, Decision::WaitUntil(t1 + ms(101) + SETTLE));
+        // An open with nothing pending (our own read after a load, a reader) starts nothing.
+        clock.loaded();
+        assert_eq!(clock.on_event(FileEvent::Opened, t1 + ms(500)), Decision::Idle);
+    }
+
+    #[test]
+    fn a_writer_that_never_closes_is_read_after_the_longest_wait() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        assert_eq!(clock.longest_wait(), Duration::from_secs(3), "ten settle intervals");
         let (t0, _) = feed(&mut clock, &[(0, FileEvent::Written)]);
-        assert_eq!(clock.on_time(t0 + ms(4999)), Decision::WaitUntil(t0 + ms(5000)));
-        assert_eq!(clock.on_time(t0 + ms(5000)), Decision::LoadNow);
+        assert_eq!(clock.on_time(t0 + ms(2999)), Decision::WaitUntil(t0 + ms(3000)));
+        assert_eq!(clock.on_time(t0 + ms(3000)), Decision::LoadUnlessRemoving);
+        clock.loaded();
+        assert_eq!(clock.on_time(t0 + ms(3001)), Decision::Idle, "nothing left pending");
         let mut slow = ReloadClock::new(Duration::from_secs(2), true);
-        assert_eq!(slow.longest_wait(), Duration::from_secs(20), "ten settle intervals");
-        slow.set_settle(ms(50));
-        assert_eq!(slow.longest_wait(), Duration::from_secs(5));
+        assert_eq!(slow.longest_wait(), Duration::from_secs(20));
+        slow.set_settle(ms(100));
+        assert_eq!(
+            slow.longest_wait(),
+            Duration::from_secs(1),
+            "the shortest: 100 ms settle"
+        );
+    }
+
+    /// Held back at the longest wait (the table would remove routes): no deadline any more,
+    /// however long the writer writes; its close (and the settle interval) loads the file.
+    #[test]
+    fn a_table_held_back_at_the_longest_wait_loads_when_its_writer_closes() {
+        let mut clock = ReloadClock::new(SETTLE, true);
+        let (t0, _) = feed(&mut clock, &[(0, FileEvent::Written)]);
+        assert_eq!(clock.on_time(t0 + ms(3000)), Decision::LoadUnlessRemoving);
+        clock.held_back();
+        assert_eq!(clock.on_time(t0 + ms(3001)), Decision::Idle);
+        assert_eq!(clock.on_event(FileEvent::Written, t0 + ms(9000)), Decision::Idle);
+        assert_eq!(clock.on_event(FileEvent::Touched, t0 + ms(9500)), Decision::Idle);
+        assert_eq!(clock.on_time(t0 + ms(60_000)), Decision::Idle, "no second attempt");
+        assert_eq!(
+            clock.on_event(FileEvent::Closed, t0 + ms(60_000)),
+            Decision::WaitUntil(t0 + ms(60_300))
+        );
+        assert_eq!(clock.on_time(t0 + ms(60_300)), Decision::LoadNow);
+        assert_eq!(clock.on_time(t0 + ms(60_301)), Decision::Idle);
     }
 
     /// The poll watcher (no closes): each change restarts the settle clock.
@@ -659,7 +909,11 @@ mod tests {
             }
             clock.on_event(FileEvent::Written, now);
         }
-        assert_eq!(loads, [5000], "one load, at the longest wait after the first change");
+        assert_eq!(
+            loads,
+            [3000, 6000],
+            "one load per longest wait after the first change since the last load"
+        );
     }
 
     #[test]
@@ -734,9 +988,18 @@ mod tests {
                 vec![file],
                 Some(FileEvent::Closed),
             ),
-            // Our own reads, and opens.
+            // A reader's close (not reported by inotify's mask anyway); any open.
             (EventKind::Access(AccessKind::Close(AccessMode::Read)), vec![file], None),
-            (EventKind::Access(AccessKind::Open(AccessMode::Any)), vec![file], None),
+            (
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                vec![file],
+                Some(FileEvent::Opened),
+            ),
+            (
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                vec!["/etc/s/other"],
+                None,
+            ),
             (
                 EventKind::Access(AccessKind::Close(AccessMode::Write)),
                 vec!["/etc/s/other"],

@@ -503,6 +503,7 @@ mod tests {
                 added: vec!["a".to_owned()],
                 removed: vec![],
                 changed: vec!["c".to_owned()],
+                settings: vec![],
             },
         };
         assert_eq!(

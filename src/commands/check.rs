@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::admin::api::{ListedRoute, RouteListing, UpstreamListing};
 use crate::admin::documents::listed_route;
 use crate::commands::admin_client::{TIMEOUT, admin_base, admin_url_of, http_get, use_token_of};
-use crate::config::{Config, LoadError, RouteDiff, RouteFacts};
+use crate::config::{Config, LoadError, RouteDiff, RouteFacts, settings_diff};
 use crate::server::tls::pairs_of;
 use crate::table::Table;
 use crate::tls::{TlsError, load_pair};
@@ -154,7 +154,7 @@ fn against_file(path: &Path, config: &Config) -> Result<(String, RouteDiff), Str
     })?;
     Ok((
         format!(
-            "against {} (version {}): every route property and upstream URL compared",
+            "against {} (version {}): every route property and every other setting compared",
             path.display(),
             other.config.version
         ),
@@ -183,6 +183,22 @@ fn against_admin(base: &str, config: &Config) -> Result<(String, RouteDiff), Str
         .iter()
         .map(|r| (r.name.clone(), listed_facts(&listed_route(r), &file_urls)))
         .collect();
+    let mut running_settings =
+        BTreeMap::from([("proxy.default_upstream".to_owned(), listing.default_upstream.clone())]);
+    running_settings.extend(
+        running_urls
+            .iter()
+            .map(|(name, url)| (format!("upstreams.{name}.url"), url.clone())),
+    );
+    let mut file_settings = BTreeMap::from([(
+        "proxy.default_upstream".to_owned(),
+        config.proxy.default_upstream.clone(),
+    )]);
+    file_settings.extend(
+        file_urls
+            .iter()
+            .map(|(name, url)| (format!("upstreams.{name}.url"), url.clone())),
+    );
     let same = if listing.version == config.version {
         " (this very file)"
     } else {
@@ -191,11 +207,14 @@ fn against_admin(base: &str, config: &Config) -> Result<(String, RouteDiff), Str
     Ok((
         format!(
             "against the table in force at {base} (version {}{same}): path, methods, stage, upstreams and \
-             their URLs, canary, fallback and max_body compared (the admin API lists no compare rules or \
-             shadow settings)",
+             their URLs, canary, fallback and max_body compared, and the default upstream and upstream URLs \
+             (the admin API lists no compare rules or shadow settings, nor other [proxy] and upstream settings)",
             listing.version
         ),
-        RouteDiff::between(&running, &file),
+        RouteDiff {
+            settings: settings_diff(&running_settings, &file_settings),
+            ..RouteDiff::between(&running, &file)
+        },
     ))
 }
 
@@ -240,7 +259,8 @@ fn listed_facts(route: &ListedRoute, urls: &BTreeMap<String, String>) -> RouteFa
 }
 
 /// One line per route (`+ name`, `- name`, `~ name (stage shadow -> canary, …)`), in name
-/// order, then the summary.
+/// order, one per other setting (`setting ~ proxy.default_upstream legacy -> other`), then
+/// the summary.
 fn write_plan(diff: &RouteDiff, out: &mut dyn Write) -> std::io::Result<()> {
     let mut lines: Vec<(&str, String)> = Vec::new();
     lines.extend(diff.added.iter().map(|name| (name.as_str(), format!("+ {name}"))));
@@ -255,6 +275,9 @@ fn write_plan(diff: &RouteDiff, out: &mut dyn Write) -> std::io::Result<()> {
     lines.sort();
     for (_, line) in &lines {
         writeln!(out, "{line}")?;
+    }
+    for setting in &diff.settings {
+        writeln!(out, "setting ~ {setting}")?;
     }
     writeln!(out, "routes: {}", diff.changes().summary())
 }

@@ -1,6 +1,7 @@
 //! What one routing table changes in another's routes, by route name: routes added,
-//! removed, and changed (any property of the route, or the URL of an upstream it uses).
-//! Pure. The reload's log line and `POST /admin/reload`'s answer carry the
+//! removed, and changed (any property of the route, or the URL of an upstream it uses);
+//! and what it changes in the other settings (`[proxy]`, upstreams, `[record]`), one line
+//! each ([`settings_of`], [`settings_diff`]). Pure. The reload's log line and `POST /admin/reload`'s answer carry the
 //! [`RouteChanges`]; `strangler check --against` prints the [`RouteDiff`] property by
 //! property.
 //!
@@ -24,6 +25,10 @@ pub struct RouteChanges {
     pub removed: Vec<String>,
     /// Routes both have, with a property (or an upstream's URL) that differs.
     pub changed: Vec<String>,
+    /// Other settings that differ, one line each: `proxy.default_upstream legacy -> other`,
+    /// `upstreams.legacy.request_timeout 30s -> 1ms`. Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
 }
 
 impl RouteChanges {
@@ -32,14 +37,19 @@ impl RouteChanges {
         RouteDiff::of_tables(before, after).changes()
     }
 
-    /// `+added -removed ~changed`, as counts: `+2 -0 ~1`.
+    /// `+added -removed ~changed`, as counts: `+2 -0 ~1`, and ` (settings changed: N)`
+    /// when other settings changed.
     pub fn summary(&self) -> String {
-        format!("+{} -{} ~{}", self.added.len(), self.removed.len(), self.changed.len())
+        let routes = format!("+{} -{} ~{}", self.added.len(), self.removed.len(), self.changed.len());
+        match self.settings.len() {
+            0 => routes,
+            n => format!("{routes} (settings changed: {n})"),
+        }
     }
 
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.settings.is_empty()
     }
 }
 
@@ -173,6 +183,8 @@ pub struct RouteDiff {
     pub removed: Vec<String>,
     /// Routes in both whose properties differ, by name, with what changed.
     pub changed: BTreeMap<String, Vec<PropertyChange>>,
+    /// Other settings that differ, one line each (see [`settings_diff`]).
+    pub settings: Vec<String>,
 }
 
 impl RouteDiff {
@@ -191,6 +203,7 @@ impl RouteDiff {
                 .cloned()
                 .collect(),
             changed: BTreeMap::new(),
+            settings: Vec::new(),
         };
         for (name, new) in after {
             let Some(old) = before.get(name) else { continue };
@@ -217,9 +230,11 @@ impl RouteDiff {
         diff
     }
 
-    /// The difference between two tables, on every property.
+    /// The difference between two tables, on every property and every other setting.
     pub fn of_tables(before: &Config, after: &Config) -> Self {
-        Self::between(&facts_of_table(before), &facts_of_table(after))
+        let mut diff = Self::between(&facts_of_table(before), &facts_of_table(after));
+        diff.settings = settings_diff(&settings_of(before), &settings_of(after));
+        diff
     }
 
     /// The names only.
@@ -228,8 +243,177 @@ impl RouteDiff {
             added: self.added.clone(),
             removed: self.removed.clone(),
             changed: self.changed.keys().cloned().collect(),
+            settings: self.settings.clone(),
         }
     }
+}
+
+/// A table's settings other than its routes, each as text by key: `proxy.NAME`,
+/// `upstreams.NAME.SETTING` (`url` first of each upstream's) and `record`. Paths of
+/// files (certificates, the admin token) are compared, not where they are written.
+pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
+    let p = &config.proxy;
+    let duration = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let mut settings = BTreeMap::from([
+        ("proxy.listen".to_owned(), p.listen.to_string()),
+        ("proxy.admin_listen".to_owned(), p.admin_listen.to_string()),
+        ("proxy.default_upstream".to_owned(), p.default_upstream.clone()),
+        (
+            "proxy.client_header_timeout".to_owned(),
+            duration(p.client_header_timeout),
+        ),
+        ("proxy.max_header_bytes".to_owned(), p.max_header_bytes.to_string()),
+        ("proxy.drain_timeout".to_owned(), duration(p.drain_timeout)),
+        ("proxy.reload_settle".to_owned(), duration(p.reload_settle)),
+        (
+            "proxy.workers".to_owned(),
+            p.workers.map_or_else(|| "auto".to_owned(), |w| w.to_string()),
+        ),
+        (
+            "proxy.worker_cpu_affinity".to_owned(),
+            format!("{:?}", p.worker_cpu_affinity).to_lowercase(),
+        ),
+        (
+            "proxy.ready_requires_healthy_default".to_owned(),
+            p.ready_requires_healthy_default.to_string(),
+        ),
+        ("proxy.max_connections".to_owned(), p.max_connections.to_string()),
+        (
+            "proxy.admin_token_file".to_owned(),
+            p.admin_token_file
+                .as_ref()
+                .map_or_else(|| RouteFacts::NONE.to_owned(), |t| t.path.display().to_string()),
+        ),
+        ("proxy.tls".to_owned(), listener_tls_text(p.tls.as_ref())),
+        ("record".to_owned(), record_text(config.record.as_ref())),
+    ]);
+    for (name, u) in &config.upstreams {
+        let key = |setting: &str| format!("upstreams.{name}.{setting}");
+        settings.extend([
+            (key("url"), u.url.to_string()),
+            (key("connect_timeout"), duration(u.connect_timeout)),
+            (key("request_timeout"), duration(u.request_timeout)),
+            (key("pool_idle_timeout"), duration(u.pool_idle_timeout)),
+            (key("pool_max_idle"), u.pool_max_idle.to_string()),
+            (key("http2"), u.http2.to_string()),
+            (key("tls"), upstream_tls_text(u.tls.as_ref())),
+            (key("health"), health_text(u.health.as_ref())),
+            (key("outlier"), outlier_text(&u.outlier)),
+            (
+                key("retry_budget"),
+                format!("{}", f64::from(u.retry_budget_permille) / 1000.0),
+            ),
+            (
+                key("max_connections"),
+                RouteFacts::optional_text(u.max_connections.map(|m| m as u64)),
+            ),
+        ]);
+    }
+    settings
+}
+
+/// The settings that differ from `before` to `after` (as [`settings_of`] gives them, or
+/// fewer), one line each in key order: `KEY BEFORE -> AFTER`. A key one side lacks reads as
+/// `none`; an upstream only one side has is one line, its URL's
+/// (`upstreams.thoughts.url none -> http://…`).
+pub fn settings_diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let upstream_on_one_side = |key: &str| {
+        key.strip_prefix("upstreams.")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .is_some_and(|(name, setting)| {
+                let url = format!("upstreams.{name}.url");
+                setting != "url" && before.contains_key(&url) != after.contains_key(&url)
+            })
+    };
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|key| !upstream_on_one_side(key))
+        .filter_map(|key| {
+            let (old, new) = (
+                before.get(key).map_or(RouteFacts::NONE, String::as_str),
+                after.get(key).map_or(RouteFacts::NONE, String::as_str),
+            );
+            (old != new).then(|| format!("{key} {old} -> {new}"))
+        })
+        .collect()
+}
+
+/// `[proxy.tls]` as text: `off`, or the default pair's paths and the SNI entries.
+fn listener_tls_text(tls: Option<&super::model::TlsSettings>) -> String {
+    let Some(tls) = tls else { return "off".to_owned() };
+    let pair = |p: &super::model::CertKeyPair| format!("{} {}", p.cert.path.display(), p.key.path.display());
+    let mut text = format!("cert {}", pair(&tls.default));
+    for sni in &tls.sni {
+        text.push_str(&format!(", {}: {}", sni.hosts.join(" "), pair(&sni.pair)));
+    }
+    text
+}
+
+/// An upstream's TLS as text: `none` (http), `web roots`, or its CA file and client pair.
+fn upstream_tls_text(tls: Option<&super::model::UpstreamTls>) -> String {
+    let Some(tls) = tls else {
+        return RouteFacts::NONE.to_owned();
+    };
+    let ca = tls
+        .ca_file
+        .as_ref()
+        .map_or_else(|| "web roots".to_owned(), |ca| format!("ca_file {}", ca.path.display()));
+    match &tls.client {
+        Some(client) => format!(
+            "{ca}, client {} {}",
+            client.cert.path.display(),
+            client.key.path.display()
+        ),
+        None => ca,
+    }
+}
+
+/// A health check as text, or `off`.
+fn health_text(health: Option<&super::model::HealthCheckConfig>) -> String {
+    health.map_or_else(
+        || "off".to_owned(),
+        |h| {
+            format!(
+                "GET {} every {} timeout {} healthy {} unhealthy {}",
+                h.path,
+                humantime::format_duration(h.interval),
+                humantime::format_duration(h.timeout),
+                h.healthy_threshold,
+                h.unhealthy_threshold
+            )
+        },
+    )
+}
+
+/// Outlier detection as text, or `off`.
+fn outlier_text(outlier: &super::model::OutlierConfig) -> String {
+    if !outlier.enabled {
+        return "off".to_owned();
+    }
+    format!(
+        "{} failures in {}, ejected {} up to {}",
+        outlier.consecutive_failures,
+        humantime::format_duration(outlier.interval),
+        humantime::format_duration(outlier.base_ejection),
+        humantime::format_duration(outlier.max_ejection)
+    )
+}
+
+/// `[record]` as text, or `off`.
+fn record_text(record: Option<&super::model::RecordConfig>) -> String {
+    record.map_or_else(
+        || "off".to_owned(),
+        |r| {
+            let redact: Vec<&str> = r.redact.iter().map(http::HeaderName::as_str).collect();
+            format!(
+                "{} sample {} max_bytes {} redact [{}]",
+                r.path.display(),
+                r.sample,
+                r.max_bytes,
+                redact.join(", ")
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -378,10 +562,11 @@ canary = { percent = 25 }
 
     #[test]
     fn changes_are_json_with_three_lists() {
-        let changes = RouteChanges {
+        let mut changes = RouteChanges {
             added: vec!["a".to_owned()],
             removed: vec![],
             changed: vec!["c".to_owned()],
+            settings: vec![],
         };
         let json = serde_json::to_value(&changes).unwrap();
         assert_eq!(
@@ -389,5 +574,51 @@ canary = { percent = 25 }
             serde_json::json!({"added": ["a"], "removed": [], "changed": ["c"]})
         );
         assert_eq!(serde_json::from_value::<RouteChanges>(json).unwrap(), changes);
+        changes.settings = vec!["proxy.default_upstream legacy -> thoughts".to_owned()];
+        let json = serde_json::to_value(&changes).unwrap();
+        assert_eq!(
+            json["settings"],
+            serde_json::json!(["proxy.default_upstream legacy -> thoughts"])
+        );
+        assert_eq!(serde_json::from_value::<RouteChanges>(json).unwrap(), changes);
+    }
+
+    /// Issue 17 attack #9: a changed default upstream or upstream timeout read `+0 -0 ~0`.
+    #[test]
+    fn settings_other_than_routes_are_changes_too() {
+        let before = table(TABLE);
+        let after = TABLE
+            .replace("default_upstream = \"legacy\"", "default_upstream = \"thoughts\"")
+            .replace(
+                "url = \"http://127.0.0.1:8001\"",
+                "url = \"http://127.0.0.1:8001\"\nrequest_timeout = \"1ms\"",
+            )
+            + "\n[upstreams.users]\nurl = \"http://127.0.0.1:8003\"\n";
+        let changes = RouteChanges::between(&before, &table(&after));
+        assert_eq!(
+            changes.settings,
+            [
+                "proxy.default_upstream legacy -> thoughts",
+                "upstreams.legacy.request_timeout 30s -> 1ms",
+                "upstreams.users.url none -> http://127.0.0.1:8003/",
+            ]
+        );
+        // Every route's legacy side is the default upstream: they change with it.
+        assert_eq!(changes.summary(), "+0 -0 ~3 (settings changed: 3)");
+        assert!(!changes.is_empty());
+        let back = RouteChanges::between(&table(&after), &before);
+        assert_eq!(back.settings[2], "upstreams.users.url http://127.0.0.1:8003/ -> none");
+        for edit in [
+            TABLE.replace("listen = \"127.0.0.1:8000\"", "listen = \"127.0.0.1:8080\""),
+            TABLE.replace("[proxy]\n", "[proxy]\nreload_settle = \"1s\"\n"),
+            TABLE.replace(
+                "url = \"http://127.0.0.1:8002\"",
+                "url = \"http://127.0.0.1:8002\"\n[upstreams.thoughts.health]\npath = \"/healthz\"",
+            ),
+        ] {
+            let changes = RouteChanges::between(&before, &table(&edit));
+            assert_eq!(changes.settings.len(), 1, "{changes:?}");
+        }
+        assert!(RouteChanges::between(&before, &table(TABLE)).settings.is_empty());
     }
 }

@@ -36,7 +36,7 @@ mod raw;
 mod token;
 mod validate;
 
-pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_table};
+pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_table, settings_diff, settings_of};
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use evidence::{EvidenceIdentity, EvidenceSide};
 pub use model::{

@@ -49,7 +49,7 @@ async fn against_another_file_every_change_is_listed() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with(&format!("{}: ok", new.display())), "{out}");
     assert!(
-        lines[1].contains("every route property and upstream URL compared"),
+        lines[1].contains("every route property and every other setting compared"),
         "{out}"
     );
     assert_eq!(
@@ -58,7 +58,8 @@ async fn against_another_file_every_change_is_listed() {
             "- help",
             "+ signup",
             "~ thoughts-api (stage shadow -> canary, new_url http://127.0.0.1:2/ -> http://127.0.0.1:3/, canary none -> 25%)",
-            "routes: +1 -1 ~1",
+            "setting ~ upstreams.thoughts.url http://127.0.0.1:2/ -> http://127.0.0.1:3/",
+            "routes: +1 -1 ~1 (settings changed: 1)",
         ],
         "{out}"
     );
@@ -178,6 +179,67 @@ async fn against_a_proxy_with_a_token() {
     assert!(
         out.ends_with("~ thoughts-api (stage legacy -> shadow)\nroutes: +0 -0 ~1\n"),
         "{out}"
+    );
+    proxy.stop().await;
+}
+
+/// Settings other than routes are part of the plan (issue 17 attack #9: a changed default
+/// upstream or request timeout read `+0 -0 ~0`): against a file every setting, against a
+/// running proxy the default upstream and upstream URLs (what its admin API lists).
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_other_than_routes_are_in_the_plan() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let running = table(&legacy.url(), &thoughts.url(), "", "legacy", &[]);
+    let proxy = TestProxy::start(&running).await;
+    let admin = format!("http://{}", proxy.admin);
+    let dir = tempfile::tempdir().unwrap();
+    let old = write(dir.path(), "old.toml", &running);
+    let edited_text = running
+        .replace("default_upstream = \"legacy\"", "default_upstream = \"thoughts\"")
+        .replacen(
+            &format!("url = \"{}\"", legacy.url()),
+            &format!("url = \"{}\"\nrequest_timeout = \"1ms\"", legacy.url()),
+            1,
+        );
+    assert_ne!(edited_text, running);
+    let edited = write(dir.path(), "routes.toml", &edited_text);
+    let file = edited.to_str().unwrap();
+
+    let (code, out, err) = check(&["check", file, "--against", old.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("setting ~ proxy.default_upstream legacy -> thoughts\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("setting ~ upstreams.legacy.request_timeout 30s -> 1ms\n"),
+        "{out}"
+    );
+    assert!(out.ends_with(" (settings changed: 2)\n"), "{out}");
+
+    let (code, out, err) = check(&["check", file, "--against", &admin]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("setting ~ proxy.default_upstream legacy -> thoughts\n"),
+        "{out}"
+    );
+    assert!(!out.contains("request_timeout"), "not listed by the admin API: {out}");
+    assert!(out.ends_with(" (settings changed: 1)\n"), "{out}");
+
+    // The reload's answer says the same.
+    std::fs::write(&proxy.config, &edited_text).unwrap();
+    let answer = post(&proxy.admin_url("/admin/reload"), "").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let settings = answer.json()["changes"]["settings"].clone();
+    assert_eq!(
+        settings,
+        serde_json::json!([
+            "proxy.default_upstream legacy -> thoughts",
+            "upstreams.legacy.request_timeout 30s -> 1ms"
+        ]),
+        "{}",
+        answer.body
     );
     proxy.stop().await;
 }

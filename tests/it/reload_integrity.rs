@@ -59,16 +59,7 @@ async fn a_half_written_file_is_not_loaded_until_its_writer_closes_it() {
 
     let mut writer = InPlaceWriter::open(&proxy.config);
     writer.write(first);
-    let started = Instant::now();
-    let mut requests = 0;
-    while started.elapsed() < Duration::from_secs(1) {
-        assert_eq!(
-            served_by(&proxy, "/api/thoughts/5").await,
-            "thoughts",
-            "request {requests} was not routed by the old table"
-        );
-        requests += 1;
-    }
+    let requests = old_table_serves_for(&proxy, Duration::from_secs(1)).await;
     assert!(requests >= 10, "only {requests} requests in a second");
     assert_eq!(proxy.version(), old_version);
     assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
@@ -170,4 +161,178 @@ async fn with_the_poll_watcher_a_file_loads_once_it_is_unchanged_for_the_settle_
     assert_eq!(applied.attempts, 2);
     assert_eq!(applied.last_error, None);
     assert_eq!(state.snapshot().routes.len(), 2);
+}
+
+/// A FIFO put at the config path (`rm routes.toml; mkfifo routes.toml`): reading it would
+/// wait for a writer for ever, under the reload lock. It is refused at once, saying what it
+/// is; the old table keeps serving, `POST /admin/reload` keeps answering, SIGTERM still
+/// stops the process.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_at_the_config_path_is_refused_at_once_and_the_old_table_keeps_serving() {
+    use crate::support::binary::BinaryProxy;
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let mut proxy = BinaryProxy::start(&table(&legacy, &thoughts, "", false)).await;
+    std::fs::remove_file(&proxy.config).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&proxy.config)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+
+    let reload_url = format!("http://{}/admin/reload", proxy.admin);
+    for attempt in 0..2 {
+        let reload = post(&reload_url, "");
+        let answer = tokio::time::timeout(Duration::from_secs(3), reload)
+            .await
+            .unwrap_or_else(|_| panic!("POST /admin/reload {attempt} did not answer within 3 s"));
+        assert_eq!(answer.status, 422, "{}", answer.body);
+        assert!(
+            answer.body.contains("FIFO") && answer.body.contains("not a regular file"),
+            "{}",
+            answer.body
+        );
+        assert_eq!(served_by(&proxy, "/api/thoughts/5").await, "thoughts");
+    }
+    proxy.signal("TERM");
+    assert!(proxy.exit_within(Duration::from_secs(10)).await.success());
+}
+
+/// Runs requests for `how_long` (the scenario's pause, not a synchronisation), asserting
+/// each is routed by the old table (`/api/thoughts/` to `thoughts`); returns how many ran.
+async fn old_table_serves_for(proxy: &TestProxy, how_long: Duration) -> usize {
+    let started = Instant::now();
+    let mut requests = 0;
+    while started.elapsed() < how_long {
+        assert_eq!(
+            served_by(proxy, "/api/thoughts/5").await,
+            "thoughts",
+            "request {requests} was not routed by the old table"
+        );
+        requests += 1;
+    }
+    requests
+}
+
+/// A writer that holds the file open with half a table well past the longest wait (ten
+/// settle intervals: 1 s at 100 ms): the half would remove routes, so it is held back
+/// (issue 17 attack #7: it was loaded at the longest wait, `routes=0`); the writer's close
+/// loads the whole file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_table_that_removes_routes_waits_for_its_writer_past_the_longest_wait() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"100ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let old_version = proxy.version();
+    let new = table(&legacy, &thoughts, settle, true);
+    let (first, rest) = split_before_routes(&new);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(first);
+    old_table_serves_for(&proxy, Duration::from_millis(2500)).await;
+    assert_eq!(proxy.version(), old_version, "the half table was loaded");
+    assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
+
+    writer.write(rest);
+    writer.close();
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(2), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.attempts, 2, "one reload");
+    assert_eq!(applied.last_error, None);
+    assert_eq!(served_by(&proxy, "/api/other/1").await, "thoughts");
+    assert_eq!(metric(&proxy, OK_SERIES).await, Some(2.0));
+    proxy.stop().await;
+}
+
+/// A writer that holds the file open past the longest wait with a table that removes no
+/// route (here: the old table and one more route, complete): loaded at the longest wait,
+/// as a crashed editor's file is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_that_removes_nothing_loads_at_the_longest_wait_while_its_writer_is_open() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"100ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let new = table(&legacy, &thoughts, settle, true);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(&new);
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(3), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.attempts, 2);
+    assert_eq!(served_by(&proxy, "/api/other/1").await, "thoughts");
+    writer.close();
+    proxy.stop().await;
+}
+
+/// Writer A holds the file open with half a table; meanwhile another process opens the
+/// file for appending and closes it without writing (`: >> routes.toml`, a script's
+/// "make sure it exists"). That close is not A's: nothing loads until A closes (issue 17
+/// attack #10: the half table loaded a settle interval after the other close).
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_opening_and_closing_the_file_does_not_end_the_writers_save() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let settle = "reload_settle = \"200ms\"";
+    let proxy = TestProxy::start(&table(&legacy, &thoughts, settle, false)).await;
+    let old_version = proxy.version();
+    let new = table(&legacy, &thoughts, settle, true);
+    let (first, rest) = split_before_routes(&new);
+
+    let mut writer = InPlaceWriter::open(&proxy.config);
+    writer.write(first);
+    old_table_serves_for(&proxy, Duration::from_millis(300)).await;
+    InPlaceWriter::append(&proxy.config).close();
+    // Past the other close's settle interval, short of the longest wait (2 s).
+    old_table_serves_for(&proxy, Duration::from_millis(1000)).await;
+    assert_eq!(proxy.version(), old_version, "the half table was loaded");
+    assert_eq!(attempts(&proxy), 1, "the half-written file was loaded");
+
+    writer.write(rest);
+    writer.close();
+    let applied = proxy
+        .wait_for_within(Duration::from_secs(2), |s| s.version == version_of(&new))
+        .await;
+    assert_eq!(applied.attempts, 2, "one reload");
+    assert_eq!(applied.last_error, None);
+    proxy.stop().await;
+}
+
+/// Every reload counts the routes it removed, and a reload that removed at least half of
+/// the routes in force counts as a drop (the StranglerRoutesDropped alert reads it, so a
+/// half table served for less than a scrape interval is seen; issue 17 attack #18).
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_count_removed_routes_and_drops() {
+    const REMOVED: &str = "strangler_config_routes_removed_total";
+    const DROPS: &str = "strangler_config_route_drops_total";
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let two = table(&legacy, &thoughts, "", true);
+    let one = table(&legacy, &thoughts, "", false);
+    let three = two.clone() + "\n[[routes]]\nname = \"third\"\npath = \"/third/\"\n";
+    let proxy = TestProxy::start(&three).await;
+    assert_eq!(metric(&proxy, REMOVED).await, Some(0.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(0.0));
+
+    // 3 -> 2: one removed, less than half.
+    proxy.write_config(&two);
+    proxy.wait_for_version(&version_of(&two)).await;
+    assert_eq!(metric(&proxy, REMOVED).await, Some(1.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(0.0));
+    // 2 -> 1: half of them.
+    proxy.write_config(&one);
+    proxy.wait_for_version(&version_of(&one)).await;
+    assert_eq!(metric(&proxy, REMOVED).await, Some(2.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(1.0));
+    // Put back right away: the gauge shows nothing happened, the counters still do.
+    proxy.write_config(&three);
+    proxy.wait_for_version(&version_of(&three)).await;
+    assert_eq!(metric(&proxy, "strangler_config_routes").await, Some(3.0));
+    assert_eq!(metric(&proxy, REMOVED).await, Some(2.0));
+    assert_eq!(metric(&proxy, DROPS).await, Some(1.0));
+    proxy.stop().await;
 }

@@ -120,8 +120,9 @@ fn admin_token_file(
 }
 
 /// The shortest and longest `reload_settle`: shorter would not outlast the pause between
-/// two writes of one save; longer would keep an operator waiting for a save to apply.
-const RELOAD_SETTLE: std::ops::RangeInclusive<Duration> = Duration::from_millis(10)..=Duration::from_secs(10);
+/// two writers of one save (`head … > f; tail … >> f` loaded half tables at 10 ms);
+/// longer would keep an operator waiting for a save to apply.
+const RELOAD_SETTLE: std::ops::RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(10);
 
 /// `reload_settle`: a duration within [`RELOAD_SETTLE`], 300 ms when left out.
 fn reload_settle(errors: &mut Errors<'_>, raw: &raw::Proxy) -> Duration {
@@ -132,7 +133,7 @@ fn reload_settle(errors: &mut Errors<'_>, raw: &raw::Proxy) -> Duration {
             errors.push(
                 value.span().start,
                 format!(
-                    "`reload_settle` must be between 10ms and 10s, got `{}`",
+                    "`reload_settle` must be between 100ms and 10s, got `{}`",
                     value.get_ref()
                 ),
             );
@@ -215,13 +216,15 @@ mod tests {
             parse_str("routes.toml", GOOD).unwrap().proxy.reload_settle,
             Duration::from_millis(300)
         );
-        for (written, expected) in [("50ms", 50), ("10ms", 10), ("2s", 2000), ("10s", 10_000)] {
+        for (written, expected) in [("100ms", 100), ("150ms", 150), ("2s", 2000), ("10s", 10_000)] {
             let c = parse_str("routes.toml", &settle(&format!("reload_settle = \"{written}\""))).unwrap();
             assert_eq!(c.proxy.reload_settle, Duration::from_millis(expected), "{written}");
         }
         for (written, message) in [
-            ("5ms", "`reload_settle` must be between 10ms and 10s, got `5ms`"),
-            ("1m", "`reload_settle` must be between 10ms and 10s, got `1m`"),
+            ("5ms", "`reload_settle` must be between 100ms and 10s, got `5ms`"),
+            ("10ms", "`reload_settle` must be between 100ms and 10s, got `10ms`"),
+            ("99ms", "`reload_settle` must be between 100ms and 10s, got `99ms`"),
+            ("1m", "`reload_settle` must be between 100ms and 10s, got `1m`"),
             ("0s", "bad duration `0s`: must be more than zero"),
             ("soon", "bad duration `soon`: expected a number and a unit"),
         ] {
