@@ -173,19 +173,15 @@ impl Metrics {
                 &registry,
                 IntGauge::new("strangler_config_routes", "Routes in the routing table in force")?,
             )?,
-            config_routes_removed: register(
+            config_routes_removed: counter(
                 &registry,
-                IntCounter::new(
-                    "strangler_config_routes_removed_total",
-                    "Routes removed by reloads of the routing table",
-                )?,
+                "strangler_config_routes_removed_total",
+                "Routes removed by reloads of the routing table",
             )?,
-            config_route_drops: register(
+            config_route_drops: counter(
                 &registry,
-                IntCounter::new(
-                    "strangler_config_route_drops_total",
-                    "Reloads that removed at least half of the routes in force",
-                )?,
+                "strangler_config_route_drops_total",
+                "Reloads that removed at least half of the routes in force",
             )?,
             config_info: gauges(
                 "strangler_config_info",
@@ -254,6 +250,11 @@ fn request_duration() -> prometheus::Result<HistogramVec> {
         ]),
         &["route", "upstream"],
     )
+}
+
+/// A counter without labels, registered.
+fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    register(registry, IntCounter::new(name, help)?)
 }
 
 /// `strangler_requests_total{route,upstream,method,status}`.
