@@ -284,6 +284,7 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
                 .as_ref()
                 .map_or_else(|| RouteFacts::NONE.to_owned(), |t| t.path.display().to_string()),
         ),
+        ("proxy.admin_hosts".to_owned(), p.admin_hosts.join(", ")),
         ("proxy.tls".to_owned(), listener_tls_text(p.tls.as_ref())),
         ("record".to_owned(), record_text(config.record.as_ref())),
     ]);

@@ -100,6 +100,10 @@ pub struct ProxySettings {
     /// The token itself, once [`Config::read_admin_token`] has read the file (the serving
     /// proxy does, at start and on every reload; `check` and `explain` never read it).
     pub admin_token: Option<AdminToken>,
+    /// `admin_hosts`: host names (lowercase, no port) the admin API answers to besides IP
+    /// literals and `localhost`; any other `Host` gets 421 (the DNS-rebinding guard of
+    /// [`crate::admin::guard`]). Follows reloads.
+    pub admin_hosts: Vec<String>,
     /// `[proxy.tls]`: the public listener speaks TLS. Turning it on or off needs a restart;
     /// certificate paths and SNI entries follow reloads.
     pub tls: Option<TlsSettings>,

@@ -20,6 +20,7 @@ pub(super) struct Proxy {
     pub ready_requires_healthy_default: Option<bool>,
     pub max_connections: Option<Spanned<i64>>,
     pub admin_token_file: Option<Spanned<String>>,
+    pub admin_hosts: Option<Vec<Spanned<String>>>,
     pub tls: Option<Spanned<ProxyTls>>,
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn validate_proxy(
     let before = errors.len();
     let (listen, admin_listen) = listeners(errors, raw);
     let admin_token_file = admin_token_file(errors, raw, file, admin_listen);
+    let admin_hosts = admin_hosts(errors, raw);
     if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
         errors.push(
             raw.default_upstream.span().start,
@@ -65,6 +66,7 @@ pub(crate) fn validate_proxy(
         max_connections,
         admin_token_file,
         admin_token: None,
+        admin_hosts,
     })
 }
 
@@ -117,6 +119,43 @@ fn admin_token_file(
         );
     }
     token_file
+}
+
+/// `admin_hosts`: host names only (no scheme, port, path or wildcard), each made of
+/// letters, digits, `-`, `_` and `.`; kept lowercase without a trailing dot, as the admin
+/// guard compares them.
+fn admin_hosts(errors: &mut Errors<'_>, raw: &raw::Proxy) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for value in raw.admin_hosts.iter().flatten() {
+        let name = value.get_ref().trim();
+        let bare = name.strip_suffix('.').unwrap_or(name);
+        let problem = if bare.is_empty() {
+            Some("is empty")
+        } else if bare.contains("://") {
+            Some("has a scheme: write the host name only")
+        } else if bare.contains(':') {
+            Some("has a port: write the host name only (any port is accepted)")
+        } else if bare.contains('/') {
+            Some("has a path: write the host name only")
+        } else if bare.starts_with('.') || bare.contains("..") {
+            Some("has an empty label")
+        } else if !bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            Some("is not a host name (letters, digits, `-`, `_` and `.` only; no wildcards)")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => errors.push(
+                value.span().start,
+                format!("`admin_hosts` entry `{}` {problem}", value.get_ref()),
+            ),
+            None => hosts.push(bare.to_ascii_lowercase()),
+        }
+    }
+    hosts
 }
 
 /// The shortest and longest `reload_settle`: shorter would not outlast the pause between
@@ -233,6 +272,42 @@ mod tests {
             assert!(errors[0].starts_with("routes.toml:3:17: "), "{errors:?}");
             assert!(errors[0].contains(message), "{errors:?}");
         }
+    }
+
+    #[test]
+    fn admin_hosts_are_bare_host_names() {
+        let hosts = |list: &str| GOOD.replacen("[proxy]\n", &format!("[proxy]\nadmin_hosts = {list}\n"), 1);
+        assert!(parse_str("routes.toml", GOOD).unwrap().proxy.admin_hosts.is_empty());
+        let c = parse_str(
+            "routes.toml",
+            &hosts(r#"["Strangler-Admin.example", "admin.svc.cluster.local.", "ops_1"]"#),
+        )
+        .unwrap();
+        assert_eq!(
+            c.proxy.admin_hosts,
+            ["strangler-admin.example", "admin.svc.cluster.local", "ops_1"]
+        );
+        for (entry, column, message) in [
+            ("", 16, "is empty"),
+            ("http://admin.example", 16, "has a scheme"),
+            ("admin.example:9100", 16, "has a port"),
+            ("admin.example/x", 16, "has a path"),
+            (".admin.example", 16, "has an empty label"),
+            ("*.example", 16, "is not a host name"),
+            ("admin example", 16, "is not a host name"),
+        ] {
+            let errors = errors_of(&hosts(&format!("[\"{entry}\"]")));
+            assert_eq!(errors.len(), 1, "{entry}: {errors:?}");
+            assert!(
+                errors[0].starts_with(&format!(
+                    "routes.toml:3:{column}: `admin_hosts` entry `{entry}` {message}"
+                )),
+                "{errors:?}"
+            );
+        }
+        let errors = errors_of(&hosts(r#"["ok.example", "bad:1"]"#));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("routes.toml:3:30: "), "{errors:?}");
     }
 
     #[test]
