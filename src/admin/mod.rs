@@ -23,10 +23,15 @@
 //! bound address, and should the listener be on another address anyway (a reload removed
 //! the setting; listeners are kept until a restart), every request but the health checks
 //! gets 403.
+//!
+//! Before all of that, [`guard`] refuses what only a browser tricked by another site would
+//! send: a `Host` that is not an IP literal, `localhost` or a name in `[proxy] admin_hosts`
+//! (421, the DNS-rebinding case), and a state-changing request from a foreign `Origin` (403).
 
 pub mod api;
 pub mod dashboard;
 pub mod documents;
+mod guard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,11 +120,49 @@ impl Admin {
         Some(response)
     }
 
+    /// The [`guard`]'s refusal of a request only a browser on another site would send, as
+    /// the answer: 421 naming the refused `Host`, or 403 naming the foreign `Origin`.
+    fn browser_refusal(&self, request: &http::request::Parts) -> Option<Response<Full<Bytes>>> {
+        let snapshot = self.state.snapshot();
+        let admin_hosts = &snapshot.config().proxy.admin_hosts;
+        match guard::check(&request.method, &request.uri, &request.headers, admin_hosts).err()? {
+            guard::Refusal::Host(host) => {
+                tracing::warn!(
+                    host,
+                    path = request.uri.path(),
+                    "admin request refused: Host not allowed"
+                );
+                Some(owned_text(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!(
+                        "misdirected request: the admin API does not answer to Host `{host}`; use an IP \
+                         address or localhost, or list the name in [proxy] admin_hosts\n"
+                    ),
+                ))
+            }
+            guard::Refusal::Origin { origin, host } => {
+                tracing::warn!(origin, method = %request.method, path = request.uri.path(), "admin request refused: foreign Origin");
+                let own = host.map_or_else(|| "none: the request has no Host".to_owned(), |h| format!("http://{h}"));
+                Some(owned_text(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "forbidden: a {} from Origin `{origin}` (this listener's origin: {own}); \
+                         send it without an Origin header, as command-line clients do\n",
+                        request.method
+                    ),
+                ))
+            }
+        }
+    }
+
     /// Handles one admin request. No endpoint reads a request body, so any body type does:
     /// the server passes hyper's, the unit tests an in-memory one.
     pub async fn handle<B: http_body::Body>(&self, request: Request<B>) -> Response<Full<Bytes>> {
         // The body is dropped here: the answer (a reload included) never waits on it.
         let (request, _body) = request.into_parts();
+        if let Some(refusal) = self.browser_refusal(&request) {
+            return refusal;
+        }
         if let Some(refusal) = self.refusal(&request.method, request.uri.path(), &request.headers) {
             return refusal;
         }
@@ -218,7 +261,11 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    owned_text(status, body.to_owned())
+}
+
+fn owned_text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
