@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_auth;
+mod admin_browser;
 mod architecture;
 mod attacks;
 mod bad_configs;
