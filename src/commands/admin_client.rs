@@ -223,6 +223,10 @@ pub fn fetch_with(admin: &str, with_parity: bool) -> Replica {
             },
             Err(e) => ReplicaState::Down(format!("GET {admin}/admin/routes: not a routes listing: {e}")),
         },
+        Ok((421, _)) => ReplicaState::Down(format!(
+            "GET {admin}/admin/routes answered 421: the admin API does not answer to this host name \
+             (use its IP address, or list the name in its [proxy] admin_hosts)"
+        )),
         Ok((401, _)) => ReplicaState::NeedsToken(format!("GET {admin}/admin/routes answered {NEEDS_TOKEN}")),
         Ok((status, _)) => ReplicaState::Down(format!("GET {admin}/admin/routes answered {status}")),
     };
