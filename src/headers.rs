@@ -66,6 +66,14 @@ pub fn remove_proxy_only(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether a message carries both `Content-Length` and `Transfer-Encoding`: its length is
+/// ambiguous (RFC 9112 §6.1: a sender must not send both), and a hop that picks one
+/// reading while another picks the other is how responses get truncated or desynchronised.
+/// An upstream answer like that is never passed on (502).
+pub fn has_ambiguous_framing(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING)
+}
+
 /// Whether a request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE) && connection_has_token(headers, "upgrade")
@@ -287,6 +295,16 @@ mod tests {
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, ["via", "x-forwarded-for", "x-request-id", "x-stranglers"]);
+    }
+
+    #[test]
+    fn both_lengths_are_ambiguous_framing() {
+        assert!(has_ambiguous_framing(&map(&[
+            ("content-length", "1"),
+            ("transfer-encoding", "chunked")
+        ])));
+        assert!(!has_ambiguous_framing(&map(&[("content-length", "1")])));
+        assert!(!has_ambiguous_framing(&map(&[("transfer-encoding", "chunked")])));
     }
 
     #[test]
