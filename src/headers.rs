@@ -39,6 +39,41 @@ pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-
 /// `X-Forwarded-Host`
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// The marker on a shadow copy, set by the mirror: `x-strangler-shadow: 1`.
+pub static X_STRANGLER_SHADOW: HeaderName = HeaderName::from_static("x-strangler-shadow");
+
+/// The namespace of headers only the proxy may assert.
+const PROXY_ONLY_PREFIX: &str = "x-strangler-";
+
+/// Whether `name` is a header only the proxy may assert. A client's copy is removed before a request is
+/// forwarded (and before a shadow copy is kept), so an upstream can trust what it sees:
+/// - every `x-strangler-*` header (the namespace is the proxy's: today
+///   `x-strangler-shadow`, set on shadow copies only);
+/// - `X-Forwarded-Host` and `X-Forwarded-Proto`, which the proxy sets from the request it
+///   received (a request without `Host` gets no `X-Forwarded-Host` at all).
+///
+/// Not on the list, on purpose: `X-Forwarded-For` and `Via` (the proxy appends its hop to
+/// the chain) and `x-request-id` (a client's id is kept, to follow a request across hops).
+pub fn is_proxy_only(name: &HeaderName) -> bool {
+    name.as_str().starts_with(PROXY_ONLY_PREFIX) || name == X_FORWARDED_HOST || name == X_FORWARDED_PROTO
+}
+
+/// Removes every header only the proxy may assert (see [`is_proxy_only`]).
+pub fn remove_proxy_only(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers.keys().filter(|name| is_proxy_only(name)).cloned().collect();
+    for name in names {
+        headers.remove(&name);
+    }
+}
+
+/// Whether a message carries both `Content-Length` and `Transfer-Encoding`: its length is
+/// ambiguous (RFC 9112 §6.1: a sender must not send both), and a hop that picks one
+/// reading while another picks the other is how responses get truncated or desynchronised.
+/// An upstream answer like that is never passed on (502).
+pub fn has_ambiguous_framing(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING)
+}
+
 /// Whether a request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE) && connection_has_token(headers, "upgrade")
@@ -242,6 +277,34 @@ mod tests {
         let mut h = map(&[("te", "gzip")]);
         remove_connection_specific(&mut h);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn proxy_only_headers_are_removed() {
+        let mut h = map(&[
+            ("x-strangler-shadow", "1"),
+            ("X-Strangler-Anything", "x"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-request-id", "r-1"),
+            ("via", "1.1 other"),
+            ("x-stranglers", "kept"),
+        ]);
+        remove_proxy_only(&mut h);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["via", "x-forwarded-for", "x-request-id", "x-stranglers"]);
+    }
+
+    #[test]
+    fn both_lengths_are_ambiguous_framing() {
+        assert!(has_ambiguous_framing(&map(&[
+            ("content-length", "1"),
+            ("transfer-encoding", "chunked")
+        ])));
+        assert!(!has_ambiguous_framing(&map(&[("content-length", "1")])));
+        assert!(!has_ambiguous_framing(&map(&[("transfer-encoding", "chunked")])));
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub enum UpstreamErrorKind {
     Tls,
     /// The connection was reset or closed before a complete response head.
     Reset,
+    /// An answer the proxy refuses to pass on: both `Content-Length` and
+    /// `Transfer-Encoding` (see [`crate::headers::has_ambiguous_framing`]).
+    Protocol,
     /// Anything else (malformed response, …).
     Other,
     /// Not tried: ejected by outlier detection or failing its health check (503). Not an
@@ -136,6 +139,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "timeout",
             UpstreamErrorKind::Tls => "tls",
             UpstreamErrorKind::Reset => "reset",
+            UpstreamErrorKind::Protocol => "protocol",
             UpstreamErrorKind::Other => "other",
             UpstreamErrorKind::Unavailable(_) => "unavailable",
             UpstreamErrorKind::Saturated => "saturated",
@@ -159,7 +163,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Connect | UpstreamErrorKind::Tls => NewTry::NotSent,
             UpstreamErrorKind::Timeout => NewTry::TimedOut,
             UpstreamErrorKind::Reset => NewTry::Reset,
-            UpstreamErrorKind::Other => NewTry::Failed,
+            UpstreamErrorKind::Protocol | UpstreamErrorKind::Other => NewTry::Failed,
         }
     }
 
@@ -170,6 +174,9 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "did not answer in time",
             UpstreamErrorKind::Tls => "failed the TLS handshake (certificate not trusted or not for its host?)",
             UpstreamErrorKind::Reset => "closed the connection before answering",
+            UpstreamErrorKind::Protocol => {
+                "answered with both Content-Length and Transfer-Encoding (ambiguous length); not passed on"
+            }
             UpstreamErrorKind::Other => "sent no valid answer",
             UpstreamErrorKind::Unavailable(why) => why.describe(),
             UpstreamErrorKind::Saturated => "has every connection max_connections allows busy; not tried",

@@ -375,6 +375,11 @@ impl Executor {
                 .send_with_retry(request, || health.try_retry(), Some(timeout))
                 .await
             {
+                // Dropped unread with its lease: the connection is closed, never reused.
+                Ok((response, _lease)) if crate::headers::has_ambiguous_framing(response.headers()) => {
+                    health.record(ticket, false);
+                    Err(self.ambiguous_framing(upstream, request_id, route))
+                }
                 Ok(exchange) => {
                     health.record(ticket, !exchange.0.status().is_server_error());
                     Ok(exchange)
@@ -428,6 +433,24 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Counts and logs an answer with both `Content-Length` and `Transfer-Encoding`, which
+    /// is not passed on: the client gets a 502 naming the upstream.
+    fn ambiguous_framing(&self, upstream: &Upstream, request_id: &HeaderValue, route: &str) -> UpstreamErrorKind {
+        let kind = UpstreamErrorKind::Protocol;
+        self.metrics
+            .upstream_errors
+            .with_label_values(&[&upstream.name, kind.as_str()])
+            .inc();
+        tracing::warn!(
+            request_id = request_id.to_str().unwrap_or("-"),
+            route,
+            upstream = &*upstream.name,
+            kind = kind.as_str(),
+            "upstream answered with both Content-Length and Transfer-Encoding; not passed on (502)"
+        );
+        kind
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Every request gets an id (the client's `x-request-id` if usable, else a fresh UUID),
 //! sent upstream, returned to the client and logged. Headers are rewritten for the
-//! upstream (see [`crate::headers`]): hop-by-hop ones out; `X-Forwarded-*`, `Via` and
-//! `x-request-id` in; the target becomes origin-form (path and query only).
+//! upstream (see [`crate::headers`]): hop-by-hop ones and those only the proxy may
+//! assert (`x-strangler-*`, see [`headers::is_proxy_only`]) out; `X-Forwarded-*`, `Via`
+//! and `x-request-id` in; the target becomes origin-form (path and query only).
 
 use std::net::SocketAddr;
 
@@ -113,10 +114,12 @@ fn prepare_request_headers(
     // comparisons instead of a hashed removal per name.
     if headers
         .keys()
-        .any(|name| name == header::EXPECT || headers::is_hop_by_hop(name))
+        .any(|name| name == header::EXPECT || headers::is_hop_by_hop(name) || headers::is_proxy_only(name))
     {
         headers::remove_hop_by_hop(headers, upgrade);
         headers.remove(header::EXPECT);
+        // What only the proxy may assert (a shadow marker, `X-Forwarded-Host`) is its own.
+        headers::remove_proxy_only(headers);
         // `Connection` may have named `Host` itself.
         host = headers.get(header::HOST).cloned();
     }

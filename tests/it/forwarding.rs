@@ -749,3 +749,41 @@ async fn client_leaving_before_the_answer_is_counted_as_499() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn headers_only_the_proxy_may_assert_are_not_taken_from_the_client() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let response = raw_response(
+        proxy.addr,
+        b"GET /api/thoughts/1 HTTP/1.1\r\n\
+          Host: app.example\r\n\
+          X-Strangler-Shadow: 1\r\n\
+          X-Strangler-Anything: forged\r\n\
+          X-Forwarded-Host: evil.example\r\n\
+          X-Forwarded-Proto: https\r\n\
+          X-Forwarded-For: 203.0.113.7\r\n\
+          Connection: close\r\n\
+          \r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    let headers = &seen[0].headers;
+    assert!(!headers.contains_key("x-strangler-shadow"), "{headers:?}");
+    assert!(!headers.contains_key("x-strangler-anything"), "{headers:?}");
+    assert_eq!(
+        headers.get_all("x-forwarded-host").iter().collect::<Vec<_>>(),
+        ["app.example"]
+    );
+    assert_eq!(
+        headers.get_all("x-forwarded-proto").iter().collect::<Vec<_>>(),
+        ["http"]
+    );
+    // The chain a client (or a load balancer) started is kept, with our hop appended.
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    proxy.stop().await;
+}

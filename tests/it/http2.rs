@@ -578,3 +578,50 @@ async fn h2load_over_tls_and_h2c_with_an_http2_upstream() {
     tls.stop().await;
     plain.stop().await;
 }
+
+/// Proves: an HTTP/2 `:authority` is checked like `Host` (RFC 9113 §8.3.1): user info in
+/// it, or a `host` header naming another authority, is a 400 that reaches no upstream;
+/// a `host` equal to `:authority` (case aside) is served. Today's main forwarded
+/// `user@evil` as the Host and let a differing `host` header win.
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_authority_is_checked_like_host() {
+    let legacy = version_upstream(UpstreamOptions::plain()).await;
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &format!("http://{}", legacy.addr))], "")).await;
+    let port = proxy.addr.port();
+    let cases = [
+        ("user info", format!("http://user@evil.example:{port}/x"), None, 400),
+        (
+            "host differs",
+            format!("http://app.example:{port}/x"),
+            Some("other.example".to_owned()),
+            400,
+        ),
+        (
+            "host without the port",
+            format!("http://app.example:{port}/x"),
+            Some("app.example".to_owned()),
+            400,
+        ),
+        (
+            "host equal but for case",
+            format!("http://app.example:{port}/x"),
+            Some(format!("APP.example:{port}")),
+            200,
+        ),
+        ("authority only", format!("http://app.example:{port}/x"), None, 200),
+    ];
+    for (case, uri, host, status) in cases {
+        let mut request = Request::get(uri.as_str());
+        if let Some(host) = &host {
+            request = request.header("host", host.as_str());
+        }
+        let stream = TcpStream::connect(proxy.addr).await.unwrap();
+        let reply = send_over(stream, true, request.body(full("")).unwrap()).await;
+        assert_eq!(reply.version, Version::HTTP_2, "{case}");
+        assert_eq!(reply.status, status, "{case}: {:?}", reply.body);
+    }
+    let seen = legacy.seen();
+    assert_eq!(seen.len(), 2, "only the good requests reach the upstream: {seen:?}");
+    assert!(seen.iter().all(|s| !s.headers["host"].as_bytes().contains(&b'@')));
+    proxy.stop().await;
+}

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::support::binary::BinaryProxy;
+use crate::support::binary::{BinaryProxy, ServeOptions, Stderr};
 use crate::support::*;
 
 /// An upstream that can be killed outright (listener and every open connection closed at
@@ -546,5 +546,44 @@ async fn two_thousand_keep_alive_clients_and_fifty_reloads_without_an_error() {
     assert_eq!(requests, CLIENTS * REQUESTS_EACH);
     assert_eq!(errors, 0);
     assert!(peak_mib < 256.0, "peak RSS {peak_mib:.1} MiB");
+    proxy.kill().await;
+}
+
+/// Proves: an upstream answer with both Content-Length and Transfer-Encoding (ambiguous
+/// framing, RFC 9112 §6.1) is never passed on: the client gets a 502 naming the upstream,
+/// and it is logged and counted as `kind="protocol"`. Today's main passed on a complete
+/// `H` (the Content-Length) with 200.
+#[tokio::test]
+async fn an_upstream_answer_with_content_length_and_chunked_is_a_502() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHELLO\r\n0\r\n\r\n";
+    let addr = breaking_upstream(head, 0, false).await;
+    let options = ServeOptions {
+        stderr: Stderr::Lines,
+        ..ServeOptions::default()
+    };
+    let mut proxy = BinaryProxy::start_with(&routes_toml(&[("legacy", &format!("http://{addr}"))], ""), options).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        raw_response(proxy.addr, &get_request("/framed")),
+    )
+    .await
+    .expect("no answer within 5 s");
+    assert_eq!(answer.status, 502, "{}", answer.body_text());
+    assert!(answer.body_text().contains("`legacy`"), "{}", answer.body_text());
+    let line = proxy
+        .stderr_until(Duration::from_secs(5), |l| {
+            l.contains("legacy") && l.contains("protocol")
+        })
+        .await;
+    assert!(line.contains("Transfer-Encoding"), "{line}");
+    assert_eq!(
+        metric(
+            &proxy,
+            "strangler_upstream_errors_total{kind=\"protocol\",upstream=\"legacy\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    println!("figure: upstream answer with Content-Length and chunked: 502, 0 bytes of it passed on");
     proxy.kill().await;
 }

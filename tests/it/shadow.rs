@@ -203,3 +203,26 @@ async fn large_bodies_are_skipped_and_unsafe_methods_mirror_when_asked() {
     assert_eq!(new.seen().len(), 1);
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cannot_forge_the_shadow_marker() {
+    let legacy = json_upstream("same", false).await;
+    let new = json_upstream("same", false).await;
+    let proxy = TestProxy::start(&shadow_routes(&legacy, &new.url(), "")).await;
+    let request = Request::get(proxy.url("/api/thoughts/1"))
+        .header("x-strangler-shadow", "forged")
+        .header("x-strangler-other", "forged")
+        .body(full(""))
+        .unwrap();
+    let answer = send(&client(), request).await;
+    assert_eq!(answer.status, 200);
+    parity_when(proxy.admin, "thoughts-api", 1).await;
+
+    let answered = &legacy.seen()[0].headers;
+    assert!(!answered.contains_key("x-strangler-shadow"), "{answered:?}");
+    assert!(!answered.contains_key("x-strangler-other"), "{answered:?}");
+    let mirrored = &new.seen()[0].headers;
+    assert_eq!(mirrored.get_all("x-strangler-shadow").iter().collect::<Vec<_>>(), ["1"]);
+    assert!(!mirrored.contains_key("x-strangler-other"), "{mirrored:?}");
+    proxy.stop().await;
+}

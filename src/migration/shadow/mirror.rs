@@ -154,10 +154,8 @@ impl Mirror {
     /// Sends the copy, waits for the legacy answer's capture, compares, records.
     async fn run(self, legacy_answer: oneshot::Receiver<Option<Captured>>) {
         let mut copy = self.request.clone();
-        copy.headers.insert(
-            http::HeaderName::from_static("x-strangler-shadow"),
-            HeaderValue::from_static("1"),
-        );
+        copy.headers
+            .insert(&crate::headers::X_STRANGLER_SHADOW, HeaderValue::from_static("1"));
         let sent = Instant::now();
         let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
         self.timing.record(sent, new_answer.as_ref().map(|c| c.status));

@@ -21,7 +21,8 @@
 //!   together with `Transfer-Encoding`, `Transfer-Encoding` other than exactly one
 //!   `chunked` (hyper accepts `gzip, chunked` and repeated lines), more than one
 //!   `Content-Length` value, no `Host` (HTTP/1.1), several `Host`s or one that is not a
-//!   `host[:port]`, methods that are not upper-case (`get` would miss a `methods = ["GET"]`
+//!   `host[:port]`, an HTTP/2 `:authority` that is not `host[:port]` or that a `Host`
+//!   header beside it contradicts (RFC 9113 §8.3.1), methods that are not upper-case (`get` would miss a `methods = ["GET"]`
 //!   route and still be read as GET by a lenient upstream), and absolute-form targets of
 //!   another scheme than http(s).
 //! - Path tricks (`..`, `%2e`, `%2f`, `%00`, `\`) are refused by [`crate::path`]; CONNECT
@@ -64,6 +65,10 @@ pub enum Violation {
     /// More than one `Host` header, or one that is not `host[:port]`.
     #[error("more than one or a malformed Host header")]
     BadHost,
+    /// An HTTP/2 `:authority` that is not `host[:port]` (user info, say), or a `Host`
+    /// header beside it that names another authority (RFC 9113 §8.3.1).
+    #[error("a malformed :authority, or a Host header that differs from it")]
+    BadAuthority,
     /// A method that is not an upper-case token of at most 32 characters.
     #[error("method must be an upper-case token like GET")]
     Method,
@@ -84,6 +89,7 @@ pub fn check<B>(request: &Request<B>) -> Result<Checked, Violation> {
     check_target(request.uri())?;
     let declared_length = check_framing(request.headers(), request.version())?;
     let host = check_host(request.headers(), request.version())?;
+    check_authority(request.uri(), request.version(), host.as_ref())?;
     Ok(Checked { declared_length, host })
 }
 
@@ -172,6 +178,22 @@ fn check_host(headers: &HeaderMap, version: Version) -> Result<Option<http::Head
         (Some(_), Some(_)) => Err(Violation::BadHost),
         (Some(host), None) if is_host_and_port(host.as_bytes()) => Ok(Some(host.clone())),
         (Some(_), None) => Err(Violation::BadHost),
+    }
+}
+
+/// An HTTP/2 request names its host in `:authority` (hyper puts it in the URI), and the
+/// upstream gets it as `Host`: it is checked like a `Host` header, and a `Host` header
+/// beside it must name the same authority (ASCII case aside), as RFC 9113 §8.3.1 asks.
+/// An HTTP/1.1 absolute-form target is routed by its path only, its host never used.
+fn check_authority(uri: &Uri, version: Version, host: Option<&http::HeaderValue>) -> Result<(), Violation> {
+    let Some(authority) = uri.authority().filter(|_| version == Version::HTTP_2) else {
+        return Ok(());
+    };
+    let authority = authority.as_str().as_bytes();
+    match host {
+        _ if !is_host_and_port(authority) => Err(Violation::BadAuthority),
+        Some(host) if !host.as_bytes().eq_ignore_ascii_case(authority) => Err(Violation::BadAuthority),
+        _ => Ok(()),
     }
 }
 
@@ -789,6 +811,25 @@ mod tests {
             *request.version_mut() = version;
             assert_eq!(check(&request).map(drop), Ok(()), "{version:?}");
         }
+    }
+
+    #[test]
+    fn an_http2_authority_is_checked_like_host_and_must_match_it() {
+        let h2 = |target: &str, headers: &[(&str, &str)]| {
+            let mut request = request("GET", target, headers);
+            *request.version_mut() = Version::HTTP_2;
+            check(&request).map(drop)
+        };
+        let bad = Err(Violation::BadAuthority);
+        assert_eq!(h2("http://user@evil.example/x", &[]), bad);
+        assert_eq!(h2("http://user:pw@a.example:8443/x", &[]), bad);
+        assert_eq!(h2("http://a.example/x", &[("host", "b.example")]), bad);
+        assert_eq!(h2("http://a.example:8443/x", &[("host", "a.example")]), bad);
+        assert_eq!(h2("http://a.example:8443/x", &[]), Ok(()));
+        assert_eq!(h2("https://a.example:8443/x", &[("host", "A.example:8443")]), Ok(()));
+        assert_eq!(h2("http://[::1]:80/x", &[("host", "[::1]:80")]), Ok(()));
+        // HTTP/1.1 absolute-form: routed by its path, its host never used (unchanged).
+        assert_eq!(verdict("GET", "http://user@b.example/x", HOST_ONLY), Ok(()));
     }
 
     #[test]
