@@ -123,6 +123,7 @@ fn prepare_request_headers(
         // `Connection` may have named `Host` itself.
         host = headers.get(header::HOST).cloned();
     }
+    normalise_content_length(headers);
     headers::append_forwarded_for(headers, client.ip());
     let proto = if over_tls { "https" } else { "http" };
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
@@ -135,9 +136,34 @@ fn prepare_request_headers(
     has_host
 }
 
+/// A `Content-Length` spelled with leading zeros (`003`, which RFC 9112's `1*DIGIT` allows and
+/// [`guard::check`] accepts) goes upstream as the plain number (`3`): an upstream parser that
+/// reads `0…` another way (as octal, or not at all) cannot disagree with us on where the
+/// body ends. Repeated identical values reach here merged into one by hyper's parser.
+#[inline]
+fn normalise_content_length(headers: &mut http::HeaderMap) {
+    let padded = headers
+        .get(header::CONTENT_LENGTH)
+        .filter(|value| value.len() > 1 && value.as_bytes().first() == Some(&b'0'))
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = padded {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_padded_length_goes_upstream_as_the_number() {
+        let mut headers = http::HeaderMap::new();
+        for (sent, forwarded) in [("003", "3"), ("0", "0"), ("00", "0"), ("30", "30"), ("3", "3")] {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static(sent));
+            normalise_content_length(&mut headers);
+            assert_eq!(headers[header::CONTENT_LENGTH], forwarded, "{sent}");
+        }
+    }
 
     #[test]
     fn generated_request_ids_are_distinct_uuids_across_blocks() {

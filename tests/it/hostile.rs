@@ -651,3 +651,38 @@ async fn max_body_does_not_stall_a_slow_chunked_body() {
     assert_eq!(response.json()["body_len"], 5);
     s.proxy.stop().await;
 }
+
+/// Repeated identical `Content-Length` values and leading zeros (issue 18, finding 7): hyper's
+/// parser takes them as one length, which RFC 9112 §6.3 allows ("a recipient MAY … treat
+/// [identical values] as a single valid Content-Length") and `1*DIGIT` makes `003` a valid
+/// spelling of 3. strangler does the same and says so in README; what matters is that the
+/// upstream gets exactly one length, the one the body has, and no second request hides in it.
+#[tokio::test]
+async fn identical_repeated_and_zero_padded_lengths_are_one_length_upstream() {
+    let s = ThoughtsSetup::start("").await;
+    for (what, headers) in [
+        (
+            "two identical Content-Lengths",
+            "Content-Length: 3\r\nContent-Length: 3\r\n",
+        ),
+        ("a zero-padded Content-Length", "Content-Length: 003\r\n"),
+    ] {
+        let before = s.thoughts.seen().len();
+        let response = raw_response(
+            s.proxy.addr,
+            &post_request(headers, "abcGET /smuggled HTTP/1.1\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(response.status, 200, "{what}: {}", response.body_text());
+        assert_eq!(response.json()["body_len"], 3, "{what}: {}", response.body_text());
+        let seen = s.thoughts.seen();
+        assert_eq!(
+            seen.len(),
+            before + 1,
+            "{what}: one request reached the upstream, no smuggled one"
+        );
+        let lengths: Vec<&http::HeaderValue> = seen[before].headers.get_all("content-length").iter().collect();
+        assert_eq!(lengths, ["3"], "{what}: the upstream gets one normalised length");
+    }
+    s.proxy.stop().await;
+}
