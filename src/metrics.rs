@@ -252,6 +252,23 @@ fn request_duration() -> prometheus::Result<HistogramVec> {
     )
 }
 
+/// Removes every series of `vec` whose labels `keep` refuses: how a labelled metric
+/// forgets what left the table (an upstream, an evidence period), so its series stay
+/// bounded by what is in force.
+pub fn retain_series<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    keep: impl Fn(&HashMap<&str, &str>) -> bool,
+) {
+    for family in Collector::collect(vec) {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
+            if !keep(&labels) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
+}
+
 /// A counter without labels, registered.
 fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
     register(registry, IntCounter::new(name, help)?)

@@ -337,17 +337,11 @@ impl Snapshot {
         }
         // Upstreams that left the table leave the health gauges too.
         for gauge in [&metrics.upstream_ejected, &metrics.upstream_healthy] {
-            for family in prometheus::core::Collector::collect(gauge) {
-                for metric in family.get_metric() {
-                    let Some(label) = metric.get_label().iter().find(|l| l.name() == "upstream") else {
-                        continue;
-                    };
-                    let name = label.value();
-                    if !self.upstreams.iter().any(|u| &*u.name == name) {
-                        let _ = gauge.remove_label_values(&[name]);
-                    }
-                }
-            }
+            crate::metrics::retain_series(gauge, |labels| {
+                labels
+                    .get("upstream")
+                    .is_none_or(|name| self.upstreams.iter().any(|u| &*u.name == *name))
+            });
         }
     }
 }

@@ -454,21 +454,18 @@ impl ParityLedger {
 /// Removes the `comparisons` series (labels `route, result, period`) of every period that
 /// is not in `kept`: neither current nor previous any more.
 fn drop_fallen_out(kept: &[(String, Arc<EvidencePeriod>)], comparisons: &IntCounterVec) {
-    let wanted: HashSet<(&str, &str)> = kept
+    crate::metrics::retain_series(comparisons, kept_period(kept));
+}
+
+/// Whether a series' `route` and `period` labels name one of `kept`'s periods.
+fn kept_period(kept: &[(String, Arc<EvidencePeriod>)]) -> impl Fn(&HashMap<&str, &str>) -> bool {
+    let wanted: HashSet<(String, String)> = kept
         .iter()
-        .map(|(route, period)| (route.as_str(), period.id.as_str()))
+        .map(|(route, period)| (route.clone(), period.id.clone()))
         .collect();
-    for family in prometheus::core::Collector::collect(comparisons) {
-        for metric in family.get_metric() {
-            let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
-            let key = (
-                labels.get("route").copied().unwrap_or_default(),
-                labels.get("period").copied().unwrap_or_default(),
-            );
-            if !wanted.contains(&key) {
-                let _ = comparisons.remove(&labels);
-            }
-        }
+    move |labels| {
+        let label = |name: &str| labels.get(name).copied().unwrap_or_default().to_owned();
+        wanted.contains(&(label("route"), label("period")))
     }
 }
 
@@ -476,22 +473,7 @@ fn drop_fallen_out(kept: &[(String, Arc<EvidencePeriod>)], comparisons: &IntCoun
 /// rules`) to 1 for every `(route, period)` of `kept` and removes every other series: the
 /// periods that are neither current nor previous any more.
 fn publish_periods(kept: &[(String, Arc<EvidencePeriod>)], period_info: &IntGaugeVec) {
-    let wanted: HashSet<(&str, &str)> = kept
-        .iter()
-        .map(|(route, period)| (route.as_str(), period.id.as_str()))
-        .collect();
-    for family in prometheus::core::Collector::collect(period_info) {
-        for metric in family.get_metric() {
-            let labels: HashMap<&str, &str> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
-            let key = (
-                labels.get("route").copied().unwrap_or_default(),
-                labels.get("period").copied().unwrap_or_default(),
-            );
-            if !wanted.contains(&key) {
-                let _ = period_info.remove(&labels);
-            }
-        }
-    }
+    crate::metrics::retain_series(period_info, kept_period(kept));
     for (route, period) in kept {
         let identity = &period.identity;
         let (new, new_url) = identity
