@@ -141,6 +141,38 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Borrowed(raw))
 }
 
+/// The path as Java servlet containers (Tomcat, Jetty) and Spring resolve it: every
+/// segment's `;params` removed (`/secure;x/y` → `/secure/y`, `/a;v=1/b;c` → `/a/b`), and a
+/// segment that was only parameters dropped (`/;x/a` → `/a`; as the last segment it
+/// leaves a trailing slash: `/a/;x` → `/a/`). `None` when the path holds no `;`, the case
+/// of nearly every request, which costs one scan.
+///
+/// `path` must be normalised ([`normalize_path`]); the result then is too: removing
+/// parameters cannot leave a dot-segment, since `.;x` and `..;x` are refused.
+///
+/// A percent-encoded `%3B` is not a delimiter (RFC 3986 §3.3 gives `;` its meaning only
+/// unencoded, and Tomcat, Jetty and Spring split parameters off before decoding), so it
+/// is kept.
+pub fn without_params(path: &str) -> Option<String> {
+    if !path.as_bytes().contains(&b';') {
+        return None;
+    }
+    let mut stripped = String::with_capacity(path.len());
+    let mut last_was_empty = false;
+    for segment in path.split('/').skip(1) {
+        let name = segment.split(';').next().unwrap_or_default();
+        last_was_empty = name.is_empty();
+        if !last_was_empty {
+            stripped.push('/');
+            stripped.push_str(name);
+        }
+    }
+    if stripped.is_empty() || last_was_empty {
+        stripped.push('/');
+    }
+    Some(stripped)
+}
+
 enum FastSegment {
     Clean,
     Rewrite,
@@ -490,6 +522,29 @@ mod tests {
     }
 
     #[test]
+    fn params_are_removed_from_every_segment() {
+        let strip = without_params;
+        assert_eq!(strip("/secure/y"), None);
+        assert_eq!(strip("/"), None);
+        assert_eq!(strip("/secure;x/y").as_deref(), Some("/secure/y"));
+        assert_eq!(strip("/a;v=1/b;c").as_deref(), Some("/a/b"));
+        assert_eq!(strip("/a;v=1;w=2/b/").as_deref(), Some("/a/b/"));
+        // In the last segment, with or without a trailing slash.
+        assert_eq!(strip("/secure/y;jsessionid=1").as_deref(), Some("/secure/y"));
+        assert_eq!(strip("/secure;x").as_deref(), Some("/secure"));
+        assert_eq!(strip("/secure/;x").as_deref(), Some("/secure/"));
+        // A segment of parameters only leaves nothing behind.
+        assert_eq!(strip("/;x/secure/y").as_deref(), Some("/secure/y"));
+        assert_eq!(strip("/;x").as_deref(), Some("/"));
+        assert_eq!(strip("/a/;/b").as_deref(), Some("/a/b"));
+        // `%3B` is data, not a delimiter: nothing to strip.
+        assert_eq!(strip("/secure%3Bx/y"), None);
+        assert_eq!(strip("/a%3B;b/c").as_deref(), Some("/a%3B/c"));
+        // Non-ASCII text around the parameters is kept whole.
+        assert_eq!(strip("/café;x/日本;y=é/🦀").as_deref(), Some("/café/日本/🦀"));
+    }
+
+    #[test]
     fn trailing_slash_preserved() {
         check(&[
             ("/a/b/", Same),
@@ -729,6 +784,17 @@ mod tests {
                 Ok(Cow::Borrowed(out)) => prop_assert_eq!(out, s.as_str()),
                 Ok(Cow::Owned(out)) => prop_assert_ne!(out, s),
                 Err(_) => {}
+            }
+        }
+
+        /// Removing parameters from a normalised path leaves a normalised path without `;`.
+        #[test]
+        fn without_params_is_normalised(s in any_path()) {
+            if let Ok(path) = normalize_path(&s)
+                && let Some(stripped) = without_params(&path)
+            {
+                prop_assert!(!stripped.contains(';'), "{:?} -> {:?}", path, stripped);
+                prop_assert_eq!(normalize_path(&stripped), Ok(Cow::Borrowed(stripped.as_str())));
             }
         }
 

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use http::Method;
 
 use crate::config::{PathPattern, RouteConfig};
+use crate::path::without_params;
 
 /// Index of a route in the slice the table was built from.
 pub type RouteId = usize;
@@ -80,6 +81,20 @@ pub struct RouteConflict {
     pub route: RouteId,
     /// One line, naming the other route.
     pub message: String,
+}
+
+/// A path whose `;params` decide its route: as sent it matches one route, read the way
+/// Tomcat, Jetty and Spring read it (parameters removed) another. Forwarding it would let
+/// `/secure;x/y` reach the route of `/` while the upstream serves `/secure/y`; see
+/// [`RouteTable::route`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmbiguousPath {
+    /// The route the path matches as sent; `None`: the default upstream.
+    pub as_sent: Option<RouteId>,
+    /// The path without its parameters.
+    pub without_params: String,
+    /// The route that one matches; `None`: the default upstream. Never `as_sent`.
+    pub without_params_route: Option<RouteId>,
 }
 
 /// Routes of one path, split by method.
@@ -306,6 +321,34 @@ impl RouteTable {
             kind: MatchKind::Prefix,
             by_method,
         })
+    }
+
+    /// The route for a request, like [`lookup`](Self::lookup), unless the path's `;params`
+    /// decide it: when the path with every segment's parameters removed
+    /// ([`without_params`]) matches a different route than the path as sent, the answer is
+    /// [`AmbiguousPath`], to be refused. Both spellings are matched before any rewrite.
+    /// A path without `;` costs one scan more than `lookup`.
+    ///
+    /// # Errors
+    ///
+    /// [`AmbiguousPath`], as above.
+    #[inline]
+    pub fn route(&self, method: &Method, path: &str) -> Result<Option<RouteMatch>, AmbiguousPath> {
+        let matched = self.lookup(method, path);
+        let Some(stripped) = without_params(path) else {
+            return Ok(matched);
+        };
+        let as_sent = matched.map(|m| m.route);
+        let without_params_route = self.lookup(method, &stripped).map(|m| m.route);
+        if without_params_route == as_sent {
+            Ok(matched)
+        } else {
+            Err(AmbiguousPath {
+                as_sent,
+                without_params: stripped,
+                without_params_route,
+            })
+        }
     }
 
     /// Every route whose path matches, best first, whether or not it accepts the method.
@@ -675,6 +718,62 @@ mod tests {
             first_ok,
             table.lookup(&Method::GET, "/api/thoughts/3/").map(|m| m.route)
         );
+    }
+
+    #[test]
+    fn params_that_change_the_route_are_ambiguous() {
+        let routes = vec![
+            prefix("all", "/"),
+            prefix("secure", "/secure/"),
+            route("login", PathPattern::Exact("/secure/login".into()), Some(&["POST"])),
+            route("item", PathPattern::Template("/items/{id}/".into()), None),
+        ];
+        let table = RouteTable::build(&routes).unwrap();
+        let name = |id: Option<RouteId>| id.map_or("default", |id| routes[id].name.as_str());
+        let verdict = |method: &Method, path: &str| match table.route(method, path) {
+            Ok(found) => format!("ok {}", name(found.map(|m| m.route))),
+            Err(a) => format!(
+                "ambiguous {} vs {} {}",
+                name(a.as_sent),
+                name(a.without_params_route),
+                a.without_params
+            ),
+        };
+        #[rustfmt::skip]
+        let cases = [
+            (Method::GET, "/secure/y", "ok secure"),
+            // As sent `secure;x` is not the segment `secure`: route `all`; without: `secure`.
+            (Method::GET, "/secure;x/y", "ambiguous all vs secure /secure/y"),
+            (Method::GET, "/;x/secure/y", "ambiguous all vs secure /secure/y"),
+            (Method::GET, "/secure;x", "ambiguous all vs secure /secure"),
+            // Same route both ways: fine, forwarded as sent.
+            (Method::GET, "/secure/y;jsessionid=1", "ok secure"),
+            (Method::GET, "/secure/a;b/c", "ok secure"),
+            (Method::GET, "/other;x/y", "ok all"),
+            // In the last segment of an exact route, per method.
+            (Method::POST, "/secure/login;x", "ambiguous secure vs login /secure/login"),
+            (Method::GET, "/secure/login;x", "ok secure"),
+            // A template parameter may hold `;`: the same template matches both ways.
+            (Method::GET, "/items/7;v=2/", "ok item"),
+            (Method::GET, "/items;v=2/7/", "ambiguous all vs item /items/7/"),
+            // `%3B` is not a delimiter.
+            (Method::GET, "/secure%3Bx/y", "ok all"),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(verdict(&method, path), want, "{method} {path}");
+        }
+        // The default upstream counts as a route of its own.
+        let routes = vec![prefix("secure", "/secure/")];
+        let table = RouteTable::build(&routes).unwrap();
+        assert_eq!(
+            table.route(&Method::GET, "/secure;x/y"),
+            Err(AmbiguousPath {
+                as_sent: None,
+                without_params: "/secure/y".to_owned(),
+                without_params_route: Some(0),
+            })
+        );
+        assert_eq!(table.route(&Method::GET, "/x;y/z"), Ok(None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use http::Method;
 use serde::Serialize;
 
 use crate::path::normalize_path;
-use crate::router::{Candidate, MatchKind};
+use crate::router::{AmbiguousPath, Candidate, MatchKind, RouteId};
 use crate::table::Table;
 
 /// The decision for one request.
@@ -75,7 +75,10 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
     let normalized = normalize_path(path).map_err(|e| ExplainError::Refused(format!("400: bad request path: {e}")))?;
     let config = &table.config;
     let candidates = table.routes.candidates(&method, &normalized);
-    let winner = table.routes.lookup(&method, &normalized);
+    let winner = table
+        .routes
+        .route(&method, &normalized)
+        .map_err(|ambiguous| refused_as_ambiguous(table, &ambiguous))?;
 
     let (route, kind, pattern, stage, upstream, reason) = match winner {
         Some(m) => {
@@ -158,6 +161,24 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
         reason,
         also_matched,
     })
+}
+
+/// What `explain` says of a path whose `;params` change its route: the proxy's 400, and
+/// the two routes.
+fn refused_as_ambiguous(table: &Table, ambiguous: &AmbiguousPath) -> ExplainError {
+    let name = |route: Option<RouteId>| {
+        route.map_or_else(
+            || "no route (the default upstream)".to_owned(),
+            |id| format!("route `{}`", table.config.routes[id].name),
+        )
+    };
+    ExplainError::Refused(format!(
+        "400: ambiguous path: as sent it matches {}, but without its ;parameters ({}, as Tomcat, \
+         Jetty and Spring read it) {}",
+        name(ambiguous.as_sent),
+        ambiguous.without_params,
+        name(ambiguous.without_params_route)
+    ))
 }
 
 fn loser(table: &Table, c: &Candidate, winner: Option<crate::router::RouteMatch>, method: &Method) -> Loser {
@@ -287,5 +308,22 @@ methods = ["POST"]
             Err(ExplainError::Refused(_))
         ));
         assert!(matches!(explain(&table, "CONNECT", "/"), Err(ExplainError::Refused(_))));
+    }
+
+    #[test]
+    fn refuses_a_path_whose_params_change_its_route() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        assert_eq!(
+            explain(&table, "GET", "/api;x/thoughts/5"),
+            Err(ExplainError::Refused(
+                "400: ambiguous path: as sent it matches no route (the default upstream), but without its \
+                 ;parameters (/api/thoughts/5, as Tomcat, Jetty and Spring read it) route `thoughts-api`"
+                    .to_owned()
+            ))
+        );
+        // Parameters that leave the route as it is are explained as usual.
+        let e = explain(&table, "GET", "/api/thoughts/5;v=1").unwrap();
+        assert_eq!(e.route.as_deref(), Some("thoughts-api"));
+        assert_eq!(e.normalized_path, "/api/thoughts/5;v=1");
     }
 }

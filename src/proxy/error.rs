@@ -231,13 +231,19 @@ pub enum Refusal {
     /// A head whose framing or fields implementations read differently ([`crate::server::conn::guard`]).
     #[error("malformed request: {0}")]
     Malformed(#[from] Violation),
+    /// A path whose `;params` decide its route ([`crate::router::AmbiguousPath`]).
+    #[error("ambiguous request path: without its ;parameters it reads {without_params}, which another route serves")]
+    AmbiguousPath {
+        /// The path without its parameters.
+        without_params: String,
+    },
 }
 
 impl Refusal {
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::BadPath(_) | Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            Refusal::BadPath(_) | Refusal::Malformed(_) | Refusal::AmbiguousPath { .. } => StatusCode::BAD_REQUEST,
             Refusal::Connect => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -248,6 +254,7 @@ impl Refusal {
             Refusal::BadPath(_) => "bad_path",
             Refusal::Connect => "connect_method",
             Refusal::Malformed(_) => "malformed",
+            Refusal::AmbiguousPath { .. } => "ambiguous_path",
         }
     }
 }

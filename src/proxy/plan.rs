@@ -9,7 +9,8 @@
 //! derives what happens to the body. It does no IO, awaits nothing and counts nothing: the
 //! executor carries out the effects the plan implies (counters, the ledger, the recording).
 //! The only state it touches is the mirror slot an admitted request takes, which goes
-//! back when the plan is dropped.
+//! back when the plan is dropped. (A path refused because its `;params` change its route
+//! is logged at debug level here, the one place that knows both routes' names.)
 //!
 //! New request-path decisions are fields of [`Plan`], decided here.
 
@@ -28,6 +29,7 @@ use crate::migration::canary::Side;
 use crate::migration::fallback::{Fallback, FallbackPlan};
 use crate::migration::shadow::Admission;
 use crate::path::{PathError, normalize_path};
+use crate::router::{AmbiguousPath, RouteId};
 use crate::server::conn::guard;
 use crate::state::{Route, Snapshot};
 use crate::upstream::UpstreamId;
@@ -102,7 +104,12 @@ pub fn plan<'s, B: http_body::Body>(
     let path_and_query = upstream_target(request.uri())?;
     let upgrade = headers::is_upgrade_request(request.headers());
     let record = snapshot.recorder.is_some();
-    let Some(matched) = snapshot.table.routes.lookup(request.method(), path_and_query.path()) else {
+    let matched = snapshot
+        .table
+        .routes
+        .route(request.method(), path_and_query.path())
+        .map_err(|ambiguous| ambiguous_path(snapshot, ambiguous))?;
+    let Some(matched) = matched else {
         let upstream = snapshot.default_upstream;
         return Ok(Plan {
             route: None,
@@ -172,6 +179,22 @@ pub fn plan<'s, B: http_body::Body>(
         host,
         upgrade,
     })
+}
+
+/// The refusal of a path whose `;params` decide its route, with a log line naming both
+/// routes (the client's answer names none).
+#[cold]
+fn ambiguous_path(snapshot: &Snapshot, ambiguous: AmbiguousPath) -> Refusal {
+    let name = |route: Option<RouteId>| route.map_or("default", |id| &*snapshot.routes[id].name);
+    tracing::debug!(
+        as_sent = name(ambiguous.as_sent),
+        without_params = %ambiguous.without_params,
+        without_params_route = name(ambiguous.without_params_route),
+        "refused a path whose ;parameters change its route"
+    );
+    Refusal::AmbiguousPath {
+        without_params: ambiguous.without_params,
+    }
 }
 
 /// A fallback plan whose body is not buffered: no replay.
@@ -449,6 +472,19 @@ max_body = 10
             ("get", "/new/", &[], "refused: Malformed(Method)"),
             ("GET", "/new/%2fetc", &[], "refused: BadPath(EncodedSlash)"),
             ("GET", "/../etc", &[], "refused: BadPath(ClimbsAboveRoot)"),
+            // `;params` that change the route (what Tomcat, Jetty and Spring strip) are refused;
+            // ones that do not are forwarded as sent; `%3B` is not a delimiter.
+            ("GET", "/new;x/y", &[], r#"refused: AmbiguousPath { without_params: "/new/y" }"#),
+            ("GET", "/;x/new/y", &[], r#"refused: AmbiguousPath { without_params: "/new/y" }"#),
+            ("GET", "/exact;v=1", &[], r#"refused: AmbiguousPath { without_params: "/exact" }"#),
+            ("GET", "/legacy;x/y", &[], r#"refused: AmbiguousPath { without_params: "/legacy/y" }"#),
+            ("GET", "/new/x;jsessionid=1?q=1", &[], "new-stage new - - - stream /new/x;jsessionid=1?q=1"),
+            ("GET", "/elsewhere;x/y", &[], "- legacy - - - stream /elsewhere;x/y"),
+            ("GET", "/new%3Bx/y", &[], "- legacy - - - stream /new%3Bx/y"),
+            ("GET", "/new%3bx/y", &[], "- legacy - - - stream /new%3Bx/y"),
+            // Per method: without parameters `/reads/` is for GET only.
+            ("DELETE", "/reads;x/1", &[], "- legacy - - - stream /reads;x/1"),
+            ("GET", "/reads;x/1", &[], r#"refused: AmbiguousPath { without_params: "/reads/1" }"#),
         ];
         let wrong: Vec<String> = cases
             .iter()

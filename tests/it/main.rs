@@ -28,6 +28,7 @@ mod migration;
 mod mirror_cap;
 mod mythoughts;
 mod parity_cli;
+mod paths;
 mod record;
 mod reliability;
 mod reload;

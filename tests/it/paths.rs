@@ -1,0 +1,147 @@
+//! Path spellings that upstreams read differently from the router (issue 18, finding 8):
+//! `;params`, which Tomcat, Jetty and Spring strip before routing, refused when they would
+//! change the route; `%3B`, which is data; both over HTTP/1.1 and HTTP/2.
+
+use http::Request;
+use tokio::net::TcpStream;
+
+use crate::support::tls::send_over;
+use crate::support::*;
+
+/// Echo upstreams `legacy` (the default) and `new`; route `secure` (`/secure/`, stage new)
+/// and `login` (exact `/secure/login`, POST only, stage legacy).
+struct Site {
+    proxy: TestProxy,
+    legacy: Upstream,
+    new: Upstream,
+}
+
+impl Site {
+    async fn start(routes: &str) -> Site {
+        let legacy = echo_upstream("legacy").await;
+        let new = echo_upstream("new").await;
+        let text = routes_toml(&[("legacy", &legacy.url()), ("new", &new.url())], routes);
+        let proxy = TestProxy::start(&text).await;
+        Site { proxy, legacy, new }
+    }
+
+    /// Paths the upstreams were asked for, legacy's then new's.
+    fn seen_paths(&self) -> (Vec<String>, Vec<String>) {
+        let paths = |u: &Upstream| u.seen().iter().map(|s| s.uri.to_string()).collect();
+        (paths(&self.legacy), paths(&self.new))
+    }
+}
+
+const SECURE: &str = r#"
+[[routes]]
+name = "secure"
+path = "/secure/"
+stage = "new"
+new = "new"
+
+[[routes]]
+name = "login"
+exact = "/secure/login"
+methods = ["POST"]
+"#;
+
+#[tokio::test]
+async fn params_that_would_reach_another_route_are_refused() {
+    let site = Site::start(SECURE).await;
+    for (method, target, without) in [
+        ("GET", "/secure;x/y", "/secure/y"),
+        ("GET", "/secure;jsessionid=ABC/admin/users", "/secure/admin/users"),
+        ("GET", "/;x/secure/y", "/secure/y"),
+        ("GET", "/secure;x", "/secure"),
+        // In the last segment: as sent the prefix route, without it the exact one.
+        ("POST", "/secure/login;x=1", "/secure/login"),
+    ] {
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: app.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let response = raw_response(site.proxy.addr, request.as_bytes()).await;
+        assert_eq!(response.status, 400, "{method} {target}: {}", response.body_text());
+        assert_eq!(
+            response.body_text(),
+            format!("ambiguous request path: without its ;parameters it reads {without}, which another route serves\n"),
+            "{method} {target}"
+        );
+        assert!(response.has_header("x-request-id"), "{method} {target}");
+    }
+    assert_eq!(
+        site.seen_paths(),
+        (vec![], vec![]),
+        "a refused path reached an upstream"
+    );
+    assert_eq!(
+        metric(
+            &site.proxy,
+            "strangler_rejected_requests_total{reason=\"ambiguous_path\"}"
+        )
+        .await,
+        Some(5.0)
+    );
+    site.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn params_that_keep_the_route_are_forwarded_as_sent() {
+    let site = Site::start(SECURE).await;
+    for (method, target, upstream) in [
+        ("GET", "/secure/y;jsessionid=1?q=1", "new"),
+        ("GET", "/secure/a;v=1/b", "new"),
+        ("GET", "/secure/login;x", "new"),
+        ("GET", "/other;x/y", "legacy"),
+        // `%3B` is data, not a delimiter: the segment is `secure;x`, for the router as for
+        // Tomcat, so it is legacy's path and legacy gets it as sent (hex uppercased).
+        ("GET", "/secure%3Bx/y", "legacy"),
+        ("GET", "/secure%3bx/y", "legacy"),
+    ] {
+        let request = format!("{method} {target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n");
+        let response = raw_response(site.proxy.addr, request.as_bytes()).await;
+        assert_eq!(response.status, 200, "{method} {target}: {}", response.body_text());
+        assert_eq!(response.json()["upstream"], upstream, "{method} {target}");
+    }
+    let (legacy, new) = site.seen_paths();
+    assert_eq!(
+        new,
+        ["/secure/y;jsessionid=1?q=1", "/secure/a;v=1/b", "/secure/login;x"]
+    );
+    assert_eq!(legacy, ["/other;x/y", "/secure%3Bx/y", "/secure%3Bx/y"]);
+    assert_eq!(
+        metric(
+            &site.proxy,
+            "strangler_rejected_requests_total{reason=\"ambiguous_path\"}"
+        )
+        .await,
+        None
+    );
+    site.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn params_are_judged_the_same_over_http2() {
+    let site = Site::start(SECURE).await;
+    let h2c_get = |path: &'static str| {
+        let addr = site.proxy.addr;
+        async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let request = Request::get(format!("http://app.example:{}{path}", addr.port()))
+                .body(full(""))
+                .unwrap();
+            send_over(stream, true, request).await
+        }
+    };
+    let refused = h2c_get("/secure;x/y").await;
+    assert_eq!(refused.version, http::Version::HTTP_2);
+    assert_eq!(refused.status, 400);
+    assert!(
+        String::from_utf8_lossy(&refused.body).starts_with("ambiguous request path"),
+        "{:?}",
+        refused.body
+    );
+    let forwarded = h2c_get("/secure/y;v=1").await;
+    assert_eq!(forwarded.status, 200);
+    assert_eq!(site.seen_paths(), (vec![], vec!["/secure/y;v=1".to_owned()]));
+    site.proxy.stop().await;
+}
