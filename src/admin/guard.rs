@@ -8,7 +8,8 @@
 //!
 //! - the `Host` (and an HTTP/2 or absolute-form authority) must be an IP literal (v4, or v6
 //!   in brackets; the listener's own address is one), `localhost`, or a name listed in
-//!   `[proxy] admin_hosts`, any port, case-insensitive; else 421. No name an attacker can
+//!   `[proxy] admin_hosts`, any port, case-insensitive, with or without a trailing dot
+//!   (`localhost.` is `localhost`); else 421. No name an attacker can
 //!   point at us passes. A request without `Host` (HTTP/1.0) passes: a browser always sends one.
 //!   The health checks follow the same rule (probes use IP literals).
 //! - a state-changing request (any method but `GET`, `HEAD`, `OPTIONS`) with an `Origin`
@@ -72,11 +73,12 @@ fn host_allowed(authority: &str, admin_hosts: &[String]) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
         return v6.parse::<Ipv6Addr>().is_ok();
     }
-    if host.parse::<Ipv4Addr>().is_ok() || host.eq_ignore_ascii_case("localhost") {
+    if host.parse::<Ipv4Addr>().is_ok() {
         return true;
     }
+    // A name with a trailing dot (fully qualified) is the same name: `localhost.` too.
     let name = host.strip_suffix('.').unwrap_or(host);
-    admin_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
+    name.eq_ignore_ascii_case("localhost") || admin_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
 }
 
 /// The host of `host[:port]` (a bracketed IPv6 literal keeps its brackets); `None` when the
@@ -123,6 +125,8 @@ mod tests {
             "[fe80::1]:80",
             "localhost",
             "LocalHost:9100",
+            "localhost.",
+            "LOCALHOST.:9100",
             "strangler-admin.example",
             "Strangler-Admin.Example:9100",
             "strangler-admin.example.:9100",
@@ -133,6 +137,8 @@ mod tests {
             "attacker.example",
             "attacker.example:9100",
             "localhost.attacker.example",
+            "localhost..",
+            "localhost.:x",
             "127.0.0.1.attacker.example",
             "strangler-admin.example.attacker.example",
             "::1",

@@ -42,8 +42,30 @@ pub fn for_upstream(
 ) {
     // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
     let te_trailers = upstream.config.http2 && headers::accepts_trailers(&parts.headers);
-    // HTTP/2 clients name the host in `:authority` (the URI), not in `Host`.
-    let host = host.or_else(|| headers::host_from_authority(&mut parts.headers, &parts.uri));
+    // A target with an authority names the host: an HTTP/2 `:authority` (hyper puts it in
+    // the URI; a `Host` beside it was checked to agree), or an HTTP/1.1 absolute-form target,
+    // whose authority wins over `Host`, which a proxy must replace (RFC 9112 §3.2.2). Only
+    // `host[:port]` goes on: user info (`http://user:pass@host/`) never does.
+    let host = match parts.uri.authority() {
+        Some(authority) => {
+            let named = if authority.as_str().contains('@') {
+                match authority.port() {
+                    Some(port) => HeaderValue::from_str(&format!("{}:{port}", authority.host())),
+                    None => HeaderValue::from_str(authority.host()),
+                }
+            } else {
+                HeaderValue::from_str(authority.as_str())
+            };
+            match named {
+                Ok(named) => {
+                    parts.headers.insert(header::HOST, named.clone());
+                    Some(named)
+                }
+                Err(_) => host,
+            }
+        }
+        None => host,
+    };
     let has_host = prepare_request_headers(
         &mut parts.headers,
         host,

@@ -145,3 +145,45 @@ async fn params_are_judged_the_same_over_http2() {
     assert_eq!(site.seen_paths(), (vec![], vec!["/secure/y;v=1".to_owned()]));
     site.proxy.stop().await;
 }
+
+/// RFC 9112 §3.2.2: an absolute-form target's authority wins over `Host`, and a proxy
+/// replaces `Host` with it; user info never goes on.
+#[tokio::test]
+async fn an_absolute_form_target_names_the_host_the_upstream_hears() {
+    let site = Site::start(SECURE).await;
+    for (target, host) in [
+        ("http://other.example/x", "other.example"),
+        ("http://Other.example:8080/x?q=1", "Other.example:8080"),
+        ("http://user:pass@other.example/x", "other.example"),
+        ("http://user@[::1]:81/x", "[::1]:81"),
+    ] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let response = raw_response(site.proxy.addr, request.as_bytes()).await;
+        assert_eq!(response.status, 200, "{target}: {}", response.body_text());
+        let seen = site.legacy.seen().pop().unwrap();
+        assert_eq!(seen.uri.path(), "/x", "{target}");
+        assert_eq!(seen.headers.get_all("host").iter().count(), 1, "{target}");
+        assert_eq!(seen.headers["host"], host, "{target}");
+        assert_eq!(seen.headers["x-forwarded-host"], host, "{target}");
+    }
+    // An origin-form target keeps its Host.
+    let response = raw_response(site.proxy.addr, &get_request("/x")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(site.legacy.seen().pop().unwrap().headers["host"], "app.example");
+    site.proxy.stop().await;
+}
+
+/// `localhost.` (fully qualified, with its trailing dot) is `localhost` to the admin
+/// listener's Host check, not a foreign name (421).
+#[tokio::test]
+async fn the_admin_listener_takes_a_trailing_dot_as_the_same_name() {
+    let site = Site::start("").await;
+    for host in ["localhost.", "LOCALHOST.", "localhost.:9100"] {
+        let request = format!("GET /admin/routes HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let response = raw_response(site.proxy.admin, request.as_bytes()).await;
+        assert_eq!(response.status, 200, "{host}: {}", response.body_text());
+    }
+    let request = b"GET /admin/routes HTTP/1.1\r\nHost: localhost.attacker.example.\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_response(site.proxy.admin, request).await.status, 421);
+    site.proxy.stop().await;
+}
