@@ -12,10 +12,21 @@
 //! match, and the search goes on to the next level. Two routes that could match the same
 //! request with equal specificity are refused when the table is built.
 //!
+//! A `case_insensitive` route (exact or prefix) matches the path in ASCII lowercase: those
+//! routes are compiled apart, with lowercased patterns, and a request's best match there
+//! competes with its best match among the others by the same order (exact, template,
+//! longer prefix, listing the method). A `case_insensitive` route and another whose
+//! patterns are equal case aside are refused, as equal specificity. A table without
+//! such routes pays one branch for them.
+//!
+//! [`RouteTable::route`] also refuses a path whose `;params` would change its route
+//! (see [`crate::path::without_params`]).
+//!
 //! Lookup costs one hash lookup, one radix-tree walk and one trie walk over the path's
 //! segments: it does not grow with the number of routes. The table is immutable; a reload
 //! builds a new one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use http::Method;
@@ -180,16 +191,138 @@ struct PrefixNode {
 /// The compiled, immutable routing table.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
+    /// Every route but the `case_insensitive` ones, matched on the path as sent.
+    literal: Levels,
+    /// The `case_insensitive` routes; `None` (the usual case) when there are none.
+    folded: Option<Box<Folded>>,
+    len: usize,
+}
+
+/// The three levels of the search (exact, template, prefix) over some of the routes.
+#[derive(Debug, Clone, Default)]
+struct Levels {
     exact: PathMap<MethodSet>,
     templates: matchit::Router<usize>,
     template_sets: Vec<MethodSet>,
     prefixes: PrefixNode,
-    len: usize,
+}
+
+/// The `case_insensitive` routes, their patterns in ASCII lowercase, looked up with the
+/// path in ASCII lowercase; and what it takes to rank one of their matches against the
+/// literal table's.
+#[derive(Debug, Clone)]
+struct Folded {
+    levels: Levels,
+    /// For every route (by id): the number of segments of its prefix (0 for others).
+    depth: Vec<usize>,
 }
 
 impl RouteTable {
-    /// Compiles routes. Route ids are indices into `routes`. Reports every conflict.
+    /// Compiles routes. Route ids are indices into `routes`. Reports every conflict,
+    /// including a `case_insensitive` route whose pattern, case aside, is another route's
+    /// (for a method both take).
     pub fn build(routes: &[RouteConfig]) -> Result<Self, Vec<RouteConflict>> {
+        let folds = |route: &RouteConfig| route.case_insensitive && !matches!(route.pattern, PathPattern::Template(_));
+        let (literal, mut conflicts) = Levels::compile(routes, |route| !folds(route), false);
+        let folded = if routes.iter().any(folds) {
+            let (levels, folded_conflicts) = Levels::compile(routes, folds, true);
+            conflicts.extend(folded_conflicts);
+            conflicts.extend(case_collisions(routes));
+            let depth = routes
+                .iter()
+                .map(|route| match &route.pattern {
+                    PathPattern::Prefix(path) => segments(path).count(),
+                    _ => 0,
+                })
+                .collect();
+            Some(Box::new(Folded { levels, depth }))
+        } else {
+            None
+        };
+        if conflicts.is_empty() {
+            Ok(Self {
+                literal,
+                folded,
+                len: routes.len(),
+            })
+        } else {
+            conflicts.sort_by_key(|conflict| conflict.route);
+            Err(conflicts)
+        }
+    }
+
+    /// Number of routes in the table.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table has no routes (every request goes to the default upstream).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The route for a request, or `None` for the default upstream. `path` must be
+    /// normalised (see [`crate::path`]). A `case_insensitive` route matches the path in
+    /// ASCII lowercase; between it and a route matched as sent, the more specific one wins
+    /// (exact, then template, then the longer prefix, then the route listing the method).
+    #[inline]
+    pub fn lookup(&self, method: &Method, path: &str) -> Option<RouteMatch> {
+        let literal = self.literal.lookup(method, path);
+        match &self.folded {
+            None => literal,
+            Some(folded) => folded.best(literal, method, path),
+        }
+    }
+
+    /// The route for a request, like [`lookup`](Self::lookup), unless the path's `;params`
+    /// decide it: when the path with every segment's parameters removed
+    /// ([`without_params`]) matches a different route than the path as sent, the answer is
+    /// [`AmbiguousPath`], to be refused. Both spellings are matched before any rewrite.
+    /// A path without `;` costs one scan more than `lookup`.
+    ///
+    /// # Errors
+    ///
+    /// [`AmbiguousPath`], as above.
+    #[inline]
+    pub fn route(&self, method: &Method, path: &str) -> Result<Option<RouteMatch>, AmbiguousPath> {
+        let matched = self.lookup(method, path);
+        let Some(stripped) = without_params(path) else {
+            return Ok(matched);
+        };
+        let as_sent = matched.map(|m| m.route);
+        let without_params_route = self.lookup(method, &stripped).map(|m| m.route);
+        if without_params_route == as_sent {
+            Ok(matched)
+        } else {
+            Err(AmbiguousPath {
+                as_sent,
+                without_params: stripped,
+                without_params_route,
+            })
+        }
+    }
+
+    /// Every route whose path matches, best first, whether or not it accepts the method.
+    /// The first one that accepts the method is what [`lookup`](Self::lookup) returns.
+    pub fn candidates(&self, method: &Method, path: &str) -> Vec<Candidate> {
+        let mut out = self.literal.candidates(method, path);
+        if let Some(folded) = &self.folded {
+            out.extend(folded.levels.candidates(method, &fold_case(path)));
+            // Best first across both tables; a stable sort keeps each level's own order.
+            out.sort_by_key(|c| std::cmp::Reverse(folded.rank(c.kind, c.route, c.by_method)));
+        }
+        out
+    }
+}
+
+impl Levels {
+    /// Compiles the routes `include` picks (ids stay indices into `routes`), with their
+    /// patterns in ASCII lowercase when `fold`. Returns the conflicts found.
+    fn compile(
+        routes: &[RouteConfig],
+        include: impl Fn(&RouteConfig) -> bool,
+        fold: bool,
+    ) -> (Self, Vec<RouteConflict>) {
         let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
         let mut conflicts = Vec::new();
         let mut exact: PathMap<MethodSet> = PathMap::default();
@@ -201,12 +334,24 @@ impl RouteTable {
         let mut template_owner: HashMap<String, RouteId> = HashMap::new();
         let mut prefixes = PrefixNode::default();
 
-        for (id, route) in routes.iter().enumerate() {
+        for (id, route) in routes.iter().enumerate().filter(|(_, route)| include(route)) {
             let result = match &route.pattern {
-                PathPattern::Exact(path) => exact.entry(path.as_str().into()).or_default().insert(route, id, &names),
+                PathPattern::Exact(path) => {
+                    let path = if fold {
+                        fold_case(path)
+                    } else {
+                        Cow::Borrowed(path.as_str())
+                    };
+                    exact.entry(path.into()).or_default().insert(route, id, &names)
+                }
                 PathPattern::Prefix(path) => {
+                    let path = if fold {
+                        fold_case(path)
+                    } else {
+                        Cow::Borrowed(path.as_str())
+                    };
                     let mut node = &mut prefixes;
-                    for segment in segments(path) {
+                    for segment in segments(&path) {
                         node = node.children.entry(segment.into()).or_default();
                     }
                     node.routes
@@ -257,33 +402,20 @@ impl RouteTable {
             }
         }
 
-        if conflicts.is_empty() {
-            Ok(Self {
+        (
+            Self {
                 exact,
                 templates,
                 template_sets,
                 prefixes,
-                len: routes.len(),
-            })
-        } else {
-            Err(conflicts)
-        }
+            },
+            conflicts,
+        )
     }
 
-    /// Number of routes in the table.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the table has no routes (every request goes to the default upstream).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The route for a request, or `None` for the default upstream. `path` must be
-    /// normalised (see [`crate::path`]).
+    /// The best route of these levels for `path`.
     #[inline]
-    pub fn lookup(&self, method: &Method, path: &str) -> Option<RouteMatch> {
+    fn lookup(&self, method: &Method, path: &str) -> Option<RouteMatch> {
         if let Some(set) = self.exact.get(path)
             && let Some((route, by_method)) = set.get(method)
         {
@@ -323,37 +455,8 @@ impl RouteTable {
         })
     }
 
-    /// The route for a request, like [`lookup`](Self::lookup), unless the path's `;params`
-    /// decide it: when the path with every segment's parameters removed
-    /// ([`without_params`]) matches a different route than the path as sent, the answer is
-    /// [`AmbiguousPath`], to be refused. Both spellings are matched before any rewrite.
-    /// A path without `;` costs one scan more than `lookup`.
-    ///
-    /// # Errors
-    ///
-    /// [`AmbiguousPath`], as above.
-    #[inline]
-    pub fn route(&self, method: &Method, path: &str) -> Result<Option<RouteMatch>, AmbiguousPath> {
-        let matched = self.lookup(method, path);
-        let Some(stripped) = without_params(path) else {
-            return Ok(matched);
-        };
-        let as_sent = matched.map(|m| m.route);
-        let without_params_route = self.lookup(method, &stripped).map(|m| m.route);
-        if without_params_route == as_sent {
-            Ok(matched)
-        } else {
-            Err(AmbiguousPath {
-                as_sent,
-                without_params: stripped,
-                without_params_route,
-            })
-        }
-    }
-
-    /// Every route whose path matches, best first, whether or not it accepts the method.
-    /// The first one that accepts the method is what [`lookup`](Self::lookup) returns.
-    pub fn candidates(&self, method: &Method, path: &str) -> Vec<Candidate> {
+    /// Every route of these levels whose path matches, best first.
+    fn candidates(&self, method: &Method, path: &str) -> Vec<Candidate> {
         let mut out = Vec::new();
         let mut push = |set: &MethodSet, kind: MatchKind| {
             for (route, by_method) in set.all() {
@@ -395,6 +498,83 @@ impl RouteTable {
         // among those the ones that accept the method first.
         out
     }
+}
+
+impl Folded {
+    /// The better of `literal` (from the literal table) and this table's match for `path`.
+    #[inline(never)]
+    fn best(&self, literal: Option<RouteMatch>, method: &Method, path: &str) -> Option<RouteMatch> {
+        let folded = self.levels.lookup(method, &fold_case(path));
+        match (literal, folded) {
+            (Some(l), Some(f)) if self.rank(f.kind, f.route, f.by_method) > self.rank(l.kind, l.route, l.by_method) => {
+                Some(f)
+            }
+            (Some(l), _) => Some(l),
+            (None, f) => f,
+        }
+    }
+
+    /// How specific a match is, larger first: its level (exact, template, prefix), the
+    /// length of its prefix, whether it lists the method. Each table's own search follows
+    /// this order; two routes of the two tables never tie ([`case_collisions`]).
+    fn rank(&self, kind: MatchKind, route: RouteId, by_method: bool) -> (u8, usize, bool) {
+        let level = match kind {
+            MatchKind::Exact => 2,
+            MatchKind::Template => 1,
+            MatchKind::Prefix => 0,
+        };
+        (level, self.depth.get(route).copied().unwrap_or(0), by_method)
+    }
+}
+
+/// `path` in ASCII lowercase, borrowed when it already is (non-ASCII text and `%XX`
+/// escapes aside, which fold the same way in patterns and paths).
+fn fold_case(path: &str) -> Cow<'_, str> {
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(path.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
+/// A `case_insensitive` route and another that is not, whose patterns are the same case
+/// aside (`/secure/` and `/Secure/`, both prefixes or both exact) for a method both take:
+/// both would match `/SECURE/x` equally well. Refused, one conflict per pair.
+fn case_collisions(routes: &[RouteConfig]) -> Vec<RouteConflict> {
+    let key = |route: &RouteConfig| match &route.pattern {
+        PathPattern::Exact(path) => Some((true, fold_case(path).into_owned())),
+        PathPattern::Prefix(path) => Some((false, segments(&fold_case(path)).collect::<Vec<_>>().join("/"))),
+        PathPattern::Template(_) => None,
+    };
+    let overlap = |a: &RouteConfig, b: &RouteConfig| match (&a.methods, &b.methods) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+        _ => false,
+    };
+    let mut conflicts = Vec::new();
+    for (later, route) in routes.iter().enumerate() {
+        let Some(route_key) = key(route) else { continue };
+        for earlier in routes.iter().take(later) {
+            if route.case_insensitive != earlier.case_insensitive
+                && key(earlier).as_ref() == Some(&route_key)
+                && overlap(route, earlier)
+            {
+                conflicts.push(RouteConflict {
+                    route: later,
+                    message: format!(
+                        "route `{}` is ambiguous with route `{}`: {} `{}` and `{}` are the same path case aside, \
+                         and one of them is case_insensitive",
+                        route.name,
+                        earlier.name,
+                        route.pattern.kind(),
+                        route.pattern.as_str(),
+                        earlier.pattern.as_str()
+                    ),
+                });
+            }
+        }
+    }
+    conflicts
 }
 
 /// Non-empty segments of a path: `/api//thoughts/` → `api`, `thoughts`. A byte scan:
@@ -479,6 +659,7 @@ mod tests {
             compare: Default::default(),
             shadow: Default::default(),
             location: Location::default(),
+            case_insensitive: false,
         }
     }
 
@@ -774,6 +955,106 @@ mod tests {
             })
         );
         assert_eq!(table.route(&Method::GET, "/x;y/z"), Ok(None));
+    }
+
+    fn case_insensitive(mut route: RouteConfig) -> RouteConfig {
+        route.case_insensitive = true;
+        route
+    }
+
+    #[test]
+    fn a_case_insensitive_route_matches_any_ascii_case() {
+        let routes = vec![
+            prefix("all", "/"),
+            case_insensitive(prefix("secure", "/secure/")),
+            case_insensitive(route("login", PathPattern::Exact("/Account/Login".into()), None)),
+            prefix("reports", "/secure/reports/"),
+            route("item", PathPattern::Template("/secure/items/{id}".into()), None),
+        ];
+        let table = RouteTable::build(&routes).unwrap();
+        #[rustfmt::skip]
+        let cases = [
+            ("/secure/x", "secure"),
+            ("/SECURE/x", "secure"),
+            ("/Secure", "secure"),
+            ("/sEcUrE/a/B", "secure"),
+            ("/secureX/y", "all"),
+            ("/account/login", "login"),
+            ("/ACCOUNT/LOGIN", "login"),
+            ("/account/login/", "all"),
+            // A longer case-sensitive prefix beats it, but only spelled as written: any
+            // other spelling is the case-insensitive prefix's (so a route inside a
+            // case-insensitive one should be case-insensitive too).
+            ("/secure/reports/1", "reports"),
+            ("/SECURE/reports/1", "secure"),
+            ("/secure/REPORTS/1", "secure"),
+            // A template beats a prefix, case-insensitive or not.
+            ("/secure/items/7", "item"),
+            ("/SECURE/items/7", "secure"),
+            // Non-ASCII letters are not folded.
+            ("/sécure/x", "all"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(name_of(&routes, &table, "GET", path).as_deref(), Some(want), "{path}");
+        }
+        // Both spellings, with `;params` too.
+        assert_eq!(
+            table.route(&Method::GET, "/SECURE/x;v=1").map(|m| m.map(|m| m.route)),
+            Ok(Some(1))
+        );
+        assert!(table.route(&Method::GET, "/SECURE;v=1/x").is_err());
+        // explain's candidates rank like lookup across both tables.
+        let c = table.candidates(&Method::GET, "/secure/reports/1");
+        let names: Vec<&str> = c.iter().map(|c| routes[c.route].name.as_str()).collect();
+        assert_eq!(names, ["reports", "secure", "all"]);
+    }
+
+    #[test]
+    fn a_case_insensitive_route_with_a_pattern_equal_case_aside_is_refused() {
+        for routes in [
+            vec![prefix("a", "/Secure/"), case_insensitive(prefix("b", "/secure"))],
+            vec![case_insensitive(prefix("a", "/secure/")), prefix("b", "/SECURE/")],
+            vec![
+                case_insensitive(prefix("a", "/secure/")),
+                case_insensitive(prefix("b", "/SECURE/")),
+            ],
+            vec![
+                route("a", PathPattern::Exact("/Login".into()), Some(&["GET", "POST"])),
+                case_insensitive(route("b", PathPattern::Exact("/login".into()), Some(&["POST"]))),
+            ],
+        ] {
+            let conflicts = RouteTable::build(&routes).unwrap_err();
+            assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+            assert_eq!(conflicts[0].route, 1);
+            assert!(
+                conflicts[0].message.contains("`b`") && conflicts[0].message.contains("`a`"),
+                "{}",
+                conflicts[0].message
+            );
+        }
+        // Fine: disjoint methods, a different kind, or two routes that both keep case.
+        for routes in [
+            vec![
+                route("a", PathPattern::Exact("/Login".into()), Some(&["GET"])),
+                case_insensitive(route("b", PathPattern::Exact("/login".into()), Some(&["POST"]))),
+            ],
+            vec![
+                route("a", PathPattern::Exact("/Login".into()), None),
+                case_insensitive(prefix("b", "/login/")),
+            ],
+            vec![prefix("a", "/Secure/"), prefix("b", "/secure/")],
+        ] {
+            assert!(RouteTable::build(&routes).is_ok(), "{routes:?}");
+        }
+        // A method-listing route beats a catch-all of the other table, as on one path.
+        let routes = vec![
+            prefix("any", "/Secure/"),
+            case_insensitive(route("reads", PathPattern::Prefix("/secure/".into()), Some(&["GET"]))),
+        ];
+        let table = RouteTable::build(&routes).unwrap();
+        assert_eq!(name_of(&routes, &table, "GET", "/Secure/x").as_deref(), Some("reads"));
+        assert_eq!(name_of(&routes, &table, "POST", "/Secure/x").as_deref(), Some("any"));
+        assert_eq!(name_of(&routes, &table, "POST", "/SECURE/x"), None);
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
             } else {
                 reason
             };
+            let reason = if r.case_insensitive {
+                format!("{reason}; it is case_insensitive: its pattern matched ignoring ASCII case")
+            } else {
+                reason
+            };
             let reason = match (&r.canary, &r.new) {
                 (Some(split), Some(new)) if r.stage == crate::config::Stage::Canary => format!(
                     "{reason}; stage canary: {}% of requests go to `{new}`{}, the rest to `{}`",
@@ -321,6 +326,15 @@ methods = ["POST"]
                     .to_owned()
             ))
         );
+        // A case-insensitive route says so.
+        let table = Table::parse(
+            "routes.toml",
+            &format!("{TABLE}\n[[routes]]\nname = \"secure\"\npath = \"/secure/\"\ncase_insensitive = true\n"),
+        )
+        .unwrap();
+        let e = explain(&table, "GET", "/SECURE/x").unwrap();
+        assert_eq!(e.route.as_deref(), Some("secure"));
+        assert!(e.reason.contains("case_insensitive"), "{}", e.reason);
         // Parameters that leave the route as it is are explained as usual.
         let e = explain(&table, "GET", "/api/thoughts/5;v=1").unwrap();
         assert_eq!(e.route.as_deref(), Some("thoughts-api"));

@@ -119,6 +119,7 @@ impl RouteFacts {
                 Self::fallback_text(route.fallback_max_body.map(|b| b as u64)),
             )
             .with("max_body", Self::optional_text(route.max_body))
+            .with("case_insensitive", route.case_insensitive.to_string())
     }
 
     /// How an absent value reads.

@@ -2,6 +2,8 @@
 //! `;params`, which Tomcat, Jetty and Spring strip before routing, refused when they would
 //! change the route; `%3B`, which is data; both over HTTP/1.1 and HTTP/2.
 
+use std::ffi::OsStr;
+
 use http::Request;
 use tokio::net::TcpStream;
 
@@ -186,4 +188,88 @@ async fn the_admin_listener_takes_a_trailing_dot_as_the_same_name() {
     let request = b"GET /admin/routes HTTP/1.1\r\nHost: localhost.attacker.example.\r\nConnection: close\r\n\r\n";
     assert_eq!(raw_response(site.proxy.admin, request).await.status, 421);
     site.proxy.stop().await;
+}
+
+const CASE_INSENSITIVE: &str = r#"
+[[routes]]
+name = "secure"
+path = "/secure/"
+stage = "new"
+new = "new"
+case_insensitive = true
+
+[[routes]]
+name = "login"
+exact = "/Account/Login"
+stage = "new"
+new = "new"
+case_insensitive = true
+
+[[routes]]
+name = "reports"
+path = "/Reports/"
+stage = "new"
+new = "new"
+"#;
+
+/// `case_insensitive = true`: every ASCII spelling of the route's path reaches the route
+/// (and is forwarded as sent); a route without it keeps matching as written only.
+#[tokio::test]
+async fn a_case_insensitive_route_takes_every_spelling() {
+    let site = Site::start(CASE_INSENSITIVE).await;
+    for (target, upstream) in [
+        ("/secure/x", "new"),
+        ("/SECURE/x", "new"),
+        ("/Secure/X?q=A", "new"),
+        ("/account/login", "new"),
+        ("/ACCOUNT/LOGIN", "new"),
+        ("/account/login/x", "legacy"),
+        ("/Reports/1", "new"),
+        ("/reports/1", "legacy"),
+        ("/securex", "legacy"),
+    ] {
+        let response = raw_response(site.proxy.addr, &get_request(target)).await;
+        assert_eq!(response.status, 200, "{target}: {}", response.body_text());
+        assert_eq!(response.json()["upstream"], upstream, "{target}");
+    }
+    let (_, new) = site.seen_paths();
+    assert_eq!(new[..3], ["/secure/x", "/SECURE/x", "/Secure/X?q=A"]);
+    // HTTP/2 alike, and `;params` are judged on the folded match too.
+    for (path, status) in [("/SeCuRe/x", 200), ("/SECURE;x/y", 400)] {
+        let stream = TcpStream::connect(site.proxy.addr).await.unwrap();
+        let request = Request::get(format!("http://app.example:{}{path}", site.proxy.addr.port()))
+            .body(full(""))
+            .unwrap();
+        let reply = send_over(stream, true, request).await;
+        assert_eq!(reply.status, status, "{path}");
+    }
+    assert_eq!(site.new.seen().last().unwrap().uri.path(), "/SeCuRe/x");
+    site.proxy.stop().await;
+}
+
+/// `strangler check` takes `case_insensitive = true` and says where a wrong one is.
+#[tokio::test]
+async fn check_accepts_case_insensitive_and_points_at_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("routes.toml");
+    let text = routes_toml(
+        &[("legacy", "http://127.0.0.1:1"), ("new", "http://127.0.0.1:2")],
+        CASE_INSENSITIVE,
+    );
+    std::fs::write(&good, &text).unwrap();
+    let output = strangler(&[OsStr::new("check"), good.as_os_str()]).await;
+    assert!(output.status.success(), "{}", both(&output));
+
+    let bad = dir.path().join("bad.toml");
+    let text = text.replacen("case_insensitive = true", "case_insensitive = 1", 1);
+    std::fs::write(&bad, &text).unwrap();
+    let output = strangler(&[OsStr::new("check"), bad.as_os_str()]).await;
+    assert!(!output.status.success());
+    let (line, column) = position_of(&text, "1\n\n[[routes]]\nname = \"login\"");
+    let expected = format!("bad.toml:{line}:{column}: invalid type");
+    assert!(
+        both(&output).contains(&expected),
+        "want {expected} in {}",
+        both(&output)
+    );
 }
