@@ -61,11 +61,25 @@ fn check_plain_path(p: &str) -> Result<(), String> {
     if p.contains(['?', '#']) {
         return Err(format!("path `{p}` must not contain a query or fragment"));
     }
+    without_params(p)?;
     match normalize_path(p) {
         Ok(n) if n == p => Ok(()),
         Ok(n) => Err(format!("path `{p}` is not normalised; write `{n}`")),
         Err(e) => Err(format!("bad path `{p}`: {e}")),
     }
+}
+
+/// A route's path holds no `;`: Tomcat, Jetty and Spring read what follows it in a segment
+/// as parameters, and a request whose parameters change its route is refused
+/// ([`crate::router::RouteTable::route`]), so such a route could never be reached.
+fn without_params(p: &str) -> Result<(), String> {
+    if p.contains(';') {
+        return Err(format!(
+            "path `{p}` must not contain `;`: servlet stacks read `;…` as path parameters, and requests \
+             whose parameters change their route are refused, so this route could never match"
+        ));
+    }
+    Ok(())
 }
 
 /// A template is a normalised path whose segments may be `{name}` (one segment) or,
@@ -74,6 +88,7 @@ fn check_template(p: &str) -> Result<(), String> {
     if !p.starts_with('/') {
         return Err(format!("template `{p}` must start with `/`"));
     }
+    without_params(p)?;
     let segments: Vec<&str> = p[1..].split('/').collect();
     let mut names: Vec<&str> = Vec::new();
     for (i, segment) in segments.iter().enumerate() {
@@ -127,6 +142,8 @@ mod tests {
             ("/api/./x/", "not normalised"),
             ("/a/%2e%2e/", "not normalised"),
             ("/a%2Fb/", "encoded slash"),
+            ("/a;v=1/", "must not contain `;`"),
+            ("/a/{id};v/", "must not contain `;`"),
             ("/a/{id", "parameter must be a whole segment"),
             ("/a/x{id}/", "parameter must be a whole segment"),
             ("/a/{*rest}/b", "must be the last segment"),
