@@ -12,10 +12,10 @@
 //! match, and the search goes on to the next level. Two routes that could match the same
 //! request with equal specificity are refused when the table is built.
 //!
-//! A `case_insensitive` route (exact or prefix) matches the path in ASCII lowercase: those
+//! A `case_insensitive` route matches the path in ASCII lowercase: those
 //! routes are compiled apart, with lowercased patterns, and a request's best match there
-//! competes with its best match among the others by the same order (exact, template,
-//! longer prefix, listing the method). A `case_insensitive` route and another whose
+//! competes with its best match among the others by the same order (exact, template
+//! with literal segments before parameters, longer prefix, listing the method). A `case_insensitive` route and another whose
 //! patterns are equal case aside are refused, as equal specificity. A table without
 //! such routes pays one branch for them.
 //!
@@ -215,6 +215,9 @@ struct Folded {
     levels: Levels,
     /// For every route (by id): the number of segments of its prefix (0 for others).
     depth: Vec<usize>,
+    /// For every route (by id): the kind of each segment of its template, in the order
+    /// the radix tree prefers them (2 literal, 1 `{param}`, 0 `{*rest}`; empty for others).
+    shape: Vec<Vec<u8>>,
 }
 
 impl RouteTable {
@@ -222,7 +225,7 @@ impl RouteTable {
     /// including a `case_insensitive` route whose pattern, case aside, is another route's
     /// (for a method both take).
     pub fn build(routes: &[RouteConfig]) -> Result<Self, Vec<RouteConflict>> {
-        let folds = |route: &RouteConfig| route.case_insensitive && !matches!(route.pattern, PathPattern::Template(_));
+        let folds = |route: &RouteConfig| route.case_insensitive;
         let (literal, mut conflicts) = Levels::compile(routes, |route| !folds(route), false);
         let folded = if routes.iter().any(folds) {
             let (levels, folded_conflicts) = Levels::compile(routes, folds, true);
@@ -235,7 +238,14 @@ impl RouteTable {
                     _ => 0,
                 })
                 .collect();
-            Some(Box::new(Folded { levels, depth }))
+            let shape = routes
+                .iter()
+                .map(|route| match &route.pattern {
+                    PathPattern::Template(template) => template_shape(template),
+                    _ => Vec::new(),
+                })
+                .collect();
+            Some(Box::new(Folded { levels, depth, shape }))
         } else {
             None
         };
@@ -359,7 +369,11 @@ impl Levels {
                         .insert(route, id, &names)
                 }
                 PathPattern::Template(template) => {
-                    let canonical = canonical_template(template);
+                    let canonical = canonical_template(&if fold {
+                        fold_case(template)
+                    } else {
+                        Cow::Borrowed(template.as_str())
+                    });
                     match template_index.get(&canonical) {
                         Some(&index) => template_sets[index].insert(route, id, &names),
                         None => {
@@ -515,15 +529,18 @@ impl Folded {
     }
 
     /// How specific a match is, larger first: its level (exact, template, prefix), the
-    /// length of its prefix, whether it lists the method. Each table's own search follows
+    /// length of its prefix, its template's segments (a literal beats a parameter, which
+    /// beats a catch-all), whether it lists the method. Each table's own search follows
     /// this order; two routes of the two tables never tie ([`case_collisions`]).
-    fn rank(&self, kind: MatchKind, route: RouteId, by_method: bool) -> (u8, usize, bool) {
+    fn rank(&self, kind: MatchKind, route: RouteId, by_method: bool) -> (u8, usize, &[u8], bool) {
         let level = match kind {
             MatchKind::Exact => 2,
             MatchKind::Template => 1,
             MatchKind::Prefix => 0,
         };
-        (level, self.depth.get(route).copied().unwrap_or(0), by_method)
+        let depth = self.depth.get(route).copied().unwrap_or(0);
+        let shape = self.shape.get(route).map_or(&[][..], Vec::as_slice);
+        (level, depth, shape, by_method)
     }
 }
 
@@ -538,13 +555,13 @@ fn fold_case(path: &str) -> Cow<'_, str> {
 }
 
 /// A `case_insensitive` route and another that is not, whose patterns are the same case
-/// aside (`/secure/` and `/Secure/`, both prefixes or both exact) for a method both take:
-/// both would match `/SECURE/x` equally well. Refused, one conflict per pair.
+/// aside (`/secure/` and `/Secure/`, of the same kind) for a method both take: both would
+/// match `/SECURE/x` equally well. Refused, one conflict per pair.
 fn case_collisions(routes: &[RouteConfig]) -> Vec<RouteConflict> {
     let key = |route: &RouteConfig| match &route.pattern {
-        PathPattern::Exact(path) => Some((true, fold_case(path).into_owned())),
-        PathPattern::Prefix(path) => Some((false, segments(&fold_case(path)).collect::<Vec<_>>().join("/"))),
-        PathPattern::Template(_) => None,
+        PathPattern::Exact(path) => (0, fold_case(path).into_owned()),
+        PathPattern::Prefix(path) => (1, segments(&fold_case(path)).collect::<Vec<_>>().join("/")),
+        PathPattern::Template(template) => (2, canonical_template(&fold_case(template))),
     };
     let overlap = |a: &RouteConfig, b: &RouteConfig| match (&a.methods, &b.methods) {
         (None, None) => true,
@@ -553,10 +570,10 @@ fn case_collisions(routes: &[RouteConfig]) -> Vec<RouteConflict> {
     };
     let mut conflicts = Vec::new();
     for (later, route) in routes.iter().enumerate() {
-        let Some(route_key) = key(route) else { continue };
+        let route_key = key(route);
         for earlier in routes.iter().take(later) {
             if route.case_insensitive != earlier.case_insensitive
-                && key(earlier).as_ref() == Some(&route_key)
+                && key(earlier) == route_key
                 && overlap(route, earlier)
             {
                 conflicts.push(RouteConflict {
@@ -599,6 +616,17 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
         }
         None
     })
+}
+
+/// The kind of each segment of a template, as [`Folded::rank`] compares them.
+fn template_shape(template: &str) -> Vec<u8> {
+    segments(template)
+        .map(|segment| match segment.as_bytes() {
+            [b'{', b'*', ..] => 0,
+            [b'{', ..] => 1,
+            _ => 2,
+        })
+        .collect()
 }
 
 /// A template with parameter names replaced by position, so that `/a/{id}` and
@@ -988,7 +1016,8 @@ mod tests {
             ("/secure/reports/1", "reports"),
             ("/SECURE/reports/1", "secure"),
             ("/secure/REPORTS/1", "secure"),
-            // A template beats a prefix, case-insensitive or not.
+            // A template beats a prefix, case-insensitive or not; spelled as written only,
+            // unless it is case-insensitive itself (below).
             ("/secure/items/7", "item"),
             ("/SECURE/items/7", "secure"),
             // Non-ASCII letters are not folded.
@@ -1003,6 +1032,32 @@ mod tests {
             Ok(Some(1))
         );
         assert!(table.route(&Method::GET, "/SECURE;v=1/x").is_err());
+        // Templates: the literal segments fold; literal beats parameter across tables.
+        let routes = vec![
+            case_insensitive(route("item", PathPattern::Template("/Items/{id}/".into()), None)),
+            route("edit", PathPattern::Template("/{kind}/{id}/edit".into()), None),
+            case_insensitive(route("new", PathPattern::Template("/{kind}/new/{*rest}".into()), None)),
+        ];
+        let table = RouteTable::build(&routes).unwrap();
+        #[rustfmt::skip]
+        let cases = [
+            ("/items/7/", Some("item")),
+            ("/ITEMS/AbC/", Some("item")),
+            ("/x/7/edit", Some("edit")),
+            ("/x/7/EDIT", None),
+            ("/x/NEW/a", Some("new")),
+            // `/{kind}/new/…` beats `/{kind}/{id}/…` at the second segment.
+            ("/x/new/edit", Some("new")),
+        ];
+        for (path, want) in cases {
+            assert_eq!(name_of(&routes, &table, "GET", path).as_deref(), want, "{path}");
+        }
+        let routes = vec![
+            prefix("all", "/"),
+            case_insensitive(prefix("secure", "/secure/")),
+            prefix("reports", "/secure/reports/"),
+        ];
+        let table = RouteTable::build(&routes).unwrap();
         // explain's candidates rank like lookup across both tables.
         let c = table.candidates(&Method::GET, "/secure/reports/1");
         let names: Vec<&str> = c.iter().map(|c| routes[c.route].name.as_str()).collect();
@@ -1021,6 +1076,10 @@ mod tests {
             vec![
                 route("a", PathPattern::Exact("/Login".into()), Some(&["GET", "POST"])),
                 case_insensitive(route("b", PathPattern::Exact("/login".into()), Some(&["POST"]))),
+            ],
+            vec![
+                route("a", PathPattern::Template("/Items/{id}".into()), None),
+                case_insensitive(route("b", PathPattern::Template("/items/{key}".into()), None)),
             ],
         ] {
             let conflicts = RouteTable::build(&routes).unwrap_err();

@@ -466,9 +466,10 @@ pub struct RouteConfig {
     pub max_body: Option<u64>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
-    /// `case_insensitive = true`: the route's `path` or `exact` matches whatever the ASCII
-    /// case of the request path, for legacy stacks that ignore case (IIS), so that
-    /// `/SECURE/x` cannot reach legacy's copy of a migrated `/secure/`. Not for templates.
+    /// `case_insensitive = true`: the route's `path` or `exact` (the literal segments of a
+    /// template) matches whatever the ASCII case of the request path, for legacy stacks
+    /// that ignore case (IIS), so that `/SECURE/x` cannot reach legacy's copy of a
+    /// migrated `/secure/`.
     pub case_insensitive: bool,
 }
 

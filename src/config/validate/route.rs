@@ -14,7 +14,7 @@ use super::path::route_pattern;
 use super::shadow::validate_shadow;
 use super::values::{unknown_upstream, valid_name};
 use crate::config::error::Errors;
-use crate::config::model::{PathPattern, RouteConfig, ShadowConfig, Stage};
+use crate::config::model::{RouteConfig, ShadowConfig, Stage};
 use crate::config::raw;
 use crate::parity::CompareRules;
 
@@ -50,7 +50,7 @@ pub(crate) fn validate_route(
     let fallback_max_body = validate_fallback(errors, raw, new.as_deref(), legacy.as_deref());
     let max_body = route_max_body(errors, raw);
     let compare = route_compare(errors, raw);
-    let case_insensitive = route_case_insensitive(errors, raw, pattern.as_ref());
+    let case_insensitive = raw.case_insensitive.as_ref().is_some_and(|value| *value.get_ref());
     let shadow = match &raw.shadow {
         None => Some(ShadowConfig::default()),
         Some(table) => validate_shadow(errors, table.get_ref()),
@@ -167,27 +167,6 @@ fn route_compare(errors: &mut Errors<'_>, raw: &raw::Route) -> Option<Arc<Compar
             }
         },
     }
-}
-
-/// `case_insensitive`: `false` when left out; an error on a template route (a template's
-/// literal segments would have to be matched ignoring case while its parameters keep the
-/// case they were sent in: not supported).
-fn route_case_insensitive(errors: &mut Errors<'_>, raw: &raw::Route, pattern: Option<&PathPattern>) -> bool {
-    let Some(value) = &raw.case_insensitive else {
-        return false;
-    };
-    if *value.get_ref()
-        && let Some(PathPattern::Template(template)) = pattern
-    {
-        errors.push(
-            value.span().start,
-            format!(
-                "route `{}`: `case_insensitive` applies to `path` prefixes and `exact` paths, not to the template `{template}`",
-                raw.name.get_ref()
-            ),
-        );
-    }
-    *value.get_ref()
 }
 
 #[cfg(test)]
