@@ -231,6 +231,7 @@ impl RouteTable {
             let (levels, folded_conflicts) = Levels::compile(routes, folds, true);
             conflicts.extend(folded_conflicts);
             conflicts.extend(case_collisions(routes));
+            conflicts.extend(inside_case_insensitive_prefixes(routes));
             let depth = routes
                 .iter()
                 .map(|route| match &route.pattern {
@@ -556,17 +557,13 @@ fn fold_case(path: &str) -> Cow<'_, str> {
 
 /// A `case_insensitive` route and another that is not, whose patterns are the same case
 /// aside (`/secure/` and `/Secure/`, of the same kind) for a method both take: both would
-/// match `/SECURE/x` equally well. Refused, one conflict per pair.
+/// match `/SECURE/x` equally well, or (one listing the method, the other not) the one
+/// keeping case would lose its other spellings to the other. Refused, one conflict per pair.
 fn case_collisions(routes: &[RouteConfig]) -> Vec<RouteConflict> {
     let key = |route: &RouteConfig| match &route.pattern {
         PathPattern::Exact(path) => (0, fold_case(path).into_owned()),
         PathPattern::Prefix(path) => (1, segments(&fold_case(path)).collect::<Vec<_>>().join("/")),
         PathPattern::Template(template) => (2, canonical_template(&fold_case(template))),
-    };
-    let overlap = |a: &RouteConfig, b: &RouteConfig| match (&a.methods, &b.methods) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
-        _ => false,
     };
     let mut conflicts = Vec::new();
     for (later, route) in routes.iter().enumerate() {
@@ -574,7 +571,7 @@ fn case_collisions(routes: &[RouteConfig]) -> Vec<RouteConflict> {
         for earlier in routes.iter().take(later) {
             if route.case_insensitive != earlier.case_insensitive
                 && key(earlier) == route_key
-                && overlap(route, earlier)
+                && share_a_method(route, earlier)
             {
                 conflicts.push(RouteConflict {
                     route: later,
@@ -616,6 +613,66 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
         }
         None
     })
+}
+
+/// A route that keeps case inside a `case_insensitive` prefix (`/secure/reports/` inside
+/// `/secure/`), for a method both take: its other spellings (`/SECURE/reports/`) would go
+/// to the prefix's route, on a legacy stack that ignores case the very endpoint the inner
+/// route moved away. Refused: the inner route must be `case_insensitive` too. (A route
+/// without ASCII letters in its literal segments has no other spelling.)
+fn inside_case_insensitive_prefixes(routes: &[RouteConfig]) -> Vec<RouteConflict> {
+    let mut conflicts = Vec::new();
+    for (id, inner) in routes.iter().enumerate().filter(|(_, r)| !r.case_insensitive) {
+        let inner_segments: Vec<&str> = segments(inner.pattern.as_str()).collect();
+        let is_param = |segment: &str| segment.starts_with('{');
+        if !inner_segments
+            .iter()
+            .any(|s| !is_param(s) && s.bytes().any(|b| b.is_ascii_alphabetic()))
+        {
+            continue;
+        }
+        for outer in routes.iter().filter(|r| r.case_insensitive) {
+            let PathPattern::Prefix(outer_path) = &outer.pattern else {
+                continue;
+            };
+            let outer_path = fold_case(outer_path);
+            let outer_segments: Vec<&str> = segments(&outer_path).collect();
+            let deeper = match inner.pattern {
+                PathPattern::Prefix(_) => inner_segments.len() > outer_segments.len(),
+                _ => inner_segments.len() >= outer_segments.len(),
+            };
+            let inside = deeper
+                && outer_segments
+                    .iter()
+                    .zip(&inner_segments)
+                    .all(|(o, i)| is_param(i) || i.eq_ignore_ascii_case(o));
+            if inside && share_a_method(inner, outer) {
+                conflicts.push(RouteConflict {
+                    route: id,
+                    message: format!(
+                        "route `{}` ({} `{}`) lies inside case_insensitive route `{}` (`{}`): its other spellings \
+                         would go to `{}`; make it case_insensitive too",
+                        inner.name,
+                        inner.pattern.kind(),
+                        inner.pattern.as_str(),
+                        outer.name,
+                        outer.pattern.as_str(),
+                        outer.name
+                    ),
+                });
+                break;
+            }
+        }
+    }
+    conflicts
+}
+
+/// Whether some method is taken by both routes (a route without `methods` takes all).
+fn share_a_method(a: &RouteConfig, b: &RouteConfig) -> bool {
+    match (&a.methods, &b.methods) {
+        (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+        _ => true,
+    }
 }
 
 /// The kind of each segment of a template, as [`Folded::rank`] compares them.
@@ -996,8 +1053,9 @@ mod tests {
             prefix("all", "/"),
             case_insensitive(prefix("secure", "/secure/")),
             case_insensitive(route("login", PathPattern::Exact("/Account/Login".into()), None)),
-            prefix("reports", "/secure/reports/"),
-            route("item", PathPattern::Template("/secure/items/{id}".into()), None),
+            case_insensitive(prefix("reports", "/secure/reports/")),
+            case_insensitive(route("item", PathPattern::Template("/secure/items/{id}".into()), None)),
+            prefix("other", "/Other/"),
         ];
         let table = RouteTable::build(&routes).unwrap();
         #[rustfmt::skip]
@@ -1010,16 +1068,15 @@ mod tests {
             ("/account/login", "login"),
             ("/ACCOUNT/LOGIN", "login"),
             ("/account/login/", "all"),
-            // A longer case-sensitive prefix beats it, but only spelled as written: any
-            // other spelling is the case-insensitive prefix's (so a route inside a
-            // case-insensitive one should be case-insensitive too).
+            // Longer prefixes and templates inside it beat it, whatever the spelling.
             ("/secure/reports/1", "reports"),
-            ("/SECURE/reports/1", "secure"),
-            ("/secure/REPORTS/1", "secure"),
-            // A template beats a prefix, case-insensitive or not; spelled as written only,
-            // unless it is case-insensitive itself (below).
+            ("/SECURE/Reports/1", "reports"),
             ("/secure/items/7", "item"),
-            ("/SECURE/items/7", "secure"),
+            ("/SECURE/ITEMS/7", "item"),
+            ("/SECURE/ITEMS/7/x", "secure"),
+            // A route that keeps case matches as written only.
+            ("/Other/x", "other"),
+            ("/other/x", "all"),
             // Non-ASCII letters are not folded.
             ("/sécure/x", "all"),
         ];
@@ -1055,11 +1112,11 @@ mod tests {
         let routes = vec![
             prefix("all", "/"),
             case_insensitive(prefix("secure", "/secure/")),
-            prefix("reports", "/secure/reports/"),
+            case_insensitive(prefix("reports", "/secure/reports/")),
         ];
         let table = RouteTable::build(&routes).unwrap();
         // explain's candidates rank like lookup across both tables.
-        let c = table.candidates(&Method::GET, "/secure/reports/1");
+        let c = table.candidates(&Method::GET, "/SECURE/reports/1");
         let names: Vec<&str> = c.iter().map(|c| routes[c.route].name.as_str()).collect();
         assert_eq!(names, ["reports", "secure", "all"]);
     }
@@ -1081,6 +1138,10 @@ mod tests {
                 route("a", PathPattern::Template("/Items/{id}".into()), None),
                 case_insensitive(route("b", PathPattern::Template("/items/{key}".into()), None)),
             ],
+            vec![
+                route("a", PathPattern::Exact("/Login".into()), Some(&["GET"])),
+                case_insensitive(route("b", PathPattern::Exact("/login".into()), None)),
+            ],
         ] {
             let conflicts = RouteTable::build(&routes).unwrap_err();
             assert_eq!(conflicts.len(), 1, "{conflicts:?}");
@@ -1097,23 +1158,57 @@ mod tests {
                 route("a", PathPattern::Exact("/Login".into()), Some(&["GET"])),
                 case_insensitive(route("b", PathPattern::Exact("/login".into()), Some(&["POST"]))),
             ],
-            vec![
-                route("a", PathPattern::Exact("/Login".into()), None),
-                case_insensitive(prefix("b", "/login/")),
-            ],
             vec![prefix("a", "/Secure/"), prefix("b", "/secure/")],
         ] {
             assert!(RouteTable::build(&routes).is_ok(), "{routes:?}");
         }
-        // A method-listing route beats a catch-all of the other table, as on one path.
+        // A method-listing route beats a catch-all, as on one path.
         let routes = vec![
-            prefix("any", "/Secure/"),
+            case_insensitive(prefix("any", "/Secure/")),
             case_insensitive(route("reads", PathPattern::Prefix("/secure/".into()), Some(&["GET"]))),
         ];
         let table = RouteTable::build(&routes).unwrap();
         assert_eq!(name_of(&routes, &table, "GET", "/Secure/x").as_deref(), Some("reads"));
         assert_eq!(name_of(&routes, &table, "POST", "/Secure/x").as_deref(), Some("any"));
-        assert_eq!(name_of(&routes, &table, "POST", "/SECURE/x"), None);
+        assert_eq!(name_of(&routes, &table, "POST", "/SECURE/x").as_deref(), Some("any"));
+    }
+
+    #[test]
+    fn a_route_that_keeps_case_inside_a_case_insensitive_prefix_is_refused() {
+        let secure = || case_insensitive(prefix("secure", "/secure/"));
+        for inner in [
+            prefix("reports", "/secure/Reports/"),
+            route("login", PathPattern::Exact("/SECURE".into()), None),
+            route("login", PathPattern::Exact("/secure/login".into()), Some(&["POST"])),
+            route("item", PathPattern::Template("/secure/items/{id}".into()), None),
+            route("item", PathPattern::Template("/{kind}/items/".into()), None),
+            route("item", PathPattern::Template("/secure/{id}".into()), None),
+        ] {
+            let name = inner.name.clone();
+            let conflicts = RouteTable::build(&[secure(), inner]).unwrap_err();
+            assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+            assert_eq!(conflicts[0].route, 1);
+            assert!(
+                conflicts[0].message.contains(&format!("route `{name}`"))
+                    && conflicts[0].message.contains("make it case_insensitive too"),
+                "{}",
+                conflicts[0].message
+            );
+        }
+        for inner in [
+            // Made case-insensitive itself; outside; shallower.
+            case_insensitive(prefix("reports", "/secure/reports/")),
+            prefix("other", "/Other/secure/"),
+            prefix("all", "/"),
+        ] {
+            assert!(RouteTable::build(&[secure(), inner.clone()]).is_ok(), "{inner:?}");
+        }
+        // Without ASCII letters, or for a method the prefix does not take.
+        let root = case_insensitive(prefix("root", "/"));
+        assert!(RouteTable::build(&[root, prefix("digits", "/2024/-/")]).is_ok());
+        let reads = case_insensitive(route("reads", PathPattern::Prefix("/secure/".into()), Some(&["GET"])));
+        let writes = route("writes", PathPattern::Prefix("/secure/Admin/".into()), Some(&["POST"]));
+        assert!(RouteTable::build(&[reads, writes]).is_ok());
     }
 
     #[test]
