@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => match serve(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("strangler: {e:#}");
+                eprintln!("strangler: {}", error_chain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -239,5 +239,47 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: cause`, each cause said once: most of
+/// our errors already put their source in their own message (`cannot read: {source}`),
+/// which anyhow's `{:#}` would print a second time.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("routes.toml: cannot read: {source}")]
+    struct SaysItsSource {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let said = io.to_string();
+        let error = anyhow::Error::new(SaysItsSource { source: io });
+        assert_eq!(error_chain(&error), format!("routes.toml: cannot read: {said}"));
+    }
+
+    #[test]
+    fn a_context_and_its_cause_are_both_said() {
+        let error = anyhow::anyhow!("address in use").context("cannot listen on 127.0.0.1:8000");
+        assert_eq!(error_chain(&error), "cannot listen on 127.0.0.1:8000: address in use");
     }
 }
