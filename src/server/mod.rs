@@ -18,7 +18,9 @@
 //!
 //! Shutdown stops accepting, then [`drain`] tells the accept loop's [`Connections`] to
 //! finish: HTTP/1.1 connections complete their request and close, HTTP/2 connections send
-//! GOAWAY and complete their open streams; after the drain timeout the rest are dropped.
+//! GOAWAY and complete their open streams (one with none open whose client does not
+//! acknowledge the GOAWAY within [`conn::head_clock::CLOSING_GRACE`] is dropped then);
+//! after the drain timeout the rest are dropped.
 //!
 //! The public listener is served thread-per-core, the way nginx runs one event loop per
 //! worker process: each worker thread runs a single-threaded tokio runtime that accepts
@@ -563,8 +565,9 @@ const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Serves an HTTP/2 connection on `io` until it closes, watched by its clock
 /// ([`conn::h2_watch`]): when the connection has waited too long (no request yet, a
 /// header block left open, idle since its last answer) it is sent GOAWAY and closed
-/// gracefully; a client that does not finish closing within the header timeout (it never
-/// acknowledges the GOAWAY's PING, or keeps its header block open) is dropped.
+/// gracefully; a client that does not finish closing within
+/// [`conn::head_clock::CLOSING_GRACE`] (it never acknowledges the GOAWAY's PING) or keeps
+/// its header block open is dropped.
 async fn serve_h2<I, S, F, B>(
     io: I,
     peer: SocketAddr,
@@ -610,11 +613,13 @@ where
             served = connection.as_mut() => return served,
             () = async { drop(shutdown.changed().await) }, if !draining => {
                 draining = true;
+                closing = true;
+                clock.closing();
                 connection.as_mut().graceful_shutdown();
             }
             expired = std::future::poll_fn(|cx| clock.poll_expired(cx)) => {
                 if closing {
-                    tracing::debug!(%peer, "HTTP/2 connection did not close in time; dropping it");
+                    tracing::debug!(%peer, reason = %expired, "HTTP/2 connection did not close in time; dropping it");
                     return Ok(());
                 }
                 tracing::debug!(%peer, reason = %expired, "closing HTTP/2 connection (GOAWAY)");

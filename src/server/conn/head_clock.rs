@@ -25,8 +25,9 @@
 //!   clock first saw it held, whether or not another request is in flight (pipelining);
 //! - no request yet: `client_header_timeout` from when the connection opened;
 //! - idle after a request: `client_idle_timeout` from the last answer;
-//! - told to close ([`HeadClock::closing`], HTTP/2's GOAWAY): `client_header_timeout` from
-//!   then, or from the last answer if later, for the client to finish;
+//! - told to close ([`HeadClock::closing`], HTTP/2's GOAWAY): [`CLOSING_GRACE`] (or the
+//!   header timeout if shorter) from then, or from the last answer if later, for the
+//!   client to finish;
 //! - a request in flight: no deadline.
 
 use std::io;
@@ -170,6 +171,11 @@ pub struct HeadClock {
     registered: Option<Waker>,
 }
 
+/// How long a connection told to close may take to finish once no request is in flight:
+/// an HTTP/2 client acknowledges the GOAWAY's PING within a round trip; one that does not
+/// is dropped, having been told.
+pub const CLOSING_GRACE: Duration = Duration::from_secs(1);
+
 /// Which wait a deadline bounds, for the error that ends the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
@@ -200,8 +206,8 @@ impl HeadClock {
         self
     }
 
-    /// The connection was told to close (HTTP/2: GOAWAY): from now on it gets the header
-    /// timeout to finish, once no request is in flight.
+    /// The connection was told to close (HTTP/2: GOAWAY): from now on it gets
+    /// [`CLOSING_GRACE`] to finish, once no request is in flight.
     pub fn closing(&mut self) {
         self.closing_since = Some(Instant::now());
     }
@@ -215,7 +221,7 @@ impl HeadClock {
         }
         let idle = self.exchanges.idle_since()?;
         Some(match (self.closing_since, self.exchanges.any_begun()) {
-            (Some(closing), _) => (idle.max(closing) + self.header_timeout, Wait::Head),
+            (Some(closing), _) => (idle.max(closing) + self.header_timeout.min(CLOSING_GRACE), Wait::Head),
             (None, false) => (idle + self.header_timeout, Wait::Head),
             (None, true) => (idle + self.idle_timeout, Wait::Idle),
         })
@@ -410,11 +416,13 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_closing_connection_gets_the_header_timeout_from_when_it_was_told() {
+    async fn a_closing_connection_gets_the_closing_grace_from_when_it_was_told() {
         let mut clock = clock_after_one_answer();
         tokio::time::advance(Duration::from_secs(30)).await;
         clock.closing();
-        assert_expires_timeout_after(Instant::now(), &mut clock, false).await;
+        let told = Instant::now();
+        assert_eq!(expiry(&mut clock, false).await.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(told.elapsed(), CLOSING_GRACE);
     }
 
     #[tokio::test(start_paused = true)]
