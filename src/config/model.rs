@@ -107,6 +107,16 @@ pub struct ProxySettings {
     /// `[proxy.tls]`: the public listener speaks TLS. Turning it on or off needs a restart;
     /// certificate paths and SNI entries follow reloads.
     pub tls: Option<TlsSettings>,
+    /// `client_idle_timeout`: how long a client connection may stay open with no request
+    /// in progress after its first (HTTP/1.1 keep-alive; HTTP/2 with no open stream)
+    /// before it is closed. Before the first request, and while a head or header block
+    /// is arriving, `client_header_timeout` applies instead. New connections take a
+    /// reloaded value.
+    pub client_idle_timeout: Duration,
+    /// `http2_max_concurrent_streams`: streams a client may have open at once on one
+    /// HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with
+    /// REFUSED_STREAM. New connections take a reloaded value.
+    pub http2_max_concurrent_streams: u32,
 }
 
 /// Where `admin_token_file` points, and where that setting is written (for the errors

@@ -22,6 +22,8 @@ pub(super) struct Proxy {
     pub admin_token_file: Option<Spanned<String>>,
     pub admin_hosts: Option<Vec<Spanned<String>>>,
     pub tls: Option<Spanned<ProxyTls>>,
+    pub client_idle_timeout: Option<Spanned<String>>,
+    pub http2_max_concurrent_streams: Option<Spanned<i64>>,
 }
 
 /// `[proxy.tls]`: the default certificate, and more chosen by SNI.

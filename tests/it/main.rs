@@ -24,6 +24,7 @@ mod flip_prometheus;
 mod forwarding;
 mod hostile;
 mod http2;
+mod http2_timeouts;
 mod migration;
 mod mirror_cap;
 mod mythoughts;

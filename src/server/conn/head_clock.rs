@@ -1,6 +1,8 @@
-//! How long an HTTP/1.1 client connection may wait for its next request head
-//! (`client_header_timeout`): while a head is arriving piece by piece (slowloris), and while
-//! the connection is idle between requests.
+//! How long a client connection may wait for its next request: while a head (HTTP/1.1)
+//! or a header block (HTTP/2) is arriving piece by piece, and before the first request
+//! (`client_header_timeout`: slowloris), and while it is idle between requests
+//! (`client_idle_timeout`: keep-alive). HTTP/1.1 connections poll the clock from their
+//! [`super::guard::FramingCheck`], HTTP/2 connections from [`super::h2_watch`].
 //!
 //! hyper's own header-read timer would do this, but it allocates, registers and cancels a
 //! timer for every request, and makes its connection loop read once more per request: about
@@ -17,6 +19,16 @@
 //! belongs to the tunnel, which may stay quiet as long as it likes. A response that takes
 //! longer than the timeout (a slow upstream, a long download, a quiet event stream) is not
 //! idleness.
+//!
+//! Which timeout applies (the deadline is recomputed at every poll):
+//! - a head or header block is held, incomplete: `client_header_timeout` from when the
+//!   clock first saw it held, whether or not another request is in flight (pipelining);
+//! - no request yet: `client_header_timeout` from when the connection opened;
+//! - idle after a request: `client_idle_timeout` from the last answer;
+//! - told to close ([`HeadClock::closing`], HTTP/2's GOAWAY): [`CLOSING_GRACE`] (or the
+//!   header timeout if shorter) from then, or from the last answer if later, for the
+//!   client to finish;
+//! - a request in flight: no deadline.
 
 use std::io;
 use std::pin::Pin;
@@ -59,6 +71,11 @@ impl Exchanges {
             exchanges: self.clone(),
             ends: true,
         }
+    }
+
+    /// Whether any request has been handed to the service yet.
+    fn any_begun(&self) -> bool {
+        self.begun.load(Ordering::Relaxed) != 0
     }
 
     /// Since when the connection has been idle (every request begun has been answered).
@@ -138,11 +155,15 @@ impl<B: Body + Unpin> Body for Answered<B> {
 /// The wait for a request head on one connection, and the one timer that bounds it.
 #[derive(Debug)]
 pub struct HeadClock {
-    timeout: Duration,
+    /// `client_header_timeout`: for a held head, the first request, and closing.
+    header_timeout: Duration,
+    /// `client_idle_timeout`: between requests.
+    idle_timeout: Duration,
     exchanges: Arc<Exchanges>,
-    /// Since when the start of a head has been held, waiting for its rest, while a request
-    /// is in flight (pipelining); on an idle connection the wait counts from the last answer.
+    /// Since when the start of a head has been held, waiting for its rest.
     holding_since: Option<Instant>,
+    /// Since when the connection has been closing ([`Self::closing`]).
+    closing_since: Option<Instant>,
     /// Armed at a deadline no later than the current one; see the module docs.
     timer: Option<Pin<Box<Sleep>>>,
     /// The waker the armed timer holds (from a poll that registered it): while it has not
@@ -150,38 +171,77 @@ pub struct HeadClock {
     registered: Option<Waker>,
 }
 
+/// How long a connection told to close may take to finish once no request is in flight:
+/// an HTTP/2 client acknowledges the GOAWAY's PING within a round trip; one that does not
+/// is dropped, having been told.
+pub const CLOSING_GRACE: Duration = Duration::from_secs(1);
+
+/// Which wait a deadline bounds, for the error that ends the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// A head, the first request, or the end of a closing connection.
+    Head,
+    /// The next request on a connection that has been answered.
+    Idle,
+}
+
 impl HeadClock {
-    /// A clock for a connection whose requests `exchanges` counts.
+    /// A clock for a connection whose requests `exchanges` counts, with `timeout` for heads
+    /// and, until [`Self::with_idle_timeout`] says otherwise, between requests too.
     pub fn new(timeout: Duration, exchanges: Arc<Exchanges>) -> Self {
         Self {
-            timeout,
+            header_timeout: timeout,
+            idle_timeout: timeout,
             exchanges,
             holding_since: None,
+            closing_since: None,
             timer: None,
             registered: None,
         }
     }
 
+    /// The clock with `idle` as the longest wait between requests (`client_idle_timeout`).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// The connection was told to close (HTTP/2: GOAWAY): from now on it gets
+    /// [`CLOSING_GRACE`] to finish, once no request is in flight.
+    pub fn closing(&mut self) {
+        self.closing_since = Some(Instant::now());
+    }
+
+    /// The current deadline, and what it waits for; `None` while a request is in flight
+    /// and no head is held.
+    fn deadline(&mut self, holding: bool) -> Option<(Instant, Wait)> {
+        if holding {
+            let since = *self.holding_since.get_or_insert_with(Instant::now);
+            return Some((since + self.header_timeout, Wait::Head));
+        }
+        let idle = self.exchanges.idle_since()?;
+        Some(match (self.closing_since, self.exchanges.any_begun()) {
+            (Some(closing), _) => (idle.max(closing) + self.header_timeout.min(CLOSING_GRACE), Wait::Head),
+            (None, false) => (idle + self.header_timeout, Wait::Head),
+            (None, true) => (idle + self.idle_timeout, Wait::Idle),
+        })
+    }
+
     /// Called whenever a read finds nothing to hand over; `holding` says whether the start
     /// of a head is held back, waiting for its rest. Ready with an error once the
-    /// connection has waited for a head longer than the timeout; otherwise Pending, with a
-    /// timer registered to wake the task: at the deadline, or, while a request is in flight
-    /// (no deadline), a timeout from now to look again, because the end of an answer wakes
-    /// nobody.
+    /// connection has waited longer than its timeout (see the module docs); otherwise
+    /// Pending, with a timer registered to wake the task: at the deadline, or, while a
+    /// request is in flight (no deadline), the shorter timeout from now to look again,
+    /// because the end of an answer wakes nobody.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>, holding: bool) -> Poll<io::Error> {
-        let since = match (self.exchanges.idle_since(), holding) {
-            (Some(idle), _) => Some(idle),
-            (None, true) => Some(*self.holding_since.get_or_insert_with(Instant::now)),
-            (None, false) => None,
-        };
-        let deadline = since.map(|since| since + self.timeout);
-        let timeout = self.timeout;
+        let deadline = self.deadline(holding);
+        let look_again = self.header_timeout.min(self.idle_timeout);
         let timer = self.timer.get_or_insert_with(|| {
             Box::pin(tokio::time::sleep_until(
-                deadline.unwrap_or_else(|| Instant::now() + timeout),
+                deadline.map_or_else(|| Instant::now() + look_again, |(at, _)| at),
             ))
         });
-        if let Some(deadline) = deadline
+        if let Some((deadline, _)) = deadline
             && timer.deadline() > deadline
         {
             timer.as_mut().reset(deadline);
@@ -199,15 +259,18 @@ impl HeadClock {
             }
             self.registered = None;
             match deadline {
-                Some(deadline) if timer.deadline() >= deadline => {
+                Some((deadline, wait)) if timer.deadline() >= deadline => {
                     return Poll::Ready(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        "no complete request head within client_header_timeout",
+                        match wait {
+                            Wait::Head => "no complete request head within client_header_timeout",
+                            Wait::Idle => "no request within client_idle_timeout",
+                        },
                     ));
                 }
                 // Armed for an earlier wait: wait on for this one.
-                Some(deadline) => timer.as_mut().reset(deadline),
-                None => timer.as_mut().reset(Instant::now() + timeout),
+                Some((deadline, _)) => timer.as_mut().reset(deadline),
+                None => timer.as_mut().reset(Instant::now() + look_again),
             }
         }
     }
@@ -309,6 +372,72 @@ mod tests {
         let expired = tokio::time::timeout(TIMEOUT * 2, expiry(&mut clock, false)).await;
         assert_eq!(expired.map(|e| e.kind()).ok(), Some(io::ErrorKind::TimedOut));
         assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    const IDLE: Duration = Duration::from_secs(75);
+
+    /// A clock with `TIMEOUT` for heads and `IDLE` between requests, whose connection has
+    /// had one request answered.
+    fn clock_after_one_answer() -> HeadClock {
+        let exchanges = Arc::new(Exchanges::default());
+        drop(exchanges.begin());
+        HeadClock::new(TIMEOUT, exchanges).with_idle_timeout(IDLE)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_its_first_request_a_connection_gets_the_header_timeout_not_the_idle_one() {
+        let mut clock = HeadClock::new(TIMEOUT, Arc::new(Exchanges::default())).with_idle_timeout(IDLE);
+        assert_expires_timeout_after(Instant::now(), &mut clock, false).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn between_requests_a_connection_gets_the_idle_timeout() {
+        let mut clock = clock_after_one_answer();
+        let answered = Instant::now();
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(error.to_string().contains("client_idle_timeout"), "{error}");
+        assert_eq!(answered.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_begun_after_an_idle_gap_gets_the_header_timeout_from_its_start() {
+        let mut clock = clock_after_one_answer();
+        let quiet = tokio::time::timeout(IDLE - TIMEOUT, expiry(&mut clock, false)).await;
+        assert!(quiet.is_err(), "expired while idle within client_idle_timeout");
+        // The first bytes of the next head arrive, and then no more.
+        let error = {
+            let started = Instant::now();
+            let error = expiry(&mut clock, true).await;
+            assert_eq!(started.elapsed(), TIMEOUT);
+            error
+        };
+        assert!(error.to_string().contains("client_header_timeout"), "{error}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closing_connection_gets_the_closing_grace_from_when_it_was_told() {
+        let mut clock = clock_after_one_answer();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        clock.closing();
+        let told = Instant::now();
+        assert_eq!(expiry(&mut clock, false).await.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(told.elapsed(), CLOSING_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_request_in_flight_the_idle_wait_starts_at_its_answer() {
+        let exchanges = Arc::new(Exchanges::default());
+        let mut clock = HeadClock::new(TIMEOUT, exchanges.clone()).with_idle_timeout(IDLE);
+        let in_flight = exchanges.begin();
+        let busy = tokio::time::timeout(IDLE * 2, expiry(&mut clock, false)).await;
+        assert!(busy.is_err(), "a connection with a request in flight expired");
+        drop(in_flight);
+        let answered = Instant::now();
+        // The look-again timer (the shorter timeout) notices the answer in time.
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(answered.elapsed(), IDLE);
     }
 
     #[test]
