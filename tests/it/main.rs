@@ -40,4 +40,5 @@ mod smoke;
 mod support;
 mod tls;
 mod traffic_windows;
+mod upgrades;
 mod workers;
