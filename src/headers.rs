@@ -80,9 +80,13 @@ pub fn has_ambiguous_framing(headers: &HeaderMap) -> bool {
     headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING)
 }
 
-/// Whether a request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
+/// Whether a request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`) that
+/// may be forwarded: never one to `h2c` (whether its route allows the protocol is the
+/// proxy's to check, see [`upgrade_protocol`]).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && connection_has_token(headers, "upgrade")
+    headers.contains_key(header::UPGRADE)
+        && connection_has_token(headers, "upgrade")
+        && !upgrade_protocol(headers).is_some_and(|p| protocol_name(p).eq_ignore_ascii_case("h2c"))
 }
 
 /// The one protocol a request's `Upgrade` names, trimmed (`websocket`, `foo/2`): `None`
@@ -326,6 +330,14 @@ mod tests {
         ]);
         remove_hop_by_hop(&mut h, false);
         assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn h2c_is_never_an_upgrade() {
+        assert!(!is_upgrade_request(&map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "H2C")
+        ])));
     }
 
     #[test]

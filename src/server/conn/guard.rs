@@ -35,6 +35,12 @@
 //! the connection (heads, then `Content-Length` or chunked bodies) with httparse, the parser
 //! hyper uses, and renames such a `Content-Length` to [`AMBIGUOUS_LENGTH`] in place before
 //! hyper parses the head; [`check`] then refuses the request like any other ambiguous head.
+//!
+//! The check stays on for the whole connection: after a request that may switch protocols
+//! it waits for the answer (only a real `101` hands the rest of the stream to a tunnel),
+//! and a chunk-size or trailer line it will not follow fails the read (400, connection
+//! closed) rather than ending the inspection. Only input after which hyper closes the
+//! connection itself ends it.
 
 use std::io;
 use std::pin::Pin;
