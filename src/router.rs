@@ -436,6 +436,7 @@ mod tests {
             compare: Default::default(),
             shadow: Default::default(),
             location: Location::default(),
+            upgrades: Vec::new(),
         }
     }
 

@@ -119,6 +119,7 @@ impl RouteFacts {
                 Self::fallback_text(route.fallback_max_body.map(|b| b as u64)),
             )
             .with("max_body", Self::optional_text(route.max_body))
+            .with("upgrades", format!("[{}]", route.upgrades.join(", ")))
     }
 
     /// How an absent value reads.

@@ -476,7 +476,15 @@ pub struct RouteConfig {
     pub max_body: Option<u64>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
+    /// `upgrades`: the protocols a request on this route may switch to (`Upgrade`),
+    /// lower-case; [`DEFAULT_UPGRADES`] when left out, empty to forbid upgrades. Never
+    /// `h2c` (refused when the file is read).
+    pub upgrades: Vec<String>,
 }
+
+/// The protocols a route allows requests to switch to when it says nothing, and the ones
+/// requests that no route matches may switch to.
+pub const DEFAULT_UPGRADES: [&str; 1] = ["websocket"];
 
 impl RouteConfig {
     /// The upstream that gets this route's requests at its current stage (for a canary,

@@ -102,6 +102,7 @@ pub(super) struct Route {
     pub compare: Option<Spanned<crate::parity::CompareSpec>>,
     pub shadow: Option<Spanned<Shadow>>,
     pub max_body: Option<Spanned<i64>>,
+    pub upgrades: Option<Vec<Spanned<String>>>,
 }
 
 /// `shadow = { sample = 0.1, max_inflight = 64, max_body = 65536, timeout = "2s", unsafe_methods = false, noise_sample = 0.05 }`

@@ -223,7 +223,7 @@ async fn a_quiet_tunnel_outlives_the_header_timeout() {
     let echo = upgrade_echo_upstream().await;
     let proxy = TestProxy::start(&routes_with_header_timeout(&echo.url())).await;
     let mut conn = RawConn::connect(proxy.addr).await;
-    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         .await;
     assert_eq!(conn.read_head().await.0, 101);
     conn.send(b"ping").await;

@@ -41,4 +41,5 @@ mod smoke;
 mod support;
 mod tls;
 mod traffic_windows;
+mod upgrades;
 mod workers;

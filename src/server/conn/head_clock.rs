@@ -29,11 +29,16 @@
 //!   header timeout if shorter) from then, or from the last answer if later, for the
 //!   client to finish;
 //! - a request in flight: no deadline.
+//!
+//! The same counts tell the framing check how a protocol upgrade went (see
+//! [`HeadClock::poll_answer`]): after a request that may switch protocols it holds the
+//! connection's further bytes until that request's answer is known, a `101` (they belong to
+//! the tunnel) or anything else (they are the next request, checked as HTTP).
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -50,6 +55,14 @@ pub struct Exchanges {
     ended: AtomicU64,
     /// When the last answer ended, in nanoseconds since `opened`.
     answered_at: AtomicU64,
+    /// Set once a `101 Switching Protocols` answer was handed to hyper: the connection is
+    /// a tunnel from then on.
+    switched: AtomicBool,
+    /// Whether a task waits in [`Exchanges::poll_answer`]: only then does an answer look
+    /// for its waker (most connections never wait, and pay one load per answer).
+    awaited: AtomicBool,
+    /// The task waiting for an answer.
+    waiting: Mutex<Option<Waker>>,
 }
 
 impl Default for Exchanges {
@@ -59,6 +72,9 @@ impl Default for Exchanges {
             begun: AtomicU64::new(0),
             ended: AtomicU64::new(0),
             answered_at: AtomicU64::new(0),
+            switched: AtomicBool::new(false),
+            awaited: AtomicBool::new(false),
+            waiting: Mutex::new(None),
         }
     }
 }
@@ -89,6 +105,50 @@ impl Exchanges {
         let at = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.answered_at.store(at, Ordering::Relaxed);
         self.ended.fetch_add(1, Ordering::Relaxed);
+        self.wake_awaiting();
+    }
+
+    /// A `101` answer was handed to hyper.
+    fn switch(&self) {
+        self.switched.store(true, Ordering::Relaxed);
+        self.wake_awaiting();
+    }
+
+    fn wake_awaiting(&self) {
+        if self.awaited.load(Ordering::Relaxed) {
+            let waker = self
+                .waiting
+                .lock()
+                .map(|mut waiting| waiting.take())
+                .unwrap_or_default();
+            self.awaited.store(false, Ordering::Relaxed);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// How the `request`th request of the connection (counted from 1) was answered: `true`
+    /// for a `101` (nothing but that request can have switched: the framing check holds
+    /// everything after it), `false` once it and all before it were answered otherwise;
+    /// Pending until then, with the task woken when an answer comes.
+    fn poll_answer(&self, request: u64, cx: &Context<'_>) -> Poll<bool> {
+        let known = || {
+            if self.switched.load(Ordering::Relaxed) {
+                Some(true)
+            } else {
+                (self.ended.load(Ordering::Relaxed) >= request).then_some(false)
+            }
+        };
+        if let Some(switched) = known() {
+            return Poll::Ready(switched);
+        }
+        if let Ok(mut waiting) = self.waiting.lock() {
+            *waiting = Some(cx.waker().clone());
+        }
+        self.awaited.store(true, Ordering::Relaxed);
+        // An answer between the first look and the waker's registration woke nobody.
+        known().map_or(Poll::Pending, Poll::Ready)
     }
 }
 
@@ -104,6 +164,7 @@ impl InFlight {
     /// in the HTTP sense.
     fn never_ends(&mut self) {
         self.ends = false;
+        self.exchanges.switch();
     }
 }
 
@@ -278,6 +339,13 @@ impl HeadClock {
     /// A held head is complete: the wait for it is over.
     pub fn head_complete(&mut self) {
         self.holding_since = None;
+    }
+
+    /// How the `request`th request of the connection (counted from 1) was answered: Ready
+    /// with `true` for a `101 Switching Protocols`, with `false` once it was answered
+    /// otherwise; Pending (the task woken by the answer) until one of them is known.
+    pub fn poll_answer(&self, request: u64, cx: &Context<'_>) -> Poll<bool> {
+        self.exchanges.poll_answer(request, cx)
     }
 }
 
