@@ -33,6 +33,7 @@ fn table(n: usize) -> (Vec<RouteConfig>, RouteTable) {
                 compare: Default::default(),
                 shadow: Default::default(),
                 location: Location::default(),
+                upgrades: Vec::new(),
                 case_insensitive: false,
             }
         })

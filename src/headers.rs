@@ -1,9 +1,13 @@
 //! Header rewriting between client and upstream (RFC 9110 §7.6).
 //!
 //! Hop-by-hop headers describe one connection and never cross the proxy: the fixed list
-//! below plus every header the `Connection` header names. Protocol upgrades are the
-//! exception: `Connection: upgrade` and `Upgrade` are forwarded so the upstream can
-//! accept the switch, and the 101 answer carries them back.
+//! below plus every header the `Connection` header names (except `Host` and
+//! `Content-Length`, which say what the request is and how long, not how the connection
+//! behaves: a client cannot make the proxy drop them). Protocol upgrades are the
+//! exception: for a request whose route allows the protocol it asks for (see
+//! [`upgrade_protocol`]), `Connection: upgrade` and `Upgrade` are forwarded so the upstream
+//! can accept the switch, and the 101 answer carries them back. `h2c` is never forwarded,
+//! nor `HTTP2-Settings` (hop-by-hop here).
 //!
 //! HTTP/2 on either side: a request from an HTTP/2 client names its host in `:authority`
 //! (the URI) and usually has no `Host` header, so [`host_from_authority`] gives the
@@ -15,7 +19,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that are hop-by-hop by definition. `Expect` is handled by our own HTTP
 /// server (it answers `100 Continue` when the body is first read), so it is not passed on.
-const HOP_BY_HOP: [HeaderName; 9] = [
+const HOP_BY_HOP: [HeaderName; 10] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -25,6 +29,8 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
+    // RFC 9113 dropped the h2c upgrade; RFC 7540 §3.2.1 made it connection-specific.
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// The value of `Via` that we add: `1.1 strangler`.
@@ -74,9 +80,44 @@ pub fn has_ambiguous_framing(headers: &HeaderMap) -> bool {
     headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING)
 }
 
-/// Whether a request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
+/// Whether a request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`) that
+/// may be forwarded: never one to `h2c` (whether its route allows the protocol is the
+/// proxy's to check, see [`upgrade_protocol`]).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && connection_has_token(headers, "upgrade")
+    headers.contains_key(header::UPGRADE)
+        && connection_has_token(headers, "upgrade")
+        && !upgrade_protocol(headers).is_some_and(|p| protocol_name(p).eq_ignore_ascii_case("h2c"))
+}
+
+/// The one protocol a request's `Upgrade` names, trimmed (`websocket`, `foo/2`): `None`
+/// without `Upgrade`, or when it offers several (one `Upgrade` header with one protocol is
+/// what clients send; anything else is not forwarded as an upgrade).
+pub fn upgrade_protocol(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::UPGRADE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let protocol = value.to_str().ok()?.trim();
+    let valid = !protocol.is_empty() && protocol.bytes().all(|b| is_token_byte(b) || b == b'/');
+    valid.then_some(protocol)
+}
+
+/// A protocol's name, without its version: `websocket` of `WebSocket/13`, lower-cased
+/// comparisons are the caller's.
+pub fn protocol_name(protocol: &str) -> &str {
+    protocol.split('/').next().unwrap_or(protocol)
+}
+
+/// Whether a `101` answer's `Upgrade` switches to `asked` (the protocol the client's
+/// request named, by name, in any case): anything else is not a switch the client asked
+/// for.
+pub fn switches_to(response: &HeaderMap, asked: &str) -> bool {
+    upgrade_protocol(response).is_some_and(|p| protocol_name(p).eq_ignore_ascii_case(protocol_name(asked)))
+}
+
+/// A `tchar` of RFC 9110 §5.6.2: the characters of header names, methods and protocol names.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
@@ -111,7 +152,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
             .collect();
         for name in named {
-            if keep_upgrade && name == header::UPGRADE {
+            // What the message is and how long it is are not the connection's to drop.
+            if (keep_upgrade && name == header::UPGRADE) || name == header::HOST || name == header::CONTENT_LENGTH {
                 continue;
             }
             headers.remove(&name);
@@ -251,6 +293,51 @@ mod tests {
         assert_eq!(h.get("upgrade").unwrap(), "websocket");
         assert_eq!(h.get("connection").unwrap(), "upgrade");
         assert_eq!(h.get("sec-websocket-key").unwrap(), "k");
+    }
+
+    #[test]
+    fn connection_cannot_remove_host_or_the_length() {
+        let mut h = map(&[
+            ("connection", "Host, content-length, transfer-encoding, x-hop"),
+            ("host", "app.example"),
+            ("content-length", "3"),
+            ("transfer-encoding", "chunked"),
+            ("x-hop", "1"),
+        ]);
+        remove_hop_by_hop(&mut h, false);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-length", "host"]);
+    }
+
+    #[test]
+    fn the_upgrade_protocol_is_one_token() {
+        let protocol = |value: &str| upgrade_protocol(&map(&[("upgrade", value)])).map(str::to_owned);
+        assert_eq!(protocol(" WebSocket "), Some("WebSocket".to_owned()));
+        assert_eq!(protocol("foo/2"), Some("foo/2".to_owned()));
+        for several_or_bad in ["websocket, h2c", "", "web socket", "a\"b"] {
+            assert_eq!(protocol(several_or_bad), None, "{several_or_bad}");
+        }
+        assert_eq!(upgrade_protocol(&map(&[("upgrade", "a"), ("upgrade", "b")])), None);
+        assert!(switches_to(&map(&[("upgrade", "WEBSOCKET")]), "websocket"));
+        assert!(switches_to(&map(&[("upgrade", "foo/3")]), "Foo/2"));
+        assert!(!switches_to(&map(&[("upgrade", "h2c")]), "websocket"));
+        assert!(!switches_to(&HeaderMap::new(), "websocket"));
+        let mut h = map(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAM"),
+        ]);
+        remove_hop_by_hop(&mut h, false);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn h2c_is_never_an_upgrade() {
+        assert!(!is_upgrade_request(&map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "H2C")
+        ])));
     }
 
     #[test]

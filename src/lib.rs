@@ -319,6 +319,8 @@ fn connection_settings(state: Arc<State>) -> impl Fn() -> ConnectionSettings + C
         ConnectionSettings {
             header_read_timeout: proxy.client_header_timeout,
             max_header_bytes: proxy.max_header_bytes,
+            idle_timeout: proxy.client_idle_timeout,
+            http2_max_concurrent_streams: proxy.http2_max_concurrent_streams,
         }
     }
 }

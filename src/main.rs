@@ -1,7 +1,7 @@
 //! The `strangler` binary: parse the command line, set up logging, call into the library,
 //! map the outcome to an exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => match serve(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("strangler: {e:#}");
+                eprintln!("strangler: {}", error_chain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -81,8 +81,44 @@ fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
     })
 }
 
+/// Standard output for the commands: a reader that went away (`strangler status | head`)
+/// ends the output, not the command. Rust ignores SIGPIPE, so without this every write
+/// after `head` exits fails with "Broken pipe" and the command exits 1 (or panics, for
+/// `println!`).
+fn stdout() -> StdoutUntilClosed {
+    StdoutUntilClosed(std::io::stdout())
+}
+
+struct StdoutUntilClosed(std::io::Stdout);
+
+impl std::io::Write for StdoutUntilClosed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn written(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strangler: cannot write output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn check(file: &std::path::Path) -> ExitCode {
-    match strangler::commands::check::run(file, &mut std::io::stdout(), &mut std::io::stderr()) {
+    match strangler::commands::check::run(file, &mut stdout(), &mut std::io::stderr()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -96,7 +132,7 @@ fn check_against(file: &std::path::Path, against: &str, admin_token_file: Option
     if let Err(code) = use_admin_token(admin_token_file) {
         return code;
     }
-    let run = strangler::commands::check::run_against(file, against, &mut std::io::stdout(), &mut std::io::stderr());
+    let run = strangler::commands::check::run_against(file, against, &mut stdout(), &mut std::io::stderr());
     match run {
         Ok(verdict) => ExitCode::from(verdict.exit_code()),
         Err(e) => {
@@ -116,19 +152,13 @@ fn explain(config: &std::path::Path, json: bool, method: &str, path: &str) -> Ex
     };
     match strangler::commands::explain::explain(&table, method, path) {
         Ok(explanation) if json => match serde_json::to_string_pretty(&explanation) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
+            Ok(text) => written(writeln!(stdout(), "{text}")),
             Err(e) => {
                 eprintln!("strangler: {e}");
                 ExitCode::FAILURE
             }
         },
-        Ok(explanation) => {
-            print!("{explanation}");
-            ExitCode::SUCCESS
-        }
+        Ok(explanation) => written(write!(stdout(), "{explanation}")),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
@@ -171,7 +201,7 @@ fn flip(args: FlipArgs) -> ExitCode {
         force: args.force,
         dry_run: args.dry_run,
     };
-    match strangler::commands::flip::run(&options, &mut std::io::stdout(), &mut std::io::stderr()) {
+    match strangler::commands::flip::run(&options, &mut stdout(), &mut std::io::stderr()) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("strangler: {e}");
@@ -190,7 +220,7 @@ fn status(args: StatusArgs) -> ExitCode {
         config: args.config,
         json: args.json,
     };
-    match strangler::commands::status::run(&options, &mut std::io::stdout()) {
+    match strangler::commands::status::run(&options, &mut stdout()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(
@@ -221,7 +251,7 @@ fn parity(args: ParityArgs) -> ExitCode {
         junit: args.junit,
         json: args.json,
     };
-    match strangler::commands::parity::replay::run(&options, &mut std::io::stdout()) {
+    match strangler::commands::parity::replay::run(&options, &mut stdout()) {
         Ok(run) if run.failed() => ExitCode::FAILURE,
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -239,5 +269,47 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: cause`, each cause said once: most of
+/// our errors already put their source in their own message (`cannot read: {source}`),
+/// which anyhow's `{:#}` would print a second time.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("routes.toml: cannot read: {source}")]
+    struct SaysItsSource {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let said = io.to_string();
+        let error = anyhow::Error::new(SaysItsSource { source: io });
+        assert_eq!(error_chain(&error), format!("routes.toml: cannot read: {said}"));
+    }
+
+    #[test]
+    fn a_context_and_its_cause_are_both_said() {
+        let error = anyhow::anyhow!("address in use").context("cannot listen on 127.0.0.1:8000");
+        assert_eq!(error_chain(&error), "cannot listen on 127.0.0.1:8000: address in use");
     }
 }

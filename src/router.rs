@@ -744,6 +744,7 @@ mod tests {
             compare: Default::default(),
             shadow: Default::default(),
             location: Location::default(),
+            upgrades: Vec::new(),
             case_insensitive: false,
         }
     }

@@ -59,6 +59,8 @@ pub struct Route {
     pub windows: Arc<SideWindows>,
     /// Its new upstream, if any: answers from it count on the new side of `windows`.
     pub new_upstream: Option<UpstreamId>,
+    /// `upgrades`: the protocols its requests may switch to (lower-case).
+    pub upgrades: Arc<[Box<str>]>,
 }
 
 impl Route {
@@ -112,6 +114,7 @@ impl Route {
             windows: carried.windows(route, &period),
             new_upstream: route.new.as_deref().map(find).transpose()?,
             period,
+            upgrades: route.upgrades.iter().map(|p| Box::from(p.as_str())).collect(),
         })
     }
 }

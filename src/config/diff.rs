@@ -119,6 +119,7 @@ impl RouteFacts {
                 Self::fallback_text(route.fallback_max_body.map(|b| b as u64)),
             )
             .with("max_body", Self::optional_text(route.max_body))
+            .with("upgrades", format!("[{}]", route.upgrades.join(", ")))
             .with("case_insensitive", route.case_insensitive.to_string())
     }
 
@@ -288,6 +289,11 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
         ("proxy.admin_hosts".to_owned(), p.admin_hosts.join(", ")),
         ("proxy.tls".to_owned(), listener_tls_text(p.tls.as_ref())),
         ("record".to_owned(), record_text(config.record.as_ref())),
+        ("proxy.client_idle_timeout".to_owned(), duration(p.client_idle_timeout)),
+        (
+            "proxy.http2_max_concurrent_streams".to_owned(),
+            p.http2_max_concurrent_streams.to_string(),
+        ),
     ]);
     for (name, u) in &config.upstreams {
         let key = |setting: &str| format!("upstreams.{name}.{setting}");

@@ -39,6 +39,7 @@ mod validate;
 pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_table, settings_diff, settings_of};
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use evidence::{EvidenceIdentity, EvidenceSide};
+pub use model::DEFAULT_UPGRADES;
 pub use model::{
     AdminToken, CanaryConfig, CertKeyPair, Config, FileRef, HealthCheckConfig, Location, OutlierConfig, PathPattern,
     ProxySettings, RecordConfig, RouteConfig, ShadowConfig, SniCertificate, Stage, StickyKey, TlsSettings, TokenFile,

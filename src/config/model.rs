@@ -107,6 +107,16 @@ pub struct ProxySettings {
     /// `[proxy.tls]`: the public listener speaks TLS. Turning it on or off needs a restart;
     /// certificate paths and SNI entries follow reloads.
     pub tls: Option<TlsSettings>,
+    /// `client_idle_timeout`: how long a client connection may stay open with no request
+    /// in progress after its first (HTTP/1.1 keep-alive; HTTP/2 with no open stream)
+    /// before it is closed. Before the first request, and while a head or header block
+    /// is arriving, `client_header_timeout` applies instead. New connections take a
+    /// reloaded value.
+    pub client_idle_timeout: Duration,
+    /// `http2_max_concurrent_streams`: streams a client may have open at once on one
+    /// HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with
+    /// REFUSED_STREAM. New connections take a reloaded value.
+    pub http2_max_concurrent_streams: u32,
 }
 
 /// Where `admin_token_file` points, and where that setting is written (for the errors
@@ -466,12 +476,20 @@ pub struct RouteConfig {
     pub max_body: Option<u64>,
     /// Where the route's path is written, for errors found later (conflicts).
     pub location: Location,
+    /// `upgrades`: the protocols a request on this route may switch to (`Upgrade`),
+    /// lower-case; [`DEFAULT_UPGRADES`] when left out, empty to forbid upgrades. Never
+    /// `h2c` (refused when the file is read).
+    pub upgrades: Vec<String>,
     /// `case_insensitive = true`: the route's `path` or `exact` (the literal segments of a
     /// template) matches whatever the ASCII case of the request path, for legacy stacks
     /// that ignore case (IIS), so that `/SECURE/x` cannot reach legacy's copy of a
     /// migrated `/secure/`.
     pub case_insensitive: bool,
 }
+
+/// The protocols a route allows requests to switch to when it says nothing, and the ones
+/// requests that no route matches may switch to.
+pub const DEFAULT_UPGRADES: [&str; 1] = ["websocket"];
 
 impl RouteConfig {
     /// The upstream that gets this route's requests at its current stage (for a canary,

@@ -22,6 +22,8 @@ pub(super) struct Proxy {
     pub admin_token_file: Option<Spanned<String>>,
     pub admin_hosts: Option<Vec<Spanned<String>>>,
     pub tls: Option<Spanned<ProxyTls>>,
+    pub client_idle_timeout: Option<Spanned<String>>,
+    pub http2_max_concurrent_streams: Option<Spanned<i64>>,
 }
 
 /// `[proxy.tls]`: the default certificate, and more chosen by SNI.
@@ -100,6 +102,7 @@ pub(super) struct Route {
     pub compare: Option<Spanned<crate::parity::CompareSpec>>,
     pub shadow: Option<Spanned<Shadow>>,
     pub max_body: Option<Spanned<i64>>,
+    pub upgrades: Option<Vec<Spanned<String>>>,
     pub case_insensitive: Option<Spanned<bool>>,
 }
 

@@ -175,7 +175,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Tls => "failed the TLS handshake (certificate not trusted or not for its host?)",
             UpstreamErrorKind::Reset => "closed the connection before answering",
             UpstreamErrorKind::Protocol => {
-                "answered with both Content-Length and Transfer-Encoding (ambiguous length); not passed on"
+                "sent an answer that is not passed on (both Content-Length and Transfer-Encoding, or a switch to another protocol than the client asked for)"
             }
             UpstreamErrorKind::Other => "sent no valid answer",
             UpstreamErrorKind::Unavailable(why) => why.describe(),

@@ -13,6 +13,14 @@
 //!    [`ProxyError::into_response`] for 4xx and 5xx alike);
 //! 5. when the response body ends, record metrics and the access log ([`body`]).
 //!
+//! Protocol upgrades: a request is forwarded as an upgrade only when it is HTTP/1.1, asks
+//! for one (`Connection: upgrade`), names one protocol in `Upgrade`, and its route's
+//! `upgrades` lists that protocol (requests no route matches: `websocket`); `h2c` never.
+//! Any other `Upgrade` is dropped, with its `Connection` token, and the request goes on as
+//! a plain one (nginx does the same for the upgrades it does not forward). A `101` opens a
+//! tunnel only when its `Upgrade` names the protocol the client asked for; otherwise the
+//! client gets a 502 (`kind="protocol"`) and the upstream connection is closed.
+//!
 //! `handle` takes any [`ClientBody`], not only a connection's: the service's tests
 //! (`tests.rs`) call it with in-memory requests, its upstreams served in memory.
 
@@ -27,7 +35,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 
 use body::{ACCESS_LOG, ResponseBody};
 pub use error::ProxyError;
@@ -35,6 +43,7 @@ use executor::{Current, Exchanged, Executor};
 use plan::{BodyPolicy, Plan};
 use request::Origin;
 
+use crate::state::Route;
 pub use crate::upstream::body::ClientBody;
 use crate::upstream::body::{BodyFault, RequestBody};
 
@@ -83,6 +92,7 @@ impl Proxy {
             // Decide, and count the decision, before the first await. Only what the rest needs
             // is kept (the plan itself is gone before anything is awaited).
             let Plan {
+                route,
                 upstream: upstream_id,
                 mirror,
                 body: body_policy,
@@ -99,6 +109,12 @@ impl Proxy {
                 plan
             };
             let upstream = &snapshot.upstreams[upstream_id];
+            let asked = if upgrade {
+                permitted_upgrade(&request, route)
+            } else {
+                None
+            };
+            let upgrade = asked.is_some();
             let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
             let (mut parts, body) = request.into_parts();
             let origin = Origin {
@@ -147,9 +163,65 @@ impl Proxy {
                 }
             };
             match exchanged {
+                Ok(exchanged) if switches_unasked(&exchanged.response, asked.as_ref()) => {
+                    // Dropped: the connection, switched, is closed, never pooled.
+                    drop(exchanged);
+                    refuse_switch(this, &upstream.name, &request_id, asked.as_ref(), finish)
+                }
                 Ok(exchanged) => this.respond(current, upstream_id, exchanged, client_upgrade, finish),
                 Err(error) => error.into_response(finish),
             }
         }
     }
+}
+
+/// The protocol `request` may switch to: the one its `Upgrade` names, when the request is
+/// HTTP/1.1 and `route` (the defaults when no route matched) allows it. Never `h2c`.
+fn permitted_upgrade<B>(request: &Request<B>, route: Option<&Route>) -> Option<HeaderValue> {
+    if request.version() != Version::HTTP_11 {
+        return None;
+    }
+    let protocol = crate::headers::upgrade_protocol(request.headers())?;
+    let name = crate::headers::protocol_name(protocol);
+    let allowed = match route {
+        Some(route) => route.upgrades.iter().any(|allowed| allowed.eq_ignore_ascii_case(name)),
+        None => crate::config::DEFAULT_UPGRADES
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name)),
+    };
+    (allowed && !name.eq_ignore_ascii_case("h2c")).then(|| HeaderValue::from_str(protocol).ok())?
+}
+
+/// Whether `response` switches protocols to another than the one the client asked for
+/// (`asked`). A 101 to a request that asked for no upgrade is the executor's to refuse.
+fn switches_unasked<B>(response: &Response<B>, asked: Option<&HeaderValue>) -> bool {
+    response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && asked.is_some_and(|asked| {
+            !asked
+                .to_str()
+                .is_ok_and(|asked| crate::headers::switches_to(response.headers(), asked))
+        })
+}
+
+/// The answer to a 101 that switches to another protocol than the client asked for: a
+/// 502 naming the upstream, counted as `kind="protocol"` and logged.
+fn refuse_switch(
+    this: &Executor,
+    upstream: &std::sync::Arc<str>,
+    request_id: &HeaderValue,
+    asked: Option<&HeaderValue>,
+    finish: Box<body::Finish>,
+) -> Response<ResponseBody> {
+    let kind = error::UpstreamErrorKind::Protocol;
+    this.metrics
+        .upstream_errors
+        .with_label_values(&[upstream, kind.as_str()])
+        .inc();
+    tracing::warn!(
+        request_id = request_id.to_str().unwrap_or("-"),
+        upstream = &**upstream,
+        asked = asked.and_then(|a| a.to_str().ok()).unwrap_or("-"),
+        "upstream switched to another protocol than the client asked for; not passed on (502)"
+    );
+    ProxyError::upstream(kind, upstream).into_response(finish)
 }

@@ -221,17 +221,19 @@ mod tests {
         assert_eq!(plain["x-request-id"], "id-1");
         assert_eq!(plain["via"], headers::VIA_VALUE);
 
-        // Hop-by-hop and Expect go; a Host that Connection names goes with them, and the
-        // caller is told.
+        // Hop-by-hop and Expect go; a Host that Connection names stays (issue 18: a client
+        // cannot make the proxy drop it).
         let mut odd = http::HeaderMap::new();
         odd.insert(header::HOST, host.clone());
         odd.insert(header::CONNECTION, HeaderValue::from_static("host, x-request-id"));
         odd.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         odd.insert(&X_REQUEST_ID, HeaderValue::from_static("client-id"));
-        assert!(!prepare_request_headers(&mut odd, Some(host), &id, client, false, true));
-        for gone in ["host", "connection", "expect", "x-forwarded-host"] {
+        assert!(prepare_request_headers(&mut odd, Some(host), &id, client, false, true));
+        for gone in ["connection", "expect"] {
             assert!(!odd.contains_key(gone), "{gone} still there: {odd:?}");
         }
+        assert_eq!(odd["host"], "app.example");
+        assert_eq!(odd["x-forwarded-host"], "app.example");
         assert_eq!(odd["x-request-id"], "id-1");
         assert_eq!(odd["x-forwarded-proto"], "https");
     }

@@ -3,9 +3,12 @@
 //! An accept error (EMFILE, ECONNABORTED …) is logged and backed off, never returned:
 //! one bad moment must not end the server. Each connection is served by hyper's HTTP/1.1
 //! server, read through a [`FramingCheck`] whose head clock bounds the wait for each
-//! request head (slowloris, idle keep-alive), with a cap on the request head size (431
-//! beyond it), or by its HTTP/2 server with the same cap on header lists; the
-//! settings are read from the snapshot in force when the connection is accepted.
+//! request head (`client_header_timeout`: slowloris) and between requests
+//! (`client_idle_timeout`), with a cap on the request head size (431 beyond it), or by
+//! its HTTP/2 server with the same cap on header lists, a cap on concurrent streams,
+//! keep-alive PINGs and the same clock ([`conn::h2_watch`]: no request yet, a header
+//! block left open, idle; GOAWAY, then closed); the settings are read from the snapshot
+//! in force when the connection is accepted (a reload applies to new connections).
 //!
 //! Which protocol: on a TLS listener the handshake (bounded by the header timeout) decides,
 //! by ALPN (`h2` or `http/1.1`). On a plain listener, a client that opens with the HTTP/2
@@ -15,7 +18,9 @@
 //!
 //! Shutdown stops accepting, then [`drain`] tells the accept loop's [`Connections`] to
 //! finish: HTTP/1.1 connections complete their request and close, HTTP/2 connections send
-//! GOAWAY and complete their open streams; after the drain timeout the rest are dropped.
+//! GOAWAY and complete their open streams (one with none open whose client does not
+//! acknowledge the GOAWAY within [`conn::head_clock::CLOSING_GRACE`] is dropped then);
+//! after the drain timeout the rest are dropped.
 //!
 //! The public listener is served thread-per-core, the way nginx runs one event loop per
 //! worker process: each worker thread runs a single-threaded tokio runtime that accepts
@@ -50,6 +55,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::server::conn::guard::FramingCheck;
+use crate::server::conn::h2_watch::{FrameWatch, H2Clock, HeaderBlocks};
 use crate::server::conn::head_clock::{Answered, Exchanges, HeadClock};
 use crate::server::tls::ServerTls;
 use crate::tls::ALPN_H2;
@@ -208,6 +214,11 @@ pub struct ConnectionSettings {
     pub header_read_timeout: Duration,
     /// Largest request head; hyper answers 431 beyond it (HTTP/2: largest header list).
     pub max_header_bytes: usize,
+    /// How long a connection may stay open with no request in progress, once it has sent
+    /// one (`client_idle_timeout`).
+    pub idle_timeout: Duration,
+    /// Streams one HTTP/2 connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
 }
 
 /// The proxy workers to start: one per seat on the balancer, each on the CPU its
@@ -507,50 +518,115 @@ where
             shutdown,
         } = self;
         if h2 {
-            let hyper_service = service_fn(move |request| {
-                // The request's future is kilobytes (the proxy's whole state machine); hyper
-                // moves the future it gets into the connection's slot, so hand it a pointer.
-                let response = Box::pin(service(request, peer));
-                async move { Ok::<_, Infallible>(response.await) }
-            });
-            let mut builder = http2::Builder::new(TokioExecutor::new());
+            return serve_h2(io, peer, settings, service, shutdown).await;
+        }
+        // Requests are counted begun and answered, so that the head clock knows when
+        // the connection is idle.
+        let exchanges = Arc::new(Exchanges::default());
+        let clock =
+            HeadClock::new(settings.header_read_timeout, exchanges.clone()).with_idle_timeout(settings.idle_timeout);
+        let hyper_service = service_fn(move |request| {
+            let in_flight = exchanges.begin();
+            let response = Box::pin(service(request, peer));
+            async move { Ok::<_, Infallible>(Answered::wrap(response.await, in_flight)) }
+        });
+        let mut builder = http1::Builder::new();
+        // One flat write buffer per response rather than writev of head and body: for
+        // the small answers of an API it is one copy instead of an iovec walk in the
+        // kernel, +10 % req/s in bench/run.sh (measured against writev in the same run).
+        builder.writev(false);
+        builder
+            // The head clock in the framing check bounds the wait for request heads;
+            // hyper's own header timer would cost a timer per request (see head_clock).
+            .header_read_timeout(None::<Duration>)
+            // The exact head limit (431 beyond it); the buffer cap alone is not exact: a
+            // head that arrives in one large read would get past it.
+            .max_header_size(settings.max_header_bytes)
+            .max_buf_size(settings.max_header_bytes)
+            .keep_alive(true);
+        // Request heads are seen before hyper parses them (request smuggling, see
+        // `guard`); HTTP/2 frames its messages itself and needs no such check.
+        let io = FramingCheck::new(io, settings.max_header_bytes, clock);
+        serve_gracefully!(
             builder
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
-            serve_gracefully!(builder.serve_connection(TokioIo::new(io), hyper_service), shutdown)
-        } else {
-            // Requests are counted begun and answered, so that the head clock knows when
-            // the connection is idle.
-            let exchanges = Arc::new(Exchanges::default());
-            let clock = HeadClock::new(settings.header_read_timeout, exchanges.clone());
-            let hyper_service = service_fn(move |request| {
-                let in_flight = exchanges.begin();
-                let response = Box::pin(service(request, peer));
-                async move { Ok::<_, Infallible>(Answered::wrap(response.await, in_flight)) }
-            });
-            let mut builder = http1::Builder::new();
-            // One flat write buffer per response rather than writev of head and body: for
-            // the small answers of an API it is one copy instead of an iovec walk in the
-            // kernel, +10 % req/s in bench/run.sh (measured against writev in the same run).
-            builder.writev(false);
-            builder
-                // The head clock in the framing check bounds the wait for request heads;
-                // hyper's own header timer would cost a timer per request (see head_clock).
-                .header_read_timeout(None::<Duration>)
-                // The exact head limit (431 beyond it); the buffer cap alone is not exact: a
-                // head that arrives in one large read would get past it.
-                .max_header_size(settings.max_header_bytes)
-                .max_buf_size(settings.max_header_bytes)
-                .keep_alive(true);
-            // Request heads are seen before hyper parses them (request smuggling, see
-            // `guard`); HTTP/2 frames its messages itself and needs no such check.
-            let io = FramingCheck::new(io, settings.max_header_bytes, clock);
-            serve_gracefully!(
-                builder
-                    .serve_connection(TokioIo::new(io), hyper_service)
-                    .with_upgrades(),
-                shutdown
-            )
+                .serve_connection(TokioIo::new(io), hyper_service)
+                .with_upgrades(),
+            shutdown
+        )
+    }
+}
+
+/// How often an HTTP/2 client connection that has sent nothing for that long is sent a
+/// PING, and how long the PING's acknowledgement may take before the connection is
+/// closed: a peer that vanished (no FIN, no RST) is found within both.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serves an HTTP/2 connection on `io` until it closes, watched by its clock
+/// ([`conn::h2_watch`]): when the connection has waited too long (no request yet, a
+/// header block left open, idle since its last answer) it is sent GOAWAY and closed
+/// gracefully; a client that does not finish closing within
+/// [`conn::head_clock::CLOSING_GRACE`] (it never acknowledges the GOAWAY's PING) or keeps
+/// its header block open is dropped.
+async fn serve_h2<I, S, F, B>(
+    io: I,
+    peer: SocketAddr,
+    settings: ConnectionSettings,
+    service: Arc<S>,
+    mut shutdown: watch::Receiver<()>,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let exchanges = Arc::new(Exchanges::default());
+    let blocks = Arc::new(HeaderBlocks::default());
+    let mut clock = H2Clock::new(
+        HeadClock::new(settings.header_read_timeout, exchanges.clone()).with_idle_timeout(settings.idle_timeout),
+        blocks.clone(),
+    );
+    let hyper_service = service_fn(move |request| {
+        let in_flight = exchanges.begin();
+        // The request's future is kilobytes (the proxy's whole state machine); hyper
+        // moves the future it gets into the connection's slot, so hand it a pointer.
+        let response = Box::pin(service(request, peer));
+        async move { Ok::<_, Infallible>(Answered::wrap(response.await, in_flight)) }
+    });
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(settings.http2_max_concurrent_streams)
+        .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(FrameWatch::new(io, blocks)), hyper_service);
+    tokio::pin!(connection);
+    let (mut draining, mut closing) = (false, false);
+    loop {
+        tokio::select! {
+            // The connection first: the clock then sees what it has just read.
+            biased;
+            served = connection.as_mut() => return served,
+            () = async { drop(shutdown.changed().await) }, if !draining => {
+                draining = true;
+                closing = true;
+                clock.closing();
+                connection.as_mut().graceful_shutdown();
+            }
+            expired = std::future::poll_fn(|cx| clock.poll_expired(cx)) => {
+                if closing {
+                    tracing::debug!(%peer, reason = %expired, "HTTP/2 connection did not close in time; dropping it");
+                    return Ok(());
+                }
+                tracing::debug!(%peer, reason = %expired, "closing HTTP/2 connection (GOAWAY)");
+                closing = true;
+                clock.closing();
+                connection.as_mut().graceful_shutdown();
+            }
         }
     }
 }

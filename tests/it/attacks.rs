@@ -140,13 +140,14 @@ async fn oversized_header_gets_431_with_a_configured_limit() {
 }
 
 #[tokio::test]
-async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
-    let s = ThoughtsSetup::start("client_header_timeout = \"300ms\"").await;
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let s = ThoughtsSetup::start("client_header_timeout = \"300ms\"\nclient_idle_timeout = \"1s\"").await;
     let mut conn = RawConn::connect(s.proxy.addr).await;
     conn.send(&get_request_keep_alive("/api/thoughts/1")).await;
     assert_eq!(conn.read_response().await.status, 200);
-    // Nothing more is sent: waiting for the next request head is bounded by the same
-    // client_header_timeout, so the idle keep-alive connection is closed.
+    // Nothing more is sent: waiting for the next request is bounded by
+    // client_idle_timeout (issue 18: no longer by client_header_timeout), so the idle
+    // keep-alive connection is closed.
     let started = Instant::now();
     let closed = conn.closed_within(Duration::from_secs(3)).await;
     assert!(
@@ -162,7 +163,11 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
 // whatever the upstream takes, or a tunnel stays quiet, is not the client's idleness.
 
 fn routes_with_header_timeout(upstream: &str) -> String {
-    routes_toml_with("client_header_timeout = \"300ms\"", &[("legacy", upstream, "")], "")
+    routes_toml_with(
+        "client_header_timeout = \"300ms\"\nclient_idle_timeout = \"1s\"",
+        &[("legacy", upstream, "")],
+        "",
+    )
 }
 
 #[tokio::test]
@@ -218,7 +223,7 @@ async fn a_quiet_tunnel_outlives_the_header_timeout() {
     let echo = upgrade_echo_upstream().await;
     let proxy = TestProxy::start(&routes_with_header_timeout(&echo.url())).await;
     let mut conn = RawConn::connect(proxy.addr).await;
-    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         .await;
     assert_eq!(conn.read_head().await.0, 101);
     conn.send(b"ping").await;

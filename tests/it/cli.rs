@@ -406,3 +406,33 @@ async fn signals_are_handled_as_soon_as_ready_is_printed() {
     let status = served.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "SIGTERM right after the ready line: {status:?}");
 }
+
+/// `strangler … | head` closes the pipe before the command is done: the output ends there,
+/// the command does not fail (it exited 1 with "Broken pipe", or panicked in `explain`).
+#[test]
+fn a_reader_that_went_away_ends_the_output_not_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "good.toml", TABLE);
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["check", file],
+        vec!["explain", "--config", file, "GET", "/api/thoughts/1"],
+        vec!["explain", "--config", file, "--json", "GET", "/api/thoughts/1"],
+    ] {
+        // The read end is closed before the command starts: its first write meets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(super::support::command::STRANGLER)
+            .args(&args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}

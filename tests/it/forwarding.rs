@@ -487,12 +487,12 @@ async fn upgrade_tunnels_bytes_both_ways() {
     let proxy = TestProxy::start(&routes_toml(&[("legacy", &echo.url())], "")).await;
 
     let mut conn = RawConn::connect(proxy.addr).await;
-    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+    conn.send(b"GET /ws/ HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         .await;
     let (status, headers) = conn.read_head().await;
     assert_eq!(status, 101, "{headers:?}");
     assert!(
-        headers.iter().any(|(k, v)| k == "upgrade" && v == "echo"),
+        headers.iter().any(|(k, v)| k == "upgrade" && v == "websocket"),
         "{headers:?}"
     );
     conn.send(b"ping").await;
@@ -502,7 +502,7 @@ async fn upgrade_tunnels_bytes_both_ways() {
 
     let seen = echo.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].headers["upgrade"], "echo");
+    assert_eq!(seen[0].headers["upgrade"], "websocket");
     assert!(
         seen[0].headers["connection"]
             .to_str()

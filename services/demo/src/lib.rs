@@ -101,10 +101,6 @@ pub struct Demo {
 impl Demo {
     /// Starts every server and returns once all of them accept connections.
     pub async fn start(options: Options) -> Result<Demo, DemoError> {
-        std::fs::create_dir_all(&options.data_dir).map_err(|e| DemoError::Start {
-            what: "the data directory",
-            detail: format!("{}: {e}", options.data_dir.display()),
-        })?;
         let table = {
             let routes = options.routes.clone();
             tokio::task::spawn_blocking(move || strangler::table::Table::load(&routes))
@@ -126,6 +122,12 @@ impl Demo {
                 ))
             })
         };
+        // Only once the table is known good: a demo started in the wrong directory leaves
+        // nothing behind.
+        std::fs::create_dir_all(&options.data_dir).map_err(|e| DemoError::Start {
+            what: "the data directory",
+            detail: format!("{}: {e}", options.data_dir.display()),
+        })?;
         let bind = |what: &'static str, addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -325,4 +327,28 @@ impl Demo {
 /// The repository's `routes.toml`, for tests run from any directory of the workspace.
 pub fn repository_routes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../routes.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `mythoughts-demo` run outside the repository (no routes.toml there) fails and
+    /// creates no `demo-data` directory.
+    #[tokio::test]
+    async fn a_demo_that_cannot_start_leaves_no_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("demo-data");
+        let options = Options {
+            routes: dir.path().join("routes.toml"),
+            data_dir: data_dir.clone(),
+            placement: Placement::AsConfigured,
+            fast_passwords: true,
+        };
+        let Err(error) = Demo::start(options).await else {
+            panic!("the demo started without a routes.toml");
+        };
+        assert!(error.to_string().contains("routes.toml"), "{error}");
+        assert!(!data_dir.exists(), "the demo created {}", data_dir.display());
+    }
 }

@@ -48,6 +48,14 @@ pub(crate) fn validate_proxy(
         .tls
         .as_ref()
         .and_then(|tls| validate_tls(errors, file, tls.get_ref()));
+    let client_idle_timeout = client_idle_timeout(errors, raw);
+    let http2_max_concurrent_streams = count_in(
+        errors,
+        raw.http2_max_concurrent_streams.as_ref(),
+        "http2_max_concurrent_streams",
+        1..=10_000,
+        128,
+    );
     if errors.len() != before {
         return None;
     }
@@ -67,6 +75,8 @@ pub(crate) fn validate_proxy(
         admin_token_file,
         admin_token: None,
         admin_hosts,
+        client_idle_timeout,
+        http2_max_concurrent_streams,
     })
 }
 
@@ -179,6 +189,31 @@ fn reload_settle(errors: &mut Errors<'_>, raw: &raw::Proxy) -> Duration {
             DEFAULT
         }
         _ => settle,
+    }
+}
+
+/// The shortest and longest `client_idle_timeout`: shorter would close keep-alive
+/// connections between the requests of one page load; longer would let idle clients hold
+/// `max_connections` slots for hours.
+const CLIENT_IDLE_TIMEOUT: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(3600);
+
+/// `client_idle_timeout`: a duration within [`CLIENT_IDLE_TIMEOUT`], 75 s (nginx's
+/// `keepalive_timeout`) when left out.
+fn client_idle_timeout(errors: &mut Errors<'_>, raw: &raw::Proxy) -> Duration {
+    const DEFAULT: Duration = Duration::from_secs(75);
+    let idle = duration_or(errors, raw.client_idle_timeout.as_ref(), DEFAULT);
+    match &raw.client_idle_timeout {
+        Some(value) if !CLIENT_IDLE_TIMEOUT.contains(&idle) => {
+            errors.push(
+                value.span().start,
+                format!(
+                    "`client_idle_timeout` must be between 1s and 1h, got `{}`",
+                    value.get_ref()
+                ),
+            );
+            DEFAULT
+        }
+        _ => idle,
     }
 }
 
@@ -308,6 +343,45 @@ mod tests {
         let errors = errors_of(&hosts(r#"["ok.example", "bad:1"]"#));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].starts_with("routes.toml:3:30: "), "{errors:?}");
+    }
+
+    #[test]
+    fn client_idle_timeout_and_http2_streams_have_defaults_and_bounds() {
+        use std::time::Duration;
+        let with = |line: &str| GOOD.replacen("[proxy]\n", &format!("[proxy]\n{line}\n"), 1);
+        let c = parse_str("routes.toml", GOOD).unwrap();
+        assert_eq!(c.proxy.client_idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.proxy.http2_max_concurrent_streams, 128);
+        for (written, expected) in [("1s", 1), ("30s", 30), ("1h", 3600)] {
+            let c = parse_str("routes.toml", &with(&format!("client_idle_timeout = \"{written}\""))).unwrap();
+            assert_eq!(c.proxy.client_idle_timeout, Duration::from_secs(expected), "{written}");
+        }
+        let c = parse_str("routes.toml", &with("http2_max_concurrent_streams = 2")).unwrap();
+        assert_eq!(c.proxy.http2_max_concurrent_streams, 2);
+        for (line, message) in [
+            (
+                "client_idle_timeout = \"500ms\"",
+                "`client_idle_timeout` must be between 1s and 1h, got `500ms`",
+            ),
+            (
+                "client_idle_timeout = \"2h\"",
+                "`client_idle_timeout` must be between 1s and 1h, got `2h`",
+            ),
+            ("client_idle_timeout = \"never\"", "bad duration `never`"),
+            (
+                "http2_max_concurrent_streams = 0",
+                "`http2_max_concurrent_streams` must be between 1 and 10000, got 0",
+            ),
+            (
+                "http2_max_concurrent_streams = 100000",
+                "`http2_max_concurrent_streams` must be between 1 and 10000, got 100000",
+            ),
+        ] {
+            let errors = errors_of(&with(line));
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].starts_with("routes.toml:3:"), "{errors:?}");
+            assert!(errors[0].contains(message), "{line}: {errors:?}");
+        }
     }
 
     #[test]

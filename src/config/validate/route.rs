@@ -14,7 +14,7 @@ use super::path::route_pattern;
 use super::shadow::validate_shadow;
 use super::values::{unknown_upstream, valid_name};
 use crate::config::error::Errors;
-use crate::config::model::{RouteConfig, ShadowConfig, Stage};
+use crate::config::model::{DEFAULT_UPGRADES, RouteConfig, ShadowConfig, Stage};
 use crate::config::raw;
 use crate::parity::CompareRules;
 
@@ -49,6 +49,7 @@ pub(crate) fn validate_route(
     let new = raw.new.as_ref().map(|n| known_upstream(errors, n, upstreams));
     let fallback_max_body = validate_fallback(errors, raw, new.as_deref(), legacy.as_deref());
     let max_body = route_max_body(errors, raw);
+    let upgrades = route_upgrades(errors, raw);
     let compare = route_compare(errors, raw);
     let case_insensitive = raw.case_insensitive.as_ref().is_some_and(|value| *value.get_ref());
     let shadow = match &raw.shadow {
@@ -82,6 +83,7 @@ pub(crate) fn validate_route(
         fallback_max_body,
         max_body,
         location: errors.location(at),
+        upgrades,
         case_insensitive,
     })
 }
@@ -153,6 +155,34 @@ fn route_max_body(errors: &mut Errors<'_>, raw: &raw::Route) -> Option<u64> {
             None
         }
     }
+}
+
+/// `upgrades`: protocol names (tokens, any case; stored lower-case), never `h2c`: an
+/// upgrade to cleartext HTTP/2 would hand the connection to the upstream's HTTP/2 server,
+/// past routing and every check (h2c smuggling). [`DEFAULT_UPGRADES`] when left out.
+fn route_upgrades(errors: &mut Errors<'_>, raw: &raw::Route) -> Vec<String> {
+    let Some(listed) = &raw.upgrades else {
+        return DEFAULT_UPGRADES.iter().map(|p| (*p).to_owned()).collect();
+    };
+    let mut upgrades: Vec<String> = Vec::with_capacity(listed.len());
+    for protocol in listed {
+        let name = protocol.get_ref();
+        let at = protocol.span().start;
+        if name.is_empty() || !name.bytes().all(crate::headers::is_token_byte) {
+            errors.push(
+                at,
+                format!("`upgrades` lists protocol names like \"websocket\" (HTTP tokens), got {name:?}"),
+            );
+        } else if name.eq_ignore_ascii_case("h2c") {
+            errors.push(
+                at,
+                "`upgrades` cannot allow `h2c`: an upgrade to cleartext HTTP/2 would reach the upstream past routing and every check (h2c smuggling); it is never forwarded".to_owned(),
+            );
+        } else if !upgrades.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            upgrades.push(name.to_ascii_lowercase());
+        }
+    }
+    upgrades
 }
 
 /// `compare`, compiled once per load; the default rules when left out.
@@ -286,5 +316,26 @@ mod tests {
         assert!(errors[0].starts_with(&format!("routes.toml:{line}:12: ")), "{errors:?}");
         let errors = errors_of(&GOOD.replace("name = \"login\"", "name = \"login\"\nmax_body = \"1MB\""));
         assert!(errors[0].contains("invalid type"), "{errors:?}");
+    }
+    #[test]
+    fn route_upgrades() {
+        let c = parse_str("routes.toml", GOOD).unwrap();
+        assert_eq!(c.routes[2].upgrades, ["websocket"], "websocket unless set");
+        let with = |list: &str| GOOD.replace("name = \"login\"", &format!("name = \"login\"\nupgrades = {list}"));
+        let c = parse_str("routes.toml", &with("[\"WebSocket\", \"my-proto\", \"websocket\"]")).unwrap();
+        assert_eq!(c.routes[2].upgrades, ["websocket", "my-proto"]);
+        let c = parse_str("routes.toml", &with("[]")).unwrap();
+        assert!(c.routes[2].upgrades.is_empty());
+        for (list, what) in [
+            ("[\"h2c\"]", "cannot allow `h2c`"),
+            ("[\"H2c\"]", "cannot allow `h2c`"),
+            ("[\"web socket\"]", "protocol names"),
+            ("[\"\"]", "protocol names"),
+            ("[\"websocket/13\"]", "protocol names"),
+        ] {
+            let errors = errors_of(&with(list));
+            assert_eq!(errors.len(), 1, "{list}: {errors:?}");
+            assert!(errors[0].contains(what), "{list}: {errors:?}");
+        }
     }
 }

@@ -35,6 +35,12 @@
 //! the connection (heads, then `Content-Length` or chunked bodies) with httparse, the parser
 //! hyper uses, and renames such a `Content-Length` to [`AMBIGUOUS_LENGTH`] in place before
 //! hyper parses the head; [`check`] then refuses the request like any other ambiguous head.
+//!
+//! The check stays on for the whole connection: after a request that may switch protocols
+//! it waits for the answer (only a real `101` hands the rest of the stream to a tunnel),
+//! and a chunk-size or trailer line it will not follow fails the read (400, connection
+//! closed) rather than ending the inspection. Only input after which hyper closes the
+//! connection itself ends it.
 
 use std::io;
 use std::pin::Pin;
@@ -256,8 +262,10 @@ pub const AMBIGUOUS_LENGTH: &str = "x-ambiguous-cl";
 /// As many headers as hyper's HTTP/1 server parses (beyond it hyper answers 431).
 const MAX_HEADERS: usize = 100;
 
-/// Longest chunk-size or trailer line followed; a longer one ends the inspection (hyper
-/// refuses such bodies itself).
+/// Longest chunk-size or trailer line accepted; a longer one fails the read, so the body
+/// is unreadable (400) and the connection closes. (hyper would accept kilobytes of chunk
+/// extensions; a following check that gave up there would let the next request through
+/// unchecked.)
 const MAX_LINE: usize = 4096;
 
 /// Reads a client connection for hyper, following the request framing so that each
@@ -266,12 +274,19 @@ const MAX_LINE: usize = 4096;
 /// head split across reads is held back until it is complete (at most `max_head` bytes;
 /// beyond that it is passed on and hyper answers 431). Waiting for a head, held or not yet
 /// begun on an idle connection, is bounded by a [`HeadClock`] (`client_header_timeout`):
-/// the connection ends when it runs out (slowloris, idle keep-alive). Input the check cannot follow
-/// (a parse error hyper will refuse, an upgrade or CONNECT, whose bytes after the head are
-/// not HTTP) ends the inspection for the rest of the connection. (A head that httparse
-/// refuses but the quick scan of `PlainHead` can frame is followed on: hyper answers it
-/// with 400 and closes the connection, so nothing after it is ever parsed.) Writes pass
-/// straight through.
+/// the connection ends when it runs out (slowloris, idle keep-alive).
+///
+/// A request that may switch protocols (an `Upgrade` header, CONNECT) is followed to the
+/// end of its body; the bytes after it are held, and nothing more is read, until its answer
+/// is known ([`HeadClock::poll_answer`]): after a `101` they belong to the tunnel and pass
+/// unchecked from then on; after any other answer they are the next request, checked as
+/// usual. A chunk-size or trailer line longer than [`MAX_LINE`] fails the read (the body is
+/// unreadable: 400, and hyper closes the connection). Only input hyper itself refuses, and
+/// closes the connection for, ends the inspection: a head that does not parse, a
+/// malformed chunk, `Transfer-Encoding` in HTTP/1.0, a head over `max_head`. (A head that
+/// httparse refuses but the quick scan of `PlainHead` can frame is followed on: hyper
+/// answers it with 400 and closes the connection, so nothing after it is ever parsed.)
+/// Writes pass straight through.
 #[derive(Debug)]
 pub struct FramingCheck<IO> {
     io: IO,
@@ -285,6 +300,11 @@ pub struct FramingCheck<IO> {
     max_head: usize,
     /// Bounds the wait for a head (held, or not yet started on an idle connection).
     clock: HeadClock,
+    /// Request heads passed on so far.
+    heads: u64,
+    /// The request (counted like `heads`) that may switch protocols, while its body is
+    /// followed: its answer is awaited once the body ends.
+    switch_asked: Option<u64>,
 }
 
 /// Where the connection's byte stream is.
@@ -296,7 +316,13 @@ enum Framing {
     Length(u64),
     /// Inside a chunked body.
     Chunked(Chunk),
-    /// No longer inspected.
+    /// After a request that may switch protocols (the `n`th): nothing more is read until
+    /// its answer is known.
+    Answer(u64),
+    /// A line too long to follow: every read fails from here on.
+    Refused,
+    /// No longer inspected: hyper refuses the input and closes the connection, or the
+    /// connection switched protocols.
     Opaque,
 }
 
@@ -325,6 +351,17 @@ impl<IO> FramingCheck<IO> {
             ready_at: 0,
             max_head,
             clock,
+            heads: 0,
+            switch_asked: None,
+        }
+    }
+
+    /// Where the stream is after a complete request: at the next head, or, after one that
+    /// may switch protocols, waiting for its answer.
+    fn after_request(&mut self) -> Framing {
+        match self.switch_asked.take() {
+            None => Framing::Head,
+            Some(request) => Framing::Answer(request),
         }
     }
 
@@ -336,11 +373,13 @@ impl<IO> FramingCheck<IO> {
             let rest = &mut data[at..];
             let used = match &mut self.framing {
                 Framing::Opaque => rest.len(),
+                // The rest is held until the answer is known, or refused.
+                Framing::Answer(_) | Framing::Refused => return at,
                 Framing::Length(left) => {
                     let used = usize::try_from(*left).map_or(rest.len(), |left| left.min(rest.len()));
                     *left -= used as u64;
                     if *left == 0 {
-                        self.framing = Framing::Head;
+                        self.framing = self.after_request();
                     }
                     used
                 }
@@ -358,6 +397,7 @@ impl<IO> FramingCheck<IO> {
     /// Parses the head at the start of `data`; `None` if it is incomplete.
     fn follow_head(&mut self, data: &mut [u8]) -> Option<usize> {
         if let Some(plain) = PlainHead::scan(data) {
+            self.heads += 1;
             self.framing = match plain.content_length {
                 None | Some(0) => Framing::Head,
                 Some(length) => Framing::Length(length),
@@ -383,6 +423,7 @@ impl<IO> FramingCheck<IO> {
                 return Some(data.len());
             }
         };
+        self.heads += 1;
         let base = data.as_ptr() as usize;
         let mut lengths = Vec::new();
         let mut content_length: Option<Option<u64>> = None;
@@ -414,12 +455,14 @@ impl<IO> FramingCheck<IO> {
                 }
             }
         }
+        if upgrade {
+            self.switch_asked = Some(self.heads);
+        }
         self.framing = match (chunked, content_length) {
-            _ if upgrade => Framing::Opaque,
             (Some(true), _) if !http_10 => Framing::Chunked(Chunk::Size(Vec::new())),
             // hyper refuses the rest (TE not ending in chunked, TE in HTTP/1.0, bad lengths).
             (Some(_), _) | (None, Some(None)) => Framing::Opaque,
-            (None, Some(Some(0)) | None) => Framing::Head,
+            (None, Some(Some(0)) | None) => self.after_request(),
             (None, Some(Some(length))) => Framing::Length(length),
         };
         Some(length)
@@ -457,11 +500,12 @@ impl<IO> FramingCheck<IO> {
                     let end = data[at..].iter().position(|b| *b == b'\n');
                     let take = end.map_or(data.len() - at, |end| end + 1);
                     line.extend_from_slice(&data[at..at + take]);
-                    at += take;
                     if line.len() > MAX_LINE {
-                        self.framing = Framing::Opaque;
-                        return data.len();
+                        // What came before the line is passed on; the read after it fails.
+                        self.framing = Framing::Refused;
+                        return at;
                     }
+                    at += take;
                     if end.is_none() {
                         continue;
                     }
@@ -473,7 +517,7 @@ impl<IO> FramingCheck<IO> {
                         },
                         // An empty line ends the trailers, and the request.
                         Chunk::Trailer(line) if line.as_slice() == b"\r\n" => {
-                            self.framing = Framing::Head;
+                            self.framing = self.after_request();
                             return at;
                         }
                         Chunk::Trailer(line) => {
@@ -586,6 +630,33 @@ fn trim_blanks(value: &[u8]) -> &[u8] {
     &value[start..end]
 }
 
+impl<IO> FramingCheck<IO> {
+    /// Waits for the answer to the `request`th request, which may switch protocols; then
+    /// follows (or, after a `101`, passes on unchecked) what was held after it. Nothing is
+    /// read meanwhile. The head clock still ends a connection that has nothing in flight.
+    fn poll_answer(&mut self, request: u64, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let switched = match self.clock.poll_answer(request, cx) {
+            Poll::Ready(switched) => switched,
+            Poll::Pending => return Poll::Ready(Err(ready!(self.clock.poll_expired(cx, false)))),
+        };
+        let mut held = std::mem::take(&mut self.held);
+        let checked = if switched {
+            self.framing = Framing::Opaque;
+            held.len()
+        } else {
+            self.framing = Framing::Head;
+            self.follow(&mut held)
+        };
+        self.held = held.split_off(checked);
+        self.ready = held;
+        self.ready_at = 0;
+        if self.held.is_empty() {
+            self.clock.head_complete();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
@@ -602,6 +673,19 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
                     this.ready_at = 0;
                 }
                 return Poll::Ready(Ok(()));
+            }
+            match this.framing {
+                Framing::Answer(request) => {
+                    ready!(this.poll_answer(request, cx))?;
+                    continue;
+                }
+                Framing::Refused => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "chunk-size or trailer line longer than 4096 bytes",
+                    )));
+                }
+                _ => {}
             }
             let before = buf.filled().len();
             match Pin::new(&mut this.io).poll_read(cx, buf) {
@@ -680,7 +764,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingCheck<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::conn::head_clock::Exchanges;
+    use crate::server::conn::head_clock::{Answered, Exchanges};
 
     fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut builder = Request::builder().method(method).uri(target);
@@ -960,12 +1044,8 @@ mod tests {
     #[test]
     fn what_cannot_be_followed_is_passed_on_unchanged() {
         for input in [
-            // An upgrade: what follows the head is not HTTP.
-            &b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
-            // CONNECT.
-            b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
             // A head hyper refuses (obs-fold: not a plain head either).
-            b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
             // A malformed chunk.
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
             // Transfer-Encoding in HTTP/1.0 (hyper refuses it).
@@ -976,6 +1056,116 @@ mod tests {
             assert_eq!(read_through(input, &[], 65_536, 8192), input, "{}", String::from_utf8_lossy(input));
             assert_eq!(read_through(input, &[3, 20, 40], 65_536, 8192), input);
         }
+    }
+
+    /// The smuggling shape that follows each way of switching the check off.
+    const SMUGGLED: &[u8] =
+        b"DELETE /admin HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    const RENAMED: &[u8] =
+        b"DELETE /admin HTTP/1.1\r\nHost: a\r\nx-ambiguous-cl: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+
+    /// A check over `input` (in one piece), with its connection's exchanges.
+    fn check_over(input: &[u8]) -> (FramingCheck<Pieces>, std::sync::Arc<Exchanges>) {
+        let (clock, exchanges) = clock(std::time::Duration::from_secs(10));
+        let pieces = Pieces(VecDeque::from([input.to_vec()]));
+        (FramingCheck::new(pieces, 65_536, clock), exchanges)
+    }
+
+    /// What the check hands out before it waits (a second of paused time) or ends.
+    async fn read_until_waiting(check: &mut FramingCheck<Pieces>) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 512];
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), check.read(&mut chunk)).await {
+                Ok(Ok(0)) | Err(_) => return Ok(out),
+                Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) if out.is_empty() => return Err(e),
+                Ok(Err(_)) => return Ok(out),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_request_that_may_switch_the_next_is_checked_unless_the_answer_is_101() {
+        let asks = [
+            &b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+            // With a body: followed to its end before the wait.
+            b"POST / HTTP/1.1\r\nHost: a\r\nUpgrade: x\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: a\r\nUpgrade: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ];
+        for ask in asks {
+            let input = [ask, SMUGGLED].concat();
+            // Not switched: the next request is checked (its length renamed).
+            let (mut check, exchanges) = check_over(&input);
+            assert_eq!(
+                read_until_waiting(&mut check).await.unwrap(),
+                ask,
+                "held back until answered"
+            );
+            let in_flight = exchanges.begin();
+            assert_eq!(read_until_waiting(&mut check).await.unwrap(), b"", "still unanswered");
+            drop(in_flight);
+            assert_eq!(read_until_waiting(&mut check).await.unwrap(), RENAMED);
+
+            // Switched: what follows is the tunnel's, unchanged.
+            let (mut check, exchanges) = check_over(&input);
+            assert_eq!(read_until_waiting(&mut check).await.unwrap(), ask);
+            let switched = http::Response::builder()
+                .status(http::StatusCode::SWITCHING_PROTOCOLS)
+                .body(())
+                .map(|response| Answered::wrap(response, exchanges.begin()));
+            assert_eq!(read_until_waiting(&mut check).await.unwrap(), SMUGGLED);
+            drop(switched);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_wakes_the_reader_that_waits_for_it() {
+        let input = [&b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n"[..], SMUGGLED].concat();
+        let (mut check, exchanges) = check_over(&input);
+        read_until_waiting(&mut check).await.unwrap();
+        let in_flight = exchanges.begin();
+        let reader = tokio::spawn(async move {
+            let mut out = vec![0u8; 512];
+            let n = check.read(&mut out).await.unwrap();
+            out.truncate(n);
+            out
+        });
+        tokio::task::yield_now().await;
+        assert!(!reader.is_finished());
+        drop(in_flight);
+        assert_eq!(reader.await.unwrap(), RENAMED);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_long_chunk_size_and_trailer_lines_fail_the_read() {
+        let long = "x".repeat(MAX_LINE);
+        let head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for body in [
+            format!("3;ext={long}\r\nabc\r\n0\r\n\r\n"),
+            format!("3\r\nabc\r\n0\r\nX-Trailer: {long}\r\n\r\n"),
+        ] {
+            let input = [format!("{head}{body}").as_bytes(), SMUGGLED].concat();
+            let (mut check, _exchanges) = check_over(&input);
+            let passed = read_until_waiting(&mut check).await.unwrap();
+            assert!(passed.len() < head.len() + body.len(), "the long line was passed on");
+            let mut rest = [0u8; 64];
+            let error = check.read(&mut rest).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            assert!(check.read(&mut rest).await.is_err(), "a refused connection reads on");
+        }
+        // Up to the limit, followed as usual.
+        let ok = "x".repeat(MAX_LINE - 10);
+        let input = [
+            format!("{head}3;e={ok}\r\nabc\r\n0\r\nX-T: {ok}\r\n\r\n").as_bytes(),
+            SMUGGLED,
+        ]
+        .concat();
+        let (mut check, _exchanges) = check_over(&input);
+        let out = read_until_waiting(&mut check).await.unwrap();
+        assert!(out.ends_with(RENAMED), "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]

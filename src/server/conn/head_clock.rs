@@ -1,6 +1,8 @@
-//! How long an HTTP/1.1 client connection may wait for its next request head
-//! (`client_header_timeout`): while a head is arriving piece by piece (slowloris), and while
-//! the connection is idle between requests.
+//! How long a client connection may wait for its next request: while a head (HTTP/1.1)
+//! or a header block (HTTP/2) is arriving piece by piece, and before the first request
+//! (`client_header_timeout`: slowloris), and while it is idle between requests
+//! (`client_idle_timeout`: keep-alive). HTTP/1.1 connections poll the clock from their
+//! [`super::guard::FramingCheck`], HTTP/2 connections from [`super::h2_watch`].
 //!
 //! hyper's own header-read timer would do this, but it allocates, registers and cancels a
 //! timer for every request, and makes its connection loop read once more per request: about
@@ -17,11 +19,26 @@
 //! belongs to the tunnel, which may stay quiet as long as it likes. A response that takes
 //! longer than the timeout (a slow upstream, a long download, a quiet event stream) is not
 //! idleness.
+//!
+//! Which timeout applies (the deadline is recomputed at every poll):
+//! - a head or header block is held, incomplete: `client_header_timeout` from when the
+//!   clock first saw it held, whether or not another request is in flight (pipelining);
+//! - no request yet: `client_header_timeout` from when the connection opened;
+//! - idle after a request: `client_idle_timeout` from the last answer;
+//! - told to close ([`HeadClock::closing`], HTTP/2's GOAWAY): [`CLOSING_GRACE`] (or the
+//!   header timeout if shorter) from then, or from the last answer if later, for the
+//!   client to finish;
+//! - a request in flight: no deadline.
+//!
+//! The same counts tell the framing check how a protocol upgrade went (see
+//! [`HeadClock::poll_answer`]): after a request that may switch protocols it holds the
+//! connection's further bytes until that request's answer is known, a `101` (they belong to
+//! the tunnel) or anything else (they are the next request, checked as HTTP).
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -38,6 +55,14 @@ pub struct Exchanges {
     ended: AtomicU64,
     /// When the last answer ended, in nanoseconds since `opened`.
     answered_at: AtomicU64,
+    /// Set once a `101 Switching Protocols` answer was handed to hyper: the connection is
+    /// a tunnel from then on.
+    switched: AtomicBool,
+    /// Whether a task waits in [`Exchanges::poll_answer`]: only then does an answer look
+    /// for its waker (most connections never wait, and pay one load per answer).
+    awaited: AtomicBool,
+    /// The task waiting for an answer.
+    waiting: Mutex<Option<Waker>>,
 }
 
 impl Default for Exchanges {
@@ -47,6 +72,9 @@ impl Default for Exchanges {
             begun: AtomicU64::new(0),
             ended: AtomicU64::new(0),
             answered_at: AtomicU64::new(0),
+            switched: AtomicBool::new(false),
+            awaited: AtomicBool::new(false),
+            waiting: Mutex::new(None),
         }
     }
 }
@@ -61,6 +89,11 @@ impl Exchanges {
         }
     }
 
+    /// Whether any request has been handed to the service yet.
+    fn any_begun(&self) -> bool {
+        self.begun.load(Ordering::Relaxed) != 0
+    }
+
     /// Since when the connection has been idle (every request begun has been answered).
     fn idle_since(&self) -> Option<Instant> {
         let ended = self.ended.load(Ordering::Relaxed);
@@ -72,6 +105,50 @@ impl Exchanges {
         let at = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.answered_at.store(at, Ordering::Relaxed);
         self.ended.fetch_add(1, Ordering::Relaxed);
+        self.wake_awaiting();
+    }
+
+    /// A `101` answer was handed to hyper.
+    fn switch(&self) {
+        self.switched.store(true, Ordering::Relaxed);
+        self.wake_awaiting();
+    }
+
+    fn wake_awaiting(&self) {
+        if self.awaited.load(Ordering::Relaxed) {
+            let waker = self
+                .waiting
+                .lock()
+                .map(|mut waiting| waiting.take())
+                .unwrap_or_default();
+            self.awaited.store(false, Ordering::Relaxed);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// How the `request`th request of the connection (counted from 1) was answered: `true`
+    /// for a `101` (nothing but that request can have switched: the framing check holds
+    /// everything after it), `false` once it and all before it were answered otherwise;
+    /// Pending until then, with the task woken when an answer comes.
+    fn poll_answer(&self, request: u64, cx: &Context<'_>) -> Poll<bool> {
+        let known = || {
+            if self.switched.load(Ordering::Relaxed) {
+                Some(true)
+            } else {
+                (self.ended.load(Ordering::Relaxed) >= request).then_some(false)
+            }
+        };
+        if let Some(switched) = known() {
+            return Poll::Ready(switched);
+        }
+        if let Ok(mut waiting) = self.waiting.lock() {
+            *waiting = Some(cx.waker().clone());
+        }
+        self.awaited.store(true, Ordering::Relaxed);
+        // An answer between the first look and the waker's registration woke nobody.
+        known().map_or(Poll::Pending, Poll::Ready)
     }
 }
 
@@ -87,6 +164,7 @@ impl InFlight {
     /// in the HTTP sense.
     fn never_ends(&mut self) {
         self.ends = false;
+        self.exchanges.switch();
     }
 }
 
@@ -138,11 +216,15 @@ impl<B: Body + Unpin> Body for Answered<B> {
 /// The wait for a request head on one connection, and the one timer that bounds it.
 #[derive(Debug)]
 pub struct HeadClock {
-    timeout: Duration,
+    /// `client_header_timeout`: for a held head, the first request, and closing.
+    header_timeout: Duration,
+    /// `client_idle_timeout`: between requests.
+    idle_timeout: Duration,
     exchanges: Arc<Exchanges>,
-    /// Since when the start of a head has been held, waiting for its rest, while a request
-    /// is in flight (pipelining); on an idle connection the wait counts from the last answer.
+    /// Since when the start of a head has been held, waiting for its rest.
     holding_since: Option<Instant>,
+    /// Since when the connection has been closing ([`Self::closing`]).
+    closing_since: Option<Instant>,
     /// Armed at a deadline no later than the current one; see the module docs.
     timer: Option<Pin<Box<Sleep>>>,
     /// The waker the armed timer holds (from a poll that registered it): while it has not
@@ -150,38 +232,77 @@ pub struct HeadClock {
     registered: Option<Waker>,
 }
 
+/// How long a connection told to close may take to finish once no request is in flight:
+/// an HTTP/2 client acknowledges the GOAWAY's PING within a round trip; one that does not
+/// is dropped, having been told.
+pub const CLOSING_GRACE: Duration = Duration::from_secs(1);
+
+/// Which wait a deadline bounds, for the error that ends the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// A head, the first request, or the end of a closing connection.
+    Head,
+    /// The next request on a connection that has been answered.
+    Idle,
+}
+
 impl HeadClock {
-    /// A clock for a connection whose requests `exchanges` counts.
+    /// A clock for a connection whose requests `exchanges` counts, with `timeout` for heads
+    /// and, until [`Self::with_idle_timeout`] says otherwise, between requests too.
     pub fn new(timeout: Duration, exchanges: Arc<Exchanges>) -> Self {
         Self {
-            timeout,
+            header_timeout: timeout,
+            idle_timeout: timeout,
             exchanges,
             holding_since: None,
+            closing_since: None,
             timer: None,
             registered: None,
         }
     }
 
+    /// The clock with `idle` as the longest wait between requests (`client_idle_timeout`).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// The connection was told to close (HTTP/2: GOAWAY): from now on it gets
+    /// [`CLOSING_GRACE`] to finish, once no request is in flight.
+    pub fn closing(&mut self) {
+        self.closing_since = Some(Instant::now());
+    }
+
+    /// The current deadline, and what it waits for; `None` while a request is in flight
+    /// and no head is held.
+    fn deadline(&mut self, holding: bool) -> Option<(Instant, Wait)> {
+        if holding {
+            let since = *self.holding_since.get_or_insert_with(Instant::now);
+            return Some((since + self.header_timeout, Wait::Head));
+        }
+        let idle = self.exchanges.idle_since()?;
+        Some(match (self.closing_since, self.exchanges.any_begun()) {
+            (Some(closing), _) => (idle.max(closing) + self.header_timeout.min(CLOSING_GRACE), Wait::Head),
+            (None, false) => (idle + self.header_timeout, Wait::Head),
+            (None, true) => (idle + self.idle_timeout, Wait::Idle),
+        })
+    }
+
     /// Called whenever a read finds nothing to hand over; `holding` says whether the start
     /// of a head is held back, waiting for its rest. Ready with an error once the
-    /// connection has waited for a head longer than the timeout; otherwise Pending, with a
-    /// timer registered to wake the task: at the deadline, or, while a request is in flight
-    /// (no deadline), a timeout from now to look again, because the end of an answer wakes
-    /// nobody.
+    /// connection has waited longer than its timeout (see the module docs); otherwise
+    /// Pending, with a timer registered to wake the task: at the deadline, or, while a
+    /// request is in flight (no deadline), the shorter timeout from now to look again,
+    /// because the end of an answer wakes nobody.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>, holding: bool) -> Poll<io::Error> {
-        let since = match (self.exchanges.idle_since(), holding) {
-            (Some(idle), _) => Some(idle),
-            (None, true) => Some(*self.holding_since.get_or_insert_with(Instant::now)),
-            (None, false) => None,
-        };
-        let deadline = since.map(|since| since + self.timeout);
-        let timeout = self.timeout;
+        let deadline = self.deadline(holding);
+        let look_again = self.header_timeout.min(self.idle_timeout);
         let timer = self.timer.get_or_insert_with(|| {
             Box::pin(tokio::time::sleep_until(
-                deadline.unwrap_or_else(|| Instant::now() + timeout),
+                deadline.map_or_else(|| Instant::now() + look_again, |(at, _)| at),
             ))
         });
-        if let Some(deadline) = deadline
+        if let Some((deadline, _)) = deadline
             && timer.deadline() > deadline
         {
             timer.as_mut().reset(deadline);
@@ -199,15 +320,18 @@ impl HeadClock {
             }
             self.registered = None;
             match deadline {
-                Some(deadline) if timer.deadline() >= deadline => {
+                Some((deadline, wait)) if timer.deadline() >= deadline => {
                     return Poll::Ready(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        "no complete request head within client_header_timeout",
+                        match wait {
+                            Wait::Head => "no complete request head within client_header_timeout",
+                            Wait::Idle => "no request within client_idle_timeout",
+                        },
                     ));
                 }
                 // Armed for an earlier wait: wait on for this one.
-                Some(deadline) => timer.as_mut().reset(deadline),
-                None => timer.as_mut().reset(Instant::now() + timeout),
+                Some((deadline, _)) => timer.as_mut().reset(deadline),
+                None => timer.as_mut().reset(Instant::now() + look_again),
             }
         }
     }
@@ -215,6 +339,13 @@ impl HeadClock {
     /// A held head is complete: the wait for it is over.
     pub fn head_complete(&mut self) {
         self.holding_since = None;
+    }
+
+    /// How the `request`th request of the connection (counted from 1) was answered: Ready
+    /// with `true` for a `101 Switching Protocols`, with `false` once it was answered
+    /// otherwise; Pending (the task woken by the answer) until one of them is known.
+    pub fn poll_answer(&self, request: u64, cx: &Context<'_>) -> Poll<bool> {
+        self.exchanges.poll_answer(request, cx)
     }
 }
 
@@ -309,6 +440,72 @@ mod tests {
         let expired = tokio::time::timeout(TIMEOUT * 2, expiry(&mut clock, false)).await;
         assert_eq!(expired.map(|e| e.kind()).ok(), Some(io::ErrorKind::TimedOut));
         assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    const IDLE: Duration = Duration::from_secs(75);
+
+    /// A clock with `TIMEOUT` for heads and `IDLE` between requests, whose connection has
+    /// had one request answered.
+    fn clock_after_one_answer() -> HeadClock {
+        let exchanges = Arc::new(Exchanges::default());
+        drop(exchanges.begin());
+        HeadClock::new(TIMEOUT, exchanges).with_idle_timeout(IDLE)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_its_first_request_a_connection_gets_the_header_timeout_not_the_idle_one() {
+        let mut clock = HeadClock::new(TIMEOUT, Arc::new(Exchanges::default())).with_idle_timeout(IDLE);
+        assert_expires_timeout_after(Instant::now(), &mut clock, false).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn between_requests_a_connection_gets_the_idle_timeout() {
+        let mut clock = clock_after_one_answer();
+        let answered = Instant::now();
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(error.to_string().contains("client_idle_timeout"), "{error}");
+        assert_eq!(answered.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_begun_after_an_idle_gap_gets_the_header_timeout_from_its_start() {
+        let mut clock = clock_after_one_answer();
+        let quiet = tokio::time::timeout(IDLE - TIMEOUT, expiry(&mut clock, false)).await;
+        assert!(quiet.is_err(), "expired while idle within client_idle_timeout");
+        // The first bytes of the next head arrive, and then no more.
+        let error = {
+            let started = Instant::now();
+            let error = expiry(&mut clock, true).await;
+            assert_eq!(started.elapsed(), TIMEOUT);
+            error
+        };
+        assert!(error.to_string().contains("client_header_timeout"), "{error}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closing_connection_gets_the_closing_grace_from_when_it_was_told() {
+        let mut clock = clock_after_one_answer();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        clock.closing();
+        let told = Instant::now();
+        assert_eq!(expiry(&mut clock, false).await.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(told.elapsed(), CLOSING_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_request_in_flight_the_idle_wait_starts_at_its_answer() {
+        let exchanges = Arc::new(Exchanges::default());
+        let mut clock = HeadClock::new(TIMEOUT, exchanges.clone()).with_idle_timeout(IDLE);
+        let in_flight = exchanges.begin();
+        let busy = tokio::time::timeout(IDLE * 2, expiry(&mut clock, false)).await;
+        assert!(busy.is_err(), "a connection with a request in flight expired");
+        drop(in_flight);
+        let answered = Instant::now();
+        // The look-again timer (the shorter timeout) notices the answer in time.
+        let error = expiry(&mut clock, false).await;
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(answered.elapsed(), IDLE);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!   ambiguous framing (request smuggling shapes) before hyper sees them; [`guard::check`]
 //!   checks a parsed head;
 //! - [`head_clock`]: the clock that bounds the wait for each request head (slowloris,
-//!   idle keep-alive).
+//!   idle keep-alive);
+//! - [`h2_watch`]: the same clock for HTTP/2 connections, told by a watch of the frame
+//!   headers whether a header block is open.
 
 pub mod guard;
+pub mod h2_watch;
 pub mod head_clock;

@@ -107,11 +107,11 @@ where
     }
 }
 
-/// An upstream that switches a request with `Upgrade: echo` to a tunnel that echoes every
+/// An upstream that switches a request with `Upgrade: websocket` to a tunnel that echoes every
 /// byte back (400 to anything else).
 pub async fn upgrade_echo_upstream() -> Upstream {
     upstream_with(|mut request: Request<Incoming>| async move {
-        let wants = request.headers().get("upgrade").is_some_and(|v| v == "echo");
+        let wants = request.headers().get("upgrade").is_some_and(|v| v == "websocket");
         if !wants {
             return Response::builder().status(400).body(full("no upgrade asked")).unwrap();
         }
@@ -130,7 +130,7 @@ pub async fn upgrade_echo_upstream() -> Upstream {
         Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("connection", "upgrade")
-            .header("upgrade", "echo")
+            .header("upgrade", "websocket")
             .body(full(""))
             .unwrap()
     })
