@@ -22,6 +22,8 @@ pub(super) struct Proxy {
     pub admin_token_file: Option<Spanned<String>>,
     pub admin_hosts: Option<Vec<Spanned<String>>>,
     pub tls: Option<Spanned<ProxyTls>>,
+    pub send_timeout: Option<Spanned<String>>,
+    pub client_body_timeout: Option<Spanned<String>>,
 }
 
 /// `[proxy.tls]`: the default certificate, and more chosen by SNI.
@@ -59,6 +61,7 @@ pub(super) struct Upstream {
     pub outlier: Option<Spanned<Outlier>>,
     pub retry_budget: Option<Spanned<f64>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub read_timeout: Option<Spanned<String>>,
 }
 
 /// `[upstreams.NAME.health]`: active health checks.

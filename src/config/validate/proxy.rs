@@ -48,6 +48,8 @@ pub(crate) fn validate_proxy(
         .tls
         .as_ref()
         .and_then(|tls| validate_tls(errors, file, tls.get_ref()));
+    let send_timeout = duration_or(errors, raw.send_timeout.as_ref(), Duration::from_secs(60));
+    let client_body_timeout = duration_or(errors, raw.client_body_timeout.as_ref(), Duration::from_secs(60));
     if errors.len() != before {
         return None;
     }
@@ -67,6 +69,8 @@ pub(crate) fn validate_proxy(
         admin_token_file,
         admin_token: None,
         admin_hosts,
+        send_timeout,
+        client_body_timeout,
     })
 }
 
