@@ -313,12 +313,17 @@ pub async fn run_with_ready(
 
 /// The connection settings of the table in force, read when a connection is accepted.
 fn connection_settings(state: Arc<State>) -> impl Fn() -> ConnectionSettings + Clone + Send + Sync + 'static {
+    let send_timeouts = state
+        .metrics
+        .client_errors
+        .with_label_values(&[metrics::CLIENT_SEND_TIMEOUT]);
     move || {
         let snapshot = state.snapshot();
         let proxy = &snapshot.config().proxy;
         ConnectionSettings {
             header_read_timeout: proxy.client_header_timeout,
             max_header_bytes: proxy.max_header_bytes,
+            send_timeout: (proxy.send_timeout, send_timeouts.clone()),
         }
     }
 }

@@ -260,6 +260,8 @@ fn client_errors() -> prometheus::Result<IntCounterVec> {
 pub const CLIENT_SEND_TIMEOUT: &str = "send_timeout";
 /// `kind` of `strangler_client_errors_total`: a request body stalled for `client_body_timeout`.
 pub const CLIENT_BODY_TIMEOUT: &str = "body_timeout";
+/// `kind` of `strangler_upstream_errors_total`: a response body stalled for `read_timeout`.
+pub const UPSTREAM_READ_TIMEOUT: &str = "read_timeout";
 
 /// `strangler_request_duration_seconds{route,upstream}`, one worker's copy.
 fn request_duration() -> prometheus::Result<HistogramVec> {

@@ -25,10 +25,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use prometheus::Histogram;
 
-use super::error::UpstreamErrorKind;
-use crate::metrics::{Metrics, method_label};
+use crate::metrics::{Metrics, UPSTREAM_READ_TIMEOUT, method_label};
 use crate::migration::shadow::Capture;
-use crate::upstream::body::ReadDeadline;
+use crate::upstream::body::StallDeadline;
 use crate::upstream::pool::Lease;
 use crate::window::{SideWindowsShard, WindowSide};
 
@@ -38,7 +37,7 @@ pub const ACCESS_LOG: &str = "strangler::access";
 enum Inner {
     /// A streamed upstream body, the connection it arrives on until it is complete, and
     /// the upstream's `read_timeout` between two reads.
-    Upstream(Incoming, Option<Lease>, ReadDeadline),
+    Upstream(Incoming, Option<Lease>, StallDeadline),
     Full(Option<Bytes>),
 }
 
@@ -81,7 +80,7 @@ impl ResponseBody {
             other => other,
         };
         Self {
-            inner: Inner::Upstream(body, lease, ReadDeadline::new(read_timeout)),
+            inner: Inner::Upstream(body, lease, StallDeadline::new(read_timeout)),
             finish: None,
             capture: None,
         }
@@ -127,11 +126,10 @@ impl ResponseBody {
             return;
         };
         finish.aborted = true;
-        let kind = UpstreamErrorKind::ReadTimeout;
         finish
             .metrics
             .upstream_errors
-            .with_label_values(&[&finish.upstream, kind.as_str()])
+            .with_label_values(&[&finish.upstream, UPSTREAM_READ_TIMEOUT])
             .inc();
         tracing::warn!(
             request_id = finish.request_id.to_str().unwrap_or("-"),
@@ -168,7 +166,7 @@ impl Body for ResponseBody {
                         return Poll::Ready(Some(Err(ResponseBodyError::ReadTimeout(waited))));
                     }
                     polled => {
-                        deadline.read();
+                        deadline.stepped();
                         polled.map(|frame| frame.map(|frame| frame.map_err(ResponseBodyError::from)))
                     }
                 };

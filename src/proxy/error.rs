@@ -169,7 +169,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Protocol => "protocol",
             UpstreamErrorKind::Other => "other",
-            UpstreamErrorKind::ReadTimeout => "read_timeout",
+            UpstreamErrorKind::ReadTimeout => crate::metrics::UPSTREAM_READ_TIMEOUT,
             UpstreamErrorKind::Unavailable(_) => "unavailable",
             UpstreamErrorKind::Saturated => "saturated",
         }

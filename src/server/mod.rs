@@ -51,6 +51,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::server::conn::guard::FramingCheck;
 use crate::server::conn::head_clock::{Answered, Exchanges, HeadClock};
+use crate::server::conn::send_deadline::SendDeadline;
 use crate::server::tls::ServerTls;
 use crate::tls::ALPN_H2;
 #[cfg(doc)]
@@ -201,13 +202,15 @@ pub fn spawn_mirror_runtime(
 }
 
 /// Per-connection HTTP settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionSettings {
     /// Time allowed for a request head to arrive (and, before it, the TLS handshake or the
     /// first bytes of the connection).
     pub header_read_timeout: Duration,
     /// Largest request head; hyper answers 431 beyond it (HTTP/2: largest header list).
     pub max_header_bytes: usize,
+    /// `send_timeout`, and where its expiries are counted ([`conn::send_deadline`]).
+    pub send_timeout: (Duration, prometheus::IntCounter),
 }
 
 /// The proxy workers to start: one per seat on the balancer, each on the CPU its
@@ -506,6 +509,8 @@ where
             service,
             shutdown,
         } = self;
+        let (send_timeout, send_timeouts) = settings.send_timeout.clone();
+        let io = SendDeadline::new(io, send_timeout, peer, send_timeouts);
         if h2 {
             let hyper_service = service_fn(move |request| {
                 // The request's future is kilobytes (the proxy's whole state machine); hyper

@@ -5,7 +5,7 @@
 //! A failure of the client's body is noted in a shared [`BodyWatch`], so that the
 //! proxy answers for the client's mistake (413, 400, 408) instead of blaming the upstream.
 //! A streamed body is read under `client_body_timeout` (the longest wait between two reads,
-//! a [`ReadDeadline`]); the watch also tells whether the body was waiting for the client
+//! a [`StallDeadline`]); the watch also tells whether the body was waiting for the client
 //! when the upstream's `request_timeout` ran out (then the client stalled, not the upstream).
 //! Trailers the client sends lose hop-by-hop and proxy-only fields, like its head.
 //!
@@ -67,7 +67,7 @@ pub struct Streamed {
     /// 408) instead of blaming the upstream.
     watch: Arc<BodyWatch>,
     /// `client_body_timeout` between two reads of the client's body.
-    deadline: ReadDeadline,
+    deadline: StallDeadline,
 }
 
 impl std::fmt::Debug for Streamed {
@@ -122,8 +122,9 @@ impl BodyWatch {
     }
 }
 
-/// The longest wait between two reads of a streamed body (`client_body_timeout` for a
-/// request body, `read_timeout` for an upstream's response body).
+/// The longest a stream may stall between two steps: two reads of a body
+/// (`client_body_timeout` for a request body, `read_timeout` for an upstream's response
+/// body), or two writes to a client connection (`send_timeout`).
 ///
 /// Cheap on the hot path: a body whose frames are ready when asked for never arms a timer
 /// and never reads the clock. The first read that finds nothing starts the wait (one clock
@@ -131,7 +132,7 @@ impl BodyWatch {
 /// a frame ends the wait. The timer is created once per body, when first needed, or borrowed
 /// (a pooled upstream connection's, see [`crate::upstream::pool::Lease::timer`]).
 #[derive(Debug)]
-pub struct ReadDeadline {
+pub struct StallDeadline {
     timeout: Duration,
     /// The body is waiting, and the timer is set to the end of this wait.
     waiting: bool,
@@ -139,7 +140,7 @@ pub struct ReadDeadline {
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl ReadDeadline {
+impl StallDeadline {
     /// No read may wait longer than `timeout`.
     pub fn new(timeout: Duration) -> Self {
         Self {
@@ -154,13 +155,13 @@ impl ReadDeadline {
         self.timeout
     }
 
-    /// A frame arrived: the wait is over.
+    /// A step was made (a frame read, bytes written): the wait is over.
     #[inline]
-    pub fn read(&mut self) {
+    pub fn stepped(&mut self) {
         self.waiting = false;
     }
 
-    /// A read found nothing: Ready once the body has waited `timeout` since its last frame,
+    /// A step found nothing to do: Ready once the stream has waited `timeout` since its last step,
     /// else Pending with `cx` woken at the deadline. `borrowed` is a timer to use instead of
     /// the body's own (the same one, or none, on every call for one body).
     pub fn poll_expired(&mut self, cx: &mut Context<'_>, borrowed: Option<Pin<&mut Sleep>>) -> Poll<()> {
@@ -249,7 +250,7 @@ impl RequestBody {
             remaining,
             limit: limit.unwrap_or(u64::MAX),
             watch,
-            deadline: ReadDeadline::new(settings.client_body_timeout),
+            deadline: StallDeadline::new(settings.client_body_timeout),
         })))
     }
 
@@ -292,7 +293,7 @@ impl Body for RequestBody {
                 return Poll::Pending;
             }
             polled => {
-                streamed.deadline.read();
+                streamed.deadline.stepped();
                 streamed.watch.waiting_for_client.store(false, Ordering::Relaxed);
                 polled
             }

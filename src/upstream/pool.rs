@@ -272,7 +272,7 @@ struct Lent {
 impl Lease {
     /// The lent HTTP/1.1 connection's exchange timer, idle once the response head is in:
     /// the response body's read deadline borrows it rather than register a timer of its
-    /// own ([`crate::upstream::body::ReadDeadline`]). `None` for an HTTP/2 stream.
+    /// own ([`crate::upstream::body::StallDeadline`]). `None` for an HTTP/2 stream.
     pub fn timer(&mut self) -> Option<Pin<&mut tokio::time::Sleep>> {
         self.held.as_mut().map(|lent| lent.timer.0.as_mut())
     }

@@ -291,3 +291,35 @@ async fn a_response_content_length_goes_on_as_the_plain_number() {
         }
     }
 }
+
+/// Proves: a client that asks for a large answer and never reads it is cut off after
+/// `send_timeout` (counted as the client's `send_timeout`, nothing left in flight), rather
+/// than holding the exchange, its upstream connection and its buffers for ever as on main.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_after_send_timeout() {
+    const TOTAL: u64 = 256 * 1024 * 1024;
+    let legacy = upstream_with(|_request: Request<Incoming>| async { Response::new(generated_body(TOTAL)) }).await;
+    let routes = routes_toml_with("send_timeout = \"1s\"", &[("legacy", &legacy.url(), "")], "");
+    let proxy = TestProxy::start(&routes).await;
+    let mut client = RawConn::connect(proxy.addr).await;
+    client.send(&get_request("/large")).await;
+    let started = Instant::now();
+    // The client reads nothing: the kernel's buffers fill, then the proxy's writes block.
+    let counted = "strangler_client_errors_total{kind=\"send_timeout\"}";
+    let expired = wait_metric_within(&proxy, counted, Duration::from_secs(20), |v| v == Some(1.0)).await;
+    assert_eq!(expired, Some(1.0), "the unread answer was not ended");
+    let took = started.elapsed();
+    let inflight = wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(0.0)).await;
+    assert_eq!(inflight, Some(0.0));
+    // What the kernel buffered still arrives, then the connection is closed.
+    let received = client
+        .closed_within(Duration::from_secs(10))
+        .await
+        .expect("the connection stayed open after the send_timeout");
+    assert!((received.len() as u64) < TOTAL, "the whole answer arrived");
+    println!(
+        "figure: client never read a 256 MiB answer, send_timeout 1 s: ended after {} ms ({} KiB had been buffered), 0 in flight",
+        took.as_millis(),
+        received.len() / 1024
+    );
+}

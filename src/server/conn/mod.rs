@@ -5,6 +5,8 @@
 //!   checks a parsed head;
 //! - [`head_clock`]: the clock that bounds the wait for each request head (slowloris,
 //!   idle keep-alive).
+//! - [`send_deadline`]: how long a client may leave its response unread (`send_timeout`).
 
 pub mod guard;
 pub mod head_clock;
+pub mod send_deadline;
