@@ -323,3 +323,71 @@ async fn a_client_that_never_reads_is_cut_after_send_timeout() {
         received.len() / 1024
     );
 }
+
+/// A body that sends `first`, then nothing, for ever.
+struct StallsAfter(Option<bytes::Bytes>);
+
+impl hyper::body::Body for StallsAfter {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.0.take() {
+            Some(first) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(first)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// Proves: over HTTP/2 a stalled response body resets its own stream after `read_timeout`;
+/// the connection and its other streams carry on.
+#[tokio::test]
+async fn over_http2_a_stalled_body_resets_its_stream_only() {
+    let legacy = upstream_with(|request: Request<Incoming>| async move {
+        if request.uri().path() == "/stalls" {
+            let body = StallsAfter(Some(bytes::Bytes::from_static(b"partial")));
+            Response::builder()
+                .header("content-length", "1000")
+                .body(BodyExt::boxed(body.map_err(|never| match never {})))
+                .unwrap()
+        } else {
+            Response::new(full("ok"))
+        }
+    })
+    .await;
+    let routes = routes_toml_with("", &[("legacy", &legacy.url(), "read_timeout = \"1s\"")], "");
+    let proxy = TestProxy::start(&routes).await;
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut client, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let get = |path: &str| {
+        Request::get(format!("http://app.example{path}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let response = client.send_request(get("/stalls")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"partial");
+    let started = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("the stalled stream was still open 10 s into a 1 s read_timeout");
+    assert!(
+        matches!(next, Some(Err(_))),
+        "the stream ended without an error: {next:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let other = client.send_request(get("/ok")).await.unwrap();
+    assert_eq!(other.status(), 200, "the connection did not carry on");
+    assert_eq!(&other.into_body().collect().await.unwrap().to_bytes()[..], b"ok");
+}
