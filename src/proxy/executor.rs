@@ -667,6 +667,34 @@ shadow = { max_body = 4 }
     }
 
     #[test]
+    fn a_response_length_goes_on_as_the_plain_number() {
+        let cases: [(&[&str], Option<&str>); 7] = [
+            (&["5"], Some("5")),
+            (&["0"], Some("0")),
+            (&["005"], Some("5")),
+            (&["5, 5"], Some("5")),
+            (&["5", "5"], Some("5")),
+            (&["5, 6"], None),
+            (&["5", "x"], None),
+        ];
+        for (sent, expected) in cases {
+            let mut headers = http::HeaderMap::new();
+            for value in sent {
+                headers.append(http::header::CONTENT_LENGTH, HeaderValue::from_static(value));
+            }
+            let normalised = normalise_response_length(&mut headers).map(|()| {
+                let values: Vec<_> = headers.get_all(http::header::CONTENT_LENGTH).iter().collect();
+                assert_eq!(values.len(), 1, "{sent:?}");
+                values[0].to_str().unwrap().to_owned()
+            });
+            assert_eq!(normalised.ok().as_deref(), expected, "{sent:?}");
+        }
+        let mut none = http::HeaderMap::new();
+        assert!(normalise_response_length(&mut none).is_ok());
+        assert!(none.is_empty());
+    }
+
+    #[test]
     fn the_executor_counts_what_the_plan_decided() {
         let executor = executor();
         let metrics = executor.metrics.clone();

@@ -357,3 +357,62 @@ fn without_hop_by_hop(frame: Frame<Bytes>) -> Frame<Bytes> {
         Err(frame) => frame,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Polls `deadline` as a body whose read found nothing would, until it expires.
+    async fn expiry(deadline: &mut StallDeadline) {
+        poll_fn(|cx| deadline.poll_expired(cx, None)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_expires_the_timeout_after_the_wait_began() {
+        let mut deadline = StallDeadline::new(TIMEOUT);
+        let began = Instant::now();
+        expiry(&mut deadline).await;
+        assert_eq!(began.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_restarts_the_wait_and_steps_alone_never_arm_a_timer() {
+        let mut deadline = StallDeadline::new(TIMEOUT);
+        for _ in 0..3 {
+            deadline.stepped();
+        }
+        assert!(deadline.timer.is_none(), "a timer armed with no wait");
+        let waited = tokio::time::timeout(TIMEOUT / 2, expiry(&mut deadline)).await;
+        assert!(waited.is_err(), "expired early");
+        // A frame arrives after half the timeout: the next wait gets the whole timeout again.
+        deadline.stepped();
+        let began = Instant::now();
+        expiry(&mut deadline).await;
+        assert_eq!(began.elapsed(), TIMEOUT);
+    }
+
+    #[test]
+    fn trailers_lose_hop_by_hop_and_proxy_only_fields() {
+        let mut trailers = http::HeaderMap::new();
+        for (name, value) in [
+            ("x-checksum", "abc"),
+            ("keep-alive", "timeout=5"),
+            ("x-strangler-shadow", "1"),
+            ("x-forwarded-host", "evil.example"),
+        ] {
+            trailers.insert(
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_static(value),
+            );
+        }
+        let frame = without_hop_by_hop(Frame::trailers(trailers));
+        let kept = frame.into_trailers().unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept["x-checksum"], "abc");
+        let data = without_hop_by_hop(Frame::data(Bytes::from_static(b"x-strangler-shadow: 1")));
+        assert_eq!(data.into_data().unwrap(), Bytes::from_static(b"x-strangler-shadow: 1"));
+    }
+}
