@@ -391,3 +391,32 @@ async fn over_http2_a_stalled_body_resets_its_stream_only() {
     assert_eq!(other.status(), 200, "the connection did not carry on");
     assert_eq!(&other.into_body().collect().await.unwrap().to_bytes()[..], b"ok");
 }
+
+/// Proves: the same 408 when the upstream speaks HTTP/2 (the body is piped by a task of
+/// hyper's own there, and its failure resets the stream rather than failing the exchange).
+#[tokio::test]
+async fn a_stalled_request_body_to_an_http2_upstream_is_408_too() {
+    let options = UpstreamOptions {
+        h2_only: true,
+        ..UpstreamOptions::plain()
+    };
+    let upstream = test_upstream(options, |request: Request<Incoming>| async move {
+        let _ = request.into_body().collect().await;
+        Response::new(full("ok"))
+    })
+    .await;
+    let routes = routes_toml_with(
+        "client_body_timeout = \"1s\"",
+        &[(
+            "legacy",
+            &format!("http://{}", upstream.addr),
+            &format!("http2 = true\nrequest_timeout = \"5s\"\n{EJECT_AT_ONCE}"),
+        )],
+        "",
+    );
+    let proxy = TestProxy::start(&routes).await;
+    let (answer, took) = stalled_answer(&proxy, "/upload").await;
+    assert_eq!(answer.status, 408, "{}", answer.body_text());
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_upstream_not_blamed(&proxy, "legacy").await;
+}
