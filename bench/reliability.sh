@@ -17,7 +17,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test "${profile[@]}" --test it -- --nocapture --test-threads=2 \
-    reliability:: resilience:: hostile:: bad_configs:: secrets:: admin_auth:: http2_timeouts:: >"$log" 2>&1 || status=$?
+    reliability:: resilience:: hostile:: bad_configs:: secrets:: admin_auth:: http2_timeouts:: body_timeouts:: upgrades:: >"$log" 2>&1 || status=$?
 
 echo "== reliability and security figures"
 grep -E '^figure: ' "$log" | sed 's/^figure: /- /' || true
