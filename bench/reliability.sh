@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reliability + security suite, with its figures: runs the test modules that state a
-# figure (tests/it/{reliability,resilience,hostile,bad_configs,secrets,admin_auth,http2_timeouts}.rs) with their
+# figure (tests/it/{reliability,resilience,hostile,bad_configs,secrets,admin_auth,http2_timeouts,body_timeouts,upgrades}.rs) with their
 # output shown, and prints every `figure:` line, then the pass/fail count.
 #
 #   bash bench/reliability.sh            # debug build (what CI builds anyway)
