@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reliability + security suite, with its figures: runs the test modules that state a
-# figure (tests/it/{reliability,resilience,hostile,bad_configs,secrets,admin_auth,http2_timeouts,paths}.rs) with their
+# figure (tests/it/{reliability,resilience,hostile,bad_configs,secrets,admin_auth,http2_timeouts,body_timeouts,upgrades,paths}.rs) with their
 # output shown, and prints every `figure:` line, then the pass/fail count.
 #
 #   bash bench/reliability.sh            # debug build (what CI builds anyway)
@@ -17,7 +17,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test "${profile[@]}" --test it -- --nocapture --test-threads=2 \
-    reliability:: resilience:: hostile:: bad_configs:: secrets:: admin_auth:: http2_timeouts:: paths:: >"$log" 2>&1 || status=$?
+    reliability:: resilience:: hostile:: bad_configs:: secrets:: admin_auth:: http2_timeouts:: body_timeouts:: upgrades:: paths:: >"$log" 2>&1 || status=$?
 
 echo "== reliability and security figures"
 grep -E '^figure: ' "$log" | sed 's/^figure: /- /' || true

@@ -313,6 +313,10 @@ pub async fn run_with_ready(
 
 /// The connection settings of the table in force, read when a connection is accepted.
 fn connection_settings(state: Arc<State>) -> impl Fn() -> ConnectionSettings + Clone + Send + Sync + 'static {
+    let send_timeouts = state
+        .metrics
+        .client_errors
+        .with_label_values(&[metrics::CLIENT_SEND_TIMEOUT]);
     move || {
         let snapshot = state.snapshot();
         let proxy = &snapshot.config().proxy;
@@ -321,6 +325,7 @@ fn connection_settings(state: Arc<State>) -> impl Fn() -> ConnectionSettings + C
             max_header_bytes: proxy.max_header_bytes,
             idle_timeout: proxy.client_idle_timeout,
             http2_max_concurrent_streams: proxy.http2_max_concurrent_streams,
+            send_timeout: (proxy.send_timeout, send_timeouts.clone()),
         }
     }
 }

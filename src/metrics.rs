@@ -86,6 +86,10 @@ pub struct Metrics {
     /// `strangler_shadow_duration_seconds{route,upstream}`: how long the new upstream took
     /// to answer shadow copies (the legacy side is the client request's own duration).
     pub shadow_duration: HistogramVec,
+    /// `strangler_client_errors_total{kind}`: exchanges ended for the client's fault, by
+    /// kind: `send_timeout` (the response left unread), `body_timeout` (the request body
+    /// stalled).
+    pub client_errors: IntCounterVec,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -205,6 +209,7 @@ impl Metrics {
                 &["worker"],
             )?,
             shadow_duration: register(&registry, shadow_duration()?)?,
+            client_errors: register(&registry, client_errors()?)?,
             registry: registry.clone(),
         };
         // Pre-create the reload series so that dashboards see zeros rather than gaps.
@@ -237,6 +242,26 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, metric: C) -> p
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
+
+/// `strangler_client_errors_total{kind}`, its series made at zero so that alerts see them.
+fn client_errors() -> prometheus::Result<IntCounterVec> {
+    let opts = Opts::new(
+        "strangler_client_errors_total",
+        "Exchanges ended for the client's fault (send_timeout, body_timeout)",
+    );
+    let vec = IntCounterVec::new(opts, &["kind"])?;
+    for kind in [CLIENT_SEND_TIMEOUT, CLIENT_BODY_TIMEOUT] {
+        vec.with_label_values(&[kind]);
+    }
+    Ok(vec)
+}
+
+/// `kind` of `strangler_client_errors_total`: a client left the response unread for `send_timeout`.
+pub const CLIENT_SEND_TIMEOUT: &str = "send_timeout";
+/// `kind` of `strangler_client_errors_total`: a request body stalled for `client_body_timeout`.
+pub const CLIENT_BODY_TIMEOUT: &str = "body_timeout";
+/// `kind` of `strangler_upstream_errors_total`: a response body stalled for `read_timeout`.
+pub const UPSTREAM_READ_TIMEOUT: &str = "read_timeout";
 
 /// `strangler_request_duration_seconds{route,upstream}`, one worker's copy.
 fn request_duration() -> prometheus::Result<HistogramVec> {

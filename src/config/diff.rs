@@ -295,6 +295,8 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
             p.http2_max_concurrent_streams.to_string(),
         ),
     ]);
+    settings.insert("proxy.send_timeout".to_owned(), duration(p.send_timeout));
+    settings.insert("proxy.client_body_timeout".to_owned(), duration(p.client_body_timeout));
     for (name, u) in &config.upstreams {
         let key = |setting: &str| format!("upstreams.{name}.{setting}");
         settings.extend([
@@ -316,6 +318,7 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
                 RouteFacts::optional_text(u.max_connections.map(|m| m as u64)),
             ),
         ]);
+        settings.insert(key("read_timeout"), duration(u.read_timeout));
     }
     settings
 }

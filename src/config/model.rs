@@ -117,6 +117,12 @@ pub struct ProxySettings {
     /// HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with
     /// REFUSED_STREAM. New connections take a reloaded value.
     pub http2_max_concurrent_streams: u32,
+    /// `send_timeout`: the longest a client may leave the response unread (nginx's
+    /// `send_timeout`); beyond it the exchange ends and the connection closes.
+    pub send_timeout: Duration,
+    /// `client_body_timeout`: the longest wait between two reads of a request body (nginx's
+    /// `client_body_timeout`); beyond it the client gets 408, and no upstream is blamed.
+    pub client_body_timeout: Duration,
 }
 
 /// Where `admin_token_file` points, and where that setting is written (for the errors
@@ -256,6 +262,9 @@ pub struct UpstreamConfig {
     pub retry_budget_permille: u32,
     /// Most connections open to this upstream at once, over all workers; `None`: no limit.
     pub max_connections: Option<usize>,
+    /// `read_timeout`: the longest wait between two reads of a response body (nginx's
+    /// `proxy_read_timeout`); beyond it the exchange ends and the client connection closes.
+    pub read_timeout: Duration,
 }
 
 /// `[upstreams.NAME.health]`: what an active health check asks and how its answers count.

@@ -24,6 +24,8 @@ pub(super) struct Proxy {
     pub tls: Option<Spanned<ProxyTls>>,
     pub client_idle_timeout: Option<Spanned<String>>,
     pub http2_max_concurrent_streams: Option<Spanned<i64>>,
+    pub send_timeout: Option<Spanned<String>>,
+    pub client_body_timeout: Option<Spanned<String>>,
 }
 
 /// `[proxy.tls]`: the default certificate, and more chosen by SNI.
@@ -61,6 +63,7 @@ pub(super) struct Upstream {
     pub outlier: Option<Spanned<Outlier>>,
     pub retry_budget: Option<Spanned<f64>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub read_timeout: Option<Spanned<String>>,
 }
 
 /// `[upstreams.NAME.health]`: active health checks.

@@ -294,3 +294,32 @@ fn a_broken_upstream_is_still_defined_for_references() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("unknown field `timeout`"), "{errors:?}");
 }
+
+#[test]
+fn body_timeouts_default_to_a_minute_and_refuse_zero() {
+    let c = parse_str("routes.toml", GOOD).unwrap();
+    assert_eq!(c.proxy.send_timeout, Duration::from_secs(60));
+    assert_eq!(c.proxy.client_body_timeout, Duration::from_secs(60));
+    assert_eq!(c.upstreams["thoughts"].read_timeout, Duration::from_secs(60));
+    let text = GOOD
+        .replacen(
+            "[proxy]\n",
+            "[proxy]\nsend_timeout = \"5s\"\nclient_body_timeout = \"0s\"\n",
+            1,
+        )
+        .replacen(
+            "[upstreams.thoughts]\n",
+            "[upstreams.thoughts]\nread_timeout = \"2s\"\n",
+            1,
+        );
+    let error = parse_str("routes.toml", &text).unwrap_err().to_string();
+    assert!(error.contains("must be more than zero"), "{error}");
+    let c = parse_str(
+        "routes.toml",
+        &text.replace("client_body_timeout = \"0s\"", "client_body_timeout = \"3s\""),
+    )
+    .unwrap();
+    assert_eq!(c.proxy.send_timeout, Duration::from_secs(5));
+    assert_eq!(c.proxy.client_body_timeout, Duration::from_secs(3));
+    assert_eq!(c.upstreams["thoughts"].read_timeout, Duration::from_secs(2));
+}

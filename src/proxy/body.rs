@@ -6,12 +6,18 @@
 //! bytes and, when the body is done or dropped (client gone), records the request's
 //! metrics and emits its access-log line. That keeps duration and bytes honest for
 //! streamed bodies and keeps `strangler_inflight_requests` exact.
+//!
+//! An upstream body that stalls (nothing for the upstream's `read_timeout` between two
+//! reads) ends in an error: hyper then closes the client's HTTP/1.1 connection (its
+//! answer is cut short, never completed with made-up bytes) or resets its HTTP/2 stream;
+//! the upstream connection is dropped, never reused; the stall is logged and counted in
+//! `strangler_upstream_errors_total{kind="read_timeout"}`.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
@@ -19,8 +25,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use prometheus::Histogram;
 
-use crate::metrics::{Metrics, method_label};
+use crate::metrics::{Metrics, UPSTREAM_READ_TIMEOUT, method_label};
 use crate::migration::shadow::Capture;
+use crate::upstream::body::StallDeadline;
 use crate::upstream::pool::Lease;
 use crate::window::{SideWindowsShard, WindowSide};
 
@@ -28,9 +35,21 @@ use crate::window::{SideWindowsShard, WindowSide};
 pub const ACCESS_LOG: &str = "strangler::access";
 
 enum Inner {
-    /// A streamed upstream body, and the connection it arrives on until it is complete.
-    Upstream(Incoming, Option<Lease>),
+    /// A streamed upstream body, the connection it arrives on until it is complete, and
+    /// the upstream's `read_timeout` between two reads.
+    Upstream(Incoming, Option<Lease>, StallDeadline),
     Full(Option<Bytes>),
+}
+
+/// Why a response body ended before it was complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseBodyError {
+    /// The upstream's body failed (connection reset, malformed chunk …).
+    #[error(transparent)]
+    Upstream(#[from] hyper::Error),
+    /// The upstream sent nothing of its body for its `read_timeout`.
+    #[error("the upstream sent nothing of its answer's body for {0:?} (read_timeout)")]
+    ReadTimeout(Duration),
 }
 
 /// A response body: streamed from an upstream, or made here.
@@ -51,8 +70,8 @@ impl std::fmt::Debug for ResponseBody {
 
 impl ResponseBody {
     /// A body streamed from an upstream; `lease` goes back to its pool once the body is
-    /// complete (at once if it is empty).
-    pub fn upstream(body: Incoming, lease: Option<Lease>) -> Self {
+    /// complete (at once if it is empty); no read may wait longer than `read_timeout`.
+    pub fn upstream(body: Incoming, lease: Option<Lease>, read_timeout: Duration) -> Self {
         let lease = match lease {
             Some(lease) if body.is_end_stream() => {
                 lease.give_back();
@@ -61,7 +80,7 @@ impl ResponseBody {
             other => other,
         };
         Self {
-            inner: Inner::Upstream(body, lease),
+            inner: Inner::Upstream(body, lease, StallDeadline::new(read_timeout)),
             finish: None,
             capture: None,
         }
@@ -95,15 +114,62 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// The upstream's body stalled: the exchange ends here. The upstream connection is
+    /// dropped (its answer is unfinished: never reused), the capture given up; counted,
+    /// logged, and the access log says `aborted`.
+    #[cold]
+    fn read_timed_out(&mut self, waited: Duration) {
+        self.inner = Inner::Full(None);
+        self.capture = None;
+        let Some(finish) = self.finish.as_mut() else {
+            return;
+        };
+        finish.aborted = true;
+        finish
+            .metrics
+            .upstream_errors
+            .with_label_values(&[&finish.upstream, UPSTREAM_READ_TIMEOUT])
+            .inc();
+        tracing::warn!(
+            request_id = finish.request_id.to_str().unwrap_or("-"),
+            route = &*finish.route,
+            upstream = &*finish.upstream,
+            read_timeout_ms = waited.as_millis() as u64,
+            bytes = finish.bytes,
+            "upstream stopped sending the response body; closing the client's connection"
+        );
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseBodyError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
         let this = &mut *self;
         let polled = match &mut this.inner {
-            Inner::Upstream(body, lease) => {
-                let polled = Pin::new(&mut *body).poll_frame(cx);
+            Inner::Upstream(body, lease, deadline) => {
+                let polled = match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Pending => {
+                        if deadline
+                            .poll_expired(cx, lease.as_mut().and_then(Lease::timer))
+                            .is_pending()
+                        {
+                            return Poll::Pending;
+                        }
+                        let waited = deadline.timeout();
+                        this.read_timed_out(waited);
+                        return Poll::Ready(Some(Err(ResponseBodyError::ReadTimeout(waited))));
+                    }
+                    polled => {
+                        deadline.stepped();
+                        polled.map(|frame| frame.map(|frame| frame.map_err(ResponseBodyError::from)))
+                    }
+                };
                 let complete = match &polled {
                     Poll::Ready(None) => true,
                     Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
@@ -139,14 +205,14 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
-            Inner::Upstream(body, _) => body.is_end_stream(),
+            Inner::Upstream(body, ..) => body.is_end_stream(),
             Inner::Full(chunk) => chunk.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Upstream(body, _) => body.size_hint(),
+            Inner::Upstream(body, ..) => body.size_hint(),
             Inner::Full(chunk) => SizeHint::with_exact(chunk.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }

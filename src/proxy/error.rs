@@ -54,6 +54,7 @@ impl ProxyError {
             ProxyError::Refused(refusal) => refusal.status(),
             ProxyError::Body(BodyFault::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Body(BodyFault::Unreadable) => StatusCode::BAD_REQUEST,
+            ProxyError::Body(BodyFault::TimedOut) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream { kind, .. } => kind.status(),
         }
     }
@@ -62,6 +63,9 @@ impl ProxyError {
     /// for an upstream failure), with the request id; `finish` records it when sent.
     pub fn into_response(self, mut finish: Box<Finish>) -> Response<ResponseBody> {
         let status = self.status();
+        if let ProxyError::Body(BodyFault::TimedOut) = self {
+            client_body_timed_out(&finish);
+        }
         let body = match &self {
             ProxyError::Refused(refusal) => format!("{refusal}\n"),
             ProxyError::Body(BodyFault::TooLarge { limit }) => format!(
@@ -69,6 +73,9 @@ impl ProxyError {
                 finish.route
             ),
             ProxyError::Body(BodyFault::Unreadable) => "400 Bad Request: could not read the request body\n".to_owned(),
+            ProxyError::Body(BodyFault::TimedOut) => {
+                "408 Request Timeout: the request body stopped arriving (client_body_timeout)\n".to_owned()
+            }
             ProxyError::Upstream { kind, upstream } => format!(
                 "{} {}: upstream `{upstream}` (route `{}`) {}\n",
                 status.as_u16(),
@@ -106,6 +113,24 @@ impl ProxyError {
     }
 }
 
+/// A client whose request body stalled: the proxy's answer is 408, the fault the client's
+/// (no upstream error, no outlier failure); counted and logged here, for every path that
+/// reads a body (streamed, or buffered for a fallback or a mirror).
+fn client_body_timed_out(finish: &Finish) {
+    finish
+        .metrics
+        .client_errors
+        .with_label_values(&[crate::metrics::CLIENT_BODY_TIMEOUT])
+        .inc();
+    tracing::warn!(
+        request_id = finish.request_id.to_str().unwrap_or("-"),
+        client = %finish.client,
+        route = &*finish.route,
+        upstream = &*finish.upstream,
+        "the client's request body stalled; answered 408"
+    );
+}
+
 /// Why an upstream exchange failed, as counted in `strangler_upstream_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamErrorKind {
@@ -123,6 +148,9 @@ pub enum UpstreamErrorKind {
     Protocol,
     /// Anything else (malformed response, …).
     Other,
+    /// The response body stalled: nothing arrived for the upstream's `read_timeout` after
+    /// the head was passed on (the client's connection is closed, or its stream reset).
+    ReadTimeout,
     /// Not tried: ejected by outlier detection or failing its health check (503). Not an
     /// upstream error: counted in `strangler_rejected_requests_total{reason="upstream_unavailable"}`.
     Unavailable(crate::upstream::health::Unavailable),
@@ -141,6 +169,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Protocol => "protocol",
             UpstreamErrorKind::Other => "other",
+            UpstreamErrorKind::ReadTimeout => crate::metrics::UPSTREAM_READ_TIMEOUT,
             UpstreamErrorKind::Unavailable(_) => "unavailable",
             UpstreamErrorKind::Saturated => "saturated",
         }
@@ -149,7 +178,7 @@ impl UpstreamErrorKind {
     /// The status the client gets.
     pub fn status(self) -> StatusCode {
         match self {
-            UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamErrorKind::Timeout | UpstreamErrorKind::ReadTimeout => StatusCode::GATEWAY_TIMEOUT,
             UpstreamErrorKind::Unavailable(_) | UpstreamErrorKind::Saturated => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
@@ -161,7 +190,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Unavailable(_) => NewTry::Unavailable,
             UpstreamErrorKind::Saturated => NewTry::Saturated,
             UpstreamErrorKind::Connect | UpstreamErrorKind::Tls => NewTry::NotSent,
-            UpstreamErrorKind::Timeout => NewTry::TimedOut,
+            UpstreamErrorKind::Timeout | UpstreamErrorKind::ReadTimeout => NewTry::TimedOut,
             UpstreamErrorKind::Reset => NewTry::Reset,
             UpstreamErrorKind::Protocol | UpstreamErrorKind::Other => NewTry::Failed,
         }
@@ -178,6 +207,7 @@ impl UpstreamErrorKind {
                 "sent an answer that is not passed on (both Content-Length and Transfer-Encoding, or a switch to another protocol than the client asked for)"
             }
             UpstreamErrorKind::Other => "sent no valid answer",
+            UpstreamErrorKind::ReadTimeout => "stopped sending its answer's body (read_timeout)",
             UpstreamErrorKind::Unavailable(why) => why.describe(),
             UpstreamErrorKind::Saturated => "has every connection max_connections allows busy; not tried",
         }

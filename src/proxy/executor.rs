@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -28,7 +28,7 @@ use crate::migration::replay::KeptRequest;
 use crate::migration::shadow::mirror::CopyTiming;
 use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
 use crate::state::{Snapshot, State};
-use crate::upstream::body::{self as request_body, BodyFault, ClientBody, RequestBody};
+use crate::upstream::body::{self as request_body, BodyFault, BodyWatch, ClientBody, RequestBody};
 use crate::upstream::pool::{self, Lease};
 use crate::upstream::{Upstream, UpstreamId};
 use crate::window::WindowSide;
@@ -43,15 +43,18 @@ pub struct Exchanged<'s> {
     /// The mirror to start once the answer's head is known (boxed: rare, and held across
     /// the rest of the exchange).
     pub mirror: Option<Box<PendingMirror<'s>>>,
+    /// The answering upstream's `read_timeout`, which bounds its body.
+    pub read_timeout: Duration,
 }
 
 impl Exchanged<'_> {
-    /// An answer without a mirror.
-    pub fn plain((response, lease): (Response<Incoming>, Lease)) -> Self {
+    /// An answer of `upstream` without a mirror.
+    pub fn plain((response, lease): (Response<Incoming>, Lease), upstream: &Upstream) -> Self {
         Self {
             response,
             lease,
             mirror: None,
+            read_timeout: upstream.config.read_timeout,
         }
     }
 }
@@ -192,11 +195,12 @@ impl Executor {
         admission: Admission<'s>,
         route: &str,
     ) -> Result<Exchanged<'s>, ProxyError> {
-        let kept = keep(&parts, body, limit).await?;
+        let between_reads = current.snapshot.config().proxy.client_body_timeout;
+        let kept = keep(&parts, body, limit, between_reads).await?;
         let exchanged = self.exchange(upstream, kept.request(), current.request_id, route).await;
         let Admission::Admitted(shadow, permit) = admission else {
             return exchanged
-                .map(Exchanged::plain)
+                .map(|exchange| Exchanged::plain(exchange, upstream))
                 .map_err(|kind| ProxyError::upstream(kind, &upstream.name));
         };
         match exchanged {
@@ -204,6 +208,7 @@ impl Executor {
                 response,
                 lease,
                 mirror: Some(Box::new(PendingMirror::new(shadow, permit, kept))),
+                read_timeout: upstream.config.read_timeout,
             }),
             Err(kind) => {
                 let comparisons = &self.metrics.shadow_comparisons;
@@ -226,7 +231,8 @@ impl Executor {
         fallback: &Fallback,
         finish: &mut Finish,
     ) -> Result<Exchanged<'s>, ProxyError> {
-        let kept = keep(&parts, body, fallback.max_body).await?;
+        let between_reads = current.snapshot.config().proxy.client_body_timeout;
+        let kept = keep(&parts, body, fallback.max_body, between_reads).await?;
         let new = &current.snapshot.upstreams[new];
         let first = self
             .exchange(new, kept.request(), current.request_id, &finish.route)
@@ -239,7 +245,7 @@ impl Executor {
         };
         let Some(reason) = fallback::reason(tried, &kept.method) else {
             return first
-                .map(Exchanged::plain)
+                .map(|exchange| Exchanged::plain(exchange, new))
                 .map_err(|kind| ProxyError::upstream(kind, &new.name));
         };
         drop(first);
@@ -259,7 +265,7 @@ impl Executor {
         }
         self.exchange(legacy, kept.request(), current.request_id, &finish.route)
             .await
-            .map(Exchanged::plain)
+            .map(|exchange| Exchanged::plain(exchange, legacy))
             .map_err(|kind| ProxyError::upstream(kind, &legacy.name))
     }
 
@@ -279,6 +285,7 @@ impl Executor {
             mut response,
             lease,
             mirror,
+            read_timeout,
         } = exchanged;
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if switching {
@@ -337,7 +344,7 @@ impl Executor {
             _ => None,
         };
         response.map(|body| {
-            ResponseBody::upstream(body, lease)
+            ResponseBody::upstream(body, lease, read_timeout)
                 .with_capture(capture)
                 .with_finish(finish)
         })
@@ -370,23 +377,27 @@ impl Executor {
             };
             let timeout = upstream.config.request_timeout;
             let health = &upstream.health;
+            let watch = request.body().watch().cloned();
             match upstream
                 .pool()
                 .send_with_retry(request, || health.try_retry(), Some(timeout))
                 .await
             {
-                // Dropped unread with its lease: the connection is closed, never reused.
-                Ok((response, _lease)) if crate::headers::has_ambiguous_framing(response.headers()) => {
-                    health.record(ticket, false);
-                    Err(self.ambiguous_framing(upstream, request_id, route))
-                }
-                Ok(exchange) => {
-                    health.record(ticket, !exchange.0.status().is_server_error());
-                    Ok(exchange)
-                }
-                // The request body failed (too large, unreadable): the client's doing, not an
-                // upstream error; the caller answers for it (and the upstream's record is untouched).
-                Err(e) if request_body::RequestBodyError::behind(&e).is_some() => {
+                Ok((mut response, lease)) => match self.framing(upstream, response.headers_mut(), request_id, route) {
+                    Ok(()) => {
+                        health.record(ticket, !response.status().is_server_error());
+                        Ok((response, lease))
+                    }
+                    // Dropped unread with its lease: the connection is closed, never reused.
+                    Err(kind) => {
+                        health.record(ticket, false);
+                        Err(kind)
+                    }
+                },
+                // The request body failed (too large, unreadable, stalled): the client's doing,
+                // not an upstream error; the caller answers for it (and the upstream's record
+                // is untouched).
+                Err(e) if client_at_fault(&e, watch.as_deref()) => {
                     drop(ticket);
                     Err(classify(&e))
                 }
@@ -435,9 +446,38 @@ impl Executor {
         }
     }
 
-    /// Counts and logs an answer with both `Content-Length` and `Transfer-Encoding`, which
-    /// is not passed on: the client gets a 502 naming the upstream.
-    fn ambiguous_framing(&self, upstream: &Upstream, request_id: &HeaderValue, route: &str) -> UpstreamErrorKind {
+    /// Checks an answer's framing: one with both `Content-Length` and `Transfer-Encoding`,
+    /// or with `Content-Length` values that differ, is not passed on (the client gets a 502
+    /// naming the upstream); a `Content-Length` spelled otherwise than as a plain number
+    /// (`005`, `5, 5`, repeated) goes on as the number, which HTTP/2 clients insist on.
+    #[inline]
+    fn framing(
+        &self,
+        upstream: &Upstream,
+        headers: &mut http::HeaderMap,
+        request_id: &HeaderValue,
+        route: &str,
+    ) -> Result<(), UpstreamErrorKind> {
+        let refused = if crate::headers::has_ambiguous_framing(headers) {
+            "upstream answered with both Content-Length and Transfer-Encoding; not passed on (502)"
+        } else if normalise_response_length(headers).is_err() {
+            "upstream answered with Content-Length values that differ; not passed on (502)"
+        } else {
+            return Ok(());
+        };
+        Err(self.ambiguous_framing(upstream, request_id, route, refused))
+    }
+
+    /// Counts and logs an answer whose length is ambiguous, which is not passed on: the
+    /// client gets a 502 naming the upstream.
+    #[cold]
+    fn ambiguous_framing(
+        &self,
+        upstream: &Upstream,
+        request_id: &HeaderValue,
+        route: &str,
+        what: &'static str,
+    ) -> UpstreamErrorKind {
         let kind = UpstreamErrorKind::Protocol;
         self.metrics
             .upstream_errors
@@ -448,20 +488,79 @@ impl Executor {
             route,
             upstream = &*upstream.name,
             kind = kind.as_str(),
-            "upstream answered with both Content-Length and Transfer-Encoding; not passed on (502)"
+            "{what}"
         );
         kind
     }
 }
 
-/// Reads the whole body (at most `limit` bytes) and keeps it with the head, so that the
-/// request can be sent twice; a body that cannot be read, or is longer, is the client's 400.
-async fn keep<B: ClientBody>(parts: &http::request::Parts, body: B, limit: usize) -> Result<KeptRequest, ProxyError> {
-    let collected = http_body_util::Limited::new(body, limit).collect().await;
-    let bytes = collected
-        .map_err(|_| ProxyError::Body(BodyFault::Unreadable))?
-        .to_bytes();
-    Ok(KeptRequest::new(parts, bytes))
+/// Whether a failed exchange is the client's doing: its body failed (too large,
+/// unreadable, stalled for `client_body_timeout`), or the upstream's `request_timeout` ran
+/// out while the body was still awaited from the client (noted in `watch` as a stall, so
+/// that the client gets 408 and the upstream is not blamed for what it never received).
+fn client_at_fault(error: &pool::SendError, watch: Option<&BodyWatch>) -> bool {
+    if request_body::RequestBodyError::behind(error).is_some() {
+        return true;
+    }
+    let Some(watch) = watch else { return false };
+    if watch.fault().is_none() && matches!(error, pool::SendError::TimedOut) && watch.waiting_for_client() {
+        watch.set_fault(BodyFault::TimedOut);
+    }
+    watch.fault().is_some()
+}
+
+/// A response's `Content-Length` as the plain number: `005`, `5, 5` and a repeated
+/// header become `5`. Err when the values differ (or one is not a number).
+#[inline]
+fn normalise_response_length(headers: &mut http::HeaderMap) -> Result<(), ()> {
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let Some(first) = values.next() else { return Ok(()) };
+    let bytes = first.as_bytes();
+    let plain = (bytes.len() == 1 || bytes.first() != Some(&b'0')) && !bytes.contains(&b',');
+    if plain && values.next().is_none() {
+        return Ok(());
+    }
+    let mut length = None;
+    for value in headers.get_all(http::header::CONTENT_LENGTH) {
+        for part in value.to_str().map_err(drop)?.split(',') {
+            let number: u64 = part.trim().parse().map_err(drop)?;
+            if length.is_some_and(|length| length != number) {
+                return Err(());
+            }
+            length = Some(number);
+        }
+    }
+    if let Some(length) = length {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    Ok(())
+}
+
+/// Reads the whole body (at most `limit` bytes, waiting at most `between_reads` for each
+/// read) and keeps it with the head, so that the request can be sent twice; a body that
+/// cannot be read, or is longer, is the client's 400 (413 would say the route's limit,
+/// which a fallback's buffer is not); one that stalls is the client's 408.
+async fn keep<B: ClientBody>(
+    parts: &http::request::Parts,
+    body: B,
+    limit: usize,
+    between_reads: Duration,
+) -> Result<KeptRequest, ProxyError> {
+    let mut body = std::pin::pin!(http_body_util::Limited::new(body, limit));
+    let mut kept = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(between_reads, body.frame()).await {
+            Err(_) => return Err(ProxyError::Body(BodyFault::TimedOut)),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(ProxyError::Body(BodyFault::Unreadable)),
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    kept.extend_from_slice(data);
+                }
+            }
+        }
+    }
+    Ok(KeptRequest::new(parts, kept.freeze()))
 }
 
 /// Joins both upgraded connections and copies bytes both ways until one side closes.
@@ -565,6 +664,34 @@ shadow = { max_body = 4 }
             .header("content-length", length)
             .body(Unended)
             .unwrap()
+    }
+
+    #[test]
+    fn a_response_length_goes_on_as_the_plain_number() {
+        let cases: [(&[&str], Option<&str>); 7] = [
+            (&["5"], Some("5")),
+            (&["0"], Some("0")),
+            (&["005"], Some("5")),
+            (&["5, 5"], Some("5")),
+            (&["5", "5"], Some("5")),
+            (&["5, 6"], None),
+            (&["5", "x"], None),
+        ];
+        for (sent, expected) in cases {
+            let mut headers = http::HeaderMap::new();
+            for value in sent {
+                headers.append(http::header::CONTENT_LENGTH, HeaderValue::from_static(value));
+            }
+            let normalised = normalise_response_length(&mut headers).map(|()| {
+                let values: Vec<_> = headers.get_all(http::header::CONTENT_LENGTH).iter().collect();
+                assert_eq!(values.len(), 1, "{sent:?}");
+                values[0].to_str().unwrap().to_owned()
+            });
+            assert_eq!(normalised.ok().as_deref(), expected, "{sent:?}");
+        }
+        let mut none = http::HeaderMap::new();
+        assert!(normalise_response_length(&mut none).is_ok());
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub mod request;
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 
@@ -45,7 +45,7 @@ use request::Origin;
 
 use crate::state::Route;
 pub use crate::upstream::body::ClientBody;
-use crate::upstream::body::{BodyFault, RequestBody};
+use crate::upstream::body::{BodyFault, BodyWatch, RequestBody};
 
 /// The request-handling half of the proxy (the accept loop is in [`crate::server`]).
 #[derive(Debug, Clone)]
@@ -143,9 +143,9 @@ impl Proxy {
                     let (body, fault) = if body.is_end_stream() && !upgrade {
                         (RequestBody::Buffered(None), None)
                     } else {
-                        let fault = Arc::new(OnceLock::new());
-                        let first_wait = snapshot.config().proxy.client_header_timeout;
-                        let streaming = Box::pin(RequestBody::streaming(body, limit, first_wait, fault.clone()));
+                        let fault = Arc::new(BodyWatch::default());
+                        let settings = &snapshot.config().proxy;
+                        let streaming = Box::pin(RequestBody::streaming(body, limit, settings, fault.clone()));
                         match streaming.await {
                             Ok(body) => (body, Some(fault)),
                             Err(fault) => return ProxyError::Body(fault).into_response(finish),
@@ -153,8 +153,8 @@ impl Proxy {
                     };
                     let request = Request::from_parts(parts, body);
                     match this.exchange(upstream, request, &request_id, &finish.route).await {
-                        Ok(exchange) => Ok(Exchanged::plain(exchange)),
-                        Err(kind) => Err(match fault.as_deref().and_then(OnceLock::get) {
+                        Ok(exchange) => Ok(Exchanged::plain(exchange, upstream)),
+                        Err(kind) => Err(match fault.as_deref().and_then(BodyWatch::fault) {
                             // The client's body failed, not the upstream: answer for that.
                             Some(&fault) => ProxyError::Body(fault),
                             None => ProxyError::upstream(kind, &upstream.name),

@@ -57,6 +57,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use crate::server::conn::guard::FramingCheck;
 use crate::server::conn::h2_watch::{FrameWatch, H2Clock, HeaderBlocks};
 use crate::server::conn::head_clock::{Answered, Exchanges, HeadClock};
+use crate::server::conn::send_deadline::SendDeadline;
 use crate::server::tls::ServerTls;
 use crate::tls::ALPN_H2;
 #[cfg(doc)]
@@ -207,7 +208,7 @@ pub fn spawn_mirror_runtime(
 }
 
 /// Per-connection HTTP settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionSettings {
     /// Time allowed for a request head to arrive (and, before it, the TLS handshake or the
     /// first bytes of the connection).
@@ -219,6 +220,8 @@ pub struct ConnectionSettings {
     pub idle_timeout: Duration,
     /// Streams one HTTP/2 connection may have open at once.
     pub http2_max_concurrent_streams: u32,
+    /// `send_timeout`, and where its expiries are counted ([`conn::send_deadline`]).
+    pub send_timeout: (Duration, prometheus::IntCounter),
 }
 
 /// The proxy workers to start: one per seat on the balancer, each on the CPU its
@@ -517,6 +520,8 @@ where
             service,
             shutdown,
         } = self;
+        let (send_timeout, send_timeouts) = settings.send_timeout.clone();
+        let io = SendDeadline::new(io, send_timeout, peer, send_timeouts);
         if h2 {
             return serve_h2(io, peer, settings, service, shutdown).await;
         }

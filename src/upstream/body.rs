@@ -2,8 +2,12 @@
 //! `max_body`, or buffered so that it can be sent twice (a fallback replays it to legacy, a
 //! shadow copy goes to the new upstream).
 //!
-//! A failure of the client's body is noted in a shared [`BodyFault`] cell, so that the
-//! proxy answers for the client's mistake (413, 400) instead of blaming the upstream.
+//! A failure of the client's body is noted in a shared [`BodyWatch`], so that the
+//! proxy answers for the client's mistake (413, 400, 408) instead of blaming the upstream.
+//! A streamed body is read under `client_body_timeout` (the longest wait between two reads,
+//! a [`StallDeadline`]); the watch also tells whether the body was waiting for the client
+//! when the upstream's `request_timeout` ran out (then the client stalled, not the upstream).
+//! Trailers the client sends lose hop-by-hop and proxy-only fields, like its head.
 //!
 //! The client's body can be any [`ClientBody`]: hyper's `Incoming` when
 //! the server hands a request over, an in-memory body in the service's tests. A streamed
@@ -11,12 +15,17 @@
 //! never boxed.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use tokio::time::{Instant, Sleep};
+
+use crate::config::ProxySettings;
 
 /// An error of a client's body, boxed: hyper's for a body read off a connection, whatever
 /// an in-memory body's is in tests.
@@ -54,9 +63,11 @@ pub struct Streamed {
     remaining: Option<u64>,
     /// The route's `max_body`, for the error.
     limit: u64,
-    /// Where a failure of the body is noted, so that the handler answers for it (413, 400)
-    /// instead of blaming the upstream.
-    fault: Arc<OnceLock<BodyFault>>,
+    /// Where a failure of the body is noted, so that the handler answers for it (413, 400,
+    /// 408) instead of blaming the upstream.
+    watch: Arc<BodyWatch>,
+    /// `client_body_timeout` between two reads of the client's body.
+    deadline: StallDeadline,
 }
 
 impl std::fmt::Debug for Streamed {
@@ -65,7 +76,7 @@ impl std::fmt::Debug for Streamed {
             .field("first", &self.first)
             .field("remaining", &self.remaining)
             .field("limit", &self.limit)
-            .field("fault", &self.fault)
+            .field("watch", &self.watch)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +91,93 @@ pub enum BodyFault {
     },
     /// Could not be read (malformed chunked encoding, client gone): 400.
     Unreadable,
+    /// Stalled: nothing arrived for `client_body_timeout`, or the body was still awaited
+    /// from the client when the upstream's `request_timeout` ran out: 408.
+    TimedOut,
+}
+
+/// What the handler learns about a streamed client body once the exchange is over: its
+/// fault, if any, and whether it was waiting for the client at the end.
+#[derive(Debug, Default)]
+pub struct BodyWatch {
+    fault: OnceLock<BodyFault>,
+    /// The last read of the client's body found nothing (and the body had not ended).
+    waiting_for_client: AtomicBool,
+}
+
+impl BodyWatch {
+    /// The body's fault, if it failed.
+    pub fn fault(&self) -> Option<&BodyFault> {
+        self.fault.get()
+    }
+
+    /// Notes `fault` (the first one stands).
+    pub fn set_fault(&self, fault: BodyFault) {
+        let _ = self.fault.set(fault);
+    }
+
+    /// Whether the body was waiting for the client when last read.
+    pub fn waiting_for_client(&self) -> bool {
+        self.waiting_for_client.load(Ordering::Relaxed)
+    }
+}
+
+/// The longest a stream may stall between two steps: two reads of a body
+/// (`client_body_timeout` for a request body, `read_timeout` for an upstream's response
+/// body), or two writes to a client connection (`send_timeout`).
+///
+/// Cheap on the hot path: a body whose frames are ready when asked for never arms a timer
+/// and never reads the clock. The first read that finds nothing starts the wait (one clock
+/// read) and arms a timer for its end; later reads that find nothing only poll that timer;
+/// a frame ends the wait. The timer is created once per body, when first needed, or borrowed
+/// (a pooled upstream connection's, see [`crate::upstream::pool::Lease::timer`]).
+#[derive(Debug)]
+pub struct StallDeadline {
+    timeout: Duration,
+    /// The body is waiting, and the timer is set to the end of this wait.
+    waiting: bool,
+    /// The body's own timer, when none is borrowed.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl StallDeadline {
+    /// No read may wait longer than `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            waiting: false,
+            timer: None,
+        }
+    }
+
+    /// The longest wait.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A step was made (a frame read, bytes written): the wait is over.
+    #[inline]
+    pub fn stepped(&mut self) {
+        self.waiting = false;
+    }
+
+    /// A step found nothing to do: Ready once the stream has waited `timeout` since its last step,
+    /// else Pending with `cx` woken at the deadline. `borrowed` is a timer to use instead of
+    /// the body's own (the same one, or none, on every call for one body).
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>, borrowed: Option<Pin<&mut Sleep>>) -> Poll<()> {
+        let mut timer = match borrowed {
+            Some(timer) => timer,
+            None => self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(self.timeout)))
+                .as_mut(),
+        };
+        if !self.waiting {
+            self.waiting = true;
+            timer.as_mut().reset(Instant::now() + self.timeout);
+        }
+        timer.poll(cx)
+    }
 }
 
 /// Why a request body could not be sent upstream; it ends the upstream request, so the
@@ -95,6 +193,9 @@ pub enum RequestBodyError {
         /// The route's `max_body`.
         limit: u64,
     },
+    /// Nothing of the body arrived for `client_body_timeout`.
+    #[error("the client sent nothing of its request body for {0:?} (client_body_timeout)")]
+    TimedOut(Duration),
 }
 
 impl RequestBodyError {
@@ -113,16 +214,17 @@ impl RequestBodyError {
 
 impl RequestBody {
     /// A client body to stream upstream, at most `limit` bytes. A chunked body under a
-    /// limit has its first frame read here (if it comes within `first_wait`), before the
-    /// upstream is contacted, so that a body whose first read is already too large is
-    /// refused with nothing sent upstream; beyond that the limit is enforced while streaming
-    /// (and noted in `fault`). A body with a `Content-Length` over the limit never gets here
-    /// (the handler answers 413 from the header).
+    /// limit has its first frame read here (if it comes within the `client_header_timeout`
+    /// of `settings`), before the upstream is contacted, so that a body whose first read is
+    /// already too large is refused with nothing sent upstream; beyond that the limit is
+    /// enforced while streaming (and noted in `watch`), as is `client_body_timeout` between
+    /// two reads. A body with a `Content-Length` over the limit never gets here (the
+    /// handler answers 413 from the header).
     pub async fn streaming(
         body: impl ClientBody,
         limit: Option<u64>,
-        first_wait: std::time::Duration,
-        fault: Arc<OnceLock<BodyFault>>,
+        settings: &ProxySettings,
+        watch: Arc<BodyWatch>,
     ) -> Result<Self, BodyFault> {
         let mut body: BoxedClientBody = Box::pin(body.map_err(Into::into));
         let mut first = None;
@@ -131,7 +233,7 @@ impl RequestBody {
             && !body.is_end_stream()
             && body.size_hint().exact().is_none()
         {
-            match tokio::time::timeout(first_wait, body.frame()).await {
+            match tokio::time::timeout(settings.client_header_timeout, body.frame()).await {
                 // A slow client: stream as it comes (the limit still holds).
                 Err(_) | Ok(None) => {}
                 Ok(Some(Err(_))) => return Err(BodyFault::Unreadable),
@@ -147,8 +249,17 @@ impl RequestBody {
             rest: body,
             remaining,
             limit: limit.unwrap_or(u64::MAX),
-            fault,
+            watch,
+            deadline: StallDeadline::new(settings.client_body_timeout),
         })))
+    }
+
+    /// The watch on a streamed client body (`None` for a buffered one).
+    pub fn watch(&self) -> Option<&Arc<BodyWatch>> {
+        match self {
+            RequestBody::Streaming(streamed) => Some(&streamed.watch),
+            RequestBody::Buffered(_) => None,
+        }
     }
 }
 
@@ -165,14 +276,27 @@ impl Body for RequestBody {
             RequestBody::Streaming(streamed) => streamed,
         };
         if let Some(first) = streamed.first.take() {
-            return Poll::Ready(Some(Ok(first)));
+            return Poll::Ready(Some(Ok(without_hop_by_hop(first))));
         }
         let polled = match streamed.rest.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Err(e))) => {
-                let _ = streamed.fault.set(BodyFault::Unreadable);
+                streamed.watch.set_fault(BodyFault::Unreadable);
                 return Poll::Ready(Some(Err(RequestBodyError::Client(e))));
             }
-            polled => polled,
+            Poll::Pending => {
+                streamed.watch.waiting_for_client.store(true, Ordering::Relaxed);
+                if streamed.deadline.poll_expired(cx, None).is_ready() {
+                    streamed.watch.set_fault(BodyFault::TimedOut);
+                    let waited = streamed.deadline.timeout();
+                    return Poll::Ready(Some(Err(RequestBodyError::TimedOut(waited))));
+                }
+                return Poll::Pending;
+            }
+            polled => {
+                streamed.deadline.stepped();
+                streamed.watch.waiting_for_client.store(false, Ordering::Relaxed);
+                polled
+            }
         };
         if let (Poll::Ready(Some(Ok(frame))), Some(remaining)) = (&polled, &mut streamed.remaining)
             && let Some(data) = frame.data_ref()
@@ -181,12 +305,12 @@ impl Body for RequestBody {
                 Some(left) => *remaining = left,
                 None => {
                     let limit = streamed.limit;
-                    let _ = streamed.fault.set(BodyFault::TooLarge { limit });
+                    streamed.watch.set_fault(BodyFault::TooLarge { limit });
                     return Poll::Ready(Some(Err(RequestBodyError::TooLarge { limit })));
                 }
             }
         }
-        polled.map(|frame| frame.map(|frame| frame.map_err(RequestBodyError::Client)))
+        polled.map(|frame| frame.map(|frame| frame.map(without_hop_by_hop).map_err(RequestBodyError::Client)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -214,5 +338,81 @@ impl Body for RequestBody {
             }
             RequestBody::Buffered(chunk) => SizeHint::with_exact(chunk.as_ref().map_or(0, |b| b.len() as u64)),
         }
+    }
+}
+
+/// A trailers frame loses the fields a proxy must not forward (hop-by-hop, and those only
+/// the proxy may assert), as the head did; a data frame is passed as it is.
+#[inline]
+fn without_hop_by_hop(frame: Frame<Bytes>) -> Frame<Bytes> {
+    if !frame.is_trailers() {
+        return frame;
+    }
+    match frame.into_trailers() {
+        Ok(mut trailers) => {
+            crate::headers::remove_hop_by_hop(&mut trailers, false);
+            crate::headers::remove_proxy_only(&mut trailers);
+            Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Polls `deadline` as a body whose read found nothing would, until it expires.
+    async fn expiry(deadline: &mut StallDeadline) {
+        poll_fn(|cx| deadline.poll_expired(cx, None)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_expires_the_timeout_after_the_wait_began() {
+        let mut deadline = StallDeadline::new(TIMEOUT);
+        let began = Instant::now();
+        expiry(&mut deadline).await;
+        assert_eq!(began.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_restarts_the_wait_and_steps_alone_never_arm_a_timer() {
+        let mut deadline = StallDeadline::new(TIMEOUT);
+        for _ in 0..3 {
+            deadline.stepped();
+        }
+        assert!(deadline.timer.is_none(), "a timer armed with no wait");
+        let waited = tokio::time::timeout(TIMEOUT / 2, expiry(&mut deadline)).await;
+        assert!(waited.is_err(), "expired early");
+        // A frame arrives after half the timeout: the next wait gets the whole timeout again.
+        deadline.stepped();
+        let began = Instant::now();
+        expiry(&mut deadline).await;
+        assert_eq!(began.elapsed(), TIMEOUT);
+    }
+
+    #[test]
+    fn trailers_lose_hop_by_hop_and_proxy_only_fields() {
+        let mut trailers = http::HeaderMap::new();
+        for (name, value) in [
+            ("x-checksum", "abc"),
+            ("keep-alive", "timeout=5"),
+            ("x-strangler-shadow", "1"),
+            ("x-forwarded-host", "evil.example"),
+        ] {
+            trailers.insert(
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_static(value),
+            );
+        }
+        let frame = without_hop_by_hop(Frame::trailers(trailers));
+        let kept = frame.into_trailers().unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept["x-checksum"], "abc");
+        let data = without_hop_by_hop(Frame::data(Bytes::from_static(b"x-strangler-shadow: 1")));
+        assert_eq!(data.into_data().unwrap(), Bytes::from_static(b"x-strangler-shadow: 1"));
     }
 }

@@ -543,6 +543,7 @@ mod tests {
             max_connections: None,
             http2: false,
             tls: None,
+            read_timeout: Duration::from_secs(60),
         }
     }
 

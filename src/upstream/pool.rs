@@ -270,6 +270,13 @@ struct Lent {
 }
 
 impl Lease {
+    /// The lent HTTP/1.1 connection's exchange timer, idle once the response head is in:
+    /// the response body's read deadline borrows it rather than register a timer of its
+    /// own ([`crate::upstream::body::StallDeadline`]). `None` for an HTTP/2 stream.
+    pub fn timer(&mut self) -> Option<Pin<&mut tokio::time::Sleep>> {
+        self.held.as_mut().map(|lent| lent.timer.0.as_mut())
+    }
+
     /// Returns the connection to its pool (call once the response body is complete).
     pub fn give_back(self) {
         let Some(Lent {

@@ -10,6 +10,7 @@ mod admin_browser;
 mod architecture;
 mod attacks;
 mod bad_configs;
+mod body_timeouts;
 mod browser;
 mod canary;
 mod check_against;

@@ -56,6 +56,8 @@ pub(crate) fn validate_proxy(
         1..=10_000,
         128,
     );
+    let send_timeout = duration_or(errors, raw.send_timeout.as_ref(), Duration::from_secs(60));
+    let client_body_timeout = duration_or(errors, raw.client_body_timeout.as_ref(), Duration::from_secs(60));
     if errors.len() != before {
         return None;
     }
@@ -77,6 +79,8 @@ pub(crate) fn validate_proxy(
         admin_hosts,
         client_idle_timeout,
         http2_max_concurrent_streams,
+        send_timeout,
+        client_body_timeout,
     })
 }
 

@@ -46,6 +46,7 @@ pub(crate) fn validate_upstream(
         .max_connections
         .as_ref()
         .map(|v| count_in(errors, Some(v), "max_connections", 1..=1_000_000, 1) as usize);
+    let read_timeout = duration_or(errors, raw.read_timeout.as_ref(), Duration::from_secs(60));
     if errors.len() != before {
         return None;
     }
@@ -62,6 +63,7 @@ pub(crate) fn validate_upstream(
         outlier,
         retry_budget_permille,
         max_connections,
+        read_timeout,
     })
 }
 

@@ -6,8 +6,10 @@
 //! - [`head_clock`]: the clock that bounds the wait for each request head (slowloris,
 //!   idle keep-alive);
 //! - [`h2_watch`]: the same clock for HTTP/2 connections, told by a watch of the frame
-//!   headers whether a header block is open.
+//!   headers whether a header block is open;
+//! - [`send_deadline`]: how long a client may leave its response unread (`send_timeout`).
 
 pub mod guard;
 pub mod h2_watch;
 pub mod head_clock;
+pub mod send_deadline;
