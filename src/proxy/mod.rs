@@ -35,7 +35,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Request, Response, StatusCode};
 
 use body::{ACCESS_LOG, ResponseBody};
 pub use error::ProxyError;
@@ -43,7 +43,6 @@ use executor::{Current, Exchanged, Executor};
 use plan::{BodyPolicy, Plan};
 use request::Origin;
 
-use crate::state::Route;
 pub use crate::upstream::body::ClientBody;
 use crate::upstream::body::{BodyFault, BodyWatch, RequestBody};
 
@@ -92,7 +91,6 @@ impl Proxy {
             // Decide, and count the decision, before the first await. Only what the rest needs
             // is kept (the plan itself is gone before anything is awaited).
             let Plan {
-                route,
                 upstream: upstream_id,
                 mirror,
                 body: body_policy,
@@ -109,11 +107,7 @@ impl Proxy {
                 plan
             };
             let upstream = &snapshot.upstreams[upstream_id];
-            let asked = if upgrade {
-                permitted_upgrade(&request, route)
-            } else {
-                None
-            };
+            let asked = upgrade;
             let upgrade = asked.is_some();
             let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
             let (mut parts, body) = request.into_parts();
@@ -173,23 +167,6 @@ impl Proxy {
             }
         }
     }
-}
-
-/// The protocol `request` may switch to: the one its `Upgrade` names, when the request is
-/// HTTP/1.1 and `route` (the defaults when no route matched) allows it. Never `h2c`.
-fn permitted_upgrade<B>(request: &Request<B>, route: Option<&Route>) -> Option<HeaderValue> {
-    if request.version() != Version::HTTP_11 {
-        return None;
-    }
-    let protocol = crate::headers::upgrade_protocol(request.headers())?;
-    let name = crate::headers::protocol_name(protocol);
-    let allowed = match route {
-        Some(route) => route.upgrades.iter().any(|allowed| allowed.eq_ignore_ascii_case(name)),
-        None => crate::config::DEFAULT_UPGRADES
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(name)),
-    };
-    (allowed && !name.eq_ignore_ascii_case("h2c")).then(|| HeaderValue::from_str(protocol).ok())?
 }
 
 /// Whether `response` switches protocols to another than the one the client asked for

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 
 use http::header::HeaderValue;
 use http::uri::PathAndQuery;
-use http::{Method, Request, Uri};
+use http::{Method, Request, Uri, Version};
 use prometheus::Histogram;
 
 use super::error::Refusal;
@@ -59,8 +59,9 @@ pub struct Plan<'s> {
     pub path_and_query: PathAndQuery,
     /// The request's `Host`, as [`guard::check`] found it.
     pub host: Option<HeaderValue>,
-    /// Whether the client asks for a protocol upgrade.
-    pub upgrade: bool,
+    /// The protocol the request switches to, when it asks for an upgrade its route (or, with
+    /// no route, the defaults) allows: only then is it forwarded as an upgrade.
+    pub upgrade: Option<HeaderValue>,
 }
 
 /// What happens to a request body.
@@ -102,7 +103,7 @@ pub fn plan<'s, B: http_body::Body>(
     // An HTTP/2 request whose stream ended with its head has no body, however it declares.
     let declared_length = declared_length.or_else(|| request.body().is_end_stream().then_some(0));
     let path_and_query = upstream_target(request.uri())?;
-    let upgrade = headers::is_upgrade_request(request.headers());
+    let asks_upgrade = headers::is_upgrade_request(request.headers());
     let record = snapshot.recorder.is_some();
     let matched = snapshot
         .table
@@ -122,10 +123,11 @@ pub fn plan<'s, B: http_body::Body>(
             record,
             path_and_query,
             host,
-            upgrade,
+            upgrade: asks_upgrade.then(|| permitted_upgrade(request, None)).flatten(),
         });
     };
     let route = &snapshot.routes[matched.route];
+    let upgrade = asks_upgrade.then(|| permitted_upgrade(request, Some(route))).flatten();
     let (canary, upstream, duration) = match &route.canary {
         Some(split) => match split.side(&route.name, request.headers(), client.ip(), request_id.as_bytes()) {
             Side::New => (Some(Side::New), split.new, &split.new_duration),
@@ -138,7 +140,7 @@ pub fn plan<'s, B: http_body::Body>(
         route.fallback.as_ref(),
         upstream,
         new_unavailable,
-        upgrade,
+        upgrade.is_some(),
         declared_length,
     );
     let (upstream, duration) = match fallback {
@@ -151,7 +153,7 @@ pub fn plan<'s, B: http_body::Body>(
         }
         _ => {
             let mirror = match &route.shadow {
-                Some(shadow) if !upgrade => {
+                Some(shadow) if upgrade.is_none() => {
                     shadow.admit(&route.name, request.method(), declared_length, request_id.as_bytes())
                 }
                 _ => Admission::No,
@@ -179,6 +181,23 @@ pub fn plan<'s, B: http_body::Body>(
         host,
         upgrade,
     })
+}
+
+/// The protocol `request` may switch to: the one its `Upgrade` names, when the request is
+/// HTTP/1.1 and `route` (the defaults when no route matched) allows it. Never `h2c`.
+fn permitted_upgrade<B>(request: &Request<B>, route: Option<&Route>) -> Option<HeaderValue> {
+    if request.version() != Version::HTTP_11 {
+        return None;
+    }
+    let protocol = crate::headers::upgrade_protocol(request.headers())?;
+    let name = crate::headers::protocol_name(protocol);
+    let allowed = match route {
+        Some(route) => route.upgrades.iter().any(|allowed| allowed.eq_ignore_ascii_case(name)),
+        None => crate::config::DEFAULT_UPGRADES
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name)),
+    };
+    (allowed && !name.eq_ignore_ascii_case("h2c")).then(|| HeaderValue::from_str(protocol).ok())?
 }
 
 /// The refusal of a path whose `;params` decide its route, with a log line naming both
@@ -397,7 +416,7 @@ max_body = 10
         if plan.record {
             line.push_str(" record");
         }
-        if plan.upgrade {
+        if plan.upgrade.is_some() {
             line.push_str(" upgrade");
         }
         line.push(' ');
@@ -418,6 +437,9 @@ max_body = 10
 
     const CHUNKED: (&str, &str) = ("transfer-encoding", "chunked");
     const UPGRADE: [(&str, &str); 2] = [("connection", "upgrade"), ("upgrade", "websocket")];
+    /// An upgrade no route allows: the request is a plain one (replayed, mirrored) and goes
+    /// upstream without its `Upgrade`.
+    const FORBIDDEN_UPGRADE: [(&str, &str); 2] = [("connection", "upgrade"), ("upgrade", "x-tunnel")];
 
     #[test]
     fn routes_stages_fallbacks_mirrors_and_bodies() {
@@ -448,6 +470,7 @@ max_body = 10
             ("POST", "/fallback/", &[length("65")], "fallback new - - - stream /fallback/"),
             ("POST", "/fallback/", &[CHUNKED], "fallback new - - - stream /fallback/"),
             ("GET", "/fallback/", &UPGRADE, "fallback new - - - stream upgrade /fallback/"),
+            ("GET", "/fallback/", &FORBIDDEN_UPGRADE, "fallback new - replay:legacy - buffer-for-fallback<=64 /fallback/"),
             // New out of service: legacy at once, any body.
             ("POST", "/fallback-down/", &[CHUNKED], "fallback-down legacy - to-legacy-now:legacy - stream /fallback-down/"),
             // Shadow: safe methods mirrored with a buffered body; writes only when opted in.
