@@ -74,6 +74,13 @@ pub struct ListedRoute {
     /// The largest request body, in bytes; left out when the route sets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body: Option<u64>,
+    /// The protocols its requests may switch to (lower-case); left out when they are the
+    /// default (`["websocket"]`), and by proxies that predate the setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrades: Option<Vec<String>>,
+    /// Whether its pattern matches any ASCII case; left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_insensitive: bool,
 }
 
 impl ListedRoute {
@@ -421,6 +428,8 @@ mod tests {
             canary: percent.map(|percent| ListedCanary { percent, sticky: None }),
             fallback: None,
             max_body: None,
+            upgrades: None,
+            case_insensitive: false,
         };
         assert_eq!(route("legacy", None).new_share(), Some(0.0));
         assert_eq!(route("shadow", None).new_share(), Some(0.0));

@@ -36,6 +36,8 @@ pub fn listed_route(route: &RouteConfig) -> ListedRoute {
             max_body: max_body as u64,
         }),
         max_body: route.max_body,
+        upgrades: (route.upgrades[..] != crate::config::DEFAULT_UPGRADES[..]).then(|| route.upgrades.clone()),
+        case_insensitive: route.case_insensitive,
     }
 }
 

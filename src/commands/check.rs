@@ -207,7 +207,7 @@ fn against_admin(base: &str, config: &Config) -> Result<(String, RouteDiff), Str
     Ok((
         format!(
             "against the table in force at {base} (version {}{same}): path, methods, stage, upstreams and \
-             their URLs, canary, fallback and max_body compared, and the default upstream and upstream URLs \
+             their URLs, canary, fallback, max_body, upgrades and case_insensitive compared, and the default upstream and upstream URLs \
              (the admin API lists no compare rules or shadow settings, nor other [proxy] and upstream settings)",
             listing.version
         ),
@@ -256,6 +256,8 @@ fn listed_facts(route: &ListedRoute, urls: &BTreeMap<String, String>) -> RouteFa
             RouteFacts::fallback_text(route.fallback.as_ref().map(|f| f.max_body)),
         )
         .with("max_body", RouteFacts::optional_text(route.max_body))
+        .with("upgrades", RouteFacts::upgrades_text(route.upgrades.as_deref()))
+        .with("case_insensitive", route.case_insensitive.to_string())
 }
 
 /// One line per route (`+ name`, `- name`, `~ name (stage shadow -> canary, …)`), in name
@@ -318,7 +320,8 @@ mod tests {
         canary = { percent = 12.5, sticky = \"cookie:sid\" }\nmax_body = 1000\n\
         [[routes]]\nname = \"login\"\nexact = \"/login\"\nmethods = [\"POST\", \"PUT\"]\nfallback = true\n\
         fallback_max_body = 4096\nnew = \"next\"\nstage = \"new\"\n\
-        [[routes]]\nname = \"home\"\npath = \"/\"\n";
+        [[routes]]\nname = \"home\"\npath = \"/\"\n\
+        [[routes]]\nname = \"legacy-app\"\npath = \"/App/\"\ncase_insensitive = true\nupgrades = []\n";
 
     fn config() -> Config {
         crate::config::parse_str("routes.toml", TABLE).unwrap()
@@ -368,6 +371,8 @@ mod tests {
                 "canary",
                 "fallback",
                 "max_body",
+                "upgrades",
+                "case_insensitive",
             ] {
                 assert_eq!(listed.get(property), full.get(property), "{} {property}", route.name);
             }
@@ -378,6 +383,10 @@ mod tests {
         let login = listed_facts(&listed_route(&c.routes[1]), &urls);
         assert_eq!(login.get("methods"), Some("POST, PUT"));
         assert_eq!(login.get("fallback"), Some("max_body 4096"));
+        assert_eq!(login.get("upgrades"), Some("[websocket]"));
+        let app = listed_facts(&listed_route(&c.routes[3]), &urls);
+        assert_eq!(app.get("upgrades"), Some("[]"));
+        assert_eq!(app.get("case_insensitive"), Some("true"));
     }
 
     #[test]

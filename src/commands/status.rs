@@ -457,6 +457,8 @@ mod tests {
             canary: percent.map(|percent| crate::admin::api::ListedCanary { percent, sticky: None }),
             fallback: None,
             max_body: None,
+            upgrades: None,
+            case_insensitive: false,
         }
     }
 

@@ -119,12 +119,20 @@ impl RouteFacts {
                 Self::fallback_text(route.fallback_max_body.map(|b| b as u64)),
             )
             .with("max_body", Self::optional_text(route.max_body))
-            .with("upgrades", format!("[{}]", route.upgrades.join(", ")))
+            .with("upgrades", Self::upgrades_text(Some(&route.upgrades)))
             .with("case_insensitive", route.case_insensitive.to_string())
     }
 
     /// How an absent value reads.
     pub const NONE: &str = "none";
+
+    /// A route's `upgrades` as text: `[websocket]`, `[]`; the default when not given.
+    pub fn upgrades_text(upgrades: Option<&[String]>) -> String {
+        match upgrades {
+            Some(upgrades) => format!("[{}]", upgrades.join(", ")),
+            None => format!("[{}]", super::DEFAULT_UPGRADES.join(", ")),
+        }
+    }
 
     /// `methods` as text: `GET, POST`, or `any`.
     pub fn methods_text<'m>(methods: Option<impl Iterator<Item = &'m str>>) -> String {
