@@ -129,6 +129,21 @@ fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// Headers a `Connection` header cannot make the proxy drop: what the message is and how
+/// long it is (`Host`, `Content-Length`), and the chain of hops a load balancer in front
+/// started (`X-Forwarded-For`, `Forwarded`, `Via`, `X-Real-IP`) and the request id that
+/// follows the request across them. A client naming them there would otherwise erase what
+/// the hop before the proxy asserted about it (its address, for an upstream's allow-list).
+static NOT_DROPPED_BY_CONNECTION: [HeaderName; 7] = [
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::FORWARDED,
+    header::VIA,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-request-id"),
+];
+
 /// Whether `name` is hop-by-hop by definition (a header named by `Connection` is too).
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(name)
@@ -152,8 +167,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
             .collect();
         for name in named {
-            // What the message is and how long it is are not the connection's to drop.
-            if (keep_upgrade && name == header::UPGRADE) || name == header::HOST || name == header::CONTENT_LENGTH {
+            if (keep_upgrade && name == header::UPGRADE) || NOT_DROPPED_BY_CONNECTION.contains(&name) {
                 continue;
             }
             headers.remove(&name);

@@ -228,7 +228,20 @@ mod tests {
         odd.insert(header::CONNECTION, HeaderValue::from_static("host, x-request-id"));
         odd.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         odd.insert(&X_REQUEST_ID, HeaderValue::from_static("client-id"));
+        // Nor can it erase the chain a load balancer in front started (attacker pass).
+        odd.append(
+            header::CONNECTION,
+            HeaderValue::from_static("x-forwarded-for, via, forwarded, x-real-ip"),
+        );
+        odd.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        odd.insert(header::VIA, HeaderValue::from_static("1.1 lb"));
+        odd.insert(header::FORWARDED, HeaderValue::from_static("for=203.0.113.9"));
+        odd.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
         assert!(prepare_request_headers(&mut odd, Some(host), &id, client, false, true));
+        assert_eq!(odd["x-forwarded-for"], "203.0.113.9, 192.0.2.7");
+        assert!(odd.get_all(header::VIA).iter().any(|v| v == "1.1 lb"), "{odd:?}");
+        assert_eq!(odd["forwarded"], "for=203.0.113.9");
+        assert_eq!(odd["x-real-ip"], "203.0.113.9");
         for gone in ["connection", "expect"] {
             assert!(!odd.contains_key(gone), "{gone} still there: {odd:?}");
         }
