@@ -117,6 +117,9 @@ pub struct ProxySettings {
     /// HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with
     /// REFUSED_STREAM. New connections take a reloaded value.
     pub http2_max_concurrent_streams: u32,
+    /// The settings the file leaves out that got a default worth saying (`listen`,
+    /// `admin_listen`, `default_upstream`), in that order: `strangler check` prints them.
+    pub defaulted: Vec<&'static str>,
 }
 
 /// Where `admin_token_file` points, and where that setting is written (for the errors
