@@ -2,7 +2,9 @@
 //!
 //! The steps, in the order their errors are found (errors are reported sorted by position):
 //! TOML syntax (nothing else is checked when it fails); the top-level sections by name; each
-//! section, and each upstream and route on its own, deserialised into [`super::raw`]; then
+//! section, and each upstream and route on its own, deserialised into [`super::raw`] (a key
+//! serde refuses is reported, taken out and the rest deserialised again, so that one unknown
+//! key hides no other error: [`super::error`]'s `Errors::deserialize`); then
 //! the upstreams, `[proxy]`, the routes and `[record]` validated by [`super::validate`].
 //! Nothing here does IO.
 

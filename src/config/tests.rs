@@ -294,3 +294,73 @@ fn a_broken_upstream_is_still_defined_for_references() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("unknown field `timeout`"), "{errors:?}");
 }
+
+/// Issue 20: an unknown key no longer hides the other errors of its section (serde stops
+/// at a section's first schema error; the key is taken out and the rest checked).
+#[test]
+fn an_unknown_key_hides_no_other_error() {
+    let text = r#"[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+request_timeout = "5 parsecs"
+colour = "blue"
+
+[[routes]]
+name = "users"
+colour = "red"
+path = "/api/users/{id"
+shadow = { sample = 0.5, sampel = 1 }
+"#;
+    let errors = errors_of(text);
+    let at: Vec<&str> = errors.iter().map(|e| e.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        at,
+        [
+            "routes.toml:3:19",
+            "routes.toml:4:1",
+            "routes.toml:8:1",
+            "routes.toml:9:8",
+            "routes.toml:10:26"
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[0].contains("bad duration `5 parsecs`"), "{errors:#?}");
+    assert!(errors[1].contains("unknown field `colour`"), "{errors:#?}");
+    assert!(errors[2].contains("unknown field `colour`"), "{errors:#?}");
+    assert!(errors[3].contains("{id"), "{errors:#?}");
+    assert!(errors[4].contains("unknown field `sampel`"), "{errors:#?}");
+}
+
+/// Every key of the wrong type in a section is reported, but the section's other checks
+/// are not run (they would report the missing value's consequences); a required key of
+/// the wrong type is not also reported missing.
+#[test]
+fn every_wrong_type_in_a_section_is_reported_once() {
+    let text = r#"[upstreams.legacy]
+url = "http://127.0.0.1:8001"
+[upstreams.users]
+url = 5
+connect_timeout = 2
+pool_max_idle = "many"
+
+[[routes]]
+name = "users"
+path = "/api/users/"
+stage = "new"
+new = 7
+methods = ["GET", 1]
+"#;
+    let errors = errors_of(text);
+    let at: Vec<&str> = errors.iter().map(|e| e.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        at,
+        [
+            "routes.toml:4:7",
+            "routes.toml:5:19",
+            "routes.toml:6:17",
+            "routes.toml:12:7",
+            "routes.toml:13:19"
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors.iter().all(|e| !e.contains("missing field")), "{errors:#?}");
+}

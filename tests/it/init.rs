@@ -166,3 +166,39 @@ async fn version_names_the_commit() {
         assert!(String::from_utf8_lossy(&head.stdout).starts_with(rest), "{line}");
     }
 }
+
+/// `strangler check` reports every error of a file at once: an unknown key no longer hides
+/// an unclosed `{id` beside it, nor a bad duration elsewhere (issue 20's papercut).
+#[tokio::test]
+async fn check_reports_an_unknown_key_a_bad_template_and_a_bad_duration_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.toml");
+    std::fs::write(
+        &file,
+        r#"[upstreams.legacy]
+url = "http://127.0.0.1:3000"
+connect_timeout = "fast"
+
+[[routes]]
+name = "users"
+path = "/api/users/{id"
+colour = "blue"
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let output = strangler(&["check", path]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    let said = stdout(&output);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 3, "{said}");
+    for (line, (at, what)) in lines.iter().zip([
+        ("3:19", "bad duration `fast`"),
+        ("7:8", "{id"),
+        ("8:1", "unknown field `colour`"),
+    ]) {
+        assert!(line.starts_with(&format!("{path}:{at}: ")), "{line} should be at {at}");
+        assert!(line.contains(what), "{line} should say {what}");
+    }
+    assert!(stderr(&output).contains("3 error(s)"), "{}", both(&output));
+}
