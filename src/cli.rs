@@ -3,16 +3,46 @@
 use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::Stage;
 
+/// `strangler --version`: the crate's version and the commit it was built from
+/// (`0.1.0 (abc1234)`, or `(unknown commit)` when built without git; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRANGLER_GIT_COMMIT"), ")");
+
+/// The long help's closing part (`strangler help`, `strangler --help`): what
+/// `--log-format` writes, said once here rather than under every subcommand.
+const LOGGING_HELP: &str = "\
+Logs go to stderr. --log-format human (the default) writes text for people, in colour on a
+terminal; --log-format json writes one JSON object per line for log pipelines. RUST_LOG
+filters them (default `info`); the access log is the target `strangler::access`, e.g.
+RUST_LOG=info,strangler::access=off silences it alone.
+
+Examples:
+  strangler init --legacy http://127.0.0.1:3000
+  strangler check && strangler serve
+  strangler explain GET /api/users/42";
+
 /// A reverse proxy for strangler-fig migrations.
 #[derive(Debug, Parser)]
-#[command(name = "strangler", version, about, propagate_version = true)]
+#[command(
+    name = "strangler",
+    version = VERSION,
+    about,
+    propagate_version = true,
+    after_long_help = LOGGING_HELP
+)]
 pub struct Cli {
-    /// Log format: human-readable text, or one JSON object per line.
-    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    /// Log format on stderr: `human` or `json` (see `strangler help`).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Human,
+        global = true,
+        hide_possible_values = true
+    )]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
@@ -32,6 +62,9 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the proxy.
+    #[command(
+        after_help = "Examples:\n  strangler serve\n  strangler serve --config /etc/strangler/routes.toml\n  kill -HUP $(pidof strangler)   # reload now (saving the file reloads it too)"
+    )]
     Serve {
         /// The routing table.
         #[arg(long, short, default_value = "routes.toml")]
@@ -42,6 +75,9 @@ pub enum Command {
     /// With --against, also print what the table would change, route by route (`+ name`,
     /// `- name`, `~ name (stage shadow -> canary)`), like `terraform plan`. Exit 0 valid
     /// (whatever the changes), 1 invalid, 2 the --against target cannot be reached or read.
+    #[command(
+        after_help = "Examples:\n  strangler check routes.toml\n  strangler check routes.toml --against http://127.0.0.1:9100\n  strangler check next.toml --against routes.toml"
+    )]
     Check {
         /// The routing table.
         #[arg(default_value = "routes.toml")]
@@ -56,6 +92,9 @@ pub enum Command {
         admin_token_file: Option<PathBuf>,
     },
     /// Show which route a request takes, why, and where it goes.
+    #[command(
+        after_help = "Examples:\n  strangler explain GET /api/users/42\n  strangler explain --config routes.toml --json POST '/api/login?next=/'"
+    )]
     Explain {
         /// The routing table.
         #[arg(long, short, default_value = "routes.toml")]
@@ -73,10 +112,16 @@ pub enum Command {
     ///
     /// Prints the diff, validates the new table like a reload would, and replaces the file
     /// atomically. Exit 0 done, 1 refused (evidence, validation), 2 usage or unknown route.
+    #[command(
+        after_help = "Examples:\n  strangler flip users-api shadow\n  strangler flip users-api canary --percent 10\n  strangler flip users-api new --parity-report parity.json --dry-run"
+    )]
     Flip(FlipArgs),
     /// The migration board of running proxies: each route's stage, share to new and
     /// parity, and whether every replica runs the same table. Exit 1 if they disagree or
     /// one is down.
+    #[command(
+        after_help = "Examples:\n  strangler status\n  strangler status --admin http://10.0.0.1:9100 --admin http://10.0.0.2:9100\n  strangler status --json | jq .routes"
+    )]
     Status(StatusArgs),
     /// Replay a corpus of requests against each route's legacy and new upstreams and
     /// compare the answers with the route's compare rules (parity evidence for CI).
@@ -85,7 +130,63 @@ pub enum Command {
     /// report that `strangler flip --parity-report` reads (--json). Exit 0 when every
     /// compared request matched (or differed only by noise), 1 on any mismatch or error,
     /// 2 when the replay could not run (usage, table, corpus).
+    #[command(
+        after_help = "Examples:\n  strangler parity --requests corpus.jsonl\n  strangler parity --requests traffic.har --route users-api --junit parity.xml --json parity.json"
+    )]
     Parity(ParityArgs),
+    /// Write a first routing table for your monolith: commented, valid, a few lines.
+    ///
+    /// The monolith becomes upstream `legacy`, which serves every request until a route
+    /// moves it; listeners keep their defaults unless --listen/--admin-listen are given.
+    /// Validates what it wrote as `check` does and prints the next steps. Exit 0 written,
+    /// 1 refused (the file exists; --force replaces it) or invalid.
+    #[command(after_help = "Examples:\n  strangler init --legacy http://127.0.0.1:3000\n  \
+                            strangler init --legacy http://legacy:8080 --out /etc/strangler/routes.toml")]
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = "Examples:\n  \
+                            strangler completions bash > ~/.local/share/bash-completion/completions/strangler\n  \
+                            strangler completions zsh > ~/.zfunc/_strangler\n  \
+                            strangler completions fish > ~/.config/fish/completions/strangler.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print strangler's man page (roff) on stdout.
+    #[command(after_help = "Examples:\n  strangler man | man -l -\n  \
+                            strangler man | gzip > /usr/local/share/man/man1/strangler.1.gz")]
+    Man,
+}
+
+/// `strangler init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The monolith's base URL: the `legacy` upstream.
+    #[arg(long, value_name = "URL", default_value = crate::commands::init::DEFAULT_LEGACY)]
+    pub legacy: String,
+    /// The file to write.
+    #[arg(long, short, value_name = "FILE", default_value = "routes.toml")]
+    pub out: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Write `listen` (the public listener, IP:PORT) instead of leaving its default, 0.0.0.0:8000.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Write `admin_listen` (IP:PORT) instead of leaving its default, 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "strangler", out);
+}
+
+/// Writes the man page (roff, section 1) to `out`.
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
 }
 
 /// `strangler flip ROUTE STAGE`.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use strangler::cli::{Cli, Command, FlipArgs, LogFormat, ParityArgs, StatusArgs};
+use strangler::cli::{Cli, Command, FlipArgs, InitArgs, LogFormat, ParityArgs, StatusArgs};
 use strangler::table::Table;
 use tracing_subscriber::EnvFilter;
 
@@ -43,6 +43,30 @@ fn main() -> ExitCode {
         Command::Flip(args) => flip(args),
         Command::Status(args) => status(args),
         Command::Parity(args) => parity(args),
+        Command::Init(args) => init(args),
+        Command::Completions { shell } => {
+            strangler::cli::write_completions(shell, &mut stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => written(strangler::cli::write_man_page(&mut stdout())),
+    }
+}
+
+fn init(args: InitArgs) -> ExitCode {
+    let options = strangler::commands::init::Options {
+        legacy: args.legacy,
+        out: args.out,
+        force: args.force,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+    };
+    match strangler::commands::init::run(&options, &mut stdout(), &mut std::io::stderr()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("strangler: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -50,6 +50,9 @@ fn validate(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io::R
                 c.proxy.default_upstream,
                 c.version
             )?;
+            if !c.proxy.defaulted.is_empty() {
+                writeln!(out, "{}: {}", file.display(), defaults_line(c))?;
+            }
             Ok(Some(table))
         }
         Err(LoadError::Invalid(errors)) => {
@@ -64,6 +67,22 @@ fn validate(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io::R
             Ok(None)
         }
     }
+}
+
+/// The defaults a table relies on, one line: `defaults: listen 0.0.0.0:8000, …`.
+fn defaults_line(config: &Config) -> String {
+    let proxy = &config.proxy;
+    let said: Vec<String> = proxy
+        .defaulted
+        .iter()
+        .map(|setting| match *setting {
+            "listen" => format!("listen {}", proxy.listen),
+            "admin_listen" => format!("admin_listen {}", proxy.admin_listen),
+            "default_upstream" => format!("default_upstream `{}`", proxy.default_upstream),
+            other => other.to_owned(),
+        })
+        .collect();
+    format!("defaults: {} (not set in the file)", said.join(", "))
 }
 
 /// What `check --against` found.

@@ -4,6 +4,7 @@
 //! state) and, for `flip` and `status`, talk to the admin API over HTTP.
 //!
 //! - [`check`]: validate a table and the files it names;
+//! - [`init`]: write a first, commented table for a monolith;
 //! - [`explain`]: why a request goes where it goes;
 //! - [`flip`]: move a route to another stage in routes.toml, evidence first;
 //! - [`status`]: the migration board across replicas;
@@ -19,6 +20,7 @@ pub mod evidence;
 pub mod explain;
 pub mod fleet;
 pub mod flip;
+pub mod init;
 pub mod parity;
 pub mod prometheus;
 pub mod status;

@@ -88,18 +88,37 @@ impl<'a> Errors<'a> {
         self.found.is_empty()
     }
 
-    /// Deserialises one section; on failure records the error at the span serde names,
-    /// or at the section itself.
+    /// Deserialises one section; each error is recorded at the span serde names, or at the
+    /// section itself.
+    ///
+    /// serde stops at a section's first error, so the key at fault (an unknown key, or one
+    /// whose value has the wrong type) is taken out of a copy of the section and the rest
+    /// deserialised again, until it passes: every schema error of the section is reported,
+    /// not only the first. After unknown keys alone the section is returned, so that its
+    /// other values are still validated (a bad template or duration beside a misspelt key
+    /// is reported too); after a wrong type it is not, since a check of the others could
+    /// report the missing value's consequences as errors of their own.
     pub(super) fn deserialize<T: Deserialize<'a>>(&mut self, value: &toml::Spanned<DeValue<'a>>) -> Option<T> {
-        let span = value.span();
-        match T::deserialize(value.clone().into_deserializer()) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let at = e.span().map_or(span.start, |s| s.start);
-                self.push(at, e.message().trim_end().replace('\n', "; "));
-                None
+        /// Keys taken out of one section at most (a bound on the retries).
+        const MOST_KEYS_OUT: usize = 32;
+        let mut section = value.clone();
+        let mut taken_out: Vec<String> = Vec::new();
+        let mut wrong_type = false;
+        for _ in 0..=MOST_KEYS_OUT {
+            let error = match T::deserialize(section.clone().into_deserializer()) {
+                Ok(v) => return (!wrong_type).then_some(v),
+                Err(error) => error,
+            };
+            let message = error.message().trim_end().replace('\n', "; ");
+            if taken_out.iter().any(|key| message == format!("missing field `{key}`")) {
+                return None; // a required key of the wrong type: already reported
             }
+            let at = error.span().map_or(section.span().start, |s| s.start);
+            wrong_type |= !message.starts_with("unknown field");
+            self.push(at, message);
+            taken_out.push(take_out_key_at(section.get_mut(), at)?);
         }
+        None
     }
 
     /// Where byte `offset` of the text is.
@@ -122,6 +141,33 @@ impl<'a> Errors<'a> {
                 })
                 .collect(),
         )
+    }
+}
+
+/// Removes from `value` the innermost key whose name or value holds byte `at` (a key of a
+/// nested table, or of a table in an array, before the key that holds it); its name.
+fn take_out_key_at(value: &mut DeValue<'_>, at: usize) -> Option<String> {
+    match value {
+        DeValue::Table(table) => {
+            let mut holder = None;
+            for (key, item) in table.iter_mut() {
+                if key.span().contains(&at) || item.span().contains(&at) {
+                    if let Some(inner) = take_out_key_at(item.get_mut(), at) {
+                        return Some(inner);
+                    }
+                    holder = Some(key.clone());
+                    break;
+                }
+            }
+            let holder = holder?;
+            table.remove(&holder);
+            Some(holder.get_ref().to_string())
+        }
+        DeValue::Array(items) => items
+            .iter_mut()
+            .filter(|item| item.span().contains(&at))
+            .find_map(|item| take_out_key_at(item.get_mut(), at)),
+        _ => None,
     }
 }
 

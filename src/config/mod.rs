@@ -47,7 +47,7 @@ pub use model::{
 };
 pub use parse::{parse_str, version_of};
 pub use token::read_token_file;
-pub use validate::parse_duration;
+pub use validate::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, parse_duration};
 
 #[cfg(test)]
 mod tests;

@@ -123,6 +123,9 @@ pub struct ProxySettings {
     /// `client_body_timeout`: the longest wait between two reads of a request body (nginx's
     /// `client_body_timeout`); beyond it the client gets 408, and no upstream is blamed.
     pub client_body_timeout: Duration,
+    /// The settings the file leaves out that got a default worth saying (`listen`,
+    /// `admin_listen`, `default_upstream`), in that order: `strangler check` prints them.
+    pub defaulted: Vec<&'static str>,
 }
 
 /// Where `admin_token_file` points, and where that setting is written (for the errors

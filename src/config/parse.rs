@@ -2,7 +2,9 @@
 //!
 //! The steps, in the order their errors are found (errors are reported sorted by position):
 //! TOML syntax (nothing else is checked when it fails); the top-level sections by name; each
-//! section, and each upstream and route on its own, deserialised into [`super::raw`]; then
+//! section, and each upstream and route on its own, deserialised into [`super::raw`] (a key
+//! serde refuses is reported, taken out and the rest deserialised again, so that one unknown
+//! key hides no other error: [`super::error`]'s `Errors::deserialize`); then
 //! the upstreams, `[proxy]`, the routes and `[record]` validated by [`super::validate`].
 //! Nothing here does IO.
 
@@ -34,19 +36,18 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
     let root = root.into_inner();
     let sections = Sections::find(&mut errors, &root);
 
+    // `[proxy]` is optional: every key in it has a default (validate/proxy.rs).
     let proxy = match sections.proxy {
         Some(value) => errors.deserialize::<raw::Proxy>(value),
-        None => {
-            errors.push(root_start, "missing section `[proxy]`".to_owned());
-            None
-        }
+        None => Some(raw::Proxy::default()),
     };
     let raw_upstreams = RawUpstreams::deserialize(&mut errors, sections.upstreams, root_start);
     let raw_routes = deserialize_routes(&mut errors, sections.routes);
 
     let upstream_names: Vec<&str> = raw_upstreams.defined.iter().map(String::as_str).collect();
     let upstream_configs = validate_upstreams(&mut errors, file, &raw_upstreams.tables);
-    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names, file));
+    let upstreams_at = sections.upstreams_at.unwrap_or(root_start);
+    let proxy = proxy.and_then(|p| validate_proxy(&mut errors, &p, &upstream_names, upstreams_at, file));
     let default_upstream = proxy.as_ref().map(|p| p.default_upstream.clone());
     let route_configs = validate_routes(&mut errors, &raw_routes, &upstream_names, default_upstream.as_deref());
     let record = sections
@@ -80,6 +81,8 @@ struct Sections<'t, 'i> {
     upstreams: Option<&'t Spanned<DeValue<'i>>>,
     routes: Option<&'t Spanned<DeValue<'i>>>,
     record: Option<&'t Spanned<DeValue<'i>>>,
+    /// Where the `upstreams` key is first written (`[upstreams.NAME]`).
+    upstreams_at: Option<usize>,
 }
 
 impl<'t, 'i> Sections<'t, 'i> {
@@ -90,11 +93,15 @@ impl<'t, 'i> Sections<'t, 'i> {
             upstreams: None,
             routes: None,
             record: None,
+            upstreams_at: None,
         };
         for (key, value) in root.iter() {
             match key.get_ref().as_ref() {
                 "proxy" => sections.proxy = Some(value),
-                "upstreams" => sections.upstreams = Some(value),
+                "upstreams" => {
+                    sections.upstreams = Some(value);
+                    sections.upstreams_at = Some(key.span().start);
+                }
                 "routes" => sections.routes = Some(value),
                 "record" => sections.record = Some(value),
                 other => errors.push(

@@ -4,13 +4,14 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-/// `[proxy]`
-#[derive(Debug, Deserialize)]
+/// `[proxy]`: optional, like every key in it (the default is a table without keys);
+/// [`super::validate::validate_proxy`] gives the defaults.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Proxy {
-    pub listen: Spanned<String>,
-    pub admin_listen: Spanned<String>,
-    pub default_upstream: Spanned<String>,
+    pub listen: Option<Spanned<String>>,
+    pub admin_listen: Option<Spanned<String>>,
+    pub default_upstream: Option<Spanned<String>>,
     pub client_header_timeout: Option<Spanned<String>>,
     pub max_header_bytes: Option<Spanned<i64>>,
     pub drain_timeout: Option<Spanned<String>>,

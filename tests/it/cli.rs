@@ -182,6 +182,47 @@ async fn help_exits_zero() {
     assert!(stdout(&output).contains("--config"), "{}", stdout(&output));
 }
 
+/// Issue 20's papercuts: `--log-format` is one line of every subcommand's help (its
+/// details are in `strangler --help` only), and every subcommand's help ends with examples.
+#[tokio::test]
+async fn every_help_has_examples_and_a_one_line_log_format() {
+    let top = stdout(&strangler(&["--help"]).await);
+    assert!(top.contains("RUST_LOG=info,strangler::access=off"), "{top}");
+    for command in [
+        "serve",
+        "check",
+        "explain",
+        "flip",
+        "status",
+        "parity",
+        "init",
+        "completions",
+        "man",
+    ] {
+        for flag in ["--help", "-h"] {
+            let output = strangler(&[command, flag]).await;
+            assert_eq!(output.status.code(), Some(0), "{command} {flag}");
+            let help = stdout(&output);
+            let examples = help
+                .split_once("\nExamples:\n")
+                .map(|(_, examples)| examples)
+                .unwrap_or_else(|| panic!("no examples in `{command} {flag}`:\n{help}"));
+            let count = examples.lines().filter(|l| l.starts_with("  strangler ")).count();
+            assert!((1..=3).contains(&count), "{command} {flag}: {count} examples:\n{help}");
+            assert!(!help.contains("- human"), "{command} {flag}:\n{help}");
+            assert!(
+                !help.contains("JSON lines for log pipelines"),
+                "{command} {flag}:\n{help}"
+            );
+            let log_format = help
+                .lines()
+                .filter(|l| l.contains("log-format") || l.contains("log pipelines"))
+                .count();
+            assert_eq!(log_format, 1, "{command} {flag}:\n{help}");
+        }
+    }
+}
+
 /// A `strangler serve` child process on `table` (in a temp dir), its stderr read line by
 /// line; checks that the ready line names two loopback addresses with real ports.
 async fn serve(table: &str, global_args: &'static [&'static str]) -> BinaryProxy {

@@ -26,6 +26,7 @@ mod forwarding;
 mod hostile;
 mod http2;
 mod http2_timeouts;
+mod init;
 mod migration;
 mod mirror_cap;
 mod mythoughts;

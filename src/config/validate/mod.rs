@@ -25,6 +25,7 @@ mod upstream;
 mod values;
 
 pub(super) use proxy::validate_proxy;
+pub use proxy::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub(super) use record::validate_record;
 pub(super) use route::validate_route;
 pub(super) use upstream::validate_upstream;

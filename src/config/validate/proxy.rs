@@ -10,24 +10,30 @@ use crate::config::error::Errors;
 use crate::config::model::{ProxySettings, TokenFile, WorkerCpuAffinity};
 use crate::config::raw;
 
-/// The `[proxy]` section; `None` when it has errors (all of them pushed). `upstreams` are
-/// the names the file defines, for `default_upstream`.
+/// `listen` when the file leaves it out: every interface, so that the proxy a production
+/// site's clients talk to is reachable from outside its host (and its container) at once.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
+
+/// `admin_listen` when the file leaves it out: loopback only, so that no
+/// `admin_token_file` is needed for a first table (beyond loopback one is required).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9100";
+
+/// The `[proxy]` section (an absent one is `raw::Proxy::default()`); `None` when it has
+/// errors (all of them pushed). `upstreams` are the names the file defines, for
+/// `default_upstream`; `upstreams_at` is where `[upstreams]` is written (or 0), where an
+/// undecidable default upstream is reported.
 pub(crate) fn validate_proxy(
     errors: &mut Errors<'_>,
     raw: &raw::Proxy,
     upstreams: &[&str],
+    upstreams_at: usize,
     file: &str,
 ) -> Option<ProxySettings> {
     let before = errors.len();
     let (listen, admin_listen) = listeners(errors, raw);
     let admin_token_file = admin_token_file(errors, raw, file, admin_listen);
     let admin_hosts = admin_hosts(errors, raw);
-    if !upstreams.contains(&raw.default_upstream.get_ref().as_str()) {
-        errors.push(
-            raw.default_upstream.span().start,
-            unknown_upstream(raw.default_upstream.get_ref(), upstreams),
-        );
-    }
+    let default_upstream = default_upstream(errors, raw, upstreams, upstreams_at);
     let client_header_timeout = duration_or(errors, raw.client_header_timeout.as_ref(), Duration::from_secs(10));
     let drain_timeout = duration_or(errors, raw.drain_timeout.as_ref(), Duration::from_secs(30));
     let reload_settle = reload_settle(errors, raw);
@@ -67,7 +73,7 @@ pub(crate) fn validate_proxy(
         worker_cpu_affinity,
         listen: listen?,
         admin_listen: admin_listen?,
-        default_upstream: raw.default_upstream.get_ref().clone(),
+        default_upstream: default_upstream?,
         client_header_timeout,
         max_header_bytes,
         drain_timeout,
@@ -81,24 +87,81 @@ pub(crate) fn validate_proxy(
         http2_max_concurrent_streams,
         send_timeout,
         client_body_timeout,
+        defaulted: defaulted(raw),
     })
 }
 
-/// `listen` and `admin_listen`: two addresses, never the same one (port 0 excepted: each
-/// gets its own ephemeral port).
+/// `default_upstream`: the one written (it must be defined); when left out, the upstream
+/// named `legacy`, else the only upstream; else an error at `[upstreams]` that says so.
+/// No upstreams at all is reported as the missing section, not here.
+fn default_upstream(
+    errors: &mut Errors<'_>,
+    raw: &raw::Proxy,
+    upstreams: &[&str],
+    upstreams_at: usize,
+) -> Option<String> {
+    if let Some(written) = &raw.default_upstream {
+        if upstreams.contains(&written.get_ref().as_str()) {
+            return Some(written.get_ref().clone());
+        }
+        errors.push(written.span().start, unknown_upstream(written.get_ref(), upstreams));
+        return None;
+    }
+    match upstreams {
+        [] => None,
+        [only] => Some((*only).to_owned()),
+        _ if upstreams.contains(&"legacy") => Some("legacy".to_owned()),
+        _ => {
+            errors.push(
+                upstreams_at,
+                format!(
+                    "no upstream is named `legacy` and there are {}: set `default_upstream` in `[proxy]` \
+                     to the one that serves unrouted requests ({})",
+                    upstreams.len(),
+                    upstreams.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The settings of [`ProxySettings::defaulted`] that `raw` leaves out.
+fn defaulted(raw: &raw::Proxy) -> Vec<&'static str> {
+    [
+        ("listen", raw.listen.is_none()),
+        ("admin_listen", raw.admin_listen.is_none()),
+        ("default_upstream", raw.default_upstream.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, left_out)| left_out.then_some(name))
+    .collect()
+}
+
+/// `listen` and `admin_listen` ([`DEFAULT_LISTEN`], [`DEFAULT_ADMIN_LISTEN`] when left out):
+/// two addresses, never the same one (port 0 excepted: each gets its own ephemeral port).
 fn listeners(errors: &mut Errors<'_>, raw: &raw::Proxy) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let listen = parse_addr(errors, &raw.listen);
-    let admin_listen = parse_addr(errors, &raw.admin_listen);
+    let listen = address_or(errors, raw.listen.as_ref(), DEFAULT_LISTEN);
+    let admin_listen = address_or(errors, raw.admin_listen.as_ref(), DEFAULT_ADMIN_LISTEN);
     if let (Some(a), Some(b)) = (listen, admin_listen)
         && a == b
         && a.port() != 0
     {
+        let written = raw.admin_listen.as_ref().or(raw.listen.as_ref());
         errors.push(
-            raw.admin_listen.span().start,
+            written.map_or(0, |v| v.span().start),
             "`admin_listen` must differ from `listen`: the admin API is never served on the public listener".to_owned(),
         );
     }
     (listen, admin_listen)
+}
+
+/// A listener address as written, or `default` when left out.
+fn address_or(errors: &mut Errors<'_>, value: Option<&toml::Spanned<String>>, default: &str) -> Option<SocketAddr> {
+    match value {
+        Some(value) => parse_addr(errors, value),
+        None => default.parse().ok(),
+    }
 }
 
 /// `admin_token_file`, resolved against the config file's directory; required when the
@@ -125,7 +188,7 @@ fn admin_token_file(
         && raw.admin_token_file.is_none()
     {
         errors.push(
-            raw.admin_listen.span().start,
+            raw.admin_listen.as_ref().map_or(0, |v| v.span().start),
             format!(
                 "`admin_listen` {admin} is not a loopback address: set `admin_token_file` so that admin \
                  requests need a bearer token"
@@ -265,6 +328,18 @@ mod tests {
     use crate::config::parse::parse_str;
     use crate::config::tests::{GOOD, errors_of, with_token_file};
 
+    use super::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
+
+    #[test]
+    fn the_default_listeners_parse() {
+        assert!(DEFAULT_LISTEN.parse::<std::net::SocketAddr>().is_ok());
+        assert!(
+            DEFAULT_ADMIN_LISTEN
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback())
+        );
+    }
+
     #[test]
     fn admin_token_file_is_relative_to_the_config_file() {
         let text = with_token_file("secrets/admin-token", "127.0.0.1:9100");
@@ -386,6 +461,59 @@ mod tests {
             assert!(errors[0].starts_with("routes.toml:3:"), "{errors:?}");
             assert!(errors[0].contains(message), "{line}: {errors:?}");
         }
+    }
+
+    /// The first table of issue 20: one upstream, nothing else.
+    const THREE_LINES: &str = "[upstreams.legacy]\nurl = \"http://127.0.0.1:3000\"\n";
+
+    #[test]
+    fn a_table_with_one_upstream_alone_is_valid_with_documented_defaults() {
+        let c = parse_str("routes.toml", THREE_LINES).unwrap();
+        assert_eq!(c.proxy.listen.to_string(), "0.0.0.0:8000");
+        assert_eq!(c.proxy.admin_listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.proxy.default_upstream, "legacy");
+        assert_eq!(c.proxy.admin_token_file, None, "loopback admin needs no token");
+        assert_eq!(c.proxy.defaulted, ["listen", "admin_listen", "default_upstream"]);
+        assert!(c.routes.is_empty());
+        assert!(parse_str("routes.toml", GOOD).unwrap().proxy.defaulted.is_empty());
+    }
+
+    #[test]
+    fn the_default_upstream_is_legacy_else_the_only_one_else_an_error() {
+        let only = parse_str("routes.toml", "[upstreams.monolith]\nurl = \"http://127.0.0.1:3000\"\n").unwrap();
+        assert_eq!(only.proxy.default_upstream, "monolith");
+        let with_legacy = format!("[upstreams.api]\nurl = \"http://127.0.0.1:3001\"\n{THREE_LINES}");
+        let c = parse_str("routes.toml", &with_legacy).unwrap();
+        assert_eq!(c.proxy.default_upstream, "legacy");
+        assert_eq!(c.proxy.defaulted, ["listen", "admin_listen", "default_upstream"]);
+
+        let two = "# two upstreams\n[upstreams.a]\nurl = \"http://127.0.0.1:3001\"\n\
+                   [upstreams.b]\nurl = \"http://127.0.0.1:3002\"\n";
+        let errors = errors_of(two);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("routes.toml:2:2: no upstream is named `legacy` and there are 2: set `default_upstream`"),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("(a, b)"), "{errors:?}");
+        let written = format!("[proxy]\ndefault_upstream = \"b\"\n{two}");
+        assert_eq!(parse_str("routes.toml", &written).unwrap().proxy.default_upstream, "b");
+        let unknown = errors_of(&format!("[proxy]\ndefault_upstream = \"c\"\n{two}"));
+        assert_eq!(
+            unknown,
+            ["routes.toml:2:20: unknown upstream `c`; defined upstreams: a, b"]
+        );
+    }
+
+    #[test]
+    fn a_written_listener_may_not_take_the_default_admin_address() {
+        let errors = errors_of(&format!("[proxy]\nlisten = \"127.0.0.1:9100\"\n{THREE_LINES}"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("routes.toml:2:10: `admin_listen` must differ"),
+            "{errors:?}"
+        );
     }
 
     #[test]
