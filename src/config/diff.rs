@@ -130,7 +130,7 @@ impl RouteFacts {
     pub fn upgrades_text(upgrades: Option<&[String]>) -> String {
         match upgrades {
             Some(upgrades) => format!("[{}]", upgrades.join(", ")),
-            None => format!("[{}]", super::DEFAULT_UPGRADES.join(", ")),
+            None => format!("[{}]", super::model::DEFAULT_UPGRADES.join(", ")),
         }
     }
 
