@@ -179,3 +179,61 @@ impl<F: Future<Output = ()>> Future for SendWatch<F> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    fn settings() -> StreamWatchExecutor {
+        let expired = IntCounter::new("send_timeouts", "test").unwrap();
+        StreamWatchExecutor::new(TIMEOUT, "192.0.2.7:5000".parse().unwrap(), expired)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_waiting_on_its_client_is_dropped_after_send_timeout() {
+        let settings = settings();
+        let started = Instant::now();
+        SendWatch::new(std::future::pending::<()>(), settings.clone()).await;
+        assert_eq!(started.elapsed(), TIMEOUT);
+        assert_eq!(settings.expired.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_waiting_on_its_upstream_is_never_cut() {
+        let settings = settings();
+        let upstream = std::future::poll_fn(|_| {
+            waiting_on_upstream();
+            Poll::<()>::Pending
+        });
+        let watched = tokio::time::timeout(TIMEOUT * 10, SendWatch::new(upstream, settings.clone())).await;
+        assert!(watched.is_err(), "the stream ended");
+        assert_eq!(settings.expired.get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_woken_within_send_timeout_each_time_is_not_cut() {
+        let settings = settings();
+        let (window, mut windows) = tokio::sync::mpsc::channel::<()>(1);
+        let received = Arc::new(AtomicUsize::new(0));
+        let seen = received.clone();
+        let stream = async move {
+            while windows.recv().await.is_some() {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let watched = tokio::spawn(SendWatch::new(stream, settings.clone()));
+        // Five grants, each 3/4 of send_timeout after the last: far longer than it in all.
+        for _ in 0..5 {
+            tokio::time::sleep(TIMEOUT * 3 / 4).await;
+            window.send(()).await.unwrap();
+        }
+        drop(window);
+        watched.await.unwrap();
+        assert_eq!(received.load(Ordering::Relaxed), 5);
+        assert_eq!(settings.expired.get(), 0);
+    }
+}
