@@ -159,6 +159,7 @@ impl Body for ResponseBody {
                             .poll_expired(cx, lease.as_mut().and_then(Lease::timer))
                             .is_pending()
                         {
+                            crate::server::conn::h2_send::waiting_on_upstream();
                             return Poll::Pending;
                         }
                         let waited = deadline.timeout();

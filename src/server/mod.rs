@@ -49,12 +49,13 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::server::conn::guard::FramingCheck;
+use crate::server::conn::h2_send::{self, StreamWatchExecutor};
 use crate::server::conn::h2_watch::{FrameWatch, H2Clock, HeaderBlocks};
 use crate::server::conn::head_clock::{Answered, Exchanges, HeadClock};
 use crate::server::conn::send_deadline::SendDeadline;
@@ -598,10 +599,24 @@ where
         let in_flight = exchanges.begin();
         // The request's future is kilobytes (the proxy's whole state machine); hyper
         // moves the future it gets into the connection's slot, so hand it a pointer.
-        let response = Box::pin(service(request, peer));
-        async move { Ok::<_, Infallible>(Answered::wrap(response.await, in_flight)) }
+        let mut response = Box::pin(service(request, peer));
+        async move {
+            // Until its head is ready the stream waits on the upstream, not on the
+            // client's window: not for `send_timeout` to cut (see `conn::h2_send`).
+            let response = std::future::poll_fn(|cx| {
+                let polled = response.as_mut().poll(cx);
+                if polled.is_pending() {
+                    h2_send::waiting_on_upstream();
+                }
+                polled
+            })
+            .await;
+            Ok::<_, Infallible>(Answered::wrap(response, in_flight))
+        }
     });
-    let mut builder = http2::Builder::new(TokioExecutor::new());
+    // Each stream is watched: one that waits `send_timeout` for window is reset.
+    let (send_timeout, send_timeouts) = settings.send_timeout.clone();
+    let mut builder = http2::Builder::new(StreamWatchExecutor::new(send_timeout, peer, send_timeouts));
     builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))

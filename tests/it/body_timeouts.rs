@@ -420,3 +420,148 @@ async fn a_stalled_request_body_to_an_http2_upstream_is_408_too() {
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     assert_upstream_not_blamed(&proxy, "legacy").await;
 }
+
+/// An HTTP/1.1 upstream that answers every request with a 64 MiB body, written as fast as
+/// the proxy takes it; the receiver hears when the proxy closes one of its connections.
+async fn big_answer_upstream() -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<()>) {
+    const TOTAL: usize = 64 * 1024 * 1024;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed, closes) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\n\r\n");
+                let mut open = stream.write_all(head.as_bytes()).await.is_ok();
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut written = 0;
+                while open && written < TOTAL {
+                    open = stream.write_all(&chunk).await.is_ok();
+                    written += chunk.len();
+                }
+                // All written (or the proxy is gone): wait for the proxy to close its end.
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = closed.send(()).await;
+            });
+        }
+    });
+    (addr, closes)
+}
+
+/// An HTTP/2 client (hyper's) whose streams get no window at all (initial window 0, no
+/// WINDOW_UPDATE; it still answers PINGs), connected to `proxy`.
+async fn windowless_h2_client(
+    proxy: &TestProxy,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>> {
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (client, connection) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .initial_stream_window_size(0)
+        .handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn h2_get(path: &str) -> Request<http_body_util::Empty<bytes::Bytes>> {
+    Request::get(format!("http://app.example{path}"))
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+/// Proves: an HTTP/2 client that never grants its stream any window (the socket never
+/// blocks, PINGs are answered) has the stream reset after `send_timeout`: the upstream
+/// connection is closed, nothing stays in flight, the client's `send_timeout` is counted.
+/// Main held the stream, its slot and the upstream connection for ever.
+#[tokio::test]
+async fn an_http2_stream_the_client_grants_no_window_is_reset_after_send_timeout() {
+    let (addr, mut upstream_closes) = big_answer_upstream().await;
+    let routes = routes_toml_with(
+        "send_timeout = \"1s\"",
+        &[("legacy", &format!("http://{addr}"), "")],
+        "",
+    );
+    let proxy = TestProxy::start(&routes).await;
+    let mut client = windowless_h2_client(&proxy).await;
+    let response = client.send_request(h2_get("/big")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    let mut body = response.into_body();
+    let next = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("the windowless stream was still open 10 s into a 1 s send_timeout");
+    assert!(matches!(next, Some(Err(_))), "the stream was not reset: {next:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "reset only after {took:?}");
+    tokio::time::timeout(Duration::from_secs(10), upstream_closes.recv())
+        .await
+        .expect("the upstream connection was not closed");
+    let counted = "strangler_client_errors_total{kind=\"send_timeout\"}";
+    assert_eq!(wait_metric(&proxy, counted, |v| v == Some(1.0)).await, Some(1.0));
+    let inflight = wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(0.0)).await;
+    assert_eq!(inflight, Some(0.0));
+    println!(
+        "figure: HTTP/2 client granting no window to a 64 MiB answer, send_timeout 1 s: stream reset after {} ms, upstream closed, 0 in flight",
+        took.as_millis()
+    );
+}
+
+/// Proves: a stream waiting on its upstream is not the client's fault: a head that comes
+/// after 2 s and a body that comes 2 s after its head both arrive whole, with
+/// `send_timeout` 1 s, and no `send_timeout` is counted.
+#[tokio::test]
+async fn an_http2_stream_waiting_on_a_slow_upstream_is_not_cut_by_send_timeout() {
+    let legacy = upstream_with(|request: Request<Incoming>| async move {
+        if request.uri().path() == "/slow-head" {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            return Response::new(full("slow head"));
+        }
+        let (mut sender, body) = http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(1);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let _ = sender.send_data(bytes::Bytes::from_static(b"slow body")).await;
+        });
+        Response::new(BodyExt::boxed(body.map_err(|never| match never {})))
+    })
+    .await;
+    let routes = routes_toml_with(
+        "send_timeout = \"1s\"",
+        &[(
+            "legacy",
+            &legacy.url(),
+            "request_timeout = \"5s\"\nread_timeout = \"5s\"",
+        )],
+        "",
+    );
+    let proxy = TestProxy::start(&routes).await;
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut client, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    for (path, expected) in [("/slow-head", "slow head"), ("/slow-body", "slow body")] {
+        let response = client.send_request(h2_get(path)).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let body = response.into_body().collect().await;
+        let body = body.unwrap_or_else(|error| panic!("{path} was cut: {error}"));
+        assert_eq!(&body.to_bytes()[..], expected.as_bytes());
+    }
+    let counted = "strangler_client_errors_total{kind=\"send_timeout\"}";
+    assert_eq!(metric(&proxy, counted).await, Some(0.0));
+}
