@@ -38,9 +38,13 @@
 //!
 //! The check stays on for the whole connection: after a request that may switch protocols
 //! it waits for the answer (only a real `101` hands the rest of the stream to a tunnel),
-//! and a chunk-size or trailer line it will not follow fails the read (400, connection
-//! closed) rather than ending the inspection. Only input after which hyper closes the
-//! connection itself ends it.
+//! and chunk framing it cannot follow exactly as hyper's decoder does (a line over
+//! [`MAX_LINE`], a chunk size it cannot read, a CR or LF without the other in a chunk-size
+//! or trailer line, chunk data not followed by CRLF) fails the read (400, connection
+//! closed) rather than ending the inspection: the check and hyper never disagree about
+//! where a message ends. Only input after which hyper closes the connection itself ends
+//! it: a head httparse refuses, `Transfer-Encoding` that is not chunked or in HTTP/1.0,
+//! a bad `Content-Length` without `Transfer-Encoding`, an incomplete head over the limit.
 
 use std::io;
 use std::pin::Pin;
@@ -280,11 +284,11 @@ const MAX_LINE: usize = 4096;
 /// end of its body; the bytes after it are held, and nothing more is read, until its answer
 /// is known ([`HeadClock::poll_answer`]): after a `101` they belong to the tunnel and pass
 /// unchecked from then on; after any other answer they are the next request, checked as
-/// usual. A chunk-size or trailer line longer than [`MAX_LINE`] fails the read (the body is
-/// unreadable: 400, and hyper closes the connection). Only input hyper itself refuses, and
-/// closes the connection for, ends the inspection: a head that does not parse, a
-/// malformed chunk, `Transfer-Encoding` in HTTP/1.0, a head over `max_head`. (A head that
-/// httparse refuses but the quick scan of `PlainHead` can frame is followed on: hyper
+/// usual. Chunk framing the check cannot follow exactly (see the module docs) fails the
+/// read (the body is unreadable: 400, and hyper closes the connection). Only input hyper
+/// itself refuses, and closes the connection for, ends the inspection: a head that does
+/// not parse, `Transfer-Encoding` in HTTP/1.0, an incomplete head over `max_head`. (A head
+/// that httparse refuses but the quick scan of `PlainHead` can frame is followed on: hyper
 /// answers it with 400 and closes the connection, so nothing after it is ever parsed.)
 /// Writes pass straight through.
 #[derive(Debug)]
