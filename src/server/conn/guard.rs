@@ -38,9 +38,13 @@
 //!
 //! The check stays on for the whole connection: after a request that may switch protocols
 //! it waits for the answer (only a real `101` hands the rest of the stream to a tunnel),
-//! and a chunk-size or trailer line it will not follow fails the read (400, connection
-//! closed) rather than ending the inspection. Only input after which hyper closes the
-//! connection itself ends it.
+//! and chunk framing it cannot follow exactly as hyper's decoder does (a line over
+//! [`MAX_LINE`], a chunk size it cannot read, a CR or LF without the other in a chunk-size
+//! or trailer line, chunk data not followed by CRLF) fails the read (400, connection
+//! closed) rather than ending the inspection: the check and hyper never disagree about
+//! where a message ends. Only input after which hyper closes the connection itself ends
+//! it: a head httparse refuses, `Transfer-Encoding` that is not chunked or in HTTP/1.0,
+//! a bad `Content-Length` without `Transfer-Encoding`, an incomplete head over the limit.
 
 use std::io;
 use std::pin::Pin;
@@ -280,11 +284,11 @@ const MAX_LINE: usize = 4096;
 /// end of its body; the bytes after it are held, and nothing more is read, until its answer
 /// is known ([`HeadClock::poll_answer`]): after a `101` they belong to the tunnel and pass
 /// unchecked from then on; after any other answer they are the next request, checked as
-/// usual. A chunk-size or trailer line longer than [`MAX_LINE`] fails the read (the body is
-/// unreadable: 400, and hyper closes the connection). Only input hyper itself refuses, and
-/// closes the connection for, ends the inspection: a head that does not parse, a
-/// malformed chunk, `Transfer-Encoding` in HTTP/1.0, a head over `max_head`. (A head that
-/// httparse refuses but the quick scan of `PlainHead` can frame is followed on: hyper
+/// usual. Chunk framing the check cannot follow exactly (see the module docs) fails the
+/// read (the body is unreadable: 400, and hyper closes the connection). Only input hyper
+/// itself refuses, and closes the connection for, ends the inspection: a head that does
+/// not parse, `Transfer-Encoding` in HTTP/1.0, an incomplete head over `max_head`. (A head
+/// that httparse refuses but the quick scan of `PlainHead` can frame is followed on: hyper
 /// answers it with 400 and closes the connection, so nothing after it is ever parsed.)
 /// Writes pass straight through.
 #[derive(Debug)]
@@ -319,8 +323,10 @@ enum Framing {
     /// After a request that may switch protocols (the `n`th): nothing more is read until
     /// its answer is known.
     Answer(u64),
-    /// A line too long to follow: every read fails from here on.
-    Refused,
+    /// Input the check cannot follow exactly (a line too long, a malformed chunk-size or
+    /// trailer line, chunk data without its CRLF): every read fails from here on, with
+    /// this reason.
+    Refused(&'static str),
     /// No longer inspected: hyper refuses the input and closes the connection, or the
     /// connection switched protocols.
     Opaque,
@@ -374,7 +380,7 @@ impl<IO> FramingCheck<IO> {
             let used = match &mut self.framing {
                 Framing::Opaque => rest.len(),
                 // The rest is held until the answer is known, or refused.
-                Framing::Answer(_) | Framing::Refused => return at,
+                Framing::Answer(_) | Framing::Refused(_) => return at,
                 Framing::Length(left) => {
                     let used = usize::try_from(*left).map_or(rest.len(), |left| left.min(rest.len()));
                     *left -= used as u64;
@@ -487,8 +493,8 @@ impl<IO> FramingCheck<IO> {
                 Chunk::DataEnd(seen) => {
                     let want = if *seen == 0 { b'\r' } else { b'\n' };
                     if data[at] != want {
-                        self.framing = Framing::Opaque;
-                        return data.len();
+                        self.framing = Framing::Refused("chunk data not followed by CRLF");
+                        return at;
                     }
                     at += 1;
                     *seen += 1;
@@ -502,42 +508,78 @@ impl<IO> FramingCheck<IO> {
                     line.extend_from_slice(&data[at..at + take]);
                     if line.len() > MAX_LINE {
                         // What came before the line is passed on; the read after it fails.
-                        self.framing = Framing::Refused;
+                        self.framing = Framing::Refused("chunk-size or trailer line longer than 4096 bytes");
                         return at;
                     }
                     at += take;
                     if end.is_none() {
                         continue;
                     }
-                    let next = match chunk {
-                        Chunk::Size(line) => match httparse::parse_chunk_size(line) {
-                            Ok(httparse::Status::Complete((_, 0))) => Some(Chunk::Trailer(Vec::new())),
-                            Ok(httparse::Status::Complete((_, size))) => Some(Chunk::Data(size)),
-                            _ => None,
+                    // A line that hyper would read differently (or refuse) is never passed
+                    // on: hyper must not see a message end the check did not see.
+                    let line_start = at - take;
+                    match chunk {
+                        Chunk::Size(line) => match chunk_size(line) {
+                            Some(0) => *chunk = Chunk::Trailer(Vec::new()),
+                            Some(size) => *chunk = Chunk::Data(size),
+                            None => {
+                                self.framing = Framing::Refused("malformed chunk-size line");
+                                return line_start;
+                            }
                         },
-                        // An empty line ends the trailers, and the request.
-                        Chunk::Trailer(line) if line.as_slice() == b"\r\n" => {
-                            self.framing = self.after_request();
-                            return at;
-                        }
-                        Chunk::Trailer(line) => {
-                            line.clear();
-                            continue;
-                        }
-                        _ => None,
-                    };
-                    match next {
-                        Some(next) => *chunk = next,
-                        None => {
-                            self.framing = Framing::Opaque;
-                            return data.len();
-                        }
+                        Chunk::Trailer(line) => match trailer_line(line) {
+                            // An empty line ends the trailers, and the request.
+                            Some(true) => {
+                                self.framing = self.after_request();
+                                return at;
+                            }
+                            Some(false) => line.clear(),
+                            None => {
+                                self.framing =
+                                    Framing::Refused("malformed trailer line (a CR or LF without the other)");
+                                return line_start;
+                            }
+                        },
+                        Chunk::Data(_) | Chunk::DataEnd(_) => {}
                     }
                 }
             }
         }
         at
     }
+}
+
+/// The size a chunk-size line (with its line end) declares, read exactly as hyper's
+/// decoder reads it: hex digits (leading zeros allowed, the value within `u64`), blanks,
+/// and an extension after `;` that holds neither CR nor LF, ended by CRLF. `None` for any
+/// other line (hyper refuses those too, but the check must not pass them on to find out).
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\r\n")?;
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut size = 0u64;
+    for &digit in &line[..digits] {
+        let value = char::from(digit).to_digit(16)?;
+        size = size.checked_mul(16)?.checked_add(u64::from(value))?;
+    }
+    let after = &line[digits..];
+    let blanks = after.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    match after[blanks..].split_first() {
+        None => Some(size),
+        Some((b';', extension)) if !extension.iter().any(|b| matches!(b, b'\r' | b'\n')) => Some(size),
+        Some(_) => None,
+    }
+}
+
+/// Whether a trailer line (with its line end) is the empty line that ends the trailers
+/// (`Some(true)`) or another line (`Some(false)`); `None` unless it ends with CRLF and holds
+/// no other CR or LF (hyper ends a trailer line only at CRLF, so a bare LF would end the
+/// check's line but not hyper's).
+fn trailer_line(line: &[u8]) -> Option<bool> {
+    let content = line.strip_suffix(b"\r\n")?;
+    (!content.iter().any(|b| matches!(b, b'\r' | b'\n'))).then_some(content.is_empty())
 }
 
 /// A complete request head with nothing for [`FramingCheck`] to rewrite or stop at: no
@@ -562,10 +604,15 @@ impl PlainHead {
         if matches!(data.first(), None | Some(b'\r' | b'\n')) || data.starts_with(b"CONNECT ") {
             return None;
         }
+        let line_end = memchr::memchr(b'\n', data)?;
+        let line = &data[..line_end];
+        if !is_request_line(line.strip_suffix(b"\r").unwrap_or(line)) {
+            return None;
+        }
         let mut content_length = None;
         let mut headers = 0;
         // Past the request line.
-        let mut at = memchr::memchr(b'\n', data)? + 1;
+        let mut at = line_end + 1;
         loop {
             let rest = &data[at..];
             // Only the first byte of most lines is looked at: no header that matters here
@@ -608,6 +655,36 @@ impl PlainHead {
     fn ends_at(length: usize, content_length: Option<u64>) -> Self {
         Self { length, content_length }
     }
+}
+
+/// Whether `line` (without its line end) has the shape of a request line: a token
+/// method, one space, a target without spaces, one space, `HTTP/1.0` or `HTTP/1.1`. Only
+/// the shape is checked (httparse refuses other bytes in the target, and hyper closes the
+/// connection then), enough that a header or trailer line is never scanned as a head.
+fn is_request_line(line: &[u8]) -> bool {
+    let Some(rest) = line
+        .strip_suffix(b" HTTP/1.1")
+        .or_else(|| line.strip_suffix(b" HTTP/1.0"))
+    else {
+        return false;
+    };
+    let Some(space) = memchr::memchr(b' ', rest) else {
+        return false;
+    };
+    let (method, target) = (&rest[..space], &rest[space + 1..]);
+    !method.is_empty()
+        && method.iter().all(|&b| is_token_byte(b))
+        && !target.is_empty()
+        && memchr::memchr(b' ', target).is_none()
+}
+
+/// A `tchar` (RFC 9110 §5.6.2), the bytes of a method.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
 /// The rest of `line` after `name` (which ends with its colon), if the line starts with
@@ -679,11 +756,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
                     ready!(this.poll_answer(request, cx))?;
                     continue;
                 }
-                Framing::Refused => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "chunk-size or trailer line longer than 4096 bytes",
-                    )));
+                Framing::Refused(reason) => {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, reason)));
                 }
                 _ => {}
             }
@@ -718,13 +792,14 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingCheck<IO> {
                 this.held.extend_from_slice(&buf.filled()[before..]);
                 buf.set_filled(before);
                 let mut held = std::mem::take(&mut this.held);
-                let checked = if held.len() > this.max_head {
-                    // Too large to hold: hyper answers 431.
+                let mut checked = this.follow(&mut held);
+                if this.framing == Framing::Head && held.len() - checked > this.max_head {
+                    // An incomplete head too large to hold: hyper answers 431. (A head
+                    // that completes within the limit is followed, however much arrived
+                    // with it: hyper parses it and keeps the connection.)
                     this.framing = Framing::Opaque;
-                    held.len()
-                } else {
-                    this.follow(&mut held)
-                };
+                    checked = held.len();
+                }
                 this.held = held.split_off(checked);
                 this.ready = held;
                 if this.held.is_empty() {
@@ -959,6 +1034,18 @@ mod tests {
     /// Reads `input`, cut at `cuts`, through a check with `max_head`, in reads of at most
     /// `read_size` bytes.
     fn read_through(input: &[u8], cuts: &[usize], max_head: usize, read_size: usize) -> Vec<u8> {
+        let (out, error) = try_read_through(input, cuts, max_head, read_size);
+        assert!(error.is_none(), "{error:?} after {}", String::from_utf8_lossy(&out));
+        out
+    }
+
+    /// [`read_through`] up to the first failed read: what was read, and the failure.
+    fn try_read_through(
+        input: &[u8],
+        cuts: &[usize],
+        max_head: usize,
+        read_size: usize,
+    ) -> (Vec<u8>, Option<io::Error>) {
         let mut pieces = VecDeque::new();
         let mut start = 0;
         for &cut in cuts.iter().filter(|&&c| c > 0 && c < input.len()) {
@@ -974,11 +1061,11 @@ mod tests {
             let mut out = Vec::new();
             let mut chunk = vec![0u8; read_size];
             loop {
-                let n = check.read(&mut chunk).await.unwrap();
-                if n == 0 {
-                    return out;
+                match check.read(&mut chunk).await {
+                    Ok(0) => return (out, None),
+                    Ok(n) => out.extend_from_slice(&chunk[..n]),
+                    Err(error) => return (out, Some(error)),
                 }
-                out.extend_from_slice(&chunk[..n]);
             }
         })
     }
@@ -1046,8 +1133,6 @@ mod tests {
         for input in [
             // A head hyper refuses (obs-fold: not a plain head either).
             &b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
-            // A malformed chunk.
-            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nPOST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
             // Transfer-Encoding in HTTP/1.0 (hyper refuses it).
             b"POST / HTTP/1.0\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
             // An incomplete head at the end of the input.
@@ -1168,6 +1253,95 @@ mod tests {
         assert!(out.ends_with(RENAMED), "{}", String::from_utf8_lossy(&out));
     }
 
+    const CHUNKED_HEAD: &str = "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+    /// Proves (issue 18, finding 5 follow-up; the first fails on the old check, which gave
+    /// up at a size httparse's `parse_chunk_size` refuses): chunk sizes are read as hyper
+    /// reads them, leading zeros and all, so the request after one is still checked.
+    #[test]
+    fn chunk_sizes_are_read_like_hyper_reads_them() {
+        for body in [
+            "00000000000000005\r\nhello\r\n0\r\n\r\n",
+            "0000000000000000000000000000005\r\nhello\r\n00000000000000000000\r\n\r\n",
+            "5 \t;ext=\"a b\"\r\nhello\r\n0;x\r\nX-T: a\r\n\r\n",
+            "A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
+        ] {
+            let input = [format!("{CHUNKED_HEAD}{body}").as_bytes(), SMUGGLED].concat();
+            let expected = [format!("{CHUNKED_HEAD}{body}").as_bytes(), RENAMED].concat();
+            assert_eq!(read_through(&input, &[], 65_536, 8192), expected, "{body:?}");
+            assert_eq!(read_through(&input, &[70, 75, 80], 65_536, 3), expected, "{body:?}");
+        }
+    }
+
+    /// Proves (issue 18, finding 5 follow-up; each fails on the old check, which stopped
+    /// following the connection, so the request after it passed unchecked): a chunk-size
+    /// line, trailer line or chunk end the check cannot follow exactly fails the read
+    /// (400, connection closed) instead. The bare LF in a trailer line is the attack:
+    /// hyper ends trailer lines only at CRLF, so it took the next lines for trailers while
+    /// the old check took them for a head.
+    #[test]
+    fn chunk_framing_the_check_cannot_follow_exactly_fails_the_read() {
+        let smuggled_len = SMUGGLED.len();
+        for body in [
+            // More than 16 significant digits: beyond u64.
+            "10000000000000000\r\n".to_string(),
+            "zz\r\n".to_string(),
+            ";ext\r\n".to_string(),
+            "5 5\r\nhello\r\n".to_string(),
+            // Bare LF or bare CR in a chunk-size line.
+            "5\nhello\r\n0\r\n\r\n".to_string(),
+            "5;a\nhello\r\n0\r\n\r\n".to_string(),
+            "5;a\rb\r\nhello\r\n0\r\n\r\n".to_string(),
+            "0\n\r\n".to_string(),
+            // Chunk data not followed by CRLF.
+            "5\r\nhelloX\r\n0\r\n\r\n".to_string(),
+            "5\r\nhello\n0\r\n\r\n".to_string(),
+            // Bare LF or bare CR in the trailer section (the attack, then variants).
+            format!("5\r\nhello\r\n0\r\nX: a\n\r\nFoo: bar\r\nContent-Length: {smuggled_len}\r\n\r\n"),
+            "0\r\nX: a\r\n\n".to_string(),
+            "0\r\nX: a\rb\r\n\r\n".to_string(),
+            "0\r\n\n".to_string(),
+        ] {
+            let input = [format!("{CHUNKED_HEAD}{body}").as_bytes(), SMUGGLED].concat();
+            for (cuts, read) in [(&[][..], 8192), (&[60, 66, 71][..], 5)] {
+                let (out, error) = try_read_through(&input, cuts, 65_536, read);
+                let error = error.unwrap_or_else(|| panic!("{body:?} was followed: {}", String::from_utf8_lossy(&out)));
+                assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{body:?}");
+                assert!(
+                    out.len() < CHUNKED_HEAD.len() + body.len(),
+                    "{body:?}: the line was passed on: {}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
+        }
+    }
+
+    /// Proves (the old check gave up on any held head beyond the limit, even one that
+    /// completes within it): a head that completes within the limit is followed however
+    /// much arrives with it.
+    #[test]
+    fn a_held_head_completed_by_a_large_read_is_followed() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let input = [
+            &head[..],
+            SMUGGLED,
+            &b"GET /pad HTTP/1.1\r\nHost: a\r\nX-Pad: "[..],
+            &b"p".repeat(200)[..],
+            b"\r\n\r\n",
+        ]
+        .concat();
+        let expected = [
+            &head[..],
+            RENAMED,
+            &b"GET /pad HTTP/1.1\r\nHost: a\r\nX-Pad: "[..],
+            &b"p".repeat(200)[..],
+            b"\r\n\r\n",
+        ]
+        .concat();
+        // Held: the first 10 bytes; then the rest in one read, more than the limit.
+        assert_eq!(read_through(&input, &[10], 128, 8192), expected);
+    }
+
     #[test]
     fn a_head_over_the_limit_is_not_held_back() {
         let mut input = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
@@ -1262,6 +1436,14 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
             b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            // Not a request line: trailer or header lines are never scanned as a head.
+            b"Foo: bar\r\nContent-Length: 5\r\n\r\n",
+            b"X: a\n\r\nFoo: bar\r\nContent-Length: 5\r\n\r\n",
+            b"GET /\r\nContent-Length: 5\r\n\r\n",
+            b"GET / HTTP/1.1 x\r\nContent-Length: 5\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            b"G:T / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            b"GET / HTTP/2.0\r\nContent-Length: 5\r\n\r\n",
         ] {
             assert_eq!(PlainHead::scan(head), None, "{:?}", String::from_utf8_lossy(head));
         }
@@ -1380,11 +1562,18 @@ mod tests {
             proptest::prop_assert_eq!(read_through(&input, &cuts, 65_536, read), expected);
         }
 
-        /// Arbitrary input never panics and keeps its length (only names are rewritten).
+        /// Arbitrary input never panics and keeps its length (only names are rewritten),
+        /// unless the check refuses it: then what was handed out is a part of it.
         #[test]
         fn arbitrary_input_keeps_its_length(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), cut in 0usize..600) {
-            let out = read_through(&input, &[cut], 1024, 64);
-            proptest::prop_assert_eq!(out.len(), input.len());
+            let (out, error) = try_read_through(&input, &[cut], 1024, 64);
+            match error {
+                None => proptest::prop_assert_eq!(out.len(), input.len()),
+                Some(error) => {
+                    proptest::prop_assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+                    proptest::prop_assert!(out.len() < input.len());
+                }
+            }
         }
     }
 }
