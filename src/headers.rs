@@ -10,9 +10,9 @@
 //! nor `HTTP2-Settings` (hop-by-hop here).
 //!
 //! HTTP/2 on either side: a request from an HTTP/2 client names its host in `:authority`
-//! (the URI) and usually has no `Host` header, so [`host_from_authority`] gives the
-//! upstream the same `Host` (and `X-Forwarded-Host`) an HTTP/1.1 client would have caused.
-//! Towards an HTTP/2 upstream, [`remove_connection_specific`] drops what RFC 9113 §8.2.2
+//! (the URI) and usually has no `Host` header; `crate::proxy::request` gives the upstream
+//! the same `Host` (and `X-Forwarded-Host`) an HTTP/1.1 client would have caused. Towards an
+//! HTTP/2 upstream, [`remove_connection_specific`] drops what RFC 9113 §8.2.2
 //! forbids, keeping `TE: trailers` (gRPC needs it).
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -208,15 +208,6 @@ pub fn remove_connection_specific(headers: &mut HeaderMap) {
     }
 }
 
-/// Gives a request without `Host` the one its URI names, and returns it: HTTP/2 clients
-/// send the host as `:authority`, which hyper puts in the URI. The caller knows whether the
-/// request has a `Host` ([`crate::server::conn::guard::check`] looked).
-pub fn host_from_authority(headers: &mut HeaderMap, uri: &http::Uri) -> Option<HeaderValue> {
-    let host = HeaderValue::from_str(uri.authority()?.as_str()).ok()?;
-    headers.insert(header::HOST, host.clone());
-    Some(host)
-}
-
 /// Appends a hop to `Via`.
 pub fn append_via(headers: &mut HeaderMap) {
     headers.append(header::VIA, HeaderValue::from_static(VIA_VALUE));
@@ -406,17 +397,6 @@ mod tests {
         ])));
         assert!(!has_ambiguous_framing(&map(&[("content-length", "1")])));
         assert!(!has_ambiguous_framing(&map(&[("transfer-encoding", "chunked")])));
-    }
-
-    #[test]
-    fn host_comes_from_the_authority() {
-        let mut h = HeaderMap::new();
-        let host = host_from_authority(&mut h, &"https://app.example:8443/x".parse().unwrap());
-        assert_eq!(host.unwrap(), "app.example:8443");
-        assert_eq!(h.get("host").unwrap(), "app.example:8443");
-        let mut h = HeaderMap::new();
-        assert_eq!(host_from_authority(&mut h, &"/x".parse().unwrap()), None);
-        assert!(h.is_empty());
     }
 
     #[test]
