@@ -154,6 +154,9 @@ async fn h2c_is_never_forwarded_and_what_follows_is_checked_as_http() {
             );
         }
     }
+    println!(
+        "figure: Upgrade: h2c + a smuggled Content-Length + chunked request: 2/2 answered as plain requests, 0 Upgrade/HTTP2-Settings upstream, 0 smuggled requests upstream"
+    );
     proxy.stop().await;
 }
 
@@ -286,6 +289,9 @@ async fn inputs_that_switched_the_framing_check_off_no_longer_do() {
         seen.iter().filter(|r| r.as_str() == "POST /zeros").count(),
         1,
         "{seen:?}"
+    );
+    println!(
+        "figure: inputs that switched the framing check off, each followed by Content-Length + chunked: all refused with 400, 0 smuggled requests upstream"
     );
     proxy.stop().await;
 }
