@@ -65,8 +65,17 @@ pub enum ExplainError {
 /// Explains where `METHOD target` goes under `table`. `target` is a path with an optional
 /// query, like `/api/thoughts/?search=x`.
 pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation, ExplainError> {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| ExplainError::Method(method.to_owned()))?;
+    let written = method;
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| ExplainError::Method(method.to_owned()))?;
+    if let Err(violation) = crate::server::conn::guard::check_method(&method) {
+        let upper = written.to_ascii_uppercase();
+        let hint = if upper != written {
+            format!(" (did you mean {upper}?)")
+        } else {
+            String::new()
+        };
+        return Err(ExplainError::Refused(format!("400: {violation}: `{written}`{hint}")));
+    }
     if method == Method::CONNECT {
         return Err(ExplainError::Refused("405: CONNECT is never proxied".to_owned()));
     }
@@ -274,10 +283,23 @@ exact = "/api/login/"
 methods = ["POST"]
 "#;
 
+    /// The proxy answers a lower-case method with 400 (`get` would miss `methods = ["GET"]`):
+    /// explain says so instead of routing it as GET (issue 20 papercut).
+    #[test]
+    fn a_method_the_proxy_refuses_is_explained_as_refused() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let refused = explain(&table, "get", "/").unwrap_err().to_string();
+        assert!(
+            refused.contains("400") && refused.contains("did you mean GET?"),
+            "{refused}"
+        );
+        assert!(explain(&table, "PURGE", "/").is_ok());
+    }
+
     #[test]
     fn explains_longest_prefix() {
         let table = Table::parse("routes.toml", TABLE).unwrap();
-        let e = explain(&table, "get", "/api//thoughts/5?x=1").unwrap();
+        let e = explain(&table, "GET", "/api//thoughts/5?x=1").unwrap();
         assert_eq!(e.route.as_deref(), Some("thoughts-api"));
         assert_eq!(e.upstream, "thoughts");
         assert_eq!(e.stage, "new");

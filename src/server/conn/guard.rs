@@ -113,7 +113,8 @@ pub struct Checked {
     pub host: Option<http::HeaderValue>,
 }
 
-fn check_method(method: &Method) -> Result<(), Violation> {
+/// Whether the proxy accepts `method`: an upper-case token (`strangler explain` asks too).
+pub fn check_method(method: &Method) -> Result<(), Violation> {
     // The common methods are interned by `http`; only extension methods need a scan.
     let standard = matches!(
         *method,
