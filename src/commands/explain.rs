@@ -126,6 +126,9 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
                         .unwrap_or_default(),
                     r.legacy
                 ),
+                (_, Some(new)) if r.stage == crate::config::Stage::Shadow => {
+                    format!("{reason}; {}", shadow_note(r, new, &method))
+                }
                 _ => reason,
             };
             (
@@ -175,6 +178,30 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
         reason,
         also_matched,
     })
+}
+
+/// What stage shadow does with this request: whether a copy goes to `new`, and when not,
+/// why (the shadow admits only safe methods unless `unsafe_methods`).
+fn shadow_note(route: &crate::config::RouteConfig, new: &str, method: &Method) -> String {
+    let shadow = &route.shadow;
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !shadow.unsafe_methods {
+        return format!(
+            "stage shadow: clients get `{}`'s answer; {method} is not mirrored to `{new}` (only GET, HEAD \
+             and OPTIONS are, unless shadow.unsafe_methods = true)",
+            route.legacy
+        );
+    }
+    let share = if shadow.sample >= 1.0 {
+        "a copy".to_owned()
+    } else {
+        format!("for {}% of requests, a copy", shadow.sample * 100.0)
+    };
+    format!(
+        "stage shadow: clients get `{}`'s answer; {share} (body up to {} bytes) goes to `{new}` and the \
+         two answers are compared",
+        route.legacy, shadow.max_body
+    )
 }
 
 /// What `explain` says of a path whose `;params` change its route: the proxy's 400, and
@@ -294,6 +321,24 @@ methods = ["POST"]
             "{refused}"
         );
         assert!(explain(&table, "PURGE", "/").is_ok());
+    }
+
+    #[test]
+    fn a_shadow_route_says_what_is_mirrored() {
+        let table = Table::parse(
+            "routes.toml",
+            &format!(
+                "{TABLE}\n[[routes]]\nname = \"s\"\npath = \"/shadowed/\"\nstage = \"shadow\"\nnew = \"thoughts\"\n"
+            ),
+        )
+        .unwrap();
+        let get = explain(&table, "GET", "/shadowed/1").unwrap().to_string();
+        assert!(
+            get.contains("a copy (body up to 65536 bytes) goes to `thoughts`"),
+            "{get}"
+        );
+        let post = explain(&table, "POST", "/shadowed/1").unwrap().to_string();
+        assert!(post.contains("POST is not mirrored to `thoughts`"), "{post}");
     }
 
     #[test]
