@@ -59,12 +59,14 @@ pub enum CorpusError {
     },
     /// One request is malformed: `file:line: message` (for a HAR file, `line` is the entry,
     /// from 1).
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}:{line}{}: {message}", column.map(|c| format!(":{c}")).unwrap_or_default())]
     Request {
         /// The file.
         file: String,
         /// The line (JSON Lines) or entry (HAR), from 1.
         line: usize,
+        /// The column, from 1, where a JSON parser stopped.
+        column: Option<usize>,
         /// What is wrong, in one line.
         message: String,
     },
@@ -109,7 +111,8 @@ pub fn parse(file: &str, text: &str, har_extension: bool) -> Result<Vec<CorpusRe
             let doc: Value = serde_json::from_str(text).map_err(|e| CorpusError::Request {
                 file: file.to_owned(),
                 line: e.line(),
-                message: format!("not a HAR file (JSON): {e}"),
+                column: Some(e.column()),
+                message: format!("not a HAR file (JSON): {}", without_position(&e)),
             })?;
             parse_har(file, &doc)?
         }
@@ -139,6 +142,16 @@ fn detect(text: &str, har_extension: bool) -> (Format, Option<Value>) {
     (Format::JsonLines, None)
 }
 
+/// A JSON error's message without serde_json's ` at line L column C` (the caller says
+/// where, as `file:line:column`).
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
 fn parse_json_lines(file: &str, text: &str) -> Result<Vec<CorpusRequest>, CorpusError> {
     let mut requests = Vec::new();
     for (index, raw) in text.lines().enumerate() {
@@ -147,13 +160,18 @@ fn parse_json_lines(file: &str, text: &str) -> Result<Vec<CorpusRequest>, Corpus
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let error = |message: String| CorpusError::Request {
+        let error = |column: Option<usize>, message: String| CorpusError::Request {
             file: file.to_owned(),
             line,
+            column,
             message,
         };
-        let value: Value = serde_json::from_str(trimmed).map_err(|e| error(format!("not JSON: {e}")))?;
-        requests.push(json_line(line, &value).map_err(error)?);
+        let value: Value = serde_json::from_str(trimmed).map_err(|e| {
+            // The column in the line as written (the parser saw it without its indentation).
+            let indent = raw.len() - raw.trim_start().len();
+            error(Some(indent + e.column()), format!("not JSON: {}", without_position(&e)))
+        })?;
+        requests.push(json_line(line, &value).map_err(|message| error(None, message))?);
     }
     Ok(requests)
 }
@@ -243,6 +261,7 @@ fn parse_har(file: &str, doc: &Value) -> Result<Vec<CorpusRequest>, CorpusError>
             har_entry(index + 1, entry).map_err(|message| CorpusError::Request {
                 file: file.to_owned(),
                 line: index + 1,
+                column: None,
                 message: format!("log.entries[{index}]: {message}"),
             })
         })
@@ -380,7 +399,10 @@ mod tests {
                 "\n\n{\"method\": \"GET\", \"path\": \"/\", \"hedaers\": {}}",
                 "c.jsonl:3: unknown field `hedaers`",
             ),
-            ("{\"method\": \"GET\", \"path\": \"/\"\n", "c.jsonl:1: not JSON"),
+            (
+                "{\"method\": \"GET\", \"path\": \"/\"\n",
+                "c.jsonl:1:29: not JSON: EOF while parsing an object",
+            ),
             ("[1]", "c.jsonl:1: a request must be a JSON object"),
             (
                 "{\"method\": \"G ET\", \"path\": \"/\"}",
@@ -452,6 +474,6 @@ mod tests {
         let got = parse("x.har", "{\"log\": {}}", true).unwrap_err().to_string();
         assert_eq!(got, "x.har: not a HAR file: no `log.entries` list");
         let got = parse("x.har", "{\n\"log\": ", true).unwrap_err().to_string();
-        assert!(got.starts_with("x.har:2: not a HAR file (JSON)"), "{got}");
+        assert_eq!(got, "x.har:2:7: not a HAR file (JSON): EOF while parsing a value");
     }
 }
