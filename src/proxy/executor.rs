@@ -310,6 +310,11 @@ impl Executor {
                 }
             }
         }
+        // A proxy answers in its own HTTP version (RFC 9110 §6.2): an HTTP/1.0 upstream's
+        // version would make HTTP/1.1 clients give up their keep-alive connection.
+        if response.version() == http::Version::HTTP_10 {
+            *response.version_mut() = http::Version::HTTP_11;
+        }
         let headers = response.headers_mut();
         headers::remove_hop_by_hop(headers, switching);
         headers::append_via(headers);

@@ -27,6 +27,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::ProxySettings;
 
+/// A deadline that never comes in practice (a year), for a timeout the clock cannot add.
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// An error of a client's body, boxed: hyper's for a body read off a connection, whatever
 /// an in-memory body's is in tests.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -174,7 +177,11 @@ impl StallDeadline {
         };
         if !self.waiting {
             self.waiting = true;
-            timer.as_mut().reset(Instant::now() + self.timeout);
+            // Checked: a deadline past what the clock holds is as good as never.
+            let now = Instant::now();
+            timer
+                .as_mut()
+                .reset(now.checked_add(self.timeout).unwrap_or(now + FAR_FUTURE));
         }
         timer.poll(cx)
     }

@@ -787,3 +787,43 @@ async fn headers_only_the_proxy_may_assert_are_not_taken_from_the_client() {
     assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
     proxy.stop().await;
 }
+
+/// An upstream that speaks HTTP/1.0 (python's http.server, old monoliths) does not make the
+/// proxy speak HTTP/1.0 to its clients: a proxy sends its own version (RFC 9110 §6.2), so
+/// HTTP/1.1 clients keep their connection alive (newcomer pass: curl reconnected for every
+/// request behind an HTTP/1.0 monolith).
+#[tokio::test]
+async fn an_http10_upstream_answers_http11_clients_as_http11() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let proxy = TestProxy::start(&routes_toml(&[("legacy", &format!("http://{addr}"))], "")).await;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    for _ in 0..2 {
+        conn.send(b"GET /old HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        let response = conn.read_response().await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body_text(), "ok");
+        assert_eq!(response.header("connection"), None, "{:?}", response.headers);
+    }
+    let answer = raw(proxy.addr, b"GET /old HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    proxy.stop().await;
+}

@@ -92,12 +92,19 @@ pub(super) fn duration_or(
     }
 }
 
+/// The longest duration any setting takes: every duration here is a timeout or an
+/// interval, and a deadline `now + duration` must stay a time the clock can hold (a
+/// duration of centuries made every request panic where it was added to `Instant::now()`).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Parses durations written as `250ms`, `2s`, `1m`, `1h` (also `1m30s`). Zero is refused:
-/// every duration here is a timeout.
+/// every duration here is a timeout; so is more than [`MAX_DURATION`] (a week).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(d) if d.is_zero() => Err(format!("bad duration `{text}`: must be more than zero")),
+        Ok(d) if d > MAX_DURATION => Err(format!("bad duration `{text}`: at most a week (`7d`)")),
         Ok(d) => Ok(d),
+        Err(humantime::DurationError::NumberOverflow) => Err(format!("bad duration `{text}`: at most a week (`7d`)")),
         Err(_) => Err(format!(
             "bad duration `{text}`: expected a number and a unit, like `250ms`, `2s` or `1m`"
         )),
@@ -124,6 +131,13 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration("7d"), Ok(MAX_DURATION));
+        // Newcomer pass: a duration of centuries passed `check`, then every request panicked
+        // adding it to the clock.
+        for huge in ["8d", "18446744073709551615s", "18446744073709551616s"] {
+            let error = parse_duration(huge).unwrap_err();
+            assert!(error.contains("at most a week"), "{huge}: {error}");
+        }
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("").is_err());
     }
