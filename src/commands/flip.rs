@@ -483,6 +483,11 @@ fn accepted(source: &str, enough: Sufficient, matched: &Matched, t: Thresholds) 
 fn judge_matched(source: &str, matched: Option<&Matched>, t: Thresholds) -> Result<String, String> {
     match judge(matched.map(|m| &m.counts), t) {
         Ok(enough) => Ok(accepted(source, enough, matched.unwrap_or(&Matched::default()), t)),
+        Err(shortfall) if shortfall.mismatches + shortfall.errors > 0 => Err(format!(
+            "{shortfall}; see {source}\n  (failures count until the evidence period ends: once the new service is fixed, \
+             step the route back and forth, `strangler flip ROUTE legacy` then `shadow`, to gather evidence afresh, \
+             or give a passing `strangler parity --json` report with --parity-report)"
+        )),
         Err(shortfall) => Err(format!("{shortfall}; see {source}")),
     }
 }
@@ -1121,6 +1126,32 @@ new = "thoughts"
             e.text,
             "routes = [ { name = \"a\", path = \"/a/\", stage = \"new\" } ]\n"
         );
+    }
+
+    /// A refusal for failures says how to gather evidence afresh once the new service is
+    /// fixed (newcomer pass: `--force` was the only way forward it named).
+    #[test]
+    fn a_refusal_for_failures_says_how_to_start_afresh() {
+        let t = Thresholds::default();
+        let failing = Matched {
+            counts: RouteParity {
+                matched: 60,
+                mismatch: 5,
+                ..RouteParity::default()
+            },
+            ..Matched::default()
+        };
+        let said = judge_matched("GET http://x/admin/parity", Some(&failing), t).unwrap_err();
+        assert!(said.contains("strangler flip ROUTE legacy` then `shadow`"), "{said}");
+        let thin = Matched {
+            counts: RouteParity {
+                matched: 60,
+                ..RouteParity::default()
+            },
+            ..Matched::default()
+        };
+        let said = judge_matched("GET http://x/admin/parity", Some(&thin), t).unwrap_err();
+        assert!(!said.contains("afresh"), "{said}");
     }
 
     #[test]

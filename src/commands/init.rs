@@ -111,15 +111,25 @@ pub fn table_text(options: &Options) -> String {
             section
         }
     };
+    // Only the settings the file leaves out are listed as left out.
+    let mut left_out = String::new();
+    if options.listen.is_none() {
+        left_out.push_str(&format!(
+            "#   listen           = \"{DEFAULT_LISTEN}\"    the public listener, every interface\n"
+        ));
+    }
+    if options.admin_listen.is_none() {
+        left_out.push_str(&format!(
+            "#   admin_listen     = \"{DEFAULT_ADMIN_LISTEN}\"  admin API, metrics and dashboard, loopback only\n\
+             #                                         (elsewhere it needs `admin_token_file`)\n"
+        ));
+    }
     format!(
         r#"# routes.toml: strangler's routing table, written by `strangler init`.
 # Every key, its default and an example: docs/routes-toml.md.
 #
 # Left out here, with their defaults (`strangler check` prints the ones in use):
-#   listen           = "{DEFAULT_LISTEN}"    the public listener, every interface
-#   admin_listen     = "{DEFAULT_ADMIN_LISTEN}"  admin API, metrics and dashboard, loopback only
-#                                         (elsewhere it needs `admin_token_file`)
-#   default_upstream = "legacy"          where requests that no route claims go
+{left_out}#   default_upstream = "legacy"          where requests that no route claims go
 
 {proxy}
 # The monolith: every request goes here until a route moves it.
@@ -219,8 +229,12 @@ mod tests {
         let mut given = options("http://legacy:9001");
         given.listen = Some("127.0.0.1:0".to_owned());
         given.admin_listen = Some("127.0.0.1:0".to_owned());
-        let config = parse_str("routes.toml", &table_text(&given)).unwrap();
+        let text = table_text(&given);
+        let config = parse_str("routes.toml", &text).unwrap();
         assert_eq!(config.proxy.listen.to_string(), "127.0.0.1:0");
+        // The header lists as left out only what the file leaves out (newcomer pass).
+        assert!(!text.contains(&format!("\"{DEFAULT_LISTEN}\"")), "{text}");
+        assert!(!text.contains(&format!("\"{DEFAULT_ADMIN_LISTEN}\"")), "{text}");
         assert_eq!(config.proxy.defaulted, ["default_upstream"]);
         let errors = parse_str("routes.toml", &table_text(&options("ftp://x\"\n[evil]"))).unwrap_err();
         assert_eq!(errors.0.len(), 1, "{errors}");
