@@ -248,9 +248,12 @@ impl fmt::Display for Board {
             match (&r.version, r.up) {
                 (Some(version), true) => {
                     let parity = match r.parity_endpoint {
-                        Some(true) => "parity: yes".to_owned(),
-                        Some(false) => "parity: no endpoint".to_owned(),
-                        None => format!("parity: {}", r.error.as_deref().unwrap_or("unreadable")),
+                        Some(true) => "parity counts read".to_owned(),
+                        Some(false) => "no parity counts (no /admin/parity: an older build)".to_owned(),
+                        None => format!(
+                            "parity counts unreadable: {}",
+                            r.error.as_deref().unwrap_or("unknown error")
+                        ),
                     };
                     writeln!(f, "{:<admin_width$}  up    version {version}  {parity}", r.admin)?;
                 }

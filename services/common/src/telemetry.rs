@@ -161,6 +161,9 @@ pub async fn track_requests(State(metrics): State<Metrics>, request: Request, ne
         .and_then(|value| value.to_str().ok())
         .map(|id| truncate(id, MAX_REQUEST_ID_LEN).to_owned())
         .unwrap_or_default();
+    // Health checks (the proxy asks every few seconds) are logged at debug level, so that
+    // the log shows the requests people make.
+    let health_check = request.uri().path() == "/healthz";
     let span = tracing::info_span!(
         "request",
         method = %method,
@@ -177,7 +180,14 @@ pub async fn track_requests(State(metrics): State<Metrics>, request: Request, ne
     let status = response.status().as_u16();
     metrics.observe(endpoint, &method, status, elapsed.as_secs_f64());
     span.record("endpoint", tracing::field::display(endpoint));
-    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered"));
+    let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+    span.in_scope(|| {
+        if health_check {
+            tracing::debug!(status, elapsed_ms, "answered");
+        } else {
+            tracing::info!(status, elapsed_ms, "answered");
+        }
+    });
     response
 }
 
@@ -294,6 +304,25 @@ mod tests {
         assert!(logs.contains("request_id=abc-123"), "{logs}");
         assert!(logs.contains("endpoint=/things/{id}/"), "{logs}");
         assert!(logs.contains("status=200"), "{logs}");
+    }
+
+    /// The proxy's health checks (every few seconds per upstream) are logged at debug level:
+    /// at info they were most of the demo's log (newcomer pass).
+    #[tokio::test]
+    async fn health_checks_are_logged_at_debug_level() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        call(router(Metrics::new().unwrap()), "GET", "/healthz").await;
+        call(router(Metrics::new().unwrap()), "GET", "/things/7/").await;
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(!logs.contains("path=/healthz"), "{logs}");
+        assert!(logs.contains("path=/things/7/"), "{logs}");
     }
 
     #[test]
