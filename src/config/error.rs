@@ -115,7 +115,7 @@ impl<'a> Errors<'a> {
             }
             let at = error.span().map_or(section.span().start, |s| s.start);
             wrong_type |= !message.starts_with("unknown field");
-            self.push(at, message);
+            self.push(at, with_type_hint(message));
             taken_out.push(take_out_key_at(section.get_mut(), at)?);
         }
         None
@@ -179,6 +179,28 @@ pub fn location_of(text: &str, offset: usize) -> Location {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     Location { line, column }
+}
+
+/// serde names Rust types (`expected i64`, `expected a string`); an operator needs to know
+/// how to write the value. The message stays (tests and scripts match on it), with a hint.
+fn with_type_hint(message: String) -> String {
+    let hint = if !message.starts_with("invalid type") {
+        None
+    } else if message.ends_with("expected i64") || message.ends_with("expected u64") {
+        Some("a whole number, without quotes, like `128`")
+    } else if message.ends_with("expected f64") {
+        Some("a number, without quotes, like `0.5`")
+    } else if message.ends_with("expected a string") {
+        Some("a quoted string: durations like \"75s\", addresses like \"127.0.0.1:8000\"")
+    } else if message.ends_with("expected a boolean") {
+        Some("`true` or `false`, without quotes")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{message} (write {hint})"),
+        None => message,
+    }
 }
 
 #[cfg(test)]

@@ -393,3 +393,19 @@ methods = ["GET", 1]
     );
     assert!(errors.iter().all(|e| !e.contains("missing field")), "{errors:#?}");
 }
+
+/// A value of the wrong type says how to write it, not only serde's Rust type name
+/// (issue 20: `invalid type: string "128", expected i64`).
+#[test]
+fn a_wrong_type_says_how_to_write_the_value() {
+    let errors = errors_of(
+        "[proxy]\nhttp2_max_concurrent_streams = \"128\"\nclient_idle_timeout = 75\n\
+         [upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n",
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].contains("write a whole number, without quotes"),
+        "{errors:#?}"
+    );
+    assert!(errors[1].contains("durations like \"75s\""), "{errors:#?}");
+}
