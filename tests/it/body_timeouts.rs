@@ -29,17 +29,13 @@ async fn stalling_upstream(answer: &'static [u8]) -> (std::net::SocketAddr, toki
         while let Ok((mut stream, _)) = listener.accept().await {
             let closed = closed.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
+                if read_request_head(&mut stream).await.is_none() {
+                    return;
                 }
                 stream.write_all(answer).await.unwrap();
                 let answered = Instant::now();
                 // Nothing more is sent; wait for the proxy to close its end.
+                let mut buffer = [0u8; 4096];
                 while let Ok(n) = stream.read(&mut buffer).await {
                     if n == 0 {
                         break;
@@ -432,13 +428,8 @@ async fn big_answer_upstream() -> (std::net::SocketAddr, tokio::sync::mpsc::Rece
         while let Ok((mut stream, _)) = listener.accept().await {
             let closed = closed.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
+                if read_request_head(&mut stream).await.is_none() {
+                    return;
                 }
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\n\r\n");
                 let mut open = stream.write_all(head.as_bytes()).await.is_ok();
@@ -449,6 +440,7 @@ async fn big_answer_upstream() -> (std::net::SocketAddr, tokio::sync::mpsc::Rece
                     written += chunk.len();
                 }
                 // All written (or the proxy is gone): wait for the proxy to close its end.
+                let mut buffer = [0u8; 4096];
                 while let Ok(n) = stream.read(&mut buffer).await {
                     if n == 0 {
                         break;

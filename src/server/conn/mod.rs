@@ -10,6 +10,49 @@
 //! - [`send_deadline`]: how long a client may leave its response unread (`send_timeout`);
 //! - [`h2_send`]: the same for one HTTP/2 stream whose client grants it no window.
 
+/// `AsyncWrite` for a wrapper that only watches what is read (`$ty<IO>` with the stream in
+/// field `$field`): every write goes straight through to the stream.
+macro_rules! write_through {
+    ($ty:ident<$io:ident>, $field:ident) => {
+        impl<$io: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $ty<$io> {
+            fn poll_write(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut self.$field).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut self.$field).poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                self.$field.is_write_vectored()
+            }
+
+            fn poll_flush(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.$field).poll_flush(cx)
+            }
+
+            fn poll_shutdown(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.$field).poll_shutdown(cx)
+            }
+        }
+    };
+}
+pub(crate) use write_through;
+
 pub mod guard;
 pub mod h2_send;
 pub mod h2_watch;

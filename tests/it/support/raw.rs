@@ -188,3 +188,17 @@ pub async fn raw_response(addr: SocketAddr, bytes: &[u8]) -> RawResponse {
 pub fn get_request(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").into_bytes()
 }
+
+/// For an upstream written on a raw socket: reads `stream` up to the end of a request head;
+/// `None` when the peer closes first (or the read fails).
+pub async fn read_request_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+    }
+    Some(request)
+}
