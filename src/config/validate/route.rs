@@ -168,7 +168,14 @@ fn route_upgrades(errors: &mut Errors<'_>, raw: &raw::Route) -> Vec<String> {
     for protocol in listed {
         let name = protocol.get_ref();
         let at = protocol.span().start;
-        if name.is_empty() || !name.bytes().all(crate::headers::is_token_byte) {
+        if let Some((protocol_name, _version)) = name.split_once('/') {
+            errors.push(
+                at,
+                format!(
+                    "`upgrades` lists protocol names without a version: write {protocol_name:?} (it allows every version a client asks for, e.g. `Upgrade: {name}`)"
+                ),
+            );
+        } else if name.is_empty() || !name.bytes().all(crate::headers::is_token_byte) {
             errors.push(
                 at,
                 format!("`upgrades` lists protocol names like \"websocket\" (HTTP tokens), got {name:?}"),
@@ -178,7 +185,9 @@ fn route_upgrades(errors: &mut Errors<'_>, raw: &raw::Route) -> Vec<String> {
                 at,
                 "`upgrades` cannot allow `h2c`: an upgrade to cleartext HTTP/2 would reach the upstream past routing and every check (h2c smuggling); it is never forwarded".to_owned(),
             );
-        } else if !upgrades.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+        } else if upgrades.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            errors.push(at, format!("`upgrades` lists {name:?} twice (names are compared without case)"));
+        } else {
             upgrades.push(name.to_ascii_lowercase());
         }
     }
@@ -322,7 +331,7 @@ mod tests {
         let c = parse_str("routes.toml", GOOD).unwrap();
         assert_eq!(c.routes[2].upgrades, ["websocket"], "websocket unless set");
         let with = |list: &str| GOOD.replace("name = \"login\"", &format!("name = \"login\"\nupgrades = {list}"));
-        let c = parse_str("routes.toml", &with("[\"WebSocket\", \"my-proto\", \"websocket\"]")).unwrap();
+        let c = parse_str("routes.toml", &with("[\"WebSocket\", \"my-proto\"]")).unwrap();
         assert_eq!(c.routes[2].upgrades, ["websocket", "my-proto"]);
         let c = parse_str("routes.toml", &with("[]")).unwrap();
         assert!(c.routes[2].upgrades.is_empty());
@@ -331,7 +340,8 @@ mod tests {
             ("[\"H2c\"]", "cannot allow `h2c`"),
             ("[\"web socket\"]", "protocol names"),
             ("[\"\"]", "protocol names"),
-            ("[\"websocket/13\"]", "protocol names"),
+            ("[\"websocket/13\"]", "without a version: write \"websocket\""),
+            ("[\"websocket\", \"WebSocket\"]", "lists \"WebSocket\" twice"),
         ] {
             let errors = errors_of(&with(list));
             assert_eq!(errors.len(), 1, "{list}: {errors:?}");
