@@ -32,6 +32,7 @@ mod mirror_cap;
 mod mythoughts;
 mod parity_cli;
 mod paths;
+mod readme_monolith;
 mod record;
 mod reliability;
 mod reload;

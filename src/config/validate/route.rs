@@ -186,7 +186,10 @@ fn route_upgrades(errors: &mut Errors<'_>, raw: &raw::Route) -> Vec<String> {
                 "`upgrades` cannot allow `h2c`: an upgrade to cleartext HTTP/2 would reach the upstream past routing and every check (h2c smuggling); it is never forwarded".to_owned(),
             );
         } else if upgrades.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
-            errors.push(at, format!("`upgrades` lists {name:?} twice (names are compared without case)"));
+            errors.push(
+                at,
+                format!("`upgrades` lists {name:?} twice (names are compared without case)"),
+            );
         } else {
             upgrades.push(name.to_ascii_lowercase());
         }
