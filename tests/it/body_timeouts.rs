@@ -92,7 +92,7 @@ async fn a_response_body_that_stalls_is_cut_after_read_timeout() {
     let inflight = wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(0.0)).await;
     assert_eq!(inflight, Some(0.0));
     println!(
-        "figure: upstream body stalled after 7 of 1000 bytes, read_timeout 1 s: client connection closed after {} ms, upstream connection after {} ms, 0 in flight",
+        "figure: upstream body stalled after 7 of 1000 bytes, read_timeout 1 s: client connection closed after {} ms, upstream connection after {} ms, 0 in flight (was: held for as long as watched, 75 s)",
         took.as_millis(),
         upstream_closed.as_millis()
     );
@@ -157,7 +157,7 @@ async fn a_stalled_request_body_is_408_and_not_the_upstreams_fault() {
     assert_eq!(wait_metric(&proxy, counted, |v| v == Some(1.0)).await, Some(1.0));
     assert_upstream_not_blamed(&proxy, "legacy").await;
     println!(
-        "figure: request body stalled after 10 of 100 bytes, client_body_timeout 1 s: 408 after {} ms, 0 upstream errors, upstream not ejected",
+        "figure: request body stalled after 10 of 100 bytes, client_body_timeout 1 s: 408 after {} ms, 0 upstream errors, upstream not ejected with consecutive_failures = 1 (was: 504 after request_timeout, a `timeout` against the upstream, ejected)",
         took.as_millis()
     );
 }
@@ -182,6 +182,10 @@ async fn request_timeout_during_a_stalled_body_is_still_the_clients_fault() {
     assert_eq!(answer.status, 408, "{}", answer.body_text());
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
     assert_upstream_not_blamed(&proxy, "legacy").await;
+    println!(
+        "figure: request body stalls with request_timeout 1 s < client_body_timeout: 408 after {} ms, upstream not blamed (was: 504, ejected)",
+        took.as_millis()
+    );
 }
 
 /// Proves: a body buffered for a fallback's replay or a shadow mirror is read under
@@ -203,7 +207,12 @@ async fn a_body_buffered_for_a_fallback_or_a_mirror_has_a_read_deadline() {
         let (answer, took) = stalled_answer(&proxy, path).await;
         assert_eq!(answer.status, 408, "{path}: {}", answer.body_text());
         println!(
-            "figure: {path}: a body buffered for a replay stalled: 408 after {} ms",
+            "figure: request body buffered for {} stalls, client_body_timeout 1 s: 408 after {} ms (was: no deadline)",
+            if path.starts_with("/fallback") {
+                "a fallback"
+            } else {
+                "a shadow mirror"
+            },
             took.as_millis()
         );
     }
@@ -286,6 +295,9 @@ async fn a_response_content_length_goes_on_as_the_plain_number() {
             None => assert_eq!(response.status, 502, "{spelled:?}"),
         }
     }
+    println!(
+        "figure: upstream Content-Length `005` / `5, 5` / twice / `5, 6`: passed on as `5` / `5` / `5` / 502 (was: passed on as written)"
+    );
 }
 
 /// Proves: a client that asks for a large answer and never reads it is cut off after
@@ -314,7 +326,7 @@ async fn a_client_that_never_reads_is_cut_after_send_timeout() {
         .expect("the connection stayed open after the send_timeout");
     assert!((received.len() as u64) < TOTAL, "the whole answer arrived");
     println!(
-        "figure: client never read a 256 MiB answer, send_timeout 1 s: ended after {} ms ({} KiB had been buffered), 0 in flight",
+        "figure: client never read a 256 MiB answer, send_timeout 1 s: ended after {} ms ({} KiB had been buffered by the kernels), 0 in flight (was: never ended)",
         took.as_millis(),
         received.len() / 1024
     );
@@ -382,10 +394,15 @@ async fn over_http2_a_stalled_body_resets_its_stream_only() {
         matches!(next, Some(Err(_))),
         "the stream ended without an error: {next:?}"
     );
-    assert!(started.elapsed() >= Duration::from_millis(900));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900));
     let other = client.send_request(get("/ok")).await.unwrap();
     assert_eq!(other.status(), 200, "the connection did not carry on");
     assert_eq!(&other.into_body().collect().await.unwrap().to_bytes()[..], b"ok");
+    println!(
+        "figure: HTTP/2 client, upstream body stalls (read_timeout 1 s): that stream reset after {} ms; the next request on the same connection 200",
+        took.as_millis()
+    );
 }
 
 /// Proves: the same 408 when the upstream speaks HTTP/2 (the body is piped by a task of
@@ -415,6 +432,10 @@ async fn a_stalled_request_body_to_an_http2_upstream_is_408_too() {
     assert_eq!(answer.status, 408, "{}", answer.body_text());
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     assert_upstream_not_blamed(&proxy, "legacy").await;
+    println!(
+        "figure: request body stalls, to an HTTP/2 upstream (http2 = true), client_body_timeout 1 s: 408 after {} ms, upstream not blamed",
+        took.as_millis()
+    );
 }
 
 /// An HTTP/1.1 upstream that answers every request with a 64 MiB body, written as fast as
@@ -506,7 +527,7 @@ async fn an_http2_stream_the_client_grants_no_window_is_reset_after_send_timeout
     let inflight = wait_metric(&proxy, "strangler_inflight_requests", |v| v == Some(0.0)).await;
     assert_eq!(inflight, Some(0.0));
     println!(
-        "figure: HTTP/2 client granting no window to a 64 MiB answer, send_timeout 1 s: stream reset after {} ms, upstream closed, 0 in flight",
+        "figure: HTTP/2 client granting no window to a 64 MiB answer, send_timeout 1 s: stream reset after {} ms, upstream connection closed, 0 in flight (was: held for as long as watched, 75 s)",
         took.as_millis()
     );
 }

@@ -306,7 +306,7 @@ async fn http1_keep_alive_gets_the_idle_timeout_and_a_partial_head_the_header_ti
     );
     assert_eq!(legacy.seen().len(), 2);
     println!(
-        "figure: HTTP/1.1 keep-alive (client_header_timeout = 1s, client_idle_timeout = 3s): idle closed after {idle_close:.1?}, a partial head after {waited:.1?}"
+        "figure: HTTP/1.1 keep-alive (client_header_timeout = 1s, client_idle_timeout = 3s): idle closed after {idle_close:.1?}, a partial head after {waited:.1?} (was: idle closed after 1 s, the header timeout)"
     );
     proxy.stop().await;
 }

@@ -534,7 +534,7 @@ async fn two_thousand_keep_alive_clients_and_fifty_reloads_without_an_error() {
         }
     }
     println!(
-        "figure: {CLIENTS} concurrent keep-alive clients (connected in {} ms), {requests} requests, {RELOADS} reloads: {errors} errors in {} ms; proxy peak RSS {peak_mib:.1} MiB",
+        "figure: {CLIENTS} concurrent keep-alive clients and {RELOADS} reloads: {requests} requests (clients connected in {} ms), {errors} errors in {} ms; proxy peak RSS {peak_mib:.1} MiB",
         connected_in.as_millis(),
         took.as_millis()
     );
@@ -579,6 +579,8 @@ async fn an_upstream_answer_with_content_length_and_chunked_is_a_502() {
         .await,
         Some(1.0)
     );
-    println!("figure: upstream answer with Content-Length and chunked: 502, 0 bytes of it passed on");
+    println!(
+        "figure: upstream answer with Content-Length and chunked (`Content-Length 1`, chunked `HELLO`): 502, 0 bytes of it passed on (was: 200 with a complete `H`)"
+    );
     proxy.kill().await;
 }

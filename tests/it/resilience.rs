@@ -162,7 +162,10 @@ async fn a_half_open_probe_brings_a_recovered_upstream_back() {
         assert!(Instant::now() < deadline, "not back within 5 s");
         backoff.pause().await;
     };
-    println!("figure: ejected upstream back in service {back:?} after it recovered (base_ejection 300ms)");
+    println!(
+        "figure: ejected upstream recovers (base_ejection 300ms): back in service {} ms after it recovered (one half-open probe)",
+        back.as_millis()
+    );
     assert!(
         back >= Duration::from_millis(300),
         "came back before the 300 ms ejection ran out: {back:?}"
@@ -311,7 +314,9 @@ async fn retries_of_refused_connects_stay_within_the_budget() {
     let retries = metric(&proxy, "strangler_retries_total{upstream=\"legacy\"}")
         .await
         .unwrap_or(0.0);
-    println!("figure: {requests} requests to a dead upstream → {retries} retries (budget 20 % + 10)");
+    println!(
+        "figure: retry budget, {requests} requests to a dead upstream: {retries} retries (budget 20 % + a burst of 10)"
+    );
     assert!(retries >= 10.0, "the burst allows retries: {retries}");
     assert!(
         retries <= 10.0 + 0.2 * f64::from(requests) + 1.0,

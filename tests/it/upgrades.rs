@@ -155,7 +155,7 @@ async fn h2c_is_never_forwarded_and_what_follows_is_checked_as_http() {
         }
     }
     println!(
-        "figure: Upgrade: h2c + a smuggled Content-Length + chunked request: 2/2 answered as plain requests, 0 Upgrade/HTTP2-Settings upstream, 0 smuggled requests upstream"
+        "figure: an `Upgrade h2c` request + a smuggled Content-Length + chunked request, upstream ready to switch: 2/2 (routed and unrouted) answered as plain requests, 0 Upgrade/HTTP2-Settings upstream, 0 smuggled requests upstream (was: 101, and the smuggled request reached the upstream byte for byte)"
     );
     proxy.stop().await;
 }
@@ -180,6 +180,9 @@ async fn a_route_without_upgrades_opens_no_tunnel() {
     assert_smuggled_is_refused(&mut conn, "upgrades = []").await;
     assert_eq!(requests_seen(&upstream), ["GET /ws/x"]);
     assert!(!upstream.seen()[0].headers.contains_key("upgrade"));
+    println!(
+        "figure: route with `upgrades = []`: a WebSocket handshake answered as a plain request, no tunnel, the request behind it checked (400)"
+    );
     proxy.stop().await;
 }
 
@@ -210,6 +213,9 @@ async fn a_101_to_another_protocol_is_a_502() {
         )
         .await,
         Some(1.0)
+    );
+    println!(
+        "figure: 101 to another protocol than the one asked for: 502 `kind=\"protocol\"`, no tunnel, the request behind it checked (400)"
     );
     proxy.stop().await;
 }
@@ -291,7 +297,7 @@ async fn inputs_that_switched_the_framing_check_off_no_longer_do() {
         "{seen:?}"
     );
     println!(
-        "figure: inputs that switched the framing check off, each followed by Content-Length + chunked: all refused with 400, 0 smuggled requests upstream"
+        "figure: inputs that switched the framing check off (`Upgrade` without an upgrade, chunk-size line > 4 096 B, trailer line > 4 096 B, a 17-digit zero-padded chunk size, a bare LF in a trailer line), each followed by Content-Length + chunked: all refused with 400, 0 smuggled requests upstream (was: each reached the upstream)"
     );
     proxy.stop().await;
 }
