@@ -475,7 +475,8 @@ bench_commit() {
 # the caller's cleanup stops), checks it serves the upstream, warms it up (wrk -t2 -c50
 # -d$WARMUP), loads it with wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, reads its
 # CPU time from /proc before and after that run, and stops it. Sets WRK_* (wrk_parse) and
-# RUN_USER_US / RUN_SYS_US (the proxy's user / kernel CPU per request, µs).
+# RUN_USER_US / RUN_SYS_US (the proxy's user / kernel CPU per request, µs) and
+# RUN_WORKER_CPUS (worker_cpus: the CPUs each worker thread may run on).
 # Outputs in $WORK/NAME.* (wrk reports, log, table).
 # shellcheck disable=SC2034,SC2153 # RUN_* are read, WARMUP/DURATION/... set by the sourcing script
 measure_strangler() {
@@ -488,10 +489,21 @@ measure_strangler() {
     before="$(proc_cpu_ticks "$SERVER_PID")"
     wrk_run "$WORK/$name.wrk.txt" "$DURATION_S" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url"
     after="$(proc_cpu_ticks "$SERVER_PID")"
+    RUN_WORKER_CPUS="$(worker_cpus "$SERVER_PID")"
     stop_pid "$SERVER_PID"
     SERVER_PID=""
     wrk_parse "$WORK/$name.wrk.txt" "$name"
     [[ -z "$WRK_ERRS" ]] || log "WARNING: $name: $WRK_ERRS"
     RUN_USER_US="$(ticks_per_request_us $((${after% *} - ${before% *})) "$WRK_REQUESTS")"
     RUN_SYS_US="$(ticks_per_request_us $((${after#* } - ${before#* })) "$WRK_REQUESTS")"
+}
+
+# worker_cpus PID: the CPUs each strangler-worker-N thread of PID may run on, in thread
+# order, e.g. "0 1" (pinned one per CPU) or "0-1 0-1" (left to the kernel).
+worker_cpus() {
+    local task
+    for task in /proc/"$1"/task/*; do
+        [[ "$(cat "$task/comm" 2>/dev/null)" == strangler-work* ]] || continue
+        awk '/^Cpus_allowed_list:/ { print $2 }' "$task/status"
+    done | paste -sd ' ' -
 }
