@@ -311,3 +311,199 @@ EOF
 
 # ratio A B: A / B with two decimals ("n/a" when B is not positive)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# --- shared by bench/run.sh, bench/pgo-pairs.sh, bench/affinity.sh and bench/cpu.sh ---
+
+# raise_nofile: raises the soft open-files limit as far as the hard limit allows
+# (inherited by wrk and the servers) and sets NOFILE to it (65536 when "unlimited").
+raise_nofile() {
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    NOFILE="$(ulimit -n)"
+    [[ "$NOFILE" =~ ^[0-9]+$ ]] || NOFILE=65536
+}
+
+# write_strangler_conf DIR LISTEN_PORT ADMIN_PORT UPSTREAM_PORT [PROXY_LINE...]: writes
+# DIR/routes.toml, the benchmark's table (route /api/ at stage "new" on the upstream),
+# each PROXY_LINE added at the end of [proxy] (e.g. 'worker_cpu_affinity = "off"').
+# DIR should be strangler's own: it watches the config file's directory.
+write_strangler_conf() {
+    local dir="$1" port="$2" admin="$3" upstream_port="$4" line
+    shift 4
+    mkdir -p "$dir"
+    {
+        cat <<EOT
+[proxy]
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$admin"
+default_upstream = "app"
+EOT
+        for line in "$@"; do echo "$line"; done
+        cat <<EOT
+
+[upstreams.app]
+url = "http://127.0.0.1:$upstream_port"
+
+[[routes]]
+name = "api"
+path = "/api/"
+stage = "new"
+new = "app"
+EOT
+    } >"$dir/routes.toml"
+}
+
+# start_bench_strangler NAME BIN PID_VAR PORT_VAR [PROXY_LINE...]: starts `BIN serve` with
+# write_strangler_conf's table in $WORK/NAME (log in $WORK/NAME.log) in front of
+# 127.0.0.1:$UPSTREAM_PORT, stores its pid in PID_VAR at once (so the caller's cleanup can
+# stop it) and its port in PORT_VAR, and waits until /readyz answers.
+start_bench_strangler() {
+    local name="$1" bin="$2" pid_var="$3" port_var="$4" sbs_port sbs_admin sbs_pid
+    shift 4
+    free_ports sbs_port sbs_admin
+    # shellcheck disable=SC2153 # UPSTREAM_PORT is the sourcing script's (start_upstream)
+    write_strangler_conf "$WORK/$name" "$sbs_port" "$sbs_admin" "$UPSTREAM_PORT" "$@"
+    log "starting $name: $bin (port $sbs_port, admin $sbs_admin)"
+    RUST_LOG=warn "$bin" serve --config "$WORK/$name/routes.toml" >"$WORK/$name.log" 2>&1 &
+    sbs_pid=$!
+    printf -v "$pid_var" '%s' "$sbs_pid"
+    printf -v "$port_var" '%s' "$sbs_port"
+    wait_http "http://127.0.0.1:$sbs_admin/readyz" "$sbs_pid" "$name" 300 || {
+        tail -n 50 "$WORK/$name.log" >&2 || true
+        die "$name did not become ready (see its log above)"
+    }
+}
+
+# start_bench_nginx NAME PID_VAR PORT_VAR [DIRECTIVE...]: starts $NGINX (a private
+# instance, config in $WORK/NAME) with bench/run.sh's settings (master process, workers
+# auto, $NOFILE files, write_nginx_conf's proxying to 127.0.0.1:$UPSTREAM_PORT) plus the
+# given top-level directives; stores the master's pid in PID_VAR at once and the port in
+# PORT_VAR (either may be an array element, e.g. "PIDS[nginx]"); waits until it proxies.
+start_bench_nginx() {
+    local name="$1" pid_var="$2" port_var="$3" sbn_port sbn_dir sbn_pid
+    shift 3
+    sbn_port="$(free_port)"
+    sbn_dir="$WORK/$name"
+    write_nginx_conf "$sbn_dir" "$sbn_port" "$UPSTREAM_PORT" \
+        "$((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096))" \
+        "master_process on;" "worker_processes auto;" "worker_rlimit_nofile $NOFILE;" "$@"
+    "$NGINX" -q -t -p "$sbn_dir/" -e "$sbn_dir/error.log" -c "$sbn_dir/nginx.conf" >&2 || {
+        cat "$sbn_dir/error.log" >&2 2>/dev/null || true
+        die "$name: nginx config test failed"
+    }
+    log "starting $name: $NGINX (port $sbn_port)"
+    "$NGINX" -p "$sbn_dir/" -e "$sbn_dir/error.log" -c "$sbn_dir/nginx.conf" >"$sbn_dir/stdout.log" 2>&1 &
+    sbn_pid=$!
+    printf -v "$pid_var" '%s' "$sbn_pid"
+    printf -v "$port_var" '%s' "$sbn_port"
+    wait_http "http://127.0.0.1:$sbn_port/api/bench" "$sbn_pid" "$name" 100 || {
+        cat "$sbn_dir/error.log" "$sbn_dir/stdout.log" >&2 2>/dev/null || true
+        die "$name did not become ready"
+    }
+    log "$name ready (master pid $sbn_pid)"
+}
+
+# stop_nginx PID: stops an nginx master (stop_pid) and then KILLs its workers, so none
+# survive a master that had to be KILLed.
+stop_nginx() {
+    local pid="$1" workers w
+    [[ -n "$pid" ]] || return 0
+    workers="$(pgrep -P "$pid" 2>/dev/null || true)"
+    stop_pid "$pid"
+    for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
+}
+
+# resolve_strangler_bin: sets STRANGLER_BIN (and UPSTREAM_BIN, TARGET_DIR) to the binary
+# bench/run.sh's `strangler` row measures: STRANGLER_BIN when set; else, with PGO=0, the
+# plain `cargo build --release`; else the profile-guided build of bench/pgo.sh.
+resolve_strangler_bin() {
+    if [[ -n "${STRANGLER_BIN:-}" || "${PGO:-1}" == 0 ]]; then
+        build_bench_bins all
+        return 0
+    fi
+    build_bench_bins upstream
+    log "profile-guided build: bash bench/pgo.sh (PGO=0 or STRANGLER_BIN=path skips it)"
+    STRANGLER_BIN="$(UPSTREAM_BIN="$UPSTREAM_BIN" bash "$REPO/bench/pgo.sh")" ||
+        die "the profile-guided build failed (see above); PGO=0 uses the plain release build"
+    [[ -x "$STRANGLER_BIN" ]] || die "strangler binary not found: $STRANGLER_BIN"
+}
+
+# CPU accounting: clock ticks per second of /proc's utime/stime.
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+
+# proc_cpu_ticks PID...: prints "USER SYSTEM", the clock ticks the processes have spent
+# in user space and in the kernel (fields 14 and 15 of /proc/PID/stat: every thread of
+# the process, exited ones included), summed over the PIDs. Dies if one is gone.
+proc_cpu_ticks() {
+    local pid stat user=0 sys=0
+    local -a f
+    for pid in "$@"; do
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || die "process $pid is gone"
+        # Fields after the command name (which may hold spaces): state is f[0], utime f[11].
+        read -r -a f <<<"${stat##*) }"
+        user=$((user + f[11]))
+        sys=$((sys + f[12]))
+    done
+    echo "$user $sys"
+}
+
+# ticks_per_request_us TICKS REQUESTS: clock ticks -> microseconds per request (2 decimals).
+ticks_per_request_us() {
+    awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "n/a" }'
+}
+
+# range FORMAT VALUE...: "MIN–MAX" of the numbers, each printed with the printf FORMAT
+# (e.g. %.2f), or the one value when they are all equal.
+range() {
+    local fmt="$1"
+    shift
+    printf '%s\n' "$@" | awk -v fmt="$fmt" 'NR == 1 || $1 < lo { lo = $1 } NR == 1 || $1 > hi { hi = $1 }
+        END { a = sprintf(fmt, lo); b = sprintf(fmt, hi); if (a == b) print a; else print a "–" b }'
+}
+
+# bench_commit: the repository's short commit, with "+ uncommitted changes" when dirty.
+bench_commit() {
+    local commit
+    commit="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [[ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null || true)" ]]; then
+        commit="$commit + uncommitted changes"
+    fi
+    echo "$commit"
+}
+
+# measure_strangler NAME BIN [PROXY_LINE...]: one measured run of a fresh strangler (BIN,
+# start_bench_strangler's table plus the PROXY_LINEs): starts it (pid in SERVER_PID, which
+# the caller's cleanup stops), checks it serves the upstream, warms it up (wrk -t2 -c50
+# -d$WARMUP), loads it with wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, reads its
+# CPU time from /proc before and after that run, and stops it. Sets WRK_* (wrk_parse) and
+# RUN_USER_US / RUN_SYS_US (the proxy's user / kernel CPU per request, µs) and
+# RUN_WORKER_CPUS (worker_cpus: the CPUs each worker thread may run on).
+# Outputs in $WORK/NAME.* (wrk reports, log, table).
+# shellcheck disable=SC2034,SC2153 # RUN_* are read, WARMUP/DURATION/... set by the sourcing script
+measure_strangler() {
+    local name="$1" bin="$2" port="" url before after
+    shift 2
+    start_bench_strangler "$name" "$bin" SERVER_PID port "$@"
+    url="http://127.0.0.1:$port/api/bench"
+    check_serves_upstream "$name" "$url" 5
+    wrk_run "$WORK/$name.warmup.txt" "$WARMUP_S" -t2 -c50 -d"$WARMUP" "$url"
+    before="$(proc_cpu_ticks "$SERVER_PID")"
+    wrk_run "$WORK/$name.wrk.txt" "$DURATION_S" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url"
+    after="$(proc_cpu_ticks "$SERVER_PID")"
+    RUN_WORKER_CPUS="$(worker_cpus "$SERVER_PID")"
+    stop_pid "$SERVER_PID"
+    SERVER_PID=""
+    wrk_parse "$WORK/$name.wrk.txt" "$name"
+    [[ -z "$WRK_ERRS" ]] || log "WARNING: $name: $WRK_ERRS"
+    RUN_USER_US="$(ticks_per_request_us $((${after% *} - ${before% *})) "$WRK_REQUESTS")"
+    RUN_SYS_US="$(ticks_per_request_us $((${after#* } - ${before#* })) "$WRK_REQUESTS")"
+}
+
+# worker_cpus PID: the CPUs each strangler-worker-N thread of PID may run on, in thread
+# order, e.g. "0 1" (pinned one per CPU) or "0-1 0-1" (left to the kernel).
+worker_cpus() {
+    local task
+    for task in /proc/"$1"/task/*; do
+        [[ "$(cat "$task/comm" 2>/dev/null)" == strangler-work* ]] || continue
+        awk '/^Cpus_allowed_list:/ { print $2 }' "$task/status"
+    done | paste -sd ' ' -
+}

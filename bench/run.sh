@@ -100,15 +100,10 @@ declare -A NGINX_PIDS
 declare -A STRANGLER_PIDS
 
 cleanup() {
-    local rc=$? workers=""
+    local rc=$?
     trap - EXIT INT TERM
     for v in "${!STRANGLER_PIDS[@]}"; do stop_pid "${STRANGLER_PIDS[$v]}"; done
-    for n in "${!NGINX_PIDS[@]}"; do
-        # Remember the workers so none survive a master that had to be KILLed.
-        workers="$(pgrep -P "${NGINX_PIDS[$n]}" 2>/dev/null || true)"
-        stop_pid "${NGINX_PIDS[$n]}"
-        for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
-    done
+    for n in "${!NGINX_PIDS[@]}"; do stop_nginx "${NGINX_PIDS[$n]}"; done
     stop_pid "$UPSTREAM_PID"
     finish_cleanup "$rc"
 }
@@ -116,9 +111,7 @@ on_exit_run_cleanup
 
 # Raise the soft open-files limit as far as the hard limit allows (inherited
 # by wrk and the servers); nginx is told the same figure.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NOFILE="$(ulimit -n)"
-[[ "$NOFILE" =~ ^[0-9]+$ ]] || NOFILE=65536 # "unlimited"
+raise_nofile
 
 # --- 3a. upstream --------------------------------------------------------------
 log "starting upstream: $UPSTREAM_BIN"
@@ -131,27 +124,9 @@ declare -A NGINX_PORTS
 # start_nginx NAME [DIRECTIVE...]: starts a private nginx (config in $WORK/NAME) with the
 # benchmark's settings plus the given top-level directives, and waits until it proxies.
 start_nginx() {
-    local name="$1" port dir pid
+    local name="$1"
     shift
-    port="$(free_port)"
-    dir="$WORK/$name"
-    write_nginx_conf "$dir" "$port" "$UPSTREAM_PORT" \
-        "$((NOFILE / 2 < 4096 ? NOFILE / 2 : 4096))" \
-        "master_process on;" "worker_processes auto;" "worker_rlimit_nofile $NOFILE;" "$@"
-    "$NGINX" -q -t -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >&2 || {
-        cat "$dir/error.log" >&2 2>/dev/null || true
-        die "$name: nginx config test failed"
-    }
-    log "starting $name: $NGINX (port $port)"
-    "$NGINX" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
-    pid=$!
-    NGINX_PIDS[$name]="$pid"
-    NGINX_PORTS[$name]="$port"
-    wait_http "http://127.0.0.1:$port/api/bench" "$pid" "$name" 100 || {
-        cat "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
-        die "$name did not become ready"
-    }
-    log "$name ready (master pid $pid)"
+    start_bench_nginx "$name" "NGINX_PIDS[$name]" "NGINX_PORTS[$name]" "$@"
 }
 start_nginx nginx
 start_nginx nginx-pinned "worker_cpu_affinity auto;"
@@ -165,22 +140,7 @@ start_strangler() {
     free_ports port admin
     # In its own directory: strangler watches the config file's directory, and the
     # files this script writes to $WORK must not wake it.
-    mkdir -p "$WORK/$v"
-    cat >"$WORK/$v/routes.toml" <<EOF
-[proxy]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-default_upstream = "app"
-
-[upstreams.app]
-url = "http://127.0.0.1:$UPSTREAM_PORT"
-
-[[routes]]
-name = "api"
-path = "/api/"
-stage = "new"
-new = "app"
-EOF
+    write_strangler_conf "$WORK/$v" "$port" "$admin" "$UPSTREAM_PORT"
     log "starting $v: ${STRANGLER_BINS[$v]} (port $port, admin $admin)"
     RUST_LOG=warn "${STRANGLER_BINS[$v]}" serve --config "$WORK/$v/routes.toml" >"$WORK/$v.log" 2>&1 &
     pid=$!
