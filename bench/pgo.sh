@@ -14,7 +14,8 @@
 #
 # The profile tells LLVM which branches and calls the request path really takes, so it
 # inlines and lays out code for them: measured here, about 30 % less user CPU per
-# proxied request than the plain release build (docs/performance.md). The code and its
+# proxied request than the plain release build (bench/pgo-pairs.sh measures it;
+# docs/performance.md). The code and its
 # behaviour are the same; only the machine code's layout and inlining change.
 #
 # Environment knobs (defaults in brackets):
