@@ -442,25 +442,6 @@ async fn shutdown_lets_an_http2_stream_finish() {
 // Real clients
 // ---------------------------------------------------------------------------------------
 
-/// Whether `tool` is installed. Without it the test is skipped with a printed reason,
-/// unless `STRANGLER_REQUIRE_TOOLS=1` (as in CI): then a missing tool fails the test.
-fn tool(tool: &str, package: &str) -> bool {
-    let found = std::process::Command::new(tool)
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            !required("STRANGLER_REQUIRE_TOOLS"),
-            "`{tool}` is not installed and STRANGLER_REQUIRE_TOOLS=1 (apt-get install {package})"
-        );
-        eprintln!("skipped: `{tool}` is not installed (apt-get install {package})");
-    }
-    found
-}
-
 /// Runs a program (bounded to 60 s) and returns its stdout; panics on failure.
 async fn run(program: &str, args: &[&str]) -> String {
     let output = output(tokio::process::Command::new(program).args(args)).await;

@@ -33,6 +33,7 @@ mod mythoughts;
 mod parity_cli;
 mod paths;
 mod readme_monolith;
+mod readme_tour;
 mod record;
 mod reliability;
 mod reload;

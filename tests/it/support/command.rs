@@ -53,3 +53,22 @@ pub fn both(output: &Output) -> String {
 pub fn required(name: &str) -> bool {
     std::env::var(name).is_ok_and(|value| value == "1")
 }
+
+/// Whether `tool` is installed. Without it the test is skipped with a printed reason,
+/// unless `STRANGLER_REQUIRE_TOOLS=1` (as in CI): then a missing tool fails the test.
+pub fn tool(tool: &str, package: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            !required("STRANGLER_REQUIRE_TOOLS"),
+            "`{tool}` is not installed and STRANGLER_REQUIRE_TOOLS=1 (apt-get install {package})"
+        );
+        eprintln!("skipped: `{tool}` is not installed (apt-get install {package})");
+    }
+    found
+}
