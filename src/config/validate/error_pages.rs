@@ -180,4 +180,20 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].starts_with(&format!("routes.toml:{line}:9: ")), "{errors:?}");
     }
+
+    #[test]
+    fn a_changed_setting_is_a_change_of_the_table() {
+        let changes = |after: &str| {
+            let before = parse_str("routes.toml", GOOD).unwrap();
+            crate::config::RouteChanges::between(&before, &parse_str("routes.toml", after).unwrap()).settings
+        };
+        assert_eq!(
+            changes(&with("error_bodies = \"minimal\"")),
+            ["proxy.error_bodies detailed -> minimal"]
+        );
+        assert_eq!(
+            changes(&with_pages("503 = \"down.html\"\n502 = \"/srv/502.html\"")),
+            ["proxy.error_pages none -> 502 /srv/502.html, 503 down.html"]
+        );
+    }
 }
