@@ -94,7 +94,8 @@ struct Attempt {
 }
 
 impl Attempt {
-    /// Reads and validates the file at `path`, then reads the admin token file it names.
+    /// Reads and validates the file at `path`, then reads the admin token file and the
+    /// error pages it names.
     /// Blocking.
     fn read(path: &Path) -> Self {
         let text = match Table::read(path) {
@@ -112,6 +113,7 @@ impl Attempt {
                 table: table
                     .config
                     .read_admin_token()
+                    .and_then(|()| table.config.read_error_pages())
                     .map(|()| table)
                     .map_err(LoadError::Invalid),
             },

@@ -46,10 +46,12 @@ impl Table {
     }
 
     /// [`load`](Self::load) for serving: also reads the secrets the table names (the admin
-    /// token file), again on every reload, so a rotated token takes effect. Blocking.
+    /// token file) and its error pages, again on every reload, so a rotated token or an
+    /// edited page takes effect. Blocking.
     pub fn load_for_serving(path: &Path) -> Result<Self, LoadError> {
         let mut table = Self::load(path)?;
         table.config.read_admin_token().map_err(LoadError::Invalid)?;
+        table.config.read_error_pages().map_err(LoadError::Invalid)?;
         Ok(table)
     }
 

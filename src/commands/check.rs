@@ -31,9 +31,13 @@ pub fn run(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Re
 /// Validates `file` as [`run`] does; the table when it is usable.
 fn validate(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<Option<Table>> {
     match Table::load(file) {
-        Ok(table) => {
+        Ok(mut table) => {
+            // The error pages are read as the proxy reads them; their problems come first.
+            let pages = table.config.read_error_pages().err().map(|e| e.0).unwrap_or_default();
             let c = &table.config;
-            let problems = check_files(c);
+            let problems: Vec<String> = (pages.iter().map(ToString::to_string))
+                .chain(check_files(c).iter().map(ToString::to_string))
+                .collect();
             if !problems.is_empty() {
                 for problem in &problems {
                     writeln!(out, "{problem}")?;

@@ -305,6 +305,11 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
     ]);
     settings.insert("proxy.send_timeout".to_owned(), duration(p.send_timeout));
     settings.insert("proxy.client_body_timeout".to_owned(), duration(p.client_body_timeout));
+    settings.insert(
+        "proxy.error_bodies".to_owned(),
+        format!("{:?}", p.error_bodies).to_lowercase(),
+    );
+    settings.insert("proxy.error_pages".to_owned(), error_pages_text(&p.error_pages));
     for (name, u) in &config.upstreams {
         let key = |setting: &str| format!("upstreams.{name}.{setting}");
         settings.extend([
@@ -329,6 +334,19 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
         settings.insert(key("read_timeout"), duration(u.read_timeout));
     }
     settings
+}
+
+/// `[proxy.error_pages]` as `502 errors/502.html, 503 …` (the files' paths; an edited page
+/// is not a change of settings), or `none`.
+fn error_pages_text(pages: &[super::model::ErrorPage]) -> String {
+    if pages.is_empty() {
+        return RouteFacts::NONE.to_owned();
+    }
+    let pages: Vec<String> = pages
+        .iter()
+        .map(|page| format!("{} {}", page.status.as_u16(), page.path.display()))
+        .collect();
+    pages.join(", ")
 }
 
 /// The settings that differ from `before` to `after` (as [`settings_of`] gives them, or

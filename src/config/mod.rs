@@ -15,7 +15,8 @@
 //! | `validate/`  | one file per section: `[proxy]`, `[upstreams.*]`, `[[routes]]`, `[record]`, TLS |
 //! | `diff.rs`    | [`RouteChanges`], [`RouteDiff`]: what one table changes in another's routes |
 //! | `evidence.rs` | [`EvidenceIdentity`]: what a route's parity evidence is evidence of |
-//! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: the only IO here |
+//! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: IO, after validation |
+//! | `pages.rs`   | [`Config::read_error_pages`]: the `[proxy.error_pages]` files, IO after validation |
 //!
 //! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
 //! offending value and says what is wrong in one line. Sections are deserialised one at a
@@ -31,6 +32,7 @@ mod diff;
 mod error;
 mod evidence;
 mod model;
+mod pages;
 mod parse;
 mod raw;
 mod token;
@@ -40,11 +42,13 @@ pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_tab
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use evidence::{EvidenceIdentity, EvidenceSide};
 pub use model::DEFAULT_UPGRADES;
+pub use model::{ANSWERED_STATUSES, ErrorBodies, ErrorPage, MAX_ERROR_PAGE_BYTES, PageContent};
 pub use model::{
     AdminToken, CanaryConfig, CertKeyPair, Config, FileRef, HealthCheckConfig, Location, OutlierConfig, PathPattern,
     ProxySettings, RecordConfig, RouteConfig, ShadowConfig, SniCertificate, Stage, StickyKey, TlsSettings, TokenFile,
     UnknownStage, UpstreamConfig, UpstreamTls, WorkerCpuAffinity,
 };
+pub use pages::REQUEST_ID_PLACEHOLDER;
 pub use parse::{parse_str, version_of};
 pub use token::read_token_file;
 pub use validate::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, parse_duration};

@@ -126,6 +126,11 @@ pub struct ProxySettings {
     /// The settings the file leaves out that got a default worth saying (`listen`,
     /// `admin_listen`, `default_upstream`), in that order: `strangler check` prints them.
     pub defaulted: Vec<&'static str>,
+    /// `error_bodies`: what the answers strangler makes itself say ([`ErrorBodies`]).
+    pub error_bodies: ErrorBodies,
+    /// `[proxy.error_pages]`: files served instead for some of those answers, by status
+    /// (sorted by status, one per status).
+    pub error_pages: Vec<ErrorPage>,
 }
 
 /// Where `admin_token_file` points, and where that setting is written (for the errors
@@ -511,6 +516,64 @@ impl RouteConfig {
             (Stage::New, Some(new)) => new,
             _ => &self.legacy,
         }
+    }
+}
+
+/// `[proxy] error_bodies`: what the body of an answer strangler makes itself (a 4xx
+/// refusal, 408, 413, or a 502/503/504 for an upstream that failed or was not tried) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorBodies {
+    /// What failed, by name (``upstream `users` (route `users-api`) refused the
+    /// connection``): for whoever runs the migration and reads the answers.
+    #[default]
+    Detailed,
+    /// The status line's text and the request id only: for a production site's clients,
+    /// who should not see internal names. The names stay in the log and the metrics.
+    Minimal,
+}
+
+/// The statuses strangler answers itself through the proxy (and so the only ones
+/// `[proxy.error_pages]` may name): 400 (refused request, unreadable body), 405 (CONNECT),
+/// 408 (stalled body), 413 (body over `max_body`), 502, 503 and 504 (an upstream failed or
+/// was not tried). hyper's own 400 and 431, answered before a request exists, have
+/// empty bodies and no page.
+pub const ANSWERED_STATUSES: [u16; 7] = [400, 405, 408, 413, 502, 503, 504];
+
+/// The largest error page file: a page is held in memory for every table loaded.
+pub const MAX_ERROR_PAGE_BYTES: u64 = 1024 * 1024;
+
+/// One `[proxy.error_pages]` entry: `"502" = "errors/502.html"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPage {
+    /// The status it is served for (one of [`ANSWERED_STATUSES`]).
+    pub status: http::StatusCode,
+    /// The file (relative paths are relative to the config file's directory).
+    pub path: PathBuf,
+    /// Where the path is written, for the errors found when the file is read.
+    pub location: Location,
+    /// The `Content-Type` it is served with, from the file's extension.
+    pub content_type: &'static str,
+    /// The file's content, once [`Config::read_error_pages`](super::Config::read_error_pages)
+    /// has read it (the serving proxy does, at start and on every reload; `check` too).
+    pub content: Option<PageContent>,
+}
+
+/// An error page's bytes, cut at every `{request_id}`: the request id goes between two
+/// consecutive pieces, so answering copies no page.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PageContent {
+    /// The pieces; one more than the placeholders.
+    pub pieces: Vec<bytes::Bytes>,
+}
+
+impl fmt::Debug for PageContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes: usize = self.pieces.iter().map(bytes::Bytes::len).sum();
+        write!(
+            f,
+            "PageContent({bytes} bytes, {} placeholders)",
+            self.pieces.len().saturating_sub(1)
+        )
     }
 }
 

@@ -27,6 +27,8 @@ pub(super) struct Proxy {
     pub http2_max_concurrent_streams: Option<Spanned<i64>>,
     pub send_timeout: Option<Spanned<String>>,
     pub client_body_timeout: Option<Spanned<String>>,
+    pub error_bodies: Option<Spanned<String>>,
+    pub error_pages: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// `[proxy.tls]`: the default certificate, and more chosen by SNI.

@@ -4,15 +4,24 @@
 //! 502 (refused, reset, other) or 504 (timed out) with a short text body naming the route
 //! and upstream, so whoever reads it knows which side of the migration failed; the detail
 //! goes to the log with the request id.
+//!
+//! What the body says is one pure decision, [`error_answer`], over the error and the
+//! table's `[proxy]` settings: the `[proxy.error_pages]` page for the status if there is
+//! one (its `{request_id}` replaced), else with `error_bodies = "minimal"` the status line's
+//! text and the request id only (no route or upstream name: those stay in the log line and
+//! the metrics), else the detailed text above. [`ProxyError::into_response`] only carries it
+//! out; a request that ends without an error never reaches this file.
 
 use std::error::Error as StdError;
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::body::{Finish, ResponseBody};
+use crate::config::{ErrorBodies, PageContent, ProxySettings};
 use crate::headers::X_REQUEST_ID;
 use crate::migration::fallback::NewTry;
 use crate::path::PathError;
@@ -59,40 +68,20 @@ impl ProxyError {
         }
     }
 
-    /// The answer to the client: a short text naming what failed (the route and upstream,
-    /// for an upstream failure), with the request id; `finish` records it when sent.
-    pub fn into_response(self, mut finish: Box<Finish>) -> Response<ResponseBody> {
+    /// The answer to the client, as [`error_answer`] decides it from the error and the
+    /// table's `[proxy]` settings, with the request id; `finish` records it when sent.
+    pub fn into_response(self, settings: &ProxySettings, mut finish: Box<Finish>) -> Response<ResponseBody> {
         let status = self.status();
         if let ProxyError::Body(BodyFault::TimedOut) = self {
             client_body_timed_out(&finish);
         }
-        let body = match &self {
-            ProxyError::Refused(refusal) => format!("{refusal}\n"),
-            ProxyError::Body(BodyFault::TooLarge { limit }) => format!(
-                "413 Payload Too Large: route `{}` accepts request bodies of at most {limit} bytes\n",
-                finish.route
-            ),
-            ProxyError::Body(BodyFault::Unreadable) => "400 Bad Request: could not read the request body\n".to_owned(),
-            ProxyError::Body(BodyFault::TimedOut) => {
-                "408 Request Timeout: the request body stopped arriving (client_body_timeout)\n".to_owned()
-            }
-            ProxyError::Upstream { kind, upstream } => format!(
-                "{} {}: upstream `{upstream}` (route `{}`) {}\n",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or(""),
-                finish.route,
-                kind.describe()
-            ),
-        };
+        let ErrorAnswer { content_type, body } = error_answer(&self, settings, &finish.route, &finish.request_id);
         finish.status = status;
         let request_id = finish.request_id.clone();
         let mut response = Response::new(ResponseBody::full(body).with_finish(finish));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(&X_REQUEST_ID, request_id);
         match self {
@@ -111,6 +100,113 @@ impl ProxyError {
         }
         response
     }
+}
+
+/// The body of an answer made here and the `Content-Type` it is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorAnswer {
+    /// `text/plain; charset=utf-8`, or the error page's type.
+    pub content_type: HeaderValue,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// What the answer to `error` says, decided from `settings` alone (pure: no IO, no
+/// clock): the `[proxy.error_pages]` page for its status, when there is one, with
+/// `request_id` in place of each `{request_id}`; else, with `error_bodies = "minimal"`,
+/// the status line's text and the request id; else (`detailed`, the default) what failed,
+/// naming `route` and the upstream. Names never appear in a minimal body or a page: they
+/// are in the log line and the metrics.
+pub fn error_answer(
+    error: &ProxyError,
+    settings: &ProxySettings,
+    route: &str,
+    request_id: &HeaderValue,
+) -> ErrorAnswer {
+    let status = error.status();
+    if let Some(page) = settings.error_pages.iter().find(|page| page.status == status)
+        && let Some(content) = &page.content
+    {
+        return ErrorAnswer {
+            content_type: HeaderValue::from_static(page.content_type),
+            body: page_with_id(content, page.content_type, request_id),
+        };
+    }
+    let text = match settings.error_bodies {
+        ErrorBodies::Minimal => format!(
+            "{} {}\nrequest id: {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            String::from_utf8_lossy(request_id.as_bytes())
+        ),
+        ErrorBodies::Detailed => detailed_text(error, status, route),
+    };
+    ErrorAnswer {
+        content_type: HeaderValue::from_static("text/plain; charset=utf-8"),
+        body: Bytes::from(text),
+    }
+}
+
+/// `error_bodies = "detailed"`: what failed, naming the route and the upstream.
+fn detailed_text(error: &ProxyError, status: StatusCode, route: &str) -> String {
+    match error {
+        ProxyError::Refused(refusal) => format!("{refusal}\n"),
+        ProxyError::Body(BodyFault::TooLarge { limit }) => {
+            format!("413 Payload Too Large: route `{route}` accepts request bodies of at most {limit} bytes\n")
+        }
+        ProxyError::Body(BodyFault::Unreadable) => "400 Bad Request: could not read the request body\n".to_owned(),
+        ProxyError::Body(BodyFault::TimedOut) => {
+            "408 Request Timeout: the request body stopped arriving (client_body_timeout)\n".to_owned()
+        }
+        ProxyError::Upstream { kind, upstream } => format!(
+            "{} {}: upstream `{upstream}` (route `{route}`) {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            kind.describe()
+        ),
+    }
+}
+
+/// An error page with the request id between its pieces, written so that it cannot change
+/// the page's markup: a client may choose its own `x-request-id`, so any byte of it that
+/// is not visible ASCII becomes `?`, and in an HTML page `&<>"'` (in a JSON one `"` and
+/// `\`) are escaped.
+fn page_with_id(content: &PageContent, content_type: &str, request_id: &HeaderValue) -> Bytes {
+    if let [whole] = &content.pieces[..] {
+        return whole.clone();
+    }
+    let mut id = String::with_capacity(request_id.len());
+    for byte in request_id.as_bytes() {
+        let c = if byte.is_ascii_graphic() {
+            char::from(*byte)
+        } else {
+            '?'
+        };
+        match (
+            content_type.starts_with("text/html"),
+            content_type == "application/json",
+            c,
+        ) {
+            (true, _, '&') => id.push_str("&amp;"),
+            (true, _, '<') => id.push_str("&lt;"),
+            (true, _, '>') => id.push_str("&gt;"),
+            (true, _, '"') => id.push_str("&quot;"),
+            (true, _, '\'') => id.push_str("&#39;"),
+            (_, true, '"' | '\\') => {
+                id.push('\\');
+                id.push(c);
+            }
+            _ => id.push(c),
+        }
+    }
+    let mut body = Vec::with_capacity(content.pieces.iter().map(Bytes::len).sum::<usize>() + id.len() * 2);
+    for (i, piece) in content.pieces.iter().enumerate() {
+        if i > 0 {
+            body.extend_from_slice(id.as_bytes());
+        }
+        body.extend_from_slice(piece);
+    }
+    Bytes::from(body)
 }
 
 /// A client whose request body stalled: the proxy's answer is 408, the fault the client's
@@ -314,6 +410,13 @@ mod tests {
         );
     }
 
+    /// The `[proxy]` settings of a table that leaves them all out (detailed, no pages).
+    fn settings() -> ProxySettings {
+        crate::config::parse_str("routes.toml", "[upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n")
+            .unwrap()
+            .proxy
+    }
+
     fn finish(route: &str) -> Box<Finish> {
         Box::new(Finish {
             metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
@@ -335,7 +438,7 @@ mod tests {
 
     /// Status, headers (sorted) and body text of an answer made here.
     fn answer(error: ProxyError, route: &str) -> (u16, Vec<String>, String) {
-        let response = error.into_response(finish(route));
+        let response = error.into_response(&settings(), finish(route));
         let mut headers: Vec<String> = response
             .headers()
             .iter()
@@ -431,5 +534,163 @@ mod tests {
             .2,
             "502 Bad Gateway: upstream `legacy` (route `default`) refused the connection or could not be reached\n"
         );
+    }
+
+    /// One error of each kind a client can get, with the route it is answered on.
+    fn every_error() -> Vec<(ProxyError, &'static str)> {
+        use crate::upstream::health::Unavailable;
+        let users = Arc::from("users");
+        let mut errors = vec![
+            (ProxyError::Refused(Refusal::Connect), "-"),
+            (
+                ProxyError::Refused(Refusal::Malformed(Violation::LengthAndChunked)),
+                "-",
+            ),
+            (ProxyError::Refused(Refusal::BadPath(PathError::EncodedSlash)), "-"),
+            (
+                ProxyError::Refused(Refusal::AmbiguousPath {
+                    without_params: "/users-api/x".to_owned(),
+                }),
+                "-",
+            ),
+            (ProxyError::Body(BodyFault::TooLarge { limit: 10 }), "users-api"),
+            (ProxyError::Body(BodyFault::Unreadable), "users-api"),
+            (ProxyError::Body(BodyFault::TimedOut), "users-api"),
+        ];
+        for kind in [
+            UpstreamErrorKind::Connect,
+            UpstreamErrorKind::Timeout,
+            UpstreamErrorKind::Tls,
+            UpstreamErrorKind::Reset,
+            UpstreamErrorKind::Protocol,
+            UpstreamErrorKind::Other,
+            UpstreamErrorKind::ReadTimeout,
+            UpstreamErrorKind::Unavailable(Unavailable::Ejected),
+            UpstreamErrorKind::Saturated,
+        ] {
+            errors.push((ProxyError::upstream(kind, &users), "users-api"));
+        }
+        errors
+    }
+
+    #[test]
+    fn every_status_answered_here_may_have_a_page() {
+        for (error, _) in every_error() {
+            let status = error.status().as_u16();
+            assert!(
+                crate::config::ANSWERED_STATUSES.contains(&status),
+                "{error:?}: {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn minimal_bodies_say_the_status_and_the_request_id_and_no_name() {
+        let mut minimal = settings();
+        minimal.error_bodies = crate::config::ErrorBodies::Minimal;
+        let id = HeaderValue::from_static("r-0001");
+        for (error, route) in every_error() {
+            let status = error.status();
+            let answer = error_answer(&error, &minimal, route, &id);
+            let expected = format!(
+                "{} {}\nrequest id: r-0001\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap()
+            );
+            assert_eq!(answer.body, expected.as_bytes(), "{error:?}");
+            assert_eq!(answer.content_type, "text/plain; charset=utf-8");
+            // The same error in detail names what minimal hides.
+            let detailed = error_answer(&error, &settings(), route, &id);
+            if let ProxyError::Upstream { .. } = error {
+                let text = String::from_utf8(detailed.body.to_vec()).unwrap();
+                assert!(text.contains("`users`") && text.contains("`users-api`"), "{text}");
+            }
+        }
+        let error = ProxyError::upstream(UpstreamErrorKind::Connect, &Arc::from("users"));
+        assert_eq!(
+            error_answer(&error, &minimal, "users-api", &id).body,
+            "502 Bad Gateway\nrequest id: r-0001\n"
+        );
+        assert_eq!(
+            error_answer(&error, &settings(), "users-api", &id).body,
+            "502 Bad Gateway: upstream `users` (route `users-api`) refused the connection or could not be reached\n"
+        );
+    }
+
+    /// `settings` with a page for `status` of `content_type` whose text is `page`, read.
+    fn with_page(
+        mut settings: ProxySettings,
+        status: u16,
+        content_type: &'static str,
+        page: &'static str,
+    ) -> ProxySettings {
+        let pieces = page.split(crate::config::REQUEST_ID_PLACEHOLDER);
+        settings.error_pages.push(crate::config::ErrorPage {
+            status: StatusCode::from_u16(status).unwrap(),
+            path: "errors/page".into(),
+            location: crate::config::Location::default(),
+            content_type,
+            content: Some(PageContent {
+                pieces: pieces.map(|p| Bytes::from_static(p.as_bytes())).collect(),
+            }),
+        });
+        settings
+    }
+
+    #[test]
+    fn a_page_wins_for_its_status_with_the_request_id_in_place() {
+        let mut minimal = settings();
+        minimal.error_bodies = crate::config::ErrorBodies::Minimal;
+        let pages = with_page(
+            minimal,
+            502,
+            "text/html; charset=utf-8",
+            "<p>{request_id}</p><i>{request_id}</i>",
+        );
+        let id = HeaderValue::from_static("r-0001");
+        let refused = ProxyError::upstream(UpstreamErrorKind::Connect, &Arc::from("users"));
+        let answer = error_answer(&refused, &pages, "users-api", &id);
+        assert_eq!(answer.content_type, "text/html; charset=utf-8");
+        assert_eq!(answer.body, "<p>r-0001</p><i>r-0001</i>");
+        // Other statuses keep the settings' body.
+        let timeout = ProxyError::upstream(UpstreamErrorKind::Timeout, &Arc::from("users"));
+        assert_eq!(
+            error_answer(&timeout, &pages, "users-api", &id).body,
+            "504 Gateway Timeout\nrequest id: r-0001\n"
+        );
+        // A client's own id cannot change the page's markup.
+        let hostile = HeaderValue::from_bytes(b"<script>&\"'\xe9").unwrap();
+        assert_eq!(
+            error_answer(&refused, &pages, "users-api", &hostile).body,
+            "<p>&lt;script&gt;&amp;&quot;&#39;?</p><i>&lt;script&gt;&amp;&quot;&#39;?</i>"
+        );
+        let json = with_page(settings(), 502, "application/json", "{\"id\":\"{request_id}\"}");
+        let quoted = HeaderValue::from_static("a\"b\\c<");
+        assert_eq!(
+            error_answer(&refused, &json, "users-api", &quoted).body,
+            "{\"id\":\"a\\\"b\\\\c<\"}"
+        );
+        // A page without the placeholder is sent as it is.
+        let plain = with_page(settings(), 502, "text/plain; charset=utf-8", "down");
+        assert_eq!(error_answer(&refused, &plain, "users-api", &id).body, "down");
+        // A page not read (offline commands never read them) leaves the text body.
+        let mut unread = json.clone();
+        unread.error_pages[0].content = None;
+        assert!(
+            error_answer(&refused, &unread, "users-api", &id)
+                .body
+                .starts_with(b"502 Bad Gateway: upstream")
+        );
+    }
+
+    #[test]
+    fn into_response_sends_the_page_with_its_type() {
+        let pages = with_page(settings(), 413, "application/json", "{\"request\":\"{request_id}\"}");
+        let response = ProxyError::Body(BodyFault::TooLarge { limit: 1 }).into_response(&pages, finish("api"));
+        assert_eq!(response.status(), 413);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert_eq!(response.headers()[&X_REQUEST_ID], "id-1");
+        assert_eq!(body_text(response.into_body()), "{\"request\":\"id-1\"}");
     }
 }

@@ -124,13 +124,20 @@ impl Executor {
     }
 
     /// The answer to a refused request (counted in `strangler_rejected_requests_total`).
-    pub fn refuse(&self, refusal: Refusal, uri: &Uri, log_on: bool, mut finish: Box<Finish>) -> Response<ResponseBody> {
+    pub fn refuse(
+        &self,
+        refusal: Refusal,
+        uri: &Uri,
+        log_on: bool,
+        settings: &crate::config::ProxySettings,
+        mut finish: Box<Finish>,
+    ) -> Response<ResponseBody> {
         self.metrics.rejected.with_label_values(&[refusal.reason()]).inc();
         finish.path = log_on.then(|| match refusal {
             Refusal::Connect => uri.to_string(),
             _ => uri.path().to_owned(),
         });
-        ProxyError::Refused(refusal).into_response(finish)
+        ProxyError::Refused(refusal).into_response(settings, finish)
     }
 
     /// The effects of a plan that come before sending: the canary side, a fallback to
@@ -306,7 +313,8 @@ impl Executor {
                         .with_label_values(&[&finish.upstream, UpstreamErrorKind::Other.as_str()])
                         .inc();
                     let name = &current.snapshot.upstreams[upstream].name;
-                    return ProxyError::upstream(UpstreamErrorKind::Other, name).into_response(finish);
+                    let settings = &current.snapshot.config().proxy;
+                    return ProxyError::upstream(UpstreamErrorKind::Other, name).into_response(settings, finish);
                 }
             }
         }

@@ -101,7 +101,10 @@ impl Proxy {
             } = {
                 let plan = match plan::plan(&snapshot, &request, client, &request_id) {
                     Ok(plan) => plan,
-                    Err(refusal) => return this.refuse(refusal, request.uri(), log_on, finish),
+                    Err(refusal) => {
+                        let settings = &snapshot.config().proxy;
+                        return this.refuse(refusal, request.uri(), log_on, settings, finish);
+                    }
                 };
                 this.begin(current, &plan, &request, &mut finish, log_on);
                 plan
@@ -142,7 +145,7 @@ impl Proxy {
                         let streaming = Box::pin(RequestBody::streaming(body, limit, settings, fault.clone()));
                         match streaming.await {
                             Ok(body) => (body, Some(fault)),
-                            Err(fault) => return ProxyError::Body(fault).into_response(finish),
+                            Err(fault) => return ProxyError::Body(fault).into_response(settings, finish),
                         }
                     };
                     let request = Request::from_parts(parts, body);
@@ -160,10 +163,11 @@ impl Proxy {
                 Ok(exchanged) if switches_unasked(&exchanged.response, asked.as_ref()) => {
                     // Dropped: the connection, switched, is closed, never pooled.
                     drop(exchanged);
-                    refuse_switch(this, &upstream.name, &request_id, asked.as_ref(), finish)
+                    let settings = &snapshot.config().proxy;
+                    refuse_switch(this, &upstream.name, &request_id, asked.as_ref(), settings, finish)
                 }
                 Ok(exchanged) => this.respond(current, upstream_id, exchanged, client_upgrade, finish),
-                Err(error) => error.into_response(finish),
+                Err(error) => error.into_response(&snapshot.config().proxy, finish),
             }
         }
     }
@@ -187,6 +191,7 @@ fn refuse_switch(
     upstream: &std::sync::Arc<str>,
     request_id: &HeaderValue,
     asked: Option<&HeaderValue>,
+    settings: &crate::config::ProxySettings,
     finish: Box<body::Finish>,
 ) -> Response<ResponseBody> {
     let kind = error::UpstreamErrorKind::Protocol;
@@ -200,5 +205,5 @@ fn refuse_switch(
         asked = asked.and_then(|a| a.to_str().ok()).unwrap_or("-"),
         "upstream switched to another protocol than the client asked for; not passed on (502)"
     );
-    ProxyError::upstream(kind, upstream).into_response(finish)
+    ProxyError::upstream(kind, upstream).into_response(settings, finish)
 }

@@ -17,6 +17,7 @@ mod check_against;
 mod cli;
 mod dashboard;
 mod deploy;
+mod error_pages;
 mod evidence_periods;
 mod fallback;
 mod flip;

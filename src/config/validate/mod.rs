@@ -9,10 +9,12 @@
 //! route.rs     [[routes]]          -> RouteConfig     (path.rs, methods.rs, canary.rs,
 //!                                                      fallback.rs, shadow.rs)
 //! record.rs    [record]            -> RecordConfig
+//! error_pages.rs [proxy] error_bodies, [proxy.error_pages] (for proxy.rs)
 //! values.rs    counts, shares, durations, addresses, names: shared by all of them
 //! ```
 
 mod canary;
+mod error_pages;
 mod fallback;
 mod methods;
 mod path;

@@ -64,6 +64,8 @@ pub(crate) fn validate_proxy(
     );
     let send_timeout = duration_or(errors, raw.send_timeout.as_ref(), Duration::from_secs(60));
     let client_body_timeout = duration_or(errors, raw.client_body_timeout.as_ref(), Duration::from_secs(60));
+    let error_bodies = super::error_pages::error_bodies(errors, raw);
+    let error_pages = super::error_pages::error_pages(errors, raw, file);
     if errors.len() != before {
         return None;
     }
@@ -88,6 +90,8 @@ pub(crate) fn validate_proxy(
         send_timeout,
         client_body_timeout,
         defaulted: defaulted(raw),
+        error_bodies,
+        error_pages,
     })
 }
 
