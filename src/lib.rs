@@ -13,6 +13,8 @@
 //! - [`worker`]: which proxy worker thread the caller runs on;
 //! - [`window`]: windowed counters (requests, 5xx, durations over the last minute and since
 //!   a start), cheap enough for the request path;
+//! - [`history`]: the last hour of each route's traffic, minute by minute, sampled from the
+//!   windows (the dashboard's sparklines);
 //! - [`parity`]: the comparison engine: does the new service answer like the legacy one?
 //! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
@@ -59,6 +61,7 @@ pub mod tls;
 pub mod upstream;
 pub mod window;
 pub mod worker;
+pub mod history;
 
 use std::future::Future;
 use std::net::SocketAddr;
