@@ -205,14 +205,17 @@ impl Followed {
                 // New windows: the old ones' counts since the last reading, then the new
                 // ones' from zero.
                 let old = Reading::of(&last.windows, now);
-                self.ring.add(minute, WindowSide::Legacy, &difference(&old.legacy, &last.legacy));
+                self.ring
+                    .add(minute, WindowSide::Legacy, &difference(&old.legacy, &last.legacy));
                 self.ring.add(minute, WindowSide::New, &difference(&old.new, &last.new));
                 (zero, zero)
             }
             None => (zero, zero),
         };
-        self.ring.add(minute, WindowSide::Legacy, &difference(&reading.legacy, &legacy_base));
-        self.ring.add(minute, WindowSide::New, &difference(&reading.new, &new_base));
+        self.ring
+            .add(minute, WindowSide::Legacy, &difference(&reading.legacy, &legacy_base));
+        self.ring
+            .add(minute, WindowSide::New, &difference(&reading.new, &new_base));
         self.last = Some(reading);
     }
 }
@@ -305,7 +308,13 @@ mod tests {
         assert_eq!(hour[0].new.requests, 4);
         assert_eq!((hour[1].legacy.requests, hour[1].new.requests), (7, 0));
         // The current minute, nothing in it yet.
-        assert_eq!(hour[2], Minute { minute: 102, ..Minute::default() });
+        assert_eq!(
+            hour[2],
+            Minute {
+                minute: 102,
+                ..Minute::default()
+            }
+        );
         // A late sample of an older minute counts in the newest.
         ring.add(100, WindowSide::Legacy, &answers(1, 0, 2));
         assert_eq!(ring.last_hour(101)[1].legacy.requests, 8);
@@ -404,18 +413,30 @@ mod tests {
         let mut history = TrafficHistory::default();
         record(&api_windows, WindowSide::Legacy, 5);
         record(&pages_windows, WindowSide::Legacy, 2);
-        history.sample([(&api, &api_windows), (&pages, &pages_windows)], origin, at_minute(20, 0));
+        history.sample(
+            [(&api, &api_windows), (&pages, &pages_windows)],
+            origin,
+            at_minute(20, 0),
+        );
         // Before the next sample: 1 more answer on api's old windows, then a reload gives
         // api new windows (a new period: a stage change), drops pages and adds search.
         record(&api_windows, WindowSide::Legacy, 1);
         let api_renewed = Arc::new(SideWindows::starting_at(origin, 1));
         record(&api_renewed, WindowSide::New, 4);
         let search_windows = Arc::new(SideWindows::starting_at(origin, 1));
-        history.sample([(&api, &api_renewed), (&search, &search_windows)], origin, at_minute(20, 30));
+        history.sample(
+            [(&api, &api_renewed), (&search, &search_windows)],
+            origin,
+            at_minute(20, 30),
+        );
         assert_eq!(history.len(), 2);
         assert!(history.ring("pages").is_none(), "a removed route's ring goes");
         let api_ring = history.ring("api").unwrap();
-        assert_eq!(api_ring.started(), at_minute(20, 0), "a route that stays keeps its ring");
+        assert_eq!(
+            api_ring.started(),
+            at_minute(20, 0),
+            "a route that stays keeps its ring"
+        );
         let minute = api_ring.last_hour(20)[0];
         assert_eq!((minute.legacy.requests, minute.new.requests), (6, 4));
         assert_eq!(history.ring("search").unwrap().started(), at_minute(20, 30));

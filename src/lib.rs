@@ -47,6 +47,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod headers;
+pub mod history;
 pub mod metrics;
 pub mod migration;
 pub mod parity;
@@ -61,7 +62,6 @@ pub mod tls;
 pub mod upstream;
 pub mod window;
 pub mod worker;
-pub mod history;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -279,6 +279,7 @@ pub async fn run_with_ready(
     state.start_health_checks(tokio::runtime::Handle::current());
     let reaper = tokio::spawn(reap_idle_connections(state.clone()));
     let admin = Admin::new(state.clone(), reloader).listening_on(admin_addr);
+    let history = tokio::spawn(admin.clone().keep_history());
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
         "admin",
@@ -304,6 +305,7 @@ pub async fn run_with_ready(
         task.abort();
     }
     reaper.abort();
+    history.abort();
     for worker in workers {
         let _ = worker.await;
     }

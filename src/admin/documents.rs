@@ -56,6 +56,7 @@ pub fn parity_report<'a>(evidence: ParityEvidence, stage_of: impl Fn(&str) -> Op
             })
             .collect(),
         mismatches: evidence.mismatches.into_iter().map(Mismatch::from).collect(),
+        mismatch_groups: Vec::new(),
     }
 }
 
