@@ -249,6 +249,10 @@ pub struct Mismatch {
     /// when absent (reports of `strangler parity`, builds without evidence periods).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
+    /// The client request's id (`x-request-id`, as in the access log); left out when
+    /// absent (reports of `strangler parity`, builds without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One difference of a [`Mismatch`].

@@ -613,6 +613,7 @@ mod tests {
             }],
             truncated: false,
             period: None,
+            request_id: Some(format!("req-{at}")),
         }
     }
 
@@ -654,6 +655,7 @@ mod tests {
         assert_eq!(groups[0].newest.at, "2026-12-08T14:19:00Z");
         assert_eq!(groups[0].newest.diffs[0].new, "\"2026-12-08T14:19:00Z\"");
         assert_eq!(groups[0].first_at, "2026-12-08T14:10:00Z");
+        assert_eq!(groups[0].newest.request_id.as_deref(), Some("req-2026-12-08T14:19:00Z"));
         assert_eq!(groups[1].first_at, groups[1].newest.at);
         assert!(group_mismatches(&[]).is_empty());
     }

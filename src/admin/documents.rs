@@ -126,6 +126,7 @@ impl From<KeptMismatch> for Mismatch {
                 .collect(),
             truncated: false,
             period: Some(kept.period),
+            request_id: kept.request_id,
         }
     }
 }

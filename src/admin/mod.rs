@@ -557,6 +557,7 @@ mod tests {
         "method": "GET",
         "path": "/api/x?q=1",
         "period": "e5d76531c620",
+        "request_id": "req-1",
         "route": "api",
         "status": [
           200,
@@ -621,6 +622,7 @@ mod tests {
       "method": "GET",
       "path": "/api/x?q=1",
       "period": "e5d76531c620",
+      "request_id": "req-1",
       "route": "api",
       "status": [
         200,
@@ -965,7 +967,7 @@ mod tests {
         };
         f.state
             .ledger
-            .record_mismatch("api", "p", "GET", "/api/x", [200, 200], &comparison, &[]);
+            .record_mismatch("api", "p", "GET", "/api/x", [200, 200], &comparison, &[], None);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -1076,13 +1078,22 @@ mod tests {
         };
         let secret = [http::HeaderName::from_static("x-secret")];
         let api = period_of(&f, "api");
-        ledger.record_mismatch("api", &api.id, "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
+        ledger.record_mismatch(
+            "api",
+            &api.id,
+            "GET",
+            "/api/x?q=1",
+            [200, 500],
+            &comparison,
+            &secret,
+            Some("req-1"),
+        );
         let empty = Comparison {
             diffs: Vec::new(),
             ..comparison.clone()
         };
         let t = period_of(&f, "t");
-        ledger.record_mismatch("t", &t.id, "POST", "/t/1", [201, 201], &empty, &[]);
+        ledger.record_mismatch("t", &t.id, "POST", "/t/1", [201, 201], &empty, &[], None);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);

@@ -530,7 +530,9 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     assert_eq!(text_of(browser, "#mismatches-table tbody td.status").await, "200 → 200");
     let example = text_of(browser, "#mismatches-table tbody td.example").await;
     assert!(
-        example.starts_with("GET /api/thoughts/") && example.ends_with(" · /text: \"same\" → \"different\""),
+        example.starts_with("GET /api/thoughts/")
+            && example.contains(" · request ")
+            && example.ends_with(" · /text: \"same\" → \"different\""),
         "{example:?}"
     );
     // The proxy's own /admin/upstreams fills the upstreams table.
