@@ -256,6 +256,78 @@ async fn traffic_counts_each_side_of_each_route() {
     proxy.stop().await;
 }
 
+/// The answers `/admin/history` counts for `name`, both sides, every minute (0 for a route
+/// it does not list).
+fn history_total(history: &Value, name: &str) -> u64 {
+    let sum = |values: &Value| {
+        values
+            .as_array()
+            .map_or(0, |v| v.iter().filter_map(Value::as_u64).sum())
+    };
+    history["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == name)
+        .map_or(0, |r| sum(&r["legacy"]["requests"]) + sum(&r["new"]["requests"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_kept_across_a_reload_for_routes_that_stay() {
+    let legacy = echo_upstream("legacy").await;
+    let users = echo_upstream("users").await;
+    let thoughts = json_upstream(0).await;
+    let proxy = TestProxy::start(&three_routes(&legacy, &users, &thoughts)).await;
+    send_many(&proxy, "/api/users/", 6, 200).await;
+    send_many(&proxy, "/pages/", 5, 200).await;
+    let history = |admin| admin_json(admin, "/admin/history");
+    let before = poll(
+        COUNTED_WITHIN,
+        || history(proxy.admin),
+        |h| history_total(h, "users-api") == 6 && history_total(h, "pages") == 5,
+    )
+    .await;
+    assert_eq!(history_total(&before, "pages"), 5, "{before:#}");
+
+    // `users-api` goes from canary to new (a new traffic period: new windows), `pages`
+    // leaves the table, `search` comes in.
+    proxy.write_config(&routes_toml(
+        &[
+            ("legacy", &legacy.url()),
+            ("users", &users.url()),
+            ("thoughts", &thoughts.url()),
+        ],
+        "[[routes]]\nname = \"users-api\"\npath = \"/api/users/\"\nstage = \"new\"\nnew = \"users\"\n\n\
+         [[routes]]\nname = \"search\"\npath = \"/search/\"\n",
+    ));
+    let reloaded = post(&proxy.admin_url("/admin/reload"), "").await;
+    assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    send_many(&proxy, "/api/users/", 2, 200).await;
+    let after = poll(
+        COUNTED_WITHIN,
+        || history(proxy.admin),
+        |h| history_total(h, "users-api") == 8,
+    )
+    .await;
+    assert_eq!(
+        history_total(&after, "users-api"),
+        8,
+        "kept, and followed on: {after:#}"
+    );
+    let names: Vec<&str> = after["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["users-api", "search"], "a removed route's history goes");
+    let users_api = route(&after, "users-api");
+    assert_eq!(users_api["stage"], "new");
+    assert_eq!(users_api["since"], route(&before, "users-api")["since"]);
+    assert_eq!(history_total(&after, "search"), 0);
+    proxy.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_is_self_contained_and_locked_to_its_origin() {
     let legacy = echo_upstream("legacy").await;
