@@ -115,10 +115,10 @@ pub struct ListedFallback {
 
 /// `GET /admin/parity`, and the reports of `strangler parity` (which add fields of their
 /// own): per-route comparison counts and the last mismatches. Unknown fields are
-/// ignored, missing counts read as zero. `M` is how the mismatches are read: see
-/// [`ParityCounts`].
+/// ignored, missing counts read as zero. `M` and `G` are how the mismatches and their
+/// groups are read: see [`ParityCounts`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParityReport<M = Mismatch> {
+pub struct ParityReport<M = Mismatch, G = MismatchGroup> {
     /// Counts by route name.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteParity>,
@@ -127,11 +127,11 @@ pub struct ParityReport<M = Mismatch> {
     pub mismatches: Vec<M>,
     /// The same mismatches grouped by route, first differing pointer and status pair,
     /// newest group first (`/admin/parity` only; left out when empty).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mismatch_groups: Vec<MismatchGroup>,
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+    pub mismatch_groups: Vec<G>,
 }
 
-impl<M> Default for ParityReport<M> {
+impl<M, G> Default for ParityReport<M, G> {
     fn default() -> Self {
         Self {
             routes: BTreeMap::new(),
@@ -141,10 +141,10 @@ impl<M> Default for ParityReport<M> {
     }
 }
 
-/// A [`ParityReport`] read for its counts only, its mismatches left unread: what
-/// `strangler status` and `flip` judge, from replicas or reports whose mismatch records
-/// may be of another build.
-pub type ParityCounts = ParityReport<serde::de::IgnoredAny>;
+/// A [`ParityReport`] read for its counts only, its mismatches (and their groups) left
+/// unread: what `strangler status` and `flip` judge, from replicas or reports whose
+/// mismatch records may be of another build.
+pub type ParityCounts = ParityReport<serde::de::IgnoredAny, serde::de::IgnoredAny>;
 
 /// One route's comparison counts.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -561,8 +561,10 @@ mod tests {
         assert_eq!((read.matched, read.requests), (3, None));
         let report: ParityReport = serde_json::from_str("{}").unwrap();
         assert_eq!(report, ParityReport::default());
-        let counts: ParityCounts =
-            serde_json::from_str(r#"{"routes": {"r": {"match": 1}}, "mismatches": [{"diff": "old shape"}]}"#).unwrap();
+        let counts: ParityCounts = serde_json::from_str(
+            r#"{"routes": {"r": {"match": 1}}, "mismatches": [{"diff": "old shape"}], "mismatch_groups": [{"x": 1}]}"#,
+        )
+        .unwrap();
         assert_eq!((counts.routes["r"].matched, counts.mismatches.len()), (1, 1));
         assert!(serde_json::from_str::<ParityReport>(r#"{"mismatches": [{"diff": "old shape"}]}"#).is_err());
     }
