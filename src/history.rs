@@ -24,7 +24,7 @@
 //! each), about 17 KB per route with traffic in every minute of the hour, plus one
 //! reading of its windows (300 bytes) to take differences from.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -237,14 +237,14 @@ impl TrafficHistory {
         wall: SystemTime,
     ) {
         let minute = minute_of(wall);
-        let mut present = Vec::new();
+        let mut present = HashSet::new();
         for (name, windows) in routes {
             let followed = self.routes.entry(name.clone()).or_insert_with(|| Followed {
                 ring: HistoryRing::new(wall),
                 last: None,
             });
             followed.sample(windows, now, minute);
-            present.push(name.clone());
+            present.insert(name.clone());
         }
         self.routes.retain(|name, _| present.contains(name));
     }
