@@ -369,7 +369,7 @@ async fn text_of(browser: &Client, css: &str) -> String {
 
 /// Polls (every 200 ms, at most [`PAGE_WITHIN`]) until the text of `css` satisfies
 /// `accept`; returns it.
-async fn until_text(browser: &Client, css: &str, accept: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn until_text(browser: &Client, css: &str, accept: impl Fn(&str) -> bool) -> String {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let attempts = PAGE_WITHIN.as_millis() / 200;
     let mut last = String::new();
@@ -438,7 +438,7 @@ async fn time_texts(browser: &Client) -> Vec<String> {
 /// At the window's size: the text nodes of table cells that wrapped onto a second line,
 /// the cells of the mismatch and upstream tables taller than one line, the document's width
 /// and the viewport's.
-async fn layout(browser: &Client) -> (Vec<String>, Vec<String>, u64, u64) {
+pub(crate) async fn layout(browser: &Client) -> (Vec<String>, Vec<String>, u64, u64) {
     let found = browser
         .execute(
             "const wrapped = [];
@@ -602,9 +602,7 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     assert_eq!(text_of(browser, "#mismatches-table tbody td.status").await, "200 → 200");
     let example = text_of(browser, "#mismatches-table tbody td.example").await;
     assert!(
-        example.starts_with("GET /api/thoughts/")
-            && example.contains(" · request ")
-            && example.ends_with(" · /text: \"same\" → \"different\""),
+        example.starts_with("GET /api/thoughts/") && example.contains(" · /text: \"same\" → \"different\" · request "),
         "{example:?}"
     );
     // The proxy's own /admin/upstreams fills the upstreams table.
