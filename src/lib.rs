@@ -13,6 +13,8 @@
 //! - [`worker`]: which proxy worker thread the caller runs on;
 //! - [`window`]: windowed counters (requests, 5xx, durations over the last minute and since
 //!   a start), cheap enough for the request path;
+//! - [`history`]: the last hour of each route's traffic, minute by minute, sampled from the
+//!   windows (the dashboard's sparklines);
 //! - [`parity`]: the comparison engine: does the new service answer like the legacy one?
 //! - [`config`]: `routes.toml` → validated [`config::Config`], errors with file:line:column;
 //! - [`router`]: the compiled [`router::RouteTable`] (specificity, not file order);
@@ -45,6 +47,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod headers;
+pub mod history;
 pub mod metrics;
 pub mod migration;
 pub mod parity;
@@ -276,6 +279,7 @@ pub async fn run_with_ready(
     state.start_health_checks(tokio::runtime::Handle::current());
     let reaper = tokio::spawn(reap_idle_connections(state.clone()));
     let admin = Admin::new(state.clone(), reloader).listening_on(admin_addr);
+    let history = tokio::spawn(admin.clone().keep_history());
     let admin_loop = tokio::spawn(accept_loop(
         listeners.admin,
         "admin",
@@ -301,6 +305,7 @@ pub async fn run_with_ready(
         task.abort();
     }
     reaper.abort();
+    history.abort();
     for worker in workers {
         let _ = worker.await;
     }

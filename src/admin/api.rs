@@ -8,6 +8,7 @@
 //! | `GET /admin/parity` | [`ParityReport`] |
 //! | `GET /admin/upstreams` | [`UpstreamListing`] |
 //! | `GET /admin/traffic` | [`Traffic`] |
+//! | `GET /admin/history` | [`History`] |
 //! | `POST /admin/reload` | [`ReloadAnswer`] |
 //!
 //! A low module: it imports serde and [`Stage`] (to read a stage's name), nothing of the
@@ -114,31 +115,36 @@ pub struct ListedFallback {
 
 /// `GET /admin/parity`, and the reports of `strangler parity` (which add fields of their
 /// own): per-route comparison counts and the last mismatches. Unknown fields are
-/// ignored, missing counts read as zero. `M` is how the mismatches are read: see
-/// [`ParityCounts`].
+/// ignored, missing counts read as zero. `M` and `G` are how the mismatches and their
+/// groups are read: see [`ParityCounts`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParityReport<M = Mismatch> {
+pub struct ParityReport<M = Mismatch, G = MismatchGroup> {
     /// Counts by route name.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteParity>,
     /// The last mismatches, newest first.
     #[serde(default = "Vec::new")]
     pub mismatches: Vec<M>,
+    /// The same mismatches grouped by route, first differing pointer and status pair,
+    /// newest group first (`/admin/parity` only; left out when empty).
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+    pub mismatch_groups: Vec<G>,
 }
 
-impl<M> Default for ParityReport<M> {
+impl<M, G> Default for ParityReport<M, G> {
     fn default() -> Self {
         Self {
             routes: BTreeMap::new(),
             mismatches: Vec::new(),
+            mismatch_groups: Vec::new(),
         }
     }
 }
 
-/// A [`ParityReport`] read for its counts only, its mismatches left unread: what
-/// `strangler status` and `flip` judge, from replicas or reports whose mismatch records
-/// may be of another build.
-pub type ParityCounts = ParityReport<serde::de::IgnoredAny>;
+/// A [`ParityReport`] read for its counts only, its mismatches (and their groups) left
+/// unread: what `strangler status` and `flip` judge, from replicas or reports whose
+/// mismatch records may be of another build.
+pub type ParityCounts = ParityReport<serde::de::IgnoredAny, serde::de::IgnoredAny>;
 
 /// One route's comparison counts.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -243,6 +249,10 @@ pub struct Mismatch {
     /// when absent (reports of `strangler parity`, builds without evidence periods).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
+    /// The client request's id (`x-request-id`, as in the access log); left out when
+    /// absent (reports of `strangler parity`, builds without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One difference of a [`Mismatch`].
@@ -254,6 +264,24 @@ pub struct MismatchDiff {
     pub legacy: String,
     /// The new value, rendered.
     pub new: String,
+}
+
+/// Mismatches alike: of one route, differing first at one pointer, with one status pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MismatchGroup {
+    /// The route.
+    pub route: String,
+    /// The first difference's pointer (as [`MismatchDiff::pointer`]); `None` when the
+    /// mismatches list no difference.
+    pub pointer: Option<String>,
+    /// The legacy and the new status.
+    pub status: [u16; 2],
+    /// How many of the kept mismatches are in the group.
+    pub count: u64,
+    /// When the oldest of them was found, RFC 3339.
+    pub first_at: String,
+    /// The newest of them.
+    pub newest: Mismatch,
 }
 
 /// `GET /admin/upstreams`: every upstream of the table in force.
@@ -390,6 +418,60 @@ pub struct SideTraffic {
     pub shadow: bool,
 }
 
+/// `GET /admin/history`: each route's last hour, minute by minute (the dashboard's
+/// sparklines), from an in-memory ring: nothing before the proxy started or the route
+/// appeared, nothing of a route the table no longer has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// When read, RFC 3339 (seconds).
+    pub at: String,
+    /// The length of a bucket, in seconds (60).
+    pub bucket_seconds: u64,
+    /// Every route of the table in force, in file order.
+    pub routes: Vec<RouteHistory>,
+}
+
+/// One route's last hour: one bucket per minute, oldest first, the current minute last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteHistory {
+    /// Route name.
+    pub route: String,
+    /// Its stage in the table in force.
+    pub stage: String,
+    /// When its history began (the proxy started, or a reload added the route), RFC 3339.
+    pub since: String,
+    /// The start of the first bucket, RFC 3339: a whole minute (UTC), the later of 59
+    /// minutes before the current one and the one `since` falls in.
+    pub start: String,
+    /// The seconds each bucket covers: 60, less for the first when the history began in
+    /// it, and for the last, the current minute so far.
+    pub seconds: Vec<f64>,
+    /// Answers of the route's legacy upstream, per bucket.
+    pub legacy: SideHistory,
+    /// Answers of its new upstream (in shadow: the copies, marked `shadow`); `None` when
+    /// the route names no new upstream.
+    pub new: Option<SideHistory>,
+}
+
+/// One side of a route, per bucket (each list as long as [`RouteHistory::seconds`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SideHistory {
+    /// Upstream name (in the table in force).
+    pub upstream: String,
+    /// Answers.
+    pub requests: Vec<u64>,
+    /// Of which with a 5xx status.
+    pub status_5xx: Vec<u64>,
+    /// Answers per second over the seconds the bucket covers.
+    pub requests_per_second: Vec<f64>,
+    /// 99th percentile of the durations, estimated from the duration buckets; `None`
+    /// for a bucket without answers.
+    pub p99_seconds: Vec<Option<f64>>,
+    /// These are shadow copies (the route is in shadow now); left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+}
+
 /// `POST /admin/reload`: `{"result": "ok", "version": …, "changes": {"added": […],
 /// "removed": […], "changed": […]}}` (200) or `{"result": "error",
 /// "errors": […]}` (422).
@@ -479,8 +561,10 @@ mod tests {
         assert_eq!((read.matched, read.requests), (3, None));
         let report: ParityReport = serde_json::from_str("{}").unwrap();
         assert_eq!(report, ParityReport::default());
-        let counts: ParityCounts =
-            serde_json::from_str(r#"{"routes": {"r": {"match": 1}}, "mismatches": [{"diff": "old shape"}]}"#).unwrap();
+        let counts: ParityCounts = serde_json::from_str(
+            r#"{"routes": {"r": {"match": 1}}, "mismatches": [{"diff": "old shape"}], "mismatch_groups": [{"x": 1}]}"#,
+        )
+        .unwrap();
         assert_eq!((counts.routes["r"].matched, counts.mismatches.len()), (1, 1));
         assert!(serde_json::from_str::<ParityReport>(r#"{"mismatches": [{"diff": "old shape"}]}"#).is_err());
     }

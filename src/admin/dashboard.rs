@@ -1,5 +1,7 @@
-//! The migration dashboard of the admin API: one self-contained HTML page (`GET /`) and
-//! the per-route traffic figures it shows (`GET /admin/traffic`).
+//! The migration dashboard of the admin API: one self-contained HTML page (`GET /`), the
+//! per-route traffic figures it shows (`GET /admin/traffic`), each route's last hour for
+//! its sparklines (`GET /admin/history`, from the rings of [`crate::history`]) and the
+//! kept mismatches grouped (`mismatch_groups` of `GET /admin/parity`).
 //!
 //! Operators want the whole migration at a glance without installing Grafana: each
 //! route's stage, how much of its traffic the new upstream serves, its parity evidence
@@ -29,8 +31,12 @@ use prometheus::core::Collector;
 use prometheus::proto::{Metric, MetricFamily};
 use sha2::{Digest, Sha256};
 
-use crate::admin::api::{RecentTraffic, RouteTraffic, SideTraffic, Traffic, TrafficPeriod};
+use crate::admin::api::{
+    History, Mismatch, MismatchGroup, RecentTraffic, RouteHistory, RouteTraffic, SideHistory, SideTraffic, Traffic,
+    TrafficPeriod,
+};
 use crate::config::{RouteConfig, Stage};
+use crate::history::{BUCKET, HistoryRing, Minute, TrafficHistory, minute_of, start_of};
 use crate::metrics::Metrics;
 use crate::state::{Route, Snapshot};
 use crate::window::{Tally, WindowSide, histogram_quantile};
@@ -253,6 +259,104 @@ fn share_to_new(legacy: u64, new: u64, shadow: bool) -> Option<f64> {
     let new = if shadow { 0 } else { new };
     let all = legacy + new;
     (all > 0).then(|| new as f64 / all as f64)
+}
+
+/// The kept mismatches (`newest_first`) grouped by route, first differing pointer and
+/// status pair: each group with its count, its oldest time and its newest mismatch; the
+/// group with the newest mismatch first.
+pub fn group_mismatches(newest_first: &[Mismatch]) -> Vec<MismatchGroup> {
+    let mut groups: Vec<MismatchGroup> = Vec::new();
+    let mut index: HashMap<(&str, Option<&str>, [u16; 2]), usize> = HashMap::new();
+    for mismatch in newest_first {
+        let pointer = mismatch.diffs.first().map(|d| d.pointer.as_str());
+        let key = (mismatch.route.as_str(), pointer, mismatch.status);
+        match index.get(&key) {
+            Some(&at) => {
+                let group = &mut groups[at];
+                group.count += 1;
+                // Older than every one seen so far: the list is newest first.
+                group.first_at.clone_from(&mismatch.at);
+            }
+            None => {
+                index.insert(key, groups.len());
+                groups.push(MismatchGroup {
+                    route: mismatch.route.clone(),
+                    pointer: pointer.map(str::to_owned),
+                    status: mismatch.status,
+                    count: 1,
+                    first_at: mismatch.at.clone(),
+                    newest: mismatch.clone(),
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// `GET /admin/history`: the last hour of `snapshot`'s routes at `wall`, from `rings`
+/// (a route not followed yet has a history of one empty minute).
+pub fn history(snapshot: &Snapshot, rings: &TrafficHistory, wall: SystemTime) -> History {
+    let now = minute_of(wall);
+    let routes = snapshot
+        .config()
+        .routes
+        .iter()
+        .map(|route| {
+            let fresh;
+            let ring = match rings.ring(&route.name) {
+                Some(ring) => ring,
+                None => {
+                    fresh = HistoryRing::new(wall);
+                    &fresh
+                }
+            };
+            route_history(route, ring, now, wall)
+        })
+        .collect();
+    History {
+        at: humantime::format_rfc3339_seconds(wall).to_string(),
+        bucket_seconds: BUCKET.as_secs(),
+        routes,
+    }
+}
+
+/// One route's buckets from `ring`, the current minute `now` (at `wall`) last.
+fn route_history(route: &RouteConfig, ring: &HistoryRing, now: u64, wall: SystemTime) -> RouteHistory {
+    let minutes = ring.last_hour(now);
+    let seconds: Vec<f64> = minutes
+        .iter()
+        .map(|m| {
+            let from = start_of(m.minute).max(ring.started());
+            let to = (start_of(m.minute) + BUCKET).min(wall);
+            to.duration_since(from).unwrap_or_default().as_secs_f64()
+        })
+        .collect();
+    let side = |upstream: &str, pick: fn(&Minute) -> &Tally, shadow: bool| SideHistory {
+        upstream: upstream.to_owned(),
+        requests: minutes.iter().map(|m| pick(m).requests).collect(),
+        status_5xx: minutes.iter().map(|m| pick(m).status_5xx).collect(),
+        // A rate over less than a second would make a burst look like a flood.
+        requests_per_second: minutes
+            .iter()
+            .zip(&seconds)
+            .map(|(m, s)| pick(m).requests as f64 / s.max(1.0))
+            .collect(),
+        p99_seconds: minutes.iter().map(|m| pick(m).quantile(0.99)).collect(),
+        shadow,
+    };
+    let first = minutes.first().map_or(now, |m| m.minute);
+    RouteHistory {
+        route: route.name.clone(),
+        stage: route.stage.as_str().to_owned(),
+        since: humantime::format_rfc3339_seconds(ring.started()).to_string(),
+        start: humantime::format_rfc3339_seconds(start_of(first)).to_string(),
+        legacy: side(&route.legacy, |m| &m.legacy, false),
+        new: route
+            .new
+            .as_deref()
+            .map(|new| side(new, |m| &m.new, route.stage == Stage::Shadow)),
+        seconds,
+    }
 }
 
 #[cfg(test)]
@@ -493,5 +597,124 @@ mod tests {
             !PAGE.contains("@import") && !PAGE.contains("url("),
             "CSS that loads something"
         );
+    }
+
+    fn mismatch(route: &str, pointer: &str, status: [u16; 2], at: &str) -> Mismatch {
+        Mismatch {
+            route: route.to_owned(),
+            method: "GET".to_owned(),
+            path: format!("/{route}/{at}"),
+            at: at.to_owned(),
+            status,
+            diffs: vec![crate::admin::api::MismatchDiff {
+                pointer: pointer.to_owned(),
+                legacy: "\"same\"".to_owned(),
+                new: format!("\"{at}\""),
+            }],
+            truncated: false,
+            period: None,
+            request_id: Some(format!("req-{at}")),
+        }
+    }
+
+    #[test]
+    fn identical_mismatches_are_one_group_with_their_count_and_newest_example() {
+        // Newest first, as the ledger keeps them: ten alike, interleaved with others.
+        let mut kept = Vec::new();
+        for n in (0..10).rev() {
+            kept.push(mismatch(
+                "api",
+                "/text",
+                [200, 200],
+                &format!("2026-12-08T14:{:02}:00Z", 10 + n),
+            ));
+            if n == 5 {
+                kept.push(mismatch("api", "/text", [200, 500], "2026-12-08T14:14:30Z"));
+                kept.push(mismatch("api", "/id", [200, 200], "2026-12-08T14:14:20Z"));
+                kept.push(mismatch("pages", "/text", [200, 200], "2026-12-08T14:14:10Z"));
+            }
+        }
+        let mut bare = mismatch("api", "", [200, 200], "2026-12-08T14:00:00Z");
+        bare.diffs.clear();
+        kept.push(bare);
+        let groups = group_mismatches(&kept);
+        let keys: Vec<(&str, Option<&str>, [u16; 2], u64)> = groups
+            .iter()
+            .map(|g| (g.route.as_str(), g.pointer.as_deref(), g.status, g.count))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("api", Some("/text"), [200, 200], 10),
+                ("api", Some("/text"), [200, 500], 1),
+                ("api", Some("/id"), [200, 200], 1),
+                ("pages", Some("/text"), [200, 200], 1),
+                ("api", None, [200, 200], 1),
+            ]
+        );
+        assert_eq!(groups[0].newest.at, "2026-12-08T14:19:00Z");
+        assert_eq!(groups[0].newest.diffs[0].new, "\"2026-12-08T14:19:00Z\"");
+        assert_eq!(groups[0].first_at, "2026-12-08T14:10:00Z");
+        assert_eq!(groups[0].newest.request_id.as_deref(), Some("req-2026-12-08T14:19:00Z"));
+        assert_eq!(groups[1].first_at, groups[1].newest.at);
+        assert!(group_mismatches(&[]).is_empty());
+    }
+
+    #[test]
+    fn history_lists_every_route_minute_by_minute_with_rates_and_p99() {
+        let metrics = Metrics::new().unwrap();
+        let snapshot = snapshot(CANARY_AND_SHADOW, &metrics);
+        let origin = Instant::now();
+        // The history began 30 s into minute 1000; it is read 20 s into minute 1002.
+        let began = start_of(1000) + Duration::from_secs(30);
+        let mut rings = TrafficHistory::default();
+        let routes = || snapshot.routes.iter().map(|r| (&r.name, &r.windows));
+        rings.sample(routes(), origin, began);
+        for _ in 0..30 {
+            snapshot.routes[0]
+                .windows
+                .here()
+                .record(WindowSide::Legacy, origin, Duration::from_millis(3), false);
+        }
+        snapshot.routes[0]
+            .windows
+            .here()
+            .record(WindowSide::New, origin, Duration::from_millis(300), true);
+        rings.sample(routes(), origin, began + Duration::from_secs(10));
+        for _ in 0..4 {
+            snapshot.routes[1]
+                .windows
+                .here()
+                .record(WindowSide::New, origin, Duration::from_millis(40), false);
+        }
+        let read_at = start_of(1002) + Duration::from_secs(20);
+        rings.sample(routes(), origin, read_at);
+        let document = history(&snapshot, &rings, read_at);
+        assert_eq!(document.bucket_seconds, 60);
+        assert_eq!(document.at, humantime::format_rfc3339_seconds(read_at).to_string());
+        let api = &document.routes[0];
+        assert_eq!((api.route.as_str(), api.stage.as_str()), ("api", "canary"));
+        assert_eq!(api.start, humantime::format_rfc3339_seconds(start_of(1000)).to_string());
+        assert_eq!(api.since, humantime::format_rfc3339_seconds(began).to_string());
+        assert_eq!(api.seconds, [30.0, 60.0, 20.0]);
+        assert_eq!(api.legacy.requests, [30, 0, 0]);
+        assert_eq!(api.legacy.requests_per_second, [1.0, 0.0, 0.0]);
+        let p99 = api.legacy.p99_seconds[0].unwrap();
+        assert!((0.0025..=0.005).contains(&p99), "{p99}");
+        assert_eq!(api.legacy.p99_seconds[1], None);
+        let new = api.new.as_ref().unwrap();
+        assert_eq!((new.upstream.as_str(), new.shadow), ("next", false));
+        assert_eq!((new.requests[0], new.status_5xx[0]), (1, 1));
+        // Shadow copies are marked, and land in the minute they were sampled in.
+        let copied = document.routes[1].new.as_ref().unwrap();
+        assert!(copied.shadow);
+        assert_eq!(copied.requests, [0, 0, 4]);
+        assert!((copied.requests_per_second[2] - 0.2).abs() < 1e-9, "{copied:?}");
+        let json = serde_json::to_value(&document).unwrap();
+        assert!(json["routes"][0]["new"].get("shadow").is_none(), "{json}");
+        // A route not sampled yet: one empty minute.
+        let unsampled = history(&snapshot, &TrafficHistory::default(), read_at);
+        assert_eq!(unsampled.routes[0].seconds, [0.0]);
+        assert_eq!(unsampled.routes[0].legacy.requests, [0]);
     }
 }

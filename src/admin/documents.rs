@@ -56,6 +56,7 @@ pub fn parity_report<'a>(evidence: ParityEvidence, stage_of: impl Fn(&str) -> Op
             })
             .collect(),
         mismatches: evidence.mismatches.into_iter().map(Mismatch::from).collect(),
+        mismatch_groups: Vec::new(),
     }
 }
 
@@ -125,6 +126,7 @@ impl From<KeptMismatch> for Mismatch {
                 .collect(),
             truncated: false,
             period: Some(kept.period),
+            request_id: kept.request_id,
         }
     }
 }

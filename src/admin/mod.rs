@@ -10,6 +10,7 @@
 //! | `GET /admin/parity` | shadow-traffic evidence per route and evidence period, and the last mismatches |
 //! | `GET /admin/upstreams` | per upstream: health-check verdict, ejection, failures in a row |
 //! | `GET /admin/traffic` | requests, 5xx and latency per route and side (since the start, in the current period, in the last minute), share to new |
+//! | `GET /admin/history` | per route and side, minute by minute over the last hour: requests, req/s, 5xx, p99 (the dashboard's sparklines) |
 //! | `POST /admin/reload` | 200 `{"result":"ok","version":…,"changes":{"added","removed","changed"}}` or 422 `{"result":"error","errors":[…]}` |
 //!
 //! The JSON documents are the types of [`api`], one per endpoint, built by [`documents`]
@@ -34,7 +35,8 @@ pub mod documents;
 mod guard;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -45,6 +47,7 @@ use serde::Serialize;
 use crate::admin::api::{ParityReport, ReloadAnswer, RouteListing, UpstreamListing};
 use crate::admin::documents::{listed_route, parity_report};
 use crate::config::RouteChanges;
+use crate::history::{SAMPLE_EVERY, TrafficHistory};
 use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::state::State;
 
@@ -56,6 +59,9 @@ pub struct Admin {
     /// The listener is on a non-loopback address: without a token, nothing but the health
     /// checks is served.
     beyond_loopback: bool,
+    /// Each route's last hour (`GET /admin/history`), filled by [`Admin::keep_history`]
+    /// and before each read; one for the process, so it outlives reloads.
+    history: Arc<Mutex<TrafficHistory>>,
 }
 
 impl Admin {
@@ -65,6 +71,7 @@ impl Admin {
             state,
             reloader,
             beyond_loopback: false,
+            history: Arc::default(),
         }
     }
 
@@ -191,6 +198,7 @@ impl Admin {
                 StatusCode::OK,
                 &crate::admin::dashboard::traffic(&self.state.snapshot(), &self.state.metrics),
             ),
+            ("/admin/history", Method::GET) => json_response(StatusCode::OK, &self.history()),
             ("/admin/reload", Method::POST) => match self.reloader.reload(Trigger::Admin).await {
                 ReloadOutcome::Applied { version, changes } => {
                     json_response(StatusCode::OK, &ReloadAnswer::Ok { version, changes })
@@ -211,7 +219,7 @@ impl Admin {
             }
             ("/admin/reload", _) => method_not_allowed("POST"),
             ("/", _) => method_not_allowed("GET, HEAD"),
-            ("/admin/traffic", _) => method_not_allowed("GET"),
+            ("/admin/traffic" | "/admin/history", _) => method_not_allowed("GET"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
@@ -237,7 +245,36 @@ impl Admin {
         let snapshot = self.state.snapshot();
         let routes = &snapshot.config().routes;
         let stage_of = |name: &str| routes.iter().find(|r| r.name == name).map(|r| r.stage.as_str());
-        parity_report(self.state.ledger.evidence(), stage_of)
+        let mut report = parity_report(self.state.ledger.evidence(), stage_of);
+        report.mismatch_groups = crate::admin::dashboard::group_mismatches(&report.mismatches);
+        report
+    }
+
+    /// Adds what the routes of the table in force answered since the last sample to their
+    /// history.
+    pub fn sample_history(&self) {
+        let snapshot = self.state.snapshot();
+        let routes = snapshot.routes.iter().map(|route| (&route.name, &route.windows));
+        let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        history.sample(routes, Instant::now(), SystemTime::now());
+    }
+
+    /// Samples the routes' history every [`SAMPLE_EVERY`], for ever (the caller aborts it).
+    pub async fn keep_history(self) {
+        let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.sample_history();
+        }
+    }
+
+    /// `GET /admin/history`: each route's last hour, the current minute up to now.
+    fn history(&self) -> crate::admin::api::History {
+        self.sample_history();
+        let snapshot = self.state.snapshot();
+        let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::admin::dashboard::history(&snapshot, &history, SystemTime::now())
     }
 
     /// `GET /admin/upstreams`: every upstream's health and ejection.
@@ -457,6 +494,84 @@ mod tests {
     /// since evidence periods (issue 17), each route also has its `evidence` and `total`,
     /// each mismatch its `period`, and every route with a new upstream is listed.
     const PARITY_ANSWER: &str = r#"{
+  "mismatch_groups": [
+    {
+      "count": 1,
+      "first_at": "X",
+      "newest": {
+        "at": "X",
+        "diffs": [],
+        "method": "POST",
+        "path": "/t/1",
+        "period": "e5d76531c620",
+        "route": "t",
+        "status": [
+          201,
+          201
+        ]
+      },
+      "pointer": null,
+      "route": "t",
+      "status": [
+        201,
+        201
+      ]
+    },
+    {
+      "count": 1,
+      "first_at": "X",
+      "newest": {
+        "at": "X",
+        "diffs": [
+          {
+            "legacy": "200",
+            "new": "500",
+            "pointer": "status"
+          },
+          {
+            "legacy": "[redacted]",
+            "new": "[redacted]",
+            "pointer": "header:authorization"
+          },
+          {
+            "legacy": "[redacted]",
+            "new": "[redacted]",
+            "pointer": "header:x-secret"
+          },
+          {
+            "legacy": "p1",
+            "new": "(absent)",
+            "pointer": "header:x-plain"
+          },
+          {
+            "legacy": "(absent)",
+            "new": "[redacted]",
+            "pointer": "header:cookie"
+          },
+          {
+            "legacy": "\"same\"",
+            "new": "\"différent\\n\"",
+            "pointer": "/text"
+          }
+        ],
+        "method": "GET",
+        "path": "/api/x?q=1",
+        "period": "e5d76531c620",
+        "request_id": "req-1",
+        "route": "api",
+        "status": [
+          200,
+          500
+        ]
+      },
+      "pointer": "status",
+      "route": "api",
+      "status": [
+        200,
+        500
+      ]
+    }
+  ],
   "mismatches": [
     {
       "at": "X",
@@ -507,6 +622,7 @@ mod tests {
       "method": "GET",
       "path": "/api/x?q=1",
       "period": "e5d76531c620",
+      "request_id": "req-1",
       "route": "api",
       "status": [
         200,
@@ -851,7 +967,7 @@ mod tests {
         };
         f.state
             .ledger
-            .record_mismatch("api", "p", "GET", "/api/x", [200, 200], &comparison, &[]);
+            .record_mismatch("api", "p", "GET", "/api/x", [200, 200], &comparison, &[], None);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -962,13 +1078,22 @@ mod tests {
         };
         let secret = [http::HeaderName::from_static("x-secret")];
         let api = period_of(&f, "api");
-        ledger.record_mismatch("api", &api.id, "GET", "/api/x?q=1", [200, 500], &comparison, &secret);
+        ledger.record_mismatch(
+            "api",
+            &api.id,
+            "GET",
+            "/api/x?q=1",
+            [200, 500],
+            &comparison,
+            &secret,
+            Some("req-1"),
+        );
         let empty = Comparison {
             diffs: Vec::new(),
             ..comparison.clone()
         };
         let t = period_of(&f, "t");
-        ledger.record_mismatch("t", &t.id, "POST", "/t/1", [201, 201], &empty, &[]);
+        ledger.record_mismatch("t", &t.id, "POST", "/t/1", [201, 201], &empty, &[], None);
 
         let answer = get(&f.admin, "/admin/parity").await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -977,7 +1102,16 @@ mod tests {
         for mismatch in &report.mismatches {
             assert!(humantime::parse_rfc3339(&mismatch.at).is_ok(), "{}", mismatch.at);
             body = body.replace(&format!("\"at\": \"{}\"", mismatch.at), "\"at\": \"X\"");
+            body = body.replace(&format!("\"first_at\": \"{}\"", mismatch.at), "\"first_at\": \"X\"");
         }
+        // Two mismatches, unlike each other: two groups of one, the newest first.
+        let groups: Vec<(&str, u64)> = report
+            .mismatch_groups
+            .iter()
+            .map(|g| (g.route.as_str(), g.count))
+            .collect();
+        assert_eq!(groups, [("t", 1), ("api", 1)]);
+        assert_eq!(report.mismatch_groups[1].newest, report.mismatches[1]);
         for route in report.routes.values() {
             let since = &route.evidence.as_ref().unwrap().since;
             assert!(humantime::parse_rfc3339(since).is_ok(), "{since}");
@@ -1004,6 +1138,32 @@ mod tests {
         // The current period's share counts the route's windows, which saw nothing.
         assert_eq!(api.new_share, None);
         assert_eq!(traffic.version, "fc1c80b57c5f");
+    }
+
+    #[tokio::test]
+    async fn history_answer_has_the_current_minute_of_every_route() {
+        let f = fixture(None, "127.0.0.1:9100");
+        let snapshot = f.state.snapshot();
+        for _ in 0..3 {
+            snapshot.routes[0].windows.here().record(
+                crate::window::WindowSide::Legacy,
+                Instant::now(),
+                std::time::Duration::from_millis(2),
+                false,
+            );
+        }
+        let answer = get(&f.admin, "/admin/history").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let history: crate::admin::api::History = answer.json();
+        assert_eq!(history.bucket_seconds, 60);
+        let api = &history.routes[0];
+        assert_eq!(api.route, "api");
+        assert_eq!(api.legacy.requests.last(), Some(&3), "{api:?}");
+        assert_eq!(api.seconds.len(), api.legacy.requests.len());
+        assert!(api.new.as_ref().is_some_and(|n| n.upstream == "next"), "{api:?}");
+        // Sampled again: nothing counted twice.
+        let again: crate::admin::api::History = get(&f.admin, "/admin/history").await.json();
+        assert_eq!(again.routes[0].legacy.requests.iter().sum::<u64>(), 3);
     }
 
     #[tokio::test]
@@ -1072,6 +1232,7 @@ mod tests {
             (Method::GET, "/admin/parity"),
             (Method::GET, "/admin/upstreams"),
             (Method::GET, "/admin/traffic"),
+            (Method::GET, "/admin/history"),
             (Method::POST, "/admin/reload"),
         ] {
             for authorization in [None, Some("Bearer wrong"), Some("Basic t0ken")] {
@@ -1093,6 +1254,7 @@ mod tests {
             "/admin/parity",
             "/admin/upstreams",
             "/admin/traffic",
+            "/admin/history",
         ] {
             let served = call(&f.admin, Method::GET, path, Some("bearer t0ken")).await;
             assert_eq!(served.status, StatusCode::OK, "{path}");
@@ -1132,6 +1294,7 @@ mod tests {
             (Method::GET, "/admin/parity"),
             (Method::GET, "/admin/upstreams"),
             (Method::GET, "/admin/traffic"),
+            (Method::GET, "/admin/history"),
             (Method::POST, "/admin/reload"),
         ] {
             let refused = call(&exposed.admin, method, path, None).await;
@@ -1150,6 +1313,7 @@ mod tests {
             (Method::POST, "/admin/routes", "GET"),
             (Method::DELETE, "/metrics", "GET"),
             (Method::POST, "/admin/traffic", "GET"),
+            (Method::PUT, "/admin/history", "GET"),
             (Method::GET, "/admin/reload", "POST"),
             (Method::POST, "/", "GET, HEAD"),
         ] {

@@ -1,7 +1,8 @@
 //! A real browser through the proxy: headless Chromium, driven over WebDriver by
 //! chromedriver, logs in on the monolith, posts a thought and finds it on the search page
-//! that the frontend service renders from the thoughts service. Screenshots of the list
-//! and search pages go to the workspace's `target/screenshots/`.
+//! that the frontend service renders from the thoughts service; then the demo's migration
+//! dashboard holds its layout at 1280×800. Screenshots of the list and search pages and of
+//! the dashboard go to the workspace's `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test says it is
 //! skipped and passes, unless `STRANGLER_REQUIRE_BROWSER=1` (as in CI), where it fails.
@@ -112,6 +113,26 @@ async fn a_browser_logs_in_posts_and_finds_the_thought_through_the_proxy() {
         requests_total(&metrics, &posted) >= 2.0,
         "login and post not on the monolith:\n{metrics}"
     );
+
+    // The dashboard with the demo's routes and the traffic above, at 1280×800: no text
+    // wrapped in a table cell, nothing wider than the window.
+    browser.set_window_size(1280, 800).await.unwrap();
+    browser.goto(&format!("http://{}/", demo.admin)).await.unwrap();
+    let loaded = crate::dashboard::until_text(&browser, "#refresh", |t| t.starts_with("Updated ")).await;
+    assert!(loaded.ends_with("Z · every 5 s"), "{loaded:?}");
+    let (wrapped, tall, width, viewport) = crate::dashboard::layout(&browser).await;
+    assert!(wrapped.is_empty(), "wrapped onto two lines: {wrapped:?}");
+    assert!(tall.is_empty(), "cells taller than a line: {tall:?}");
+    assert!(
+        width <= viewport,
+        "the document is {width} px wide in a {viewport} px window"
+    );
+    let charts = browser
+        .find_all(Locator::Css("tr[data-route] td.history svg polyline"))
+        .await
+        .unwrap();
+    assert!(!charts.is_empty(), "no sparkline drawn for the demo's routes");
+    screenshot(&browser, &shots, "dashboard-demo.png").await;
 
     browser.close().await.unwrap();
     driver.stop().await;

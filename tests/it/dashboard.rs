@@ -1,8 +1,10 @@
-//! The migration dashboard of the admin API: `GET /admin/traffic` against the traffic a
-//! test sends, the page's headers, and the page itself in headless Chromium (the route's
-//! stage, parity, traffic and latency rendered from a running proxy; the token form when
-//! the admin API answers 401; no request to any other origin). The screenshot goes to
-//! the workspace's `target/screenshots/dashboard.png`.
+//! The migration dashboard of the admin API: `GET /admin/traffic` and `GET /admin/history`
+//! against the traffic a test sends, the page's headers, and the page itself in headless
+//! Chromium at 1280×800 (the route's stage, parity, traffic, latency and last-hour
+//! sparklines rendered from a running proxy; identical mismatches as one group; ISO dates;
+//! no cell wrapped, no horizontal scroll; a neutral sign-in form when the admin API answers
+//! 401; no request to any other origin). The screenshots go to the workspace's
+//! `target/screenshots/` (`dashboard.png`, `dashboard-sign-in.png`, `dashboard-token.png`).
 //!
 //! The browser test needs Debian's `chromium` and `chromium-driver`, and is skipped
 //! without them unless `STRANGLER_REQUIRE_BROWSER=1` (see `support/browser.rs`).
@@ -202,6 +204,47 @@ async fn traffic_counts_each_side_of_each_route() {
     assert_eq!(traffic["default"]["upstream"], "legacy");
     assert_eq!(traffic["default"]["requests"], 3);
 
+    // The last hour, minute by minute: the same answers by side (in the minutes they came
+    // in), the shadow copies marked, a rate and a p99 where there were answers.
+    let sum = |values: &Value| {
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let history = poll(
+        COUNTED_WITHIN,
+        || admin_json(proxy.admin, "/admin/history"),
+        |h| {
+            let canary = route(h, "users-api");
+            let copies = route(h, "thoughts-api");
+            sum(&canary["legacy"]["requests"]) == to_legacy
+                && sum(&canary["new"]["requests"]) == to_new
+                && sum(&copies["new"]["requests"]) == 10
+        },
+    )
+    .await;
+    assert_eq!(history["bucket_seconds"], 60);
+    let canary = route(&history, "users-api");
+    assert_eq!(sum(&canary["legacy"]["requests"]), to_legacy, "{history:#}");
+    assert_eq!(sum(&canary["new"]["status_5xx"]), to_new, "{history:#}");
+    let buckets = canary["seconds"].as_array().unwrap().len();
+    assert!((1..=2).contains(&buckets), "a proxy seconds old: {history:#}");
+    let some_positive = |values: &Value| {
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_f64().is_some_and(|v| v > 0.0))
+    };
+    assert!(some_positive(&canary["legacy"]["requests_per_second"]), "{history:#}");
+    assert!(some_positive(&canary["legacy"]["p99_seconds"]), "{history:#}");
+    assert_eq!(route(&history, "thoughts-api")["new"]["shadow"], true);
+    assert_eq!(route(&history, "pages")["new"], Value::Null);
+    assert_eq!(sum(&route(&history, "pages")["legacy"]["requests"]), 5);
+
     // The same figures as the Prometheus text.
     let metrics = metrics_text(proxy.admin).await;
     let new_total = requests_total(&metrics, &[("route", "users-api"), ("upstream", "users")]);
@@ -210,6 +253,78 @@ async fn traffic_counts_each_side_of_each_route() {
     let refused = post(&proxy.admin_url("/admin/traffic"), "").await;
     assert_eq!(refused.status, 405);
     assert_eq!(refused.headers["allow"], "GET");
+    proxy.stop().await;
+}
+
+/// The answers `/admin/history` counts for `name`, both sides, every minute (0 for a route
+/// it does not list).
+fn history_total(history: &Value, name: &str) -> u64 {
+    let sum = |values: &Value| {
+        values
+            .as_array()
+            .map_or(0, |v| v.iter().filter_map(Value::as_u64).sum())
+    };
+    history["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == name)
+        .map_or(0, |r| sum(&r["legacy"]["requests"]) + sum(&r["new"]["requests"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_kept_across_a_reload_for_routes_that_stay() {
+    let legacy = echo_upstream("legacy").await;
+    let users = echo_upstream("users").await;
+    let thoughts = json_upstream(0).await;
+    let proxy = TestProxy::start(&three_routes(&legacy, &users, &thoughts)).await;
+    send_many(&proxy, "/api/users/", 6, 200).await;
+    send_many(&proxy, "/pages/", 5, 200).await;
+    let history = |admin| admin_json(admin, "/admin/history");
+    let before = poll(
+        COUNTED_WITHIN,
+        || history(proxy.admin),
+        |h| history_total(h, "users-api") == 6 && history_total(h, "pages") == 5,
+    )
+    .await;
+    assert_eq!(history_total(&before, "pages"), 5, "{before:#}");
+
+    // `users-api` goes from canary to new (a new traffic period: new windows), `pages`
+    // leaves the table, `search` comes in.
+    proxy.write_config(&routes_toml(
+        &[
+            ("legacy", &legacy.url()),
+            ("users", &users.url()),
+            ("thoughts", &thoughts.url()),
+        ],
+        "[[routes]]\nname = \"users-api\"\npath = \"/api/users/\"\nstage = \"new\"\nnew = \"users\"\n\n\
+         [[routes]]\nname = \"search\"\npath = \"/search/\"\n",
+    ));
+    let reloaded = post(&proxy.admin_url("/admin/reload"), "").await;
+    assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    send_many(&proxy, "/api/users/", 2, 200).await;
+    let after = poll(
+        COUNTED_WITHIN,
+        || history(proxy.admin),
+        |h| history_total(h, "users-api") == 8,
+    )
+    .await;
+    assert_eq!(
+        history_total(&after, "users-api"),
+        8,
+        "kept, and followed on: {after:#}"
+    );
+    let names: Vec<&str> = after["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["users-api", "search"], "a removed route's history goes");
+    let users_api = route(&after, "users-api");
+    assert_eq!(users_api["stage"], "new");
+    assert_eq!(users_api["since"], route(&before, "users-api")["since"]);
+    assert_eq!(history_total(&after, "search"), 0);
     proxy.stop().await;
 }
 
@@ -254,7 +369,7 @@ async fn text_of(browser: &Client, css: &str) -> String {
 
 /// Polls (every 200 ms, at most [`PAGE_WITHIN`]) until the text of `css` satisfies
 /// `accept`; returns it.
-async fn until_text(browser: &Client, css: &str, accept: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn until_text(browser: &Client, css: &str, accept: impl Fn(&str) -> bool) -> String {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let attempts = PAGE_WITHIN.as_millis() / 200;
     let mut last = String::new();
@@ -292,6 +407,94 @@ async fn loaded_urls(browser: &Client) -> (String, Vec<String>) {
     (origin, urls)
 }
 
+/// An ISO 8601 moment in UTC as the page shows it: `2026-12-08 14:03:07Z`.
+fn is_iso(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
+    bytes.len() == 20
+        && digits(0..4)
+        && bytes[4] == b'-'
+        && digits(5..7)
+        && bytes[7] == b'-'
+        && digits(8..10)
+        && bytes[10] == b' '
+        && digits(11..13)
+        && bytes[13] == b':'
+        && digits(14..16)
+        && bytes[16] == b':'
+        && digits(17..19)
+        && bytes[19] == b'Z'
+}
+
+/// The texts of every `<time>` on the page.
+async fn time_texts(browser: &Client) -> Vec<String> {
+    let mut texts = Vec::new();
+    for time in browser.find_all(Locator::Css("time")).await.unwrap() {
+        texts.push(time.text().await.unwrap());
+    }
+    texts
+}
+
+/// At the window's size: the text nodes of table cells that wrapped onto a second line,
+/// the cells of the mismatch and upstream tables taller than one line, the document's width
+/// and the viewport's.
+pub(crate) async fn layout(browser: &Client) -> (Vec<String>, Vec<String>, u64, u64) {
+    let found = browser
+        .execute(
+            "const wrapped = [];
+             for (const cell of document.querySelectorAll('main td, main th')) {
+               const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+               for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                 if (!node.textContent.trim()) continue;
+                 const range = document.createRange();
+                 range.selectNodeContents(node);
+                 const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+                 if (tops.size > 1) wrapped.push(node.textContent);
+               }
+             }
+             const tall = [];
+             for (const cell of document.querySelectorAll('#mismatches-table td, #mismatches-table th, \
+                                                          #upstreams-table td, #upstreams-table th')) {
+               const style = getComputedStyle(cell);
+               const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.4;
+               const inner = cell.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+               if (inner > line * 1.5) tall.push(cell.textContent + ' (' + inner + ' px)');
+             }
+             const clipped = [...document.querySelectorAll('main td, main th, main .sub, main .line, main .block')].filter((e) => e.scrollWidth > e.clientWidth + 1)
+               .map((e) => e.textContent.trim() + ' +' + (e.scrollWidth - e.clientWidth) + '/' + e.clientWidth);
+             console.log(clipped);
+             return [wrapped, tall, document.documentElement.scrollWidth, window.innerWidth, clipped];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let texts = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let clipped: Vec<String> = texts(&found[4]);
+    println!("cut with an ellipsis (full text in a tooltip): {clipped:?}");
+    (
+        texts(&found[0]),
+        texts(&found[1]),
+        found[2].as_u64().unwrap(),
+        found[3].as_u64().unwrap(),
+    )
+}
+
+/// The number of points of the polylines of a chart (`css`), each polyline's.
+async fn polyline_points(browser: &Client, css: &str) -> Vec<usize> {
+    let mut counts = Vec::new();
+    for line in browser.find_all(Locator::Css(css)).await.unwrap() {
+        let points = line.attr("points").await.unwrap().unwrap_or_default();
+        counts.push(points.split_whitespace().count());
+    }
+    counts
+}
+
 /// The page against the real admin API: the shadowed route's row shows its stage, its
 /// parity and its traffic; recent rates after a second refresh; no other origin touched.
 async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path::Path) {
@@ -314,13 +517,13 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     assert!(parity.contains("⚠ 80.0 % match"), "parity cell: {parity:?}");
     assert!(parity.contains("below 99.9 %"), "parity cell: {parity:?}");
     assert!(
-        parity.contains("30 compared") && parity.contains("6 mismatches"),
+        parity.contains("50 compared") && parity.contains("10 mismatches"),
         "parity cell: {parity:?}"
     );
     let requests = text_of(browser, &format!("{row} td.requests")).await;
-    assert!(requests.contains("legacy 30 · 5xx: 0"), "requests cell: {requests:?}");
+    assert!(requests.contains("legacy 50 · 5xx: 0"), "requests cell: {requests:?}");
     assert!(
-        requests.contains("new 30 shadow copies · 5xx: 0"),
+        requests.contains("new 50 (copies) · 5xx: 0"),
         "requests cell: {requests:?}"
     );
     assert!(
@@ -336,14 +539,13 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     let lines: Vec<&str> = latency.lines().collect();
     assert_eq!(lines.len(), 2, "latency cell: {latency:?}");
     assert!(
-        lines[0].starts_with("legacy ") && lines[0].contains(" ms / "),
+        lines[0].starts_with("legacy ") && lines[0].contains(" / ") && lines[0].contains(" ms"),
         "latency cell: {latency:?}"
     );
     assert!(
-        lines[1].starts_with("new (shadow copies) ") && lines[1].contains(" ms / ") && !lines[1].contains('—'),
+        lines[1].starts_with("new (copies) ") && lines[1].contains(" / ") && !lines[1].contains('—'),
         "latency cell: {latency:?}"
     );
-    assert!(!latency.contains("not timed"), "latency cell: {latency:?}");
     let upstreams = text_of(browser, &format!("{row} td.upstreams")).await;
     // The real /admin/upstreams: neither upstream has a health check configured.
     assert_eq!(
@@ -367,25 +569,73 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
     let pages = text_of(browser, "tr[data-route='pages'] td.stage").await;
     assert!(pages.starts_with("legacy\nsince "), "{pages:?}");
 
-    let mismatches = browser
+    // The last hour: after traffic, each chart of the canary and of the shadow has a line
+    // of at least two points for legacy and for new (in shadow: the copies).
+    for route in [canary, row] {
+        for chart in ["spark-rps", "spark-5xx", "spark-p99"] {
+            for side in ["legacy", "new"] {
+                let css = format!("{route} td.history svg.{chart} polyline.spark-{side}");
+                let points = polyline_points(browser, &css).await;
+                assert!(points.iter().any(|n| *n >= 2), "{css}: {points:?}");
+            }
+        }
+    }
+    let label = element(browser, &format!("{canary} svg.spark-rps"))
+        .await
+        .attr("aria-label")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        label.starts_with("req/s, per minute since ") && label.contains(". legacy: now "),
+        "{label}"
+    );
+
+    // Ten identical mismatches (same route, pointer and statuses): one row, counted 10.
+    let groups = browser
         .find_all(Locator::Css("#mismatches-table tbody tr"))
         .await
         .unwrap();
-    assert_eq!(mismatches.len(), 6, "one row per mismatch");
-    let first_diff = text_of(browser, "#mismatches-table tbody tr ul.diffs").await;
-    assert_eq!(first_diff, "/text: legacy \"same\", new \"different\"");
+    assert_eq!(groups.len(), 1, "one row per group");
+    assert_eq!(text_of(browser, "#mismatches-table tbody td.count").await, "10");
+    assert_eq!(text_of(browser, "#mismatches-table tbody td.pointer").await, "/text");
+    assert_eq!(text_of(browser, "#mismatches-table tbody td.status").await, "200 → 200");
+    let example = text_of(browser, "#mismatches-table tbody td.example").await;
+    assert!(
+        example.starts_with("GET /api/thoughts/") && example.contains(" · /text: \"same\" → \"different\" · request "),
+        "{example:?}"
+    );
     // The proxy's own /admin/upstreams fills the upstreams table.
     let legacy_health = text_of(browser, "#upstreams-table tr[data-upstream='legacy'] td.health").await;
     assert_eq!(legacy_health, "not checked");
-    assert!(text_of(browser, "#refresh").await.starts_with("Updated "));
+    let refreshed = text_of(browser, "#refresh").await;
+    let stamp = refreshed
+        .strip_prefix("Updated ")
+        .and_then(|rest| rest.strip_suffix(" · every 5 s"));
+    assert!(stamp.is_some_and(is_iso), "{refreshed:?}");
     assert!(!element(browser, "#auth").await.is_displayed().await.unwrap());
+
+    // Every date on the page: ISO 8601, UTC.
+    let times = time_texts(browser).await;
+    assert!(times.len() >= 5, "{times:?}");
+    assert!(times.iter().all(|t| is_iso(t)), "{times:?}");
 
     // Parity evidence of the current period, when the proxy reports its period.
     let reported = admin_json(admin, "/admin/parity").await;
     if reported["routes"]["thoughts-api"].get("evidence").is_some() {
         let parity = text_of(browser, &format!("{row} td.parity .evidence-since")).await;
-        assert!(parity.starts_with("evidence since "), "{parity:?}");
+        assert!(parity.starts_with("evidence "), "{parity:?}");
     }
+
+    // At 1280×800: nothing wrapped, nothing wider than the window.
+    let (wrapped, tall, width, viewport) = layout(browser).await;
+    assert!((1200..=1280).contains(&viewport), "the viewport is {viewport} px wide");
+    assert!(wrapped.is_empty(), "wrapped onto two lines: {wrapped:?}");
+    assert!(tall.is_empty(), "cells taller than a line: {tall:?}");
+    assert!(
+        width <= viewport,
+        "the document is {width} px wide in a {viewport} px window"
+    );
 
     let (origin, urls) = loaded_urls(browser).await;
     assert_eq!(origin, format!("http://{admin}"));
@@ -395,7 +645,13 @@ async fn check_live_page(browser: &Client, admin: SocketAddr, shots: &std::path:
             "the page loaded {url} (origin {origin})"
         );
     }
-    for endpoint in ["/admin/routes", "/admin/traffic", "/admin/parity", "/admin/upstreams"] {
+    for endpoint in [
+        "/admin/routes",
+        "/admin/traffic",
+        "/admin/parity",
+        "/admin/upstreams",
+        "/admin/history",
+    ] {
         assert!(
             urls.iter().any(|u| u.ends_with(endpoint)),
             "{endpoint} not fetched: {urls:?}"
@@ -487,8 +743,9 @@ async fn token_gate(admin: SocketAddr) -> Upstream {
     .await
 }
 
-/// The page behind a token: the form shows, the token is kept and sent, and the planned
-/// `/admin/upstreams` shape is rendered.
+/// The page behind a token: a neutral sign-in form first (no error banner, no "Loading…"
+/// left), one clear message for a wrong token, then the data once signed in; the token is
+/// kept and sent, and the planned `/admin/upstreams` shape is rendered.
 async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path::Path) {
     let gate = token_gate(admin).await;
     browser.goto(&format!("{}/", gate.url())).await.unwrap();
@@ -497,11 +754,17 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
         .at_most(PAGE_WITHIN)
         .for_element(Locator::Css("#auth:not([hidden]) #token"))
         .await;
-    form.unwrap_or_else(|e| panic!("no token form within {PAGE_WITHIN:?}: {e}"));
-    until_text(browser, "#refresh", |t| {
-        t.contains("Refresh failed") && t.contains("401")
-    })
-    .await;
+    form.unwrap_or_else(|e| panic!("no sign-in form within {PAGE_WITHIN:?}: {e}"));
+    let status = until_text(browser, "#refresh", |t| t == "Not signed in").await;
+    assert!(!status.contains('⚠'), "{status:?}");
+    assert!(
+        browser.find_all(Locator::Css(".failed")).await.unwrap().is_empty(),
+        "an error banner before any token was given"
+    );
+    assert!(!element(browser, "#auth-error").await.is_displayed().await.unwrap());
+    let page = text_of(browser, "body").await;
+    assert!(!page.contains("Loading"), "{page}");
+    assert!(page.contains("Sign in to see the routes."), "{page}");
     assert!(
         browser
             .find_all(Locator::Css("tr[data-route]"))
@@ -509,11 +772,22 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
             .unwrap()
             .is_empty()
     );
+    screenshot(browser, shots, "dashboard-sign-in.png").await;
 
-    // A wrong token is refused and said so.
+    // A wrong token is refused, said once, and forgotten.
     type_into(browser, "#token", "wrong").await;
     click(browser, "#auth-form button[type='submit']").await;
-    until_text(browser, "#auth-message", |t| t.contains("refused the token")).await;
+    let refused = until_text(browser, "#auth-error", |t| t.contains("refused that token")).await;
+    assert_eq!(
+        refused,
+        "The admin API refused that token (401 Unauthorized). Check it and sign in again."
+    );
+    assert!(browser.find_all(Locator::Css(".failed")).await.unwrap().is_empty());
+    let kept = browser
+        .execute("return sessionStorage.getItem('strangler-admin-token');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, Value::Null);
 
     type_into(browser, "#token", TOKEN).await;
     click(browser, "#auth-form button[type='submit']").await;
@@ -522,6 +796,7 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
     })
     .await;
     assert!(!element(browser, "#auth").await.is_displayed().await.unwrap());
+    assert!(element(browser, "#sign-out").await.is_displayed().await.unwrap());
     let kept = browser
         .execute("return sessionStorage.getItem('strangler-admin-token');", vec![])
         .await
@@ -535,12 +810,12 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
         .collect();
     assert!(sent.contains(&format!("Bearer {TOKEN}")), "{sent:?}");
 
-    // The planned parity evidence: the current period's start, the previous period.
+    // The planned parity evidence: the current period's start (ISO, UTC), its age, the
+    // previous period.
     let since = text_of(browser, "tr[data-route='thoughts-api'] td.parity .evidence-since").await;
-    assert!(
-        since.starts_with("evidence since ") && since.contains(" d "),
-        "{since:?}"
-    );
+    assert_eq!(since, "evidence 2025-06-01 12:00:00Z");
+    let parity = text_of(browser, "tr[data-route='thoughts-api'] td.parity").await;
+    assert!(parity.contains("\nfor ") && parity.contains(" d "), "{parity:?}");
     let previous = text_of(browser, "tr[data-route='thoughts-api'] td.parity .evidence-previous").await;
     assert_eq!(previous, "previous period: 195 comparisons, stage shadow");
     let datetime = element(browser, "tr[data-route='thoughts-api'] td.parity .evidence-since time")
@@ -552,9 +827,9 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
 
     // The planned /admin/upstreams shape, in the route rows and the upstreams table.
     let upstreams = text_of(browser, "tr[data-route='thoughts-api'] td.upstreams").await;
-    assert!(
-        upstreams.starts_with("legacy: legacy · healthy\nnew: thoughts · ejected until "),
-        "{upstreams:?}"
+    assert_eq!(
+        upstreams,
+        "legacy: legacy · healthy\nnew: thoughts · ejected until 2025-06-01 12:00:10Z"
     );
     assert_eq!(
         text_of(browser, "tr[data-upstream='users'] td.health").await,
@@ -562,10 +837,17 @@ async fn check_token_form(browser: &Client, admin: SocketAddr, shots: &std::path
     );
     let ejected = text_of(browser, "tr[data-upstream='thoughts']").await;
     assert!(
-        ejected.contains("connection refused") && ejected.contains('5'),
+        ejected.contains("connection refused") && ejected.contains('5') && ejected.contains("2025-06-01 12:00:00Z"),
         "{ejected}"
     );
+    let times = time_texts(browser).await;
+    assert!(times.iter().all(|t| is_iso(t)), "{times:?}");
     screenshot(browser, shots, "dashboard-token.png").await;
+
+    // Signing out forgets the token and shows the form again, without an error.
+    click(browser, "#sign-out").await;
+    until_text(browser, "#refresh", |t| t == "Not signed in").await;
+    assert!(!element(browser, "#auth-error").await.is_displayed().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -574,19 +856,20 @@ async fn a_browser_shows_the_migration_of_a_shadowed_route() {
         return;
     };
 
-    // The shadow's new upstream disagrees on every fifth answer: 24 of 30 match.
+    // The shadow's new upstream disagrees on every fifth answer: 40 of 50 match, and the
+    // ten mismatches are alike.
     let legacy = json_upstream(0).await;
     let users = json_upstream(0).await;
     let thoughts = json_upstream(5).await;
     let proxy = TestProxy::start(&three_routes(&legacy, &users, &thoughts)).await;
-    send_many(&proxy, "/api/thoughts/", 30, 200).await;
+    send_many(&proxy, "/api/thoughts/", 50, 200).await;
     send_many(&proxy, "/api/users/", 40, 200).await;
     send_many(&proxy, "/pages/", 8, 200).await;
     send_many(&proxy, "/", 4, 200).await;
-    let parity = parity_when(proxy.admin, "thoughts-api", 30).await;
-    assert_eq!(parity["routes"]["thoughts-api"]["mismatch"], 6, "{parity:#}");
-    let traffic = traffic_when(proxy.admin, 82).await;
-    assert_eq!(counted(&traffic), 82, "{traffic:#}");
+    let parity = parity_when(proxy.admin, "thoughts-api", 50).await;
+    assert_eq!(parity["routes"]["thoughts-api"]["mismatch"], 10, "{parity:#}");
+    let traffic = traffic_when(proxy.admin, 102).await;
+    assert_eq!(counted(&traffic), 102, "{traffic:#}");
 
     let shots = screenshot_dir();
     std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("cannot create {}: {e}", shots.display()));

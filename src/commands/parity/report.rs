@@ -264,6 +264,7 @@ impl Run {
                         .collect(),
                     truncated: *truncated,
                     period: period_of(&record.route),
+                    request_id: None,
                 }),
                 ReplayVerdict::Error(why) => errors.push(JsonError {
                     route: record.route.clone(),

@@ -139,6 +139,8 @@ pub struct KeptMismatch {
     pub status: [u16; 2],
     /// The differences, the values of secret headers redacted.
     pub diffs: Vec<Diff>,
+    /// The request id of the client's request (`x-request-id`), if it was valid text.
+    pub request_id: Option<String>,
 }
 
 /// One evidence period's counts.
@@ -415,6 +417,7 @@ impl ParityLedger {
         status: [u16; 2],
         comparison: &Comparison,
         secret: &[http::HeaderName],
+        request_id: Option<&str>,
     ) {
         let Ok(mut kept) = self.mismatches.lock() else { return };
         if kept.len() == KEPT_MISMATCHES {
@@ -432,6 +435,7 @@ impl ParityLedger {
                 .iter()
                 .map(|d| crate::parity::redact_diff(d.clone(), secret))
                 .collect(),
+            request_id: request_id.map(str::to_owned),
         });
     }
 
@@ -781,7 +785,16 @@ mod tests {
         };
         let secret = [http::HeaderName::from_static("x-api-key")];
         for n in 0..=KEPT_MISMATCHES {
-            ledger.record_mismatch("r", "p1", "GET", &format!("/{n}"), [200, 500], &comparison, &secret);
+            ledger.record_mismatch(
+                "r",
+                "p1",
+                "GET",
+                &format!("/{n}"),
+                [200, 500],
+                &comparison,
+                &secret,
+                None,
+            );
         }
         let kept = ledger.evidence().mismatches;
         assert_eq!(kept.len(), KEPT_MISMATCHES);

@@ -198,6 +198,7 @@ impl Mirror {
             status,
             comparison,
             &self.secret,
+            self.request_id.to_str().ok(),
         );
         tracing::info!(
             request_id = self.request_id.to_str().unwrap_or("-"),
