@@ -233,6 +233,23 @@ impl HeaderEdits {
         self.set.is_empty() && self.remove.is_empty()
     }
 
+    /// The headers set, as shown to people (`explain`, the admin API): name and value,
+    /// the value of a credential (`Authorization`, `Cookie`, …) as `[redacted]`.
+    pub fn shown_set(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.set.iter().map(|(name, value)| {
+            let secret = matches!(
+                name.as_str(),
+                "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+            );
+            let shown = if secret {
+                "[redacted]".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), shown)
+        })
+    }
+
     /// Removes, then sets.
     #[inline]
     pub fn apply(&self, headers: &mut HeaderMap) {
