@@ -109,20 +109,7 @@ pub enum ExplainError {
 /// Explains where `METHOD target` goes under `table`. `target` is a path with an optional
 /// query, like `/api/thoughts/?search=x`.
 pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation, ExplainError> {
-    let written = method;
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| ExplainError::Method(method.to_owned()))?;
-    if let Err(violation) = crate::server::conn::guard::check_method(&method) {
-        let upper = written.to_ascii_uppercase();
-        let hint = if upper != written {
-            format!(" (did you mean {upper}?)")
-        } else {
-            String::new()
-        };
-        return Err(ExplainError::Refused(format!("400: {violation}: `{written}`{hint}")));
-    }
-    if method == Method::CONNECT {
-        return Err(ExplainError::Refused("405: CONNECT is never proxied".to_owned()));
-    }
+    let method = forwarded_method(method)?;
     let query = target
         .split('#')
         .next()
@@ -217,11 +204,7 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
         .unwrap_or_default();
     let route_config = winner.map(|m| &config.routes[m.route]);
     let forwarding = route_config.map_or(&crate::config::AS_ROUTED, |r| &r.forwarding);
-    let routed = match query {
-        Some(query) => format!("{normalized}?{query}"),
-        None => normalized.clone().into_owned(),
-    };
-    let forwarded = forwarded(table, route_config, &routed);
+    let forwarded = forwarded(table, route_config, &normalized, query);
     Ok(Explanation {
         method: method.to_string(),
         path: path.to_owned(),
@@ -242,8 +225,19 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
 
 /// What each upstream `route` (the default upstream when `None`) may send a request
 /// routed at `routed` to receives, as [`crate::upstream::Upstream::address`] addresses it.
-fn forwarded(table: &Table, route: Option<&crate::config::RouteConfig>, routed: &str) -> Vec<Forwarded> {
+/// `path` and `query` are the routed path and the query, if any.
+fn forwarded(
+    table: &Table,
+    route: Option<&crate::config::RouteConfig>,
+    path: &str,
+    query: Option<&str>,
+) -> Vec<Forwarded> {
     use crate::config::{AS_ROUTED, HostPolicy, Stage};
+    let routed = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let routed = routed.as_str();
     let config = &table.config;
     let forwarding = route.map_or(&AS_ROUTED, |r| &r.forwarding);
     let rewritten = http::uri::PathAndQuery::try_from(routed)
@@ -276,6 +270,24 @@ fn forwarded(table: &Table, route: Option<&crate::config::RouteConfig>, routed: 
             }
         })
         .collect()
+}
+
+/// `written` as a method the proxy forwards; the proxy's own refusal otherwise.
+fn forwarded_method(written: &str) -> Result<Method, ExplainError> {
+    let method = Method::from_bytes(written.as_bytes()).map_err(|_| ExplainError::Method(written.to_owned()))?;
+    if let Err(violation) = crate::server::conn::guard::check_method(&method) {
+        let upper = written.to_ascii_uppercase();
+        let hint = if upper != written {
+            format!(" (did you mean {upper}?)")
+        } else {
+            String::new()
+        };
+        return Err(ExplainError::Refused(format!("400: {violation}: `{written}`{hint}")));
+    }
+    if method == Method::CONNECT {
+        return Err(ExplainError::Refused("405: CONNECT is never proxied".to_owned()));
+    }
+    Ok(method)
 }
 
 /// What stage shadow does with this request: whether a copy goes to `new`, and when not,
