@@ -2,7 +2,8 @@
 //!
 //! For operators about to flip a route: the answer uses the same normaliser and the same
 //! [`RouteTable`](crate::router::RouteTable) as the proxy, so what it says is what the
-//! proxy does.
+//! proxy does; and the same rewrite, base path and `host` policy
+//! ([`crate::config::Forwarding`]) for what each upstream receives.
 
 use http::Method;
 use serde::Serialize;
@@ -18,7 +19,8 @@ pub struct Explanation {
     pub method: String,
     /// The path as given (query stripped).
     pub path: String,
-    /// The path after normalisation, as matched and as sent upstream.
+    /// The path after normalisation, as matched (what each upstream receives, after the
+    /// route's rewrite and under its base path, is in `forwarded`).
     pub normalized_path: String,
     /// The route taken, or `None` for the default upstream.
     pub route: Option<String>,

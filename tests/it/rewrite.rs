@@ -286,3 +286,25 @@ async fn parity_replays_with_the_routes_rewrite_and_each_sides_base() {
     assert_eq!(legacy.seen()[0].headers["x-tenant"], "t1");
     assert_eq!(thoughts.seen()[0].headers["x-tenant"], "t1");
 }
+
+/// `response_headers` edit the new answer of a shadow comparison as they edit the client's:
+/// a header removed from what the client gets is not a difference.
+#[tokio::test]
+async fn a_shadow_comparison_sees_both_answers_edited_alike() {
+    let legacy = echoing("legacy").await;
+    let thoughts = echoing("thoughts").await;
+    let routes = "[[routes]]\nname = \"users\"\npath = \"/api/users/\"\nstage = \"shadow\"\nnew = \"thoughts\"\n\
+                  compare = { ignore = [\"/upstream\", \"/target\", \"/host\", \"/headers\"], headers = [\"x-powered-by\", \"x-internal\"] }\n\
+                  response_headers = { remove = [\"x-powered-by\"], set = { x-internal = \"hidden\" } }\n";
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy.url()), ("thoughts", &thoughts.url())],
+        routes,
+    ))
+    .await;
+    let answer = get(&proxy.url("/api/users/1")).await;
+    assert_eq!(answer.headers["x-internal"], "hidden");
+    let parity = parity_when(proxy.admin, "users", 1).await;
+    let route = &parity["routes"]["users"];
+    assert_eq!(route["match"], 1, "{parity:#}");
+    assert_eq!(route["mismatch"], 0, "{parity:#}");
+}

@@ -795,6 +795,41 @@ exact = "/api/login/"
     }
 
     #[test]
+    fn the_routes_rewrite_and_each_sides_base_path_are_planned() {
+        let text = TABLE
+            .replace("url = \"http://127.0.0.1:8001\"", "url = \"http://127.0.0.1:8001/app/\"")
+            .replace(
+                "compare = { ignore = [\"/timestamp\"] }",
+                "strip_prefix = true\nhost = \"upstream\"\nrequest_headers = { set = { x-api = \"2\" }, remove = [\"cookie\"] }",
+            );
+        let table = Table::parse("routes.toml", &text).unwrap();
+        let mut corpus = request("GET", "/api/thoughts/a/../5?x=1");
+        corpus.headers.insert("cookie", HeaderValue::from_static("s=1"));
+        let planned = plan(&table, vec![corpus], &Overrides::default(), &[], &[], 0.0);
+        let planned = &planned[0];
+        assert_eq!(planned.target, "/api/thoughts/5?x=1", "reported as routed");
+        assert_eq!(planned.upstream_target, "/5?x=1");
+        assert_eq!(planned.host, HostPolicy::Upstream);
+        assert_eq!(planned.headers["x-api"], "2");
+        assert!(!planned.headers.contains_key("cookie"));
+        let Action::Replay { legacy, new, .. } = &planned.action else {
+            panic!("{:?}", planned.action)
+        };
+        assert_eq!((legacy.base_path.as_str(), new.base_path.as_str()), ("/app", ""));
+        // Without a route: the routed target, the default upstream's base.
+        let other = plan(
+            &table,
+            vec![request("GET", "/x?y")],
+            &Overrides::default(),
+            &[],
+            &[],
+            0.0,
+        );
+        assert_eq!(other[0].upstream_target, "/x?y");
+        assert_eq!(other[0].host, HostPolicy::Preserve);
+    }
+
+    #[test]
     fn the_reported_identity_is_the_tables_route_with_the_overrides_in_place() {
         let table = Table::parse("routes.toml", TABLE).unwrap();
         let route = &table.config.routes[0];
