@@ -35,6 +35,7 @@ fn table(n: usize) -> (Vec<RouteConfig>, RouteTable) {
                 location: Location::default(),
                 upgrades: Vec::new(),
                 case_insensitive: false,
+                forwarding: Default::default(),
             }
         })
         .collect();

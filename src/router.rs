@@ -746,6 +746,7 @@ mod tests {
             location: Location::default(),
             upgrades: Vec::new(),
             case_insensitive: false,
+            forwarding: Default::default(),
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Route {
     pub new_upstream: Option<UpstreamId>,
     /// `upgrades`: the protocols its requests may switch to (lower-case).
     pub upgrades: Arc<[Box<str>]>,
+    /// `strip_prefix`, `rewrite`, `host`, `request_headers`, `response_headers`, compiled
+    /// (the default forwards as routed).
+    pub forwarding: crate::config::Forwarding,
 }
 
 impl Route {
@@ -115,6 +118,7 @@ impl Route {
             new_upstream: route.new.as_deref().map(find).transpose()?,
             period,
             upgrades: route.upgrades.iter().map(|p| Box::from(p.as_str())).collect(),
+            forwarding: route.forwarding.clone(),
         })
     }
 }

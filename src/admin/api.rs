@@ -82,6 +82,43 @@ pub struct ListedRoute {
     /// Whether its pattern matches any ASCII case; left out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_insensitive: bool,
+    /// `strip_prefix`, `rewrite`, `host`, `request_headers`, `response_headers`: each a
+    /// key of the route's document, left out when default.
+    #[serde(flatten)]
+    pub forwarding: ListedForwarding,
+}
+
+/// A listed route's forwarding settings, each left out when default (and by proxies that
+/// predate them).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListedForwarding {
+    /// `strip_prefix = true`; left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strip_prefix: bool,
+    /// `rewrite`, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<String>,
+    /// `host`, when `"upstream"` (left out for the default, `"preserve"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `request_headers`, when the route edits any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<ListedHeaderEdits>,
+    /// `response_headers`, when the route edits any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_headers: Option<ListedHeaderEdits>,
+}
+
+/// `request_headers` / `response_headers` of a listed route (the values of credential
+/// headers shown as `[redacted]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListedHeaderEdits {
+    /// Headers set, by name.
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+    /// Headers removed.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 impl ListedRoute {
@@ -512,6 +549,7 @@ mod tests {
             max_body: None,
             upgrades: None,
             case_insensitive: false,
+            forwarding: Default::default(),
         };
         assert_eq!(route("legacy", None).new_share(), Some(0.0));
         assert_eq!(route("shadow", None).new_share(), Some(0.0));

@@ -8,8 +8,8 @@
 use std::time::SystemTime;
 
 use crate::admin::api::{
-    Evidence, HealthStatus, ListedCanary, ListedFallback, ListedRoute, Mismatch, MismatchDiff, ParityReport,
-    RouteParity, UpstreamStatus,
+    Evidence, HealthStatus, ListedCanary, ListedFallback, ListedForwarding, ListedHeaderEdits, ListedRoute, Mismatch,
+    MismatchDiff, ParityReport, RouteParity, UpstreamStatus,
 };
 use crate::config::{EvidenceIdentity, RouteConfig};
 use crate::migration::shadow::{KeptMismatch, ParityEvidence, PeriodTally, RouteEvidence, RouteTally};
@@ -38,6 +38,26 @@ pub fn listed_route(route: &RouteConfig) -> ListedRoute {
         max_body: route.max_body,
         upgrades: (route.upgrades[..] != crate::config::DEFAULT_UPGRADES[..]).then(|| route.upgrades.clone()),
         case_insensitive: route.case_insensitive,
+        forwarding: listed_forwarding(&route.forwarding),
+    }
+}
+
+/// A route's forwarding settings as `GET /admin/routes` lists them, each only when set.
+fn listed_forwarding(forwarding: &crate::config::Forwarding) -> ListedForwarding {
+    let edits = |edits: &crate::config::HeaderEdits| {
+        (!edits.is_empty()).then(|| ListedHeaderEdits {
+            set: edits.shown_set().collect(),
+            remove: edits.remove.iter().map(|name| name.as_str().to_owned()).collect(),
+        })
+    };
+    ListedForwarding {
+        strip_prefix: forwarding.rewrite.is_strip(),
+        rewrite: (!forwarding.rewrite.is_strip())
+            .then(|| forwarding.rewrite.written().map(str::to_owned))
+            .flatten(),
+        host: (forwarding.host != crate::config::HostPolicy::Preserve).then(|| forwarding.host.as_str().to_owned()),
+        request_headers: edits(&forwarding.request_headers),
+        response_headers: edits(&forwarding.response_headers),
     }
 }
 

@@ -230,7 +230,7 @@ fn against_admin(base: &str, config: &Config) -> Result<(String, RouteDiff), Str
     Ok((
         format!(
             "against the table in force at {base} (version {}{same}): path, methods, stage, upstreams and \
-             their URLs, canary, fallback, max_body, upgrades and case_insensitive compared, and the default upstream and upstream URLs \
+             their URLs, canary, fallback, max_body, upgrades, case_insensitive, rewrite, host and header edits compared, and the default upstream and upstream URLs \
              (the admin API lists no compare rules or shadow settings, nor other [proxy] and upstream settings)",
             listing.version
         ),
@@ -281,6 +281,28 @@ fn listed_facts(route: &ListedRoute, urls: &BTreeMap<String, String>) -> RouteFa
         .with("max_body", RouteFacts::optional_text(route.max_body))
         .with("upgrades", RouteFacts::upgrades_text(route.upgrades.as_deref()))
         .with("case_insensitive", route.case_insensitive.to_string())
+        .with(
+            "rewrite",
+            RouteFacts::rewrite_text(route.forwarding.strip_prefix, route.forwarding.rewrite.as_deref()),
+        )
+        .with("host", RouteFacts::host_text(route.forwarding.host.as_deref()))
+        .with(
+            "request_headers",
+            listed_edits_text(route.forwarding.request_headers.as_ref()),
+        )
+        .with(
+            "response_headers",
+            listed_edits_text(route.forwarding.response_headers.as_ref()),
+        )
+}
+
+/// Listed header edits as [`RouteFacts::header_edits_text`] reads them.
+fn listed_edits_text(edits: Option<&crate::admin::api::ListedHeaderEdits>) -> String {
+    let Some(edits) = edits else {
+        return RouteFacts::header_edits_text(&[], &[]);
+    };
+    let set: Vec<(String, String)> = edits.set.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    RouteFacts::header_edits_text(&set, &edits.remove)
 }
 
 /// One line per route (`+ name`, `- name`, `~ name (stage shadow -> canary, …)`), in name
@@ -340,7 +362,9 @@ mod tests {
         default_upstream = \"legacy\"\n[upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n\
         [upstreams.next]\nurl = \"https://next.internal:8443\"\n\
         [[routes]]\nname = \"api\"\npath = \"/api/\"\nstage = \"canary\"\nnew = \"next\"\n\
-        canary = { percent = 12.5, sticky = \"cookie:sid\" }\nmax_body = 1000\n\
+        canary = { percent = 12.5, sticky = \"cookie:sid\" }\nmax_body = 1000\nstrip_prefix = true\nhost = \"upstream\"\n\
+        request_headers = { set = { X-B = \"2\", Authorization = \"Basic eA==\", x-a = \"1\" }, remove = [\"cookie\"] }\n\
+        response_headers = { remove = [\"server\", \"X-Powered-By\"] }\n\
         [[routes]]\nname = \"login\"\nexact = \"/login\"\nmethods = [\"POST\", \"PUT\"]\nfallback = true\n\
         fallback_max_body = 4096\nnew = \"next\"\nstage = \"new\"\n\
         [[routes]]\nname = \"home\"\npath = \"/\"\n\
@@ -396,12 +420,23 @@ mod tests {
                 "max_body",
                 "upgrades",
                 "case_insensitive",
+                "rewrite",
+                "host",
+                "request_headers",
+                "response_headers",
             ] {
                 assert_eq!(listed.get(property), full.get(property), "{} {property}", route.name);
             }
         }
         let api = listed_facts(&listed_route(&c.routes[0]), &urls);
         assert_eq!(api.get("canary"), Some("12.5% sticky cookie:sid"));
+        assert_eq!(api.get("rewrite"), Some("strip_prefix"));
+        assert_eq!(api.get("host"), Some("upstream"));
+        assert_eq!(
+            api.get("request_headers"),
+            Some("set authorization: [redacted], x-a: 1, x-b: 2; remove cookie")
+        );
+        assert_eq!(api.get("response_headers"), Some("remove server, x-powered-by"));
         assert_eq!(api.get("new_url"), Some("https://next.internal:8443/"));
         let login = listed_facts(&listed_route(&c.routes[1]), &urls);
         assert_eq!(login.get("methods"), Some("POST, PUT"));

@@ -2,7 +2,8 @@
 //!
 //! For operators about to flip a route: the answer uses the same normaliser and the same
 //! [`RouteTable`](crate::router::RouteTable) as the proxy, so what it says is what the
-//! proxy does.
+//! proxy does; and the same rewrite, base path and `host` policy
+//! ([`crate::config::Forwarding`]) for what each upstream receives.
 
 use http::Method;
 use serde::Serialize;
@@ -18,7 +19,8 @@ pub struct Explanation {
     pub method: String,
     /// The path as given (query stripped).
     pub path: String,
-    /// The path after normalisation, as matched and as sent upstream.
+    /// The path after normalisation, as matched (what each upstream receives, after the
+    /// route's rewrite and under its base path, is in `forwarded`).
     pub normalized_path: String,
     /// The route taken, or `None` for the default upstream.
     pub route: Option<String>,
@@ -36,6 +38,50 @@ pub struct Explanation {
     pub reason: String,
     /// Other routes whose path matched, and why each lost.
     pub also_matched: Vec<Loser>,
+    /// What each upstream the request may reach receives: its target (after the route's
+    /// `strip_prefix` or `rewrite`, under the upstream URL's base path) and `Host`.
+    pub forwarded: Vec<Forwarded>,
+    /// The route's `request_headers`, when it has any.
+    #[serde(skip_serializing_if = "ShownEdits::is_empty")]
+    pub request_headers: ShownEdits,
+    /// The route's `response_headers`, when it has any.
+    #[serde(skip_serializing_if = "ShownEdits::is_empty")]
+    pub response_headers: ShownEdits,
+}
+
+/// What one upstream receives of the explained request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forwarded {
+    /// Its part: `legacy`, `new`, `shadow copy`, `fallback` or `default`.
+    pub side: String,
+    /// The upstream.
+    pub upstream: String,
+    /// The path and query it receives.
+    pub target: String,
+    /// The `Host` it receives; `None`: the client's (`host = "preserve"`).
+    pub host: Option<String>,
+}
+
+/// A route's header edits as `explain` shows them (values of credentials redacted).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ShownEdits {
+    /// Headers set: name and value.
+    pub set: Vec<(String, String)>,
+    /// Headers removed.
+    pub remove: Vec<String>,
+}
+
+impl ShownEdits {
+    fn of(edits: &crate::config::HeaderEdits) -> Self {
+        Self {
+            set: edits.shown_set().collect(),
+            remove: edits.remove.iter().map(|name| name.as_str().to_owned()).collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
 }
 
 /// A route whose path matched but that did not win.
@@ -65,20 +111,13 @@ pub enum ExplainError {
 /// Explains where `METHOD target` goes under `table`. `target` is a path with an optional
 /// query, like `/api/thoughts/?search=x`.
 pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation, ExplainError> {
-    let written = method;
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| ExplainError::Method(method.to_owned()))?;
-    if let Err(violation) = crate::server::conn::guard::check_method(&method) {
-        let upper = written.to_ascii_uppercase();
-        let hint = if upper != written {
-            format!(" (did you mean {upper}?)")
-        } else {
-            String::new()
-        };
-        return Err(ExplainError::Refused(format!("400: {violation}: `{written}`{hint}")));
-    }
-    if method == Method::CONNECT {
-        return Err(ExplainError::Refused("405: CONNECT is never proxied".to_owned()));
-    }
+    let method = forwarded_method(method)?;
+    let query = target
+        .split('#')
+        .next()
+        .unwrap_or(target)
+        .split_once('?')
+        .map(|(_, query)| query);
     let path = target.split(['?', '#']).next().unwrap_or(target);
     let path = if path.is_empty() { "/" } else { path };
     let normalized = normalize_path(path).map_err(|e| ExplainError::Refused(format!("400: bad request path: {e}")))?;
@@ -165,6 +204,9 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
         .get(&upstream)
         .map(|u| u.url.to_string())
         .unwrap_or_default();
+    let route_config = winner.map(|m| &config.routes[m.route]);
+    let forwarding = route_config.map_or(&crate::config::AS_ROUTED, |r| &r.forwarding);
+    let forwarded = forwarded(table, route_config, &normalized, query);
     Ok(Explanation {
         method: method.to_string(),
         path: path.to_owned(),
@@ -177,7 +219,77 @@ pub fn explain(table: &Table, method: &str, target: &str) -> Result<Explanation,
         upstream_url,
         reason,
         also_matched,
+        forwarded,
+        request_headers: ShownEdits::of(&forwarding.request_headers),
+        response_headers: ShownEdits::of(&forwarding.response_headers),
     })
+}
+
+/// What each upstream `route` (the default upstream when `None`) may send a request
+/// routed at `routed` to receives, as [`crate::upstream::Upstream::address`] addresses it.
+/// `path` and `query` are the routed path and the query, if any.
+fn forwarded(
+    table: &Table,
+    route: Option<&crate::config::RouteConfig>,
+    path: &str,
+    query: Option<&str>,
+) -> Vec<Forwarded> {
+    use crate::config::{AS_ROUTED, HostPolicy, Stage};
+    let routed = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let routed = routed.as_str();
+    let config = &table.config;
+    let forwarding = route.map_or(&AS_ROUTED, |r| &r.forwarding);
+    let rewritten = http::uri::PathAndQuery::try_from(routed)
+        .ok()
+        .and_then(|pq| forwarding.rewrite.apply(&pq))
+        .map_or_else(|| routed.to_owned(), |pq| pq.as_str().to_owned());
+    let sides: Vec<(&str, &str)> = match route {
+        None => vec![("default", &config.proxy.default_upstream)],
+        Some(r) => match (r.stage, r.new.as_deref()) {
+            (Stage::New, Some(new)) if r.fallback_max_body.is_some() => vec![("new", new), ("fallback", &r.legacy)],
+            (Stage::New, Some(new)) => vec![("new", new)],
+            (Stage::Canary, Some(new)) => vec![("legacy", &r.legacy), ("new", new)],
+            (Stage::Shadow, Some(new)) => vec![("legacy", &r.legacy), ("shadow copy", new)],
+            _ => vec![("legacy", &r.legacy)],
+        },
+    };
+    sides
+        .into_iter()
+        .map(|(side, name)| {
+            let url = config.upstreams.get(name).map(|u| &u.url);
+            let base = url.map_or("", crate::config::base_path_of);
+            Forwarded {
+                side: side.to_owned(),
+                upstream: name.to_owned(),
+                target: crate::config::under_base(base, &rewritten),
+                host: match forwarding.host {
+                    HostPolicy::Preserve => None,
+                    HostPolicy::Upstream => url.and_then(|u| u.authority()).map(|a| a.as_str().to_owned()),
+                },
+            }
+        })
+        .collect()
+}
+
+/// `written` as a method the proxy forwards; the proxy's own refusal otherwise.
+fn forwarded_method(written: &str) -> Result<Method, ExplainError> {
+    let method = Method::from_bytes(written.as_bytes()).map_err(|_| ExplainError::Method(written.to_owned()))?;
+    if let Err(violation) = crate::server::conn::guard::check_method(&method) {
+        let upper = written.to_ascii_uppercase();
+        let hint = if upper != written {
+            format!(" (did you mean {upper}?)")
+        } else {
+            String::new()
+        };
+        return Err(ExplainError::Refused(format!("400: {violation}: `{written}`{hint}")));
+    }
+    if method == Method::CONNECT {
+        return Err(ExplainError::Refused("405: CONNECT is never proxied".to_owned()));
+    }
+    Ok(method)
 }
 
 /// What stage shadow does with this request: whether a copy goes to `new`, and when not,
@@ -273,6 +385,25 @@ impl std::fmt::Display for Explanation {
                 "  also matched: route `{}` ({} `{}`): {}",
                 loser.route, loser.kind, loser.pattern, loser.reason
             )?;
+        }
+        for sent in &self.forwarded {
+            let host = sent
+                .host
+                .as_deref()
+                .map_or_else(|| "the client's".to_owned(), |h| format!("`{h}`"));
+            writeln!(
+                f,
+                "  {} `{}` receives: {} {}, Host {host}",
+                sent.side, sent.upstream, self.method, sent.target
+            )?;
+        }
+        for (what, edits) in [("request", &self.request_headers), ("response", &self.response_headers)] {
+            for (name, value) in &edits.set {
+                writeln!(f, "  {what} header set: {name}: {value}")?;
+            }
+            for name in &edits.remove {
+                writeln!(f, "  {what} header removed: {name}")?;
+            }
         }
         Ok(())
     }
@@ -406,5 +537,59 @@ methods = ["POST"]
         let e = explain(&table, "GET", "/api/thoughts/5;v=1").unwrap();
         assert_eq!(e.route.as_deref(), Some("thoughts-api"));
         assert_eq!(e.normalized_path, "/api/thoughts/5;v=1");
+    }
+
+    #[test]
+    fn each_upstream_is_shown_what_it_receives() {
+        let text = TABLE
+            .replace("url = \"http://127.0.0.1:8001\"", "url = \"http://127.0.0.1:8001/app/\"")
+            .replace(
+                "methods = [\"GET\", \"HEAD\"]\nstage = \"new\"",
+                "methods = [\"GET\", \"HEAD\"]\nstage = \"shadow\"\nstrip_prefix = true\nhost = \"upstream\"\n\
+                 request_headers = { set = { x-api = \"2\", authorization = \"Basic c2VjcmV0\" }, remove = [\"cookie\"] }\n\
+                 response_headers = { remove = [\"server\"] }",
+            );
+        let table = Table::parse("routes.toml", &text).unwrap();
+        let e = explain(&table, "GET", "/api/thoughts/5?full=1").unwrap();
+        let shown: Vec<(&str, &str, &str, Option<&str>)> = e
+            .forwarded
+            .iter()
+            .map(|f| (&*f.side, &*f.upstream, &*f.target, f.host.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("legacy", "legacy", "/app/5?full=1", Some("127.0.0.1:8001")),
+                ("shadow copy", "thoughts", "/5?full=1", Some("127.0.0.1:8002")),
+            ]
+        );
+        assert_eq!(e.request_headers.remove, ["cookie"]);
+        assert!(e.request_headers.set.contains(&("x-api".to_owned(), "2".to_owned())));
+        assert!(
+            e.request_headers
+                .set
+                .contains(&("authorization".to_owned(), "[redacted]".to_owned())),
+            "{e:?}"
+        );
+        let printed = e.to_string();
+        assert!(
+            printed.contains("  legacy `legacy` receives: GET /app/5?full=1, Host `127.0.0.1:8001`"),
+            "{printed}"
+        );
+        assert!(printed.contains("  request header removed: cookie"), "{printed}");
+        assert!(printed.contains("  response header removed: server"), "{printed}");
+        assert!(!printed.contains("c2VjcmV0"), "{printed}");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["forwarded"][1]["target"], "/5?full=1");
+        assert_eq!(json["response_headers"]["remove"][0], "server");
+
+        // No forwarding settings: the routed path under the base, the client's Host, no edits shown.
+        let e = explain(&table, "GET", "/elsewhere").unwrap();
+        assert_eq!(e.forwarded.len(), 1);
+        assert_eq!(e.forwarded[0].target, "/app/elsewhere");
+        assert_eq!(e.forwarded[0].host, None);
+        assert!(e.to_string().contains("Host the client's"));
+        let json = serde_json::to_value(&e).unwrap();
+        assert!(json.get("request_headers").is_none(), "{json}");
     }
 }

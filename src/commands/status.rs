@@ -462,6 +462,7 @@ mod tests {
             max_body: None,
             upgrades: None,
             case_insensitive: false,
+            forwarding: Default::default(),
         }
     }
 

@@ -121,6 +121,58 @@ impl RouteFacts {
             .with("max_body", Self::optional_text(route.max_body))
             .with("upgrades", Self::upgrades_text(Some(&route.upgrades)))
             .with("case_insensitive", route.case_insensitive.to_string())
+            .with_forwarding(&route.forwarding)
+    }
+
+    /// These facts and a route's forwarding settings (`rewrite`, `host`,
+    /// `request_headers`, `response_headers`).
+    fn with_forwarding(self, forwarding: &super::forwarding::Forwarding) -> Self {
+        let strip = forwarding.rewrite.is_strip();
+        let edits = |edits: &super::forwarding::HeaderEdits| {
+            let set: Vec<(String, String)> = edits.shown_set().collect();
+            let remove: Vec<String> = edits.remove.iter().map(|n| n.as_str().to_owned()).collect();
+            Self::header_edits_text(&set, &remove)
+        };
+        let host = (forwarding.host != super::forwarding::HostPolicy::Preserve).then(|| forwarding.host.as_str());
+        self.with(
+            "rewrite",
+            Self::rewrite_text(strip, forwarding.rewrite.written().filter(|_| !strip)),
+        )
+        .with("host", Self::host_text(host))
+        .with("request_headers", edits(&forwarding.request_headers))
+        .with("response_headers", edits(&forwarding.response_headers))
+    }
+
+    /// `strip_prefix = true` or a `rewrite` as text: `strip_prefix`, the rewrite as
+    /// written, or none.
+    pub fn rewrite_text(strip_prefix: bool, rewrite: Option<&str>) -> String {
+        match (strip_prefix, rewrite) {
+            (true, _) => "strip_prefix".to_owned(),
+            (false, Some(rewrite)) => rewrite.to_owned(),
+            (false, None) => Self::NONE.to_owned(),
+        }
+    }
+
+    /// A route's `host` as text: `preserve` when not given.
+    pub fn host_text(host: Option<&str>) -> String {
+        host.unwrap_or("preserve").to_owned()
+    }
+
+    /// Header edits as text, names sorted: `set a: 1, b: 2; remove c`, `remove c`, or none.
+    pub fn header_edits_text(set: &[(String, String)], remove: &[String]) -> String {
+        if set.is_empty() && remove.is_empty() {
+            return Self::NONE.to_owned();
+        }
+        let mut set: Vec<String> = set.iter().map(|(name, value)| format!("{name}: {value}")).collect();
+        set.sort();
+        let mut remove = remove.to_vec();
+        remove.sort();
+        let parts: Vec<String> = [("set", set), ("remove", remove)]
+            .into_iter()
+            .filter(|(_, items)| !items.is_empty())
+            .map(|(what, items)| format!("{what} {}", items.join(", ")))
+            .collect();
+        parts.join("; ")
     }
 
     /// How an absent value reads.
@@ -563,6 +615,28 @@ canary = { percent = 25 }
             (
                 TABLE.replace("methods = [\"POST\"]", "methods = [\"POST\"]\nnew = \"thoughts\""),
                 "new",
+            ),
+            (
+                TABLE.replace("path = \"/login\"", "path = \"/login\"\nrewrite = \"/signin\""),
+                "rewrite",
+            ),
+            (
+                TABLE.replace("path = \"/login\"", "path = \"/login\"\nhost = \"upstream\""),
+                "host",
+            ),
+            (
+                TABLE.replace(
+                    "path = \"/login\"",
+                    "path = \"/login\"\nrequest_headers = { remove = [\"cookie\"] }",
+                ),
+                "request_headers",
+            ),
+            (
+                TABLE.replace(
+                    "path = \"/login\"",
+                    "path = \"/login\"\nresponse_headers = { set = { x-a = \"1\" } }",
+                ),
+                "response_headers",
             ),
         ] {
             let diff = RouteDiff::of_tables(&before, &table(&edit));

@@ -15,6 +15,7 @@
 //! | `validate/`  | one file per section: `[proxy]`, `[upstreams.*]`, `[[routes]]`, `[record]`, TLS |
 //! | `diff.rs`    | [`RouteChanges`], [`RouteDiff`]: what one table changes in another's routes |
 //! | `evidence.rs` | [`EvidenceIdentity`]: what a route's parity evidence is evidence of |
+//! | `forwarding.rs` | [`Forwarding`]: `strip_prefix`, `rewrite`, `host`, header edits, an upstream's base path, and the pure functions that apply them |
 //! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: IO, after validation |
 //! | `pages.rs`   | [`Config::read_error_pages`]: the `[proxy.error_pages]` files, IO after validation |
 //!
@@ -31,6 +32,7 @@
 mod diff;
 mod error;
 mod evidence;
+mod forwarding;
 mod model;
 mod pages;
 mod parse;
@@ -41,6 +43,10 @@ mod validate;
 pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_table, settings_diff, settings_of};
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use evidence::{EvidenceIdentity, EvidenceSide};
+pub use forwarding::{
+    AS_ROUTED, Forwarding, HeaderEdits, HostPolicy, PathRewrite, TemplateSegment, base_path_of, protected_header,
+    under_base,
+};
 pub use model::DEFAULT_UPGRADES;
 pub use model::{ANSWERED_STATUSES, ErrorBodies, ErrorPage, MAX_ERROR_PAGE_BYTES, PageContent};
 pub use model::{

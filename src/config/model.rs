@@ -246,7 +246,8 @@ pub struct UpstreamTls {
 pub struct UpstreamConfig {
     /// The table key.
     pub name: String,
-    /// Base URL: scheme and authority only (a path prefix is not supported).
+    /// Base URL: scheme, authority and an optional base path, under which every request
+    /// to it goes (see [`super::forwarding::base_path_of`]).
     pub url: Uri,
     /// Time allowed to establish a TCP connection.
     pub connect_timeout: Duration,
@@ -502,6 +503,10 @@ pub struct RouteConfig {
     /// that ignore case (IIS), so that `/SECURE/x` cannot reach legacy's copy of a
     /// migrated `/secure/`.
     pub case_insensitive: bool,
+    /// `strip_prefix`, `rewrite`, `host`, `request_headers`, `response_headers`: how its
+    /// requests are addressed to the upstream and its answers to the client; the default
+    /// forwards the path and `Host` as routed and edits no header.
+    pub forwarding: super::forwarding::Forwarding,
 }
 
 /// The protocols a route allows requests to switch to when it says nothing, and the ones

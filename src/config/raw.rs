@@ -110,6 +110,20 @@ pub(super) struct Route {
     pub max_body: Option<Spanned<i64>>,
     pub upgrades: Option<Vec<Spanned<String>>>,
     pub case_insensitive: Option<Spanned<bool>>,
+    pub strip_prefix: Option<Spanned<bool>>,
+    pub rewrite: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub request_headers: Option<Spanned<HeaderEdits>>,
+    pub response_headers: Option<Spanned<HeaderEdits>>,
+}
+
+/// `request_headers = { set = { name = "value" }, remove = ["name"] }` (and
+/// `response_headers`) in a route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HeaderEdits {
+    pub set: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub remove: Option<Vec<Spanned<String>>>,
 }
 
 /// `shadow = { sample = 0.1, max_inflight = 64, max_body = 65536, timeout = "2s", unsafe_methods = false, noise_sample = 0.05 }`

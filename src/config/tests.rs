@@ -93,16 +93,16 @@ fn version_depends_on_content_only() {
 
 #[test]
 fn unknown_key_points_at_it() {
-    let text = GOOD.replace("stage = \"new\"", "stage = \"new\"\nstrip_prefix = true");
+    let text = GOOD.replace("stage = \"new\"", "stage = \"new\"\nstrip_query = true");
     let errors = errors_of(&text);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    let line = text.lines().position(|l| l.starts_with("strip_prefix")).unwrap() + 1;
+    let line = text.lines().position(|l| l.starts_with("strip_query")).unwrap() + 1;
     assert!(
         errors[0].starts_with(&format!("routes.toml:{line}:1: ")),
         "{}",
         errors[0]
     );
-    assert!(errors[0].contains("strip_prefix"), "{}", errors[0]);
+    assert!(errors[0].contains("strip_query"), "{}", errors[0]);
 }
 
 #[test]

@@ -20,6 +20,7 @@ use super::body::{Finish, ResponseBody};
 use super::error::{ProxyError, Refusal, UpstreamErrorKind, classify};
 use super::plan::Plan;
 use super::request::client_closed_request;
+use crate::config::{Forwarding, HostPolicy};
 use crate::headers;
 use crate::headers::X_REQUEST_ID;
 use crate::metrics::Metrics;
@@ -66,6 +67,9 @@ pub struct Current<'a> {
     pub snapshot: &'a Arc<Snapshot>,
     /// Its id.
     pub request_id: &'a HeaderValue,
+    /// Its route's forwarding settings (`host`, `response_headers`; as routed until
+    /// the plan names the route).
+    pub forwarding: &'a Forwarding,
 }
 
 /// What carrying out requests needs; one per worker (see [`crate::server`]).
@@ -204,7 +208,10 @@ impl Executor {
     ) -> Result<Exchanged<'s>, ProxyError> {
         let between_reads = current.snapshot.config().proxy.client_body_timeout;
         let kept = keep(&parts, body, limit, between_reads).await?;
-        let exchanged = self.exchange(upstream, kept.request(), current.request_id, route).await;
+        let host = current.forwarding.host;
+        let exchanged = self
+            .exchange(upstream, kept.request(), current.request_id, route, host)
+            .await;
         let Admission::Admitted(shadow, permit) = admission else {
             return exchanged
                 .map(|exchange| Exchanged::plain(exchange, upstream))
@@ -241,8 +248,9 @@ impl Executor {
         let between_reads = current.snapshot.config().proxy.client_body_timeout;
         let kept = keep(&parts, body, fallback.max_body, between_reads).await?;
         let new = &current.snapshot.upstreams[new];
+        let host = current.forwarding.host;
         let first = self
-            .exchange(new, kept.request(), current.request_id, &finish.route)
+            .exchange(new, kept.request(), current.request_id, &finish.route, host)
             .await;
         let tried = match &first {
             Ok((response, _)) => NewTry::Answered {
@@ -270,7 +278,7 @@ impl Executor {
         if let Some((_, side)) = &mut finish.window {
             *side = WindowSide::Legacy;
         }
-        self.exchange(legacy, kept.request(), current.request_id, &finish.route)
+        self.exchange(legacy, kept.request(), current.request_id, &finish.route, host)
             .await
             .map(|exchange| Exchanged::plain(exchange, legacy))
             .map_err(|kind| ProxyError::upstream(kind, &legacy.name))
@@ -325,6 +333,12 @@ impl Executor {
         }
         let headers = response.headers_mut();
         headers::remove_hop_by_hop(headers, switching);
+        // The route's `response_headers`, before the capture: a mirror compares what the
+        // client gets (and edits the new answer alike).
+        let edits = &current.forwarding.response_headers;
+        if !edits.is_empty() {
+            edits.apply(headers);
+        }
         headers::append_via(headers);
         headers.insert(&X_REQUEST_ID, current.request_id.clone());
         finish.status = response.status();
@@ -351,6 +365,7 @@ impl Executor {
                     secret: snapshot.config().record.as_ref().map_or(&[][..], |r| &r.redact[..]),
                     request_id: current.request_id,
                     timing,
+                    forwarding: current.forwarding,
                 };
                 Some(mirror.start(context, response.status().as_u16(), response.headers().clone()))
             }
@@ -364,15 +379,20 @@ impl Executor {
     }
 
     /// One exchange with one upstream, bounded by its `request_timeout`; failures are
-    /// logged and classified here.
-    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its request twice")]
+    /// logged and classified here. The request is addressed to `upstream` here (its base
+    /// path; its URL's authority as `Host` when `host` says so), so that every upstream a
+    /// request reaches, a fallback's among them, gets its own.
+    /// (Not an async fn: one would hold its request twice.)
     pub fn exchange(
         &self,
         upstream: &Upstream,
         request: Request<RequestBody>,
         request_id: &HeaderValue,
         route: &str,
+        host: HostPolicy,
     ) -> impl Future<Output = Result<(Response<Incoming>, Lease), UpstreamErrorKind>> {
+        let mut request = request;
+        upstream.address(&mut request, host);
         async move {
             let ticket = match upstream.health.admit() {
                 Ok(ticket) => ticket,
@@ -661,6 +681,7 @@ shadow = { max_body = 4 }
         let current = Current {
             snapshot: &snapshot,
             request_id: &id,
+            forwarding: &crate::config::AS_ROUTED,
         };
         executor.begin(current, &plan, &request, &mut finish, false);
         (

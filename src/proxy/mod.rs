@@ -87,10 +87,13 @@ impl Proxy {
             let current = Current {
                 snapshot: &snapshot,
                 request_id: &request_id,
+                forwarding: &crate::config::AS_ROUTED,
             };
             // Decide, and count the decision, before the first await. Only what the rest needs
             // is kept (the plan itself is gone before anything is awaited).
             let Plan {
+                route,
+                rewritten,
                 upstream: upstream_id,
                 mirror,
                 body: body_policy,
@@ -120,7 +123,13 @@ impl Proxy {
                 over_tls: this.over_tls,
                 upgrade,
             };
-            request::for_upstream(&mut parts, path_and_query, host, upstream, origin);
+            let current = Current {
+                forwarding: plan::forwarding_of(route),
+                ..current
+            };
+            let target = rewritten.unwrap_or(path_and_query);
+            let edits = &current.forwarding.request_headers;
+            request::for_upstream(&mut parts, target, host, upstream, origin, edits);
             // Rare paths are boxed: an awaited future is stored inline in this one, and this
             // one is moved (copied) for every request, whatever path it takes.
             let exchanged = match body_policy {
@@ -149,7 +158,11 @@ impl Proxy {
                         }
                     };
                     let request = Request::from_parts(parts, body);
-                    match this.exchange(upstream, request, &request_id, &finish.route).await {
+                    let host_policy = current.forwarding.host;
+                    match this
+                        .exchange(upstream, request, &request_id, &finish.route, host_policy)
+                        .await
+                    {
                         Ok(exchange) => Ok(Exchanged::plain(exchange, upstream)),
                         Err(kind) => Err(match fault.as_deref().and_then(BodyWatch::fault) {
                             // The client's body failed, not the upstream: answer for that.

@@ -23,6 +23,7 @@ use http::{Method, Request, Uri, Version};
 use prometheus::Histogram;
 
 use super::error::Refusal;
+use crate::config::{AS_ROUTED, Forwarding};
 use crate::headers;
 use crate::metrics::PerWorker;
 use crate::migration::canary::Side;
@@ -53,15 +54,38 @@ pub struct Plan<'s> {
     pub body: BodyPolicy<'s>,
     /// Whether the request is offered to the traffic recording (`[record]`).
     pub record: bool,
-    /// The target the upstream gets: the normalised path and the query, in origin form
+    /// The normalised path and the query, in origin form, as routed, logged and recorded
     /// (an absolute-form target is routed by its path only: the host it names is never
-    /// contacted).
+    /// contacted). The upstream gets it unless the route rewrites it ([`Plan::rewritten`]).
     pub path_and_query: PathAndQuery,
     /// The request's `Host`, as [`guard::check`] found it.
     pub host: Option<HeaderValue>,
     /// The protocol the request switches to, when it asks for an upgrade its route (or, with
     /// no route, the defaults) allows: only then is it forwarded as an upgrade.
     pub upgrade: Option<HeaderValue>,
+    /// The target the route's `strip_prefix` or `rewrite` makes of `path_and_query`, which
+    /// the upstream gets instead (under its URL's base path); `None` (no allocation) when
+    /// the route rewrites nothing.
+    pub rewritten: Option<PathAndQuery>,
+}
+
+impl Plan<'_> {
+    /// The target the upstream gets, before its URL's base path.
+    pub fn upstream_target(&self) -> &PathAndQuery {
+        self.rewritten.as_ref().unwrap_or(&self.path_and_query)
+    }
+
+    /// How the request and its answer are forwarded: its route's settings, or (no route)
+    /// as routed.
+    pub fn forwarding(&self) -> &Forwarding {
+        forwarding_of(self.route)
+    }
+}
+
+/// The forwarding settings of `route`; as routed when no route matched.
+#[inline]
+pub fn forwarding_of(route: Option<&Route>) -> &Forwarding {
+    route.map_or(&AS_ROUTED, |route| &route.forwarding)
 }
 
 /// What happens to a request body.
@@ -124,6 +148,7 @@ pub fn plan<'s, B: http_body::Body>(
             path_and_query,
             host,
             upgrade: asks_upgrade.then(|| permitted_upgrade(request, None)).flatten(),
+            rewritten: None,
         });
     };
     let route = &snapshot.routes[matched.route];
@@ -177,9 +202,10 @@ pub fn plan<'s, B: http_body::Body>(
         mirror,
         body,
         record,
-        path_and_query,
         host,
         upgrade,
+        rewritten: route.forwarding.rewrite.apply(&path_and_query),
+        path_and_query,
     })
 }
 
@@ -421,6 +447,10 @@ max_body = 10
         }
         line.push(' ');
         line.push_str(plan.path_and_query.as_str());
+        if let Some(rewritten) = &plan.rewritten {
+            line.push_str(" -> ");
+            line.push_str(rewritten.as_str());
+        }
         line
     }
 
@@ -644,6 +674,40 @@ max_body = 10
             planned(&snapshot, "GET", "/shadow/", &[]),
             "shadow legacy - - mirror:new buffer-for-mirror<=8 /shadow/"
         );
+    }
+
+    #[test]
+    fn the_route_rewrites_the_target_and_logs_the_routed_one() {
+        let extra = "[[routes]]\nname = \"stripped\"\npath = \"/api/users/\"\nstrip_prefix = true\n\
+                     [[routes]]\nname = \"moved\"\npath = \"/old/\"\nrewrite = \"/new-home/\"\n\
+                     [[routes]]\nname = \"items\"\npath = \"/v2/items/{id}\"\nrewrite = \"/items/{id}\"\nhost = \"upstream\"\n";
+        let snapshot = snapshot(extra);
+        #[rustfmt::skip]
+        let cases = [
+            ("/api/users/7?x=1", "stripped legacy - - - stream /api/users/7?x=1 -> /7?x=1"),
+            ("/api/users", "stripped legacy - - - stream /api/users -> /"),
+            ("/api/users/a%20b", "stripped legacy - - - stream /api/users/a%20b -> /a%20b"),
+            ("/old/a/../b", "moved legacy - - - stream /old/b -> /new-home/b"),
+            ("/v2/items/42?full", "items legacy - - - stream /v2/items/42?full -> /items/42?full"),
+            // No rewrite: nothing made.
+            ("/legacy/x", "legacy-stage legacy - - - stream /legacy/x"),
+            ("/elsewhere", "- legacy - - - stream /elsewhere"),
+        ];
+        for (target, expected) in cases {
+            assert_eq!(planned(&snapshot, "GET", target, &[]), expected, "{target}");
+        }
+        let id = HeaderValue::from_static("request-1");
+        let request = request("GET", "/v2/items/1", &[]);
+        let items = plan(&snapshot, &request, client(), &id).unwrap();
+        assert_eq!(items.forwarding().host, crate::config::HostPolicy::Upstream);
+        assert_eq!(items.upstream_target().as_str(), "/items/1");
+        let other = request_plain(&snapshot);
+        assert!(other.forwarding().is_default());
+    }
+
+    fn request_plain(snapshot: &Snapshot) -> Plan<'_> {
+        let id = HeaderValue::from_static("request-1");
+        plan(snapshot, &request("GET", "/elsewhere", &[]), client(), &id).unwrap()
     }
 
     #[test]

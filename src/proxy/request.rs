@@ -12,6 +12,7 @@ use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{StatusCode, Uri};
 
+use crate::config::HeaderEdits;
 use crate::headers;
 use crate::headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use crate::upstream::Upstream;
@@ -30,7 +31,9 @@ pub struct Origin<'a> {
 }
 
 /// Rewrites the head of a request for `upstream`: its headers (see
-/// `prepare_request_headers`), `target` in origin form, HTTP/1.1 (the upstream
+/// `prepare_request_headers`, then the route's `request_headers` `edits`), `target` in
+/// origin form (the upstream's base path and `host` policy are applied when it is sent:
+/// [`Upstream::address`]), HTTP/1.1 (the upstream
 /// connection's own version is set by the pool). `host` is the client's `Host`.
 #[inline]
 pub fn for_upstream(
@@ -39,6 +42,7 @@ pub fn for_upstream(
     host: Option<HeaderValue>,
     upstream: &Upstream,
     origin: Origin<'_>,
+    edits: &HeaderEdits,
 ) {
     // TE is hop-by-hop; an HTTP/2 upstream hears `TE: trailers` again if the client said it.
     let te_trailers = upstream.config.http2 && headers::accepts_trailers(&parts.headers);
@@ -79,6 +83,10 @@ pub fn for_upstream(
     }
     if !has_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
         parts.headers.insert(header::HOST, host);
+    }
+    // The route's `request_headers` (never a header the proxy itself sets: refused at load).
+    if !edits.is_empty() {
+        edits.apply(&mut parts.headers);
     }
     parts.uri = Uri::from(target);
     parts.version = http::Version::HTTP_11;

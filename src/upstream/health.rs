@@ -466,13 +466,10 @@ async fn run_checks(health: Weak<UpstreamHealth>, check: HealthCheckConfig) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let Some((authority, pool)) = health
-            .upgrade()
-            .and_then(|h| Some((h.url.authority().cloned()?, h.check_pool()?)))
-        else {
+        let Some((url, pool)) = health.upgrade().and_then(|h| Some((h.url.clone(), h.check_pool()?))) else {
             return;
         };
-        let outcome = check_once(&pool, &check, &authority).await;
+        let outcome = check_once(&pool, &check, &url).await;
         match health.upgrade() {
             Some(health) => health.note_check(&check, outcome),
             None => return,
@@ -480,17 +477,24 @@ async fn run_checks(health: Weak<UpstreamHealth>, check: HealthCheckConfig) {
     }
 }
 
-/// One check: `GET path`, 2xx or 3xx within `timeout` passes.
+/// One check: `GET path` (under the base path of the upstream's `url`, as every request
+/// to it), 2xx or 3xx within `timeout` passes.
 async fn check_once(
     pool: &Arc<ConnectionPool>,
     check: &HealthCheckConfig,
-    authority: &http::uri::Authority,
+    url: &http::Uri,
 ) -> Result<StatusCode, String> {
     let mut request = Request::new(RequestBody::Buffered(None));
     *request.method_mut() = Method::GET;
-    *request.uri_mut() = http::Uri::from(check.path.clone());
+    *request.uri_mut() = match crate::config::base_path_of(url) {
+        "" => http::Uri::from(check.path.clone()),
+        base => http::Uri::try_from(crate::config::under_base(base, check.path.as_str()))
+            .unwrap_or_else(|_| http::Uri::from(check.path.clone())),
+    };
     let headers = request.headers_mut();
-    if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
+    if let Some(authority) = url.authority()
+        && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
+    {
         headers.insert(http::header::HOST, host);
     }
     headers.insert(

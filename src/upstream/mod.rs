@@ -20,10 +20,11 @@ pub mod tls;
 
 use std::sync::Arc;
 
+use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 use prometheus::Histogram;
 
-use crate::config::UpstreamConfig;
+use crate::config::{HostPolicy, UpstreamConfig};
 use crate::metrics::{Metrics, PerWorker};
 use health::UpstreamHealth;
 use pool::{ConnectionLimit, ConnectionPool, Dial};
@@ -75,6 +76,11 @@ pub struct Upstream {
     pub health: Arc<UpstreamHealth>,
     /// The pool the active health checks use (apart from the traffic's).
     check_pool: Arc<ConnectionPool>,
+    /// The base path of its URL, without trailing `/`: every request goes under it.
+    /// `None` (the usual case) when the URL has none.
+    pub base_path: Option<Box<str>>,
+    /// Its URL's authority as a `Host`, for routes with `host = "upstream"`.
+    pub host_header: Option<HeaderValue>,
 }
 
 impl Upstream {
@@ -97,6 +103,26 @@ impl Upstream {
             .collect();
         self.check_pool = new_pool(&self.config, None, None, dial);
         self.health.use_check_pool(self.check_pool.clone());
+    }
+
+    /// Addresses `request` to this upstream, at the moment it is sent here (so that a
+    /// fallback's replay, a mirror's copy and a canary's side each get their own): its
+    /// target goes under the URL's base path, and with [`HostPolicy::Upstream`] its `Host`
+    /// becomes the URL's authority. Without a base path and with the client's `Host`
+    /// (the usual case) it changes nothing.
+    #[inline]
+    pub fn address<B>(&self, request: &mut http::Request<B>, host: HostPolicy) {
+        if let Some(base) = &self.base_path {
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            if let Ok(uri) = http::Uri::try_from(crate::config::under_base(base, target)) {
+                *request.uri_mut() = uri;
+            }
+        }
+        if host == HostPolicy::Upstream
+            && let Some(host) = &self.host_header
+        {
+            request.headers_mut().insert(http::header::HOST, host.clone());
+        }
     }
 
     /// The connection pool of the calling worker thread.
@@ -169,6 +195,7 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| UnusableUpstream::new(name, "no host"))?;
+        let host_header = HeaderValue::from_str(authority.as_str()).ok();
         Ok(Upstream {
             name: Arc::from(name),
             config: config.clone(),
@@ -179,6 +206,10 @@ impl Upstream {
             default_duration: metrics.request_duration.with_label_values(&["default", name]),
             health,
             check_pool,
+            base_path: Some(crate::config::base_path_of(&config.url))
+                .filter(|base| !base.is_empty())
+                .map(Box::from),
+            host_header,
         })
     }
 }

@@ -40,6 +40,7 @@ mod reliability;
 mod reload;
 mod reload_integrity;
 mod resilience;
+mod rewrite;
 mod secrets;
 mod shadow;
 mod shutdown;

@@ -11,8 +11,10 @@
 //!
 //! Requests are routed exactly as the proxy routes them: the same [`normalize_path`] (a
 //! path it would refuse with 400 is an error for that request), the same
-//! [`crate::router::RouteTable::lookup`], and the normalised path is what both upstreams
-//! get. Each request goes to its route's `legacy` and `new` upstreams; `--legacy` and
+//! [`crate::router::RouteTable::lookup`], and the normalised path, after the route's
+//! `strip_prefix` or `rewrite` and under each upstream URL's base path, is what both
+//! upstreams get, with the route's `request_headers` and `host`; its `response_headers`
+//! edit both answers before they are compared. Each request goes to its route's `legacy` and `new` upstreams; `--legacy` and
 //! `--new` replace them for every request. A request without a new side (a route with no
 //! `new`, or no route at all) is skipped and counted. With `--noise-sample F` a fraction F
 //! of the requests, chosen by a hash of their position in the corpus (the same ones on
@@ -31,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::uri::{Authority, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
@@ -43,7 +45,10 @@ use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
 use super::report::{DEFAULT_ROUTE, Record, ReplayVerdict, ReportedRoute, Run};
-use crate::config::{EvidenceIdentity, EvidenceSide, LoadError, RouteConfig};
+use crate::config::{
+    EvidenceIdentity, EvidenceSide, Forwarding, HeaderEdits, HostPolicy, LoadError, RouteConfig, base_path_of,
+    under_base,
+};
 use crate::parity::{Captured, CompareRules, compare, redact_diff, redact_headers};
 use crate::path::normalize_path;
 use crate::table::Table;
@@ -120,6 +125,9 @@ pub struct Side {
     pub label: String,
     /// Where it listens.
     pub authority: Authority,
+    /// The base path of the table's upstream URL (without trailing `/`; `""` for none and
+    /// for `--legacy`/`--new`): requests go under it, as the proxy sends them.
+    pub base_path: String,
 }
 
 /// The upstreams given on the command line, replacing the table's.
@@ -160,7 +168,8 @@ pub struct Planned {
     pub route: String,
     /// The method.
     pub method: Method,
-    /// What both sides get: the normalised path and the query (as written when refused).
+    /// The normalised path and the query as routed and reported (as written when
+    /// refused); the sides get [`Planned::upstream_target`].
     pub target: String,
     /// Every header sent: the corpus's, then `--header` defaults.
     pub headers: HeaderMap,
@@ -170,6 +179,14 @@ pub struct Planned {
     pub rules: Arc<CompareRules>,
     /// What to do.
     pub action: Action,
+    /// What both sides get before their base path: `target` after the route's
+    /// `strip_prefix` or `rewrite`, as the proxy sends it.
+    pub upstream_target: String,
+    /// The route's `host`: with `upstream`, each side gets its own authority as `Host`.
+    pub host: HostPolicy,
+    /// The route's `response_headers`, applied to both answers before they are compared
+    /// (the client would get them so).
+    pub response_headers: HeaderEdits,
 }
 
 /// Routes every corpus request as the proxy would and decides what to do with it. Pure.
@@ -191,6 +208,7 @@ pub fn plan(
             Some(Side {
                 label: format!("upstream `{name}` ({authority})"),
                 authority,
+                base_path: base_path_of(&u.url).to_owned(),
             })
         })
     };
@@ -217,6 +235,9 @@ pub fn plan(
                 body: request.body,
                 rules: default_rules.clone(),
                 action: Action::Outside,
+                upstream_target: String::new(),
+                host: HostPolicy::Preserve,
+                response_headers: HeaderEdits::default(),
             };
             if planned.method == Method::CONNECT {
                 planned.action = Action::Refuse("the proxy answers CONNECT with 405 itself".to_owned());
@@ -240,9 +261,11 @@ pub fn plan(
                 None => normalized,
             };
             let route = matched.and_then(|m| config.routes.get(m.route));
+            planned.upstream_target = planned.target.clone();
             if let Some(route) = route {
                 planned.route = route.name.clone();
                 planned.rules = route.compare.clone();
+                forward_as_routed(&mut planned, &route.forwarding);
             }
             if !only.is_empty() && !route.is_some_and(|r| only.contains(&r.name)) {
                 return planned;
@@ -270,6 +293,20 @@ pub fn plan(
             planned
         })
         .collect()
+}
+
+/// Applies a route's forwarding settings to a planned request as the proxy would: the
+/// rewritten target, the request headers set and removed, the `host` policy and the
+/// response edits kept for the answers.
+fn forward_as_routed(planned: &mut Planned, forwarding: &Forwarding) {
+    if let Ok(routed) = PathAndQuery::try_from(planned.target.as_str())
+        && let Some(rewritten) = forwarding.rewrite.apply(&routed)
+    {
+        planned.upstream_target = rewritten.as_str().to_owned();
+    }
+    forwarding.request_headers.apply(&mut planned.headers);
+    planned.host = forwarding.host;
+    planned.response_headers = forwarding.response_headers.clone();
 }
 
 /// Whether the request at `index` is also sent to legacy a second time: a hash of the
@@ -459,17 +496,24 @@ async fn fetch(client: &ReplayClient, side: &Side, planned: &Planned, settings: 
     let uri = Uri::builder()
         .scheme(Scheme::HTTP)
         .authority(side.authority.clone())
-        .path_and_query(planned.target.as_str())
+        .path_and_query(under_base(&side.base_path, &planned.upstream_target))
         .build()
         .map_err(|e| format!("cannot build the request URI: {e}"))?;
     let mut request = Request::new(Full::new(planned.body.clone()));
     *request.method_mut() = planned.method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = planned.headers.clone();
+    if planned.host == HostPolicy::Upstream
+        && let Ok(host) = HeaderValue::from_str(side.authority.as_str())
+    {
+        request.headers_mut().insert(http::header::HOST, host);
+    }
+    let edits = planned.response_headers.clone();
     let max_body = settings.max_body;
     let work = async move {
         let response = client.request(request).await.map_err(|e| error_chain(&e))?;
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        edits.apply(&mut parts.headers);
         let body = Limited::new(body, max_body).collect().await.map_err(|e| {
             if e.downcast_ref::<LengthLimitError>().is_some() {
                 format!("the answer's body is larger than {max_body} bytes")
@@ -527,6 +571,7 @@ pub fn parse_side(flag: &str, url: &str) -> Result<Side, ParityError> {
     Ok(Side {
         label: format!("{flag} ({authority})"),
         authority,
+        base_path: String::new(),
     })
 }
 
@@ -745,7 +790,43 @@ exact = "/api/login/"
         Side {
             label: label.to_owned(),
             authority: authority.parse().unwrap(),
+            base_path: String::new(),
         }
+    }
+
+    #[test]
+    fn the_routes_rewrite_and_each_sides_base_path_are_planned() {
+        let text = TABLE
+            .replace("url = \"http://127.0.0.1:8001\"", "url = \"http://127.0.0.1:8001/app/\"")
+            .replace(
+                "compare = { ignore = [\"/timestamp\"] }",
+                "strip_prefix = true\nhost = \"upstream\"\nrequest_headers = { set = { x-api = \"2\" }, remove = [\"cookie\"] }",
+            );
+        let table = Table::parse("routes.toml", &text).unwrap();
+        let mut corpus = request("GET", "/api/thoughts/a/../5?x=1");
+        corpus.headers.insert("cookie", HeaderValue::from_static("s=1"));
+        let planned = plan(&table, vec![corpus], &Overrides::default(), &[], &[], 0.0);
+        let planned = &planned[0];
+        assert_eq!(planned.target, "/api/thoughts/5?x=1", "reported as routed");
+        assert_eq!(planned.upstream_target, "/5?x=1");
+        assert_eq!(planned.host, HostPolicy::Upstream);
+        assert_eq!(planned.headers["x-api"], "2");
+        assert!(!planned.headers.contains_key("cookie"));
+        let Action::Replay { legacy, new, .. } = &planned.action else {
+            panic!("{:?}", planned.action)
+        };
+        assert_eq!((legacy.base_path.as_str(), new.base_path.as_str()), ("/app", ""));
+        // Without a route: the routed target, the default upstream's base.
+        let other = plan(
+            &table,
+            vec![request("GET", "/x?y")],
+            &Overrides::default(),
+            &[],
+            &[],
+            0.0,
+        );
+        assert_eq!(other[0].upstream_target, "/x?y");
+        assert_eq!(other[0].host, HostPolicy::Preserve);
     }
 
     #[test]

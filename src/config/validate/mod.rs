@@ -7,7 +7,8 @@
 //! proxy.rs     [proxy]             -> ProxySettings   (tls.rs for [proxy.tls])
 //! upstream.rs  [upstreams.NAME]    -> UpstreamConfig  (tls.rs for ca_file, client_cert/key)
 //! route.rs     [[routes]]          -> RouteConfig     (path.rs, methods.rs, canary.rs,
-//!                                                      fallback.rs, shadow.rs)
+//!                                                      fallback.rs, shadow.rs,
+//!                                                      forwarding.rs)
 //! record.rs    [record]            -> RecordConfig
 //! error_pages.rs [proxy] error_bodies, [proxy.error_pages] (for proxy.rs)
 //! values.rs    counts, shares, durations, addresses, names: shared by all of them
@@ -16,6 +17,7 @@
 mod canary;
 mod error_pages;
 mod fallback;
+mod forwarding;
 mod methods;
 mod path;
 mod proxy;

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::canary::validate_canary;
 use super::fallback::validate_fallback;
+use super::forwarding::route_forwarding;
 use super::methods::route_methods;
 use super::path::route_pattern;
 use super::shadow::validate_shadow;
@@ -56,6 +57,7 @@ pub(crate) fn validate_route(
         None => Some(ShadowConfig::default()),
         Some(table) => validate_shadow(errors, table.get_ref()),
     };
+    let forwarding = route_forwarding(errors, raw, pattern.as_ref());
     if matches!(stage, Some(Stage::New | Stage::Canary | Stage::Shadow)) && new.is_none() {
         errors.push(
             stage_at,
@@ -85,6 +87,7 @@ pub(crate) fn validate_route(
         location: errors.location(at),
         upgrades,
         case_insensitive,
+        forwarding: forwarding?,
     })
 }
 

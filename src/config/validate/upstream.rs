@@ -67,13 +67,14 @@ pub(crate) fn validate_upstream(
     })
 }
 
-/// `url`: `http://` or `https://`, a host, and no path or query (requests keep their own).
+/// `url`: `http://` or `https://`, a host, an optional base path (normalised; requests go
+/// under it) and no query.
 /// The URI is kept when only those checks fail, so that the TLS checks still run.
 fn upstream_url(errors: &mut Errors<'_>, url: &Spanned<String>) -> Option<Uri> {
     match url.get_ref().parse::<Uri>() {
         Ok(uri) => {
             let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-            let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+            let path_problem = super::forwarding::base_path_problem(uri.path());
             if !scheme_ok {
                 errors.push(
                     url.span().start,
@@ -84,13 +85,18 @@ fn upstream_url(errors: &mut Errors<'_>, url: &Spanned<String>) -> Option<Uri> {
                     url.span().start,
                     format!("upstream url `{}` has no host", url.get_ref()),
                 );
-            } else if !path_ok {
+            } else if uri.query().is_some() {
                 errors.push(
                     url.span().start,
                     format!(
-                        "upstream url `{}` must not have a path or query: requests keep their own path",
+                        "upstream url `{}` must not have a query: requests keep their own",
                         url.get_ref()
                     ),
+                );
+            } else if let Some(problem) = path_problem {
+                errors.push(
+                    url.span().start,
+                    format!("upstream url `{}`: its base {problem}", url.get_ref()),
                 );
             }
             Some(uri)

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use super::admission::{MirrorPermit, ShadowRoute};
 use super::capture::{CAPTURE_LIMIT, Capture};
 use super::ledger::{ParityLedger, ShadowResult};
+use crate::config::{Forwarding, HeaderEdits, HostPolicy};
 use crate::migration::canary::{BUCKETS, bucket};
 use crate::migration::period::EvidencePeriod;
 use crate::migration::replay::KeptRequest;
@@ -57,6 +58,10 @@ pub struct MirrorContext<'a> {
     pub request_id: &'a HeaderValue,
     /// Where the copy's duration is recorded.
     pub timing: CopyTiming,
+    /// The route's forwarding settings: the copy is addressed to the new upstream as the
+    /// primary is to its own (`host`), and the new answer's headers are edited as the
+    /// client's are (`response_headers`) before the two are compared.
+    pub forwarding: &'a Forwarding,
 }
 
 /// Where a shadow copy's duration goes: the route's traffic windows (new side) and
@@ -115,6 +120,8 @@ impl<'s> PendingMirror<'s> {
             rules: self.shadow.rules.clone(),
             period: self.shadow.period.clone(),
             timing: context.timing,
+            host: context.forwarding.host,
+            response_headers: context.forwarding.response_headers.clone(),
         };
         let permit = self.permit;
         let task = async move {
@@ -148,6 +155,10 @@ struct Mirror {
     /// outcome is counted, whatever table is in force when it arrives.
     period: Arc<EvidencePeriod>,
     timing: CopyTiming,
+    /// The route's `host`: each upstream gets the copy addressed to itself.
+    host: HostPolicy,
+    /// The route's `response_headers`, applied to the answers compared with the client's.
+    response_headers: HeaderEdits,
 }
 
 impl Mirror {
@@ -157,13 +168,18 @@ impl Mirror {
         copy.headers
             .insert(&crate::headers::X_STRANGLER_SHADOW, HeaderValue::from_static("1"));
         let sent = Instant::now();
-        let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
+        let new_answer = fetch(&self.new, self.address(&self.new, copy.request()), self.config.timeout).await;
         self.timing.record(sent, new_answer.as_ref().map(|c| c.status));
         let noise_probe = self.config.noise_sample > 0.0
             && f64::from(bucket(&format!("{}#noise", self.route), self.request_id.as_bytes()))
                 < self.config.noise_sample * f64::from(BUCKETS);
         let legacy_again = if noise_probe {
-            fetch(&self.legacy, self.request.request(), self.config.timeout).await
+            fetch(
+                &self.legacy,
+                self.address(&self.legacy, self.request.request()),
+                self.config.timeout,
+            )
+            .await
         } else {
             None
         };
@@ -173,6 +189,14 @@ impl Mirror {
             .ok()
             .and_then(Result::ok)
             .flatten();
+        let new_answer = new_answer.map(|mut answer| {
+            self.response_headers.apply(&mut answer.headers);
+            answer
+        });
+        let legacy_again = legacy_again.map(|mut answer| {
+            self.response_headers.apply(&mut answer.headers);
+            answer
+        });
         let comparison = match (&legacy_answer, &new_answer) {
             (Some(legacy), Some(new)) => compare(&self.rules, legacy, new, legacy_again.as_ref()),
             _ => Comparison::error(),
@@ -186,6 +210,12 @@ impl Mirror {
             ];
             self.keep_mismatch(status, &comparison);
         }
+    }
+
+    /// `request` addressed to `upstream` (its base path, and `Host` as the route says).
+    fn address(&self, upstream: &Upstream, mut request: Request<RequestBody>) -> Request<RequestBody> {
+        upstream.address(&mut request, self.host);
+        request
     }
 
     /// Keeps a mismatch for `/admin/parity` and logs it.
