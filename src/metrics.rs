@@ -51,7 +51,7 @@ pub struct Metrics {
     /// outcome (match, mismatch, noise, error, dropped, skipped) and evidence period (the
     /// period's name, equal on every replica of a table).
     pub shadow_comparisons: IntCounterVec,
-    /// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`
+    /// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules,forwarding}`
     /// = 1 for the current and previous evidence period of every route with parity
     /// evidence: what a `period` label stands for (`new`, `new_url` empty when the route has
     /// no new upstream).
@@ -315,7 +315,7 @@ fn inflight() -> prometheus::Result<IntGauge> {
     IntGauge::new("strangler_inflight_requests", "Requests being proxied now")
 }
 
-/// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules}`.
+/// `strangler_parity_period_info{route,period,stage,legacy,new,legacy_url,new_url,rules,forwarding}`.
 fn parity_period_info() -> prometheus::Result<IntGaugeVec> {
     IntGaugeVec::new(
         Opts::new(
@@ -331,6 +331,7 @@ fn parity_period_info() -> prometheus::Result<IntGaugeVec> {
             "legacy_url",
             "new_url",
             "rules",
+            "forwarding",
         ],
     )
 }

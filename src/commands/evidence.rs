@@ -158,6 +158,7 @@ mod tests {
                 url: new_url.to_owned(),
             }),
             rules: rules.to_owned(),
+            forwarding: None,
         }
     }
 

@@ -308,6 +308,7 @@ mod tests {
                 url: new_url.to_owned(),
             }),
             rules: "r1".to_owned(),
+            forwarding: None,
         }
     }
 

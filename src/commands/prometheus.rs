@@ -185,6 +185,9 @@ fn identity_of(info: &VectorSample) -> EvidenceIdentity {
             url: info.label("new_url").to_owned(),
         }),
         rules: info.label("rules").to_owned(),
+        forwarding: Some(info.label("forwarding"))
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned),
     }
 }
 
@@ -391,6 +394,7 @@ mod tests {
                 url: "http://n/".to_owned(),
             }),
             rules: "r1".to_owned(),
+            forwarding: None,
         };
         match placeholder {
             "aaaaaaaaaaaa" => identity.period(),

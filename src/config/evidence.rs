@@ -3,7 +3,8 @@
 //! Comparisons gathered while `new` pointed at one upstream say nothing about another, and
 //! comparisons judged by one set of compare rules say nothing about a stricter set. So
 //! evidence belongs to an [`EvidenceIdentity`]: the route's stage, its legacy and new
-//! upstreams (name and URL) and the digest of its compare rules. The running proxy starts a
+//! upstreams (name and URL), the digest of its compare rules and, when the route rewrites
+//! what it forwards (path, Host, headers), the digest of that. The running proxy starts a
 //! new evidence period whenever the identity of a route changes; `strangler flip` accepts
 //! only evidence whose identity matches the route of the table it edits
 //! ([`EvidenceIdentity::same_sides`]: the stage aside, since a flip changes the stage).
@@ -37,6 +38,10 @@ pub struct EvidenceIdentity {
     pub new: Option<EvidenceSide>,
     /// The digest of the route's compare rules.
     pub rules: String,
+    /// The digest of the route's forwarding ([`Forwarding::digest`](super::forwarding::Forwarding::digest));
+    /// `None` when it forwards as routed (so the periods of such routes are as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<String>,
 }
 
 impl EvidenceIdentity {
@@ -56,6 +61,7 @@ impl EvidenceIdentity {
             legacy: side(&route.legacy),
             new: route.new.as_deref().map(side),
             rules: route.compare.digest().to_owned(),
+            forwarding: (!route.forwarding.is_default()).then(|| route.forwarding.digest()),
         }
     }
 
@@ -65,7 +71,7 @@ impl EvidenceIdentity {
         let new = self.new.as_ref().map_or("", |side| side.url.as_str());
         let new_name = self.new.as_ref().map_or("", |side| side.name.as_str());
         // Fields separated by a byte no name, URL or digest contains.
-        let canonical = [
+        let mut canonical = [
             self.stage.as_str(),
             &self.legacy.name,
             &self.legacy.url,
@@ -74,6 +80,10 @@ impl EvidenceIdentity {
             &self.rules,
         ]
         .join("\n");
+        if let Some(forwarding) = &self.forwarding {
+            canonical.push('\n');
+            canonical.push_str(forwarding);
+        }
         let digest = sha2::Sha256::digest(canonical.as_bytes());
         digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
     }
@@ -81,7 +91,10 @@ impl EvidenceIdentity {
     /// Whether evidence of `self` speaks for `other`: the same upstreams (names and URLs)
     /// and the same compare rules, whatever the stages.
     pub fn same_sides(&self, other: &Self) -> bool {
-        self.legacy == other.legacy && self.new == other.new && self.rules == other.rules
+        self.legacy == other.legacy
+            && self.new == other.new
+            && self.rules == other.rules
+            && self.forwarding == other.forwarding
     }
 
     /// What differs between `self` (what evidence was gathered against) and `edited` (the
@@ -116,6 +129,14 @@ impl EvidenceIdentity {
                 self.rules, edited.rules
             ));
         }
+        if self.forwarding != edited.forwarding {
+            let shown = |f: &Option<String>| f.clone().unwrap_or_else(|| "none".to_owned());
+            found.push(format!(
+                "forwarding (rewrite, host, header edits) {} (evidence) vs {} (table)",
+                shown(&self.forwarding),
+                shown(&edited.forwarding)
+            ));
+        }
         found
     }
 
@@ -126,8 +147,12 @@ impl EvidenceIdentity {
             .new
             .as_ref()
             .map_or_else(|| "none".to_owned(), |side| format!("{} ({})", side.name, side.url));
+        let forwarding = self
+            .forwarding
+            .as_ref()
+            .map_or_else(String::new, |digest| format!(", forwarding {digest}"));
         format!(
-            "stage {}, legacy {} ({}), new {new}, rules {}",
+            "stage {}, legacy {} ({}), new {new}, rules {}{forwarding}",
             self.stage, self.legacy.name, self.legacy.url, self.rules
         )
     }
@@ -149,6 +174,7 @@ mod tests {
                 url: new_url.to_owned(),
             }),
             rules: rules.to_owned(),
+            forwarding: None,
         }
     }
 
@@ -192,6 +218,50 @@ mod tests {
             shadow
                 .differences(&identity("http://127.0.0.1:9002/", "abc", "new"))
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_route_that_rewrites_what_it_forwards_has_evidence_of_its_own() {
+        let plain = identity("http://127.0.0.1:9002/", "abc", "shadow");
+        let stripped = EvidenceIdentity {
+            forwarding: Some("0123456789ab".to_owned()),
+            ..plain.clone()
+        };
+        assert_ne!(plain.period(), stripped.period());
+        assert!(!plain.same_sides(&stripped));
+        assert_eq!(
+            plain.differences(&stripped),
+            ["forwarding (rewrite, host, header edits) none (evidence) vs 0123456789ab (table)"]
+        );
+        assert!(stripped.describe().ends_with(", forwarding 0123456789ab"));
+        // A route forwarded as routed serialises as before, and old documents read as such.
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("forwarding").is_none(), "{json}");
+        let back: EvidenceIdentity = serde_json::from_value(json).unwrap();
+        assert_eq!(back, plain);
+
+        let table = |extra: &str| {
+            let text = format!(
+                "[upstreams.legacy]\nurl = \"http://127.0.0.1:9001\"\n[upstreams.new]\nurl = \"http://127.0.0.1:9002\"\n\
+                 [[routes]]\nname = \"r\"\npath = \"/api/\"\nstage = \"shadow\"\nnew = \"new\"\n{extra}"
+            );
+            let config = crate::config::parse_str("routes.toml", &text).unwrap();
+            EvidenceIdentity::of(&config, &config.routes[0])
+        };
+        assert_eq!(table("").forwarding, None);
+        let strip = table("strip_prefix = true\n");
+        assert_eq!(strip.forwarding.as_ref().map(String::len), Some(12));
+        assert_ne!(strip.forwarding, table("host = \"upstream\"\n").forwarding);
+        let token = |value: &str| {
+            table(&format!(
+                "request_headers = {{ set = {{ Authorization = \"{value}\" }} }}\n"
+            ))
+        };
+        assert_eq!(
+            token("Bearer a").forwarding,
+            token("Bearer b").forwarding,
+            "a rotated credential is the same forwarding"
         );
     }
 }

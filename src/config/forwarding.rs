@@ -323,6 +323,32 @@ impl Forwarding {
     pub fn is_default(&self) -> bool {
         *self == Forwarding::default()
     }
+
+    /// A 12-hex-digit digest of what the settings send upstream, equal on every replica:
+    /// part of a route's evidence identity, since answers to rewritten requests say
+    /// nothing about requests rewritten otherwise. Credential values count as redacted (a
+    /// rotated token is the same forwarding; no digest of a secret is published).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let edits = |edits: &HeaderEdits| {
+            let set: Vec<String> = edits
+                .shown_set()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            let remove: Vec<&str> = edits.remove.iter().map(|name| name.as_str()).collect();
+            format!("set[{}] remove[{}]", set.join("\u{1f}"), remove.join("\u{1f}"))
+        };
+        let canonical = [
+            format!("strip {}", self.rewrite.is_strip()),
+            format!("rewrite {}", self.rewrite.written().unwrap_or("")),
+            format!("host {}", self.host.as_str()),
+            format!("request {}", edits(&self.request_headers)),
+            format!("response {}", edits(&self.response_headers)),
+        ]
+        .join("\n");
+        let digest = sha2::Sha256::digest(canonical.as_bytes());
+        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 #[cfg(test)]

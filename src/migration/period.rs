@@ -55,6 +55,7 @@ mod tests {
             },
             new: None,
             rules: "r".to_owned(),
+            forwarding: None,
         }
     }
 

@@ -580,6 +580,7 @@ mod tests {
             legacy: side("legacy", 8001),
             new: Some(side("thoughts", 8002)),
             rules: "0123456789ab".to_owned(),
+            forwarding: None,
         }
     }
 

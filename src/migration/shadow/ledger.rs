@@ -474,7 +474,7 @@ fn kept_period(kept: &[(String, Arc<EvidencePeriod>)]) -> impl Fn(&HashMap<&str,
 }
 
 /// Sets `period_info` (labels `route, period, stage, legacy, new, legacy_url, new_url,
-/// rules`) to 1 for every `(route, period)` of `kept` and removes every other series: the
+/// rules, forwarding`; an empty `forwarding` for a route forwarded as routed) to 1 for every `(route, period)` of `kept` and removes every other series: the
 /// periods that are neither current nor previous any more.
 fn publish_periods(kept: &[(String, Arc<EvidencePeriod>)], period_info: &IntGaugeVec) {
     crate::metrics::retain_series(period_info, kept_period(kept));
@@ -494,6 +494,7 @@ fn publish_periods(kept: &[(String, Arc<EvidencePeriod>)], period_info: &IntGaug
                 identity.legacy.url.as_str(),
                 new_url,
                 identity.rules.as_str(),
+                identity.forwarding.as_deref().unwrap_or(""),
             ])
             .set(1);
     }
@@ -515,6 +516,7 @@ mod tests {
             legacy: side("legacy", 1),
             new: new_port.map(|port| side("next", port)),
             rules: "r".to_owned(),
+            forwarding: None,
         };
         EvidencePeriod::carry(None, identity)
     }
