@@ -33,6 +33,7 @@ mod evidence;
 mod model;
 mod parse;
 mod raw;
+mod schema;
 mod token;
 mod validate;
 
@@ -46,6 +47,7 @@ pub use model::{
     UnknownStage, UpstreamConfig, UpstreamTls, WorkerCpuAffinity,
 };
 pub use parse::{parse_str, version_of};
+pub use schema::routes_toml_schema;
 pub use token::read_token_file;
 pub use validate::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, parse_duration};
 

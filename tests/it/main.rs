@@ -37,6 +37,7 @@ mod reliability;
 mod reload;
 mod reload_integrity;
 mod resilience;
+mod schema;
 mod secrets;
 mod shadow;
 mod shutdown;
