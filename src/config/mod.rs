@@ -15,6 +15,8 @@
 //! | `validate/`  | one file per section: `[proxy]`, `[upstreams.*]`, `[[routes]]`, `[record]`, TLS |
 //! | `diff.rs`    | [`RouteChanges`], [`RouteDiff`]: what one table changes in another's routes |
 //! | `evidence.rs` | [`EvidenceIdentity`]: what a route's parity evidence is evidence of |
+//! | `schema.rs`  | [`routes_toml_schema`]: the JSON Schema of the file, for editors (`strangler schema`) |
+//! | `shapes.rs`  | the JSON Schema of each kind of value, named by `raw.rs`'s fields |
 //! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: the only IO here |
 //!
 //! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
@@ -34,6 +36,7 @@ mod model;
 mod parse;
 mod raw;
 mod schema;
+mod shapes;
 mod token;
 mod validate;
 
