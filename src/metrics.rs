@@ -322,19 +322,22 @@ fn parity_period_info() -> prometheus::Result<IntGaugeVec> {
             "strangler_parity_period_info",
             "Evidence periods of the parity counts (value 1): the current and previous one per route",
         ),
-        &[
-            "route",
-            "period",
-            "stage",
-            "legacy",
-            "new",
-            "legacy_url",
-            "new_url",
-            "rules",
-            "forwarding",
-        ],
+        &PARITY_PERIOD_INFO_LABELS,
     )
 }
+
+/// The labels of `strangler_parity_period_info`, in the order the ledger gives values.
+pub const PARITY_PERIOD_INFO_LABELS: [&str; 9] = [
+    "route",
+    "period",
+    "stage",
+    "legacy",
+    "new",
+    "legacy_url",
+    "new_url",
+    "rules",
+    "forwarding",
+];
 
 /// `strangler_shadow_duration_seconds{route,upstream}`, with the request durations' buckets.
 fn shadow_duration() -> prometheus::Result<HistogramVec> {

@@ -12,7 +12,8 @@
 //! - [`fleet`]: the replicas asked (`--admin`, `--admin-dns`) and their summed evidence;
 //! - [`evidence`]: which parity counts speak for the route of an edited table;
 //! - [`prometheus`]: the same counts read from a Prometheus server's HTTP API;
-//! - [`parity`]: replay a corpus against both sides and report.
+//! - [`parity`]: replay a corpus against both sides and report;
+//! - [`schema`]: the JSON Schema of routes.toml, for editors.
 
 pub mod admin_client;
 pub mod check;
@@ -23,4 +24,5 @@ pub mod flip;
 pub mod init;
 pub mod parity;
 pub mod prometheus;
+pub mod schema;
 pub mod status;

@@ -18,6 +18,8 @@
 //! | `forwarding.rs` | [`Forwarding`]: `strip_prefix`, `rewrite`, `host`, header edits, an upstream's base path, and the pure functions that apply them |
 //! | `token.rs`   | [`read_token_file`], [`Config::read_admin_token`]: IO, after validation |
 //! | `pages.rs`   | [`Config::read_error_pages`]: the `[proxy.error_pages]` files, IO after validation |
+//! | `schema.rs`  | [`routes_toml_schema`]: the JSON Schema of the file, for editors (`strangler schema`) |
+//! | `shapes.rs`  | the JSON Schema of each kind of value, named by `raw.rs`'s fields |
 //!
 //! Every problem is reported as a [`ConfigError`] that names `file:line:column` of the
 //! offending value and says what is wrong in one line. Sections are deserialised one at a
@@ -37,6 +39,8 @@ mod model;
 mod pages;
 mod parse;
 mod raw;
+mod schema;
+mod shapes;
 mod token;
 mod validate;
 
@@ -56,6 +60,7 @@ pub use model::{
 };
 pub use pages::REQUEST_ID_PLACEHOLDER;
 pub use parse::{parse_str, version_of};
+pub use schema::routes_toml_schema;
 pub use token::read_token_file;
 pub use validate::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, parse_duration};
 

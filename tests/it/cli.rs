@@ -198,6 +198,7 @@ async fn every_help_has_examples_and_a_one_line_log_format() {
         "init",
         "completions",
         "man",
+        "schema",
     ] {
         for flag in ["--help", "-h"] {
             let output = strangler(&[command, flag]).await;
@@ -476,4 +477,103 @@ fn a_reader_that_went_away_ends_the_output_not_the_command() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// `strangler man --dir DIR`: a page per subcommand, each valid roff naming its own
+/// options (checked with `man -l` where man is installed, on the roff source otherwise).
+#[tokio::test]
+async fn man_dir_writes_a_page_per_subcommand_with_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let man1 = dir.path().join("man1");
+    let written_pages = strangler(&["man", "--dir", man1.to_str().unwrap()]).await;
+    assert!(written_pages.status.success(), "{}", both(&written_pages));
+    let mut written: Vec<String> = std::fs::read_dir(&man1)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let subcommands = [
+        "check",
+        "completions",
+        "explain",
+        "flip",
+        "init",
+        "man",
+        "parity",
+        "schema",
+        "serve",
+        "status",
+    ];
+    let mut expected: Vec<String> = subcommands.iter().map(|s| format!("strangler-{s}.1")).collect();
+    expected.push("strangler.1".to_owned());
+    expected.sort();
+    assert_eq!(written, expected);
+    let listed: Vec<String> = stdout(&written_pages).lines().map(str::to_owned).collect();
+    assert_eq!(listed.len(), expected.len(), "each page named on stdout: {listed:?}");
+
+    // Each page's title and a few of its own options (roff escapes `-` as `\-`).
+    for (page, title, options) in [
+        ("strangler.1", "strangler", &["log\\-format"][..]),
+        ("strangler-serve.1", "strangler-serve", &["config"][..]),
+        (
+            "strangler-check.1",
+            "strangler-check",
+            &["against", "admin\\-token\\-file"][..],
+        ),
+        (
+            "strangler-flip.1",
+            "strangler-flip",
+            &["percent", "parity\\-report", "dry\\-run"][..],
+        ),
+        ("strangler-init.1", "strangler-init", &["legacy", "force"][..]),
+        ("strangler-man.1", "strangler-man", &["dir"][..]),
+    ] {
+        let roff = std::fs::read_to_string(man1.join(page)).unwrap();
+        assert!(roff.contains(&format!("\n.TH {title} 1 ")), "{page}:\n{roff}");
+        for option in options {
+            assert!(
+                roff.contains(&format!("\\-\\-{option}")),
+                "{page} lacks --{option}:\n{roff}"
+            );
+        }
+    }
+
+    let man_installed = std::process::Command::new("man")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !man_installed {
+        eprintln!("man is not installed: the pages' roff was checked as text only");
+        return;
+    }
+    for page in &expected {
+        let mut command = tokio::process::Command::new("man");
+        command
+            .arg("-l")
+            .arg(man1.join(page))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100");
+        let rendered = output(command.env("PAGER", "cat")).await;
+        assert!(rendered.status.success(), "man -l {page}: {}", both(&rendered));
+        let text = stdout(&rendered);
+        assert!(
+            text.contains("NAME") && text.contains("SYNOPSIS"),
+            "man -l {page}:\n{text}"
+        );
+        assert!(
+            !stderr(&rendered).contains("warning"),
+            "man -l {page}: {}",
+            stderr(&rendered)
+        );
+    }
+    let serve = output(
+        tokio::process::Command::new("man")
+            .arg("-l")
+            .arg(man1.join("strangler-serve.1"))
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat"),
+    )
+    .await;
+    assert!(stdout(&serve).contains("--config"), "{}", both(&serve));
 }

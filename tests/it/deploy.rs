@@ -411,3 +411,126 @@ async fn rules_and_dashboard_name_only_metrics_the_proxy_exports() {
     );
     proxy.stop().await;
 }
+
+/// deploy/systemd/strangler.service, as the repository ships it.
+fn systemd_unit() -> String {
+    std::fs::read_to_string(repo("deploy/systemd/strangler.service")).unwrap()
+}
+
+/// The values of `key=` in a unit file, in order (a key may be repeated).
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The unit's commands are ones the binary accepts, it reloads with SIGHUP and stops with
+/// SIGTERM within a timeout longer than strangler's default drain, and it is sandboxed.
+#[test]
+fn the_systemd_unit_runs_the_real_cli_and_is_sandboxed() {
+    let unit = systemd_unit();
+    let exec_start = unit_values(&unit, "ExecStart");
+    assert_eq!(exec_start.len(), 1, "{exec_start:?}");
+    let argv: Vec<&str> = exec_start[0].split_whitespace().collect();
+    assert_eq!(argv[0], "/usr/local/bin/strangler");
+    let cli =
+        <strangler::cli::Cli as clap::Parser>::try_parse_from(argv.iter().map(|a| a.replace("/usr/local/bin/", "")))
+            .unwrap_or_else(|e| panic!("ExecStart={}: {e}", exec_start[0]));
+    assert!(
+        matches!(&cli.command, strangler::cli::Command::Serve { config } if config.as_path() == Path::new("/etc/strangler/routes.toml")),
+        "{cli:?}"
+    );
+    assert_eq!(unit_values(&unit, "ExecReload"), ["/bin/kill -HUP $MAINPID"]);
+    assert_eq!(unit_values(&unit, "KillSignal"), ["SIGTERM"]);
+    assert_eq!(unit_values(&unit, "Restart"), ["on-failure"]);
+
+    // TimeoutStopSec outlasts the default drain_timeout, so systemd never SIGKILLs a drain.
+    let drain = strangler::config::parse_str("t.toml", "[upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n")
+        .unwrap()
+        .proxy
+        .drain_timeout;
+    let stop = unit_values(&unit, "TimeoutStopSec");
+    let stop = strangler::config::parse_duration(&stop[0]).unwrap();
+    assert!(stop > drain, "TimeoutStopSec {stop:?} <= drain_timeout {drain:?}");
+    assert!(
+        unit.contains("drain_timeout") && unit.contains(&format!("({}s", drain.as_secs())),
+        "the unit's comment names the drain timeout it matches"
+    );
+
+    for (key, value) in [
+        ("User", "strangler"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("SystemCallFilter", "@system-service"),
+        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        ("CapabilityBoundingSet", ""),
+        ("ReadOnlyPaths", "/etc/strangler"),
+        ("StateDirectory", "strangler"),
+    ] {
+        assert!(
+            unit_values(&unit, key).iter().any(|v| v == value),
+            "{key}={value} missing from the unit"
+        );
+    }
+    let nofile: u64 = unit_values(&unit, "LimitNOFILE")[0].parse().unwrap();
+    assert!(
+        nofile >= 10_000,
+        "LimitNOFILE {nofile} below the default max_connections"
+    );
+    // The user the unit names is the one its sysusers.d file creates.
+    let sysusers = std::fs::read_to_string(repo("deploy/systemd/strangler.sysusers")).unwrap();
+    assert!(sysusers.lines().any(|l| l.starts_with("u strangler ")), "{sysusers}");
+}
+
+/// `systemd-analyze verify` accepts the unit: every key known, its binary executable (the
+/// built one stands in for /usr/local/bin/strangler), its man pages (`Documentation=`)
+/// found among those `strangler man --dir` writes. Skipped without systemd-analyze unless
+/// `STRANGLER_REQUIRE_TOOLS=1`.
+#[tokio::test]
+async fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let found = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            !required("STRANGLER_REQUIRE_TOOLS"),
+            "`systemd-analyze` is not installed and STRANGLER_REQUIRE_TOOLS=1 (apt-get install systemd)"
+        );
+        eprintln!("skipped: `systemd-analyze` is not installed (apt-get install systemd)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("strangler.service");
+    std::fs::write(&unit, systemd_unit().replace("/usr/local/bin/strangler", STRANGLER)).unwrap();
+    let man1 = dir.path().join("man/man1");
+    let written_pages = strangler(&["man", "--dir", man1.to_str().unwrap()]).await;
+    assert!(written_pages.status.success(), "{}", both(&written_pages));
+
+    let verify = |unit: &Path| {
+        let mut command = tokio::process::Command::new("systemd-analyze");
+        command
+            .args(["verify", "--man=yes"])
+            .arg(unit)
+            .env("MANPATH", dir.path().join("man"))
+            .env("SYSTEMD_LOG_COLOR", "0");
+        command
+    };
+    let verified = output(&mut verify(&unit)).await;
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        both(&verified)
+    );
+
+    // The check bites: a misspelt key is reported.
+    let misspelt = dir.path().join("misspelt.service");
+    std::fs::write(&misspelt, systemd_unit().replace("ProtectHome=", "ProtectHom=")).unwrap();
+    let refused = output(&mut verify(&misspelt)).await;
+    assert!(stderr(&refused).contains("ProtectHom"), "{}", both(&refused));
+}

@@ -41,6 +41,7 @@ mod reload;
 mod reload_integrity;
 mod resilience;
 mod rewrite;
+mod schema;
 mod secrets;
 mod shadow;
 mod shutdown;

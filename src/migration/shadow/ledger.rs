@@ -524,16 +524,7 @@ mod tests {
     fn info() -> IntGaugeVec {
         IntGaugeVec::new(
             prometheus::Opts::new("info", "test"),
-            &[
-                "route",
-                "period",
-                "stage",
-                "legacy",
-                "new",
-                "legacy_url",
-                "new_url",
-                "rules",
-            ],
+            &crate::metrics::PARITY_PERIOD_INFO_LABELS,
         )
         .unwrap()
     }
