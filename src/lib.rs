@@ -19,6 +19,7 @@
 //! - [`table`]: a validated config and its routes, what offline commands and reloads build;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`tls`]: what both TLS sides share (provider, PEM files, errors).
+//! - [`trace`] (pure, with the lowest): W3C `traceparent`/`tracestate`, parsed and written.
 //!
 //! The running proxy:
 //! - [`upstream`]: connection pools, request bodies, health and ejection, client TLS;
@@ -56,6 +57,7 @@ pub mod server;
 pub mod state;
 pub mod table;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod window;
 pub mod worker;

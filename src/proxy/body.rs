@@ -27,6 +27,7 @@ use prometheus::Histogram;
 
 use crate::metrics::{Metrics, UPSTREAM_READ_TIMEOUT, method_label};
 use crate::migration::shadow::Capture;
+use crate::trace::RequestTrace;
 use crate::upstream::body::StallDeadline;
 use crate::upstream::pool::Lease;
 use crate::window::{SideWindowsShard, WindowSide};
@@ -253,6 +254,8 @@ pub struct Finish {
     /// The route's traffic windows (this worker's copy) and the side the answer counts on,
     /// when a route was chosen.
     pub window: Option<(Arc<SideWindowsShard>, WindowSide)>,
+    /// The request's place in its trace (W3C Trace Context): its trace id is logged.
+    pub trace: RequestTrace,
 }
 
 impl Drop for Finish {
@@ -281,6 +284,7 @@ impl Drop for Finish {
             tracing::info!(
                 target: ACCESS_LOG,
                 request_id = self.request_id.to_str().unwrap_or("-"),
+                trace_id = %self.trace.trace_id,
                 client = %self.client,
                 method = %self.method,
                 path = %path,

@@ -330,6 +330,7 @@ mod tests {
             aborted: false,
             count_request: false,
             window: None,
+            trace: crate::trace::RequestTrace::of(&http::HeaderMap::new()),
         })
     }
 

@@ -28,6 +28,7 @@ use crate::migration::replay::KeptRequest;
 use crate::migration::shadow::mirror::CopyTiming;
 use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
 use crate::state::{Snapshot, State};
+use crate::trace::RequestTrace;
 use crate::upstream::body::{self as request_body, BodyFault, BodyWatch, ClientBody, RequestBody};
 use crate::upstream::pool::{self, Lease};
 use crate::upstream::{Upstream, UpstreamId};
@@ -101,7 +102,13 @@ impl Executor {
     /// the response body's box anyway, and meanwhile the request's state machine holds a
     /// pointer instead of 200 bytes.
     #[inline]
-    pub fn start(&self, method: &Method, request_id: &HeaderValue, client: SocketAddr) -> Box<Finish> {
+    pub fn start(
+        &self,
+        method: &Method,
+        headers: &http::HeaderMap,
+        request_id: &HeaderValue,
+        client: SocketAddr,
+    ) -> Box<Finish> {
         let started = Instant::now();
         self.metrics.inflight.inc();
         Box::new(Finish {
@@ -120,6 +127,7 @@ impl Executor {
             aborted: false,
             count_request: false,
             window: None,
+            trace: RequestTrace::of(headers),
         })
     }
 
@@ -263,7 +271,10 @@ impl Executor {
         if let Some((_, side)) = &mut finish.window {
             *side = WindowSide::Legacy;
         }
-        self.exchange(legacy, kept.request(), current.request_id, &finish.route)
+        // The retry is another span of the request's trace.
+        let mut retry = kept.request();
+        crate::trace::new_span(retry.headers_mut());
+        self.exchange(legacy, retry, current.request_id, &finish.route)
             .await
             .map(|exchange| Exchanged::plain(exchange, legacy))
             .map_err(|kind| ProxyError::upstream(kind, &legacy.name))
@@ -648,7 +659,7 @@ shadow = { max_body = 4 }
         let snapshot = executor.state.snapshot();
         let id = HeaderValue::from_static("request-1");
         let client = "192.0.2.7:5000".parse().unwrap();
-        let mut finish = executor.start(request.method(), &id, client);
+        let mut finish = executor.start(request.method(), request.headers(), &id, client);
         let plan = super::super::plan::plan(&snapshot, &request, client, &id).unwrap();
         let current = Current {
             snapshot: &snapshot,

@@ -156,6 +156,9 @@ impl Mirror {
         let mut copy = self.request.clone();
         copy.headers
             .insert(&crate::headers::X_STRANGLER_SHADOW, HeaderValue::from_static("1"));
+        // Another span of the client's trace, marked as the shadow copy (W3C tracestate).
+        crate::trace::new_span(&mut copy.headers);
+        crate::trace::mark_shadow(&mut copy.headers);
         let sent = Instant::now();
         let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
         self.timing.record(sent, new_answer.as_ref().map(|c| c.status));
