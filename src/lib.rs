@@ -23,6 +23,7 @@
 //!
 //! The running proxy:
 //! - [`upstream`]: connection pools, request bodies, health and ejection, client TLS;
+//! - [`telemetry`]: OTLP/HTTP export of spans, off the request path (`[tracing]`);
 //! - [`migration`]: canary placement, fallback to legacy, shadow mirroring and the parity
 //!   ledger, recording: each feature owns its decision and its effect;
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
@@ -56,6 +57,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod table;
+pub mod telemetry;
 pub mod tls;
 pub mod trace;
 pub mod upstream;

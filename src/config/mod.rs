@@ -40,6 +40,7 @@ pub use diff::{PropertyChange, RouteChanges, RouteDiff, RouteFacts, facts_of_tab
 pub use error::{ConfigError, ConfigErrors, LoadError, location_of};
 pub use evidence::{EvidenceIdentity, EvidenceSide};
 pub use model::DEFAULT_UPGRADES;
+pub use model::TracingConfig;
 pub use model::{
     AdminToken, CanaryConfig, CertKeyPair, Config, FileRef, HealthCheckConfig, Location, OutlierConfig, PathPattern,
     ProxySettings, RecordConfig, RouteConfig, ShadowConfig, SniCertificate, Stage, StickyKey, TlsSettings, TokenFile,

@@ -139,3 +139,10 @@ pub(super) struct Record {
     pub max_bytes: Option<Spanned<i64>>,
     pub redact_headers: Option<Vec<Spanned<String>>>,
 }
+
+/// `[tracing]`: OTLP/HTTP export of a span per request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Tracing {
+    pub otlp_endpoint: Option<Spanned<String>>,
+}

@@ -331,6 +331,7 @@ mod tests {
             count_request: false,
             window: None,
             trace: crate::trace::RequestTrace::of(&http::HeaderMap::new()),
+            spans: None,
         })
     }
 

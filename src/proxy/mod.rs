@@ -82,7 +82,7 @@ impl Proxy {
             let this = &self.executor;
             let snapshot = this.state.snapshot();
             let request_id = request::request_id(request.headers());
-            let mut finish = this.start(request.method(), request.headers(), &request_id, client);
+            let mut finish = this.start(&snapshot, request.method(), request.headers(), &request_id, client);
             let log_on = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
             let current = Current {
                 snapshot: &snapshot,

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["path", "headers", "worker", "window", "parity", "trace"],
     &["config"],
     &["router", "table", "metrics", "tls"],
-    &["upstream"],
+    &["upstream", "telemetry"],
     &["migration"],
     &["state", "reload"],
     &["server"],

@@ -148,3 +148,175 @@ async fn the_access_log_names_the_trace() {
         served.kill().await;
     }
 }
+
+/// An in-test OTLP/HTTP collector: keeps every span POSTed to `/v1/traces` (OTLP JSON).
+struct Collector {
+    upstream: Upstream,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Collector {
+    async fn start() -> Collector {
+        let spans: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+        let kept = spans.clone();
+        let upstream = upstream_with(move |request: Request<hyper::body::Incoming>| {
+            let kept = kept.clone();
+            async move {
+                use http_body_util::BodyExt;
+                assert_eq!(request.uri().path(), "/v1/traces");
+                assert_eq!(request.headers()["content-type"], "application/json");
+                let body = request.into_body().collect().await.unwrap().to_bytes();
+                let export: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let resource = &export["resourceSpans"][0];
+                assert_eq!(
+                    resource["resource"]["attributes"][0]["value"]["stringValue"],
+                    "strangler"
+                );
+                for span in resource["scopeSpans"][0]["spans"].as_array().unwrap() {
+                    kept.lock().unwrap().push(span.clone());
+                }
+                http::Response::new(full("{}"))
+            }
+        })
+        .await;
+        Collector { upstream, spans }
+    }
+
+    /// The spans received once `count` have come (or the deadline passed).
+    async fn spans(&self, count: usize) -> Vec<serde_json::Value> {
+        let spans = self.spans.clone();
+        poll(
+            Duration::from_secs(10),
+            || {
+                let spans = spans.clone();
+                async move { spans.lock().unwrap().clone() }
+            },
+            |spans| spans.len() >= count,
+        )
+        .await
+    }
+}
+
+/// A span's attribute, as a JSON value (`stringValue`, `intValue` or `boolValue`).
+fn attribute(span: &serde_json::Value, key: &str) -> serde_json::Value {
+    let attributes = span["attributes"].as_array().unwrap();
+    let Some(found) = attributes.iter().find(|a| a["key"] == key) else {
+        return serde_json::Value::Null;
+    };
+    let value = &found["value"];
+    for kind in ["stringValue", "intValue", "boolValue"] {
+        if !value[kind].is_null() {
+            return value[kind].clone();
+        }
+    }
+    serde_json::Value::Null
+}
+
+fn tracing_table(endpoint: &str, upstreams: &[(&str, &str)], routes: &str) -> String {
+    format!(
+        "{}\n[tracing]\notlp_endpoint = \"{endpoint}\"\n",
+        routes_toml(upstreams, routes)
+    )
+}
+
+/// Proves: with `[tracing] otlp_endpoint`, the collector gets a SERVER span per request
+/// (named after method and route, the caller's span as parent, the attributes of the
+/// contract, error status on a 5xx) and a CLIENT span for the shadow copy, marked
+/// `strangler.shadow`, with the ids the upstreams saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_to_an_otlp_collector() {
+    let collector = Collector::start().await;
+    let legacy = upstream_with(|request: Request<hyper::body::Incoming>| async move {
+        let status = if request.uri().path() == "/broken" { 503 } else { 200 };
+        http::Response::builder().status(status).body(full("legacy")).unwrap()
+    })
+    .await;
+    let new = echo_upstream("new").await;
+    let table = tracing_table(
+        &collector.upstream.url(),
+        &[("legacy", &legacy.url()), ("new", &new.url())],
+        "[[routes]]\nname = \"items\"\npath = \"/items/\"\nstage = \"shadow\"\nnew = \"new\"\n",
+    );
+    let proxy = TestProxy::start(&table).await;
+    let shadowed = get_with(
+        &proxy.url("/items/7"),
+        &[("traceparent", INCOMING), ("x-request-id", "otlp-1")],
+    )
+    .await;
+    assert_eq!(shadowed.status, 200);
+    assert_eq!(get_with(&proxy.url("/broken"), &[]).await.status, 503);
+
+    let spans = collector.spans(3).await;
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let server = spans
+        .iter()
+        .find(|s| attribute(s, "strangler.request_id") == "otlp-1" && s["kind"] == 2);
+    let server = server.unwrap_or_else(|| panic!("no server span: {spans:#?}"));
+    let primary_sent = traceparent(&legacy.seen()[0].headers);
+    assert_eq!(server["name"], "GET items");
+    assert_eq!(server["traceId"], TRACE_ID);
+    assert_eq!(server["parentSpanId"], "00f067aa0ba902b7");
+    assert_eq!(server["spanId"], primary_sent.1.as_str(), "the span legacy was told of");
+    assert_eq!(attribute(server, "http.request.method"), "GET");
+    assert_eq!(attribute(server, "http.response.status_code"), "200");
+    assert_eq!(attribute(server, "url.path"), "/items/7");
+    assert_eq!(attribute(server, "strangler.route"), "items");
+    assert_eq!(attribute(server, "strangler.upstream"), "legacy");
+    assert_eq!(attribute(server, "strangler.side"), "legacy");
+    assert_ne!(server["status"]["code"], 2);
+    let start: u128 = server["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    let end: u128 = server["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    assert!(start > 0 && start <= end, "{server}");
+
+    let shadow = spans.iter().find(|s| attribute(s, "strangler.shadow") == true);
+    let shadow = shadow.unwrap_or_else(|| panic!("no shadow span: {spans:#?}"));
+    let copy_sent = traceparent(&new.seen()[0].headers);
+    assert_eq!(shadow["kind"], 3);
+    assert_eq!(shadow["traceId"], TRACE_ID);
+    assert_eq!(shadow["spanId"], copy_sent.1.as_str());
+    assert_eq!(shadow["parentSpanId"], server["spanId"]);
+    assert_eq!(attribute(shadow, "strangler.side"), "shadow");
+    assert_eq!(attribute(shadow, "strangler.upstream"), "new");
+
+    let failed = spans.iter().find(|s| attribute(s, "url.path") == "/broken").unwrap();
+    assert_eq!(failed["name"], "GET", "no route: the method alone");
+    assert_eq!(failed["status"]["code"], 2, "a 5xx is an error");
+    assert_eq!(attribute(failed, "http.response.status_code"), "503");
+    assert!(failed["parentSpanId"].is_null(), "a trace started here: {failed}");
+    assert_ne!(failed["traceId"], TRACE_ID);
+    proxy.stop().await;
+}
+
+/// Proves: a collector that is down neither fails nor holds up requests; their spans are
+/// dropped and counted in `strangler_trace_spans_dropped_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_costs_requests_nothing() {
+    let legacy = echo_upstream("legacy").await;
+    let proxy = TestProxy::start(&tracing_table(&dead_url(), &[("legacy", &legacy.url())], "")).await;
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        assert_eq!(get(&proxy.url(&format!("/r{i}"))).await.status, 200);
+    }
+    // Far below one export attempt's timeout (5 s) per request.
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let dropped = wait_metric(&proxy, "strangler_trace_spans_dropped_total", |v| v >= Some(20.0)).await;
+    assert_eq!(dropped, Some(20.0));
+    proxy.stop().await;
+}
+
+/// Proves: `[tracing] otlp_endpoint` is checked: a bad URL is an error at its
+/// file:line:column.
+#[test]
+fn a_bad_otlp_endpoint_is_an_error_at_its_place() {
+    let text = "[upstreams.legacy]\nurl = \"http://127.0.0.1:9\"\n\n[tracing]\notlp_endpoint = \"collector:4318\"\n";
+    let error = strangler::config::parse_str("routes.toml", text)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("routes.toml:5:17"), "{error}");
+    assert!(error.contains("tracing.otlp_endpoint"), "{error}");
+    let unknown = text.replace("otlp_endpoint", "endpoint");
+    let error = strangler::config::parse_str("routes.toml", &unknown)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("endpoint"), "{error}");
+}

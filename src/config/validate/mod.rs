@@ -9,6 +9,7 @@
 //! route.rs     [[routes]]          -> RouteConfig     (path.rs, methods.rs, canary.rs,
 //!                                                      fallback.rs, shadow.rs)
 //! record.rs    [record]            -> RecordConfig
+//! tracing.rs   [tracing]           -> TracingConfig
 //! values.rs    counts, shares, durations, addresses, names: shared by all of them
 //! ```
 
@@ -21,6 +22,7 @@ mod record;
 mod route;
 mod shadow;
 mod tls;
+mod tracing;
 mod upstream;
 mod values;
 
@@ -28,5 +30,6 @@ pub(super) use proxy::validate_proxy;
 pub use proxy::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub(super) use record::validate_record;
 pub(super) use route::validate_route;
+pub(super) use tracing::validate_tracing;
 pub(super) use upstream::validate_upstream;
 pub use values::parse_duration;

@@ -22,6 +22,7 @@ use crate::migration::canary::{BUCKETS, bucket};
 use crate::migration::period::EvidencePeriod;
 use crate::migration::replay::KeptRequest;
 use crate::parity::{Captured, Comparison, compare};
+use crate::telemetry::{SentCopy, SpanExporter};
 use crate::upstream::Upstream;
 use crate::upstream::body::RequestBody;
 use crate::upstream::pool::SendError;
@@ -57,6 +58,8 @@ pub struct MirrorContext<'a> {
     pub request_id: &'a HeaderValue,
     /// Where the copy's duration is recorded.
     pub timing: CopyTiming,
+    /// Where the copy's span goes, when spans are exported.
+    pub spans: Option<Arc<SpanExporter>>,
 }
 
 /// Where a shadow copy's duration goes: the route's traffic windows (new side) and
@@ -115,6 +118,7 @@ impl<'s> PendingMirror<'s> {
             rules: self.shadow.rules.clone(),
             period: self.shadow.period.clone(),
             timing: context.timing,
+            spans: context.spans,
         };
         let permit = self.permit;
         let task = async move {
@@ -148,6 +152,7 @@ struct Mirror {
     /// outcome is counted, whatever table is in force when it arrives.
     period: Arc<EvidencePeriod>,
     timing: CopyTiming,
+    spans: Option<Arc<SpanExporter>>,
 }
 
 impl Mirror {
@@ -157,11 +162,25 @@ impl Mirror {
         copy.headers
             .insert(&crate::headers::X_STRANGLER_SHADOW, HeaderValue::from_static("1"));
         // Another span of the client's trace, marked as the shadow copy (W3C tracestate).
-        crate::trace::new_span(&mut copy.headers);
+        let request_span = crate::trace::TraceParent::of(&copy.headers).map(|p| p.parent_id);
+        let copy_span = crate::trace::new_span(&mut copy.headers);
         crate::trace::mark_shadow(&mut copy.headers);
         let sent = Instant::now();
         let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
         self.timing.record(sent, new_answer.as_ref().map(|c| c.status));
+        if let (Some(spans), Some(span)) = (&self.spans, copy_span) {
+            let copy = SentCopy {
+                span,
+                parent: request_span,
+                method: &self.request.method,
+                route: &self.route,
+                upstream: &self.new.name,
+                side: "shadow",
+                path: &self.path,
+                request_id: &self.request_id,
+            };
+            spans.record(copy.finished(new_answer.as_ref().map(|c| c.status), sent.elapsed()));
+        }
         let noise_probe = self.config.noise_sample > 0.0
             && f64::from(bucket(&format!("{}#noise", self.route), self.request_id.as_bytes()))
                 < self.config.noise_sample * f64::from(BUCKETS);
