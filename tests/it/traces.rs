@@ -320,3 +320,69 @@ fn a_bad_otlp_endpoint_is_an_error_at_its_place() {
         .to_string();
     assert!(error.contains("endpoint"), "{error}");
 }
+
+/// Proves: a fallback's retry to legacy is another span of the request's trace: legacy
+/// gets the trace id with a new parent id, and that span is exported (kind CLIENT, a
+/// child of the request's span, `strangler.fallback`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_retry_is_another_span_of_the_trace() {
+    let collector = Collector::start().await;
+    let legacy = echo_upstream("legacy").await;
+    let table = tracing_table(
+        &collector.upstream.url(),
+        &[("legacy", &legacy.url()), ("new", &dead_url())],
+        "[[routes]]\nname = \"items\"\npath = \"/items/\"\nstage = \"new\"\nnew = \"new\"\nfallback = true\n",
+    );
+    let proxy = TestProxy::start(&table).await;
+    let answer = get_with(&proxy.url("/items/1"), &[("traceparent", INCOMING)]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["upstream"], "legacy");
+    let (trace, retry_span, _) = traceparent(&legacy.seen()[0].headers);
+    assert_eq!(trace, TRACE_ID);
+
+    let spans = collector.spans(2).await;
+    let server = spans.iter().find(|s| s["kind"] == 2).unwrap();
+    let retry = spans.iter().find(|s| s["kind"] == 3).unwrap();
+    assert_eq!(retry["spanId"], retry_span.as_str());
+    assert_ne!(retry["spanId"], server["spanId"]);
+    assert_eq!(retry["parentSpanId"], server["spanId"]);
+    assert_eq!(attribute(retry, "strangler.fallback"), true);
+    assert_eq!(attribute(retry, "strangler.side"), "legacy");
+    assert_eq!(attribute(server, "strangler.upstream"), "legacy");
+    proxy.stop().await;
+}
+
+/// Proves: a reload can move the export to another collector, or end it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_or_ends_the_export() {
+    let first = Collector::start().await;
+    let second = Collector::start().await;
+    let legacy = echo_upstream("legacy").await;
+    let upstreams = [("legacy", legacy.url())];
+    let upstreams: Vec<(&str, &str)> = upstreams.iter().map(|(n, u)| (*n, u.as_str())).collect();
+    let proxy = TestProxy::start(&tracing_table(&first.upstream.url(), &upstreams, "")).await;
+    assert_eq!(get(&proxy.url("/one")).await.status, 200);
+    assert_eq!(first.spans(1).await.len(), 1);
+
+    let moved = tracing_table(&second.upstream.url(), &upstreams, "");
+    proxy.write_config(&moved);
+    proxy.wait_for_version(&strangler::config::version_of(&moved)).await;
+    assert_eq!(get(&proxy.url("/two")).await.status, 200);
+    let spans = second.spans(1).await;
+    assert_eq!(attribute(&spans[0], "url.path"), "/two");
+
+    let off = routes_toml(&upstreams, "");
+    proxy.write_config(&off);
+    proxy.wait_for_version(&strangler::config::version_of(&off)).await;
+    assert_eq!(get(&proxy.url("/three")).await.status, 200);
+    // Back to the second collector: its next span is /four's; /three had none.
+    let back = format!("{moved}\n# again\n");
+    proxy.write_config(&back);
+    proxy.wait_for_version(&strangler::config::version_of(&back)).await;
+    assert_eq!(get(&proxy.url("/four")).await.status, 200);
+    let spans = second.spans(2).await;
+    let paths: Vec<_> = spans.iter().map(|s| attribute(s, "url.path")).collect();
+    assert_eq!(paths, ["/two", "/four"]);
+    assert_eq!(first.spans.lock().unwrap().len(), 1);
+    proxy.stop().await;
+}
