@@ -386,3 +386,22 @@ async fn a_reload_moves_or_ends_the_export() {
     assert_eq!(first.spans.lock().unwrap().len(), 1);
     proxy.stop().await;
 }
+
+/// Proves: a reload names a change of the OTLP endpoint among the changed settings.
+#[test]
+fn a_changed_otlp_endpoint_is_a_changed_setting() {
+    let upstreams = [("legacy", "http://127.0.0.1:9")];
+    let before = strangler::config::parse_str("a.toml", &routes_toml(&upstreams, "")).unwrap();
+    let after =
+        strangler::config::parse_str("b.toml", &tracing_table("http://127.0.0.1:4318", &upstreams, "")).unwrap();
+    let changed = strangler::config::settings_diff(
+        &strangler::config::settings_of(&before),
+        &strangler::config::settings_of(&after),
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|line| line.contains("tracing.otlp_endpoint") && line.contains("http://127.0.0.1:4318")),
+        "{changed:?}"
+    );
+}
