@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::{AttributeValue, SpanKind, SpanRecord};
+use super::span::{AttributeValue, SpanKind, SpanRecord};
 
 /// `ExportTraceServiceRequest`.
 #[derive(Serialize)]
