@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Uri};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -130,8 +130,11 @@ impl Export {
             .map_err(|e| e.to_string())?;
         let response = client.request(request).await.map_err(|e| error_chain(&e))?;
         let status = response.status();
-        // The answer's body (a partial-success note at most) is not needed; dropping it
-        // before the end only costs the connection.
+        // The answer's body (a partial-success note at most) is read, bounded, so that the
+        // connection goes back to the pool.
+        let _ = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await;
         if status.is_success() {
             Ok(())
         } else {
