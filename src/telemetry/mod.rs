@@ -173,3 +173,48 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{SpanId, TraceId};
+
+    fn span() -> SpanRecord {
+        SpanRecord::ending_now(TraceId::random(), SpanId::random(), SpanKind::Server, Duration::ZERO)
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let metrics = Metrics::new().unwrap();
+        let (queue, _unread) = mpsc::channel(2);
+        let exporter = SpanExporter {
+            endpoint: Uri::from_static("http://127.0.0.1:4318"),
+            queue,
+            dropped: metrics.trace_spans_dropped.clone(),
+        };
+        for _ in 0..5 {
+            exporter.record(span());
+        }
+        assert_eq!(metrics.trace_spans_dropped.get(), 3);
+    }
+
+    #[test]
+    fn failed_exports_are_counted_and_warned_of_at_most_every_so_often() {
+        let metrics = Metrics::new().unwrap();
+        let mut export = Export {
+            url: Uri::from_static("http://127.0.0.1:4318/v1/traces"),
+            dropped: metrics.trace_spans_dropped.clone(),
+            last_warning: None,
+            failed_since_warning: 0,
+        };
+        export.failed(10, "refused");
+        let warned = export.last_warning;
+        assert!(warned.is_some());
+        assert_eq!(export.failed_since_warning, 0, "the first failure is warned of at once");
+        export.failed(5, "refused");
+        export.failed(1, "refused");
+        assert_eq!(export.last_warning, warned, "no second warning within WARN_EVERY");
+        assert_eq!(export.failed_since_warning, 2);
+        assert_eq!(metrics.trace_spans_dropped.get(), 16);
+    }
+}
