@@ -192,6 +192,12 @@ impl RequestTrace {
         }
     }
 
+    /// Whether the trace is sampled (flag bit 0): only sampled traces' spans are exported,
+    /// as OpenTelemetry's parent-based sampler does.
+    pub fn sampled(&self) -> bool {
+        self.flags & 0x01 == 0x01
+    }
+
     /// The `traceparent` an upstream gets from `span` of this trace.
     pub fn traceparent(&self, span: SpanId) -> HeaderValue {
         TraceParent {

@@ -283,7 +283,9 @@ impl Drop for Finish {
         if let Some((window, side)) = &self.window {
             window.record(*side, now, elapsed, self.status.is_server_error());
         }
-        if let Some(spans) = &self.spans {
+        if let Some(spans) = &self.spans
+            && self.trace.sampled()
+        {
             spans.record(self.span(elapsed));
         }
         if let Some(path) = &self.path {

@@ -282,7 +282,9 @@ impl Executor {
         let retry_span = crate::trace::new_span(retry.headers_mut());
         let sent = Instant::now();
         let answer = self.exchange(legacy, retry, current.request_id, &finish.route).await;
-        if let (Some(spans), Some(span)) = (&finish.spans, retry_span) {
+        if let (Some(spans), Some(span)) = (&finish.spans, retry_span)
+            && span.flags & 0x01 == 0x01
+        {
             let copy = SentCopy {
                 span,
                 parent: Some(finish.trace.span_id),

@@ -79,7 +79,8 @@ impl SpanExporter {
         &self.endpoint
     }
 
-    /// Queues `span` for export; never waits: a full queue drops it (counted).
+    /// Queues `span` for export; never waits: a full queue drops it (counted). Callers
+    /// record only spans of sampled traces.
     pub fn record(&self, span: SpanRecord) {
         if self.queue.try_send(span).is_err() {
             self.dropped.inc();

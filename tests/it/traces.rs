@@ -284,6 +284,18 @@ async fn spans_are_exported_to_an_otlp_collector() {
     assert_eq!(attribute(failed, "http.response.status_code"), "503");
     assert!(failed["parentSpanId"].is_null(), "a trace started here: {failed}");
     assert_ne!(failed["traceId"], TRACE_ID);
+
+    // A trace the caller did not sample has no spans exported (its headers still go on).
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let quiet = get_with(&proxy.url("/quiet"), &[("traceparent", unsampled)]).await;
+    assert_eq!(quiet.status, 200);
+    let (_, _, flags) = traceparent(&legacy.seen().last().unwrap().headers);
+    assert_eq!(flags, "00");
+    assert_eq!(get_with(&proxy.url("/loud"), &[]).await.status, 200);
+    let spans = collector.spans(4).await;
+    let paths: Vec<_> = spans.iter().map(|s| attribute(s, "url.path")).collect();
+    assert!(paths.contains(&"/loud".into()), "{paths:?}");
+    assert!(!paths.contains(&"/quiet".into()), "{paths:?}");
     proxy.stop().await;
 }
 

@@ -168,7 +168,9 @@ impl Mirror {
         let sent = Instant::now();
         let new_answer = fetch(&self.new, copy.request(), self.config.timeout).await;
         self.timing.record(sent, new_answer.as_ref().map(|c| c.status));
-        if let (Some(spans), Some(span)) = (&self.spans, copy_span) {
+        if let (Some(spans), Some(span)) = (&self.spans, copy_span)
+            && span.flags & 0x01 == 0x01
+        {
             let copy = SentCopy {
                 span,
                 parent: request_span,
