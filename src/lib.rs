@@ -21,9 +21,11 @@
 //! - [`table`]: a validated config and its routes, what offline commands and reloads build;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`tls`]: what both TLS sides share (provider, PEM files, errors).
+//! - [`trace`] (pure, with the lowest): W3C `traceparent`/`tracestate`, parsed and written.
 //!
 //! The running proxy:
 //! - [`upstream`]: connection pools, request bodies, health and ejection, client TLS;
+//! - [`telemetry`]: OTLP/HTTP export of spans, off the request path (`[tracing]`);
 //! - [`migration`]: canary placement, fallback to legacy, shadow mirroring and the parity
 //!   ledger, recording: each feature owns its decision and its effect;
 //! - [`state`]: the immutable [`state::Snapshot`] behind one `ArcSwap`;
@@ -58,7 +60,9 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod table;
+pub mod telemetry;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod window;
 pub mod worker;

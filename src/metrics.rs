@@ -90,6 +90,9 @@ pub struct Metrics {
     /// kind: `send_timeout` (the response left unread), `body_timeout` (the request body
     /// stalled).
     pub client_errors: IntCounterVec,
+    /// `strangler_trace_spans_dropped_total`: spans not exported to the OTLP collector
+    /// (the export queue was full, or the collector did not take them).
+    pub trace_spans_dropped: IntCounter,
 }
 
 /// Metric construction failed; only possible through a programming error (bad names).
@@ -210,6 +213,7 @@ impl Metrics {
             )?,
             shadow_duration: register(&registry, shadow_duration()?)?,
             client_errors: register(&registry, client_errors()?)?,
+            trace_spans_dropped: counter(&registry, "strangler_trace_spans_dropped_total", "Spans not exported")?,
             registry: registry.clone(),
         };
         // Pre-create the reload series so that dashboards see zeros rather than gaps.

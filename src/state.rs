@@ -26,6 +26,7 @@ use crate::migration::record::Recorder;
 use crate::migration::shadow::admission::{MirrorsInFlight, ShadowRoute};
 use crate::migration::shadow::ledger::ParityLedger;
 use crate::table::Table;
+use crate::telemetry::SpanExporter;
 use crate::upstream::{UnusableUpstream, Upstream, UpstreamId};
 use crate::window::SideWindows;
 
@@ -143,6 +144,9 @@ pub struct Snapshot {
     /// mirrors still ran (a mirror may run for its timeout plus 30 s): a route that comes
     /// back, in a later table, finds its mirrors still counted against its cap.
     retired_mirrors: MirrorCounts,
+    /// The OTLP span exporter, when `[tracing] otlp_endpoint` is set: kept across reloads
+    /// that keep the endpoint.
+    pub spans: Option<Arc<SpanExporter>>,
 }
 
 /// Counts of mirrors in flight, by route name.
@@ -290,6 +294,7 @@ impl Snapshot {
         let mut counts = carried.mirrors;
         counts.retain(|name, count| count.get() > 0 && !routes.iter().any(|r| r.name == *name));
         let recorder = start_recorder(&table.config, previous, metrics)?;
+        let spans = span_exporter(&table.config, previous, metrics);
         Ok(Self {
             table,
             routes,
@@ -298,6 +303,7 @@ impl Snapshot {
             loaded_at: SystemTime::now(),
             recorder,
             retired_mirrors: counts,
+            spans,
         })
     }
 
@@ -517,6 +523,28 @@ impl State {
     /// Marks the proxy as not ready (draining).
     pub fn set_not_ready(&self) {
         self.ready.store(false, Ordering::Release);
+    }
+}
+
+/// The span exporter of `config`'s `[tracing] otlp_endpoint`: `previous`'s when the endpoint
+/// is the same, else a new one (none, with an ERROR line, if its thread cannot start).
+fn span_exporter(config: &Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Option<Arc<SpanExporter>> {
+    let (endpoint, traces_url) = (
+        config.tracing.otlp_endpoint.as_ref()?,
+        config.tracing.otlp_traces_url.as_ref()?,
+    );
+    if let Some(kept) = previous
+        .and_then(|p| p.spans.as_ref())
+        .filter(|s| s.endpoint() == endpoint)
+    {
+        return Some(kept.clone());
+    }
+    match SpanExporter::start(endpoint.clone(), traces_url.clone(), metrics) {
+        Ok(exporter) => Some(exporter),
+        Err(e) => {
+            tracing::error!(endpoint = %endpoint, error = %e, "cannot start the OTLP span exporter; spans are not exported");
+            None
+        }
     }
 }
 

@@ -311,7 +311,8 @@ impl RouteDiff {
 }
 
 /// A table's settings other than its routes, each as text by key: `proxy.NAME`,
-/// `upstreams.NAME.SETTING` (`url` first of each upstream's) and `record`. Paths of
+/// `upstreams.NAME.SETTING` (`url` first of each upstream's), `record` and
+/// `tracing.otlp_endpoint`. Paths of
 /// files (certificates, the admin token) are compared, not where they are written.
 pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
     let p = &config.proxy;
@@ -353,6 +354,14 @@ pub fn settings_of(config: &Config) -> BTreeMap<String, String> {
         (
             "proxy.http2_max_concurrent_streams".to_owned(),
             p.http2_max_concurrent_streams.to_string(),
+        ),
+        (
+            "tracing.otlp_endpoint".to_owned(),
+            config
+                .tracing
+                .otlp_endpoint
+                .as_ref()
+                .map_or_else(|| RouteFacts::NONE.to_owned(), ToString::to_string),
         ),
     ]);
     settings.insert("proxy.send_timeout".to_owned(), duration(p.send_timeout));

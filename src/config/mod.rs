@@ -52,6 +52,7 @@ pub use forwarding::{
     under_base,
 };
 pub use model::DEFAULT_UPGRADES;
+pub use model::TracingConfig;
 pub use model::{ANSWERED_STATUSES, ErrorBodies, ErrorPage, MAX_ERROR_PAGE_BYTES, PageContent};
 pub use model::{
     AdminToken, CanaryConfig, CertKeyPair, Config, FileRef, HealthCheckConfig, Location, OutlierConfig, PathPattern,

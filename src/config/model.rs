@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[record]`: sampled traffic written as a parity corpus.
     pub record: Option<RecordConfig>,
+    /// `[tracing]`: OTLP export of spans (default: none).
+    pub tracing: TracingConfig,
 }
 
 /// The `[record]` section.
@@ -602,4 +604,14 @@ mod tests {
             "unknown stage `New`, expected `legacy`, `shadow`, `canary` or `new`"
         );
     }
+}
+
+/// The `[tracing]` section: where spans go (W3C trace headers are passed on whatever it says).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TracingConfig {
+    /// The OTLP/HTTP collector's base URL (`http://host:4318`), as written; `None`: no export.
+    pub otlp_endpoint: Option<Uri>,
+    /// Where spans are POSTed: the endpoint with `/v1/traces` appended (unless its path
+    /// already ends with it).
+    pub otlp_traces_url: Option<Uri>,
 }

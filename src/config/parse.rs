@@ -16,6 +16,7 @@ use toml::de::{DeTable, DeValue};
 use super::error::{ConfigErrors, Errors};
 use super::model::{Config, Location, RouteConfig, UpstreamConfig};
 use super::raw;
+use super::validate::validate_tracing;
 use super::validate::{validate_proxy, validate_record, validate_route, validate_upstream};
 
 /// Parses and validates config text. `file` is only used in error messages and
@@ -54,6 +55,11 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         .record
         .and_then(|value| errors.deserialize::<raw::Record>(value))
         .and_then(|raw| validate_record(&mut errors, &raw, file));
+    let tracing = sections
+        .tracing
+        .and_then(|value| errors.deserialize::<raw::Tracing>(value))
+        .map(|raw| validate_tracing(&mut errors, &raw))
+        .unwrap_or_default();
 
     match proxy {
         Some(proxy) if errors.is_empty() => Ok(Config {
@@ -63,6 +69,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Config, ConfigErrors> {
             upstreams: upstream_configs,
             routes: route_configs,
             record,
+            tracing,
         }),
         _ => Err(errors.finish()),
     }
@@ -81,6 +88,7 @@ struct Sections<'t, 'i> {
     upstreams: Option<&'t Spanned<DeValue<'i>>>,
     routes: Option<&'t Spanned<DeValue<'i>>>,
     record: Option<&'t Spanned<DeValue<'i>>>,
+    tracing: Option<&'t Spanned<DeValue<'i>>>,
     /// Where the `upstreams` key is first written (`[upstreams.NAME]`).
     upstreams_at: Option<usize>,
 }
@@ -93,6 +101,7 @@ impl<'t, 'i> Sections<'t, 'i> {
             upstreams: None,
             routes: None,
             record: None,
+            tracing: None,
             upstreams_at: None,
         };
         for (key, value) in root.iter() {
@@ -104,9 +113,12 @@ impl<'t, 'i> Sections<'t, 'i> {
                 }
                 "routes" => sections.routes = Some(value),
                 "record" => sections.record = Some(value),
+                "tracing" => sections.tracing = Some(value),
                 other => errors.push(
                     key.span().start,
-                    format!("unknown section `{other}`, expected one of `proxy`, `upstreams`, `routes`, `record`"),
+                    format!(
+                        "unknown section `{other}`, expected one of `proxy`, `upstreams`, `routes`, `record`, `tracing`"
+                    ),
                 ),
             }
         }

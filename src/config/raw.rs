@@ -81,7 +81,13 @@ pub(super) struct Proxy {
     /// Default "60s".
     #[schemars(with = "Option<super::shapes::DurationText>")]
     pub client_body_timeout: Option<Spanned<String>>,
+    /// What the answers strangler makes itself say: "detailed" names the route and upstream,
+    /// "minimal" only the status text and the request id. Default "detailed".
+    #[schemars(with = "Option<super::shapes::ErrorBodiesName>")]
     pub error_bodies: Option<Spanned<String>>,
+    /// A file served instead of the text, per status strangler answers itself (400, 405, 408,
+    /// 413, 502, 503, 504), relative to this file; `{request_id}` in it is replaced.
+    #[schemars(with = "Option<super::shapes::ErrorPages>")]
     pub error_pages: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
@@ -274,19 +280,36 @@ pub(super) struct Route {
     /// stack that ignores case, such as IIS). Default false.
     #[schemars(with = "Option<bool>")]
     pub case_insensitive: Option<Spanned<bool>>,
+    /// Prefix routes: cut the matched prefix before the request goes upstream (/api/users/7 ->
+    /// /7). Default false.
+    #[schemars(with = "Option<bool>")]
     pub strip_prefix: Option<Spanned<bool>>,
+    /// The path the upstream gets: on a prefix route, the matched prefix replaced ("/people/");
+    /// on a template route, a template of the path's placeholders ("/items/{id}").
+    #[schemars(with = "Option<super::shapes::AbsolutePath>")]
     pub rewrite: Option<Spanned<String>>,
+    /// "preserve" sends the client's Host; "upstream" the upstream URL's host:port. Default
+    /// "preserve".
+    #[schemars(with = "Option<super::shapes::HostPolicyName>")]
     pub host: Option<Spanned<String>>,
+    /// Headers set on and removed from the request before it goes upstream.
+    #[schemars(with = "Option<HeaderEdits>")]
     pub request_headers: Option<Spanned<HeaderEdits>>,
+    /// Headers set on and removed from the answer before the client gets it.
+    #[schemars(with = "Option<HeaderEdits>")]
     pub response_headers: Option<Spanned<HeaderEdits>>,
 }
 
 /// `request_headers = { set = { name = "value" }, remove = ["name"] }` (and
 /// `response_headers`) in a route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HeaderEdits {
+    /// Headers set (replacing any value the message had).
+    #[schemars(with = "Option<super::shapes::HeaderValues>")]
     pub set: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Headers removed.
+    #[schemars(with = "Option<Vec<super::shapes::HeaderName>>")]
     pub remove: Option<Vec<Spanned<String>>>,
 }
 
@@ -344,4 +367,14 @@ pub(super) struct Record {
     /// proxy-authorization.
     #[schemars(with = "Option<Vec<super::shapes::HeaderName>>")]
     pub redact_headers: Option<Vec<Spanned<String>>>,
+}
+
+/// `[tracing]`: OTLP/HTTP export of a span per request.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Tracing {
+    /// The OTLP/HTTP collector spans are sent to (`/v1/traces` appended unless given). Default:
+    /// no export.
+    #[schemars(with = "Option<super::shapes::OtlpEndpoint>")]
+    pub otlp_endpoint: Option<Spanned<String>>,
 }

@@ -97,6 +97,8 @@ pub(super) struct RoutesFile {
     pub routes: Option<Vec<raw::Route>>,
     /// Optional: sampled real traffic written as a `strangler parity` corpus.
     pub record: Option<raw::Record>,
+    /// Optional: OTLP/HTTP export of a span per request.
+    pub tracing: Option<raw::Tracing>,
 }
 
 #[cfg(test)]

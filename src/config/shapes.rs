@@ -109,6 +109,34 @@ value_shape!(
     FilePath => json!({ "type": "string", "minLength": 1 })
 );
 value_shape!(
+    /// `error_bodies`.
+    ErrorBodiesName => json!({ "type": "string", "enum": ["detailed", "minimal"] })
+);
+value_shape!(
+    /// A route's `host`.
+    HostPolicyName => json!({ "type": "string", "enum": ["preserve", "upstream"] })
+);
+value_shape!(
+    /// `[proxy.error_pages]`: a page file per status strangler answers itself.
+    ErrorPages => json!({
+        "type": "object",
+        "propertyNames": { "enum": crate::config::ANSWERED_STATUSES.map(|status| status.to_string()) },
+        "additionalProperties": { "type": "string", "minLength": 1 }
+    })
+);
+value_shape!(
+    /// `set = { name = "value" }` of a route's header edits.
+    HeaderValues => json!({
+        "type": "object",
+        "propertyNames": { "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+        "additionalProperties": { "type": "string" }
+    })
+);
+value_shape!(
+    /// An OTLP/HTTP collector: `http://host:port`, optionally with a path.
+    OtlpEndpoint => json!({ "type": "string", "pattern": "^http://[^/?#]+", "examples": ["http://127.0.0.1:4318"] })
+);
+value_shape!(
     /// A host name for the admin API.
     HostName => json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.?$" })
 );

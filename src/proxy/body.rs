@@ -27,6 +27,8 @@ use prometheus::Histogram;
 
 use crate::metrics::{Metrics, UPSTREAM_READ_TIMEOUT, method_label};
 use crate::migration::shadow::Capture;
+use crate::telemetry::{SpanExporter, SpanKind, SpanRecord, span_name};
+use crate::trace::RequestTrace;
 use crate::upstream::body::StallDeadline;
 use crate::upstream::pool::Lease;
 use crate::window::{SideWindowsShard, WindowSide};
@@ -253,6 +255,10 @@ pub struct Finish {
     /// The route's traffic windows (this worker's copy) and the side the answer counts on,
     /// when a route was chosen.
     pub window: Option<(Arc<SideWindowsShard>, WindowSide)>,
+    /// The request's place in its trace (W3C Trace Context): its trace id is logged.
+    pub trace: RequestTrace,
+    /// Where the request's span goes, when spans are exported (`[tracing]`).
+    pub spans: Option<Arc<SpanExporter>>,
 }
 
 impl Drop for Finish {
@@ -277,10 +283,16 @@ impl Drop for Finish {
         if let Some((window, side)) = &self.window {
             window.record(*side, now, elapsed, self.status.is_server_error());
         }
+        if let Some(spans) = &self.spans
+            && self.trace.sampled()
+        {
+            spans.record(self.span(elapsed));
+        }
         if let Some(path) = &self.path {
             tracing::info!(
                 target: ACCESS_LOG,
                 request_id = self.request_id.to_str().unwrap_or("-"),
+                trace_id = %self.trace.trace_id,
                 client = %self.client,
                 method = %self.method,
                 path = %path,
@@ -293,5 +305,36 @@ impl Drop for Finish {
                 "request"
             );
         }
+    }
+}
+
+impl Finish {
+    /// The request's span (kind SERVER), ending now: named `"{METHOD} {route}"` (the
+    /// method alone when no route matched), an error when the answer is a 5xx or was cut
+    /// short.
+    fn span(&self, elapsed: Duration) -> SpanRecord {
+        let trace = &self.trace;
+        let mut span = SpanRecord::ending_now(trace.trace_id, trace.span_id, SpanKind::Server, elapsed);
+        span.parent = trace.parent;
+        // `window` is set exactly when a route matched (Executor::begin).
+        let side = match &self.window {
+            Some((_, WindowSide::New)) => Some("new"),
+            Some((_, WindowSide::Legacy)) => Some("legacy"),
+            // The default upstream answers what no route matched.
+            None if self.count_request => Some("legacy"),
+            None => None,
+        };
+        span.name = span_name(&self.method, self.window.is_some().then_some(&*self.route));
+        span.error = self.status.is_server_error() || self.aborted;
+        span.text("http.request.method", self.method.as_str())
+            .int("http.response.status_code", i64::from(self.status.as_u16()))
+            .text("url.path", self.path.as_deref().unwrap_or(""))
+            .text("strangler.route", &*self.route)
+            .text("strangler.upstream", &*self.upstream)
+            .text("strangler.request_id", self.request_id.to_str().unwrap_or("-"));
+        if let Some(side) = side {
+            span.text("strangler.side", side);
+        }
+        span
     }
 }

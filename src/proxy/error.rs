@@ -433,6 +433,8 @@ mod tests {
             aborted: false,
             count_request: false,
             window: None,
+            trace: crate::trace::RequestTrace::of(&http::HeaderMap::new()),
+            spans: None,
         })
     }
 

@@ -29,6 +29,8 @@ use crate::migration::replay::KeptRequest;
 use crate::migration::shadow::mirror::CopyTiming;
 use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
 use crate::state::{Snapshot, State};
+use crate::telemetry::SentCopy;
+use crate::trace::RequestTrace;
 use crate::upstream::body::{self as request_body, BodyFault, BodyWatch, ClientBody, RequestBody};
 use crate::upstream::pool::{self, Lease};
 use crate::upstream::{Upstream, UpstreamId};
@@ -105,7 +107,14 @@ impl Executor {
     /// the response body's box anyway, and meanwhile the request's state machine holds a
     /// pointer instead of 200 bytes.
     #[inline]
-    pub fn start(&self, method: &Method, request_id: &HeaderValue, client: SocketAddr) -> Box<Finish> {
+    pub fn start(
+        &self,
+        snapshot: &Snapshot,
+        method: &Method,
+        headers: &http::HeaderMap,
+        request_id: &HeaderValue,
+        client: SocketAddr,
+    ) -> Box<Finish> {
         let started = Instant::now();
         self.metrics.inflight.inc();
         Box::new(Finish {
@@ -124,6 +133,8 @@ impl Executor {
             aborted: false,
             count_request: false,
             window: None,
+            trace: RequestTrace::of(headers),
+            spans: snapshot.spans.clone(),
         })
     }
 
@@ -137,7 +148,9 @@ impl Executor {
         mut finish: Box<Finish>,
     ) -> Response<ResponseBody> {
         self.metrics.rejected.with_label_values(&[refusal.reason()]).inc();
-        finish.path = log_on.then(|| match refusal {
+        // The path goes in the access log and in the request's span.
+        let keep_path = log_on || finish.spans.is_some();
+        finish.path = keep_path.then(|| match refusal {
             Refusal::Connect => uri.to_string(),
             _ => uri.path().to_owned(),
         });
@@ -179,7 +192,8 @@ impl Executor {
             (route.windows.here().clone(), side)
         });
         finish.count_request = true;
-        finish.path = log_on.then(|| plan.path_and_query.path().to_owned());
+        let keep_path = log_on || finish.spans.is_some();
+        finish.path = keep_path.then(|| plan.path_and_query.path().to_owned());
         if plan.record
             && let Some(recorder) = &current.snapshot.recorder
         {
@@ -278,8 +292,30 @@ impl Executor {
         if let Some((_, side)) = &mut finish.window {
             *side = WindowSide::Legacy;
         }
-        self.exchange(legacy, kept.request(), current.request_id, &finish.route, host)
-            .await
+        // The retry is another span of the request's trace.
+        let mut retry = kept.request();
+        let retry_span = crate::trace::new_span(retry.headers_mut());
+        let sent = Instant::now();
+        let answer = self
+            .exchange(legacy, retry, current.request_id, &finish.route, host)
+            .await;
+        if let (Some(spans), Some(span)) = (&finish.spans, retry_span)
+            && span.flags & 0x01 == 0x01
+        {
+            let copy = SentCopy {
+                span,
+                parent: Some(finish.trace.span_id),
+                method: &kept.method,
+                route: &finish.route,
+                upstream: &legacy.name,
+                side: "legacy",
+                path: kept.uri.path(),
+                request_id: current.request_id,
+            };
+            let status = answer.as_ref().ok().map(|(response, _)| response.status().as_u16());
+            spans.record(copy.finished(status, sent.elapsed()));
+        }
+        answer
             .map(|exchange| Exchanged::plain(exchange, legacy))
             .map_err(|kind| ProxyError::upstream(kind, &legacy.name))
     }
@@ -366,6 +402,7 @@ impl Executor {
                     request_id: current.request_id,
                     timing,
                     forwarding: current.forwarding,
+                    spans: finish.spans.clone(),
                 };
                 Some(mirror.start(context, response.status().as_u16(), response.headers().clone()))
             }
@@ -676,7 +713,7 @@ shadow = { max_body = 4 }
         let snapshot = executor.state.snapshot();
         let id = HeaderValue::from_static("request-1");
         let client = "192.0.2.7:5000".parse().unwrap();
-        let mut finish = executor.start(request.method(), &id, client);
+        let mut finish = executor.start(&snapshot, request.method(), request.headers(), &id, client);
         let plan = super::super::plan::plan(&snapshot, &request, client, &id).unwrap();
         let current = Current {
             snapshot: &snapshot,

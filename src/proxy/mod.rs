@@ -82,7 +82,7 @@ impl Proxy {
             let this = &self.executor;
             let snapshot = this.state.snapshot();
             let request_id = request::request_id(request.headers());
-            let mut finish = this.start(request.method(), &request_id, client);
+            let mut finish = this.start(&snapshot, request.method(), request.headers(), &request_id, client);
             let log_on = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
             let current = Current {
                 snapshot: &snapshot,
@@ -122,6 +122,7 @@ impl Proxy {
                 client,
                 over_tls: this.over_tls,
                 upgrade,
+                trace: finish.trace,
             };
             let current = Current {
                 forwarding: plan::forwarding_of(route),

@@ -28,6 +28,8 @@ pub struct Origin<'a> {
     pub over_tls: bool,
     /// Whether the client asks for a protocol upgrade (its `Connection: upgrade` stays).
     pub upgrade: bool,
+    /// The request's trace: the upstream gets our span as its parent (`traceparent`).
+    pub trace: crate::trace::RequestTrace,
 }
 
 /// Rewrites the head of a request for `upstream`: its headers (see
@@ -81,6 +83,7 @@ pub fn for_upstream(
     if te_trailers {
         parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+    origin.trace.forward(&mut parts.headers);
     if !has_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
         parts.headers.insert(header::HOST, host);
     }

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 /// The layers of `src/lib.rs`'s map, from the bottom up: a module may import its own
 /// layer's modules and the layers below.
 const LAYERS: &[&[&str]] = &[
-    &["path", "headers", "worker", "window", "parity", "history"],
+    &["path", "headers", "worker", "window", "parity", "history", "trace"],
     &["config"],
     &["router", "table", "metrics", "tls"],
-    &["upstream"],
+    &["upstream", "telemetry"],
     &["migration"],
     &["state", "reload"],
     &["server"],

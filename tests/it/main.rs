@@ -48,6 +48,7 @@ mod shutdown;
 mod smoke;
 mod support;
 mod tls;
+mod traces;
 mod traffic_windows;
 mod upgrades;
 mod workers;

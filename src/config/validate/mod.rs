@@ -11,6 +11,7 @@
 //!                                                      forwarding.rs)
 //! record.rs    [record]            -> RecordConfig
 //! error_pages.rs [proxy] error_bodies, [proxy.error_pages] (for proxy.rs)
+//! tracing.rs   [tracing]           -> TracingConfig
 //! values.rs    counts, shares, durations, addresses, names: shared by all of them
 //! ```
 
@@ -25,6 +26,7 @@ mod record;
 mod route;
 mod shadow;
 mod tls;
+mod tracing;
 mod upstream;
 mod values;
 
@@ -32,5 +34,6 @@ pub(super) use proxy::validate_proxy;
 pub use proxy::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub(super) use record::validate_record;
 pub(super) use route::validate_route;
+pub(super) use tracing::validate_tracing;
 pub(super) use upstream::validate_upstream;
 pub use values::parse_duration;

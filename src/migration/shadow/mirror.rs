@@ -23,6 +23,7 @@ use crate::migration::canary::{BUCKETS, bucket};
 use crate::migration::period::EvidencePeriod;
 use crate::migration::replay::KeptRequest;
 use crate::parity::{Captured, Comparison, compare};
+use crate::telemetry::{SentCopy, SpanExporter};
 use crate::upstream::Upstream;
 use crate::upstream::body::RequestBody;
 use crate::upstream::pool::SendError;
@@ -62,6 +63,8 @@ pub struct MirrorContext<'a> {
     /// primary is to its own (`host`), and the new answer's headers are edited as the
     /// client's are (`response_headers`) before the two are compared.
     pub forwarding: &'a Forwarding,
+    /// Where the copy's span goes, when spans are exported.
+    pub spans: Option<Arc<SpanExporter>>,
 }
 
 /// Where a shadow copy's duration goes: the route's traffic windows (new side) and
@@ -122,6 +125,7 @@ impl<'s> PendingMirror<'s> {
             timing: context.timing,
             host: context.forwarding.host,
             response_headers: context.forwarding.response_headers.clone(),
+            spans: context.spans,
         };
         let permit = self.permit;
         let task = async move {
@@ -159,6 +163,7 @@ struct Mirror {
     host: HostPolicy,
     /// The route's `response_headers`, applied to the answers compared with the client's.
     response_headers: HeaderEdits,
+    spans: Option<Arc<SpanExporter>>,
 }
 
 impl Mirror {
@@ -167,9 +172,28 @@ impl Mirror {
         let mut copy = self.request.clone();
         copy.headers
             .insert(&crate::headers::X_STRANGLER_SHADOW, HeaderValue::from_static("1"));
+        // Another span of the client's trace, marked as the shadow copy (W3C tracestate).
+        let request_span = crate::trace::TraceParent::of(&copy.headers).map(|p| p.parent_id);
+        let copy_span = crate::trace::new_span(&mut copy.headers);
+        crate::trace::mark_shadow(&mut copy.headers);
         let sent = Instant::now();
         let new_answer = fetch(&self.new, self.address(&self.new, copy.request()), self.config.timeout).await;
         self.timing.record(sent, new_answer.as_ref().map(|c| c.status));
+        if let (Some(spans), Some(span)) = (&self.spans, copy_span)
+            && span.flags & 0x01 == 0x01
+        {
+            let copy = SentCopy {
+                span,
+                parent: request_span,
+                method: &self.request.method,
+                route: &self.route,
+                upstream: &self.new.name,
+                side: "shadow",
+                path: &self.path,
+                request_id: &self.request_id,
+            };
+            spans.record(copy.finished(new_answer.as_ref().map(|c| c.status), sent.elapsed()));
+        }
         let noise_probe = self.config.noise_sample > 0.0
             && f64::from(bucket(&format!("{}#noise", self.route), self.request_id.as_bytes()))
                 < self.config.noise_sample * f64::from(BUCKETS);
