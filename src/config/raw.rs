@@ -305,10 +305,10 @@ pub(super) struct Route {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HeaderEdits {
-    /// Headers set (replacing any value the message had).
+    /// Headers set, replacing any value the message had: { "X-Api-Version" = "2" }.
     #[schemars(with = "Option<super::shapes::HeaderValues>")]
     pub set: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
-    /// Headers removed.
+    /// Headers removed from the message: ["X-Powered-By", "Server"].
     #[schemars(with = "Option<Vec<super::shapes::HeaderName>>")]
     pub remove: Option<Vec<Spanned<String>>>,
 }

@@ -190,9 +190,14 @@ client_idle_timeout = "75s"
 http2_max_concurrent_streams = 128
 send_timeout = "60s"
 client_body_timeout = "2 s"
+error_bodies = "minimal"
+
+[proxy.error_pages]
+"502" = "errors/502.html"
+"504" = "errors/504.json"
 
 [upstreams.legacy]
-url = "http://127.0.0.1:8001"
+url = "http://127.0.0.1:8001/app"
 connect_timeout = "2s"
 request_timeout = "30s"
 pool_idle_timeout = "90s"
@@ -225,6 +230,10 @@ shadow = { sample = 1.0, max_inflight = 64, max_body = 65536, timeout = "2s", un
 max_body = 1048576
 upgrades = ["websocket", "Custom-Proto"]
 case_insensitive = true
+rewrite = "/items/{id}"
+host = "upstream"
+request_headers = { set = { "X-Api-Version" = "2" }, remove = ["Cookie"] }
+response_headers = { set = { "X-Frame-Options" = "DENY" }, remove = ["Server"] }
 
 [[routes]]
 name = "login"
@@ -239,12 +248,16 @@ upgrades = []
 name = "by-ip"
 path = "/by-ip/"
 canary = { percent = 100, sticky = "client_ip" }
+strip_prefix = true
 
 [record]
 path = "traffic.jsonl"
 sample = 0.01
 max_bytes = 4096
 redact_headers = ["x-api-key"]
+
+[tracing]
+otlp_endpoint = "http://127.0.0.1:4318"
 "#;
 
 #[tokio::test]
