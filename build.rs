@@ -1,8 +1,8 @@
 //! Build script: the git commit `strangler --version` prints, as `STRANGLER_GIT_COMMIT`
 //! (`git rev-parse --short HEAD`; `unknown commit` when git or the repository is missing,
 //! e.g. a crate unpacked from a tarball). Reruns when HEAD moves: on `.git/HEAD` and on the
-//! file of the branch it names (or `packed-refs`), found through git so that worktrees,
-//! whose `.git` is a file, work too.
+//! file of the branch it names, the directory that file is (or will be) in, and
+//! `packed-refs`, found through git so that worktrees, whose `.git` is a file, work too.
 
 use std::process::Command;
 
@@ -18,8 +18,17 @@ fn main() {
         watched.extend(git(&["rev-parse", "--git-path", &branch]));
         watched.extend(git(&["rev-parse", "--git-path", "packed-refs"]));
     }
-    // A path that does not exist would rerun this script on every build: watch only files.
-    for path in watched.iter().filter(|path| std::path::Path::new(path).is_file()) {
+    // A packed branch ref has no file of its own until the next commit writes one: watch
+    // the directory it will appear in too (cargo scans a watched directory's entries).
+    let branch_dirs: Vec<String> = watched
+        .iter()
+        .filter_map(|path| std::path::Path::new(path).parent())
+        .filter(|dir| dir.ends_with("heads") || dir.components().any(|c| c.as_os_str() == "heads"))
+        .map(|dir| dir.display().to_string())
+        .collect();
+    watched.extend(branch_dirs);
+    // A path that does not exist would rerun this script on every build: watch only what is there.
+    for path in watched.iter().filter(|path| std::path::Path::new(path).exists()) {
         println!("cargo:rerun-if-changed={path}");
     }
 }

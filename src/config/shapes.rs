@@ -120,7 +120,7 @@ value_shape!(
     /// `[proxy.error_pages]`: a page file per status strangler answers itself.
     ErrorPages => json!({
         "type": "object",
-        "propertyNames": { "enum": crate::config::ANSWERED_STATUSES.map(|status| status.to_string()) },
+        "propertyNames": { "enum": super::model::ANSWERED_STATUSES.map(|status| status.to_string()) },
         "additionalProperties": { "type": "string", "minLength": 1 }
     })
 );

@@ -711,6 +711,7 @@ mod tests {
             "http://127.0.0.1:1/",
             "http://127.0.0.1:4/",
             "r",
+            "",
         ];
         assert_eq!(info.with_label_values(&labels).get(), 1);
     }
