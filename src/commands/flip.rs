@@ -332,9 +332,11 @@ impl fmt::Display for Shortfall {
                 if a == b {
                     (a, b) = (format!("{rate:.6}"), format!("{:.6}", t.min_match_rate));
                 }
+                let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
                 parts.push(format!(
-                    "match rate {a} < {b} ({} mismatches, {} errors)",
-                    self.mismatches, self.errors
+                    "match rate {a} < {b} ({}, {})",
+                    plural(self.mismatches, "mismatch", "mismatches"),
+                    plural(self.errors, "error", "errors")
                 ));
             }
             Some(_) => {}
@@ -480,15 +482,20 @@ fn accepted(source: &str, enough: Sufficient, matched: &Matched, t: Thresholds) 
 }
 
 /// Judges matched evidence: the accepting line, or why it falls short.
-fn judge_matched(source: &str, matched: Option<&Matched>, t: Thresholds) -> Result<String, String> {
+fn judge_matched(route: &str, source: &str, matched: Option<&Matched>, t: Thresholds) -> Result<String, String> {
     match judge(matched.map(|m| &m.counts), t) {
         Ok(enough) => Ok(accepted(source, enough, matched.unwrap_or(&Matched::default()), t)),
         Err(shortfall) if shortfall.mismatches + shortfall.errors > 0 => Err(format!(
-            "{shortfall}; see {source}\n  (failures count until the evidence period ends: once the new service is fixed, \
-             step the route back and forth, `strangler flip ROUTE legacy` then `shadow`, to gather evidence afresh, \
-             or give a passing `strangler parity --json` report with --parity-report)"
+            "{shortfall}; see {source}\n  (a mismatch that is noise, such as a timestamp, goes away with the route's \
+             `compare = {{ ignore = [\"/pointer\"] }}`, which starts a new evidence period; failures count until the period \
+             ends: once the new service is fixed, step the route back and forth, `strangler flip {route} legacy` then \
+             `shadow`, to gather evidence afresh, or give a passing `strangler parity --json` report with --parity-report)"
         )),
-        Err(shortfall) => Err(format!("{shortfall}; see {source}")),
+        Err(shortfall) => Err(format!(
+            "{shortfall}; see {source}\n  (to gather evidence, keep the route in shadow while traffic flows: every \
+             mirrored request is compared; or replay a corpus with `strangler parity --json report.json` and give it with \
+             --parity-report)"
+        )),
     }
 }
 
@@ -505,7 +512,7 @@ fn weigh_report(path: &Path, route: &str, wanted: &EvidenceIdentity, t: Threshol
                 .map_err(|unmatched| format!("{source}: {unmatched}"))?,
         ),
     };
-    judge_matched(&source, matched.as_ref(), t)
+    judge_matched(route, &source, matched.as_ref(), t)
 }
 
 /// Evidence from a Prometheus server: of the instances that run `version` of `file` (the
@@ -546,7 +553,7 @@ fn weigh_prometheus(
     let failures = evidence::failures(&found.elsewhere_failures, wanted);
     let from: Vec<&str> = found.elsewhere.iter().map(|(instance, _)| instance.as_str()).collect();
     add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));
-    judge_matched(&source, matched.as_ref(), t)
+    judge_matched(route, &source, matched.as_ref(), t)
 }
 
 /// Adds the mismatches and errors of replicas on another version (in periods of the same
@@ -648,7 +655,7 @@ fn weigh_fleet(
             }
             let (failures, from) = fleet.failures_elsewhere(&edit.route, wanted);
             add_failures_elsewhere(weighing, &mut matched, &failures, &from.join(", "));
-            match judge_matched(&source, matched.as_ref(), t) {
+            match judge_matched(&edit.route, &source, matched.as_ref(), t) {
                 Ok(note) => weighing.notes.push(note),
                 Err(why) => weighing.refusals.push(why),
             }
@@ -947,6 +954,7 @@ pub fn write_atomically(path: &Path, text: &str, expected: &str) -> Result<(), W
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         if let Ok(meta) = std::fs::metadata(&target) {
             file.set_permissions(meta.permissions())?;
+            keep_owner(&file, &meta);
         }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
@@ -967,9 +975,42 @@ pub fn write_atomically(path: &Path, text: &str, expected: &str) -> Result<(), W
     Ok(())
 }
 
+/// Gives the new file the old one's owner and group, as far as this user may (root: both;
+/// a member of the group: the group; otherwise nothing changes): a table readable only by
+/// the proxy's group (`0640 root:strangler`) stays readable after a flip run with sudo.
+fn keep_owner(file: &std::fs::File, old: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())).is_err() {
+            let _ = std::os::unix::fs::fchown(file, None, Some(old.gid()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table readable only by the proxy's group keeps its owner, group and mode through a
+    /// flip's atomic replace (as root, which CI is: `.ci/run` installs with apt-get; another
+    /// user may give a file away to nobody, so there the group it already has is checked).
+    #[test]
+    fn an_atomic_write_keeps_the_owner_group_and_mode() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routes.toml");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let me = std::fs::metadata(&path).unwrap();
+        let (uid, gid) = if me.uid() == 0 { (1, 2) } else { (me.uid(), me.gid()) };
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        write_atomically(&path, "new", "old").unwrap();
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!((after.uid(), after.gid()), (uid, gid), "owner and group kept");
+        assert_eq!(after.permissions().mode() & 0o777, 0o640);
+    }
 
     const TABLE: &str = r#"# head comment
 [proxy]
@@ -1141,8 +1182,12 @@ new = "thoughts"
             },
             ..Matched::default()
         };
-        let said = judge_matched("GET http://x/admin/parity", Some(&failing), t).unwrap_err();
-        assert!(said.contains("strangler flip ROUTE legacy` then `shadow`"), "{said}");
+        let said = judge_matched("users-api", "GET http://x/admin/parity", Some(&failing), t).unwrap_err();
+        assert!(
+            said.contains("strangler flip users-api legacy` then `shadow`"),
+            "{said}"
+        );
+        assert!(said.contains("compare = { ignore"), "{said}");
         let thin = Matched {
             counts: RouteParity {
                 matched: 60,
@@ -1150,8 +1195,9 @@ new = "thoughts"
             },
             ..Matched::default()
         };
-        let said = judge_matched("GET http://x/admin/parity", Some(&thin), t).unwrap_err();
+        let said = judge_matched("users-api", "GET http://x/admin/parity", Some(&thin), t).unwrap_err();
         assert!(!said.contains("afresh"), "{said}");
+        assert!(said.contains("keep the route in shadow while traffic flows"), "{said}");
     }
 
     #[test]
