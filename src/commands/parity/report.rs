@@ -95,7 +95,8 @@ impl Record {
                 ..
             } => {
                 let _ = writeln!(text, "status: legacy {} new {}", status[0], status[1]);
-                for diff in diffs {
+                // A status difference is the line above already.
+                for diff in diffs.iter().filter(|diff| diff.pointer != "status") {
                     let pointer = if diff.pointer.is_empty() {
                         "(whole body)"
                     } else {
@@ -521,6 +522,23 @@ mod tests {
             diffs,
             truncated: false,
         }
+    }
+
+    #[test]
+    fn a_status_difference_is_said_once() {
+        let verdict = ReplayVerdict::Compared {
+            outcome: Outcome::Mismatch,
+            status: [421, 200],
+            diffs: vec![Diff {
+                pointer: "status".to_owned(),
+                legacy: "421".to_owned(),
+                new: "200".to_owned(),
+            }],
+            truncated: false,
+        };
+        let detail = record(1, "users-api", "/api/users/1", verdict).detail();
+        assert_eq!(detail.matches("421").count(), 1, "{detail}");
+        assert!(detail.starts_with("status: legacy 421 new 200\n"), "{detail}");
     }
 
     fn run() -> Run {
