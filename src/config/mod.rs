@@ -63,7 +63,7 @@ pub use pages::REQUEST_ID_PLACEHOLDER;
 pub use parse::{parse_str, version_of};
 pub use schema::routes_toml_schema;
 pub use token::read_token_file;
-pub use validate::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, parse_duration};
+pub use validate::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, base_path_problem, parse_duration};
 
 #[cfg(test)]
 mod tests;

@@ -551,7 +551,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// `--legacy` / `--new`: `http://host:port` (or `host:port`), no path.
+/// `--legacy` / `--new`: `http://host:port` (or `host:port`), with an optional base path as
+/// in an upstream's `url` (`http://host:port/app`: requests go under it).
 pub fn parse_side(flag: &str, url: &str) -> Result<Side, ParityError> {
     let trimmed = url.trim().trim_end_matches('/');
     let full = if trimmed.contains("://") {
@@ -564,14 +565,18 @@ pub fn parse_side(flag: &str, url: &str) -> Result<Side, ParityError> {
     if uri.scheme() != Some(&Scheme::HTTP) {
         return Err(bad("must start with http:// (https upstreams are not supported)"));
     }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(bad("must not have a path or query: requests keep their own path"));
+    if uri.query().is_some() {
+        return Err(bad("must not have a query: requests keep their own"));
+    }
+    if let Some(problem) = crate::config::base_path_problem(uri.path()) {
+        return Err(bad(&format!("its base {problem}")));
     }
     let authority = uri.authority().cloned().ok_or_else(|| bad("has no host"))?;
+    let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok(Side {
-        label: format!("{flag} ({authority})"),
+        label: format!("{flag} ({authority}{base_path})"),
         authority,
-        base_path: String::new(),
+        base_path,
     })
 }
 
@@ -623,7 +628,10 @@ fn report_routes(table: &Table, records: &[Record], only: &[String], overrides: 
 /// table that does not have them.
 fn replayed_identity(table: &Table, route: &RouteConfig, overrides: &Overrides) -> EvidenceIdentity {
     let mut identity = EvidenceIdentity::of(&table.config, route);
-    let url = |side: &Side| format!("http://{}/", side.authority);
+    let url = |side: &Side| match side.base_path.as_str() {
+        "" => format!("http://{}/", side.authority),
+        base => format!("http://{}{base}", side.authority),
+    };
     if let Some(legacy) = &overrides.legacy {
         identity.legacy.url = url(legacy);
     }
@@ -988,10 +996,15 @@ exact = "/api/login/"
             parse_side("--new", "http://localhost:9").unwrap().label,
             "--new (localhost:9)"
         );
+        let based = parse_side("--legacy", "http://x:1/app/").unwrap();
+        assert_eq!(
+            (based.base_path.as_str(), based.label.as_str()),
+            ("/app", "--legacy (x:1/app)")
+        );
         for (url, why) in [
             ("https://x:1", "https"),
-            ("http://x:1/api", "path"),
-            ("http://x:1/?a=1", "path or query"),
+            ("http://x:1/a/../b", "base"),
+            ("http://x:1/?a=1", "query"),
         ] {
             let e = parse_side("--legacy", url).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--legacy `{url}`")) && e.contains(why), "{e}");

@@ -161,7 +161,7 @@ fn plain_path(text: &str, what: &str) -> Result<(), String> {
 
 /// An upstream URL's path, which requests go under: normalised, with no query (a
 /// trailing `/` is allowed and ignored).
-pub(super) fn base_path_problem(path: &str) -> Option<String> {
+pub fn base_path_problem(path: &str) -> Option<String> {
     if matches!(path, "" | "/") {
         return None;
     }

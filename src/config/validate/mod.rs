@@ -30,6 +30,7 @@ mod tracing;
 mod upstream;
 mod values;
 
+pub use forwarding::base_path_problem;
 pub(super) use proxy::validate_proxy;
 pub use proxy::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub(super) use record::validate_record;
