@@ -201,13 +201,27 @@ pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
 }
 
 /// Writes `strangler.1` and `strangler-SUBCOMMAND.1` for every subcommand into `dir`
-/// (created if missing); returns the files written, sorted.
+/// (created if missing); returns the files written, sorted. A page that is a symbolic link
+/// is refused before anything is written: run as root into a shared directory, writing
+/// through it would overwrite whatever it points at.
 pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let command = Cli::command();
     let mut pages = vec![dir.join("strangler.1")];
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         pages.push(dir.join(format!("strangler-{}.1", sub.get_name())));
+    }
+    if let Some(link) = pages
+        .iter()
+        .find(|page| std::fs::symlink_metadata(page).is_ok_and(|m| m.file_type().is_symlink()))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is a symbolic link: remove it, then write the pages again",
+                link.display()
+            ),
+        ));
     }
     clap_mangen::generate_to(command, dir)?;
     pages.sort();

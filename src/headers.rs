@@ -72,6 +72,23 @@ pub fn remove_proxy_only(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether `name` has an underscore. A CGI or WSGI upstream (Flask, Django, PHP) reads
+/// `X-Secret` and `X_Secret` alike, as `HTTP_X_SECRET`, so a client could send a header the
+/// proxy removes or sets (`X_Forwarded_Host`, `X_Strangler_Shadow`, a `request_headers`
+/// entry) under the other spelling. A request's underscored headers are dropped, as nginx
+/// does by default (`underscores_in_headers off`).
+pub fn is_underscored(name: &HeaderName) -> bool {
+    name.as_str().as_bytes().contains(&b'_')
+}
+
+/// Removes every underscored header (see [`is_underscored`]).
+pub fn remove_underscored(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers.keys().filter(|name| is_underscored(name)).cloned().collect();
+    for name in names {
+        headers.remove(&name);
+    }
+}
+
 /// Whether a message carries both `Content-Length` and `Transfer-Encoding`: its length is
 /// ambiguous (RFC 9112 §6.1: a sender must not send both), and a hop that picks one
 /// reading while another picks the other is how responses get truncated or desynchronised.
@@ -387,6 +404,21 @@ mod tests {
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, ["via", "x-forwarded-for", "x-request-id", "x-stranglers"]);
+    }
+
+    #[test]
+    fn underscored_headers_are_removed() {
+        let mut h = map(&[
+            ("x_forwarded_host", "evil.example"),
+            ("X_Strangler_Shadow", "1"),
+            ("x_secret", "s"),
+            ("x-secret", "kept"),
+            ("accept", "*/*"),
+        ]);
+        remove_underscored(&mut h);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "x-secret"]);
     }
 
     #[test]

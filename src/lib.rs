@@ -8,6 +8,7 @@
 //! (or its own children); nothing reaches up.
 //!
 //! Pure building blocks (no IO, no runtime):
+//! - [`error_line`]: an error and its causes on one line, each said once;
 //! - [`path`]: request path normalisation (what matches is what the upstream sees);
 //! - [`headers`]: HTTP header rules (hop-by-hop, `X-Forwarded-*`, `Via`);
 //! - [`worker`]: which proxy worker thread the caller runs on;
@@ -48,6 +49,7 @@ pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod error_line;
 pub mod headers;
 pub mod history;
 pub mod metrics;

@@ -313,21 +313,10 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-/// An error and its causes on one line, `outer: cause: cause`, each cause said once: most of
-/// our errors already put their source in their own message (`cannot read: {source}`),
-/// which anyhow's `{:#}` would print a second time.
+/// An error and its causes on one line (see [`strangler::error_line`]).
 fn error_chain(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
+    let error: &(dyn std::error::Error + 'static) = error.as_ref();
+    strangler::error_line::of(error)
 }
 
 #[cfg(test)]

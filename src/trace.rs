@@ -209,11 +209,14 @@ impl RequestTrace {
     }
 
     /// Sets the trace headers of the request going upstream: our span as the parent;
-    /// `tracestate` kept only when [`Self::keep_state`].
+    /// `tracestate` kept only when [`Self::keep_state`], less any `strangler` member (the
+    /// proxy's key: a client's `strangler=shadow` would mark a primary as a shadow copy).
     pub fn forward(&self, headers: &mut HeaderMap) {
         headers.insert(&TRACEPARENT, self.traceparent(self.span_id));
         if !self.keep_state {
             headers.remove(&TRACESTATE);
+        } else if has_our_member(headers) {
+            set_members(headers, Vec::new());
         }
     }
 }
@@ -235,7 +238,21 @@ pub fn new_span(headers: &mut HeaderMap) -> Option<TraceParent> {
 /// `strangler` member removed, as the spec says for an updated key; members dropped from
 /// the end to stay within the limits).
 pub fn mark_shadow(headers: &mut HeaderMap) {
-    let mut members: Vec<&str> = vec![SHADOW_MEMBER];
+    set_members(headers, vec![SHADOW_MEMBER]);
+}
+
+/// Whether a `tracestate` field may hold a `strangler` member (a cheap test first).
+fn has_our_member(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(&TRACESTATE)
+        .iter()
+        .any(|value| value.as_bytes().windows(10).any(|w| w == b"strangler="))
+}
+
+/// Rewrites `tracestate` as `front` followed by the request's members less any `strangler`
+/// one, within the limits; no header at all when nothing is left.
+fn set_members(headers: &mut HeaderMap, front: Vec<&str>) {
+    let mut members = front;
     let combined: Vec<String> = headers
         .get_all(&TRACESTATE)
         .iter()
@@ -254,10 +271,12 @@ pub fn mark_shadow(headers: &mut HeaderMap) {
         members.pop();
         text = members.join(",");
     }
-    match HeaderValue::from_str(&text) {
-        Ok(value) => headers.insert(&TRACESTATE, value),
-        Err(_) => headers.insert(&TRACESTATE, HeaderValue::from_static(SHADOW_MEMBER)),
-    };
+    headers.remove(&TRACESTATE);
+    if let Ok(value) = HeaderValue::from_str(&text)
+        && !text.is_empty()
+    {
+        headers.insert(&TRACESTATE, value);
+    }
 }
 
 /// Whether the request's `tracestate` (all its fields, combined) is within the spec's
@@ -496,6 +515,25 @@ mod tests {
         assert!(trace.keep_state);
         trace.forward(&mut split);
         assert_eq!(split.get_all(&TRACESTATE).iter().count(), 2);
+    }
+
+    #[test]
+    fn a_clients_strangler_member_does_not_go_upstream() {
+        let mut forged = headers(&[
+            (&TRACEPARENT, VALID),
+            (&TRACESTATE, "strangler=shadow, congo=t61rcWkgMzE"),
+        ]);
+        RequestTrace::of(&forged).forward(&mut forged);
+        assert_eq!(forged[&TRACESTATE], "congo=t61rcWkgMzE");
+        let mut alone = headers(&[(&TRACEPARENT, VALID), (&TRACESTATE, "strangler=shadow")]);
+        RequestTrace::of(&alone).forward(&mut alone);
+        assert!(!alone.contains_key(&TRACESTATE));
+        let mut theirs = headers(&[
+            (&TRACEPARENT, VALID),
+            (&TRACESTATE, "xstrangler=1,rojo=00f067aa0ba902b7"),
+        ]);
+        RequestTrace::of(&theirs).forward(&mut theirs);
+        assert_eq!(theirs[&TRACESTATE], "xstrangler=1,rojo=00f067aa0ba902b7");
     }
 
     #[test]

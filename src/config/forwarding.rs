@@ -264,8 +264,10 @@ impl HeaderEdits {
 
 /// The headers a route may not set or remove: framing and hop-by-hop ones, and those the
 /// proxy itself asserts (`Host` has its own setting, `host`).
-pub const PROTECTED_HEADERS: [&str; 11] = [
+pub const PROTECTED_HEADERS: [&str; 13] = [
     "host",
+    "expect",
+    "http2-settings",
     "content-length",
     "transfer-encoding",
     "connection",

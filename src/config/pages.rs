@@ -44,9 +44,23 @@ impl Config {
     }
 }
 
+/// The kernel's own trees: their "regular files" (`/proc/self/environ`, a process's
+/// secrets) are no one's error page, and whoever may edit the table must not be able to
+/// serve them to every client.
+const KERNEL_TREES: [&str; 3] = ["/proc", "/sys", "/dev"];
+
 /// The bytes of a page file: a regular file of at most [`MAX_ERROR_PAGE_BYTES`]. A FIFO or
-/// a device is refused before it is opened (opening a FIFO waits for a writer).
+/// a device is refused before it is opened (opening a FIFO waits for a writer), and so is
+/// a file whose real path (symbolic links followed: a Kubernetes ConfigMap's files are
+/// links) is under [`KERNEL_TREES`].
 fn read_page(path: &Path) -> Result<Bytes, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+    if let Some(tree) = KERNEL_TREES.iter().find(|tree| real.starts_with(tree)) {
+        return Err(format!(
+            "it is under {tree} ({}): an error page is a file of yours",
+            real.display()
+        ));
+    }
     let is_file = |metadata: std::fs::Metadata| {
         if metadata.is_file() {
             Ok(())
@@ -54,8 +68,8 @@ fn read_page(path: &Path) -> Result<Bytes, String> {
             Err("it is not a regular file".to_owned())
         }
     };
-    is_file(std::fs::metadata(path).map_err(|e| e.to_string())?)?;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    is_file(std::fs::metadata(&real).map_err(|e| e.to_string())?)?;
+    let file = std::fs::File::open(&real).map_err(|e| e.to_string())?;
     is_file(file.metadata().map_err(|e| e.to_string())?)?;
     let mut bytes = Vec::new();
     file.take(MAX_ERROR_PAGE_BYTES + 1)
@@ -170,5 +184,34 @@ mod tests {
             pages[1].content.as_ref().unwrap().pieces,
             [Bytes::from_static(b"<h1>down</h1> "), Bytes::new()]
         );
+    }
+
+    #[test]
+    fn kernel_files_are_refused_even_through_a_link_and_other_links_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_file = dir.path().join("routes.toml");
+        let name = config_file.to_str().unwrap();
+        std::fs::write(dir.path().join("real.html"), "down").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.html"), dir.path().join("502.html")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/status", dir.path().join("503.html")).unwrap();
+        let text = format!(
+            "{GOOD}\n[proxy.error_pages]\n502 = \"502.html\"\n503 = \"503.html\"\n504 = \"/proc/self/environ\"\n"
+        );
+        let mut config = parse_str(name, &text).unwrap();
+        let errors: Vec<String> = config
+            .read_error_pages()
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("503.html: it is under /proc (/proc/"), "{errors:?}");
+        assert!(
+            errors[1].contains("/proc/self/environ: it is under /proc"),
+            "{errors:?}"
+        );
+        let page = config.proxy.error_pages.iter().find(|p| p.status == 502).unwrap();
+        assert_eq!(page.content.as_ref().unwrap().pieces, [Bytes::from_static(b"down")]);
     }
 }

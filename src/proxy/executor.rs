@@ -506,7 +506,7 @@ impl Executor {
                             route,
                             upstream,
                             kind = kind.as_str(),
-                            error = %error_chain(&e),
+                            error = %crate::error_line::of(&e),
                             "upstream request failed"
                         ),
                     }
@@ -657,17 +657,6 @@ fn spawn_tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
             }
         }
     });
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

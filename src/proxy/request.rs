@@ -143,16 +143,20 @@ fn prepare_request_headers(
     upgrade: bool,
     over_tls: bool,
 ) -> bool {
-    // Most requests carry no hop-by-hop header and no `Expect`: one pass of cheap
-    // comparisons instead of a hashed removal per name.
-    if headers
-        .keys()
-        .any(|name| name == header::EXPECT || headers::is_hop_by_hop(name) || headers::is_proxy_only(name))
-    {
+    // Most requests carry no hop-by-hop header, no `Expect` and no underscored name: one
+    // pass of cheap comparisons instead of a hashed removal per name.
+    if headers.keys().any(|name| {
+        name == header::EXPECT
+            || headers::is_hop_by_hop(name)
+            || headers::is_proxy_only(name)
+            || headers::is_underscored(name)
+    }) {
         headers::remove_hop_by_hop(headers, upgrade);
         headers.remove(header::EXPECT);
         // What only the proxy may assert (a shadow marker, `X-Forwarded-Host`) is its own.
         headers::remove_proxy_only(headers);
+        // `X_Forwarded_Host` is `X-Forwarded-Host` to a CGI upstream.
+        headers::remove_underscored(headers);
         // `Connection` may have named `Host` itself.
         host = headers.get(header::HOST).cloned();
     }

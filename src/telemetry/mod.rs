@@ -129,7 +129,7 @@ impl Export {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(otlp::encode(batch))))
             .map_err(|e| e.to_string())?;
-        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+        let response = client.request(request).await.map_err(|e| crate::error_line::of(&e))?;
         let status = response.status();
         // The answer's body (a partial-success note at most) is read, bounded, so that the
         // connection goes back to the pool.
@@ -162,17 +162,6 @@ impl Export {
             self.failed_since_warning = 0;
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

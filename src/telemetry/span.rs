@@ -6,6 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use crate::trace::{SpanId, TraceId};
 
+/// The longest string attribute a span keeps, in bytes (OpenTelemetry's attribute value
+/// length limit): a client's 60 KiB path would otherwise sit in every queued span, and the
+/// export queue is bounded in spans, not bytes.
+pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
+
 /// OpenTelemetry's span kinds that strangler's spans use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanKind {
@@ -68,9 +73,17 @@ impl SpanRecord {
         }
     }
 
-    /// Adds a string attribute.
+    /// Adds a string attribute, cut to [`MAX_ATTRIBUTE_BYTES`] (at a character boundary).
     pub fn text(&mut self, key: &'static str, value: impl Into<String>) -> &mut Self {
-        self.attributes.push((key, AttributeValue::String(value.into())));
+        let mut value = value.into();
+        if value.len() > MAX_ATTRIBUTE_BYTES {
+            let mut end = MAX_ATTRIBUTE_BYTES;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+        }
+        self.attributes.push((key, AttributeValue::String(value)));
         self
     }
 
@@ -140,5 +153,23 @@ impl SentCopy<'_> {
             span.flag("strangler.fallback", true);
         }
         span
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_attributes_are_cut_at_a_character_boundary() {
+        let mut span = SpanRecord::ending_now(TraceId::random(), SpanId::random(), SpanKind::Server, Duration::ZERO);
+        span.text("url.path", format!("/{}", "é".repeat(1000)));
+        span.text("short", "/a");
+        let AttributeValue::String(path) = &span.attributes[0].1 else {
+            panic!("{span:?}")
+        };
+        assert_eq!(path.len(), MAX_ATTRIBUTE_BYTES - 1);
+        assert!(path.ends_with('é'));
+        assert_eq!(span.attributes[1].1, AttributeValue::String("/a".to_owned()));
     }
 }

@@ -577,3 +577,24 @@ async fn man_dir_writes_a_page_per_subcommand_with_its_options() {
     .await;
     assert!(stdout(&serve).contains("--config"), "{}", both(&serve));
 }
+
+/// A page that is a symbolic link is refused and the file it points at left alone
+/// (attacker pass: `sudo strangler man --dir` into a shared directory wrote through a link).
+#[tokio::test]
+async fn man_dir_refuses_to_write_through_a_symbolic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    let man1 = dir.path().join("man1");
+    std::fs::create_dir(&man1).unwrap();
+    std::os::unix::fs::symlink(&victim, man1.join("strangler-flip.1")).unwrap();
+    let refused = strangler(&["man", "--dir", man1.to_str().unwrap()]).await;
+    assert!(!refused.status.success(), "{}", both(&refused));
+    assert!(
+        both(&refused).contains("strangler-flip.1 is a symbolic link"),
+        "{}",
+        both(&refused)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(!man1.join("strangler.1").exists());
+}

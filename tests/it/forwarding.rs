@@ -788,6 +788,42 @@ async fn headers_only_the_proxy_may_assert_are_not_taken_from_the_client() {
     proxy.stop().await;
 }
 
+/// A CGI or WSGI upstream reads `X_Forwarded_Host` as `X-Forwarded-Host` (both are
+/// `HTTP_X_FORWARDED_HOST`): underscored names are dropped, as nginx does by default
+/// (attacker pass: `X_Strangler_Shadow: 1` reached the upstream beside a primary request).
+/// A client's `strangler` member of `tracestate` is the proxy's to set, not the client's.
+#[tokio::test]
+async fn underscored_headers_and_a_forged_shadow_tracestate_do_not_reach_the_upstream() {
+    let legacy = echo_upstream("legacy").await;
+    let thoughts = echo_upstream("thoughts").await;
+    let proxy = thoughts_proxy(&legacy, &thoughts).await;
+
+    let response = raw_response(
+        proxy.addr,
+        b"GET /api/thoughts/1 HTTP/1.1\r\n\
+          Host: app.example\r\n\
+          X_Strangler_Shadow: 1\r\n\
+          X_Forwarded_Host: evil.example\r\n\
+          X_Secret: forged\r\n\
+          X-Kept: yes\r\n\
+          traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\
+          tracestate: strangler=shadow, congo=t61rcWkgMzE\r\n\
+          Connection: close\r\n\
+          \r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    let seen = thoughts.seen();
+    assert_eq!(seen.len(), 1);
+    let headers = &seen[0].headers;
+    let underscored: Vec<&str> = headers.keys().map(|k| k.as_str()).filter(|k| k.contains('_')).collect();
+    assert!(underscored.is_empty(), "{headers:?}");
+    assert_eq!(headers["x-kept"], "yes");
+    assert_eq!(headers["x-forwarded-host"], "app.example");
+    assert_eq!(headers["tracestate"], "congo=t61rcWkgMzE");
+    proxy.stop().await;
+}
+
 /// An upstream that speaks HTTP/1.0 (python's http.server, old monoliths) does not make the
 /// proxy speak HTTP/1.0 to its clients: a proxy sends its own version (RFC 9110 §6.2), so
 /// HTTP/1.1 clients keep their connection alive (newcomer pass: curl reconnected for every

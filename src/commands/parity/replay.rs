@@ -511,14 +511,14 @@ async fn fetch(client: &ReplayClient, side: &Side, planned: &Planned, settings: 
     let edits = planned.response_headers.clone();
     let max_body = settings.max_body;
     let work = async move {
-        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+        let response = client.request(request).await.map_err(|e| crate::error_line::of(&e))?;
         let (mut parts, body) = response.into_parts();
         edits.apply(&mut parts.headers);
         let body = Limited::new(body, max_body).collect().await.map_err(|e| {
             if e.downcast_ref::<LengthLimitError>().is_some() {
                 format!("the answer's body is larger than {max_body} bytes")
             } else {
-                format!("reading the body: {}", error_chain(&*e))
+                format!("reading the body: {}", crate::error_line::of(&*e))
             }
         })?;
         Ok(Captured {
@@ -537,19 +537,6 @@ async fn fetch(client: &ReplayClient, side: &Side, planned: &Planned, settings: 
 }
 
 /// An error and its causes on one line: `client error (Connect): tcp connect error: Connection refused`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// `--legacy` / `--new`: `http://host:port` (or `host:port`), with an optional base path as
 /// in an upstream's `url` (`http://host:port/app`: requests go under it).

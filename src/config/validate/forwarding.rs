@@ -390,9 +390,18 @@ mod tests {
             ("http://127.0.0.1:8001/app?x=1", "must not have a query"),
             ("http://127.0.0.1:8001/a/../b", "not normalised"),
             ("http://127.0.0.1:8001/a;b", "`;`"),
+            (
+                "http://admin:hunter2@127.0.0.1:8001/app",
+                "`http://…@127.0.0.1:8001/app` must not carry a user name",
+            ),
+            (
+                "http://admin@127.0.0.1:8001",
+                "`http://…@127.0.0.1:8001` must not carry a user name",
+            ),
         ] {
             let text = GOOD.replace("url = \"http://127.0.0.1:8001\"", &format!("url = \"{url}\""));
             one_error_at(&text, &format!("url = \"{url}"), 7, what);
+            assert!(!errors_of(&text)[0].contains("hunter2"));
         }
     }
 }

@@ -85,6 +85,18 @@ fn upstream_url(errors: &mut Errors<'_>, url: &Spanned<String>) -> Option<Uri> {
                     url.span().start,
                     format!("upstream url `{}` has no host", url.get_ref()),
                 );
+            } else if let Some((_, host)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
+                // The url is shown in logs, metrics and `status`: its password is not echoed.
+                errors.push(
+                    url.span().start,
+                    format!(
+                        "upstream url `{}://…@{host}{}` must not carry a user name or password: \
+                         it would be shown in logs and status (send credentials with \
+                         `request_headers.set.authorization` on the route)",
+                        uri.scheme_str().unwrap_or("http"),
+                        uri.path().trim_end_matches('/'),
+                    ),
+                );
             } else if uri.query().is_some() {
                 errors.push(
                     url.span().start,
