@@ -11,7 +11,16 @@ use std::path::{Path, PathBuf};
 /// The layers of `src/lib.rs`'s map, from the bottom up: a module may import its own
 /// layer's modules and the layers below.
 const LAYERS: &[&[&str]] = &[
-    &["error_line", "path", "headers", "worker", "window", "parity", "history", "trace"],
+    &[
+        "error_line",
+        "path",
+        "headers",
+        "worker",
+        "window",
+        "parity",
+        "history",
+        "trace",
+    ],
     &["config"],
     &["router", "table", "metrics", "tls"],
     &["upstream", "telemetry"],

@@ -77,13 +77,23 @@ async fn the_tour_moves_a_route_on_evidence_as_readme_says() {
     let wait_for_table = format!(
         "wait_for_table() {{\n  local version\n  version=$(strangler check routes.toml | sed -n 's/.*, version \\([0-9a-f]*\\)$/\\1/p')\n  \
          for _ in $(seq 100); do curl -s {admin}/admin/routes | grep -q \"$version\" && return 0; sleep 0.1; done\n  \
-         echo \"version $version not in force within 10 s\" >&2; return 1\n}}\n"
+         echo \"version $version not in force within 10 s\" >&2; return 1\n}}\n\
+         wait_for_comparisons() {{\n  \
+         for _ in $(seq 100); do strangler status --admin {admin} | grep -q '(100 compared' && return 0; sleep 0.1; done\n  \
+         echo \"100 comparisons not counted within 10 s\" >&2; return 1\n}}\n"
     );
     let steps: Vec<String> = script
         .lines()
-        .map(|line| match line.starts_with("strangler flip ") {
-            true => format!("{}\nwait_for_table", line.split(" #").next().unwrap_or(line)),
-            false => line.to_owned(),
+        .map(|line| {
+            if line.starts_with("strangler flip ") {
+                format!("{}\nwait_for_table", line.split(" #").next().unwrap_or(line))
+            } else if line.starts_with("for i in $(seq 100)") {
+                // A shadow copy is compared after its primary has answered: the last
+                // comparison may be counted a moment after curl's last request returns.
+                format!("{line}\nwait_for_comparisons")
+            } else {
+                line.to_owned()
+            }
         })
         .collect();
     let run = format!("{wait_for_table}{}", steps.join("\n"))
