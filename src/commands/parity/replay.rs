@@ -536,8 +536,6 @@ async fn fetch(client: &ReplayClient, side: &Side, planned: &Planned, settings: 
     }
 }
 
-/// An error and its causes on one line: `client error (Connect): tcp connect error: Connection refused`.
-
 /// `--legacy` / `--new`: `http://host:port` (or `host:port`), with an optional base path as
 /// in an upstream's `url` (`http://host:port/app`: requests go under it).
 pub fn parse_side(flag: &str, url: &str) -> Result<Side, ParityError> {
