@@ -131,7 +131,7 @@ pub enum Command {
     /// compared request matched (or differed only by noise), 1 on any mismatch or error,
     /// 2 when the replay could not run (usage, table, corpus).
     #[command(
-        after_help = "Examples:\n  strangler parity --requests corpus.jsonl\n  strangler parity --requests traffic.har --route users-api --junit parity.xml --json parity.json"
+        after_help = "Examples:\n  strangler parity --requests corpus.jsonl\n  strangler parity --requests traffic.har --route users-api --junit parity.xml --json parity.json\n  strangler parity --legacy http://127.0.0.1:8001 --new http://127.0.0.1:8002 --requests corpus.jsonl --setup ./reset-dbs.sh\n  strangler parity --legacy-from golden.har --new http://127.0.0.1:8002"
     )]
     Parity(ParityArgs),
     /// Write a first routing table for your monolith: commented, valid, a few lines.
@@ -296,13 +296,30 @@ impl ValueEnum for Stage {
 /// `strangler parity`.
 #[derive(Debug, Args)]
 pub struct ParityArgs {
-    /// The routing table: routes, upstreams and compare rules.
-    #[arg(long, short, default_value = "routes.toml")]
-    pub config: PathBuf,
-    /// The corpus: JSON Lines (one `{"method", "path", "headers", "body"}` per line) or a
-    /// HAR file.
-    #[arg(long, value_name = "FILE")]
-    pub requests: PathBuf,
+    /// The routing table: routes, upstreams and compare rules (default: routes.toml when
+    /// there is one; without one, --legacy (or --legacy-from) and --new are the two sides
+    /// of every request).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The corpus: JSON Lines (one `{"method", "path", "headers", "body", "name"}` per
+    /// line) or a HAR file; `${NAME}` in its strings is read from the environment.
+    /// Default: the --legacy-from file.
+    #[arg(long, value_name = "FILE", required_unless_present = "legacy_from")]
+    pub requests: Option<PathBuf>,
+    /// Compare the new side with the answers recorded in FILE (a HAR with responses, or
+    /// JSON Lines with a `response` per line, e.g. from `[record] responses = true`)
+    /// instead of asking legacy.
+    #[arg(long, value_name = "FILE", conflicts_with = "legacy")]
+    pub legacy_from: Option<PathBuf>,
+    /// A shell command run (`sh -c`) before the replay, e.g. to reset both databases;
+    /// anything but exit 0 aborts with exit 2.
+    #[arg(long, value_name = "CMD")]
+    pub setup: Option<String>,
+    /// Replay writes (methods other than GET, HEAD, OPTIONS, TRACE) concurrently with
+    /// everything else. By default each write waits for every earlier request and
+    /// finishes before any later one starts.
+    #[arg(long)]
+    pub concurrent_writes: bool,
     /// Replay only this route's requests; repeat for more (default: every route).
     #[arg(long = "route", value_name = "NAME")]
     pub routes: Vec<String>,

@@ -291,6 +291,9 @@ fn parity(args: ParityArgs) -> ExitCode {
         timeout: args.timeout,
         junit: args.junit,
         json: args.json,
+        setup: args.setup,
+        concurrent_writes: args.concurrent_writes,
+        legacy_from: args.legacy_from,
     };
     match strangler::commands::parity::replay::run(&options, &mut stdout()) {
         Ok(run) if run.failed() => ExitCode::FAILURE,

@@ -28,6 +28,8 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
+use crate::parity::Captured;
+
 /// One request of a corpus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorpusRequest {
@@ -44,6 +46,25 @@ pub struct CorpusRequest {
     pub without: Vec<HeaderName>,
     /// The body (empty when none).
     pub body: Bytes,
+    /// The corpus's `name` for it (`None`: [`CorpusRequest::name`] makes one up).
+    pub name: Option<String>,
+    /// The answer recorded with it: a JSON Lines `response`, a HAR entry's `response`
+    /// (what `--legacy-from` compares with).
+    pub recorded: Option<Captured>,
+}
+
+impl CorpusRequest {
+    /// The name reports give it: the corpus's `name`, or `METHOD path (line N)`.
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| default_name(self.method.as_str(), &self.target, self.line))
+    }
+}
+
+/// The name of a request the corpus does not name: `METHOD path (line N)`.
+pub fn default_name(method: &str, target: &str, line: usize) -> String {
+    format!("{method} {target} (line {line})")
 }
 
 /// Why a corpus could not be read.
@@ -105,8 +126,14 @@ pub fn load(path: &Path) -> Result<Vec<CorpusRequest>, CorpusError> {
 /// Parses a corpus; `har_extension` says that the file name ends in `.har`. Fails on an
 /// empty corpus: a replay of nothing proves nothing.
 pub fn parse(file: &str, text: &str, har_extension: bool) -> Result<Vec<CorpusRequest>, CorpusError> {
+    parse_with(file, text, har_extension, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`], with `${NAME}` placeholders looked up in `vars` (the environment for
+/// [`parse`]).
+pub fn parse_with(file: &str, text: &str, har_extension: bool, vars: Vars<'_>) -> Result<Vec<CorpusRequest>, CorpusError> {
     let requests = match detect(text, har_extension) {
-        (Format::Har, Some(doc)) => parse_har(file, &doc)?,
+        (Format::Har, Some(doc)) => parse_har(file, &doc, vars)?,
         (Format::Har, None) => {
             let doc: Value = serde_json::from_str(text).map_err(|e| CorpusError::Request {
                 file: file.to_owned(),
@@ -114,9 +141,9 @@ pub fn parse(file: &str, text: &str, har_extension: bool) -> Result<Vec<CorpusRe
                 column: Some(e.column()),
                 message: format!("not a HAR file (JSON): {}", without_position(&e)),
             })?;
-            parse_har(file, &doc)?
+            parse_har(file, &doc, vars)?
         }
-        (Format::JsonLines, _) => parse_json_lines(file, text)?,
+        (Format::JsonLines, _) => parse_json_lines(file, text, vars)?,
     };
     if requests.is_empty() {
         return Err(CorpusError::File {
@@ -152,7 +179,7 @@ fn without_position(error: &serde_json::Error) -> String {
     }
 }
 
-fn parse_json_lines(file: &str, text: &str) -> Result<Vec<CorpusRequest>, CorpusError> {
+fn parse_json_lines(file: &str, text: &str, vars: Vars<'_>) -> Result<Vec<CorpusRequest>, CorpusError> {
     let mut requests = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -166,11 +193,12 @@ fn parse_json_lines(file: &str, text: &str) -> Result<Vec<CorpusRequest>, Corpus
             column,
             message,
         };
-        let value: Value = serde_json::from_str(trimmed).map_err(|e| {
+        let mut value: Value = serde_json::from_str(trimmed).map_err(|e| {
             // The column in the line as written (the parser saw it without its indentation).
             let indent = raw.len() - raw.trim_start().len();
             error(Some(indent + e.column()), format!("not JSON: {}", without_position(&e)))
         })?;
+        expand_json_line(&mut value, vars).map_err(|message| error(None, message))?;
         requests.push(json_line(line, &value).map_err(|message| error(None, message))?);
     }
     Ok(requests)
@@ -182,9 +210,12 @@ fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
         .as_object()
         .ok_or("a request must be a JSON object like {\"method\": \"GET\", \"path\": \"/\"}")?;
     for key in object.keys() {
-        if !matches!(key.as_str(), "method" | "path" | "headers" | "body" | "body_base64") {
+        if !matches!(
+            key.as_str(),
+            "method" | "path" | "headers" | "body" | "body_base64" | "name" | "response"
+        ) {
             return Err(format!(
-                "unknown field `{key}`, expected one of `method`, `path`, `headers`, `body`, `body_base64`"
+                "unknown field `{key}`, expected one of `method`, `path`, `headers`, `body`, `body_base64`, `name`, `response`"
             ));
         }
     }
@@ -233,6 +264,14 @@ fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
         }
         Some(_) => return Err("`headers` must be an object of name: value".to_owned()),
     }
+    let name = match string("name")? {
+        Some(name) if name.trim().is_empty() => return Err("`name` is empty".to_owned()),
+        name => name.map(str::to_owned),
+    };
+    let recorded = match object.get("response") {
+        None | Some(Value::Null) => None,
+        Some(response) => Some(json_response(response).map_err(|e| format!("`response`: {e}"))?),
+    };
     Ok(CorpusRequest {
         line,
         method,
@@ -240,10 +279,12 @@ fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
         headers,
         without,
         body,
+        name,
+        recorded,
     })
 }
 
-fn parse_har(file: &str, doc: &Value) -> Result<Vec<CorpusRequest>, CorpusError> {
+fn parse_har(file: &str, doc: &Value, vars: Vars<'_>) -> Result<Vec<CorpusRequest>, CorpusError> {
     let whole = |message: &str| CorpusError::File {
         file: file.to_owned(),
         message: format!("not a HAR file: {message}"),
@@ -258,12 +299,15 @@ fn parse_har(file: &str, doc: &Value) -> Result<Vec<CorpusRequest>, CorpusError>
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            har_entry(index + 1, entry).map_err(|message| CorpusError::Request {
+            let error = |message: String| CorpusError::Request {
                 file: file.to_owned(),
                 line: index + 1,
                 column: None,
-                message: format!("log.entries[{index}]: {message}"),
-            })
+                message,
+            };
+            let mut entry = entry.clone();
+            expand_har_entry(&mut entry, vars).map_err(error)?;
+            har_entry(index + 1, &entry).map_err(|message| error(format!("log.entries[{index}]: {message}")))
         })
         .collect()
 }
@@ -309,6 +353,172 @@ fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
         target,
         headers,
         without: Vec::new(),
+        body,
+        name: None,
+        recorded: entry.get("response").and_then(har_response),
+    })
+}
+
+/// Looks up the value of a `${NAME}` placeholder.
+pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// `text` with every `${NAME}` replaced by `vars(NAME)`; `$${` is a literal `${`. A
+/// missing variable: `${NAME} is not set`.
+pub fn expand(text: &str, vars: Vars<'_>) -> Result<String, String> {
+    if !text.contains("${") {
+        return Ok(text.to_owned());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${")
+            && let Some(end) = after.find('}')
+        {
+            let name = &after[..end];
+            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("`${{{name}}}` is not a placeholder (a variable name: letters, digits, `_`; `$${{` for a literal `${{`)"));
+            }
+            out.push_str(&vars(name).ok_or_else(|| format!("${{{name}}} is not set"))?);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Expands the string at `value`, or every string of a list or object at `value`.
+fn expand_value(value: &mut Value, vars: Vars<'_>) -> Result<(), String> {
+    match value {
+        Value::String(text) => *text = expand(text, vars)?,
+        Value::Array(items) => items.iter_mut().try_for_each(|item| expand_value(item, vars))?,
+        Value::Object(map) => map.values_mut().try_for_each(|item| expand_value(item, vars))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Expands the placeholders of a JSON Lines request: in `path`, header values and `body`
+/// (not in `body_base64`, nor in a recorded `response`).
+fn expand_json_line(value: &mut Value, vars: Vars<'_>) -> Result<(), String> {
+    for key in ["path", "headers", "body"] {
+        if let Some(field) = value.get_mut(key) {
+            expand_value(field, vars)?;
+        }
+    }
+    Ok(())
+}
+
+/// Expands the placeholders of a HAR entry's request: `url`, header values,
+/// `postData.text`.
+fn expand_har_entry(entry: &mut Value, vars: Vars<'_>) -> Result<(), String> {
+    let Some(request) = entry.get_mut("request") else {
+        return Ok(());
+    };
+    if let Some(url) = request.get_mut("url") {
+        expand_value(url, vars)?;
+    }
+    if let Some(Value::Array(headers)) = request.get_mut("headers") {
+        for header in headers {
+            if let Some(value) = header.get_mut("value") {
+                expand_value(value, vars)?;
+            }
+        }
+    }
+    if let Some(text) = request.get_mut("postData").and_then(|p| p.get_mut("text")) {
+        expand_value(text, vars)?;
+    }
+    Ok(())
+}
+
+/// A recorded answer of a JSON Lines corpus:
+/// `{"status": 200, "headers": {"content-type": "…"}, "body": "…"}` (`body_base64` for
+/// bytes; header values strings or lists of strings).
+fn json_response(value: &Value) -> Result<Captured, String> {
+    let object = value.as_object().ok_or("must be an object like {\"status\": 200}")?;
+    for key in object.keys() {
+        if !matches!(key.as_str(), "status" | "headers" | "body" | "body_base64") {
+            return Err(format!(
+                "unknown field `{key}`, expected one of `status`, `headers`, `body`, `body_base64`"
+            ));
+        }
+    }
+    let status = object
+        .get("status")
+        .and_then(Value::as_u64)
+        .filter(|s| (100..=999).contains(s))
+        .ok_or("`status` must be a number from 100 to 999")?;
+    let mut headers = HeaderMap::new();
+    if let Some(map) = object.get("headers").filter(|h| !h.is_null()) {
+        let map = map.as_object().ok_or("`headers` must be an object of name: value")?;
+        for (name, values) in map {
+            let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name `{name}`"))?;
+            let values: Vec<&Value> = match values {
+                Value::Array(items) => items.iter().collect(),
+                one => vec![one],
+            };
+            for value in values {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| format!("header `{name}`: must be a string or a list of strings"))?;
+                headers.append(parsed.clone(), header_value(&parsed, text)?);
+            }
+        }
+    }
+    let body = match (object.get("body"), object.get("body_base64")) {
+        (Some(_), Some(_)) => return Err("give `body` or `body_base64`, not both".to_owned()),
+        (Some(text), None) => Bytes::from(text.as_str().ok_or("`body` must be a string")?.to_owned()),
+        (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().ok_or("`body_base64` must be a string")?.trim())
+            .map(Bytes::from)
+            .map_err(|e| format!("`body_base64` is not base64: {e}"))?,
+        (None, None) => Bytes::new(),
+    };
+    Ok(Captured {
+        status: status as u16,
+        headers,
+        body,
+    })
+}
+
+/// A HAR entry's `response`: `status`, `headers`, `content.text` (base64 when
+/// `content.encoding` says so). `None` when there is no usable answer (a browser's HAR
+/// has status 0 for a request that never got one); headers that cannot be carried are
+/// left out.
+fn har_response(response: &Value) -> Option<Captured> {
+    let status = response.get("status").and_then(Value::as_u64).filter(|s| (100..=999).contains(s))?;
+    let mut headers = HeaderMap::new();
+    for header in response.get("headers").and_then(Value::as_array).into_iter().flatten() {
+        let name = header.get("name").and_then(Value::as_str);
+        let value = header.get("value").and_then(Value::as_str);
+        if let (Some(name), Some(value)) = (name, value)
+            && let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+        {
+            headers.append(name, value);
+        }
+    }
+    let content = response.get("content");
+    let text = content.and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or("");
+    let base64 = content
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str)
+        .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
+    let body = if base64 {
+        Bytes::from(base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?)
+    } else {
+        Bytes::from(text.to_owned())
+    };
+    Some(Captured {
+        status: status as u16,
+        headers,
         body,
     })
 }

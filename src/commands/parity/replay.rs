@@ -59,10 +59,11 @@ pub const MAX_BODY: usize = 10 << 20;
 /// What `strangler parity` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The routing table: routes, upstreams and compare rules.
-    pub config: PathBuf,
-    /// The corpus (JSON Lines or HAR).
-    pub requests: PathBuf,
+    /// The routing table: routes, upstreams and compare rules. `None`: `routes.toml` when
+    /// there is one, else no table at all (every request to `--legacy` and `--new`).
+    pub config: Option<PathBuf>,
+    /// The corpus (JSON Lines or HAR); `None`: the `--legacy-from` file.
+    pub requests: Option<PathBuf>,
     /// Replay only the requests of these routes (all when empty).
     pub routes: Vec<String>,
     /// Send every request's legacy side here instead (`http://host:port`).
@@ -81,6 +82,14 @@ pub struct Options {
     pub junit: Option<PathBuf>,
     /// Write the JSON report here.
     pub json: Option<PathBuf>,
+    /// A shell command run before the replay (`sh -c`); failing aborts the run.
+    pub setup: Option<String>,
+    /// Replay unsafe methods (anything but GET, HEAD, OPTIONS, TRACE) concurrently like
+    /// the rest, instead of one at a time in corpus order.
+    pub concurrent_writes: bool,
+    /// Compare the new side with the answers recorded in this file (HAR with responses,
+    /// JSON Lines with `response`) instead of asking legacy.
+    pub legacy_from: Option<PathBuf>,
 }
 
 /// Why a replay could not be run or reported (mismatches are not errors: see [`Run`]).
@@ -103,6 +112,9 @@ pub enum ParityError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// `--setup` failed: nothing was replayed.
+    #[error("{0}")]
+    Setup(String),
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -137,6 +149,8 @@ pub struct Overrides {
     pub legacy: Option<Side>,
     /// `--new`.
     pub new: Option<Side>,
+    /// `--legacy-from FILE`, as named: legacy's answers are the recorded ones.
+    pub legacy_from: Option<String>,
 }
 
 /// What to do with one corpus request.
@@ -187,6 +201,11 @@ pub struct Planned {
     /// The route's `response_headers`, applied to both answers before they are compared
     /// (the client would get them so).
     pub response_headers: HeaderEdits,
+    /// Its name in reports: the corpus's `name`, or `METHOD path (line N)` (the path as
+    /// written).
+    pub name: String,
+    /// Legacy's recorded answer (`--legacy-from`): legacy is not asked.
+    pub recorded: Option<Captured>,
 }
 
 /// Routes every corpus request as the proxy would and decides what to do with it. Pure.
@@ -217,6 +236,7 @@ pub fn plan(
         .into_iter()
         .enumerate()
         .map(|(index, request)| {
+            let name = request.name();
             let mut headers = request.headers;
             for (name, value) in defaults {
                 if !request.without.contains(name) && !headers.contains_key(name) {
@@ -238,6 +258,8 @@ pub fn plan(
                 upstream_target: String::new(),
                 host: HostPolicy::Preserve,
                 response_headers: HeaderEdits::default(),
+                name,
+                recorded: request.recorded,
             };
             if planned.method == Method::CONNECT {
                 planned.action = Action::Refuse("the proxy answers CONNECT with 405 itself".to_owned());
@@ -271,7 +293,10 @@ pub fn plan(
                 return planned;
             }
             let legacy_name = route.map_or(config.proxy.default_upstream.as_str(), |r| r.legacy.as_str());
-            let legacy = overrides.legacy.clone().or_else(|| side_of(legacy_name));
+            let legacy = match &overrides.legacy_from {
+                Some(file) => planned.recorded.is_some().then(|| recorded_side(file, planned.line)),
+                None => overrides.legacy.clone().or_else(|| side_of(legacy_name)),
+            };
             let new = overrides
                 .new
                 .clone()
@@ -280,9 +305,13 @@ pub fn plan(
                 (Some(legacy), Some(new)) => Action::Replay {
                     legacy,
                     new,
-                    again: sampled(index, noise_sample),
+                    // A recorded answer cannot be asked for a second time.
+                    again: overrides.legacy_from.is_none() && sampled(index, noise_sample),
                 },
-                (None, _) => Action::Refuse(format!("no upstream `{legacy_name}` in the table")),
+                (None, _) => Action::Refuse(match &overrides.legacy_from {
+                    Some(file) => format!("no recorded answer for it in {file}"),
+                    None => format!("no upstream `{legacy_name}` in the table"),
+                }),
                 (Some(_), None) => Action::Skip(match route {
                     Some(r) => format!("route `{}` has no new upstream", r.name),
                     None => format!(
@@ -293,6 +322,15 @@ pub fn plan(
             planned
         })
         .collect()
+}
+
+/// The legacy side of a request whose answer was recorded: never connected to.
+fn recorded_side(file: &str, line: usize) -> Side {
+    Side {
+        label: format!("recorded answer ({file}:{line})"),
+        authority: Authority::from_static("recorded.invalid"),
+        base_path: String::new(),
+    }
 }
 
 /// Applies a route's forwarding settings to a planned request as the proxy would: the
@@ -335,6 +373,18 @@ pub struct Settings {
     /// Header names whose values are never shown (besides the usual secrets): the
     /// `--header` names.
     pub secret_headers: Vec<HeaderName>,
+    /// Whether a request with an unsafe method ([`is_safe`]) waits for every earlier
+    /// request to finish and is finished before any later one starts.
+    pub ordered_writes: bool,
+}
+
+/// Whether `method` is safe in the sense of RFC 9110 §9.2.1 (GET, HEAD, OPTIONS, TRACE):
+/// it changes nothing on the server, so it may run at the same time as others. Every
+/// other method (POST and PATCH, which are not idempotent, but also PUT and DELETE, which
+/// are idempotent yet change what a later request reads, and any unknown method) is a
+/// write, replayed in corpus order.
+pub fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
 type ReplayClient = Client<HttpConnector, Full<Bytes>>;
@@ -361,6 +411,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
             planned.route.clone(),
             planned.method.clone(),
             planned.target.clone(),
+            planned.name.clone(),
         ));
         let headers = redact_headers(&planned.headers, &settings.secret_headers);
         let verdict = match &planned.action {
@@ -372,6 +423,13 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
             records[slot] = Some(record_of(&planned, headers, verdict, Duration::ZERO));
             progress.inc(1);
             continue;
+        }
+        let write = settings.ordered_writes && !is_safe(&planned.method);
+        if write {
+            // Every earlier request finishes first.
+            while let Some(done) = tasks.join_next_with_id().await {
+                collect(done, &slots, &mut records, progress);
+            }
         }
         // Bounded: a task is started only when a permit is free.
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -385,6 +443,12 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
             record_of(&planned, headers, verdict, started.elapsed())
         });
         slots.insert(handle.id(), slot);
+        if write {
+            // And it finishes before any later one starts.
+            while let Some(done) = tasks.join_next_with_id().await {
+                collect(done, &slots, &mut records, progress);
+            }
+        }
         while let Some(done) = tasks.try_join_next_with_id() {
             collect(done, &slots, &mut records, progress);
         }
@@ -395,7 +459,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
     records
         .into_iter()
         .zip(lines)
-        .map(|(record, (line, route, method, path))| {
+        .map(|(record, (line, route, method, path, case_name))| {
             record.unwrap_or_else(|| Record {
                 line,
                 route,
@@ -405,6 +469,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
                 verdict: ReplayVerdict::Error("the replay of this request failed (internal error)".to_owned()),
                 at: SystemTime::now(),
                 elapsed: Duration::ZERO,
+                case_name,
             })
         })
         .collect()
@@ -435,6 +500,7 @@ fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: ReplayV
         verdict,
         at: SystemTime::now(),
         elapsed,
+        case_name: planned.name.clone(),
     }
 }
 
@@ -443,10 +509,15 @@ async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings)
     let Action::Replay { legacy, new, again } = &planned.action else {
         return ReplayVerdict::Error("not a replayed request".to_owned());
     };
-    let (first, second) = tokio::join!(
-        fetch(client, legacy, planned, settings),
-        fetch(client, new, planned, settings)
-    );
+    let (first, second) = match &planned.recorded {
+        Some(recorded) => (Ok(recorded.clone()), fetch(client, new, planned, settings).await),
+        None => {
+            tokio::join!(
+                fetch(client, legacy, planned, settings),
+                fetch(client, new, planned, settings)
+            )
+        }
+    };
     let (legacy_answer, new_answer) = match (first, second) {
         (Ok(l), Ok(n)) => (l, n),
         (l, n) => {
@@ -648,22 +719,12 @@ fn write_reports(options: &Options, run: &Run) -> Result<(), ParityError> {
     Ok(())
 }
 
-/// Runs `strangler parity`: loads the table and the corpus, replays, writes `--junit` and
-/// `--json`, prints the table and every failure to `out`. The progress bar is drawn on
-/// stderr when it is a terminal. Whether the run passed is [`Run::failed`].
+/// Runs `strangler parity`: loads the table and the corpus, runs `--setup`, replays,
+/// writes `--junit` and `--json`, prints the table and every failure to `out`. The
+/// progress bar is drawn on stderr when it is a terminal. Whether the run passed is
+/// [`Run::failed`].
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
-    if !(0.0..=1.0).contains(&options.noise_sample) {
-        return Err(ParityError::Usage(format!(
-            "--noise-sample must be between 0 and 1, got {}",
-            options.noise_sample
-        )));
-    }
-    if options.concurrency == 0 {
-        return Err(ParityError::Usage("--concurrency must be at least 1".to_owned()));
-    }
-    if options.timeout.is_zero() {
-        return Err(ParityError::Usage("--timeout must be more than 0".to_owned()));
-    }
+    check_numbers(options)?;
     let overrides = Overrides {
         legacy: options
             .legacy
@@ -671,24 +732,27 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
             .map(|u| parse_side("--legacy", u))
             .transpose()?,
         new: options.new.as_deref().map(|u| parse_side("--new", u)).transpose()?,
+        legacy_from: options.legacy_from.as_ref().map(|f| f.display().to_string()),
     };
     let defaults = options
         .headers
         .iter()
         .map(|h| parse_header(h))
         .collect::<Result<Vec<_>, _>>()?;
-    let table = Table::load(&options.config)?;
+    let (table, table_name) = load_table(options, &overrides)?;
     let known: Vec<&str> = table.config.routes.iter().map(|r| r.name.as_str()).collect();
     for name in &options.routes {
         if !known.contains(&name.as_str()) {
             return Err(ParityError::Usage(format!(
-                "--route `{name}`: no such route in {}; routes: {}",
-                options.config.display(),
+                "--route `{name}`: no such route in {table_name}; routes: {}",
                 known.join(", ")
             )));
         }
     }
-    let corpus = corpus::load(&options.requests)?;
+    let (corpus_file, corpus) = load_corpus(options)?;
+    if let Some(command) = &options.setup {
+        run_setup(command)?;
+    }
     let planned = plan(
         &table,
         corpus,
@@ -703,7 +767,120 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
         timeout: options.timeout,
         max_body: MAX_BODY,
         secret_headers: defaults.iter().map(|(name, _)| name.clone()).collect(),
+        ordered_writes: !options.concurrent_writes,
     };
+    let started = SystemTime::now();
+    let records = replay_with_progress(planned, outside, settings)?;
+    let run = Run {
+        corpus: corpus_file,
+        routes: report_routes(&table, &records, &options.routes, &overrides),
+        records,
+        outside,
+        started,
+    };
+    let written = write_reports(options, &run);
+    // The results are shown even when a report file cannot be written.
+    run.write_text(out).map_err(ParityError::Output)?;
+    written.map(|()| run)
+}
+
+/// The numbers of the command line, checked.
+fn check_numbers(options: &Options) -> Result<(), ParityError> {
+    if !(0.0..=1.0).contains(&options.noise_sample) {
+        return Err(ParityError::Usage(format!(
+            "--noise-sample must be between 0 and 1, got {}",
+            options.noise_sample
+        )));
+    }
+    if options.concurrency == 0 {
+        return Err(ParityError::Usage("--concurrency must be at least 1".to_owned()));
+    }
+    if options.timeout.is_zero() {
+        return Err(ParityError::Usage("--timeout must be more than 0".to_owned()));
+    }
+    Ok(())
+}
+
+/// The table the run routes with, and how messages name it: `--config`, else
+/// `routes.toml` when there is one, else none (an empty table: every request goes to
+/// `--legacy` (or `--legacy-from`) and `--new`, under the default route).
+fn load_table(options: &Options, overrides: &Overrides) -> Result<(Table, String), ParityError> {
+    let default = std::path::Path::new("routes.toml");
+    let path = match &options.config {
+        Some(path) => Some(path.as_path()),
+        None => default.exists().then_some(default),
+    };
+    if let Some(path) = path {
+        return Ok((Table::load(path)?, path.display().to_string()));
+    }
+    if overrides.new.is_none() || (overrides.legacy.is_none() && overrides.legacy_from.is_none()) {
+        return Err(ParityError::Usage(
+            "no routes.toml here: give --config FILE, or both sides with --legacy URL (or --legacy-from FILE) and --new URL"
+                .to_owned(),
+        ));
+    }
+    // The one upstream a table must have; --legacy (or the recorded answers) replaces it.
+    let table = Table::parse(NO_TABLE, "[upstreams.legacy]\nurl = \"http://127.0.0.1:9\"\n")
+        .map_err(|e| ParityError::Config(LoadError::Invalid(e)))?;
+    Ok((table, NO_TABLE.to_owned()))
+}
+
+/// How messages name the empty table of a run without routes.toml.
+const NO_TABLE: &str = "(no routes.toml)";
+
+/// The corpus (`--requests`, else the `--legacy-from` file) as named, with the recorded
+/// answers of `--legacy-from` attached to its requests. Without `--legacy-from`, any
+/// recorded answer in the corpus is left unused.
+fn load_corpus(options: &Options) -> Result<(String, Vec<CorpusRequest>), ParityError> {
+    let Some(file) = options.requests.as_ref().or(options.legacy_from.as_ref()) else {
+        return Err(ParityError::Usage("give --requests FILE or --legacy-from FILE".to_owned()));
+    };
+    let mut corpus = corpus::load(file)?;
+    match &options.legacy_from {
+        None => corpus.iter_mut().for_each(|request| request.recorded = None),
+        Some(from) if Some(from) != options.requests.as_ref() && options.requests.is_some() => {
+            attach_recorded(&mut corpus, corpus::load(from)?);
+        }
+        Some(_) => {}
+    }
+    Ok((file.display().to_string(), corpus))
+}
+
+/// Gives each request of `corpus` the answer recorded in `recorded` for the same method
+/// and path (as written), each recorded answer used once, in order; a request with none
+/// is left without (and reported as an error).
+pub fn attach_recorded(corpus: &mut [CorpusRequest], recorded: Vec<CorpusRequest>) {
+    let mut answers: Vec<Option<CorpusRequest>> = recorded.into_iter().map(Some).collect();
+    for request in corpus {
+        let found = answers.iter_mut().find(|a| {
+            a.as_ref()
+                .is_some_and(|a| a.recorded.is_some() && a.method == request.method && a.target == request.target)
+        });
+        request.recorded = found.and_then(Option::take).and_then(|a| a.recorded);
+    }
+}
+
+/// `--setup`: `sh -c COMMAND`, its output on stderr (stdout is the report's); anything
+/// but exit 0 aborts the run.
+fn run_setup(command: &str) -> Result<(), ParityError> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr())
+        .status()
+        .map_err(|e| ParityError::Setup(format!("--setup `{command}`: cannot run sh: {e}")))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(ParityError::Setup(match status.code() {
+        Some(code) => format!("--setup `{command}` exited with {code}: nothing was replayed"),
+        None => format!("--setup `{command}` was killed ({status}): nothing was replayed"),
+    }))
+}
+
+/// Replays on a runtime of its own, with a progress bar on stderr when it is a terminal.
+fn replay_with_progress(planned: Vec<Planned>, outside: usize, settings: Settings) -> Result<Vec<Record>, ParityError> {
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new((planned.len() - outside) as u64);
         if let Ok(style) = ProgressStyle::with_template("parity {bar:40} {pos}/{len} requests {elapsed}") {
@@ -717,20 +894,9 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
         .enable_all()
         .build()
         .map_err(ParityError::Runtime)?;
-    let started = SystemTime::now();
     let records = runtime.block_on(replay(planned, settings, &progress));
     progress.finish_and_clear();
-    let run = Run {
-        corpus: options.requests.display().to_string(),
-        routes: report_routes(&table, &records, &options.routes, &overrides),
-        records,
-        outside,
-        started,
-    };
-    let written = write_reports(options, &run);
-    // The results are shown even when a report file cannot be written.
-    run.write_text(out).map_err(ParityError::Output)?;
-    written.map(|()| run)
+    Ok(records)
 }
 
 #[cfg(test)]

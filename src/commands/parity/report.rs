@@ -61,6 +61,9 @@ pub struct Record {
     pub at: SystemTime,
     /// How long the exchanges took.
     pub elapsed: Duration,
+    /// Its name in reports (a JUnit case's name): the corpus's `name`, or
+    /// `METHOD path (line N)`.
+    pub case_name: String,
 }
 
 impl Record {
@@ -78,9 +81,9 @@ impl Record {
         matches!(self.outcome(), Some(Outcome::Mismatch | Outcome::Error))
     }
 
-    /// `METHOD path`.
+    /// Its name in reports: the corpus's `name`, or `METHOD path (line N)`.
     pub fn name(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        self.case_name.clone()
     }
 
     /// What went wrong, several lines, for the terminal and for JUnit: the statuses and
@@ -161,6 +164,27 @@ pub struct JsonReport {
     pub mismatches: Vec<Mismatch>,
     /// Every request that could not be compared, in corpus order.
     pub errors: Vec<JsonError>,
+    /// Every replayed request, in corpus order: where it is in the corpus, its name and
+    /// its outcome.
+    #[serde(default)]
+    pub requests: Vec<JsonRequest>,
+}
+
+/// One request of the corpus, in [`JsonReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonRequest {
+    /// Line (JSON Lines) or entry (HAR) of the corpus, from 1.
+    pub line: usize,
+    /// Its name: the corpus's `name`, or `METHOD path (line N)`.
+    pub name: String,
+    /// The route.
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// `match`, `noise`, `mismatch`, `error`, or `skipped`.
+    pub outcome: String,
 }
 
 /// One request that could not be compared, in [`JsonReport`].
@@ -176,6 +200,12 @@ pub struct JsonError {
     pub at: String,
     /// Why.
     pub error: String,
+    /// Line (JSON Lines) or entry (HAR) of the corpus, from 1.
+    #[serde(default)]
+    pub line: usize,
+    /// The request's name.
+    #[serde(default)]
+    pub name: String,
 }
 
 fn rfc3339(at: SystemTime) -> String {
@@ -273,14 +303,29 @@ impl Run {
                     path: record.path.clone(),
                     at: rfc3339(record.at),
                     error: why.clone(),
+                    line: record.line,
+                    name: record.name(),
                 }),
                 ReplayVerdict::Compared { .. } | ReplayVerdict::Skipped(_) => {}
             }
         }
+        let requests = self
+            .records
+            .iter()
+            .map(|record| JsonRequest {
+                line: record.line,
+                name: record.name(),
+                route: record.route.clone(),
+                method: record.method.clone(),
+                path: record.path.clone(),
+                outcome: record.outcome().map_or("skipped", Outcome::as_str).to_owned(),
+            })
+            .collect();
         JsonReport {
             routes,
             mismatches,
             errors,
+            requests,
         }
     }
 
@@ -512,6 +557,7 @@ mod tests {
             verdict,
             at: SystemTime::UNIX_EPOCH,
             elapsed: Duration::from_millis(5),
+            case_name: format!("GET {path} (line {line})"),
         }
     }
 
