@@ -504,11 +504,12 @@ fn record_text(record: Option<&super::model::RecordConfig>) -> String {
         |r| {
             let redact: Vec<&str> = r.redact.iter().map(http::HeaderName::as_str).collect();
             format!(
-                "{} sample {} max_bytes {} redact [{}]",
+                "{} sample {} max_bytes {} redact [{}]{}",
                 r.path.display(),
                 r.sample,
                 r.max_bytes,
-                redact.join(", ")
+                redact.join(", "),
+                if r.responses { " responses" } else { "" }
             )
         },
     )

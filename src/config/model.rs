@@ -54,6 +54,9 @@ pub struct RecordConfig {
     pub max_bytes: u64,
     /// Headers redacted besides authorization, cookie, set-cookie and proxy-authorization.
     pub redact: Vec<http::HeaderName>,
+    /// Whether each line also keeps the answer (`responses = true`): a golden corpus for
+    /// `strangler parity --legacy-from`.
+    pub responses: bool,
 }
 
 /// `[proxy] worker_cpu_affinity`: whether the proxy workers are pinned one per CPU

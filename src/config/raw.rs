@@ -367,6 +367,10 @@ pub(super) struct Record {
     /// proxy-authorization.
     #[schemars(with = "Option<Vec<super::shapes::HeaderName>>")]
     pub redact_headers: Option<Vec<Spanned<String>>>,
+    /// Also keep each recorded request's answer (status, headers redacted like the
+    /// request's, body up to 1 MiB) as its `response`, for `strangler parity
+    /// --legacy-from`. Default false.
+    pub responses: Option<bool>,
 }
 
 /// `[tracing]`: OTLP/HTTP export of a span per request.

@@ -7,16 +7,30 @@
 //! and when the queue is full the line is dropped and counted. The file is rotated to
 //! `PATH.1` when it would grow past `max_bytes`. Requests with a body are not recorded
 //! (their body is streamed, never held), and are counted as skipped.
+//!
+//! With `responses = true` a line also keeps the answer the client got, as
+//! `"response": {"status", "headers", "body"}` (`body_base64` when the body is not UTF-8;
+//! headers redacted like the request's; `content-length` left out): a golden corpus for
+//! `strangler parity --legacy-from`. The answer is read from the bounded copy a shadow
+//! comparison also reads ([`crate::migration::shadow::Capture`], at most
+//! [`crate::migration::shadow::CAPTURE_LIMIT`] = 1 MiB of body): the
+//! line is written once the body has reached the client. An answer the proxy made itself
+//! (502, 504 …), one larger than the bound, or one the client abandoned is not recorded:
+//! the request is counted as skipped.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
+use base64::Engine as _;
 use http::{HeaderMap, HeaderName, Method};
 use prometheus::IntCounterVec;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 
 use crate::config::RecordConfig;
+use crate::parity::Captured;
 
 /// Lines waiting for the writer; beyond this, lines are dropped.
 const QUEUE: usize = 4096;
@@ -51,26 +65,104 @@ impl Recorder {
         &self.config
     }
 
-    /// Offers one request; never blocks.
-    pub fn offer(&self, route: &str, method: &Method, path_and_query: &str, headers: &HeaderMap, sample_key: &[u8]) {
+    /// Offers one request; never blocks. With `responses = true`, the line waits for the
+    /// answer: the returned [`PendingAnswer`] is given it (or dropped: counted as skipped).
+    pub fn offer(
+        &self,
+        route: &str,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        sample_key: &[u8],
+    ) -> Option<PendingAnswer> {
         let sampled = self.config.sample >= 1.0
             || f64::from(crate::migration::canary::bucket(route, sample_key))
                 < self.config.sample * f64::from(crate::migration::canary::BUCKETS);
         if !sampled {
-            return;
+            return None;
         }
         if has_body(headers) {
             self.counts.with_label_values(&["skipped"]).inc();
-            return;
+            return None;
         }
-        let line = line(method, path_and_query, headers, &self.config.redact);
-        let result = match self.lines.try_send(line) {
-            Ok(()) => "recorded",
-            Err(TrySendError::Full(_)) => "dropped",
-            Err(TrySendError::Disconnected(_)) => "dropped",
-        };
-        self.counts.with_label_values(&[result]).inc();
+        let request = request_fields(method, path_and_query, headers, &self.config.redact);
+        if self.config.responses {
+            return Some(PendingAnswer {
+                request,
+                lines: self.lines.clone(),
+                counts: self.counts.clone(),
+                redact: self.config.redact.clone(),
+                done: false,
+            });
+        }
+        send(&self.lines, &self.counts, Value::Object(request).to_string());
+        None
     }
+}
+
+/// Queues one line for the writer, counting it as recorded or dropped.
+fn send(lines: &SyncSender<String>, counts: &IntCounterVec, line: String) {
+    let result = match lines.try_send(line) {
+        Ok(()) => "recorded",
+        Err(TrySendError::Full(_)) => "dropped",
+        Err(TrySendError::Disconnected(_)) => "dropped",
+    };
+    counts.with_label_values(&[result]).inc();
+}
+
+/// A recorded request waiting for its answer (`responses = true`). Dropped without one
+/// (the proxy answered itself, or the upstream switched protocols), it is counted as
+/// skipped.
+#[derive(Debug)]
+pub struct PendingAnswer {
+    request: Map<String, Value>,
+    lines: SyncSender<String>,
+    counts: IntCounterVec,
+    redact: Vec<HeaderName>,
+    done: bool,
+}
+
+impl PendingAnswer {
+    /// Writes the line once `answer` delivers the copy of the response (on a task of its
+    /// own: the response streams on meanwhile). Needs a tokio runtime.
+    pub fn answer_from(mut self, answer: oneshot::Receiver<Option<Captured>>) {
+        self.done = true;
+        tokio::spawn(async move {
+            match answer.await {
+                Ok(Some(captured)) => {
+                    self.request.insert("response".to_owned(), response(&captured, &self.redact));
+                    let line = Value::Object(std::mem::take(&mut self.request)).to_string();
+                    send(&self.lines, &self.counts, line);
+                }
+                _ => self.counts.with_label_values(&["skipped"]).inc(),
+            }
+        });
+    }
+}
+
+impl Drop for PendingAnswer {
+    fn drop(&mut self) {
+        if !self.done {
+            self.counts.with_label_values(&["skipped"]).inc();
+        }
+    }
+}
+
+/// A recorded answer: `{"status", "headers", "body" | "body_base64"}`, secrets redacted.
+fn response(captured: &Captured, redact: &[HeaderName]) -> Value {
+    let mut fields = Map::new();
+    fields.insert("status".to_owned(), captured.status.into());
+    let mut headers = captured.headers.clone();
+    headers.remove(http::header::CONTENT_LENGTH);
+    fields.insert("headers".to_owned(), Value::Object(header_fields(&headers, redact)));
+    match std::str::from_utf8(&captured.body) {
+        Ok(text) => fields.insert("body".to_owned(), text.into()),
+        Err(_) => fields.insert(
+            "body_base64".to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(&captured.body).into(),
+        ),
+    };
+    Value::Object(fields)
 }
 
 fn has_body(headers: &HeaderMap) -> bool {
@@ -81,10 +173,28 @@ fn has_body(headers: &HeaderMap) -> bool {
 }
 
 /// One corpus line, secrets redacted.
+#[cfg(test)]
 fn line(method: &Method, path_and_query: &str, headers: &HeaderMap, redact: &[HeaderName]) -> String {
-    let mut fields = serde_json::Map::new();
+    Value::Object(request_fields(method, path_and_query, headers, redact)).to_string()
+}
+
+/// The fields of a corpus line: `method`, `path`, `headers` (secrets redacted, `host`
+/// and `content-length` left out).
+fn request_fields(method: &Method, path_and_query: &str, headers: &HeaderMap, redact: &[HeaderName]) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("method".to_owned(), method.as_str().into());
+    fields.insert("path".to_owned(), path_and_query.into());
+    let mut kept = headers.clone();
+    kept.remove(http::header::HOST);
+    fields.insert("headers".to_owned(), Value::Object(header_fields(&kept, redact)));
+    fields
+}
+
+/// Headers as a JSON object, secrets redacted; a repeated header is a list.
+fn header_fields(headers: &HeaderMap, redact: &[HeaderName]) -> Map<String, Value> {
+    let mut fields = Map::new();
     for (name, value) in crate::parity::redact_headers(headers, redact) {
-        if name == "host" || name == "content-length" {
+        if name == "content-length" {
             continue;
         }
         match fields.get_mut(&name) {
@@ -98,7 +208,7 @@ fn line(method: &Method, path_and_query: &str, headers: &HeaderMap, redact: &[He
             }
         }
     }
-    serde_json::json!({ "method": method.as_str(), "path": path_and_query, "headers": fields }).to_string()
+    fields
 }
 
 struct RotatingFile {

@@ -259,6 +259,9 @@ pub struct Finish {
     pub trace: RequestTrace,
     /// Where the request's span goes, when spans are exported (`[tracing]`).
     pub spans: Option<Arc<SpanExporter>>,
+    /// The request's line of the traffic recording, waiting for its answer
+    /// (`[record] responses = true`).
+    pub recording: Option<crate::migration::record::PendingAnswer>,
 }
 
 impl Drop for Finish {

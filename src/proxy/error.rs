@@ -435,6 +435,7 @@ mod tests {
             window: None,
             trace: crate::trace::RequestTrace::of(&http::HeaderMap::new()),
             spans: None,
+            recording: None,
         })
     }
 

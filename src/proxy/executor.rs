@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::migration::fallback::{self, Fallback, NewTry};
 use crate::migration::replay::KeptRequest;
 use crate::migration::shadow::mirror::CopyTiming;
-use crate::migration::shadow::{Admission, MirrorContext, PendingMirror, ShadowResult};
+use crate::migration::shadow::{Admission, Capture, MirrorContext, PendingMirror, ShadowResult};
 use crate::state::{Snapshot, State};
 use crate::telemetry::SentCopy;
 use crate::trace::RequestTrace;
@@ -135,6 +135,7 @@ impl Executor {
             window: None,
             trace: RequestTrace::of(headers),
             spans: snapshot.spans.clone(),
+            recording: None,
         })
     }
 
@@ -197,7 +198,7 @@ impl Executor {
         if plan.record
             && let Some(recorder) = &current.snapshot.recorder
         {
-            recorder.offer(
+            finish.recording = recorder.offer(
                 &route,
                 request.method(),
                 plan.path_and_query.as_str(),
@@ -408,6 +409,7 @@ impl Executor {
             }
             _ => None,
         };
+        let capture = record_answer(&mut finish, capture, &response, switching);
         response.map(|body| {
             ResponseBody::upstream(body, lease, read_timeout)
                 .with_capture(capture)
@@ -631,6 +633,32 @@ async fn keep<B: ClientBody>(
         }
     }
     Ok(KeptRequest::new(parts, kept.freeze()))
+}
+
+/// Hands the request's recording line (`[record] responses = true`) the copy of the
+/// answer: the mirror's capture when the answer is compared too, else one of its own.
+/// A switched connection has no answer to record (the line is dropped: counted skipped).
+fn record_answer<B>(
+    finish: &mut Finish,
+    capture: Option<Capture>,
+    response: &Response<B>,
+    switching: bool,
+) -> Option<Capture> {
+    let Some(pending) = finish.recording.take() else {
+        return capture;
+    };
+    if switching {
+        return capture;
+    }
+    let (capture, answer) = match capture {
+        Some(mut capture) => {
+            let answer = capture.also();
+            (capture, answer)
+        }
+        None => Capture::new(response.status().as_u16(), response.headers().clone()),
+    };
+    pending.answer_from(answer);
+    Some(capture)
 }
 
 /// Joins both upgraded connections and copies bytes both ways until one side closes.

@@ -255,6 +255,7 @@ path = "traffic.jsonl"
 sample = 0.01
 max_bytes = 4096
 redact_headers = ["x-api-key"]
+responses = true
 
 [tracing]
 otlp_endpoint = "http://127.0.0.1:4318"

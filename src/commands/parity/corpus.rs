@@ -46,23 +46,14 @@ pub struct CorpusRequest {
     pub without: Vec<HeaderName>,
     /// The body (empty when none).
     pub body: Bytes,
-    /// The corpus's `name` for it (`None`: [`CorpusRequest::name`] makes one up).
+    /// The corpus's `name` for it (`None`: reports use [`default_name`]).
     pub name: Option<String>,
     /// The answer recorded with it: a JSON Lines `response`, a HAR entry's `response`
     /// (what `--legacy-from` compares with).
     pub recorded: Option<Captured>,
 }
 
-impl CorpusRequest {
-    /// The name reports give it: the corpus's `name`, or `METHOD path (line N)`.
-    pub fn name(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| default_name(self.method.as_str(), &self.target, self.line))
-    }
-}
-
-/// The name of a request the corpus does not name: `METHOD path (line N)`.
+/// The name reports give a request the corpus does not name: `METHOD path (line N)`.
 pub fn default_name(method: &str, target: &str, line: usize) -> String {
     format!("{method} {target} (line {line})")
 }

@@ -201,9 +201,8 @@ pub struct Planned {
     /// The route's `response_headers`, applied to both answers before they are compared
     /// (the client would get them so).
     pub response_headers: HeaderEdits,
-    /// Its name in reports: the corpus's `name`, or `METHOD path (line N)` (the path as
-    /// written).
-    pub name: String,
+    /// The corpus's `name` for it, if any (reports make one up otherwise).
+    pub name: Option<String>,
     /// Legacy's recorded answer (`--legacy-from`): legacy is not asked.
     pub recorded: Option<Captured>,
 }
@@ -236,7 +235,7 @@ pub fn plan(
         .into_iter()
         .enumerate()
         .map(|(index, request)| {
-            let name = request.name();
+            let name = request.name.clone();
             let mut headers = request.headers;
             for (name, value) in defaults {
                 if !request.without.contains(name) && !headers.contains_key(name) {
@@ -936,6 +935,8 @@ exact = "/api/login/"
             headers: HeaderMap::new(),
             without: Vec::new(),
             body: Bytes::new(),
+            name: None,
+            recorded: None,
         }
     }
 
@@ -997,6 +998,7 @@ exact = "/api/login/"
         let overrides = Overrides {
             legacy: None,
             new: Some(side("--new (127.0.0.1:10)", "127.0.0.1:10")),
+            legacy_from: None,
         };
         let moved = replayed_identity(&table, route, &overrides);
         let new = moved.new.as_ref().unwrap();
@@ -1056,6 +1058,7 @@ exact = "/api/login/"
         let overrides = Overrides {
             legacy: Some(side("--legacy (127.0.0.1:9)", "127.0.0.1:9")),
             new: Some(side("--new (127.0.0.1:10)", "127.0.0.1:10")),
+            legacy_from: None,
         };
         let got = planned(
             vec![

@@ -61,9 +61,8 @@ pub struct Record {
     pub at: SystemTime,
     /// How long the exchanges took.
     pub elapsed: Duration,
-    /// Its name in reports (a JUnit case's name): the corpus's `name`, or
-    /// `METHOD path (line N)`.
-    pub case_name: String,
+    /// The corpus's `name` for it, if any (see [`Record::name`]).
+    pub case_name: Option<String>,
 }
 
 impl Record {
@@ -81,9 +80,22 @@ impl Record {
         matches!(self.outcome(), Some(Outcome::Mismatch | Outcome::Error))
     }
 
-    /// Its name in reports: the corpus's `name`, or `METHOD path (line N)`.
+    /// Its name in reports (a JUnit case's name): the corpus's `name`, or
+    /// `METHOD path (line N)`.
     pub fn name(&self) -> String {
-        self.case_name.clone()
+        match &self.case_name {
+            Some(name) => name.clone(),
+            None => crate::commands::parity::corpus::default_name(&self.method, &self.path, self.line),
+        }
+    }
+
+    /// How the terminal heads its failure: `METHOD path`, after its name when the corpus
+    /// gives one (the corpus line follows the heading).
+    pub fn heading(&self) -> String {
+        match &self.case_name {
+            Some(name) => format!("{name}: {} {}", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
+        }
     }
 
     /// What went wrong, several lines, for the terminal and for JUnit: the statuses and
@@ -409,7 +421,7 @@ impl Run {
             writeln!(
                 out,
                 "{kind} {}  (route {}, {}:{})",
-                record.name(),
+                record.heading(),
                 record.route,
                 self.corpus,
                 record.line
@@ -557,7 +569,7 @@ mod tests {
             verdict,
             at: SystemTime::UNIX_EPOCH,
             elapsed: Duration::from_millis(5),
-            case_name: format!("GET {path} (line {line})"),
+            case_name: None,
         }
     }
 
@@ -742,7 +754,7 @@ mod tests {
             xml.contains("<testsuite name=\"thoughts-api\" tests=\"4\" failures=\"2\" errors=\"0\" skipped=\"0\""),
             "{xml}"
         );
-        assert!(xml.contains("name=\"GET /api/thoughts/?q=&quot;x&quot;\""), "{xml}");
+        assert!(xml.contains("name=\"GET /api/thoughts/?q=&quot;x&quot; (line 2)\""), "{xml}");
         assert!(
             xml.contains("legacy &quot;a &lt;b&gt; &amp; &apos;c&apos;&quot;"),
             "{xml}"

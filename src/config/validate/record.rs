@@ -37,5 +37,6 @@ pub(crate) fn validate_record(errors: &mut Errors<'_>, raw: &raw::Record, file: 
         sample,
         max_bytes,
         redact,
+        responses: raw.responses.unwrap_or(false),
     })
 }

@@ -4,6 +4,9 @@
 //! feeds the copy frame by frame); once complete, the copy is handed to the waiting mirror
 //! task. An answer larger than [`CAPTURE_LIMIT`], or one the client abandoned, is handed
 //! over as `None` (the comparison counts it as an error), never held back.
+//!
+//! The traffic recording (`[record] responses = true`) reads the same copy: a capture
+//! hands it to every receiver it was asked for ([`Capture::also`]).
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -23,6 +26,8 @@ pub struct Capture {
     body: BytesMut,
     overflowed: bool,
     done: Option<oneshot::Sender<Option<Captured>>>,
+    /// More receivers of the same copy.
+    others: Vec<oneshot::Sender<Option<Captured>>>,
 }
 
 impl Capture {
@@ -35,8 +40,17 @@ impl Capture {
             body: BytesMut::new(),
             overflowed: false,
             done: Some(done),
+            others: Vec::new(),
         };
         (capture, receiver)
+    }
+
+    /// Another receiver of the copy (`None` when it is abandoned or too large, like the
+    /// first).
+    pub fn also(&mut self) -> oneshot::Receiver<Option<Captured>> {
+        let (done, receiver) = oneshot::channel();
+        self.others.push(done);
+        receiver
     }
 
     /// Copies a chunk (up to the limit).
@@ -60,6 +74,9 @@ impl Capture {
                 headers: std::mem::take(&mut self.headers),
                 body: std::mem::take(&mut self.body).freeze(),
             });
+            for other in self.others.drain(..) {
+                let _ = other.send(captured.clone());
+            }
             let _ = done.send(captured);
         }
     }
@@ -69,6 +86,9 @@ impl Drop for Capture {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
             let _ = done.send(None);
+        }
+        for other in self.others.drain(..) {
+            let _ = other.send(None);
         }
     }
 }
@@ -100,5 +120,20 @@ mod tests {
             receiver.try_recv().unwrap().is_none(),
             "an abandoned body is not compared"
         );
+    }
+
+    #[test]
+    fn every_receiver_gets_the_same_copy() {
+        let (mut capture, mut first) = Capture::new(201, HeaderMap::new());
+        let mut second = capture.also();
+        capture.data(&Bytes::from_static(b"made"));
+        capture.complete();
+        let (a, b) = (first.try_recv().unwrap().unwrap(), second.try_recv().unwrap().unwrap());
+        assert_eq!((a.status, &a.body[..]), (201, &b"made"[..]));
+        assert_eq!(a, b);
+        let (mut capture, _first) = Capture::new(200, HeaderMap::new());
+        let mut second = capture.also();
+        drop(capture);
+        assert!(second.try_recv().unwrap().is_none(), "an abandoned body is given up for all");
     }
 }
