@@ -304,4 +304,28 @@ mod tests {
         headers.insert("transfer-encoding", "chunked".parse().unwrap());
         assert!(has_body(&headers));
     }
+
+    #[test]
+    fn answers_are_redacted_and_binary_bodies_base64() {
+        let mut headers = HeaderMap::new();
+        headers.insert("set-cookie", "session=secret".parse().unwrap());
+        headers.insert("x-api-key", "secret".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("content-length", "2".parse().unwrap());
+        let text = Captured {
+            status: 201,
+            headers,
+            body: bytes::Bytes::from_static(b"{}"),
+        };
+        let value = response(&text, &[HeaderName::from_static("x-api-key")]);
+        assert!(!value.to_string().contains("secret"), "{value}");
+        assert_eq!(value["status"], 201);
+        assert_eq!(value["body"], "{}");
+        assert_eq!(value["headers"]["content-type"], "application/json");
+        assert!(value["headers"].get("content-length").is_none());
+        let binary = Captured::new(http::StatusCode::OK, vec![0u8, 255]);
+        let value = response(&binary, &[]);
+        assert_eq!((value["body_base64"].as_str(), value.get("body")), (Some("AP8="), None));
+    }
 }
+

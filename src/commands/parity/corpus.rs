@@ -677,4 +677,89 @@ mod tests {
         let got = parse("x.har", "{\n\"log\": ", true).unwrap_err().to_string();
         assert_eq!(got, "x.har:2:7: not a HAR file (JSON): EOF while parsing a value");
     }
+
+    fn vars(name: &str) -> Option<String> {
+        match name {
+            "TOKEN" => Some("t0k\"en".to_owned()),
+            "ID" => Some("7".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn placeholders_are_expanded_in_paths_headers_and_bodies() {
+        let text = r#"{"method": "POST", "path": "/api/${ID}/", "headers": {"authorization": "Bearer ${TOKEN}", "x": ["${ID}", "a$b"]}, "body": "{\"id\": ${ID}, \"literal\": \"$${ID}\"}"}
+{"method": "PUT", "path": "/b", "body_base64": "JHtJRH0="}"#;
+        let got = parse_with("c.jsonl", text, false, &vars).unwrap();
+        assert_eq!(got[0].target, "/api/7/");
+        assert_eq!(got[0].headers["authorization"], "Bearer t0k\"en");
+        let xs: Vec<_> = got[0].headers.get_all("x").iter().collect();
+        assert_eq!(xs, ["7", "a$b"]);
+        assert_eq!(got[0].body, "{\"id\": 7, \"literal\": \"${ID}\"}");
+        assert_eq!(&got[1].body[..], b"${ID}", "bytes are not expanded");
+        assert_eq!(expand("$ ${ID}$ ${ x", &vars).unwrap(), "$ 7$ ${ x");
+        assert!(expand("${a b}", &vars).unwrap_err().contains("not a placeholder"));
+    }
+
+    #[test]
+    fn a_missing_variable_names_it_and_the_line() {
+        let text = "\n{\"method\": \"GET\", \"path\": \"/\", \"headers\": {\"authorization\": \"Bearer ${NOPE}\"}}";
+        let got = parse_with("c.jsonl", text, false, &vars).unwrap_err().to_string();
+        assert_eq!(got, "c.jsonl:2: ${NOPE} is not set");
+        let har = HAR.replace("session=s", "session=${NOPE}");
+        let got = parse_with("x.har", &har, true, &vars).unwrap_err().to_string();
+        assert_eq!(got, "x.har:1: ${NOPE} is not set");
+        let har = HAR.replace("http://example.com/api/login/", "http://legacy/api/${ID}/");
+        assert_eq!(parse_with("x.har", &har, true, &vars).unwrap()[1].target, "/api/7/");
+    }
+
+    #[test]
+    fn names_and_recorded_answers_of_json_lines() {
+        let text = r#"{"method": "GET", "path": "/a", "name": "the list", "response": {"status": 404, "headers": {"content-type": "application/json", "vary": ["a", "b"]}, "body": "{}"}}
+{"method": "GET", "path": "/b", "response": {"status": 200, "body_base64": "AP8="}}
+{"method": "GET", "path": "/c"}"#;
+        let got = lines(text).unwrap();
+        assert_eq!(got[0].name.as_deref(), Some("the list"));
+        let answer = got[0].recorded.as_ref().unwrap();
+        assert_eq!((answer.status, &answer.body[..]), (404, &b"{}"[..]));
+        assert_eq!(answer.headers["content-type"], "application/json");
+        assert_eq!(answer.headers.get_all("vary").iter().count(), 2);
+        assert_eq!(&got[1].recorded.as_ref().unwrap().body[..], [0, 255]);
+        assert_eq!((got[2].name.as_ref(), got[2].recorded.as_ref()), (None, None));
+        assert_eq!(default_name("GET", "/c", 3), "GET /c (line 3)");
+        for (bad, want) in [
+            (r#""name": """#, "c.jsonl:1: `name` is empty"),
+            (r#""response": {"status": 42}"#, "c.jsonl:1: `response`: `status` must be a number"),
+            (r#""response": {"status": 200, "bdy": ""}"#, "c.jsonl:1: `response`: unknown field `bdy`"),
+            (r#""response": 1"#, "c.jsonl:1: `response`: must be an object"),
+        ] {
+            let text = format!("{{\"method\": \"GET\", \"path\": \"/\", {bad}}}");
+            let got = lines(&text).unwrap_err();
+            assert!(got.starts_with(want), "{bad}: {got}");
+        }
+    }
+
+    #[test]
+    fn har_responses_are_the_recorded_answers() {
+        // The shape of ../shared/parity/book-chapter11.har.
+        let har = r#"{"log": {"version": "1.2", "entries": [
+          {"request": {"method": "GET", "url": "http://legacy/api/thoughts/0/", "httpVersion": "HTTP/1.1", "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+           "response": {"status": 404, "statusText": "NOT FOUND", "httpVersion": "HTTP/1.1",
+             "headers": [{"name": "content-type", "value": "application/json"}, {"name": "x-request-id", "value": "913c"}],
+             "cookies": [], "content": {"size": 64, "mimeType": "application/json", "text": "{\"id\": null}\n"},
+             "redirectURL": "", "headersSize": -1, "bodySize": 64},
+           "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0}, "startedDateTime": "2026-12-07T00:00:00Z", "time": 0, "comment": "single"},
+          {"request": {"method": "GET", "url": "http://legacy/logo.png", "headers": []},
+           "response": {"status": 200, "headers": [], "content": {"mimeType": "image/png", "text": "AP8=", "encoding": "base64"}}},
+          {"request": {"method": "GET", "url": "http://legacy/blocked", "headers": []},
+           "response": {"status": 0, "headers": [], "content": {}}}
+        ]}}"#;
+        let got = parse("book.har", har, true).unwrap();
+        let answer = got[0].recorded.as_ref().unwrap();
+        assert_eq!(answer.status, 404);
+        assert_eq!(answer.headers["x-request-id"], "913c");
+        assert_eq!(answer.body, "{\"id\": null}\n");
+        assert_eq!(&got[1].recorded.as_ref().unwrap().body[..], [0, 255]);
+        assert!(got[2].recorded.is_none(), "a browser's status 0 is no answer");
+    }
 }

@@ -1190,4 +1190,60 @@ exact = "/api/login/"
             assert_eq!(redact_diff(diff(pointer), &extra).legacy, "a=1", "{pointer}");
         }
     }
+
+    #[test]
+    fn only_safe_methods_run_alongside_others() {
+        for method in ["GET", "HEAD", "OPTIONS", "TRACE"] {
+            assert!(is_safe(&Method::from_bytes(method.as_bytes()).unwrap()), "{method}");
+        }
+        for method in ["POST", "PATCH", "PUT", "DELETE", "PURGE"] {
+            assert!(!is_safe(&Method::from_bytes(method.as_bytes()).unwrap()), "{method}");
+        }
+    }
+
+    fn answered(method: &str, target: &str, status: u16) -> CorpusRequest {
+        CorpusRequest {
+            recorded: Some(Captured::new(http::StatusCode::from_u16(status).unwrap(), "")),
+            ..request(method, target)
+        }
+    }
+
+    #[test]
+    fn recorded_answers_are_paired_by_method_and_path_once_each() {
+        let mut corpus = vec![
+            request("GET", "/a"),
+            request("POST", "/a"),
+            request("GET", "/a"),
+            request("GET", "/a"),
+        ];
+        let recorded = vec![
+            answered("GET", "/a", 200),
+            request("POST", "/a"),
+            answered("GET", "/a", 201),
+            answered("POST", "/a", 202),
+        ];
+        attach_recorded(&mut corpus, recorded);
+        let statuses: Vec<Option<u16>> = corpus.iter().map(|r| r.recorded.as_ref().map(|a| a.status)).collect();
+        assert_eq!(statuses, [Some(200), Some(202), Some(201), None]);
+    }
+
+    #[test]
+    fn recorded_answers_replace_the_legacy_side() {
+        let overrides = Overrides {
+            legacy: None,
+            new: Some(side("--new (127.0.0.1:10)", "127.0.0.1:10")),
+            legacy_from: Some("golden.har".to_owned()),
+        };
+        let mut sampled = answered("GET", "/api/thoughts/", 200);
+        sampled.line = 3;
+        let got = planned(vec![sampled, request("GET", "/x")], &overrides, &[]);
+        let Action::Replay { legacy, new, again } = &got[0].action else {
+            panic!("{:?}", got[0].action)
+        };
+        assert_eq!(legacy.label, "recorded answer (golden.har:3)");
+        assert_eq!(new.authority, "127.0.0.1:10");
+        assert!(!again);
+        assert_eq!(got[0].recorded.as_ref().map(|a| a.status), Some(200));
+        assert_eq!(got[1].action, Action::Refuse("no recorded answer for it in golden.har".to_owned()));
+    }
 }
