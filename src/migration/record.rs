@@ -130,7 +130,8 @@ impl PendingAnswer {
         tokio::spawn(async move {
             match answer.await {
                 Ok(Some(captured)) => {
-                    self.request.insert("response".to_owned(), response(&captured, &self.redact));
+                    self.request
+                        .insert("response".to_owned(), response(&captured, &self.redact));
                     let line = Value::Object(std::mem::take(&mut self.request)).to_string();
                     send(&self.lines, &self.counts, line);
                 }
@@ -180,7 +181,12 @@ fn line(method: &Method, path_and_query: &str, headers: &HeaderMap, redact: &[He
 
 /// The fields of a corpus line: `method`, `path`, `headers` (secrets redacted, `host`
 /// and `content-length` left out).
-fn request_fields(method: &Method, path_and_query: &str, headers: &HeaderMap, redact: &[HeaderName]) -> Map<String, Value> {
+fn request_fields(
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    redact: &[HeaderName],
+) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("method".to_owned(), method.as_str().into());
     fields.insert("path".to_owned(), path_and_query.into());
@@ -328,4 +334,3 @@ mod tests {
         assert_eq!((value["body_base64"].as_str(), value.get("body")), (Some("AP8="), None));
     }
 }
-

@@ -122,7 +122,12 @@ pub fn parse(file: &str, text: &str, har_extension: bool) -> Result<Vec<CorpusRe
 
 /// [`parse`], with `${NAME}` placeholders looked up in `vars` (the environment for
 /// [`parse`]).
-pub fn parse_with(file: &str, text: &str, har_extension: bool, vars: Vars<'_>) -> Result<Vec<CorpusRequest>, CorpusError> {
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    har_extension: bool,
+    vars: Vars<'_>,
+) -> Result<Vec<CorpusRequest>, CorpusError> {
     let requests = match detect(text, har_extension) {
         (Format::Har, Some(doc)) => parse_har(file, &doc, vars)?,
         (Format::Har, None) => {
@@ -373,7 +378,9 @@ pub fn expand(text: &str, vars: Vars<'_>) -> Result<String, String> {
             let name = &after[..end];
             let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                return Err(format!("`${{{name}}}` is not a placeholder (a variable name: letters, digits, `_`; `$${{` for a literal `${{`)"));
+                return Err(format!(
+                    "`${{{name}}}` is not a placeholder (a variable name: letters, digits, `_`; `$${{` for a literal `${{`)"
+                ));
             }
             out.push_str(&vars(name).ok_or_else(|| format!("${{{name}}} is not set"))?);
             rest = &after[end + 1..];
@@ -485,7 +492,10 @@ fn json_response(value: &Value) -> Result<Captured, String> {
 /// has status 0 for a request that never got one); headers that cannot be carried are
 /// left out.
 fn har_response(response: &Value) -> Option<Captured> {
-    let status = response.get("status").and_then(Value::as_u64).filter(|s| (100..=999).contains(s))?;
+    let status = response
+        .get("status")
+        .and_then(Value::as_u64)
+        .filter(|s| (100..=999).contains(s))?;
     let mut headers = HeaderMap::new();
     for header in response.get("headers").and_then(Value::as_array).into_iter().flatten() {
         let name = header.get("name").and_then(Value::as_str);
@@ -497,7 +507,10 @@ fn har_response(response: &Value) -> Option<Captured> {
         }
     }
     let content = response.get("content");
-    let text = content.and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or("");
+    let text = content
+        .and_then(|c| c.get("text"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let base64 = content
         .and_then(|c| c.get("encoding"))
         .and_then(Value::as_str)
@@ -729,8 +742,14 @@ mod tests {
         assert_eq!(default_name("GET", "/c", 3), "GET /c (line 3)");
         for (bad, want) in [
             (r#""name": """#, "c.jsonl:1: `name` is empty"),
-            (r#""response": {"status": 42}"#, "c.jsonl:1: `response`: `status` must be a number"),
-            (r#""response": {"status": 200, "bdy": ""}"#, "c.jsonl:1: `response`: unknown field `bdy`"),
+            (
+                r#""response": {"status": 42}"#,
+                "c.jsonl:1: `response`: `status` must be a number",
+            ),
+            (
+                r#""response": {"status": 200, "bdy": ""}"#,
+                "c.jsonl:1: `response`: unknown field `bdy`",
+            ),
             (r#""response": 1"#, "c.jsonl:1: `response`: must be an object"),
         ] {
             let text = format!("{{\"method\": \"GET\", \"path\": \"/\", {bad}}}");

@@ -22,7 +22,13 @@
 //! itself on count as noise rather than mismatches.
 //!
 //! Writes are replayed as they are: a `POST` in the corpus reaches both sides (and legacy
-//! twice when sampled for noise). Secrets never reach the output: request headers are
+//! twice when sampled for noise). Because a write changes what later requests read, a
+//! request whose method is not safe ([`is_safe`]) waits for every earlier request and
+//! finishes before any later one starts (unless `--concurrent-writes`); `--setup` runs a
+//! command first (to reset both databases). With `--legacy-from`, legacy's answers are
+//! the ones recorded in a file and only the new side is asked. Without a table (no
+//! `--config`, no `./routes.toml`), every request goes to `--legacy` and `--new` under the
+//! default route. Secrets never reach the output: request headers are
 //! shown through [`redact_headers`], with every `--header` name treated as a secret too,
 //! and differences in such headers show `[redacted]` values.
 
@@ -235,31 +241,7 @@ pub fn plan(
         .into_iter()
         .enumerate()
         .map(|(index, request)| {
-            let name = request.name.clone();
-            let mut headers = request.headers;
-            for (name, value) in defaults {
-                if !request.without.contains(name) && !headers.contains_key(name) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-            for name in &request.without {
-                headers.remove(name);
-            }
-            let mut planned = Planned {
-                line: request.line,
-                route: DEFAULT_ROUTE.to_owned(),
-                method: request.method,
-                target: request.target,
-                headers,
-                body: request.body,
-                rules: default_rules.clone(),
-                action: Action::Outside,
-                upstream_target: String::new(),
-                host: HostPolicy::Preserve,
-                response_headers: HeaderEdits::default(),
-                name,
-                recorded: request.recorded,
-            };
+            let mut planned = unrouted(request, defaults, &default_rules);
             if planned.method == Method::CONNECT {
                 planned.action = Action::Refuse("the proxy answers CONNECT with 405 itself".to_owned());
                 return planned;
@@ -321,6 +303,35 @@ pub fn plan(
             planned
         })
         .collect()
+}
+
+/// A corpus request before routing: its `--header` defaults added (where it does not set
+/// or explicitly unset them), under the default route and rules, nothing decided yet.
+fn unrouted(request: CorpusRequest, defaults: &[(HeaderName, HeaderValue)], rules: &Arc<CompareRules>) -> Planned {
+    let mut headers = request.headers;
+    for (name, value) in defaults {
+        if !request.without.contains(name) && !headers.contains_key(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    for name in &request.without {
+        headers.remove(name);
+    }
+    Planned {
+        line: request.line,
+        route: DEFAULT_ROUTE.to_owned(),
+        method: request.method,
+        target: request.target,
+        headers,
+        body: request.body,
+        rules: rules.clone(),
+        action: Action::Outside,
+        upstream_target: String::new(),
+        host: HostPolicy::Preserve,
+        response_headers: HeaderEdits::default(),
+        name: request.name,
+        recorded: request.recorded,
+    }
 }
 
 /// The legacy side of a request whose answer was recorded: never connected to.
@@ -832,7 +843,9 @@ const NO_TABLE: &str = "(no routes.toml)";
 /// recorded answer in the corpus is left unused.
 fn load_corpus(options: &Options) -> Result<(String, Vec<CorpusRequest>), ParityError> {
     let Some(file) = options.requests.as_ref().or(options.legacy_from.as_ref()) else {
-        return Err(ParityError::Usage("give --requests FILE or --legacy-from FILE".to_owned()));
+        return Err(ParityError::Usage(
+            "give --requests FILE or --legacy-from FILE".to_owned(),
+        ));
     };
     let mut corpus = corpus::load(file)?;
     match &options.legacy_from {
@@ -1244,6 +1257,9 @@ exact = "/api/login/"
         assert_eq!(new.authority, "127.0.0.1:10");
         assert!(!again);
         assert_eq!(got[0].recorded.as_ref().map(|a| a.status), Some(200));
-        assert_eq!(got[1].action, Action::Refuse("no recorded answer for it in golden.har".to_owned()));
+        assert_eq!(
+            got[1].action,
+            Action::Refuse("no recorded answer for it in golden.har".to_owned())
+        );
     }
 }

@@ -754,7 +754,10 @@ mod tests {
             xml.contains("<testsuite name=\"thoughts-api\" tests=\"4\" failures=\"2\" errors=\"0\" skipped=\"0\""),
             "{xml}"
         );
-        assert!(xml.contains("name=\"GET /api/thoughts/?q=&quot;x&quot; (line 2)\""), "{xml}");
+        assert!(
+            xml.contains("name=\"GET /api/thoughts/?q=&quot;x&quot; (line 2)\""),
+            "{xml}"
+        );
         assert!(
             xml.contains("legacy &quot;a &lt;b&gt; &amp; &apos;c&apos;&quot;"),
             "{xml}"

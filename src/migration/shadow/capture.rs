@@ -134,6 +134,9 @@ mod tests {
         let (mut capture, _first) = Capture::new(200, HeaderMap::new());
         let mut second = capture.also();
         drop(capture);
-        assert!(second.try_recv().unwrap().is_none(), "an abandoned body is given up for all");
+        assert!(
+            second.try_recv().unwrap().is_none(),
+            "an abandoned body is given up for all"
+        );
     }
 }
