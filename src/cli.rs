@@ -131,7 +131,7 @@ pub enum Command {
     /// compared request matched (or differed only by noise), 1 on any mismatch or error,
     /// 2 when the replay could not run (usage, table, corpus).
     #[command(
-        after_help = "Examples:\n  strangler parity --requests corpus.jsonl\n  strangler parity --requests traffic.har --route users-api --junit parity.xml --json parity.json\n  strangler parity --legacy http://127.0.0.1:8001 --new http://127.0.0.1:8002 --requests corpus.jsonl --setup ./reset-dbs.sh\n  strangler parity --legacy-from golden.har --new http://127.0.0.1:8002"
+        after_help = "Examples:\n  strangler parity --requests traffic.har --route users-api --junit parity.xml --json parity.json\n  strangler parity --legacy http://127.0.0.1:8001 --new http://127.0.0.1:8002 --requests corpus.jsonl --setup ./reset-dbs.sh\n  strangler parity --legacy-from golden.har --new http://127.0.0.1:8002"
     )]
     Parity(ParityArgs),
     /// Write a first routing table for your monolith: commented, valid, a few lines.
