@@ -15,8 +15,9 @@
 //! comparison also reads ([`crate::migration::shadow::Capture`], at most
 //! [`crate::migration::shadow::CAPTURE_LIMIT`] = 1 MiB of body): the
 //! line is written once the body has reached the client. An answer the proxy made itself
-//! (502, 504 …), one larger than the bound, or one the client abandoned is not recorded:
-//! the request is counted as skipped.
+//! (502, 504 …), one larger than the bound, one the client abandoned, or a compressed one
+//! (`Content-Encoding`: a replay asks for uncompressed answers) is not recorded: the
+//! request is counted as skipped.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -129,7 +130,7 @@ impl PendingAnswer {
         self.done = true;
         tokio::spawn(async move {
             match answer.await {
-                Ok(Some(captured)) => {
+                Ok(Some(captured)) if !encoded(&captured.headers) => {
                     self.request
                         .insert("response".to_owned(), response(&captured, &self.redact));
                     let line = Value::Object(std::mem::take(&mut self.request)).to_string();
@@ -147,6 +148,16 @@ impl Drop for PendingAnswer {
             self.counts.with_label_values(&["skipped"]).inc();
         }
     }
+}
+
+/// Whether an answer's body is compressed (`Content-Encoding` other than `identity`):
+/// such an answer is not recorded, since a replay asks for uncompressed answers and
+/// compares them field by field.
+fn encoded(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
 /// A recorded answer: `{"status", "headers", "body" | "body_base64"}`, secrets redacted.
@@ -332,5 +343,15 @@ mod tests {
         let binary = Captured::new(http::StatusCode::OK, vec![0u8, 255]);
         let value = response(&binary, &[]);
         assert_eq!((value["body_base64"].as_str(), value.get("body")), (Some("AP8="), None));
+    }
+
+    #[test]
+    fn compressed_answers_are_not_recorded() {
+        let mut headers = HeaderMap::new();
+        assert!(!encoded(&headers));
+        headers.insert("content-encoding", "identity".parse().unwrap());
+        assert!(!encoded(&headers));
+        headers.append("content-encoding", "gzip".parse().unwrap());
+        assert!(encoded(&headers));
     }
 }
