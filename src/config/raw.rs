@@ -354,7 +354,8 @@ pub(super) struct Canary {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Record {
-    /// The corpus file (JSON Lines), relative to this file; rotated to PATH.1. Required.
+    /// The corpus file (JSON Lines; HAR 1.2 when the name ends in .har), relative to this
+    /// file; rotated to PATH.1. Required.
     #[schemars(with = "super::shapes::FilePath")]
     pub path: Spanned<String>,
     /// Share of requests recorded. 0.0 to 1.0, default 1.0.

@@ -5,7 +5,8 @@
 //! - [`shadow`]: mirroring to the new upstream, the capture of the legacy answer, and the
 //!   live parity ledger;
 //! - [`period`]: evidence periods, carried across reloads while a route's identity holds;
-//! - [`record`]: sampled traffic written as a parity corpus (`[record]`);
+//! - [`record`]: sampled traffic written as a parity corpus (`[record]`), as JSON Lines
+//!   or as HAR ([`har`]);
 //! - [`replay`]: a request kept whole so that it can be sent twice (fallback, shadow).
 //!
 //! The decisions are pure: [`crate::proxy::plan`] asks them and puts their answers in the
@@ -13,6 +14,7 @@
 
 pub mod canary;
 pub mod fallback;
+pub mod har;
 pub mod period;
 pub mod record;
 pub mod replay;

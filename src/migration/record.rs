@@ -18,11 +18,15 @@
 //! (502, 504 …), one larger than the bound, one the client abandoned, or a compressed one
 //! (`Content-Encoding`: a replay asks for uncompressed answers) is not recorded: the
 //! request is counted as skipped.
+//!
+//! A `path` ending in `.har` makes the recording a HAR 1.2 file instead: the same
+//! requests and answers as entries ([`super::har`]), a valid document after every write.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, Method};
@@ -30,6 +34,7 @@ use prometheus::IntCounterVec;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use super::har;
 use crate::config::RecordConfig;
 use crate::parity::Captured;
 
@@ -87,17 +92,35 @@ impl Recorder {
             return None;
         }
         let request = request_fields(method, path_and_query, headers, &self.config.redact);
+        // HAR wants an absolute URL: the host the client asked for.
+        let har_host = is_har(&self.config.path).then(|| {
+            headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost")
+                .to_owned()
+        });
         if self.config.responses {
             return Some(PendingAnswer {
                 request,
+                har_host,
                 lines: self.lines.clone(),
                 counts: self.counts.clone(),
                 redact: self.config.redact.clone(),
                 done: false,
             });
         }
-        send(&self.lines, &self.counts, Value::Object(request).to_string());
+        send(&self.lines, &self.counts, render(request, har_host.as_deref()));
         None
+    }
+}
+
+/// A recorded line as written: itself (JSON Lines), or its HAR entry when the recording
+/// is HAR (`har_host`: the host of the entry's URL).
+fn render(line: Map<String, Value>, har_host: Option<&str>) -> String {
+    match har_host {
+        Some(host) => har::entry(&line, host, SystemTime::now()).to_string(),
+        None => Value::Object(line).to_string(),
     }
 }
 
@@ -117,6 +140,7 @@ fn send(lines: &SyncSender<String>, counts: &IntCounterVec, line: String) {
 #[derive(Debug)]
 pub struct PendingAnswer {
     request: Map<String, Value>,
+    har_host: Option<String>,
     lines: SyncSender<String>,
     counts: IntCounterVec,
     redact: Vec<HeaderName>,
@@ -133,7 +157,7 @@ impl PendingAnswer {
                 Ok(Some(captured)) if !encoded(&captured.headers) => {
                     self.request
                         .insert("response".to_owned(), response(&captured, &self.redact));
-                    let line = Value::Object(std::mem::take(&mut self.request)).to_string();
+                    let line = render(std::mem::take(&mut self.request), self.har_host.as_deref());
                     send(&self.lines, &self.counts, line);
                 }
                 _ => self.counts.with_label_values(&["skipped"]).inc(),
@@ -228,37 +252,75 @@ fn header_fields(headers: &HeaderMap, redact: &[HeaderName]) -> Map<String, Valu
     fields
 }
 
+/// Whether a recording at `path` is HAR (its name ends in `.har`) rather than JSON Lines.
+pub fn is_har(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("har"))
+}
+
 struct RotatingFile {
     path: PathBuf,
     max_bytes: u64,
     file: File,
     written: u64,
+    /// For a HAR recording: whether it holds an entry yet (see [`super::har`]).
+    har: Option<bool>,
 }
 
 impl RotatingFile {
     fn open(path: PathBuf, max_bytes: u64) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let (file, har) = Self::open_file(&path)?;
         let written = file.metadata()?.len();
         Ok(Self {
             path,
             max_bytes,
             file,
             written,
+            har,
         })
     }
 
-    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
-        let size = line.len() as u64 + 1;
-        if self.written > 0 && self.written + size > self.max_bytes {
-            let mut rotated = self.path.clone().into_os_string();
-            rotated.push(".1");
-            std::fs::rename(&self.path, rotated)?;
-            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
-            self.written = 0;
+    /// Opens the file; a HAR recording is started, and a file at its path that is not one
+    /// is moved aside to `PATH.1` first.
+    fn open_file(path: &Path) -> std::io::Result<(File, Option<bool>)> {
+        let open = || OpenOptions::new().create(true).read(true).append(true).open(path);
+        let mut file = open()?;
+        if !is_har(path) {
+            return Ok((file, None));
         }
-        self.file.write_all(line.as_bytes())?;
-        self.file.write_all(b"\n")?;
-        self.written += size;
+        if let Some(entries) = har::start(&mut file)? {
+            return Ok((file, Some(entries)));
+        }
+        std::fs::rename(path, Self::rotated(path))?;
+        let mut file = open()?;
+        let entries = har::start(&mut file)?;
+        Ok((file, Some(entries == Some(true))))
+    }
+
+    fn rotated(path: &Path) -> PathBuf {
+        let mut rotated = path.to_path_buf().into_os_string();
+        rotated.push(".1");
+        PathBuf::from(rotated)
+    }
+
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        let size = line.len() as u64 + 2;
+        let has_lines = self.har.unwrap_or(self.written > 0);
+        if has_lines && self.written + size > self.max_bytes {
+            std::fs::rename(&self.path, Self::rotated(&self.path))?;
+            (self.file, self.har) = Self::open_file(&self.path)?;
+            self.written = self.file.metadata()?.len();
+        }
+        match self.har {
+            Some(entries) => {
+                self.written = har::append(&mut self.file, self.written, line, !entries)?;
+                self.har = Some(true);
+            }
+            None => {
+                self.file.write_all(line.as_bytes())?;
+                self.file.write_all(b"\n")?;
+                self.written += line.len() as u64 + 1;
+            }
+        }
         Ok(())
     }
 }
@@ -353,5 +415,30 @@ mod tests {
         assert!(!encoded(&headers));
         headers.append("content-encoding", "gzip".parse().unwrap());
         assert!(encoded(&headers));
+    }
+
+    #[test]
+    fn har_recordings_rotate_as_whole_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traffic.har");
+        std::fs::write(&path, "left by someone else").unwrap();
+        let mut file = RotatingFile::open(path.clone(), 600).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("traffic.har.1")).unwrap(),
+            "left by someone else",
+            "moved aside, never appended to"
+        );
+        for i in 0..12 {
+            file.write_line(&format!("{{\"entry\": \"{i:040}\"}}")).unwrap();
+        }
+        let entries = |name: &str| {
+            let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+            assert!(text.len() <= 600, "{text}");
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            doc["log"]["entries"].as_array().unwrap().len()
+        };
+        let (current, rotated) = (entries("traffic.har"), entries("traffic.har.1"));
+        assert!(current >= 1 && rotated >= 1, "{current} {rotated}");
+        assert_eq!(file.written, std::fs::metadata(&path).unwrap().len());
     }
 }

@@ -389,6 +389,66 @@ async fn recorded_answers_round_trip_through_legacy_from() {
     proxy.stop().await;
 }
 
+/// Proves A11's HAR form: with `path = "golden.har"` the recording is a HAR 1.2 document
+/// (after every write) whose entries carry real responses, and `--legacy-from` replays
+/// the new side against it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_har_recording_with_responses_is_a_golden_corpus() {
+    let legacy = thoughts_upstream(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = format!(
+        "{}\n[record]\npath = \"golden.har\"\nresponses = true\n",
+        routes_toml(&[("legacy", &legacy.url())], "")
+    );
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    let proxy = TestProxy::start_at(dir, config).await;
+    for id in [1, 0] {
+        send(
+            &client(),
+            Request::get(proxy.url(&format!("/api/thoughts/{id}/")))
+                .body(full(""))
+                .unwrap(),
+        )
+        .await;
+    }
+    let recorded = "strangler_recorded_requests_total{result=\"recorded\"}";
+    assert_eq!(wait_metric(&proxy, recorded, |v| v == Some(2.0)).await, Some(2.0));
+    let golden = proxy.dir.path().join("golden.har");
+    // One entry per line between the header and the trailer.
+    let text = wait_for_lines(&golden, 4).await;
+    let har: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(har["log"]["version"], "1.2");
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{text}");
+    assert!(
+        entries[0]["request"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/thoughts/1/")
+    );
+    assert_eq!(entries[0]["response"]["status"], 200);
+    assert_eq!(entries[0]["response"]["content"]["mimeType"], "application/json");
+    assert_eq!(entries[1]["response"]["status"], 404);
+    assert_eq!(entries[1]["response"]["statusText"], "Not Found");
+
+    let work = tempfile::tempdir().unwrap();
+    let golden = golden.display().to_string();
+    let changed = thoughts_upstream(true).await;
+    let same = thoughts_upstream(false).await;
+    let ran = parity_in(work.path(), &["--legacy-from", &golden, "--new", &same.url()], &[]).await;
+    assert_eq!(ran.status.code(), Some(0), "{}", both(&ran));
+    assert!(stdout(&ran).contains("2 match"), "{}", both(&ran));
+    let ran = parity_in(work.path(), &["--legacy-from", &golden, "--new", &changed.url()], &[]).await;
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "thought 2 is not in the recording: {}",
+        both(&ran)
+    );
+    proxy.stop().await;
+}
+
 /// The text of `path` once it has `lines` lines (the recorder writes on its own thread).
 async fn wait_for_lines(path: &Path, lines: usize) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
