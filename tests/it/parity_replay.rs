@@ -356,19 +356,28 @@ async fn recorded_answers_round_trip_through_legacy_from() {
     let golden = proxy.dir.path().join("golden.jsonl");
     let text = wait_for_lines(&golden, 3).await;
     assert!(!text.contains("secret"), "{text}");
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let statuses: Vec<u64> = lines
+    // Each line is written once its answer is complete: in any order.
+    let mut lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    lines.sort_by_key(|l| l["path"].as_str().unwrap().to_owned());
+    let statuses: Vec<(&str, u64)> = lines
         .iter()
-        .map(|l| l["response"]["status"].as_u64().unwrap())
+        .map(|l| (l["path"].as_str().unwrap(), l["response"]["status"].as_u64().unwrap()))
         .collect();
-    assert_eq!(statuses, [200, 200, 404]);
     assert_eq!(
-        lines[0]["response"]["body"],
+        statuses,
+        [
+            ("/api/thoughts/0/", 404),
+            ("/api/thoughts/1/", 200),
+            ("/api/thoughts/2/", 200)
+        ]
+    );
+    assert_eq!(
+        lines[1]["response"]["body"],
         json!({"id": 1, "text": "a thought"}).to_string()
     );
-    assert_eq!(lines[0]["response"]["headers"]["content-type"], "application/json");
-    assert_eq!(lines[0]["response"]["headers"]["set-cookie"], "[redacted]");
-    assert_eq!(lines[0]["headers"]["authorization"], "[redacted]");
+    assert_eq!(lines[1]["response"]["headers"]["content-type"], "application/json");
+    assert_eq!(lines[1]["response"]["headers"]["set-cookie"], "[redacted]");
+    assert_eq!(lines[1]["headers"]["authorization"], "[redacted]");
     let asked = legacy.seen().len();
 
     let work = tempfile::tempdir().unwrap();
@@ -415,22 +424,21 @@ async fn a_har_recording_with_responses_is_a_golden_corpus() {
     let recorded = "strangler_recorded_requests_total{result=\"recorded\"}";
     assert_eq!(wait_metric(&proxy, recorded, |v| v == Some(2.0)).await, Some(2.0));
     let golden = proxy.dir.path().join("golden.har");
-    // One entry per line between the header and the trailer.
-    let text = wait_for_lines(&golden, 4).await;
-    let har: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let har = wait_for_har(&golden, 2).await;
     assert_eq!(har["log"]["version"], "1.2");
-    let entries = har["log"]["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{text}");
+    // Each entry is written once its answer is complete: in any order.
+    let mut entries = har["log"]["entries"].as_array().unwrap().clone();
+    entries.sort_by_key(|e| e["request"]["url"].as_str().unwrap().to_owned());
     assert!(
-        entries[0]["request"]["url"]
+        entries[1]["request"]["url"]
             .as_str()
             .unwrap()
             .ends_with("/api/thoughts/1/")
     );
-    assert_eq!(entries[0]["response"]["status"], 200);
-    assert_eq!(entries[0]["response"]["content"]["mimeType"], "application/json");
-    assert_eq!(entries[1]["response"]["status"], 404);
-    assert_eq!(entries[1]["response"]["statusText"], "Not Found");
+    assert_eq!(entries[1]["response"]["status"], 200);
+    assert_eq!(entries[1]["response"]["content"]["mimeType"], "application/json");
+    assert_eq!(entries[0]["response"]["status"], 404);
+    assert_eq!(entries[0]["response"]["statusText"], "Not Found");
 
     let work = tempfile::tempdir().unwrap();
     let golden = golden.display().to_string();
@@ -447,6 +455,72 @@ async fn a_har_recording_with_responses_is_a_golden_corpus() {
         both(&ran)
     );
     proxy.stop().await;
+}
+
+/// Proves that a shadowed answer is both compared and recorded: the recording reads the
+/// copy the shadow comparison reads ([`strangler::migration::shadow::Capture::also`]).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shadowed_answer_is_compared_and_recorded() {
+    let legacy = thoughts_upstream(false).await;
+    let new = thoughts_upstream(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = format!(
+        "{}\n[[routes]]\nname = \"thoughts-api\"\npath = \"/api/thoughts/\"\nstage = \"shadow\"\nnew = \"thoughts\"\n\n[record]\npath = \"golden.jsonl\"\nresponses = true\n",
+        routes_toml(&[("legacy", &legacy.url()), ("thoughts", &new.url())], "")
+    );
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    let proxy = TestProxy::start_at(dir, config).await;
+    for id in [1, 2] {
+        assert_eq!(get(&proxy.url(&format!("/api/thoughts/{id}/"))).await.status, 200);
+    }
+    let parity = parity_when(proxy.admin, "thoughts-api", 2).await;
+    let route = &parity["routes"]["thoughts-api"];
+    assert_eq!(
+        (route["match"].as_u64(), route["mismatch"].as_u64()),
+        (Some(1), Some(1)),
+        "{parity}"
+    );
+    let recorded = "strangler_recorded_requests_total{result=\"recorded\"}";
+    assert_eq!(wait_metric(&proxy, recorded, |v| v == Some(2.0)).await, Some(2.0));
+    let text = wait_for_lines(&proxy.dir.path().join("golden.jsonl"), 2).await;
+    // Each line is written once its answer is complete: in any order.
+    let mut bodies: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["response"]["body"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            json!({"id": 1, "text": "a thought"}).to_string(),
+            json!({"id": 2, "text": "a thought"}).to_string()
+        ],
+        "legacy's answers, as the client got them"
+    );
+    proxy.stop().await;
+}
+
+/// The HAR document at `path` once it holds `entries` entries (or what it holds after 5 s).
+async fn wait_for_har(path: &Path, entries: usize) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut backoff = Backoff::default();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let doc = serde_json::from_str::<Value>(&text).ok();
+        let count = doc
+            .as_ref()
+            .map_or(0, |d| d["log"]["entries"].as_array().map_or(0, Vec::len));
+        if count >= entries || tokio::time::Instant::now() >= deadline {
+            return doc.unwrap_or_else(|| panic!("{} is not a HAR document: {text}", path.display()));
+        }
+        backoff.pause().await;
+    }
 }
 
 /// The text of `path` once it has `lines` lines (the recorder writes on its own thread).

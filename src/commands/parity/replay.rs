@@ -690,8 +690,9 @@ fn report_routes(table: &Table, records: &[Record], only: &[String], overrides: 
 
 /// What `route`'s comparisons are evidence of: its identity in `table`, with the upstream
 /// `--legacy` / `--new` put in place of the table's (named after the flag when the route
-/// has no such upstream), so that a report of a run against other addresses matches no
-/// table that does not have them.
+/// has no such upstream), and `recorded:FILE` for `--legacy-from`, so that a report of a
+/// run against other addresses, or against recorded answers, matches no table that does
+/// not have them.
 fn replayed_identity(table: &Table, route: &RouteConfig, overrides: &Overrides) -> EvidenceIdentity {
     let mut identity = EvidenceIdentity::of(&table.config, route);
     let url = |side: &Side| match side.base_path.as_str() {
@@ -700,6 +701,10 @@ fn replayed_identity(table: &Table, route: &RouteConfig, overrides: &Overrides) 
     };
     if let Some(legacy) = &overrides.legacy {
         identity.legacy.url = url(legacy);
+    }
+    if let Some(file) = &overrides.legacy_from {
+        // Recorded answers are not the table's legacy: evidence of another kind.
+        identity.legacy.url = format!("recorded:{file}");
     }
     if let Some(new) = &overrides.new {
         let name = identity.new.take().map_or_else(|| "--new".to_owned(), |side| side.name);
@@ -1024,6 +1029,13 @@ exact = "/api/login/"
             !moved.same_sides(&plain),
             "a run against another address is other evidence"
         );
+        let recorded = Overrides {
+            legacy_from: Some("golden.har".to_owned()),
+            ..Overrides::default()
+        };
+        let recorded = replayed_identity(&table, route, &recorded);
+        assert_eq!(recorded.legacy.url, "recorded:golden.har");
+        assert!(!recorded.same_sides(&plain), "recorded answers are other evidence");
     }
 
     #[test]
