@@ -44,12 +44,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
-use super::report::{DEFAULT_ROUTE, Record, ReplayVerdict, ReportedRoute, Run};
+use super::report::{DEFAULT_ROUTE, Expectation, Record, ReplayVerdict, ReportedRoute, Run};
 use crate::config::{
     EvidenceIdentity, EvidenceSide, Forwarding, HeaderEdits, HostPolicy, LoadError, RouteConfig, base_path_of,
     under_base,
 };
-use crate::parity::{Captured, CompareRules, compare, redact_diff, redact_headers};
+use crate::parity::{Captured, CompareRules, Divergence, Judged, compare_expecting, redact_diff, redact_headers};
 use crate::path::normalize_path;
 use crate::table::Table;
 
@@ -187,6 +187,9 @@ pub struct Planned {
     /// The route's `response_headers`, applied to both answers before they are compared
     /// (the client would get them so).
     pub response_headers: HeaderEdits,
+    /// The divergence the answers are judged against: the corpus line's `expect`, else the
+    /// first of the route's `compare.divergences` that covers the request.
+    pub expect: Option<Arc<Divergence>>,
 }
 
 /// Routes every corpus request as the proxy would and decides what to do with it. Pure.
@@ -238,6 +241,7 @@ pub fn plan(
                 upstream_target: String::new(),
                 host: HostPolicy::Preserve,
                 response_headers: HeaderEdits::default(),
+                expect: request.expect,
             };
             if planned.method == Method::CONNECT {
                 planned.action = Action::Refuse("the proxy answers CONNECT with 405 itself".to_owned());
@@ -265,6 +269,9 @@ pub fn plan(
             if let Some(route) = route {
                 planned.route = route.name.clone();
                 planned.rules = route.compare.clone();
+                if planned.expect.is_none() {
+                    planned.expect = route.compare.divergence_for(&planned.method, &planned.target).cloned();
+                }
                 forward_as_routed(&mut planned, &route.forwarding);
             }
             if !only.is_empty() && !route.is_some_and(|r| only.contains(&r.name)) {
@@ -369,7 +376,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
             Action::Replay { .. } | Action::Outside => None,
         };
         if let Some(verdict) = verdict {
-            records[slot] = Some(record_of(&planned, headers, verdict, Duration::ZERO));
+            records[slot] = Some(record_of(&planned, headers, (verdict, Vec::new()), Duration::ZERO));
             progress.inc(1);
             continue;
         }
@@ -403,6 +410,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
                 path,
                 headers: Vec::new(),
                 verdict: ReplayVerdict::Error("the replay of this request failed (internal error)".to_owned()),
+                expect: None,
                 at: SystemTime::now(),
                 elapsed: Duration::ZERO,
             })
@@ -425,7 +433,18 @@ fn collect(
     }
 }
 
-fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: ReplayVerdict, elapsed: Duration) -> Record {
+/// The record of a request: its verdict and, with a divergence, each listed field that
+/// was not as stated.
+fn record_of(
+    planned: &Planned,
+    headers: Vec<(String, String)>,
+    (verdict, unmet): (ReplayVerdict, Vec<String>),
+    elapsed: Duration,
+) -> Record {
+    let expect = planned.expect.as_ref().map(|divergence| Expectation {
+        reason: divergence.reason.clone(),
+        unmet,
+    });
     Record {
         line: planned.line,
         route: planned.route.clone(),
@@ -433,15 +452,28 @@ fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: ReplayV
         path: planned.target.clone(),
         headers,
         verdict,
+        expect,
         at: SystemTime::now(),
         elapsed,
     }
 }
 
-/// Sends one request to both sides (and legacy again when sampled) and compares.
-async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> ReplayVerdict {
+/// Sends one request to both sides (and legacy again when sampled) and compares; with a
+/// divergence, also the listed fields that were not as stated.
+async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> (ReplayVerdict, Vec<String>) {
+    match exchange_answers(client, planned, settings).await {
+        Ok(answers) => judge(planned, answers, settings).await,
+        Err(why) => (ReplayVerdict::Error(why), Vec::new()),
+    }
+}
+
+/// The legacy answer, the new one and (when sampled) a second legacy one.
+type Answers = (Captured, Captured, Option<Captured>);
+
+/// Both sides' answers, and legacy's again when sampled; or why not.
+async fn exchange_answers(client: &ReplayClient, planned: &Planned, settings: &Settings) -> Result<Answers, String> {
     let Action::Replay { legacy, new, again } = &planned.action else {
-        return ReplayVerdict::Error("not a replayed request".to_owned());
+        return Err("not a replayed request".to_owned());
     };
     let (first, second) = tokio::join!(
         fetch(client, legacy, planned, settings),
@@ -457,36 +489,48 @@ async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings)
             if let Err(e) = n {
                 failures.push(format!("new, {}: {e}", new.label));
             }
-            return ReplayVerdict::Error(failures.join("; "));
+            return Err(failures.join("; "));
         }
     };
     let legacy_again = if *again {
-        match fetch(client, legacy, planned, settings).await {
-            Ok(answer) => Some(answer),
-            Err(e) => {
-                return ReplayVerdict::Error(format!("legacy (second answer, for noise), {}: {e}", legacy.label));
-            }
-        }
+        let answer = fetch(client, legacy, planned, settings)
+            .await
+            .map_err(|e| format!("legacy (second answer, for noise), {}: {e}", legacy.label))?;
+        Some(answer)
     } else {
         None
     };
-    let status = [legacy_answer.status, new_answer.status];
-    let rules = planned.rules.clone();
+    Ok((legacy_answer, new_answer, legacy_again))
+}
+
+/// Compares the answers with the route's rules, and the request's divergence if any.
+async fn judge(
+    planned: &Planned,
+    (legacy, new, legacy_again): Answers,
+    settings: &Settings,
+) -> (ReplayVerdict, Vec<String>) {
+    let status = [legacy.status, new.status];
+    let (rules, expect) = (planned.rules.clone(), planned.expect.clone());
     // Parsing two bodies of up to 10 MiB is CPU work: off the async workers.
-    let compared =
-        tokio::task::spawn_blocking(move || compare(&rules, &legacy_answer, &new_answer, legacy_again.as_ref())).await;
-    match compared {
-        Ok(comparison) => ReplayVerdict::Compared {
-            outcome: comparison.outcome,
-            status,
-            diffs: comparison
-                .diffs
-                .into_iter()
-                .map(|d| redact_diff(d, &settings.secret_headers))
-                .collect(),
-            truncated: comparison.truncated,
-        },
-        Err(e) => ReplayVerdict::Error(format!("the comparison failed: {e}")),
+    let judged = tokio::task::spawn_blocking(move || {
+        compare_expecting(&rules, &legacy, &new, legacy_again.as_ref(), expect.as_deref())
+    })
+    .await;
+    match judged {
+        Ok(Judged { comparison, unmet }) => (
+            ReplayVerdict::Compared {
+                outcome: comparison.outcome,
+                status,
+                diffs: comparison
+                    .diffs
+                    .into_iter()
+                    .map(|d| redact_diff(d, &settings.secret_headers))
+                    .collect(),
+                truncated: comparison.truncated,
+            },
+            unmet,
+        ),
+        Err(e) => (ReplayVerdict::Error(format!("the comparison failed: {e}")), Vec::new()),
     }
 }
 
@@ -770,6 +814,7 @@ exact = "/api/login/"
             headers: HeaderMap::new(),
             without: Vec::new(),
             body: Bytes::new(),
+            expect: None,
         }
     }
 
