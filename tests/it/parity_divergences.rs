@@ -16,7 +16,10 @@ fn answer(book: bool, path: &str) -> (u16, Vec<(&'static str, String)>, String) 
         "/api/login" => (
             if book { 500 } else { 401 },
             vec![json_type],
-            pick(r#"{"message": "Internal Server Error"}"#, r#"{"message": "Unauthorized"}"#),
+            pick(
+                r#"{"message": "Internal Server Error"}"#,
+                r#"{"message": "Unauthorized"}"#,
+            ),
         ),
         "/api/other" => (
             if book { 500 } else { 401 },
@@ -25,15 +28,18 @@ fn answer(book: bool, path: &str) -> (u16, Vec<(&'static str, String)>, String) 
         ),
         "/api/thoughts/abc/" => (
             404,
-            vec![(
-                "content-type",
-                pick("text/html; charset=utf-8", "application/json"),
-            )],
+            vec![("content-type", pick("text/html; charset=utf-8", "application/json"))],
             pick("<h1>Not Found</h1>", r#"{"message": "not found"}"#),
         ),
         "/api/thoughts" => (
             308,
-            vec![json_type, ("location", pick("http://book.local:5000/api/thoughts/?a=1", "/api/thoughts/?a=1"))],
+            vec![
+                json_type,
+                (
+                    "location",
+                    pick("http://book.local:5000/api/thoughts/?a=1", "/api/thoughts/?a=1"),
+                ),
+            ],
             String::new(),
         ),
         "/api/me/thoughts/" => (
@@ -171,10 +177,14 @@ async fn stated_divergences_are_expected_and_pass() {
         "{out}"
     );
     assert!(
-        out.contains("EXPECTED GET /api/login  (route api, ") && out.contains(":1): the book fails with 500 on a bad password"),
+        out.contains("EXPECTED GET /api/login  (route api, ")
+            && out.contains(":1): the book fails with 500 on a bad password"),
         "{out}"
     );
-    assert!(out.contains(":2): the book has no such route and answers Werkzeug's HTML 404"), "{out}");
+    assert!(
+        out.contains(":2): the book has no such route and answers Werkzeug's HTML 404"),
+        "{out}"
+    );
     let reasons: Vec<&str> = report["expected"]
         .as_array()
         .unwrap()
@@ -224,7 +234,9 @@ async fn a_divergence_that_no_longer_occurs_is_resolved_and_fails() {
     assert_eq!(report["routes"]["api"]["resolved"], 1);
     assert!(report["routes"]["api"]["match_rate"].as_f64().unwrap() < 1.0);
     assert!(
-        xml.contains("<failure type=\"resolved\" message=\"the stated divergence no longer occurs: used to answer 500\">"),
+        xml.contains(
+            "<failure type=\"resolved\" message=\"the stated divergence no longer occurs: used to answer 500\">"
+        ),
         "{xml}"
     );
 }
@@ -285,7 +297,10 @@ async fn header_rules_and_scoped_normalize_compare_as_configured() {
         out.contains("header:location: legacy http://book.local:5000/api/thoughts/?a=1 new /api/thoughts/?a=1"),
         "{out}"
     );
-    assert!(out.contains("header:allow: legacy GET, HEAD, OPTIONS new OPTIONS,HEAD,GET"), "{out}");
+    assert!(
+        out.contains("header:allow: legacy GET, HEAD, OPTIONS new OPTIONS,HEAD,GET"),
+        "{out}"
+    );
 
     let configured = Setup::new(
         r#"compare = { location = "path", unordered_headers = ["allow"], normalize = [{ pattern = "[0-9]", replace = "0", pointer = "/items/*/created" }] }"#,

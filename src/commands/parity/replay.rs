@@ -21,6 +21,10 @@
 //! every run), is sent to legacy a second time so that fields legacy does not repeat
 //! itself on count as noise rather than mismatches.
 //!
+//! A request with a divergence (its corpus line's `expect`, else the first of its route's
+//! `compare.divergences` covering its method and routed path) is judged against it by
+//! [`compare_expecting`]: `expected`, `resolved` (a failure) or `mismatch`.
+//!
 //! Writes are replayed as they are: a `POST` in the corpus reaches both sides (and legacy
 //! twice when sampled for noise). Secrets never reach the output: request headers are
 //! shown through [`redact_headers`], with every `--header` name treated as a secret too,
