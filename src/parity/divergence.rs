@@ -357,6 +357,12 @@ mod tests {
                 .any(|u| u.starts_with("header:x-powered-by: stated legacy * new (absent), got legacy (absent)")),
             "{unmet:?}"
         );
+        // The stated pair is a condition: statuses that differ now are no resolution.
+        let condition = json!({"reason": "r", "status": {"legacy": 404, "new": 404},
+                               "pointers": {"/m": {"legacy": 1, "new": 2}}});
+        let (legacy, new) = (answer(404, JSON, r#"{"m": 1}"#), answer(200, JSON, r#"{"m": 1}"#));
+        assert_eq!(judged("", condition.clone(), &legacy, &new).0, Outcome::Mismatch);
+        assert_eq!(judged("", condition, &legacy, &legacy.clone()).0, Outcome::Resolved);
     }
 
     #[test]
