@@ -53,7 +53,9 @@ use crate::config::{
     EvidenceIdentity, EvidenceSide, Forwarding, HeaderEdits, HostPolicy, LoadError, RouteConfig, base_path_of,
     under_base,
 };
-use crate::parity::{Captured, CompareRules, Divergence, Judged, compare_expecting, redact_diff, redact_headers};
+use crate::parity::{
+    Captured, CompareRules, Divergence, Judged, REDACTED, compare_expecting, redact_diff, redact_headers,
+};
 use crate::path::normalize_path;
 use crate::table::Table;
 
@@ -532,9 +534,27 @@ async fn judge(
                     .collect(),
                 truncated: comparison.truncated,
             },
-            unmet,
+            unmet
+                .into_iter()
+                .map(|line| redact_unmet(line, &settings.secret_headers))
+                .collect(),
         ),
         Err(e) => (ReplayVerdict::Error(format!("the comparison failed: {e}")), Vec::new()),
+    }
+}
+
+/// An unmet statement about a `--header` header, values replaced by [`REDACTED`] (the
+/// engine redacts the usual secrets itself).
+fn redact_unmet(line: String, secret: &[HeaderName]) -> String {
+    let name = line
+        .strip_prefix("header:")
+        .and_then(|rest| rest.split_once(": "))
+        .map(|(name, _)| name);
+    match name {
+        Some(name) if secret.iter().any(|s| s.as_str() == name) => {
+            format!("header:{name}: not as stated (values {REDACTED})")
+        }
+        _ => line,
     }
 }
 
@@ -1048,6 +1068,18 @@ exact = "/api/login/"
         let e = parse_header("x y: 1").unwrap_err().to_string();
         assert!(e.contains("`x y` is not a header name"), "{e}");
         assert!(parse_header("content-length: 5").is_err());
+    }
+
+    #[test]
+    fn secret_headers_are_redacted_in_unmet_statements() {
+        let secret = [HeaderName::from_static("x-api-key")];
+        let line = "header:x-api-key: stated legacy a new b, got legacy k1 new k2".to_owned();
+        let redacted = redact_unmet(line, &secret);
+        assert!(!redacted.contains("k1") && redacted.contains(REDACTED), "{redacted}");
+        let plain = "header:x-other: stated legacy a new b, got legacy k1 new k2".to_owned();
+        assert_eq!(redact_unmet(plain.clone(), &secret), plain);
+        let status = "status: stated legacy 500 new 401, got legacy 500 new 403".to_owned();
+        assert_eq!(redact_unmet(status.clone(), &secret), status);
     }
 
     #[test]
