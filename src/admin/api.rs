@@ -198,6 +198,14 @@ pub struct RouteParity {
     pub mismatch: u64,
     /// Pairs where one side failed (connect, timeout, …).
     pub error: u64,
+    /// Pairs that differed exactly as a stated divergence says (reports of `strangler
+    /// parity` only; left out when 0): they agree.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expected: u64,
+    /// Pairs whose stated divergence no longer occurs (reports of `strangler parity`
+    /// only; left out when 0): a failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resolved: u64,
     /// Mirrored requests dropped (queue full, body too large).
     pub dropped: u64,
     /// Requests not mirrored on purpose (unsafe method, sampling).
@@ -223,6 +231,10 @@ pub struct RouteParity {
     pub total: Option<Box<RouteParity>>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The identity of an evidence period, as `/admin/parity` and `strangler parity` reports
 /// give it: `{"since", "period", "stage", "legacy": {"name", "url"}, "new": {"name", "url"}
 /// | null, "rules"}`.
@@ -238,17 +250,23 @@ pub struct Evidence {
 }
 
 impl RouteParity {
-    /// Pairs compared to the end: match + noise + mismatch (saturating at `u64::MAX`:
-    /// counts come from other processes, and a sum of them must not wrap).
+    /// Pairs compared to the end: match + noise + mismatch + expected + resolved
+    /// (saturating at `u64::MAX`: counts come from other processes, and a sum of them must
+    /// not wrap).
     pub fn compared(&self) -> u64 {
-        self.matched.saturating_add(self.noise).saturating_add(self.mismatch)
+        self.matched
+            .saturating_add(self.noise)
+            .saturating_add(self.mismatch)
+            .saturating_add(self.expected)
+            .saturating_add(self.resolved)
     }
 
-    /// (match + noise) / (match + noise + mismatch + error); `None` before any pair.
-    /// Computed in `f64`, so counts near `u64::MAX` cannot overflow: always within 0..=1.
+    /// (match + noise + expected) / (those + mismatch + resolved + error); `None` before
+    /// any pair. Computed in `f64`, so counts near `u64::MAX` cannot overflow: always
+    /// within 0..=1.
     pub fn match_rate(&self) -> Option<f64> {
-        let good = self.matched as f64 + self.noise as f64;
-        let total = good + self.mismatch as f64 + self.error as f64;
+        let good = self.matched as f64 + self.noise as f64 + self.expected as f64;
+        let total = good + self.mismatch as f64 + self.resolved as f64 + self.error as f64;
         (total > 0.0).then(|| (good / total).clamp(0.0, 1.0))
     }
 
@@ -259,6 +277,8 @@ impl RouteParity {
         self.noise = self.noise.saturating_add(other.noise);
         self.mismatch = self.mismatch.saturating_add(other.mismatch);
         self.error = self.error.saturating_add(other.error);
+        self.expected = self.expected.saturating_add(other.expected);
+        self.resolved = self.resolved.saturating_add(other.resolved);
         self.dropped = self.dropped.saturating_add(other.dropped);
         self.skipped = self.skipped.saturating_add(other.skipped);
     }

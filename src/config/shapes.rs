@@ -181,6 +181,30 @@ impl<const MIN: i64> JsonSchema for AtLeast<MIN> {
     }
 }
 
+/// One `[[routes.compare.divergences]]` entry.
+fn divergence() -> Value {
+    let pair = |what: &str| {
+        json!({
+            "type": "object", "additionalProperties": false, "required": ["legacy", "new"],
+            "properties": { "legacy": { "description": format!("The legacy {what}") }, "new": { "description": format!("The new {what}") } }
+        })
+    };
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["path", "reason"],
+        "properties": {
+            "method": { "description": "Only requests of this method (default: any).", "type": "string" },
+            "path": { "description": "The exact path as routed; with a `?`, the exact path and query.", "type": "string", "pattern": "^/" },
+            "reason": { "description": "Why this difference is deliberate.", "type": "string", "minLength": 1 },
+            "status": { "description": "The exact status pair.", "type": "object", "additionalProperties": false, "required": ["legacy", "new"],
+                        "properties": { "legacy": { "type": "integer", "minimum": 100, "maximum": 999 }, "new": { "type": "integer", "minimum": 100, "maximum": 999 } } },
+            "pointers": { "description": "JSON Pointer (\"\" = the whole body) -> the two values; \"*\" is any value, as long as the two differ.", "type": "object", "additionalProperties": pair("value (any TOML value; \"*\": any).") },
+            "headers": { "description": "Header name -> the two values; \"(absent)\" is not sent, \"*\" any value, as long as the two differ.", "type": "object", "additionalProperties": pair("value (a string).") }
+        }
+    })
+}
+
 /// A route's `compare` table: the keys of [`crate::parity::CompareSpec`] (which lives in the
 /// pure `parity` layer and has no schema derive of its own); schema.rs's unit test
 /// `compare_lists_the_keys_compare_spec_reads` keeps the two in step.
@@ -206,7 +230,7 @@ impl JsonSchema for CompareTable {
                 "ignore_headers": { "description": "Header names removed from the compared set. Default: none.", "type": "array", "items": HeaderName::json_schema(&mut SchemaGenerator::default()) },
                 "headers": { "description": "Header names compared (case-insensitive). Default: [\"content-type\"].", "type": "array", "items": HeaderName::json_schema(&mut SchemaGenerator::default()) },
                 "normalize": {
-                    "description": "Regex replacements applied to both answers before comparing: to every JSON string value, or to the whole body when it is not JSON.",
+                    "description": "Regex replacements applied to both answers before comparing: to every JSON string value, or to the whole body when it is not JSON; with `pointer` only at and below that JSON Pointer pattern, with `header` only to that header.",
                     "type": "array",
                     "items": {
                         "type": "object",
@@ -214,10 +238,15 @@ impl JsonSchema for CompareTable {
                         "required": ["pattern", "replace"],
                         "properties": {
                             "pattern": { "description": "A regex (Rust `regex` syntax).", "type": "string" },
-                            "replace": { "description": "The replacement; `$1` or `${name}` refer to capture groups.", "type": "string" }
+                            "replace": { "description": "The replacement; `$1` or `${name}` refer to capture groups.", "type": "string" },
+                            "pointer": { "description": "Only JSON string values at or below this JSON Pointer pattern (`*` is one segment); `\"\"` also covers a whole non-JSON body.", "type": "string", "pattern": "^(/.*)?$" },
+                            "header": { "description": "Only this header's value (a compared header).", "type": "string" }
                         }
                     }
                 },
+                "location": { "description": "How `location` is compared: \"exact\" (the default) or \"path\" (path and query only: scheme and host ignored, so absolute and relative redirects agree; adds `location` to the compared headers).", "enum": ["exact", "path"] },
+                "unordered_headers": { "description": "Headers compared as comma-separated sets (order, repeats and whitespace ignored), e.g. [\"allow\", \"vary\"]; each is compared.", "type": "array", "items": HeaderName::json_schema(&mut SchemaGenerator::default()) },
+                "divergences": { "description": "Known, deliberate differences of single requests: `strangler parity` reports a covered request as `expected` when the answers differ exactly so, `resolved` (a failure) when they no longer differ.", "type": "array", "items": divergence() },
                 "unordered_arrays": { "description": "Arrays whose order does not matter: true (all), false (none, the default), or a list of JSON Pointer patterns.", "anyOf": [{ "type": "boolean" }, strings] },
                 "numeric_tolerance": { "description": "Two JSON numbers are equal when they differ by at most this much. Default: equal only when the same number of the same kind (1 ≠ 1.0).", "type": "number", "minimum": 0.0 }
             }

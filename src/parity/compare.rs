@@ -24,8 +24,9 @@ use std::io::{self, Write as _};
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Number, Value};
 
+use super::divergence::{Divergence, Stated};
 use super::rules::CompareRules;
-use super::{ABSENT, Captured, Comparison, Diff, Outcome};
+use super::{ABSENT, Captured, Comparison, Diff, Judged, Outcome};
 
 /// Longest rendered value in a [`Diff`], in characters (an ellipsis follows when cut).
 pub const MAX_VALUE_CHARS: usize = 200;
@@ -43,6 +44,20 @@ const PREVIEW_CONTEXT: usize = 40;
 /// Compares the legacy and new answers to one request. `legacy_again`, a second legacy
 /// answer to the same request, turns differences that legacy has with itself into noise.
 pub fn compare(rules: &CompareRules, legacy: &Captured, new: &Captured, legacy_again: Option<&Captured>) -> Comparison {
+    compare_expecting(rules, legacy, new, legacy_again, None).comparison
+}
+
+/// [`compare()`], and with a divergence, the judgement against it (see
+/// [`super::divergence`]): [`Outcome::Expected`], [`Outcome::Resolved`] or
+/// [`Outcome::Mismatch`]. Differences at listed fields are kept in the diffs but are never
+/// noise and never count as "something else differs".
+pub fn compare_expecting(
+    rules: &CompareRules,
+    legacy: &Captured,
+    new: &Captured,
+    legacy_again: Option<&Captured>,
+    divergence: Option<&Divergence>,
+) -> Judged {
     let mut legacy = Side::new(legacy);
     let noisy = match legacy_again {
         None => Noisy::default(),
@@ -52,20 +67,136 @@ pub fn compare(rules: &CompareRules, legacy: &Captured, new: &Captured, legacy_a
             collector.finish()
         }
     };
-    let mut report = Report::new(&noisy);
-    diff_responses(rules, &mut legacy, &mut Side::new(new), &mut report);
-    let outcome = if report.real > 0 {
-        Outcome::Mismatch
-    } else if report.noise > 0 {
-        Outcome::Noise
-    } else {
-        Outcome::Match
+    let mut new = Side::new(new);
+    let mut report = Report::new(&noisy, divergence);
+    diff_responses(rules, &mut legacy, &mut new, &mut report);
+    let (outcome, unmet) = match divergence {
+        Some(divergence) => judge(rules, divergence, &mut legacy, &mut new, &report),
+        None if report.real > 0 => (Outcome::Mismatch, Vec::new()),
+        None if report.noise > 0 => (Outcome::Noise, Vec::new()),
+        None => (Outcome::Match, Vec::new()),
     };
-    Comparison {
-        outcome,
-        diffs: report.diffs,
-        truncated: report.truncated,
-        noisy: noisy.pointers,
+    Judged {
+        comparison: Comparison {
+            outcome,
+            diffs: report.diffs,
+            truncated: report.truncated,
+            noisy: noisy.pointers,
+        },
+        unmet,
+    }
+}
+
+/// The verdict on a request with a divergence, and a line per listed field not as stated.
+fn judge(
+    rules: &CompareRules,
+    divergence: &Divergence,
+    legacy: &mut Side<'_>,
+    new: &mut Side<'_>,
+    report: &Report<'_>,
+) -> (Outcome, Vec<String>) {
+    let mut unmet = Vec::new();
+    // Whether a listed difference still differs at all.
+    let mut differs = false;
+    let (a, b) = (legacy.captured.status, new.captured.status);
+    if let Some([l, n]) = divergence.status {
+        // Statuses that differ are a difference, even where the stated pair is a condition.
+        differs |= a != b;
+        if [a, b] != [l, n] {
+            unmet.push(format!("status: stated legacy {l} new {n}, got legacy {a} new {b}"));
+        }
+    }
+    legacy.parse();
+    new.parse();
+    for (i, (pointer, l, n)) in divergence.pointers.iter().enumerate() {
+        let now = report.listed_differs.get(i).copied().unwrap_or(false);
+        differs |= now;
+        if !(now && side_is(rules, legacy, pointer, l) && side_is(rules, new, pointer, n)) {
+            let shown = if pointer.is_empty() { "(whole body)" } else { pointer };
+            unmet.push(format!(
+                "{shown}: stated legacy {} new {}, got legacy {} new {}",
+                l.shown(false),
+                n.shown(false),
+                actual(legacy, pointer),
+                actual(new, pointer)
+            ));
+        }
+    }
+    for (name, l, n) in &divergence.headers {
+        let (x, y) = (
+            joined(&legacy.captured.headers, name),
+            joined(&new.captured.headers, name),
+        );
+        let (x, y) = (x.as_deref(), y.as_deref());
+        let now = !rules.header_equal(name, x, y);
+        differs |= now;
+        if !(now && header_is(rules, name, l, x) && header_is(rules, name, n, y)) {
+            let got = |v: Option<&str>| match v {
+                Some(_) if super::is_secret(name, &[]) => super::REDACTED.to_owned(),
+                Some(v) => truncate(v, false),
+                None => ABSENT.to_owned(),
+            };
+            unmet.push(format!(
+                "header:{name}: stated legacy {} new {}, got legacy {} new {}",
+                l.shown(true),
+                n.shown(true),
+                got(x),
+                got(y)
+            ));
+        }
+    }
+    let outcome = if report.real == 0 && unmet.is_empty() {
+        Outcome::Expected
+    } else if report.real == 0 && !differs {
+        Outcome::Resolved
+    } else {
+        Outcome::Mismatch
+    };
+    (outcome, unmet)
+}
+
+/// Whether one side has the stated value at `pointer`, under the rules (a JSON value, or
+/// for `""` of a non-JSON body, a string equal to the body).
+fn side_is(rules: &CompareRules, side: &Side<'_>, pointer: &str, stated: &Stated) -> bool {
+    let Stated::Is(value) = stated else {
+        return true;
+    };
+    match side.parsed() {
+        Some(json) => json.pointer(pointer).is_some_and(|found| {
+            let mut probe = Probe::default();
+            let mut walker = Walker {
+                rules,
+                sink: &mut probe,
+                pointer: pointer.to_owned(),
+            };
+            walker.value(value, found, &rules.patterns.states_at(pointer));
+            !probe.differs
+        }),
+        None => {
+            pointer.is_empty()
+                && value.as_str().is_some_and(|text| {
+                    rules.normalize_bytes(text.as_bytes()) == rules.normalize_bytes(&side.captured.body)
+                })
+        }
+    }
+}
+
+/// A side's value at `pointer`, rendered as in a [`Diff`].
+fn actual(side: &Side<'_>, pointer: &str) -> String {
+    match side.parsed() {
+        Some(json) => json.pointer(pointer).map_or(Shown::Absent, Shown::Json).render(),
+        None if pointer.is_empty() => preview(&side.captured.body, 0),
+        None => ABSENT.to_owned(),
+    }
+}
+
+/// Whether a header value (`None`: absent) is the stated one.
+fn header_is(rules: &CompareRules, name: &HeaderName, stated: &Stated, value: Option<&str>) -> bool {
+    match stated {
+        Stated::Any => true,
+        Stated::Is(Value::Null) => value.is_none(),
+        Stated::Is(Value::String(s)) => value.is_some() && rules.header_equal(name, Some(s), value),
+        Stated::Is(_) => false,
     }
 }
 
@@ -106,7 +237,7 @@ fn diff_responses<S: Sink>(rules: &CompareRules, legacy: &mut Side<'_>, new: &mu
             return;
         }
         let (x, y) = (joined(&a.headers, name), joined(&b.headers, name));
-        if x != y {
+        if !rules.header_equal(name, x.as_deref(), y.as_deref()) {
             let shown = |v| Option::map_or(v, Shown::Absent, Shown::Plain);
             sink.record(&format!("header:{name}"), shown(x), shown(y));
         }
@@ -218,34 +349,59 @@ impl Noisy {
     }
 }
 
-/// Keeps real differences, counts noisy ones.
+/// Keeps real differences and those at the fields a divergence lists, counts noisy ones.
 struct Report<'n> {
     noisy: &'n Noisy,
+    /// The divergence whose listed fields are not "something else".
+    listed: Option<&'n Divergence>,
+    /// Per listed pointer: a difference was found at or below it.
+    listed_differs: Vec<bool>,
     diffs: Vec<Diff>,
+    /// Differences outside the noise and the listed fields.
     real: usize,
     noise: usize,
     truncated: bool,
 }
 
 impl<'n> Report<'n> {
-    fn new(noisy: &'n Noisy) -> Self {
+    fn new(noisy: &'n Noisy, listed: Option<&'n Divergence>) -> Self {
         Self {
             noisy,
+            listed,
+            listed_differs: vec![false; listed.map_or(0, |d| d.pointers.len())],
             diffs: Vec::new(),
             real: 0,
             noise: 0,
             truncated: false,
         }
     }
-}
 
-impl Sink for Report<'_> {
-    fn record(&mut self, pointer: &str, legacy: Shown<'_>, new: Shown<'_>) {
-        if self.noisy.covers(pointer) {
-            self.noise += 1;
-            return;
+    /// Whether `pointer` is a field the divergence lists (or below a listed pointer);
+    /// marks the listed pointers it is at or below.
+    fn listed(&mut self, pointer: &str) -> bool {
+        let Some(divergence) = self.listed else {
+            return false;
+        };
+        if pointer == "status" {
+            return divergence.status.is_some();
         }
-        self.real += 1;
+        if let Some(name) = pointer.strip_prefix("header:") {
+            return divergence.headers.iter().any(|(h, _, _)| h.as_str() == name);
+        }
+        let mut hit = false;
+        for (i, (listed, _, _)) in divergence.pointers.iter().enumerate() {
+            let below = pointer
+                .strip_prefix(listed.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            if below && let Some(flag) = self.listed_differs.get_mut(i) {
+                *flag = true;
+                hit = true;
+            }
+        }
+        hit
+    }
+
+    fn keep(&mut self, pointer: &str, legacy: Shown<'_>, new: Shown<'_>) {
         if self.diffs.len() < MAX_DIFFS {
             self.diffs.push(Diff {
                 pointer: pointer.to_owned(),
@@ -256,9 +412,26 @@ impl Sink for Report<'_> {
             self.truncated = true;
         }
     }
+}
 
+impl Sink for Report<'_> {
+    fn record(&mut self, pointer: &str, legacy: Shown<'_>, new: Shown<'_>) {
+        if self.listed(pointer) {
+            self.keep(pointer, legacy, new);
+            return;
+        }
+        if self.noisy.covers(pointer) {
+            self.noise += 1;
+            return;
+        }
+        self.real += 1;
+        self.keep(pointer, legacy, new);
+    }
+
+    /// Full, and (with a divergence) known to differ elsewhere: a listed field filling
+    /// the list must not hide a difference after it.
     fn done(&self) -> bool {
-        self.truncated
+        self.truncated && (self.listed.is_none() || self.real > 0)
     }
 }
 
@@ -419,7 +592,7 @@ impl<S: Sink> Walker<'_, '_, S> {
             }
             (Value::String(x), Value::String(y)) => {
                 if x != y {
-                    let (x, y) = (self.rules.normalize_str(x), self.rules.normalize_str(y));
+                    let (x, y) = (self.rules.normalize_str(x, states), self.rules.normalize_str(y, states));
                     if x != y {
                         self.sink.record(&self.pointer, Shown::Str(&x), Shown::Str(&y));
                     }
@@ -628,7 +801,7 @@ impl Canon<'_> {
     fn write(&self, value: &Value, states: &[usize], out: &mut Vec<u8>) {
         match value {
             Value::String(s) => {
-                let _ = serde_json::to_writer(&mut *out, &*self.rules.normalize_str(s));
+                let _ = serde_json::to_writer(&mut *out, &*self.rules.normalize_str(s, states));
             }
             Value::Array(items) => {
                 let unordered = self.rules.unordered_at(states);

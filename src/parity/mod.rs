@@ -8,7 +8,10 @@
 //!
 //! - `rules.rs`: [`CompareSpec`] (serde) → [`CompareRules`] (compiled), with errors that
 //!   name the entry;
-//! - `compare.rs`: [`compare()`], the walk over status, headers and body, and the noise model;
+//! - `compare.rs`: [`compare()`], the walk over status, headers and body, and the noise
+//!   model; [`compare_expecting()`] also judges a request against a [`Divergence`];
+//! - `divergence.rs`: known, deliberate differences (a corpus line's `expect`, a route's
+//!   `compare.divergences`), [`DivergenceSpec`] → [`Divergence`];
 //! - `strangler parity`, which replays a corpus of requests against both sides and reports,
 //!   is a command: [`crate::commands::parity`] (IO lives there, not in the comparison).
 //!
@@ -20,9 +23,12 @@
 //! that differs also differed between the two legacy answers (at or below a noisy
 //! pointer); [`Outcome::Mismatch`] as soon as one difference lies outside the noise, so a
 //! noisy field never hides a regression elsewhere. [`Outcome::Error`] is the caller's to
-//! decide (a side failed to answer).
+//! decide (a side failed to answer). With a divergence: [`Outcome::Expected`] when the
+//! answers differ exactly as stated and nowhere else, [`Outcome::Resolved`] when they no
+//! longer differ (a failure: the list of divergences must stay true), else a mismatch.
 
 mod compare;
+mod divergence;
 mod rules;
 
 #[cfg(test)]
@@ -33,8 +39,9 @@ use std::fmt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
 
-pub use compare::{MAX_DIFFS, MAX_NOISY, MAX_VALUE_CHARS, compare};
-pub use rules::{CompareRuleError, CompareRules, CompareSpec, NormalizeSpec, UnorderedArrays};
+pub use compare::{MAX_DIFFS, MAX_NOISY, MAX_VALUE_CHARS, compare, compare_expecting};
+pub use divergence::{ABSENT_HEADER, Divergence, DivergenceSpec, RouteDivergenceSpec, StatusPair, ValuePair};
+pub use rules::{CompareRuleError, CompareRules, CompareSpec, LocationMode, NormalizeSpec, UnorderedArrays};
 
 /// What a [`Diff`] shows for a field, header or element that one side does not have.
 pub const ABSENT: &str = "(absent)";
@@ -75,6 +82,10 @@ pub enum Outcome {
     Noise,
     /// A side failed (connect error, timeout): nothing to compare. Decided by the caller.
     Error,
+    /// The answers differ exactly as a divergence states, and nowhere else: not a failure.
+    Expected,
+    /// A divergence no longer occurs (nothing differs): a failure, so the list stays true.
+    Resolved,
 }
 
 impl Outcome {
@@ -85,6 +96,8 @@ impl Outcome {
             Outcome::Mismatch => "mismatch",
             Outcome::Noise => "noise",
             Outcome::Error => "error",
+            Outcome::Expected => "expected",
+            Outcome::Resolved => "resolved",
         }
     }
 }
@@ -120,6 +133,17 @@ impl Comparison {
             noisy: Vec::new(),
         }
     }
+}
+
+/// The result of [`compare_expecting()`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    /// The comparison; with a divergence, its outcome is the judgement and its diffs
+    /// include those at the listed fields.
+    pub comparison: Comparison,
+    /// One line per listed field of the divergence that is not as stated (`status: stated
+    /// legacy 500 new 401, got legacy 500 new 403`); empty without a divergence.
+    pub unmet: Vec<String>,
 }
 
 /// One difference between the legacy and the new answer.

@@ -6,22 +6,37 @@
 //!                   --(CompareRules::from_spec)-----> CompareRules (regexes compiled, pointer trie built)
 //! ```
 //!
-//! Pointer patterns (`ignore`, `unordered_arrays`) are JSON Pointers (RFC 6901) where a
-//! segment `*` matches exactly one segment, any key or index. They are kept in their
-//! escaped form (`~0`, `~1`) and matched against the escaped segments of the pointer being
-//! walked, so a key is never unescaped to be looked up. A pattern applies to the node it
-//! matches and, because the walk stops or switches mode there, to everything below it.
+//! Pointer patterns (`ignore`, `unordered_arrays`, a `normalize` entry's `pointer`) are
+//! JSON Pointers (RFC 6901) where a segment `*` matches exactly one segment, any key or
+//! index. They are kept in their escaped form (`~0`, `~1`) and matched against the escaped
+//! segments of the pointer being walked, so a key is never unescaped to be looked up. A
+//! pattern applies to the node it matches and to everything below it: `ignore` and
+//! `unordered_arrays` because the walk stops or switches mode there, a scoped `normalize`
+//! because its trie node has a "subtree" node that every descendant's states carry.
+//!
+//! Headers are compared as one value each (all values joined with `", "`), after, in
+//! order: `location = "path"` (for `location`: scheme and host dropped), the `normalize`
+//! entries scoped to that header, and `unordered_headers` (a comma list as a set).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use http::HeaderName;
+use http::{HeaderName, Method};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
+use super::divergence::{Divergence, RouteDivergenceSpec};
+
 /// How two responses of one route are compared, as written in the config. Every field is
 /// optional; the defaults compare the status, `content-type` and the whole body.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+///
+/// Its `Debug` form is the canonical form the rules' digest is taken of: the keys added
+/// since the digest was introduced (`location`, `unordered_headers`, `divergences`, a
+/// `normalize` entry's `pointer` and `header`) appear only when set, so a table that does
+/// not use them keeps its digest, and its parity evidence, across the upgrade.
+#[derive(Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompareSpec {
     /// JSON Pointer patterns of body fields never compared (`/timestamp`, `/items/*/created`).
@@ -32,8 +47,20 @@ pub struct CompareSpec {
     /// Header names compared (case-insensitive); `None` means `["content-type"]`.
     pub headers: Option<Vec<String>>,
     /// Regex replacements applied to both sides before comparing: to every JSON string
-    /// value, or to the whole body when it is not JSON.
+    /// value, or to the whole body when it is not JSON; an entry with `pointer` only at
+    /// and below those JSON Pointer patterns, one with `header` only to that header.
     pub normalize: Vec<NormalizeSpec>,
+    /// How `location` is compared: `exact` (the default) or `path` (path and query only,
+    /// so an absolute and a relative redirect to the same place agree). `path` adds
+    /// `location` to the compared headers.
+    pub location: LocationMode,
+    /// Headers compared as comma-separated sets (`allow`, `vary`): order, repeats and
+    /// whitespace ignored. Each is added to the compared headers.
+    pub unordered_headers: Vec<String>,
+    /// Known, deliberate differences of single requests of the route (see
+    /// [`super::divergence`]): a replayed request they cover is `expected` when the answers
+    /// differ exactly so, and `resolved` (a failure) when they no longer differ.
+    pub divergences: Vec<RouteDivergenceSpec>,
     /// Arrays whose order does not matter: all of them, or those at these pointer patterns.
     pub unordered_arrays: UnorderedArrays,
     /// Two JSON numbers are equal when they differ by at most this much. Without it,
@@ -42,13 +69,68 @@ pub struct CompareSpec {
 }
 
 /// One `normalize` entry: every match of `pattern` becomes `replace`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NormalizeSpec {
     /// A regex in the syntax of the `regex` crate.
     pub pattern: String,
     /// The replacement; `$1` or `${name}` refer to capture groups.
     pub replace: String,
+    /// Only JSON string values at or below this pointer pattern (`*` = one segment);
+    /// `""` also covers a whole non-JSON body. Without `pointer` and `header`: every
+    /// JSON string value and a whole non-JSON body.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    /// Only this header's value (the header must be compared).
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+impl fmt::Debug for CompareSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("CompareSpec");
+        s.field("ignore", &self.ignore)
+            .field("ignore_headers", &self.ignore_headers)
+            .field("headers", &self.headers)
+            .field("normalize", &self.normalize)
+            .field("unordered_arrays", &self.unordered_arrays)
+            .field("numeric_tolerance", &self.numeric_tolerance);
+        if self.location != LocationMode::default() {
+            s.field("location", &self.location);
+        }
+        if !self.unordered_headers.is_empty() {
+            s.field("unordered_headers", &self.unordered_headers);
+        }
+        if !self.divergences.is_empty() {
+            s.field("divergences", &self.divergences);
+        }
+        s.finish()
+    }
+}
+
+impl fmt::Debug for NormalizeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("NormalizeSpec");
+        s.field("pattern", &self.pattern).field("replace", &self.replace);
+        if let Some(pointer) = &self.pointer {
+            s.field("pointer", pointer);
+        }
+        if let Some(header) = &self.header {
+            s.field("header", header);
+        }
+        s.finish()
+    }
+}
+
+/// How the `location` header is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationMode {
+    /// As any other header: the whole value.
+    #[default]
+    Exact,
+    /// Path and query only: scheme, host and fragment dropped.
+    Path,
 }
 
 /// Where array order is irrelevant: `unordered_arrays = true`, `false`, or a list of
@@ -134,16 +216,33 @@ impl CompareRuleError {
 pub struct CompareRules {
     /// Compared headers, lower-case, without duplicates, in the order written.
     pub(super) headers: Vec<HeaderName>,
-    /// Applied in order, each to the output of the previous one.
+    /// Applied in order, each to the output of the previous one (to what its scope covers).
     pub(super) normalizers: Vec<Normalizer>,
-    /// `ignore` and `unordered_arrays` patterns.
+    /// `ignore`, `unordered_arrays` and scoped `normalize` patterns.
     pub(super) patterns: PatternTrie,
     /// `unordered_arrays = true`.
     pub(super) unordered_everywhere: bool,
     /// `numeric_tolerance`.
     pub(super) tolerance: Option<f64>,
+    /// `location = "path"`.
+    location_path: bool,
+    /// `unordered_headers`.
+    unordered_headers: Vec<HeaderName>,
+    /// `divergences`, in the order written.
+    divergences: Vec<RouteDivergence>,
     /// Short hex digest of the spec the rules were compiled from (see [`CompareRules::digest`]).
     digest: String,
+}
+
+/// One compiled `[[routes.compare.divergences]]` entry: the requests it covers and what it
+/// expects of them.
+#[derive(Debug, Clone)]
+struct RouteDivergence {
+    /// `None`: any method.
+    method: Option<Method>,
+    /// The exact path; with a `?`, the exact path and query.
+    path: String,
+    divergence: Arc<Divergence>,
 }
 
 impl Default for CompareRules {
@@ -155,13 +254,17 @@ impl Default for CompareRules {
             patterns: PatternTrie::default(),
             unordered_everywhere: false,
             tolerance: None,
+            location_path: false,
+            unordered_headers: Vec::new(),
+            divergences: Vec::new(),
             digest: spec_digest(&CompareSpec::default()),
         }
     }
 }
 
-/// The digest of a spec's canonical form (its `Debug` rendering: every field, in
-/// declaration order, so two specs written differently in TOML but equal as values agree).
+/// The digest of a spec's canonical form (its `Debug` rendering: every field that is set,
+/// in declaration order, so two specs written differently in TOML but equal as values
+/// agree).
 fn spec_digest(spec: &CompareSpec) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{spec:?}").as_bytes());
@@ -170,60 +273,13 @@ fn spec_digest(spec: &CompareSpec) -> String {
 
 impl CompareRules {
     /// Compiles a spec. Fails on the first bad entry, in field order: `ignore`,
-    /// `unordered_arrays`, `headers`, `ignore_headers`, `normalize`, `numeric_tolerance`.
+    /// `unordered_arrays`, `headers`, `unordered_headers`, `ignore_headers`, `normalize`,
+    /// `numeric_tolerance`, `divergences`.
     pub fn from_spec(spec: &CompareSpec) -> Result<Self, CompareRuleError> {
         let mut patterns = PatternTrie::default();
-        for (index, pattern) in spec.ignore.iter().enumerate() {
-            let segments =
-                parse_pattern(pattern).map_err(|message| CompareRuleError::entry("ignore", index, message))?;
-            patterns.insert(&segments, Mark::Ignore);
-        }
-        let mut unordered_everywhere = false;
-        match &spec.unordered_arrays {
-            UnorderedArrays::Nowhere => {}
-            UnorderedArrays::Everywhere => unordered_everywhere = true,
-            UnorderedArrays::At(list) => {
-                for (index, pattern) in list.iter().enumerate() {
-                    let segments = parse_pattern(pattern)
-                        .map_err(|message| CompareRuleError::entry("unordered_arrays", index, message))?;
-                    patterns.insert(&segments, Mark::Unordered);
-                }
-            }
-        }
-
-        let mut headers = Vec::new();
-        match &spec.headers {
-            None => headers.push(http::header::CONTENT_TYPE),
-            Some(names) => {
-                for (index, name) in names.iter().enumerate() {
-                    let name = parse_header_name(name).map_err(|m| CompareRuleError::entry("headers", index, m))?;
-                    if !headers.contains(&name) {
-                        headers.push(name);
-                    }
-                }
-            }
-        }
-        for (index, name) in spec.ignore_headers.iter().enumerate() {
-            let name = parse_header_name(name).map_err(|m| CompareRuleError::entry("ignore_headers", index, m))?;
-            headers.retain(|h| *h != name);
-        }
-
-        let mut normalizers = Vec::with_capacity(spec.normalize.len());
-        for (index, entry) in spec.normalize.iter().enumerate() {
-            let bad = |e: regex::Error| {
-                CompareRuleError::entry(
-                    "normalize",
-                    index,
-                    format!("`pattern` `{}` is not a valid regex: {}", entry.pattern, one_line(&e)),
-                )
-            };
-            normalizers.push(Normalizer {
-                text: regex::Regex::new(&entry.pattern).map_err(bad)?,
-                bytes: regex::bytes::Regex::new(&entry.pattern).map_err(bad)?,
-                replace: entry.replace.clone(),
-            });
-        }
-
+        let unordered_everywhere = compile_patterns(spec, &mut patterns)?;
+        let (headers, unordered_headers) = compile_headers(spec)?;
+        let normalizers = compile_normalizers(spec, &headers, &mut patterns)?;
         let tolerance = match spec.numeric_tolerance {
             Some(t) if !(t.is_finite() && t >= 0.0) => {
                 return Err(CompareRuleError {
@@ -234,13 +290,16 @@ impl CompareRules {
             }
             other => other,
         };
-
+        let divergences = compile_divergences(&spec.divergences)?;
         Ok(Self {
             headers,
             normalizers,
             patterns,
             unordered_everywhere,
             tolerance,
+            location_path: spec.location == LocationMode::Path,
+            unordered_headers,
+            divergences,
             digest: spec_digest(spec),
         })
     }
@@ -257,26 +316,83 @@ impl CompareRules {
         &self.headers
     }
 
-    /// Applies the normalisers to a JSON string value. Borrows when nothing matched.
-    pub(super) fn normalize_str<'s>(&self, s: &'s str) -> std::borrow::Cow<'s, str> {
-        let mut out = std::borrow::Cow::Borrowed(s);
+    /// The first of the route's `divergences` that covers a request: its method (when the
+    /// entry names one) and its path as routed (with the query when the entry has one).
+    pub fn divergence_for(&self, method: &Method, target: &str) -> Option<&Arc<Divergence>> {
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
+        self.divergences
+            .iter()
+            .find(|d| {
+                d.method.as_ref().is_none_or(|m| m == method)
+                    && if d.path.contains('?') {
+                        d.path == target
+                    } else {
+                        d.path == path
+                    }
+            })
+            .map(|d| &d.divergence)
+    }
+
+    /// Applies the normalisers that cover the JSON string value at the pattern `states`
+    /// (unscoped ones and those whose pointer is at or above it). Borrows when nothing
+    /// matched.
+    pub(super) fn normalize_str<'s>(&self, s: &'s str, states: &[usize]) -> Cow<'s, str> {
+        self.apply(Cow::Borrowed(s), |i, scope| match scope {
+            Scope::Body => true,
+            Scope::Pointer { .. } => self.patterns.normalizes(states, i),
+            Scope::Header(_) => false,
+        })
+    }
+
+    /// Applies the normalisers of a whole non-JSON body (unscoped ones and those scoped to
+    /// pointer `""`). Borrows when nothing matched.
+    pub(super) fn normalize_bytes<'b>(&self, b: &'b [u8]) -> Cow<'b, [u8]> {
+        let mut out = Cow::Borrowed(b);
         for n in &self.normalizers {
-            if let std::borrow::Cow::Owned(replaced) = n.text.replace_all(&out, n.replace.as_str()) {
-                out = std::borrow::Cow::Owned(replaced);
+            if matches!(n.scope, Scope::Body | Scope::Pointer { whole_body: true })
+                && let Cow::Owned(replaced) = n.bytes.replace_all(&out, n.replace.as_bytes())
+            {
+                out = Cow::Owned(replaced);
             }
         }
         out
     }
 
-    /// Applies the normalisers to a whole non-JSON body. Borrows when nothing matched.
-    pub(super) fn normalize_bytes<'b>(&self, b: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
-        let mut out = std::borrow::Cow::Borrowed(b);
-        for n in &self.normalizers {
-            if let std::borrow::Cow::Owned(replaced) = n.bytes.replace_all(&out, n.replace.as_bytes()) {
-                out = std::borrow::Cow::Owned(replaced);
+    fn apply<'s>(&self, mut out: Cow<'s, str>, applies: impl Fn(usize, &Scope) -> bool) -> Cow<'s, str> {
+        for (i, n) in self.normalizers.iter().enumerate() {
+            if applies(i, &n.scope)
+                && let Cow::Owned(replaced) = n.text.replace_all(&out, n.replace.as_str())
+            {
+                out = Cow::Owned(replaced);
             }
         }
         out
+    }
+
+    /// A header's value as compared: `location = "path"`, the header's normalisers, then
+    /// `unordered_headers` (sorted distinct items, joined with `,`).
+    pub(super) fn header_form<'v>(&self, name: &HeaderName, value: &'v str) -> Cow<'v, str> {
+        let mut out = Cow::Borrowed(value);
+        if self.location_path && *name == http::header::LOCATION {
+            out = location_path(value);
+        }
+        out = self.apply(out, |_, scope| matches!(scope, Scope::Header(h) if h == name));
+        if self.unordered_headers.contains(name) {
+            let mut items: Vec<&str> = out.split(',').map(str::trim).filter(|i| !i.is_empty()).collect();
+            items.sort_unstable();
+            items.dedup();
+            out = Cow::Owned(items.join(","));
+        }
+        out
+    }
+
+    /// Whether two values of a header (`None`: absent) are equal under the rules.
+    pub(super) fn header_equal(&self, name: &HeaderName, a: Option<&str>, b: Option<&str>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => a == b || self.header_form(name, a) == self.header_form(name, b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// Whether the array reached with these pattern states is compared as a multiset.
@@ -285,18 +401,179 @@ impl CompareRules {
     }
 }
 
+/// The path, query included, of a `Location` value: an absolute (`https://host/p?q`) or
+/// scheme-relative (`//host/p`) reference loses its scheme and host, any reference its
+/// fragment; a relative one stays as it is otherwise.
+pub(super) fn location_path(value: &str) -> Cow<'_, str> {
+    let value = value.trim();
+    let value = value.split_once('#').map_or(value, |(before, _)| before);
+    let scheme_end = value.find("://").filter(|&i| {
+        i > 0
+            && value
+                .get(..i)
+                .is_some_and(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    });
+    let rest = match scheme_end {
+        Some(i) => value.get(i + 3..).unwrap_or_default(),
+        None => match value.strip_prefix("//") {
+            Some(rest) => rest,
+            None => return Cow::Borrowed(value),
+        },
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.get(i..).is_some_and(|p| p.starts_with('/')) => Cow::Borrowed(rest.get(i..).unwrap_or("/")),
+        Some(i) => Cow::Owned(format!("/{}", rest.get(i..).unwrap_or_default())),
+        None => Cow::Borrowed("/"),
+    }
+}
+
+/// `ignore` and `unordered_arrays` into the trie; whether every array is unordered.
+fn compile_patterns(spec: &CompareSpec, patterns: &mut PatternTrie) -> Result<bool, CompareRuleError> {
+    for (index, pattern) in spec.ignore.iter().enumerate() {
+        let segments = parse_pattern(pattern).map_err(|message| CompareRuleError::entry("ignore", index, message))?;
+        patterns.insert(&segments, Mark::Ignore);
+    }
+    match &spec.unordered_arrays {
+        UnorderedArrays::Nowhere => Ok(false),
+        UnorderedArrays::Everywhere => Ok(true),
+        UnorderedArrays::At(list) => {
+            for (index, pattern) in list.iter().enumerate() {
+                let segments = parse_pattern(pattern)
+                    .map_err(|message| CompareRuleError::entry("unordered_arrays", index, message))?;
+                patterns.insert(&segments, Mark::Unordered);
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// The compared headers (`headers`, then `location` with `location = "path"`, then
+/// `unordered_headers`, less `ignore_headers`) and the unordered ones.
+fn compile_headers(spec: &CompareSpec) -> Result<(Vec<HeaderName>, Vec<HeaderName>), CompareRuleError> {
+    let mut headers = Vec::new();
+    let mut add = |name: HeaderName| {
+        if !headers.contains(&name) {
+            headers.push(name);
+        }
+    };
+    match &spec.headers {
+        None => add(http::header::CONTENT_TYPE),
+        Some(names) => {
+            for (index, name) in names.iter().enumerate() {
+                add(parse_header_name(name).map_err(|m| CompareRuleError::entry("headers", index, m))?);
+            }
+        }
+    }
+    if spec.location == LocationMode::Path {
+        add(http::header::LOCATION);
+    }
+    let mut unordered = Vec::new();
+    for (index, name) in spec.unordered_headers.iter().enumerate() {
+        let name = parse_header_name(name).map_err(|m| CompareRuleError::entry("unordered_headers", index, m))?;
+        add(name.clone());
+        unordered.push(name);
+    }
+    for (index, name) in spec.ignore_headers.iter().enumerate() {
+        let name = parse_header_name(name).map_err(|m| CompareRuleError::entry("ignore_headers", index, m))?;
+        headers.retain(|h| *h != name);
+    }
+    Ok((headers, unordered))
+}
+
+fn compile_normalizers(
+    spec: &CompareSpec,
+    headers: &[HeaderName],
+    patterns: &mut PatternTrie,
+) -> Result<Vec<Normalizer>, CompareRuleError> {
+    let mut normalizers = Vec::with_capacity(spec.normalize.len());
+    for (index, entry) in spec.normalize.iter().enumerate() {
+        let fail = |message: String| CompareRuleError::entry("normalize", index, message);
+        let bad = |e: regex::Error| {
+            fail(format!(
+                "`pattern` `{}` is not a valid regex: {}",
+                entry.pattern,
+                one_line(&e)
+            ))
+        };
+        let scope = match (&entry.pointer, &entry.header) {
+            (Some(_), Some(_)) => return Err(fail("give `pointer` or `header`, not both".to_owned())),
+            (Some(pointer), None) => {
+                let segments = parse_pattern(pointer).map_err(|m| fail(format!("`pointer`: {m}")))?;
+                patterns.insert(&segments, Mark::Normalize(index));
+                Scope::Pointer {
+                    whole_body: segments.is_empty(),
+                }
+            }
+            (None, Some(header)) => {
+                let name = parse_header_name(header).map_err(|m| fail(format!("`header`: {m}")))?;
+                if !headers.contains(&name) {
+                    return Err(fail(format!("`header` `{name}` is not compared: add it to `headers`")));
+                }
+                Scope::Header(name)
+            }
+            (None, None) => Scope::Body,
+        };
+        normalizers.push(Normalizer {
+            text: regex::Regex::new(&entry.pattern).map_err(bad)?,
+            bytes: regex::bytes::Regex::new(&entry.pattern).map_err(bad)?,
+            replace: entry.replace.clone(),
+            scope,
+        });
+    }
+    Ok(normalizers)
+}
+
+fn compile_divergences(specs: &[RouteDivergenceSpec]) -> Result<Vec<RouteDivergence>, CompareRuleError> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let fail = |message: String| CompareRuleError::entry("divergences", index, message);
+            let method = spec
+                .method
+                .as_deref()
+                .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| fail(format!("bad method `{m}`"))))
+                .transpose()?;
+            if !spec.path.starts_with('/') {
+                return Err(fail(format!("`path` `{}` must start with `/`", spec.path)));
+            }
+            let divergence = Divergence::from_spec(&spec.expectation()).map_err(fail)?;
+            Ok(RouteDivergence {
+                method,
+                path: spec.path.clone(),
+                divergence: Arc::new(divergence),
+            })
+        })
+        .collect()
+}
+
 /// One compiled `normalize` entry: the same regex for string values and for raw bodies.
 #[derive(Debug, Clone)]
 pub(super) struct Normalizer {
     text: regex::Regex,
     bytes: regex::bytes::Regex,
     replace: String,
+    scope: Scope,
+}
+
+/// What a `normalize` entry applies to.
+#[derive(Debug, Clone)]
+enum Scope {
+    /// Every JSON string value and a whole non-JSON body.
+    Body,
+    /// JSON string values at or below a pointer pattern (the trie knows which); the whole
+    /// non-JSON body too when the pattern is `""`.
+    Pointer { whole_body: bool },
+    /// One header's value.
+    Header(HeaderName),
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Mark {
     Ignore,
     Unordered,
+    /// The scoped `normalize` entry of this index.
+    Normalize(usize),
 }
 
 /// The pointer patterns as a trie of escaped segments. A walk keeps the set of trie nodes
@@ -316,6 +593,11 @@ pub(super) struct TrieNode {
     pub(super) ignore: bool,
     /// An `unordered_arrays` pattern ends here.
     pub(super) unordered: bool,
+    /// Scoped `normalize` entries (their indices) covering this node's subtree: only on
+    /// subtree nodes, which match every descendant through a wildcard to themselves.
+    normalize: Vec<usize>,
+    /// The subtree node of a pattern ending here, carried by every state below.
+    subtree: Option<usize>,
 }
 
 impl PatternTrie {
@@ -337,16 +619,42 @@ impl PatternTrie {
             }
             at = child;
         }
-        let node = &mut self.nodes[at];
         match mark {
-            Mark::Ignore => node.ignore = true,
-            Mark::Unordered => node.unordered = true,
+            Mark::Ignore => self.nodes[at].ignore = true,
+            Mark::Unordered => self.nodes[at].unordered = true,
+            Mark::Normalize(index) => {
+                let subtree = match self.nodes[at].subtree {
+                    Some(subtree) => subtree,
+                    None => {
+                        let subtree = self.nodes.len();
+                        self.nodes.push(TrieNode {
+                            wildcard: Some(subtree),
+                            ..TrieNode::default()
+                        });
+                        self.nodes[at].subtree = Some(subtree);
+                        subtree
+                    }
+                };
+                self.nodes[subtree].normalize.push(index);
+            }
         }
     }
 
     /// The states of the empty pointer (the whole body).
     pub(super) fn root(&self) -> Vec<usize> {
-        if self.nodes.is_empty() { Vec::new() } else { vec![0] }
+        let mut states = Vec::new();
+        self.enter(&mut states, 0);
+        states
+    }
+
+    /// Adds `state` and its subtree node, if any.
+    fn enter(&self, states: &mut Vec<usize>, state: usize) {
+        if let Some(node) = self.nodes.get(state) {
+            states.push(state);
+            if let Some(subtree) = node.subtree {
+                states.push(subtree);
+            }
+        }
     }
 
     /// The states one escaped segment below `states`.
@@ -355,14 +663,35 @@ impl PatternTrie {
         for &state in states {
             if let Some(node) = self.nodes.get(state) {
                 if let Some(&c) = node.literal.get(segment) {
-                    next.push(c);
+                    self.enter(&mut next, c);
                 }
                 if let Some(c) = node.wildcard {
-                    next.push(c);
+                    self.enter(&mut next, c);
                 }
             }
         }
+        if next.len() > 1 {
+            next.sort_unstable();
+            next.dedup();
+        }
         next
+    }
+
+    /// The states of an escaped pointer (`""` or `/a/0`).
+    pub(super) fn states_at(&self, pointer: &str) -> Vec<usize> {
+        let mut states = self.root();
+        for segment in pointer.split('/').skip(1) {
+            if states.is_empty() {
+                break;
+            }
+            states = self.child(&states, segment);
+        }
+        states
+    }
+
+    /// Whether the scoped `normalize` entry `index` covers the node of these states.
+    fn normalizes(&self, states: &[usize], index: usize) -> bool {
+        self.any(states, |n| n.normalize.contains(&index))
     }
 
     /// Whether the states include an ignored node.
@@ -469,12 +798,154 @@ mod tests {
         assert!(trie.child(&[], "anything").is_empty());
     }
 
+    fn rules(spec: &str) -> CompareRules {
+        CompareRules::from_spec(&toml::from_str::<CompareSpec>(spec).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn location_path_keeps_path_and_query_only() {
+        let cases = [
+            ("http://book.local:5000/api/thoughts/", "/api/thoughts/"),
+            ("https://h/a?b=1#frag", "/a?b=1"),
+            ("//h:1/x", "/x"),
+            ("http://h", "/"),
+            ("http://h?q", "/?q"),
+            ("/api/thoughts/", "/api/thoughts/"),
+            ("  /a#f ", "/a"),
+            ("../up", "../up"),
+            ("weird:/x", "weird:/x"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(location_path(value), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn location_and_unordered_headers_are_compared_as_configured() {
+        let r = rules("location = \"path\"\nunordered_headers = [\"allow\", \"Vary\"]");
+        let names: Vec<&str> = r.headers().iter().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "location", "allow", "vary"]);
+        let location = http::header::LOCATION;
+        assert!(r.header_equal(&location, Some("http://h:5000/a/?x=1"), Some("/a/?x=1")));
+        assert!(!r.header_equal(&location, Some("http://h/a/"), Some("/b/")));
+        assert!(!r.header_equal(&location, Some("/a/"), None));
+        let allow = HeaderName::from_static("allow");
+        assert!(r.header_equal(&allow, Some("GET, HEAD, OPTIONS"), Some("OPTIONS,GET,HEAD, HEAD")));
+        assert!(!r.header_equal(&allow, Some("GET, HEAD, OPTIONS"), Some("GET,HEAD")));
+        // Without the settings, the values are compared as they are.
+        let plain = rules("headers = [\"location\", \"allow\"]");
+        assert!(!plain.header_equal(&location, Some("http://h/a/"), Some("/a/")));
+        assert!(!plain.header_equal(&allow, Some("GET, HEAD"), Some("GET,HEAD")));
+        // ignore_headers still wins.
+        let ignored = rules("location = \"path\"\nignore_headers = [\"location\"]");
+        assert!(!ignored.headers().contains(&location));
+    }
+
+    #[test]
+    fn scoped_normalizers_cover_their_subtree_or_their_header() {
+        let r = rules(
+            r##"headers = ["content-type", "x-id"]
+normalize = [
+  { pattern = "\\d+", replace = "N", pointer = "/items/*/id" },
+  { pattern = "^v", replace = "", pointer = "" },
+  { pattern = "[0-9]+", replace = "#", header = "x-id" },
+]"##,
+        );
+        let states = r.patterns.states_at("/items/3/id");
+        assert_eq!(r.normalize_str("a1", &states), "aN");
+        let below = r.patterns.states_at("/items/3/id/deeper");
+        assert_eq!(r.normalize_str("a1", &below), "aN");
+        let elsewhere = r.patterns.states_at("/items/3/name");
+        assert_eq!(r.normalize_str("va1", &elsewhere), "a1", "only the root-scoped entry");
+        assert_eq!(
+            r.normalize_bytes(b"v12"),
+            &b"12"[..],
+            "pointer \"\" covers a non-JSON body"
+        );
+        let id = HeaderName::from_static("x-id");
+        assert!(r.header_equal(&id, Some("req-12"), Some("req-7")));
+        assert!(!r.header_equal(&http::header::CONTENT_TYPE, Some("a1"), Some("a2")));
+    }
+
+    #[test]
+    fn bad_scopes_and_divergences_name_the_entry() {
+        let cases = [
+            (
+                "normalize = [{ pattern = \"a\", replace = \"\", pointer = \"/a\", header = \"x\" }]",
+                "normalize[0]: give `pointer` or `header`, not both",
+            ),
+            (
+                "normalize = [{ pattern = \"a\", replace = \"\", pointer = \"a\" }]",
+                "normalize[0]: `pointer`: `a` is not a JSON Pointer",
+            ),
+            (
+                "normalize = [{ pattern = \"a\", replace = \"\", header = \"x-id\" }]",
+                "normalize[0]: `header` `x-id` is not compared",
+            ),
+            (
+                "unordered_headers = [\"a b\"]",
+                "unordered_headers[0]: `a b` is not a valid header name",
+            ),
+            (
+                "divergences = [{ path = \"x\", reason = \"r\", status = { legacy = 1, new = 2 } }]",
+                "divergences[0]: `path` `x` must start with `/`",
+            ),
+            (
+                "divergences = [{ path = \"/x\", reason = \"r\" }]",
+                "divergences[0]: lists no difference",
+            ),
+            (
+                "divergences = [{ path = \"/x\", method = \"G T\", reason = \"r\", status = { legacy = 500, new = 401 } }]",
+                "divergences[0]: bad method `G T`",
+            ),
+        ];
+        for (spec, want) in cases {
+            let spec: CompareSpec = toml::from_str(spec).unwrap();
+            let got = CompareRules::from_spec(&spec).unwrap_err().to_string();
+            assert!(got.starts_with(want), "{got}");
+        }
+        assert!(toml::from_str::<CompareSpec>("location = \"host\"").is_err());
+    }
+
+    #[test]
+    fn a_routes_divergence_covers_its_method_and_path() {
+        let r = rules(
+            r#"[[divergences]]
+method = "GET"
+path = "/api/thoughts/abc/"
+reason = "the book has no such route"
+headers = { "content-type" = { legacy = "text/html", new = "application/json" } }
+
+[[divergences]]
+path = "/search?q=_"
+reason = "wildcards"
+status = { legacy = 200, new = 400 }
+"#,
+        );
+        let found = |m: Method, t: &str| r.divergence_for(&m, t).map(|d| d.reason.clone());
+        assert_eq!(
+            found(Method::GET, "/api/thoughts/abc/").as_deref(),
+            Some("the book has no such route")
+        );
+        assert_eq!(
+            found(Method::GET, "/api/thoughts/abc/?x=1").as_deref(),
+            Some("the book has no such route")
+        );
+        assert_eq!(found(Method::POST, "/api/thoughts/abc/"), None);
+        assert_eq!(found(Method::GET, "/api/thoughts/abc"), None);
+        assert_eq!(found(Method::POST, "/search?q=_").as_deref(), Some("wildcards"));
+        assert_eq!(found(Method::GET, "/search?q=a"), None);
+        assert_eq!(found(Method::GET, "/search"), None);
+    }
+
     #[test]
     fn regex_errors_are_one_line() {
         let spec = CompareSpec {
             normalize: vec![NormalizeSpec {
                 pattern: "(".into(),
                 replace: String::new(),
+                pointer: None,
+                header: None,
             }],
             ..CompareSpec::default()
         };

@@ -702,7 +702,9 @@ fn spec_deserialises() {
         spec.normalize,
         [NormalizeSpec {
             pattern: "\\d+".into(),
-            replace: "N".into()
+            replace: "N".into(),
+            pointer: None,
+            header: None,
         }]
     );
     assert_eq!(spec.unordered_arrays, UnorderedArrays::At(vec!["/tags".into()]));

@@ -602,7 +602,7 @@ async fn a_har_with_responses_is_the_legacy_side() {
     .await;
     assert_eq!(ran.status.code(), Some(0), "{}", both(&ran));
     assert!(
-        stdout(&ran).contains("5 match, 0 noise, 0 mismatch, 0 error"),
+        stdout(&ran).contains("5 match, 0 expected, 0 noise, 0 mismatch, 0 resolved, 0 skipped, 0 error"),
         "{}",
         both(&ran)
     );
@@ -616,6 +616,6 @@ async fn a_har_with_responses_is_the_legacy_side() {
     .await;
     assert_eq!(ran.status.code(), Some(1), "{}", both(&ran));
     let out = stdout(&ran);
-    assert!(out.contains("4 match, 0 noise, 1 mismatch"), "{out}");
+    assert!(out.contains("4 match, 0 expected, 0 noise, 1 mismatch"), "{out}");
     assert!(out.contains("MISMATCH GET /api/thoughts/1/"), "{out}");
 }

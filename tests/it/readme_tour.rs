@@ -141,7 +141,7 @@ async fn the_tour_moves_a_route_on_evidence_as_readme_says() {
     assert_eq!(out.status.code(), Some(0), "{parity}\n{}", both(&out));
     let said = stdout(&out);
     assert!(
-        said.contains(": 22 match, 0 noise, 0 mismatch, 0 error, 1 skipped: ok"),
+        said.contains(": 22 match, 0 expected, 0 noise, 0 mismatch, 0 resolved, 1 skipped, 0 error: ok"),
         "{said}"
     );
     assert!(

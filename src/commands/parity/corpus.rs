@@ -10,8 +10,17 @@
 //! `{"method": "GET", "path": "/api/thoughts/?search=x", "headers": {"accept": "application/json"}, "body": "..."}`.
 //! `headers` is optional, each value a string or a list of strings; an empty list means
 //! "this request has no such header", so `--header` does not add one either. `body` (text)
-//! or `body_base64` (bytes) is optional. Blank lines and lines starting with `#` are
-//! ignored. Every problem names `file:line`.
+//! or `body_base64` (bytes) is optional. `expect` states a known, deliberate difference of
+//! the two answers (see [`crate::parity::DivergenceSpec`]): `{"reason": "…", "status":
+//! {"legacy": 500, "new": 401}, "pointers": {…}, "headers": {…}}`. `name` names the
+//! request in reports (default: [`default_name`]). `response` is the answer recorded for it
+//! (`{"status", "headers", "body" | "body_base64"}`, as `[record] responses = true` writes
+//! it; a HAR entry's `response` likewise), which `--legacy-from` compares with. Blank lines
+//! and lines starting with `#` are ignored. Every problem names `file:line`.
+//!
+//! `${NAME}` in a request's strings (path, header values, text body; a HAR entry's URL,
+//! header values, `postData.text`) is the environment variable NAME ([`expand`]), so a
+//! checked-in corpus holds no token that expires; `$${` is a literal `${`.
 //!
 //! Headers that describe one connection or one encoding of the body are dropped from both
 //! formats, because the replaying client sets its own: hop-by-hop headers,
@@ -21,14 +30,16 @@
 //! Parsing ([`parse`]) is pure; only [`load`] reads the file.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::parity::Captured;
+use crate::parity::{Captured, Divergence, DivergenceSpec};
 
 /// One request of a corpus.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +57,8 @@ pub struct CorpusRequest {
     pub without: Vec<HeaderName>,
     /// The body (empty when none).
     pub body: Bytes,
+    /// The line's `expect`: the divergence its answers are judged against.
+    pub expect: Option<Arc<Divergence>>,
     /// The corpus's `name` for it (`None`: reports use [`default_name`]).
     pub name: Option<String>,
     /// The answer recorded with it: a JSON Lines `response`, a HAR entry's `response`
@@ -208,10 +221,10 @@ fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
     for key in object.keys() {
         if !matches!(
             key.as_str(),
-            "method" | "path" | "headers" | "body" | "body_base64" | "name" | "response"
+            "method" | "path" | "headers" | "body" | "body_base64" | "expect" | "name" | "response"
         ) {
             return Err(format!(
-                "unknown field `{key}`, expected one of `method`, `path`, `headers`, `body`, `body_base64`, `name`, `response`"
+                "unknown field `{key}`, expected one of `method`, `path`, `headers`, `body`, `body_base64`, `expect`, `name`, `response`"
             ));
         }
     }
@@ -275,9 +288,20 @@ fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
         headers,
         without,
         body,
+        expect: expect_of(object.get("expect"))?,
         name,
         recorded,
     })
+}
+
+/// A line's `expect`, checked.
+fn expect_of(value: Option<&Value>) -> Result<Option<Arc<Divergence>>, String> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let spec = DivergenceSpec::deserialize(value).map_err(|e| format!("`expect`: {e}"))?;
+    let divergence = Divergence::from_spec(&spec).map_err(|e| format!("`expect`: {e}"))?;
+    Ok(Some(Arc::new(divergence)))
 }
 
 fn parse_har(file: &str, doc: &Value, vars: Vars<'_>) -> Result<Vec<CorpusRequest>, CorpusError> {
@@ -350,6 +374,7 @@ fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
         headers,
         without: Vec::new(),
         body,
+        expect: None,
         name: None,
         recorded: entry.get("response").and_then(har_response),
     })
@@ -652,6 +677,35 @@ mod tests {
             let got = lines(text).unwrap_err();
             assert!(got.starts_with(want), "{text:?}: got {got:?}, want {want:?}");
             assert!(!got.contains('\n'), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn a_line_may_expect_a_divergence() {
+        let text = r#"{"method": "GET", "path": "/a", "expect": {"reason": "the book answers 500", "status": {"legacy": 500, "new": 401}}}
+{"method": "GET", "path": "/b", "expect": null}
+"#;
+        let got = lines(text).unwrap();
+        let expect = got[0].expect.as_deref().unwrap();
+        assert_eq!(expect.reason, "the book answers 500");
+        assert!(got[1].expect.is_none());
+        let cases = [
+            (
+                r#"{"method": "GET", "path": "/", "expect": {"status": {"legacy": 500, "new": 401}}}"#,
+                "c.jsonl:1: `expect`: missing field `reason`",
+            ),
+            (
+                r#"{"method": "GET", "path": "/", "expect": {"reason": "r"}}"#,
+                "c.jsonl:1: `expect`: lists no difference",
+            ),
+            (
+                r#"{"method": "GET", "path": "/", "expect": {"reason": "r", "pointers": {"x": {"legacy": 1, "new": 2}}}}"#,
+                "c.jsonl:1: `expect`: `pointers`: `x` is not a JSON Pointer",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = lines(text).unwrap_err();
+            assert!(got.starts_with(want), "{got}");
         }
     }
 

@@ -21,6 +21,10 @@
 //! every run), is sent to legacy a second time so that fields legacy does not repeat
 //! itself on count as noise rather than mismatches.
 //!
+//! A request with a divergence (its corpus line's `expect`, else the first of its route's
+//! `compare.divergences` covering its method and routed path) is judged against it by
+//! [`compare_expecting`]: `expected`, `resolved` (a failure) or `mismatch`.
+//!
 //! Writes are replayed as they are: a `POST` in the corpus reaches both sides (and legacy
 //! twice when sampled for noise). Because a write changes what later requests read, a
 //! request whose method is not safe ([`is_safe`]) waits for every earlier request and
@@ -50,12 +54,14 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
-use super::report::{DEFAULT_ROUTE, Record, ReplayVerdict, ReportedRoute, Run};
+use super::report::{DEFAULT_ROUTE, Expectation, Record, ReplayVerdict, ReportedRoute, Run};
 use crate::config::{
     EvidenceIdentity, EvidenceSide, Forwarding, HeaderEdits, HostPolicy, LoadError, RouteConfig, base_path_of,
     under_base,
 };
-use crate::parity::{Captured, CompareRules, compare, redact_diff, redact_headers};
+use crate::parity::{
+    Captured, CompareRules, Divergence, Judged, REDACTED, compare_expecting, redact_diff, redact_headers,
+};
 use crate::path::normalize_path;
 use crate::table::Table;
 
@@ -207,6 +213,9 @@ pub struct Planned {
     /// The route's `response_headers`, applied to both answers before they are compared
     /// (the client would get them so).
     pub response_headers: HeaderEdits,
+    /// The divergence the answers are judged against: the corpus line's `expect`, else the
+    /// first of the route's `compare.divergences` that covers the request.
+    pub expect: Option<Arc<Divergence>>,
     /// The corpus's `name` for it, if any (reports make one up otherwise).
     pub name: Option<String>,
     /// Legacy's recorded answer (`--legacy-from`): legacy is not asked.
@@ -268,6 +277,9 @@ pub fn plan(
             if let Some(route) = route {
                 planned.route = route.name.clone();
                 planned.rules = route.compare.clone();
+                if planned.expect.is_none() {
+                    planned.expect = route.compare.divergence_for(&planned.method, &planned.target).cloned();
+                }
                 forward_as_routed(&mut planned, &route.forwarding);
             }
             if !only.is_empty() && !route.is_some_and(|r| only.contains(&r.name)) {
@@ -329,6 +341,7 @@ fn unrouted(request: CorpusRequest, defaults: &[(HeaderName, HeaderValue)], rule
         upstream_target: String::new(),
         host: HostPolicy::Preserve,
         response_headers: HeaderEdits::default(),
+        expect: request.expect,
         name: request.name,
         recorded: request.recorded,
     }
@@ -430,7 +443,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
             Action::Replay { .. } | Action::Outside => None,
         };
         if let Some(verdict) = verdict {
-            records[slot] = Some(record_of(&planned, headers, verdict, Duration::ZERO));
+            records[slot] = Some(record_of(&planned, headers, (verdict, Vec::new()), Duration::ZERO));
             progress.inc(1);
             continue;
         }
@@ -477,6 +490,7 @@ pub async fn replay(planned: Vec<Planned>, settings: Settings, progress: &Progre
                 path,
                 headers: Vec::new(),
                 verdict: ReplayVerdict::Error("the replay of this request failed (internal error)".to_owned()),
+                expect: None,
                 at: SystemTime::now(),
                 elapsed: Duration::ZERO,
                 case_name,
@@ -500,7 +514,18 @@ fn collect(
     }
 }
 
-fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: ReplayVerdict, elapsed: Duration) -> Record {
+/// The record of a request: its verdict and, with a divergence, each listed field that
+/// was not as stated.
+fn record_of(
+    planned: &Planned,
+    headers: Vec<(String, String)>,
+    (verdict, unmet): (ReplayVerdict, Vec<String>),
+    elapsed: Duration,
+) -> Record {
+    let expect = planned.expect.as_ref().map(|divergence| Expectation {
+        reason: divergence.reason.clone(),
+        unmet,
+    });
     Record {
         line: planned.line,
         route: planned.route.clone(),
@@ -508,16 +533,29 @@ fn record_of(planned: &Planned, headers: Vec<(String, String)>, verdict: ReplayV
         path: planned.target.clone(),
         headers,
         verdict,
+        expect,
         at: SystemTime::now(),
         elapsed,
         case_name: planned.name.clone(),
     }
 }
 
-/// Sends one request to both sides (and legacy again when sampled) and compares.
-async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> ReplayVerdict {
+/// Sends one request to both sides (and legacy again when sampled) and compares; with a
+/// divergence, also the listed fields that were not as stated.
+async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings) -> (ReplayVerdict, Vec<String>) {
+    match exchange_answers(client, planned, settings).await {
+        Ok(answers) => judge(planned, answers, settings).await,
+        Err(why) => (ReplayVerdict::Error(why), Vec::new()),
+    }
+}
+
+/// The legacy answer, the new one and (when sampled) a second legacy one.
+type Answers = (Captured, Captured, Option<Captured>);
+
+/// Both sides' answers, and legacy's again when sampled; or why not.
+async fn exchange_answers(client: &ReplayClient, planned: &Planned, settings: &Settings) -> Result<Answers, String> {
     let Action::Replay { legacy, new, again } = &planned.action else {
-        return ReplayVerdict::Error("not a replayed request".to_owned());
+        return Err("not a replayed request".to_owned());
     };
     let (first, second) = match &planned.recorded {
         Some(recorded) => (Ok(recorded.clone()), fetch(client, new, planned, settings).await),
@@ -538,36 +576,66 @@ async fn exchange(client: &ReplayClient, planned: &Planned, settings: &Settings)
             if let Err(e) = n {
                 failures.push(format!("new, {}: {e}", new.label));
             }
-            return ReplayVerdict::Error(failures.join("; "));
+            return Err(failures.join("; "));
         }
     };
     let legacy_again = if *again {
-        match fetch(client, legacy, planned, settings).await {
-            Ok(answer) => Some(answer),
-            Err(e) => {
-                return ReplayVerdict::Error(format!("legacy (second answer, for noise), {}: {e}", legacy.label));
-            }
-        }
+        let answer = fetch(client, legacy, planned, settings)
+            .await
+            .map_err(|e| format!("legacy (second answer, for noise), {}: {e}", legacy.label))?;
+        Some(answer)
     } else {
         None
     };
-    let status = [legacy_answer.status, new_answer.status];
-    let rules = planned.rules.clone();
+    Ok((legacy_answer, new_answer, legacy_again))
+}
+
+/// Compares the answers with the route's rules, and the request's divergence if any.
+async fn judge(
+    planned: &Planned,
+    (legacy, new, legacy_again): Answers,
+    settings: &Settings,
+) -> (ReplayVerdict, Vec<String>) {
+    let status = [legacy.status, new.status];
+    let (rules, expect) = (planned.rules.clone(), planned.expect.clone());
     // Parsing two bodies of up to 10 MiB is CPU work: off the async workers.
-    let compared =
-        tokio::task::spawn_blocking(move || compare(&rules, &legacy_answer, &new_answer, legacy_again.as_ref())).await;
-    match compared {
-        Ok(comparison) => ReplayVerdict::Compared {
-            outcome: comparison.outcome,
-            status,
-            diffs: comparison
-                .diffs
+    let judged = tokio::task::spawn_blocking(move || {
+        compare_expecting(&rules, &legacy, &new, legacy_again.as_ref(), expect.as_deref())
+    })
+    .await;
+    match judged {
+        Ok(Judged { comparison, unmet }) => (
+            ReplayVerdict::Compared {
+                outcome: comparison.outcome,
+                status,
+                diffs: comparison
+                    .diffs
+                    .into_iter()
+                    .map(|d| redact_diff(d, &settings.secret_headers))
+                    .collect(),
+                truncated: comparison.truncated,
+            },
+            unmet
                 .into_iter()
-                .map(|d| redact_diff(d, &settings.secret_headers))
+                .map(|line| redact_unmet(line, &settings.secret_headers))
                 .collect(),
-            truncated: comparison.truncated,
-        },
-        Err(e) => ReplayVerdict::Error(format!("the comparison failed: {e}")),
+        ),
+        Err(e) => (ReplayVerdict::Error(format!("the comparison failed: {e}")), Vec::new()),
+    }
+}
+
+/// An unmet statement about a `--header` header, values replaced by [`REDACTED`] (the
+/// engine redacts the usual secrets itself).
+fn redact_unmet(line: String, secret: &[HeaderName]) -> String {
+    let name = line
+        .strip_prefix("header:")
+        .and_then(|rest| rest.split_once(": "))
+        .map(|(name, _)| name);
+    match name {
+        Some(name) if secret.iter().any(|s| s.as_str() == name) => {
+            format!("header:{name}: not as stated (values {REDACTED})")
+        }
+        _ => line,
     }
 }
 
@@ -953,6 +1021,7 @@ exact = "/api/login/"
             headers: HeaderMap::new(),
             without: Vec::new(),
             body: Bytes::new(),
+            expect: None,
             name: None,
             recorded: None,
         }
@@ -1193,6 +1262,18 @@ exact = "/api/login/"
         let e = parse_header("x y: 1").unwrap_err().to_string();
         assert!(e.contains("`x y` is not a header name"), "{e}");
         assert!(parse_header("content-length: 5").is_err());
+    }
+
+    #[test]
+    fn secret_headers_are_redacted_in_unmet_statements() {
+        let secret = [HeaderName::from_static("x-api-key")];
+        let line = "header:x-api-key: stated legacy a new b, got legacy k1 new k2".to_owned();
+        let redacted = redact_unmet(line, &secret);
+        assert!(!redacted.contains("k1") && redacted.contains(REDACTED), "{redacted}");
+        let plain = "header:x-other: stated legacy a new b, got legacy k1 new k2".to_owned();
+        assert_eq!(redact_unmet(plain.clone(), &secret), plain);
+        let status = "status: stated legacy 500 new 401, got legacy 500 new 403".to_owned();
+        assert_eq!(redact_unmet(status.clone(), &secret), status);
     }
 
     #[test]

@@ -57,12 +57,24 @@ pub struct Record {
     pub headers: Vec<(String, String)>,
     /// What happened.
     pub verdict: ReplayVerdict,
+    /// The divergence the request was judged against (its corpus line's `expect`, else its
+    /// route's `compare.divergences`), and how the answers fell short of it.
+    pub expect: Option<Expectation>,
     /// When the comparison was made.
     pub at: SystemTime,
     /// How long the exchanges took.
     pub elapsed: Duration,
     /// The corpus's `name` for it, if any (see [`Record::name`]).
     pub case_name: Option<String>,
+}
+
+/// A divergence as a record carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// Why the difference is deliberate.
+    pub reason: String,
+    /// Each listed field that is not as stated, one line each.
+    pub unmet: Vec<String>,
 }
 
 impl Record {
@@ -75,9 +87,12 @@ impl Record {
         }
     }
 
-    /// Whether this request fails the run (a mismatch or an error).
+    /// Whether this request fails the run (a mismatch, a resolved divergence or an error).
     pub fn failed(&self) -> bool {
-        matches!(self.outcome(), Some(Outcome::Mismatch | Outcome::Error))
+        matches!(
+            self.outcome(),
+            Some(Outcome::Mismatch | Outcome::Resolved | Outcome::Error)
+        )
     }
 
     /// Its name in reports (a JUnit case's name): the corpus's `name`, or
@@ -121,6 +136,12 @@ impl Record {
                 }
                 if *truncated {
                     let _ = writeln!(text, "(more differences not shown)");
+                }
+                if let Some(expect) = &self.expect {
+                    let _ = writeln!(text, "divergence: {}", expect.reason);
+                    for unmet in &expect.unmet {
+                        let _ = writeln!(text, "not as stated: {unmet}");
+                    }
                 }
             }
             ReplayVerdict::Error(why) => {
@@ -176,6 +197,12 @@ pub struct JsonReport {
     pub mismatches: Vec<Mismatch>,
     /// Every request that could not be compared, in corpus order.
     pub errors: Vec<JsonError>,
+    /// Every request that differed as its stated divergence says, in corpus order.
+    #[serde(default)]
+    pub expected: Vec<JsonDivergence>,
+    /// Every request whose stated divergence no longer occurs, in corpus order.
+    #[serde(default)]
+    pub resolved: Vec<JsonDivergence>,
     /// Every replayed request, in corpus order: where it is in the corpus, its name and
     /// its outcome.
     #[serde(default)]
@@ -195,8 +222,28 @@ pub struct JsonRequest {
     pub method: String,
     /// The path and query.
     pub path: String,
-    /// `match`, `noise`, `mismatch`, `error`, or `skipped`.
+    /// `match`, `noise`, `expected`, `mismatch`, `resolved`, `error`, or `skipped`.
     pub outcome: String,
+}
+
+/// A request judged against a divergence, in [`JsonReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonDivergence {
+    /// The route.
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// The corpus line (JSON Lines) or entry (HAR), from 1.
+    pub line: usize,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Why the difference is deliberate.
+    pub reason: String,
+    /// Each listed field that is not as stated (left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<String>,
 }
 
 /// One request that could not be compared, in [`JsonReport`].
@@ -247,6 +294,8 @@ impl Run {
                 Some(Outcome::Noise) => counts.noise += 1,
                 Some(Outcome::Mismatch) => counts.mismatch += 1,
                 Some(Outcome::Error) => counts.error += 1,
+                Some(Outcome::Expected) => counts.expected += 1,
+                Some(Outcome::Resolved) => counts.resolved += 1,
                 None => counts.skipped += 1,
             }
         }
@@ -265,6 +314,8 @@ impl Run {
             total.noise += c.noise;
             total.mismatch += c.mismatch;
             total.error += c.error;
+            total.expected += c.expected;
+            total.resolved += c.resolved;
             total.skipped += c.skipped;
         }
         total.requests = Some(self.records.len() as u64);
@@ -284,7 +335,24 @@ impl Run {
         };
         let mut mismatches = Vec::new();
         let mut errors = Vec::new();
+        let (mut expected, mut resolved) = (Vec::new(), Vec::new());
         for record in &self.records {
+            if let Some(expect) = &record.expect {
+                let listed = JsonDivergence {
+                    route: record.route.clone(),
+                    method: record.method.clone(),
+                    path: record.path.clone(),
+                    line: record.line,
+                    at: rfc3339(record.at),
+                    reason: expect.reason.clone(),
+                    unmet: expect.unmet.clone(),
+                };
+                match record.outcome() {
+                    Some(Outcome::Expected) => expected.push(listed),
+                    Some(Outcome::Resolved) => resolved.push(listed),
+                    _ => {}
+                }
+            }
             match &record.verdict {
                 ReplayVerdict::Compared {
                     outcome: Outcome::Mismatch,
@@ -337,6 +405,8 @@ impl Run {
             routes,
             mismatches,
             errors,
+            expected,
+            resolved,
             requests,
         }
     }
@@ -412,9 +482,11 @@ impl Run {
                 self.outside
             )?;
         }
+        self.write_expected(out)?;
         for record in self.records.iter().filter(|r| r.failed()) {
             let kind = match record.outcome() {
                 Some(Outcome::Mismatch) => "MISMATCH",
+                Some(Outcome::Resolved) => "RESOLVED",
                 _ => "ERROR",
             };
             writeln!(out)?;
@@ -434,14 +506,16 @@ impl Run {
         writeln!(out)?;
         writeln!(
             out,
-            "parity: {} request(s) from {}: {} match, {} noise, {} mismatch, {} error, {} skipped: {}",
+            "parity: {} request(s) from {}: {} match, {} expected, {} noise, {} mismatch, {} resolved, {} skipped, {} error: {}",
             self.records.len(),
             self.corpus,
             t.matched,
+            t.expected,
             t.noise,
             t.mismatch,
-            t.error,
+            t.resolved,
             t.skipped,
+            t.error,
             if self.failed() { "FAILED" } else { "ok" }
         )?;
         if t.compared() == 0 && !self.failed() {
@@ -450,13 +524,38 @@ impl Run {
         Ok(())
     }
 
+    /// One line per request that differed as its divergence states, with the reason.
+    fn write_expected(&self, out: &mut dyn Write) -> io::Result<()> {
+        let expected: Vec<&Record> = self
+            .records
+            .iter()
+            .filter(|r| r.outcome() == Some(Outcome::Expected))
+            .collect();
+        if !expected.is_empty() {
+            writeln!(out)?;
+        }
+        for record in expected {
+            let reason = record.expect.as_ref().map_or("", |e| e.reason.as_str());
+            writeln!(
+                out,
+                "EXPECTED {}  (route {}, {}:{}): {reason}",
+                record.heading(),
+                record.route,
+                self.corpus,
+                record.line
+            )?;
+        }
+        Ok(())
+    }
+
     /// JUnit XML: a `<testsuite>` per route, a `<testcase name="METHOD path">` per
-    /// request; a mismatch or an error is a `<failure>` with the differences, a skipped
-    /// request `<skipped/>`.
+    /// request; a mismatch, a resolved divergence or an error is a `<failure>` with the
+    /// differences, an expected divergence a passing case with its reason in
+    /// `<system-out>`, a skipped request `<skipped/>`.
     pub fn junit(&self) -> String {
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let t = self.total();
-        let failures = t.mismatch + t.error;
+        let failures = t.mismatch + t.resolved + t.error;
         let seconds = |d: Duration| format!("{:.3}", d.as_secs_f64());
         let all_time: Duration = self.records.iter().map(|r| r.elapsed).sum();
         let _ = writeln!(
@@ -475,7 +574,7 @@ impl Run {
                 "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
                 escape(&route.name),
                 records.len(),
-                c.mismatch + c.error,
+                c.mismatch + c.resolved + c.error,
                 c.skipped,
                 seconds(time)
             );
@@ -493,9 +592,21 @@ impl Run {
                     (ReplayVerdict::Skipped(why), _) => {
                         let _ = writeln!(xml, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(why));
                     }
-                    (_, Some(outcome @ (Outcome::Mismatch | Outcome::Error))) => {
+                    (_, Some(Outcome::Expected)) => {
+                        let reason = record.expect.as_ref().map_or("", |e| e.reason.as_str());
+                        let _ = writeln!(
+                            xml,
+                            ">\n      <system-out>expected divergence: {}</system-out>\n    </testcase>",
+                            escape_text(reason)
+                        );
+                    }
+                    (_, Some(outcome @ (Outcome::Mismatch | Outcome::Resolved | Outcome::Error))) => {
                         let message = match &record.verdict {
                             ReplayVerdict::Error(why) => why.clone(),
+                            ReplayVerdict::Compared { .. } if outcome == Outcome::Resolved => format!(
+                                "the stated divergence no longer occurs: {}",
+                                record.expect.as_ref().map_or("", |e| e.reason.as_str())
+                            ),
                             ReplayVerdict::Compared { diffs, truncated, .. } => format!(
                                 "{} difference(s){}",
                                 diffs.len(),
@@ -567,6 +678,7 @@ mod tests {
             path: path.to_owned(),
             headers: vec![("authorization".to_owned(), crate::parity::REDACTED.to_owned())],
             verdict,
+            expect: None,
             at: SystemTime::UNIX_EPOCH,
             elapsed: Duration::from_millis(5),
             case_name: None,
@@ -740,7 +852,10 @@ mod tests {
         assert!(text.contains("  error: new: timeout"), "{text}");
         assert!(text.contains("request headers: authorization: [redacted]"), "{text}");
         assert!(text.contains("2 request(s) of other routes"), "{text}");
-        assert!(text.ends_with("1 mismatch, 1 error, 1 skipped: FAILED\n"), "{text}");
+        assert!(
+            text.ends_with(": 1 match, 0 expected, 1 noise, 1 mismatch, 0 resolved, 1 skipped, 1 error: FAILED\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -771,6 +886,86 @@ mod tests {
         assert!(xml.contains("<skipped message=\"no new upstream\"/>"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 5);
         assert_eq!(xml.matches("</testcase>").count(), 3);
+    }
+
+    fn with_divergences() -> Run {
+        let mut run = run();
+        let expect = |reason: &str, unmet: &[&str]| {
+            Some(Expectation {
+                reason: reason.to_owned(),
+                unmet: unmet.iter().map(|u| (*u).to_owned()).collect(),
+            })
+        };
+        let mut expected = record(
+            6,
+            "thoughts-api",
+            "/api/thoughts/abc/",
+            compared(Outcome::Expected, vec![]),
+        );
+        expected.expect = expect("the book <answers> HTML", &[]);
+        let mut resolved = record(
+            7,
+            "thoughts-api",
+            "/api/thoughts/-1/",
+            compared(Outcome::Resolved, vec![]),
+        );
+        resolved.expect = expect("gone", &["status: stated legacy 500 new 401, got legacy 401 new 401"]);
+        run.records = vec![expected, resolved];
+        run.routes.truncate(1);
+        run
+    }
+
+    #[test]
+    fn expected_is_listed_and_resolved_fails_in_every_report() {
+        let run = with_divergences();
+        assert!(run.failed(), "resolved is a failure");
+        let c = run.counts(&run.routes[0]);
+        assert_eq!((c.expected, c.resolved, c.compared()), (1, 1, 2));
+        assert_eq!(c.match_rate, Some(0.5));
+
+        let mut out = Vec::new();
+        run.write_text(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("EXPECTED GET /api/thoughts/abc/  (route thoughts-api, c.jsonl:6): the book <answers> HTML"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RESOLVED GET /api/thoughts/-1/  (route thoughts-api, c.jsonl:7)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  divergence: gone\n  not as stated: status: stated legacy 500"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(": 0 match, 1 expected, 0 noise, 0 mismatch, 1 resolved, 0 skipped, 0 error: FAILED\n"),
+            "{text}"
+        );
+
+        let xml = run.junit();
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+        assert!(
+            xml.contains("<system-out>expected divergence: the book &lt;answers&gt; HTML</system-out>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<failure type=\"resolved\" message=\"the stated divergence no longer occurs: gone\">"),
+            "{xml}"
+        );
+
+        let json = serde_json::to_value(run.json()).unwrap();
+        assert_eq!(json["expected"][0]["reason"], "the book <answers> HTML");
+        assert_eq!(json["expected"][0]["line"], 6);
+        assert!(json["expected"][0].get("unmet").is_none());
+        assert_eq!(
+            json["resolved"][0]["unmet"][0],
+            "status: stated legacy 500 new 401, got legacy 401 new 401"
+        );
+        assert_eq!(json["routes"]["thoughts-api"]["expected"], 1);
+        assert_eq!(json["routes"]["thoughts-api"]["resolved"], 1);
+        let back: JsonReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, run.json());
     }
 
     #[test]

@@ -292,6 +292,15 @@ mod tests {
             ("compare = { ignore = [\"no-slash\"] }", "bad `compare`"),
             ("compare = { colour = 1 }", "colour"),
             (
+                "compare = { divergences = [{ path = \"x\", reason = \"r\", status = { legacy = 500, new = 401 } }] }",
+                "bad `compare`: divergences[0]: `path` `x` must start with `/`",
+            ),
+            (
+                "compare = { normalize = [{ pattern = \"a\", replace = \"\", header = \"allow\" }] }",
+                "bad `compare`: normalize[0]: `header` `allow` is not compared",
+            ),
+            ("compare = { location = \"host\" }", "unknown variant `host`"),
+            (
                 "shadow = { sample = 2.0 }",
                 "`shadow.sample` must be between 0.0 and 1.0",
             ),

@@ -72,12 +72,14 @@ impl ShadowResult {
         }
     }
 
-    /// From a comparison outcome.
+    /// From a comparison outcome. Live comparisons judge no divergence (the mirror calls
+    /// [`crate::parity::compare()`]), so `expected` and `resolved` never come here; were
+    /// they to, an expected difference agrees and a resolved one does not.
     pub fn from_outcome(outcome: Outcome) -> Self {
         match outcome {
-            Outcome::Match => ShadowResult::Match,
+            Outcome::Match | Outcome::Expected => ShadowResult::Match,
             Outcome::Noise => ShadowResult::Noise,
-            Outcome::Mismatch => ShadowResult::Mismatch,
+            Outcome::Mismatch | Outcome::Resolved => ShadowResult::Mismatch,
             Outcome::Error => ShadowResult::Error,
         }
     }
