@@ -149,10 +149,14 @@ pub struct PendingAnswer {
 
 impl PendingAnswer {
     /// Writes the line once `answer` delivers the copy of the response (on a task of its
-    /// own: the response streams on meanwhile). Needs a tokio runtime.
+    /// own: the response streams on meanwhile). Outside a tokio runtime there is no task
+    /// to wait on: the line is dropped, counted as skipped.
     pub fn answer_from(mut self, answer: oneshot::Receiver<Option<Captured>>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         self.done = true;
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             match answer.await {
                 Ok(Some(captured)) if !encoded(&captured.headers) => {
                     self.request
@@ -440,5 +444,69 @@ mod tests {
         let (current, rotated) = (entries("traffic.har"), entries("traffic.har.1"));
         assert!(current >= 1 && rotated >= 1, "{current} {rotated}");
         assert_eq!(file.written, std::fs::metadata(&path).unwrap().len());
+    }
+
+    fn pending(har_host: Option<&str>) -> (PendingAnswer, std::sync::mpsc::Receiver<String>, IntCounterVec) {
+        let (lines, queue) = sync_channel(4);
+        let counts = IntCounterVec::new(prometheus::Opts::new("recorded", "test"), &["result"]).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer secret".parse().unwrap());
+        let answer = PendingAnswer {
+            request: request_fields(&Method::GET, "/a?b=1", &headers, &[]),
+            har_host: har_host.map(str::to_owned),
+            lines,
+            counts: counts.clone(),
+            redact: Vec::new(),
+            done: false,
+        };
+        (answer, queue, counts)
+    }
+
+    #[tokio::test]
+    async fn a_pending_line_is_written_with_its_answer_or_counted_skipped() {
+        for har in [None, Some("example.com")] {
+            let (answer, queue, counts) = pending(har);
+            let (done, receiver) = oneshot::channel();
+            answer.answer_from(receiver);
+            done.send(Some(Captured::new(http::StatusCode::CREATED, "made")))
+                .unwrap();
+            let line = tokio::task::spawn_blocking(move || queue.recv().unwrap())
+                .await
+                .unwrap();
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let response = if har.is_some() {
+                &value["response"]["content"]["text"]
+            } else {
+                &value["response"]["body"]
+            };
+            assert_eq!(response, "made", "{line}");
+            assert!(!line.contains("secret"), "{line}");
+            assert_eq!(counts.with_label_values(&["recorded"]).get(), 1);
+        }
+        let (answer, _queue, counts) = pending(None);
+        let (done, receiver) = oneshot::channel();
+        answer.answer_from(receiver);
+        done.send(None).unwrap();
+        let skipped = counts.with_label_values(&["skipped"]);
+        // The task runs when this one yields (a current-thread runtime).
+        for _ in 0..100 {
+            if skipped.get() > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(skipped.get(), 1, "no copy of the answer: skipped");
+        let (answer, _queue, counts) = pending(None);
+        drop(answer);
+        assert_eq!(counts.with_label_values(&["skipped"]).get(), 1, "no answer: skipped");
+    }
+
+    #[test]
+    fn outside_a_runtime_the_line_is_skipped() {
+        let (answer, queue, counts) = pending(None);
+        let (_done, receiver) = oneshot::channel();
+        answer.answer_from(receiver);
+        assert_eq!(counts.with_label_values(&["skipped"]).get(), 1);
+        assert!(queue.try_recv().is_err());
     }
 }
