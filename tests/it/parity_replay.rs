@@ -618,4 +618,40 @@ async fn a_har_with_responses_is_the_legacy_side() {
     let out = stdout(&ran);
     assert!(out.contains("4 match, 0 expected, 0 noise, 1 mismatch"), "{out}");
     assert!(out.contains("MISMATCH GET /api/thoughts/1/"), "{out}");
+
+    // The same requests from a JSON Lines corpus that names them and states the difference
+    // on purpose: each takes the recorded answer of its method and path, in order.
+    let corpus = r#"{"method": "GET", "path": "/api/thoughts/", "name": "all thoughts"}
+{"method": "GET", "path": "/api/thoughts/1/", "name": "thought 1", "expect": {"reason": "we renamed the ray", "pointers": {"/text": {"legacy": "*", "new": "*"}}}}
+{"method": "GET", "path": "/api/thoughts/0/"}
+{"method": "GET", "path": "/api/me/thoughts/", "headers": {"authorization": "Bearer ${TOKEN_BRUCE}"}}
+{"method": "GET", "path": "/api/me/thoughts/"}
+{"method": "GET", "path": "/api/thoughts/5/", "name": "not recorded"}
+"#;
+    std::fs::write(dir.path().join("book.jsonl"), corpus).unwrap();
+    let args = [
+        "--requests",
+        "book.jsonl",
+        "--legacy-from",
+        BOOK_SAMPLE,
+        "--new",
+        &unfaithful.url(),
+        "--junit",
+        "book.xml",
+    ];
+    let ran = parity_in(dir.path(), &args, &env).await;
+    assert_eq!(ran.status.code(), Some(1), "{}", both(&ran));
+    let out = stdout(&ran);
+    assert!(
+        out.contains("4 match, 1 expected, 0 noise, 0 mismatch, 0 resolved, 0 skipped, 1 error"),
+        "{out}"
+    );
+    assert!(out.contains("EXPECTED thought 1: GET /api/thoughts/1/"), "{out}");
+    assert!(out.contains("ERROR not recorded: GET /api/thoughts/5/"), "{out}");
+    assert!(out.contains("no recorded answer for it in"), "{out}");
+    let xml = std::fs::read_to_string(dir.path().join("book.xml")).unwrap();
+    assert!(
+        xml.contains("name=\"all thoughts\"") && xml.contains("name=\"GET /api/thoughts/0/ (line 3)\""),
+        "{xml}"
+    );
 }

@@ -333,7 +333,9 @@ fn parse_har(file: &str, doc: &Value, vars: Vars<'_>) -> Result<Vec<CorpusReques
 }
 
 /// One HAR entry: `request.method`, `request.url` (its path and query), `request.headers`,
-/// `request.postData.text`.
+/// `request.postData.text`; the answer in `response`; and the entry's own `_name` and
+/// `_expect` (HAR 1.2 lets a tool add fields whose names start with `_`), the HAR form of
+/// a JSON Lines `name` and `expect`.
 fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
     let request = entry.get("request").ok_or("no `request`")?;
     let field = |key: &str| {
@@ -374,10 +376,19 @@ fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
         headers,
         without: Vec::new(),
         body,
-        expect: None,
-        name: None,
+        expect: expect_of(entry.get("_expect"))?,
+        name: har_name(entry.get("_name"))?,
         recorded: entry.get("response").and_then(har_response),
     })
+}
+
+/// A HAR entry's `_name`: a non-empty string, when given.
+fn har_name(value: Option<&Value>) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) if !name.trim().is_empty() => Ok(Some(name.clone())),
+        Some(_) => Err("`_name` must be a non-empty string".to_owned()),
+    }
 }
 
 /// Looks up the value of a `${NAME}` placeholder.
@@ -834,5 +845,15 @@ mod tests {
         assert_eq!(answer.body, "{\"id\": null}\n");
         assert_eq!(&got[1].recorded.as_ref().unwrap().body[..], [0, 255]);
         assert!(got[2].recorded.is_none(), "a browser's status 0 is no answer");
+        let named = har.replace(
+            "\"comment\": \"single\"",
+            "\"comment\": \"single\", \"_name\": \"thought 0 is not found\", \"_expect\": {\"reason\": \"r\", \"status\": {\"legacy\": 404, \"new\": 400}}",
+        );
+        let got = parse("book.har", &named, true).unwrap();
+        assert_eq!(got[0].name.as_deref(), Some("thought 0 is not found"));
+        assert_eq!(got[0].expect.as_deref().map(|e| e.reason.as_str()), Some("r"));
+        let bad = har.replace("\"comment\": \"single\"", "\"_name\": 1");
+        let got = parse("book.har", &bad, true).unwrap_err().to_string();
+        assert_eq!(got, "book.har:1: log.entries[0]: `_name` must be a non-empty string");
     }
 }
