@@ -25,8 +25,8 @@
 //! `compare.divergences` covering its method and routed path) is judged against it by
 //! [`compare_expecting`]: `expected`, `resolved` (a failure) or `mismatch`.
 //!
-//! Writes are replayed as they are: a `POST` in the corpus reaches both sides (and legacy
-//! twice when sampled for noise). Because a write changes what later requests read, a
+//! Writes are replayed as they are: a `POST` in the corpus reaches both sides once (only
+//! safe requests are sampled for noise). Because a write changes what later requests read, a
 //! request whose method is not safe ([`is_safe`]) waits for every earlier request and
 //! finishes before any later one starts (unless `--concurrent-writes`); `--setup` runs a
 //! command first (to reset both databases). With `--legacy-from`, legacy's answers are
@@ -298,8 +298,9 @@ pub fn plan(
                 (Some(legacy), Some(new)) => Action::Replay {
                     legacy,
                     new,
-                    // A recorded answer cannot be asked for a second time.
-                    again: overrides.legacy_from.is_none() && sampled(index, noise_sample),
+                    // A recorded answer cannot be asked for a second time, and a write
+                    // sent twice would change legacy twice.
+                    again: overrides.legacy_from.is_none() && is_safe(&planned.method) && sampled(index, noise_sample),
                 },
                 (None, _) => Action::Refuse(match &overrides.legacy_from {
                     Some(file) => format!("no recorded answer for it in {file}"),
@@ -1295,6 +1296,29 @@ exact = "/api/login/"
         for pointer in ["header:content-type", "/set-cookie", "status"] {
             assert_eq!(redact_diff(diff(pointer), &extra).legacy, "a=1", "{pointer}");
         }
+    }
+
+    #[test]
+    fn writes_are_never_sent_to_legacy_twice() {
+        let table = Table::parse("routes.toml", TABLE).unwrap();
+        let overrides = Overrides {
+            legacy: Some(side("--legacy (127.0.0.1:9)", "127.0.0.1:9")),
+            new: Some(side("--new (127.0.0.1:10)", "127.0.0.1:10")),
+            legacy_from: None,
+        };
+        let got = plan(
+            &table,
+            vec![request("GET", "/api/thoughts/"), request("POST", "/api/thoughts/")],
+            &overrides,
+            &[],
+            &[],
+            1.0,
+        );
+        let again: Vec<bool> = got
+            .iter()
+            .map(|p| matches!(p.action, Action::Replay { again: true, .. }))
+            .collect();
+        assert_eq!(again, [true, false]);
     }
 
     #[test]
