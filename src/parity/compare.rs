@@ -15,7 +15,8 @@
 //! Work is bounded: at most [`MAX_DIFFS`] differences are kept (the walk stops after
 //! that), at most [`MAX_NOISY`] noisy pointers are recorded (beyond that, differences
 //! count as real: noise never hides a regression), values are rendered to at most
-//! [`MAX_VALUE_CHARS`] characters without serialising whole subtrees.
+//! [`super::window::MAX_RENDER_BYTES`] without serialising whole subtrees, then shown as
+//! windows of [`MAX_VALUE_CHARS`] characters around their first difference (`window.rs`).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -25,10 +26,10 @@ use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Number, Value};
 
 use super::rules::CompareRules;
+use super::window::{MAX_RENDER_BYTES, Rendered, show_pair};
 use super::{ABSENT, Captured, Comparison, Diff, Outcome};
 
-/// Longest rendered value in a [`Diff`], in characters (an ellipsis follows when cut).
-pub const MAX_VALUE_CHARS: usize = 200;
+pub use super::window::MAX_VALUE_CHARS;
 /// Most differences kept in a [`Comparison`]; [`Comparison::truncated`] says there were more.
 pub const MAX_DIFFS: usize = 100;
 /// Most noisy pointers recorded for one request.
@@ -37,8 +38,6 @@ pub const MAX_NOISY: usize = 10_000;
 const MAX_PAIRINGS: usize = 10_000;
 /// Most bytes (of canonical form) walked while pairing those leftovers.
 const MAX_PAIRING_BYTES: usize = 32 << 20;
-/// Bytes shown before the first difference in a non-JSON body preview.
-const PREVIEW_CONTEXT: usize = 40;
 
 /// Compares the legacy and new answers to one request. `legacy_again`, a second legacy
 /// answer to the same request, turns differences that legacy has with itself into noise.
@@ -135,8 +134,7 @@ fn diff_responses<S: Sink>(rules: &CompareRules, legacy: &mut Side<'_>, new: &mu
             let x = rules.normalize_bytes(&a.body);
             let y = rules.normalize_bytes(&b.body);
             if x != y {
-                let at = x.iter().zip(y.iter()).take_while(|(p, q)| p == q).count();
-                sink.record("", Shown::Bytes { body: &x, at }, Shown::Bytes { body: &y, at });
+                sink.record("", Shown::Bytes(&x), Shown::Bytes(&y));
             }
         }
     }
@@ -247,10 +245,11 @@ impl Sink for Report<'_> {
         }
         self.real += 1;
         if self.diffs.len() < MAX_DIFFS {
+            let (legacy, new) = show_pair(legacy.render(), new.render());
             self.diffs.push(Diff {
                 pointer: pointer.to_owned(),
-                legacy: legacy.render(),
-                new: new.render(),
+                legacy,
+                new,
             });
         } else {
             self.truncated = true;
@@ -289,11 +288,8 @@ enum Shown<'a> {
     Str(&'a str),
     /// Elements of an unordered array that found no partner, shown as a JSON array.
     Elements(Vec<&'a Value>),
-    /// A non-JSON body, shown from a little before the first differing byte.
-    Bytes {
-        body: &'a [u8],
-        at: usize,
-    },
+    /// A non-JSON body, shown as lossy UTF-8.
+    Bytes(&'a [u8]),
 }
 
 impl<'a> Shown<'a> {
@@ -306,10 +302,11 @@ impl<'a> Shown<'a> {
         }
     }
 
-    fn render(&self) -> String {
+    /// The whole value as text, up to [`MAX_RENDER_BYTES`]: [`show_pair`] picks what to show.
+    fn render(&self) -> Rendered {
         match self {
-            Shown::Absent => ABSENT.to_owned(),
-            Shown::Plain(text) => truncate(text, false),
+            Shown::Absent => Rendered::placeholder(ABSENT),
+            Shown::Plain(text) => render_json(|w| w.write_all(text.as_bytes()).map_err(serde_json::Error::io)),
             Shown::Json(value) => render_json(|w| serde_json::to_writer(w, value)),
             Shown::Str(text) => render_json(|w| serde_json::to_writer(w, text)),
             Shown::Elements(values) => render_json(|w| {
@@ -322,24 +319,29 @@ impl<'a> Shown<'a> {
                 }
                 w.write_all(b"]").map_err(serde_json::Error::io)
             }),
-            Shown::Bytes { body, at } => preview(body, *at),
+            Shown::Bytes(body) if body.is_empty() => Rendered::placeholder("(empty)"),
+            Shown::Bytes(body) => render_json(|w| w.write_all(body).map_err(serde_json::Error::io)),
         }
     }
 }
 
-/// Serialises into a buffer that refuses to grow past what [`MAX_VALUE_CHARS`] can show,
-/// so a large subtree costs no more than its first few hundred bytes.
-fn render_json(write: impl FnOnce(&mut Limited) -> Result<(), serde_json::Error>) -> String {
+/// Writes into a buffer that refuses to grow past [`MAX_RENDER_BYTES`], so a large subtree
+/// costs no more than that; invalid UTF-8 (a non-JSON body) is shown lossily.
+fn render_json(write: impl FnOnce(&mut Limited) -> Result<(), serde_json::Error>) -> Rendered {
     let mut out = Limited {
         buf: Vec::new(),
         full: false,
     };
     let _ = write(&mut out);
-    let text = match std::str::from_utf8(&out.buf) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(e) => String::from_utf8_lossy(out.buf.get(..e.valid_up_to()).unwrap_or_default()),
+    let text = match String::from_utf8(out.buf) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
-    truncate(&text, out.full)
+    Rendered {
+        text,
+        cut: out.full,
+        comparable: true,
+    }
 }
 
 struct Limited {
@@ -347,14 +349,9 @@ struct Limited {
     full: bool,
 }
 
-impl Limited {
-    /// Enough bytes for [`MAX_VALUE_CHARS`] characters and one more, to know we cut.
-    const LIMIT: usize = (MAX_VALUE_CHARS + 1) * 4;
-}
-
 impl io::Write for Limited {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = Self::LIMIT.saturating_sub(self.buf.len());
+        let room = MAX_RENDER_BYTES.saturating_sub(self.buf.len());
         if data.len() > room {
             self.buf.extend_from_slice(data.get(..room).unwrap_or_default());
             self.full = true;
@@ -367,34 +364,6 @@ impl io::Write for Limited {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// At most [`MAX_VALUE_CHARS`] characters, then `…` if anything was cut.
-fn truncate(text: &str, cut: bool) -> String {
-    match text.char_indices().nth(MAX_VALUE_CHARS) {
-        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or(text)),
-        None if cut => format!("{text}…"),
-        None => text.to_owned(),
-    }
-}
-
-/// A lossy UTF-8 window of a body around byte `at`, with `…` where it was cut.
-fn preview(body: &[u8], at: usize) -> String {
-    if body.is_empty() {
-        return "(empty)".to_owned();
-    }
-    let mut start = at.saturating_sub(PREVIEW_CONTEXT).min(body.len());
-    // Back up to the start of a UTF-8 sequence, a few bytes at most.
-    for _ in 0..3 {
-        match body.get(start) {
-            Some(b) if start > 0 && b & 0xC0 == 0x80 => start -= 1,
-            _ => break,
-        }
-    }
-    let end = body.len().min(start.saturating_add(Limited::LIMIT));
-    let window = String::from_utf8_lossy(body.get(start..end).unwrap_or_default());
-    let shown = truncate(&window, end < body.len());
-    if start > 0 { format!("…{shown}") } else { shown }
 }
 
 /// Walks two JSON trees side by side, keeping the JSON Pointer of the current node.

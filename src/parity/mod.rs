@@ -9,6 +9,8 @@
 //! - `rules.rs`: [`CompareSpec`] (serde) → [`CompareRules`] (compiled), with errors that
 //!   name the entry;
 //! - `compare.rs`: [`compare()`], the walk over status, headers and body, and the noise model;
+//! - `window.rs`: how the two values of a [`Diff`] are shown (a window around their first
+//!   difference, with its offset);
 //! - `strangler parity`, which replays a corpus of requests against both sides and reports,
 //!   is a command: [`crate::commands::parity`] (IO lives there, not in the comparison).
 //!
@@ -24,6 +26,7 @@
 
 mod compare;
 mod rules;
+mod window;
 
 #[cfg(test)]
 mod tests;
@@ -130,7 +133,9 @@ pub struct Diff {
     pub pointer: String,
     /// The legacy value: compact JSON for JSON values (strings quoted, after
     /// normalisation), the text of a status or header, a lossy UTF-8 window of a non-JSON
-    /// body, or [`ABSENT`]. At most [`MAX_VALUE_CHARS`] characters, then `…`.
+    /// body, or [`ABSENT`]. At most [`MAX_VALUE_CHARS`] characters, then `…`; when the
+    /// first difference lies further in, both sides show a window around it, after a
+    /// marker with its character offset: `[offset 1432] …text…`.
     pub legacy: String,
     /// The new value, rendered the same way.
     pub new: String,
