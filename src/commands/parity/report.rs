@@ -21,6 +21,9 @@ use crate::parity::{Diff, Outcome};
 /// The route name of requests that match no route (as in the proxy's metrics).
 pub const DEFAULT_ROUTE: &str = "default";
 
+/// Most skipped requests listed under one reason in the terminal report.
+pub const SKIPS_LISTED: usize = 10;
+
 /// What happened to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplayVerdict {
@@ -355,6 +358,7 @@ impl Run {
                 self.outside
             )?;
         }
+        self.write_skips(out)?;
         for record in self.records.iter().filter(|r| r.failed()) {
             let kind = match record.outcome() {
                 Some(Outcome::Mismatch) => "MISMATCH",
@@ -389,6 +393,38 @@ impl Run {
         )?;
         if t.compared() == 0 && !self.failed() {
             writeln!(out, "warning: no request was compared")?;
+        }
+        Ok(())
+    }
+
+    /// The skipped requests, grouped by reason in order of first appearance: a count and
+    /// the reason, then the requests (the first [`SKIPS_LISTED`] of each reason).
+    fn write_skips(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut reasons: Vec<(&str, Vec<&Record>)> = Vec::new();
+        for record in &self.records {
+            if let ReplayVerdict::Skipped(why) = &record.verdict {
+                match reasons.iter_mut().find(|(reason, _)| reason == why) {
+                    Some((_, records)) => records.push(record),
+                    None => reasons.push((why, vec![record])),
+                }
+            }
+        }
+        for (why, records) in reasons {
+            writeln!(out)?;
+            writeln!(out, "SKIPPED {} request(s): {why}", records.len())?;
+            for record in records.iter().take(SKIPS_LISTED) {
+                writeln!(
+                    out,
+                    "  {}  (route {}, {}:{})",
+                    record.name(),
+                    record.route,
+                    self.corpus,
+                    record.line
+                )?;
+            }
+            if records.len() > SKIPS_LISTED {
+                writeln!(out, "  … and {} more", records.len() - SKIPS_LISTED)?;
+            }
         }
         Ok(())
     }
@@ -657,6 +693,34 @@ mod tests {
         assert!(text.contains("request headers: authorization: [redacted]"), "{text}");
         assert!(text.contains("2 request(s) of other routes"), "{text}");
         assert!(text.ends_with("1 mismatch, 1 error, 1 skipped: FAILED\n"), "{text}");
+    }
+
+    #[test]
+    fn text_lists_skips_by_reason() {
+        let mut run = run();
+        let skip =
+            |line, path: &str, why: &str| record(line, DEFAULT_ROUTE, path, ReplayVerdict::Skipped(why.to_owned()));
+        run.records.push(skip(6, "/api/login", "no route matches"));
+        for line in 7..20 {
+            run.records.push(skip(line, &format!("/n/{line}"), "no new upstream"));
+        }
+        let mut out = Vec::new();
+        run.write_text(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\nSKIPPED 14 request(s): no new upstream\n  GET /  (route default, c.jsonl:5)\n  GET /n/7  (route default, c.jsonl:7)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  GET /n/15  (route default, c.jsonl:15)\n  … and 4 more\n"),
+            "{text}"
+        );
+        assert!(!text.contains("/n/16"), "{text}");
+        assert!(
+            text.contains("\nSKIPPED 1 request(s): no route matches\n  GET /api/login  (route default, c.jsonl:6)\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("15 skipped: FAILED\n"), "{text}");
     }
 
     #[test]
