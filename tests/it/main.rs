@@ -32,6 +32,7 @@ mod migration;
 mod mirror_cap;
 mod mythoughts;
 mod parity_cli;
+mod parity_reports;
 mod paths;
 mod readme_monolith;
 mod readme_tour;
