@@ -27,6 +27,7 @@ use serde_json::{Map, Number, Value};
 
 use super::rules::CompareRules;
 use super::window::{MAX_RENDER_BYTES, Rendered, show_pair};
+use super::wire::{LazyWire, Wire};
 use super::{ABSENT, Captured, Comparison, Diff, Outcome};
 
 pub use super::window::MAX_VALUE_CHARS;
@@ -51,7 +52,7 @@ pub fn compare(rules: &CompareRules, legacy: &Captured, new: &Captured, legacy_a
             collector.finish()
         }
     };
-    let mut report = Report::new(&noisy);
+    let mut report = Report::new(&noisy, [&legacy.captured.body[..], &new.body[..]]);
     diff_responses(rules, &mut legacy, &mut Side::new(new), &mut report);
     let outcome = if report.real > 0 {
         Outcome::Mismatch
@@ -223,16 +224,53 @@ struct Report<'n> {
     real: usize,
     noise: usize,
     truncated: bool,
+    /// The legacy and new bodies, and their JSON with keys in wire order (for showing).
+    bodies: [&'n [u8]; 2],
+    wire: [LazyWire; 2],
 }
 
 impl<'n> Report<'n> {
-    fn new(noisy: &'n Noisy) -> Self {
+    fn new(noisy: &'n Noisy, bodies: [&'n [u8]; 2]) -> Self {
         Self {
             noisy,
             diffs: Vec::new(),
             real: 0,
             noise: 0,
             truncated: false,
+            bodies,
+            wire: [LazyWire::default(), LazyWire::default()],
+        }
+    }
+
+    /// One side of a difference at `pointer`: JSON objects and arrays as the side sent
+    /// them (keys in wire order), the rest as [`Shown::render`] has it.
+    fn render(&mut self, side: usize, pointer: &str, shown: &Shown<'_>) -> Rendered {
+        let structured = match shown {
+            Shown::Json(value) => value.is_object() || value.is_array(),
+            Shown::Elements(_) => true,
+            _ => false,
+        };
+        let body = self.bodies.get(side).copied().unwrap_or_default();
+        let found = match self.wire.get_mut(side) {
+            Some(wire) if structured => wire.get(body).and_then(|tree| tree.at(pointer)),
+            _ => None,
+        };
+        match (shown, found) {
+            (Shown::Json(_), Some(found)) => render_json(|w| serde_json::to_writer(w, found)),
+            (Shown::Elements(elements), Some(Wire::Array(items))) => render_json(|w| {
+                w.write_all(b"[").map_err(serde_json::Error::io)?;
+                for (n, (i, value)) in elements.iter().enumerate() {
+                    if n > 0 {
+                        w.write_all(b",").map_err(serde_json::Error::io)?;
+                    }
+                    match items.get(*i) {
+                        Some(item) => serde_json::to_writer(&mut *w, item)?,
+                        None => serde_json::to_writer(&mut *w, value)?,
+                    }
+                }
+                w.write_all(b"]").map_err(serde_json::Error::io)
+            }),
+            _ => shown.render(),
         }
     }
 }
@@ -245,7 +283,9 @@ impl Sink for Report<'_> {
         }
         self.real += 1;
         if self.diffs.len() < MAX_DIFFS {
-            let (legacy, new) = show_pair(legacy.render(), new.render());
+            let rendered = [self.render(0, pointer, &legacy), self.render(1, pointer, &new)];
+            let [legacy, new] = rendered;
+            let (legacy, new) = show_pair(legacy, new);
             self.diffs.push(Diff {
                 pointer: pointer.to_owned(),
                 legacy,
@@ -286,8 +326,9 @@ enum Shown<'a> {
     Json(&'a Value),
     /// A (normalised) JSON string, shown JSON-encoded.
     Str(&'a str),
-    /// Elements of an unordered array that found no partner, shown as a JSON array.
-    Elements(Vec<&'a Value>),
+    /// Elements of an unordered array that found no partner (with their indices), shown
+    /// as a JSON array.
+    Elements(Vec<(usize, &'a Value)>),
     /// A non-JSON body, shown as lossy UTF-8.
     Bytes(&'a [u8]),
 }
@@ -298,7 +339,7 @@ impl<'a> Shown<'a> {
         if indices.is_empty() {
             Shown::Absent
         } else {
-            Shown::Elements(indices.iter().filter_map(|&i| values.get(i)).collect())
+            Shown::Elements(indices.iter().filter_map(|&i| Some((i, values.get(i)?))).collect())
         }
     }
 
@@ -311,15 +352,15 @@ impl<'a> Shown<'a> {
             Shown::Str(text) => render_json(|w| serde_json::to_writer(w, text)),
             Shown::Elements(values) => render_json(|w| {
                 w.write_all(b"[").map_err(serde_json::Error::io)?;
-                for (i, value) in values.iter().enumerate() {
-                    if i > 0 {
+                for (n, (_, value)) in values.iter().enumerate() {
+                    if n > 0 {
                         w.write_all(b",").map_err(serde_json::Error::io)?;
                     }
                     serde_json::to_writer(&mut *w, value)?;
                 }
                 w.write_all(b"]").map_err(serde_json::Error::io)
             }),
-            Shown::Bytes(body) if body.is_empty() => Rendered::placeholder("(empty)"),
+            Shown::Bytes([]) => Rendered::placeholder("(empty)"),
             Shown::Bytes(body) => render_json(|w| w.write_all(body).map_err(serde_json::Error::io)),
         }
     }

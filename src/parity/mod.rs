@@ -10,7 +10,7 @@
 //!   name the entry;
 //! - `compare.rs`: [`compare()`], the walk over status, headers and body, and the noise model;
 //! - `window.rs`: how the two values of a [`Diff`] are shown (a window around their first
-//!   difference, with its offset);
+//!   difference, with its offset); `wire.rs`: JSON with its keys in wire order, for that;
 //! - `strangler parity`, which replays a corpus of requests against both sides and reports,
 //!   is a command: [`crate::commands::parity`] (IO lives there, not in the comparison).
 //!
@@ -27,6 +27,7 @@
 mod compare;
 mod rules;
 mod window;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -132,7 +133,7 @@ pub struct Diff {
     /// array indices kept: `/items/0/id`); `""` is the whole body.
     pub pointer: String,
     /// The legacy value: compact JSON for JSON values (strings quoted, after
-    /// normalisation), the text of a status or header, a lossy UTF-8 window of a non-JSON
+    /// normalisation; object keys in the order the side sent them), the text of a status or header, a lossy UTF-8 window of a non-JSON
     /// body, or [`ABSENT`]. At most [`MAX_VALUE_CHARS`] characters, then `…`; when the
     /// first difference lies further in, both sides show a window around it, after a
     /// marker with its character offset: `[offset 1432] …text…`.

@@ -937,3 +937,29 @@ proptest! {
         prop_assert_eq!(with, without);
     }
 }
+
+#[test]
+fn json_values_are_shown_in_wire_order() {
+    // A subtree one side lacks, and a type change: keys as each side sent them.
+    let got = compare(
+        &CompareRules::default(),
+        &json(r#"{"user":{"zeta":1,"alpha":[{"y":1,"b":2}],"mid":null},"kind":{"z":1,"a":2}}"#),
+        &json(r#"{"kind":["z","a"]}"#),
+        None,
+    );
+    assert_eq!(
+        diffs(&got),
+        [
+            ("/kind", r#"{"z":1,"a":2}"#, r#"["z","a"]"#),
+            ("/user", r#"{"zeta":1,"alpha":[{"y":1,"b":2}],"mid":null}"#, ABSENT),
+        ]
+    );
+    // Unmatched elements of an unordered array, in their own order.
+    let got = compare(
+        &rules("unordered_arrays = true"),
+        &json(r#"[{"id":1,"name":"a"},{"z":0,"id":2}]"#),
+        &json(r#"[{"name":"a","id":1},{"id":3,"a":0}]"#),
+        None,
+    );
+    assert_eq!(diffs(&got), [("", r#"[{"z":0,"id":2}]"#, r#"[{"id":3,"a":0}]"#)]);
+}

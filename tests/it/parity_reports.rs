@@ -177,6 +177,34 @@ async fn a_late_difference_is_shown_with_its_offset_everywhere() {
     );
 }
 
+/// A2: JSON values are shown as the sides sent them: an object's keys in wire order, not
+/// sorted, in the terminal, the JSON and the JUnit report.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_values_are_shown_in_wire_order() {
+    let legacy = scripted(|_| {
+        (
+            200,
+            "application/json",
+            br#"{"id":7,"owner":{"username":"bruce","id":1,"admin":false}}"#.to_vec(),
+        )
+    })
+    .await;
+    let new = scripted(|_| (200, "application/json", br#"{"owner":"bruce","id":7}"#.to_vec())).await;
+    let run = Run::new();
+    let text = run
+        .parity(
+            &api_table(&legacy, &new),
+            "{\"method\": \"GET\", \"path\": \"/api/thoughts/7/\"}\n",
+            1,
+        )
+        .await;
+    let shown = r#"/owner: legacy {"username":"bruce","id":1,"admin":false} new "bruce""#;
+    assert!(text.contains(&format!("  {shown}\n")), "{text}");
+    let diff = &run.json()["mismatches"][0]["diffs"][0];
+    assert_eq!(diff["legacy"], r#"{"username":"bruce","id":1,"admin":false}"#, "{diff}");
+    assert!(run.junit_failures()[0].contains(shown), "{:?}", run.junit_failures());
+}
+
 /// A3: a mismatch whose status differs says `status: legacy X new Y` once, in the
 /// terminal and in JUnit, and the body difference after it.
 #[tokio::test(flavor = "multi_thread")]
