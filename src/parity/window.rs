@@ -34,14 +34,8 @@ impl Rendered {
         Self {
             text: text.to_owned(),
             cut: false,
-            comparable: true,
+            comparable: false,
         }
-        .not_comparable()
-    }
-
-    fn not_comparable(mut self) -> Self {
-        self.comparable = false;
-        self
     }
 }
 
@@ -61,10 +55,9 @@ pub(super) fn show_pair(legacy: Rendered, new: Rendered) -> (String, String) {
         return (head(&legacy), head(&new));
     }
     // Equal as far as both go and one was cut: the difference is further on.
-    let beyond = (legacy.cut || new.cut)
-        && [&legacy, &new]
-            .iter()
-            .any(|side| side.cut && side.text.chars().nth(first).is_none());
+    let beyond = [&legacy, &new]
+        .iter()
+        .any(|side| side.cut && side.text.chars().nth(first).is_none());
     let marker = if beyond {
         format!("[offset {first}+] ")
     } else {
