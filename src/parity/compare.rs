@@ -283,9 +283,7 @@ impl Sink for Report<'_> {
         }
         self.real += 1;
         if self.diffs.len() < MAX_DIFFS {
-            let rendered = [self.render(0, pointer, &legacy), self.render(1, pointer, &new)];
-            let [legacy, new] = rendered;
-            let (legacy, new) = show_pair(legacy, new);
+            let (legacy, new) = show_pair(self.render(0, pointer, &legacy), self.render(1, pointer, &new));
             self.diffs.push(Diff {
                 pointer: pointer.to_owned(),
                 legacy,
