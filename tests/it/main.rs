@@ -33,6 +33,7 @@ mod mirror_cap;
 mod mythoughts;
 mod parity_cli;
 mod parity_divergences;
+mod parity_reports;
 mod paths;
 mod readme_monolith;
 mod readme_tour;
