@@ -6,6 +6,9 @@
 //! Invariants:
 //! - Decoding is pinned to RS256. A token with any other `alg` (notably HS256 signed with the public key as
 //!   an HMAC secret, the classic confusion attack) is refused, as are tokens without `username` or `exp`.
+//! - Time claims are checked with no leeway (jsonwebtoken's `Validation::leeway`, 60 s by default, set to
+//!   0 like PyJWT's default in the book): `exp` in the past and `nbf` in the future are refused. `iat` is
+//!   not a validity bound and is not checked (the book accepts a token issued "in the future" too).
 //! - Keys are read from PEM files given by path; nothing here embeds a key. [`ensure_dev_keys`] writes a
 //!   development pair (private key mode 0600) only when asked to.
 //! - Parsing a PEM and generating a key are blocking work: call them from `spawn_blocking` or before the
@@ -250,7 +253,11 @@ impl TokenVerifier {
         // Pinned: only RS256 is accepted, whatever the token's header claims.
         validation.algorithms = vec![Algorithm::RS256];
         validation.set_required_spec_claims(&["exp"]);
-        // Like PyJWT in the book: no grace period after `exp`.
+        // `nbf` is checked when present (jsonwebtoken's default is not to: a token not valid before
+        // tomorrow would be accepted today).
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        // Like PyJWT in the book: no grace period, neither after `exp` nor before `nbf`.
         validation.leeway = 0;
         Ok(Self {
             key: DecodingKey::from_rsa_pem(pem)?,
@@ -271,7 +278,8 @@ impl TokenVerifier {
         })
     }
 
-    /// Checks a bare token: RS256 signature by our key, not expired, `username` and `exp` present.
+    /// Checks a bare token: RS256 signature by our key, `username` and `exp` present, not expired, and not
+    /// before its `nbf` when it has one.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map(|data| data.claims)
@@ -449,6 +457,45 @@ mod tests {
             matches!(err, TokenError::Invalid(ref e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature)),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused_and_one_valid_since_a_moment_is_accepted() {
+        let now = unix_now();
+        let not_yet = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "iat": now, "nbf": now + 3600, "exp": now + 7200}))
+            .unwrap();
+        let err = verifier(0).verify(&not_yet).unwrap_err();
+        assert!(
+            matches!(err, TokenError::Invalid(ref e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ImmatureSignature)),
+            "{err}"
+        );
+        // No leeway: a token valid from the next second is refused too.
+        let next_second = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "nbf": now + 2, "exp": now + 7200}))
+            .unwrap();
+        assert!(verifier(0).verify(&next_second).is_err());
+        let since_a_moment = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "nbf": now - 1, "exp": now + 7200}))
+            .unwrap();
+        assert_eq!(verifier(0).verify(&since_a_moment).unwrap().username, "bruce");
+        let malformed = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "nbf": "soon", "exp": now + 7200}))
+            .unwrap();
+        assert!(verifier(0).verify(&malformed).is_err());
+    }
+
+    #[test]
+    fn exp_has_no_leeway_and_iat_in_the_future_is_accepted_as_in_the_book() {
+        let now = unix_now();
+        let just_expired = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "iat": now - 100, "exp": now - 2}))
+            .unwrap();
+        assert!(verifier(0).verify(&just_expired).is_err(), "no 60 s grace period");
+        let issued_later = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "iat": now + 3600, "exp": now + 7200}))
+            .unwrap();
+        assert_eq!(verifier(0).verify(&issued_later).unwrap().iat, now + 3600);
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub fn bad_credentials() -> Vec<(&'static str, Option<String>)> {
     };
     let no_username = ours.sign(&json!({"iat": now, "exp": now + 60})).unwrap();
     let no_exp = ours.sign(&json!({"username": "bruce", "iat": now})).unwrap();
+    // Valid in an hour: the book refuses it (with a 500, PyJWT's uncaught ImmatureSignatureError).
+    let not_yet = ours
+        .sign(&json!({"username": "bruce", "iat": now, "nbf": now + 3600, "exp": now + 7200}))
+        .unwrap();
     vec![
         ("missing header", None),
         ("not bearer", Some("Basic YnJ1Y2U6cGFzc3dvcmQ=".to_owned())),
@@ -75,6 +79,7 @@ pub fn bad_credentials() -> Vec<(&'static str, Option<String>)> {
         ("HS256 keyed with the public key", Some(format!("Bearer {hs256}"))),
         ("no username", Some(format!("Bearer {no_username}"))),
         ("no exp", Some(format!("Bearer {no_exp}"))),
+        ("nbf in the future", Some(format!("Bearer {not_yet}"))),
     ]
 }
 
@@ -159,6 +164,15 @@ pub async fn my_thoughts_are_the_callers_own(app: &Subject) {
         StatusCode::OK,
         "the scheme is case-insensitive"
     );
+    // As in the book: `iat` is no validity bound, a token "issued in an hour" is accepted.
+    let now = unix_now();
+    let issued_later = issuer(0)
+        .sign(&json!({"username": "bruce", "iat": now + 3600, "exp": now + 7200}))
+        .unwrap();
+    let request = req(Method::GET, "/api/me/thoughts/")
+        .header("authorization", format!("Bearer {issued_later}"))
+        .empty();
+    assert_eq!(ids(&app.send(request).await.json()), [1, 2, 3], "iat in the future");
 }
 
 /// Every way credentials can be wrong ([`bad_credentials`]), each answered 401 `{"message"}` with
