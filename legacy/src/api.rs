@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::auth;
 use crate::input::Fields;
 use crate::{AppState, store};
+use mythoughts_common::input::args;
 
 /// The trailing-slash (308) and wrong-method (405) rules, and what counts as an API path, are shared with
 /// the microservices; re-exported here under their old paths.
@@ -35,8 +36,8 @@ pub struct LoginBody {
 
 /// `POST /api/login/` with `username`, `password`: the `Authorization` header to use, or 401 `""`.
 pub async fn login(State(state): State<AppState>, fields: Fields) -> Result<Json<LoginBody>, ApiError> {
-    let username = fields.required("username")?;
-    let password = fields.required("password")?;
+    let username = fields.required(args::LOGIN_USERNAME)?;
+    let password = fields.required(args::LOGIN_PASSWORD)?;
     match auth::authenticate(&state, username, password).await? {
         Some(token) => Ok(Json(LoginBody {
             authorized: format!("Bearer {token}"),
@@ -47,8 +48,8 @@ pub async fn login(State(state): State<AppState>, fields: Fields) -> Result<Json
 
 /// `POST /admin/users/` with `username`, `password`: 201 and the user (never the password); 409 if taken.
 pub async fn create_user(State(state): State<AppState>, fields: Fields) -> Result<(StatusCode, Json<User>), ApiError> {
-    let username = fields.required("username")?.to_owned();
-    let password = fields.required("password")?.to_owned();
+    let username = fields.required(args::NEW_USERNAME)?.to_owned();
+    let password = fields.required(args::NEW_PASSWORD)?.to_owned();
     if username.chars().count() > MAX_USERNAME_CHARS {
         return Err(ApiError::InvalidField {
             field: "username",

@@ -41,13 +41,29 @@ pub const DEV_PUBLIC_KEY_FILE: &str = "jwt_public.pem";
 /// The token payload. Field order is the wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    /// Who the token speaks for.
+    /// Who the token speaks for. A number is read as its decimal text (`123` → `"123"`), as the book's
+    /// query compared it; any other JSON type refuses the token.
+    #[serde(deserialize_with = "username_text")]
     pub username: String,
     /// Issued at, seconds since the Unix epoch. Optional on input, like in the book (0 when absent).
     #[serde(default)]
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch.
     pub exp: u64,
+}
+
+/// The `username` claim as text: a JSON string, or a number in its JSON spelling.
+fn username_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Username {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Username::deserialize(deserializer)? {
+        Username::Text(text) => text,
+        Username::Number(number) => number.to_string(),
+    })
 }
 
 /// Why a request's credentials were refused. Every variant means HTTP 401; the variants exist for the log.
@@ -294,12 +310,11 @@ impl TokenVerifier {
     }
 }
 
-/// Extracts the token from `Bearer <token>`. The scheme is case-insensitive (the book parsed the header
-/// with `parse('Bearer {}', ...)`, which ignores case); surrounding whitespace is tolerated; the token itself
-/// must be one non-empty word.
+/// Extracts the token from `Bearer <token>`, as the book's `parse('Bearer {}', header)` did: the scheme in
+/// any case, then exactly one space, then the token, one non-empty word. `Bearer  <token>` (two spaces)
+/// hands the book a token starting with a space, which never decodes: refused here too.
 pub fn parse_bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(char::is_whitespace)?;
-    let token = token.trim_start();
+    let (scheme, token) = value.split_once(' ')?;
     let is_one_word = !token.is_empty() && !token.contains(char::is_whitespace);
     (scheme.eq_ignore_ascii_case("bearer") && is_one_word).then_some(token)
 }
@@ -540,6 +555,25 @@ mod tests {
     }
 
     #[test]
+    fn a_numeric_username_is_read_as_its_text_and_other_types_are_refused() {
+        let now = unix_now();
+        let numeric = issuer(0)
+            .sign(&serde_json::json!({"username": 123, "iat": now, "exp": now + 60}))
+            .unwrap();
+        assert_eq!(verifier(0).verify(&numeric).unwrap().username, "123");
+        for odd in [
+            serde_json::json!(true),
+            serde_json::json!(null),
+            serde_json::json!(["bruce"]),
+        ] {
+            let token = issuer(0)
+                .sign(&serde_json::json!({"username": odd, "iat": now, "exp": now + 60}))
+                .unwrap();
+            assert!(verifier(0).verify(&token).is_err(), "{odd}");
+        }
+    }
+
+    #[test]
     fn garbage_is_refused() {
         assert!(verifier(0).verify("not.a.jwt").is_err());
         assert!(verifier(0).verify("").is_err());
@@ -550,7 +584,10 @@ mod tests {
         assert_eq!(parse_bearer("Bearer abc.def.ghi"), Some("abc.def.ghi"));
         assert_eq!(parse_bearer("bearer abc"), Some("abc"));
         assert_eq!(parse_bearer("BEARER abc"), Some("abc"));
-        assert_eq!(parse_bearer("  Bearer   abc  "), Some("abc"));
+        // Exactly one space, as the book's `parse('Bearer {}', …)`: the extra space would be the token's.
+        assert_eq!(parse_bearer("Bearer  abc"), None);
+        assert_eq!(parse_bearer("Bearer abc "), None);
+        assert_eq!(parse_bearer("Bearer\tabc"), None);
         assert_eq!(parse_bearer("Bearer"), None);
         assert_eq!(parse_bearer("Bearer "), None);
         assert_eq!(parse_bearer("Basic abc"), None);
