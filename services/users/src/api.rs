@@ -2,8 +2,10 @@
 //! paths, keys in the same order, same status codes, same error bodies. The parity tests
 //! (`tests/it/parity.rs`) send the same requests to both and compare.
 //!
-//! Like the monolith: a failed login is 401 with the JSON body `""` (the book's), a duplicate username 409,
-//! and `/admin/users/` is unauthenticated (as in the book; keep it off the public listener).
+//! Like the monolith: a failed login is 401 with the JSON body `""` (the book's), a duplicate username 409
+//! (the book answers 201 and stores a second row: a deliberate difference, see
+//! `tests/parity/book-differences.toml`), and `/admin/users/` is unauthenticated (as in the book; keep it
+//! off the public listener).
 
 use axum::Json;
 use axum::extract::State;
