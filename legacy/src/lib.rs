@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
+use axum::middleware;
 use axum::routing::{any, delete, get, post};
+use mythoughts_common::api::with_flask_allow;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry;
 use mythoughts_common::thoughts_api;
@@ -108,5 +110,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .method_not_allowed_fallback(api::method_not_allowed)
         .fallback(pages::not_found);
-    telemetry::instrument(routes, state.metrics.clone()).with_state(state)
+    let metrics = state.metrics.clone();
+    // Flask's `Allow` and `OPTIONS` rules see the router's answer; the metrics see what the client gets.
+    let app = with_flask_allow(telemetry::tag_endpoints(routes).with_state(state));
+    telemetry::track(app, metrics).layer(middleware::from_fn(telemetry::echo_request_id))
 }

@@ -15,7 +15,8 @@
 //! Work is bounded: at most [`MAX_DIFFS`] differences are kept (the walk stops after
 //! that), at most [`MAX_NOISY`] noisy pointers are recorded (beyond that, differences
 //! count as real: noise never hides a regression), values are rendered to at most
-//! [`MAX_VALUE_CHARS`] characters without serialising whole subtrees.
+//! [`super::window::MAX_RENDER_BYTES`] without serialising whole subtrees, then shown as
+//! windows of [`MAX_VALUE_CHARS`] characters around their first difference (`window.rs`).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -26,10 +27,11 @@ use serde_json::{Map, Number, Value};
 
 use super::divergence::{Divergence, Stated};
 use super::rules::CompareRules;
+use super::window::{MAX_RENDER_BYTES, Rendered, head, show_pair};
+use super::wire::{LazyWire, Wire};
 use super::{ABSENT, Captured, Comparison, Diff, Judged, Outcome};
 
-/// Longest rendered value in a [`Diff`], in characters (an ellipsis follows when cut).
-pub const MAX_VALUE_CHARS: usize = 200;
+pub use super::window::MAX_VALUE_CHARS;
 /// Most differences kept in a [`Comparison`]; [`Comparison::truncated`] says there were more.
 pub const MAX_DIFFS: usize = 100;
 /// Most noisy pointers recorded for one request.
@@ -38,8 +40,6 @@ pub const MAX_NOISY: usize = 10_000;
 const MAX_PAIRINGS: usize = 10_000;
 /// Most bytes (of canonical form) walked while pairing those leftovers.
 const MAX_PAIRING_BYTES: usize = 32 << 20;
-/// Bytes shown before the first difference in a non-JSON body preview.
-const PREVIEW_CONTEXT: usize = 40;
 
 /// Compares the legacy and new answers to one request. `legacy_again`, a second legacy
 /// answer to the same request, turns differences that legacy has with itself into noise.
@@ -67,8 +67,9 @@ pub fn compare_expecting(
             collector.finish()
         }
     };
+    let bodies = [&legacy.captured.body[..], &new.body[..]];
     let mut new = Side::new(new);
-    let mut report = Report::new(&noisy, divergence);
+    let mut report = Report::new(&noisy, divergence, bodies);
     diff_responses(rules, &mut legacy, &mut new, &mut report);
     let (outcome, unmet) = match divergence {
         Some(divergence) => judge(rules, divergence, &mut legacy, &mut new, &report),
@@ -133,7 +134,7 @@ fn judge(
         if !(now && header_is(rules, name, l, x) && header_is(rules, name, n, y)) {
             let got = |v: Option<&str>| match v {
                 Some(_) if super::is_secret(name, &[]) => super::REDACTED.to_owned(),
-                Some(v) => truncate(v, false),
+                Some(v) => head(&Shown::Plain(v.into()).render()),
                 None => ABSENT.to_owned(),
             };
             unmet.push(format!(
@@ -184,8 +185,8 @@ fn side_is(rules: &CompareRules, side: &Side<'_>, pointer: &str, stated: &Stated
 /// A side's value at `pointer`, rendered as in a [`Diff`].
 fn actual(side: &Side<'_>, pointer: &str) -> String {
     match side.parsed() {
-        Some(json) => json.pointer(pointer).map_or(Shown::Absent, Shown::Json).render(),
-        None if pointer.is_empty() => preview(&side.captured.body, 0),
+        Some(json) => head(&json.pointer(pointer).map_or(Shown::Absent, Shown::Json).render()),
+        None if pointer.is_empty() => head(&Shown::Bytes(&side.captured.body).render()),
         None => ABSENT.to_owned(),
     }
 }
@@ -266,8 +267,7 @@ fn diff_responses<S: Sink>(rules: &CompareRules, legacy: &mut Side<'_>, new: &mu
             let x = rules.normalize_bytes(&a.body);
             let y = rules.normalize_bytes(&b.body);
             if x != y {
-                let at = x.iter().zip(y.iter()).take_while(|(p, q)| p == q).count();
-                sink.record("", Shown::Bytes { body: &x, at }, Shown::Bytes { body: &y, at });
+                sink.record("", Shown::Bytes(&x), Shown::Bytes(&y));
             }
         }
     }
@@ -361,10 +361,13 @@ struct Report<'n> {
     real: usize,
     noise: usize,
     truncated: bool,
+    /// The legacy and new bodies, and their JSON with keys in wire order (for showing).
+    bodies: [&'n [u8]; 2],
+    wire: [LazyWire; 2],
 }
 
 impl<'n> Report<'n> {
-    fn new(noisy: &'n Noisy, listed: Option<&'n Divergence>) -> Self {
+    fn new(noisy: &'n Noisy, listed: Option<&'n Divergence>, bodies: [&'n [u8]; 2]) -> Self {
         Self {
             noisy,
             listed,
@@ -373,6 +376,40 @@ impl<'n> Report<'n> {
             real: 0,
             noise: 0,
             truncated: false,
+            bodies,
+            wire: [LazyWire::default(), LazyWire::default()],
+        }
+    }
+
+    /// One side of a difference at `pointer`: JSON objects and arrays as the side sent
+    /// them (keys in wire order), the rest as [`Shown::render`] has it.
+    fn render(&mut self, side: usize, pointer: &str, shown: &Shown<'_>) -> Rendered {
+        let structured = match shown {
+            Shown::Json(value) => value.is_object() || value.is_array(),
+            Shown::Elements(_) => true,
+            _ => false,
+        };
+        let body = self.bodies.get(side).copied().unwrap_or_default();
+        let found = match self.wire.get_mut(side) {
+            Some(wire) if structured => wire.get(body).and_then(|tree| tree.at(pointer)),
+            _ => None,
+        };
+        match (shown, found) {
+            (Shown::Json(_), Some(found)) => render_json(|w| serde_json::to_writer(w, found)),
+            (Shown::Elements(elements), Some(Wire::Array(items))) => render_json(|w| {
+                w.write_all(b"[").map_err(serde_json::Error::io)?;
+                for (n, (i, value)) in elements.iter().enumerate() {
+                    if n > 0 {
+                        w.write_all(b",").map_err(serde_json::Error::io)?;
+                    }
+                    match items.get(*i) {
+                        Some(item) => serde_json::to_writer(&mut *w, item)?,
+                        None => serde_json::to_writer(&mut *w, value)?,
+                    }
+                }
+                w.write_all(b"]").map_err(serde_json::Error::io)
+            }),
+            _ => shown.render(),
         }
     }
 
@@ -403,10 +440,11 @@ impl<'n> Report<'n> {
 
     fn keep(&mut self, pointer: &str, legacy: Shown<'_>, new: Shown<'_>) {
         if self.diffs.len() < MAX_DIFFS {
+            let (legacy, new) = show_pair(self.render(0, pointer, &legacy), self.render(1, pointer, &new));
             self.diffs.push(Diff {
                 pointer: pointer.to_owned(),
-                legacy: legacy.render(),
-                new: new.render(),
+                legacy,
+                new,
             });
         } else {
             self.truncated = true;
@@ -460,13 +498,11 @@ enum Shown<'a> {
     Json(&'a Value),
     /// A (normalised) JSON string, shown JSON-encoded.
     Str(&'a str),
-    /// Elements of an unordered array that found no partner, shown as a JSON array.
-    Elements(Vec<&'a Value>),
-    /// A non-JSON body, shown from a little before the first differing byte.
-    Bytes {
-        body: &'a [u8],
-        at: usize,
-    },
+    /// Elements of an unordered array that found no partner (with their indices), shown
+    /// as a JSON array.
+    Elements(Vec<(usize, &'a Value)>),
+    /// A non-JSON body, shown as lossy UTF-8.
+    Bytes(&'a [u8]),
 }
 
 impl<'a> Shown<'a> {
@@ -475,44 +511,50 @@ impl<'a> Shown<'a> {
         if indices.is_empty() {
             Shown::Absent
         } else {
-            Shown::Elements(indices.iter().filter_map(|&i| values.get(i)).collect())
+            Shown::Elements(indices.iter().filter_map(|&i| Some((i, values.get(i)?))).collect())
         }
     }
 
-    fn render(&self) -> String {
+    /// The whole value as text, up to [`MAX_RENDER_BYTES`]: [`show_pair`] picks what to show.
+    fn render(&self) -> Rendered {
         match self {
-            Shown::Absent => ABSENT.to_owned(),
-            Shown::Plain(text) => truncate(text, false),
+            Shown::Absent => Rendered::placeholder(ABSENT),
+            Shown::Plain(text) => render_json(|w| w.write_all(text.as_bytes()).map_err(serde_json::Error::io)),
             Shown::Json(value) => render_json(|w| serde_json::to_writer(w, value)),
             Shown::Str(text) => render_json(|w| serde_json::to_writer(w, text)),
             Shown::Elements(values) => render_json(|w| {
                 w.write_all(b"[").map_err(serde_json::Error::io)?;
-                for (i, value) in values.iter().enumerate() {
-                    if i > 0 {
+                for (n, (_, value)) in values.iter().enumerate() {
+                    if n > 0 {
                         w.write_all(b",").map_err(serde_json::Error::io)?;
                     }
                     serde_json::to_writer(&mut *w, value)?;
                 }
                 w.write_all(b"]").map_err(serde_json::Error::io)
             }),
-            Shown::Bytes { body, at } => preview(body, *at),
+            Shown::Bytes([]) => Rendered::placeholder("(empty)"),
+            Shown::Bytes(body) => render_json(|w| w.write_all(body).map_err(serde_json::Error::io)),
         }
     }
 }
 
-/// Serialises into a buffer that refuses to grow past what [`MAX_VALUE_CHARS`] can show,
-/// so a large subtree costs no more than its first few hundred bytes.
-fn render_json(write: impl FnOnce(&mut Limited) -> Result<(), serde_json::Error>) -> String {
+/// Writes into a buffer that refuses to grow past [`MAX_RENDER_BYTES`], so a large subtree
+/// costs no more than that; invalid UTF-8 (a non-JSON body) is shown lossily.
+fn render_json(write: impl FnOnce(&mut Limited) -> Result<(), serde_json::Error>) -> Rendered {
     let mut out = Limited {
         buf: Vec::new(),
         full: false,
     };
     let _ = write(&mut out);
-    let text = match std::str::from_utf8(&out.buf) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(e) => String::from_utf8_lossy(out.buf.get(..e.valid_up_to()).unwrap_or_default()),
+    let text = match String::from_utf8(out.buf) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
-    truncate(&text, out.full)
+    Rendered {
+        text,
+        cut: out.full,
+        comparable: true,
+    }
 }
 
 struct Limited {
@@ -520,14 +562,9 @@ struct Limited {
     full: bool,
 }
 
-impl Limited {
-    /// Enough bytes for [`MAX_VALUE_CHARS`] characters and one more, to know we cut.
-    const LIMIT: usize = (MAX_VALUE_CHARS + 1) * 4;
-}
-
 impl io::Write for Limited {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = Self::LIMIT.saturating_sub(self.buf.len());
+        let room = MAX_RENDER_BYTES.saturating_sub(self.buf.len());
         if data.len() > room {
             self.buf.extend_from_slice(data.get(..room).unwrap_or_default());
             self.full = true;
@@ -540,34 +577,6 @@ impl io::Write for Limited {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// At most [`MAX_VALUE_CHARS`] characters, then `…` if anything was cut.
-fn truncate(text: &str, cut: bool) -> String {
-    match text.char_indices().nth(MAX_VALUE_CHARS) {
-        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or(text)),
-        None if cut => format!("{text}…"),
-        None => text.to_owned(),
-    }
-}
-
-/// A lossy UTF-8 window of a body around byte `at`, with `…` where it was cut.
-fn preview(body: &[u8], at: usize) -> String {
-    if body.is_empty() {
-        return "(empty)".to_owned();
-    }
-    let mut start = at.saturating_sub(PREVIEW_CONTEXT).min(body.len());
-    // Back up to the start of a UTF-8 sequence, a few bytes at most.
-    for _ in 0..3 {
-        match body.get(start) {
-            Some(b) if start > 0 && b & 0xC0 == 0x80 => start -= 1,
-            _ => break,
-        }
-    }
-    let end = body.len().min(start.saturating_add(Limited::LIMIT));
-    let window = String::from_utf8_lossy(body.get(start..end).unwrap_or_default());
-    let shown = truncate(&window, end < body.len());
-    if start > 0 { format!("…{shown}") } else { shown }
 }
 
 /// Walks two JSON trees side by side, keeping the JSON Pointer of the current node.

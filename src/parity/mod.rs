@@ -12,6 +12,8 @@
 //!   model; [`compare_expecting()`] also judges a request against a [`Divergence`];
 //! - `divergence.rs`: known, deliberate differences (a corpus line's `expect`, a route's
 //!   `compare.divergences`), [`DivergenceSpec`] → [`Divergence`];
+//! - `window.rs`: how the two values of a [`Diff`] are shown (a window around their first
+//!   difference, with its offset); `wire.rs`: JSON with its keys in wire order, for that;
 //! - `strangler parity`, which replays a corpus of requests against both sides and reports,
 //!   is a command: [`crate::commands::parity`] (IO lives there, not in the comparison).
 //!
@@ -30,6 +32,8 @@
 mod compare;
 mod divergence;
 mod rules;
+mod window;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -153,8 +157,10 @@ pub struct Diff {
     /// array indices kept: `/items/0/id`); `""` is the whole body.
     pub pointer: String,
     /// The legacy value: compact JSON for JSON values (strings quoted, after
-    /// normalisation), the text of a status or header, a lossy UTF-8 window of a non-JSON
-    /// body, or [`ABSENT`]. At most [`MAX_VALUE_CHARS`] characters, then `…`.
+    /// normalisation; object keys in the order the side sent them), the text of a status or header, a lossy UTF-8 window of a non-JSON
+    /// body, or [`ABSENT`]. At most [`MAX_VALUE_CHARS`] characters, then `…`; when the
+    /// first difference lies further in, both sides show a window around it, after a
+    /// marker with its character offset: `[offset 1432] …text…`.
     pub legacy: String,
     /// The new value, rendered the same way.
     pub new: String,

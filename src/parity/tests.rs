@@ -432,7 +432,7 @@ fn non_json_bodies_compare_bytes() {
     let got = compare(&rules, &text(b""), &text(b""), None);
     assert_eq!(got.outcome, Outcome::Match);
 
-    // A window around the first difference, cut on both sides.
+    // A window around the first difference, cut on both sides, with its offset.
     let mut a = vec![b'a'; 1000];
     a.extend_from_slice(b"LEGACY");
     a.extend(vec![b'z'; 1000]);
@@ -442,14 +442,22 @@ fn non_json_bodies_compare_bytes() {
     let got = compare(&rules, &text(&a), &text(&b), None);
     let diff = &got.diffs[0];
     assert_eq!(diff.pointer, "");
+    let before = "a".repeat(40);
     assert!(
-        diff.legacy.starts_with(&format!("…{}LEGACY", "a".repeat(40))),
+        diff.legacy.starts_with(&format!("[offset 1000] …{before}LEGACY")),
         "{}",
         diff.legacy
     );
-    assert!(diff.new.starts_with(&format!("…{}NEW", "a".repeat(40))), "{}", diff.new);
+    assert!(
+        diff.new.starts_with(&format!("[offset 1000] …{before}NEW")),
+        "{}",
+        diff.new
+    );
     assert!(diff.legacy.ends_with("z…"));
-    assert_eq!(diff.legacy.chars().count(), MAX_VALUE_CHARS + 2);
+    assert_eq!(
+        diff.legacy.chars().count(),
+        "[offset 1000] …".chars().count() + MAX_VALUE_CHARS + 1
+    );
 
     // Invalid UTF-8 is shown lossily, never a panic.
     let got = compare(&rules, &text(&[0xff, 0xfe, b'a']), &text(&[0xff, 0xfe, b'b']), None);
@@ -463,6 +471,41 @@ fn non_json_bodies_compare_bytes() {
     let got = compare(&rules, &text(&a), &text(&b), None);
     assert!(!got.diffs[0].legacy.contains('\u{fffd}'), "{}", got.diffs[0].legacy);
     assert!(got.diffs[0].legacy.ends_with("éé1"));
+}
+
+#[test]
+fn a_late_difference_in_a_long_string_is_shown_with_its_offset() {
+    // The first 200 characters are the same on both sides: a prefix would hide it.
+    let common = "lorem ipsum ".repeat(150);
+    let got = compare(
+        &CompareRules::default(),
+        &json(&format!(r#"{{"text":"{common}legacy end"}}"#)),
+        &json(&format!(r#"{{"text":"{common}new end"}}"#)),
+        None,
+    );
+    let (pointer, legacy, new) = diffs(&got)[0];
+    assert_eq!(pointer, "/text");
+    // Offset 1801: the opening quote is character 0.
+    assert!(legacy.starts_with("[offset 1801] …"), "{legacy}");
+    assert!(legacy.ends_with("lorem ipsum legacy end\""), "{legacy}");
+    assert!(new.ends_with("lorem ipsum new end\""), "{new}");
+
+    // Headers too: a long value differing near its end.
+    let long = "a".repeat(300);
+    let mut x = json("{}");
+    let mut y = json("{}");
+    x.headers
+        .insert("x-trace", http::HeaderValue::from_str(&format!("{long}1")).unwrap());
+    y.headers
+        .insert("x-trace", http::HeaderValue::from_str(&format!("{long}2")).unwrap());
+    let got = compare(&rules(r#"headers = ["x-trace"]"#), &x, &y, None);
+    let (pointer, legacy, new) = diffs(&got)[0];
+    assert_eq!(pointer, "header:x-trace");
+    assert!(
+        legacy.starts_with("[offset 300] …a") && legacy.ends_with("a1"),
+        "{legacy}"
+    );
+    assert!(new.ends_with("a2"), "{new}");
 }
 
 #[test]
@@ -865,8 +908,9 @@ proptest! {
             let got = compare(&rules, &x, &y, Some(&z));
             prop_assert_eq!(got.outcome == Outcome::Mismatch, !got.diffs.is_empty());
             for diff in &got.diffs {
-                prop_assert!(diff.legacy.chars().count() <= MAX_VALUE_CHARS + 2);
-                prop_assert!(diff.new.chars().count() <= MAX_VALUE_CHARS + 2);
+                // A window: `[offset N] …`, the characters, `…`.
+                prop_assert!(diff.legacy.chars().count() <= MAX_VALUE_CHARS + 32);
+                prop_assert!(diff.new.chars().count() <= MAX_VALUE_CHARS + 32);
             }
             prop_assert_eq!(compare(&rules, &x, &x, None).outcome, Outcome::Match);
         }
@@ -894,4 +938,30 @@ proptest! {
         let without = compare(&rules, &a, &b, None);
         prop_assert_eq!(with, without);
     }
+}
+
+#[test]
+fn json_values_are_shown_in_wire_order() {
+    // A subtree one side lacks, and a type change: keys as each side sent them.
+    let got = compare(
+        &CompareRules::default(),
+        &json(r#"{"user":{"zeta":1,"alpha":[{"y":1,"b":2}],"mid":null},"kind":{"z":1,"a":2}}"#),
+        &json(r#"{"kind":["z","a"]}"#),
+        None,
+    );
+    assert_eq!(
+        diffs(&got),
+        [
+            ("/kind", r#"{"z":1,"a":2}"#, r#"["z","a"]"#),
+            ("/user", r#"{"zeta":1,"alpha":[{"y":1,"b":2}],"mid":null}"#, ABSENT),
+        ]
+    );
+    // Unmatched elements of an unordered array, in their own order.
+    let got = compare(
+        &rules("unordered_arrays = true"),
+        &json(r#"[{"id":1,"name":"a"},{"z":0,"id":2}]"#),
+        &json(r#"[{"name":"a","id":1},{"id":3,"a":0}]"#),
+        None,
+    );
+    assert_eq!(diffs(&got), [("", r#"[{"z":0,"id":2}]"#, r#"[{"id":3,"a":0}]"#)]);
 }

@@ -34,6 +34,7 @@ mod mythoughts;
 mod parity_cli;
 mod parity_divergences;
 mod parity_replay;
+mod parity_reports;
 mod paths;
 mod readme_monolith;
 mod readme_tour;

@@ -409,7 +409,7 @@ async fn errors_are_the_same_at_both_stages() {
     let not_found = json!({ "message": NOT_FOUND_MESSAGE });
     let nulls = json!({"id": null, "username": null, "text": null, "timestamp": null});
     let missing_text = json!({
-        "errors": {"text": MISSING_PARAMETER_MESSAGE},
+        "errors": {"text": format!("Text of the thought {MISSING_PARAMETER_MESSAGE}")},
         "message": "Input payload validation failed",
     });
     let (get, post) = (

@@ -1,20 +1,27 @@
 //! The HTTP rules every MyThoughts JSON API follows, so the monolith and the services that replace it answer
 //! alike: who is asking ([`Bearer`]), what a path id is ([`parse_id`]), what a path without its trailing
-//! slash gets ([`add_trailing_slash`]: 308) and what a wrong method gets ([`method_not_allowed`]: 405).
+//! slash gets ([`add_trailing_slash`]: 308 and Werkzeug's little HTML page), what a wrong method gets
+//! ([`method_not_allowed`]: 405) and how `Allow` and `OPTIONS` are answered ([`allow_like_flask`]).
 //!
 //! Invariants:
 //! - [`Bearer`] only accepts an RS256 token signed by the state's key ([`TokenVerifier`]); every refusal is
 //!   the same 401, the reason goes to the debug log only.
 //! - API paths (`/api/…`, `/admin/…`) get JSON error bodies; any other path gets the page answer
 //!   ([`crate::pages::method_not_allowed`]).
+//! - The 308's `Location` is relative, where the book's Werkzeug wrote an absolute URL built from the
+//!   request's `Host` and its own scheme (`http://` even behind a TLS proxy): a deliberate difference,
+//!   listed in `tests/parity/book-differences.toml`.
 
 use std::sync::Arc;
 
+use axum::Router;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRef, FromRequestParts, MatchedPath, Path};
-use axum::http::header::{AUTHORIZATION, LOCATION};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath, Path, Request};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::telemetry::tag_endpoint;
@@ -57,17 +64,93 @@ pub fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError
     id.parse().map_err(|_| ApiError::NotFound)
 }
 
+/// Content type of Werkzeug's HTML answers (the 308 page, and Flask's empty `OPTIONS` answer).
+pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
 /// An API path without its trailing slash: 308 to the same path with `/` (query kept), like Werkzeug's
-/// strict slashes. 308 keeps the method and body, so a `POST` follows through.
+/// strict slashes, with Werkzeug's redirect page as the body. 308 keeps the method and body, so a `POST`
+/// follows through. The `Location` is relative (see the module's invariants).
 pub async fn add_trailing_slash(uri: Uri) -> Response {
     let location = match uri.query() {
         Some(query) => format!("{}/?{query}", uri.path()),
         None => format!("{}/", uri.path()),
     };
-    match HeaderValue::try_from(location) {
-        Ok(location) => (StatusCode::PERMANENT_REDIRECT, [(LOCATION, location)]).into_response(),
+    match HeaderValue::try_from(location.as_str()) {
+        Ok(header) => (
+            StatusCode::PERMANENT_REDIRECT,
+            [
+                (LOCATION, header),
+                (CONTENT_TYPE, HeaderValue::from_static(HTML_CONTENT_TYPE)),
+            ],
+            redirect_page(&location),
+        )
+            .into_response(),
         Err(_) => ApiError::NotFound.into_response(),
     }
+}
+
+/// Werkzeug 0.16's redirect page for `location`, byte for byte (no final newline).
+pub fn redirect_page(location: &str) -> String {
+    let location = crate::html::escape(location);
+    format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n\
+         <h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: \
+         <a href=\"{location}\">{location}</a>.  If not click the link."
+    )
+}
+
+/// Middleware for every MyThoughts app ([`with_flask_allow`] installs it): on an API path, the `Allow` the router writes (`GET,HEAD`) is
+/// written as Flask writes it, with `OPTIONS` (`GET, HEAD, OPTIONS`), and an `OPTIONS` request the routes
+/// do not handle is answered as Flask answers it for every route: 200, empty HTML body, `Allow`. Other
+/// paths (the monolith's pages, `/healthz`) keep the router's answer.
+pub async fn allow_like_flask(request: Request, next: Next) -> Response {
+    let is_options = request.method() == Method::OPTIONS;
+    let is_api = is_api_path(request.uri().path());
+    let response = next.run(request).await;
+    if !is_api {
+        return response;
+    }
+    let Some(allow) = response
+        .headers()
+        .get(ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(flask_allow)
+    else {
+        return response;
+    };
+    let Ok(allow) = HeaderValue::try_from(allow) else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    parts.headers.insert(ALLOW, allow);
+    if is_options && parts.status == StatusCode::METHOD_NOT_ALLOWED {
+        parts.status = StatusCode::OK;
+        parts.headers.remove(CONTENT_LENGTH);
+        parts
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static(HTML_CONTENT_TYPE));
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, body)
+}
+
+/// `app` (state given) with [`allow_like_flask`] around it. The router writes `Allow` on its way out, after
+/// any `Router::layer`, so the middleware wraps the finished router as a service.
+pub fn with_flask_allow(app: Router) -> Router {
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(allow_like_flask))
+}
+
+/// `GET,HEAD` → `GET, HEAD, OPTIONS`: the router's methods in its order, `OPTIONS` last, `, `-separated.
+fn flask_allow(router_allow: &str) -> String {
+    let mut methods: Vec<&str> = router_allow
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && *m != "OPTIONS")
+        .collect();
+    methods.push("OPTIONS");
+    methods.join(", ")
 }
 
 /// Whether `path` belongs to the JSON API (and so gets JSON errors).
@@ -93,10 +176,9 @@ pub async fn method_not_allowed(matched: Option<MatchedPath>, uri: Uri) -> Respo
 
 #[cfg(test)]
 mod tests {
-    use axum::Router;
     use axum::body::Body;
     use axum::http::Request;
-    use axum::routing::{any, get};
+    use axum::routing::{any, delete, get};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
@@ -166,6 +248,7 @@ mod tests {
             .route("/api/thoughts", any(add_trailing_slash))
             .route("/healthz", get(|| async { "ok" }))
             .method_not_allowed_fallback(method_not_allowed);
+        let app = with_flask_allow(app);
 
         let (status, response) = send(app.clone(), "POST", "/api/thoughts?search=a%20b", None).await;
         assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
@@ -173,7 +256,7 @@ mod tests {
 
         let (status, response) = send(app.clone(), "DELETE", "/api/thoughts/", None).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(response.headers()["allow"], "GET,HEAD");
+        assert_eq!(response.headers()["allow"], "GET, HEAD, OPTIONS");
         assert_eq!(
             body_text(response).await,
             format!(r#"{{"message":"{}"}}"#, errors::METHOD_NOT_ALLOWED_MESSAGE)
@@ -181,6 +264,52 @@ mod tests {
 
         let (status, response) = send(app, "POST", "/healthz", None).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response.headers()["allow"],
+            "GET,HEAD",
+            "not an API path: the router's Allow"
+        );
         assert_eq!(body_text(response).await, "Method Not Allowed\n");
+    }
+
+    #[tokio::test]
+    async fn the_redirect_carries_werkzeugs_page_with_the_location_escaped() {
+        let app = Router::new().route("/api/thoughts", any(add_trailing_slash));
+        let (status, response) = send(app, "GET", "/api/thoughts?a=1&b=%3C", None).await;
+        assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(response.headers()[LOCATION], "/api/thoughts/?a=1&b=%3C");
+        assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(
+            body_text(response).await,
+            "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n\
+             <h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: \
+             <a href=\"/api/thoughts/?a=1&amp;b=%3C\">/api/thoughts/?a=1&amp;b=%3C</a>.  If not click the link."
+        );
+    }
+
+    #[tokio::test]
+    async fn options_on_an_api_path_is_200_with_allow_and_an_empty_body() {
+        let app = Router::new()
+            .route("/api/me/thoughts/", get(|| async { "list" }).post(|| async { "made" }))
+            .route("/admin/thoughts/{id}/", delete(|| async { StatusCode::NO_CONTENT }))
+            .route("/healthz", get(|| async { "ok" }))
+            .method_not_allowed_fallback(method_not_allowed);
+        let app = with_flask_allow(app);
+        for (path, allow) in [
+            ("/api/me/thoughts/", "GET, HEAD, POST, OPTIONS"),
+            ("/admin/thoughts/1/", "DELETE, OPTIONS"),
+        ] {
+            let (status, response) = send(app.clone(), "OPTIONS", path, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(response.headers()["allow"], allow, "{path}");
+            assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+            assert_eq!(body_text(response).await, "", "{path}");
+        }
+        let (status, response) = send(app.clone(), "PUT", "/api/me/thoughts/", None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["allow"], "GET, HEAD, POST, OPTIONS");
+        // Not an API path: OPTIONS stays a 405.
+        let (status, _) = send(app, "OPTIONS", "/healthz", None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 }

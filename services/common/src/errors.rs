@@ -14,7 +14,7 @@ use serde::Serialize;
 /// Werkzeug's 401 description, which Flask-RESTPlus's `abort(401)` returns as `{"message": ...}`.
 pub const UNAUTHORIZED_MESSAGE: &str = "The server could not verify that you are authorized to access the URL \
 requested. You either supplied the wrong credentials (e.g. a bad password), or your browser doesn't understand \
-how to supply credentials required.";
+how to supply the credentials required.";
 
 /// Werkzeug's 404 description.
 pub const NOT_FOUND_MESSAGE: &str = "The requested URL was not found on the server. If you entered the URL \
@@ -33,9 +33,16 @@ your request. Either the server is overloaded or there is an error in the applic
 /// Flask-RESTPlus's top-level message for a request whose arguments failed validation.
 pub const VALIDATION_FAILED_MESSAGE: &str = "Input payload validation failed";
 
-/// Flask-RESTPlus's per-field message for a required argument that is absent from every location.
+/// Flask-RESTPlus's per-field message for a required argument that is absent from every location. The
+/// body carries it after the argument's help text ([`missing_parameter`]).
 pub const MISSING_PARAMETER_MESSAGE: &str =
     "Missing required parameter in the JSON body or the post body or the query string";
+
+/// The per-field message for a missing argument whose help text is `help`, as Flask-RESTPlus writes it:
+/// `"<help> Missing required parameter …"` (`"Text of the thought Missing required parameter …"`).
+pub fn missing_parameter(help: &str) -> String {
+    format!("{help} {MISSING_PARAMETER_MESSAGE}")
+}
 
 /// Message for a username that is already taken.
 pub const USER_EXISTS_MESSAGE: &str = "A user with that username already exists";
@@ -73,9 +80,9 @@ pub struct NullThought {
 /// Everything an API handler can fail with, and the one mapping to a response.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A required field is absent: 400 with the validation body.
-    #[error("missing parameter {0}")]
-    MissingField(&'static str),
+    /// A required argument is absent: 400 with the validation body, its message after the help text.
+    #[error("missing parameter {}", .0.name)]
+    MissingField(crate::input::Arg),
     /// A field is present but unacceptable: 400 with the validation body.
     #[error("invalid parameter {field}: {problem}")]
     InvalidField {
@@ -146,7 +153,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = match &self {
-            Self::MissingField(field) => validation(field, MISSING_PARAMETER_MESSAGE).into_response(),
+            Self::MissingField(arg) => validation(arg.name, &missing_parameter(arg.help)).into_response(),
             Self::InvalidField { field, problem } => validation(field, problem).into_response(),
             Self::BadRequest => message(BAD_REQUEST_MESSAGE).into_response(),
             Self::Unauthorized => message(UNAUTHORIZED_MESSAGE).into_response(),
@@ -185,11 +192,11 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_match_the_book() {
-        let (status, body) = render(ApiError::MissingField("text")).await;
+        let (status, body) = render(ApiError::MissingField(crate::input::args::THOUGHT_TEXT)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
             body,
-            r#"{"errors":{"text":"Missing required parameter in the JSON body or the post body or the query string"},"message":"Input payload validation failed"}"#
+            r#"{"errors":{"text":"Text of the thought Missing required parameter in the JSON body or the post body or the query string"},"message":"Input payload validation failed"}"#
         );
         assert_eq!(
             render(ApiError::LoginFailed).await,
@@ -205,6 +212,11 @@ mod tests {
         let (status, body) = render(ApiError::Unauthorized).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(body.starts_with(r#"{"message":"The server could not verify"#), "{body}");
+        // Werkzeug 0.16's wording, "the credentials" included.
+        assert!(
+            body.ends_with(r#"your browser doesn't understand how to supply the credentials required."}"#),
+            "{body}"
+        );
     }
 
     #[tokio::test]

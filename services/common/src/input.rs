@@ -1,10 +1,15 @@
 //! Request arguments the way Flask-RESTPlus's `reqparse` read them: each field from the JSON body, else the
 //! query string, else a urlencoded form body (`location=('json', 'values')`).
 //!
-//! JSON scalars are taken as text (`123` → `"123"`, like `type=str`); `null` counts as absent. When a key
-//! appears twice in a query or form, the first value wins (Werkzeug's `MultiDict.get`).
+//! JSON scalars are taken as text (`123` → `"123"`, like `type=str`). A JSON `null` is *given* (reqparse
+//! accepts it, so the book goes on to check credentials) but has no value ([`Fields::is_given`] vs
+//! [`Fields::optional`]); it hides the same key in the query and form, since the JSON body comes first. When
+//! a key appears twice in a query or form, the first value wins (Werkzeug's `MultiDict.get`).
+//!
+//! Every required argument is an [`Arg`] with the help text the book declared for it ([`args`]): a missing
+//! one is reported as `"<help> Missing required parameter …"`, as Flask-RESTPlus does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -13,45 +18,102 @@ use serde_json::Value;
 
 use crate::ApiError;
 
+/// A request argument: its name and the help text the book's parser declared for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arg {
+    /// The field name (`text`, `username`).
+    pub name: &'static str,
+    /// Flask-RESTPlus's `help=`, which starts the argument's error message.
+    pub help: &'static str,
+}
+
+/// The book's required arguments, with their help texts exactly as its parsers declare them.
+pub mod args {
+    use super::Arg;
+
+    /// `POST /api/me/thoughts/`: `text`, help "Text of the thought".
+    pub const THOUGHT_TEXT: Arg = Arg {
+        name: "text",
+        help: "Text of the thought",
+    };
+    /// `POST /api/login/`: `username`, help "username".
+    pub const LOGIN_USERNAME: Arg = Arg {
+        name: "username",
+        help: "username",
+    };
+    /// `POST /api/login/`: `password`, help "password".
+    pub const LOGIN_PASSWORD: Arg = Arg {
+        name: "password",
+        help: "password",
+    };
+    /// `POST /admin/users/`: `username`, help "Username".
+    pub const NEW_USERNAME: Arg = Arg {
+        name: "username",
+        help: "Username",
+    };
+    /// `POST /admin/users/`: `password`, help "Password".
+    pub const NEW_PASSWORD: Arg = Arg {
+        name: "password",
+        help: "Password",
+    };
+}
+
 /// The arguments of one request, by name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Fields(HashMap<String, String>);
+pub struct Fields {
+    values: HashMap<String, String>,
+    /// Keys the JSON body gave as `null`.
+    nulls: HashSet<String>,
+}
 
 impl Fields {
-    /// The field, or a 400 naming it.
-    pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
-        self.optional(name).ok_or(ApiError::MissingField(name))
+    /// The argument's value, or a 400 naming it (a `null` has no value).
+    pub fn required(&self, arg: Arg) -> Result<&str, ApiError> {
+        self.optional(arg.name).ok_or(ApiError::MissingField(arg))
     }
 
-    /// The field, if present.
+    /// The field's value, if present and not `null`.
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Whether the request gives the field at all, `null` included (what reqparse's `required` checks).
+    pub fn is_given(&self, name: &str) -> bool {
+        self.values.contains_key(name) || self.nulls.contains(name)
     }
 
     /// Reads the fields from a query string and a body of the given content type.
     pub fn parse(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
         let mut fields = HashMap::new();
+        let mut nulls = HashSet::new();
         let media_type = content_type.map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
         let media_type = media_type.as_deref().unwrap_or_default();
         let is_json = media_type == "application/json" || media_type.ends_with("+json");
         if is_json && !body.iter().all(u8::is_ascii_whitespace) {
             let value: Value = serde_json::from_slice(body).map_err(|_| ApiError::BadRequest)?;
             if let Value::Object(map) = value {
-                fields.extend(
-                    map.into_iter()
-                        .filter_map(|(key, value)| Some((key, json_text(value)?))),
-                );
+                for (key, value) in map {
+                    match json_text(value) {
+                        Some(text) => {
+                            fields.insert(key, text);
+                        }
+                        None => {
+                            nulls.insert(key);
+                        }
+                    }
+                }
             }
         }
-        for (key, value) in urlencoded(query.unwrap_or_default().as_bytes())? {
-            fields.entry(key).or_insert(value);
-        }
+        let mut later = urlencoded(query.unwrap_or_default().as_bytes())?;
         if media_type == "application/x-www-form-urlencoded" {
-            for (key, value) in urlencoded(body)? {
+            later.extend(urlencoded(body)?);
+        }
+        for (key, value) in later {
+            if !nulls.contains(&key) {
                 fields.entry(key).or_insert(value);
             }
         }
-        Ok(Self(fields))
+        Ok(Self { values: fields, nulls })
     }
 }
 
@@ -103,6 +165,11 @@ mod tests {
         assert_eq!(f.optional("x"), Some("1"));
         assert_eq!(f.optional("n"), Some("5"));
         assert_eq!(f.optional("z"), None);
+        assert!(f.is_given("z"), "null is given, without a value");
+        assert!(!f.is_given("w"));
+        // The JSON null comes first: the query's value does not replace it.
+        let f = Fields::parse(Some("text=q"), Some("application/json"), br#"{"text": null}"#).unwrap();
+        assert_eq!((f.optional("text"), f.is_given("text")), (None, true));
 
         let f = Fields::parse(
             Some("text=q"),
@@ -128,10 +195,10 @@ mod tests {
     #[test]
     fn missing_and_empty_are_different() {
         let f = Fields::parse(Some("text="), None, b"").unwrap();
-        assert_eq!(f.required("text").unwrap(), "");
+        assert_eq!(f.required(args::THOUGHT_TEXT).unwrap(), "");
         assert!(matches!(
-            f.required("password"),
-            Err(ApiError::MissingField("password"))
+            f.required(args::NEW_PASSWORD),
+            Err(ApiError::MissingField(args::NEW_PASSWORD))
         ));
     }
 

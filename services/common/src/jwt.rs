@@ -6,6 +6,9 @@
 //! Invariants:
 //! - Decoding is pinned to RS256. A token with any other `alg` (notably HS256 signed with the public key as
 //!   an HMAC secret, the classic confusion attack) is refused, as are tokens without `username` or `exp`.
+//! - Time claims are checked with no leeway (jsonwebtoken's `Validation::leeway`, 60 s by default, set to
+//!   0 like PyJWT's default in the book): `exp` in the past and `nbf` in the future are refused. `iat` is
+//!   not a validity bound and is not checked (the book accepts a token issued "in the future" too).
 //! - Keys are read from PEM files given by path; nothing here embeds a key. [`ensure_dev_keys`] writes a
 //!   development pair (private key mode 0600) only when asked to.
 //! - Parsing a PEM and generating a key are blocking work: call them from `spawn_blocking` or before the
@@ -38,13 +41,29 @@ pub const DEV_PUBLIC_KEY_FILE: &str = "jwt_public.pem";
 /// The token payload. Field order is the wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    /// Who the token speaks for.
+    /// Who the token speaks for. A number is read as its decimal text (`123` → `"123"`), as the book's
+    /// query compared it; any other JSON type refuses the token.
+    #[serde(deserialize_with = "username_text")]
     pub username: String,
     /// Issued at, seconds since the Unix epoch. Optional on input, like in the book (0 when absent).
     #[serde(default)]
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch.
     pub exp: u64,
+}
+
+/// The `username` claim as text: a JSON string, or a number in its JSON spelling.
+fn username_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Username {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Username::deserialize(deserializer)? {
+        Username::Text(text) => text,
+        Username::Number(number) => number.to_string(),
+    })
 }
 
 /// Why a request's credentials were refused. Every variant means HTTP 401; the variants exist for the log.
@@ -250,7 +269,11 @@ impl TokenVerifier {
         // Pinned: only RS256 is accepted, whatever the token's header claims.
         validation.algorithms = vec![Algorithm::RS256];
         validation.set_required_spec_claims(&["exp"]);
-        // Like PyJWT in the book: no grace period after `exp`.
+        // `nbf` is checked when present (jsonwebtoken's default is not to: a token not valid before
+        // tomorrow would be accepted today).
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        // Like PyJWT in the book: no grace period, neither after `exp` nor before `nbf`.
         validation.leeway = 0;
         Ok(Self {
             key: DecodingKey::from_rsa_pem(pem)?,
@@ -271,7 +294,8 @@ impl TokenVerifier {
         })
     }
 
-    /// Checks a bare token: RS256 signature by our key, not expired, `username` and `exp` present.
+    /// Checks a bare token: RS256 signature by our key, `username` and `exp` present, not expired, and not
+    /// before its `nbf` when it has one.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map(|data| data.claims)
@@ -286,12 +310,11 @@ impl TokenVerifier {
     }
 }
 
-/// Extracts the token from `Bearer <token>`. The scheme is case-insensitive (the book parsed the header
-/// with `parse('Bearer {}', ...)`, which ignores case); surrounding whitespace is tolerated; the token itself
-/// must be one non-empty word.
+/// Extracts the token from `Bearer <token>`, as the book's `parse('Bearer {}', header)` did: the scheme in
+/// any case, then exactly one space, then the token, one non-empty word. `Bearer  <token>` (two spaces)
+/// hands the book a token starting with a space, which never decodes: refused here too.
 pub fn parse_bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(char::is_whitespace)?;
-    let token = token.trim_start();
+    let (scheme, token) = value.split_once(' ')?;
     let is_one_word = !token.is_empty() && !token.contains(char::is_whitespace);
     (scheme.eq_ignore_ascii_case("bearer") && is_one_word).then_some(token)
 }
@@ -452,6 +475,45 @@ mod tests {
     }
 
     #[test]
+    fn a_token_not_valid_yet_is_refused_and_one_valid_since_a_moment_is_accepted() {
+        let now = unix_now();
+        let not_yet = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "iat": now, "nbf": now + 3600, "exp": now + 7200}))
+            .unwrap();
+        let err = verifier(0).verify(&not_yet).unwrap_err();
+        assert!(
+            matches!(err, TokenError::Invalid(ref e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ImmatureSignature)),
+            "{err}"
+        );
+        // No leeway: a token valid from the next second is refused too.
+        let next_second = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "nbf": now + 2, "exp": now + 7200}))
+            .unwrap();
+        assert!(verifier(0).verify(&next_second).is_err());
+        let since_a_moment = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "nbf": now - 1, "exp": now + 7200}))
+            .unwrap();
+        assert_eq!(verifier(0).verify(&since_a_moment).unwrap().username, "bruce");
+        let malformed = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "nbf": "soon", "exp": now + 7200}))
+            .unwrap();
+        assert!(verifier(0).verify(&malformed).is_err());
+    }
+
+    #[test]
+    fn exp_has_no_leeway_and_iat_in_the_future_is_accepted_as_in_the_book() {
+        let now = unix_now();
+        let just_expired = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "iat": now - 100, "exp": now - 2}))
+            .unwrap();
+        assert!(verifier(0).verify(&just_expired).is_err(), "no 60 s grace period");
+        let issued_later = issuer(0)
+            .sign(&serde_json::json!({"username": "bruce", "iat": now + 3600, "exp": now + 7200}))
+            .unwrap();
+        assert_eq!(verifier(0).verify(&issued_later).unwrap().iat, now + 3600);
+    }
+
+    #[test]
     fn token_signed_by_another_key_is_refused() {
         let token = issuer(1).issue("bruce").unwrap();
         assert!(matches!(verifier(0).verify(&token), Err(TokenError::Invalid(_))));
@@ -493,6 +555,25 @@ mod tests {
     }
 
     #[test]
+    fn a_numeric_username_is_read_as_its_text_and_other_types_are_refused() {
+        let now = unix_now();
+        let numeric = issuer(0)
+            .sign(&serde_json::json!({"username": 123, "iat": now, "exp": now + 60}))
+            .unwrap();
+        assert_eq!(verifier(0).verify(&numeric).unwrap().username, "123");
+        for odd in [
+            serde_json::json!(true),
+            serde_json::json!(null),
+            serde_json::json!(["bruce"]),
+        ] {
+            let token = issuer(0)
+                .sign(&serde_json::json!({"username": odd, "iat": now, "exp": now + 60}))
+                .unwrap();
+            assert!(verifier(0).verify(&token).is_err(), "{odd}");
+        }
+    }
+
+    #[test]
     fn garbage_is_refused() {
         assert!(verifier(0).verify("not.a.jwt").is_err());
         assert!(verifier(0).verify("").is_err());
@@ -503,7 +584,10 @@ mod tests {
         assert_eq!(parse_bearer("Bearer abc.def.ghi"), Some("abc.def.ghi"));
         assert_eq!(parse_bearer("bearer abc"), Some("abc"));
         assert_eq!(parse_bearer("BEARER abc"), Some("abc"));
-        assert_eq!(parse_bearer("  Bearer   abc  "), Some("abc"));
+        // Exactly one space, as the book's `parse('Bearer {}', …)`: the extra space would be the token's.
+        assert_eq!(parse_bearer("Bearer  abc"), None);
+        assert_eq!(parse_bearer("Bearer abc "), None);
+        assert_eq!(parse_bearer("Bearer\tabc"), None);
         assert_eq!(parse_bearer("Bearer"), None);
         assert_eq!(parse_bearer("Bearer "), None);
         assert_eq!(parse_bearer("Basic abc"), None);

@@ -159,6 +159,15 @@ mod tests {
         );
 
         assert_eq!(with_cookie("session=not.a.token".into()).username(), None);
+        let now = crate::jwt::unix_now();
+        let not_yet = issuer
+            .sign(&serde_json::json!({"username": "bruce", "iat": now, "nbf": now + 3600, "exp": now + 7200}))
+            .unwrap();
+        assert_eq!(
+            with_cookie(format!("session={not_yet}")).username(),
+            None,
+            "a token valid only in an hour is no session"
+        );
         assert_eq!(Session::from_headers(&HeaderMap::new(), &verifier).username(), None);
     }
 }

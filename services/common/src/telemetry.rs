@@ -7,6 +7,9 @@
 //! - [`instrument`]: wraps a router so that every request runs inside a `request` span carrying the incoming
 //!   `x-request-id`, and is counted and timed.
 //!
+//! - [`echo_request_id`]: answers carry an `x-request-id`, the client's or a fresh UUID, as the book's
+//!   thoughts backend does (its users backend does not: the users service does without).
+//!
 //! Invariant: label values are bounded. `endpoint` is the matched route *template* (`/api/thoughts/{id}/`),
 //! never the raw path; requests that match no route share [`UNMATCHED_ENDPOINT`]; unusual methods share
 //! `OTHER`; `status` is a three-digit code.
@@ -16,7 +19,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, Method};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
@@ -33,6 +36,10 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 
 /// Content type of [`Metrics::render`]'s output.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Longest client request id [`echo_request_id`] echoes (the proxy's limit too); a longer or empty one is
+/// replaced by a fresh id.
+const MAX_ECHOED_REQUEST_ID_LEN: usize = 200;
 
 /// Longest request id kept in logs; longer ones are cut (a client must not be able to bloat every log line).
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -136,9 +143,24 @@ pub fn instrument<S>(router: Router<S>, metrics: Metrics) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    router
-        .route_layer(middleware::from_fn(tag_matched_path))
-        .layer(middleware::from_fn_with_state(metrics, track_requests))
+    track(tag_endpoints(router), metrics)
+}
+
+/// The first half of [`instrument`]: marks each route's answers with its template. For an app wrapped
+/// between the two halves (see [`crate::api::with_flask_allow`]).
+pub fn tag_endpoints<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.route_layer(middleware::from_fn(tag_matched_path))
+}
+
+/// The second half of [`instrument`]: spans, logs and metrics around everything `router` does.
+pub fn track<S>(router: Router<S>, metrics: Metrics) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(middleware::from_fn_with_state(metrics, track_requests))
 }
 
 /// Route layer: copies the matched template into the response for [`track_requests`] to read.
@@ -188,6 +210,27 @@ pub async fn track_requests(State(metrics): State<Metrics>, request: Request, ne
             tracing::info!(status, elapsed_ms, "answered");
         }
     });
+    response
+}
+
+/// Outermost layer of the thoughts API's apps: gives the request an `x-request-id` when it has no usable
+/// one (a fresh UUID v4), so the log line carries it too, and returns it on the answer, as the book's
+/// thoughts backend does (`X-REQUEST-ID` echoed or generated).
+pub async fn echo_request_id(mut request: Request, next: Next) -> Response {
+    let id = match request.headers().get(REQUEST_ID_HEADER) {
+        Some(id) if !id.is_empty() && id.len() <= MAX_ECHOED_REQUEST_ID_LEN => id.clone(),
+        _ => {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            match HeaderValue::from_str(text) {
+                Ok(id) => id,
+                Err(_) => return next.run(request).await,
+            }
+        }
+    };
+    request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID_HEADER, id);
     response
 }
 
@@ -245,6 +288,30 @@ mod tests {
             .header("x-request-id", "abc-123")
             .body(Body::empty());
         app.oneshot(request.unwrap()).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn the_request_id_is_echoed_or_made() {
+        let app = Router::new()
+            .route("/api/thoughts/", get(|| async { "[]" }))
+            .layer(middleware::from_fn(echo_request_id));
+        let send = |id: Option<String>| {
+            let app = app.clone();
+            async move {
+                let mut request = axum::http::Request::get("/api/thoughts/");
+                if let Some(id) = id {
+                    request = request.header("x-request-id", id);
+                }
+                let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+                response.headers()["x-request-id"].to_str().unwrap().to_owned()
+            }
+        };
+        assert_eq!(send(Some("client-chosen-7".into())).await, "client-chosen-7");
+        for replaced in [None, Some(String::new()), Some("x".repeat(201))] {
+            let made = send(replaced.clone()).await;
+            assert!(uuid::Uuid::parse_str(&made).is_ok(), "{replaced:?} -> {made}");
+        }
+        assert_ne!(send(None).await, send(None).await, "a fresh id each time");
     }
 
     #[tokio::test]

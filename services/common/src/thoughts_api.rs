@@ -5,17 +5,21 @@
 //!
 //! The handlers take the [`Db`] as a sub-state (`Db: FromRef<AppState>`), so any app
 //! whose state holds the thoughts table can mount them. As in the book,
-//! `POST /api/me/thoughts/` validates its arguments before it checks credentials, so a
-//! request without `text` is a 400 even without a token.
+//! `POST /api/me/thoughts/` checks that `text` is given before it checks credentials, so a
+//! request without `text` is a 400 even without a token; a JSON `null` counts as given there
+//! (the book's reqparse accepts it), so `{"text": null}` with a bad token is a 401. What the
+//! book does not check (a `null` text, which it would store, and the length) comes after the
+//! credentials.
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
 
 use crate::api::{Bearer, parse_id};
 use crate::db::Db;
-use crate::input::Fields;
+use crate::input::{Fields, args};
 use crate::model::MAX_THOUGHT_CHARS;
 use crate::{ApiError, Thought, Timestamp, thought_store};
 
@@ -57,14 +61,17 @@ pub async fn create_thought(
     bearer: Result<Bearer, ApiError>,
     fields: Fields,
 ) -> Result<(StatusCode, Json<Thought>), ApiError> {
-    let text = fields.required("text")?.to_owned();
+    if !fields.is_given(args::THOUGHT_TEXT.name) {
+        return Err(ApiError::MissingField(args::THOUGHT_TEXT));
+    }
+    let Bearer(claims) = bearer?;
+    let text = fields.required(args::THOUGHT_TEXT)?.to_owned();
     if text.chars().count() > MAX_THOUGHT_CHARS {
         return Err(ApiError::InvalidField {
             field: "text",
             problem: format!("Text is longer than {MAX_THOUGHT_CHARS} characters"),
         });
     }
-    let Bearer(claims) = bearer?;
     let timestamp = Timestamp::now_utc();
     let thought = db
         .call(move |conn| thought_store::insert_thought(conn, &claims.username, &text, timestamp))
@@ -73,14 +80,18 @@ pub async fn create_thought(
     Ok((StatusCode::CREATED, Json(thought)))
 }
 
-/// `DELETE /admin/thoughts/{id}/`: 204 with an empty body, whether or not the thought existed.
+/// `DELETE /admin/thoughts/{id}/`: 204 with an empty body, whether or not the thought existed, and
+/// `Content-Type: application/json` as the book's Flask-RESTPlus sends it.
 pub async fn delete_thought(
     State(db): State<Db>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, [(axum::http::HeaderName, HeaderValue); 1]), ApiError> {
     let id = parse_id(id)?;
     db.call(move |conn| thought_store::delete_thought(conn, id))
         .await
         .map_err(ApiError::internal)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+    ))
 }

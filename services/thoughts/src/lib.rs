@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
+use axum::middleware;
 use axum::routing::{any, delete, get};
-use mythoughts_common::api::{add_trailing_slash, method_not_allowed};
+use mythoughts_common::api::{add_trailing_slash, method_not_allowed, with_flask_allow};
 use mythoughts_common::db::Db;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry;
@@ -81,5 +82,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(api::not_found);
-    telemetry::instrument(routes, state.metrics.clone()).with_state(state)
+    let metrics = state.metrics.clone();
+    // Flask's `Allow` and `OPTIONS` rules see the router's answer; the metrics see what the client gets.
+    let app = with_flask_allow(telemetry::tag_endpoints(routes).with_state(state));
+    telemetry::track(app, metrics)
+        // The book's thoughts backend echoes (or makes) `X-Request-ID`; its users backend does not.
+        .layer(middleware::from_fn(telemetry::echo_request_id))
 }

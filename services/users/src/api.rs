@@ -2,8 +2,10 @@
 //! paths, keys in the same order, same status codes, same error bodies. The parity tests
 //! (`tests/it/parity.rs`) send the same requests to both and compare.
 //!
-//! Like the monolith: a failed login is 401 with the JSON body `""` (the book's), a duplicate username 409,
-//! and `/admin/users/` is unauthenticated (as in the book; keep it off the public listener).
+//! Like the monolith: a failed login is 401 with the JSON body `""` (the book's), a duplicate username 409
+//! (the book answers 201 and stores a second row: a deliberate difference, see
+//! `tests/parity/book-differences.toml`), and `/admin/users/` is unauthenticated (as in the book; keep it
+//! off the public listener).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,7 +13,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use mythoughts_common::errors::USER_EXISTS_MESSAGE;
-use mythoughts_common::input::Fields;
+use mythoughts_common::input::{Fields, args};
 use mythoughts_common::model::MAX_USERNAME_CHARS;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry::METRICS_CONTENT_TYPE;
@@ -30,8 +32,8 @@ pub struct LoginBody {
 
 /// `POST /api/login/` with `username`, `password`: the `Authorization` header to use, or 401 `""`.
 pub async fn login(State(state): State<AppState>, fields: Fields) -> Result<Json<LoginBody>, ApiError> {
-    let username = fields.required("username")?;
-    let password = fields.required("password")?;
+    let username = fields.required(args::LOGIN_USERNAME)?;
+    let password = fields.required(args::LOGIN_PASSWORD)?;
     match user_store::authenticate(&state.db, &state.passwords, &state.issuer, username, password).await? {
         Some(token) => Ok(Json(LoginBody {
             authorized: format!("Bearer {token}"),
@@ -42,8 +44,8 @@ pub async fn login(State(state): State<AppState>, fields: Fields) -> Result<Json
 
 /// `POST /admin/users/` with `username`, `password`: 201 and the user (never the password); 409 if taken.
 pub async fn create_user(State(state): State<AppState>, fields: Fields) -> Result<(StatusCode, Json<User>), ApiError> {
-    let username = fields.required("username")?.to_owned();
-    let password = fields.required("password")?.to_owned();
+    let username = fields.required(args::NEW_USERNAME)?.to_owned();
+    let password = fields.required(args::NEW_PASSWORD)?.to_owned();
     if username.chars().count() > MAX_USERNAME_CHARS {
         return Err(ApiError::InvalidField {
             field: "username",

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{any, get, post};
-use mythoughts_common::api::{add_trailing_slash, method_not_allowed};
+use mythoughts_common::api::{add_trailing_slash, method_not_allowed, with_flask_allow};
 use mythoughts_common::db::Db;
 use mythoughts_common::startup::VersionInfo;
 use mythoughts_common::telemetry;
@@ -57,5 +57,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(api::not_found);
-    telemetry::instrument(routes, state.metrics.clone()).with_state(state)
+    let metrics = state.metrics.clone();
+    // Flask's `Allow` and `OPTIONS` rules see the router's answer; the metrics see what the client gets.
+    let app = with_flask_allow(telemetry::tag_endpoints(routes).with_state(state));
+    telemetry::track(app, metrics)
 }

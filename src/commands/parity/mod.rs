@@ -3,8 +3,9 @@
 //! - [`corpus`]: reading request corpora (JSON lines, HAR);
 //! - [`replay`]: sending each request to both sides and comparing with
 //!   [`crate::parity::compare()`];
-//! - [`report`]: the terminal, JUnit and JSON reports.
+//! - [`report`]: the terminal and JSON reports; [`junit`]: the JUnit report.
 
 pub mod corpus;
+pub mod junit;
 pub mod replay;
 pub mod report;

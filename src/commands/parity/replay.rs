@@ -791,7 +791,11 @@ fn write_reports(options: &Options, run: &Run) -> Result<(), ParityError> {
         })
     };
     if let Some(path) = &options.junit {
-        write(path, run.junit())?;
+        let xml = run.junit().map_err(|e| ParityError::Write {
+            file: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        write(path, xml)?;
     }
     if let Some(path) = &options.json {
         let text = serde_json::to_string_pretty(&run.json()).map_err(|e| ParityError::Write {

@@ -21,6 +21,9 @@ use crate::parity::{Diff, Outcome};
 /// The route name of requests that match no route (as in the proxy's metrics).
 pub const DEFAULT_ROUTE: &str = "default";
 
+/// How many skipped requests of one reason the terminal report lists.
+pub const SKIPS_LISTED: usize = 10;
+
 /// What happened to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplayVerdict {
@@ -482,6 +485,7 @@ impl Run {
                 self.outside
             )?;
         }
+        self.write_skips(out)?;
         self.write_expected(out)?;
         for record in self.records.iter().filter(|r| r.failed()) {
             let kind = match record.outcome() {
@@ -548,125 +552,41 @@ impl Run {
         Ok(())
     }
 
-    /// JUnit XML: a `<testsuite>` per route, a `<testcase name="METHOD path">` per
-    /// request; a mismatch, a resolved divergence or an error is a `<failure>` with the
-    /// differences, an expected divergence a passing case with its reason in
-    /// `<system-out>`, a skipped request `<skipped/>`.
-    pub fn junit(&self) -> String {
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let t = self.total();
-        let failures = t.mismatch + t.resolved + t.error;
-        let seconds = |d: Duration| format!("{:.3}", d.as_secs_f64());
-        let all_time: Duration = self.records.iter().map(|r| r.elapsed).sum();
-        let _ = writeln!(
-            xml,
-            "<testsuites name=\"strangler parity\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
-            self.records.len(),
-            t.skipped,
-            seconds(all_time)
-        );
-        for route in &self.routes {
-            let records: Vec<&Record> = self.records.iter().filter(|r| r.route == route.name).collect();
-            let c = self.counts(route);
-            let time: Duration = records.iter().map(|r| r.elapsed).sum();
-            let _ = writeln!(
-                xml,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
-                escape(&route.name),
-                records.len(),
-                c.mismatch + c.resolved + c.error,
-                c.skipped,
-                seconds(time)
-            );
-            for record in records {
-                let _ = write!(
-                    xml,
-                    "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{}\"",
-                    escape(&record.name()),
-                    escape(&route.name),
-                    escape(&self.corpus),
-                    record.line,
-                    seconds(record.elapsed)
-                );
-                match (&record.verdict, record.outcome()) {
-                    (ReplayVerdict::Skipped(why), _) => {
-                        let _ = writeln!(xml, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(why));
-                    }
-                    (_, Some(Outcome::Expected)) => {
-                        let reason = record.expect.as_ref().map_or("", |e| e.reason.as_str());
-                        let _ = writeln!(
-                            xml,
-                            ">\n      <system-out>expected divergence: {}</system-out>\n    </testcase>",
-                            escape_text(reason)
-                        );
-                    }
-                    (_, Some(outcome @ (Outcome::Mismatch | Outcome::Resolved | Outcome::Error))) => {
-                        let message = match &record.verdict {
-                            ReplayVerdict::Error(why) => why.clone(),
-                            ReplayVerdict::Compared { .. } if outcome == Outcome::Resolved => format!(
-                                "the stated divergence no longer occurs: {}",
-                                record.expect.as_ref().map_or("", |e| e.reason.as_str())
-                            ),
-                            ReplayVerdict::Compared { diffs, truncated, .. } => format!(
-                                "{} difference(s){}",
-                                diffs.len(),
-                                if *truncated { " and more" } else { "" }
-                            ),
-                            ReplayVerdict::Skipped(why) => why.clone(),
-                        };
-                        let _ = writeln!(
-                            xml,
-                            ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                            outcome.as_str(),
-                            escape(&message),
-                            escape_text(&record.detail())
-                        );
-                    }
-                    _ => xml.push_str("/>\n"),
+    /// The skipped requests, grouped by reason in order of first appearance: a count and
+    /// the reason, then the requests (the first [`SKIPS_LISTED`] of each reason).
+    fn write_skips(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut reasons: Vec<(&str, Vec<&Record>)> = Vec::new();
+        for record in &self.records {
+            if let ReplayVerdict::Skipped(why) = &record.verdict {
+                match reasons.iter_mut().find(|(reason, _)| reason == why) {
+                    Some((_, records)) => records.push(record),
+                    None => reasons.push((why, vec![record])),
                 }
             }
-            xml.push_str("  </testsuite>\n");
         }
-        xml.push_str("</testsuites>\n");
-        xml
-    }
-}
-
-/// Text made safe for an XML 1.0 attribute value: markup characters become entities, line
-/// breaks and tabs character references (a parser would turn them into spaces otherwise),
-/// and characters XML cannot carry at all (most C0 controls, U+FFFE, U+FFFF) U+FFFD.
-pub fn escape(text: &str) -> String {
-    escape_as(text, true)
-}
-
-/// Text made safe for XML 1.0 element content: like [`escape`], but line breaks (other
-/// than `\r`) and tabs stay as they are, for people reading the file.
-pub fn escape_text(text: &str) -> String {
-    escape_as(text, false)
-}
-
-fn escape_as(text: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\r' => out.push_str("&#13;"),
-            '\n' | '\t' => out.push(c),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
+        for (why, records) in reasons {
+            writeln!(out)?;
+            writeln!(out, "SKIPPED {} request(s): {why}", records.len())?;
+            for record in records.iter().take(SKIPS_LISTED) {
+                writeln!(
+                    out,
+                    "  {}  (route {}, {}:{})",
+                    record.heading(),
+                    record.route,
+                    self.corpus,
+                    record.line
+                )?;
+            }
+            if records.len() > SKIPS_LISTED {
+                writeln!(out, "  … and {} more", records.len() - SKIPS_LISTED)?;
+            }
         }
+        Ok(())
     }
-    out
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::admin::api::ParityReport;
 
@@ -711,7 +631,7 @@ mod tests {
         assert!(detail.starts_with("status: legacy 421 new 200\n"), "{detail}");
     }
 
-    fn run() -> Run {
+    pub(in crate::commands::parity) fn run() -> Run {
         let diff = Diff {
             pointer: "/0/text".to_owned(),
             legacy: "\"a <b> & 'c'\"".to_owned(),
@@ -859,33 +779,31 @@ mod tests {
     }
 
     #[test]
-    fn junit_escapes_and_counts() {
-        let xml = run().junit();
+    fn text_lists_skips_by_reason() {
+        let mut run = run();
+        let skip =
+            |line, path: &str, why: &str| record(line, DEFAULT_ROUTE, path, ReplayVerdict::Skipped(why.to_owned()));
+        run.records.push(skip(6, "/api/login", "no route matches"));
+        for line in 7..20 {
+            run.records.push(skip(line, &format!("/n/{line}"), "no new upstream"));
+        }
+        let mut out = Vec::new();
+        run.write_text(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
         assert!(
-            xml.contains("<testsuites name=\"strangler parity\" tests=\"5\" failures=\"2\" errors=\"0\" skipped=\"1\""),
-            "{xml}"
+            text.contains("\nSKIPPED 14 request(s): no new upstream\n  GET /  (route default, c.jsonl:5)\n  GET /n/7  (route default, c.jsonl:7)\n"),
+            "{text}"
         );
         assert!(
-            xml.contains("<testsuite name=\"thoughts-api\" tests=\"4\" failures=\"2\" errors=\"0\" skipped=\"0\""),
-            "{xml}"
+            text.contains("  GET /n/15  (route default, c.jsonl:15)\n  … and 4 more\n"),
+            "{text}"
         );
+        assert!(!text.contains("/n/16"), "{text}");
         assert!(
-            xml.contains("name=\"GET /api/thoughts/?q=&quot;x&quot; (line 2)\""),
-            "{xml}"
+            text.contains("\nSKIPPED 1 request(s): no route matches\n  GET /api/login  (route default, c.jsonl:6)\n"),
+            "{text}"
         );
-        assert!(
-            xml.contains("legacy &quot;a &lt;b&gt; &amp; &apos;c&apos;&quot;"),
-            "{xml}"
-        );
-        assert!(xml.contains("new &quot;\u{fffd}x&quot;"), "{xml}");
-        assert!(!xml.contains('\u{1}'));
-        assert!(
-            xml.contains("<failure type=\"error\" message=\"new: timeout\">"),
-            "{xml}"
-        );
-        assert!(xml.contains("<skipped message=\"no new upstream\"/>"), "{xml}");
-        assert_eq!(xml.matches("<testcase ").count(), 5);
-        assert_eq!(xml.matches("</testcase>").count(), 3);
+        assert!(text.ends_with("15 skipped, 1 error: FAILED\n"), "{text}");
     }
 
     fn with_divergences() -> Run {
@@ -943,14 +861,14 @@ mod tests {
             "{text}"
         );
 
-        let xml = run.junit();
+        let xml = run.junit().unwrap();
         assert!(xml.contains("failures=\"1\""), "{xml}");
         assert!(
             xml.contains("<system-out>expected divergence: the book &lt;answers&gt; HTML</system-out>"),
             "{xml}"
         );
         assert!(
-            xml.contains("<failure type=\"resolved\" message=\"the stated divergence no longer occurs: gone\">"),
+            xml.contains("<failure message=\"the stated divergence no longer occurs: gone\" type=\"resolved\">"),
             "{xml}"
         );
 
@@ -966,14 +884,5 @@ mod tests {
         assert_eq!(json["routes"]["thoughts-api"]["resolved"], 1);
         let back: JsonReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, run.json());
-    }
-
-    #[test]
-    fn escape_covers_markup_and_controls() {
-        assert_eq!(escape("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
-        assert_eq!(escape("x\ny\tz\r"), "x&#10;y&#9;z&#13;");
-        assert_eq!(escape("\u{0}\u{1b}\u{fffe}é🦀"), "\u{fffd}\u{fffd}\u{fffd}é🦀");
-        assert_eq!(escape_text("x\ny\tz\r<"), "x\ny\tz&#13;&lt;");
-        assert_eq!(escape_text("\u{7}"), "\u{fffd}");
     }
 }

@@ -110,6 +110,7 @@ macro_rules! thoughts_api_contract {
             paths_without_trailing_slash_redirect_permanently,
             wrong_methods_are_405_with_allow,
             unknown_paths_are_json_404s,
+            request_ids_are_echoed_or_made,
         );
     };
 }

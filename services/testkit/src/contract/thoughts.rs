@@ -5,9 +5,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use mythoughts_common::errors::{
-    BAD_REQUEST_MESSAGE, MISSING_PARAMETER_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE,
-};
+use mythoughts_common::errors::{BAD_REQUEST_MESSAGE, NOT_FOUND_MESSAGE, UNAUTHORIZED_MESSAGE, missing_parameter};
 use mythoughts_common::jwt::{Claims, TOKEN_LIFETIME, unix_now};
 use mythoughts_common::{Thought, Timestamp, seed};
 use serde_json::{Value, json};
@@ -64,17 +62,24 @@ pub fn bad_credentials() -> Vec<(&'static str, Option<String>)> {
     };
     let no_username = ours.sign(&json!({"iat": now, "exp": now + 60})).unwrap();
     let no_exp = ours.sign(&json!({"username": "bruce", "iat": now})).unwrap();
+    // Valid in an hour: the book refuses it (with a 500, PyJWT's uncaught ImmatureSignatureError).
+    let not_yet = ours
+        .sign(&json!({"username": "bruce", "iat": now, "nbf": now + 3600, "exp": now + 7200}))
+        .unwrap();
     vec![
         ("missing header", None),
         ("not bearer", Some("Basic YnJ1Y2U6cGFzc3dvcmQ=".to_owned())),
         ("no token", Some("Bearer".to_owned())),
         ("two words", Some("Bearer a b".to_owned())),
+        // The book's `parse('Bearer {}', …)` keeps the second space in the token, which then fails.
+        ("two spaces", Some(format!("Bearer  {}", ours.issue("bruce").unwrap()))),
         ("garbage token", Some("Bearer not.a.token".to_owned())),
         ("expired", Some(format!("Bearer {expired}"))),
         ("other key", Some(format!("Bearer {stranger}"))),
         ("HS256 keyed with the public key", Some(format!("Bearer {hs256}"))),
         ("no username", Some(format!("Bearer {no_username}"))),
         ("no exp", Some(format!("Bearer {no_exp}"))),
+        ("nbf in the future", Some(format!("Bearer {not_yet}"))),
     ]
 }
 
@@ -94,12 +99,15 @@ pub async fn list_returns_every_thought_by_id_in_the_books_shape(app: &Subject) 
 }
 
 /// `?search=` is a case-insensitive substring, read from the query or a JSON body, like every
-/// Flask-RESTPlus argument; `%` is a character, not a wildcard; a garbled JSON body is a 400.
+/// Flask-RESTPlus argument; `%` and `_` are characters, not wildcards (a deliberate difference: the
+/// book's `ILIKE` matches everything); a garbled JSON body is a 400.
 pub async fn list_search_is_a_case_insensitive_substring_from_any_location(app: &Subject) {
     assert_eq!(app.get("/api/thoughts/?search=GREEN").await.json(), seed_json(&[3]));
     assert_eq!(ids(&app.get("/api/thoughts/?search=IN").await.json()), [1, 3, 4, 5]);
     assert_eq!(app.get("/api/thoughts/?search=zebra").await.json(), json!([]));
     assert_eq!(app.get("/api/thoughts/?search=%25").await.json(), json!([]));
+    assert_eq!(app.get("/api/thoughts/?search=_").await.json(), json!([]));
+    assert_eq!(app.get("/api/thoughts/?search=%").await.json(), json!([]));
     assert_eq!(ids(&app.get("/api/thoughts/?search=").await.json()), [1, 2, 3, 4, 5]);
     let response = app
         .send(req(Method::GET, "/api/thoughts/").json(&json!({"search": "cloak"})))
@@ -159,6 +167,41 @@ pub async fn my_thoughts_are_the_callers_own(app: &Subject) {
         StatusCode::OK,
         "the scheme is case-insensitive"
     );
+    // As in the book: `iat` is no validity bound, a token "issued in an hour" is accepted.
+    let now = unix_now();
+    let issued_later = issuer(0)
+        .sign(&json!({"username": "bruce", "iat": now + 3600, "exp": now + 7200}))
+        .unwrap();
+    let request = req(Method::GET, "/api/me/thoughts/")
+        .header("authorization", format!("Bearer {issued_later}"))
+        .empty();
+    assert_eq!(ids(&app.send(request).await.json()), [1, 2, 3], "iat in the future");
+    // As in the book: a number as `username` is a name nobody has, so no thoughts (not a 401).
+    let numeric = issuer(0)
+        .sign(&json!({"username": 123, "iat": now, "exp": now + 3600}))
+        .unwrap();
+    let request = req(Method::GET, "/api/me/thoughts/")
+        .header("authorization", format!("Bearer {numeric}"))
+        .empty();
+    let response = app.send(request).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.json(), json!([]), "numeric username");
+}
+
+/// Every answer of the thoughts API carries `x-request-id`: the client's, or a fresh one, as the
+/// book's thoughts backend does.
+pub async fn request_ids_are_echoed_or_made(app: &Subject) {
+    let request = req(Method::GET, "/api/thoughts/1/")
+        .header("x-request-id", "parity-run-42")
+        .empty();
+    assert_eq!(
+        app.send(request).await.header("x-request-id").as_deref(),
+        Some("parity-run-42")
+    );
+    let first = app.get("/api/thoughts/").await.header("x-request-id").unwrap();
+    let second = app.get("/api/me/thoughts/").await.header("x-request-id").unwrap();
+    assert_eq!(first.len(), 36, "a UUID: {first}");
+    assert_ne!(first, second);
 }
 
 /// Every way credentials can be wrong ([`bad_credentials`]), each answered 401 `{"message"}` with
@@ -249,10 +292,13 @@ pub async fn create_thought_validates_text_before_credentials(app: &Subject) {
         )
         .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
-    assert_eq!(missing.json(), validation_error("text", MISSING_PARAMETER_MESSAGE));
+    assert_eq!(
+        missing.json(),
+        validation_error("text", &missing_parameter("Text of the thought"))
+    );
     assert_eq!(
         missing.text(),
-        r#"{"errors":{"text":"Missing required parameter in the JSON body or the post body or the query string"},"message":"Input payload validation failed"}"#
+        r#"{"errors":{"text":"Text of the thought Missing required parameter in the JSON body or the post body or the query string"},"message":"Input payload validation failed"}"#
     );
     let anonymous = app.send(req(Method::POST, "/api/me/thoughts/").form("")).await;
     assert_eq!(anonymous.status, StatusCode::BAD_REQUEST, "validation comes first");
@@ -288,9 +334,22 @@ pub async fn create_thought_validates_text_before_credentials(app: &Subject) {
         .await;
     assert_eq!(
         null_text.json(),
-        validation_error("text", MISSING_PARAMETER_MESSAGE),
-        "null counts as absent"
+        validation_error("text", &missing_parameter("Text of the thought")),
+        "a null text has no value"
     );
+    // As in the book, a given `text` (null, a number, too long) passes the first check, so bad
+    // credentials are what the caller hears about.
+    for body in [json!({"text": null}), json!({"text": 5}), too_long.clone()] {
+        let response = app
+            .send(
+                req(Method::POST, "/api/me/thoughts/")
+                    .header("authorization", "Bearer garbage")
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(response.json(), json!({"message": UNAUTHORIZED_MESSAGE}), "{body}");
+    }
 
     let request = req(Method::POST, "/api/me/thoughts/")
         .header("authorization", &bearer)
@@ -302,8 +361,8 @@ pub async fn create_thought_validates_text_before_credentials(app: &Subject) {
     assert_eq!(response.json(), json!({"message": BAD_REQUEST_MESSAGE}));
 }
 
-/// `DELETE /admin/thoughts/{id}/` is a 204 with no body whether or not the thought exists; a
-/// path that is not an id is a 404.
+/// `DELETE /admin/thoughts/{id}/` is a 204 with no body (and the book's `Content-Type:
+/// application/json`) whether or not the thought exists; a path that is not an id is a 404.
 pub async fn admin_delete_is_204_even_for_missing_ids(app: &Subject) {
     for id in ["1", "1", "999"] {
         let response = app
@@ -311,6 +370,7 @@ pub async fn admin_delete_is_204_even_for_missing_ids(app: &Subject) {
             .await;
         assert_eq!(response.status, StatusCode::NO_CONTENT, "{id}");
         assert!(response.body.is_empty());
+        assert_eq!(response.header("content-type").as_deref(), Some("application/json"));
     }
     let response = app.send(req(Method::DELETE, "/admin/thoughts/x/").empty()).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
@@ -338,7 +398,7 @@ pub async fn version_health_and_metrics(app: &Subject) {
 }
 
 /// An API path without its trailing slash is a 308 to the canonical path, query kept, whatever
-/// the method; the redirect itself changes nothing.
+/// the method, with Werkzeug's redirect page; the redirect itself changes nothing.
 pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
     let cases = [
         (Method::GET, "/api/thoughts", "/api/thoughts/"),
@@ -353,6 +413,18 @@ pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
         let response = app.send(req(method.clone(), from).empty()).await;
         assert_eq!(response.status, StatusCode::PERMANENT_REDIRECT, "{method} {from}");
         assert_eq!(response.header("location").as_deref(), Some(to), "{method} {from}");
+        assert_eq!(
+            response.header("content-type").as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(response.text(), mythoughts_common::api::redirect_page(to));
+        assert!(
+            response
+                .text()
+                .contains(&format!(r#"<a href="{to}">{to}</a>.  If not click the link."#)),
+            "{}",
+            response.text()
+        );
     }
     assert_eq!(
         app.get("/api/thoughts/3/").await.status,
@@ -361,17 +433,39 @@ pub async fn paths_without_trailing_slash_redirect_permanently(app: &Subject) {
     );
 }
 
-/// A known API path with the wrong method is a 405 with the JSON message and `Allow`; a non-API
-/// path (`/healthz`) gets the plain-text 405. The allowed method still works afterwards.
+/// A known API path with the wrong method is a 405 with the JSON message and Flask's `Allow`
+/// (`OPTIONS` included, `, `-separated); `OPTIONS` is a 200 with an empty body and `Allow`; a
+/// non-API path (`/healthz`) gets the plain-text 405. The allowed method still works afterwards.
 pub async fn wrong_methods_are_405_with_allow(app: &Subject) {
     let cases = [
-        (Method::POST, "/api/thoughts/", "GET,HEAD"),
-        (Method::DELETE, "/api/thoughts/3/", "GET,HEAD"),
-        (Method::PUT, "/api/me/thoughts/", "GET,HEAD,POST"),
-        (Method::GET, "/admin/thoughts/3/", "DELETE"),
-        (Method::POST, "/admin/version/", "GET,HEAD"),
+        (Method::POST, "/api/thoughts/", "GET,HEAD,OPTIONS"),
+        (Method::DELETE, "/api/thoughts/3/", "GET,HEAD,OPTIONS"),
+        (Method::PUT, "/api/me/thoughts/", "GET,HEAD,OPTIONS,POST"),
+        (Method::GET, "/admin/thoughts/3/", "DELETE,OPTIONS"),
+        (Method::POST, "/admin/version/", "GET,HEAD,OPTIONS"),
     ];
     assert_json_405s(app, &cases).await;
+    let response = app.send(req(Method::POST, "/api/thoughts/").empty()).await;
+    assert_eq!(response.header("allow").as_deref(), Some("GET, HEAD, OPTIONS"));
+    for (path, allow) in [
+        ("/api/thoughts/", "GET, HEAD, OPTIONS"),
+        ("/api/me/thoughts/", "GET, HEAD, POST, OPTIONS"),
+        ("/admin/thoughts/3/", "DELETE, OPTIONS"),
+    ] {
+        let response = app.send(req(Method::OPTIONS, path).empty()).await;
+        assert_eq!(response.status, StatusCode::OK, "OPTIONS {path}");
+        assert_eq!(response.header("allow").as_deref(), Some(allow), "OPTIONS {path}");
+        assert_eq!(
+            response.header("content-type").as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        assert!(response.body.is_empty(), "OPTIONS {path}");
+    }
+    assert_eq!(
+        app.get("/api/thoughts/3/").await.status,
+        StatusCode::OK,
+        "OPTIONS deleted nothing"
+    );
     let response = app.send(req(Method::POST, "/healthz").empty()).await;
     assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.text(), "Method Not Allowed\n", "not an API path: plain text");
