@@ -195,6 +195,7 @@ fn divergence() -> Value {
         "required": ["path", "reason"],
         "properties": {
             "method": { "description": "Only requests of this method (default: any).", "type": "string" },
+            "name": { "description": "Only the request of this name (a corpus line's `name`, else `METHOD path (line N)`): for requests that share a method and path.", "type": "string", "minLength": 1 },
             "path": { "description": "The exact path as routed; with a `?`, the exact path and query.", "type": "string", "pattern": "^/" },
             "reason": { "description": "Why this difference is deliberate.", "type": "string", "minLength": 1 },
             "status": { "description": "The exact status pair.", "type": "object", "additionalProperties": false, "required": ["legacy", "new"],

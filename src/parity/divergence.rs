@@ -54,6 +54,11 @@ pub struct RouteDivergenceSpec {
     /// Only requests of this method (default: any).
     #[serde(default)]
     pub method: Option<String>,
+    /// Only the request of this name (a corpus line's `name`, else its default name
+    /// `METHOD path (line N)`): for a request that shares its method and path with others
+    /// (another token, another body).
+    #[serde(default)]
+    pub name: Option<String>,
     /// The exact path as routed (normalised); with a `?`, the exact path and query.
     pub path: String,
     /// Why this difference is deliberate.

@@ -240,6 +240,8 @@ pub struct CompareRules {
 struct RouteDivergence {
     /// `None`: any method.
     method: Option<Method>,
+    /// `None`: any request of that method and path.
+    name: Option<String>,
     /// The exact path; with a `?`, the exact path and query.
     path: String,
     divergence: Arc<Divergence>,
@@ -316,19 +318,26 @@ impl CompareRules {
         &self.headers
     }
 
-    /// The first of the route's `divergences` that covers a request: its method (when the
-    /// entry names one) and its path as routed (with the query when the entry has one).
-    pub fn divergence_for(&self, method: &Method, target: &str) -> Option<&Arc<Divergence>> {
+    /// The route's `divergence` that covers a request: its method and name (when the entry
+    /// names them) and its path as routed. An entry with a query covers that exact path and
+    /// query, and is preferred over one without, which covers the path with any query; of
+    /// equals, the first written.
+    pub fn divergence_for(&self, method: &Method, target: &str, name: &str) -> Option<&Arc<Divergence>> {
         let path = target.split_once('?').map_or(target, |(path, _)| path);
-        self.divergences
+        let covers = |d: &&RouteDivergence| {
+            d.method.as_ref().is_none_or(|m| m == method) && d.name.as_deref().is_none_or(|n| n == name)
+        };
+        let with_query = self
+            .divergences
             .iter()
-            .find(|d| {
-                d.method.as_ref().is_none_or(|m| m == method)
-                    && if d.path.contains('?') {
-                        d.path == target
-                    } else {
-                        d.path == path
-                    }
+            .filter(covers)
+            .find(|d| d.path.contains('?') && d.path == target);
+        with_query
+            .or_else(|| {
+                self.divergences
+                    .iter()
+                    .filter(covers)
+                    .find(|d| !d.path.contains('?') && d.path == path)
             })
             .map(|d| &d.divergence)
     }
@@ -538,8 +547,12 @@ fn compile_divergences(specs: &[RouteDivergenceSpec]) -> Result<Vec<RouteDiverge
                 return Err(fail(format!("`path` `{}` must start with `/`", spec.path)));
             }
             let divergence = Divergence::from_spec(&spec.expectation()).map_err(fail)?;
+            if spec.name.as_deref().is_some_and(str::is_empty) {
+                return Err(fail("`name` is empty".to_owned()));
+            }
             Ok(RouteDivergence {
                 method,
+                name: spec.name.clone(),
                 path: spec.path.clone(),
                 divergence: Arc::new(divergence),
             })
@@ -920,9 +933,20 @@ headers = { "content-type" = { legacy = "text/html", new = "application/json" } 
 path = "/search?q=_"
 reason = "wildcards"
 status = { legacy = 200, new = 400 }
+
+[[divergences]]
+path = "/api/thoughts/abc/?q=exact"
+reason = "the exact query"
+status = { legacy = 500, new = 401 }
+
+[[divergences]]
+name = "GET /me (line 7)"
+path = "/me"
+reason = "another token"
+status = { legacy = 500, new = 401 }
 "#,
         );
-        let found = |m: Method, t: &str| r.divergence_for(&m, t).map(|d| d.reason.clone());
+        let found = |m: Method, t: &str| r.divergence_for(&m, t, "some name").map(|d| d.reason.clone());
         assert_eq!(
             found(Method::GET, "/api/thoughts/abc/").as_deref(),
             Some("the book has no such route")
@@ -936,6 +960,19 @@ status = { legacy = 200, new = 400 }
         assert_eq!(found(Method::POST, "/search?q=_").as_deref(), Some("wildcards"));
         assert_eq!(found(Method::GET, "/search?q=a"), None);
         assert_eq!(found(Method::GET, "/search"), None);
+        assert_eq!(
+            found(Method::GET, "/api/thoughts/abc/?q=_").as_deref(),
+            Some("the book has no such route")
+        );
+        // An entry with the exact query wins over an earlier one for the path alone.
+        assert_eq!(
+            found(Method::GET, "/api/thoughts/abc/?q=exact").as_deref(),
+            Some("the exact query")
+        );
+        // A named entry covers only the request of that name.
+        assert_eq!(found(Method::GET, "/me"), None);
+        let named = r.divergence_for(&Method::GET, "/me", "GET /me (line 7)");
+        assert_eq!(named.map(|d| d.reason.as_str()), Some("another token"));
     }
 
     #[test]

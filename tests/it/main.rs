@@ -11,6 +11,7 @@ mod architecture;
 mod attacks;
 mod bad_configs;
 mod body_timeouts;
+mod book_parity;
 mod browser;
 mod canary;
 mod check_against;

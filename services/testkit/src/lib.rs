@@ -3,14 +3,12 @@
 //! builders, and a response type that is easy to assert on; [`contract`], the thoughts and users
 //! API contracts that the monolith's and the services' suites run; [`parity`], requests sent to
 //! two apps and their answers compared; [`process`], a real executable under test; [`book`], the
-//! tokens the book's recorded answers (`tests/parity/book-chapter11.har`) need, and [`book_replay`],
-//! those answers replayed against an app and judged by `tests/parity/book-differences.toml`. A
-//! dev-dependency only; the app-specific fixtures (a seeded app of each kind) stay in each crate's
+//! tokens the book's recorded answers (`tests/parity/book-chapter11.har`) need (the strangler suite's
+//! tests/it/book_parity.rs replays them with `strangler parity --legacy-from`). A dev-dependency only; the app-specific fixtures (a seeded app of each kind) stay in each crate's
 //! `tests/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod book;
-pub mod book_replay;
 pub mod contract;
 pub mod parity;
 pub mod process;

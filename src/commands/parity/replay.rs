@@ -278,7 +278,13 @@ pub fn plan(
                 planned.route = route.name.clone();
                 planned.rules = route.compare.clone();
                 if planned.expect.is_none() {
-                    planned.expect = route.compare.divergence_for(&planned.method, &planned.target).cloned();
+                    let name = planned.name.clone().unwrap_or_else(|| {
+                        super::corpus::default_name(planned.method.as_str(), &planned.target, planned.line)
+                    });
+                    planned.expect = route
+                        .compare
+                        .divergence_for(&planned.method, &planned.target, &name)
+                        .cloned();
                 }
                 forward_as_routed(&mut planned, &route.forwarding);
             }

@@ -10,7 +10,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
 mod binary;
-mod book;
 mod contract;
 mod parity;
 mod support;
