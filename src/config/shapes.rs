@@ -246,6 +246,7 @@ impl JsonSchema for CompareTable {
                     }
                 },
                 "location": { "description": "How `location` is compared: \"exact\" (the default) or \"path\" (path and query only: scheme and host ignored, so absolute and relative redirects agree; adds `location` to the compared headers).", "enum": ["exact", "path"] },
+                "key_order": { "description": "Compare the order of each JSON object's keys too (a difference `keys:POINTER` lists both orders); default false: objects are unordered.", "type": "boolean" },
                 "unordered_headers": { "description": "Headers compared as comma-separated sets (order, repeats and whitespace ignored), e.g. [\"allow\", \"vary\"]; each is compared.", "type": "array", "items": HeaderName::json_schema(&mut SchemaGenerator::default()) },
                 "divergences": { "description": "Known, deliberate differences of single requests: `strangler parity` reports a covered request as `expected` when the answers differ exactly so, `resolved` (a failure) when they no longer differ.", "type": "array", "items": divergence() },
                 "unordered_arrays": { "description": "Arrays whose order does not matter: true (all), false (none, the default), or a list of JSON Pointer patterns.", "anyOf": [{ "type": "boolean" }, strings] },

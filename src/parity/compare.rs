@@ -262,6 +262,9 @@ fn diff_responses<S: Sink>(rules: &CompareRules, legacy: &mut Side<'_>, new: &mu
                 pointer: String::new(),
             };
             walker.value(x, y, &root);
+            if rules.key_order && !sink.done() {
+                record_key_orders(rules, &a.body, &b.body, sink);
+            }
         }
         _ => {
             let x = rules.normalize_bytes(&a.body);
@@ -270,6 +273,29 @@ fn diff_responses<S: Sink>(rules: &CompareRules, legacy: &mut Side<'_>, new: &mu
                 sink.record("", Shown::Bytes(&x), Shown::Bytes(&y));
             }
         }
+    }
+}
+
+/// `key_order = true`: a difference `keys:POINTER` (`keys` for the whole body) for every
+/// object whose shared keys come in another order (both bodies are JSON: the walk above
+/// parsed them).
+fn record_key_orders<S: Sink>(rules: &CompareRules, legacy: &[u8], new: &[u8], sink: &mut S) {
+    let (Ok(x), Ok(y)) = (
+        serde_json::from_slice::<Wire>(legacy),
+        serde_json::from_slice::<Wire>(new),
+    ) else {
+        return;
+    };
+    for order in super::key_order::differences(rules, &x, &y) {
+        if sink.done() {
+            return;
+        }
+        let at = if order.pointer.is_empty() {
+            "keys".to_owned()
+        } else {
+            format!("keys:{}", order.pointer)
+        };
+        sink.record(&at, Shown::Plain(order.legacy.into()), Shown::Plain(order.new.into()));
     }
 }
 

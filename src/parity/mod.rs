@@ -12,6 +12,7 @@
 //!   model; [`compare_expecting()`] also judges a request against a [`Divergence`];
 //! - `divergence.rs`: known, deliberate differences (a corpus line's `expect`, a route's
 //!   `compare.divergences`), [`DivergenceSpec`] → [`Divergence`];
+//! - `key_order.rs`: `key_order = true`, objects whose keys come in another order;
 //! - `window.rs`: how the two values of a [`Diff`] are shown (a window around their first
 //!   difference, with its offset); `wire.rs`: JSON with its keys in wire order, for that;
 //! - `strangler parity`, which replays a corpus of requests against both sides and reports,
@@ -31,6 +32,7 @@
 
 mod compare;
 mod divergence;
+mod key_order;
 mod rules;
 mod window;
 mod wire;

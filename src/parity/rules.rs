@@ -33,7 +33,7 @@ use super::divergence::{Divergence, RouteDivergenceSpec};
 /// optional; the defaults compare the status, `content-type` and the whole body.
 ///
 /// Its `Debug` form is the canonical form the rules' digest is taken of: the keys added
-/// since the digest was introduced (`location`, `unordered_headers`, `divergences`, a
+/// since the digest was introduced (`location`, `unordered_headers`, `key_order`, `divergences`, a
 /// `normalize` entry's `pointer` and `header`) appear only when set, so a table that does
 /// not use them keeps its digest, and its parity evidence, across the upgrade.
 #[derive(Clone, PartialEq, Default, Deserialize)]
@@ -57,6 +57,9 @@ pub struct CompareSpec {
     /// Headers compared as comma-separated sets (`allow`, `vary`): order, repeats and
     /// whitespace ignored. Each is added to the compared headers.
     pub unordered_headers: Vec<String>,
+    /// Whether the order of an object's keys on the wire is compared too (see
+    /// [`super::key_order`]); by default JSON objects are unordered.
+    pub key_order: bool,
     /// Known, deliberate differences of single requests of the route (see
     /// [`super::divergence`]): a replayed request they cover is `expected` when the answers
     /// differ exactly so, and `resolved` (a failure) when they no longer differ.
@@ -100,6 +103,9 @@ impl fmt::Debug for CompareSpec {
         }
         if !self.unordered_headers.is_empty() {
             s.field("unordered_headers", &self.unordered_headers);
+        }
+        if self.key_order {
+            s.field("key_order", &self.key_order);
         }
         if !self.divergences.is_empty() {
             s.field("divergences", &self.divergences);
@@ -228,6 +234,8 @@ pub struct CompareRules {
     location_path: bool,
     /// `unordered_headers`.
     unordered_headers: Vec<HeaderName>,
+    /// `key_order = true`.
+    pub(super) key_order: bool,
     /// `divergences`, in the order written.
     divergences: Vec<RouteDivergence>,
     /// Short hex digest of the spec the rules were compiled from (see [`CompareRules::digest`]).
@@ -258,6 +266,7 @@ impl Default for CompareRules {
             tolerance: None,
             location_path: false,
             unordered_headers: Vec::new(),
+            key_order: false,
             divergences: Vec::new(),
             digest: spec_digest(&CompareSpec::default()),
         }
@@ -301,6 +310,7 @@ impl CompareRules {
             tolerance,
             location_path: spec.location == LocationMode::Path,
             unordered_headers,
+            key_order: spec.key_order,
             divergences,
             digest: spec_digest(spec),
         })

@@ -205,6 +205,44 @@ async fn json_values_are_shown_in_wire_order() {
     assert!(run.junit_failures()[0].contains(shown), "{:?}", run.junit_failures());
 }
 
+/// A2: `compare.key_order = true` reports an object whose keys come in another order (a
+/// positional client breaks on it), which the default comparison treats as equal.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_order_reports_a_reordered_object() {
+    let legacy = scripted(|_| {
+        (
+            200,
+            "application/json",
+            br#"{"id":7,"text":"hi","owner":{"id":1,"name":"b"}}"#.to_vec(),
+        )
+    })
+    .await;
+    let new = scripted(|_| {
+        (
+            200,
+            "application/json",
+            br#"{"text":"hi","id":7,"owner":{"name":"b","id":1}}"#.to_vec(),
+        )
+    })
+    .await;
+    let corpus = "{\"method\": \"GET\", \"path\": \"/api/thoughts/7/\"}\n";
+    let unordered = Run::new();
+    let text = unordered.parity(&api_table(&legacy, &new), corpus, 0).await;
+    assert!(text.contains(": 1 match,"), "objects are unordered by default: {text}");
+
+    let ordered = Run::new();
+    let table = api_table(&legacy, &new).replace("new = \"new\"\n", "new = \"new\"\ncompare = { key_order = true }\n");
+    let text = ordered.parity(&table, corpus, 1).await;
+    assert!(
+        text.contains("  keys: legacy id, text, owner new text, id, owner\n"),
+        "{text}"
+    );
+    assert!(text.contains("  keys:/owner: legacy id, name new name, id\n"), "{text}");
+    assert!(text.contains(": 0 match,") && text.contains(" 1 mismatch,"), "{text}");
+    let diffs = &ordered.json()["mismatches"][0]["diffs"];
+    assert_eq!(diffs[1]["pointer"], "keys:/owner", "{diffs}");
+}
+
 /// A3: a mismatch whose status differs says `status: legacy X new Y` once, in the
 /// terminal and in JUnit, and the body difference after it.
 #[tokio::test(flavor = "multi_thread")]

@@ -225,7 +225,7 @@ legacy = "legacy"
 canary = { percent = 12.5, sticky = "cookie:session" }
 fallback = true
 fallback_max_body = 0
-compare = { ignore = ["/timestamp", "/*/id", ""], ignore_headers = ["date"], headers = ["content-type"], normalize = [{ pattern = "[0-9a-f-]{36}", replace = "<uuid>" }, { pattern = "^/app", replace = "", pointer = "/items/*/href" }, { pattern = ";.*", replace = "", header = "content-type" }], unordered_arrays = ["/items"], numeric_tolerance = 0.001, location = "path", unordered_headers = ["allow", "vary"], divergences = [{ method = "GET", path = "/api/items/abc", reason = "the book answers an HTML 404", status = { legacy = 404, new = 404 }, pointers = { "" = { legacy = "*", new = { message = "not found" } } }, headers = { "content-type" = { legacy = "text/html; charset=utf-8", new = "(absent)" } } }] }
+compare = { ignore = ["/timestamp", "/*/id", ""], ignore_headers = ["date"], headers = ["content-type"], normalize = [{ pattern = "[0-9a-f-]{36}", replace = "<uuid>" }, { pattern = "^/app", replace = "", pointer = "/items/*/href" }, { pattern = ";.*", replace = "", header = "content-type" }], unordered_arrays = ["/items"], numeric_tolerance = 0.001, location = "path", unordered_headers = ["allow", "vary"], key_order = true, divergences = [{ method = "GET", path = "/api/items/abc", reason = "the book answers an HTML 404", status = { legacy = 404, new = 404 }, pointers = { "" = { legacy = "*", new = { message = "not found" } } }, headers = { "content-type" = { legacy = "text/html; charset=utf-8", new = "(absent)" } } }] }
 shadow = { sample = 1.0, max_inflight = 64, max_body = 65536, timeout = "2s", unsafe_methods = true, noise_sample = 0.05 }
 max_body = 1048576
 upgrades = ["websocket", "Custom-Proto"]
