@@ -48,6 +48,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 pub use compare::{MAX_DIFFS, MAX_NOISY, MAX_VALUE_CHARS, compare, compare_expecting};
 pub use divergence::{ABSENT_HEADER, Divergence, DivergenceSpec, RouteDivergenceSpec, StatusPair, ValuePair};
 pub use rules::{CompareRuleError, CompareRules, CompareSpec, LocationMode, NormalizeSpec, UnorderedArrays};
+pub use window::visible;
 
 /// What a [`Diff`] shows for a field, header or element that one side does not have.
 pub const ABSENT: &str = "(absent)";

@@ -69,11 +69,31 @@ pub(super) fn show_pair(legacy: Rendered, new: Rendered) -> (String, String) {
 
 /// The first [`MAX_VALUE_CHARS`] characters, then `…` if anything was cut.
 pub(super) fn head(side: &Rendered) -> String {
-    match side.text.char_indices().nth(MAX_VALUE_CHARS) {
+    visible(&match side.text.char_indices().nth(MAX_VALUE_CHARS) {
         Some((end, _)) => format!("{}…", side.text.get(..end).unwrap_or(&side.text)),
         None if side.cut => format!("{}…", side.text),
         None => side.text.clone(),
+    })
+}
+
+/// `text` with control characters written as escapes (`\n`, `\r`, `\t`, `\x1b`): a
+/// value or a name from a corpus or an answer is shown on one line, and cannot move the
+/// cursor or forge a line of the report (a fake `parity: … ok`).
+pub fn visible(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `marker…` and [`MAX_VALUE_CHARS`] characters from character `start`, then `…` if more.
@@ -88,7 +108,7 @@ fn window(side: &Rendered, start: usize, marker: &str) -> String {
         .map_or(side.text.len(), |(i, _)| i);
     let shown = side.text.get(from..to).unwrap_or_default();
     let more = to < side.text.len() || side.cut;
-    format!("{marker}…{shown}{}", if more { "…" } else { "" })
+    visible(&format!("{marker}…{shown}{}", if more { "…" } else { "" }))
 }
 
 #[cfg(test)]
@@ -166,5 +186,14 @@ mod tests {
         let (a, b) = show_pair(full(&long), Rendered::placeholder("(absent)"));
         assert_eq!(b, "(absent)");
         assert_eq!(a.chars().count(), MAX_VALUE_CHARS + 1);
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_escapes() {
+        assert_eq!(
+            visible("a\nparity: ok\r\u{1b}[2K\tz"),
+            "a\\nparity: ok\\r\\x{1b}[2K\\tz"
+        );
+        assert_eq!(visible("plain é"), "plain é");
     }
 }

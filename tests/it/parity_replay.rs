@@ -250,6 +250,50 @@ async fn placeholders_come_from_the_environment() {
     assert_eq!(legacy.seen().len(), 1, "nothing is replayed with a missing variable");
 }
 
+/// Attacker pass: a placeholder's value (a token from the CI environment) is never
+/// printed: the terminal, JUnit and JSON reports show `${NAME}` where it was used (here in
+/// the path, so also in the default name). A header recorded as `[redacted]` is not sent
+/// as that text: the request goes without it, so `--header` gives the real value.
+#[tokio::test(flavor = "multi_thread")]
+async fn placeholder_values_stay_out_of_reports_and_redacted_headers_are_filled() {
+    let (legacy, _) = store_upstream(None).await;
+    let (new, _) = store_upstream(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        "{\"method\": \"GET\", \"path\": \"/me?access_token=${KEY}\", \"headers\": {\"x-api-key\": \"${KEY}\", \"authorization\": \"[redacted]\"}}\n",
+    )
+    .unwrap();
+    let args = [
+        "--legacy",
+        &legacy.url(),
+        "--new",
+        &new.url(),
+        "--requests",
+        "c.jsonl",
+        "--header",
+        "Authorization: Bearer real",
+        "--junit",
+        "p.xml",
+        "--json",
+        "p.json",
+    ];
+    let ran = parity_in(dir.path(), &args, &[("KEY", "TOPSECRET1234")]).await;
+    assert_eq!(ran.status.code(), Some(0), "{}", both(&ran));
+    for side in [&legacy, &new] {
+        let seen = &side.seen()[0];
+        assert_eq!(seen.headers["authorization"], "Bearer real");
+        assert_eq!(seen.headers["x-api-key"], "TOPSECRET1234");
+    }
+    let json = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+    let xml = std::fs::read_to_string(dir.path().join("p.xml")).unwrap();
+    for (what, text) in [("terminal", both(&ran)), ("json", json.clone()), ("junit", xml.clone())] {
+        assert!(!text.contains("TOPSECRET1234"), "{what}: {text}");
+    }
+    assert!(json.contains("/me?access_token=${KEY}"), "{json}");
+    assert!(xml.contains("GET /me?access_token=${KEY} (line 1)"), "{xml}");
+}
+
 /// Proves A8: a corpus line's `name` is its JUnit case's name, the others are
 /// `METHOD path (line N)`; the JSON report lists every request with its line and name.
 #[tokio::test(flavor = "multi_thread")]

@@ -116,6 +116,51 @@ pub enum Format {
 
 /// Reads and parses a corpus file. Blocking.
 pub fn load(path: &Path) -> Result<Vec<CorpusRequest>, CorpusError> {
+    load_with(path, &mut Placeholders::default())
+}
+
+/// The values that `${NAME}` placeholders of the corpora stood for: reports show them as
+/// `${NAME}` again ([`Placeholders::conceal`]), so a token given through the environment
+/// does not end up in a CI log, a JUnit file or a JSON report.
+#[derive(Debug, Default, Clone)]
+pub struct Placeholders(Vec<(String, String)>);
+
+impl Placeholders {
+    /// Values shorter than this are not concealed: a placeholder for an id (`7`) would
+    /// turn every `7` of a report into `${ID}`; secrets are longer.
+    pub const MIN_CONCEALED: usize = 8;
+
+    /// `text` with every value of [`Self::MIN_CONCEALED`] characters or more, as written,
+    /// JSON-escaped or XML-escaped, replaced by its `${NAME}` (the longest values first).
+    pub fn conceal(&self, text: &str) -> String {
+        let mut values: Vec<&(String, String)> = self
+            .0
+            .iter()
+            .filter(|(_, v)| v.chars().count() >= Self::MIN_CONCEALED)
+            .collect();
+        values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        let mut out = text.to_owned();
+        for (name, value) in values {
+            let json = serde_json::to_string(value).unwrap_or_default();
+            let json = json.trim_matches('"').to_owned();
+            let xml = value
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+                .replace('\'', "&apos;");
+            for form in [value.as_str(), json.as_str(), xml.as_str()] {
+                if !form.is_empty() && out.contains(form) {
+                    out = out.replace(form, &format!("${{{name}}}"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// [`load`], adding the values its placeholders stood for to `placeholders`.
+pub fn load_with(path: &Path, placeholders: &mut Placeholders) -> Result<Vec<CorpusRequest>, CorpusError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| CorpusError::Read {
         file: file.clone(),
@@ -124,7 +169,17 @@ pub fn load(path: &Path) -> Result<Vec<CorpusRequest>, CorpusError> {
     let har_extension = path
         .extension()
         .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("har"));
-    parse(&file, &text, har_extension)
+    let used = std::cell::RefCell::new(Vec::new());
+    let vars = |name: &str| {
+        let value = std::env::var(name).ok();
+        if let Some(value) = &value {
+            used.borrow_mut().push((name.to_owned(), value.clone()));
+        }
+        value
+    };
+    let parsed = parse_with(&file, &text, har_extension, &vars);
+    placeholders.0.extend(used.into_inner());
+    parsed
 }
 
 /// Parses a corpus; `har_extension` says that the file name ends in `.har`. Fails on an
@@ -266,7 +321,7 @@ fn json_line(line: usize, value: &Value) -> Result<CorpusRequest, String> {
                     without.push(name);
                     continue;
                 }
-                for value in values {
+                for value in values.into_iter().filter(|v| !is_redacted(v)) {
                     headers.append(name.clone(), header_value(&name, value)?);
                 }
             }
@@ -358,7 +413,9 @@ fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
             ) else {
                 return Err("each of `request.headers` needs a string `name` and `value`".to_owned());
             };
-            if let Some(name) = header_name(name)? {
+            if let Some(name) = header_name(name)?
+                && !is_redacted(value)
+            {
                 let value = header_value(&name, value)?;
                 headers.append(name, value);
             }
@@ -391,6 +448,13 @@ fn har_name(value: Option<&Value>) -> Result<Option<String>, String> {
     }
 }
 
+/// Whether a request header's value is the recorder's `[redacted]`: such a header is
+/// left out of the request (it never held the real value), so `--header` or the route's
+/// own defaults can give it one.
+fn is_redacted(value: &str) -> bool {
+    value == crate::parity::REDACTED
+}
+
 /// Looks up the value of a `${NAME}` placeholder.
 pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -408,9 +472,13 @@ pub fn expand(text: &str, vars: Vars<'_>) -> Result<String, String> {
         if let Some(after) = tail.strip_prefix("$${") {
             out.push_str("${");
             rest = after;
-        } else if let Some(after) = tail.strip_prefix("${")
-            && let Some(end) = after.find('}')
-        {
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let Some(end) = after.find('}') else {
+                return Err(format!(
+                    "`{}` is an unterminated placeholder (`${{NAME}}`; `$${{` for a literal `${{`)",
+                    tail.chars().take(40).collect::<String>()
+                ));
+            };
             let name = &after[..end];
             let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
@@ -775,7 +843,12 @@ mod tests {
         assert_eq!(xs, ["7", "a$b"]);
         assert_eq!(got[0].body, "{\"id\": 7, \"literal\": \"${ID}\"}");
         assert_eq!(&got[1].body[..], b"${ID}", "bytes are not expanded");
-        assert_eq!(expand("$ ${ID}$ ${ x", &vars).unwrap(), "$ 7$ ${ x");
+        assert_eq!(expand("$ ${ID}$ $x", &vars).unwrap(), "$ 7$ $x");
+        assert!(
+            expand("/a?t=${ID", &vars)
+                .unwrap_err()
+                .contains("`${ID` is an unterminated placeholder")
+        );
         assert!(expand("${a b}", &vars).unwrap_err().contains("not a placeholder"));
     }
 

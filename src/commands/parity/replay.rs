@@ -574,6 +574,10 @@ async fn exchange_answers(client: &ReplayClient, planned: &Planned, settings: &S
         }
     };
     let (legacy_answer, new_answer) = match (first, second) {
+        (Ok(l), Ok(n)) if planned.recorded.is_some() => {
+            let n = redacted_like_recorded(&l, n);
+            (l, n)
+        }
         (Ok(l), Ok(n)) => (l, n),
         (l, n) => {
             let mut failures = Vec::new();
@@ -595,6 +599,23 @@ async fn exchange_answers(client: &ReplayClient, planned: &Planned, settings: &S
         None
     };
     Ok((legacy_answer, new_answer, legacy_again))
+}
+
+/// The new answer with the headers the recording redacted (`set-cookie`, …) redacted
+/// too: the recorded value is not the real one, so it cannot be compared, only whether the
+/// header was sent.
+fn redacted_like_recorded(recorded: &Captured, mut new: Captured) -> Captured {
+    let redacted = HeaderValue::from_static(crate::parity::REDACTED);
+    for name in recorded.headers.keys() {
+        let values = recorded.headers.get_all(name);
+        if values.iter().any(|v| v == redacted) && new.headers.contains_key(name) {
+            new.headers.remove(name);
+            for _ in values.iter() {
+                new.headers.append(name.clone(), redacted.clone());
+            }
+        }
+    }
+    new
 }
 
 /// Compares the answers with the route's rules, and the request's divergence if any.
@@ -788,10 +809,10 @@ fn replayed_identity(table: &Table, route: &RouteConfig, overrides: &Overrides) 
     identity
 }
 
-/// Writes `--junit` and `--json`, when asked for.
-fn write_reports(options: &Options, run: &Run) -> Result<(), ParityError> {
+/// Writes `--junit` and `--json`, when asked for, with placeholders' values concealed.
+fn write_reports(options: &Options, run: &Run, placeholders: &corpus::Placeholders) -> Result<(), ParityError> {
     let write = |path: &PathBuf, text: String| {
-        std::fs::write(path, text).map_err(|source| ParityError::Write {
+        std::fs::write(path, placeholders.conceal(&text)).map_err(|source| ParityError::Write {
             file: path.display().to_string(),
             source,
         })
@@ -843,7 +864,8 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
             )));
         }
     }
-    let (corpus_file, corpus) = load_corpus(options)?;
+    let mut placeholders = corpus::Placeholders::default();
+    let (corpus_file, corpus) = load_corpus(options, &mut placeholders)?;
     if let Some(command) = &options.setup {
         run_setup(command)?;
     }
@@ -872,9 +894,12 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Run, ParityError> {
         outside,
         started,
     };
-    let written = write_reports(options, &run);
+    let written = write_reports(options, &run, &placeholders);
     // The results are shown even when a report file cannot be written.
-    run.write_text(out).map_err(ParityError::Output)?;
+    let mut text = Vec::new();
+    run.write_text(&mut text).map_err(ParityError::Output)?;
+    out.write_all(placeholders.conceal(&String::from_utf8_lossy(&text)).as_bytes())
+        .map_err(ParityError::Output)?;
     written.map(|()| run)
 }
 
@@ -925,17 +950,20 @@ const NO_TABLE: &str = "(no routes.toml)";
 /// The corpus (`--requests`, else the `--legacy-from` file) as named, with the recorded
 /// answers of `--legacy-from` attached to its requests. Without `--legacy-from`, any
 /// recorded answer in the corpus is left unused.
-fn load_corpus(options: &Options) -> Result<(String, Vec<CorpusRequest>), ParityError> {
+fn load_corpus(
+    options: &Options,
+    placeholders: &mut corpus::Placeholders,
+) -> Result<(String, Vec<CorpusRequest>), ParityError> {
     let Some(file) = options.requests.as_ref().or(options.legacy_from.as_ref()) else {
         return Err(ParityError::Usage(
             "give --requests FILE or --legacy-from FILE".to_owned(),
         ));
     };
-    let mut corpus = corpus::load(file)?;
+    let mut corpus = corpus::load_with(file, placeholders)?;
     match &options.legacy_from {
         None => corpus.iter_mut().for_each(|request| request.recorded = None),
         Some(from) if Some(from) != options.requests.as_ref() && options.requests.is_some() => {
-            attach_recorded(&mut corpus, corpus::load(from)?);
+            attach_recorded(&mut corpus, corpus::load_with(from, placeholders)?);
         }
         Some(_) => {}
     }
@@ -998,6 +1026,32 @@ fn replay_with_progress(planned: Vec<Planned>, outside: usize, settings: Setting
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_the_recording_redacted_are_compared_by_presence_only() {
+        let mut recorded = Captured::default();
+        recorded
+            .headers
+            .append("set-cookie", HeaderValue::from_static(crate::parity::REDACTED));
+        recorded
+            .headers
+            .append("set-cookie", HeaderValue::from_static(crate::parity::REDACTED));
+        recorded
+            .headers
+            .append("content-type", HeaderValue::from_static("text/plain"));
+        let mut new = Captured::default();
+        new.headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        new.headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        new.headers
+            .append("content-type", HeaderValue::from_static("text/html"));
+        let new = redacted_like_recorded(&recorded, new);
+        let cookies: Vec<_> = new.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, [crate::parity::REDACTED, crate::parity::REDACTED]);
+        assert_eq!(
+            new.headers["content-type"], "text/html",
+            "other headers are compared as they are"
+        );
+    }
     use crate::parity::{Diff, REDACTED};
 
     const TABLE: &str = r#"[proxy]

@@ -101,19 +101,19 @@ impl Record {
     /// Its name in reports (a JUnit case's name): the corpus's `name`, or
     /// `METHOD path (line N)`.
     pub fn name(&self) -> String {
-        match &self.case_name {
+        crate::parity::visible(&match &self.case_name {
             Some(name) => name.clone(),
             None => crate::commands::parity::corpus::default_name(&self.method, &self.path, self.line),
-        }
+        })
     }
 
     /// How the terminal heads its failure: `METHOD path`, after its name when the corpus
     /// gives one (the corpus line follows the heading).
     pub fn heading(&self) -> String {
-        match &self.case_name {
+        crate::parity::visible(&match &self.case_name {
             Some(name) => format!("{name}: {} {}", self.method, self.path),
             None => format!("{} {}", self.method, self.path),
-        }
+        })
     }
 
     /// What went wrong, several lines, for the terminal and for JUnit: the statuses and
