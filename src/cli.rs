@@ -128,8 +128,9 @@ pub enum Command {
     ///
     /// Prints a table per route and every mismatch; writes JUnit XML (--junit) and a JSON
     /// report that `strangler flip --parity-report` reads (--json). Exit 0 when every
-    /// compared request matched (or differed only by noise), 1 on any mismatch or error,
-    /// 2 when the replay could not run (usage, table, corpus).
+    /// compared request matched (or differed only by noise, or as its divergence states),
+    /// 1 on any mismatch, resolved divergence or error, or when no request was compared, 2
+    /// when the replay could not run (usage, table, corpus).
     #[command(
         after_help = "Examples:\n  strangler parity --requests traffic.har --route users-api --junit parity.xml --json parity.json\n  strangler parity --legacy http://127.0.0.1:8001 --new http://127.0.0.1:8002 --requests corpus.jsonl --setup ./reset-dbs.sh\n  strangler parity --legacy-from golden.har --new http://127.0.0.1:8002"
     )]

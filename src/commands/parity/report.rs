@@ -275,9 +275,9 @@ fn rfc3339(at: SystemTime) -> String {
 }
 
 impl Run {
-    /// Whether any request mismatched or failed.
+    /// Whether the run fails: a request mismatched, resolved or failed, or none was compared.
     pub fn failed(&self) -> bool {
-        self.records.iter().any(Record::failed)
+        self.records.iter().any(Record::failed) || self.total().compared() == 0
     }
 
     /// The counts of one route, in the admin API's shape. The match rate covers the whole
@@ -522,8 +522,11 @@ impl Run {
             t.error,
             if self.failed() { "FAILED" } else { "ok" }
         )?;
-        if t.compared() == 0 && !self.failed() {
-            writeln!(out, "warning: no request was compared")?;
+        if t.compared() == 0 {
+            writeln!(
+                out,
+                "no request was compared (every one was skipped: see SKIPPED above): a replay of nothing proves nothing"
+            )?;
         }
         Ok(())
     }
