@@ -355,8 +355,8 @@ fn normalisers() {
         diffs(&got),
         [(
             "",
-            "order <uuid> placed at <date>\n",
-            "order <uuid> shipped at <date>\n"
+            "order <uuid> placed at <date>\\n",
+            "order <uuid> shipped at <date>\\n"
         )]
     );
 }

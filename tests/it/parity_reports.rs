@@ -430,7 +430,8 @@ async fn junit_is_valid_against_the_junit_schema() {
     let failures = run.junit_failures();
     let odd = failures.iter().find(|f| f.contains("legacy")).unwrap();
     assert!(
-        odd.contains("(whole body): legacy <tag> & \"q\" \u{fffd}\u{fffd}\u{fffd}[31m \u{fffd}\u{fffd} ]]> legacy new"),
+        // Control characters are shown as escapes (`\x{1b}`), in JUnit as in the terminal.
+        odd.contains("(whole body): legacy <tag> & \"q\" \\x{1}\\x{2}\\x{1b}[31m \u{fffd}\u{fffd} ]]> legacy new"),
         "{odd}"
     );
     assert!(odd.contains("request headers: x-note: <b> & \"q\" ]]>\n"), "{odd}");

@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(names.len(), 5, "{xml}");
         assert_eq!(
             names[0],
-            "GET /a?x=<&>\"'\u{fffd}\u{fffd}\u{fffd}[0m\u{fffd}\u{fffd}\u{fffd}\u{10ffff}]]> (line 1)"
+            "GET /a?x=<&>\"'\\x{0}\\x{7}\\x{1b}[0m\u{fffd}\u{fffd}\u{fffd}\u{10ffff}]]> (line 1)"
         );
     }
 }

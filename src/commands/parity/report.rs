@@ -421,13 +421,15 @@ impl Run {
             "stage",
             "requests",
             "match",
+            "expected",
             "noise",
             "mismatch",
+            "resolved",
             "error",
             "skipped",
             "match rate",
         ];
-        let rows: Vec<[String; 9]> = self
+        let rows: Vec<[String; 11]> = self
             .routes
             .iter()
             .map(|route| {
@@ -437,8 +439,10 @@ impl Run {
                     route.stage.clone().unwrap_or_else(|| "-".to_owned()),
                     c.requests.unwrap_or_default().to_string(),
                     c.matched.to_string(),
+                    c.expected.to_string(),
                     c.noise.to_string(),
                     c.mismatch.to_string(),
+                    c.resolved.to_string(),
                     c.error.to_string(),
                     c.skipped.to_string(),
                     c.match_rate.map_or_else(|| "-".to_owned(), |r| format!("{r:.4}")),
@@ -763,7 +767,7 @@ pub(super) mod tests {
         let first = text.lines().next().unwrap();
         assert!(first.starts_with("route         stage  requests  match"), "{text}");
         assert!(
-            text.contains("thoughts-api  new           4      1      1         1      1        0      0.5000"),
+            text.contains("thoughts-api  new           4      1         0      1         1         0      1        0      0.5000"),
             "{text}"
         );
         assert!(
