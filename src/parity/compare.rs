@@ -28,7 +28,7 @@ use serde_json::{Map, Number, Value};
 use super::divergence::{Divergence, Stated};
 use super::rules::CompareRules;
 use super::window::{MAX_RENDER_BYTES, Rendered, head, show_pair};
-use super::wire::{LazyWire, Wire};
+use super::wire::{LazyWire, Wire, push_escaped};
 use super::{ABSENT, Captured, Comparison, Diff, Judged, Outcome};
 
 pub use super::window::MAX_VALUE_CHARS;
@@ -811,17 +811,6 @@ impl<S: Sink> Walker<'_, '_, S> {
         }
         let segment = self.pointer.get(len + 1..).unwrap_or_default();
         self.rules.patterns.child(states, segment)
-    }
-}
-
-/// RFC 6901: `~` → `~0`, `/` → `~1`.
-pub(super) fn push_escaped(out: &mut String, key: &str) {
-    for c in key.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
     }
 }
 

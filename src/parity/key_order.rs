@@ -8,9 +8,8 @@
 //! are skipped with everything below them; arrays are followed index by index, unless the
 //! rules compare them unordered (their elements are then paired by value, not position).
 
-use super::compare::push_escaped;
 use super::rules::CompareRules;
-use super::wire::Wire;
+use super::wire::{Wire, push_escaped};
 
 /// An object whose shared keys come in another order on each side.
 #[derive(Debug, Clone, PartialEq, Eq)]
