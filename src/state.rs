@@ -360,7 +360,10 @@ impl Snapshot {
 }
 
 /// The traffic recorder of `config`'s `[record]`: the running one of `previous` when its
-/// settings are unchanged, else a new one.
+/// settings are unchanged, else a new one. A new one with the path of a recording already
+/// being written sends to that file's running writer (see [`crate::migration::record`]):
+/// answers still in flight under the old table and lines of the new one go through the
+/// same writer, so a reload never puts two writers on one file.
 fn start_recorder(
     config: &Config,
     previous: Option<&Snapshot>,

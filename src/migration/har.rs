@@ -142,22 +142,44 @@ pub fn start(file: &mut File) -> std::io::Result<Option<bool>> {
     let mut head = vec![0; OURS.len().min(length as usize)];
     file.seek(SeekFrom::Start(0))?;
     file.read_exact(&mut head)?;
+    if head != OURS.as_bytes() {
+        return Ok(None);
+    }
+    ending(file, length)
+}
+
+/// The length of a recording that holds no entry.
+pub const EMPTY: u64 = (HEADER.len() + TRAILER.len()) as u64;
+
+/// Whether `file` (of `length` bytes) ends as a recording does: `Some(has_entries)`, or
+/// `None` when it does not end with [`TRAILER`].
+fn ending(file: &mut File, length: u64) -> std::io::Result<Option<bool>> {
     let tail_length = (TRAILER.len() as u64 + 1).min(length);
     let mut tail = vec![0; tail_length as usize];
     file.seek(SeekFrom::Start(length - tail_length))?;
     file.read_exact(&mut tail)?;
-    if head != OURS.as_bytes() || !tail.ends_with(TRAILER.as_bytes()) {
+    if !tail.ends_with(TRAILER.as_bytes()) {
         return Ok(None);
     }
     Ok(Some(tail.first() != Some(&b'[')))
 }
 
-/// Appends one entry (one line of JSON) to a recording of `length` bytes; returns the new
-/// length. `first`: the recording has no entry yet.
-pub fn append(file: &mut File, length: u64, entry: &str, first: bool) -> std::io::Result<u64> {
-    let kept = length.saturating_sub(TRAILER.len() as u64);
+/// Appends one entry (one line of JSON) to the recording `file`; returns its new length.
+/// Where the trailer is and whether a separator is needed are read from the file itself
+/// (its length and its last bytes as they are now), never from a length remembered
+/// since an earlier write. A file that no longer ends as a recording is left as it is:
+/// an [`std::io::ErrorKind::InvalidData`] error.
+pub fn append(file: &mut File, entry: &str) -> std::io::Result<u64> {
+    let length = file.metadata()?.len();
+    let Some(has_entries) = ending(file, length)? else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the recording no longer ends as a HAR document",
+        ));
+    };
+    let kept = length - TRAILER.len() as u64;
     file.set_len(kept)?;
-    let separator = if first { "\n" } else { ",\n" };
+    let separator = if has_entries { ",\n" } else { "\n" };
     let text = format!("{separator}{entry}{TRAILER}");
     file.write_all(text.as_bytes())?;
     Ok(kept + text.len() as u64)
@@ -210,14 +232,27 @@ mod tests {
         assert_eq!(start(&mut file).unwrap(), Some(false));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(doc["log"]["entries"], json!([]));
-        let mut length = file.metadata().unwrap().len();
-        for (i, first) in [(1, true), (2, false)] {
-            length = append(&mut file, length, &format!("{{\"n\": {i}}}"), first).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), EMPTY);
+        let mut length = 0;
+        for i in 1..=2 {
+            length = append(&mut file, &format!("{{\"n\": {i}}}")).unwrap();
             let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             assert_eq!(doc["log"]["entries"].as_array().unwrap().len(), i);
         }
         assert_eq!(length, std::fs::metadata(&path).unwrap().len());
         assert_eq!(start(&mut open()).unwrap(), Some(true), "reopened: it has entries");
+        // Another handle's append is seen: the length is the file's, not remembered.
+        let other = append(&mut open(), "{\"n\": 3}").unwrap();
+        assert_eq!(
+            append(&mut file, "{\"n\": 4}").unwrap(),
+            other + "{\"n\": 4}".len() as u64 + 2
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(doc["log"]["entries"], json!([{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]));
+        std::fs::write(&path, "cut").unwrap();
+        let refused = append(&mut file, "{\"n\": 5}").unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "cut", "left as it is");
         std::fs::write(&path, "not a recording").unwrap();
         assert_eq!(start(&mut open()).unwrap(), None);
     }

@@ -21,11 +21,21 @@
 //!
 //! A `path` ending in `.har` makes the recording a HAR 1.2 file instead: the same
 //! requests and answers as entries ([`super::har`]), a valid document after every write.
+//!
+//! A file has one writer for the whole process, whatever the reloads: a reloaded
+//! `[record]` with the same path (other sampling, redaction or `max_bytes`) sends to the
+//! writer already running, and one with another path starts a writer for that file while
+//! the old one finishes the answers still in flight (they keep its queue open) and then
+//! stops. Should a table bring a path back while its old writer still drains, the new
+//! writer shares that writer's file (one file state, one lock), so no two handles ever
+//! write to a recording each from its own idea of its length.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -41,29 +51,21 @@ use crate::parity::Captured;
 /// Lines waiting for the writer; beyond this, lines are dropped.
 const QUEUE: usize = 4096;
 
-/// A running recorder; dropping the last handle stops its writer thread.
+/// A running recorder; the writer thread of its file stops once the last recorder and
+/// the last [`PendingAnswer`] sending to it are gone (and its queue is written).
 #[derive(Debug)]
 pub struct Recorder {
     config: RecordConfig,
-    lines: SyncSender<String>,
+    writer: Arc<Writer>,
     counts: IntCounterVec,
 }
 
 impl Recorder {
-    /// Starts the writer thread for `config`.
+    /// A recorder for `config`: it sends to the writer of `config.path` already running in
+    /// this process (taking on `config.max_bytes`), or starts one.
     pub fn start(config: RecordConfig, counts: IntCounterVec) -> std::io::Result<Self> {
-        let (lines, queue) = sync_channel::<String>(QUEUE);
-        let mut writer = RotatingFile::open(config.path.clone(), config.max_bytes)?;
-        std::thread::Builder::new()
-            .name("strangler-record".to_owned())
-            .spawn(move || {
-                for line in queue {
-                    if let Err(e) = writer.write_line(&line) {
-                        tracing::warn!(path = %writer.path.display(), error = %e, "cannot write the traffic recording");
-                    }
-                }
-            })?;
-        Ok(Self { config, lines, counts })
+        let writer = Writer::for_path(&config.path, config.max_bytes)?;
+        Ok(Self { config, writer, counts })
     }
 
     /// The settings it runs with.
@@ -104,15 +106,110 @@ impl Recorder {
             return Some(PendingAnswer {
                 request,
                 har_host,
-                lines: self.lines.clone(),
+                lines: self.writer.lines.clone(),
                 counts: self.counts.clone(),
                 redact: self.config.redact.clone(),
                 done: false,
             });
         }
-        send(&self.lines, &self.counts, render(request, har_host.as_deref()));
+        send(&self.writer.lines, &self.counts, render(request, har_host.as_deref()));
         None
     }
+}
+
+/// The writers running in this process, by recording file: at most one per file.
+static WRITERS: Mutex<Option<HashMap<PathBuf, Slot>>> = Mutex::new(None);
+
+/// What runs for one recording file: its writer while a recorder holds it, and its file
+/// while a writer thread (perhaps one still draining its queue) holds it.
+struct Slot {
+    writer: Weak<Writer>,
+    file: Weak<Mutex<RotatingFile>>,
+}
+
+/// The writer thread of one recording file, as its recorders hold it.
+struct Writer {
+    /// The file's path as first given.
+    path: PathBuf,
+    /// Its queue.
+    lines: SyncSender<String>,
+    /// The file it writes, shared with the thread (and with a thread still draining
+    /// before it, if any).
+    file: Arc<Mutex<RotatingFile>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// The writer of the recording at `path`, with `max_bytes` from now on: the running
+    /// one, or a new thread (on the file of a thread that still drains, if there is one).
+    fn for_path(path: &Path, max_bytes: u64) -> std::io::Result<Arc<Self>> {
+        let key = file_key(path);
+        let mut writers = lock(&WRITERS);
+        let writers = writers.get_or_insert_with(HashMap::new);
+        writers.retain(|_, slot| slot.file.strong_count() > 0);
+        let slot = writers.get(&key);
+        if let Some(running) = slot.and_then(|s| s.writer.upgrade()) {
+            lock(&running.file).max_bytes = max_bytes;
+            return Ok(running);
+        }
+        let file = match slot.and_then(|s| s.file.upgrade()) {
+            Some(draining) => {
+                lock(&draining).max_bytes = max_bytes;
+                draining
+            }
+            None => Arc::new(Mutex::new(RotatingFile::open(path.to_path_buf(), max_bytes)?)),
+        };
+        let (lines, queue) = sync_channel::<String>(QUEUE);
+        let thread_file = file.clone();
+        std::thread::Builder::new()
+            .name("strangler-record".to_owned())
+            .spawn(move || {
+                for line in queue {
+                    let mut file = lock(&thread_file);
+                    if let Err(e) = file.write_line(&line) {
+                        tracing::warn!(path = %file.path.display(), error = %e, "cannot write the traffic recording");
+                    }
+                }
+            })?;
+        let writer = Arc::new(Self {
+            path: path.to_path_buf(),
+            lines,
+            file,
+        });
+        writers.insert(
+            key,
+            Slot {
+                writer: Arc::downgrade(&writer),
+                file: Arc::downgrade(&writer.file),
+            },
+        );
+        Ok(writer)
+    }
+}
+
+/// Locks `mutex`; a writer that panicked holding it left nothing half-done that the next
+/// write does not check (the file's state is read from the file).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The file `path` names, as one key whatever the spelling: its directory resolved
+/// (symbolic links, `..`) when it exists, else the path made absolute.
+fn file_key(path: &Path) -> PathBuf {
+    let resolved = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .and_then(|dir| std::fs::canonicalize(dir).ok())
+        .zip(path.file_name())
+        .map(|(dir, name)| dir.join(name));
+    resolved.unwrap_or_else(|| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 /// A recorded line as written: itself (JSON Lines), or its HAR entry when the recording
@@ -261,43 +358,39 @@ pub fn is_har(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("har"))
 }
 
+/// A recording file. What it holds (its length; for HAR, where the trailer is) is read
+/// from the file at every write, never remembered between writes.
 struct RotatingFile {
     path: PathBuf,
     max_bytes: u64,
     file: File,
-    written: u64,
-    /// For a HAR recording: whether it holds an entry yet (see [`super::har`]).
-    har: Option<bool>,
+    /// Whether it is a HAR recording (see [`super::har`]) rather than JSON Lines.
+    har: bool,
 }
 
 impl RotatingFile {
     fn open(path: PathBuf, max_bytes: u64) -> std::io::Result<Self> {
-        let (file, har) = Self::open_file(&path)?;
-        let written = file.metadata()?.len();
+        let file = Self::open_file(&path)?;
         Ok(Self {
+            har: is_har(&path),
             path,
             max_bytes,
             file,
-            written,
-            har,
         })
     }
 
     /// Opens the file; a HAR recording is started, and a file at its path that is not one
     /// is moved aside to `PATH.1` first.
-    fn open_file(path: &Path) -> std::io::Result<(File, Option<bool>)> {
+    fn open_file(path: &Path) -> std::io::Result<File> {
         let open = || OpenOptions::new().create(true).read(true).append(true).open(path);
         let mut file = open()?;
-        if !is_har(path) {
-            return Ok((file, None));
-        }
-        if let Some(entries) = har::start(&mut file)? {
-            return Ok((file, Some(entries)));
+        if !is_har(path) || har::start(&mut file)?.is_some() {
+            return Ok(file);
         }
         std::fs::rename(path, Self::rotated(path))?;
         let mut file = open()?;
-        let entries = har::start(&mut file)?;
-        Ok((file, Some(entries == Some(true))))
+        har::start(&mut file)?;
+        Ok(file)
     }
 
     fn rotated(path: &Path) -> PathBuf {
@@ -308,24 +401,24 @@ impl RotatingFile {
 
     fn write_line(&mut self, line: &str) -> std::io::Result<()> {
         let size = line.len() as u64 + 2;
-        let has_lines = self.har.unwrap_or(self.written > 0);
-        if has_lines && self.written + size > self.max_bytes {
+        let written = self.file.metadata()?.len();
+        let has_lines = written > if self.har { har::EMPTY } else { 0 };
+        if has_lines && written + size > self.max_bytes {
             std::fs::rename(&self.path, Self::rotated(&self.path))?;
-            (self.file, self.har) = Self::open_file(&self.path)?;
-            self.written = self.file.metadata()?.len();
+            self.file = Self::open_file(&self.path)?;
         }
-        match self.har {
-            Some(entries) => {
-                self.written = har::append(&mut self.file, self.written, line, !entries)?;
-                self.har = Some(true);
-            }
-            None => {
-                self.file.write_all(line.as_bytes())?;
-                self.file.write_all(b"\n")?;
-                self.written += line.len() as u64 + 1;
-            }
+        if !self.har {
+            // One write: the line and its end arrive together.
+            return self.file.write_all(format!("{line}\n").as_bytes());
         }
-        Ok(())
+        match har::append(&mut self.file, line) {
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                // Changed under us (not by a writer of ours): moved aside, begun again.
+                self.file = Self::open_file(&self.path)?;
+                har::append(&mut self.file, line).map(drop)
+            }
+            written => written.map(drop),
+        }
     }
 }
 
@@ -443,7 +536,41 @@ mod tests {
         };
         let (current, rotated) = (entries("traffic.har"), entries("traffic.har.1"));
         assert!(current >= 1 && rotated >= 1, "{current} {rotated}");
-        assert_eq!(file.written, std::fs::metadata(&path).unwrap().len());
+        std::fs::write(&path, "cut short by someone else").unwrap();
+        file.write_line("{\"entry\": \"after\"}").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("traffic.har.1")).unwrap(),
+            "cut short by someone else",
+            "a recording changed under the writer is moved aside, never appended to"
+        );
+        assert_eq!(entries("traffic.har"), 1);
+    }
+
+    #[test]
+    fn one_writer_per_file_whatever_the_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let counts = IntCounterVec::new(prometheus::Opts::new("recorded", "test"), &["result"]).unwrap();
+        let config = |path: PathBuf, max_bytes| RecordConfig {
+            path,
+            sample: 1.0,
+            max_bytes,
+            redact: Vec::new(),
+            responses: false,
+        };
+        let path = dir.path().join("t.har");
+        let first = Recorder::start(config(path.clone(), 4096), counts.clone()).unwrap();
+        let spelled = dir.path().join(".").join("t.har");
+        let reloaded = Recorder::start(config(spelled, 8192), counts.clone()).unwrap();
+        assert!(Arc::ptr_eq(&first.writer, &reloaded.writer), "same file, same writer");
+        assert_eq!(lock(&first.writer.file).max_bytes, 8192, "the reloaded settings");
+        // Its recorders gone while its thread still has a sender: a new recorder shares
+        // that thread's file.
+        let draining = first.writer.lines.clone();
+        let file = Arc::downgrade(&first.writer.file);
+        drop((first, reloaded));
+        let back = Recorder::start(config(path, 4096), counts).unwrap();
+        assert!(Arc::ptr_eq(&back.writer.file, &file.upgrade().unwrap()));
+        drop(draining);
     }
 
     fn pending(har_host: Option<&str>) -> (PendingAnswer, std::sync::mpsc::Receiver<String>, IntCounterVec) {
