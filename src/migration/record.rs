@@ -325,11 +325,31 @@ fn request_fields(
 ) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("method".to_owned(), method.as_str().into());
-    fields.insert("path".to_owned(), path_and_query.into());
+    fields.insert("path".to_owned(), as_data(path_and_query).into());
     let mut kept = headers.clone();
     kept.remove(http::header::HOST);
-    fields.insert("headers".to_owned(), Value::Object(header_fields(&kept, redact)));
+    let mut headers = header_fields(&kept, redact);
+    for value in headers.values_mut() {
+        match value {
+            Value::String(text) => *text = as_data(text),
+            Value::Array(values) => values.iter_mut().for_each(|v| {
+                if let Value::String(text) = v {
+                    *text = as_data(text);
+                }
+            }),
+            _ => {}
+        }
+    }
+    fields.insert("headers".to_owned(), Value::Object(headers));
     fields
+}
+
+/// A client's text as corpus data: `strangler parity` expands `${NAME}` in a corpus's
+/// requests from the environment, so a recorded `${` is written `$${` (a literal `${`);
+/// else a client sending `User-Agent: ${CI_TOKEN}` would have the replay send, and print,
+/// the CI's secret.
+fn as_data(text: &str) -> String {
+    text.replace("${", "$${")
 }
 
 /// Headers as a JSON object, secrets redacted; a repeated header is a list.
@@ -425,6 +445,22 @@ impl RotatingFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clients_placeholders_are_recorded_as_data() {
+        let mut headers = HeaderMap::new();
+        headers.insert("user-agent", "${CI_SECRET} $${x}".parse().unwrap());
+        let text = line(&Method::GET, "/a?t=${HOME}", &headers, &[]);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["path"], "/a?t=$${HOME}");
+        assert_eq!(value["headers"]["user-agent"], "$${CI_SECRET} $$${x}");
+        // Replayed, they are what the client sent, whatever the environment holds.
+        let vars = |_: &str| Some("leaked".to_owned());
+        let expand =
+            |v: &serde_json::Value| crate::commands::parity::corpus::expand(v.as_str().unwrap(), &vars).unwrap();
+        assert_eq!(expand(&value["path"]), "/a?t=${HOME}");
+        assert_eq!(expand(&value["headers"]["user-agent"]), "${CI_SECRET} $${x}");
+    }
 
     #[test]
     fn lines_redact_secrets_and_keep_repeated_headers() {

@@ -294,6 +294,28 @@ async fn placeholder_values_stay_out_of_reports_and_redacted_headers_are_filled(
     assert!(xml.contains("GET /me?access_token=${KEY} (line 1)"), "{xml}");
 }
 
+/// Newcomer pass: `--legacy-from` a file without answers is one refusal (exit 2) saying
+/// how to record them, not an error per request.
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_from_a_file_without_answers_is_refused_once() {
+    let (new, _) = store_upstream(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        "{\"method\": \"GET\", \"path\": \"/a\"}\n{\"method\": \"GET\", \"path\": \"/b\"}\n",
+    )
+    .unwrap();
+    let ran = parity_in(dir.path(), &["--legacy-from", "c.jsonl", "--new", &new.url()], &[]).await;
+    assert_eq!(ran.status.code(), Some(2), "{}", both(&ran));
+    assert!(
+        stderr(&ran).contains("--legacy-from c.jsonl: the file holds no recorded answers"),
+        "{}",
+        both(&ran)
+    );
+    assert!(stderr(&ran).contains("[record] responses = true"), "{}", both(&ran));
+    assert!(new.seen().is_empty(), "nothing is replayed");
+}
+
 /// Proves A8: a corpus line's `name` is its JUnit case's name, the others are
 /// `METHOD path (line N)`; the JSON report lists every request with its line and name.
 #[tokio::test(flavor = "multi_thread")]

@@ -38,7 +38,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -963,11 +963,26 @@ fn load_corpus(
     match &options.legacy_from {
         None => corpus.iter_mut().for_each(|request| request.recorded = None),
         Some(from) if Some(from) != options.requests.as_ref() && options.requests.is_some() => {
-            attach_recorded(&mut corpus, corpus::load_with(from, placeholders)?);
+            let recorded = corpus::load_with(from, placeholders)?;
+            no_answers_refused(from, &recorded)?;
+            attach_recorded(&mut corpus, recorded);
         }
-        Some(_) => {}
+        Some(from) => no_answers_refused(from, &corpus)?,
     }
     Ok((file.display().to_string(), corpus))
+}
+
+/// `--legacy-from` names a file without a single recorded answer: one clear refusal,
+/// not an error per request.
+fn no_answers_refused(file: &Path, recorded: &[CorpusRequest]) -> Result<(), ParityError> {
+    if recorded.iter().any(|request| request.recorded.is_some()) {
+        return Ok(());
+    }
+    Err(ParityError::Usage(format!(
+        "--legacy-from {}: the file holds no recorded answers (a HAR entry's `response` with a \
+         status, a JSON Lines `response`); record them with `[record] responses = true`",
+        file.display()
+    )))
 }
 
 /// Gives each request of `corpus` the answer recorded in `recorded` for the same method

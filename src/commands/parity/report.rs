@@ -767,7 +767,9 @@ pub(super) mod tests {
         let first = text.lines().next().unwrap();
         assert!(first.starts_with("route         stage  requests  match"), "{text}");
         assert!(
-            text.contains("thoughts-api  new           4      1         0      1         1         0      1        0      0.5000"),
+            text.contains(
+                "thoughts-api  new           4      1         0      1         1         0      1        0      0.5000"
+            ),
             "{text}"
         );
         assert!(
