@@ -38,7 +38,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,6 +54,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::corpus::{self, CorpusError, CorpusRequest};
+use super::recorded;
 use super::report::{DEFAULT_ROUTE, Expectation, Record, ReplayVerdict, ReportedRoute, Run};
 use crate::config::{
     EvidenceIdentity, EvidenceSide, Forwarding, HeaderEdits, HostPolicy, LoadError, RouteConfig, base_path_of,
@@ -575,7 +576,7 @@ async fn exchange_answers(client: &ReplayClient, planned: &Planned, settings: &S
     };
     let (legacy_answer, new_answer) = match (first, second) {
         (Ok(l), Ok(n)) if planned.recorded.is_some() => {
-            let n = redacted_like_recorded(&l, n);
+            let n = recorded::redacted_like_recorded(&l, n);
             (l, n)
         }
         (Ok(l), Ok(n)) => (l, n),
@@ -599,23 +600,6 @@ async fn exchange_answers(client: &ReplayClient, planned: &Planned, settings: &S
         None
     };
     Ok((legacy_answer, new_answer, legacy_again))
-}
-
-/// The new answer with the headers the recording redacted (`set-cookie`, …) redacted
-/// too: the recorded value is not the real one, so it cannot be compared, only whether the
-/// header was sent.
-fn redacted_like_recorded(recorded: &Captured, mut new: Captured) -> Captured {
-    let redacted = HeaderValue::from_static(crate::parity::REDACTED);
-    for name in recorded.headers.keys() {
-        let values = recorded.headers.get_all(name);
-        if values.iter().any(|v| v == redacted) && new.headers.contains_key(name) {
-            new.headers.remove(name);
-            for _ in values.iter() {
-                new.headers.append(name.clone(), redacted.clone());
-            }
-        }
-    }
-    new
 }
 
 /// Compares the answers with the route's rules, and the request's divergence if any.
@@ -964,39 +948,12 @@ fn load_corpus(
         None => corpus.iter_mut().for_each(|request| request.recorded = None),
         Some(from) if Some(from) != options.requests.as_ref() && options.requests.is_some() => {
             let recorded = corpus::load_with(from, placeholders)?;
-            no_answers_refused(from, &recorded)?;
-            attach_recorded(&mut corpus, recorded);
+            recorded::no_answers_refused(from, &recorded).map_err(ParityError::Usage)?;
+            recorded::attach_recorded(&mut corpus, recorded);
         }
-        Some(from) => no_answers_refused(from, &corpus)?,
+        Some(from) => recorded::no_answers_refused(from, &corpus).map_err(ParityError::Usage)?,
     }
     Ok((file.display().to_string(), corpus))
-}
-
-/// `--legacy-from` names a file without a single recorded answer: one clear refusal,
-/// not an error per request.
-fn no_answers_refused(file: &Path, recorded: &[CorpusRequest]) -> Result<(), ParityError> {
-    if recorded.iter().any(|request| request.recorded.is_some()) {
-        return Ok(());
-    }
-    Err(ParityError::Usage(format!(
-        "--legacy-from {}: the file holds no recorded answers (a HAR entry's `response` with a \
-         status, a JSON Lines `response`); record them with `[record] responses = true`",
-        file.display()
-    )))
-}
-
-/// Gives each request of `corpus` the answer recorded in `recorded` for the same method
-/// and path (as written), each recorded answer used once, in order; a request with none
-/// is left without (and reported as an error).
-pub fn attach_recorded(corpus: &mut [CorpusRequest], recorded: Vec<CorpusRequest>) {
-    let mut answers: Vec<Option<CorpusRequest>> = recorded.into_iter().map(Some).collect();
-    for request in corpus {
-        let found = answers.iter_mut().find(|a| {
-            a.as_ref()
-                .is_some_and(|a| a.recorded.is_some() && a.method == request.method && a.target == request.target)
-        });
-        request.recorded = found.and_then(Option::take).and_then(|a| a.recorded);
-    }
 }
 
 /// `--setup`: `sh -c COMMAND`, its output on stderr (stdout is the report's); anything
@@ -1042,31 +999,6 @@ fn replay_with_progress(planned: Vec<Planned>, outside: usize, settings: Setting
 mod tests {
     use super::*;
 
-    #[test]
-    fn headers_the_recording_redacted_are_compared_by_presence_only() {
-        let mut recorded = Captured::default();
-        recorded
-            .headers
-            .append("set-cookie", HeaderValue::from_static(crate::parity::REDACTED));
-        recorded
-            .headers
-            .append("set-cookie", HeaderValue::from_static(crate::parity::REDACTED));
-        recorded
-            .headers
-            .append("content-type", HeaderValue::from_static("text/plain"));
-        let mut new = Captured::default();
-        new.headers.append("set-cookie", HeaderValue::from_static("a=1"));
-        new.headers.append("set-cookie", HeaderValue::from_static("b=2"));
-        new.headers
-            .append("content-type", HeaderValue::from_static("text/html"));
-        let new = redacted_like_recorded(&recorded, new);
-        let cookies: Vec<_> = new.headers.get_all("set-cookie").iter().collect();
-        assert_eq!(cookies, [crate::parity::REDACTED, crate::parity::REDACTED]);
-        assert_eq!(
-            new.headers["content-type"], "text/html",
-            "other headers are compared as they are"
-        );
-    }
     use crate::parity::{Diff, REDACTED};
 
     const TABLE: &str = r#"[proxy]
@@ -1431,7 +1363,7 @@ exact = "/api/login/"
             answered("GET", "/a", 201),
             answered("POST", "/a", 202),
         ];
-        attach_recorded(&mut corpus, recorded);
+        super::recorded::attach_recorded(&mut corpus, recorded);
         let statuses: Vec<Option<u16>> = corpus.iter().map(|r| r.recorded.as_ref().map(|a| a.status)).collect();
         assert_eq!(statuses, [Some(200), Some(202), Some(201), None]);
     }
