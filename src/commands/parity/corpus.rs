@@ -435,7 +435,7 @@ fn har_entry(number: usize, entry: &Value) -> Result<CorpusRequest, String> {
         body,
         expect: expect_of(entry.get("_expect"))?,
         name: har_name(entry.get("_name"))?,
-        recorded: entry.get("response").and_then(har_response),
+        recorded: entry.get("response").map(har_response).transpose()?.flatten(),
     })
 }
 
@@ -595,11 +595,15 @@ fn json_response(value: &Value) -> Result<Captured, String> {
 /// `content.encoding` says so). `None` when there is no usable answer (a browser's HAR
 /// has status 0 for a request that never got one); headers that cannot be carried are
 /// left out.
-fn har_response(response: &Value) -> Option<Captured> {
-    let status = response
+fn har_response(response: &Value) -> Result<Option<Captured>, String> {
+    let Some(status) = response
         .get("status")
         .and_then(Value::as_u64)
-        .filter(|s| (100..=999).contains(s))?;
+        .filter(|s| (100..=999).contains(s))
+    else {
+        // Status 0: a request the browser (or the recorder) got no answer to.
+        return Ok(None);
+    };
     let mut headers = HeaderMap::new();
     for header in response.get("headers").and_then(Value::as_array).into_iter().flatten() {
         let name = header.get("name").and_then(Value::as_str);
@@ -620,15 +624,18 @@ fn har_response(response: &Value) -> Option<Captured> {
         .and_then(Value::as_str)
         .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
     let body = if base64 {
-        Bytes::from(base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?)
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("`response.content.text` is not base64 (its `encoding` says it is): {e}"))?;
+        Bytes::from(bytes)
     } else {
         Bytes::from(text.to_owned())
     };
-    Some(Captured {
+    Ok(Some(Captured {
         status: status as u16,
         headers,
         body,
-    })
+    }))
 }
 
 fn parse_method(method: &str) -> Result<Method, String> {
@@ -928,5 +935,12 @@ mod tests {
         let bad = har.replace("\"comment\": \"single\"", "\"_name\": 1");
         let got = parse("book.har", &bad, true).unwrap_err().to_string();
         assert_eq!(got, "book.har:1: log.entries[0]: `_name` must be a non-empty string");
+        // A binary answer that is not base64 says so (it read as "no recorded answer").
+        let broken = har.replace("\"text\": \"AP8=\"", "\"text\": \"not base64!\"");
+        let got = parse("book.har", &broken, true).unwrap_err().to_string();
+        assert!(
+            got.contains("log.entries[1]: `response.content.text` is not base64"),
+            "{got}"
+        );
     }
 }
